@@ -1,0 +1,96 @@
+//! The fully commented example printed by `estafeta config example`.
+//! A test checks that it parses and that it states the defaults.
+
+pub const EXAMPLE: &str = r#"# estafeta configuration. Every key is optional: without this file estafeta runs with
+# the values shown here. Reference: docs/configuration.md.
+
+# Name this server gives itself in SMTP greetings and Received: headers.
+# Default: the system's host name.
+# hostname = "mail.example.com"
+
+# Directory for the database, the TLS certificate and other state. Created if missing.
+# Overridden by --data-dir or the ESTAFETA_DATA_DIR environment variable.
+data_dir = "./estafeta-data"
+
+[storage]
+# "sqlite": embedded, one file under data_dir (the default).
+# "postgres": a PostgreSQL server, shareable by several estafeta nodes.
+engine = "sqlite"
+# Required with engine = "postgres":
+# url = "postgres://estafeta@127.0.0.1:5432/estafeta"
+# Largest number of database connections this process opens.
+max_connections = 16
+
+[tls]
+# PEM files presented on every TLS listener and after STARTTLS. When both are unset, a
+# self-signed certificate for `hostname` is generated on first start and kept in
+# data_dir/tls/. Set both or neither.
+# certificate = "/etc/letsencrypt/live/mail.example.com/fullchain.pem"
+# private_key = "/etc/letsencrypt/live/mail.example.com/privkey.pem"
+
+[auth]
+# Accept passwords over unencrypted connections from loopback addresses (127.0.0.0/8, ::1).
+# Elsewhere a password is only accepted once TLS is up.
+allow_plaintext_on_loopback = false
+
+[log]
+# Tracing filter: "info", "debug", "estafeta_store=debug,info" ...
+# The ESTAFETA_LOG environment variable overrides it.
+level = "info"
+
+# The listener table. Writing any [[listener]] replaces this whole default table.
+# protocol: "smtp" (mail from other servers), "submission" (mail from clients, AUTH
+#           required), "imap", "pop3".
+# tls: "starttls" (plaintext, then STARTTLS/STLS), "implicit" (TLS from the first byte),
+#      "none" (no TLS offered).
+# address: an IP address; "0.0.0.0" is every IPv4 address, "::" every IPv6 address.
+# port: 0 lets the system pick a free port.
+
+[[listener]]
+address = "0.0.0.0"
+port = 25
+protocol = "smtp"
+tls = "starttls"
+
+[[listener]]
+address = "0.0.0.0"
+port = 587
+protocol = "submission"
+tls = "starttls"
+
+[[listener]]
+address = "0.0.0.0"
+port = 465
+protocol = "submission"
+tls = "implicit"
+
+[[listener]]
+address = "0.0.0.0"
+port = 2525
+protocol = "submission"
+tls = "starttls"
+
+[[listener]]
+address = "0.0.0.0"
+port = 143
+protocol = "imap"
+tls = "starttls"
+
+[[listener]]
+address = "0.0.0.0"
+port = 993
+protocol = "imap"
+tls = "implicit"
+
+[[listener]]
+address = "0.0.0.0"
+port = 110
+protocol = "pop3"
+tls = "starttls"
+
+[[listener]]
+address = "0.0.0.0"
+port = 995
+protocol = "pop3"
+tls = "implicit"
+"#;

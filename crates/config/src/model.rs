@@ -1,0 +1,159 @@
+//! The configuration's types, as they appear in the TOML file.
+
+use serde::Deserialize;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use crate::defaults;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Name this server gives itself in greetings and `Received:` headers.
+    #[serde(default = "defaults::hostname")]
+    pub hostname: String,
+    /// Where the database, the TLS certificate and other state live.
+    #[serde(default = "defaults::data_dir")]
+    pub data_dir: PathBuf,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub tls: TlsConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    /// The listener table; a file that has `[[listener]]` entries replaces the defaults.
+    #[serde(default = "defaults::listeners", rename = "listener")]
+    pub listeners: Vec<Listener>,
+}
+
+/// Which database holds everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// Embedded: one file under the data directory.
+    #[default]
+    Sqlite,
+    /// A PostgreSQL server named by `storage.url`, shareable by several nodes.
+    Postgres,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    #[serde(default)]
+    pub engine: Engine,
+    /// `postgres://user@host:port/database`; required when `engine = "postgres"`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Largest number of database connections this process opens.
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: u32,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            engine: Engine::Sqlite,
+            url: None,
+            max_connections: defaults::max_connections(),
+        }
+    }
+}
+
+/// The certificate every TLS listener presents.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file with the certificate chain, leaf first. Unset: a self-signed certificate is
+    /// generated for `hostname` on first start and kept under `<data_dir>/tls/`.
+    #[serde(default)]
+    pub certificate: Option<PathBuf>,
+    /// PEM file with the private key matching `certificate`.
+    #[serde(default)]
+    pub private_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Accept passwords over unencrypted connections that come from a loopback address.
+    #[serde(default)]
+    pub allow_plaintext_on_loopback: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter: `info`, `debug`, `estafeta_store=debug,info`, …
+    /// The environment variable `ESTAFETA_LOG` overrides it.
+    #[serde(default = "defaults::log_level")]
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: defaults::log_level(),
+        }
+    }
+}
+
+/// What is spoken on a listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// SMTP from other servers (MX, port 25): local recipients, relaying only when allowed.
+    Smtp,
+    /// Message submission from clients (587, 465, 2525): authentication required.
+    Submission,
+    Imap,
+    Pop3,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Smtp => "smtp",
+            Protocol::Submission => "submission",
+            Protocol::Imap => "imap",
+            Protocol::Pop3 => "pop3",
+        }
+    }
+}
+
+/// How TLS is used on a listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Plaintext only, no TLS offered.
+    None,
+    /// Plaintext first, TLS after STARTTLS / STLS.
+    Starttls,
+    /// TLS from the first byte.
+    Implicit,
+}
+
+impl TlsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::None => "none",
+            TlsMode::Starttls => "starttls",
+            TlsMode::Implicit => "implicit",
+        }
+    }
+}
+
+/// One entry of the listener table.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    #[serde(default = "defaults::listen_address")]
+    pub address: IpAddr,
+    /// 0 lets the system choose a free port (useful in tests).
+    pub port: u16,
+    pub protocol: Protocol,
+    pub tls: TlsMode,
+}

@@ -1,0 +1,105 @@
+//! Checks that serde cannot express: values that parse but make no sense together.
+
+use std::collections::HashSet;
+
+use crate::error::ConfigError;
+use crate::model::{Config, Engine};
+
+pub fn validate(config: &Config) -> Result<(), ConfigError> {
+    if !is_hostname(&config.hostname) {
+        return Err(ConfigError::invalid(
+            "hostname",
+            quoted(&config.hostname),
+            "expected a host name such as \"mail.example.com\" (letters, digits, '-' and '.')",
+        ));
+    }
+    if config.data_dir.as_os_str().is_empty() {
+        return Err(ConfigError::invalid(
+            "data_dir",
+            "\"\"",
+            "expected a directory path such as \"/var/lib/estafeta\"",
+        ));
+    }
+    validate_storage(config)?;
+    validate_tls(config)?;
+    if config.storage.max_connections == 0 {
+        return Err(ConfigError::invalid(
+            "storage.max_connections",
+            0,
+            "expected at least 1",
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (i, l) in config.listeners.iter().enumerate() {
+        if l.port != 0 && !seen.insert((l.address, l.port)) {
+            return Err(ConfigError::invalid(
+                format!("listener[{i}].port"),
+                l.port,
+                &format!(
+                    "{}:{} is already used by another listener; each address and port may appear once",
+                    l.address, l.port
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_storage(config: &Config) -> Result<(), ConfigError> {
+    let url = config.storage.url.as_deref();
+    match (config.storage.engine, url) {
+        (Engine::Postgres, None) => Err(ConfigError::invalid(
+            "storage.url",
+            "(missing)",
+            "engine = \"postgres\" needs a URL such as \"postgres://estafeta@127.0.0.1:5432/estafeta\"",
+        )),
+        (Engine::Postgres, Some(u))
+            if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) =>
+        {
+            Err(ConfigError::invalid(
+                "storage.url",
+                quoted(u),
+                "expected a URL starting with postgres:// or postgresql://",
+            ))
+        }
+        (Engine::Sqlite, Some(u)) => Err(ConfigError::invalid(
+            "storage.url",
+            quoted(u),
+            "only used with engine = \"postgres\"; SQLite keeps its file in data_dir",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn validate_tls(config: &Config) -> Result<(), ConfigError> {
+    match (&config.tls.certificate, &config.tls.private_key) {
+        (Some(_), None) => Err(ConfigError::invalid(
+            "tls.private_key",
+            "(missing)",
+            "tls.certificate is set, so the matching private key's PEM file is needed too",
+        )),
+        (None, Some(_)) => Err(ConfigError::invalid(
+            "tls.certificate",
+            "(missing)",
+            "tls.private_key is set, so the certificate's PEM file is needed too",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn quoted(s: &str) -> String {
+    format!("{s:?}")
+}
+
+/// A DNS host name: labels of letters, digits and hyphens, not starting or ending with '-'.
+pub fn is_hostname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.trim_end_matches('.').split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}

@@ -1,0 +1,87 @@
+//! The `Store` trait: everything protocol code and the CLI may ask of storage.
+//! Nothing outside this crate sees SQL or knows which engine is underneath.
+
+use async_trait::async_trait;
+use tokio::sync::broadcast;
+
+use crate::error::Result;
+use crate::model::*;
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// "sqlite" or "postgres".
+    fn engine_name(&self) -> &'static str;
+
+    // ---- directory: domains ----
+    async fn add_domain(&self, name: &str) -> Result<Domain>;
+    /// Refuses while the domain still has users or aliases.
+    async fn remove_domain(&self, name: &str) -> Result<()>;
+    async fn list_domains(&self) -> Result<Vec<Domain>>;
+    async fn is_local_domain(&self, name: &str) -> Result<bool>;
+
+    // ---- directory: users ----
+    /// Creates the user and the default folders (INBOX, Sent, Drafts, Junk, Trash, Archive).
+    async fn add_user(&self, user: NewUser) -> Result<User>;
+    /// Removes the user, their folders and their messages.
+    async fn remove_user(&self, address: &str) -> Result<()>;
+    async fn set_password(&self, address: &str, password: &str) -> Result<()>;
+    async fn update_user(&self, address: &str, changes: UserChanges) -> Result<User>;
+    async fn get_user(&self, address: &str) -> Result<Option<User>>;
+    async fn list_users(&self, domain: Option<&str>) -> Result<Vec<User>>;
+    /// The user if the password is right, `None` otherwise (unknown user included).
+    async fn authenticate(&self, address: &str, password: &str) -> Result<Option<User>>;
+
+    // ---- directory: aliases ----
+    async fn add_alias(&self, address: &str, targets: &[String]) -> Result<()>;
+    /// Removes one target of an alias, or all of them when `target` is `None`.
+    async fn remove_alias(&self, address: &str, target: Option<&str>) -> Result<()>;
+    async fn list_aliases(&self, domain: Option<&str>) -> Result<Vec<Alias>>;
+
+    /// Where mail for `address` goes: users, aliases (nested), plus-addressing, catch-all.
+    async fn resolve(&self, address: &str) -> Result<Resolution>;
+
+    // ---- mailboxes ----
+    async fn list_mailboxes(&self, user_id: i64) -> Result<Vec<Mailbox>>;
+    async fn get_mailbox(&self, user_id: i64, name: &str) -> Result<Option<Mailbox>>;
+    async fn list_messages(&self, mailbox_id: i64) -> Result<Vec<MailboxEntry>>;
+    /// The message's bytes as a reader sees them: per-recipient prefix, then the body.
+    async fn read_message(&self, mailbox_id: i64, uid: u32) -> Result<Option<Vec<u8>>>;
+    /// Replaces a message's flags; returns the new MODSEQ.
+    async fn set_flags(&self, mailbox_id: i64, uid: u32, flags: &str) -> Result<i64>;
+    /// Removes messages; bodies nobody references any more are deleted. Returns the MODSEQ.
+    async fn expunge(&self, mailbox_id: i64, uids: &[u32]) -> Result<i64>;
+
+    // ---- message bodies ----
+    /// How many references a body has, `None` when it is not stored (any more).
+    async fn blob_refcount(&self, hash: &str) -> Result<Option<i64>>;
+
+    // ---- acceptance ----
+    /// In one durable transaction: stores the body once, appends it to each local
+    /// recipient's INBOX and queues the remote recipients. Returns after the commit is on
+    /// disk; concurrent calls share one commit (group commit).
+    async fn accept(&self, message: Accept) -> Result<Accepted>;
+
+    // ---- queue ----
+    async fn queue_list(&self) -> Result<Vec<QueuedMessage>>;
+    async fn queue_get(&self, queue_id: &str) -> Result<Option<QueuedMessage>>;
+    /// Leases up to `max` due recipients (queued or deferred, next attempt ≤ now, no live
+    /// lease) to `owner` until `now + lease_secs`. Several nodes may call this at once.
+    async fn lease_due(
+        &self,
+        owner: &str,
+        now: i64,
+        max: i64,
+        lease_secs: i64,
+    ) -> Result<Vec<QueueRecipient>>;
+    /// Records a delivery attempt's outcome for a recipient leased by `owner`; a message
+    /// whose recipients are all final releases its body. Fails if the lease was lost.
+    async fn record_outcome(&self, recipient_id: i64, owner: &str, outcome: Outcome) -> Result<()>;
+
+    // ---- change notification ----
+    /// A receiver of every mailbox change committed from now on (by this process, and on
+    /// PostgreSQL by every node).
+    async fn subscribe(&self) -> Result<broadcast::Receiver<MailboxChange>>;
+
+    /// Closes the connections, flushing what the engine buffers.
+    async fn close(&self);
+}

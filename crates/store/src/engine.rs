@@ -1,0 +1,219 @@
+//! Opening the database: engine choice, connection settings, migrations, and write
+//! transactions.
+//!
+//! Both engines are reached through sqlx's `Any` driver so that the SQL is written once
+//! (with `$1` placeholders, which SQLite accepts too); the few statements whose dialects
+//! differ ask [`Kind`] which form to use. SQLite runs in WAL mode with `synchronous=FULL`,
+//! so a commit is on disk when it returns; writers in this process take turns on one lock
+//! and open `BEGIN IMMEDIATE` transactions so that other processes (the CLI) wait instead
+//! of failing.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+use tokio::sync::{Mutex, MutexGuard, broadcast};
+
+use crate::error::{Result, StoreError};
+use crate::model::MailboxChange;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded engine: one database file.
+    Sqlite { path: PathBuf },
+    /// A PostgreSQL server.
+    Postgres { url: String },
+}
+
+/// How to open the store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub backend: Backend,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+/// The connection pool and what is needed to write safely through it.
+pub(crate) struct Db {
+    pub pool: AnyPool,
+    pub kind: Kind,
+    write_lock: Mutex<()>,
+    /// Mailbox changes committed by this process (SQLite) or by any node (PostgreSQL).
+    pub changes: broadcast::Sender<MailboxChange>,
+    /// The PostgreSQL URL, for the LISTEN connection.
+    pub url: Option<String>,
+}
+
+/// A write transaction; on SQLite it also holds this process's writer turn.
+pub(crate) struct WriteTx<'a> {
+    pub tx: Transaction<'static, Any>,
+    db: &'a Db,
+    _turn: Option<MutexGuard<'a, ()>>,
+    pending: Vec<MailboxChange>,
+}
+
+impl WriteTx<'_> {
+    /// Announces a mailbox change to watchers once (and only if) this transaction commits.
+    pub async fn changed(&mut self, change: MailboxChange) -> Result<()> {
+        match self.db.kind {
+            Kind::Sqlite => self.pending.push(change),
+            Kind::Postgres => {
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(crate::notify::CHANNEL)
+                    .bind(crate::notify::encode(change))
+                    .execute(&mut *self.tx)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        for change in self.pending {
+            // No receiver is not an error: nobody is watching.
+            let _ = self.db.changes.send(change);
+        }
+        Ok(())
+    }
+}
+
+impl Db {
+    fn new(pool: AnyPool, kind: Kind, url: Option<String>) -> Db {
+        Db {
+            pool,
+            kind,
+            write_lock: Mutex::new(()),
+            changes: broadcast::channel(4096).0,
+            url,
+        }
+    }
+
+    pub async fn open(options: &StoreOptions) -> Result<Db> {
+        install_default_drivers();
+        match &options.backend {
+            Backend::Sqlite { path } => open_sqlite(path, options.max_connections).await,
+            Backend::Postgres { url } => open_postgres(url, options.max_connections).await,
+        }
+    }
+
+    pub async fn begin_write(&self) -> Result<WriteTx<'_>> {
+        match self.kind {
+            Kind::Sqlite => {
+                let turn = self.write_lock.lock().await;
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(WriteTx {
+                    tx,
+                    db: self,
+                    _turn: Some(turn),
+                    pending: Vec::new(),
+                })
+            }
+            Kind::Postgres => Ok(WriteTx {
+                tx: self.pool.begin().await?,
+                db: self,
+                _turn: None,
+                pending: Vec::new(),
+            }),
+        }
+    }
+
+    /// The clause that lets several nodes lease queue rows without waiting on each other.
+    pub fn skip_locked(&self) -> &'static str {
+        match self.kind {
+            Kind::Sqlite => "",
+            Kind::Postgres => "FOR UPDATE SKIP LOCKED",
+        }
+    }
+}
+
+async fn open_sqlite(path: &Path, max_connections: u32) -> Result<Db> {
+    let shown = path.display().to_string();
+    if shown.contains('?') {
+        return Err(StoreError::Open(format!(
+            "{shown}: the database path may not contain '?'"
+        )));
+    }
+    let url = format!("sqlite://{shown}?mode=rwc");
+    let pool = AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // busy_timeout first: the journal-mode switch itself may wait on a writer.
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = FULL").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                Ok(())
+            })
+        })
+        .connect(&url)
+        .await
+        .map_err(|e| StoreError::Open(format!("{shown}: {}", describe(&e))))?;
+    SQLITE_MIGRATIONS.run(&pool).await?;
+    Ok(Db::new(pool, Kind::Sqlite, None))
+}
+
+async fn open_postgres(url: &str, max_connections: u32) -> Result<Db> {
+    let pool = AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect(url)
+        .await
+        .map_err(|e| StoreError::Open(format!("{}: {}", redact(url), describe(&e))))?;
+    POSTGRES_MIGRATIONS.run(&pool).await?;
+    Ok(Db::new(pool, Kind::Postgres, Some(url.to_string())))
+}
+
+fn describe(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::Database(db) => db.message().to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The URL without its password, for messages.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_password() {
+        assert_eq!(
+            super::redact("postgres://bob:secret@db:5432/mail"),
+            "postgres://bob:***@db:5432/mail"
+        );
+        assert_eq!(
+            super::redact("postgres://bob@db/mail"),
+            "postgres://bob@db/mail"
+        );
+    }
+}

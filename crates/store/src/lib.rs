@@ -1,0 +1,57 @@
+//! The Store: everything estafeta keeps — the directory (domains, users, aliases),
+//! message bodies, mailboxes and the outbound queue — behind one trait, [`Store`], on
+//! two engines: SQLite (embedded, the default) and PostgreSQL (several nodes, one
+//! database). Only this crate knows SQL.
+
+mod accept;
+pub mod address;
+mod api;
+mod blobs;
+mod directory;
+mod engine;
+mod error;
+mod mailbox;
+mod model;
+mod notify;
+mod password;
+mod queue;
+mod resolve;
+mod sql_store;
+
+use std::sync::Arc;
+
+pub use api::Store;
+pub use directory::DEFAULT_FOLDERS;
+pub use engine::{Backend, StoreOptions};
+pub use error::{Result, StoreError};
+pub use model::*;
+pub use sql_store::SqlStore;
+
+/// Opens the store described by `options`, running migrations.
+pub async fn open(options: &StoreOptions) -> Result<Arc<dyn Store>> {
+    Ok(Arc::new(SqlStore::open(options).await?))
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A new queue id: time-ordered, unique enough to name one message in the logs
+/// (16 upper-case hex digits: milliseconds, then 20 random bits).
+pub fn new_queue_id() -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let noise: u32 = rand::random::<u32>() & 0xF_FFFF;
+    format!("{:011X}{:05X}", millis & 0xFFF_FFFF_FFFF, noise)
+}
+
+/// Reads a message body's hash as the store names it (for tests and tools).
+pub fn body_hash(body: &[u8]) -> String {
+    blobs::hash(body)
+}

@@ -1,0 +1,180 @@
+//! Mailboxes and their entries: listing, reading, flags, expunge. Every change bumps the
+//! mailbox's HIGHESTMODSEQ and gives the changed entries that MODSEQ (RFC 7162).
+
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::blobs;
+use crate::engine::{Db, WriteTx};
+use crate::error::{Result, StoreError};
+use crate::model::{Mailbox, MailboxChange, MailboxEntry};
+
+const MAILBOX_COLUMNS: &str =
+    "id, user_id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed";
+
+fn mailbox_from_row(row: &AnyRow) -> Result<Mailbox> {
+    Ok(Mailbox {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        name: row.try_get("name")?,
+        special_use: row.try_get("special_use")?,
+        uidvalidity: to_u32(row.try_get("uidvalidity")?)?,
+        uidnext: to_u32(row.try_get("uidnext")?)?,
+        highestmodseq: row.try_get("highestmodseq")?,
+        subscribed: row.try_get::<i64, _>("subscribed")? != 0,
+    })
+}
+
+fn entry_from_row(row: &AnyRow) -> Result<MailboxEntry> {
+    Ok(MailboxEntry {
+        mailbox_id: row.try_get("mailbox_id")?,
+        uid: to_u32(row.try_get("uid")?)?,
+        blob_hash: row.try_get("blob_hash")?,
+        flags: row.try_get("flags")?,
+        internal_date: row.try_get("internal_date")?,
+        size: row.try_get("size")?,
+        modseq: row.try_get("modseq")?,
+    })
+}
+
+pub(crate) fn to_u32(v: i64) -> Result<u32> {
+    u32::try_from(v).map_err(|_| StoreError::Invalid(format!("value {v} out of 32-bit range")))
+}
+
+/// Takes the next MODSEQ of a mailbox (and, with `new_uid`, the next UID too).
+/// Returns (user id, UID or 0, MODSEQ). The row stays locked until the transaction ends,
+/// so on PostgreSQL concurrent writers to one mailbox take their numbers in commit order.
+pub(crate) async fn bump(
+    w: &mut WriteTx<'_>,
+    mailbox_id: i64,
+    new_uid: bool,
+) -> Result<(i64, u32, i64)> {
+    let sql = if new_uid {
+        "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 \
+         WHERE id = $1 RETURNING user_id, uidnext - 1 AS uid, highestmodseq"
+    } else {
+        "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 \
+         WHERE id = $1 RETURNING user_id, 0 AS uid, highestmodseq"
+    };
+    let row = sqlx::query(sql)
+        .bind(mailbox_id)
+        .fetch_optional(&mut *w.tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox_id} does not exist")))?;
+    let user_id: i64 = row.try_get("user_id")?;
+    let uid = to_u32(row.try_get::<i64, _>("uid")?)?;
+    let modseq: i64 = row.try_get("highestmodseq")?;
+    w.changed(MailboxChange {
+        user_id,
+        mailbox_id,
+    })
+    .await?;
+    Ok((user_id, uid, modseq))
+}
+
+impl Db {
+    pub async fn list_mailboxes(&self, user_id: i64) -> Result<Vec<Mailbox>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE user_id = $1 ORDER BY id"
+        )))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(mailbox_from_row).collect()
+    }
+
+    pub async fn get_mailbox(&self, user_id: i64, name: &str) -> Result<Option<Mailbox>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE user_id = $1 AND name = $2"
+        )))
+        .bind(user_id)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(mailbox_from_row).transpose()
+    }
+
+    pub async fn list_messages(&self, mailbox_id: i64) -> Result<Vec<MailboxEntry>> {
+        let rows = sqlx::query(
+            "SELECT mailbox_id, uid, blob_hash, flags, internal_date, size, modseq \
+             FROM mailbox_messages WHERE mailbox_id = $1 ORDER BY uid",
+        )
+        .bind(mailbox_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    pub async fn read_message(&self, mailbox_id: i64, uid: u32) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query(
+            "SELECT m.prefix, b.data FROM mailbox_messages m JOIN blobs b ON b.hash = m.blob_hash \
+             WHERE m.mailbox_id = $1 AND m.uid = $2",
+        )
+        .bind(mailbox_id)
+        .bind(i64::from(uid))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut bytes: Vec<u8> = row.try_get("prefix")?;
+        let body: Vec<u8> = row.try_get("data")?;
+        bytes.extend_from_slice(&body);
+        Ok(Some(bytes))
+    }
+
+    pub async fn set_flags(&self, mailbox_id: i64, uid: u32, flags: &str) -> Result<i64> {
+        let mut w = self.begin_write().await?;
+        let (_, _, modseq) = bump(&mut w, mailbox_id, false).await?;
+        let done = sqlx::query(
+            "UPDATE mailbox_messages SET flags = $1, modseq = $2 WHERE mailbox_id = $3 AND uid = $4",
+        )
+        .bind(flags)
+        .bind(modseq)
+        .bind(mailbox_id)
+        .bind(i64::from(uid))
+        .execute(&mut *w.tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "message {uid} does not exist in mailbox {mailbox_id}"
+            )));
+        }
+        w.commit().await?;
+        Ok(modseq)
+    }
+
+    pub async fn expunge(&self, mailbox_id: i64, uids: &[u32]) -> Result<i64> {
+        let mut w = self.begin_write().await?;
+        let (_, _, modseq) = bump(&mut w, mailbox_id, false).await?;
+        for &uid in uids {
+            let hash: Option<String> = sqlx::query_scalar(
+                "DELETE FROM mailbox_messages WHERE mailbox_id = $1 AND uid = $2 RETURNING blob_hash",
+            )
+            .bind(mailbox_id)
+            .bind(i64::from(uid))
+            .fetch_optional(&mut *w.tx)
+            .await?;
+            let Some(hash) = hash else { continue };
+            blobs::release(&mut w.tx, &hash, 1).await?;
+            sqlx::query(
+                "INSERT INTO expunged (mailbox_id, uid, modseq) VALUES ($1, $2, $3) \
+                 ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq",
+            )
+            .bind(mailbox_id)
+            .bind(i64::from(uid))
+            .bind(modseq)
+            .execute(&mut *w.tx)
+            .await?;
+        }
+        w.commit().await?;
+        Ok(modseq)
+    }
+
+    pub async fn blob_refcount(&self, hash: &str) -> Result<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT refcount FROM blobs WHERE hash = $1")
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+}

@@ -1,0 +1,215 @@
+//! The values the Store hands out and takes in. Plain data, no behaviour.
+
+/// A domain whose mail this server keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Domain {
+    pub name: String,
+    pub created_at: i64,
+}
+
+/// A mailbox owner who can log in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub address: String,
+    pub domain: String,
+    /// Storage allowed in bytes; 0 means no limit.
+    pub quota_bytes: i64,
+    /// POP3 leaves retrieved messages on the server unless the client deletes them.
+    pub pop3_keep: bool,
+    pub created_at: i64,
+}
+
+/// What `add_user` needs.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub address: String,
+    pub password: String,
+    pub quota_bytes: i64,
+    pub pop3_keep: bool,
+}
+
+/// Changes to a user's settings; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    pub quota_bytes: Option<i64>,
+    pub pop3_keep: Option<bool>,
+}
+
+/// One alias line: mail for `address` goes to `target`. `@domain` is the catch-all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alias {
+    pub address: String,
+    pub target: String,
+}
+
+/// Where mail for an address goes, after aliases, plus-addressing and catch-all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// The domain is ours: deliver to these users and forward to these outside addresses.
+    Deliver {
+        users: Vec<User>,
+        external: Vec<String>,
+    },
+    /// The domain is ours but nobody receives mail at this address.
+    UnknownUser,
+    /// The domain is not served here.
+    NotLocal,
+}
+
+/// A folder of a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mailbox {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    /// RFC 6154 role without the backslash: "Sent", "Drafts", "Junk", "Trash", "Archive".
+    pub special_use: Option<String>,
+    pub uidvalidity: u32,
+    pub uidnext: u32,
+    pub highestmodseq: i64,
+    pub subscribed: bool,
+}
+
+/// One message in a mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxEntry {
+    pub mailbox_id: i64,
+    pub uid: u32,
+    pub blob_hash: String,
+    /// Flags separated by spaces, e.g. `\Seen \Flagged`.
+    pub flags: String,
+    pub internal_date: i64,
+    pub size: i64,
+    pub modseq: i64,
+}
+
+/// A local recipient of an accepted message.
+#[derive(Debug, Clone)]
+pub struct LocalDelivery {
+    pub user_id: i64,
+    /// Header lines written before the message for this recipient only (Return-Path:, …).
+    pub prefix: Vec<u8>,
+}
+
+/// A remote recipient of an accepted message, with its DSN parameters (RFC 3461).
+#[derive(Debug, Clone, Default)]
+pub struct RemoteRecipient {
+    pub address: String,
+    pub orcpt: Option<String>,
+    pub notify: Option<String>,
+}
+
+/// Everything SMTP hands over before it may answer 250.
+#[derive(Debug, Clone, Default)]
+pub struct Accept {
+    /// From [`crate::new_queue_id`], already written in the Received: header.
+    pub queue_id: String,
+    /// The message as it will be stored (headers added by us included).
+    pub body: Vec<u8>,
+    /// Envelope sender; empty for the null sender `<>`.
+    pub sender: String,
+    pub envid: Option<String>,
+    /// "FULL" or "HDRS".
+    pub ret: Option<String>,
+    pub auth_user: Option<String>,
+    pub local: Vec<LocalDelivery>,
+    pub remote: Vec<RemoteRecipient>,
+    pub internal_date: i64,
+}
+
+/// Where an accepted message landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub queue_id: String,
+    pub blob_hash: String,
+    /// (user id, mailbox id, UID, MODSEQ) per local recipient.
+    pub delivered: Vec<Delivered>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    pub user_id: i64,
+    pub mailbox_id: i64,
+    pub uid: u32,
+    pub modseq: i64,
+}
+
+/// State of one recipient in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecipientState {
+    Queued,
+    Deferred,
+    Delivered,
+    Failed,
+}
+
+impl RecipientState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipientState::Queued => "queued",
+            RecipientState::Deferred => "deferred",
+            RecipientState::Delivered => "delivered",
+            RecipientState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "queued" => RecipientState::Queued,
+            "deferred" => RecipientState::Deferred,
+            "delivered" => RecipientState::Delivered,
+            "failed" => RecipientState::Failed,
+            _ => return None,
+        })
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, RecipientState::Delivered | RecipientState::Failed)
+    }
+}
+
+/// One recipient of a queued message, as `queue list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueRecipient {
+    pub id: i64,
+    pub queue_id: String,
+    pub address: String,
+    pub domain: String,
+    pub orcpt: Option<String>,
+    pub notify: Option<String>,
+    pub state: RecipientState,
+    pub attempts: i64,
+    pub next_attempt: i64,
+    pub last_reply: Option<String>,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<i64>,
+}
+
+/// A queued message with its recipients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMessage {
+    pub id: String,
+    pub blob_hash: String,
+    pub sender: String,
+    pub envid: Option<String>,
+    pub ret: Option<String>,
+    pub size: i64,
+    pub created_at: i64,
+    pub recipients: Vec<QueueRecipient>,
+}
+
+/// What a delivery attempt did for one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered { reply: String },
+    Deferred { reply: String, next_attempt: i64 },
+    Failed { reply: String },
+}
+
+/// A mailbox changed (new message, flags, expunge): sent to watchers such as IMAP IDLE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxChange {
+    pub user_id: i64,
+    pub mailbox_id: i64,
+}

@@ -1,0 +1,76 @@
+//! Change notification: who is told that a mailbox changed. On SQLite the committing
+//! process broadcasts in memory (other processes are not told: the CLI changes no mailbox
+//! contents a session watches). On PostgreSQL every commit sends `NOTIFY`, and one
+//! `LISTEN` connection per process feeds the same in-memory broadcast, so every node hears
+//! every node. Watchers should still re-check now and then: a dropped LISTEN connection
+//! reconnects, but notifications sent while it was down are lost.
+
+use sqlx::postgres::PgListener;
+use tokio::sync::{OnceCell, broadcast};
+
+use crate::engine::{Db, Kind};
+use crate::error::{Result, StoreError};
+use crate::model::MailboxChange;
+
+pub const CHANNEL: &str = "estafeta_mailbox";
+
+pub fn encode(change: MailboxChange) -> String {
+    format!("{}:{}", change.user_id, change.mailbox_id)
+}
+
+pub fn decode(payload: &str) -> Option<MailboxChange> {
+    let (user, mailbox) = payload.split_once(':')?;
+    Some(MailboxChange {
+        user_id: user.parse().ok()?,
+        mailbox_id: mailbox.parse().ok()?,
+    })
+}
+
+/// Starts the LISTEN connection (PostgreSQL) the first time someone subscribes.
+pub(crate) async fn subscribe(
+    db: &Db,
+    listening: &OnceCell<()>,
+) -> Result<broadcast::Receiver<MailboxChange>> {
+    if db.kind == Kind::Postgres {
+        listening
+            .get_or_try_init(|| async {
+                let url = db.url.clone().unwrap_or_default();
+                let mut listener = PgListener::connect(&url).await?;
+                listener.listen(CHANNEL).await?;
+                let sender = db.changes.clone();
+                tokio::spawn(async move {
+                    loop {
+                        match listener.recv().await {
+                            Ok(n) => {
+                                if let Some(change) = decode(n.payload()) {
+                                    let _ = sender.send(change);
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
+                                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                            }
+                        }
+                    }
+                });
+                Ok::<(), StoreError>(())
+            })
+            .await?;
+    }
+    Ok(db.changes.subscribe())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_round_trip() {
+        let c = MailboxChange {
+            user_id: 7,
+            mailbox_id: 42,
+        };
+        assert_eq!(decode(&encode(c)), Some(c));
+        assert_eq!(decode("garbage"), None);
+    }
+}

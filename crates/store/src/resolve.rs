@@ -1,0 +1,91 @@
+//! Recipient resolution: the one lookup that turns an address into the users and outside
+//! addresses that receive its mail. Order: a user of that address; an alias of that
+//! address (targets resolved in turn, up to [`MAX_DEPTH`] levels); the same two for the
+//! address without its `+tag`; the domain's catch-all (`@domain` alias).
+
+use std::collections::BTreeSet;
+
+use crate::address::{domain_of, normalize, strip_plus};
+use crate::engine::Db;
+use crate::error::Result;
+use crate::model::{Resolution, User};
+
+/// How deep aliases may point at aliases before the chain is cut (and logged).
+pub const MAX_DEPTH: usize = 8;
+
+#[derive(Default)]
+struct Found {
+    users: Vec<User>,
+    external: BTreeSet<String>,
+}
+
+impl Db {
+    pub async fn resolve(&self, address: &str) -> Result<Resolution> {
+        let Ok(address) = normalize(address) else {
+            return Ok(Resolution::UnknownUser);
+        };
+        let domain = domain_of(&address).to_string();
+        if !self.is_local_domain(&domain).await? {
+            return Ok(Resolution::NotLocal);
+        }
+        let mut found = Found::default();
+        let mut seen = BTreeSet::new();
+        let mut any = self.expand(&address, 0, &mut found, &mut seen).await?;
+        if !any && let Some(base) = strip_plus(&address) {
+            any = self.expand(&base, 0, &mut found, &mut seen).await?;
+        }
+        if !any {
+            for target in self.alias_targets(&format!("@{domain}")).await? {
+                any |= self.expand(&target, 1, &mut found, &mut seen).await?;
+            }
+        }
+        if !any || (found.users.is_empty() && found.external.is_empty()) {
+            return Ok(Resolution::UnknownUser);
+        }
+        Ok(Resolution::Deliver {
+            users: found.users,
+            external: found.external.into_iter().collect(),
+        })
+    }
+
+    /// Adds what `address` delivers to; false when it names nothing here.
+    async fn expand(
+        &self,
+        address: &str,
+        depth: usize,
+        found: &mut Found,
+        seen: &mut BTreeSet<String>,
+    ) -> Result<bool> {
+        if !seen.insert(address.to_string()) {
+            return Ok(true); // already counted: an alias loop or two routes to one user
+        }
+        if let Some(user) = self.get_user(address).await? {
+            if !found.users.iter().any(|u| u.id == user.id) {
+                found.users.push(user);
+            }
+            return Ok(true);
+        }
+        let targets = self.alias_targets(address).await?;
+        if targets.is_empty() {
+            return Ok(false);
+        }
+        if depth >= MAX_DEPTH {
+            tracing::warn!(%address, "alias chain deeper than {MAX_DEPTH} levels cut here");
+            return Ok(false);
+        }
+        let mut any = false;
+        for target in targets {
+            if self.is_local_domain(domain_of(&target)).await? {
+                let hit = Box::pin(self.expand(&target, depth + 1, found, seen)).await?;
+                if !hit {
+                    tracing::warn!(alias = %address, %target, "alias target does not exist here");
+                }
+                any |= hit;
+            } else {
+                found.external.insert(target);
+                any = true;
+            }
+        }
+        Ok(any)
+    }
+}

@@ -1,0 +1,138 @@
+//! `SqlStore`: the [`Store`] of both engines. It owns the database handle, the group
+//! committer and the change-notification listener, and forwards each call to the module
+//! that holds its SQL.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::{OnceCell, broadcast};
+
+use crate::accept::Committer;
+use crate::api::Store;
+use crate::engine::{Db, Kind, StoreOptions};
+use crate::error::Result;
+use crate::model::*;
+use crate::notify;
+
+pub struct SqlStore {
+    db: Arc<Db>,
+    committer: Committer,
+    listening: OnceCell<()>,
+}
+
+impl SqlStore {
+    /// Opens (creating if needed) the database and brings its schema up to date.
+    pub async fn open(options: &StoreOptions) -> Result<SqlStore> {
+        let db = Arc::new(Db::open(options).await?);
+        let committer = Committer::start(db.clone());
+        Ok(SqlStore {
+            db,
+            committer,
+            listening: OnceCell::new(),
+        })
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn engine_name(&self) -> &'static str {
+        match self.db.kind {
+            Kind::Sqlite => "sqlite",
+            Kind::Postgres => "postgres",
+        }
+    }
+
+    async fn add_domain(&self, name: &str) -> Result<Domain> {
+        self.db.add_domain(name).await
+    }
+    async fn remove_domain(&self, name: &str) -> Result<()> {
+        self.db.remove_domain(name).await
+    }
+    async fn list_domains(&self) -> Result<Vec<Domain>> {
+        self.db.list_domains().await
+    }
+    async fn is_local_domain(&self, name: &str) -> Result<bool> {
+        self.db.is_local_domain(name).await
+    }
+    async fn add_user(&self, user: NewUser) -> Result<User> {
+        self.db.add_user(user).await
+    }
+    async fn remove_user(&self, address: &str) -> Result<()> {
+        self.db.remove_user(address).await
+    }
+    async fn set_password(&self, address: &str, password: &str) -> Result<()> {
+        self.db.set_password(address, password).await
+    }
+    async fn update_user(&self, address: &str, changes: UserChanges) -> Result<User> {
+        self.db.update_user(address, changes).await
+    }
+    async fn get_user(&self, address: &str) -> Result<Option<User>> {
+        self.db.get_user(address).await
+    }
+    async fn list_users(&self, domain: Option<&str>) -> Result<Vec<User>> {
+        self.db.list_users(domain).await
+    }
+    async fn authenticate(&self, address: &str, password: &str) -> Result<Option<User>> {
+        self.db.authenticate(address, password).await
+    }
+    async fn add_alias(&self, address: &str, targets: &[String]) -> Result<()> {
+        self.db.add_alias(address, targets).await
+    }
+    async fn remove_alias(&self, address: &str, target: Option<&str>) -> Result<()> {
+        self.db.remove_alias(address, target).await
+    }
+    async fn list_aliases(&self, domain: Option<&str>) -> Result<Vec<Alias>> {
+        self.db.list_aliases(domain).await
+    }
+    async fn resolve(&self, address: &str) -> Result<Resolution> {
+        self.db.resolve(address).await
+    }
+    async fn list_mailboxes(&self, user_id: i64) -> Result<Vec<Mailbox>> {
+        self.db.list_mailboxes(user_id).await
+    }
+    async fn get_mailbox(&self, user_id: i64, name: &str) -> Result<Option<Mailbox>> {
+        self.db.get_mailbox(user_id, name).await
+    }
+    async fn list_messages(&self, mailbox_id: i64) -> Result<Vec<MailboxEntry>> {
+        self.db.list_messages(mailbox_id).await
+    }
+    async fn read_message(&self, mailbox_id: i64, uid: u32) -> Result<Option<Vec<u8>>> {
+        self.db.read_message(mailbox_id, uid).await
+    }
+    async fn set_flags(&self, mailbox_id: i64, uid: u32, flags: &str) -> Result<i64> {
+        self.db.set_flags(mailbox_id, uid, flags).await
+    }
+    async fn expunge(&self, mailbox_id: i64, uids: &[u32]) -> Result<i64> {
+        self.db.expunge(mailbox_id, uids).await
+    }
+    async fn blob_refcount(&self, hash: &str) -> Result<Option<i64>> {
+        self.db.blob_refcount(hash).await
+    }
+    async fn accept(&self, message: Accept) -> Result<Accepted> {
+        self.committer.accept(message).await
+    }
+    async fn queue_list(&self) -> Result<Vec<QueuedMessage>> {
+        self.db.queue_list().await
+    }
+    async fn queue_get(&self, queue_id: &str) -> Result<Option<QueuedMessage>> {
+        self.db.queue_get(queue_id).await
+    }
+    async fn lease_due(
+        &self,
+        owner: &str,
+        now: i64,
+        max: i64,
+        lease_secs: i64,
+    ) -> Result<Vec<QueueRecipient>> {
+        self.db.lease_due(owner, now, max, lease_secs).await
+    }
+    async fn record_outcome(&self, recipient_id: i64, owner: &str, outcome: Outcome) -> Result<()> {
+        self.db.record_outcome(recipient_id, owner, outcome).await
+    }
+    async fn subscribe(&self) -> Result<broadcast::Receiver<MailboxChange>> {
+        notify::subscribe(&self.db, &self.listening).await
+    }
+    async fn close(&self) {
+        self.db.pool.close().await;
+    }
+}

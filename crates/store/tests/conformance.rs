@@ -1,0 +1,786 @@
+//! Store conformance suite: every test runs against SQLite and, when
+//! `ESTAFETA_TEST_POSTGRES` holds a connection URL, against a fresh PostgreSQL database.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::Fixture;
+use estafeta_store::*;
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let f = super::Fixture::sqlite().await;
+                    super::$name(f.store.clone()).await;
+                    f.finish().await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let Some(f) = super::Fixture::postgres().await else {
+                        eprintln!("ESTAFETA_TEST_POSTGRES not set: PostgreSQL run skipped");
+                        return;
+                    };
+                    super::$name(f.store.clone()).await;
+                    f.finish().await;
+                }
+            }
+        )*
+    };
+}
+
+conformance!(
+    domains,
+    users_and_default_folders,
+    authentication,
+    resolution,
+    accept_local_and_remote,
+    body_stored_once_and_released,
+    concurrent_accepts_get_increasing_uids,
+    flags_and_expunge_bump_modseq,
+    queue_leases,
+    queue_concurrent_leases_are_disjoint,
+    change_notification,
+    removing_a_user_releases_bodies,
+);
+
+async fn setup_user(store: &Arc<dyn Store>, address: &str) -> User {
+    let domain = address.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+    if !store.is_local_domain(domain).await.unwrap() {
+        store.add_domain(domain).await.unwrap();
+    }
+    store
+        .add_user(NewUser {
+            address: address.into(),
+            password: "correct horse".into(),
+            quota_bytes: 0,
+            pop3_keep: true,
+        })
+        .await
+        .unwrap()
+}
+
+fn message(body: &str, local: &[&User], remote: &[&str]) -> Accept {
+    Accept {
+        queue_id: new_queue_id(),
+        body: body.as_bytes().to_vec(),
+        sender: "sender@outside.test".into(),
+        local: local
+            .iter()
+            .map(|u| LocalDelivery {
+                user_id: u.id,
+                prefix: format!(
+                    "Return-Path: <sender@outside.test>\r\nDelivered-To: {}\r\n",
+                    u.address
+                )
+                .into_bytes(),
+            })
+            .collect(),
+        remote: remote
+            .iter()
+            .map(|a| RemoteRecipient {
+                address: a.to_string(),
+                ..Default::default()
+            })
+            .collect(),
+        internal_date: 1_700_000_000,
+        ..Default::default()
+    }
+}
+
+async fn inbox(store: &Arc<dyn Store>, user: &User) -> Mailbox {
+    store
+        .get_mailbox(user.id, "INBOX")
+        .await
+        .unwrap()
+        .expect("INBOX exists")
+}
+
+async fn domains(store: Arc<dyn Store>) {
+    store.add_domain("Example.COM").await.unwrap();
+    let e = store.add_domain("example.com").await.unwrap_err();
+    assert_eq!(e.to_string(), "domain example.com already exists");
+    store.add_domain("other.test").await.unwrap();
+    let names: Vec<String> = store
+        .list_domains()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    assert_eq!(names, vec!["example.com", "other.test"]);
+    assert!(store.is_local_domain("EXAMPLE.com").await.unwrap());
+    assert!(!store.is_local_domain("nowhere.test").await.unwrap());
+    assert!(matches!(
+        store.add_domain("not a domain").await,
+        Err(StoreError::Invalid(_))
+    ));
+
+    setup_user(&store, "bob@example.com").await;
+    let e = store.remove_domain("example.com").await.unwrap_err();
+    assert!(e.to_string().contains("still has 1 user(s)"), "{e}");
+    store.remove_domain("other.test").await.unwrap();
+    let e = store.remove_domain("other.test").await.unwrap_err();
+    assert_eq!(e.to_string(), "domain other.test does not exist");
+}
+
+async fn users_and_default_folders(store: Arc<dyn Store>) {
+    let bob = setup_user(&store, "Bob@Example.com").await;
+    assert_eq!(bob.address, "bob@example.com");
+    assert!(bob.pop3_keep);
+    let e = store
+        .add_user(NewUser {
+            address: "bob@example.com".into(),
+            password: "x".into(),
+            quota_bytes: 0,
+            pop3_keep: true,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_string(), "user bob@example.com already exists");
+    let e = store
+        .add_user(NewUser {
+            address: "ann@example.org".into(),
+            password: "x".into(),
+            quota_bytes: 0,
+            pop3_keep: true,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "domain example.org is not served here: add it with `estafeta domain add example.org`"
+    );
+
+    let folders = store.list_mailboxes(bob.id).await.unwrap();
+    let shape: Vec<(String, Option<String>)> = folders
+        .iter()
+        .map(|m| (m.name.clone(), m.special_use.clone()))
+        .collect();
+    let expected: Vec<(String, Option<String>)> = DEFAULT_FOLDERS
+        .iter()
+        .map(|(n, r)| (n.to_string(), r.map(str::to_string)))
+        .collect();
+    assert_eq!(shape, expected);
+    for m in &folders {
+        assert_eq!(m.uidnext, 1);
+        assert!(m.uidvalidity > 0);
+        assert!(m.highestmodseq >= 1);
+    }
+
+    let changed = store
+        .update_user(
+            "bob@example.com",
+            UserChanges {
+                quota_bytes: Some(1 << 30),
+                pop3_keep: Some(false),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.quota_bytes, 1 << 30);
+    assert!(!changed.pop3_keep);
+    assert_eq!(
+        store.get_user("BOB@example.com").await.unwrap(),
+        Some(changed)
+    );
+
+    setup_user(&store, "ann@example.com").await;
+    setup_user(&store, "carl@other.test").await;
+    let listed: Vec<String> = store
+        .list_users(Some("example.com"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.address)
+        .collect();
+    assert_eq!(listed, vec!["ann@example.com", "bob@example.com"]);
+    assert_eq!(store.list_users(None).await.unwrap().len(), 3);
+
+    store.remove_user("ann@example.com").await.unwrap();
+    assert_eq!(store.get_user("ann@example.com").await.unwrap(), None);
+    let e = store.remove_user("ann@example.com").await.unwrap_err();
+    assert_eq!(e.to_string(), "user ann@example.com does not exist");
+}
+
+async fn authentication(store: Arc<dyn Store>) {
+    let bob = setup_user(&store, "bob@example.com").await;
+    let ok = store
+        .authenticate("bob@example.com", "correct horse")
+        .await
+        .unwrap();
+    assert_eq!(ok.map(|u| u.id), Some(bob.id));
+    assert!(
+        store
+            .authenticate("bob@example.com", "wrong")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .authenticate("nobody@example.com", "correct horse")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .authenticate("not an address", "x")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store
+        .set_password("bob@example.com", "battery staple")
+        .await
+        .unwrap();
+    assert!(
+        store
+            .authenticate("bob@example.com", "correct horse")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .authenticate("BOB@example.com", "battery staple")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let e = store
+        .set_password("zed@example.com", "x")
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_string(), "user zed@example.com does not exist");
+}
+
+fn delivered_to(r: &Resolution) -> (Vec<String>, Vec<String>) {
+    match r {
+        Resolution::Deliver { users, external } => {
+            let mut u: Vec<String> = users.iter().map(|u| u.address.clone()).collect();
+            u.sort();
+            (u, external.clone())
+        }
+        other => panic!("expected delivery, got {other:?}"),
+    }
+}
+
+async fn resolution(store: Arc<dyn Store>) {
+    setup_user(&store, "bob@example.com").await;
+    setup_user(&store, "ann@example.com").await;
+    let one = |s: &str| vec![s.to_string()];
+
+    let r = store.resolve("Bob@Example.com").await.unwrap();
+    assert_eq!(delivered_to(&r), (one("bob@example.com"), vec![]));
+    // plus-addressing
+    let r = store.resolve("bob+lists@example.com").await.unwrap();
+    assert_eq!(delivered_to(&r), (one("bob@example.com"), vec![]));
+    // unknown user, foreign domain
+    assert_eq!(
+        store.resolve("zed@example.com").await.unwrap(),
+        Resolution::UnknownUser
+    );
+    assert_eq!(
+        store.resolve("bob@elsewhere.test").await.unwrap(),
+        Resolution::NotLocal
+    );
+    // alias to several users and an outside address
+    store
+        .add_alias(
+            "team@example.com",
+            &[
+                "bob@example.com".into(),
+                "ann@example.com".into(),
+                "boss@outside.test".into(),
+            ],
+        )
+        .await
+        .unwrap();
+    let r = store.resolve("team@example.com").await.unwrap();
+    assert_eq!(
+        delivered_to(&r),
+        (
+            vec!["ann@example.com".into(), "bob@example.com".into()],
+            one("boss@outside.test")
+        )
+    );
+    // plus-addressing applies to aliases too
+    let r = store.resolve("team+x@example.com").await.unwrap();
+    assert_eq!(delivered_to(&r).0.len(), 2);
+    // nested alias, and a loop that must terminate
+    store
+        .add_alias("all@example.com", &["team@example.com".into()])
+        .await
+        .unwrap();
+    store
+        .add_alias("loop1@example.com", &["loop2@example.com".into()])
+        .await
+        .unwrap();
+    store
+        .add_alias(
+            "loop2@example.com",
+            &["loop1@example.com".into(), "bob@example.com".into()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        delivered_to(&store.resolve("all@example.com").await.unwrap())
+            .0
+            .len(),
+        2
+    );
+    assert_eq!(
+        delivered_to(&store.resolve("loop1@example.com").await.unwrap()).0,
+        one("bob@example.com")
+    );
+    // an alias to a missing local user delivers nowhere
+    store
+        .add_alias("ghost@example.com", &["gone@example.com".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.resolve("ghost@example.com").await.unwrap(),
+        Resolution::UnknownUser
+    );
+    // duplicates are refused, aliases listed and removed
+    let e = store
+        .add_alias("all@example.com", &["team@example.com".into()])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "alias all@example.com → team@example.com already exists"
+    );
+    let e = store
+        .add_alias("x@nowhere.test", &["bob@example.com".into()])
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::DomainNotServed(_)));
+    // catch-all catches what nothing else does, not what exists
+    store
+        .add_alias("@example.com", &["ann@example.com".into()])
+        .await
+        .unwrap();
+    let r = store.resolve("random@example.com").await.unwrap();
+    assert_eq!(delivered_to(&r), (one("ann@example.com"), vec![]));
+    let r = store.resolve("bob@example.com").await.unwrap();
+    assert_eq!(delivered_to(&r), (one("bob@example.com"), vec![]));
+    let aliases = store.list_aliases(Some("example.com")).await.unwrap();
+    assert!(
+        aliases
+            .iter()
+            .any(|a| a.address == "@example.com" && a.target == "ann@example.com")
+    );
+    store.remove_alias("@example.com", None).await.unwrap();
+    assert_eq!(
+        store.resolve("random@example.com").await.unwrap(),
+        Resolution::UnknownUser
+    );
+    store
+        .remove_alias("team@example.com", Some("boss@outside.test"))
+        .await
+        .unwrap();
+    assert_eq!(
+        delivered_to(&store.resolve("team@example.com").await.unwrap()).1,
+        Vec::<String>::new()
+    );
+    let e = store
+        .remove_alias("team@example.com", Some("boss@outside.test"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "alias team@example.com → boss@outside.test does not exist"
+    );
+}
+
+async fn accept_local_and_remote(store: Arc<dyn Store>) {
+    let bob = setup_user(&store, "bob@example.com").await;
+    let ann = setup_user(&store, "ann@example.com").await;
+    let m = message(
+        "Subject: hi\r\n\r\nhello\r\n",
+        &[&bob, &ann],
+        &["x@remote.test", "Y@Remote.test"],
+    );
+    let queue_id = m.queue_id.clone();
+    let accepted = store.accept(m).await.unwrap();
+    assert_eq!(accepted.queue_id, queue_id);
+    assert_eq!(accepted.delivered.len(), 2);
+    assert!(accepted.delivered.iter().all(|d| d.uid == 1));
+
+    let bytes = store
+        .read_message(inbox(&store, &bob).await.id, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(bytes).unwrap(),
+        "Return-Path: <sender@outside.test>\r\nDelivered-To: bob@example.com\r\nSubject: hi\r\n\r\nhello\r\n"
+    );
+    let entries = store
+        .list_messages(inbox(&store, &ann).await.id)
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].internal_date, 1_700_000_000);
+    assert_eq!(
+        entries[0].size as usize,
+        "Return-Path: <sender@outside.test>\r\nDelivered-To: ann@example.com\r\nSubject: hi\r\n\r\nhello\r\n".len()
+    );
+
+    let queued = store.queue_get(&queue_id).await.unwrap().expect("queued");
+    assert_eq!(queued.sender, "sender@outside.test");
+    let rcpts: Vec<(String, String, RecipientState)> = queued
+        .recipients
+        .iter()
+        .map(|r| (r.address.clone(), r.domain.clone(), r.state))
+        .collect();
+    assert_eq!(
+        rcpts,
+        vec![
+            (
+                "x@remote.test".into(),
+                "remote.test".into(),
+                RecipientState::Queued
+            ),
+            (
+                "y@remote.test".into(),
+                "remote.test".into(),
+                RecipientState::Queued
+            ),
+        ]
+    );
+    assert_eq!(store.queue_list().await.unwrap().len(), 1);
+
+    // local-only messages do not enter the queue; a message with nobody is refused
+    store
+        .accept(message("local only", &[&bob], &[]))
+        .await
+        .unwrap();
+    assert_eq!(store.queue_list().await.unwrap().len(), 1);
+    assert!(store.accept(message("nobody", &[], &[])).await.is_err());
+}
+
+async fn body_stored_once_and_released(store: Arc<dyn Store>) {
+    let bob = setup_user(&store, "bob@example.com").await;
+    let ann = setup_user(&store, "ann@example.com").await;
+    let body = "Subject: shared\r\n\r\nthe same body for everyone\r\n";
+    let hash = body_hash(body.as_bytes());
+    let accepted = store
+        .accept(message(body, &[&bob, &ann], &["x@remote.test"]))
+        .await
+        .unwrap();
+    assert_eq!(accepted.blob_hash, hash);
+    assert_eq!(store.blob_refcount(&hash).await.unwrap(), Some(3));
+    // the same body again, another message: still one stored copy, more references
+    store.accept(message(body, &[&bob], &[])).await.unwrap();
+    assert_eq!(store.blob_refcount(&hash).await.unwrap(), Some(4));
+
+    let bob_inbox = inbox(&store, &bob).await.id;
+    store.expunge(bob_inbox, &[1, 2]).await.unwrap();
+    assert_eq!(store.blob_refcount(&hash).await.unwrap(), Some(2));
+    store
+        .expunge(inbox(&store, &ann).await.id, &[1])
+        .await
+        .unwrap();
+    assert_eq!(store.blob_refcount(&hash).await.unwrap(), Some(1));
+
+    let leased = store.lease_due("node-a", now(), 10, 60).await.unwrap();
+    assert_eq!(leased.len(), 1);
+    store
+        .record_outcome(
+            leased[0].id,
+            "node-a",
+            Outcome::Delivered {
+                reply: "250 ok".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.blob_refcount(&hash).await.unwrap(),
+        None,
+        "unreferenced body deleted"
+    );
+    assert!(store.queue_get(&accepted.queue_id).await.unwrap().is_none());
+}
+
+async fn concurrent_accepts_get_increasing_uids(store: Arc<dyn Store>) {
+    let bob = setup_user(&store, "bob@example.com").await;
+    let before = inbox(&store, &bob).await;
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let store = store.clone();
+        let bob = bob.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .accept(message(
+                    &format!("Subject: {i}\r\n\r\nbody {i}\r\n"),
+                    &[&bob],
+                    &[],
+                ))
+                .await
+        }));
+    }
+    let mut uids = Vec::new();
+    let mut modseqs = BTreeSet::new();
+    for t in tasks {
+        let accepted = t.await.unwrap().unwrap();
+        uids.push(accepted.delivered[0].uid);
+        modseqs.insert(accepted.delivered[0].modseq);
+    }
+    uids.sort_unstable();
+    assert_eq!(
+        uids,
+        (1..=50).collect::<Vec<u32>>(),
+        "50 distinct UIDs, no gap"
+    );
+    assert_eq!(modseqs.len(), 50, "each accept bumped MODSEQ");
+    let after = inbox(&store, &bob).await;
+    assert_eq!(after.uidnext, 51);
+    assert_eq!(after.highestmodseq, before.highestmodseq + 50);
+    assert_eq!(after.uidvalidity, before.uidvalidity);
+    // in UID order, MODSEQ strictly increases: UIDs were handed out in commit order
+    let entries = store.list_messages(after.id).await.unwrap();
+    assert_eq!(entries.len(), 50);
+    assert!(
+        entries
+            .windows(2)
+            .all(|w| w[0].uid < w[1].uid && w[0].modseq < w[1].modseq)
+    );
+}
+
+async fn flags_and_expunge_bump_modseq(store: Arc<dyn Store>) {
+    let bob = setup_user(&store, "bob@example.com").await;
+    store.accept(message("one", &[&bob], &[])).await.unwrap();
+    store.accept(message("two", &[&bob], &[])).await.unwrap();
+    let mb = inbox(&store, &bob).await;
+    let m1 = store.set_flags(mb.id, 1, "\\Seen \\Flagged").await.unwrap();
+    assert!(m1 > mb.highestmodseq);
+    let entries = store.list_messages(mb.id).await.unwrap();
+    assert_eq!(entries[0].flags, "\\Seen \\Flagged");
+    assert_eq!(entries[0].modseq, m1);
+    assert!(entries[1].modseq < m1);
+    assert!(matches!(
+        store.set_flags(mb.id, 99, "\\Seen").await,
+        Err(StoreError::NotFound(_))
+    ));
+    let m2 = store.expunge(mb.id, &[1]).await.unwrap();
+    assert!(m2 > m1);
+    let left: Vec<u32> = store
+        .list_messages(mb.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.uid)
+        .collect();
+    assert_eq!(left, vec![2]);
+    // UIDs are never reused
+    let next = store.accept(message("three", &[&bob], &[])).await.unwrap();
+    assert_eq!(next.delivered[0].uid, 3);
+    assert_eq!(
+        inbox(&store, &bob).await.highestmodseq,
+        next.delivered[0].modseq
+    );
+}
+
+async fn queue_leases(store: Arc<dyn Store>) {
+    let m = message("out", &[], &["a@remote.test", "b@remote.test"]);
+    let queue_id = m.queue_id.clone();
+    store.accept(m).await.unwrap();
+    let t = now();
+    let mine = store.lease_due("node-a", t, 10, 60).await.unwrap();
+    assert_eq!(mine.len(), 2);
+    assert!(
+        mine.iter()
+            .all(|r| r.lease_owner.as_deref() == Some("node-a"))
+    );
+    assert!(
+        store
+            .lease_due("node-b", t, 10, 60)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased rows are not handed out twice"
+    );
+
+    // a: deferred for an hour; b: its lease runs out and node-b takes it over
+    store
+        .record_outcome(
+            mine[0].id,
+            "node-a",
+            Outcome::Deferred {
+                reply: "451 try later".into(),
+                next_attempt: t + 3600,
+            },
+        )
+        .await
+        .unwrap();
+    let taken = store.lease_due("node-b", t + 61, 10, 60).await.unwrap();
+    assert_eq!(
+        taken.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![mine[1].id]
+    );
+    let e = store
+        .record_outcome(
+            mine[1].id,
+            "node-a",
+            Outcome::Delivered {
+                reply: "250".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+    store
+        .record_outcome(
+            mine[1].id,
+            "node-b",
+            Outcome::Failed {
+                reply: "550 5.1.1 no such user".into(),
+            },
+        )
+        .await
+        .unwrap();
+
+    let q = store
+        .queue_get(&queue_id)
+        .await
+        .unwrap()
+        .expect("still queued: a is deferred");
+    let a = &q.recipients[0];
+    assert_eq!(a.state, RecipientState::Deferred);
+    assert_eq!(a.attempts, 1);
+    assert_eq!(a.next_attempt, t + 3600);
+    assert_eq!(a.last_reply.as_deref(), Some("451 try later"));
+    assert_eq!(a.lease_owner, None);
+    assert_eq!(q.recipients[1].state, RecipientState::Failed);
+
+    // not due before its time, due after
+    assert!(
+        store
+            .lease_due("node-a", t + 100, 10, 60)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store.lease_due("node-a", t + 3600, 10, 60).await.unwrap();
+    assert_eq!(again.len(), 1);
+    store
+        .record_outcome(
+            again[0].id,
+            "node-a",
+            Outcome::Delivered {
+                reply: "250 ok".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(store.queue_get(&queue_id).await.unwrap().is_none());
+}
+
+async fn queue_concurrent_leases_are_disjoint(store: Arc<dyn Store>) {
+    let rcpts: Vec<String> = (0..20).map(|i| format!("r{i}@remote.test")).collect();
+    let refs: Vec<&str> = rcpts.iter().map(String::as_str).collect();
+    store.accept(message("many", &[], &refs)).await.unwrap();
+    let t = now();
+    let (a, b) = tokio::join!(
+        store.lease_due("node-a", t, 20, 60),
+        store.lease_due("node-b", t, 20, 60)
+    );
+    let a: BTreeSet<i64> = a.unwrap().iter().map(|r| r.id).collect();
+    let b: BTreeSet<i64> = b.unwrap().iter().map(|r| r.id).collect();
+    assert!(a.is_disjoint(&b));
+    assert_eq!(a.len() + b.len(), 20);
+}
+
+async fn change_notification(store: Arc<dyn Store>) {
+    let bob = setup_user(&store, "bob@example.com").await;
+    let mut changes = store.subscribe().await.unwrap();
+    let accepted = store
+        .accept(message("notify me", &[&bob], &[]))
+        .await
+        .unwrap();
+    let change = tokio::time::timeout(Duration::from_secs(5), changes.recv())
+        .await
+        .expect("a change within 5 s")
+        .unwrap();
+    assert_eq!(change.user_id, bob.id);
+    assert_eq!(change.mailbox_id, accepted.delivered[0].mailbox_id);
+    store
+        .set_flags(change.mailbox_id, 1, "\\Seen")
+        .await
+        .unwrap();
+    let change = tokio::time::timeout(Duration::from_secs(5), changes.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(change.mailbox_id, accepted.delivered[0].mailbox_id);
+}
+
+async fn removing_a_user_releases_bodies(store: Arc<dyn Store>) {
+    let bob = setup_user(&store, "bob@example.com").await;
+    let ann = setup_user(&store, "ann@example.com").await;
+    let a = store
+        .accept(message("for both", &[&bob, &ann], &[]))
+        .await
+        .unwrap();
+    let b = store
+        .accept(message("bob only", &[&bob], &[]))
+        .await
+        .unwrap();
+    store.remove_user("bob@example.com").await.unwrap();
+    assert_eq!(store.blob_refcount(&a.blob_hash).await.unwrap(), Some(1));
+    assert_eq!(store.blob_refcount(&b.blob_hash).await.unwrap(), None);
+    assert!(store.list_mailboxes(bob.id).await.unwrap().is_empty());
+    // the address can be created again, with fresh folders
+    let again = setup_user(&store, "bob@example.com").await;
+    assert!(
+        store
+            .list_messages(inbox(&store, &again).await.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Data survives closing and reopening (SQLite file; the PostgreSQL database).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reopen_keeps_committed_data_sqlite() {
+    let f = Fixture::sqlite().await;
+    let bob = setup_user(&f.store, "bob@example.com").await;
+    let accepted = f
+        .store
+        .accept(message("kept", &[&bob], &["r@remote.test"]))
+        .await
+        .unwrap();
+    let reopened = f.reopen().await;
+    let bob2 = reopened
+        .get_user("bob@example.com")
+        .await
+        .unwrap()
+        .expect("user kept");
+    let mb = reopened
+        .get_mailbox(bob2.id, "INBOX")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(mb.uidnext, 2);
+    assert!(reopened.read_message(mb.id, 1).await.unwrap().is_some());
+    assert!(
+        reopened
+            .queue_get(&accepted.queue_id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    f.finish().await;
+}
