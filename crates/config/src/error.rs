@@ -80,7 +80,10 @@ impl ConfigError {
         let mut key = path.to_string();
         let mut value = lookup(root, &path);
         // Unknown keys: serde names the key in its message; the path stops at the parent.
-        if let Some(name) = between(&message, "unknown field `", "`") {
+        // Unknown keys: serde_path_to_error's path already ends with the unknown key.
+        if let Some(name) = between(&message, "unknown field `", "`")
+            && !(key == name || key.ends_with(&format!(".{name}")))
+        {
             key = if key == "." || key.is_empty() {
                 name.to_string()
             } else {

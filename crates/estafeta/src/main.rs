@@ -1,1 +1,52 @@
-fn main() {}
+//! estafeta: the binary. Parses the command line, loads the configuration, starts
+//! logging and runs one command; all behaviour lives in the library crates.
+
+mod cli;
+mod commands;
+mod failure;
+mod logging;
+mod services;
+mod settings;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+use failure::{Failure, Outcome};
+use settings::Settings;
+
+fn main() {
+    let cli = Cli::parse();
+    let result = run(cli);
+    if let Err(f) = result {
+        eprintln!("{}", f.message);
+        std::process::exit(f.code);
+    }
+}
+
+fn run(cli: Cli) -> Outcome {
+    let settings = Settings::load(&cli);
+    // `config` commands must work, and report, even when the configuration is broken.
+    let command = match cli.command {
+        Command::Config(cmd) => return commands::config::run(cmd, settings),
+        other => other,
+    };
+    let settings = settings?;
+    let quiet = !matches!(command, Command::Serve);
+    logging::init(&settings.config.log.level, quiet).map_err(Failure::config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async move {
+        match command {
+            Command::Serve => commands::serve::run(settings).await,
+            Command::Config(_) => Ok(()),
+            Command::Domain(cmd) => {
+                commands::domain::run(cmd, &*settings.open_store().await?).await
+            }
+            Command::User(cmd) => commands::user::run(cmd, &*settings.open_store().await?).await,
+            Command::Alias(cmd) => commands::alias::run(cmd, &*settings.open_store().await?).await,
+            Command::Queue(cmd) => commands::queue::run(cmd, &*settings.open_store().await?).await,
+        }
+    })
+}

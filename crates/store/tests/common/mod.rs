@@ -69,14 +69,14 @@ impl Fixture {
 
     pub async fn finish(self) {
         self.store.close().await;
-        if let Some((admin, name)) = self.postgres {
-            if let Ok(mut conn) = PgConnection::connect(&admin).await {
-                let _ = conn
-                    .execute(AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                    )))
-                    .await;
-            }
+        if let Some((admin, name)) = self.postgres
+            && let Ok(mut conn) = PgConnection::connect(&admin).await
+        {
+            let _ = conn
+                .execute(AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .await;
         }
     }
 }

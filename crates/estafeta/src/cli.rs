@@ -1,0 +1,179 @@
+//! The command line, as clap sees it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "estafeta",
+    version,
+    about = "estafeta mail server: SMTP, IMAP and POP3 in one binary",
+    after_help = "Without a configuration file every setting has its default (see `estafeta config example`)."
+)]
+pub struct Cli {
+    /// Configuration file (default: /etc/estafeta/estafeta.toml if it exists, else built-in defaults).
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "ESTAFETA_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+    /// Data directory (database, TLS certificate); overrides `data_dir` in the file.
+    #[arg(long, global = true, env = "ESTAFETA_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server: every listener of the configuration, until SIGINT or SIGTERM.
+    Serve,
+    /// Check or print configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Domains whose mail this server keeps.
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// Mailbox users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Aliases (`@example.com` is a domain's catch-all).
+    #[command(subcommand)]
+    Alias(AliasCommand),
+    /// The outbound queue.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Validate a configuration file (default: the one in use) and say what is wrong.
+    Check { file: Option<PathBuf> },
+    /// Print a fully commented example configuration with every default.
+    Example,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DomainCommand {
+    /// Serve a domain here.
+    Add { name: String },
+    /// List served domains.
+    List,
+    /// Stop serving a domain (it must have no users or aliases left).
+    Remove { name: String },
+}
+
+#[derive(Args, Debug)]
+pub struct PasswordSource {
+    /// Read the password from standard input (one line) instead of prompting.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user with the default folders (INBOX, Sent, Drafts, Junk, Trash, Archive).
+    Add {
+        address: String,
+        #[command(flatten)]
+        password: PasswordSource,
+        /// Storage limit, e.g. 500M, 2G; 0 means none.
+        #[arg(long, value_parser = parse_size, default_value = "0")]
+        quota: i64,
+        /// POP3 deletes messages once downloaded (default: they stay unless the client deletes them).
+        #[arg(long)]
+        pop3_delete: bool,
+    },
+    /// List users, of one domain or all.
+    List { domain: Option<String> },
+    /// Delete a user with all their folders and messages.
+    Remove { address: String },
+    /// Change a user's password.
+    Passwd {
+        address: String,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    /// Change a user's settings.
+    Set {
+        address: String,
+        /// Storage limit, e.g. 500M, 2G; 0 means none.
+        #[arg(long, value_parser = parse_size)]
+        quota: Option<i64>,
+        /// POP3 leaves downloaded messages on the server.
+        #[arg(long, conflicts_with = "pop3_delete")]
+        pop3_keep: bool,
+        /// POP3 deletes messages once downloaded.
+        #[arg(long)]
+        pop3_delete: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AliasCommand {
+    /// Send mail for ADDRESS to one or more TARGETS (local users, other aliases, outside addresses).
+    Add {
+        /// `name@example.com`, or `@example.com` for the domain's catch-all.
+        address: String,
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
+    /// List aliases, of one domain or all.
+    List { domain: Option<String> },
+    /// Remove an alias, or only one of its targets.
+    Remove {
+        address: String,
+        target: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum QueueCommand {
+    /// Messages waiting for delivery, with each recipient's state.
+    List,
+}
+
+/// `0`, `1048576`, `512K`, `500M`, `2G`, `1T` (powers of 1024).
+pub fn parse_size(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    let (digits, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => (&t[..i], t[i..].trim()),
+        None => (t, ""),
+    };
+    let n: i64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size: use bytes or a number with K, M, G or T"))?;
+    let mult: i64 = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => {
+            return Err(format!(
+                "{s:?} is not a size: use bytes or a number with K, M, G or T"
+            ));
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("0"), Ok(0));
+        assert_eq!(parse_size("512K"), Ok(512 << 10));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5X").is_err());
+    }
+}

@@ -1,0 +1,25 @@
+//! `estafeta domain add|list|remove`.
+
+use estafeta_store::Store;
+
+use crate::cli::DomainCommand;
+use crate::failure::Outcome;
+
+pub async fn run(cmd: DomainCommand, store: &dyn Store) -> Outcome {
+    match cmd {
+        DomainCommand::Add { name } => {
+            let d = store.add_domain(&name).await?;
+            println!("domain {} added", d.name);
+        }
+        DomainCommand::List => {
+            for d in store.list_domains().await? {
+                println!("{}", d.name);
+            }
+        }
+        DomainCommand::Remove { name } => {
+            store.remove_domain(&name).await?;
+            println!("domain {} removed", name.trim().to_lowercase());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! One module per command family; each turns arguments into Store calls and prints.
+
+pub mod alias;
+pub mod config;
+pub mod domain;
+pub mod queue;
+pub mod serve;
+pub mod user;

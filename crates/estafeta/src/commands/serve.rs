@@ -1,0 +1,89 @@
+//! `estafeta serve`: open the store, set up TLS, bind every listener, serve until SIGINT
+//! or SIGTERM, then stop accepting and close the store cleanly.
+
+use std::sync::Arc;
+
+use estafeta_config::Protocol;
+use estafeta_net::{Service, TlsSetup, TlsSource};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+
+use crate::failure::{Failure, Outcome};
+use crate::services::Unavailable;
+use crate::settings::Settings;
+
+pub async fn run(settings: Settings) -> Outcome {
+    let config = &settings.config;
+    match &settings.origin {
+        Some(p) => tracing::info!(file = %p.display(), "configuration loaded"),
+        None => tracing::info!("no configuration file: built-in defaults in use"),
+    }
+    if config.listeners.is_empty() {
+        return Err(Failure::new(
+            "the configuration has no [[listener]]: nothing to serve",
+        ));
+    }
+    let data_dir = settings.prepare_data_dir()?;
+    let store = settings.open_store().await?;
+    tracing::info!(engine = store.engine_name(), data_dir = %data_dir.display(), "store open");
+
+    let tls = TlsSetup::load_or_generate(&config.tls, &config.hostname, data_dir)
+        .map_err(Failure::new)?;
+    match &tls.source {
+        TlsSource::Configured { certificate } => {
+            tracing::info!(certificate = %certificate.display(), "TLS certificate loaded")
+        }
+        TlsSource::SelfSigned {
+            certificate,
+            generated,
+        } => tracing::warn!(
+            certificate = %certificate.display(),
+            generated,
+            hostname = %config.hostname,
+            "TLS uses a self-signed certificate: set tls.certificate and tls.private_key for one clients trust"
+        ),
+    }
+
+    let bound = estafeta_net::bind_all(&config.listeners)
+        .await
+        .map_err(Failure::new)?;
+    for b in &bound {
+        tracing::info!(
+            protocol = b.spec.protocol.as_str(),
+            tls = b.spec.tls.as_str(),
+            address = %b.local_addr,
+            "listening"
+        );
+    }
+
+    // Watch signals before saying "ready", so that a stop request is never missed.
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| Failure::new(format!("cannot watch SIGTERM: {e}")))?;
+    let mut int = signal(SignalKind::interrupt())
+        .map_err(|e| Failure::new(format!("cannot watch SIGINT: {e}")))?;
+    let (stop, stopped) = watch::channel(false);
+    let hostname = config.hostname.clone();
+    let server = tokio::spawn(estafeta_net::serve(
+        bound,
+        move |protocol: Protocol| -> Arc<dyn Service> {
+            Arc::new(Unavailable {
+                protocol,
+                hostname: hostname.clone(),
+            })
+        },
+        tls,
+        stopped,
+    ));
+    tracing::info!(hostname = %config.hostname, "estafeta ready");
+
+    let which = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    tracing::info!(signal = which, "stopping: no new connections");
+    let _ = stop.send(true);
+    let _ = server.await;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,215 @@
+//! The command line, end to end: configuration checks, directory management, and the
+//! errors a person meets, each one clear line with a non-zero exit code.
+
+mod common;
+
+use common::{Env, one_line_stderr};
+
+#[test]
+fn example_config_passes_check() {
+    let env = Env::new();
+    let example = env.ok(&["config", "example"], "");
+    let path = env.write_config(&example);
+    let out = env.ok(&["config", "check", path.to_str().unwrap()], "");
+    assert!(out.trim_end().ends_with(": ok"), "{out}");
+}
+
+#[test]
+fn bad_config_is_one_line_and_exit_2() {
+    let env = Env::new();
+    let path =
+        env.write_config("[[listener]]\nport = 70000\nprotocol = \"smtp\"\ntls = \"none\"\n");
+    let out = env.run(&["config", "check", path.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        one_line_stderr(&out),
+        "config error: listener[0].port = 70000: expected a port number from 0 to 65535"
+    );
+    // the same file given to the server is refused the same way
+    let out = env.run(&["--config", path.to_str().unwrap(), "serve"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(one_line_stderr(&out).starts_with("config error: listener[0].port = 70000"));
+
+    let out = env.run(&["config", "check", "/nonexistent/estafeta.toml"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        one_line_stderr(&out).starts_with("config error: cannot read /nonexistent/estafeta.toml")
+    );
+
+    let path = env.write_config("[storage]\nengine = \"postgres\"\n");
+    let out = env.run(&["--config", path.to_str().unwrap(), "domain", "list"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(one_line_stderr(&out).starts_with("config error: storage.url = (missing):"));
+}
+
+#[test]
+fn directory_management_round_trip() {
+    let env = Env::new();
+    assert_eq!(
+        env.ok(&["domain", "add", "Example.com"], ""),
+        "domain example.com added\n"
+    );
+    env.ok(
+        &["user", "add", "bob@example.com", "--password-stdin"],
+        "s3cret pass\n",
+    );
+    env.ok(
+        &[
+            "user",
+            "add",
+            "ann@example.com",
+            "--password-stdin",
+            "--quota",
+            "1G",
+            "--pop3-delete",
+        ],
+        "pw\n",
+    );
+    let users = env.ok(&["user", "list"], "");
+    assert_eq!(
+        users,
+        "ann@example.com  quota 1G  pop3 deletes on download\nbob@example.com  no quota  pop3 keeps mail\n"
+    );
+    env.ok(
+        &[
+            "alias",
+            "add",
+            "team@example.com",
+            "bob@example.com",
+            "ann@example.com",
+        ],
+        "",
+    );
+    env.ok(&["alias", "add", "@example.com", "bob@example.com"], "");
+    let aliases = env.ok(&["alias", "list", "example.com"], "");
+    assert!(
+        aliases.contains("team@example.com → ann@example.com\n"),
+        "{aliases}"
+    );
+    assert!(
+        aliases.contains("@example.com → bob@example.com  (catch-all)\n"),
+        "{aliases}"
+    );
+    env.ok(
+        &["user", "passwd", "bob@example.com", "--password-stdin"],
+        "new pass\n",
+    );
+    env.ok(&["user", "set", "bob@example.com", "--quota", "500M"], "");
+    assert!(
+        env.ok(&["user", "list", "example.com"], "")
+            .contains("bob@example.com  quota 500M")
+    );
+    assert_eq!(env.ok(&["queue", "list"], ""), "queue is empty\n");
+    env.ok(&["alias", "remove", "team@example.com"], "");
+    env.ok(&["alias", "remove", "@example.com"], "");
+    env.ok(&["user", "remove", "bob@example.com"], "");
+    env.ok(&["user", "remove", "ann@example.com"], "");
+    env.ok(&["domain", "remove", "example.com"], "");
+    assert_eq!(env.ok(&["domain", "list"], ""), "");
+}
+
+#[test]
+fn duplicate_user_and_unknown_domain_are_clear() {
+    let env = Env::new();
+    env.ok(&["domain", "add", "example.com"], "");
+    env.ok(
+        &["user", "add", "bob@example.com", "--password-stdin"],
+        "pw\n",
+    );
+    let out = env.run(
+        &["user", "add", "bob@example.com", "--password-stdin"],
+        "pw\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        one_line_stderr(&out),
+        "error: user bob@example.com already exists"
+    );
+
+    let out = env.run(
+        &["user", "add", "ann@example.org", "--password-stdin"],
+        "pw\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        one_line_stderr(&out),
+        "error: domain example.org is not served here: add it with `estafeta domain add example.org`"
+    );
+
+    let out = env.run(
+        &["user", "add", "not-an-address", "--password-stdin"],
+        "pw\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_line_stderr(&out).contains("is not a mail address"));
+
+    // no terminal and no --password-stdin: say how to give the password
+    let out = env.run(&["user", "add", "carl@example.com"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        one_line_stderr(&out),
+        "error: no terminal to ask for the password: pipe it in with --password-stdin"
+    );
+
+    let out = env.run(&["domain", "remove", "example.com"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_line_stderr(&out).contains("still has 1 user(s)"));
+
+    let out = env.run(&["domain", "add", "example.com"], "");
+    assert_eq!(
+        one_line_stderr(&out),
+        "error: domain example.com already exists"
+    );
+}
+
+#[test]
+fn password_is_not_accepted_on_the_command_line() {
+    let env = Env::new();
+    let out = env.run(&["user", "add", "bob@example.com", "--password", "x"], "");
+    assert_eq!(out.status.code(), Some(2), "clap refuses an unknown flag");
+}
+
+#[test]
+fn unwritable_data_dir_is_reported() {
+    let env = Env::new();
+    let data = env.data_dir();
+    std::fs::create_dir_all(&data).unwrap();
+    let mut cmd = env.command(&["domain", "list"]);
+    if unsafe { libc::geteuid() } == 0 {
+        // root ignores permissions: run the command as nobody against a root-only directory
+        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::process::CommandExt;
+        std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        cmd.uid(65534).gid(65534);
+    } else {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o555)).unwrap();
+    }
+    let out = cmd.output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_line_stderr(&out);
+    assert!(
+        line.starts_with(&format!(
+            "error: the data directory {} is not writable: permission denied",
+            data.display()
+        )),
+        "{line}"
+    );
+    assert!(line.contains("--data-dir"), "{line}");
+
+    // a path through a file
+    let file = env.dir.path().join("plain-file");
+    std::fs::write(&file, "x").unwrap();
+    let out = env
+        .command(&[
+            "--data-dir",
+            file.join("data").to_str().unwrap(),
+            "domain",
+            "list",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_line_stderr(&out).starts_with("error: cannot create the data directory"));
+}

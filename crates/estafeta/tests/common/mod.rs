@@ -1,0 +1,197 @@
+//! Runs the real `estafeta` binary: management commands, and `serve` as a child process
+//! whose log tells which ports it bound.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_estafeta");
+
+/// A private data directory and the commands that use it.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .current_dir(self.dir.path())
+            .env("ESTAFETA_DATA_DIR", self.data_dir())
+            .env_remove("ESTAFETA_CONFIG")
+            .env_remove("ESTAFETA_LOG");
+        c
+    }
+
+    /// Runs a command with `stdin` as its standard input.
+    pub fn run(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn estafeta");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("wait for estafeta")
+    }
+
+    /// Runs a command that must succeed; returns its standard output.
+    pub fn ok(&self, args: &[&str], stdin: &str) -> String {
+        let out = self.run(args, stdin);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn write_config(&self, text: &str) -> PathBuf {
+        let path = self.dir.path().join("estafeta.toml");
+        std::fs::write(&path, text).expect("write config");
+        path
+    }
+}
+
+/// Standard error as text, and whether it is exactly one line.
+pub fn one_line_stderr(out: &Output) -> String {
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        text.trim_end().lines().count(),
+        1,
+        "expected one line, got: {text}"
+    );
+    assert!(!text.contains("panicked"), "{text}");
+    text.trim_end().to_string()
+}
+
+/// A config with one loopback listener per protocol on ports the system picks.
+pub fn loopback_config() -> String {
+    let mut s = String::from("hostname = \"mail.test\"\n");
+    for (protocol, tls) in [
+        ("smtp", "starttls"),
+        ("submission", "implicit"),
+        ("imap", "starttls"),
+        ("pop3", "implicit"),
+    ] {
+        s.push_str(&format!(
+            "[[listener]]\naddress = \"127.0.0.1\"\nport = 0\nprotocol = \"{protocol}\"\ntls = \"{tls}\"\n"
+        ));
+    }
+    s
+}
+
+/// `estafeta serve` running as a child process.
+pub struct Server {
+    pub child: Child,
+    /// (protocol, address) of every listener, from the "listening" log lines.
+    pub listeners: Vec<(String, SocketAddr)>,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Starts the server and waits (up to 60 s) for its "estafeta ready" line.
+    pub fn start(env: &Env, config: &Path) -> Server {
+        let mut child = env
+            .command(&["--config", config.to_str().expect("utf-8 path"), "serve"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn estafeta serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut listeners = Vec::new();
+        loop {
+            let line = match lines.recv_timeout(Duration::from_secs(60)) {
+                Ok(l) => l,
+                Err(_) => panic!("server did not get ready; listeners so far: {listeners:?}"),
+            };
+            if line.contains("listening") {
+                listeners.push((
+                    field(&line, "protocol"),
+                    field(&line, "address").parse().expect("address"),
+                ));
+            }
+            if line.contains("estafeta ready") {
+                break;
+            }
+        }
+        Server {
+            child,
+            listeners,
+            lines,
+        }
+    }
+
+    pub fn address(&self, protocol: &str) -> SocketAddr {
+        self.listeners
+            .iter()
+            .find(|(p, _)| p == protocol)
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| panic!("no {protocol} listener in {:?}", self.listeners))
+    }
+
+    /// Sends a signal to the server process.
+    pub fn signal(&self, sig: i32) {
+        let rc = unsafe { libc::kill(self.child.id() as i32, sig) };
+        assert_eq!(rc, 0, "kill failed");
+    }
+
+    /// Waits for the log line containing `text` (up to 60 s).
+    pub fn wait_for_log(&self, text: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(60)) {
+                Ok(l) if l.contains(text) => return l,
+                Ok(_) => continue,
+                Err(e) => panic!("no log line with {text:?}: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of `key=value` (or `key="value"`) in a log line.
+fn field(line: &str, key: &str) -> String {
+    let start = line.find(&format!("{key}=")).expect("field in log line") + key.len() + 1;
+    line[start..]
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_matches('"')
+        .to_string()
+}
