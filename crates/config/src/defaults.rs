@@ -19,8 +19,50 @@ pub fn data_dir() -> PathBuf {
     PathBuf::from("./estafeta-data")
 }
 
-pub fn max_connections() -> u32 {
+/// Database connections (`storage.max_connections`).
+pub fn max_db_connections() -> u32 {
     16
+}
+
+pub fn max_message_size() -> u64 {
+    25 * 1024 * 1024
+}
+
+pub fn max_recipients() -> u32 {
+    100
+}
+
+pub fn idle_timeout() -> u64 {
+    300
+}
+
+pub fn max_errors() -> u32 {
+    10
+}
+
+/// SMTP connections in total (`smtp.max_connections`).
+pub fn max_connections() -> u32 {
+    1000
+}
+
+pub fn max_connections_per_ip() -> u32 {
+    20
+}
+
+pub fn trusted_networks() -> Vec<String> {
+    vec!["127.0.0.0/8".to_string(), "::1/128".to_string()]
+}
+
+pub fn auth_max_failures() -> u32 {
+    5
+}
+
+pub fn auth_failure_delay_ms() -> u64 {
+    1000
+}
+
+pub fn auth_block_time() -> u64 {
+    300
 }
 
 pub fn log_level() -> String {

@@ -79,7 +79,6 @@ impl ConfigError {
         let message = err.into_inner().message().to_string();
         let mut key = path.to_string();
         let mut value = lookup(root, &path);
-        // Unknown keys: serde names the key in its message; the path stops at the parent.
         // Unknown keys: serde_path_to_error's path already ends with the unknown key.
         if let Some(name) = between(&message, "unknown field `", "`")
             && !(key == name || key.ends_with(&format!(".{name}")))

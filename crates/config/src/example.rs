@@ -38,6 +38,29 @@ allow_plaintext_on_loopback = false
 # The ESTAFETA_LOG environment variable overrides it.
 level = "info"
 
+[smtp]
+# Largest message accepted, in bytes (25 MiB), announced in EHLO SIZE.
+max_message_size = 26214400
+# Most recipients in one transaction; more get "452 4.5.3".
+max_recipients = 100
+# Seconds a client may stay silent before "421 4.4.2" and disconnect.
+idle_timeout = 300
+# Errors in one session before "421 4.7.0" and disconnect.
+max_errors = 10
+# Simultaneous SMTP connections, in total and from one IP address.
+max_connections = 1000
+max_connections_per_ip = 20
+# Networks allowed to relay to other domains without authentication (like Postfix's
+# mynetworks). Everyone else must authenticate to relay. [] trusts nobody.
+trusted_networks = ["127.0.0.0/8", "::1/128"]
+# Failed AUTH attempts from one IP before it is blocked for auth_block_time seconds;
+# each failure is answered after auth_failure_delay_ms times the failures so far.
+auth_max_failures = 5
+auth_failure_delay_ms = 1000
+auth_block_time = 300
+# Name the authenticated user in the Received: header (privacy: off by default).
+received_show_auth_user = false
+
 # The listener table. Writing any [[listener]] replaces this whole default table.
 # protocol: "smtp" (mail from other servers), "submission" (mail from clients, AUTH
 #           required), "imap", "pop3".

@@ -13,8 +13,10 @@ mod validate;
 pub use error::ConfigError;
 pub use example::EXAMPLE;
 pub use model::{
-    AuthConfig, Config, Engine, Listener, LogConfig, Protocol, StorageConfig, TlsConfig, TlsMode,
+    AuthConfig, Config, Engine, Listener, LogConfig, Protocol, SmtpConfig, StorageConfig,
+    TlsConfig, TlsMode,
 };
+pub use validate::parse_network;
 
 use std::path::Path;
 

@@ -24,6 +24,8 @@ pub struct Config {
     pub auth: AuthConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub smtp: SmtpConfig,
     /// The listener table; a file that has `[[listener]]` entries replaces the defaults.
     #[serde(default = "defaults::listeners", rename = "listener")]
     pub listeners: Vec<Listener>,
@@ -49,7 +51,7 @@ pub struct StorageConfig {
     #[serde(default)]
     pub url: Option<String>,
     /// Largest number of database connections this process opens.
-    #[serde(default = "defaults::max_connections")]
+    #[serde(default = "defaults::max_db_connections")]
     pub max_connections: u32,
 }
 
@@ -58,7 +60,7 @@ impl Default for StorageConfig {
         StorageConfig {
             engine: Engine::Sqlite,
             url: None,
-            max_connections: defaults::max_connections(),
+            max_connections: defaults::max_db_connections(),
         }
     }
 }
@@ -156,4 +158,61 @@ pub struct Listener {
     pub port: u16,
     pub protocol: Protocol,
     pub tls: TlsMode,
+}
+
+/// The SMTP server: limits and relay policy.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Largest message accepted, in bytes (announced in EHLO SIZE).
+    #[serde(default = "defaults::max_message_size")]
+    pub max_message_size: u64,
+    /// Most recipients in one transaction.
+    #[serde(default = "defaults::max_recipients")]
+    pub max_recipients: u32,
+    /// Seconds a client may stay silent before `421 4.4.2`.
+    #[serde(default = "defaults::idle_timeout")]
+    pub idle_timeout: u64,
+    /// Errors in one session before `421 4.7.0` and disconnect.
+    #[serde(default = "defaults::max_errors")]
+    pub max_errors: u32,
+    /// Simultaneous SMTP connections in total.
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: u32,
+    /// Simultaneous SMTP connections from one IP address.
+    #[serde(default = "defaults::max_connections_per_ip")]
+    pub max_connections_per_ip: u32,
+    /// Networks allowed to relay without authentication (CIDR), like Postfix's mynetworks.
+    #[serde(default = "defaults::trusted_networks")]
+    pub trusted_networks: Vec<String>,
+    /// Failed AUTH attempts from one IP before it is blocked for `auth_block_time` seconds.
+    #[serde(default = "defaults::auth_max_failures")]
+    pub auth_max_failures: u32,
+    /// Delay after a failed AUTH, in milliseconds, multiplied by the number of failures so far.
+    #[serde(default = "defaults::auth_failure_delay_ms")]
+    pub auth_failure_delay_ms: u64,
+    /// Seconds an IP stays blocked from AUTH after too many failures.
+    #[serde(default = "defaults::auth_block_time")]
+    pub auth_block_time: u64,
+    /// Name the authenticated user in the Received: header.
+    #[serde(default)]
+    pub received_show_auth_user: bool,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            max_message_size: defaults::max_message_size(),
+            max_recipients: defaults::max_recipients(),
+            idle_timeout: defaults::idle_timeout(),
+            max_errors: defaults::max_errors(),
+            max_connections: defaults::max_connections(),
+            max_connections_per_ip: defaults::max_connections_per_ip(),
+            trusted_networks: defaults::trusted_networks(),
+            auth_max_failures: defaults::auth_max_failures(),
+            auth_failure_delay_ms: defaults::auth_failure_delay_ms(),
+            auth_block_time: defaults::auth_block_time(),
+            received_show_auth_user: false,
+        }
+    }
 }

@@ -130,3 +130,24 @@ fn custom_listener_table_replaces_defaults() {
     assert_eq!(c.listeners.len(), 1);
     assert_eq!(c.listeners[0].protocol, Protocol::Imap);
 }
+
+#[test]
+fn smtp_defaults_and_bad_network() {
+    let c = Config::defaults().unwrap();
+    assert_eq!(c.smtp.max_message_size, 25 * 1024 * 1024);
+    assert_eq!(c.smtp.max_recipients, 100);
+    let e = err("[smtp]\ntrusted_networks = [\"10.0.0.0/33\"]\n");
+    assert!(
+        e.starts_with(
+            "config error: smtp.trusted_networks[0] = \"10.0.0.0/33\": expected a network"
+        ),
+        "{e}"
+    );
+    let e = err("[smtp]\nmax_recipients = 0\n");
+    assert_eq!(
+        e,
+        "config error: smtp.max_recipients = 0: expected at least 1"
+    );
+    assert_eq!(parse_network("192.168.1.0/24").map(|(_, p)| p), Some(24));
+    assert_eq!(parse_network("::1").map(|(_, p)| p), Some(128));
+}

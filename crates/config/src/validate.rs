@@ -29,6 +29,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             "expected at least 1",
         ));
     }
+    validate_smtp(config)?;
     let mut seen = HashSet::new();
     for (i, l) in config.listeners.iter().enumerate() {
         if l.port != 0 && !seen.insert((l.address, l.port)) {
@@ -102,4 +103,49 @@ pub fn is_hostname(name: &str) -> bool {
                 && !label.ends_with('-')
                 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
+}
+
+fn validate_smtp(config: &Config) -> Result<(), ConfigError> {
+    let s = &config.smtp;
+    for (key, value) in [
+        ("smtp.max_message_size", s.max_message_size),
+        ("smtp.max_recipients", u64::from(s.max_recipients)),
+        ("smtp.idle_timeout", s.idle_timeout),
+        ("smtp.max_errors", u64::from(s.max_errors)),
+        ("smtp.max_connections", u64::from(s.max_connections)),
+        (
+            "smtp.max_connections_per_ip",
+            u64::from(s.max_connections_per_ip),
+        ),
+        ("smtp.auth_max_failures", u64::from(s.auth_max_failures)),
+    ] {
+        if value == 0 {
+            return Err(ConfigError::invalid(key, 0, "expected at least 1"));
+        }
+    }
+    for (i, net) in s.trusted_networks.iter().enumerate() {
+        if parse_network(net).is_none() {
+            return Err(ConfigError::invalid(
+                format!("smtp.trusted_networks[{i}]"),
+                quoted(net),
+                "expected a network in CIDR form such as \"192.168.1.0/24\" or \"::1/128\"",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Parses `address/prefix` (or a bare address) into (network address, prefix length).
+pub fn parse_network(s: &str) -> Option<(std::net::IpAddr, u8)> {
+    let (addr, prefix) = match s.trim().split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s.trim(), None),
+    };
+    let addr: std::net::IpAddr = addr.parse().ok()?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max)?,
+        None => max,
+    };
+    Some((addr, prefix))
 }

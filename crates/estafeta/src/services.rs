@@ -1,6 +1,7 @@
-//! Wiring of protocol servers to listeners. The SMTP, IMAP and POP3 servers arrive in
-//! their own crates; until one is wired in, its listeners answer with the protocol's own
-//! "service not available" reply and close, so clients fail fast and clearly.
+//! Wiring of protocol servers to listeners: SMTP serves the `smtp` and `submission`
+//! listeners. The IMAP and POP3 servers arrive in their own crates; until they are wired
+//! in, their listeners answer with the protocol's own "service not available" reply and
+//! close, so clients fail fast and clearly.
 
 use async_trait::async_trait;
 use estafeta_config::Protocol;

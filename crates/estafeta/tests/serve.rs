@@ -28,8 +28,20 @@ fn serves_listeners_and_stops_cleanly_on_sigterm() {
             .iter()
             .all(|(_, a)| a.ip().is_loopback() && a.port() != 0)
     );
-    // a plaintext listener answers in its protocol
-    assert!(greeting(server.address("smtp")).starts_with("421 4.3.2 mail.test"));
+    // SMTP answers; IMAP is not wired in yet and says so in its protocol
+    let mut smtp = TcpStream::connect(server.address("smtp")).unwrap();
+    let mut first = [0u8; 64];
+    let n = smtp.read(&mut first).unwrap();
+    assert!(
+        first[..n].starts_with(b"220 mail.test ESMTP"),
+        "{:?}",
+        String::from_utf8_lossy(&first[..n])
+    );
+    drop(smtp);
+    assert_eq!(
+        greeting(server.address("imap")),
+        "* BYE service not available\r\n"
+    );
     // the self-signed certificate was generated and kept
     assert!(env.data_dir().join("tls/self-signed.crt").exists());
 

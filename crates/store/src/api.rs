@@ -74,7 +74,8 @@ pub trait Store: Send + Sync {
         lease_secs: i64,
     ) -> Result<Vec<QueueRecipient>>;
     /// Records a delivery attempt's outcome for a recipient leased by `owner`; a message
-    /// whose recipients are all final releases its body. Fails if the lease was lost.
+    /// whose recipients are all final releases its body. Fails if another worker has
+    /// taken the lease over (a late outcome from the old owner is refused).
     async fn record_outcome(&self, recipient_id: i64, owner: &str, outcome: Outcome) -> Result<()>;
 
     // ---- change notification ----

@@ -160,7 +160,7 @@ impl Db {
         .await?;
         let Some(queue_id) = queue_id else {
             return Err(StoreError::Conflict(format!(
-                "recipient {recipient_id} is not leased by {owner}: the lease ran out or was taken"
+                "recipient {recipient_id} is not leased by {owner}: another worker took it over"
             )));
         };
         let open: i64 = sqlx::query_scalar(

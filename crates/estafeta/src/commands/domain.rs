@@ -12,7 +12,11 @@ pub async fn run(cmd: DomainCommand, store: &dyn Store) -> Outcome {
             println!("domain {} added", d.name);
         }
         DomainCommand::List => {
-            for d in store.list_domains().await? {
+            let domains = store.list_domains().await?;
+            if domains.is_empty() {
+                println!("no domains");
+            }
+            for d in domains {
                 println!("{}", d.name);
             }
         }

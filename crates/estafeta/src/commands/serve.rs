@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use estafeta_config::Protocol;
 use estafeta_net::{Service, TlsSetup, TlsSource};
+use estafeta_smtp::SmtpServer;
+use estafeta_smtp::inbound::SmtpSettings;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
@@ -63,13 +65,25 @@ pub async fn run(settings: Settings) -> Outcome {
         .map_err(|e| Failure::new(format!("cannot watch SIGINT: {e}")))?;
     let (stop, stopped) = watch::channel(false);
     let hostname = config.hostname.clone();
+    let smtp: Arc<dyn Service> = Arc::new(SmtpServer::new(
+        store.clone(),
+        tls.clone(),
+        SmtpSettings {
+            hostname: config.hostname.clone(),
+            smtp: config.smtp.clone(),
+            allow_plaintext_on_loopback: config.auth.allow_plaintext_on_loopback,
+        },
+    ));
     let server = tokio::spawn(estafeta_net::serve(
         bound,
         move |protocol: Protocol| -> Arc<dyn Service> {
-            Arc::new(Unavailable {
-                protocol,
-                hostname: hostname.clone(),
-            })
+            match protocol {
+                Protocol::Smtp | Protocol::Submission => smtp.clone(),
+                Protocol::Imap | Protocol::Pop3 => Arc::new(Unavailable {
+                    protocol,
+                    hostname: hostname.clone(),
+                }),
+            }
         },
         tls,
         stopped,

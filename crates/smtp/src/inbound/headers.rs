@@ -1,0 +1,154 @@
+//! Header lines the server writes: `Received:` (RFC 5321 §4.4, with RFC 3848 protocol
+//! keywords), and on submission `Date:` and `Message-ID:` when the client left them out
+//! (RFC 6409 §8.2, §8.3).
+
+/// What the Received: header records about one session and transaction.
+pub struct Trace<'a> {
+    pub helo: &'a str,
+    pub peer_ip: std::net::IpAddr,
+    pub hostname: &'a str,
+    pub esmtp: bool,
+    pub tls: Option<&'a (String, String)>,
+    pub auth_user: Option<&'a str>,
+    pub show_auth_user: bool,
+    pub queue_id: &'a str,
+    pub single_recipient: Option<&'a str>,
+    pub unix_time: i64,
+}
+
+pub fn received(t: &Trace<'_>) -> String {
+    let keyword = match (t.esmtp, t.tls.is_some(), t.auth_user.is_some()) {
+        (false, _, _) => "SMTP",
+        (true, false, false) => "ESMTP",
+        (true, true, false) => "ESMTPS",
+        (true, false, true) => "ESMTPA",
+        (true, true, true) => "ESMTPSA",
+    };
+    let mut h = format!(
+        "Received: from {} ([{}])\r\n\tby {} (estafeta) with {keyword} id {}",
+        sanitize(t.helo),
+        t.peer_ip,
+        t.hostname,
+        t.queue_id
+    );
+    if let Some((version, cipher)) = t.tls {
+        h.push_str(&format!("\r\n\t(using {version} with cipher {cipher})"));
+    }
+    if let (Some(user), true) = (t.auth_user, t.show_auth_user) {
+        h.push_str(&format!("\r\n\t(authenticated sender: {})", sanitize(user)));
+    }
+    if let Some(rcpt) = t.single_recipient {
+        h.push_str(&format!("\r\n\tfor <{}>", sanitize(rcpt)));
+    }
+    h.push_str(&format!(";\r\n\t{}\r\n", rfc5322_date(t.unix_time)));
+    h
+}
+
+/// Keeps client-supplied text from breaking the header: printable ASCII, no parentheses.
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '(' && c != ')' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(255)
+        .collect()
+}
+
+/// What the header section of a message already has, as far as submission cares.
+pub struct HeaderScan {
+    pub has_date: bool,
+    pub has_message_id: bool,
+}
+
+pub fn scan(message: &[u8]) -> HeaderScan {
+    let mut scan = HeaderScan {
+        has_date: false,
+        has_message_id: false,
+    };
+    for line in message.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break; // end of the header section
+        }
+        let lower = line.to_ascii_lowercase();
+        if lower.starts_with(b"date:") {
+            scan.has_date = true;
+        } else if lower.starts_with(b"message-id:") {
+            scan.has_message_id = true;
+        }
+    }
+    scan
+}
+
+pub fn message_id(queue_id: &str, hostname: &str) -> String {
+    format!(
+        "Message-ID: <{}.{:08x}@{hostname}>\r\n",
+        queue_id,
+        rand::random::<u32>()
+    )
+}
+
+pub fn date_header(unix_time: i64) -> String {
+    format!("Date: {}\r\n", rfc5322_date(unix_time))
+}
+
+/// `Mon, 23 Nov 2026 14:08:21 +0000`
+pub fn rfc5322_date(unix: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{}, {} {} {} {:02}:{:02}:{:02} +0000",
+        DAYS[days.rem_euclid(7) as usize],
+        d,
+        MONTHS[(m - 1) as usize],
+        y,
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's method).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc5322_date(0), "Thu, 1 Jan 1970 00:00:00 +0000");
+        assert_eq!(
+            rfc5322_date(1_795_442_901),
+            "Mon, 23 Nov 2026 14:08:21 +0000"
+        );
+        assert_eq!(rfc5322_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
+    }
+
+    #[test]
+    fn header_scan_stops_at_body() {
+        let s = scan(b"Subject: x\r\nMessage-Id: <a@b>\r\n\r\nDate: in the body\r\n");
+        assert!(s.has_message_id);
+        assert!(!s.has_date);
+    }
+}

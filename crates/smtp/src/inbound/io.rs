@@ -1,0 +1,148 @@
+//! The connection as the session sees it: bounded line reads with the idle timeout,
+//! exact-length chunk reads (BDAT), and replies buffered until the client waits for them
+//! (so pipelined commands get their replies in one write, RFC 2920).
+
+use std::time::Duration;
+
+use estafeta_net::MaybeTls;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+pub enum Line {
+    /// A line with its terminator (LF, with or without CR).
+    Complete(Vec<u8>),
+    /// The line was longer than allowed; it was read to its end and dropped.
+    TooLong,
+    /// The client closed the connection.
+    Closed,
+}
+
+#[derive(Debug)]
+pub enum IoError {
+    Timeout,
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for IoError {
+    fn from(e: std::io::Error) -> Self {
+        IoError::Io(e)
+    }
+}
+
+pub struct Io {
+    pub reader: BufReader<MaybeTls>,
+    out: Vec<u8>,
+    idle: Duration,
+}
+
+impl Io {
+    pub fn new(stream: MaybeTls, idle: Duration) -> Io {
+        Io {
+            reader: BufReader::with_capacity(16 * 1024, stream),
+            out: Vec::with_capacity(1024),
+            idle,
+        }
+    }
+
+    /// Queues a reply line (CRLF added).
+    pub fn reply(&mut self, line: &str) {
+        self.out.extend_from_slice(line.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    pub async fn flush(&mut self) -> Result<(), IoError> {
+        if !self.out.is_empty() {
+            let stream = self.reader.get_mut();
+            tokio::time::timeout(self.idle, stream.write_all(&self.out))
+                .await
+                .map_err(|_| IoError::Timeout)??;
+            tokio::time::timeout(self.idle, stream.flush())
+                .await
+                .map_err(|_| IoError::Timeout)??;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    /// Refills the read buffer, flushing replies first when no pipelined input is left.
+    async fn fill(&mut self) -> Result<usize, IoError> {
+        if self.reader.buffer().is_empty() {
+            self.flush().await?;
+        }
+        let buf = tokio::time::timeout(self.idle, self.reader.fill_buf())
+            .await
+            .map_err(|_| IoError::Timeout)??;
+        Ok(buf.len())
+    }
+
+    /// Reads one line of at most `max` octets including its terminator.
+    pub async fn read_line(&mut self, max: usize) -> Result<Line, IoError> {
+        let mut line = Vec::new();
+        let mut too_long = false;
+        loop {
+            if self.fill().await? == 0 {
+                return Ok(Line::Closed);
+            }
+            let buf = self.reader.buffer();
+            let (take, done) = match buf.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (buf.len(), false),
+            };
+            if !too_long {
+                if line.len() + take > max {
+                    too_long = true;
+                    line = Vec::new();
+                } else {
+                    line.extend_from_slice(&buf[..take]);
+                }
+            }
+            self.reader.consume(take);
+            if done {
+                return Ok(if too_long {
+                    Line::TooLong
+                } else {
+                    Line::Complete(line)
+                });
+            }
+        }
+    }
+
+    /// Reads exactly `n` octets, appending them to `sink` when given (else dropping them).
+    /// Returns false if the client closed the connection first.
+    pub async fn read_chunk(
+        &mut self,
+        mut n: usize,
+        mut sink: Option<&mut Vec<u8>>,
+    ) -> Result<bool, IoError> {
+        while n > 0 {
+            if self.fill().await? == 0 {
+                return Ok(false);
+            }
+            let buf = self.reader.buffer();
+            let take = buf.len().min(n);
+            if let Some(s) = sink.as_deref_mut() {
+                s.extend_from_slice(&buf[..take]);
+            }
+            self.reader.consume(take);
+            n -= take;
+        }
+        Ok(true)
+    }
+
+    /// Drops input the client sent ahead (after STARTTLS); returns how many octets.
+    pub fn discard_buffered(&mut self) -> usize {
+        let n = self.reader.buffer().len();
+        self.reader.consume(n);
+        n
+    }
+}
+
+impl Io {
+    /// Gives the stream back (for the TLS upgrade); anything still buffered is dropped.
+    pub fn into_stream(self) -> MaybeTls {
+        self.reader.into_inner()
+    }
+
+    pub fn idle(&self) -> Duration {
+        self.idle
+    }
+}

@@ -1,0 +1,71 @@
+//! The inbound SMTP server: one [`SmtpServer`] serves every `smtp` and `submission`
+//! listener; each connection is one [`session`].
+
+mod data;
+mod headers;
+mod io;
+mod limits;
+mod policy;
+mod sasl;
+mod session;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use estafeta_config::SmtpConfig;
+use estafeta_net::{Connection, Service, TlsSetup};
+use estafeta_store::Store;
+
+pub use headers::rfc5322_date;
+
+/// What the SMTP server needs from the configuration.
+#[derive(Clone)]
+pub struct SmtpSettings {
+    pub hostname: String,
+    pub smtp: SmtpConfig,
+    /// Accept AUTH over plaintext from loopback addresses.
+    pub allow_plaintext_on_loopback: bool,
+}
+
+pub(crate) struct Shared {
+    pub store: Arc<dyn Store>,
+    pub tls: TlsSetup,
+    pub settings: SmtpSettings,
+    pub trusted: policy::Networks,
+    pub connections: Arc<limits::ConnectionLimits>,
+    pub auth_throttle: limits::AuthThrottle,
+}
+
+#[derive(Clone)]
+pub struct SmtpServer {
+    shared: Arc<Shared>,
+}
+
+impl SmtpServer {
+    pub fn new(store: Arc<dyn Store>, tls: TlsSetup, settings: SmtpSettings) -> SmtpServer {
+        let s = &settings.smtp;
+        let shared = Shared {
+            trusted: policy::Networks::parse(&s.trusted_networks),
+            connections: limits::ConnectionLimits::new(s.max_connections, s.max_connections_per_ip),
+            auth_throttle: limits::AuthThrottle::new(
+                s.auth_max_failures,
+                Duration::from_millis(s.auth_failure_delay_ms),
+                Duration::from_secs(s.auth_block_time),
+            ),
+            store,
+            tls,
+            settings,
+        };
+        SmtpServer {
+            shared: Arc::new(shared),
+        }
+    }
+}
+
+#[async_trait]
+impl Service for SmtpServer {
+    async fn handle(&self, conn: Connection) {
+        session::run(self.shared.clone(), conn).await;
+    }
+}

@@ -1,0 +1,792 @@
+//! One SMTP connection as one readable state machine: greeting, EHLO/HELO, STARTTLS,
+//! AUTH, MAIL, RCPT, DATA/BDAT, RSET, NOOP, HELP, VRFY/EXPN, QUIT. Command syntax comes
+//! from smtp-proto; the policy (who may relay, which sender a user may use, limits) and
+//! the replies (RFC 5321 codes with RFC 3463 enhanced codes) are here.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use estafeta_config::{Protocol, TlsMode};
+use estafeta_net::{Connection, MaybeTls};
+use estafeta_store::{
+    Accept, LocalDelivery, RemoteRecipient, Resolution, User, address, new_queue_id, now,
+};
+use smtp_proto::{
+    AUTH_LOGIN, AUTH_PLAIN, Error as ParseError, MAIL_RET_FULL, MAIL_RET_HDRS, MAIL_SMTPUTF8,
+    RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE, RCPT_NOTIFY_NEVER, RCPT_NOTIFY_SUCCESS, Request,
+};
+use tracing::Instrument;
+
+use super::Shared;
+use super::data::{self, DataEnd};
+use super::headers::{self, Trace};
+use super::io::{Io, IoError, Line};
+use super::policy::may_send_as;
+use super::sasl;
+
+/// RFC 5321 §4.5.3.1.4: 512 octets for a command line…
+const MAX_COMMAND_LINE: usize = 512;
+/// …raised for MAIL and RCPT by the parameters of the extensions we offer (RFC 3461 §4).
+const MAX_PARAMETER_LINE: usize = 1012;
+/// A SASL response line.
+const MAX_AUTH_LINE: usize = 12 * 1024;
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub async fn run(shared: Arc<Shared>, conn: Connection) {
+    let span = tracing::info_span!("smtp", peer = %conn.peer, port = conn.local.port());
+    async move {
+        let tls = conn.stream.tls_info();
+        let idle = Duration::from_secs(shared.settings.smtp.idle_timeout);
+        let mut session = Session {
+            submission: conn.listener.protocol == Protocol::Submission,
+            starttls_offered: conn.listener.tls == TlsMode::Starttls,
+            io: Some(Io::new(conn.stream, idle)),
+            peer: conn.peer,
+            shared,
+            tls,
+            helo: None,
+            esmtp: false,
+            user: None,
+            tx: None,
+            errors: 0,
+            accepted: 0,
+        };
+        tracing::info!(
+            tls = session.tls.is_some(),
+            submission = session.submission,
+            "connect"
+        );
+        let _slot = match session.shared.connections.admit(conn.peer.ip()) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                let why = match refusal {
+                    super::limits::Refusal::Total => "too many connections",
+                    super::limits::Refusal::PerIp => "too many connections from your address",
+                };
+                tracing::info!(reason = why, "connection refused");
+                let host = session.shared.settings.hostname.clone();
+                session.say(&format!("421 4.7.0 {host} Error: {why}, try again later"));
+                let _ = session.io().flush().await;
+                return;
+            }
+        };
+        session.serve().await;
+        tracing::info!(
+            messages = session.accepted,
+            errors = session.errors,
+            "disconnect"
+        );
+    }
+    .instrument(span)
+    .await
+}
+
+/// What happens to the connection after a command.
+enum Next {
+    Continue,
+    Close,
+}
+
+struct Tx {
+    id: String,
+    sender: String,
+    envid: Option<String>,
+    ret: Option<String>,
+    smtputf8: bool,
+    /// Recipients as the client gave them, accepted ones only.
+    rcpts: Vec<String>,
+    /// Local users (each once) that receive the message.
+    local: Vec<User>,
+    remote: Vec<RemoteRecipient>,
+    /// BDAT chunks so far.
+    chunks: Vec<u8>,
+    bdat: bool,
+}
+
+struct Session {
+    shared: Arc<Shared>,
+    io: Option<Io>,
+    peer: SocketAddr,
+    submission: bool,
+    starttls_offered: bool,
+    tls: Option<(String, String)>,
+    helo: Option<String>,
+    esmtp: bool,
+    user: Option<User>,
+    tx: Option<Tx>,
+    errors: u32,
+    accepted: u32,
+}
+
+impl Session {
+    fn io(&mut self) -> &mut Io {
+        self.io
+            .as_mut()
+            .expect("the connection is present between commands")
+    }
+
+    fn host(&self) -> &str {
+        &self.shared.settings.hostname
+    }
+
+    /// Queues a reply; 4xx and 5xx count as errors.
+    fn say(&mut self, line: &str) {
+        if line.starts_with('4') || line.starts_with('5') {
+            self.errors += 1;
+        }
+        self.io().reply(line);
+    }
+
+    fn auth_allowed(&self) -> bool {
+        self.tls.is_some()
+            || (self.shared.settings.allow_plaintext_on_loopback && self.peer.ip().is_loopback())
+    }
+
+    async fn serve(&mut self) {
+        let greeting = format!("220 {} ESMTP estafeta", self.host());
+        self.io().reply(&greeting);
+        loop {
+            let next = match self.io().read_line(MAX_PARAMETER_LINE).await {
+                Ok(Line::Complete(line)) => self.command(line).await,
+                Ok(Line::TooLong) => {
+                    self.say("500 5.5.2 Error: line too long");
+                    Ok(Next::Continue)
+                }
+                Ok(Line::Closed) => Ok(Next::Close),
+                Err(e) => Err(e),
+            };
+            match next {
+                Ok(Next::Continue) => {}
+                Ok(Next::Close) => break,
+                Err(IoError::Timeout) => {
+                    tracing::info!("idle timeout");
+                    let line = format!("421 4.4.2 {} Error: timeout exceeded", self.host());
+                    if let Some(io) = self.io.as_mut() {
+                        io.reply(&line);
+                        let _ = io.flush().await;
+                    }
+                    return;
+                }
+                Err(IoError::Io(e)) => {
+                    tracing::debug!(error = %e, "connection error");
+                    return;
+                }
+            }
+            if self.errors >= self.shared.settings.smtp.max_errors {
+                tracing::info!(errors = self.errors, "too many errors: disconnecting");
+                let line = format!("421 4.7.0 {} Error: too many errors", self.host());
+                self.io().reply(&line);
+                break;
+            }
+        }
+        if let Some(io) = self.io.as_mut() {
+            let _ = io.flush().await;
+        }
+    }
+
+    async fn command(&mut self, line: Vec<u8>) -> Result<Next, IoError> {
+        let is_long_ok = line.len() >= 4
+            && (line[..4].eq_ignore_ascii_case(b"MAIL") || line[..4].eq_ignore_ascii_case(b"RCPT"));
+        if line.len() > MAX_COMMAND_LINE && !is_long_ok {
+            self.say("500 5.5.2 Error: line too long");
+            return Ok(Next::Continue);
+        }
+        if !line.ends_with(b"\r\n") {
+            self.say("500 5.5.2 Error: commands must end with CRLF");
+            return Ok(Next::Continue);
+        }
+        let request = match Request::parse(&mut line.iter()) {
+            Ok(r) => r.into_owned(),
+            Err(e) => {
+                let reply = parse_error_reply(&e);
+                tracing::debug!(error = ?e, "bad command");
+                self.say(&reply);
+                return Ok(Next::Continue);
+            }
+        };
+        match request {
+            Request::Ehlo { host } => self.ehlo(host, true),
+            Request::Helo { host } => self.ehlo(host, false),
+            Request::StartTls => return self.starttls().await,
+            Request::Auth {
+                mechanism,
+                initial_response,
+            } => self.auth(mechanism, initial_response).await?,
+            Request::Mail { from } => self.mail(from).await,
+            Request::Rcpt { to } => self.rcpt(to).await,
+            Request::Data => return self.data().await,
+            Request::Bdat {
+                chunk_size,
+                is_last,
+            } => return self.bdat(chunk_size, is_last).await,
+            Request::Rset => {
+                self.tx = None;
+                self.say("250 2.0.0 Ok");
+            }
+            Request::Noop { .. } => self.say("250 2.0.0 Ok"),
+            Request::Quit => {
+                self.say("221 2.0.0 Bye");
+                return Ok(Next::Close);
+            }
+            Request::Help { .. } => self.say(
+                "214 2.0.0 Commands: EHLO HELO STARTTLS AUTH MAIL RCPT DATA BDAT RSET NOOP VRFY QUIT",
+            ),
+            Request::Vrfy { .. } | Request::Expn { .. } => {
+                self.say("252 2.5.0 Cannot verify the user, but will accept the message and try")
+            }
+            Request::Lhlo { .. }
+            | Request::Etrn { .. }
+            | Request::Atrn { .. }
+            | Request::Burl { .. } => self.say("502 5.5.1 Error: command not implemented"),
+        }
+        Ok(Next::Continue)
+    }
+
+    fn ehlo(&mut self, host: String, esmtp: bool) {
+        self.helo = Some(host);
+        self.esmtp = esmtp;
+        self.tx = None;
+        let hostname = self.host().to_string();
+        if !esmtp {
+            self.say(&format!("250 {hostname}"));
+            return;
+        }
+        let mut lines = vec![
+            hostname,
+            "PIPELINING".to_string(),
+            format!("SIZE {}", self.shared.settings.smtp.max_message_size),
+            "8BITMIME".to_string(),
+            "SMTPUTF8".to_string(),
+            "ENHANCEDSTATUSCODES".to_string(),
+            "CHUNKING".to_string(),
+            "DSN".to_string(),
+        ];
+        if self.starttls_offered && self.tls.is_none() {
+            lines.push("STARTTLS".to_string());
+        }
+        if self.auth_allowed() && self.user.is_none() {
+            lines.push("AUTH PLAIN LOGIN".to_string());
+        }
+        let last = lines.len() - 1;
+        for (i, l) in lines.iter().enumerate() {
+            let sep = if i == last { ' ' } else { '-' };
+            self.io().reply(&format!("250{sep}{l}"));
+        }
+    }
+
+    async fn starttls(&mut self) -> Result<Next, IoError> {
+        if self.tls.is_some() {
+            self.say("503 5.5.1 Error: TLS already active");
+            return Ok(Next::Continue);
+        }
+        if !self.starttls_offered {
+            self.say("502 5.5.1 Error: STARTTLS not offered on this port");
+            return Ok(Next::Continue);
+        }
+        self.io().reply("220 2.0.0 Ready to start TLS");
+        self.io().flush().await?;
+        let mut io = self.io.take().expect("connection present");
+        // Whatever the client sent after STARTTLS, before the handshake, is discarded:
+        // it was not protected by TLS (the STARTTLS command-injection class of attacks).
+        let dropped = io.discard_buffered();
+        if dropped > 0 {
+            tracing::warn!(
+                octets = dropped,
+                "discarded plaintext pipelined after STARTTLS"
+            );
+        }
+        let idle = io.idle();
+        let tcp = match io.into_stream() {
+            MaybeTls::Plain(tcp) => tcp,
+            MaybeTls::Tls(_) => return Ok(Next::Close),
+        };
+        let acceptor = self.shared.tls.acceptor.clone();
+        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            Ok(Ok(stream)) => {
+                let stream = MaybeTls::Tls(Box::new(stream));
+                self.tls = stream.tls_info();
+                self.io = Some(Io::new(stream, idle));
+                // RFC 3207 §4.2: forget everything learnt before TLS.
+                self.helo = None;
+                self.esmtp = false;
+                self.user = None;
+                self.tx = None;
+                tracing::info!(tls = ?self.tls, "STARTTLS done");
+                Ok(Next::Continue)
+            }
+            Ok(Err(e)) => {
+                tracing::info!(error = %e, "STARTTLS handshake failed");
+                Ok(Next::Close)
+            }
+            Err(_) => {
+                tracing::info!("STARTTLS handshake timed out");
+                Ok(Next::Close)
+            }
+        }
+    }
+
+    async fn read_sasl_line(&mut self, challenge: &str) -> Result<Option<String>, IoError> {
+        self.io().reply(challenge);
+        match self.io().read_line(MAX_AUTH_LINE).await? {
+            Line::Complete(l) => Ok(Some(
+                String::from_utf8_lossy(&l)
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string(),
+            )),
+            Line::TooLong | Line::Closed => Ok(None),
+        }
+    }
+
+    async fn auth(&mut self, mechanism: u64, initial: String) -> Result<(), IoError> {
+        if self.user.is_some() {
+            self.say("503 5.5.1 Error: already authenticated");
+            return Ok(());
+        }
+        if self.tx.is_some() {
+            self.say("503 5.5.1 Error: MAIL transaction in progress");
+            return Ok(());
+        }
+        if !self.auth_allowed() {
+            self.say("538 5.7.11 Encryption required for requested authentication mechanism");
+            return Ok(());
+        }
+        let ip = self.peer.ip();
+        if self.shared.auth_throttle.is_blocked(ip) {
+            tracing::info!("AUTH refused: address blocked after failed attempts");
+            self.say("454 4.7.0 Too many failed authentication attempts, try again later");
+            return Ok(());
+        }
+        let initial = if initial == "=" {
+            String::new()
+        } else {
+            initial
+        };
+        let creds = match mechanism {
+            AUTH_PLAIN => {
+                let response = if initial.is_empty() {
+                    match self.read_sasl_line("334 ").await? {
+                        Some(r) => r,
+                        None => return self.auth_cancelled(),
+                    }
+                } else {
+                    initial
+                };
+                if response == "*" {
+                    return self.auth_cancelled();
+                }
+                sasl::plain(&response)
+            }
+            AUTH_LOGIN => {
+                let user = if initial.is_empty() {
+                    match self.read_sasl_line("334 VXNlcm5hbWU6").await? {
+                        Some(r) => r,
+                        None => return self.auth_cancelled(),
+                    }
+                } else {
+                    initial
+                };
+                if user == "*" {
+                    return self.auth_cancelled();
+                }
+                let pass = match self.read_sasl_line("334 UGFzc3dvcmQ6").await? {
+                    Some(r) if r != "*" => r,
+                    _ => return self.auth_cancelled(),
+                };
+                match (sasl::decode(&user), sasl::decode(&pass)) {
+                    (Some(username), Some(password)) => {
+                        Some(sasl::Credentials { username, password })
+                    }
+                    _ => None,
+                }
+            }
+            _ => {
+                self.say("504 5.5.4 Error: unsupported authentication mechanism");
+                return Ok(());
+            }
+        };
+        let Some(creds) = creds else {
+            self.say("501 5.5.2 Error: cannot decode the authentication response");
+            return Ok(());
+        };
+        let user = match self
+            .shared
+            .store
+            .authenticate(&creds.username, &creds.password)
+            .await
+        {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::error!(error = %e, "AUTH lookup failed");
+                self.say("454 4.7.0 Temporary authentication failure");
+                return Ok(());
+            }
+        };
+        match user {
+            Some(user) => {
+                self.shared.auth_throttle.succeeded(ip);
+                tracing::info!(user = %user.address, "authenticated");
+                self.user = Some(user);
+                self.say("235 2.7.0 Authentication successful");
+            }
+            None => {
+                let delay = self.shared.auth_throttle.failed(ip);
+                tracing::info!(username = %creds.username, "authentication failed");
+                self.io().flush().await?;
+                tokio::time::sleep(delay).await;
+                self.say("535 5.7.8 Error: authentication credentials invalid");
+            }
+        }
+        Ok(())
+    }
+
+    fn auth_cancelled(&mut self) -> Result<(), IoError> {
+        self.say("501 5.0.0 Error: authentication cancelled");
+        Ok(())
+    }
+
+    async fn mail(&mut self, from: smtp_proto::MailFrom<String>) {
+        if self.helo.is_none() {
+            self.say("503 5.5.1 Error: send HELO/EHLO first");
+            return;
+        }
+        if self.tx.is_some() {
+            self.say("503 5.5.1 Error: nested MAIL command");
+            return;
+        }
+        if self.submission && self.user.is_none() {
+            tracing::info!(from = %from.address, "MAIL refused: authentication required");
+            self.say("530 5.7.0 Authentication required");
+            return;
+        }
+        let max = self.shared.settings.smtp.max_message_size;
+        if from.size as u64 > max {
+            self.say(&format!(
+                "552 5.3.4 Message size exceeds fixed maximum message size ({max} octets)"
+            ));
+            return;
+        }
+        let sender = from.address;
+        if !sender.is_empty() && address::normalize(&sender).is_err() {
+            self.say("501 5.1.7 Bad sender address syntax");
+            return;
+        }
+        let smtputf8 = from.flags & MAIL_SMTPUTF8 != 0;
+        if !sender.is_ascii() && !smtputf8 {
+            self.say("553 5.6.7 Non-ASCII address requires SMTPUTF8");
+            return;
+        }
+        if let Some(user) = self.user.clone() {
+            match may_send_as(&*self.shared.store, &user, &sender).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(user = %user.address, from = %sender, "MAIL refused: sender not owned by user");
+                    self.say(&format!(
+                        "553 5.7.1 <{sender}>: Sender address rejected: not owned by user {}",
+                        user.address
+                    ));
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "sender lookup failed");
+                    self.say("451 4.3.0 Error: temporary lookup failure");
+                    return;
+                }
+            }
+        }
+        let ret = if from.flags & MAIL_RET_FULL != 0 {
+            Some("FULL".to_string())
+        } else if from.flags & MAIL_RET_HDRS != 0 {
+            Some("HDRS".to_string())
+        } else {
+            None
+        };
+        let id = new_queue_id();
+        tracing::debug!(queue_id = %id, from = %sender, "MAIL accepted");
+        self.tx = Some(Tx {
+            id,
+            sender,
+            envid: from.env_id,
+            ret,
+            smtputf8,
+            rcpts: Vec::new(),
+            local: Vec::new(),
+            remote: Vec::new(),
+            chunks: Vec::new(),
+            bdat: false,
+        });
+        self.say("250 2.1.0 Ok");
+    }
+
+    async fn rcpt(&mut self, to: smtp_proto::RcptTo<String>) {
+        let Some(tx) = self.tx.as_ref() else {
+            self.say("503 5.5.1 Error: need MAIL command");
+            return;
+        };
+        let queue_id = tx.id.clone();
+        let smtputf8 = tx.smtputf8;
+        if tx.rcpts.len() >= self.shared.settings.smtp.max_recipients as usize {
+            self.say("452 4.5.3 Error: too many recipients");
+            return;
+        }
+        let rcpt = to.address;
+        if address::normalize(&rcpt).is_err() {
+            self.say("501 5.1.3 Bad recipient address syntax");
+            return;
+        }
+        if !rcpt.is_ascii() && !smtputf8 {
+            self.say("553 5.6.7 Non-ASCII address requires SMTPUTF8");
+            return;
+        }
+        let resolution = match self.shared.store.resolve(&rcpt).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(queue_id = %queue_id, error = %e, "recipient lookup failed");
+                self.say("451 4.3.0 Error: temporary lookup failure");
+                return;
+            }
+        };
+        let notify = notify_param(to.flags);
+        let relay_ok = self.user.is_some() || self.shared.trusted.contains(self.peer.ip());
+        let tx = self.tx.as_mut().expect("checked above");
+        match resolution {
+            Resolution::NotLocal if relay_ok => {
+                if !tx
+                    .remote
+                    .iter()
+                    .any(|r| r.address.eq_ignore_ascii_case(&rcpt))
+                {
+                    tx.remote.push(RemoteRecipient {
+                        address: rcpt.clone(),
+                        orcpt: to.orcpt,
+                        notify,
+                    });
+                }
+            }
+            Resolution::NotLocal => {
+                tracing::info!(queue_id = %queue_id, rcpt = %rcpt, "RCPT refused: relay access denied");
+                self.say(&format!("554 5.7.1 <{rcpt}>: Relay access denied"));
+                return;
+            }
+            Resolution::UnknownUser => {
+                tracing::info!(queue_id = %queue_id, rcpt = %rcpt, "RCPT refused: user unknown");
+                self.say(&format!(
+                    "550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown"
+                ));
+                return;
+            }
+            Resolution::Deliver { users, external } => {
+                for user in users {
+                    if !tx.local.iter().any(|u| u.id == user.id) {
+                        tx.local.push(user);
+                    }
+                }
+                for address in external {
+                    if !tx.remote.iter().any(|r| r.address == address) {
+                        tx.remote.push(RemoteRecipient {
+                            address,
+                            orcpt: to.orcpt.clone().or_else(|| Some(format!("rfc822;{rcpt}"))),
+                            notify: notify.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        tx.rcpts.push(rcpt);
+        self.say("250 2.1.5 Ok");
+    }
+
+    async fn data(&mut self) -> Result<Next, IoError> {
+        match &self.tx {
+            None => {
+                self.say("503 5.5.1 Error: need MAIL command");
+                return Ok(Next::Continue);
+            }
+            Some(tx) if tx.rcpts.is_empty() => {
+                self.say("554 5.5.1 Error: no valid recipients");
+                return Ok(Next::Continue);
+            }
+            Some(tx) if tx.bdat => {
+                self.say("503 5.5.1 Error: DATA not allowed during a BDAT transfer");
+                return Ok(Next::Continue);
+            }
+            Some(_) => {}
+        }
+        self.io().reply("354 End data with <CR><LF>.<CR><LF>");
+        let max = self.shared.settings.smtp.max_message_size as usize;
+        let ended = data::read(self.io(), max).await?;
+        let Some(tx) = self.tx.take() else {
+            return Ok(Next::Close);
+        };
+        let (body, problems) = match ended {
+            DataEnd::Closed => {
+                tracing::info!(queue_id = %tx.id, "connection closed during DATA: nothing accepted");
+                return Ok(Next::Close);
+            }
+            DataEnd::Ended { body, problems } => (body, problems),
+        };
+        if problems.any() {
+            let reply = if problems.too_big {
+                format!("552 5.3.4 Message size exceeds fixed maximum message size ({max} octets)")
+            } else if problems.bare_lf || problems.bare_cr {
+                "550 5.6.0 Message refused: bare CR or LF found; lines must end with CRLF"
+                    .to_string()
+            } else if problems.nul {
+                "550 5.6.0 Message refused: NUL character in message".to_string()
+            } else {
+                "500 5.5.2 Error: line too long (lines are limited to 1000 octets)".to_string()
+            };
+            tracing::info!(queue_id = %tx.id, problems = ?problems, "message refused");
+            self.say(&reply);
+            return Ok(Next::Continue);
+        }
+        let reply = self.deliver(tx, body).await;
+        self.say(&reply);
+        Ok(Next::Continue)
+    }
+
+    async fn bdat(&mut self, size: usize, last: bool) -> Result<Next, IoError> {
+        let max = self.shared.settings.smtp.max_message_size as usize;
+        // The chunk is read in every case: it is data, never commands.
+        let refusal = match &self.tx {
+            None => Some("503 5.5.1 Error: need MAIL command".to_string()),
+            Some(tx) if tx.rcpts.is_empty() => {
+                Some("554 5.5.1 Error: no valid recipients".to_string())
+            }
+            Some(tx) if tx.chunks.len().saturating_add(size) > max => Some(format!(
+                "552 5.3.4 Message size exceeds fixed maximum message size ({max} octets)"
+            )),
+            Some(_) => None,
+        };
+        if let Some(reply) = refusal {
+            if !self.io().read_chunk(size, None).await? {
+                return Ok(Next::Close);
+            }
+            if reply.starts_with("552") {
+                self.tx = None;
+            }
+            self.say(&reply);
+            return Ok(Next::Continue);
+        }
+        let mut tx = self.tx.take().expect("checked above");
+        tx.bdat = true;
+        let mut chunks = std::mem::take(&mut tx.chunks);
+        if !self.io().read_chunk(size, Some(&mut chunks)).await? {
+            tracing::info!(queue_id = %tx.id, "connection closed during BDAT: nothing accepted");
+            return Ok(Next::Close);
+        }
+        if last {
+            let reply = self.deliver(tx, chunks).await;
+            self.say(&reply);
+        } else {
+            tx.chunks = chunks;
+            self.tx = Some(tx);
+            self.say(&format!("250 2.0.0 {size} octets received"));
+        }
+        Ok(Next::Continue)
+    }
+
+    /// Adds our headers and hands the message to the store; the reply is 250 only once
+    /// the store's commit is durable.
+    async fn deliver(&mut self, tx: Tx, body: Vec<u8>) -> String {
+        let at = now();
+        let settings = &self.shared.settings;
+        let trace = Trace {
+            helo: self.helo.as_deref().unwrap_or("unknown"),
+            peer_ip: self.peer.ip(),
+            hostname: &settings.hostname,
+            esmtp: self.esmtp,
+            tls: self.tls.as_ref(),
+            auth_user: self.user.as_ref().map(|u| u.address.as_str()),
+            show_auth_user: settings.smtp.received_show_auth_user,
+            queue_id: &tx.id,
+            single_recipient: (tx.rcpts.len() == 1).then(|| tx.rcpts[0].as_str()),
+            unix_time: at,
+        };
+        let mut message = headers::received(&trace).into_bytes();
+        if self.submission {
+            let scan = headers::scan(&body);
+            if !scan.has_date {
+                message.extend_from_slice(headers::date_header(at).as_bytes());
+            }
+            if !scan.has_message_id {
+                message
+                    .extend_from_slice(headers::message_id(&tx.id, &settings.hostname).as_bytes());
+            }
+        }
+        message.extend_from_slice(&body);
+        drop(body);
+        let size = message.len();
+        let return_path = format!("Return-Path: <{}>\r\n", tx.sender).into_bytes();
+        let accept = Accept {
+            queue_id: tx.id.clone(),
+            body: message,
+            sender: tx.sender.clone(),
+            envid: tx.envid.clone(),
+            ret: tx.ret.clone(),
+            auth_user: self.user.as_ref().map(|u| u.address.clone()),
+            local: tx
+                .local
+                .iter()
+                .map(|u| LocalDelivery {
+                    user_id: u.id,
+                    prefix: return_path.clone(),
+                })
+                .collect(),
+            remote: tx.remote.clone(),
+            internal_date: at,
+        };
+        match self.shared.store.accept(accept).await {
+            Ok(_) => {
+                self.accepted += 1;
+                tracing::info!(
+                    queue_id = %tx.id,
+                    from = %tx.sender,
+                    to = %tx.rcpts.join(","),
+                    local = tx.local.len(),
+                    remote = tx.remote.len(),
+                    size,
+                    tls = ?self.tls.as_ref().map(|t| &t.0),
+                    auth = ?self.user.as_ref().map(|u| &u.address),
+                    "message accepted"
+                );
+                format!("250 2.0.0 Ok: queued as {}", tx.id)
+            }
+            Err(e) => {
+                tracing::error!(queue_id = %tx.id, error = %e, "message not stored");
+                "451 4.3.0 Error: temporary storage failure, try again later".to_string()
+            }
+        }
+    }
+}
+
+fn notify_param(flags: u64) -> Option<String> {
+    if flags & RCPT_NOTIFY_NEVER != 0 {
+        return Some("NEVER".to_string());
+    }
+    let mut parts = Vec::new();
+    if flags & RCPT_NOTIFY_SUCCESS != 0 {
+        parts.push("SUCCESS");
+    }
+    if flags & RCPT_NOTIFY_FAILURE != 0 {
+        parts.push("FAILURE");
+    }
+    if flags & RCPT_NOTIFY_DELAY != 0 {
+        parts.push("DELAY");
+    }
+    (!parts.is_empty()).then(|| parts.join(","))
+}
+
+fn parse_error_reply(e: &ParseError) -> String {
+    match e {
+        ParseError::UnknownCommand => "500 5.5.1 Error: command not recognized".to_string(),
+        ParseError::InvalidSenderAddress => "501 5.1.7 Bad sender address syntax".to_string(),
+        ParseError::InvalidRecipientAddress => "501 5.1.3 Bad recipient address syntax".to_string(),
+        ParseError::SyntaxError { syntax } => format!("501 5.5.4 Syntax: {syntax}"),
+        ParseError::InvalidParameter { param } => format!("501 5.5.4 Invalid parameter {param}"),
+        ParseError::UnsupportedParameter { param } => {
+            format!("555 5.5.4 Unsupported parameter {param}")
+        }
+        _ => "500 5.5.2 Error: bad syntax".to_string(),
+    }
+}

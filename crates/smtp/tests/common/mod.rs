@@ -1,0 +1,316 @@
+//! An SMTP server on loopback ports for tests: a real Store on a temporary SQLite file,
+//! the real listeners and TLS, and a small raw client for exact protocol checks.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use estafeta_config::{Listener, Protocol, SmtpConfig, TlsConfig, TlsMode};
+use estafeta_net::{Service, TlsSetup};
+use estafeta_smtp::SmtpServer;
+use estafeta_smtp::inbound::SmtpSettings;
+use estafeta_store::{Backend, NewUser, Store, StoreOptions};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+pub const HOST: &str = "mail.test";
+pub const BOB_PASSWORD: &str = "bob-password";
+
+pub struct Harness {
+    pub store: Arc<dyn Store>,
+    /// port 25 role: MX, STARTTLS offered
+    pub mx: SocketAddr,
+    /// 587 and 2525 roles: submission with STARTTLS
+    pub submission: SocketAddr,
+    pub submission_alt: SocketAddr,
+    /// 465 role: submission over implicit TLS
+    pub submissions: SocketAddr,
+    pub dir: tempfile::TempDir,
+    stop: watch::Sender<bool>,
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        Harness::with(|_| {}).await
+    }
+
+    /// Starts with the test defaults (nobody trusted to relay) changed by `tweak`.
+    pub async fn with(tweak: impl FnOnce(&mut SmtpConfig)) -> Harness {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = estafeta_store::open(&StoreOptions {
+            backend: Backend::Sqlite {
+                path: dir.path().join("estafeta.db"),
+            },
+            max_connections: 8,
+        })
+        .await
+        .expect("store");
+        store.add_domain("example.com").await.expect("domain");
+        for (address, password) in [
+            ("bob@example.com", BOB_PASSWORD),
+            ("ann@example.com", "ann-password"),
+        ] {
+            store
+                .add_user(NewUser {
+                    address: address.into(),
+                    password: password.into(),
+                    quota_bytes: 0,
+                    pop3_keep: true,
+                })
+                .await
+                .expect("user");
+        }
+        store
+            .add_alias(
+                "team@example.com",
+                &["bob@example.com".into(), "ann@example.com".into()],
+            )
+            .await
+            .expect("alias");
+        store
+            .add_alias("bob.alias@example.com", &["bob@example.com".into()])
+            .await
+            .expect("alias");
+
+        let tls = TlsSetup::load_or_generate(&TlsConfig::default(), HOST, dir.path()).expect("tls");
+        let mut smtp = SmtpConfig {
+            trusted_networks: vec![],
+            auth_failure_delay_ms: 1,
+            ..SmtpConfig::default()
+        };
+        tweak(&mut smtp);
+        let server: Arc<dyn Service> = Arc::new(SmtpServer::new(
+            store.clone(),
+            tls.clone(),
+            SmtpSettings {
+                hostname: HOST.into(),
+                smtp,
+                allow_plaintext_on_loopback: false,
+            },
+        ));
+        let listener = |protocol, tls| Listener {
+            address: "127.0.0.1".parse().expect("ip"),
+            port: 0,
+            protocol,
+            tls,
+        };
+        let bound = estafeta_net::bind_all(&[
+            listener(Protocol::Smtp, TlsMode::Starttls),
+            listener(Protocol::Submission, TlsMode::Starttls),
+            listener(Protocol::Submission, TlsMode::Starttls),
+            listener(Protocol::Submission, TlsMode::Implicit),
+        ])
+        .await
+        .expect("bind");
+        let addrs: Vec<SocketAddr> = bound.iter().map(|b| b.local_addr).collect();
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(estafeta_net::serve(
+            bound,
+            move |_| server.clone(),
+            tls,
+            stopped,
+        ));
+        Harness {
+            store,
+            mx: addrs[0],
+            submission: addrs[1],
+            submission_alt: addrs[2],
+            submissions: addrs[3],
+            dir,
+            stop,
+        }
+    }
+
+    /// The messages in a user's INBOX, oldest first.
+    pub async fn inbox(&self, address: &str) -> Vec<Vec<u8>> {
+        let user = self.store.get_user(address).await.unwrap().expect("user");
+        let mb = self
+            .store
+            .get_mailbox(user.id, "INBOX")
+            .await
+            .unwrap()
+            .expect("inbox");
+        let mut out = Vec::new();
+        for e in self.store.list_messages(mb.id).await.unwrap() {
+            out.push(
+                self.store
+                    .read_message(mb.id, e.uid)
+                    .await
+                    .unwrap()
+                    .expect("message"),
+            );
+        }
+        out
+    }
+
+    pub async fn inbox_text(&self, address: &str) -> Vec<String> {
+        self.inbox(address)
+            .await
+            .into_iter()
+            .map(|m| String::from_utf8_lossy(&m).into_owned())
+            .collect()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// A raw SMTP client: send exact bytes, read whole replies.
+pub struct Client {
+    stream: BufReader<Box<dyn Stream>>,
+}
+
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+impl Client {
+    /// Connects and returns the client with the greeting read.
+    pub async fn connect(addr: SocketAddr) -> (Client, String) {
+        let tcp = TcpStream::connect(addr).await.expect("connect");
+        let mut c = Client {
+            stream: BufReader::new(Box::new(tcp)),
+        };
+        let greeting = c.reply().await;
+        (c, greeting)
+    }
+
+    /// Connects with TLS from the first byte (port 465 role).
+    pub async fn connect_tls(addr: SocketAddr) -> (Client, String) {
+        let tcp = TcpStream::connect(addr).await.expect("connect");
+        let tls = tls_connector()
+            .connect(ServerName::try_from(HOST).expect("name"), tcp)
+            .await
+            .expect("TLS handshake");
+        let mut c = Client {
+            stream: BufReader::new(Box::new(tls)),
+        };
+        let greeting = c.reply().await;
+        (c, greeting)
+    }
+
+    pub async fn send(&mut self, text: &str) {
+        self.send_bytes(text.as_bytes()).await;
+    }
+
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        let s = self.stream.get_mut();
+        s.write_all(bytes).await.expect("write");
+        s.flush().await.expect("flush");
+    }
+
+    /// Reads one reply (all its lines); empty when the server closed the connection.
+    pub async fn reply(&mut self) -> String {
+        let mut all = String::new();
+        loop {
+            let mut line = String::new();
+            let n = self.stream.read_line(&mut line).await.unwrap_or(0);
+            if n == 0 {
+                return all;
+            }
+            all.push_str(&line);
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                return all;
+            }
+        }
+    }
+
+    /// Sends a command line and returns the reply.
+    pub async fn cmd(&mut self, line: &str) -> String {
+        self.send(&format!("{line}\r\n")).await;
+        self.reply().await
+    }
+
+    /// STARTTLS, then the TLS handshake; returns the client on TLS.
+    pub async fn starttls(mut self) -> Client {
+        let r = self.cmd("STARTTLS").await;
+        assert!(r.starts_with("220 2.0.0"), "{r}");
+        self.upgrade().await
+    }
+
+    /// TLS handshake on the current connection (after a 220 to STARTTLS was read).
+    pub async fn upgrade(self) -> Client {
+        let inner = self.stream.into_inner();
+        let tls = tls_connector()
+            .connect(ServerName::try_from(HOST).expect("name"), inner)
+            .await
+            .expect("TLS handshake");
+        Client {
+            stream: BufReader::new(Box::new(tls)),
+        }
+    }
+
+    pub async fn auth_plain(&mut self, user: &str, password: &str) -> String {
+        use base64::Engine;
+        let token =
+            base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
+        self.cmd(&format!("AUTH PLAIN {token}")).await
+    }
+}
+
+fn tls_connector() -> tokio_rustls::TlsConnector {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+/// The tests talk to a self-signed certificate; they check the protocol, not the PKI.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
