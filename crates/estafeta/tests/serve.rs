@@ -52,7 +52,17 @@ fn serves_listeners_and_stops_cleanly_on_sigterm() {
         "pw\n",
     );
 
+    // a session open at stop time is told so
+    let open = TcpStream::connect(server.address("smtp")).unwrap();
+    let mut open = std::io::BufReader::new(open);
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut open, &mut line).unwrap();
+    assert!(line.starts_with("220 "), "{line}");
+
     server.signal(libc::SIGTERM);
+    line.clear();
+    std::io::BufRead::read_line(&mut open, &mut line).unwrap();
+    assert_eq!(line, "421 4.3.2 mail.test Service shutting down\r\n");
     server.wait_for_log("stopped");
     let status = server.child.wait().unwrap();
     assert_eq!(status.code(), Some(0));

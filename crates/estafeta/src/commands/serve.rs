@@ -65,7 +65,7 @@ pub async fn run(settings: Settings) -> Outcome {
         .map_err(|e| Failure::new(format!("cannot watch SIGINT: {e}")))?;
     let (stop, stopped) = watch::channel(false);
     let hostname = config.hostname.clone();
-    let smtp: Arc<dyn Service> = Arc::new(SmtpServer::new(
+    let smtp_server = SmtpServer::new(
         store.clone(),
         tls.clone(),
         SmtpSettings {
@@ -73,7 +73,9 @@ pub async fn run(settings: Settings) -> Outcome {
             smtp: config.smtp.clone(),
             allow_plaintext_on_loopback: config.auth.allow_plaintext_on_loopback,
         },
-    ));
+        stopped.clone(),
+    );
+    let smtp: Arc<dyn Service> = Arc::new(smtp_server.clone());
     let server = tokio::spawn(estafeta_net::serve(
         bound,
         move |protocol: Protocol| -> Arc<dyn Service> {
@@ -97,6 +99,13 @@ pub async fn run(settings: Settings) -> Outcome {
     tracing::info!(signal = which, "stopping: no new connections");
     let _ = stop.send(true);
     let _ = server.await;
+    // Sessions answer 421 and close; one in the middle of a commit finishes it first.
+    if tokio::time::timeout(std::time::Duration::from_secs(10), smtp_server.wait_idle())
+        .await
+        .is_err()
+    {
+        tracing::warn!("SMTP sessions still open after 10 s: closing anyway");
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())

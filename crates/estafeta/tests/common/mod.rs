@@ -88,7 +88,7 @@ pub fn one_line_stderr(out: &Output) -> String {
 
 /// A config with one loopback listener per protocol on ports the system picks.
 pub fn loopback_config() -> String {
-    let mut s = String::from("hostname = \"mail.test\"\n");
+    let mut s = String::from("hostname = \"mail.test\"\n[smtp]\ntrusted_networks = []\n");
     for (protocol, tls) in [
         ("smtp", "starttls"),
         ("submission", "implicit"),

@@ -10,6 +10,8 @@ pub struct ConnectionLimits {
     max_total: u32,
     max_per_ip: u32,
     counts: Mutex<(u32, HashMap<IpAddr, u32>)>,
+    /// The number of open connections, for whoever waits for them to end.
+    open: tokio::sync::watch::Sender<u32>,
 }
 
 /// Held for the life of a connection; gives its place back when dropped.
@@ -29,7 +31,14 @@ impl ConnectionLimits {
             max_total,
             max_per_ip,
             counts: Mutex::new((0, HashMap::new())),
+            open: tokio::sync::watch::channel(0).0,
         })
+    }
+
+    /// Waits until no connection is open.
+    pub async fn wait_idle(&self) {
+        let mut open = self.open.subscribe();
+        let _ = open.wait_for(|n| *n == 0).await;
     }
 
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionSlot, Refusal> {
@@ -44,6 +53,7 @@ impl ConnectionLimits {
         }
         *mine += 1;
         *total += 1;
+        self.open.send_replace(*total);
         Ok(ConnectionSlot {
             limits: self.clone(),
             ip,
@@ -56,6 +66,7 @@ impl Drop for ConnectionSlot {
         let mut guard = self.limits.counts.lock().unwrap_or_else(|p| p.into_inner());
         let (total, per_ip) = &mut *guard;
         *total = total.saturating_sub(1);
+        self.limits.open.send_replace(*total);
         if let Some(n) = per_ip.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {

@@ -34,6 +34,8 @@ pub(crate) struct Shared {
     pub settings: SmtpSettings,
     pub trusted: policy::Networks,
     pub connections: Arc<limits::ConnectionLimits>,
+    /// Turns true when the server stops: sessions say 421 and close.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
     pub auth_throttle: limits::AuthThrottle,
 }
 
@@ -43,7 +45,13 @@ pub struct SmtpServer {
 }
 
 impl SmtpServer {
-    pub fn new(store: Arc<dyn Store>, tls: TlsSetup, settings: SmtpSettings) -> SmtpServer {
+    /// `shutdown` turning true makes every session answer `421 4.3.2` and close.
+    pub fn new(
+        store: Arc<dyn Store>,
+        tls: TlsSetup,
+        settings: SmtpSettings,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> SmtpServer {
         let s = &settings.smtp;
         let shared = Shared {
             trusted: policy::Networks::parse(&s.trusted_networks),
@@ -56,10 +64,18 @@ impl SmtpServer {
             store,
             tls,
             settings,
+            shutdown,
         };
         SmtpServer {
             shared: Arc::new(shared),
         }
+    }
+}
+
+impl SmtpServer {
+    /// Waits until every SMTP session has ended.
+    pub async fn wait_idle(&self) {
+        self.shared.connections.wait_idle().await;
     }
 }
 

@@ -146,8 +146,18 @@ impl Session {
     async fn serve(&mut self) {
         let greeting = format!("220 {} ESMTP estafeta", self.host());
         self.io().reply(&greeting);
+        let mut shutdown = self.shared.shutdown.clone();
         loop {
-            let next = match self.io().read_line(MAX_PARAMETER_LINE).await {
+            let read = tokio::select! {
+                r = self.io().read_line(MAX_PARAMETER_LINE) => r,
+                _ = shutdown.wait_for(|stop| *stop) => {
+                    tracing::info!("server stopping: closing session");
+                    let line = format!("421 4.3.2 {} Service shutting down", self.host());
+                    self.io().reply(&line);
+                    break;
+                }
+            };
+            let next = match read {
                 Ok(Line::Complete(line)) => self.command(line).await,
                 Ok(Line::TooLong) => {
                     self.say("500 5.5.2 Error: line too long");

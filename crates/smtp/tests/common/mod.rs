@@ -84,6 +84,7 @@ impl Harness {
             ..SmtpConfig::default()
         };
         tweak(&mut smtp);
+        let (stop, stopped) = watch::channel(false);
         let server: Arc<dyn Service> = Arc::new(SmtpServer::new(
             store.clone(),
             tls.clone(),
@@ -92,6 +93,7 @@ impl Harness {
                 smtp,
                 allow_plaintext_on_loopback: false,
             },
+            stopped.clone(),
         ));
         let listener = |protocol, tls| Listener {
             address: "127.0.0.1".parse().expect("ip"),
@@ -108,7 +110,6 @@ impl Harness {
         .await
         .expect("bind");
         let addrs: Vec<SocketAddr> = bound.iter().map(|b| b.local_addr).collect();
-        let (stop, stopped) = watch::channel(false);
         tokio::spawn(estafeta_net::serve(
             bound,
             move |_| server.clone(),
