@@ -435,6 +435,21 @@ async fn lines_too_long() {
     assert!(c.reply().await.starts_with("500 5.5.2"));
     assert!(c.cmd("NOOP").await.starts_with("250"));
     assert!(h.inbox("bob@example.com").await.is_empty());
+    // 998 octets plus CRLF is the limit, and a transparency dot does not count
+    let r = transaction(
+        &mut c,
+        "a@outside.test",
+        &["bob@example.com"],
+        &format!(
+            "Subject: limit\r\n\r\n{}\r\n.{}\r\n",
+            "z".repeat(998),
+            ".".repeat(998)
+        ),
+    )
+    .await;
+    assert!(r.starts_with("250"), "{r}");
+    let m = &h.inbox_text("bob@example.com").await[0];
+    assert!(m.ends_with(&format!("\r\n{}\r\n", ".".repeat(998))));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

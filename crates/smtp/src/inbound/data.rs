@@ -5,8 +5,11 @@
 
 use super::io::{Io, IoError, Line};
 
-/// Longest text line, terminator included (RFC 5321 §4.5.3.1.6).
+/// Longest text line, terminator included (RFC 5321 §4.5.3.1.6), counted after the
+/// transparency dot is removed…
 pub const MAX_TEXT_LINE: usize = 1000;
+/// …so one more octet may arrive on the wire.
+const MAX_WIRE_LINE: usize = MAX_TEXT_LINE + 1;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Problems {
@@ -36,7 +39,7 @@ pub async fn read(io: &mut Io, max_size: usize) -> Result<DataEnd, IoError> {
     let mut body = Vec::with_capacity(8 * 1024);
     let mut p = Problems::default();
     loop {
-        let line = match io.read_line(MAX_TEXT_LINE).await? {
+        let line = match io.read_line(MAX_WIRE_LINE).await? {
             Line::Closed => return Ok(DataEnd::Closed),
             Line::TooLong => {
                 p.line_too_long = true;
@@ -63,6 +66,9 @@ pub async fn read(io: &mut Io, max_size: usize) -> Result<DataEnd, IoError> {
             p.nul = true;
         }
         let content = content.strip_prefix(b".").unwrap_or(content);
+        if content.len() + 2 > MAX_TEXT_LINE {
+            p.line_too_long = true;
+        }
         if p.any() {
             body = Vec::new(); // refused anyway: keep reading to the end, keep nothing
             continue;

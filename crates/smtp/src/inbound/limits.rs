@@ -130,6 +130,9 @@ impl AuthThrottle {
             blocked_until: None,
             last: now,
         });
+        if now.duration_since(f.last) > self.block {
+            f.count = 0; // old failures are forgiven
+        }
         f.count += 1;
         f.last = now;
         if f.count >= self.max_failures {

@@ -140,7 +140,8 @@ impl Session {
 
     fn auth_allowed(&self) -> bool {
         self.tls.is_some()
-            || (self.shared.settings.allow_plaintext_on_loopback && self.peer.ip().is_loopback())
+            || (self.shared.settings.allow_plaintext_on_loopback
+                && self.peer.ip().to_canonical().is_loopback())
     }
 
     async fn serve(&mut self) {
@@ -149,7 +150,7 @@ impl Session {
         let mut shutdown = self.shared.shutdown.clone();
         loop {
             let read = tokio::select! {
-                r = self.io().read_line(MAX_PARAMETER_LINE) => r,
+                r = self.io().read_line(MAX_AUTH_LINE) => r,
                 _ = shutdown.wait_for(|stop| *stop) => {
                     tracing::info!("server stopping: closing session");
                     let line = format!("421 4.3.2 {} Service shutting down", self.host());
@@ -196,9 +197,15 @@ impl Session {
     }
 
     async fn command(&mut self, line: Vec<u8>) -> Result<Next, IoError> {
-        let is_long_ok = line.len() >= 4
-            && (line[..4].eq_ignore_ascii_case(b"MAIL") || line[..4].eq_ignore_ascii_case(b"RCPT"));
-        if line.len() > MAX_COMMAND_LINE && !is_long_ok {
+        let verb = line.get(..4).unwrap_or(&[]);
+        let limit = if verb.eq_ignore_ascii_case(b"AUTH") {
+            MAX_AUTH_LINE // an initial response may be long (RFC 4954 §4)
+        } else if verb.eq_ignore_ascii_case(b"MAIL") || verb.eq_ignore_ascii_case(b"RCPT") {
+            MAX_PARAMETER_LINE
+        } else {
+            MAX_COMMAND_LINE
+        };
+        if line.len() > limit {
             self.say("500 5.5.2 Error: line too long");
             return Ok(Next::Continue);
         }
