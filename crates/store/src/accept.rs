@@ -15,9 +15,10 @@ use crate::address::{domain_of, normalize};
 use crate::blobs;
 use crate::engine::{Db, WriteTx};
 use crate::error::{Result, StoreError};
-use crate::mailbox::bump;
-use crate::model::{Accept, Accepted, Delivered};
+use crate::mailbox::to_u32;
+use crate::model::{Accept, Accepted, Delivered, MailboxChange};
 use crate::now;
+use sqlx::Row;
 
 /// Most messages one group commit carries.
 const MAX_BATCH: usize = 256;
@@ -117,14 +118,26 @@ async fn accept_in(w: &mut WriteTx<'_>, m: &Accept) -> Result<Accepted> {
 
     let mut delivered = Vec::with_capacity(m.local.len());
     for local in &m.local {
-        let mailbox_id: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM mailboxes WHERE user_id = $1 AND name = 'INBOX'")
-                .bind(local.user_id)
-                .fetch_optional(&mut *w.tx)
-                .await?;
-        let mailbox_id = mailbox_id
-            .ok_or_else(|| StoreError::NotFound(format!("user {} has no INBOX", local.user_id)))?;
-        let (user_id, uid, modseq) = bump(w, mailbox_id, true).await?;
+        // One statement finds the INBOX and takes its next UID and MODSEQ; the row stays
+        // locked until commit, so UIDs follow commit order.
+        let row = sqlx::query(
+            "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 \
+             WHERE user_id = $1 AND name = 'INBOX' \
+             RETURNING id, uidnext - 1 AS uid, highestmodseq",
+        )
+        .bind(local.user_id)
+        .fetch_optional(&mut *w.tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("user {} has no INBOX", local.user_id)))?;
+        let mailbox_id: i64 = row.try_get("id")?;
+        let uid = to_u32(row.try_get("uid")?)?;
+        let modseq: i64 = row.try_get("highestmodseq")?;
+        let user_id = local.user_id;
+        w.changed(MailboxChange {
+            user_id,
+            mailbox_id,
+        })
+        .await?;
         sqlx::query(
             "INSERT INTO mailbox_messages (mailbox_id, uid, blob_hash, prefix, flags, internal_date, size, modseq) \
              VALUES ($1, $2, $3, $4, '', $5, $6, $7)",

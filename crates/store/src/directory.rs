@@ -20,6 +20,9 @@ pub const DEFAULT_FOLDERS: [(&str, Option<&str>); 6] = [
 ];
 
 const USER_COLUMNS: &str = "id, address, domain, quota_bytes, pop3_keep, created_at";
+/// The same columns from a query where `users` is aliased `u`.
+pub(crate) const USER_COLUMNS_U: &str =
+    "u.id, u.address, u.domain, u.quota_bytes, u.pop3_keep, u.created_at";
 
 pub(crate) fn user_from_row(row: &AnyRow) -> Result<User> {
     Ok(User {

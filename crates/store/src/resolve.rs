@@ -5,7 +5,10 @@
 
 use std::collections::BTreeSet;
 
+use sqlx::{AssertSqlSafe, Row};
+
 use crate::address::{domain_of, normalize, strip_plus};
+use crate::directory::{USER_COLUMNS_U, user_from_row};
 use crate::engine::Db;
 use crate::error::Result;
 use crate::model::{Resolution, User};
@@ -25,8 +28,23 @@ impl Db {
             return Ok(Resolution::UnknownUser);
         };
         let domain = domain_of(&address).to_string();
-        if !self.is_local_domain(&domain).await? {
+        // The common case in one round trip: is the domain ours, and is this a user?
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT d.name AS local_domain, {USER_COLUMNS_U} FROM domains d \
+             LEFT JOIN users u ON u.address = $1 WHERE d.name = $2"
+        )))
+        .bind(&address)
+        .bind(&domain)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
             return Ok(Resolution::NotLocal);
+        };
+        if row.try_get::<Option<i64>, _>("id")?.is_some() {
+            return Ok(Resolution::Deliver {
+                users: vec![user_from_row(&row)?],
+                external: Vec::new(),
+            });
         }
         let mut found = Found::default();
         let mut seen = BTreeSet::new();
