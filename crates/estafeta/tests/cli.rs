@@ -213,3 +213,82 @@ fn unwritable_data_dir_is_reported() {
     assert_eq!(out.status.code(), Some(1));
     assert!(one_line_stderr(&out).starts_with("error: cannot create the data directory"));
 }
+
+/// The CLI and the server on PostgreSQL (when `ESTAFETA_TEST_POSTGRES` is set): the same
+/// commands work, the server starts on it, and the CLI works beside the running server.
+#[test]
+fn cli_and_server_on_postgres() {
+    let Ok(admin) = std::env::var("ESTAFETA_TEST_POSTGRES") else {
+        eprintln!("ESTAFETA_TEST_POSTGRES not set: PostgreSQL run skipped");
+        return;
+    };
+    use sqlx::{AssertSqlSafe, Connection, Executor};
+    let name = format!("estafeta_cli_{}", std::process::id());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let admin_sql = |sql: String| {
+        runtime.block_on(async {
+            let mut c = sqlx::PgConnection::connect(&admin).await.expect("connect");
+            c.execute(AssertSqlSafe(sql))
+                .await
+                .expect("admin statement");
+        })
+    };
+    admin_sql(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    admin_sql(format!("CREATE DATABASE {name}"));
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    let url = format!("{base}/{name}");
+
+    let env = Env::new();
+    let config = env.write_config(&format!(
+        "{}[storage]\nengine = \"postgres\"\nurl = \"{url}\"\n",
+        common::loopback_config()
+    ));
+    let c = config.to_str().unwrap();
+    env.ok(&["-c", c, "domain", "add", "example.com"], "");
+    env.ok(
+        &[
+            "-c",
+            c,
+            "user",
+            "add",
+            "bob@example.com",
+            "--password-stdin",
+        ],
+        "pw\n",
+    );
+    let mut server = common::Server::start(&env, &config);
+    env.ok(
+        &[
+            "-c",
+            c,
+            "user",
+            "add",
+            "ann@example.com",
+            "--password-stdin",
+        ],
+        "pw\n",
+    );
+    let out = env.run(
+        &[
+            "-c",
+            c,
+            "user",
+            "add",
+            "ann@example.com",
+            "--password-stdin",
+        ],
+        "pw\n",
+    );
+    assert_eq!(
+        one_line_stderr(&out),
+        "error: user ann@example.com already exists"
+    );
+    assert_eq!(env.ok(&["-c", c, "user", "list"], "").lines().count(), 2);
+    assert!(
+        !env.data_dir().join("estafeta.db").exists(),
+        "nothing written to SQLite"
+    );
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.child.wait().unwrap().code(), Some(0));
+    admin_sql(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+}
