@@ -231,6 +231,16 @@ async fn auth_login_works() {
     assert_eq!(c.cmd("AUTH LOGIN").await, "334 VXNlcm5hbWU6\r\n");
     assert_eq!(c.cmd("Ym9iQGV4YW1wbGUuY29t").await, "334 UGFzc3dvcmQ6\r\n"); // bob@example.com
     assert!(c.cmd("Ym9iLXBhc3N3b3Jk").await.starts_with("235 2.7.0")); // bob-password
+    // PLAIN without an initial response, and a cancelled exchange
+    let (c, _) = Client::connect(h.submission).await;
+    let mut c = c.starttls().await;
+    c.cmd("EHLO laptop.test").await;
+    assert_eq!(c.cmd("AUTH LOGIN").await, "334 VXNlcm5hbWU6\r\n");
+    assert!(c.cmd("*").await.starts_with("501 5.0.0"));
+    assert!(c.cmd("AUTH CRAM-MD5").await.starts_with("504 5.5.4"));
+    assert_eq!(c.cmd("AUTH PLAIN").await, "334 \r\n");
+    // "\0bob@example.com\0bob-password"
+    assert!(c.cmd("AGJvYkBleGFtcGxlLmNvbQBib2ItcGFzc3dvcmQ=").await.starts_with("235 2.7.0"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

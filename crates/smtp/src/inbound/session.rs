@@ -380,35 +380,19 @@ impl Session {
             initial
         };
         let creds = match mechanism {
-            AUTH_PLAIN => {
-                let response = if initial.is_empty() {
-                    match self.read_sasl_line("334 ").await? {
-                        Some(r) => r,
-                        None => return self.auth_cancelled(),
-                    }
-                } else {
-                    initial
-                };
-                if response == "*" {
-                    return self.auth_cancelled();
-                }
-                sasl::plain(&response)
-            }
+            AUTH_PLAIN => match self.first_response(initial, "334 ").await? {
+                Some(response) => sasl::plain(&response),
+                None => return self.auth_cancelled(),
+            },
             AUTH_LOGIN => {
-                let user = if initial.is_empty() {
-                    match self.read_sasl_line("334 VXNlcm5hbWU6").await? {
-                        Some(r) => r,
-                        None => return self.auth_cancelled(),
-                    }
-                } else {
-                    initial
-                };
-                if user == "*" {
+                let Some(user) = self.first_response(initial, "334 VXNlcm5hbWU6").await? else {
                     return self.auth_cancelled();
-                }
-                let pass = match self.read_sasl_line("334 UGFzc3dvcmQ6").await? {
-                    Some(r) if r != "*" => r,
-                    _ => return self.auth_cancelled(),
+                };
+                let Some(pass) = self
+                    .first_response(String::new(), "334 UGFzc3dvcmQ6")
+                    .await?
+                else {
+                    return self.auth_cancelled();
                 };
                 match (sasl::decode(&user), sasl::decode(&pass)) {
                     (Some(username), Some(password)) => {
@@ -455,6 +439,24 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// The initial response if the client gave one, else the answer to `challenge`;
+    /// `None` when the client cancels (`*`) or the line is unusable.
+    async fn first_response(
+        &mut self,
+        initial: String,
+        challenge: &str,
+    ) -> Result<Option<String>, IoError> {
+        let response = if initial.is_empty() {
+            match self.read_sasl_line(challenge).await? {
+                Some(r) => r,
+                None => return Ok(None),
+            }
+        } else {
+            initial
+        };
+        Ok((response != "*").then_some(response))
     }
 
     fn auth_cancelled(&mut self) -> Result<(), IoError> {
