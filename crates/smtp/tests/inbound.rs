@@ -240,7 +240,11 @@ async fn auth_login_works() {
     assert!(c.cmd("AUTH CRAM-MD5").await.starts_with("504 5.5.4"));
     assert_eq!(c.cmd("AUTH PLAIN").await, "334 \r\n");
     // "\0bob@example.com\0bob-password"
-    assert!(c.cmd("AGJvYkBleGFtcGxlLmNvbQBib2ItcGFzc3dvcmQ=").await.starts_with("235 2.7.0"));
+    assert!(
+        c.cmd("AGJvYkBleGFtcGxlLmNvbQBib2ItcGFzc3dvcmQ=")
+            .await
+            .starts_with("235 2.7.0")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
