@@ -1,12 +1,18 @@
 //! What every protocol server stands on: the listener table bound to real sockets, the
 //! TLS set-up (a configured PEM certificate, or a self-signed one generated and kept), and
 //! the accept loop that hands each connection, already wrapped in TLS on implicit-TLS
-//! listeners, to the protocol's [`Service`].
+//! listeners, to the protocol's [`Service`]; and the pieces the line-based protocols
+//! share: line I/O with pipelining, SASL PLAIN decoding, the failed-login throttle.
 
+mod lineio;
 mod listen;
+pub mod sasl;
 mod stream;
+mod throttle;
 mod tls;
 
+pub use lineio::{IoError, Line, LineIo};
 pub use listen::{BindError, Bound, Connection, Service, bind_all, serve};
 pub use stream::MaybeTls;
+pub use throttle::AuthThrottle;
 pub use tls::{TlsError, TlsSetup, TlsSource};

@@ -3,7 +3,7 @@
 //! line over 1000 octets, or too many octets make the whole message refused — after it has
 //! been read to its real end, so no part of it can be taken for a second message.
 
-use super::io::{Io, IoError, Line};
+use estafeta_net::{IoError, Line, LineIo as Io};
 
 /// Longest text line, terminator included (RFC 5321 §4.5.3.1.6), counted after the
 /// transparency dot is removed…

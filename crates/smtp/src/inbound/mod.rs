@@ -3,10 +3,8 @@
 
 mod data;
 mod headers;
-mod io;
 mod limits;
 mod policy;
-mod sasl;
 mod session;
 
 use std::sync::Arc;
@@ -36,7 +34,7 @@ pub(crate) struct Shared {
     pub connections: Arc<limits::ConnectionLimits>,
     /// Turns true when the server stops: sessions say 421 and close.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
-    pub auth_throttle: limits::AuthThrottle,
+    pub auth_throttle: estafeta_net::AuthThrottle,
 }
 
 #[derive(Clone)]
@@ -56,7 +54,7 @@ impl SmtpServer {
         let shared = Shared {
             trusted: policy::Networks::parse(&s.trusted_networks),
             connections: limits::ConnectionLimits::new(s.max_connections, s.max_connections_per_ip),
-            auth_throttle: limits::AuthThrottle::new(
+            auth_throttle: estafeta_net::AuthThrottle::new(
                 s.auth_max_failures,
                 Duration::from_millis(s.auth_failure_delay_ms),
                 Duration::from_secs(s.auth_block_time),

@@ -21,9 +21,9 @@ use tracing::Instrument;
 use super::Shared;
 use super::data::{self, DataEnd};
 use super::headers::{self, Trace};
-use super::io::{Io, IoError, Line};
 use super::policy::may_send_as;
-use super::sasl;
+use estafeta_net::sasl;
+use estafeta_net::{IoError, Line, LineIo as Io};
 
 /// RFC 5321 §4.5.3.1.4: 512 octets for a command line…
 const MAX_COMMAND_LINE: usize = 512;

@@ -17,7 +17,6 @@ pub fn decode(b64: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-#[cfg(test)]
 pub fn encode(text: &str) -> String {
     STANDARD.encode(text)
 }

@@ -1,10 +1,10 @@
-//! The connection as the session sees it: bounded line reads with the idle timeout,
-//! exact-length chunk reads (BDAT), and replies buffered until the client waits for them
-//! (so pipelined commands get their replies in one write, RFC 2920).
+//! A line-based protocol connection (SMTP, POP3, IMAP): bounded line reads with an idle
+//! timeout, exact-length reads (BDAT, literals), and replies buffered until the client
+//! waits for them, so pipelined commands get their replies in one write (RFC 2920).
 
 use std::time::Duration;
 
-use estafeta_net::MaybeTls;
+use crate::stream::MaybeTls;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 pub enum Line {
@@ -28,19 +28,24 @@ impl From<std::io::Error> for IoError {
     }
 }
 
-pub struct Io {
+pub struct LineIo {
     pub reader: BufReader<MaybeTls>,
     out: Vec<u8>,
     idle: Duration,
 }
 
-impl Io {
-    pub fn new(stream: MaybeTls, idle: Duration) -> Io {
-        Io {
+impl LineIo {
+    pub fn new(stream: MaybeTls, idle: Duration) -> LineIo {
+        LineIo {
             reader: BufReader::with_capacity(16 * 1024, stream),
             out: Vec::with_capacity(1024),
             idle,
         }
+    }
+
+    /// Queues raw bytes to send.
+    pub fn write(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
     }
 
     /// Queues a reply line (CRLF added).
@@ -136,7 +141,7 @@ impl Io {
     }
 }
 
-impl Io {
+impl LineIo {
     /// Gives the stream back (for the TLS upgrade); anything still buffered is dropped.
     pub fn into_stream(self) -> MaybeTls {
         self.reader.into_inner()
