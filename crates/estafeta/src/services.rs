@@ -1,7 +1,6 @@
-//! Wiring of protocol servers to listeners: SMTP serves the `smtp` and `submission`
-//! listeners. The IMAP and POP3 servers arrive in their own crates; until they are wired
-//! in, their listeners answer with the protocol's own "service not available" reply and
-//! close, so clients fail fast and clearly.
+//! The stand-in for a protocol server not built yet (IMAP): its listeners answer with the
+//! protocol's own "service not available" reply and close, so clients fail fast and
+//! clearly. SMTP and POP3 are wired in `commands/serve.rs`.
 
 use async_trait::async_trait;
 use estafeta_config::Protocol;

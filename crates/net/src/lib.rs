@@ -8,6 +8,8 @@ mod lineio;
 mod listen;
 pub mod sasl;
 mod stream;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod throttle;
 mod tls;
 

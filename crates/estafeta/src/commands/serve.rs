@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use estafeta_config::Protocol;
 use estafeta_net::{Service, TlsSetup, TlsSource};
+use estafeta_pop3::{Pop3Server, Pop3Settings};
 use estafeta_smtp::SmtpServer;
 use estafeta_smtp::inbound::SmtpSettings;
 use tokio::signal::unix::{SignalKind, signal};
@@ -76,12 +77,22 @@ pub async fn run(settings: Settings) -> Outcome {
         stopped.clone(),
     );
     let smtp: Arc<dyn Service> = Arc::new(smtp_server.clone());
+    let pop3: Arc<dyn Service> = Arc::new(Pop3Server::new(
+        store.clone(),
+        tls.clone(),
+        smtp_server.auth_throttle(),
+        Pop3Settings {
+            allow_plaintext_on_loopback: config.auth.allow_plaintext_on_loopback,
+            ..Pop3Settings::default()
+        },
+    ));
     let server = tokio::spawn(estafeta_net::serve(
         bound,
         move |protocol: Protocol| -> Arc<dyn Service> {
             match protocol {
                 Protocol::Smtp | Protocol::Submission => smtp.clone(),
-                Protocol::Imap | Protocol::Pop3 => Arc::new(Unavailable {
+                Protocol::Pop3 => pop3.clone(),
+                Protocol::Imap => Arc::new(Unavailable {
                     protocol,
                     hostname: hostname.clone(),
                 }),

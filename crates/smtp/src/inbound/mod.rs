@@ -34,7 +34,7 @@ pub(crate) struct Shared {
     pub connections: Arc<limits::ConnectionLimits>,
     /// Turns true when the server stops: sessions say 421 and close.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
-    pub auth_throttle: estafeta_net::AuthThrottle,
+    pub auth_throttle: Arc<estafeta_net::AuthThrottle>,
 }
 
 #[derive(Clone)]
@@ -54,11 +54,11 @@ impl SmtpServer {
         let shared = Shared {
             trusted: policy::Networks::parse(&s.trusted_networks),
             connections: limits::ConnectionLimits::new(s.max_connections, s.max_connections_per_ip),
-            auth_throttle: estafeta_net::AuthThrottle::new(
+            auth_throttle: Arc::new(estafeta_net::AuthThrottle::new(
                 s.auth_max_failures,
                 Duration::from_millis(s.auth_failure_delay_ms),
                 Duration::from_secs(s.auth_block_time),
-            ),
+            )),
             store,
             tls,
             settings,
@@ -71,6 +71,12 @@ impl SmtpServer {
 }
 
 impl SmtpServer {
+    /// The failed-login throttle, for the other protocols to share: a password guesser is
+    /// blocked everywhere at once.
+    pub fn auth_throttle(&self) -> Arc<estafeta_net::AuthThrottle> {
+        self.shared.auth_throttle.clone()
+    }
+
     /// Waits until every SMTP session has ended.
     pub async fn wait_idle(&self) {
         self.shared.connections.wait_idle().await;

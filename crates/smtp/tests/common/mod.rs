@@ -11,9 +11,7 @@ use estafeta_net::{Service, TlsSetup};
 use estafeta_smtp::SmtpServer;
 use estafeta_smtp::inbound::SmtpSettings;
 use estafeta_store::{Backend, NewUser, Store, StoreOptions};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -186,7 +184,7 @@ impl Client {
     /// Connects with TLS from the first byte (port 465 role).
     pub async fn connect_tls(addr: SocketAddr) -> (Client, String) {
         let tcp = TcpStream::connect(addr).await.expect("connect");
-        let tls = tls_connector()
+        let tls = estafeta_net::testing::insecure_tls_connector()
             .connect(ServerName::try_from(HOST).expect("name"), tcp)
             .await
             .expect("TLS handshake");
@@ -239,7 +237,7 @@ impl Client {
     /// TLS handshake on the current connection (after a 220 to STARTTLS was read).
     pub async fn upgrade(self) -> Client {
         let inner = self.stream.into_inner();
-        let tls = tls_connector()
+        let tls = estafeta_net::testing::insecure_tls_connector()
             .connect(ServerName::try_from(HOST).expect("name"), inner)
             .await
             .expect("TLS handshake");
@@ -253,65 +251,5 @@ impl Client {
         let token =
             base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
         self.cmd(&format!("AUTH PLAIN {token}")).await
-    }
-}
-
-fn tls_connector() -> tokio_rustls::TlsConnector {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-        .with_no_client_auth();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-}
-
-/// The tests talk to a self-signed certificate; they check the protocol, not the PKI.
-#[derive(Debug)]
-struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }

@@ -1,0 +1,101 @@
+//! POP3 for estafeta (RFC 1939 with CAPA, STLS, SASL PLAIN and response codes): the server
+//! of the `pop3` listeners. The command parser (`command`) is separate from the session
+//! (`session`) and fuzzed on its own.
+
+pub mod command;
+mod session;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use estafeta_net::{AuthThrottle, Connection, Service, TlsSetup};
+use estafeta_store::Store;
+
+pub use session::dot_stuff;
+
+/// What the POP3 server needs from the configuration.
+#[derive(Clone)]
+pub struct Pop3Settings {
+    /// Accept USER/PASS and AUTH over plaintext from loopback addresses.
+    pub allow_plaintext_on_loopback: bool,
+    /// RFC 1939 §3: the autologout timer is at least 10 minutes.
+    pub idle_timeout: Duration,
+}
+
+impl Default for Pop3Settings {
+    fn default() -> Self {
+        Pop3Settings {
+            allow_plaintext_on_loopback: false,
+            idle_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    pub store: Arc<dyn Store>,
+    pub tls: TlsSetup,
+    pub throttle: Arc<AuthThrottle>,
+    pub allow_plaintext_on_loopback: bool,
+    pub idle_timeout: Duration,
+    /// Users with an open POP3 session in this process (one at a time, RFC 1939 §8).
+    open: Arc<Mutex<HashSet<i64>>>,
+}
+
+/// Held while a user's maildrop is open; released when dropped.
+pub(crate) struct MaildropLock {
+    open: Arc<Mutex<HashSet<i64>>>,
+    user_id: i64,
+}
+
+impl Drop for MaildropLock {
+    fn drop(&mut self) {
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.user_id);
+    }
+}
+
+impl Shared {
+    pub fn lock(&self, user_id: i64) -> Option<MaildropLock> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.insert(user_id).then(|| MaildropLock {
+            open: self.open.clone(),
+            user_id,
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct Pop3Server {
+    shared: Arc<Shared>,
+}
+
+impl Pop3Server {
+    pub fn new(
+        store: Arc<dyn Store>,
+        tls: TlsSetup,
+        throttle: Arc<AuthThrottle>,
+        settings: Pop3Settings,
+    ) -> Pop3Server {
+        Pop3Server {
+            shared: Arc::new(Shared {
+                store,
+                tls,
+                throttle,
+                allow_plaintext_on_loopback: settings.allow_plaintext_on_loopback,
+                idle_timeout: settings.idle_timeout,
+                open: Arc::new(Mutex::new(HashSet::new())),
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl Service for Pop3Server {
+    async fn handle(&self, conn: Connection) {
+        session::run(self.shared.clone(), conn).await;
+    }
+}

@@ -1,0 +1,569 @@
+//! One POP3 connection: the AUTHORIZATION, TRANSACTION and UPDATE states of RFC 1939.
+//! The maildrop is the user's INBOX as it was at login; DELE only marks, and marked
+//! messages (plus, for users who do not keep mail, retrieved ones) are removed at QUIT —
+//! a dropped connection removes nothing.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use estafeta_config::TlsMode;
+use estafeta_net::{Connection, IoError, Line, LineIo, MaybeTls, sasl};
+use estafeta_store::User;
+use tracing::Instrument;
+
+use crate::command::{Command, parse};
+use crate::{MaildropLock, Shared};
+
+/// RFC 2449 §4: 255 octets for a command line; SASL responses may be longer.
+const MAX_COMMAND_LINE: usize = 255;
+const MAX_AUTH_LINE: usize = 12 * 1024;
+const MAX_ERRORS: u32 = 20;
+
+pub async fn run(shared: Arc<Shared>, conn: Connection) {
+    let span = tracing::info_span!("pop3", peer = %conn.peer, port = conn.local.port());
+    async move {
+        let mut s = Session {
+            tls: conn.stream.tls_info(),
+            starttls_offered: conn.listener.tls == TlsMode::Starttls,
+            io: Some(LineIo::new(conn.stream, shared.idle_timeout)),
+            peer: conn.peer,
+            shared,
+            user_name: None,
+            drop: None,
+            errors: 0,
+        };
+        tracing::info!(tls = s.tls.is_some(), "connect");
+        let outcome = s.serve().await;
+        if let Some(io) = s.io.as_mut() {
+            let _ = io.flush().await;
+        }
+        tracing::info!(user = ?s.drop.as_ref().map(|d| &d.user.address), ?outcome, "disconnect");
+    }
+    .instrument(span)
+    .await
+}
+
+struct Message {
+    uid: u32,
+    size: i64,
+    deleted: bool,
+    retrieved: bool,
+}
+
+/// The TRANSACTION state: who, which mailbox, and the messages as numbered at login.
+struct Maildrop {
+    user: User,
+    mailbox_id: i64,
+    uidvalidity: u32,
+    messages: Vec<Message>,
+    _lock: MaildropLock,
+}
+
+impl Maildrop {
+    fn live(&self) -> impl Iterator<Item = (usize, &Message)> {
+        self.messages
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| !m.deleted)
+            .map(|(i, m)| (i + 1, m))
+    }
+
+    fn totals(&self) -> (usize, i64) {
+        self.live()
+            .fold((0, 0), |(n, size), (_, m)| (n + 1, size + m.size))
+    }
+
+    fn uidl(&self, m: &Message) -> String {
+        // Stable across sessions and the same message over IMAP: UID and UIDVALIDITY.
+        format!("{:08X}{:08X}", m.uid, self.uidvalidity)
+    }
+
+    /// The message numbered `n`, or the reply that says why not.
+    fn get(&self, n: u32) -> Result<&Message, String> {
+        match self.messages.get((n as usize).wrapping_sub(1)) {
+            None => Err(format!("-ERR no message {n}")),
+            Some(m) if m.deleted => Err(format!("-ERR message {n} is deleted")),
+            Some(m) => Ok(m),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Outcome {
+    Quit,
+    Closed,
+    Timeout,
+    TooManyErrors,
+    Error,
+}
+
+struct Session {
+    shared: Arc<Shared>,
+    io: Option<LineIo>,
+    peer: SocketAddr,
+    tls: Option<(String, String)>,
+    starttls_offered: bool,
+    user_name: Option<String>,
+    drop: Option<Maildrop>,
+    errors: u32,
+}
+
+impl Session {
+    fn io(&mut self) -> &mut LineIo {
+        self.io
+            .as_mut()
+            .expect("the connection is present between commands")
+    }
+
+    fn say(&mut self, line: &str) {
+        if line.starts_with("-ERR") {
+            self.errors += 1;
+        }
+        self.io().reply(line);
+    }
+
+    fn login_allowed(&self) -> bool {
+        self.tls.is_some()
+            || (self.shared.allow_plaintext_on_loopback
+                && self.peer.ip().to_canonical().is_loopback())
+    }
+
+    async fn serve(&mut self) -> Outcome {
+        self.io().reply("+OK estafeta POP3 server ready");
+        loop {
+            let line = match self.io().read_line(MAX_AUTH_LINE).await {
+                Ok(Line::Complete(l)) => l,
+                Ok(Line::TooLong) => {
+                    self.say("-ERR line too long");
+                    continue;
+                }
+                Ok(Line::Closed) => return Outcome::Closed,
+                Err(IoError::Timeout) => return Outcome::Timeout,
+                Err(IoError::Io(_)) => return Outcome::Error,
+            };
+            let is_auth = line
+                .get(..4)
+                .is_some_and(|k| k.eq_ignore_ascii_case(b"AUTH"));
+            let step = if line.len() > MAX_COMMAND_LINE && !is_auth {
+                self.say("-ERR line too long");
+                Ok(true)
+            } else {
+                match parse(&line) {
+                    Ok(cmd) => self.command(cmd).await,
+                    Err(e) => {
+                        self.say(&e.reply());
+                        Ok(true)
+                    }
+                }
+            };
+            match step {
+                Ok(true) => {}
+                Ok(false) => return Outcome::Quit,
+                Err(IoError::Timeout) => return Outcome::Timeout,
+                Err(IoError::Io(_)) => return Outcome::Error,
+            }
+            if self.errors >= MAX_ERRORS {
+                self.io().reply("-ERR too many errors, closing");
+                return Outcome::TooManyErrors;
+            }
+        }
+    }
+
+    /// Runs one command; false ends the session.
+    async fn command(&mut self, cmd: Command) -> Result<bool, IoError> {
+        let in_transaction = self.drop.is_some();
+        match (cmd, in_transaction) {
+            (Command::Capa, _) => self.capa(),
+            (Command::Quit, false) => {
+                self.say("+OK bye");
+                return Ok(false);
+            }
+            (Command::Quit, true) => {
+                self.update().await;
+                return Ok(false);
+            }
+            (Command::Noop, true) => self.say("+OK"),
+            (Command::Stls, false) => return self.stls().await,
+            (Command::User(name), false) => self.user(name),
+            (Command::Pass(password), false) => self.pass(password).await,
+            (Command::Auth { mechanism, initial }, false) => self.auth(mechanism, initial).await?,
+            (Command::Stat, true) => self.stat(),
+            (Command::List(n), true) => self.list(n, false),
+            (Command::Uidl(n), true) => self.list(n, true),
+            (Command::Retr(n), true) => self.retr(n, None).await,
+            (Command::Top(n, lines), true) => self.retr(n, Some(lines)).await,
+            (Command::Dele(n), true) => self.dele(n),
+            (Command::Rset, true) => self.rset(),
+            (_, false) => self.say("-ERR not allowed before login"),
+            (_, true) => self.say("-ERR not allowed after login"),
+        }
+        Ok(true)
+    }
+
+    fn capa(&mut self) {
+        let mut lines = vec![
+            "+OK capability list follows",
+            "TOP",
+            "UIDL",
+            "RESP-CODES",
+            "AUTH-RESP-CODE",
+            "PIPELINING",
+        ];
+        if self.drop.is_none() {
+            if self.starttls_offered && self.tls.is_none() {
+                lines.push("STLS");
+            }
+            if self.login_allowed() {
+                lines.push("USER");
+                lines.push("SASL PLAIN");
+            }
+        }
+        lines.push("IMPLEMENTATION estafeta");
+        lines.push(".");
+        for l in lines {
+            self.io().reply(l);
+        }
+    }
+
+    async fn stls(&mut self) -> Result<bool, IoError> {
+        if self.tls.is_some() || !self.starttls_offered {
+            self.say("-ERR STLS not available");
+            return Ok(true);
+        }
+        self.io().reply("+OK begin TLS negotiation");
+        self.io().flush().await?;
+        let mut io = self.io.take().expect("connection present");
+        let dropped = io.discard_buffered();
+        if dropped > 0 {
+            tracing::warn!(octets = dropped, "discarded plaintext pipelined after STLS");
+        }
+        let idle = io.idle();
+        let MaybeTls::Plain(tcp) = io.into_stream() else {
+            return Ok(false);
+        };
+        match tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            self.shared.tls.acceptor.accept(tcp),
+        )
+        .await
+        {
+            Ok(Ok(stream)) => {
+                let stream = MaybeTls::Tls(Box::new(stream));
+                self.tls = stream.tls_info();
+                self.io = Some(LineIo::new(stream, idle));
+                self.user_name = None;
+                Ok(true)
+            }
+            _ => {
+                tracing::info!("STLS handshake failed");
+                Ok(false)
+            }
+        }
+    }
+
+    fn user(&mut self, name: String) {
+        if !self.login_allowed() {
+            self.say("-ERR [AUTH] plaintext login is not allowed without TLS: use STLS first");
+            return;
+        }
+        self.user_name = Some(name);
+        self.say("+OK send PASS");
+    }
+
+    async fn pass(&mut self, password: String) {
+        let Some(name) = self.user_name.take() else {
+            self.say("-ERR send USER first");
+            return;
+        };
+        self.login(&name, &password).await;
+    }
+
+    async fn auth(&mut self, mechanism: String, initial: Option<String>) -> Result<(), IoError> {
+        if mechanism.is_empty() {
+            self.io().reply("+OK");
+            if self.login_allowed() {
+                self.io().reply("PLAIN");
+            }
+            self.io().reply(".");
+            return Ok(());
+        }
+        if !self.login_allowed() {
+            self.say("-ERR [AUTH] authentication is not allowed without TLS: use STLS first");
+            return Ok(());
+        }
+        if mechanism != "PLAIN" {
+            self.say("-ERR unsupported mechanism: use PLAIN");
+            return Ok(());
+        }
+        let response = match initial {
+            Some(r) if r != "=" => r,
+            Some(_) => String::new(),
+            None => {
+                self.io().reply("+ ");
+                match self.io().read_line(MAX_AUTH_LINE).await? {
+                    Line::Complete(l) => String::from_utf8_lossy(&l).trim_end().to_string(),
+                    Line::TooLong | Line::Closed => String::from("*"),
+                }
+            }
+        };
+        if response == "*" {
+            self.say("-ERR authentication cancelled");
+            return Ok(());
+        }
+        match sasl::plain(&response) {
+            Some(c) => self.login(&c.username, &c.password).await,
+            None => self.say("-ERR [AUTH] cannot decode the PLAIN response"),
+        }
+        Ok(())
+    }
+
+    /// Checks the password, takes the maildrop lock and numbers the messages.
+    async fn login(&mut self, name: &str, password: &str) {
+        let ip = self.peer.ip();
+        if self.shared.throttle.is_blocked(ip) {
+            self.say("-ERR [AUTH] too many failed logins from your address, try again later");
+            return;
+        }
+        let user = match self.shared.store.authenticate(name, password).await {
+            Ok(Some(u)) => u,
+            Ok(None) => {
+                let delay = self.shared.throttle.failed(ip);
+                tracing::info!(username = %name, "login failed");
+                let _ = self.io().flush().await;
+                tokio::time::sleep(delay).await;
+                self.say("-ERR [AUTH] invalid user name or password");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "login lookup failed");
+                self.say("-ERR [SYS/TEMP] temporary failure, try again later");
+                return;
+            }
+        };
+        self.shared.throttle.succeeded(ip);
+        let Some(lock) = self.shared.lock(user.id) else {
+            tracing::info!(user = %user.address, "maildrop in use");
+            self.say("-ERR [IN-USE] the maildrop is already open in another POP3 session");
+            return;
+        };
+        match self.open_maildrop(user, lock).await {
+            Ok(drop) => {
+                let (n, size) = drop.totals();
+                tracing::info!(user = %drop.user.address, messages = n, "logged in");
+                self.drop = Some(drop);
+                self.say(&format!("+OK {n} messages ({size} octets)"));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot open maildrop");
+                self.say("-ERR [SYS/TEMP] cannot open the maildrop, try again later");
+            }
+        }
+    }
+
+    async fn open_maildrop(
+        &self,
+        user: User,
+        lock: MaildropLock,
+    ) -> Result<Maildrop, estafeta_store::StoreError> {
+        let store = &self.shared.store;
+        let inbox = store.get_mailbox(user.id, "INBOX").await?.ok_or_else(|| {
+            estafeta_store::StoreError::NotFound(format!("{} has no INBOX", user.address))
+        })?;
+        let messages = store
+            .list_messages(inbox.id)
+            .await?
+            .into_iter()
+            .map(|e| Message {
+                uid: e.uid,
+                size: e.size,
+                deleted: false,
+                retrieved: false,
+            })
+            .collect();
+        Ok(Maildrop {
+            user,
+            mailbox_id: inbox.id,
+            uidvalidity: inbox.uidvalidity,
+            messages,
+            _lock: lock,
+        })
+    }
+
+    fn maildrop(&self) -> &Maildrop {
+        self.drop.as_ref().expect("in the TRANSACTION state")
+    }
+
+    fn stat(&mut self) {
+        let (n, size) = self.maildrop().totals();
+        self.say(&format!("+OK {n} {size}"));
+    }
+
+    fn list(&mut self, which: Option<u32>, uidl: bool) {
+        let drop = self.maildrop();
+        let show = |n: usize, m: &Message| {
+            if uidl {
+                format!("{n} {}", drop.uidl(m))
+            } else {
+                format!("{n} {}", m.size)
+            }
+        };
+        let lines: Result<Vec<String>, String> = match which {
+            Some(n) => drop
+                .get(n)
+                .map(|m| vec![format!("+OK {}", show(n as usize, m))]),
+            None => {
+                let (count, size) = drop.totals();
+                let mut lines = vec![format!("+OK {count} messages ({size} octets)")];
+                lines.extend(drop.live().map(|(n, m)| show(n, m)));
+                lines.push(".".to_string());
+                Ok(lines)
+            }
+        };
+        match lines {
+            Ok(lines) => {
+                for l in lines {
+                    self.io().reply(&l);
+                }
+            }
+            Err(e) => self.say(&e),
+        }
+    }
+
+    /// RETR (`top` = None) or TOP: the message, dot-stuffed, ending with ".".
+    async fn retr(&mut self, n: u32, top: Option<u32>) {
+        let (mailbox_id, uid) = match self.maildrop().get(n) {
+            Ok(m) => (self.maildrop().mailbox_id, m.uid),
+            Err(e) => {
+                self.say(&e);
+                return;
+            }
+        };
+        let bytes = match self.shared.store.read_message(mailbox_id, uid).await {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                self.say(&format!("-ERR message {n} was removed by another session"));
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read message");
+                self.say("-ERR [SYS/TEMP] cannot read the message, try again later");
+                return;
+            }
+        };
+        let wire = match top {
+            None => {
+                if let Some(d) = self.drop.as_mut() {
+                    d.messages[(n - 1) as usize].retrieved = true;
+                }
+                self.io().reply(&format!("+OK {} octets", bytes.len()));
+                dot_stuff(&bytes, None)
+            }
+            Some(lines) => {
+                self.io().reply("+OK top of message follows");
+                dot_stuff(&bytes, Some(lines))
+            }
+        };
+        self.io().write(&wire);
+    }
+
+    fn dele(&mut self, n: u32) {
+        let reply = match self.maildrop().get(n) {
+            Ok(_) => {
+                if let Some(d) = self.drop.as_mut() {
+                    d.messages[(n - 1) as usize].deleted = true;
+                }
+                format!("+OK message {n} deleted")
+            }
+            Err(e) => e,
+        };
+        self.say(&reply);
+    }
+
+    fn rset(&mut self) {
+        if let Some(d) = self.drop.as_mut() {
+            for m in &mut d.messages {
+                m.deleted = false;
+                m.retrieved = false;
+            }
+        }
+        let (n, size) = self.maildrop().totals();
+        self.say(&format!("+OK {n} messages ({size} octets)"));
+    }
+
+    /// The UPDATE state: remove what was deleted (and, for users who do not keep mail on
+    /// the server, what was retrieved).
+    async fn update(&mut self) {
+        let drop = self.maildrop();
+        let keep = drop.user.pop3_keep;
+        let gone: Vec<u32> = drop
+            .messages
+            .iter()
+            .filter(|m| m.deleted || (!keep && m.retrieved))
+            .map(|m| m.uid)
+            .collect();
+        let left = drop.messages.len() - gone.len();
+        let mailbox_id = drop.mailbox_id;
+        if !gone.is_empty()
+            && let Err(e) = self.shared.store.expunge(mailbox_id, &gone).await
+        {
+            tracing::error!(error = %e, "cannot remove deleted messages");
+            self.say("-ERR [SYS/TEMP] deleted messages could not be removed; they are still there");
+            return;
+        }
+        tracing::info!(removed = gone.len(), left, "update");
+        self.say(&format!("+OK bye ({left} messages left)"));
+    }
+}
+
+/// The multi-line form of a message (RFC 1939 §3): lines starting with "." get another
+/// ".", the text ends with CRLF, then ".". With `top`, the header and that many body lines.
+pub fn dot_stuff(message: &[u8], top: Option<u32>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + message.len() / 50 + 8);
+    let mut in_body = false;
+    let mut body_lines = 0u32;
+    for line in message.split_inclusive(|&b| b == b'\n') {
+        if in_body && top.is_some_and(|max| body_lines >= max) {
+            break;
+        }
+        if line.first() == Some(&b'.') {
+            out.push(b'.');
+        }
+        out.extend_from_slice(line);
+        if in_body {
+            body_lines += 1;
+        } else if line == b"\r\n" || line == b"\n" {
+            in_body = true;
+        }
+    }
+    if !out.is_empty() && !out.ends_with(b"\r\n") {
+        if out.ends_with(b"\n") {
+            out.pop();
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dot_stuff;
+
+    #[test]
+    fn stuffing_and_top() {
+        let m = b"Subject: x\r\n\r\n.hidden\r\nline 2\r\nline 3\r\n";
+        assert_eq!(
+            dot_stuff(m, None),
+            b"Subject: x\r\n\r\n..hidden\r\nline 2\r\nline 3\r\n.\r\n".to_vec()
+        );
+        assert_eq!(dot_stuff(m, Some(0)), b"Subject: x\r\n\r\n.\r\n".to_vec());
+        assert_eq!(
+            dot_stuff(m, Some(2)),
+            b"Subject: x\r\n\r\n..hidden\r\nline 2\r\n.\r\n".to_vec()
+        );
+        assert_eq!(
+            dot_stuff(b"no final newline", None),
+            b"no final newline\r\n.\r\n".to_vec()
+        );
+    }
+}
