@@ -764,3 +764,44 @@ print("ok")
     assert!(h.inbox_text("bob@example.com").await[0].contains("Subject: from python 25"));
     assert!(h.inbox_text("ann@example.com").await[0].contains("Subject: from python 587"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_mailbox_is_refused_at_rcpt() {
+    let h = Harness::start().await;
+    h.store
+        .update_user(
+            "ann@example.com",
+            estafeta_store::UserChanges {
+                quota_bytes: Some(600),
+                pop3_keep: None,
+            },
+        )
+        .await
+        .unwrap();
+    let (mut c, _) = Client::connect(h.mx).await;
+    c.cmd("EHLO client.test").await;
+    // room for a small message; a declared size that does not fit is refused
+    c.cmd("MAIL FROM:<a@outside.test> SIZE=5000").await;
+    let r = c.cmd("RCPT TO:<ann@example.com>").await;
+    assert_eq!(
+        r,
+        "552 5.2.2 <ann@example.com>: Mailbox full: quota exceeded\r\n"
+    );
+    c.cmd("RSET").await;
+    let body = format!("Subject: fill\r\n\r\n{}\r\n", "x".repeat(700));
+    let r = transaction(&mut c, "a@outside.test", &["ann@example.com"], &body).await;
+    assert!(r.starts_with("250"), "{r}");
+    // now full: refused directly, skipped as an alias member
+    c.cmd("MAIL FROM:<a@outside.test>").await;
+    assert!(
+        c.cmd("RCPT TO:<ann@example.com>")
+            .await
+            .starts_with("552 5.2.2")
+    );
+    assert!(c.cmd("RCPT TO:<team@example.com>").await.starts_with("250"));
+    assert!(c.cmd("DATA").await.starts_with("354"));
+    c.send("Subject: team\r\n\r\nx\r\n.\r\n").await;
+    assert!(c.reply().await.starts_with("250"));
+    assert_eq!(h.inbox("ann@example.com").await.len(), 1);
+    assert_eq!(h.inbox("bob@example.com").await.len(), 1);
+}

@@ -51,6 +51,47 @@ pub trait Store: Send + Sync {
     /// Removes messages; bodies nobody references any more are deleted. Returns the MODSEQ.
     async fn expunge(&self, mailbox_id: i64, uids: &[u32]) -> Result<i64>;
 
+    /// Creates a folder (`/` separates levels) with a fresh UIDVALIDITY.
+    async fn create_mailbox(
+        &self,
+        user_id: i64,
+        name: &str,
+        special_use: Option<&str>,
+    ) -> Result<Mailbox>;
+    /// Renames a folder and its children; renaming INBOX moves its messages to the new
+    /// folder and leaves INBOX empty.
+    async fn rename_mailbox(&self, user_id: i64, from: &str, to: &str) -> Result<()>;
+    /// Deletes a folder and its messages (not INBOX).
+    async fn delete_mailbox(&self, user_id: i64, name: &str) -> Result<()>;
+    async fn set_subscribed(&self, user_id: i64, name: &str, subscribed: bool) -> Result<()>;
+    /// Adds a message to a folder (IMAP APPEND); refused over quota.
+    async fn append(
+        &self,
+        mailbox_id: i64,
+        message: &[u8],
+        flags: &str,
+        internal_date: i64,
+    ) -> Result<Delivered>;
+    /// Copies messages to another folder of the same user; the bodies are shared.
+    async fn copy_messages(&self, from: i64, uids: &[u32], to: i64) -> Result<Vec<CopiedUid>>;
+    /// Copies and expunges in one transaction.
+    async fn move_messages(&self, from: i64, uids: &[u32], to: i64) -> Result<Vec<CopiedUid>>;
+    /// Changes flags of several messages, honouring UNCHANGEDSINCE.
+    async fn store_flags(
+        &self,
+        mailbox_id: i64,
+        uids: &[u32],
+        change: FlagChange,
+        flags: &[String],
+        unchanged_since: Option<i64>,
+    ) -> Result<FlagUpdate>;
+    /// Entries added or changed after a MODSEQ (CONDSTORE).
+    async fn changed_since(&self, mailbox_id: i64, modseq: i64) -> Result<Vec<MailboxEntry>>;
+    /// UIDs expunged after a MODSEQ (QRESYNC).
+    async fn vanished_since(&self, mailbox_id: i64, modseq: i64) -> Result<Vec<u32>>;
+    /// Bytes and messages a user stores, over all folders.
+    async fn quota_usage(&self, user_id: i64) -> Result<(i64, i64)>;
+
     // ---- message bodies ----
     /// How many references a body has, `None` when it is not stored (any more).
     async fn blob_refcount(&self, hash: &str) -> Result<Option<i64>>;

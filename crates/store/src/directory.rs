@@ -166,6 +166,11 @@ impl Db {
             .execute(&mut *w.tx)
             .await?;
         }
+        sqlx::query("UPDATE users SET last_uidvalidity = $1 WHERE id = $2")
+            .bind(uidvalidity)
+            .bind(user.id)
+            .execute(&mut *w.tx)
+            .await?;
         w.commit().await?;
         Ok(user)
     }

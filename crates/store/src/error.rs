@@ -14,6 +14,9 @@ pub enum StoreError {
     Invalid(String),
     #[error("{0}")]
     Conflict(String),
+    /// The mailbox owner's quota would be exceeded.
+    #[error("{0}")]
+    OverQuota(String),
     #[error("cannot open the database: {0}")]
     Open(String),
     #[error("database error: {0}")]

@@ -10,7 +10,9 @@ mod blobs;
 mod directory;
 mod engine;
 mod error;
+mod folders;
 mod mailbox;
+mod messages;
 mod model;
 mod notify;
 mod password;
@@ -24,6 +26,8 @@ pub use api::Store;
 pub use directory::DEFAULT_FOLDERS;
 pub use engine::{Backend, StoreOptions};
 pub use error::{Result, StoreError};
+pub use folders::SEPARATOR;
+pub use messages::normalize_flags;
 pub use model::*;
 pub use sql_store::SqlStore;
 

@@ -25,7 +25,7 @@ fn mailbox_from_row(row: &AnyRow) -> Result<Mailbox> {
     })
 }
 
-fn entry_from_row(row: &AnyRow) -> Result<MailboxEntry> {
+pub(crate) fn entry_from_row(row: &AnyRow) -> Result<MailboxEntry> {
     Ok(MailboxEntry {
         mailbox_id: row.try_get("mailbox_id")?,
         uid: to_u32(row.try_get("uid")?)?,
@@ -155,15 +155,7 @@ impl Db {
             .await?;
             let Some(hash) = hash else { continue };
             blobs::release(&mut w.tx, &hash, 1).await?;
-            sqlx::query(
-                "INSERT INTO expunged (mailbox_id, uid, modseq) VALUES ($1, $2, $3) \
-                 ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq",
-            )
-            .bind(mailbox_id)
-            .bind(i64::from(uid))
-            .bind(modseq)
-            .execute(&mut *w.tx)
-            .await?;
+            crate::messages::record_expunged(&mut w, mailbox_id, uid, modseq).await?;
         }
         w.commit().await?;
         Ok(modseq)

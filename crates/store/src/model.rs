@@ -213,3 +213,29 @@ pub struct MailboxChange {
     pub user_id: i64,
     pub mailbox_id: i64,
 }
+
+/// A message copied or moved: its UID in the source and in the target (UIDPLUS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopiedUid {
+    pub source: u32,
+    pub target: u32,
+}
+
+/// How STORE changes flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagChange {
+    Replace,
+    Add,
+    Remove,
+}
+
+/// What a STORE did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlagUpdate {
+    /// The MODSEQ the changed messages now have.
+    pub modseq: i64,
+    /// (UID, new flags) of each message whose flags changed.
+    pub changed: Vec<(u32, String)>,
+    /// UIDs left alone because they changed after UNCHANGEDSINCE.
+    pub modified: Vec<u32>,
+}

@@ -105,6 +105,61 @@ impl Store for SqlStore {
     async fn expunge(&self, mailbox_id: i64, uids: &[u32]) -> Result<i64> {
         self.db.expunge(mailbox_id, uids).await
     }
+    async fn create_mailbox(
+        &self,
+        user_id: i64,
+        name: &str,
+        special_use: Option<&str>,
+    ) -> Result<Mailbox> {
+        self.db.create_mailbox(user_id, name, special_use).await
+    }
+    async fn rename_mailbox(&self, user_id: i64, from: &str, to: &str) -> Result<()> {
+        self.db.rename_mailbox(user_id, from, to).await
+    }
+    async fn delete_mailbox(&self, user_id: i64, name: &str) -> Result<()> {
+        self.db.delete_mailbox(user_id, name).await
+    }
+    async fn set_subscribed(&self, user_id: i64, name: &str, subscribed: bool) -> Result<()> {
+        self.db.set_subscribed(user_id, name, subscribed).await
+    }
+    async fn append(
+        &self,
+        mailbox_id: i64,
+        message: &[u8],
+        flags: &str,
+        internal_date: i64,
+    ) -> Result<Delivered> {
+        self.db
+            .append(mailbox_id, message, flags, internal_date)
+            .await
+    }
+    async fn copy_messages(&self, from: i64, uids: &[u32], to: i64) -> Result<Vec<CopiedUid>> {
+        self.db.copy_messages(from, uids, to).await
+    }
+    async fn move_messages(&self, from: i64, uids: &[u32], to: i64) -> Result<Vec<CopiedUid>> {
+        self.db.move_messages(from, uids, to).await
+    }
+    async fn store_flags(
+        &self,
+        mailbox_id: i64,
+        uids: &[u32],
+        change: FlagChange,
+        flags: &[String],
+        unchanged_since: Option<i64>,
+    ) -> Result<FlagUpdate> {
+        self.db
+            .store_flags(mailbox_id, uids, change, flags, unchanged_since)
+            .await
+    }
+    async fn changed_since(&self, mailbox_id: i64, modseq: i64) -> Result<Vec<MailboxEntry>> {
+        self.db.changed_since(mailbox_id, modseq).await
+    }
+    async fn vanished_since(&self, mailbox_id: i64, modseq: i64) -> Result<Vec<u32>> {
+        self.db.vanished_since(mailbox_id, modseq).await
+    }
+    async fn quota_usage(&self, user_id: i64) -> Result<(i64, i64)> {
+        self.db.quota_usage(user_id).await
+    }
     async fn blob_refcount(&self, hash: &str) -> Result<Option<i64>> {
         self.db.blob_refcount(hash).await
     }

@@ -48,6 +48,10 @@ conformance!(
     queue_concurrent_leases_are_disjoint,
     change_notification,
     removing_a_user_releases_bodies,
+    folders_create_rename_delete,
+    append_copy_move,
+    store_flags_and_changes_since,
+    quota_is_enforced,
 );
 
 async fn setup_user(store: &Arc<dyn Store>, address: &str) -> User {
@@ -783,4 +787,313 @@ async fn reopen_keeps_committed_data_sqlite() {
             .is_some()
     );
     f.finish().await;
+}
+
+async fn folders_create_rename_delete(store: Arc<dyn Store>) {
+    let bob = setup_user(&store, "bob@example.com").await;
+    let inbox = inbox(&store, &bob).await;
+    let work = store.create_mailbox(bob.id, "Work", None).await.unwrap();
+    assert!(work.uidvalidity > inbox.uidvalidity, "a fresh UIDVALIDITY");
+    assert_eq!((work.uidnext, work.subscribed), (1, true));
+    let e = store
+        .create_mailbox(bob.id, "Work", None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_string(), "mailbox Work already exists");
+    assert!(matches!(
+        store.create_mailbox(bob.id, "inbox", None).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        store.create_mailbox(bob.id, "/bad", None).await,
+        Err(StoreError::Invalid(_))
+    ));
+    store
+        .create_mailbox(bob.id, "Work/2026", None)
+        .await
+        .unwrap();
+    store
+        .create_mailbox(bob.id, "Workshop", None)
+        .await
+        .unwrap();
+
+    // rename carries the children, not look-alike siblings
+    store.rename_mailbox(bob.id, "Work", "Job").await.unwrap();
+    let names: BTreeSet<String> = store
+        .list_mailboxes(bob.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert!(
+        names.contains("Job") && names.contains("Job/2026") && names.contains("Workshop"),
+        "{names:?}"
+    );
+    assert!(!names.contains("Work") && !names.contains("Work/2026"));
+    assert_eq!(
+        store
+            .get_mailbox(bob.id, "Job")
+            .await
+            .unwrap()
+            .unwrap()
+            .uidvalidity,
+        work.uidvalidity
+    );
+    assert!(matches!(
+        store.rename_mailbox(bob.id, "Job", "Workshop").await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        store.rename_mailbox(bob.id, "Nope", "Other").await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // renaming INBOX moves its messages and leaves it empty
+    store.accept(message("one", &[&bob], &[])).await.unwrap();
+    store.accept(message("two", &[&bob], &[])).await.unwrap();
+    store
+        .rename_mailbox(bob.id, "INBOX", "Old mail")
+        .await
+        .unwrap();
+    assert!(store.list_messages(inbox.id).await.unwrap().is_empty());
+    let old = store
+        .get_mailbox(bob.id, "Old mail")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.list_messages(old.id).await.unwrap().len(), 2);
+
+    // delete releases the bodies; a folder deleted and created again gets a new UIDVALIDITY
+    let hash = store.list_messages(old.id).await.unwrap()[0]
+        .blob_hash
+        .clone();
+    store.delete_mailbox(bob.id, "Old mail").await.unwrap();
+    assert_eq!(store.blob_refcount(&hash).await.unwrap(), None);
+    let again = store
+        .create_mailbox(bob.id, "Old mail", None)
+        .await
+        .unwrap();
+    assert_ne!(again.uidvalidity, old.uidvalidity);
+    assert!(matches!(
+        store.delete_mailbox(bob.id, "INBOX").await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store.delete_mailbox(bob.id, "Nope").await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    store.set_subscribed(bob.id, "Job", false).await.unwrap();
+    assert!(
+        !store
+            .get_mailbox(bob.id, "Job")
+            .await
+            .unwrap()
+            .unwrap()
+            .subscribed
+    );
+}
+
+async fn append_copy_move(store: Arc<dyn Store>) {
+    let bob = setup_user(&store, "bob@example.com").await;
+    let inbox = inbox(&store, &bob).await;
+    let archive = store.get_mailbox(bob.id, "Archive").await.unwrap().unwrap();
+    let body = b"Subject: appended\r\n\r\nx\r\n";
+    let a = store
+        .append(inbox.id, body, "\\Seen \\Draft \\Seen", 1_600_000_000)
+        .await
+        .unwrap();
+    assert_eq!(a.uid, 1);
+    let entry = &store.list_messages(inbox.id).await.unwrap()[0];
+    assert_eq!(entry.flags, "\\Draft \\Seen");
+    assert_eq!(entry.internal_date, 1_600_000_000);
+    assert_eq!(
+        store.read_message(inbox.id, 1).await.unwrap().unwrap(),
+        body.to_vec()
+    );
+    store.append(inbox.id, b"second", "", 1).await.unwrap();
+    let hash = entry.blob_hash.clone();
+
+    let copied = store
+        .copy_messages(inbox.id, &[2, 1, 99], archive.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        copied,
+        vec![
+            CopiedUid {
+                source: 2,
+                target: 1
+            },
+            CopiedUid {
+                source: 1,
+                target: 2
+            }
+        ]
+    );
+    assert_eq!(
+        store.blob_refcount(&hash).await.unwrap(),
+        Some(2),
+        "the body is shared"
+    );
+    assert_eq!(
+        store.list_messages(archive.id).await.unwrap()[1].flags,
+        "\\Draft \\Seen"
+    );
+
+    let before = store
+        .get_mailbox(bob.id, "INBOX")
+        .await
+        .unwrap()
+        .unwrap()
+        .highestmodseq;
+    let moved = store
+        .move_messages(inbox.id, &[1], archive.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        moved,
+        vec![CopiedUid {
+            source: 1,
+            target: 3
+        }]
+    );
+    assert_eq!(
+        store.blob_refcount(&hash).await.unwrap(),
+        Some(2),
+        "a move adds no reference"
+    );
+    let uids: Vec<u32> = store
+        .list_messages(inbox.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.uid)
+        .collect();
+    assert_eq!(uids, vec![2]);
+    assert_eq!(
+        store.vanished_since(inbox.id, before).await.unwrap(),
+        vec![1]
+    );
+    assert!(
+        store
+            .vanished_since(inbox.id, before + 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let other = setup_user(&store, "ann@example.com").await;
+    let theirs = store.get_mailbox(other.id, "INBOX").await.unwrap().unwrap();
+    assert!(matches!(
+        store.copy_messages(inbox.id, &[2], theirs.id).await,
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+async fn store_flags_and_changes_since(store: Arc<dyn Store>) {
+    let bob = setup_user(&store, "bob@example.com").await;
+    for i in 0..3 {
+        store
+            .accept(message(&format!("m{i}"), &[&bob], &[]))
+            .await
+            .unwrap();
+    }
+    let mb = inbox(&store, &bob).await;
+    let start = mb.highestmodseq;
+    let flags = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let up = store
+        .store_flags(
+            mb.id,
+            &[1, 2],
+            FlagChange::Add,
+            &flags(&["\\Seen", "$Work"]),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        up.changed,
+        vec![
+            (1, "$Work \\Seen".to_string()),
+            (2, "$Work \\Seen".to_string())
+        ]
+    );
+    assert!(up.modseq > start);
+    let changed: Vec<u32> = store
+        .changed_since(mb.id, start)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.uid)
+        .collect();
+    assert_eq!(changed, vec![1, 2]);
+
+    let up2 = store
+        .store_flags(mb.id, &[1], FlagChange::Remove, &flags(&["$work"]), None)
+        .await
+        .unwrap();
+    assert_eq!(up2.changed, vec![(1, "\\Seen".to_string())]);
+    // UNCHANGEDSINCE: message 2 was changed at up.modseq, so a limit below that refuses it
+    let up3 = store
+        .store_flags(
+            mb.id,
+            &[2, 3],
+            FlagChange::Replace,
+            &flags(&["\\Flagged"]),
+            Some(up.modseq - 1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(up3.modified, vec![2]);
+    assert_eq!(up3.changed, vec![(3, "\\Flagged".to_string())]);
+    // a STORE that changes nothing leaves the message's MODSEQ alone
+    let up4 = store
+        .store_flags(mb.id, &[3], FlagChange::Add, &flags(&["\\Flagged"]), None)
+        .await
+        .unwrap();
+    assert!(up4.changed.is_empty());
+    let only_three: Vec<u32> = store
+        .changed_since(mb.id, up2.modseq)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.uid)
+        .collect();
+    assert_eq!(only_three, vec![3]);
+}
+
+async fn quota_is_enforced(store: Arc<dyn Store>) {
+    let bob = setup_user(&store, "bob@example.com").await;
+    store
+        .update_user(
+            "bob@example.com",
+            UserChanges {
+                quota_bytes: Some(100),
+                pop3_keep: None,
+            },
+        )
+        .await
+        .unwrap();
+    let mb = inbox(&store, &bob).await;
+    let sent = store.get_mailbox(bob.id, "Sent").await.unwrap().unwrap();
+    store.append(mb.id, &[b'a'; 60], "", 1).await.unwrap();
+    assert_eq!(store.quota_usage(bob.id).await.unwrap(), (60, 1));
+    let e = store.append(mb.id, &[b'b'; 60], "", 1).await.unwrap_err();
+    assert!(matches!(e, StoreError::OverQuota(_)), "{e}");
+    assert!(matches!(
+        store.copy_messages(mb.id, &[1], sent.id).await,
+        Err(StoreError::OverQuota(_))
+    ));
+    assert_eq!(
+        store.quota_usage(bob.id).await.unwrap(),
+        (60, 1),
+        "nothing stored by the refused calls"
+    );
+    assert_eq!(
+        inbox(&store, &bob).await.uidnext,
+        2,
+        "a refused APPEND takes no UID"
+    );
 }

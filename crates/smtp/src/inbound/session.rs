@@ -94,6 +94,8 @@ struct Tx {
     envid: Option<String>,
     ret: Option<String>,
     smtputf8: bool,
+    /// The size announced with MAIL SIZE=, 0 when none.
+    declared_size: u64,
     /// Recipients as the client gave them, accepted ones only.
     rcpts: Vec<String>,
     /// Local users (each once) that receive the message.
@@ -528,6 +530,7 @@ impl Session {
             envid: from.env_id,
             ret,
             smtputf8,
+            declared_size: from.size as u64,
             rcpts: Vec::new(),
             local: Vec::new(),
             remote: Vec::new(),
@@ -544,6 +547,7 @@ impl Session {
         };
         let queue_id = tx.id.clone();
         let smtputf8 = tx.smtputf8;
+        let declared = tx.declared_size;
         if tx.rcpts.len() >= self.shared.settings.smtp.max_recipients as usize {
             self.say("452 4.5.3 Error: too many recipients");
             return;
@@ -567,9 +571,9 @@ impl Session {
         };
         let notify = notify_param(to.flags);
         let relay_ok = self.user.is_some() || self.shared.trusted.contains(self.peer.ip());
-        let tx = self.tx.as_mut().expect("checked above");
         match resolution {
             Resolution::NotLocal if relay_ok => {
+                let tx = self.tx.as_mut().expect("checked above");
                 if !tx
                     .remote
                     .iter()
@@ -595,6 +599,16 @@ impl Session {
                 return;
             }
             Resolution::Deliver { users, external } => {
+                let (users, full) = self.with_room(users, declared).await;
+                if users.is_empty() && external.is_empty() {
+                    tracing::info!(queue_id = %queue_id, rcpt = %rcpt, over_quota = %full.join(","), "RCPT refused: mailbox full");
+                    self.say(&format!("552 5.2.2 <{rcpt}>: Mailbox full: quota exceeded"));
+                    return;
+                }
+                if !full.is_empty() {
+                    tracing::info!(queue_id = %queue_id, rcpt = %rcpt, over_quota = %full.join(","), "some alias members skipped: mailbox full");
+                }
+                let tx = self.tx.as_mut().expect("checked above");
                 for user in users {
                     if !tx.local.iter().any(|u| u.id == user.id) {
                         tx.local.push(user);
@@ -611,8 +625,31 @@ impl Session {
                 }
             }
         }
-        tx.rcpts.push(rcpt);
+        if let Some(tx) = self.tx.as_mut() {
+            tx.rcpts.push(rcpt);
+        }
         self.say("250 2.1.5 Ok");
+    }
+
+    /// Splits users into those with room for `size` more bytes and the addresses of those
+    /// whose quota is used up. Users without a quota are not looked up.
+    async fn with_room(&self, users: Vec<User>, size: u64) -> (Vec<User>, Vec<String>) {
+        let mut room = Vec::with_capacity(users.len());
+        let mut full = Vec::new();
+        for user in users {
+            if user.quota_bytes <= 0 {
+                room.push(user);
+                continue;
+            }
+            match self.shared.store.quota_usage(user.id).await {
+                Ok((used, _)) if used.saturating_add(size as i64) >= user.quota_bytes => {
+                    full.push(user.address)
+                }
+                // a failed lookup does not refuse mail: the quota is checked again next time
+                _ => room.push(user),
+            }
+        }
+        (room, full)
     }
 
     async fn data(&mut self) -> Result<Next, IoError> {

@@ -1,0 +1,197 @@
+//! Folder management for IMAP: create, rename (with children, and the INBOX rule),
+//! delete, subscribe. Folder names use `/` as the hierarchy separator.
+
+use sqlx::Row;
+
+use crate::blobs;
+use crate::engine::Db;
+use crate::error::{Result, StoreError};
+use crate::mailbox::bump;
+use crate::model::Mailbox;
+use crate::now;
+
+/// The hierarchy separator of folder names.
+pub const SEPARATOR: char = '/';
+
+fn check_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.len() > 512
+        || name.starts_with(SEPARATOR)
+        || name.ends_with(SEPARATOR)
+        || name.contains("//")
+        || name.chars().any(|c| c.is_control())
+    {
+        return Err(StoreError::Invalid(format!(
+            "{name:?} is not a usable folder name"
+        )));
+    }
+    Ok(())
+}
+
+fn is_inbox(name: &str) -> bool {
+    name.eq_ignore_ascii_case("INBOX")
+}
+
+impl Db {
+    pub async fn create_mailbox(
+        &self,
+        user_id: i64,
+        name: &str,
+        special_use: Option<&str>,
+    ) -> Result<Mailbox> {
+        check_name(name)?;
+        if is_inbox(name) {
+            return Err(StoreError::AlreadyExists(
+                "mailbox INBOX already exists".into(),
+            ));
+        }
+        let mut w = self.begin_write().await?;
+        // A new UIDVALIDITY, never one this user had before (not even for a deleted folder).
+        let uidvalidity: Option<i64> = sqlx::query_scalar(
+            "UPDATE users SET last_uidvalidity = CASE WHEN last_uidvalidity + 1 > $1 \
+               THEN last_uidvalidity + 1 ELSE $1 END \
+             WHERE id = $2 RETURNING last_uidvalidity",
+        )
+        .bind(now().clamp(1, i64::from(u32::MAX)))
+        .bind(user_id)
+        .fetch_optional(&mut *w.tx)
+        .await?;
+        let uidvalidity = uidvalidity
+            .ok_or_else(|| StoreError::NotFound(format!("user {user_id} does not exist")))?;
+        let inserted = sqlx::query(
+            "INSERT INTO mailboxes (user_id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed) \
+             VALUES ($1, $2, $3, $4, 1, 1, 1) RETURNING id",
+        )
+        .bind(user_id)
+        .bind(name)
+        .bind(special_use)
+        .bind(uidvalidity)
+        .fetch_one(&mut *w.tx)
+        .await;
+        match inserted {
+            Err(e) if StoreError::is_unique_violation(&e) => {
+                return Err(StoreError::AlreadyExists(format!(
+                    "mailbox {name} already exists"
+                )));
+            }
+            other => other?,
+        };
+        w.commit().await?;
+        self.get_mailbox(user_id, name)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("mailbox {name} vanished")))
+    }
+
+    /// Renames a folder and its children. Renaming INBOX moves its messages into a new
+    /// folder and leaves INBOX empty (RFC 9051 §6.3.6).
+    pub async fn rename_mailbox(&self, user_id: i64, from: &str, to: &str) -> Result<()> {
+        check_name(to)?;
+        if is_inbox(to) {
+            return Err(StoreError::AlreadyExists(
+                "mailbox INBOX already exists".into(),
+            ));
+        }
+        if self.get_mailbox(user_id, to).await?.is_some() {
+            return Err(StoreError::AlreadyExists(format!(
+                "mailbox {to} already exists"
+            )));
+        }
+        let Some(source) = self
+            .get_mailbox(user_id, if is_inbox(from) { "INBOX" } else { from })
+            .await?
+        else {
+            return Err(StoreError::NotFound(format!(
+                "mailbox {from} does not exist"
+            )));
+        };
+        if is_inbox(from) {
+            let target = self.create_mailbox(user_id, to, None).await?;
+            let uids: Vec<u32> = self
+                .list_messages(source.id)
+                .await?
+                .iter()
+                .map(|e| e.uid)
+                .collect();
+            self.move_messages(source.id, &uids, target.id).await?;
+            return Ok(());
+        }
+        let mut w = self.begin_write().await?;
+        let children = sqlx::query(
+            "SELECT id, name FROM mailboxes WHERE user_id = $1 AND name LIKE $2 ESCAPE '\\'",
+        )
+        .bind(user_id)
+        .bind(format!(
+            "{}{SEPARATOR}%",
+            from.replace('%', "\\%").replace('_', "\\_")
+        ))
+        .fetch_all(&mut *w.tx)
+        .await?;
+        sqlx::query("UPDATE mailboxes SET name = $1 WHERE id = $2")
+            .bind(to)
+            .bind(source.id)
+            .execute(&mut *w.tx)
+            .await?;
+        for child in children {
+            let id: i64 = child.try_get("id")?;
+            let name: String = child.try_get("name")?;
+            if !name.starts_with(&format!("{from}{SEPARATOR}")) {
+                continue; // LIKE matched an escaped wildcard the engine did not honour
+            }
+            let renamed = format!("{to}{}", &name[from.len()..]);
+            sqlx::query("UPDATE mailboxes SET name = $1 WHERE id = $2")
+                .bind(&renamed)
+                .bind(id)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        w.commit().await
+    }
+
+    /// Deletes a folder and its messages; INBOX cannot be deleted.
+    pub async fn delete_mailbox(&self, user_id: i64, name: &str) -> Result<()> {
+        if is_inbox(name) {
+            return Err(StoreError::Invalid("INBOX cannot be deleted".into()));
+        }
+        let Some(mb) = self.get_mailbox(user_id, name).await? else {
+            return Err(StoreError::NotFound(format!(
+                "mailbox {name} does not exist"
+            )));
+        };
+        let mut w = self.begin_write().await?;
+        bump(&mut w, mb.id, false).await?;
+        let held = sqlx::query("SELECT blob_hash, COUNT(*) AS n FROM mailbox_messages WHERE mailbox_id = $1 GROUP BY blob_hash")
+            .bind(mb.id)
+            .fetch_all(&mut *w.tx)
+            .await?;
+        for sql in [
+            "DELETE FROM mailbox_messages WHERE mailbox_id = $1",
+            "DELETE FROM expunged WHERE mailbox_id = $1",
+            "DELETE FROM mailboxes WHERE id = $1",
+        ] {
+            sqlx::query(sql).bind(mb.id).execute(&mut *w.tx).await?;
+        }
+        for row in &held {
+            let hash: String = row.try_get("blob_hash")?;
+            let n: i64 = row.try_get("n")?;
+            blobs::release(&mut w.tx, &hash, n).await?;
+        }
+        w.commit().await
+    }
+
+    pub async fn set_subscribed(&self, user_id: i64, name: &str, subscribed: bool) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        let done =
+            sqlx::query("UPDATE mailboxes SET subscribed = $1 WHERE user_id = $2 AND name = $3")
+                .bind(i64::from(subscribed))
+                .bind(user_id)
+                .bind(name)
+                .execute(&mut *w.tx)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "mailbox {name} does not exist"
+            )));
+        }
+        w.commit().await
+    }
+}
