@@ -218,6 +218,17 @@ impl Session {
                 lines.push("SASL PLAIN");
             }
         }
+        // RFC 2449 §6.7: say whether retrieved mail stays on the server for this user.
+        let expire = self.drop.as_ref().map(|d| {
+            if d.user.pop3_keep {
+                "EXPIRE NEVER"
+            } else {
+                "EXPIRE 0"
+            }
+        });
+        if let Some(e) = expire {
+            lines.push(e);
+        }
         lines.push("IMPLEMENTATION estafeta");
         lines.push(".");
         for l in lines {
@@ -528,7 +539,14 @@ pub fn dot_stuff(message: &[u8], top: Option<u32>) -> Vec<u8> {
         if line.first() == Some(&b'.') {
             out.push(b'.');
         }
-        out.extend_from_slice(line);
+        // lines end with CRLF on the wire, even where the stored message has a bare LF
+        match line.strip_suffix(b"\n") {
+            Some(text) if !text.ends_with(b"\r") => {
+                out.extend_from_slice(text);
+                out.extend_from_slice(b"\r\n");
+            }
+            _ => out.extend_from_slice(line),
+        }
         if in_body {
             body_lines += 1;
         } else if line == b"\r\n" || line == b"\n" {

@@ -199,6 +199,11 @@ async fn plaintext_login_needs_stls_and_bad_commands_keep_the_session() {
             .await
             .starts_with("-ERR not allowed after login")
     );
+    assert!(c.cmd("CAPA").await.starts_with("+OK"));
+    assert!(
+        c.multiline().await.contains("EXPIRE NEVER\r\n"),
+        "bob keeps mail"
+    );
     assert!(c.cmd("RETR 1").await.starts_with("-ERR no message 1"));
     assert_eq!(c.cmd("NOOP").await, "+OK\r\n");
 }

@@ -1,0 +1,218 @@
+//! The commands a client may send, as the session will receive them.
+
+use crate::sequence::SequenceSet;
+
+/// A tagged command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    pub tag: String,
+    pub body: CommandBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandBody {
+    Capability,
+    Noop,
+    Logout,
+    StartTls,
+    Authenticate {
+        mechanism: String,
+        initial: Option<String>,
+    },
+    Login {
+        user: String,
+        password: String,
+    },
+    Enable(Vec<String>),
+    Select {
+        mailbox: String,
+        read_only: bool,
+        condstore: bool,
+        qresync: Option<Qresync>,
+    },
+    Create {
+        mailbox: String,
+        special_use: Option<String>,
+    },
+    Delete(String),
+    Rename {
+        from: String,
+        to: String,
+    },
+    Subscribe(String),
+    Unsubscribe(String),
+    List {
+        reference: String,
+        patterns: Vec<String>,
+        selection: Vec<String>,
+        returns: Vec<ListReturn>,
+    },
+    Lsub {
+        reference: String,
+        pattern: String,
+    },
+    Namespace,
+    Status {
+        mailbox: String,
+        items: Vec<StatusItem>,
+    },
+    Append {
+        mailbox: String,
+        flags: Vec<String>,
+        date: Option<i64>,
+        message: Vec<u8>,
+    },
+    Idle,
+    Check,
+    Close,
+    Unselect,
+    Expunge,
+    UidExpunge(SequenceSet),
+    Search {
+        uid: bool,
+        returns: Vec<String>,
+        charset: Option<String>,
+        key: SearchKey,
+    },
+    Fetch {
+        uid: bool,
+        set: SequenceSet,
+        items: Vec<FetchItem>,
+        changed_since: Option<u64>,
+        vanished: bool,
+    },
+    Store {
+        uid: bool,
+        set: SequenceSet,
+        unchanged_since: Option<u64>,
+        action: StoreAction,
+        silent: bool,
+        flags: Vec<String>,
+    },
+    Copy {
+        uid: bool,
+        set: SequenceSet,
+        mailbox: String,
+    },
+    Move {
+        uid: bool,
+        set: SequenceSet,
+        mailbox: String,
+    },
+    GetQuota(String),
+    GetQuotaRoot(String),
+    Id(Vec<(String, Option<String>)>),
+    Compress(String),
+}
+
+/// QRESYNC parameters of SELECT/EXAMINE (RFC 7162 §3.2.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Qresync {
+    pub uidvalidity: u32,
+    pub modseq: u64,
+    pub known_uids: Option<SequenceSet>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListReturn {
+    Subscribed,
+    Children,
+    SpecialUse,
+    Status(Vec<StatusItem>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusItem {
+    Messages,
+    Recent,
+    UidNext,
+    UidValidity,
+    Unseen,
+    Deleted,
+    Size,
+    HighestModSeq,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreAction {
+    Replace,
+    Add,
+    Remove,
+}
+
+/// A section specifier: `1.2.HEADER.FIELDS (From To)`, `TEXT`, `2.MIME`, or empty.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Section {
+    pub parts: Vec<u32>,
+    pub text: Option<SectionText>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SectionText {
+    Header,
+    HeaderFields { not: bool, fields: Vec<String> },
+    Text,
+    Mime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchItem {
+    Flags,
+    InternalDate,
+    Rfc822Size,
+    Envelope,
+    BodyStructure,
+    /// `BODY` without a section: the non-extensible structure.
+    Body,
+    BodySection {
+        peek: bool,
+        section: Section,
+        partial: Option<(u32, u32)>,
+    },
+    Binary {
+        peek: bool,
+        parts: Vec<u32>,
+        partial: Option<(u32, u32)>,
+    },
+    BinarySize(Vec<u32>),
+    Uid,
+    ModSeq,
+    Rfc822,
+    Rfc822Header,
+    Rfc822Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchKey {
+    All,
+    And(Vec<SearchKey>),
+    Or(Box<SearchKey>, Box<SearchKey>),
+    Not(Box<SearchKey>),
+    SequenceSet(SequenceSet),
+    Uid(SequenceSet),
+    /// ANSWERED, DELETED, DRAFT, FLAGGED, SEEN, or KEYWORD x.
+    Flag(String),
+    /// UNANSWERED, UNDELETED, … or UNKEYWORD x.
+    NotFlag(String),
+    New,
+    Old,
+    Recent,
+    Bcc(String),
+    Cc(String),
+    From(String),
+    Subject(String),
+    To(String),
+    Body(String),
+    Text(String),
+    Header(String, String),
+    /// Internal date, in days since the Unix epoch.
+    Before(i64),
+    On(i64),
+    Since(i64),
+    SentBefore(i64),
+    SentOn(i64),
+    SentSince(i64),
+    Larger(u64),
+    Smaller(u64),
+    ModSeq(u64),
+}

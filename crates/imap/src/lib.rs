@@ -1,0 +1,19 @@
+//! IMAP for estafeta. This crate holds the command syntax of IMAP4rev2 (RFC 9051) and
+//! IMAP4rev1 (RFC 3501) with the extensions the server will offer (LITERAL+, ENABLE,
+//! CONDSTORE/QRESYNC, UIDPLUS, MOVE, LIST-EXTENDED, LIST-STATUS, ESEARCH, QUOTA, ID,
+//! SPECIAL-USE). The parser is written by hand: no crate covers IMAP4rev2 with CONDSTORE,
+//! and keeping it apart from the session lets it be fuzzed alone. The session that serves
+//! the `imap` listeners arrives next.
+
+pub mod command;
+pub mod framing;
+mod parser;
+mod search;
+pub mod sequence;
+
+pub use command::*;
+pub use parser::{ParseError, parse_command};
+pub use sequence::{SeqRange, SequenceSet};
+
+#[cfg(test)]
+mod tests;

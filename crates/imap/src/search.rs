@@ -1,0 +1,207 @@
+//! SEARCH criteria (RFC 9051 §6.4.4, with ESEARCH RETURN options and CONDSTORE MODSEQ),
+//! and the IMAP date formats.
+
+use crate::command::{CommandBody, SearchKey};
+use crate::parser::{PResult, Reader};
+
+pub(crate) fn parse(r: &mut Reader<'_>, uid: bool) -> PResult<CommandBody> {
+    r.sp()?;
+    let mut returns = Vec::new();
+    if r.keyword("RETURN") {
+        r.sp()?;
+        returns = r.paren_list(|r| Ok(r.atom()?.to_ascii_uppercase()))?;
+        r.sp()?;
+    }
+    let mut charset = None;
+    if r.keyword("CHARSET") {
+        r.sp()?;
+        charset = Some(r.astring()?.to_ascii_uppercase());
+        r.sp()?;
+    }
+    let mut keys = vec![key(r, 0)?];
+    while r.eat(b' ') {
+        keys.push(key(r, 0)?);
+    }
+    let key = if keys.len() == 1 {
+        keys.remove(0)
+    } else {
+        SearchKey::And(keys)
+    };
+    Ok(CommandBody::Search {
+        uid,
+        returns,
+        charset,
+        key,
+    })
+}
+
+/// Nesting deeper than this is refused (a hostile `NOT NOT NOT …` must not overflow the stack).
+const MAX_DEPTH: usize = 64;
+
+fn key(r: &mut Reader<'_>, depth: usize) -> PResult<SearchKey> {
+    use SearchKey::*;
+    if depth > MAX_DEPTH {
+        return Err("search criteria nested too deeply".into());
+    }
+    if r.peek() == Some(b'(') {
+        let mut keys = r.paren_list(|r| key(r, depth + 1))?;
+        return Ok(if keys.len() == 1 {
+            keys.remove(0)
+        } else {
+            And(keys)
+        });
+    }
+    if r.peek().is_some_and(|b| b.is_ascii_digit() || b == b'*') {
+        return Ok(SequenceSet(r.sequence_set()?));
+    }
+    let word = r.atom()?.to_ascii_uppercase();
+    let arg = |r: &mut Reader<'_>| -> PResult<String> {
+        r.sp()?;
+        r.astring()
+    };
+    let flag = |f: &str| Ok(Flag(f.to_string()));
+    let not_flag = |f: &str| Ok(NotFlag(f.to_string()));
+    match word.as_str() {
+        "ALL" => Ok(All),
+        "ANSWERED" => flag("\\Answered"),
+        "DELETED" => flag("\\Deleted"),
+        "DRAFT" => flag("\\Draft"),
+        "FLAGGED" => flag("\\Flagged"),
+        "SEEN" => flag("\\Seen"),
+        "UNANSWERED" => not_flag("\\Answered"),
+        "UNDELETED" => not_flag("\\Deleted"),
+        "UNDRAFT" => not_flag("\\Draft"),
+        "UNFLAGGED" => not_flag("\\Flagged"),
+        "UNSEEN" => not_flag("\\Seen"),
+        "KEYWORD" => Ok(Flag(arg(r)?)),
+        "UNKEYWORD" => Ok(NotFlag(arg(r)?)),
+        "NEW" => Ok(New),
+        "OLD" => Ok(Old),
+        "RECENT" => Ok(Recent),
+        "BCC" => Ok(Bcc(arg(r)?)),
+        "CC" => Ok(Cc(arg(r)?)),
+        "FROM" => Ok(From(arg(r)?)),
+        "SUBJECT" => Ok(Subject(arg(r)?)),
+        "TO" => Ok(To(arg(r)?)),
+        "BODY" => Ok(Body(arg(r)?)),
+        "TEXT" => Ok(Text(arg(r)?)),
+        "HEADER" => {
+            let field = arg(r)?;
+            Ok(Header(field, arg(r)?))
+        }
+        "BEFORE" | "ON" | "SINCE" | "SENTBEFORE" | "SENTON" | "SENTSINCE" => {
+            let text = arg(r)?;
+            let day = date(&text)
+                .ok_or_else(|| format!("bad date {text:?}: expected like 1-Feb-2026"))?;
+            Ok(match word.as_str() {
+                "BEFORE" => Before(day),
+                "ON" => On(day),
+                "SINCE" => Since(day),
+                "SENTBEFORE" => SentBefore(day),
+                "SENTON" => SentOn(day),
+                _ => SentSince(day),
+            })
+        }
+        "LARGER" => {
+            r.sp()?;
+            Ok(Larger(r.number()?))
+        }
+        "SMALLER" => {
+            r.sp()?;
+            Ok(Smaller(r.number()?))
+        }
+        "UID" => {
+            r.sp()?;
+            Ok(Uid(r.sequence_set()?))
+        }
+        "NOT" => {
+            r.sp()?;
+            Ok(Not(Box::new(key(r, depth + 1)?)))
+        }
+        "OR" => {
+            r.sp()?;
+            let a = key(r, depth + 1)?;
+            r.sp()?;
+            let b = key(r, depth + 1)?;
+            Ok(Or(Box::new(a), Box::new(b)))
+        }
+        "MODSEQ" => {
+            r.sp()?;
+            if r.peek() == Some(b'"') {
+                // entry name and type (per-flag MODSEQ) are accepted and ignored
+                r.astring()?;
+                r.sp()?;
+                r.atom()?;
+                r.sp()?;
+            }
+            Ok(ModSeq(r.number()?))
+        }
+        other => Err(format!("unknown search key {other}")),
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+
+/// `1-Feb-2026` → days since 1970-01-01.
+pub fn date(text: &str) -> Option<i64> {
+    let mut it = text.trim().split('-');
+    let day: i64 = it.next()?.trim().parse().ok()?;
+    let month_name = it.next()?;
+    let month = MONTHS
+        .iter()
+        .position(|m| m.eq_ignore_ascii_case(month_name))? as i64
+        + 1;
+    let year: i64 = it.next()?.parse().ok()?;
+    if it.next().is_some() || !(1..=31).contains(&day) || !(1..=9999).contains(&year) {
+        return None;
+    }
+    Some(days_from_civil(year, month, day))
+}
+
+/// `17-Jul-1996 02:44:25 -0700` → Unix seconds.
+pub fn date_time(text: &str) -> Option<i64> {
+    let (d, rest) = text.trim().split_once(' ')?;
+    let day = date(d)?;
+    let (time, zone) = rest.split_once(' ')?;
+    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
+    if hms.next().is_some() || h > 23 || m > 59 || s > 60 || zone.len() != 5 {
+        return None;
+    }
+    let sign = match zone.as_bytes()[0] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let zh: i64 = zone.get(1..3)?.parse().ok()?;
+    let zm: i64 = zone.get(3..5)?.parse().ok()?;
+    Some(day * 86_400 + h * 3600 + m * 60 + s - sign * (zh * 3600 + zm * 60))
+}
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(date("1-Jan-1970"), Some(0));
+        assert_eq!(date("23-Nov-2026"), Some(1_795_442_901 / 86_400));
+        assert_eq!(date("29-Feb-2000"), Some(951_782_400 / 86_400));
+        assert_eq!(date("1-Foo-2000"), None);
+        assert_eq!(date_time("23-Nov-2026 14:08:21 +0000"), Some(1_795_442_901));
+        assert_eq!(date_time("23-Nov-2026 15:08:21 +0100"), Some(1_795_442_901));
+        assert_eq!(date_time("23-Nov-2026 14:08:21"), None);
+    }
+}

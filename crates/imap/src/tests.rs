@@ -1,0 +1,405 @@
+//! Commands as real clients send them (Thunderbird, Apple Mail, K-9, Outlook, mutt), the
+//! errors a broken client gets, and the fuzz target.
+
+use proptest::prelude::*;
+
+use crate::*;
+
+fn ok(text: &str) -> CommandBody {
+    let bytes = format!("{text}\r\n");
+    match parse_command(bytes.as_bytes()) {
+        Ok(c) => c.body,
+        Err(e) => panic!("{text:?}: {e:?}"),
+    }
+}
+
+fn bad(text: &str) -> ParseError {
+    parse_command(format!("{text}\r\n").as_bytes()).expect_err(text)
+}
+
+fn set(s: &str) -> SequenceSet {
+    SequenceSet::parse(s).unwrap()
+}
+
+#[test]
+fn session_commands() {
+    assert_eq!(ok("a1 capability"), CommandBody::Capability);
+    assert_eq!(parse_command(b"A001 NOOP\r\n").unwrap().tag, "A001");
+    assert_eq!(
+        ok("a2 LOGIN \"bob@example.com\" \"pass \\\"word\\\"\""),
+        CommandBody::Login {
+            user: "bob@example.com".into(),
+            password: "pass \"word\"".into()
+        }
+    );
+    assert_eq!(
+        ok("a2 LOGIN bob@example.com {6}\r\nsecret"),
+        CommandBody::Login {
+            user: "bob@example.com".into(),
+            password: "secret".into()
+        }
+    );
+    assert_eq!(
+        ok("a2 AUTHENTICATE PLAIN AGJvYgBwdw=="),
+        CommandBody::Authenticate {
+            mechanism: "PLAIN".into(),
+            initial: Some("AGJvYgBwdw==".into())
+        }
+    );
+    assert_eq!(
+        ok("a ENABLE QRESYNC condstore"),
+        CommandBody::Enable(vec!["QRESYNC".into(), "CONDSTORE".into()])
+    );
+    assert_eq!(
+        ok("a ID (\"name\" \"Thunderbird\" \"version\" \"115.0\" \"os\" NIL)"),
+        CommandBody::Id(vec![
+            ("name".into(), Some("Thunderbird".into())),
+            ("version".into(), Some("115.0".into())),
+            ("os".into(), None)
+        ])
+    );
+    assert_eq!(ok("a ID NIL"), CommandBody::Id(vec![]));
+    for (text, body) in [
+        ("a IDLE", CommandBody::Idle),
+        ("a NAMESPACE", CommandBody::Namespace),
+        ("a UNSELECT", CommandBody::Unselect),
+        ("a LOGOUT", CommandBody::Logout),
+        ("a STARTTLS", CommandBody::StartTls),
+        (
+            "a COMPRESS DEFLATE",
+            CommandBody::Compress("DEFLATE".into()),
+        ),
+    ] {
+        assert_eq!(ok(text), body);
+    }
+}
+
+#[test]
+fn mailbox_commands() {
+    assert_eq!(
+        ok("a SELECT inbox (CONDSTORE)"),
+        CommandBody::Select {
+            mailbox: "INBOX".into(),
+            read_only: false,
+            condstore: true,
+            qresync: None
+        }
+    );
+    assert_eq!(
+        ok("a EXAMINE \"INBOX\" (QRESYNC (67890007 20050715194045000 41,43:211,214:541))"),
+        CommandBody::Select {
+            mailbox: "INBOX".into(),
+            read_only: true,
+            condstore: false,
+            qresync: Some(Qresync {
+                uidvalidity: 67890007,
+                modseq: 20050715194045000,
+                known_uids: Some(set("41,43:211,214:541"))
+            })
+        }
+    );
+    assert_eq!(
+        ok("a LIST \"\" \"*\""),
+        CommandBody::List {
+            reference: "".into(),
+            patterns: vec!["*".into()],
+            selection: vec![],
+            returns: vec![]
+        }
+    );
+    assert_eq!(
+        ok(
+            "a LIST (SUBSCRIBED) \"\" (INBOX \"Sent Items\" %) RETURN (CHILDREN SPECIAL-USE STATUS (MESSAGES UNSEEN))"
+        ),
+        CommandBody::List {
+            reference: "".into(),
+            patterns: vec!["INBOX".into(), "Sent Items".into(), "%".into()],
+            selection: vec!["SUBSCRIBED".into()],
+            returns: vec![
+                ListReturn::Children,
+                ListReturn::SpecialUse,
+                ListReturn::Status(vec![StatusItem::Messages, StatusItem::Unseen])
+            ]
+        }
+    );
+    assert_eq!(
+        ok("a LSUB \"\" *"),
+        CommandBody::Lsub {
+            reference: "".into(),
+            pattern: "*".into()
+        }
+    );
+    assert_eq!(
+        ok("a STATUS Drafts (MESSAGES UIDNEXT UIDVALIDITY SIZE HIGHESTMODSEQ)"),
+        CommandBody::Status {
+            mailbox: "Drafts".into(),
+            items: vec![
+                StatusItem::Messages,
+                StatusItem::UidNext,
+                StatusItem::UidValidity,
+                StatusItem::Size,
+                StatusItem::HighestModSeq
+            ]
+        }
+    );
+    assert_eq!(
+        ok("a CREATE \"Work/Projects\" (USE (\\Archive))"),
+        CommandBody::Create {
+            mailbox: "Work/Projects".into(),
+            special_use: Some("\\Archive".into())
+        }
+    );
+    assert_eq!(
+        ok("a RENAME Work Job"),
+        CommandBody::Rename {
+            from: "Work".into(),
+            to: "Job".into()
+        }
+    );
+    assert_eq!(
+        ok("a DELETE \"Old mail\""),
+        CommandBody::Delete("Old mail".into())
+    );
+    assert_eq!(ok("a SUBSCRIBE Job"), CommandBody::Subscribe("Job".into()));
+    assert_eq!(
+        ok("a GETQUOTAROOT INBOX"),
+        CommandBody::GetQuotaRoot("INBOX".into())
+    );
+    assert_eq!(ok("a GETQUOTA \"\""), CommandBody::GetQuota("".into()));
+    assert_eq!(
+        ok("a APPEND Sent (\\Seen) \"23-Nov-2026 14:08:21 +0000\" {5+}\r\nhello"),
+        CommandBody::Append {
+            mailbox: "Sent".into(),
+            flags: vec!["\\Seen".into()],
+            date: Some(1_795_442_901),
+            message: b"hello".to_vec()
+        }
+    );
+    assert_eq!(
+        ok("a APPEND Drafts ~{3}\r\na\0b"),
+        CommandBody::Append {
+            mailbox: "Drafts".into(),
+            flags: vec![],
+            date: None,
+            message: b"a\0b".to_vec()
+        }
+    );
+}
+
+#[test]
+fn message_commands() {
+    use FetchItem::*;
+    assert_eq!(
+        ok("a UID FETCH 1:* (FLAGS RFC822.SIZE ENVELOPE) (CHANGEDSINCE 12345 VANISHED)"),
+        CommandBody::Fetch {
+            uid: true,
+            set: set("1:*"),
+            items: vec![Flags, Rfc822Size, Envelope, Uid, ModSeq],
+            changed_since: Some(12345),
+            vanished: true
+        }
+    );
+    assert_eq!(
+        ok(
+            "a FETCH 1 (BODY.PEEK[HEADER.FIELDS (From Subject DATE)] BODY[1.2.MIME] BODY[]<0.2048> BINARY.PEEK[1] BINARY.SIZE[1] BODY BODYSTRUCTURE)"
+        ),
+        CommandBody::Fetch {
+            uid: false,
+            set: set("1"),
+            items: vec![
+                BodySection {
+                    peek: true,
+                    section: Section {
+                        parts: vec![],
+                        text: Some(SectionText::HeaderFields {
+                            not: false,
+                            fields: vec!["From".into(), "Subject".into(), "DATE".into()]
+                        })
+                    },
+                    partial: None
+                },
+                BodySection {
+                    peek: false,
+                    section: Section {
+                        parts: vec![1, 2],
+                        text: Some(SectionText::Mime)
+                    },
+                    partial: None
+                },
+                BodySection {
+                    peek: false,
+                    section: Section::default(),
+                    partial: Some((0, 2048))
+                },
+                Binary {
+                    peek: true,
+                    parts: vec![1],
+                    partial: None
+                },
+                BinarySize(vec![1]),
+                Body,
+                BodyStructure,
+            ],
+            changed_since: None,
+            vanished: false
+        }
+    );
+    assert_eq!(
+        ok("a FETCH 2:4 fast"),
+        CommandBody::Fetch {
+            uid: false,
+            set: set("2:4"),
+            items: vec![Flags, InternalDate, Rfc822Size],
+            changed_since: None,
+            vanished: false
+        }
+    );
+    assert_eq!(
+        ok("a UID STORE 1:3 (UNCHANGEDSINCE 200) +FLAGS.SILENT (\\Seen $Forwarded)"),
+        CommandBody::Store {
+            uid: true,
+            set: set("1:3"),
+            unchanged_since: Some(200),
+            action: StoreAction::Add,
+            silent: true,
+            flags: vec!["\\Seen".into(), "$Forwarded".into()]
+        }
+    );
+    assert_eq!(
+        ok("a STORE 1 -FLAGS \\Deleted"),
+        CommandBody::Store {
+            uid: false,
+            set: set("1"),
+            unchanged_since: None,
+            action: StoreAction::Remove,
+            silent: false,
+            flags: vec!["\\Deleted".into()]
+        }
+    );
+    assert_eq!(
+        ok("a UID MOVE 4:7 Trash"),
+        CommandBody::Move {
+            uid: true,
+            set: set("4:7"),
+            mailbox: "Trash".into()
+        }
+    );
+    assert_eq!(
+        ok("a COPY 1,3 \"Sent Items\""),
+        CommandBody::Copy {
+            uid: false,
+            set: set("1,3"),
+            mailbox: "Sent Items".into()
+        }
+    );
+    assert_eq!(ok("a UID EXPUNGE 3:5"), CommandBody::UidExpunge(set("3:5")));
+    assert_eq!(ok("a EXPUNGE"), CommandBody::Expunge);
+}
+
+#[test]
+fn search_commands() {
+    use SearchKey::*;
+    let day = crate::search::date("1-Feb-2026").unwrap();
+    assert_eq!(
+        ok(
+            "a SEARCH RETURN (MIN MAX COUNT) CHARSET UTF-8 OR FROM alice SUBJECT \"hello world\" NOT SEEN SINCE 1-Feb-2026 LARGER 1000"
+        ),
+        CommandBody::Search {
+            uid: false,
+            returns: vec!["MIN".into(), "MAX".into(), "COUNT".into()],
+            charset: Some("UTF-8".into()),
+            key: And(vec![
+                Or(
+                    Box::new(From("alice".into())),
+                    Box::new(Subject("hello world".into()))
+                ),
+                Not(Box::new(Flag("\\Seen".into()))),
+                Since(day),
+                Larger(1000),
+            ])
+        }
+    );
+    assert_eq!(
+        ok(
+            "a UID SEARCH 1:* UNDELETED (HEADER Message-ID \"<x@y>\" MODSEQ 55) UID 3:9 KEYWORD $Work"
+        ),
+        CommandBody::Search {
+            uid: true,
+            returns: vec![],
+            charset: None,
+            key: And(vec![
+                SequenceSet(set("1:*")),
+                NotFlag("\\Deleted".into()),
+                And(vec![
+                    Header("Message-ID".into(), "<x@y>".into()),
+                    ModSeq(55)
+                ]),
+                Uid(set("3:9")),
+                Flag("$Work".into()),
+            ])
+        }
+    );
+    assert_eq!(
+        ok("a SEARCH TEXT {6}\r\nvoilà"),
+        CommandBody::Search {
+            uid: false,
+            returns: vec![],
+            charset: None,
+            key: Text("voilà".into())
+        }
+    );
+}
+
+#[test]
+fn broken_commands_get_a_bad_with_the_tag() {
+    assert_eq!(bad("NOOP").tag, "*", "no tag");
+    assert_eq!(bad("").tag, "*");
+    let e = bad("a7 FROB");
+    assert_eq!(e.tag, "a7");
+    assert!(e.message.contains("unknown command FROB"), "{e:?}");
+    for text in [
+        "a FETCH x FLAGS",
+        "a FETCH 1 (FLAGS",
+        "a FETCH 0 FLAGS",
+        "a FETCH 1 BODY.PEEK",
+        "a FETCH 1 BODY[0]",
+        "a FETCH 1 BODY[]<5.0>",
+        "a SELECT",
+        "a LOGIN \"unterminated",
+        "a LOGIN bob {10}\r\nshort",
+        "a NOOP trailing",
+        "a STORE 1 FLAGZ \\Seen",
+        "a SEARCH SINCE 31-Foo-2026",
+        "a SEARCH",
+        "a UID FROB 1",
+        "a ENABLE",
+        "a LIST \"\"",
+    ] {
+        assert_eq!(bad(text).tag, "a", "{text}");
+    }
+    let deep = format!("a SEARCH {}ALL", "NOT ".repeat(200));
+    assert!(bad(&deep).message.contains("nested too deeply"));
+}
+
+proptest! {
+    // The fuzz target: any bytes give a command or a BAD, never a panic or a hang.
+    #[test]
+    fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let _ = parse_command(&bytes);
+    }
+
+    // Commands built from random words and literals still parse or fail cleanly.
+    #[test]
+    fn structured_noise(words in proptest::collection::vec("[A-Za-z0-9(){}\\[\\]<>.*%:,\\\\\" +~-]{0,12}", 0..8)) {
+        let line = format!("t {}\r\n", words.join(" "));
+        let _ = parse_command(line.as_bytes());
+    }
+
+    // Any password, sent as a literal, comes back intact.
+    #[test]
+    fn literal_round_trip(password in "[^\r\n]{0,64}") {
+        let cmd = format!("t LOGIN bob {{{}}}\r\n{password}\r\n", password.len());
+        let parsed = parse_command(cmd.as_bytes()).unwrap();
+        prop_assert_eq!(parsed.body, CommandBody::Login { user: "bob".into(), password });
+    }
+}
