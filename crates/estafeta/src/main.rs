@@ -5,7 +5,6 @@ mod cli;
 mod commands;
 mod failure;
 mod logging;
-mod services;
 mod settings;
 
 use clap::Parser;

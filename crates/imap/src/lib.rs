@@ -2,18 +2,23 @@
 //! IMAP4rev1 (RFC 3501) with the extensions the server will offer (LITERAL+, ENABLE,
 //! CONDSTORE/QRESYNC, UIDPLUS, MOVE, LIST-EXTENDED, LIST-STATUS, ESEARCH, QUOTA, ID,
 //! SPECIAL-USE). The parser is written by hand: no crate covers IMAP4rev2 with CONDSTORE,
-//! and keeping it apart from the session lets it be fuzzed alone. The session that serves
-//! the `imap` listeners arrives next.
+//! and keeping it apart from the session lets it be fuzzed alone. `server` serves the
+//! `imap` listeners (IMAP4rev1 with the extensions it announces; IMAP4rev2, QRESYNC and
+//! ESEARCH responses are parsed but not offered yet).
 
 pub mod command;
 pub mod framing;
+pub mod mime;
 mod parser;
+pub mod response;
 mod search;
 pub mod sequence;
+mod server;
 
 pub use command::*;
 pub use parser::{ParseError, parse_command};
 pub use sequence::{SeqRange, SequenceSet};
+pub use server::{ImapServer, ImapSettings};
 
 #[cfg(test)]
 mod tests;

@@ -190,6 +190,106 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// What a SEARCH key is tested against.
+pub struct Context<'a> {
+    pub seq: u32,
+    pub count: u32,
+    pub largest_uid: u32,
+    pub entry: &'a estafeta_store::MailboxEntry,
+    /// The parsed message, when a key needs headers or text.
+    pub message: Option<&'a mail_parser::Message<'a>>,
+}
+
+/// Whether evaluating `key` needs the message itself (headers, body, sent date).
+pub fn needs_message(key: &SearchKey) -> bool {
+    use SearchKey::*;
+    match key {
+        And(keys) => keys.iter().any(needs_message),
+        Or(a, b) => needs_message(a) || needs_message(b),
+        Not(k) => needs_message(k),
+        Bcc(_) | Cc(_) | From(_) | Subject(_) | To(_) | Body(_) | Text(_) | Header(..)
+        | SentBefore(_) | SentOn(_) | SentSince(_) => true,
+        _ => false,
+    }
+}
+
+fn contains(haystack: &str, needle: &str) -> bool {
+    haystack.to_lowercase().contains(&needle.to_lowercase())
+}
+
+pub fn matches(key: &SearchKey, c: &Context<'_>) -> bool {
+    use SearchKey::*;
+    let flags = &c.entry.flags;
+    let has = |f: &str| flags.split(' ').any(|x| x.eq_ignore_ascii_case(f));
+    let header = |name: &str, needle: &str| {
+        c.message.is_some_and(|m| {
+            crate::mime::header_text(m, name)
+                .iter()
+                .any(|v| contains(v, needle))
+        })
+    };
+    let internal_day = c.entry.internal_date.div_euclid(86_400);
+    let sent_day = || {
+        c.message
+            .and_then(|m| m.date())
+            .map(|d| d.to_timestamp().div_euclid(86_400))
+    };
+    match key {
+        All => true,
+        And(keys) => keys.iter().all(|k| matches(k, c)),
+        Or(a, b) => matches(a, c) || matches(b, c),
+        Not(k) => !matches(k, c),
+        SequenceSet(set) => set.contains(c.seq, c.count),
+        Uid(set) => set.contains(c.entry.uid, c.largest_uid),
+        Flag(f) => has(f),
+        NotFlag(f) => !has(f),
+        New | Recent => false,
+        Old => true,
+        Bcc(s) => header("Bcc", s),
+        Cc(s) => header("Cc", s),
+        From(s) => header("From", s),
+        To(s) => header("To", s),
+        Subject(s) => header("Subject", s),
+        Header(name, s) => {
+            if s.is_empty() {
+                c.message
+                    .is_some_and(|m| !crate::mime::header_text(m, name).is_empty())
+            } else {
+                header(name, s)
+            }
+        }
+        Body(s) => c
+            .message
+            .is_some_and(|m| contains(&crate::mime::body_text(m), s)),
+        Text(s) => c.message.is_some_and(|m| {
+            contains(&String::from_utf8_lossy(&m.raw_message), s)
+                || contains(&crate::mime::body_text(m), s)
+        }),
+        Before(d) => internal_day < *d,
+        On(d) => internal_day == *d,
+        Since(d) => internal_day >= *d,
+        SentBefore(d) => sent_day().is_some_and(|s| s < *d),
+        SentOn(d) => sent_day().is_some_and(|s| s == *d),
+        SentSince(d) => sent_day().is_some_and(|s| s >= *d),
+        Larger(n) => c.entry.size as u64 > *n,
+        Smaller(n) => (c.entry.size as u64) < *n,
+        ModSeq(m) => c.entry.modseq as u64 >= *m,
+    }
+}
+
+/// Days since 1970-01-01 to (year, month, day).
+pub fn civil(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

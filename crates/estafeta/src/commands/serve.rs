@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use estafeta_config::Protocol;
+use estafeta_imap::{ImapServer, ImapSettings};
 use estafeta_net::{Service, TlsSetup, TlsSource};
 use estafeta_pop3::{Pop3Server, Pop3Settings};
 use estafeta_smtp::SmtpServer;
@@ -12,7 +13,6 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
 use crate::failure::{Failure, Outcome};
-use crate::services::Unavailable;
 use crate::settings::Settings;
 
 pub async fn run(settings: Settings) -> Outcome {
@@ -65,7 +65,6 @@ pub async fn run(settings: Settings) -> Outcome {
     let mut int = signal(SignalKind::interrupt())
         .map_err(|e| Failure::new(format!("cannot watch SIGINT: {e}")))?;
     let (stop, stopped) = watch::channel(false);
-    let hostname = config.hostname.clone();
     let smtp_server = SmtpServer::new(
         store.clone(),
         tls.clone(),
@@ -77,6 +76,16 @@ pub async fn run(settings: Settings) -> Outcome {
         stopped.clone(),
     );
     let smtp: Arc<dyn Service> = Arc::new(smtp_server.clone());
+    let imap: Arc<dyn Service> = Arc::new(ImapServer::new(
+        store.clone(),
+        tls.clone(),
+        smtp_server.auth_throttle(),
+        ImapSettings {
+            allow_plaintext_on_loopback: config.auth.allow_plaintext_on_loopback,
+            max_message_size: config.smtp.max_message_size,
+            ..ImapSettings::default()
+        },
+    ));
     let pop3: Arc<dyn Service> = Arc::new(Pop3Server::new(
         store.clone(),
         tls.clone(),
@@ -92,10 +101,7 @@ pub async fn run(settings: Settings) -> Outcome {
             match protocol {
                 Protocol::Smtp | Protocol::Submission => smtp.clone(),
                 Protocol::Pop3 => pop3.clone(),
-                Protocol::Imap => Arc::new(Unavailable {
-                    protocol,
-                    hostname: hostname.clone(),
-                }),
+                Protocol::Imap => imap.clone(),
             }
         },
         tls,

@@ -1,0 +1,61 @@
+//! Writing IMAP data: strings (quoted when they can be, literals when they must), NIL,
+//! flag lists.
+
+/// A string as IMAP wants it: quoted when it is short printable ASCII, else a literal.
+pub fn string(out: &mut Vec<u8>, s: &[u8]) {
+    let quotable = s.len() < 1024 && s.iter().all(|&b| (0x20..0x7f).contains(&b));
+    if quotable {
+        out.push(b'"');
+        for &b in s {
+            if b == b'"' || b == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    } else {
+        literal(out, s);
+    }
+}
+
+pub fn literal(out: &mut Vec<u8>, s: &[u8]) {
+    out.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());
+    out.extend_from_slice(s);
+}
+
+/// A string, or NIL when absent.
+pub fn nstring(out: &mut Vec<u8>, s: Option<&[u8]>) {
+    match s {
+        Some(s) => string(out, s),
+        None => out.extend_from_slice(b"NIL"),
+    }
+}
+
+/// `(\Seen $Work)` from the stored space-separated form.
+pub fn flag_list(flags: &str) -> String {
+    format!(
+        "({})",
+        flags
+            .split(' ')
+            .filter(|f| !f.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings() {
+        let mut out = Vec::new();
+        string(&mut out, b"say \"hi\"");
+        assert_eq!(out, b"\"say \\\"hi\\\"\"");
+        let mut out = Vec::new();
+        string(&mut out, "été".as_bytes());
+        assert_eq!(out, b"{5}\r\n\xc3\xa9t\xc3\xa9");
+        assert_eq!(flag_list("\\Seen  $Work"), "(\\Seen $Work)");
+        assert_eq!(flag_list(""), "()");
+    }
+}
