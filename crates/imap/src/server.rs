@@ -708,7 +708,18 @@ impl Session {
             let change = async {
                 match self.view.as_mut() {
                     Some(v) if has_view => {
-                        let _ = v.changes.recv().await;
+                        // only changes to the selected mailbox wake the client's view
+                        let watched = v.mailbox.id;
+                        loop {
+                            match v.changes.recv().await {
+                                Ok(c) if c.mailbox_id != watched => continue,
+                                Ok(_)
+                                | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                                    std::future::pending::<()>().await
+                                }
+                            }
+                        }
                     }
                     _ => std::future::pending::<()>().await,
                 }
