@@ -394,19 +394,29 @@ impl Session {
             C::Close | C::Unselect if selected => {
                 let expunge = matches!(cmd.body, C::Close)
                     && !self.view.as_ref().is_some_and(|v| v.read_only);
-                if expunge {
-                    self.expunge(None, false).await;
-                }
+                let r = if expunge {
+                    self.expunge(None, false).await
+                } else {
+                    Ok(())
+                };
                 self.view = None;
-                self.ok(&tag, "done");
+                match r {
+                    Ok(()) => self.ok(&tag, "done"),
+                    Err(e) => self.done(&tag, "CLOSE", Err(e)),
+                }
+            }
+            C::Expunge | C::UidExpunge(_)
+                if selected && self.view.as_ref().is_some_and(|v| v.read_only) =>
+            {
+                self.no(&tag, "[READ-ONLY] mailbox selected with EXAMINE")
             }
             C::Expunge if selected => {
-                self.expunge(None, true).await;
-                self.ok(&tag, "EXPUNGE completed");
+                let r = self.expunge(None, true).await;
+                self.done(&tag, "EXPUNGE", r);
             }
             C::UidExpunge(set) if selected => {
-                self.expunge(Some(set), true).await;
-                self.ok(&tag, "EXPUNGE completed");
+                let r = self.expunge(Some(set), true).await;
+                self.done(&tag, "EXPUNGE", r);
             }
             C::Search { uid, key, .. } if selected => self.search(&tag, uid, &key).await,
             C::Fetch {
@@ -789,6 +799,17 @@ impl Session {
                     | FetchItem::ModSeq
             )
         });
+        // fetching a body without PEEK sets \Seen (RFC 9051 §6.4.5)
+        let marks_seen = !read_only
+            && items.iter().any(|i| {
+                matches!(
+                    i,
+                    FetchItem::Rfc822
+                        | FetchItem::Rfc822Text
+                        | FetchItem::BodySection { peek: false, .. }
+                )
+            });
+        let asks_flags = items.contains(&FetchItem::Flags);
         let mut seen_now = Vec::new();
         for seq in seqs {
             let entry = match self.view.as_ref().and_then(|v| v.entries.get(seq - 1)) {
@@ -807,9 +828,15 @@ impl Session {
                 Vec::new()
             };
             let parsed = if needs_body { mime::parse(&raw) } else { None };
+            let will_set_seen = marks_seen && !has_flag(&entry.flags, "\\Seen");
+            let shown_flags = if will_set_seen {
+                seen_now.push(entry.uid);
+                estafeta_store::normalize_flags(entry.flags.split(' ').chain(["\\Seen"]))
+            } else {
+                entry.flags.clone()
+            };
             let mut out = format!("* {seq} FETCH (").into_bytes();
             let mut first = true;
-            let mut sets_seen = false;
             for item in items {
                 if !first {
                     out.push(b' ');
@@ -820,7 +847,7 @@ impl Session {
                         out.extend_from_slice(format!("UID {}", entry.uid).as_bytes())
                     }
                     FetchItem::Flags => out
-                        .extend_from_slice(format!("FLAGS {}", flag_list(&entry.flags)).as_bytes()),
+                        .extend_from_slice(format!("FLAGS {}", flag_list(&shown_flags)).as_bytes()),
                     FetchItem::InternalDate => out.extend_from_slice(
                         format!("INTERNALDATE \"{}\"", imap_date_time(entry.internal_date))
                             .as_bytes(),
@@ -853,13 +880,11 @@ impl Session {
                     FetchItem::Rfc822 => {
                         out.extend_from_slice(b"RFC822 ");
                         literal(&mut out, &raw);
-                        sets_seen = true;
                     }
                     FetchItem::Rfc822Header | FetchItem::Rfc822Text => {
                         let (name, text) = if matches!(item, FetchItem::Rfc822Header) {
                             ("RFC822.HEADER ", SectionText::Header)
                         } else {
-                            sets_seen = true;
                             ("RFC822.TEXT ", SectionText::Text)
                         };
                         out.extend_from_slice(name.as_bytes());
@@ -874,13 +899,8 @@ impl Session {
                         literal(&mut out, &bytes);
                     }
                     FetchItem::BodySection {
-                        peek,
-                        section,
-                        partial,
+                        section, partial, ..
                     } => {
-                        if !peek {
-                            sets_seen = true;
-                        }
                         let bytes = parsed
                             .as_ref()
                             .and_then(|m| mime::section(m, &raw, section));
@@ -911,43 +931,40 @@ impl Session {
                     }
                 }
             }
-            if sets_seen && !read_only && !has_flag(&entry.flags, "\\Seen") {
-                seen_now.push(entry.uid);
-                out.extend_from_slice(b" FLAGS ");
-                let mut flags = entry.flags.clone();
-                if !flags.is_empty() {
-                    flags.push(' ');
-                }
-                flags.push_str("\\Seen");
-                out.extend_from_slice(
-                    flag_list(&estafeta_store::normalize_flags(flags.split(' '))).as_bytes(),
-                );
+            if will_set_seen && !asks_flags {
+                out.extend_from_slice(format!(" FLAGS {}", flag_list(&shown_flags)).as_bytes());
             }
             out.extend_from_slice(b")\r\n");
             self.io().write(&out);
         }
         if !seen_now.is_empty() {
-            let _ = self
+            let seen = ["\\Seen".to_string()];
+            match self
                 .shared
                 .store
-                .store_flags(
-                    mailbox_id,
-                    &seen_now,
-                    FlagChange::Add,
-                    &["\\Seen".to_string()],
-                    None,
-                )
-                .await;
-            // our own change: update the view without telling the client twice
-            if let (Some(view), Ok(now)) = (
-                self.view.as_mut(),
-                self.shared.store.list_messages(mailbox_id).await,
-            ) {
-                for e in view.entries.iter_mut() {
-                    if let Some(n) = now.iter().find(|n| n.uid == e.uid) {
-                        *e = n.clone();
+                .store_flags(mailbox_id, &seen_now, FlagChange::Add, &seen, None)
+                .await
+            {
+                // our own change: note it in the view (it was just reported) and nothing else,
+                // so other sessions' changes are still reported at the next refresh
+                Ok(update) => {
+                    if let Some(view) = self.view.as_mut() {
+                        for (uid, flags) in update.changed {
+                            if let Some(e) = view.entries.iter_mut().find(|e| e.uid == uid) {
+                                let told = estafeta_store::normalize_flags(
+                                    e.flags.split(' ').chain(["\\Seen"]),
+                                );
+                                // if someone else changed the flags too, keep the old MODSEQ so
+                                // that the next refresh reports the message's real flags
+                                if flags == told {
+                                    e.modseq = update.modseq;
+                                }
+                                e.flags = told;
+                            }
+                        }
                     }
                 }
+                Err(e) => tracing::error!(error = %e, "cannot set \\Seen"),
             }
         }
         self.ok(tag, "FETCH completed");
@@ -1032,7 +1049,19 @@ impl Session {
         if update.modified.is_empty() {
             self.ok(tag, "STORE completed");
         } else {
-            let list: Vec<String> = update.modified.iter().map(u32::to_string).collect();
+            let list: Vec<String> = match self.view.as_ref() {
+                Some(view) if !uid => update
+                    .modified
+                    .iter()
+                    .filter_map(|u| {
+                        view.entries
+                            .iter()
+                            .position(|e| e.uid == *u)
+                            .map(|i| (i + 1).to_string())
+                    })
+                    .collect(),
+                _ => update.modified.iter().map(u32::to_string).collect(),
+            };
             self.ok(
                 tag,
                 &format!(
@@ -1091,32 +1120,29 @@ impl Session {
     }
 
     /// Removes \Deleted messages (all, or those of `set`); `report` sends EXPUNGE lines.
-    async fn expunge(&mut self, set: Option<SequenceSet>, report: bool) {
+    /// Only messages that still carry \Deleted in the store go, whatever this view saw.
+    async fn expunge(&mut self, set: Option<SequenceSet>, report: bool) -> Result<(), StoreError> {
         let Some(view) = self.view.as_ref() else {
-            return;
+            return Ok(());
         };
-        if view.read_only {
-            return;
-        }
         let largest = view.entries.last().map(|e| e.uid).unwrap_or(0);
         let uids: Vec<u32> = view
             .entries
             .iter()
-            .filter(|e| has_flag(&e.flags, "\\Deleted"))
             .filter(|e| set.as_ref().is_none_or(|s| s.contains(e.uid, largest)))
             .map(|e| e.uid)
             .collect();
         if uids.is_empty() {
-            return;
+            return Ok(());
         }
         let id = view.mailbox.id;
-        if self.shared.store.expunge(id, &uids).await.is_ok() {
-            if report {
-                self.refresh().await;
-            } else if let Some(v) = self.view.as_mut() {
-                v.entries.retain(|e| !uids.contains(&e.uid));
-            }
+        let gone = self.shared.store.expunge_deleted(id, &uids).await?;
+        if report {
+            self.refresh().await;
+        } else if let Some(v) = self.view.as_mut() {
+            v.entries.retain(|e| !gone.contains(&e.uid));
         }
+        Ok(())
     }
 
     async fn search(&mut self, tag: &str, uid: bool, key: &SearchKey) {

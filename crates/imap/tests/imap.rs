@@ -91,6 +91,25 @@ async fn flags_set_in_one_session_appear_in_another_and_idle_wakes() {
     assert!(r.contains("* 1 FETCH (FLAGS (\\Flagged))"), "{r}");
     let r = b.run("n", "NOOP").await;
     assert!(r.contains("* 1 FETCH (UID 1 FLAGS (\\Flagged))"), "{r}");
+    // b opens the message while a changes it: b still hears of a's change
+    a.run("t2", "STORE 1 +FLAGS.SILENT (\\Answered)").await;
+    let r = b.run("f", "FETCH 1 (FLAGS BODY[TEXT])").await;
+    assert!(
+        r.contains("FLAGS (\\Flagged \\Seen)"),
+        "one FLAGS, with \\Seen: {r}"
+    );
+    assert_eq!(r.matches("FLAGS").count(), 1, "{r}");
+    let r = b.run("n2", "NOOP").await;
+    assert!(r.contains("FLAGS (\\Answered \\Flagged \\Seen)"), "{r}");
+    // \Deleted taken off by a: b's EXPUNGE must not remove the message
+    b.run("d", "STORE 1 +FLAGS.SILENT (\\Deleted)").await;
+    a.run("u", "STORE 1 -FLAGS.SILENT (\\Deleted)").await;
+    let r = b.run("e", "EXPUNGE").await;
+    assert!(
+        !r.contains("EXPUNGE\r\n* ") && !r.contains("* 1 EXPUNGE"),
+        "{r}"
+    );
+    assert_eq!(h.inbox("bob@example.com").await.len(), 1);
 
     // IDLE: a delivery over SMTP is announced without the client asking
     b.send("i IDLE\r\n").await;

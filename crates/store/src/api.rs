@@ -50,6 +50,8 @@ pub trait Store: Send + Sync {
     async fn set_flags(&self, mailbox_id: i64, uid: u32, flags: &str) -> Result<i64>;
     /// Removes messages; bodies nobody references any more are deleted. Returns the MODSEQ.
     async fn expunge(&self, mailbox_id: i64, uids: &[u32]) -> Result<i64>;
+    /// Removes those of `uids` that still carry `\Deleted` (IMAP EXPUNGE); returns them.
+    async fn expunge_deleted(&self, mailbox_id: i64, uids: &[u32]) -> Result<Vec<u32>>;
 
     /// Creates a folder (`/` separates levels) with a fresh UIDVALIDITY.
     async fn create_mailbox(

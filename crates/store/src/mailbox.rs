@@ -143,9 +143,42 @@ impl Db {
     }
 
     pub async fn expunge(&self, mailbox_id: i64, uids: &[u32]) -> Result<i64> {
+        self.expunge_where(mailbox_id, uids, false)
+            .await
+            .map(|(m, _)| m)
+    }
+
+    /// IMAP EXPUNGE: removes those of `uids` that carry `\Deleted` at this moment (another
+    /// session may have taken the flag off since the client looked). Returns the UIDs removed.
+    pub async fn expunge_deleted(&self, mailbox_id: i64, uids: &[u32]) -> Result<Vec<u32>> {
+        self.expunge_where(mailbox_id, uids, true)
+            .await
+            .map(|(_, gone)| gone)
+    }
+
+    async fn expunge_where(
+        &self,
+        mailbox_id: i64,
+        uids: &[u32],
+        only_deleted: bool,
+    ) -> Result<(i64, Vec<u32>)> {
         let mut w = self.begin_write().await?;
         let (_, _, modseq) = bump(&mut w, mailbox_id, false).await?;
+        let mut gone = Vec::with_capacity(uids.len());
         for &uid in uids {
+            if only_deleted {
+                let flags: Option<String> = sqlx::query_scalar(
+                    "SELECT flags FROM mailbox_messages WHERE mailbox_id = $1 AND uid = $2",
+                )
+                .bind(mailbox_id)
+                .bind(i64::from(uid))
+                .fetch_optional(&mut *w.tx)
+                .await?;
+                if !flags.is_some_and(|f| f.split(' ').any(|x| x.eq_ignore_ascii_case("\\Deleted")))
+                {
+                    continue;
+                }
+            }
             let hash: Option<String> = sqlx::query_scalar(
                 "DELETE FROM mailbox_messages WHERE mailbox_id = $1 AND uid = $2 RETURNING blob_hash",
             )
@@ -156,9 +189,10 @@ impl Db {
             let Some(hash) = hash else { continue };
             blobs::release(&mut w.tx, &hash, 1).await?;
             crate::messages::record_expunged(&mut w, mailbox_id, uid, modseq).await?;
+            gone.push(uid);
         }
         w.commit().await?;
-        Ok(modseq)
+        Ok((modseq, gone))
     }
 
     pub async fn blob_refcount(&self, hash: &str) -> Result<Option<i64>> {

@@ -160,6 +160,9 @@ impl Store for SqlStore {
     async fn quota_usage(&self, user_id: i64) -> Result<(i64, i64)> {
         self.db.quota_usage(user_id).await
     }
+    async fn expunge_deleted(&self, mailbox_id: i64, uids: &[u32]) -> Result<Vec<u32>> {
+        self.db.expunge_deleted(mailbox_id, uids).await
+    }
     async fn blob_refcount(&self, hash: &str) -> Result<Option<i64>> {
         self.db.blob_refcount(hash).await
     }

@@ -577,6 +577,13 @@ async fn flags_and_expunge_bump_modseq(store: Arc<dyn Store>) {
         store.set_flags(mb.id, 99, "\\Seen").await,
         Err(StoreError::NotFound(_))
     ));
+    // IMAP EXPUNGE removes only what still carries \Deleted
+    store.accept(message("kept", &[&bob], &[])).await.unwrap();
+    store.set_flags(mb.id, 3, "\\Deleted").await.unwrap();
+    assert_eq!(
+        store.expunge_deleted(mb.id, &[2, 3]).await.unwrap(),
+        vec![3]
+    );
     let m2 = store.expunge(mb.id, &[1]).await.unwrap();
     assert!(m2 > m1);
     let left: Vec<u32> = store
@@ -589,7 +596,7 @@ async fn flags_and_expunge_bump_modseq(store: Arc<dyn Store>) {
     assert_eq!(left, vec![2]);
     // UIDs are never reused
     let next = store.accept(message("three", &[&bob], &[])).await.unwrap();
-    assert_eq!(next.delivered[0].uid, 3);
+    assert_eq!(next.delivered[0].uid, 4);
     assert_eq!(
         inbox(&store, &bob).await.highestmodseq,
         next.delivered[0].modseq

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# IMAP read benchmark: estafeta and Dovecot side by side, in one run, on the same
+# 10,000 messages (generated: plain and multipart, 1-40 KiB, encoded words, several
+# recipients). Prints, per server, the median of 3 warm runs of
+#   SELECT INBOX
+#   FETCH 1:* (FLAGS RFC822.SIZE ENVELOPE)
+#   FETCH 1:* BODY.PEEK[]
+# timed by a raw socket client (no client-side parsing) on loopback; stops by itself.
+set -euo pipefail
+
+MESSAGES="${MESSAGES:-10000}"
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+WORK="$(mktemp -d /tmp/estafeta-imap-bench.XXXXXX)"
+chmod 755 "$WORK"
+EST_IP=127.0.0.31; EST_SMTP=10031; EST_IMAP=10143
+DOV_IP=127.0.0.32; DOV_IMAP=10144
+EST_PID=""
+
+cleanup() {
+    [ -n "$EST_PID" ] && kill "$EST_PID" 2>/dev/null || true
+    [ -f "$WORK/dovecot.conf" ] && doveadm -c "$WORK/dovecot.conf" stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+if ! command -v dovecot >/dev/null; then
+    echo "bench: installing dovecot-imapd (the peer)" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null
+fi
+doveadm stop >/dev/null 2>&1 || true   # the instance the package started
+
+(cd "$ROOT" && cargo build --release -q)
+EST="$ROOT/target/release/estafeta"
+
+echo "bench: generating $MESSAGES messages" >&2
+python3 - "$WORK/corpus" "$MESSAGES" <<'PY'
+import os, random, sys, email.utils
+out, n = sys.argv[1], int(sys.argv[2])
+os.makedirs(out)
+rnd = random.Random(42)
+names = ["Ana Pérez", "Bob Stone", "=?utf-8?q?Jos=C3=A9_Mart=C3=ADnez?=", "Chen Wei", "\"Doe, Jane\""]
+words = "invoice meeting report holiday budget release draft photo contract review".split()
+for i in range(n):
+    frm = f"{rnd.choice(names)} <sender{i % 97}@example.org>"
+    tos = ", ".join(f"user{j}@bench.test" for j in range(rnd.randint(1, 4)))
+    subject = " ".join(rnd.choice(words) for _ in range(rnd.randint(2, 7)))
+    date = email.utils.formatdate(1_700_000_000 + i * 60)
+    body = "\r\n".join(" ".join(rnd.choice(words) for _ in range(12)) for _ in range(rnd.randint(2, 80)))
+    head = f"From: {frm}\r\nTo: {tos}\r\nSubject: {subject}\r\nDate: {date}\r\nMessage-ID: <m{i}@example.org>\r\nMIME-Version: 1.0\r\n"
+    if i % 5 == 0:
+        att = "\r\n".join(["QUJD" * 19] * 16)
+        msg = (head + "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+               + body + "\r\n--b\r\nContent-Type: application/pdf; name=\"a.pdf\"\r\nContent-Transfer-Encoding: base64\r\n"
+               + "Content-Disposition: attachment; filename=\"a.pdf\"\r\n\r\n" + att + "\r\n--b--\r\n")
+    else:
+        msg = head + "Content-Type: text/plain; charset=utf-8\r\n\r\n" + body + "\r\n"
+    with open(os.path.join(out, f"{i:06d}.eml"), "wb") as f:
+        f.write(msg.encode())
+PY
+
+# ---- estafeta: delivered over SMTP, read over IMAP (plaintext on loopback)
+cat > "$WORK/est.toml" <<TOML
+hostname = "estafeta.bench"
+data_dir = "$WORK/est"
+[log]
+level = "warn"
+[auth]
+allow_plaintext_on_loopback = true
+[smtp]
+trusted_networks = []
+[[listener]]
+address = "$EST_IP"
+port = $EST_SMTP
+protocol = "smtp"
+tls = "none"
+[[listener]]
+address = "$EST_IP"
+port = $EST_IMAP
+protocol = "imap"
+tls = "none"
+TOML
+"$EST" -c "$WORK/est.toml" domain add bench.test >/dev/null
+echo secret | "$EST" -c "$WORK/est.toml" user add u@bench.test --password-stdin >/dev/null
+ESTAFETA_LOG=info "$EST" -c "$WORK/est.toml" serve 2>"$WORK/est.log" &
+EST_PID=$!
+for _ in $(seq 1 200); do grep -q "estafeta ready" "$WORK/est.log" && break; sleep 0.05; done
+python3 - "$WORK/corpus" "$EST_IP" "$EST_SMTP" <<'PY'
+import os, smtplib, sys
+d, ip, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with smtplib.SMTP(ip, port) as s:
+    for name in sorted(os.listdir(d)):
+        s.sendmail("sender@example.org", ["u@bench.test"], open(os.path.join(d, name), "rb").read())
+PY
+
+# ---- Dovecot: the same messages in a Maildir
+HOME_DIR="$WORK/dovecot-home/u@bench.test"
+mkdir -p "$HOME_DIR/Maildir/cur" "$HOME_DIR/Maildir/new" "$HOME_DIR/Maildir/tmp" "$WORK/dovecot-run" "$WORK/dovecot-state"
+i=0
+for f in "$WORK"/corpus/*.eml; do
+    size=$(stat -c %s "$f")
+    cp "$f" "$HOME_DIR/Maildir/cur/$((1700000000 + i)).M${i}P1.bench,S=${size}:2,"
+    i=$((i + 1))
+done
+chown -R 65534:65534 "$WORK/dovecot-home"
+cat > "$WORK/dovecot.conf" <<CONF
+protocols = imap
+listen = $DOV_IP
+base_dir = $WORK/dovecot-run
+state_dir = $WORK/dovecot-state
+log_path = $WORK/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+passdb {
+  driver = static
+  args = password=secret
+}
+userdb {
+  driver = static
+  args = uid=65534 gid=65534 home=$WORK/dovecot-home/%u
+}
+mail_location = maildir:~/Maildir
+first_valid_uid = 1
+service imap-login {
+  inet_listener imap {
+    address = $DOV_IP
+    port = $DOV_IMAP
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+CONF
+dovecot -c "$WORK/dovecot.conf"
+
+python3 - "$EST_IP" "$EST_IMAP" "$DOV_IP" "$DOV_IMAP" "$MESSAGES" <<'PY'
+import socket, statistics, sys, time
+
+def session(ip, port):
+    s = socket.create_connection((ip, int(port)), timeout=120)
+    buf = b""
+    while b"\r\n" not in buf:
+        buf += s.recv(65536)
+    return s
+
+def run(s, tag, cmd):
+    """Sends a command and reads until its tagged OK, keeping only a short tail to search."""
+    s.sendall(f"{tag} {cmd}\r\n".encode())
+    end = f"\r\n{tag} ".encode()
+    chunks, tail = [], b"\r\n"
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            raise SystemExit(f"connection closed during {cmd}")
+        chunks.append(chunk)
+        tail = (tail + chunk)[-4096:]
+        at = tail.rfind(end)
+        if at >= 0 and tail.endswith(b"\r\n") and tail.find(b"\r\n", at + 2) == len(tail) - 2:
+            if not tail[at + 2:].startswith(f"{tag} OK".encode()):
+                raise SystemExit(f"{cmd}: {tail[at + 2:]!r}")
+            return b"".join(chunks)
+
+def measure(ip, port, n):
+    s = session(ip, port)
+    run(s, "l", "LOGIN u@bench.test secret")
+    got = run(s, "w", "SELECT INBOX")            # warm-up (Dovecot builds its index)
+    assert f"* {n} EXISTS".encode() in got, got[:300]
+    run(s, "w2", "FETCH 1:* (FLAGS RFC822.SIZE ENVELOPE)")
+    run(s, "w3", "FETCH 1:* BODY.PEEK[]")
+    times = {"SELECT": [], "FETCH envelope": [], "FETCH bodies": []}
+    for i in range(3):
+        for key, cmd in [("SELECT", "SELECT INBOX"), ("FETCH envelope", "FETCH 1:* (FLAGS RFC822.SIZE ENVELOPE)"), ("FETCH bodies", "FETCH 1:* BODY.PEEK[]")]:
+            t = time.perf_counter()
+            run(s, f"t{i}", cmd)
+            times[key].append(time.perf_counter() - t)
+    s.close()
+    return {k: statistics.median(v) for k, v in times.items()}
+
+est_ip, est_port, dov_ip, dov_port, n = sys.argv[1:6]
+est = measure(est_ip, est_port, int(n))
+dov = measure(dov_ip, dov_port, int(n))
+print(f"{'command (' + n + ' messages, median of 3 warm runs)':52} {'estafeta s':>11} {'dovecot s':>10} {'estafeta/dovecot':>17}")
+for k in est:
+    print(f"{k:52} {est[k]:11.3f} {dov[k]:10.3f} {est[k] / dov[k]:16.2f}x")
+PY
+echo "machine: $(nproc) cores; corpus $(du -sh "$WORK/corpus" | cut -f1)"
