@@ -104,6 +104,8 @@ impl Service for ImapServer {
 
 /// Longest command line; literals are read apart.
 const MAX_LINE: usize = 64 * 1024;
+/// Messages whose bodies one FETCH reads per query.
+const BODY_BATCH: usize = 200;
 /// Largest command with its literals (APPEND included).
 const MAX_COMMAND: u64 = 64 * 1024 * 1024;
 
@@ -810,8 +812,21 @@ impl Session {
                 )
             });
         let asks_flags = items.contains(&FetchItem::Flags);
+        // only the header is parsed when nothing but ENVELOPE needs the message
+        let header_only = items.iter().all(|i| {
+            matches!(
+                i,
+                FetchItem::Flags
+                    | FetchItem::InternalDate
+                    | FetchItem::Rfc822Size
+                    | FetchItem::Uid
+                    | FetchItem::ModSeq
+                    | FetchItem::Envelope
+            )
+        });
         let mut seen_now = Vec::new();
-        for seq in seqs {
+        let mut bodies: std::collections::HashMap<u32, Vec<u8>> = std::collections::HashMap::new();
+        for (n, seq) in seqs.iter().copied().enumerate() {
             let entry = match self.view.as_ref().and_then(|v| v.entries.get(seq - 1)) {
                 Some(e) => e.clone(),
                 None => continue,
@@ -819,15 +834,52 @@ impl Session {
             if changed_since.is_some_and(|m| entry.modseq as u64 <= m) {
                 continue;
             }
+            if needs_body && !bodies.contains_key(&entry.uid) {
+                // read ahead: the next messages of this FETCH in one query
+                bodies.clear();
+                let ahead: Vec<u32> = seqs[n..]
+                    .iter()
+                    .take(BODY_BATCH)
+                    .filter_map(|s| {
+                        self.view
+                            .as_ref()
+                            .and_then(|v| v.entries.get(s - 1))
+                            .map(|e| e.uid)
+                    })
+                    .collect();
+                let (first, last) = (
+                    ahead.iter().min().copied().unwrap_or(entry.uid),
+                    ahead.iter().max().copied().unwrap_or(entry.uid),
+                );
+                if let Ok(batch) = self
+                    .shared
+                    .store
+                    .read_messages(mailbox_id, first, last)
+                    .await
+                {
+                    bodies.extend(batch.into_iter().filter(|(u, _)| ahead.contains(u)));
+                }
+            }
             let raw = if needs_body {
-                match self.shared.store.read_message(mailbox_id, entry.uid).await {
-                    Ok(Some(b)) => b,
-                    _ => continue, // expunged meanwhile: the next refresh says so
+                match bodies.remove(&entry.uid) {
+                    Some(b) => b,
+                    None => continue, // expunged meanwhile: the next refresh says so
                 }
             } else {
                 Vec::new()
             };
-            let parsed = if needs_body { mime::parse(&raw) } else { None };
+            let parsed = if needs_body && header_only {
+                let end = raw
+                    .windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                    .map(|p| p + 4)
+                    .unwrap_or(raw.len());
+                mime::parse(&raw[..end])
+            } else if needs_body {
+                mime::parse(&raw)
+            } else {
+                None
+            };
             let will_set_seen = marks_seen && !has_flag(&entry.flags, "\\Seen");
             let shown_flags = if will_set_seen {
                 seen_now.push(entry.uid);

@@ -46,6 +46,14 @@ pub trait Store: Send + Sync {
     async fn list_messages(&self, mailbox_id: i64) -> Result<Vec<MailboxEntry>>;
     /// The message's bytes as a reader sees them: per-recipient prefix, then the body.
     async fn read_message(&self, mailbox_id: i64, uid: u32) -> Result<Option<Vec<u8>>>;
+    /// Messages with UIDs in `first..=last` (those that exist), in UID order: one query
+    /// for many messages.
+    async fn read_messages(
+        &self,
+        mailbox_id: i64,
+        first: u32,
+        last: u32,
+    ) -> Result<Vec<(u32, Vec<u8>)>>;
     /// Replaces a message's flags; returns the new MODSEQ.
     async fn set_flags(&self, mailbox_id: i64, uid: u32, flags: &str) -> Result<i64>;
     /// Removes messages; bodies nobody references any more are deleted. Returns the MODSEQ.

@@ -121,6 +121,32 @@ impl Db {
         Ok(Some(bytes))
     }
 
+    /// Messages with UIDs in `first..=last`, as readers see them, in UID order.
+    pub async fn read_messages(
+        &self,
+        mailbox_id: i64,
+        first: u32,
+        last: u32,
+    ) -> Result<Vec<(u32, Vec<u8>)>> {
+        let rows = sqlx::query(
+            "SELECT m.uid, m.prefix, b.data FROM mailbox_messages m JOIN blobs b ON b.hash = m.blob_hash \
+             WHERE m.mailbox_id = $1 AND m.uid >= $2 AND m.uid <= $3 ORDER BY m.uid",
+        )
+        .bind(mailbox_id)
+        .bind(i64::from(first))
+        .bind(i64::from(last))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let mut bytes: Vec<u8> = row.try_get("prefix")?;
+                let body: Vec<u8> = row.try_get("data")?;
+                bytes.extend_from_slice(&body);
+                Ok((to_u32(row.try_get("uid")?)?, bytes))
+            })
+            .collect()
+    }
+
     pub async fn set_flags(&self, mailbox_id: i64, uid: u32, flags: &str) -> Result<i64> {
         let mut w = self.begin_write().await?;
         let (_, _, modseq) = bump(&mut w, mailbox_id, false).await?;

@@ -99,6 +99,14 @@ impl Store for SqlStore {
     async fn read_message(&self, mailbox_id: i64, uid: u32) -> Result<Option<Vec<u8>>> {
         self.db.read_message(mailbox_id, uid).await
     }
+    async fn read_messages(
+        &self,
+        mailbox_id: i64,
+        first: u32,
+        last: u32,
+    ) -> Result<Vec<(u32, Vec<u8>)>> {
+        self.db.read_messages(mailbox_id, first, last).await
+    }
     async fn set_flags(&self, mailbox_id: i64, uid: u32, flags: &str) -> Result<i64> {
         self.db.set_flags(mailbox_id, uid, flags).await
     }

@@ -552,6 +552,15 @@ async fn concurrent_accepts_get_increasing_uids(store: Arc<dyn Store>) {
     assert_eq!(after.uidnext, 51);
     assert_eq!(after.highestmodseq, before.highestmodseq + 50);
     assert_eq!(after.uidvalidity, before.uidvalidity);
+    let batch = store.read_messages(after.id, 10, 12).await.unwrap();
+    assert_eq!(
+        batch.iter().map(|(u, _)| *u).collect::<Vec<_>>(),
+        vec![10, 11, 12]
+    );
+    assert_eq!(
+        Some(batch[1].1.clone()),
+        store.read_message(after.id, 11).await.unwrap()
+    );
     // in UID order, MODSEQ strictly increases: UIDs were handed out in commit order
     let entries = store.list_messages(after.id).await.unwrap();
     assert_eq!(entries.len(), 50);
