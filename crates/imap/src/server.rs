@@ -104,6 +104,8 @@ impl Service for ImapServer {
 
 /// Longest command line; literals are read apart.
 const MAX_LINE: usize = 64 * 1024;
+/// Largest command before login (literals included).
+const MAX_UNAUTHENTICATED_COMMAND: u64 = 64 * 1024;
 /// Messages whose bodies one FETCH reads per query.
 const BODY_BATCH: usize = 200;
 /// Largest command with its literals (APPEND included).
@@ -239,7 +241,13 @@ impl Session {
             let Some(lit) = literal_at_end(&line) else {
                 return Ok(Some(command));
             };
-            if command.len() as u64 + lit.size > MAX_COMMAND {
+            // before login a client gets no more than a LOGIN needs
+            let cap = if self.user.is_some() {
+                MAX_COMMAND
+            } else {
+                MAX_UNAUTHENTICATED_COMMAND
+            };
+            if command.len() as u64 + lit.size > cap {
                 if lit.non_synchronizing {
                     self.line("* BYE literal too large");
                     return Ok(None);

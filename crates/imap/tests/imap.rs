@@ -237,6 +237,12 @@ async fn login_needs_tls_and_bad_commands_keep_the_session() {
             .await
             .contains("f NO [TOOBIG]")
     );
+    // before login, even a modest literal is refused
+    assert!(
+        c.run("f2", "LOGIN {100000}")
+            .await
+            .contains("f2 NO [TOOBIG]")
+    );
     assert!(c.run("g", "NOOP").await.contains("g OK"));
     c.send("s STARTTLS\r\n").await;
     assert!(c.until_tagged("s").await.starts_with("s OK"));
