@@ -67,3 +67,141 @@ impl ServerCertVerifier for AnyCertificate {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+/// Anything a test client can talk over.
+pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
+
+/// A raw line-protocol client for tests (SMTP, POP3, IMAP): exact bytes out, lines in.
+pub struct LineClient {
+    stream: tokio::io::BufReader<Box<dyn Stream>>,
+}
+
+impl LineClient {
+    pub async fn plain(addr: std::net::SocketAddr) -> LineClient {
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        LineClient {
+            stream: tokio::io::BufReader::new(Box::new(tcp)),
+        }
+    }
+
+    /// TLS from the first byte.
+    pub async fn tls(addr: std::net::SocketAddr) -> LineClient {
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        LineClient::wrap(Box::new(tcp)).await
+    }
+
+    async fn wrap(inner: Box<dyn Stream>) -> LineClient {
+        let tls = insecure_tls_connector()
+            .connect(ServerName::try_from("localhost").expect("name"), inner)
+            .await
+            .expect("TLS handshake");
+        LineClient {
+            stream: tokio::io::BufReader::new(Box::new(tls)),
+        }
+    }
+
+    /// The TLS handshake on this connection (after the server agreed to STARTTLS/STLS).
+    pub async fn upgrade(self) -> LineClient {
+        LineClient::wrap(self.stream.into_inner()).await
+    }
+
+    pub async fn send(&mut self, text: &str) {
+        self.send_bytes(text.as_bytes()).await;
+    }
+
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        let s = self.stream.get_mut();
+        s.write_all(bytes).await.expect("write");
+        s.flush().await.expect("flush");
+    }
+
+    /// One line with its CRLF; empty when the connection closed.
+    pub async fn line(&mut self) -> String {
+        use tokio::io::AsyncBufReadExt;
+        let mut line = String::new();
+        self.stream.read_line(&mut line).await.unwrap_or(0);
+        line
+    }
+
+    /// Sends a line and reads one line back.
+    pub async fn cmd(&mut self, line: &str) -> String {
+        self.send(&format!("{line}\r\n")).await;
+        self.line().await
+    }
+
+    /// An SMTP reply: every line up to the one without `-` after the code.
+    pub async fn smtp_reply(&mut self) -> String {
+        let mut all = String::new();
+        loop {
+            let line = self.line().await;
+            if line.is_empty() {
+                return all;
+            }
+            all.push_str(&line);
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                return all;
+            }
+        }
+    }
+
+    /// A POP3 multi-line body, up to the "." line (exclusive).
+    pub async fn multiline(&mut self) -> String {
+        let mut all = String::new();
+        loop {
+            let l = self.line().await;
+            if l == ".\r\n" || l.is_empty() {
+                return all;
+            }
+            all.push_str(&l);
+        }
+    }
+
+    /// IMAP: everything up to and including the tagged reply to `tag`.
+    pub async fn until_tagged(&mut self, tag: &str) -> String {
+        let mut all = String::new();
+        loop {
+            let l = self.line().await;
+            if l.is_empty() {
+                return all;
+            }
+            all.push_str(&l);
+            if l.starts_with(&format!("{tag} ")) {
+                return all;
+            }
+        }
+    }
+
+    /// IMAP: sends a tagged command and returns all it produced.
+    pub async fn run(&mut self, tag: &str, command: &str) -> String {
+        self.send(&format!("{tag} {command}\r\n")).await;
+        self.until_tagged(tag).await
+    }
+}
+
+/// Delivers one message over plain SMTP (dot-stuffing `data`, which must end with CRLF);
+/// panics unless the server answers 250.
+pub async fn smtp_send(addr: std::net::SocketAddr, from: &str, to: &str, data: &str) {
+    let mut c = LineClient::plain(addr).await;
+    c.smtp_reply().await;
+    for cmd in [
+        "EHLO test.client".to_string(),
+        format!("MAIL FROM:<{from}>"),
+        format!("RCPT TO:<{to}>"),
+        "DATA".to_string(),
+    ] {
+        c.send(&format!("{cmd}\r\n")).await;
+        let r = c.smtp_reply().await;
+        assert!(r.starts_with('2') || r.starts_with('3'), "{cmd}: {r}");
+    }
+    let stuffed = data.replace("\r\n.", "\r\n..");
+    let stuffed = stuffed
+        .strip_prefix('.')
+        .map(|s| format!("..{s}"))
+        .unwrap_or(stuffed);
+    c.send(&format!("{stuffed}.\r\n")).await;
+    let r = c.smtp_reply().await;
+    assert!(r.starts_with("250"), "end of data: {r}");
+    c.send("QUIT\r\n").await;
+}

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Client, Harness};
+use common::{Client, Harness, Pop3Login};
 
 /// The stored message, unstuffed from the RETR text.
 fn unstuff(text: &str) -> String {

@@ -13,9 +13,6 @@ use estafeta_net::{AuthThrottle, Service, TlsSetup};
 use estafeta_smtp::SmtpServer;
 use estafeta_smtp::inbound::SmtpSettings;
 use estafeta_store::{Backend, NewUser, Store, StoreOptions, UserChanges};
-use rustls::pki_types::ServerName;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 pub const HOST: &str = "mail.test";
@@ -127,34 +124,14 @@ impl Harness {
         }
     }
 
-    /// Delivers a message over SMTP; returns the body as sent.
+    /// Delivers a message over SMTP; returns the message as the client meant it (what the
+    /// store holds after our headers).
     pub async fn deliver(&self, to: &str, subject: &str) -> String {
         let body = format!(
-            "From: someone@outside.test\r\nTo: {to}\r\nSubject: {subject}\r\n\r\nHello.\r\n.. a dot line\r\n"
+            "From: someone@outside.test\r\nTo: {to}\r\nSubject: {subject}\r\n\r\nHello.\r\n. a dot line\r\n"
         );
-        let mut c = Client::plain(self.smtp).await;
-        c.line().await;
-        for cmd in [
-            "EHLO outside.test".to_string(),
-            "MAIL FROM:<someone@outside.test>".into(),
-            format!("RCPT TO:<{to}>"),
-            "DATA".into(),
-        ] {
-            let r = c.cmd(&cmd).await;
-            assert!(r.starts_with('2') || r.starts_with('3'), "{cmd}: {r}");
-            if cmd == "EHLO outside.test" {
-                // multi-line EHLO reply: read until the last line
-                let mut r = r;
-                while r.as_bytes().get(3) == Some(&b'-') {
-                    r = c.line().await;
-                }
-            }
-        }
-        c.send(&format!("{body}.\r\n")).await;
-        let r = c.line().await;
-        assert!(r.starts_with("250"), "{r}");
-        c.cmd("QUIT").await;
-        body.replace("\r\n..", "\r\n.")
+        estafeta_net::testing::smtp_send(self.smtp, "someone@outside.test", to, &body).await;
+        body
     }
 
     /// The messages in a user's INBOX as the store holds them.
@@ -186,78 +163,5 @@ impl Drop for Harness {
     }
 }
 
-pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
-
-/// A raw line client.
-pub struct Client {
-    stream: BufReader<Box<dyn Stream>>,
-}
-
-impl Client {
-    pub async fn plain(addr: SocketAddr) -> Client {
-        let tcp = TcpStream::connect(addr).await.expect("connect");
-        Client {
-            stream: BufReader::new(Box::new(tcp)),
-        }
-    }
-
-    pub async fn tls(addr: SocketAddr) -> Client {
-        let tcp = TcpStream::connect(addr).await.expect("connect");
-        Client::plain_to_tls(Box::new(tcp)).await
-    }
-
-    async fn plain_to_tls(inner: Box<dyn Stream>) -> Client {
-        let tls = estafeta_net::testing::insecure_tls_connector()
-            .connect(ServerName::try_from(HOST).expect("name"), inner)
-            .await
-            .expect("TLS handshake");
-        Client {
-            stream: BufReader::new(Box::new(tls)),
-        }
-    }
-
-    /// After "+OK" to STLS.
-    pub async fn upgrade(self) -> Client {
-        Client::plain_to_tls(self.stream.into_inner()).await
-    }
-
-    pub async fn send(&mut self, text: &str) {
-        let s = self.stream.get_mut();
-        s.write_all(text.as_bytes()).await.expect("write");
-        s.flush().await.expect("flush");
-    }
-
-    /// One line; empty when the connection closed.
-    pub async fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.stream.read_line(&mut line).await.unwrap_or(0);
-        line
-    }
-
-    pub async fn cmd(&mut self, line: &str) -> String {
-        self.send(&format!("{line}\r\n")).await;
-        self.line().await
-    }
-
-    /// Everything up to and including the tagged reply to `tag`.
-    pub async fn until_tagged(&mut self, tag: &str) -> String {
-        let mut all = String::new();
-        loop {
-            let l = self.line().await;
-            if l.is_empty() {
-                return all;
-            }
-            all.push_str(&l);
-            if l.starts_with(&format!("{tag} ")) {
-                return all;
-            }
-        }
-    }
-
-    /// Sends a tagged command and returns all it produced.
-    pub async fn run(&mut self, tag: &str, command: &str) -> String {
-        self.send(&format!("{tag} {command}\r\n")).await;
-        self.until_tagged(tag).await
-    }
-}
+/// The raw line client.
+pub type Client = estafeta_net::testing::LineClient;

@@ -7,13 +7,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use estafeta_config::{Listener, Protocol, SmtpConfig, TlsConfig, TlsMode};
+use estafeta_net::testing::LineClient;
 use estafeta_net::{Service, TlsSetup};
 use estafeta_smtp::SmtpServer;
 use estafeta_smtp::inbound::SmtpSettings;
 use estafeta_store::{Backend, NewUser, Store, StoreOptions};
-use rustls::pki_types::ServerName;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 pub const HOST: &str = "mail.test";
@@ -163,62 +161,34 @@ impl Drop for Harness {
 }
 
 /// A raw SMTP client: send exact bytes, read whole replies.
-pub struct Client {
-    stream: BufReader<Box<dyn Stream>>,
-}
-
-pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+pub struct Client(LineClient);
 
 impl Client {
     /// Connects and returns the client with the greeting read.
     pub async fn connect(addr: SocketAddr) -> (Client, String) {
-        let tcp = TcpStream::connect(addr).await.expect("connect");
-        let mut c = Client {
-            stream: BufReader::new(Box::new(tcp)),
-        };
+        let mut c = Client(LineClient::plain(addr).await);
         let greeting = c.reply().await;
         (c, greeting)
     }
 
     /// Connects with TLS from the first byte (port 465 role).
     pub async fn connect_tls(addr: SocketAddr) -> (Client, String) {
-        let tcp = TcpStream::connect(addr).await.expect("connect");
-        let tls = estafeta_net::testing::insecure_tls_connector()
-            .connect(ServerName::try_from(HOST).expect("name"), tcp)
-            .await
-            .expect("TLS handshake");
-        let mut c = Client {
-            stream: BufReader::new(Box::new(tls)),
-        };
+        let mut c = Client(LineClient::tls(addr).await);
         let greeting = c.reply().await;
         (c, greeting)
     }
 
     pub async fn send(&mut self, text: &str) {
-        self.send_bytes(text.as_bytes()).await;
+        self.0.send(text).await;
     }
 
     pub async fn send_bytes(&mut self, bytes: &[u8]) {
-        let s = self.stream.get_mut();
-        s.write_all(bytes).await.expect("write");
-        s.flush().await.expect("flush");
+        self.0.send_bytes(bytes).await;
     }
 
     /// Reads one reply (all its lines); empty when the server closed the connection.
     pub async fn reply(&mut self) -> String {
-        let mut all = String::new();
-        loop {
-            let mut line = String::new();
-            let n = self.stream.read_line(&mut line).await.unwrap_or(0);
-            if n == 0 {
-                return all;
-            }
-            all.push_str(&line);
-            if line.len() < 4 || line.as_bytes()[3] != b'-' {
-                return all;
-            }
-        }
+        self.0.smtp_reply().await
     }
 
     /// Sends a command line and returns the reply.
@@ -236,14 +206,7 @@ impl Client {
 
     /// TLS handshake on the current connection (after a 220 to STARTTLS was read).
     pub async fn upgrade(self) -> Client {
-        let inner = self.stream.into_inner();
-        let tls = estafeta_net::testing::insecure_tls_connector()
-            .connect(ServerName::try_from(HOST).expect("name"), inner)
-            .await
-            .expect("TLS handshake");
-        Client {
-            stream: BufReader::new(Box::new(tls)),
-        }
+        Client(self.0.upgrade().await)
     }
 
     pub async fn auth_plain(&mut self, user: &str, password: &str) -> String {
