@@ -291,18 +291,8 @@ m.logout()
 "#,
         plain = h.imap.port()
     );
-    let out = tokio::process::Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .await
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), stored);
+    let stdout = estafeta_testkit::python(&script).await;
+    assert_eq!(String::from_utf8_lossy(&stdout), stored);
     assert!(
         h.inbox("bob@example.com").await.is_empty(),
         "STORE \\Deleted + EXPUNGE removed it"

@@ -278,19 +278,9 @@ s.quit()
         plain = h.pop3.port(),
         tls = h.pop3s.port()
     );
-    let out = tokio::process::Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .await
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = estafeta_testkit::python(&script).await;
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&stdout),
         stored,
         "poplib got the stored bytes"
     );

@@ -749,18 +749,8 @@ print("ok")
         sub = h.submission.port(),
         pw = BOB_PASSWORD
     );
-    let out = tokio::process::Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .await
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    let stdout = estafeta_testkit::python(&script).await;
+    assert_eq!(String::from_utf8_lossy(&stdout).trim(), "ok");
     assert!(h.inbox_text("bob@example.com").await[0].contains("Subject: from python 25"));
     assert!(h.inbox_text("ann@example.com").await[0].contains("Subject: from python 587"));
 }

@@ -125,24 +125,7 @@ impl Harness {
 
     /// The messages in a user's INBOX, oldest first.
     pub async fn inbox(&self, address: &str) -> Vec<Vec<u8>> {
-        let user = self.store.get_user(address).await.unwrap().expect("user");
-        let mb = self
-            .store
-            .get_mailbox(user.id, "INBOX")
-            .await
-            .unwrap()
-            .expect("inbox");
-        let mut out = Vec::new();
-        for e in self.store.list_messages(mb.id).await.unwrap() {
-            out.push(
-                self.store
-                    .read_message(mb.id, e.uid)
-                    .await
-                    .unwrap()
-                    .expect("message"),
-            );
-        }
-        out
+        estafeta_testkit::inbox(&*self.store, address).await
     }
 
     pub async fn inbox_text(&self, address: &str) -> Vec<String> {
