@@ -181,7 +181,18 @@ fn unwritable_data_dir_is_reported() {
         use std::os::unix::process::CommandExt;
         std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
-        cmd.uid(65534).gid(65534);
+        // a copy of the binary nobody can run, wherever the checkout lives
+        let copy = env.dir.path().join("estafeta");
+        std::fs::copy(common::BIN, &copy).unwrap();
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+        cmd = std::process::Command::new(&copy);
+        cmd.args(["domain", "list"])
+            .current_dir(env.dir.path())
+            .env("ESTAFETA_DATA_DIR", &data)
+            .env_remove("ESTAFETA_CONFIG")
+            .env_remove("ESTAFETA_LOG")
+            .uid(65534)
+            .gid(65534);
     } else {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o555)).unwrap();
