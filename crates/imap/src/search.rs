@@ -157,7 +157,7 @@ pub fn date(text: &str) -> Option<i64> {
     if it.next().is_some() || !(1..=31).contains(&day) || !(1..=9999).contains(&year) {
         return None;
     }
-    Some(days_from_civil(year, month, day))
+    Some(estafeta_net::dates::days_from_civil(year, month, day))
 }
 
 /// `17-Jul-1996 02:44:25 -0700` → Unix seconds.
@@ -178,16 +178,6 @@ pub fn date_time(text: &str) -> Option<i64> {
     let zh: i64 = zone.get(1..3)?.parse().ok()?;
     let zm: i64 = zone.get(3..5)?.parse().ok()?;
     Some(day * 86_400 + h * 3600 + m * 60 + s - sign * (zh * 3600 + zm * 60))
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// What a SEARCH key is tested against.
@@ -275,19 +265,6 @@ pub fn matches(key: &SearchKey, c: &Context<'_>) -> bool {
         Smaller(n) => (c.entry.size as u64) < *n,
         ModSeq(m) => c.entry.modseq as u64 >= *m,
     }
-}
-
-/// Days since 1970-01-01 to (year, month, day).
-pub fn civil(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]

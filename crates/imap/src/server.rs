@@ -10,9 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use estafeta_config::TlsMode;
-use estafeta_net::{
-    AuthThrottle, Connection, IoError, Line, LineIo, MaybeTls, Service, TlsSetup, sasl,
-};
+use estafeta_net::{AuthThrottle, Connection, IoError, Line, LineIo, Service, TlsSetup, sasl};
 use estafeta_store::{FlagChange, Mailbox, MailboxEntry, Store, StoreError, User};
 use tracing::Instrument;
 
@@ -145,9 +143,11 @@ impl Session {
     }
 
     fn login_allowed(&self) -> bool {
-        self.tls.is_some()
-            || (self.shared.settings.allow_plaintext_on_loopback
-                && self.peer.ip().to_canonical().is_loopback())
+        sasl::password_allowed(
+            self.tls.is_some(),
+            self.shared.settings.allow_plaintext_on_loopback,
+            self.peer.ip(),
+        )
     }
 
     fn capabilities(&self) -> String {
@@ -504,26 +504,13 @@ impl Session {
         }
         self.ok(tag, "begin TLS negotiation now");
         self.io().flush().await?;
-        let mut io = self.io.take().expect("connection present");
-        io.discard_buffered();
-        let idle = io.idle();
-        let MaybeTls::Plain(tcp) = io.into_stream() else {
+        let io = self.io.take().expect("connection present");
+        let Some(io) = io.start_tls(&self.shared.tls.acceptor).await else {
             return Ok(false);
         };
-        match tokio::time::timeout(
-            Duration::from_secs(30),
-            self.shared.tls.acceptor.accept(tcp),
-        )
-        .await
-        {
-            Ok(Ok(stream)) => {
-                let stream = MaybeTls::Tls(Box::new(stream));
-                self.tls = stream.tls_info();
-                self.io = Some(LineIo::new(stream, idle));
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+        self.tls = io.tls_info();
+        self.io = Some(io);
+        Ok(true)
     }
 
     async fn login(&mut self, tag: &str, user: &str, password: &str) {
@@ -1467,7 +1454,7 @@ fn imap_date_time(unix: i64) -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let (y, m, d) = search::civil(unix.div_euclid(86_400));
+    let (y, m, d) = estafeta_net::dates::civil_from_days(unix.div_euclid(86_400));
     let s = unix.rem_euclid(86_400);
     format!(
         "{:02}-{}-{y} {:02}:{:02}:{:02} +0000",

@@ -4,6 +4,7 @@
 //! listeners, to the protocol's [`Service`]; and the pieces the line-based protocols
 //! share: line I/O with pipelining, SASL PLAIN decoding, the failed-login throttle.
 
+pub mod dates;
 mod lineio;
 mod listen;
 pub mod sasl;

@@ -4,6 +4,9 @@
 
 use std::time::Duration;
 
+use tokio_rustls::TlsAcceptor;
+
+use crate::listen::HANDSHAKE_TIMEOUT;
 use crate::stream::MaybeTls;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -133,8 +136,8 @@ impl LineIo {
         Ok(true)
     }
 
-    /// Drops input the client sent ahead (after STARTTLS); returns how many octets.
-    pub fn discard_buffered(&mut self) -> usize {
+    /// Drops input the client sent ahead; returns how many octets.
+    fn discard_buffered(&mut self) -> usize {
         let n = self.reader.buffer().len();
         self.reader.consume(n);
         n
@@ -142,12 +145,41 @@ impl LineIo {
 }
 
 impl LineIo {
-    /// Gives the stream back (for the TLS upgrade); anything still buffered is dropped.
-    pub fn into_stream(self) -> MaybeTls {
+    /// Gives the stream back; anything still buffered is dropped.
+    fn into_stream(self) -> MaybeTls {
         self.reader.into_inner()
     }
 
-    pub fn idle(&self) -> Duration {
-        self.idle
+    /// The negotiated TLS version and cipher, `None` on plaintext.
+    pub fn tls_info(&self) -> Option<(String, String)> {
+        self.reader.get_ref().tls_info()
+    }
+
+    /// STARTTLS / STLS, after the protocol's go-ahead was flushed: input the client sent
+    /// ahead is dropped first (it was not protected by TLS: the command-injection class of
+    /// attacks), then the handshake. `None` when it fails; the connection is then done.
+    pub async fn start_tls(mut self, acceptor: &TlsAcceptor) -> Option<LineIo> {
+        let dropped = self.discard_buffered();
+        if dropped > 0 {
+            tracing::warn!(
+                octets = dropped,
+                "discarded plaintext sent ahead of the TLS handshake"
+            );
+        }
+        let idle = self.idle;
+        let MaybeTls::Plain(tcp) = self.into_stream() else {
+            return None;
+        };
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            Ok(Ok(stream)) => Some(LineIo::new(MaybeTls::Tls(Box::new(stream)), idle)),
+            Ok(Err(e)) => {
+                tracing::info!(error = %e, "TLS handshake failed");
+                None
+            }
+            Err(_) => {
+                tracing::info!("TLS handshake timed out");
+                None
+            }
+        }
     }
 }

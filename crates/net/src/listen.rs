@@ -16,8 +16,8 @@ use tokio::task::JoinSet;
 use crate::stream::MaybeTls;
 use crate::tls::TlsSetup;
 
-/// How long a client may take to finish an implicit-TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take to finish a TLS handshake.
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One accepted connection, TLS already up on implicit-TLS listeners.
 pub struct Connection {

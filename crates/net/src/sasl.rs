@@ -11,12 +11,23 @@ pub struct Credentials {
     pub password: String,
 }
 
+/// Whether a password may be taken on this connection: over TLS always; in plaintext only
+/// from a loopback address, and only when the configuration allows it.
+pub fn password_allowed(
+    tls: bool,
+    allow_plaintext_on_loopback: bool,
+    peer: std::net::IpAddr,
+) -> bool {
+    tls || (allow_plaintext_on_loopback && peer.to_canonical().is_loopback())
+}
+
 /// Decodes a base64 SASL response; `None` when it is not valid base64 or UTF-8.
 pub fn decode(b64: &str) -> Option<String> {
     let bytes = STANDARD.decode(b64.trim()).ok()?;
     String::from_utf8(bytes).ok()
 }
 
+#[cfg(test)]
 pub fn encode(text: &str) -> String {
     STANDARD.encode(text)
 }

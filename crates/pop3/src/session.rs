@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use estafeta_config::TlsMode;
-use estafeta_net::{Connection, IoError, Line, LineIo, MaybeTls, sasl};
+use estafeta_net::{Connection, IoError, Line, LineIo, sasl};
 use estafeta_store::User;
 use tracing::Instrument;
 
@@ -123,9 +123,11 @@ impl Session {
     }
 
     fn login_allowed(&self) -> bool {
-        self.tls.is_some()
-            || (self.shared.allow_plaintext_on_loopback
-                && self.peer.ip().to_canonical().is_loopback())
+        sasl::password_allowed(
+            self.tls.is_some(),
+            self.shared.allow_plaintext_on_loopback,
+            self.peer.ip(),
+        )
     }
 
     async fn serve(&mut self) -> Outcome {
@@ -243,33 +245,14 @@ impl Session {
         }
         self.io().reply("+OK begin TLS negotiation");
         self.io().flush().await?;
-        let mut io = self.io.take().expect("connection present");
-        let dropped = io.discard_buffered();
-        if dropped > 0 {
-            tracing::warn!(octets = dropped, "discarded plaintext pipelined after STLS");
-        }
-        let idle = io.idle();
-        let MaybeTls::Plain(tcp) = io.into_stream() else {
+        let io = self.io.take().expect("connection present");
+        let Some(io) = io.start_tls(&self.shared.tls.acceptor).await else {
             return Ok(false);
         };
-        match tokio::time::timeout(
-            std::time::Duration::from_secs(30),
-            self.shared.tls.acceptor.accept(tcp),
-        )
-        .await
-        {
-            Ok(Ok(stream)) => {
-                let stream = MaybeTls::Tls(Box::new(stream));
-                self.tls = stream.tls_info();
-                self.io = Some(LineIo::new(stream, idle));
-                self.user_name = None;
-                Ok(true)
-            }
-            _ => {
-                tracing::info!("STLS handshake failed");
-                Ok(false)
-            }
-        }
+        self.tls = io.tls_info();
+        self.io = Some(io);
+        self.user_name = None;
+        Ok(true)
     }
 
     fn user(&mut self, name: String) {

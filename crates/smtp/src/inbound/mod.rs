@@ -15,8 +15,6 @@ use estafeta_config::SmtpConfig;
 use estafeta_net::{Connection, Service, TlsSetup};
 use estafeta_store::Store;
 
-pub use headers::rfc5322_date;
-
 /// What the SMTP server needs from the configuration.
 #[derive(Clone)]
 pub struct SmtpSettings {

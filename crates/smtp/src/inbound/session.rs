@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use estafeta_config::{Protocol, TlsMode};
-use estafeta_net::{Connection, MaybeTls};
+use estafeta_net::Connection;
 use estafeta_store::{
     Accept, LocalDelivery, RemoteRecipient, Resolution, User, address, new_queue_id, now,
 };
@@ -31,7 +31,6 @@ const MAX_COMMAND_LINE: usize = 512;
 const MAX_PARAMETER_LINE: usize = 1012;
 /// A SASL response line.
 const MAX_AUTH_LINE: usize = 12 * 1024;
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn run(shared: Arc<Shared>, conn: Connection) {
     let span = tracing::info_span!("smtp", peer = %conn.peer, port = conn.local.port());
@@ -141,9 +140,11 @@ impl Session {
     }
 
     fn auth_allowed(&self) -> bool {
-        self.tls.is_some()
-            || (self.shared.settings.allow_plaintext_on_loopback
-                && self.peer.ip().to_canonical().is_loopback())
+        sasl::password_allowed(
+            self.tls.is_some(),
+            self.shared.settings.allow_plaintext_on_loopback,
+            self.peer.ip(),
+        )
     }
 
     async fn serve(&mut self) {
@@ -305,44 +306,19 @@ impl Session {
         }
         self.io().reply("220 2.0.0 Ready to start TLS");
         self.io().flush().await?;
-        let mut io = self.io.take().expect("connection present");
-        // Whatever the client sent after STARTTLS, before the handshake, is discarded:
-        // it was not protected by TLS (the STARTTLS command-injection class of attacks).
-        let dropped = io.discard_buffered();
-        if dropped > 0 {
-            tracing::warn!(
-                octets = dropped,
-                "discarded plaintext pipelined after STARTTLS"
-            );
-        }
-        let idle = io.idle();
-        let tcp = match io.into_stream() {
-            MaybeTls::Plain(tcp) => tcp,
-            MaybeTls::Tls(_) => return Ok(Next::Close),
+        let io = self.io.take().expect("connection present");
+        let Some(io) = io.start_tls(&self.shared.tls.acceptor).await else {
+            return Ok(Next::Close);
         };
-        let acceptor = self.shared.tls.acceptor.clone();
-        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-            Ok(Ok(stream)) => {
-                let stream = MaybeTls::Tls(Box::new(stream));
-                self.tls = stream.tls_info();
-                self.io = Some(Io::new(stream, idle));
-                // RFC 3207 §4.2: forget everything learnt before TLS.
-                self.helo = None;
-                self.esmtp = false;
-                self.user = None;
-                self.tx = None;
-                tracing::info!(tls = ?self.tls, "STARTTLS done");
-                Ok(Next::Continue)
-            }
-            Ok(Err(e)) => {
-                tracing::info!(error = %e, "STARTTLS handshake failed");
-                Ok(Next::Close)
-            }
-            Err(_) => {
-                tracing::info!("STARTTLS handshake timed out");
-                Ok(Next::Close)
-            }
-        }
+        self.tls = io.tls_info();
+        self.io = Some(io);
+        // RFC 3207 §4.2: forget everything learnt before TLS.
+        self.helo = None;
+        self.esmtp = false;
+        self.user = None;
+        self.tx = None;
+        tracing::info!(tls = ?self.tls, "STARTTLS done");
+        Ok(Next::Continue)
     }
 
     async fn read_sasl_line(&mut self, challenge: &str) -> Result<Option<String>, IoError> {
