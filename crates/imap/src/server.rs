@@ -584,13 +584,26 @@ impl Session {
         self.user.as_ref().map(|u| u.id).unwrap_or(0)
     }
 
-    async fn mailbox(&self, name: &str) -> Option<Mailbox> {
-        self.shared
-            .store
-            .get_mailbox(self.user_id(), name)
-            .await
-            .ok()
-            .flatten()
+    /// The user's mailbox `name`; when there is none, or the store fails, the NO reply is
+    /// sent here (`missing` is the answer for a mailbox that does not exist).
+    async fn find_mailbox(&mut self, tag: &str, name: &str, missing: &str) -> Option<Mailbox> {
+        match self.shared.store.get_mailbox(self.user_id(), name).await {
+            Ok(Some(mb)) => Some(mb),
+            Ok(None) => {
+                self.no(tag, missing);
+                None
+            }
+            Err(e) => {
+                self.unavailable(tag, &e);
+                None
+            }
+        }
+    }
+
+    /// NO [UNAVAILABLE] for a store failure, which is logged.
+    fn unavailable(&mut self, tag: &str, e: &StoreError) {
+        tracing::error!(error = %e, "store failure");
+        self.no(tag, "[UNAVAILABLE] temporary failure, try again later");
     }
 
     async fn select(&mut self, tag: &str, name: &str, read_only: bool, condstore: bool) {
@@ -598,8 +611,10 @@ impl Session {
         if condstore {
             self.condstore = true;
         }
-        let Some(mailbox) = self.mailbox(name).await else {
-            self.no(tag, "[NONEXISTENT] no such mailbox");
+        let Some(mailbox) = self
+            .find_mailbox(tag, name, "[NONEXISTENT] no such mailbox")
+            .await
+        else {
             return;
         };
         let changes = match self.shared.store.subscribe().await {
@@ -780,6 +795,13 @@ impl Session {
         items: &[FetchItem],
         changed_since: Option<u64>,
     ) {
+        if items
+            .iter()
+            .any(|i| matches!(i, FetchItem::Binary { .. } | FetchItem::BinarySize(_)))
+        {
+            self.bad(tag, "BINARY is not offered by this server");
+            return;
+        }
         let seqs = self.resolve(uid, set);
         let Some(view) = self.view.as_ref() else {
             return;
@@ -832,7 +854,7 @@ impl Session {
             if needs_body && !bodies.contains_key(&entry.uid) {
                 // read ahead: the next messages of this FETCH in one query
                 bodies.clear();
-                let ahead: Vec<u32> = seqs[n..]
+                let ahead: std::collections::HashSet<u32> = seqs[n..]
                     .iter()
                     .take(BODY_BATCH)
                     .filter_map(|s| {
@@ -846,13 +868,19 @@ impl Session {
                     ahead.iter().min().copied().unwrap_or(entry.uid),
                     ahead.iter().max().copied().unwrap_or(entry.uid),
                 );
-                if let Ok(batch) = self
+                match self
                     .shared
                     .store
                     .read_messages(mailbox_id, first, last)
                     .await
                 {
-                    bodies.extend(batch.into_iter().filter(|(u, _)| ahead.contains(u)));
+                    Ok(batch) => {
+                        bodies.extend(batch.into_iter().filter(|(u, _)| ahead.contains(u)))
+                    }
+                    Err(e) => {
+                        self.unavailable(tag, &e);
+                        return;
+                    }
                 }
             }
             let raw = if needs_body {
@@ -971,11 +999,8 @@ impl Session {
                             None => out.extend_from_slice(b" NIL"),
                         }
                     }
-                    FetchItem::Binary { .. } | FetchItem::BinarySize(_) => {
-                        // BINARY is not offered; answer with the raw section so the reply stays well formed
-                        out.extend_from_slice(b"BODY[] ");
-                        literal(&mut out, &raw);
-                    }
+                    // refused before any message was read
+                    FetchItem::Binary { .. } | FetchItem::BinarySize(_) => {}
                 }
             }
             if will_set_seen && !asks_flags {
@@ -1133,8 +1158,10 @@ impl Session {
             .filter_map(|s| view.entries.get(s - 1).map(|e| e.uid))
             .collect();
         let from = view.mailbox.id;
-        let Some(dest) = self.mailbox(target).await else {
-            self.no(tag, "[TRYCREATE] no such mailbox");
+        let Some(dest) = self
+            .find_mailbox(tag, target, "[TRYCREATE] no such mailbox")
+            .await
+        else {
             return;
         };
         let store = self.shared.store.clone();
@@ -1203,13 +1230,14 @@ impl Session {
         let mut hits = Vec::new();
         for (i, e) in entries.iter().enumerate() {
             let raw = if needs_body {
-                self.shared
-                    .store
-                    .read_message(mailbox_id, e.uid)
-                    .await
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default()
+                match self.shared.store.read_message(mailbox_id, e.uid).await {
+                    Ok(Some(raw)) => raw,
+                    Ok(None) => continue, // expunged meanwhile: no match
+                    Err(e) => {
+                        self.unavailable(tag, &e);
+                        return;
+                    }
+                }
             } else {
                 Vec::new()
             };
@@ -1288,21 +1316,21 @@ impl Session {
             self.line(&format!("* {word} ({attrs}) \"/\" {}", quoted(&mb.name)));
             for r in returns {
                 if let ListReturn::Status(items) = r {
-                    let status = self.status_line(mb, items).await;
-                    self.line(&status);
+                    match self.status_line(mb, items).await {
+                        Ok(status) => self.line(&status),
+                        Err(e) => {
+                            self.unavailable(tag, &e);
+                            return;
+                        }
+                    }
                 }
             }
         }
         self.ok(tag, &format!("{word} completed"));
     }
 
-    async fn status_line(&self, mb: &Mailbox, items: &[StatusItem]) -> String {
-        let entries = self
-            .shared
-            .store
-            .list_messages(mb.id)
-            .await
-            .unwrap_or_default();
+    async fn status_line(&self, mb: &Mailbox, items: &[StatusItem]) -> Result<String, StoreError> {
+        let entries = self.shared.store.list_messages(mb.id).await?;
         let mut parts = Vec::new();
         for item in items {
             parts.push(match item {
@@ -1328,17 +1356,26 @@ impl Session {
                 StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", mb.highestmodseq),
             });
         }
-        format!("* STATUS {} ({})", quoted(&mb.name), parts.join(" "))
+        Ok(format!(
+            "* STATUS {} ({})",
+            quoted(&mb.name),
+            parts.join(" ")
+        ))
     }
 
     async fn status(&mut self, tag: &str, name: &str, items: &[StatusItem]) {
-        match self.mailbox(name).await {
-            Some(mb) => {
-                let line = self.status_line(&mb, items).await;
+        let Some(mb) = self
+            .find_mailbox(tag, name, "[NONEXISTENT] no such mailbox")
+            .await
+        else {
+            return;
+        };
+        match self.status_line(&mb, items).await {
+            Ok(line) => {
                 self.line(&line);
                 self.ok(tag, "STATUS completed");
             }
-            None => self.no(tag, "[NONEXISTENT] no such mailbox"),
+            Err(e) => self.unavailable(tag, &e),
         }
     }
 
@@ -1354,8 +1391,10 @@ impl Session {
             self.no(tag, "[TOOBIG] message larger than APPENDLIMIT");
             return;
         }
-        let Some(mb) = self.mailbox(name).await else {
-            self.no(tag, "[TRYCREATE] no such mailbox");
+        let Some(mb) = self
+            .find_mailbox(tag, name, "[TRYCREATE] no such mailbox")
+            .await
+        else {
             return;
         };
         let date = date.unwrap_or_else(estafeta_store::now);
@@ -1375,12 +1414,13 @@ impl Session {
     async fn quota(&mut self, tag: &str) {
         let limit = self.user.as_ref().map(|u| u.quota_bytes).unwrap_or(0);
         if limit > 0 {
-            let (used, _) = self
-                .shared
-                .store
-                .quota_usage(self.user_id())
-                .await
-                .unwrap_or((0, 0));
+            let used = match self.shared.store.quota_usage(self.user_id()).await {
+                Ok((used, _)) => used,
+                Err(e) => {
+                    self.unavailable(tag, &e);
+                    return;
+                }
+            };
             self.line(&format!(
                 "* QUOTA \"\" (STORAGE {} {})",
                 used / 1024,

@@ -76,6 +76,12 @@ async fn select_and_fetch_are_byte_identical_to_smtp() {
         literal_after(&r, "BODY[HEADER.FIELDS (\"Subject\")] "),
         "Subject: hello imap\r\n\r\n"
     );
+    // BINARY is not offered: refused, not answered with something else
+    assert!(
+        c.run("b", "FETCH 1 BINARY.PEEK[1]")
+            .await
+            .contains("b BAD BINARY is not offered")
+    );
     assert!(c.run("o", "LOGOUT").await.contains("* BYE"));
 }
 
