@@ -205,6 +205,38 @@ pub(crate) fn redact(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// A kill -9 test cannot see a missing fsync (the page cache survives the process), so
+    /// the settings that make a commit durable are checked on every pooled connection.
+    #[tokio::test]
+    async fn sqlite_commits_are_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&StoreOptions {
+            backend: Backend::Sqlite {
+                path: dir.path().join("d.db"),
+            },
+            max_connections: 2,
+        })
+        .await
+        .unwrap();
+        let (a, b) = tokio::join!(db.pool.acquire(), db.pool.acquire());
+        for mut conn in [a.unwrap(), b.unwrap()] {
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            assert_eq!(
+                (mode.as_str(), sync),
+                ("wal", 2),
+                "WAL with synchronous=FULL"
+            );
+        }
+    }
     #[test]
     fn redacts_password() {
         assert_eq!(
