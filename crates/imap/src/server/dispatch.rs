@@ -1,0 +1,412 @@
+//! The session's command loop: reading a command with its literals, dispatching it by
+//! state, and the tagged replies every command shares.
+
+use super::*;
+
+impl Session {
+    pub(super) fn io(&mut self) -> &mut LineIo {
+        self.io
+            .as_mut()
+            .expect("the connection is present between commands")
+    }
+
+    pub(super) fn line(&mut self, text: &str) {
+        self.io().reply(text);
+    }
+
+    pub(super) fn login_allowed(&self) -> bool {
+        sasl::password_allowed(
+            self.tls.is_some(),
+            self.shared.settings.allow_plaintext_on_loopback,
+            self.peer.ip(),
+        )
+    }
+
+    pub(super) fn capabilities(&self) -> String {
+        let mut caps = vec![
+            "IMAP4rev1",
+            "SASL-IR",
+            "LITERAL+",
+            "ENABLE",
+            "IDLE",
+            "NAMESPACE",
+            "UIDPLUS",
+            "MOVE",
+            "UNSELECT",
+            "ID",
+            "CHILDREN",
+            "SPECIAL-USE",
+            "CONDSTORE",
+            "QUOTA",
+            "QUOTA=RES-STORAGE",
+            "STATUS=SIZE",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+        caps.push(format!(
+            "APPENDLIMIT={}",
+            self.shared.settings.max_message_size
+        ));
+        if self.user.is_none() {
+            if self.starttls_offered && self.tls.is_none() {
+                caps.push("STARTTLS".into());
+            }
+            if self.login_allowed() {
+                caps.push("AUTH=PLAIN".into());
+            } else {
+                caps.push("LOGINDISABLED".into());
+            }
+        }
+        caps.join(" ")
+    }
+
+    pub(super) async fn serve(&mut self) -> &'static str {
+        let greeting = format!(
+            "* OK [CAPABILITY {}] estafeta IMAP ready",
+            self.capabilities()
+        );
+        self.line(&greeting);
+        loop {
+            let bytes = match self.read_command().await {
+                Ok(Some(b)) => b,
+                Ok(None) => return "closed",
+                Err(IoError::Timeout) => {
+                    self.line("* BYE autologout: idle too long");
+                    return "timeout";
+                }
+                Err(IoError::Io(_)) => return "error",
+            };
+            if bytes.is_empty() {
+                continue; // refused while reading; already answered
+            }
+            let cmd = match parse_command(&bytes) {
+                Ok(c) => c,
+                Err(e) => {
+                    let text = format!("{} BAD {}", e.tag, e.message);
+                    self.line(&text);
+                    continue;
+                }
+            };
+            match self.command(cmd).await {
+                Ok(true) => {}
+                Ok(false) => return "logout",
+                Err(IoError::Timeout) => return "timeout",
+                Err(IoError::Io(_)) => return "error",
+            }
+        }
+    }
+
+    /// Reads one command with its literals. `None` when the client has gone.
+    pub(super) async fn read_command(&mut self) -> Result<Option<Vec<u8>>, IoError> {
+        let mut command = Vec::new();
+        loop {
+            let line = match self.io().read_line(MAX_LINE).await? {
+                Line::Complete(l) => l,
+                Line::TooLong => {
+                    self.line("* BAD line too long");
+                    return Ok(Some(Vec::new()));
+                }
+                Line::Closed => return Ok(None),
+            };
+            command.extend_from_slice(&line);
+            let Some(lit) = literal_at_end(&line) else {
+                return Ok(Some(command));
+            };
+            // before login a client gets no more than a LOGIN needs
+            let cap = if self.user.is_some() {
+                MAX_COMMAND
+            } else {
+                MAX_UNAUTHENTICATED_COMMAND
+            };
+            if command.len() as u64 + lit.size > cap {
+                if lit.non_synchronizing {
+                    self.line("* BYE literal too large");
+                    return Ok(None);
+                }
+                let tag =
+                    String::from_utf8_lossy(command.split(|&b| b == b' ').next().unwrap_or(b"*"))
+                        .into_owned();
+                self.line(&format!("{tag} NO [TOOBIG] literal too large"));
+                return Ok(Some(Vec::new()));
+            }
+            if !lit.non_synchronizing {
+                self.line("+ Ready for literal data");
+            }
+            let mut data = Vec::with_capacity(lit.size as usize);
+            if !self
+                .io()
+                .read_chunk(lit.size as usize, Some(&mut data))
+                .await?
+            {
+                return Ok(None);
+            }
+            command.extend_from_slice(&data);
+        }
+    }
+
+    pub(super) async fn command(&mut self, cmd: Command) -> Step {
+        let tag = cmd.tag;
+        let authenticated = self.user.is_some();
+        let selected = self.view.is_some();
+        use CommandBody as C;
+        match cmd.body {
+            C::Capability => {
+                let caps = format!("* CAPABILITY {}", self.capabilities());
+                self.line(&caps);
+                self.ok(&tag, "CAPABILITY completed");
+            }
+            C::Noop | C::Check => {
+                self.refresh().await;
+                self.ok(&tag, "NOOP completed");
+            }
+            C::Logout => {
+                self.line("* BYE logging out");
+                self.ok(&tag, "LOGOUT completed");
+                return Ok(false);
+            }
+            C::Id(_) => {
+                self.line("* ID (\"name\" \"estafeta\")");
+                self.ok(&tag, "ID completed");
+            }
+            C::StartTls if !authenticated => return self.starttls(&tag).await,
+            C::Login { user, password } if !authenticated => {
+                self.login(&tag, &user, &password).await
+            }
+            C::Authenticate { mechanism, initial } if !authenticated => {
+                self.authenticate(&tag, &mechanism, initial).await?
+            }
+            C::Enable(caps) if authenticated => {
+                let mut enabled = Vec::new();
+                for c in caps {
+                    if c == "CONDSTORE" {
+                        self.condstore = true;
+                        enabled.push(c);
+                    }
+                }
+                self.line(format!("* ENABLED {}", enabled.join(" ")).trim_end());
+                self.ok(&tag, "ENABLE completed");
+            }
+            C::Select {
+                mailbox,
+                read_only,
+                condstore,
+                ..
+            } if authenticated => self.select(&tag, &mailbox, read_only, condstore).await,
+            C::Create {
+                mailbox,
+                special_use,
+            } if authenticated => {
+                let r = self
+                    .store_call(|s, u| async move {
+                        s.create_mailbox(
+                            u,
+                            &mailbox,
+                            special_use.as_deref().map(|f| f.trim_start_matches('\\')),
+                        )
+                        .await
+                        .map(|_| ())
+                    })
+                    .await;
+                self.done(&tag, "CREATE", r);
+            }
+            C::Delete(mailbox) if authenticated => {
+                let r = self
+                    .store_call(|s, u| async move { s.delete_mailbox(u, &mailbox).await })
+                    .await;
+                self.done(&tag, "DELETE", r);
+            }
+            C::Rename { from, to } if authenticated => {
+                let r = self
+                    .store_call(|s, u| async move { s.rename_mailbox(u, &from, &to).await })
+                    .await;
+                self.done(&tag, "RENAME", r);
+            }
+            C::Subscribe(mailbox) if authenticated => {
+                let r = self
+                    .store_call(|s, u| async move { s.set_subscribed(u, &mailbox, true).await })
+                    .await;
+                self.done(&tag, "SUBSCRIBE", r);
+            }
+            C::Unsubscribe(mailbox) if authenticated => {
+                let r = self
+                    .store_call(|s, u| async move { s.set_subscribed(u, &mailbox, false).await })
+                    .await;
+                self.done(&tag, "UNSUBSCRIBE", r);
+            }
+            C::List {
+                reference,
+                patterns,
+                selection,
+                returns,
+            } if authenticated => {
+                self.list(&tag, &reference, &patterns, &selection, &returns, false)
+                    .await
+            }
+            C::Lsub { reference, pattern } if authenticated => {
+                self.list(
+                    &tag,
+                    &reference,
+                    &[pattern],
+                    &["SUBSCRIBED".into()],
+                    &[],
+                    true,
+                )
+                .await
+            }
+            C::Namespace if authenticated => {
+                self.line("* NAMESPACE ((\"\" \"/\")) NIL NIL");
+                self.ok(&tag, "NAMESPACE completed");
+            }
+            C::Status { mailbox, items } if authenticated => {
+                self.status(&tag, &mailbox, &items).await
+            }
+            C::Append {
+                mailbox,
+                flags,
+                date,
+                message,
+            } if authenticated => self.append(&tag, &mailbox, &flags, date, &message).await,
+            C::GetQuotaRoot(mailbox) if authenticated => {
+                self.line(&format!("* QUOTAROOT {} \"\"", quoted(&mailbox)));
+                self.quota(&tag).await
+            }
+            C::GetQuota(_) if authenticated => self.quota(&tag).await,
+            C::Idle if authenticated => return self.idle(&tag).await,
+            C::Close | C::Unselect if selected => {
+                let expunge = matches!(cmd.body, C::Close)
+                    && !self.view.as_ref().is_some_and(|v| v.read_only);
+                let r = if expunge {
+                    self.expunge(None, false).await
+                } else {
+                    Ok(())
+                };
+                self.view = None;
+                match r {
+                    Ok(()) => self.ok(&tag, "done"),
+                    Err(e) => self.done(&tag, "CLOSE", Err(e)),
+                }
+            }
+            C::Expunge | C::UidExpunge(_)
+                if selected && self.view.as_ref().is_some_and(|v| v.read_only) =>
+            {
+                self.no(&tag, "[READ-ONLY] mailbox selected with EXAMINE")
+            }
+            C::Expunge if selected => {
+                let r = self.expunge(None, true).await;
+                self.done(&tag, "EXPUNGE", r);
+            }
+            C::UidExpunge(set) if selected => {
+                let r = self.expunge(Some(set), true).await;
+                self.done(&tag, "EXPUNGE", r);
+            }
+            C::Search { uid, key, .. } if selected => self.search(&tag, uid, &key).await,
+            C::Fetch {
+                uid,
+                set,
+                items,
+                changed_since,
+                ..
+            } if selected => self.fetch(&tag, uid, &set, &items, changed_since).await,
+            C::Store {
+                uid,
+                set,
+                unchanged_since,
+                action,
+                silent,
+                flags,
+            } if selected => {
+                self.store_flags(&tag, uid, &set, unchanged_since, action, silent, &flags)
+                    .await
+            }
+            C::Copy { uid, set, mailbox } if selected => {
+                self.copy(&tag, uid, &set, &mailbox, false).await
+            }
+            C::Move { uid, set, mailbox } if selected => {
+                self.copy(&tag, uid, &set, &mailbox, true).await
+            }
+            C::Compress(_) => self.no(&tag, "COMPRESS is not offered"),
+            _ if !authenticated => self.bad(&tag, "command not allowed before login"),
+            _ if !selected => self.bad(&tag, "no mailbox selected"),
+            _ => self.bad(&tag, "command not allowed now"),
+        }
+        Ok(true)
+    }
+
+    pub(super) fn ok(&mut self, tag: &str, text: &str) {
+        self.line(&format!("{tag} OK {text}"));
+    }
+    pub(super) fn no(&mut self, tag: &str, text: &str) {
+        self.line(&format!("{tag} NO {text}"));
+    }
+    pub(super) fn bad(&mut self, tag: &str, text: &str) {
+        self.line(&format!("{tag} BAD {text}"));
+    }
+
+    /// Answers a store operation: OK, or NO with the response code that fits.
+    pub(super) fn done(&mut self, tag: &str, what: &str, r: Result<(), StoreError>) {
+        match r {
+            Ok(()) => self.ok(tag, &format!("{what} completed")),
+            Err(e) => {
+                let code = match e {
+                    StoreError::AlreadyExists(_) => "[ALREADYEXISTS] ",
+                    StoreError::NotFound(_) => "[NONEXISTENT] ",
+                    StoreError::OverQuota(_) => "[OVERQUOTA] ",
+                    StoreError::Invalid(_) => "[CANNOT] ",
+                    _ => "[SERVERBUG] ",
+                };
+                self.no(tag, &format!("{code}{e}"));
+            }
+        }
+    }
+
+    pub(super) async fn store_call<F, Fut>(&self, f: F) -> Result<(), StoreError>
+    where
+        F: FnOnce(Arc<dyn Store>, i64) -> Fut,
+        Fut: std::future::Future<Output = Result<(), StoreError>>,
+    {
+        let user = self.user.as_ref().map(|u| u.id).unwrap_or(0);
+        f(self.shared.store.clone(), user).await
+    }
+
+    pub(super) fn user_id(&self) -> i64 {
+        self.user.as_ref().map(|u| u.id).unwrap_or(0)
+    }
+
+    /// The user's mailbox `name`; when there is none, or the store fails, the NO reply is
+    /// sent here (`missing` is the answer for a mailbox that does not exist).
+    pub(super) async fn find_mailbox(
+        &mut self,
+        tag: &str,
+        name: &str,
+        missing: &str,
+    ) -> Option<Mailbox> {
+        match self.shared.store.get_mailbox(self.user_id(), name).await {
+            Ok(Some(mb)) => Some(mb),
+            Ok(None) => {
+                self.no(tag, missing);
+                None
+            }
+            Err(e) => {
+                self.unavailable(tag, &e);
+                None
+            }
+        }
+    }
+
+    /// NO [UNAVAILABLE] for a store failure, which is logged.
+    pub(super) fn unavailable(&mut self, tag: &str, e: &StoreError) {
+        tracing::error!(error = %e, "store failure");
+        self.no(tag, "[UNAVAILABLE] temporary failure, try again later");
+    }
+}
+
+pub(super) fn has_flag(flags: &str, flag: &str) -> bool {
+    flags.split(' ').any(|f| f.eq_ignore_ascii_case(flag))
+}
+
+pub(super) fn quoted(s: &str) -> String {
+    let mut out = Vec::new();
+    string(&mut out, s.as_bytes());
+    String::from_utf8_lossy(&out).into_owned()
+}

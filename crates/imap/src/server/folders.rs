@@ -1,0 +1,214 @@
+//! Commands on folders rather than on the selected mailbox: LIST/LSUB, STATUS, APPEND
+//! and GETQUOTA.
+
+use super::dispatch::{has_flag, quoted};
+use super::*;
+
+impl Session {
+    pub(super) async fn list(
+        &mut self,
+        tag: &str,
+        reference: &str,
+        patterns: &[String],
+        selection: &[String],
+        returns: &[ListReturn],
+        lsub: bool,
+    ) {
+        let store = self.shared.store.clone();
+        let Ok(boxes) = store.list_mailboxes(self.user_id()).await else {
+            self.no(tag, "[UNAVAILABLE] try again later");
+            return;
+        };
+        if patterns.len() == 1 && patterns[0].is_empty() {
+            self.line("* LIST (\\Noselect) \"/\" \"\"");
+            self.ok(tag, "LIST completed");
+            return;
+        }
+        let subscribed_only = selection.iter().any(|s| s == "SUBSCRIBED");
+        let word = if lsub { "LSUB" } else { "LIST" };
+        for mb in &boxes {
+            if !patterns
+                .iter()
+                .any(|p| matches_pattern(&format!("{reference}{p}"), &mb.name))
+            {
+                continue;
+            }
+            if subscribed_only && !mb.subscribed {
+                continue;
+            }
+            let mut attrs = Vec::new();
+            let has_children = boxes
+                .iter()
+                .any(|o| o.name.starts_with(&format!("{}/", mb.name)));
+            attrs.push(
+                if has_children {
+                    "\\HasChildren"
+                } else {
+                    "\\HasNoChildren"
+                }
+                .to_string(),
+            );
+            if mb.subscribed && (subscribed_only || returns.contains(&ListReturn::Subscribed)) {
+                attrs.push("\\Subscribed".into());
+            }
+            if let Some(role) = &mb.special_use {
+                attrs.push(format!("\\{role}"));
+            }
+            let attrs = attrs.join(" ");
+            self.line(&format!("* {word} ({attrs}) \"/\" {}", quoted(&mb.name)));
+            for r in returns {
+                if let ListReturn::Status(items) = r {
+                    match self.status_line(mb, items).await {
+                        Ok(status) => self.line(&status),
+                        Err(e) => {
+                            self.unavailable(tag, &e);
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        self.ok(tag, &format!("{word} completed"));
+    }
+
+    pub(super) async fn status_line(
+        &self,
+        mb: &Mailbox,
+        items: &[StatusItem],
+    ) -> Result<String, StoreError> {
+        let entries = self.shared.store.list_messages(mb.id).await?;
+        let mut parts = Vec::new();
+        for item in items {
+            parts.push(match item {
+                StatusItem::Messages => format!("MESSAGES {}", entries.len()),
+                StatusItem::Recent => "RECENT 0".to_string(),
+                StatusItem::UidNext => format!("UIDNEXT {}", mb.uidnext),
+                StatusItem::UidValidity => format!("UIDVALIDITY {}", mb.uidvalidity),
+                StatusItem::Unseen => format!(
+                    "UNSEEN {}",
+                    entries
+                        .iter()
+                        .filter(|e| !has_flag(&e.flags, "\\Seen"))
+                        .count()
+                ),
+                StatusItem::Deleted => format!(
+                    "DELETED {}",
+                    entries
+                        .iter()
+                        .filter(|e| has_flag(&e.flags, "\\Deleted"))
+                        .count()
+                ),
+                StatusItem::Size => format!("SIZE {}", entries.iter().map(|e| e.size).sum::<i64>()),
+                StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", mb.highestmodseq),
+            });
+        }
+        Ok(format!(
+            "* STATUS {} ({})",
+            quoted(&mb.name),
+            parts.join(" ")
+        ))
+    }
+
+    pub(super) async fn status(&mut self, tag: &str, name: &str, items: &[StatusItem]) {
+        let Some(mb) = self
+            .find_mailbox(tag, name, "[NONEXISTENT] no such mailbox")
+            .await
+        else {
+            return;
+        };
+        match self.status_line(&mb, items).await {
+            Ok(line) => {
+                self.line(&line);
+                self.ok(tag, "STATUS completed");
+            }
+            Err(e) => self.unavailable(tag, &e),
+        }
+    }
+
+    pub(super) async fn append(
+        &mut self,
+        tag: &str,
+        name: &str,
+        flags: &[String],
+        date: Option<i64>,
+        message: &[u8],
+    ) {
+        if message.len() as u64 > self.shared.settings.max_message_size {
+            self.no(tag, "[TOOBIG] message larger than APPENDLIMIT");
+            return;
+        }
+        let Some(mb) = self
+            .find_mailbox(tag, name, "[TRYCREATE] no such mailbox")
+            .await
+        else {
+            return;
+        };
+        let date = date.unwrap_or_else(estafeta_store::now);
+        let flags = estafeta_store::normalize_flags(flags.iter().map(String::as_str));
+        match self.shared.store.append(mb.id, message, &flags, date).await {
+            Ok(d) => {
+                self.refresh().await;
+                self.ok(
+                    tag,
+                    &format!("[APPENDUID {} {}] APPEND completed", mb.uidvalidity, d.uid),
+                );
+            }
+            Err(e) => self.done(tag, "APPEND", Err(e)),
+        }
+    }
+
+    pub(super) async fn quota(&mut self, tag: &str) {
+        let limit = self.user.as_ref().map(|u| u.quota_bytes).unwrap_or(0);
+        if limit > 0 {
+            let used = match self.shared.store.quota_usage(self.user_id()).await {
+                Ok((used, _)) => used,
+                Err(e) => {
+                    self.unavailable(tag, &e);
+                    return;
+                }
+            };
+            self.line(&format!(
+                "* QUOTA \"\" (STORAGE {} {})",
+                used / 1024,
+                limit / 1024
+            ));
+        }
+        self.ok(tag, "GETQUOTA completed");
+    }
+}
+
+/// `%` matches within one level, `*` across levels (RFC 9051 §6.3.9).
+fn matches_pattern(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match p.first() {
+            None => n.is_empty(),
+            Some(b'*') => (0..=n.len()).any(|i| go(&p[1..], &n[i..])),
+            Some(b'%') => (0..=n.len())
+                .take_while(|&i| i == 0 || n[i - 1] != b'/')
+                .any(|i| go(&p[1..], &n[i..])),
+            Some(&c) => n.first() == Some(&c) && go(&p[1..], &n[1..]),
+        }
+    }
+    let inbox_fix = |s: &str| {
+        if s.eq_ignore_ascii_case("INBOX") {
+            "INBOX".to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    go(inbox_fix(pattern).as_bytes(), name.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        assert!(matches_pattern("*", "Work/2026"));
+        assert!(!matches_pattern("%", "Work/2026"));
+        assert!(matches_pattern("Work/%", "Work/2026"));
+        assert!(matches_pattern("inbox", "INBOX"));
+        assert!(matches_pattern("S%", "Sent"));
+    }
+}

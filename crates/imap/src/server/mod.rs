@@ -1,0 +1,139 @@
+//! The IMAP server of the `imap` listeners: one session per connection, in three states
+//! (not authenticated, authenticated, selected). A selected mailbox is a view — sequence
+//! numbers, UIDs, flags, MODSEQs as the client last saw them — brought up to date between
+//! commands and during IDLE, from the store's change notifications.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use estafeta_config::TlsMode;
+use estafeta_net::{AuthThrottle, Connection, IoError, Line, LineIo, Service, TlsSetup, sasl};
+use estafeta_store::{FlagChange, Mailbox, MailboxEntry, Store, StoreError, User};
+use tracing::Instrument;
+
+use crate::command::*;
+use crate::framing::literal_at_end;
+use crate::mime;
+use crate::parser::parse_command;
+use crate::response::{flag_list, literal, string};
+use crate::sequence::SequenceSet;
+
+mod auth;
+mod dispatch;
+mod fetch;
+mod find;
+mod folders;
+mod update;
+mod view;
+
+/// What the IMAP server needs from the configuration.
+#[derive(Clone)]
+pub struct ImapSettings {
+    pub allow_plaintext_on_loopback: bool,
+    /// RFC 9051 §5.4: at least 30 minutes.
+    pub idle_timeout: Duration,
+    /// Largest message APPEND takes (APPENDLIMIT).
+    pub max_message_size: u64,
+}
+
+impl Default for ImapSettings {
+    fn default() -> Self {
+        ImapSettings {
+            allow_plaintext_on_loopback: false,
+            idle_timeout: Duration::from_secs(30 * 60),
+            max_message_size: 25 * 1024 * 1024,
+        }
+    }
+}
+
+struct Shared {
+    store: Arc<dyn Store>,
+    tls: TlsSetup,
+    throttle: Arc<AuthThrottle>,
+    settings: ImapSettings,
+}
+
+#[derive(Clone)]
+pub struct ImapServer {
+    shared: Arc<Shared>,
+}
+
+impl ImapServer {
+    pub fn new(
+        store: Arc<dyn Store>,
+        tls: TlsSetup,
+        throttle: Arc<AuthThrottle>,
+        settings: ImapSettings,
+    ) -> ImapServer {
+        ImapServer {
+            shared: Arc::new(Shared {
+                store,
+                tls,
+                throttle,
+                settings,
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl Service for ImapServer {
+    async fn handle(&self, conn: Connection) {
+        let span = tracing::info_span!("imap", peer = %conn.peer, port = conn.local.port());
+        let shared = self.shared.clone();
+        async move {
+            let mut s = Session {
+                tls: conn.stream.tls_info(),
+                starttls_offered: conn.listener.tls == TlsMode::Starttls,
+                io: Some(LineIo::new(conn.stream, shared.settings.idle_timeout)),
+                peer: conn.peer,
+                shared,
+                user: None,
+                view: None,
+                condstore: false,
+            };
+            tracing::info!(tls = s.tls.is_some(), "connect");
+            let end = s.serve().await;
+            if let Some(io) = s.io.as_mut() {
+                let _ = io.flush().await;
+            }
+            tracing::info!(user = ?s.user.as_ref().map(|u| &u.address), end, "disconnect");
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// Longest command line; literals are read apart.
+const MAX_LINE: usize = 64 * 1024;
+/// Largest command before login (literals included).
+const MAX_UNAUTHENTICATED_COMMAND: u64 = 64 * 1024;
+/// Messages whose bodies one FETCH reads per query.
+const BODY_BATCH: usize = 200;
+/// Largest command with its literals (APPEND included).
+const MAX_COMMAND: u64 = 64 * 1024 * 1024;
+
+struct Session {
+    shared: Arc<Shared>,
+    io: Option<LineIo>,
+    peer: SocketAddr,
+    tls: Option<(String, String)>,
+    starttls_offered: bool,
+    user: Option<User>,
+    view: Option<View>,
+    condstore: bool,
+}
+
+type Step = Result<bool, IoError>;
+
+/// The selected mailbox as the client knows it.
+struct View {
+    mailbox: Mailbox,
+    read_only: bool,
+    /// Index + 1 is the sequence number.
+    entries: Vec<MailboxEntry>,
+    changes: tokio::sync::broadcast::Receiver<estafeta_store::MailboxChange>,
+}

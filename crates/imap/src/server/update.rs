@@ -1,0 +1,163 @@
+//! Changing messages of the selected mailbox: STORE (with UNCHANGEDSINCE), COPY and MOVE.
+
+use super::*;
+
+impl Session {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn store_flags(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        set: &SequenceSet,
+        unchanged_since: Option<u64>,
+        action: StoreAction,
+        silent: bool,
+        flags: &[String],
+    ) {
+        if self.view.as_ref().is_some_and(|v| v.read_only) {
+            self.no(tag, "[READ-ONLY] mailbox selected with EXAMINE");
+            return;
+        }
+        let seqs = self.resolve(uid, set);
+        let Some(view) = self.view.as_ref() else {
+            return;
+        };
+        let uids: Vec<u32> = seqs
+            .iter()
+            .filter_map(|s| view.entries.get(s - 1).map(|e| e.uid))
+            .collect();
+        let change = match action {
+            StoreAction::Replace => FlagChange::Replace,
+            StoreAction::Add => FlagChange::Add,
+            StoreAction::Remove => FlagChange::Remove,
+        };
+        let mailbox_id = view.mailbox.id;
+        let result = self
+            .shared
+            .store
+            .store_flags(
+                mailbox_id,
+                &uids,
+                change,
+                flags,
+                unchanged_since.map(|m| m as i64),
+            )
+            .await;
+        let update = match result {
+            Ok(u) => u,
+            Err(e) => {
+                self.no(tag, &format!("[SERVERBUG] {e}"));
+                return;
+            }
+        };
+        let mut lines = Vec::new();
+        if let Some(view) = self.view.as_mut() {
+            for (u, new_flags) in &update.changed {
+                if let Some(i) = view.entries.iter().position(|e| e.uid == *u) {
+                    view.entries[i].flags = new_flags.clone();
+                    view.entries[i].modseq = update.modseq;
+                    if !silent || unchanged_since.is_some() {
+                        let uid_part = if uid {
+                            format!("UID {u} ")
+                        } else {
+                            String::new()
+                        };
+                        let modseq = if self.condstore || unchanged_since.is_some() {
+                            format!(" MODSEQ ({})", update.modseq)
+                        } else {
+                            String::new()
+                        };
+                        lines.push(format!(
+                            "* {} FETCH ({uid_part}FLAGS {}{modseq})",
+                            i + 1,
+                            flag_list(new_flags)
+                        ));
+                    }
+                }
+            }
+        }
+        for l in lines {
+            self.line(&l);
+        }
+        if update.modified.is_empty() {
+            self.ok(tag, "STORE completed");
+        } else {
+            let list: Vec<String> = match self.view.as_ref() {
+                Some(view) if !uid => update
+                    .modified
+                    .iter()
+                    .filter_map(|u| {
+                        view.entries
+                            .iter()
+                            .position(|e| e.uid == *u)
+                            .map(|i| (i + 1).to_string())
+                    })
+                    .collect(),
+                _ => update.modified.iter().map(u32::to_string).collect(),
+            };
+            self.ok(
+                tag,
+                &format!(
+                    "[MODIFIED {}] conditional STORE failed for some",
+                    list.join(",")
+                ),
+            );
+        }
+    }
+
+    pub(super) async fn copy(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        set: &SequenceSet,
+        target: &str,
+        is_move: bool,
+    ) {
+        let seqs = self.resolve(uid, set);
+        let Some(view) = self.view.as_ref() else {
+            return;
+        };
+        if is_move && view.read_only {
+            self.no(tag, "[READ-ONLY] mailbox selected with EXAMINE");
+            return;
+        }
+        let uids: Vec<u32> = seqs
+            .iter()
+            .filter_map(|s| view.entries.get(s - 1).map(|e| e.uid))
+            .collect();
+        let from = view.mailbox.id;
+        let Some(dest) = self
+            .find_mailbox(tag, target, "[TRYCREATE] no such mailbox")
+            .await
+        else {
+            return;
+        };
+        let store = self.shared.store.clone();
+        let r = if is_move {
+            store.move_messages(from, &uids, dest.id).await
+        } else {
+            store.copy_messages(from, &uids, dest.id).await
+        };
+        match r {
+            Ok(copied) if copied.is_empty() => self.ok(tag, "nothing to do"),
+            Ok(copied) => {
+                let src: Vec<String> = copied.iter().map(|c| c.source.to_string()).collect();
+                let dst: Vec<String> = copied.iter().map(|c| c.target.to_string()).collect();
+                let code = format!(
+                    "[COPYUID {} {} {}]",
+                    dest.uidvalidity,
+                    src.join(","),
+                    dst.join(",")
+                );
+                if is_move {
+                    self.line(&format!("* OK {code} moved"));
+                    self.refresh().await;
+                    self.ok(tag, "MOVE completed");
+                } else {
+                    self.ok(tag, &format!("{code} COPY completed"));
+                }
+            }
+            Err(e) => self.done(tag, if is_move { "MOVE" } else { "COPY" }, Err(e)),
+        }
+    }
+}
