@@ -43,6 +43,8 @@ pub trait Store: Send + Sync {
     // ---- mailboxes ----
     async fn list_mailboxes(&self, user_id: i64) -> Result<Vec<Mailbox>>;
     async fn get_mailbox(&self, user_id: i64, name: &str) -> Result<Option<Mailbox>>;
+    /// The mailbox by its id (a selected mailbox may be renamed meanwhile).
+    async fn mailbox_by_id(&self, mailbox_id: i64) -> Result<Option<Mailbox>>;
     async fn list_messages(&self, mailbox_id: i64) -> Result<Vec<MailboxEntry>>;
     /// The message's bytes as a reader sees them: per-recipient prefix, then the body.
     async fn read_message(&self, mailbox_id: i64, uid: u32) -> Result<Option<Vec<u8>>>;
@@ -54,6 +56,12 @@ pub trait Store: Send + Sync {
         first: u32,
         last: u32,
     ) -> Result<Vec<(u32, Vec<u8>)>>;
+    /// For UIDs `first..=last`, what a reader cached about each body (`None` where nothing
+    /// is cached yet). The store keeps these bytes without looking into them.
+    async fn read_summaries(&self, mailbox_id: i64, first: u32, last: u32)
+        -> Result<Vec<Summary>>;
+    /// Caches summaries by body hash; they go when the body goes.
+    async fn save_summaries(&self, summaries: &[(String, Vec<u8>)]) -> Result<()>;
     /// Replaces a message's flags; returns the new MODSEQ.
     async fn set_flags(&self, mailbox_id: i64, uid: u32, flags: &str) -> Result<i64>;
     /// Removes messages; bodies nobody references any more are deleted. Returns the MODSEQ.

@@ -7,7 +7,7 @@ use sqlx::{AssertSqlSafe, Row};
 use crate::blobs;
 use crate::engine::{Db, WriteTx};
 use crate::error::{Result, StoreError};
-use crate::model::{Mailbox, MailboxChange, MailboxEntry};
+use crate::model::{Mailbox, MailboxChange, MailboxEntry, Summary};
 
 const MAILBOX_COLUMNS: &str =
     "id, user_id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed";
@@ -81,6 +81,60 @@ impl Db {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(mailbox_from_row).collect()
+    }
+
+    pub async fn mailbox_by_id(&self, mailbox_id: i64) -> Result<Option<Mailbox>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE id = $1"
+        )))
+        .bind(mailbox_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(mailbox_from_row).transpose()
+    }
+
+    /// The cached summaries of the bodies of UIDs `first..=last`, in UID order.
+    pub async fn read_summaries(
+        &self,
+        mailbox_id: i64,
+        first: u32,
+        last: u32,
+    ) -> Result<Vec<Summary>> {
+        let rows = sqlx::query(
+            "SELECT m.uid, m.blob_hash, b.summary FROM mailbox_messages m \
+             JOIN blobs b ON b.hash = m.blob_hash \
+             WHERE m.mailbox_id = $1 AND m.uid >= $2 AND m.uid <= $3 ORDER BY m.uid",
+        )
+        .bind(mailbox_id)
+        .bind(i64::from(first))
+        .bind(i64::from(last))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Summary {
+                    uid: to_u32(row.try_get("uid")?)?,
+                    blob_hash: row.try_get("blob_hash")?,
+                    summary: row.try_get("summary")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Keeps summaries beside their bodies (bodies gone meanwhile are skipped).
+    pub async fn save_summaries(&self, summaries: &[(String, Vec<u8>)]) -> Result<()> {
+        if summaries.is_empty() {
+            return Ok(());
+        }
+        let mut w = self.begin_write().await?;
+        for (hash, summary) in summaries {
+            sqlx::query("UPDATE blobs SET summary = $1 WHERE hash = $2")
+                .bind(summary.as_slice())
+                .bind(hash.as_str())
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        w.commit().await
     }
 
     pub async fn get_mailbox(&self, user_id: i64, name: &str) -> Result<Option<Mailbox>> {

@@ -84,6 +84,14 @@ pub struct MailboxEntry {
     pub modseq: i64,
 }
 
+/// What a reader cached about a message's body (see `Store::read_summaries`).
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub uid: u32,
+    pub blob_hash: String,
+    pub summary: Option<Vec<u8>>,
+}
+
 /// A local recipient of an accepted message.
 #[derive(Debug, Clone)]
 pub struct LocalDelivery {

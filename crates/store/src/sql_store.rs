@@ -93,6 +93,15 @@ impl Store for SqlStore {
     async fn get_mailbox(&self, user_id: i64, name: &str) -> Result<Option<Mailbox>> {
         self.db.get_mailbox(user_id, name).await
     }
+    async fn mailbox_by_id(&self, mailbox_id: i64) -> Result<Option<Mailbox>> {
+        self.db.mailbox_by_id(mailbox_id).await
+    }
+    async fn read_summaries(&self, mailbox_id: i64, first: u32, last: u32) -> Result<Vec<Summary>> {
+        self.db.read_summaries(mailbox_id, first, last).await
+    }
+    async fn save_summaries(&self, summaries: &[(String, Vec<u8>)]) -> Result<()> {
+        self.db.save_summaries(summaries).await
+    }
     async fn list_messages(&self, mailbox_id: i64) -> Result<Vec<MailboxEntry>> {
         self.db.list_messages(mailbox_id).await
     }

@@ -44,6 +44,7 @@ conformance!(
     body_stored_once_and_released,
     concurrent_accepts_get_increasing_uids,
     flags_and_expunge_bump_modseq,
+    summaries_are_cached_per_body,
     queue_leases,
     queue_concurrent_leases_are_disjoint,
     change_notification,
@@ -610,6 +611,38 @@ async fn flags_and_expunge_bump_modseq(store: Arc<dyn Store>) {
         inbox(&store, &bob).await.highestmodseq,
         next.delivered[0].modseq
     );
+    // by id, the same row as by name
+    let by_id = store.mailbox_by_id(mb.id).await.unwrap().unwrap();
+    assert_eq!(by_id.name, "INBOX");
+    assert_eq!(by_id.highestmodseq, next.delivered[0].modseq);
+    assert!(store.mailbox_by_id(-1).await.unwrap().is_none());
+}
+
+async fn summaries_are_cached_per_body(store: Arc<dyn Store>) {
+    let bob = setup_user(&store, "bob@example.com").await;
+    let carol = setup_user(&store, "carol@example.com").await;
+    store.accept(message("one", &[&bob, &carol], &[])).await.unwrap();
+    store.accept(message("two", &[&bob], &[])).await.unwrap();
+    let mb = inbox(&store, &bob).await;
+    let fresh = store.read_summaries(mb.id, 1, 2).await.unwrap();
+    assert_eq!(fresh.iter().map(|s| s.uid).collect::<Vec<_>>(), vec![1, 2]);
+    assert!(fresh.iter().all(|s| s.summary.is_none()));
+    store
+        .save_summaries(&[(fresh[0].blob_hash.clone(), b"parsed one".to_vec())])
+        .await
+        .unwrap();
+    let after = store.read_summaries(mb.id, 1, 2).await.unwrap();
+    assert_eq!(after[0].summary.as_deref(), Some(&b"parsed one"[..]));
+    assert!(after[1].summary.is_none());
+    // the body is shared, and so is its summary
+    let carol_box = inbox(&store, &carol).await;
+    let theirs = store.read_summaries(carol_box.id, 1, 1).await.unwrap();
+    assert_eq!(theirs[0].summary.as_deref(), Some(&b"parsed one"[..]));
+    // a body that has gone is skipped, not an error
+    store
+        .save_summaries(&[("no-such-body".into(), b"x".to_vec())])
+        .await
+        .unwrap();
 }
 
 async fn queue_leases(store: Arc<dyn Store>) {
