@@ -70,7 +70,8 @@ pub enum CommandBody {
     UidExpunge(SequenceSet),
     Search {
         uid: bool,
-        returns: Vec<String>,
+        /// ESEARCH return options (RFC 4731); `Some(empty)` for `RETURN ()`.
+        returns: Option<Vec<String>>,
         charset: Option<String>,
         key: SearchKey,
     },

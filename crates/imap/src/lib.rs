@@ -3,8 +3,8 @@
 //! CONDSTORE/QRESYNC, UIDPLUS, MOVE, LIST-EXTENDED, LIST-STATUS, ESEARCH, QUOTA, ID,
 //! SPECIAL-USE). The parser is written by hand: no crate covers IMAP4rev2 with CONDSTORE,
 //! and keeping it apart from the session lets it be fuzzed alone. `server` serves the
-//! `imap` listeners (IMAP4rev1 with the extensions it announces; IMAP4rev2, QRESYNC and
-//! ESEARCH responses are parsed but not offered yet).
+//! `imap` listeners: IMAP4rev1, and IMAP4rev2 after ENABLE, with the extensions its
+//! CAPABILITY announces.
 
 pub mod command;
 pub mod framing;
@@ -14,6 +14,7 @@ pub mod response;
 mod search;
 pub mod sequence;
 mod server;
+mod summary;
 
 pub use command::*;
 pub use parser::{ParseError, parse_command};

@@ -406,3 +406,79 @@ pub fn body_text(msg: &Message<'_>) -> String {
     }
     text
 }
+
+/// Why BINARY cannot decode a part.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UnknownEncoding;
+
+/// The bytes of BINARY[parts] (RFC 3516): a leaf part's body with its content transfer
+/// encoding undone; the whole message, or a multipart's body, as they are. `Ok(None)`
+/// when the part does not exist.
+pub fn binary(
+    msg: &Message<'_>,
+    raw: &[u8],
+    parts: &[u32],
+) -> Result<Option<Vec<u8>>, UnknownEncoding> {
+    if parts.is_empty() {
+        return Ok(Some(raw.to_vec()));
+    }
+    let Some((m, id)) = locate(msg, parts) else {
+        return Ok(None);
+    };
+    let Some(part) = m.parts.get(id) else {
+        return Ok(None);
+    };
+    let Some(body) = m
+        .raw_message
+        .get(part.offset_body as usize..part.offset_end as usize)
+    else {
+        return Ok(None);
+    };
+    if matches!(part.body, PartType::Multipart(_) | PartType::Message(_)) {
+        return Ok(Some(body.to_vec()));
+    }
+    let encoding = part
+        .headers
+        .iter()
+        .find(|h| matches!(h.name, mail_parser::HeaderName::ContentTransferEncoding))
+        .and_then(|h| h.value.as_text())
+        .map(|v| v.trim().to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some("7bit" | "8bit" | "binary") => Ok(Some(body.to_vec())),
+        Some("base64") => mail_parser::decoders::base64::base64_decode(body)
+            .map(Some)
+            .ok_or(UnknownEncoding),
+        Some("quoted-printable") => Ok(Some(quoted_printable(body))),
+        Some(_) => Err(UnknownEncoding),
+    }
+}
+
+/// Undoes quoted-printable (RFC 2045 §6.7), keeping the part's line breaks as they are:
+/// soft breaks (`=` at a line's end) go, `=XX` becomes the octet, anything malformed
+/// passes through unchanged.
+fn quoted_printable(body: &[u8]) -> Vec<u8> {
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        let c = body[i];
+        if c != b'=' {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        match (body.get(i + 1), body.get(i + 2)) {
+            (Some(b'\r'), Some(b'\n')) => i += 3,
+            (Some(b'\n'), _) => i += 2,
+            (Some(&a), Some(&b)) if hex(a).is_some() && hex(b).is_some() => {
+                out.push(hex(a).unwrap_or(0) << 4 | hex(b).unwrap_or(0));
+                i += 3;
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}

@@ -24,6 +24,14 @@ pub fn literal(out: &mut Vec<u8>, s: &[u8]) {
 }
 
 /// A string, or NIL when absent.
+/// A literal that may hold NUL octets: `~{n}` (literal8, RFC 3516) when it does.
+pub fn literal8(out: &mut Vec<u8>, s: &[u8]) {
+    if s.contains(&0) {
+        out.push(b'~');
+    }
+    literal(out, s);
+}
+
 pub fn nstring(out: &mut Vec<u8>, s: Option<&[u8]>) {
     match s {
         Some(s) => string(out, s),

@@ -6,10 +6,10 @@ use crate::parser::{PResult, Reader};
 
 pub(crate) fn parse(r: &mut Reader<'_>, uid: bool) -> PResult<CommandBody> {
     r.sp()?;
-    let mut returns = Vec::new();
+    let mut returns = None;
     if r.keyword("RETURN") {
         r.sp()?;
-        returns = r.paren_list(|r| Ok(r.atom()?.to_ascii_uppercase()))?;
+        returns = Some(r.paren_list(|r| Ok(r.atom()?.to_ascii_uppercase()))?);
         r.sp()?;
     }
     let mut charset = None;

@@ -41,6 +41,30 @@ impl SequenceSet {
     }
 }
 
+/// Writes sorted numbers as a compact set: `[1, 2, 3, 7, 9, 10]` → `1:3,7,9:10`.
+pub fn compact(sorted: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
 fn number(s: &str) -> Option<u32> {
     if s == "*" {
         return Some(STAR);
@@ -62,6 +86,9 @@ mod tests {
         let reversed = SequenceSet::parse("5:2").unwrap();
         assert!(reversed.contains(3, 9));
         assert!(SequenceSet::parse("*").unwrap().contains(9, 9));
+        assert_eq!(compact(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
+        assert_eq!(compact(&[4]), "4");
+        assert_eq!(compact(&[]), "");
         for bad in ["", "0", "1:", ",", "a", "01", "1,,2", "-1"] {
             assert!(SequenceSet::parse(bad).is_none(), "{bad}");
         }

@@ -306,7 +306,7 @@ fn search_commands() {
         ),
         CommandBody::Search {
             uid: false,
-            returns: vec!["MIN".into(), "MAX".into(), "COUNT".into()],
+            returns: Some(vec!["MIN".into(), "MAX".into(), "COUNT".into()]),
             charset: Some("UTF-8".into()),
             key: And(vec![
                 Or(
@@ -325,7 +325,7 @@ fn search_commands() {
         ),
         CommandBody::Search {
             uid: true,
-            returns: vec![],
+            returns: None,
             charset: None,
             key: And(vec![
                 SequenceSet(set("1:*")),
@@ -343,7 +343,7 @@ fn search_commands() {
         ok("a SEARCH TEXT {6}\r\nvoilà"),
         CommandBody::Search {
             uid: false,
-            returns: vec![],
+            returns: None,
             charset: None,
             key: Text("voilà".into())
         }

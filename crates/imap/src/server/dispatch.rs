@@ -24,6 +24,7 @@ impl Session {
 
     pub(super) fn capabilities(&self) -> String {
         let mut caps = vec![
+            "IMAP4rev2",
             "IMAP4rev1",
             "SASL-IR",
             "LITERAL+",
@@ -36,7 +37,12 @@ impl Session {
             "ID",
             "CHILDREN",
             "SPECIAL-USE",
+            "LIST-EXTENDED",
+            "LIST-STATUS",
             "CONDSTORE",
+            "QRESYNC",
+            "ESEARCH",
+            "BINARY",
             "QUOTA",
             "QUOTA=RES-STORAGE",
             "STATUS=SIZE",
@@ -179,8 +185,17 @@ impl Session {
             C::Enable(caps) if authenticated => {
                 let mut enabled = Vec::new();
                 for c in caps {
-                    if c == "CONDSTORE" {
-                        self.condstore = true;
+                    let c = c.to_ascii_uppercase();
+                    let newly = match c.as_str() {
+                        "CONDSTORE" => !std::mem::replace(&mut self.condstore, true),
+                        "QRESYNC" => {
+                            self.condstore = true;
+                            !std::mem::replace(&mut self.qresync, true)
+                        }
+                        "IMAP4REV2" => !std::mem::replace(&mut self.rev2, true),
+                        _ => false,
+                    };
+                    if newly {
                         enabled.push(c);
                     }
                 }
@@ -191,8 +206,11 @@ impl Session {
                 mailbox,
                 read_only,
                 condstore,
-                ..
-            } if authenticated => self.select(&tag, &mailbox, read_only, condstore).await,
+                qresync,
+            } if authenticated => {
+                self.select(&tag, &mailbox, read_only, condstore, qresync)
+                    .await
+            }
             C::Create {
                 mailbox,
                 special_use,
@@ -281,7 +299,7 @@ impl Session {
                 } else {
                     Ok(())
                 };
-                self.view = None;
+                self.unselect();
                 match r {
                     Ok(()) => self.ok(&tag, "done"),
                     Err(e) => self.done(&tag, "CLOSE", Err(e)),
@@ -300,14 +318,27 @@ impl Session {
                 let r = self.expunge(Some(set), true).await;
                 self.done(&tag, "EXPUNGE", r);
             }
-            C::Search { uid, key, .. } if selected => self.search(&tag, uid, &key).await,
+            C::Search { charset, .. }
+                if selected
+                    && charset
+                        .as_deref()
+                        .is_some_and(|c| c != "UTF-8" && c != "US-ASCII") =>
+            {
+                self.no(&tag, "[BADCHARSET (UTF-8 US-ASCII)] only UTF-8 is searched")
+            }
+            C::Search {
+                uid, returns, key, ..
+            } if selected => self.search(&tag, uid, returns.as_deref(), &key).await,
             C::Fetch {
                 uid,
                 set,
                 items,
                 changed_since,
-                ..
-            } if selected => self.fetch(&tag, uid, &set, &items, changed_since).await,
+                vanished,
+            } if selected => {
+                self.fetch(&tag, uid, &set, &items, changed_since, vanished)
+                    .await
+            }
             C::Store {
                 uid,
                 set,

@@ -1,9 +1,26 @@
-//! FETCH: message attributes, structure and sections, read in batches from the store.
+//! FETCH: message attributes, structure and sections. Messages are read in batches; what
+//! only needs the structure (ENVELOPE, BODYSTRUCTURE) comes from the summary cached beside
+//! the body, which the first FETCH computes. Output is flushed batch by batch.
+
+use std::collections::HashMap;
 
 use super::dispatch::{has_flag, quoted};
 use super::*;
+use crate::response::literal8;
+use crate::sequence::compact;
+use crate::summary::Summary;
+
+/// Summaries read per query.
+const SUMMARY_BATCH: usize = 2000;
+
+/// What FETCH has of one message beyond its entry.
+struct Material {
+    raw: Option<Vec<u8>>,
+    summary: Option<Summary>,
+}
 
 impl Session {
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn fetch(
         &mut self,
         tag: &str,
@@ -11,28 +28,76 @@ impl Session {
         set: &SequenceSet,
         items: &[FetchItem],
         changed_since: Option<u64>,
+        vanished: bool,
     ) {
-        if items
-            .iter()
-            .any(|i| matches!(i, FetchItem::Binary { .. } | FetchItem::BinarySize(_)))
-        {
-            self.bad(tag, "BINARY is not offered by this server");
+        if vanished && !(uid && self.qresync && changed_since.is_some()) {
+            self.bad(
+                tag,
+                "VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC",
+            );
             return;
         }
-        let seqs = self.resolve(uid, set);
+        let mut items = items.to_vec();
+        if changed_since.is_some() || items.contains(&FetchItem::ModSeq) {
+            self.condstore = true;
+            if !items.contains(&FetchItem::ModSeq) {
+                items.push(FetchItem::ModSeq);
+            }
+        }
+        // UID FETCH always reports UIDs (RFC 9051 §6.4.9)
+        if uid && !items.contains(&FetchItem::Uid) {
+            items.insert(0, FetchItem::Uid);
+        }
         let Some(view) = self.view.as_ref() else {
             return;
         };
         let mailbox_id = view.mailbox.id;
         let read_only = view.read_only;
+        if vanished && let Some(since) = changed_since {
+            let largest = view.entries.last().map(|e| e.uid).unwrap_or(0);
+            let gone = match self
+                .shared
+                .store
+                .vanished_since(mailbox_id, since as i64)
+                .await
+            {
+                Ok(g) => g,
+                Err(e) => {
+                    self.unavailable(tag, &e);
+                    return;
+                }
+            };
+            let gone: Vec<u32> = gone
+                .into_iter()
+                .filter(|&u| set.contains(u, largest.max(u)))
+                .collect();
+            if !gone.is_empty() {
+                self.line(&format!("* VANISHED (EARLIER) {}", compact(&gone)));
+            }
+        }
+        let targets: Vec<(usize, MailboxEntry)> = self
+            .resolve(uid, set)
+            .into_iter()
+            .filter_map(|seq| {
+                let e = self.view.as_ref()?.entries.get(seq - 1)?;
+                (changed_since.is_none_or(|m| e.modseq as u64 > m)).then(|| (seq, e.clone()))
+            })
+            .collect();
         let needs_body = items.iter().any(|i| {
-            !matches!(
+            matches!(
                 i,
-                FetchItem::Flags
-                    | FetchItem::InternalDate
-                    | FetchItem::Rfc822Size
-                    | FetchItem::Uid
-                    | FetchItem::ModSeq
+                FetchItem::BodySection { .. }
+                    | FetchItem::Binary { .. }
+                    | FetchItem::BinarySize(_)
+                    | FetchItem::Rfc822
+                    | FetchItem::Rfc822Header
+                    | FetchItem::Rfc822Text
+            )
+        });
+        let needs_summary = items.iter().any(|i| {
+            matches!(
+                i,
+                FetchItem::Envelope | FetchItem::Body | FetchItem::BodyStructure
             )
         });
         // fetching a body without PEEK sets \Seen (RFC 9051 §6.4.5)
@@ -43,188 +108,59 @@ impl Session {
                     FetchItem::Rfc822
                         | FetchItem::Rfc822Text
                         | FetchItem::BodySection { peek: false, .. }
+                        | FetchItem::Binary { peek: false, .. }
                 )
             });
-        let asks_flags = items.contains(&FetchItem::Flags);
-        // only the header is parsed when nothing but ENVELOPE needs the message
-        let header_only = items.iter().all(|i| {
-            matches!(
-                i,
-                FetchItem::Flags
-                    | FetchItem::InternalDate
-                    | FetchItem::Rfc822Size
-                    | FetchItem::Uid
-                    | FetchItem::ModSeq
-                    | FetchItem::Envelope
-            )
-        });
+        let batch = if needs_body {
+            BODY_BATCH
+        } else {
+            SUMMARY_BATCH
+        };
         let mut seen_now = Vec::new();
-        let mut bodies: std::collections::HashMap<u32, Vec<u8>> = std::collections::HashMap::new();
-        for (n, seq) in seqs.iter().copied().enumerate() {
-            let entry = match self.view.as_ref().and_then(|v| v.entries.get(seq - 1)) {
-                Some(e) => e.clone(),
-                None => continue,
+        for chunk in targets.chunks(batch) {
+            let material = if needs_body {
+                self.read_bodies(mailbox_id, chunk).await
+            } else if needs_summary {
+                self.read_summaries(mailbox_id, chunk).await
+            } else {
+                Ok(HashMap::new())
             };
-            if changed_since.is_some_and(|m| entry.modseq as u64 <= m) {
-                continue;
-            }
-            if needs_body && !bodies.contains_key(&entry.uid) {
-                // read ahead: the next messages of this FETCH in one query
-                bodies.clear();
-                let ahead: std::collections::HashSet<u32> = seqs[n..]
-                    .iter()
-                    .take(BODY_BATCH)
-                    .filter_map(|s| {
-                        self.view
-                            .as_ref()
-                            .and_then(|v| v.entries.get(s - 1))
-                            .map(|e| e.uid)
-                    })
-                    .collect();
-                let (first, last) = (
-                    ahead.iter().min().copied().unwrap_or(entry.uid),
-                    ahead.iter().max().copied().unwrap_or(entry.uid),
-                );
-                match self
-                    .shared
-                    .store
-                    .read_messages(mailbox_id, first, last)
-                    .await
-                {
-                    Ok(batch) => {
-                        bodies.extend(batch.into_iter().filter(|(u, _)| ahead.contains(u)))
-                    }
-                    Err(e) => {
-                        self.unavailable(tag, &e);
+            let mut material = match material {
+                Ok(m) => m,
+                Err(e) => {
+                    self.unavailable(tag, &e);
+                    return;
+                }
+            };
+            for (seq, entry) in chunk {
+                let m = material.remove(&entry.uid);
+                if (needs_body || needs_summary) && m.is_none() {
+                    continue; // expunged meanwhile: the next refresh says so
+                }
+                let m = m.unwrap_or(Material {
+                    raw: None,
+                    summary: None,
+                });
+                let will_set_seen = marks_seen && !has_flag(&entry.flags, "\\Seen");
+                if will_set_seen {
+                    seen_now.push(entry.uid);
+                }
+                let out = match self.render(*seq, entry, &items, &m, will_set_seen) {
+                    Ok(out) => out,
+                    Err(mime::UnknownEncoding) => {
+                        self.no(
+                            tag,
+                            "[UNKNOWN-CTE] cannot decode the part's transfer encoding",
+                        );
                         return;
                     }
-                }
+                };
+                self.io().write(&out);
             }
-            let raw = if needs_body {
-                match bodies.remove(&entry.uid) {
-                    Some(b) => b,
-                    None => continue, // expunged meanwhile: the next refresh says so
-                }
-            } else {
-                Vec::new()
-            };
-            let parsed = if needs_body && header_only {
-                let end = raw
-                    .windows(4)
-                    .position(|w| w == b"\r\n\r\n")
-                    .map(|p| p + 4)
-                    .unwrap_or(raw.len());
-                mime::parse(&raw[..end])
-            } else if needs_body {
-                mime::parse(&raw)
-            } else {
-                None
-            };
-            let will_set_seen = marks_seen && !has_flag(&entry.flags, "\\Seen");
-            let shown_flags = if will_set_seen {
-                seen_now.push(entry.uid);
-                estafeta_store::normalize_flags(entry.flags.split(' ').chain(["\\Seen"]))
-            } else {
-                entry.flags.clone()
-            };
-            let mut out = format!("* {seq} FETCH (").into_bytes();
-            let mut first = true;
-            for item in items {
-                if !first {
-                    out.push(b' ');
-                }
-                first = false;
-                match item {
-                    FetchItem::Uid => {
-                        out.extend_from_slice(format!("UID {}", entry.uid).as_bytes())
-                    }
-                    FetchItem::Flags => out
-                        .extend_from_slice(format!("FLAGS {}", flag_list(&shown_flags)).as_bytes()),
-                    FetchItem::InternalDate => out.extend_from_slice(
-                        format!("INTERNALDATE \"{}\"", imap_date_time(entry.internal_date))
-                            .as_bytes(),
-                    ),
-                    FetchItem::Rfc822Size => {
-                        out.extend_from_slice(format!("RFC822.SIZE {}", entry.size).as_bytes())
-                    }
-                    FetchItem::ModSeq => {
-                        out.extend_from_slice(format!("MODSEQ ({})", entry.modseq).as_bytes())
-                    }
-                    FetchItem::Envelope => {
-                        out.extend_from_slice(b"ENVELOPE ");
-                        match &parsed {
-                            Some(m) => mime::envelope(&mut out, m),
-                            None => {
-                                out.extend_from_slice(b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)")
-                            }
-                        }
-                    }
-                    FetchItem::Body | FetchItem::BodyStructure => {
-                        let ext = matches!(item, FetchItem::BodyStructure);
-                        out.extend_from_slice(if ext { b"BODYSTRUCTURE " } else { b"BODY " });
-                        match &parsed {
-                            Some(m) => mime::body_structure(&mut out, m, 0, ext),
-                            None => out.extend_from_slice(
-                                b"(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 0 0)",
-                            ),
-                        }
-                    }
-                    FetchItem::Rfc822 => {
-                        out.extend_from_slice(b"RFC822 ");
-                        literal(&mut out, &raw);
-                    }
-                    FetchItem::Rfc822Header | FetchItem::Rfc822Text => {
-                        let (name, text) = if matches!(item, FetchItem::Rfc822Header) {
-                            ("RFC822.HEADER ", SectionText::Header)
-                        } else {
-                            ("RFC822.TEXT ", SectionText::Text)
-                        };
-                        out.extend_from_slice(name.as_bytes());
-                        let sec = Section {
-                            parts: vec![],
-                            text: Some(text),
-                        };
-                        let bytes = parsed
-                            .as_ref()
-                            .and_then(|m| mime::section(m, &raw, &sec))
-                            .unwrap_or_default();
-                        literal(&mut out, &bytes);
-                    }
-                    FetchItem::BodySection {
-                        section, partial, ..
-                    } => {
-                        let bytes = parsed
-                            .as_ref()
-                            .and_then(|m| mime::section(m, &raw, section));
-                        out.extend_from_slice(
-                            format!("BODY[{}]", section_name(section)).as_bytes(),
-                        );
-                        match bytes {
-                            Some(b) => {
-                                let b = match partial {
-                                    Some((start, count)) => {
-                                        out.extend_from_slice(format!("<{start}>").as_bytes());
-                                        let s = (*start as usize).min(b.len());
-                                        let e = s.saturating_add(*count as usize).min(b.len());
-                                        b[s..e].to_vec()
-                                    }
-                                    None => b,
-                                };
-                                out.push(b' ');
-                                literal(&mut out, &b);
-                            }
-                            None => out.extend_from_slice(b" NIL"),
-                        }
-                    }
-                    // refused before any message was read
-                    FetchItem::Binary { .. } | FetchItem::BinarySize(_) => {}
-                }
+            if let Err(e) = self.io().flush().await {
+                tracing::debug!(error = ?e, "client gone during FETCH");
+                return;
             }
-            if will_set_seen && !asks_flags {
-                out.extend_from_slice(format!(" FLAGS {}", flag_list(&shown_flags)).as_bytes());
-            }
-            out.extend_from_slice(b")\r\n");
-            self.io().write(&out);
         }
         if !seen_now.is_empty() {
             let seen = ["\\Seen".to_string()];
@@ -239,7 +175,8 @@ impl Session {
                 Ok(update) => {
                     if let Some(view) = self.view.as_mut() {
                         for (uid, flags) in update.changed {
-                            if let Some(e) = view.entries.iter_mut().find(|e| e.uid == uid) {
+                            if let Ok(i) = view.entries.binary_search_by_key(&uid, |e| e.uid) {
+                                let e = &mut view.entries_mut()[i];
                                 let told = estafeta_store::normalize_flags(
                                     e.flags.split(' ').chain(["\\Seen"]),
                                 );
@@ -258,6 +195,259 @@ impl Session {
         }
         self.ok(tag, "FETCH completed");
     }
+
+    /// Bodies of a batch of messages, parsed once for what needs structure.
+    async fn read_bodies(
+        &self,
+        mailbox_id: i64,
+        chunk: &[(usize, MailboxEntry)],
+    ) -> Result<HashMap<u32, Material>, StoreError> {
+        let (Some(first), Some(last)) = (chunk.first(), chunk.last()) else {
+            return Ok(HashMap::new());
+        };
+        let (lo, hi) = (first.1.uid.min(last.1.uid), first.1.uid.max(last.1.uid));
+        let wanted: std::collections::HashSet<u32> = chunk.iter().map(|(_, e)| e.uid).collect();
+        let bodies = self.shared.store.read_messages(mailbox_id, lo, hi).await?;
+        Ok(bodies
+            .into_iter()
+            .filter(|(u, _)| wanted.contains(u))
+            .map(|(u, raw)| {
+                (
+                    u,
+                    Material {
+                        raw: Some(raw),
+                        summary: None,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Summaries of a batch of messages: cached ones, and the rest computed from their
+    /// bodies and cached for next time.
+    async fn read_summaries(
+        &self,
+        mailbox_id: i64,
+        chunk: &[(usize, MailboxEntry)],
+    ) -> Result<HashMap<u32, Material>, StoreError> {
+        let (Some(first), Some(last)) = (chunk.first(), chunk.last()) else {
+            return Ok(HashMap::new());
+        };
+        let (lo, hi) = (first.1.uid.min(last.1.uid), first.1.uid.max(last.1.uid));
+        let wanted: std::collections::HashSet<u32> = chunk.iter().map(|(_, e)| e.uid).collect();
+        let store = &self.shared.store;
+        let mut out = HashMap::new();
+        let mut missing: Vec<(u32, String)> = Vec::new();
+        for s in store.read_summaries(mailbox_id, lo, hi).await? {
+            if !wanted.contains(&s.uid) {
+                continue;
+            }
+            match s.summary.as_deref().and_then(Summary::decode) {
+                Some(summary) => {
+                    out.insert(
+                        s.uid,
+                        Material {
+                            raw: None,
+                            summary: Some(summary),
+                        },
+                    );
+                }
+                None => missing.push((s.uid, s.blob_hash)),
+            }
+        }
+        if let (Some(a), Some(b)) = (missing.first(), missing.last()) {
+            let hashes: HashMap<u32, String> = missing.iter().cloned().collect();
+            let mut fresh = Vec::new();
+            for (u, raw) in store.read_messages(mailbox_id, a.0, b.0).await? {
+                let Some(hash) = hashes.get(&u) else { continue };
+                let summary = Summary::compute(&raw);
+                fresh.push((hash.clone(), summary.encode()));
+                out.insert(
+                    u,
+                    Material {
+                        raw: None,
+                        summary: Some(summary),
+                    },
+                );
+            }
+            // a cache: failing to keep it costs only time
+            if let Err(e) = store.save_summaries(&fresh).await {
+                tracing::warn!(error = %e, "cannot cache message summaries");
+            }
+        }
+        Ok(out)
+    }
+
+    /// One `* n FETCH (...)` response.
+    fn render(
+        &self,
+        seq: usize,
+        entry: &MailboxEntry,
+        items: &[FetchItem],
+        m: &Material,
+        will_set_seen: bool,
+    ) -> Result<Vec<u8>, mime::UnknownEncoding> {
+        let raw = m.raw.as_deref().unwrap_or_default();
+        let parsed = if m.raw.is_some()
+            && items.iter().any(|i| {
+                !matches!(
+                    i,
+                    FetchItem::Flags
+                        | FetchItem::InternalDate
+                        | FetchItem::Rfc822Size
+                        | FetchItem::Uid
+                        | FetchItem::ModSeq
+                        | FetchItem::Rfc822
+                )
+            }) {
+            mime::parse(raw)
+        } else {
+            None
+        };
+        let summary = match (&m.summary, &parsed) {
+            (Some(s), _) => Some(s.clone()),
+            (None, Some(p))
+                if items.iter().any(|i| {
+                    matches!(
+                        i,
+                        FetchItem::Envelope | FetchItem::Body | FetchItem::BodyStructure
+                    )
+                }) =>
+            {
+                Some(Summary::of(p))
+            }
+            _ => None,
+        }
+        .unwrap_or_else(Summary::empty);
+        let shown_flags = if will_set_seen {
+            estafeta_store::normalize_flags(entry.flags.split(' ').chain(["\\Seen"]))
+        } else {
+            entry.flags.clone()
+        };
+        let mut out = format!("* {seq} FETCH (").into_bytes();
+        for (n, item) in items.iter().enumerate() {
+            if n > 0 {
+                out.push(b' ');
+            }
+            match item {
+                FetchItem::Uid => out.extend_from_slice(format!("UID {}", entry.uid).as_bytes()),
+                FetchItem::Flags => {
+                    out.extend_from_slice(format!("FLAGS {}", flag_list(&shown_flags)).as_bytes())
+                }
+                FetchItem::InternalDate => out.extend_from_slice(
+                    format!("INTERNALDATE \"{}\"", imap_date_time(entry.internal_date)).as_bytes(),
+                ),
+                FetchItem::Rfc822Size => {
+                    out.extend_from_slice(format!("RFC822.SIZE {}", entry.size).as_bytes())
+                }
+                FetchItem::ModSeq => {
+                    out.extend_from_slice(format!("MODSEQ ({})", entry.modseq).as_bytes())
+                }
+                FetchItem::Envelope => {
+                    out.extend_from_slice(b"ENVELOPE ");
+                    out.extend_from_slice(&summary.envelope);
+                }
+                FetchItem::Body => {
+                    out.extend_from_slice(b"BODY ");
+                    out.extend_from_slice(&summary.body);
+                }
+                FetchItem::BodyStructure => {
+                    out.extend_from_slice(b"BODYSTRUCTURE ");
+                    out.extend_from_slice(&summary.body_structure);
+                }
+                FetchItem::Rfc822 => {
+                    out.extend_from_slice(b"RFC822 ");
+                    literal(&mut out, raw);
+                }
+                FetchItem::Rfc822Header | FetchItem::Rfc822Text => {
+                    let (name, text) = if matches!(item, FetchItem::Rfc822Header) {
+                        ("RFC822.HEADER ", SectionText::Header)
+                    } else {
+                        ("RFC822.TEXT ", SectionText::Text)
+                    };
+                    out.extend_from_slice(name.as_bytes());
+                    let sec = Section {
+                        parts: vec![],
+                        text: Some(text),
+                    };
+                    let bytes = parsed
+                        .as_ref()
+                        .and_then(|p| mime::section(p, raw, &sec))
+                        .unwrap_or_default();
+                    literal(&mut out, &bytes);
+                }
+                FetchItem::BodySection {
+                    section, partial, ..
+                } => {
+                    let bytes = parsed.as_ref().and_then(|p| mime::section(p, raw, section));
+                    out.extend_from_slice(format!("BODY[{}]", section_name(section)).as_bytes());
+                    partial_literal(&mut out, bytes.as_deref(), *partial, false);
+                }
+                FetchItem::Binary { parts, partial, .. } => {
+                    let bytes = match &parsed {
+                        Some(p) => mime::binary(p, raw, parts)?,
+                        None => None,
+                    };
+                    out.extend_from_slice(format!("BINARY[{}]", part_numbers(parts)).as_bytes());
+                    partial_literal(&mut out, bytes.as_deref(), *partial, true);
+                }
+                FetchItem::BinarySize(parts) => {
+                    let size = match &parsed {
+                        Some(p) => mime::binary(p, raw, parts)?.map(|b| b.len()),
+                        None => None,
+                    };
+                    out.extend_from_slice(
+                        format!("BINARY.SIZE[{}] ", part_numbers(parts)).as_bytes(),
+                    );
+                    match size {
+                        Some(n) => out.extend_from_slice(n.to_string().as_bytes()),
+                        None => out.extend_from_slice(b"NIL"),
+                    }
+                }
+            }
+        }
+        if will_set_seen && !items.contains(&FetchItem::Flags) {
+            out.extend_from_slice(format!(" FLAGS {}", flag_list(&shown_flags)).as_bytes());
+        }
+        out.extend_from_slice(b")\r\n");
+        Ok(out)
+    }
+}
+
+/// ` <literal>` or ` NIL`, after `<start>` for a partial fetch.
+fn partial_literal(
+    out: &mut Vec<u8>,
+    bytes: Option<&[u8]>,
+    partial: Option<(u32, u32)>,
+    binary: bool,
+) {
+    let Some(b) = bytes else {
+        out.extend_from_slice(b" NIL");
+        return;
+    };
+    let b = match partial {
+        Some((start, count)) => {
+            out.extend_from_slice(format!("<{start}>").as_bytes());
+            let s = (start as usize).min(b.len());
+            let e = s.saturating_add(count as usize).min(b.len());
+            &b[s..e]
+        }
+        None => b,
+    };
+    out.push(b' ');
+    if binary {
+        literal8(out, b);
+    } else {
+        literal(out, b);
+    }
+}
+
+fn part_numbers(parts: &[u32]) -> String {
+    parts
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 fn section_name(s: &Section) -> String {

@@ -1,50 +1,151 @@
-//! SEARCH over the selected mailbox.
+//! SEARCH over the selected mailbox, answered as `* SEARCH` or, with RETURN options or
+//! after ENABLE IMAP4rev2, as `* ESEARCH` (RFC 4731 / RFC 9051 §7.3.4). Messages are read
+//! in batches only when a key looks into headers or text.
 
 use super::*;
 use crate::search;
+use crate::sequence::compact;
+
+/// The RETURN options this server answers (SAVE needs SEARCHRES, not offered).
+const RETURN_OPTIONS: [&str; 4] = ["MIN", "MAX", "COUNT", "ALL"];
 
 impl Session {
-    pub(super) async fn search(&mut self, tag: &str, uid: bool, key: &SearchKey) {
+    pub(super) async fn search(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        returns: Option<&[String]>,
+        key: &SearchKey,
+    ) {
+        if let Some(bad) = returns
+            .unwrap_or_default()
+            .iter()
+            .find(|r| !RETURN_OPTIONS.contains(&r.as_str()))
+        {
+            self.bad(tag, &format!("RETURN option {bad} is not offered"));
+            return;
+        }
         let Some(view) = self.view.as_ref() else {
             return;
         };
-        let entries = view.entries.clone();
+        let entries = Arc::clone(&view.entries);
         let mailbox_id = view.mailbox.id;
         let largest_uid = entries.last().map(|e| e.uid).unwrap_or(0);
         let needs_body = search::needs_message(key);
         let mut hits = Vec::new();
-        for (i, e) in entries.iter().enumerate() {
-            let raw = if needs_body {
-                match self.shared.store.read_message(mailbox_id, e.uid).await {
-                    Ok(Some(raw)) => raw,
-                    Ok(None) => continue, // expunged meanwhile: no match
+        let mut highest_modseq = 0;
+        for (c, chunk) in entries.chunks(BODY_BATCH).enumerate() {
+            let mut bodies = std::collections::HashMap::new();
+            if needs_body && let (Some(a), Some(b)) = (chunk.first(), chunk.last()) {
+                match self
+                    .shared
+                    .store
+                    .read_messages(mailbox_id, a.uid, b.uid)
+                    .await
+                {
+                    Ok(list) => bodies.extend(list),
                     Err(e) => {
                         self.unavailable(tag, &e);
                         return;
                     }
                 }
-            } else {
-                Vec::new()
-            };
-            let parsed = if needs_body { mime::parse(&raw) } else { None };
-            let ctx = search::Context {
-                seq: i as u32 + 1,
-                count: entries.len() as u32,
-                largest_uid,
-                entry: e,
-                message: parsed.as_ref(),
-            };
-            if search::matches(key, &ctx) {
-                hits.push(if uid { e.uid } else { i as u32 + 1 });
+            }
+            for (j, e) in chunk.iter().enumerate() {
+                let seq = (c * BODY_BATCH + j) as u32 + 1;
+                let parsed = match bodies.get(&e.uid) {
+                    Some(raw) => mime::parse(raw),
+                    None if needs_body => continue, // expunged meanwhile: no match
+                    None => None,
+                };
+                let ctx = search::Context {
+                    seq,
+                    count: entries.len() as u32,
+                    largest_uid,
+                    entry: e,
+                    message: parsed.as_ref(),
+                };
+                if search::matches(key, &ctx) {
+                    hits.push(if uid { e.uid } else { seq });
+                    highest_modseq = highest_modseq.max(e.modseq);
+                }
             }
         }
-        let list: Vec<String> = hits.iter().map(u32::to_string).collect();
-        let line = if list.is_empty() {
-            "* SEARCH".to_string()
-        } else {
-            format!("* SEARCH {}", list.join(" "))
+        // CONDSTORE: a MODSEQ key makes the reply carry the highest MODSEQ found
+        let modseq = (uses_modseq(key) && !hits.is_empty()).then_some(highest_modseq);
+        if modseq.is_some() {
+            self.condstore = true;
+        }
+        let line = match returns {
+            None if !self.rev2 => {
+                let mut line = String::from("* SEARCH");
+                for h in &hits {
+                    line.push_str(&format!(" {h}"));
+                }
+                if let Some(m) = modseq {
+                    line.push_str(&format!(" (MODSEQ {m})"));
+                }
+                line
+            }
+            _ => esearch(tag, uid, returns.unwrap_or_default(), &hits, modseq),
         };
         self.line(&line);
         self.ok(tag, "SEARCH completed");
+    }
+}
+
+/// `* ESEARCH (TAG "a1") UID MIN 2 MAX 9 COUNT 3 ALL 2,5,9`; no options means ALL.
+fn esearch(tag: &str, uid: bool, options: &[String], hits: &[u32], modseq: Option<i64>) -> String {
+    let mut line = format!("* ESEARCH (TAG {})", super::dispatch::quoted(tag));
+    if uid {
+        line.push_str(" UID");
+    }
+    let wants = |o: &str| options.iter().any(|x| x == o) || (options.is_empty() && o == "ALL");
+    if let (true, Some(min)) = (wants("MIN"), hits.iter().min()) {
+        line.push_str(&format!(" MIN {min}"));
+    }
+    if let (true, Some(max)) = (wants("MAX"), hits.iter().max()) {
+        line.push_str(&format!(" MAX {max}"));
+    }
+    if wants("COUNT") {
+        line.push_str(&format!(" COUNT {}", hits.len()));
+    }
+    if wants("ALL") && !hits.is_empty() {
+        let mut sorted = hits.to_vec();
+        sorted.sort_unstable();
+        line.push_str(&format!(" ALL {}", compact(&sorted)));
+    }
+    if let Some(m) = modseq {
+        line.push_str(&format!(" MODSEQ {m}"));
+    }
+    line
+}
+
+fn uses_modseq(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::ModSeq(_) => true,
+        SearchKey::And(keys) => keys.iter().any(uses_modseq),
+        SearchKey::Or(a, b) => uses_modseq(a) || uses_modseq(b),
+        SearchKey::Not(k) => uses_modseq(k),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn esearch_lines() {
+        let all = esearch("a1", true, &[], &[2, 3, 4, 9], None);
+        assert_eq!(all, "* ESEARCH (TAG \"a1\") UID ALL 2:4,9");
+        let opts: Vec<String> = ["MIN", "MAX", "COUNT"].map(String::from).to_vec();
+        assert_eq!(
+            esearch("t", false, &opts, &[5, 7], Some(12)),
+            "* ESEARCH (TAG \"t\") MIN 5 MAX 7 COUNT 2 MODSEQ 12"
+        );
+        assert_eq!(
+            esearch("t", false, &opts, &[], None),
+            "* ESEARCH (TAG \"t\") COUNT 0"
+        );
     }
 }

@@ -24,7 +24,24 @@ impl Session {
             self.ok(tag, "LIST completed");
             return;
         }
-        let subscribed_only = selection.iter().any(|s| s == "SUBSCRIBED");
+        // LIST-EXTENDED selection options (RFC 5258 §3.1, RFC 6154 §5.1)
+        if let Some(bad) = selection.iter().find(|s| {
+            !["SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"].contains(&s.as_str())
+        }) {
+            self.bad(tag, &format!("unknown LIST selection option {bad}"));
+            return;
+        }
+        let selects = |o: &str| selection.iter().any(|s| s == o);
+        let recursive = selects("RECURSIVEMATCH");
+        if recursive && !selects("SUBSCRIBED") && !selects("SPECIAL-USE") {
+            self.bad(tag, "RECURSIVEMATCH needs another selection option");
+            return;
+        }
+        let subscribed_only = selects("SUBSCRIBED");
+        let special_only = selects("SPECIAL-USE");
+        let chosen = |mb: &Mailbox| {
+            (!subscribed_only || mb.subscribed) && (!special_only || mb.special_use.is_some())
+        };
         let word = if lsub { "LSUB" } else { "LIST" };
         for mb in &boxes {
             if !patterns
@@ -33,13 +50,19 @@ impl Session {
             {
                 continue;
             }
-            if subscribed_only && !mb.subscribed {
+            let prefix = format!("{}/", mb.name);
+            // RECURSIVEMATCH: a parent that is not chosen itself is listed for its
+            // chosen descendants, with CHILDINFO saying why
+            let child_info = recursive
+                && !chosen(mb)
+                && boxes
+                    .iter()
+                    .any(|o| o.name.starts_with(&prefix) && chosen(o));
+            if !chosen(mb) && !child_info {
                 continue;
             }
             let mut attrs = Vec::new();
-            let has_children = boxes
-                .iter()
-                .any(|o| o.name.starts_with(&format!("{}/", mb.name)));
+            let has_children = boxes.iter().any(|o| o.name.starts_with(&prefix));
             attrs.push(
                 if has_children {
                     "\\HasChildren"
@@ -48,14 +71,29 @@ impl Session {
                 }
                 .to_string(),
             );
-            if mb.subscribed && (subscribed_only || returns.contains(&ListReturn::Subscribed)) {
+            if !lsub
+                && mb.subscribed
+                && (subscribed_only || returns.contains(&ListReturn::Subscribed))
+            {
                 attrs.push("\\Subscribed".into());
             }
             if let Some(role) = &mb.special_use {
                 attrs.push(format!("\\{role}"));
             }
             let attrs = attrs.join(" ");
-            self.line(&format!("* {word} ({attrs}) \"/\" {}", quoted(&mb.name)));
+            let mut line = format!("* {word} ({attrs}) \"/\" {}", quoted(&mb.name));
+            if child_info {
+                let why: Vec<&str> = [
+                    ("SUBSCRIBED", subscribed_only),
+                    ("SPECIAL-USE", special_only),
+                ]
+                .iter()
+                .filter(|(_, on)| *on)
+                .map(|(w, _)| *w)
+                .collect();
+                line.push_str(&format!(" (\"CHILDINFO\" (\"{}\"))", why.join("\" \"")));
+            }
+            self.line(&line);
             for r in returns {
                 if let ListReturn::Status(items) = r {
                     match self.status_line(mb, items).await {

@@ -3,7 +3,6 @@
 //! numbers, UIDs, flags, MODSEQs as the client last saw them — brought up to date between
 //! commands and during IDLE, from the store's change notifications.
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +25,7 @@ mod dispatch;
 mod fetch;
 mod find;
 mod folders;
+mod snapshots;
 mod update;
 mod view;
 
@@ -54,6 +54,7 @@ struct Shared {
     tls: TlsSetup,
     throttle: Arc<AuthThrottle>,
     settings: ImapSettings,
+    snapshots: snapshots::Snapshots,
 }
 
 #[derive(Clone)]
@@ -74,6 +75,7 @@ impl ImapServer {
                 tls,
                 throttle,
                 settings,
+                snapshots: Default::default(),
             }),
         }
     }
@@ -94,9 +96,12 @@ impl Service for ImapServer {
                 user: None,
                 view: None,
                 condstore: false,
+                qresync: false,
+                rev2: false,
             };
             tracing::info!(tls = s.tls.is_some(), "connect");
             let end = s.serve().await;
+            s.unselect();
             if let Some(io) = s.io.as_mut() {
                 let _ = io.flush().await;
             }
@@ -124,7 +129,12 @@ struct Session {
     starttls_offered: bool,
     user: Option<User>,
     view: Option<View>,
+    /// CONDSTORE is on (ENABLE, or a CONDSTORE parameter or item used): MODSEQs shown.
     condstore: bool,
+    /// ENABLE QRESYNC: expunges reported as VANISHED.
+    qresync: bool,
+    /// ENABLE IMAP4rev2: the RFC 9051 forms of responses (ESEARCH, no RECENT).
+    rev2: bool,
 }
 
 type Step = Result<bool, IoError>;
@@ -133,7 +143,10 @@ type Step = Result<bool, IoError>;
 struct View {
     mailbox: Mailbox,
     read_only: bool,
-    /// Index + 1 is the sequence number.
-    entries: Vec<MailboxEntry>,
+    /// Every change up to this MODSEQ has been reported to the client.
+    modseq: i64,
+    /// In UID order; index + 1 is the sequence number. Shared with the snapshot it came
+    /// from until changed.
+    entries: Arc<Vec<MailboxEntry>>,
     changes: tokio::sync::broadcast::Receiver<estafeta_store::MailboxChange>,
 }

@@ -53,9 +53,10 @@ impl Session {
         let mut lines = Vec::new();
         if let Some(view) = self.view.as_mut() {
             for (u, new_flags) in &update.changed {
-                if let Some(i) = view.entries.iter().position(|e| e.uid == *u) {
-                    view.entries[i].flags = new_flags.clone();
-                    view.entries[i].modseq = update.modseq;
+                if let Ok(i) = view.entries.binary_search_by_key(u, |e| e.uid) {
+                    let entry = &mut view.entries_mut()[i];
+                    entry.flags = new_flags.clone();
+                    entry.modseq = update.modseq;
                     if !silent || unchanged_since.is_some() {
                         let uid_part = if uid {
                             format!("UID {u} ")

@@ -1,12 +1,47 @@
 //! The selected mailbox as the client knows it (sequence numbers, UIDs, flags, MODSEQs):
-//! SELECT/EXAMINE, bringing it up to date between commands and in IDLE, and EXPUNGE.
+//! SELECT/EXAMINE (with QRESYNC), bringing the view up to date between commands and in
+//! IDLE from what changed since its MODSEQ, and EXPUNGE.
+
+use std::collections::{HashMap, HashSet};
 
 use super::dispatch::has_flag;
 use super::*;
+use crate::sequence::compact;
+
+impl View {
+    pub(super) fn entries_mut(&mut self) -> &mut Vec<MailboxEntry> {
+        Arc::make_mut(&mut self.entries)
+    }
+}
 
 impl Session {
-    pub(super) async fn select(&mut self, tag: &str, name: &str, read_only: bool, condstore: bool) {
-        self.view = None;
+    /// Leaves the selected mailbox, keeping what it knew for the next SELECT.
+    pub(super) fn unselect(&mut self) {
+        if let Some(view) = self.view.take() {
+            self.shared
+                .snapshots
+                .put(view.mailbox.id, view.modseq, view.entries);
+        }
+    }
+
+    pub(super) async fn select(
+        &mut self,
+        tag: &str,
+        name: &str,
+        read_only: bool,
+        condstore: bool,
+        qresync: Option<Qresync>,
+    ) {
+        if qresync.is_some() && !self.qresync {
+            self.bad(tag, "ENABLE QRESYNC first");
+            return;
+        }
+        if self.view.is_some() {
+            self.unselect();
+            if self.qresync || self.rev2 {
+                self.line("* OK [CLOSED] previous mailbox closed");
+            }
+        }
         if condstore {
             self.condstore = true;
         }
@@ -19,79 +54,173 @@ impl Session {
         let changes = match self.shared.store.subscribe().await {
             Ok(c) => c,
             Err(e) => {
-                tracing::error!(error = %e, "cannot watch for changes");
-                self.no(tag, "[UNAVAILABLE] try again later");
+                self.unavailable(tag, &e);
                 return;
             }
         };
-        let entries = self
-            .shared
-            .store
-            .list_messages(mailbox.id)
-            .await
-            .unwrap_or_default();
-        let unseen = entries.iter().position(|e| !has_flag(&e.flags, "\\Seen"));
-        self.line("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
-        self.line("* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] flags permitted");
-        self.line(&format!("* {} EXISTS", entries.len()));
-        self.line("* 0 RECENT");
-        if let Some(i) = unseen {
-            self.line(&format!("* OK [UNSEEN {}] first unseen", i + 1));
-        }
-        self.line(&format!(
-            "* OK [UIDVALIDITY {}] UIDs valid",
-            mailbox.uidvalidity
-        ));
-        self.line(&format!(
-            "* OK [UIDNEXT {}] predicted next UID",
-            mailbox.uidnext
-        ));
-        self.line(&format!(
-            "* OK [HIGHESTMODSEQ {}] highest",
-            mailbox.highestmodseq
-        ));
-        let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
-        self.view = Some(View {
+        let entries = match self.current_entries(&mailbox).await {
+            Ok(e) => e,
+            Err(e) => {
+                self.unavailable(tag, &e);
+                return;
+            }
+        };
+        let mut view = View {
+            modseq: mailbox.highestmodseq,
             mailbox,
             read_only,
             entries,
             changes,
-        });
+        };
+        let unseen = view
+            .entries
+            .iter()
+            .position(|e| !has_flag(&e.flags, "\\Seen"));
+        self.line("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
+        self.line("* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] flags permitted");
+        self.line(&format!("* {} EXISTS", view.entries.len()));
+        if !self.rev2 {
+            self.line("* 0 RECENT");
+            if let Some(i) = unseen {
+                self.line(&format!("* OK [UNSEEN {}] first unseen", i + 1));
+            }
+        }
+        let m = &view.mailbox;
+        let lines = [
+            format!("* OK [UIDVALIDITY {}] UIDs valid", m.uidvalidity),
+            format!("* OK [UIDNEXT {}] predicted next UID", m.uidnext),
+            format!("* OK [HIGHESTMODSEQ {}] highest", m.highestmodseq),
+        ];
+        for l in lines {
+            self.line(&l);
+        }
+        if let Some(q) = qresync.filter(|q| q.uidvalidity == view.mailbox.uidvalidity)
+            && let Err(e) = self.resync(&mut view, &q).await
+        {
+            self.unavailable(tag, &e);
+            return;
+        }
+        let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
+        self.view = Some(view);
         self.ok(tag, &format!("[{mode}] SELECT completed"));
     }
 
-    /// Reports what changed in the selected mailbox since the client last looked.
+    /// The mailbox's entries: a kept snapshot brought up to date, or a full listing.
+    async fn current_entries(
+        &self,
+        mailbox: &Mailbox,
+    ) -> Result<Arc<Vec<MailboxEntry>>, StoreError> {
+        let store = &self.shared.store;
+        let entries = match self.shared.snapshots.get(mailbox.id) {
+            Some((modseq, entries)) if modseq == mailbox.highestmodseq => entries,
+            Some((modseq, mut entries)) if modseq < mailbox.highestmodseq => {
+                let gone: HashSet<u32> = store
+                    .vanished_since(mailbox.id, modseq)
+                    .await?
+                    .into_iter()
+                    .collect();
+                let changed = store.changed_since(mailbox.id, modseq).await?;
+                let list = Arc::make_mut(&mut entries);
+                list.retain(|e| !gone.contains(&e.uid));
+                merge(list, changed);
+                entries
+            }
+            _ => Arc::new(store.list_messages(mailbox.id).await?),
+        };
+        self.shared
+            .snapshots
+            .put(mailbox.id, mailbox.highestmodseq, Arc::clone(&entries));
+        Ok(entries)
+    }
+
+    /// QRESYNC at SELECT (RFC 7162 §3.2.5): what vanished and what changed since the
+    /// client's MODSEQ, limited to the UIDs it says it knows.
+    async fn resync(&mut self, view: &mut View, q: &Qresync) -> Result<(), StoreError> {
+        let largest = view.entries.last().map(|e| e.uid).unwrap_or(0).max(1);
+        let known = |uid: u32| {
+            q.known_uids
+                .as_ref()
+                .is_none_or(|k| k.contains(uid, largest))
+        };
+        let vanished: Vec<u32> = self
+            .shared
+            .store
+            .vanished_since(view.mailbox.id, q.modseq as i64)
+            .await?
+            .into_iter()
+            .filter(|&u| known(u))
+            .collect();
+        if !vanished.is_empty() {
+            self.line(&format!("* VANISHED (EARLIER) {}", compact(&vanished)));
+        }
+        for (i, e) in view.entries.iter().enumerate() {
+            if e.modseq as u64 > q.modseq && known(e.uid) {
+                self.line(&format!(
+                    "* {} FETCH (UID {} FLAGS {} MODSEQ ({}))",
+                    i + 1,
+                    e.uid,
+                    flag_list(&e.flags),
+                    e.modseq
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reports what changed in the selected mailbox since the client last looked:
+    /// expunged messages (EXPUNGE, or VANISHED after ENABLE QRESYNC), flag changes (FETCH)
+    /// and new messages (EXISTS).
     pub(super) async fn refresh(&mut self) {
         let Some(view) = self.view.as_mut() else {
             return;
         };
         while view.changes.try_recv().is_ok() {}
         let store = self.shared.store.clone();
-        let Ok(now) = store.list_messages(view.mailbox.id).await else {
+        let id = view.mailbox.id;
+        let Ok(Some(now)) = store.mailbox_by_id(id).await else {
             return;
+        };
+        if now.highestmodseq == view.modseq {
+            return;
+        }
+        let since = view.modseq;
+        let (Ok(vanished), Ok(changed)) = (
+            store.vanished_since(id, since).await,
+            store.changed_since(id, since).await,
+        ) else {
+            return; // the next command tries again
         };
         let mut out = Vec::new();
         // expunged: from the highest sequence number down, so numbers stay right
-        let present: HashSet<u32> = now.iter().map(|e| e.uid).collect();
-        let mut i = view.entries.len();
+        let gone: HashSet<u32> = vanished.into_iter().collect();
+        let mut removed = Vec::new();
+        let entries = view.entries_mut();
+        let mut i = entries.len();
         while i > 0 {
             i -= 1;
-            if !present.contains(&view.entries[i].uid) {
-                view.entries.remove(i);
-                out.push(format!("* {} EXPUNGE", i + 1));
+            if gone.contains(&entries[i].uid) {
+                removed.push(entries.remove(i).uid);
+                if !self.qresync {
+                    out.push(format!("* {} EXPUNGE", i + 1));
+                }
             }
         }
-        let known: std::collections::HashMap<u32, usize> = view
-            .entries
+        if self.qresync && !removed.is_empty() {
+            removed.reverse();
+            out.push(format!("* VANISHED {}", compact(&removed)));
+        }
+        let known: HashMap<u32, usize> = entries
             .iter()
             .enumerate()
             .map(|(i, e)| (e.uid, i))
             .collect();
         let mut added = false;
-        for e in now {
+        for e in changed {
             match known.get(&e.uid) {
                 Some(&i) => {
-                    if view.entries[i].flags != e.flags || view.entries[i].modseq != e.modseq {
+                    let old = &entries[i];
+                    let tell = old.flags != e.flags || (self.condstore && old.modseq != e.modseq);
+                    if tell {
                         let modseq = if self.condstore {
                             format!(" MODSEQ ({})", e.modseq)
                         } else {
@@ -103,18 +232,21 @@ impl Session {
                             e.uid,
                             flag_list(&e.flags)
                         ));
-                        view.entries[i] = e;
                     }
+                    entries[i] = e;
                 }
-                None => {
-                    view.entries.push(e);
+                None if entries.last().is_none_or(|l| l.uid < e.uid) => {
+                    entries.push(e);
                     added = true;
                 }
+                None => {} // expunged again after this listing; the next refresh says so
             }
         }
         if added {
-            out.push(format!("* {} EXISTS", view.entries.len()));
+            out.push(format!("* {} EXISTS", entries.len()));
         }
+        view.modseq = now.highestmodseq;
+        view.mailbox.uidnext = now.uidnext;
         for l in out {
             self.line(&l);
         }
@@ -211,8 +343,18 @@ impl Session {
         if report {
             self.refresh().await;
         } else if let Some(v) = self.view.as_mut() {
-            v.entries.retain(|e| !gone.contains(&e.uid));
+            v.entries_mut().retain(|e| !gone.contains(&e.uid));
         }
         Ok(())
+    }
+}
+
+/// Applies changed entries to a UID-ordered list: replaced where present, added in order.
+fn merge(list: &mut Vec<MailboxEntry>, changed: Vec<MailboxEntry>) {
+    for e in changed {
+        match list.binary_search_by_key(&e.uid, |x| x.uid) {
+            Ok(i) => list[i] = e,
+            Err(i) => list.insert(i, e),
+        }
     }
 }

@@ -1,0 +1,91 @@
+//! What FETCH derives from a message's structure — ENVELOPE, BODY and BODYSTRUCTURE,
+//! already in their IMAP form — computed once from the parsed message and cached in the
+//! store beside the body, so that listing a large mailbox does not parse every message.
+
+use crate::mime;
+
+/// Marks the encoding; a cache written by another version is recomputed.
+const VERSION: &[u8] = b"IMAPSUM1";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub envelope: Vec<u8>,
+    pub body: Vec<u8>,
+    pub body_structure: Vec<u8>,
+}
+
+impl Summary {
+    pub fn of(message: &mail_parser::Message<'_>) -> Summary {
+        let mut envelope = Vec::new();
+        mime::envelope(&mut envelope, message);
+        let mut body = Vec::new();
+        mime::body_structure(&mut body, message, 0, false);
+        let mut body_structure = Vec::new();
+        mime::body_structure(&mut body_structure, message, 0, true);
+        Summary {
+            envelope,
+            body,
+            body_structure,
+        }
+    }
+
+    /// For a message that cannot be parsed at all.
+    pub fn empty() -> Summary {
+        Summary {
+            envelope: b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)".to_vec(),
+            body: b"(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 0 0)".to_vec(),
+            body_structure: b"(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 0 0)".to_vec(),
+        }
+    }
+
+    pub fn compute(raw: &[u8]) -> Summary {
+        mime::parse(raw).map_or_else(Summary::empty, |m| Summary::of(&m))
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = VERSION.to_vec();
+        for field in [&self.envelope, &self.body, &self.body_structure] {
+            out.extend_from_slice(&(field.len() as u32).to_be_bytes());
+            out.extend_from_slice(field);
+        }
+        out
+    }
+
+    /// `None` for bytes of another version or damaged.
+    pub fn decode(bytes: &[u8]) -> Option<Summary> {
+        let mut rest = bytes.strip_prefix(VERSION)?;
+        let mut field = || {
+            let (len, tail) = rest.split_first_chunk::<4>()?;
+            let len = u32::from_be_bytes(*len) as usize;
+            let value = tail.get(..len)?.to_vec();
+            rest = &tail[len..];
+            Some(value)
+        };
+        let summary = Summary {
+            envelope: field()?,
+            body: field()?,
+            body_structure: field()?,
+        };
+        rest.is_empty().then_some(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_damage() {
+        let s = Summary::compute(b"From: a@b.example\r\nSubject: hi\r\n\r\nbody\r\n");
+        assert!(
+            s.envelope.starts_with(b"(NIL \"hi\""),
+            "{:?}",
+            String::from_utf8_lossy(&s.envelope)
+        );
+        assert_eq!(Summary::decode(&s.encode()), Some(s.clone()));
+        let mut damaged = s.encode();
+        damaged.pop();
+        assert_eq!(Summary::decode(&damaged), None);
+        assert_eq!(Summary::decode(b"IMAPSUM0xxxx"), None);
+    }
+}

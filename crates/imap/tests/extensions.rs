@@ -1,0 +1,250 @@
+//! The IMAP extensions beyond the base protocol, end to end over TLS with a raw client:
+//! QRESYNC (VANISHED at SELECT, in UID FETCH and unsolicited), ESEARCH and the IMAP4rev2
+//! forms after ENABLE, BINARY, and LIST-EXTENDED / LIST-STATUS.
+
+mod common;
+
+use common::{Client, Harness};
+
+async fn logged_in(h: &Harness, user: &str) -> Client {
+    let mut c = Client::tls(h.imaps).await;
+    c.line().await;
+    let r = c.run("l", &format!("LOGIN {user} secret")).await;
+    assert!(r.starts_with("l OK"), "{r}");
+    c
+}
+
+/// The number after `code ` in a response, e.g. `UIDVALIDITY 17`.
+fn number_after(text: &str, code: &str) -> u64 {
+    let at = text
+        .find(code)
+        .unwrap_or_else(|| panic!("{code} in {text}"))
+        + code.len();
+    text[at..]
+        .trim_start()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("number after {code} in {text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qresync_reports_vanished_and_changes() {
+    let h = Harness::start().await;
+    for s in ["one", "two", "three"] {
+        h.deliver("bob@example.com", s).await;
+    }
+    let mut a = logged_in(&h, "bob@example.com").await;
+    // QRESYNC at SELECT needs ENABLE first
+    let r = a.run("q", "SELECT INBOX (QRESYNC (1 1))").await;
+    assert!(r.contains("q BAD"), "{r}");
+    let r = a.run("e", "ENABLE QRESYNC").await;
+    assert!(r.contains("* ENABLED QRESYNC\r\n"), "{r}");
+    let r = a.run("s", "SELECT INBOX").await;
+    let validity = number_after(&r, "[UIDVALIDITY");
+    let before = number_after(&r, "[HIGHESTMODSEQ");
+
+    // another session, without QRESYNC: expunges as EXPUNGE
+    let mut b = logged_in(&h, "bob@example.com").await;
+    b.run("s", "SELECT INBOX").await;
+    b.run("d", "STORE 2 +FLAGS.SILENT (\\Deleted)").await;
+    let r = b.run("x", "EXPUNGE").await;
+    assert!(r.contains("* 2 EXPUNGE\r\n"), "{r}");
+    b.run("f", "STORE 1 +FLAGS.SILENT (\\Flagged)").await;
+
+    // the QRESYNC session hears VANISHED, and the flag change with its MODSEQ
+    let r = a.run("n", "NOOP").await;
+    assert!(r.contains("* VANISHED 2\r\n"), "{r}");
+    assert!(!r.contains("EXPUNGE"), "{r}");
+    assert!(
+        r.contains("* 1 FETCH (UID 1 FLAGS (\\Flagged) MODSEQ ("),
+        "{r}"
+    );
+    // selecting another mailbox says the first one closed
+    let r = a.run("c", "SELECT Sent").await;
+    assert!(r.contains("* OK [CLOSED]"), "{r}");
+    a.run("o", "LOGOUT").await;
+
+    // a client coming back with its state gets only what changed since
+    let mut c = logged_in(&h, "bob@example.com").await;
+    c.run("e", "ENABLE QRESYNC").await;
+    let r = c
+        .run(
+            "s",
+            &format!("SELECT INBOX (QRESYNC ({validity} {before} 1:3))"),
+        )
+        .await;
+    assert!(r.contains("* VANISHED (EARLIER) 2\r\n"), "{r}");
+    assert!(
+        r.contains("* 1 FETCH (UID 1 FLAGS (\\Flagged) MODSEQ ("),
+        "{r}"
+    );
+    assert!(
+        !r.contains("UID 3 FLAGS"),
+        "unchanged message reported: {r}"
+    );
+    assert!(r.contains("* 2 EXISTS"), "{r}");
+    let r = c
+        .run(
+            "u",
+            &format!("UID FETCH 1:* (FLAGS) (CHANGEDSINCE {before} VANISHED)"),
+        )
+        .await;
+    assert!(r.contains("* VANISHED (EARLIER) 2\r\n"), "{r}");
+    assert!(r.contains("FETCH (FLAGS (\\Flagged) UID 1 MODSEQ ("), "{r}");
+    assert!(!r.contains("UID 3"), "{r}");
+    // a stale UIDVALIDITY gets a plain SELECT, no VANISHED
+    let r = c
+        .run(
+            "t",
+            &format!("SELECT INBOX (QRESYNC ({} 1))", validity + 1000),
+        )
+        .await;
+    assert!(!r.contains("VANISHED"), "{r}");
+    assert!(r.contains("t OK [READ-WRITE]"), "{r}");
+    // VANISHED without CHANGEDSINCE is refused
+    let r = c.run("v", "UID FETCH 1:* (FLAGS) (VANISHED)").await;
+    assert!(r.contains("v BAD"), "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn condstore_changes_since() {
+    let h = Harness::start().await;
+    h.deliver("bob@example.com", "one").await;
+    h.deliver("bob@example.com", "two").await;
+    let mut c = logged_in(&h, "bob@example.com").await;
+    let r = c.run("s", "SELECT INBOX (CONDSTORE)").await;
+    let start = number_after(&r, "[HIGHESTMODSEQ");
+    let r = c.run("t", "STORE 2 +FLAGS (\\Seen)").await;
+    let changed = number_after(&r, "MODSEQ (");
+    assert!(changed > start, "{r}");
+    let r = c
+        .run("f", &format!("FETCH 1:* (FLAGS) (CHANGEDSINCE {start})"))
+        .await;
+    assert!(
+        r.contains(&format!("* 2 FETCH (FLAGS (\\Seen) MODSEQ ({changed}))")),
+        "{r}"
+    );
+    assert!(!r.contains("* 1 FETCH"), "{r}");
+    // a conditional STORE that lost the race names the message
+    let r = c
+        .run(
+            "u",
+            &format!("STORE 2 (UNCHANGEDSINCE {start}) +FLAGS (\\Flagged)"),
+        )
+        .await;
+    assert!(r.contains("u OK [MODIFIED 2]"), "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn esearch_and_imap4rev2() {
+    let h = Harness::start().await;
+    for s in ["alpha", "beta", "alpha two"] {
+        h.deliver("bob@example.com", s).await;
+    }
+    let mut c = logged_in(&h, "bob@example.com").await;
+    let r = c.run("s", "SELECT INBOX").await;
+    assert!(r.contains("* 0 RECENT"), "IMAP4rev1 until ENABLE: {r}");
+    let r = c
+        .run("a", "SEARCH RETURN (MIN MAX COUNT) SUBJECT alpha")
+        .await;
+    assert!(
+        r.contains("* ESEARCH (TAG \"a\") MIN 1 MAX 3 COUNT 2\r\n"),
+        "{r}"
+    );
+    let r = c.run("b", "UID SEARCH RETURN () ALL").await;
+    assert!(r.contains("* ESEARCH (TAG \"b\") UID ALL 1:3\r\n"), "{r}");
+    let r = c
+        .run("n", "SEARCH RETURN (COUNT) SUBJECT nothing-like-this")
+        .await;
+    assert!(r.contains("* ESEARCH (TAG \"n\") COUNT 0\r\n"), "{r}");
+    let r = c.run("p", "SEARCH SUBJECT beta").await;
+    assert!(r.contains("* SEARCH 2\r\n"), "{r}");
+    let r = c.run("m", "SEARCH MODSEQ 1").await;
+    assert!(r.contains("* SEARCH 1 2 3 (MODSEQ "), "{r}");
+    let r = c.run("x", "SEARCH RETURN (SAVE) ALL").await;
+    assert!(r.contains("x BAD"), "{r}");
+    let r = c.run("k", "SEARCH CHARSET KOI8-R SUBJECT alpha").await;
+    assert!(r.contains("k NO [BADCHARSET"), "{r}");
+    // the connection is still usable after those refusals
+    let r = c.run("e", "ENABLE IMAP4rev2").await;
+    assert!(r.contains("* ENABLED IMAP4REV2"), "{r}");
+    let r = c.run("s2", "SELECT INBOX").await;
+    assert!(!r.contains("RECENT"), "{r}");
+    assert!(r.contains("* OK [CLOSED]"), "{r}");
+    let r = c.run("c", "SEARCH SUBJECT beta").await;
+    assert!(r.contains("* ESEARCH (TAG \"c\") ALL 2\r\n"), "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_fetch_decodes_parts() {
+    let h = Harness::start().await;
+    let message = "From: a@example.com\r\nSubject: parts\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+        --b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+        caf=C3=A9 is =\r\nsoft\r\n\
+        --b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+        YWIAY2QB\r\n\
+        --b\r\nContent-Type: application/x-odd\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\n\
+        begin 644\r\n\
+        --b--\r\n";
+    let mut c = logged_in(&h, "bob@example.com").await;
+    c.send(&format!(
+        "a APPEND INBOX {{{}+}}\r\n{message}\r\n",
+        message.len()
+    ))
+    .await;
+    let r = c.until_tagged("a").await;
+    assert!(r.contains("a OK [APPENDUID"), "{r}");
+    c.run("s", "SELECT INBOX").await;
+    let r = c.run("b", "FETCH 1 (BINARY.SIZE[2] BINARY.PEEK[2])").await;
+    assert!(r.contains("BINARY.SIZE[2] 6"), "{r}");
+    assert!(r.contains("BINARY[2] ~{6}\r\nab\0cd\u{1}"), "{r}");
+    let r = c.run("q", "FETCH 1 BINARY.PEEK[1]").await;
+    assert!(r.contains("BINARY[1] {13}\r\ncafé is soft"), "{r}");
+    let r = c.run("p", "FETCH 1 BINARY.PEEK[2]<1.2>").await;
+    assert!(r.contains("BINARY[2]<1> ~{2}\r\nb\0"), "{r}");
+    let r = c.run("u", "FETCH 1 BINARY.PEEK[3]").await;
+    assert!(r.contains("u NO [UNKNOWN-CTE]"), "{r}");
+    let r = c.run("f", "FETCH 1 FLAGS").await;
+    assert!(r.contains("FLAGS ()"), "PEEK leaves \\Seen alone: {r}");
+    let r = c.run("n", "FETCH 1 BINARY[2]").await;
+    assert!(r.contains("FLAGS (\\Seen)"), "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_extended_and_list_status() {
+    let h = Harness::start().await;
+    h.deliver("bob@example.com", "one").await;
+    let mut c = logged_in(&h, "bob@example.com").await;
+    for box_ in ["Projects", "Projects/Alpha"] {
+        let r = c.run("c", &format!("CREATE {box_}")).await;
+        assert!(r.contains("c OK"), "{r}");
+    }
+    c.run("u", "UNSUBSCRIBE Projects").await;
+    c.run("v", "SUBSCRIBE Projects/Alpha").await;
+    let r = c
+        .run("r", "LIST (SUBSCRIBED RECURSIVEMATCH) \"\" \"Proj%\"")
+        .await;
+    assert!(
+        r.contains("* LIST (\\HasChildren) \"/\" \"Projects\" (\"CHILDINFO\" (\"SUBSCRIBED\"))"),
+        "{r}"
+    );
+    let r = c.run("p", "LIST (SPECIAL-USE) \"\" \"*\"").await;
+    assert!(r.contains("\\Sent) \"/\" \"Sent\""), "{r}");
+    assert!(!r.contains("INBOX") && !r.contains("Projects"), "{r}");
+    let r = c
+        .run(
+            "s",
+            "LIST \"\" \"INBOX\" RETURN (SUBSCRIBED STATUS (MESSAGES UIDNEXT))",
+        )
+        .await;
+    assert!(
+        r.contains("* STATUS \"INBOX\" (MESSAGES 1 UIDNEXT 2)"),
+        "{r}"
+    );
+    let r = c.run("b", "LIST (NONSENSE) \"\" \"*\"").await;
+    assert!(r.contains("b BAD"), "{r}");
+    let r = c.run("m", "LIST (RECURSIVEMATCH) \"\" \"*\"").await;
+    assert!(r.contains("m BAD"), "{r}");
+}
