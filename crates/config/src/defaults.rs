@@ -65,6 +65,28 @@ pub fn auth_block_time() -> u64 {
     300
 }
 
+/// IMAP connections in total (`imap.max_connections`): clients keep one or more open
+/// all day, so this is high.
+pub fn imap_max_connections() -> u32 {
+    20_000
+}
+
+/// IMAP connections from one IP (`imap.max_connections_per_ip`): an office behind one
+/// address has several clients with several connections each.
+pub fn imap_max_connections_per_ip() -> u32 {
+    200
+}
+
+/// POP3 connections in total (`pop3.max_connections`).
+pub fn pop3_max_connections() -> u32 {
+    1000
+}
+
+/// POP3 connections from one IP (`pop3.max_connections_per_ip`).
+pub fn pop3_max_connections_per_ip() -> u32 {
+    50
+}
+
 pub fn log_level() -> String {
     "info".to_string()
 }

@@ -58,8 +58,21 @@ trusted_networks = ["127.0.0.0/8", "::1/128"]
 auth_max_failures = 5
 auth_failure_delay_ms = 1000
 auth_block_time = 300
+
 # Name the authenticated user in the Received: header (privacy: off by default).
 received_show_auth_user = false
+
+[imap]
+# Simultaneous IMAP connections, in total and from one IP address; over the limit a
+# client is greeted with "* BYE [UNAVAILABLE]".
+max_connections = 20000
+max_connections_per_ip = 200
+
+[pop3]
+# Simultaneous POP3 connections, in total and from one IP address; over the limit a
+# client is greeted with "-ERR [SYS/TEMP]".
+max_connections = 1000
+max_connections_per_ip = 50
 
 # The listener table. Writing any [[listener]] replaces this whole default table.
 # protocol: "smtp" (mail from other servers), "submission" (mail from clients, AUTH

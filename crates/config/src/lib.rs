@@ -13,8 +13,8 @@ mod validate;
 pub use error::ConfigError;
 pub use example::EXAMPLE;
 pub use model::{
-    AuthConfig, Config, Engine, Listener, LogConfig, Protocol, SmtpConfig, StorageConfig,
-    TlsConfig, TlsMode,
+    AuthConfig, Config, Engine, ImapConfig, Listener, LogConfig, Pop3Config, Protocol, SmtpConfig,
+    StorageConfig, TlsConfig, TlsMode,
 };
 pub use validate::parse_network;
 

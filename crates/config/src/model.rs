@@ -26,6 +26,10 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub smtp: SmtpConfig,
+    #[serde(default)]
+    pub imap: ImapConfig,
+    #[serde(default)]
+    pub pop3: Pop3Config,
     /// The listener table; a file that has `[[listener]]` entries replaces the defaults.
     #[serde(default = "defaults::listeners", rename = "listener")]
     pub listeners: Vec<Listener>,
@@ -158,6 +162,48 @@ pub struct Listener {
     pub port: u16,
     pub protocol: Protocol,
     pub tls: TlsMode,
+}
+
+/// The IMAP server's connection limits.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapConfig {
+    /// Simultaneous IMAP connections in total.
+    #[serde(default = "defaults::imap_max_connections")]
+    pub max_connections: u32,
+    /// Simultaneous IMAP connections from one IP address.
+    #[serde(default = "defaults::imap_max_connections_per_ip")]
+    pub max_connections_per_ip: u32,
+}
+
+impl Default for ImapConfig {
+    fn default() -> Self {
+        ImapConfig {
+            max_connections: defaults::imap_max_connections(),
+            max_connections_per_ip: defaults::imap_max_connections_per_ip(),
+        }
+    }
+}
+
+/// The POP3 server's connection limits.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pop3Config {
+    /// Simultaneous POP3 connections in total.
+    #[serde(default = "defaults::pop3_max_connections")]
+    pub max_connections: u32,
+    /// Simultaneous POP3 connections from one IP address.
+    #[serde(default = "defaults::pop3_max_connections_per_ip")]
+    pub max_connections_per_ip: u32,
+}
+
+impl Default for Pop3Config {
+    fn default() -> Self {
+        Pop3Config {
+            max_connections: defaults::pop3_max_connections(),
+            max_connections_per_ip: defaults::pop3_max_connections_per_ip(),
+        }
+    }
 }
 
 /// The SMTP server: limits and relay policy.

@@ -248,3 +248,23 @@ async fn list_extended_and_list_status() {
     let r = c.run("m", "LIST (RECURSIVEMATCH) \"\" \"*\"").await;
     assert!(r.contains("m BAD"), "{r}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_per_ip_limit_are_refused() {
+    let h = Harness::start_with(estafeta_imap::ImapSettings {
+        max_connections_per_ip: 2,
+        ..Default::default()
+    })
+    .await;
+    let mut first = Client::tls(h.imaps).await;
+    assert!(first.line().await.starts_with("* OK"));
+    let mut second = Client::plain(h.imap).await;
+    assert!(second.line().await.starts_with("* OK"));
+    let mut third = Client::tls(h.imaps).await;
+    let refused = third.line().await;
+    assert!(refused.starts_with("* BYE [UNAVAILABLE] too many connections"), "{refused}");
+    assert_eq!(third.line().await, "", "closed after the refusal");
+    // those admitted are unaffected
+    assert!(first.run("n", "NOOP").await.contains("n OK"));
+    assert!(second.run("c", "CAPABILITY").await.contains("c OK"));
+}

@@ -5,6 +5,7 @@
 //! share: line I/O with pipelining, SASL PLAIN decoding, the failed-login throttle.
 
 pub mod dates;
+mod limits;
 mod lineio;
 mod listen;
 pub mod sasl;
@@ -14,6 +15,7 @@ pub mod testing;
 mod throttle;
 mod tls;
 
+pub use limits::{ConnectionLimits, ConnectionSlot, Refusal};
 pub use lineio::{IoError, Line, LineIo};
 pub use listen::{BindError, Bound, Connection, Service, bind_all, serve};
 pub use stream::MaybeTls;

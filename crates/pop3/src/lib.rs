@@ -22,6 +22,9 @@ pub struct Pop3Settings {
     pub allow_plaintext_on_loopback: bool,
     /// RFC 1939 §3: the autologout timer is at least 10 minutes.
     pub idle_timeout: Duration,
+    /// Simultaneous connections in total and from one IP address.
+    pub max_connections: u32,
+    pub max_connections_per_ip: u32,
 }
 
 impl Default for Pop3Settings {
@@ -29,6 +32,8 @@ impl Default for Pop3Settings {
         Pop3Settings {
             allow_plaintext_on_loopback: false,
             idle_timeout: Duration::from_secs(600),
+            max_connections: estafeta_config::Pop3Config::default().max_connections,
+            max_connections_per_ip: estafeta_config::Pop3Config::default().max_connections_per_ip,
         }
     }
 }
@@ -39,6 +44,7 @@ pub(crate) struct Shared {
     pub throttle: Arc<AuthThrottle>,
     pub allow_plaintext_on_loopback: bool,
     pub idle_timeout: Duration,
+    pub connections: Arc<estafeta_net::ConnectionLimits>,
     /// Users with an open POP3 session in this process (one at a time, RFC 1939 §8).
     open: Arc<Mutex<HashSet<i64>>>,
 }
@@ -87,6 +93,10 @@ impl Pop3Server {
                 throttle,
                 allow_plaintext_on_loopback: settings.allow_plaintext_on_loopback,
                 idle_timeout: settings.idle_timeout,
+                connections: estafeta_net::ConnectionLimits::new(
+                    settings.max_connections,
+                    settings.max_connections_per_ip,
+                ),
                 open: Arc::new(Mutex::new(HashSet::new())),
             }),
         }

@@ -22,6 +22,20 @@ const MAX_ERRORS: u32 = 20;
 pub async fn run(shared: Arc<Shared>, conn: Connection) {
     let span = tracing::info_span!("pop3", peer = %conn.peer, port = conn.local.port());
     async move {
+        let _slot = match shared.connections.admit(conn.peer.ip()) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                let why = match refusal {
+                    estafeta_net::Refusal::Total => "too many connections",
+                    estafeta_net::Refusal::PerIp => "too many connections from your address",
+                };
+                tracing::warn!(why, "connection refused");
+                let mut io = LineIo::new(conn.stream, std::time::Duration::from_secs(10));
+                io.reply(&format!("-ERR [SYS/TEMP] {why}, try again later"));
+                let _ = io.flush().await;
+                return;
+            }
+        };
         let mut s = Session {
             tls: conn.stream.tls_info(),
             starttls_offered: conn.listener.tls == TlsMode::Starttls,

@@ -289,3 +289,23 @@ s.quit()
         "DELE + QUIT over poplib deleted it"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_per_ip_limit_are_refused() {
+    let h = Harness::start_with(estafeta_pop3::Pop3Settings {
+        max_connections_per_ip: 2,
+        ..Default::default()
+    })
+    .await;
+    let mut first = Client::tls(h.pop3s).await;
+    assert!(first.line().await.starts_with("+OK"));
+    let mut second = Client::plain(h.pop3).await;
+    assert!(second.line().await.starts_with("+OK"));
+    let mut third = Client::tls(h.pop3s).await;
+    let refused = third.line().await;
+    assert!(refused.starts_with("-ERR [SYS/TEMP] too many connections"), "{refused}");
+    assert_eq!(third.line().await, "", "closed after the refusal");
+    // those admitted are unaffected
+    assert!(first.cmd("CAPA").await.starts_with("+OK"));
+    assert!(second.cmd("CAPA").await.starts_with("+OK"));
+}

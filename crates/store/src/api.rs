@@ -58,8 +58,7 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<(u32, Vec<u8>)>>;
     /// For UIDs `first..=last`, what a reader cached about each body (`None` where nothing
     /// is cached yet). The store keeps these bytes without looking into them.
-    async fn read_summaries(&self, mailbox_id: i64, first: u32, last: u32)
-        -> Result<Vec<Summary>>;
+    async fn read_summaries(&self, mailbox_id: i64, first: u32, last: u32) -> Result<Vec<Summary>>;
     /// Caches summaries by body hash; they go when the body goes.
     async fn save_summaries(&self, summaries: &[(String, Vec<u8>)]) -> Result<()>;
     /// Replaces a message's flags; returns the new MODSEQ.

@@ -621,7 +621,10 @@ async fn flags_and_expunge_bump_modseq(store: Arc<dyn Store>) {
 async fn summaries_are_cached_per_body(store: Arc<dyn Store>) {
     let bob = setup_user(&store, "bob@example.com").await;
     let carol = setup_user(&store, "carol@example.com").await;
-    store.accept(message("one", &[&bob, &carol], &[])).await.unwrap();
+    store
+        .accept(message("one", &[&bob, &carol], &[]))
+        .await
+        .unwrap();
     store.accept(message("two", &[&bob], &[])).await.unwrap();
     let mb = inbox(&store, &bob).await;
     let fresh = store.read_summaries(mb.id, 1, 2).await.unwrap();

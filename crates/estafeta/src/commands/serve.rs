@@ -83,6 +83,8 @@ pub async fn run(settings: Settings) -> Outcome {
         ImapSettings {
             allow_plaintext_on_loopback: config.auth.allow_plaintext_on_loopback,
             max_message_size: config.smtp.max_message_size,
+            max_connections: config.imap.max_connections,
+            max_connections_per_ip: config.imap.max_connections_per_ip,
             ..ImapSettings::default()
         },
     ));
@@ -92,6 +94,8 @@ pub async fn run(settings: Settings) -> Outcome {
         smtp_server.auth_throttle(),
         Pop3Settings {
             allow_plaintext_on_loopback: config.auth.allow_plaintext_on_loopback,
+            max_connections: config.pop3.max_connections,
+            max_connections_per_ip: config.pop3.max_connections_per_ip,
             ..Pop3Settings::default()
         },
     ));

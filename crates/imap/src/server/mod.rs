@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use estafeta_config::TlsMode;
-use estafeta_net::{AuthThrottle, Connection, IoError, Line, LineIo, Service, TlsSetup, sasl};
+use estafeta_net::{
+    AuthThrottle, Connection, ConnectionLimits, IoError, Line, LineIo, Refusal, Service, TlsSetup,
+    sasl,
+};
 use estafeta_store::{FlagChange, Mailbox, MailboxEntry, Store, StoreError, User};
 use tracing::Instrument;
 
@@ -37,6 +40,9 @@ pub struct ImapSettings {
     pub idle_timeout: Duration,
     /// Largest message APPEND takes (APPENDLIMIT).
     pub max_message_size: u64,
+    /// Simultaneous connections in total and from one IP address.
+    pub max_connections: u32,
+    pub max_connections_per_ip: u32,
 }
 
 impl Default for ImapSettings {
@@ -45,6 +51,8 @@ impl Default for ImapSettings {
             allow_plaintext_on_loopback: false,
             idle_timeout: Duration::from_secs(30 * 60),
             max_message_size: 25 * 1024 * 1024,
+            max_connections: estafeta_config::ImapConfig::default().max_connections,
+            max_connections_per_ip: estafeta_config::ImapConfig::default().max_connections_per_ip,
         }
     }
 }
@@ -55,6 +63,7 @@ struct Shared {
     throttle: Arc<AuthThrottle>,
     settings: ImapSettings,
     snapshots: snapshots::Snapshots,
+    connections: Arc<ConnectionLimits>,
 }
 
 #[derive(Clone)]
@@ -71,6 +80,10 @@ impl ImapServer {
     ) -> ImapServer {
         ImapServer {
             shared: Arc::new(Shared {
+                connections: ConnectionLimits::new(
+                    settings.max_connections,
+                    settings.max_connections_per_ip,
+                ),
                 store,
                 tls,
                 throttle,
@@ -87,6 +100,20 @@ impl Service for ImapServer {
         let span = tracing::info_span!("imap", peer = %conn.peer, port = conn.local.port());
         let shared = self.shared.clone();
         async move {
+            let _slot = match shared.connections.admit(conn.peer.ip()) {
+                Ok(slot) => slot,
+                Err(refusal) => {
+                    let why = match refusal {
+                        Refusal::Total => "too many connections",
+                        Refusal::PerIp => "too many connections from your address",
+                    };
+                    tracing::warn!(why, "connection refused");
+                    let mut io = LineIo::new(conn.stream, Duration::from_secs(10));
+                    io.reply(&format!("* BYE [UNAVAILABLE] {why}, try again later"));
+                    let _ = io.flush().await;
+                    return;
+                }
+            };
             let mut s = Session {
                 tls: conn.stream.tls_info(),
                 starttls_offered: conn.listener.tls == TlsMode::Starttls,

@@ -32,6 +32,10 @@ impl std::ops::Deref for Harness {
 
 impl Harness {
     pub async fn start() -> Harness {
+        Harness::start_with(ImapSettings::default()).await
+    }
+
+    pub async fn start_with(settings: ImapSettings) -> Harness {
         let host = MailHost::start(
             &[
                 TestUser("bob@example.com", "secret", true),
@@ -51,7 +55,7 @@ impl Harness {
                     store,
                     tls,
                     throttle,
-                    ImapSettings::default(),
+                    settings,
                 ))
             },
         )

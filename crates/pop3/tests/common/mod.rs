@@ -33,6 +33,10 @@ impl std::ops::Deref for Harness {
 impl Harness {
     /// bob keeps his mail on the server; ann's is deleted once downloaded.
     pub async fn start() -> Harness {
+        Harness::start_with(Pop3Settings::default()).await
+    }
+
+    pub async fn start_with(settings: Pop3Settings) -> Harness {
         let host = MailHost::start(
             &[
                 TestUser("bob@example.com", "secret", true),
@@ -52,7 +56,7 @@ impl Harness {
                     store,
                     tls,
                     throttle,
-                    Pop3Settings::default(),
+                    settings,
                 ))
             },
         )

@@ -3,7 +3,6 @@
 
 mod data;
 mod headers;
-mod limits;
 mod policy;
 mod session;
 
@@ -29,7 +28,7 @@ pub(crate) struct Shared {
     pub tls: TlsSetup,
     pub settings: SmtpSettings,
     pub trusted: policy::Networks,
-    pub connections: Arc<limits::ConnectionLimits>,
+    pub connections: Arc<estafeta_net::ConnectionLimits>,
     /// Turns true when the server stops: sessions say 421 and close.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     pub auth_throttle: Arc<estafeta_net::AuthThrottle>,
@@ -51,7 +50,10 @@ impl SmtpServer {
         let s = &settings.smtp;
         let shared = Shared {
             trusted: policy::Networks::parse(&s.trusted_networks),
-            connections: limits::ConnectionLimits::new(s.max_connections, s.max_connections_per_ip),
+            connections: estafeta_net::ConnectionLimits::new(
+                s.max_connections,
+                s.max_connections_per_ip,
+            ),
             auth_throttle: Arc::new(estafeta_net::AuthThrottle::new(
                 s.auth_max_failures,
                 Duration::from_millis(s.auth_failure_delay_ms),

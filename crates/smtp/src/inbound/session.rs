@@ -60,8 +60,8 @@ pub async fn run(shared: Arc<Shared>, conn: Connection) {
             Ok(slot) => slot,
             Err(refusal) => {
                 let why = match refusal {
-                    super::limits::Refusal::Total => "too many connections",
-                    super::limits::Refusal::PerIp => "too many connections from your address",
+                    estafeta_net::Refusal::Total => "too many connections",
+                    estafeta_net::Refusal::PerIp => "too many connections from your address",
                 };
                 tracing::info!(reason = why, "connection refused");
                 let host = session.shared.settings.hostname.clone();

@@ -1,4 +1,4 @@
-//! Simultaneous SMTP connections, in total and per client IP.
+//! Simultaneous connections to one protocol's listeners, in total and per client IP.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
