@@ -19,6 +19,7 @@ use estafeta_testkit::{MailHost, TestUser};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 const BODY: &[u8] = b"From: a@sender.test\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nHello.\r\n";
 
@@ -956,4 +957,73 @@ async fn greeting_refusal_silence_and_no_listener_are_host_failures() {
         .err()
         .expect("refused");
     assert!(matches!(e, Error::Connect(_)), "{e}");
+}
+
+/// A log sink for the test below.
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn logs_go_under_the_callers_span_message_by_message() {
+    let logs = Logs::default();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    // on another loopback address, as the multi-server tests will have it
+    let server = ScriptedSmtp::start_on(
+        "127.0.0.2:0".parse().unwrap(),
+        Script {
+            starttls: true,
+            ..Script::new()
+        },
+    )
+    .await;
+    let mut client = connect(server.addr, &settings())
+        .instrument(tracing::info_span!("delivery", queue_id = "Q1"))
+        .await;
+    for queue_id in ["Q1", "Q2"] {
+        client
+            .send(&message("s@src.test", &["a@dest.test"], BODY))
+            .instrument(tracing::info_span!("delivery", queue_id))
+            .await
+            .unwrap();
+    }
+    client.quit().await;
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let line = |queue_id: &str, what: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!("queue_id=\"{queue_id}\"")) && l.contains(what))
+            .unwrap_or_else(|| panic!("no {what} line for {queue_id} in:\n{text}"))
+            .to_string()
+    };
+    let opened = line("Q1", "session opened");
+    assert!(opened.contains("smtp_out{remote=127.0.0.2:"), "{opened}");
+    assert!(opened.contains("host=scripted.test"), "{opened}");
+    assert!(opened.contains("tls_version=\"TLSv1.3\""), "{opened}");
+    for queue_id in ["Q1", "Q2"] {
+        let rcpt = line(queue_id, "recipient");
+        assert!(rcpt.contains("rcpt=a@dest.test"), "{rcpt}");
+        assert!(rcpt.contains("status=Delivered"), "{rcpt}");
+        assert!(
+            rcpt.contains("reply=250 2.0.0 queued as SCRIPTED"),
+            "{rcpt}"
+        );
+    }
 }

@@ -35,8 +35,9 @@ pub struct SmtpClient {
     pub(crate) timeouts: Timeouts,
     pub(crate) pipelining: bool,
     pub(crate) chunking: bool,
-    /// Logs of this session go in this span, a child of the caller's (queue id and such).
-    pub(crate) span: tracing::Span,
+    /// Where the session goes, for the `smtp_out` span of each step.
+    pub(crate) remote: SocketAddr,
+    pub(crate) host: String,
     /// A transaction (or a failed MAIL) happened since the last RSET.
     pub(crate) needs_rset: bool,
     /// A connection-level failure happened: nothing more can be sent.
@@ -52,7 +53,7 @@ impl SmtpClient {
         server_name: &str,
         settings: &ClientSettings,
     ) -> Result<SmtpClient, Error> {
-        let span = tracing::info_span!("smtp_out", remote = %addr, host = %server_name);
+        let span = session_span(addr, server_name);
         let opened = open(addr, server_name, settings)
             .instrument(span.clone())
             .await;
@@ -63,7 +64,8 @@ impl SmtpClient {
                 timeouts: settings.timeouts,
                 pipelining: settings.pipelining,
                 chunking: settings.chunking,
-                span,
+                remote: addr,
+                host: server_name.to_string(),
                 needs_rset: false,
                 broken: false,
             }),
@@ -72,6 +74,12 @@ impl SmtpClient {
                 Err(e)
             }
         }
+    }
+
+    /// The span for the next step, made inside the caller's current span: a connection
+    /// reused for another message logs under that message's span.
+    pub(crate) fn span(&self) -> tracing::Span {
+        session_span(self.remote, &self.host)
     }
 
     pub fn server(&self) -> &ServerInfo {
@@ -93,7 +101,7 @@ impl SmtpClient {
         if self.broken {
             return;
         }
-        let span = self.span.clone();
+        let span = self.span();
         async {
             let t = self.timeouts.command;
             let result = match self.conn.write(b"QUIT\r\n", t, Stage::Quit).await {
@@ -108,6 +116,10 @@ impl SmtpClient {
         .instrument(span)
         .await
     }
+}
+
+fn session_span(remote: SocketAddr, host: &str) -> tracing::Span {
+    tracing::info_span!("smtp_out", %remote, %host)
 }
 
 async fn open(

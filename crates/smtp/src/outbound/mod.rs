@@ -5,8 +5,10 @@
 //! final reply per recipient, RSET between messages, [`SmtpClient::quit`]. Timeouts follow
 //! RFC 5321 §4.5.3.2; replies are parsed by smtp-proto.
 //!
-//! Logs go to a `smtp_out` span made inside the caller's span, so a caller that enters a
-//! span with the queue id finds every line of the session under it.
+//! Logs go to a `smtp_out` span (remote address, host name) made inside the caller's
+//! current span at each call, so a caller that instruments `connect` and `send` with a span
+//! holding the queue id finds every line under it, message by message on a reused
+//! connection.
 
 mod auth;
 mod body;

@@ -24,13 +24,13 @@ impl SmtpClient {
         if self.broken {
             return Err(Error::Unusable);
         }
-        let span = self.span.clone();
-        let result = self.transaction(msg).instrument(span).await;
+        let span = self.span();
+        let result = self.transaction(msg).instrument(span.clone()).await;
         match &result {
-            Ok(outcome) => self.span.in_scope(|| log_outcome(outcome)),
+            Ok(outcome) => span.in_scope(|| log_outcome(outcome)),
             Err(e) => {
                 self.broken = true;
-                tracing::info!(parent: &self.span, error = %e, "transaction failed: every recipient deferred");
+                tracing::info!(parent: &span, error = %e, "transaction failed: every recipient deferred");
             }
         }
         result
