@@ -97,11 +97,16 @@ impl SmtpClient {
             return Ok(outcome(finals, Transfer::NotSent, None));
         }
 
+        let eight_bit = body::has_8bit(&body);
+        if eight_bit && !ext.eight_bit_mime {
+            // no conversion to 7 bit: sent as it is, as most MTAs do
+            tracing::info!("8-bit message to a server without 8BITMIME: sent unchanged");
+        }
         let mail = message::mail_command(
             msg,
             &MailParams {
                 size: ext.size.then_some(size),
-                eight_bit: ext.eight_bit_mime && body::has_8bit(&body),
+                eight_bit: ext.eight_bit_mime && eight_bit,
                 smtputf8: ext.smtputf8 && (msg.smtputf8 || utf8_envelope),
                 dsn: ext.dsn,
             },
