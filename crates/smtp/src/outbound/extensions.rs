@@ -86,6 +86,29 @@ mod tests {
     }
 
     #[test]
+    fn reads_what_big_providers_and_older_servers_say() {
+        let gmail = b"250-mx.google.com at your service, [192.0.2.1]\r\n250-SIZE 157286400\r\n\
+                      250-8BITMIME\r\n250-STARTTLS\r\n250-ENHANCEDSTATUSCODES\r\n\
+                      250-PIPELINING\r\n250-CHUNKING\r\n250 SMTPUTF8\r\n";
+        let e = Extensions::parse(gmail).unwrap();
+        assert_eq!(e.hostname, "mx.google.com");
+        assert!(e.starttls && e.chunking && e.smtputf8 && !e.dsn);
+        assert_eq!(e.max_size, 157286400);
+        let exchange = b"250-EX01.corp.example Hello [192.0.2.1]\r\n250-SIZE 37748736\r\n\
+                         250-PIPELINING\r\n250-DSN\r\n250-ENHANCEDSTATUSCODES\r\n\
+                         250-STARTTLS\r\n250-X-ANONYMOUSTLS\r\n250-AUTH NTLM\r\n\
+                         250-X-EXPS GSSAPI NTLM\r\n250-8BITMIME\r\n250-BINARYMIME\r\n\
+                         250-CHUNKING\r\n250 XRDST\r\n";
+        let e = Extensions::parse(exchange).unwrap();
+        assert!(e.dsn && e.chunking && e.eight_bit_mime && e.starttls);
+        assert!(!e.auth_plain && !e.auth_login);
+        let old = b"250-mail.example.org\r\n250-ETRN\r\n250-AUTH LOGIN PLAIN\r\n\
+                    250-AUTH=LOGIN PLAIN\r\n250 8BITMIME\r\n";
+        let e = Extensions::parse(old).unwrap();
+        assert!(e.auth_login && e.auth_plain && e.eight_bit_mime);
+    }
+
+    #[test]
     fn bare_greeting_and_unknown_extensions() {
         let e = Extensions::parse(b"250 mx.example\r\n").unwrap();
         assert_eq!(e.names(), Vec::<&str>::new());
