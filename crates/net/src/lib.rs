@@ -2,8 +2,10 @@
 //! TLS set-up (a configured PEM certificate, or a self-signed one generated and kept), and
 //! the accept loop that hands each connection, already wrapped in TLS on implicit-TLS
 //! listeners, to the protocol's [`Service`]; and the pieces the line-based protocols
-//! share: line I/O with pipelining, SASL PLAIN decoding, the failed-login throttle.
+//! share: line I/O with pipelining, SASL PLAIN decoding, the failed-login throttle; and
+//! the client side of TLS for outbound SMTP.
 
+pub mod client_tls;
 pub mod dates;
 mod limits;
 mod lineio;

@@ -22,22 +22,7 @@ impl MaybeTls {
     pub fn tls_info(&self) -> Option<(String, String)> {
         match self {
             MaybeTls::Plain(_) => None,
-            MaybeTls::Tls(s) => {
-                let (_, conn) = s.get_ref();
-                let version = conn
-                    .protocol_version()
-                    .map(|v| match v {
-                        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_string(),
-                        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_string(),
-                        other => format!("{other:?}"),
-                    })
-                    .unwrap_or_default();
-                let cipher = conn
-                    .negotiated_cipher_suite()
-                    .map(|c| format!("{:?}", c.suite()))
-                    .unwrap_or_default();
-                Some((version, cipher))
-            }
+            MaybeTls::Tls(s) => Some(crate::client_tls::describe(s.get_ref().1)),
         }
     }
 }

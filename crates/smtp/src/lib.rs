@@ -1,7 +1,9 @@
 //! SMTP for estafeta. `inbound` is the server of ports 25, 587, 465 and 2525: the session
 //! state machine, its policy (relay, sender ownership, limits) and acceptance into the
-//! Store. The outbound client used by delivery will live beside it.
+//! Store. `outbound` is the client that delivery uses to hand messages to the next hop.
 
 pub mod inbound;
+pub mod outbound;
 
 pub use inbound::SmtpServer;
+pub use outbound::SmtpClient;

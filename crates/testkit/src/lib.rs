@@ -1,6 +1,11 @@
 //! Test support for the protocol crates' end-to-end suites: a mail host on loopback — a
 //! Store on a temporary SQLite file with `example.com` and its users, a TLS set-up, and an
-//! SMTP listener to deliver through — to which a suite adds its own protocol's listeners.
+//! SMTP listener to deliver through — to which a suite adds its own protocol's listeners;
+//! for the outbound side, a scripted SMTP server ([`scripted_smtp`]) and a DNS server with
+//! test zones ([`dns`]), both on loopback.
+
+pub mod dns;
+pub mod scripted_smtp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
