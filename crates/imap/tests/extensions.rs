@@ -262,9 +262,40 @@ async fn connections_over_the_per_ip_limit_are_refused() {
     assert!(second.line().await.starts_with("* OK"));
     let mut third = Client::tls(h.imaps).await;
     let refused = third.line().await;
-    assert!(refused.starts_with("* BYE [UNAVAILABLE] too many connections"), "{refused}");
+    assert!(
+        refused.starts_with("* BYE [UNAVAILABLE] too many connections"),
+        "{refused}"
+    );
     assert_eq!(third.line().await, "", "closed after the refusal");
     // those admitted are unaffected
     assert!(first.run("n", "NOOP").await.contains("n OK"));
     assert!(second.run("c", "CAPABILITY").await.contains("c OK"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expunges_by_others_wait_for_a_command_that_may_tell_them() {
+    let h = Harness::start().await;
+    for s in ["one", "two", "three"] {
+        h.deliver("bob@example.com", s).await;
+    }
+    let mut a = logged_in(&h, "bob@example.com").await;
+    let mut b = logged_in(&h, "bob@example.com").await;
+    a.run("s", "SELECT INBOX").await;
+    b.run("s", "SELECT INBOX").await;
+    b.run("d", "STORE 2 +FLAGS.SILENT (\\Deleted)").await;
+    b.run("x", "EXPUNGE").await;
+    b.run("f", "UID STORE 3 +FLAGS.SILENT (\\Flagged)").await;
+    // FETCH by sequence number: flag news yes, EXPUNGE no (numbers must not shift)
+    let r = a.run("f", "FETCH 1:* (UID)").await;
+    assert!(!r.contains("EXPUNGE"), "{r}");
+    assert!(r.contains("* 3 FETCH (UID 3 FLAGS (\\Flagged))"), "{r}");
+    let r = a.run("s2", "SEARCH ALL").await;
+    assert!(!r.contains("EXPUNGE"), "{r}");
+    // NOOP tells the expunge, once
+    let r = a.run("n", "NOOP").await;
+    assert!(r.contains("* 2 EXPUNGE\r\n"), "{r}");
+    let r = a.run("n2", "NOOP").await;
+    assert!(!r.contains("EXPUNGE"), "{r}");
+    let r = a.run("c", "SEARCH ALL").await;
+    assert!(r.contains("* SEARCH 1 2\r\n"), "{r}");
 }

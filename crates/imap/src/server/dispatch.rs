@@ -163,7 +163,7 @@ impl Session {
                 self.ok(&tag, "CAPABILITY completed");
             }
             C::Noop | C::Check => {
-                self.refresh().await;
+                self.refresh(true).await;
                 self.ok(&tag, "NOOP completed");
             }
             C::Logout => {
@@ -328,7 +328,10 @@ impl Session {
             }
             C::Search {
                 uid, returns, key, ..
-            } if selected => self.search(&tag, uid, returns.as_deref(), &key).await,
+            } if selected => {
+                self.refresh(uid).await;
+                self.search(&tag, uid, returns.as_deref(), &key).await
+            }
             C::Fetch {
                 uid,
                 set,
@@ -336,6 +339,7 @@ impl Session {
                 changed_since,
                 vanished,
             } if selected => {
+                self.refresh(uid).await;
                 self.fetch(&tag, uid, &set, &items, changed_since, vanished)
                     .await
             }
@@ -347,10 +351,12 @@ impl Session {
                 silent,
                 flags,
             } if selected => {
+                self.refresh(uid).await;
                 self.store_flags(&tag, uid, &set, unchanged_since, action, silent, &flags)
                     .await
             }
             C::Copy { uid, set, mailbox } if selected => {
+                self.refresh(uid).await;
                 self.copy(&tag, uid, &set, &mailbox, false).await
             }
             C::Move { uid, set, mailbox } if selected => {

@@ -185,7 +185,7 @@ impl Session {
         let flags = estafeta_store::normalize_flags(flags.iter().map(String::as_str));
         match self.shared.store.append(mb.id, message, &flags, date).await {
             Ok(d) => {
-                self.refresh().await;
+                self.refresh(true).await;
                 self.ok(
                     tag,
                     &format!("[APPENDUID {} {}] APPEND completed", mb.uidvalidity, d.uid),

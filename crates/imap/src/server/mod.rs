@@ -175,5 +175,7 @@ struct View {
     /// In UID order; index + 1 is the sequence number. Shared with the snapshot it came
     /// from until changed.
     entries: Arc<Vec<MailboxEntry>>,
+    /// UIDs expunged by others and not yet told, because the commands since could not.
+    pending_expunge: Vec<u32>,
     changes: tokio::sync::broadcast::Receiver<estafeta_store::MailboxChange>,
 }

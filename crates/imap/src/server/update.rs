@@ -152,7 +152,7 @@ impl Session {
                 );
                 if is_move {
                     self.line(&format!("* OK {code} moved"));
-                    self.refresh().await;
+                    self.refresh(true).await;
                     self.ok(tag, "MOVE completed");
                 } else {
                     self.ok(tag, &format!("{code} COPY completed"));

@@ -17,7 +17,12 @@ impl View {
 impl Session {
     /// Leaves the selected mailbox, keeping what it knew for the next SELECT.
     pub(super) fn unselect(&mut self) {
-        if let Some(view) = self.view.take() {
+        if let Some(mut view) = self.view.take() {
+            // a snapshot holds every change up to its MODSEQ, untold expunges included
+            if !view.pending_expunge.is_empty() {
+                let gone: HashSet<u32> = view.pending_expunge.drain(..).collect();
+                view.entries_mut().retain(|e| !gone.contains(&e.uid));
+            }
             self.shared
                 .snapshots
                 .put(view.mailbox.id, view.modseq, view.entries);
@@ -70,6 +75,7 @@ impl Session {
             mailbox,
             read_only,
             entries,
+            pending_expunge: Vec::new(),
             changes,
         };
         let unseen = view
@@ -169,8 +175,10 @@ impl Session {
 
     /// Reports what changed in the selected mailbox since the client last looked:
     /// expunged messages (EXPUNGE, or VANISHED after ENABLE QRESYNC), flag changes (FETCH)
-    /// and new messages (EXISTS).
-    pub(super) async fn refresh(&mut self) {
+    /// and new messages (EXISTS). During FETCH, STORE and SEARCH by sequence number
+    /// expunges may not be told (RFC 9051 §7.5.1): `allow_expunge` false keeps them for
+    /// the next command that may.
+    pub(super) async fn refresh(&mut self, allow_expunge: bool) {
         let Some(view) = self.view.as_mut() else {
             return;
         };
@@ -180,19 +188,35 @@ impl Session {
         let Ok(Some(now)) = store.mailbox_by_id(id).await else {
             return;
         };
-        if now.highestmodseq == view.modseq {
+        let (vanished, changed) = if now.highestmodseq == view.modseq {
+            (Vec::new(), Vec::new())
+        } else {
+            let since = view.modseq;
+            let (Ok(vanished), Ok(changed)) = (
+                store.vanished_since(id, since).await,
+                store.changed_since(id, since).await,
+            ) else {
+                return; // the next command tries again
+            };
+            (vanished, changed)
+        };
+        if vanished.is_empty()
+            && changed.is_empty()
+            && (view.pending_expunge.is_empty() || !allow_expunge)
+        {
+            view.modseq = now.highestmodseq;
             return;
         }
-        let since = view.modseq;
-        let (Ok(vanished), Ok(changed)) = (
-            store.vanished_since(id, since).await,
-            store.changed_since(id, since).await,
-        ) else {
-            return; // the next command tries again
-        };
         let mut out = Vec::new();
+        view.pending_expunge.extend(vanished);
         // expunged: from the highest sequence number down, so numbers stay right
-        let gone: HashSet<u32> = vanished.into_iter().collect();
+        let gone: HashSet<u32> = if allow_expunge {
+            std::mem::take(&mut view.pending_expunge)
+                .into_iter()
+                .collect()
+        } else {
+            HashSet::new()
+        };
         let mut removed = Vec::new();
         let entries = view.entries_mut();
         let mut i = entries.len();
@@ -254,7 +278,7 @@ impl Session {
 
     pub(super) async fn idle(&mut self, tag: &str) -> Step {
         self.line("+ idling");
-        self.refresh().await;
+        self.refresh(true).await;
         loop {
             self.io().flush().await?;
             let has_view = self.view.is_some();
@@ -292,7 +316,7 @@ impl Session {
                         }
                     }
                 }
-                _ = change => self.refresh().await,
+                _ = change => self.refresh(true).await,
             }
         }
     }
@@ -341,7 +365,7 @@ impl Session {
         let id = view.mailbox.id;
         let gone = self.shared.store.expunge_deleted(id, &uids).await?;
         if report {
-            self.refresh().await;
+            self.refresh(true).await;
         } else if let Some(v) = self.view.as_mut() {
             v.entries_mut().retain(|e| !gone.contains(&e.uid));
         }
