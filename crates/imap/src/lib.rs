@@ -6,6 +6,7 @@
 //! `imap` listeners: IMAP4rev1, and IMAP4rev2 after ENABLE, with the extensions its
 //! CAPABILITY announces.
 
+mod address;
 pub mod command;
 pub mod framing;
 pub mod mime;

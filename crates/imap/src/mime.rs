@@ -1,10 +1,13 @@
 //! Message structure for FETCH: ENVELOPE, BODY/BODYSTRUCTURE and BODY[section], from
 //! mail-parser's parse of the stored message. Header values go out as they stand in the
-//! message (encoded words are the client's to decode, as Dovecot does).
+//! message (encoded words and RFC 2231 values are the client's to decode), as Dovecot
+//! does; tests/corpus.rs compares the answers with Dovecot's on a corpus.
 
 use mail_parser::{
-    Address, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
+    HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
 };
+
+use crate::address;
 
 use crate::command::{Section, SectionText};
 use crate::response::{nstring, string};
@@ -18,7 +21,8 @@ fn raw_header<'a>(
     part: &MessagePart<'_>,
     name: HeaderName<'_>,
 ) -> Option<&'a [u8]> {
-    let h = part.headers.iter().find(|h| h.name == name)?;
+    // the last of repeated headers counts, as in Dovecot
+    let h = part.headers.iter().rev().find(|h| h.name == name)?;
     let raw = msg
         .raw_message
         .get(h.offset_start as usize..h.offset_end as usize)?;
@@ -53,45 +57,22 @@ fn unfold(b: &[u8]) -> Vec<u8> {
     out
 }
 
-fn addresses(out: &mut Vec<u8>, value: Option<&HeaderValue<'_>>) {
-    let list: Vec<(Option<String>, Option<String>)> = match value {
-        Some(HeaderValue::Address(Address::List(list))) => list
-            .iter()
-            .map(|a| {
-                (
-                    a.name.as_ref().map(|n| n.to_string()),
-                    a.address.as_ref().map(|a| a.to_string()),
-                )
-            })
-            .collect(),
-        Some(HeaderValue::Address(Address::Group(groups))) => groups
-            .iter()
-            .flat_map(|g| g.addresses.iter())
-            .map(|a| {
-                (
-                    a.name.as_ref().map(|n| n.to_string()),
-                    a.address.as_ref().map(|a| a.to_string()),
-                )
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
+fn addresses(out: &mut Vec<u8>, raw: Option<&[u8]>) {
+    let list = raw.map(address::parse_list).unwrap_or_default();
     if list.is_empty() {
         out.extend_from_slice(b"NIL");
         return;
     }
     out.push(b'(');
-    for (name, address) in list {
+    for a in list {
         out.push(b'(');
-        nstring(out, name.as_deref().map(str::as_bytes));
-        out.extend_from_slice(b" NIL ");
-        let (mailbox, host) = match address.as_deref().and_then(|a| a.rsplit_once('@')) {
-            Some((m, h)) => (Some(m.to_string()), Some(h.to_string())),
-            None => (address.clone(), None),
-        };
-        nstring(out, mailbox.as_deref().map(str::as_bytes));
+        nstring(out, a.name.as_deref());
         out.push(b' ');
-        nstring(out, host.as_deref().map(str::as_bytes));
+        nstring(out, a.adl.as_deref());
+        out.push(b' ');
+        nstring(out, a.mailbox.as_deref());
+        out.push(b' ');
+        nstring(out, a.host.as_deref());
         out.push(b')');
     }
     out.push(b')');
@@ -103,12 +84,7 @@ pub fn envelope(out: &mut Vec<u8>, msg: &Message<'_>) {
         out.extend_from_slice(b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
         return;
     };
-    let header = |name| {
-        root.headers
-            .iter()
-            .find(|h| h.name == name)
-            .map(|h| &h.value)
-    };
+    let header = |name| raw_header(msg, root, name);
     out.push(b'(');
     nstring(
         out,
@@ -123,7 +99,7 @@ pub fn envelope(out: &mut Vec<u8>, msg: &Message<'_>) {
             .map(unfold)
             .as_deref(),
     );
-    let from = header(HeaderName::From);
+    let from = header(HeaderName::From).filter(|v| !v.is_empty());
     for (name, fallback) in [
         (HeaderName::From, None),
         (HeaderName::Sender, from),
@@ -133,7 +109,7 @@ pub fn envelope(out: &mut Vec<u8>, msg: &Message<'_>) {
         (HeaderName::Bcc, None),
     ] {
         out.push(b' ');
-        addresses(out, header(name).or(fallback));
+        addresses(out, header(name).filter(|v| !v.is_empty()).or(fallback));
     }
     out.push(b' ');
     nstring(
@@ -152,22 +128,113 @@ pub fn envelope(out: &mut Vec<u8>, msg: &Message<'_>) {
     out.push(b')');
 }
 
-fn params(out: &mut Vec<u8>, attrs: Option<&Vec<mail_parser::Attribute<'_>>>) {
-    match attrs {
-        Some(a) if !a.is_empty() => {
-            out.push(b'(');
-            for (i, attr) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(b' ');
-                }
-                string(out, attr.name.to_ascii_uppercase().as_bytes());
-                out.push(b' ');
-                string(out, attr.value.as_bytes());
-            }
-            out.push(b')');
-        }
-        _ => out.extend_from_slice(b"NIL"),
+/// The parameters of a raw Content-Type or Content-Disposition value, as written:
+/// RFC 2231 continuations (`name*0`, `name*1*`) joined, values left encoded.
+fn raw_params(value: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut i = 0;
+    // skip the type itself
+    while i < value.len() && value[i] != b';' {
+        i += 1;
     }
+    while i < value.len() {
+        i += 1; // the ';'
+        while i < value.len() && value[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let start = i;
+        while i < value.len() && value[i] != b'=' && value[i] != b';' {
+            i += 1;
+        }
+        let name = trim(&value[start..i]).to_vec();
+        if i >= value.len() || value[i] == b';' {
+            continue;
+        }
+        i += 1; // '='
+        while i < value.len() && value[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let mut v = Vec::new();
+        if value.get(i) == Some(&b'"') {
+            i += 1;
+            while i < value.len() && value[i] != b'"' {
+                if value[i] == b'\\' && i + 1 < value.len() {
+                    i += 1;
+                }
+                v.push(value[i]);
+                i += 1;
+            }
+            while i < value.len() && value[i] != b';' {
+                i += 1;
+            }
+        } else {
+            let start = i;
+            while i < value.len() && value[i] != b';' {
+                i += 1;
+            }
+            v = trim(&value[start..i]).to_vec();
+        }
+        if !name.is_empty() {
+            pairs.push((name, v));
+        }
+    }
+    join_continuations(pairs)
+}
+
+/// A parameter's sections, by number, while continuations are joined.
+type Sections = Vec<(u32, Vec<u8>)>;
+
+/// `title*0*=a; title*1*=b` → `title*=ab`; `title*0=a; title*1=b` → `title=ab`.
+fn join_continuations(pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out: Vec<(Vec<u8>, Sections)> = Vec::new();
+    for (name, value) in pairs {
+        let text = String::from_utf8_lossy(&name).into_owned();
+        let (base, section) = match text.split_once('*') {
+            Some((base, rest)) => {
+                let extended = rest.ends_with('*');
+                match rest.trim_end_matches('*').parse::<u32>() {
+                    Ok(n) => (format!("{base}{}", if extended { "*" } else { "" }), n),
+                    Err(_) => (text.clone(), 0),
+                }
+            }
+            None => (text.clone(), 0),
+        };
+        match out
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(base.as_bytes()))
+        {
+            Some((_, parts)) => parts.push((section, value)),
+            None => out.push((base.into_bytes(), vec![(section, value)])),
+        }
+    }
+    out.into_iter()
+        .map(|(name, mut parts)| {
+            parts.sort_by_key(|(n, _)| *n);
+            (name, parts.into_iter().flat_map(|(_, v)| v).collect())
+        })
+        .collect()
+}
+
+fn params(out: &mut Vec<u8>, list: &[(Vec<u8>, Vec<u8>)]) {
+    if list.is_empty() {
+        out.extend_from_slice(b"NIL");
+        return;
+    }
+    out.push(b'(');
+    for (i, (name, value)) in list.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        string(out, &name.to_ascii_uppercase());
+        out.push(b' ');
+        string(out, value);
+    }
+    out.push(b')');
+}
+
+/// A header's raw value with folding undone, or `None`.
+fn raw_text(msg: &Message<'_>, part: &MessagePart<'_>, name: HeaderName<'_>) -> Option<Vec<u8>> {
+    raw_header(msg, part, name).map(unfold)
 }
 
 /// BODY (`extended` false) or BODYSTRUCTURE (`extended` true) of part `id` of `msg`.
@@ -177,6 +244,10 @@ pub fn body_structure(out: &mut Vec<u8>, msg: &Message<'_>, id: usize, extended:
         return;
     };
     let ct = part.content_type();
+    let ct_params = raw_header(msg, part, HeaderName::ContentType)
+        .map(|v| raw_params(&unfold(v)))
+        .unwrap_or_default();
+    let is_multipart = ct.is_some_and(|c| c.c_type.eq_ignore_ascii_case("multipart"));
     if let PartType::Multipart(children) = &part.body {
         out.push(b'(');
         for &child in children {
@@ -187,8 +258,27 @@ pub fn body_structure(out: &mut Vec<u8>, msg: &Message<'_>, id: usize, extended:
         string(out, subtype.to_ascii_uppercase().as_bytes());
         if extended {
             out.push(b' ');
-            params(out, ct.and_then(|c| c.attributes.as_ref()));
-            extension(out, part);
+            params(out, &ct_params);
+            extension(out, msg, part);
+        }
+        out.push(b')');
+        return;
+    }
+    if is_multipart {
+        // a multipart without a usable boundary: one empty text part, as Dovecot has it
+        out.extend_from_slice(
+            b"((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 0 0",
+        );
+        if extended {
+            out.extend_from_slice(b" NIL NIL NIL NIL");
+        }
+        out.extend_from_slice(b") ");
+        let subtype = ct.and_then(|c| c.c_subtype.as_deref()).unwrap_or("mixed");
+        string(out, subtype.to_ascii_uppercase().as_bytes());
+        if extended {
+            out.push(b' ');
+            params(out, &ct_params);
+            out.extend_from_slice(b" NIL NIL NIL");
         }
         out.push(b')');
         return;
@@ -212,15 +302,24 @@ pub fn body_structure(out: &mut Vec<u8>, msg: &Message<'_>, id: usize, extended:
     out.push(b' ');
     string(out, subtype.as_bytes());
     out.push(b' ');
-    if ty == "TEXT" && ct.and_then(|c| c.attributes.as_ref()).is_none() {
-        out.extend_from_slice(b"(\"CHARSET\" \"US-ASCII\")");
+    if ty == "TEXT"
+        && !ct_params
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(b"charset"))
+    {
+        let mut with_charset = vec![(b"CHARSET".to_vec(), b"US-ASCII".to_vec())];
+        with_charset.extend(ct_params.iter().cloned());
+        params(out, &with_charset);
     } else {
-        params(out, ct.and_then(|c| c.attributes.as_ref()));
+        params(out, &ct_params);
     }
     out.push(b' ');
-    nstring(out, part.content_id().map(str::as_bytes));
+    nstring(out, raw_text(msg, part, HeaderName::ContentId).as_deref());
     out.push(b' ');
-    nstring(out, part.content_description().map(str::as_bytes));
+    nstring(
+        out,
+        raw_text(msg, part, HeaderName::ContentDescription).as_deref(),
+    );
     out.push(b' ');
     let encoding = part
         .content_transfer_encoding()
@@ -238,28 +337,36 @@ pub fn body_structure(out: &mut Vec<u8>, msg: &Message<'_>, id: usize, extended:
         out.extend_from_slice(format!(" {}", count_lines(body)).as_bytes());
     }
     if extended {
-        out.extend_from_slice(b" NIL");
-        extension(out, part);
+        out.push(b' ');
+        nstring(out, raw_text(msg, part, HeaderName::ContentMd5).as_deref());
+        extension(out, msg, part);
     }
     out.push(b')');
 }
 
 /// Disposition, language and location (the shared tail of extension data).
-fn extension(out: &mut Vec<u8>, part: &MessagePart<'_>) {
+fn extension(out: &mut Vec<u8>, msg: &Message<'_>, part: &MessagePart<'_>) {
     out.push(b' ');
     match part.content_disposition() {
         Some(d) => {
             out.push(b'(');
             string(out, d.c_type.to_ascii_uppercase().as_bytes());
             out.push(b' ');
-            params(out, d.attributes.as_ref());
+            let list = raw_header(msg, part, HeaderName::ContentDisposition)
+                .map(|v| raw_params(&unfold(v)))
+                .unwrap_or_default();
+            params(out, &list);
             out.push(b')');
         }
         None => out.extend_from_slice(b"NIL"),
     }
     out.push(b' ');
     match part.content_language() {
-        HeaderValue::Text(t) => string(out, t.as_bytes()),
+        HeaderValue::Text(t) => {
+            out.push(b'(');
+            string(out, t.as_bytes());
+            out.push(b')');
+        }
         HeaderValue::TextList(list) if !list.is_empty() => {
             out.push(b'(');
             for (i, l) in list.iter().enumerate() {
@@ -273,7 +380,10 @@ fn extension(out: &mut Vec<u8>, part: &MessagePart<'_>) {
         _ => out.extend_from_slice(b"NIL"),
     }
     out.push(b' ');
-    nstring(out, part.content_location().map(str::as_bytes));
+    nstring(
+        out,
+        raw_text(msg, part, HeaderName::ContentLocation).as_deref(),
+    );
 }
 
 fn count_lines(b: &[u8]) -> usize {
@@ -377,7 +487,7 @@ pub fn header_text(msg: &Message<'_>, name: &str) -> Vec<String> {
                 .map(|h| &h.value)
             {
                 Some(HeaderValue::Text(t)) => format!("{raw} {t}"),
-                Some(HeaderValue::Address(Address::List(list))) => {
+                Some(HeaderValue::Address(mail_parser::Address::List(list))) => {
                     let names: Vec<String> = list
                         .iter()
                         .map(|a| {

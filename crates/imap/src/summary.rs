@@ -5,7 +5,7 @@
 use crate::mime;
 
 /// Marks the encoding; a cache written by another version is recomputed.
-const VERSION: &[u8] = b"IMAPSUM1";
+const VERSION: &[u8] = b"IMAPSUM2";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
@@ -86,6 +86,6 @@ mod tests {
         let mut damaged = s.encode();
         damaged.pop();
         assert_eq!(Summary::decode(&damaged), None);
-        assert_eq!(Summary::decode(b"IMAPSUM0xxxx"), None);
+        assert_eq!(Summary::decode(b"IMAPSUM1xxxx"), None);
     }
 }
