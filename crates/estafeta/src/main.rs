@@ -14,11 +14,24 @@ use failure::{Failure, Outcome};
 use settings::Settings;
 
 fn main() {
+    return_large_buffers_to_the_system();
     let cli = Cli::parse();
     let result = run(cli);
     if let Err(f) = result {
         eprintln!("{}", f.message);
         std::process::exit(f.code);
+    }
+}
+
+/// glibc raises its mmap threshold each time a large buffer is freed, so that after a few
+/// logins argon2's 19 MiB working memory is carved from the heap and kept there, a few
+/// hundred MiB over a login storm. A fixed threshold keeps such buffers mmapped, and so
+/// returned to the system as soon as each password check ends.
+fn return_large_buffers_to_the_system() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes an allocator setting; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }
 

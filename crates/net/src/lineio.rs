@@ -39,8 +39,14 @@ pub struct LineIo {
 
 impl LineIo {
     pub fn new(stream: MaybeTls, idle: Duration) -> LineIo {
+        LineIo::with_buffer(stream, idle, 16 * 1024)
+    }
+
+    /// With a read buffer of `capacity` octets: small for protocols whose connections
+    /// mostly wait (IMAP IDLE), larger where messages stream in (SMTP DATA).
+    pub fn with_buffer(stream: MaybeTls, idle: Duration, capacity: usize) -> LineIo {
         LineIo {
-            reader: BufReader::with_capacity(16 * 1024, stream),
+            reader: BufReader::with_capacity(capacity, stream),
             out: Vec::with_capacity(1024),
             idle,
         }
@@ -67,6 +73,11 @@ impl LineIo {
                 .await
                 .map_err(|_| IoError::Timeout)??;
             self.out.clear();
+            // a large reply (a FETCH of many bodies) must not stay allocated on a
+            // connection that then idles for hours
+            if self.out.capacity() > 64 * 1024 {
+                self.out.shrink_to(4 * 1024);
+            }
         }
         Ok(())
     }

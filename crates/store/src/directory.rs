@@ -305,7 +305,7 @@ impl Db {
         match row {
             Some(row) => {
                 let hash: String = row.try_get("password_hash")?;
-                if password::verify(password, &hash).await {
+                if password::verify_cached(password, &hash).await {
                     Ok(Some(user_from_row(&row)?))
                 } else {
                     Ok(None)

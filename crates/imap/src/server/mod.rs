@@ -117,7 +117,11 @@ impl Service for ImapServer {
             let mut s = Session {
                 tls: conn.stream.tls_info(),
                 starttls_offered: conn.listener.tls == TlsMode::Starttls,
-                io: Some(LineIo::new(conn.stream, shared.settings.idle_timeout)),
+                io: Some(LineIo::with_buffer(
+                    conn.stream,
+                    shared.settings.idle_timeout,
+                    READ_BUFFER,
+                )),
                 peer: conn.peer,
                 shared,
                 user: None,
@@ -139,6 +143,9 @@ impl Service for ImapServer {
     }
 }
 
+/// The read buffer of a connection: most IMAP connections spend their life in IDLE, so
+/// it is kept small; long lines and literals are read across several fills.
+const READ_BUFFER: usize = 4 * 1024;
 /// Longest command line; literals are read apart.
 const MAX_LINE: usize = 64 * 1024;
 /// Largest command before login (literals included).
