@@ -16,7 +16,7 @@ const SUMMARY_BATCH: usize = 2000;
 /// What FETCH has of one message beyond its entry.
 struct Material {
     raw: Option<Vec<u8>>,
-    summary: Option<Summary>,
+    summary: Option<Arc<Summary>>,
 }
 
 impl Session {
@@ -223,20 +223,34 @@ impl Session {
             .collect())
     }
 
-    /// Summaries of a batch of messages: cached ones, and the rest computed from their
-    /// bodies and cached for next time.
+    /// Summaries of a batch of messages: from memory, from the store's cache, and the
+    /// rest computed from their bodies and cached in both for next time.
     async fn read_summaries(
         &self,
         mailbox_id: i64,
         chunk: &[(usize, MailboxEntry)],
     ) -> Result<HashMap<u32, Material>, StoreError> {
-        let (Some(first), Some(last)) = (chunk.first(), chunk.last()) else {
-            return Ok(HashMap::new());
+        let memory = &self.shared.summaries;
+        let material = |summary| Material {
+            raw: None,
+            summary: Some(summary),
         };
-        let (lo, hi) = (first.1.uid.min(last.1.uid), first.1.uid.max(last.1.uid));
-        let wanted: std::collections::HashSet<u32> = chunk.iter().map(|(_, e)| e.uid).collect();
-        let store = &self.shared.store;
         let mut out = HashMap::new();
+        let mut wanted = std::collections::HashSet::new();
+        for (_, e) in chunk {
+            match memory.get(&e.blob_hash) {
+                Some(s) => {
+                    out.insert(e.uid, material(s));
+                }
+                None => {
+                    wanted.insert(e.uid);
+                }
+            }
+        }
+        let (Some(&lo), Some(&hi)) = (wanted.iter().min(), wanted.iter().max()) else {
+            return Ok(out);
+        };
+        let store = &self.shared.store;
         let mut missing: Vec<(u32, String)> = Vec::new();
         for s in store.read_summaries(mailbox_id, lo, hi).await? {
             if !wanted.contains(&s.uid) {
@@ -244,13 +258,9 @@ impl Session {
             }
             match s.summary.as_deref().and_then(Summary::decode) {
                 Some(summary) => {
-                    out.insert(
-                        s.uid,
-                        Material {
-                            raw: None,
-                            summary: Some(summary),
-                        },
-                    );
+                    let summary = Arc::new(summary);
+                    memory.put(&s.blob_hash, Arc::clone(&summary));
+                    out.insert(s.uid, material(summary));
                 }
                 None => missing.push((s.uid, s.blob_hash)),
             }
@@ -260,15 +270,10 @@ impl Session {
             let mut fresh = Vec::new();
             for (u, raw) in store.read_messages(mailbox_id, a.0, b.0).await? {
                 let Some(hash) = hashes.get(&u) else { continue };
-                let summary = Summary::compute(&raw);
+                let summary = Arc::new(Summary::compute(&raw));
                 fresh.push((hash.clone(), summary.encode()));
-                out.insert(
-                    u,
-                    Material {
-                        raw: None,
-                        summary: Some(summary),
-                    },
-                );
+                memory.put(hash, Arc::clone(&summary));
+                out.insert(u, material(summary));
             }
             // a cache: failing to keep it costs only time
             if let Err(e) = store.save_summaries(&fresh).await {
@@ -288,37 +293,32 @@ impl Session {
         will_set_seen: bool,
     ) -> Result<Vec<u8>, mime::UnknownEncoding> {
         let raw = m.raw.as_deref().unwrap_or_default();
-        let parsed = if m.raw.is_some()
-            && items.iter().any(|i| {
-                !matches!(
-                    i,
-                    FetchItem::Flags
-                        | FetchItem::InternalDate
-                        | FetchItem::Rfc822Size
-                        | FetchItem::Uid
-                        | FetchItem::ModSeq
-                        | FetchItem::Rfc822
-                )
-            }) {
+        let structure = |i: &FetchItem| {
+            matches!(
+                i,
+                FetchItem::Envelope | FetchItem::Body | FetchItem::BodyStructure
+            )
+        };
+        // the whole message (BODY[], BINARY[]) needs no parse; parts and headers do
+        let needs_parse = items.iter().any(|i| match i {
+            FetchItem::Rfc822Header | FetchItem::Rfc822Text => true,
+            FetchItem::BodySection { section, .. } => {
+                !section.parts.is_empty() || section.text.is_some()
+            }
+            FetchItem::Binary { parts, .. } | FetchItem::BinarySize(parts) => !parts.is_empty(),
+            i => structure(i) && m.summary.is_none(),
+        });
+        let parsed = if m.raw.is_some() && needs_parse {
             mime::parse(raw)
         } else {
             None
         };
         let summary = match (&m.summary, &parsed) {
-            (Some(s), _) => Some(s.clone()),
-            (None, Some(p))
-                if items.iter().any(|i| {
-                    matches!(
-                        i,
-                        FetchItem::Envelope | FetchItem::Body | FetchItem::BodyStructure
-                    )
-                }) =>
-            {
-                Some(Summary::of(p))
-            }
+            (Some(s), _) => Some(Arc::clone(s)),
+            (None, Some(p)) if items.iter().any(structure) => Some(Arc::new(Summary::of(p))),
             _ => None,
         }
-        .unwrap_or_else(Summary::empty);
+        .unwrap_or_else(empty_summary);
         let shown_flags = if will_set_seen {
             estafeta_store::normalize_flags(entry.flags.split(' ').chain(["\\Seen"]))
         } else {
@@ -379,12 +379,17 @@ impl Session {
                 FetchItem::BodySection {
                     section, partial, ..
                 } => {
-                    let bytes = parsed.as_ref().and_then(|p| mime::section(p, raw, section));
                     out.extend_from_slice(format!("BODY[{}]", section_name(section)).as_bytes());
-                    partial_literal(&mut out, bytes.as_deref(), *partial, false);
+                    if section.parts.is_empty() && section.text.is_none() {
+                        partial_literal(&mut out, m.raw.as_deref(), *partial, false);
+                    } else {
+                        let bytes = parsed.as_ref().and_then(|p| mime::section(p, raw, section));
+                        partial_literal(&mut out, bytes.as_deref(), *partial, false);
+                    }
                 }
                 FetchItem::Binary { parts, partial, .. } => {
                     let bytes = match &parsed {
+                        _ if parts.is_empty() => m.raw.clone(),
                         Some(p) => mime::binary(p, raw, parts)?,
                         None => None,
                     };
@@ -393,6 +398,7 @@ impl Session {
                 }
                 FetchItem::BinarySize(parts) => {
                     let size = match &parsed {
+                        _ if parts.is_empty() => m.raw.as_ref().map(Vec::len),
                         Some(p) => mime::binary(p, raw, parts)?.map(|b| b.len()),
                         None => None,
                     };
@@ -412,6 +418,12 @@ impl Session {
         out.extend_from_slice(b")\r\n");
         Ok(out)
     }
+}
+
+/// The summary shown for a message that cannot be parsed, or when none is asked for.
+fn empty_summary() -> Arc<Summary> {
+    static EMPTY: std::sync::OnceLock<Arc<Summary>> = std::sync::OnceLock::new();
+    Arc::clone(EMPTY.get_or_init(|| Arc::new(Summary::empty())))
 }
 
 /// ` <literal>` or ` NIL`, after `<start>` for a partial fetch.

@@ -29,6 +29,7 @@ mod fetch;
 mod find;
 mod folders;
 mod snapshots;
+mod summaries;
 mod update;
 mod view;
 
@@ -63,6 +64,7 @@ struct Shared {
     throttle: Arc<AuthThrottle>,
     settings: ImapSettings,
     snapshots: snapshots::Snapshots,
+    summaries: summaries::SummaryCache,
     connections: Arc<ConnectionLimits>,
 }
 
@@ -89,6 +91,7 @@ impl ImapServer {
                 throttle,
                 settings,
                 snapshots: Default::default(),
+                summaries: Default::default(),
             }),
         }
     }
