@@ -37,6 +37,16 @@ pub trait Store: Send + Sync {
     async fn remove_alias(&self, address: &str, target: Option<&str>) -> Result<()>;
     async fn list_aliases(&self, domain: Option<&str>) -> Result<Vec<Alias>>;
 
+    /// Records (or refreshes) a hard-bounced `address` on `domain`'s suppression list.
+    async fn add_suppression(&self, domain: &str, address: &str, reason: &str) -> Result<()>;
+    async fn remove_suppression(&self, domain: &str, address: &str) -> Result<()>;
+    async fn list_suppressions(&self, domain: Option<&str>) -> Result<Vec<Suppression>>;
+    /// Switches refusal of suppressed recipients at submission on or off for a domain.
+    async fn set_suppression_enforced(&self, domain: &str, enforced: bool) -> Result<()>;
+    /// The entry refusing `address` to `domain`'s senders, if listed and enforced.
+    async fn enforced_suppression(&self, domain: &str, address: &str)
+        -> Result<Option<Suppression>>;
+
     /// Where mail for `address` goes: users, aliases (nested), plus-addressing, catch-all.
     async fn resolve(&self, address: &str) -> Result<Resolution>;
 

@@ -19,6 +19,7 @@ mod password;
 mod queue;
 mod resolve;
 mod sql_store;
+mod suppression;
 
 use std::sync::Arc;
 

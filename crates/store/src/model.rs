@@ -7,6 +7,18 @@ pub struct Domain {
     pub created_at: i64,
 }
 
+/// An address on a domain's suppression list (it hard-bounced mail from that domain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suppression {
+    pub domain: String,
+    pub address: String,
+    /// The bounce that put it there, e.g. `550 5.1.1 user unknown (DSN of 2026-11-23)`.
+    pub reason: String,
+    pub created_at: i64,
+    /// Whether the domain's senders are refused at RCPT.
+    pub enforced: bool,
+}
+
 /// A mailbox owner who can log in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {

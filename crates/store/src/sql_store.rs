@@ -93,6 +93,25 @@ impl Store for SqlStore {
     async fn get_mailbox(&self, user_id: i64, name: &str) -> Result<Option<Mailbox>> {
         self.db.get_mailbox(user_id, name).await
     }
+    async fn add_suppression(&self, domain: &str, address: &str, reason: &str) -> Result<()> {
+        self.db.add_suppression(domain, address, reason).await
+    }
+    async fn remove_suppression(&self, domain: &str, address: &str) -> Result<()> {
+        self.db.remove_suppression(domain, address).await
+    }
+    async fn list_suppressions(&self, domain: Option<&str>) -> Result<Vec<Suppression>> {
+        self.db.list_suppressions(domain).await
+    }
+    async fn set_suppression_enforced(&self, domain: &str, enforced: bool) -> Result<()> {
+        self.db.set_suppression_enforced(domain, enforced).await
+    }
+    async fn enforced_suppression(
+        &self,
+        domain: &str,
+        address: &str,
+    ) -> Result<Option<Suppression>> {
+        self.db.enforced_suppression(domain, address).await
+    }
     async fn mailbox_by_id(&self, mailbox_id: i64) -> Result<Option<Mailbox>> {
         self.db.mailbox_by_id(mailbox_id).await
     }

@@ -45,6 +45,7 @@ conformance!(
     concurrent_accepts_get_increasing_uids,
     flags_and_expunge_bump_modseq,
     summaries_are_cached_per_body,
+    suppression_lists,
     queue_leases,
     queue_concurrent_leases_are_disjoint,
     change_notification,
@@ -616,6 +617,52 @@ async fn flags_and_expunge_bump_modseq(store: Arc<dyn Store>) {
     assert_eq!(by_id.name, "INBOX");
     assert_eq!(by_id.highestmodseq, next.delivered[0].modseq);
     assert!(store.mailbox_by_id(-1).await.unwrap().is_none());
+}
+
+async fn suppression_lists(store: Arc<dyn Store>) {
+    store.add_domain("example.com").await.unwrap();
+    store
+        .add_suppression("example.com", "Gone@Remote.example", "550 5.1.1 user unknown")
+        .await
+        .unwrap();
+    // listed but not enforced: nothing is refused yet
+    assert!(
+        store
+            .enforced_suppression("example.com", "gone@remote.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.set_suppression_enforced("example.com", true).await.unwrap();
+    let hit = store
+        .enforced_suppression("EXAMPLE.com", "gone@remote.example")
+        .await
+        .unwrap()
+        .expect("suppressed");
+    assert_eq!(hit.address, "gone@remote.example");
+    assert_eq!(hit.reason, "550 5.1.1 user unknown");
+    assert!(hit.enforced);
+    // refreshed, not duplicated
+    store
+        .add_suppression("example.com", "gone@remote.example", "550 5.1.1 again")
+        .await
+        .unwrap();
+    let list = store.list_suppressions(Some("example.com")).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].reason, "550 5.1.1 again");
+    assert!(matches!(
+        store.add_suppression("nowhere.example", "x@y.example", "r").await,
+        Err(StoreError::NotFound(_))
+    ));
+    store
+        .remove_suppression("example.com", "gone@remote.example")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.remove_suppression("example.com", "gone@remote.example").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store.list_suppressions(None).await.unwrap().is_empty());
 }
 
 async fn summaries_are_cached_per_body(store: Arc<dyn Store>) {

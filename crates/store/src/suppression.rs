@@ -1,0 +1,122 @@
+//! Per-domain suppression lists: remote addresses that hard-bounced mail sent by one of
+//! our domains' users, and the per-domain switch that makes submission refuse them.
+
+use sqlx::Row;
+
+use crate::address::{normalize, normalize_domain};
+use crate::engine::Db;
+use crate::error::{Result, StoreError};
+use crate::model::Suppression;
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<Suppression> {
+    Ok(Suppression {
+        domain: row.try_get("domain")?,
+        address: row.try_get("address")?,
+        reason: row.try_get("reason")?,
+        created_at: row.try_get("created_at")?,
+        enforced: row.try_get::<i64, _>("suppression_enforced")? != 0,
+    })
+}
+
+const COLUMNS: &str = "s.domain, s.address, s.reason, s.created_at, d.suppression_enforced \
+     FROM suppressions s JOIN domains d ON d.name = s.domain";
+
+impl Db {
+    /// Records (or refreshes) `address` on `domain`'s list.
+    pub async fn add_suppression(&self, domain: &str, address: &str, reason: &str) -> Result<()> {
+        let domain = normalize_domain(domain)?;
+        let address = normalize(address)?;
+        let mut w = self.begin_write().await?;
+        let known: Option<String> = sqlx::query_scalar("SELECT name FROM domains WHERE name = $1")
+            .bind(&domain)
+            .fetch_optional(&mut *w.tx)
+            .await?;
+        if known.is_none() {
+            return Err(StoreError::NotFound(format!("domain {domain} does not exist")));
+        }
+        sqlx::query(
+            "INSERT INTO suppressions (domain, address, reason, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (domain, address) DO UPDATE SET reason = excluded.reason, created_at = excluded.created_at",
+        )
+        .bind(&domain)
+        .bind(&address)
+        .bind(reason)
+        .bind(crate::now())
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await
+    }
+
+    pub async fn remove_suppression(&self, domain: &str, address: &str) -> Result<()> {
+        let domain = normalize_domain(domain)?;
+        let address = normalize(address)?;
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM suppressions WHERE domain = $1 AND address = $2")
+            .bind(&domain)
+            .bind(&address)
+            .execute(&mut *w.tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "{address} is not on the suppression list of {domain}"
+            )));
+        }
+        w.commit().await
+    }
+
+    pub async fn list_suppressions(&self, domain: Option<&str>) -> Result<Vec<Suppression>> {
+        let rows = match domain {
+            Some(d) => {
+                let d = normalize_domain(d)?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {COLUMNS} WHERE s.domain = $1 ORDER BY s.domain, s.address"
+                )))
+                .bind(d)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {COLUMNS} ORDER BY s.domain, s.address"
+                )))
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(from_row).collect()
+    }
+
+    pub async fn set_suppression_enforced(&self, domain: &str, enforced: bool) -> Result<()> {
+        let domain = normalize_domain(domain)?;
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query("UPDATE domains SET suppression_enforced = $1 WHERE name = $2")
+            .bind(i64::from(enforced))
+            .bind(&domain)
+            .execute(&mut *w.tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("domain {domain} does not exist")));
+        }
+        w.commit().await
+    }
+
+    /// The entry that makes `domain`'s senders unable to write to `address`: on the list,
+    /// with the domain's enforcement switched on.
+    pub async fn enforced_suppression(
+        &self,
+        domain: &str,
+        address: &str,
+    ) -> Result<Option<Suppression>> {
+        let (Ok(domain), Ok(address)) = (normalize_domain(domain), normalize(address)) else {
+            return Ok(None);
+        };
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} WHERE s.domain = $1 AND s.address = $2 AND d.suppression_enforced = 1"
+        )))
+        .bind(domain)
+        .bind(address)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+}
