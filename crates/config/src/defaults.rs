@@ -65,6 +65,11 @@ pub fn auth_block_time() -> u64 {
     300
 }
 
+/// The window of the sending rate limits, in seconds (`smtp.rate_limit_window`).
+pub fn rate_limit_window() -> u64 {
+    3600
+}
+
 /// IMAP connections in total (`imap.max_connections`): clients keep one or more open
 /// all day, so this is high.
 pub fn imap_max_connections() -> u32 {

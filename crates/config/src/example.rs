@@ -61,6 +61,14 @@ auth_block_time = 300
 
 # Name the authenticated user in the Received: header (privacy: off by default).
 received_show_auth_user = false
+# Sending rate limits, off (0) by default: messages and recipients per authenticated
+# user, and per sender domain of ours, within rate_limit_window seconds. Over a limit,
+# MAIL or RCPT gets "451 4.7.0 rate limit exceeded, try again later".
+user_messages_per_hour = 0
+user_recipients_per_hour = 0
+domain_messages_per_hour = 0
+domain_recipients_per_hour = 0
+rate_limit_window = 3600
 
 [imap]
 # Simultaneous IMAP connections, in total and from one IP address; over the limit a

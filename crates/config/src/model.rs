@@ -243,6 +243,21 @@ pub struct SmtpConfig {
     /// Name the authenticated user in the Received: header.
     #[serde(default)]
     pub received_show_auth_user: bool,
+    /// Messages one authenticated user may send per window (0: no limit).
+    #[serde(default)]
+    pub user_messages_per_hour: u32,
+    /// Recipients one authenticated user may send to per window (0: no limit).
+    #[serde(default)]
+    pub user_recipients_per_hour: u32,
+    /// Messages with a sender in one of our domains, per domain and window (0: no limit).
+    #[serde(default)]
+    pub domain_messages_per_hour: u32,
+    /// Recipients of messages from one of our domains, per domain and window (0: no limit).
+    #[serde(default)]
+    pub domain_recipients_per_hour: u32,
+    /// The window of the rate limits, in seconds.
+    #[serde(default = "defaults::rate_limit_window")]
+    pub rate_limit_window: u64,
 }
 
 impl Default for SmtpConfig {
@@ -259,6 +274,11 @@ impl Default for SmtpConfig {
             auth_failure_delay_ms: defaults::auth_failure_delay_ms(),
             auth_block_time: defaults::auth_block_time(),
             received_show_auth_user: false,
+            user_messages_per_hour: 0,
+            user_recipients_per_hour: 0,
+            domain_messages_per_hour: 0,
+            domain_recipients_per_hour: 0,
+            rate_limit_window: defaults::rate_limit_window(),
         }
     }
 }

@@ -47,6 +47,9 @@ pub enum Command {
     /// The outbound queue.
     #[command(subcommand)]
     Queue(QueueCommand),
+    /// Per-domain suppression lists: remote addresses that hard-bounced.
+    #[command(subcommand)]
+    Suppression(SuppressionCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -129,6 +132,37 @@ pub enum AliasCommand {
         address: String,
         target: Option<String>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SuppressionCommand {
+    /// Addresses on the lists, of one domain or all, with why they are there.
+    List {
+        #[arg(long)]
+        domain: Option<String>,
+    },
+    /// Put ADDRESS on DOMAIN's list by hand.
+    Add {
+        address: String,
+        #[arg(long)]
+        domain: String,
+        #[arg(long, default_value = "added by hand")]
+        reason: String,
+    },
+    /// Take ADDRESS off DOMAIN's list, so that its users may write to it again.
+    Remove {
+        address: String,
+        #[arg(long)]
+        domain: String,
+    },
+    /// Refuse (on) or allow (off) RCPT to listed addresses for DOMAIN's users.
+    Enforce { domain: String, state: OnOff },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnOff {
+    On,
+    Off,
 }
 
 #[derive(Subcommand, Debug)]

@@ -59,6 +59,9 @@ fn run(cli: Cli) -> Outcome {
             Command::User(cmd) => commands::user::run(cmd, &*settings.open_store().await?).await,
             Command::Alias(cmd) => commands::alias::run(cmd, &*settings.open_store().await?).await,
             Command::Queue(cmd) => commands::queue::run(cmd, &*settings.open_store().await?).await,
+            Command::Suppression(cmd) => {
+                commands::suppression::run(cmd, &*settings.open_store().await?).await
+            }
         }
     })
 }

@@ -303,3 +303,63 @@ fn cli_and_server_on_postgres() {
     assert_eq!(server.child.wait().unwrap().code(), Some(0));
     admin_sql(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
 }
+
+#[test]
+fn suppression_list_round_trip() {
+    let env = Env::new();
+    env.ok(&["domain", "add", "example.com"], "");
+    assert_eq!(
+        env.ok(&["suppression", "list"], ""),
+        "no suppressed addresses\n"
+    );
+    env.ok(
+        &[
+            "suppression",
+            "add",
+            "Gone@Remote.example",
+            "--domain",
+            "example.com",
+            "--reason",
+            "5.1.1 user unknown",
+        ],
+        "",
+    );
+    let list = env.ok(&["suppression", "list", "--domain", "example.com"], "");
+    assert!(
+        list.starts_with("example.com  gone@remote.example  5.1.1 user unknown  (listed only)"),
+        "{list}"
+    );
+    let on = env.ok(&["suppression", "enforce", "example.com", "on"], "");
+    assert!(on.contains("refused"), "{on}");
+    assert!(env.ok(&["suppression", "list"], "").contains("(refused)"));
+    env.ok(
+        &[
+            "suppression",
+            "remove",
+            "gone@remote.example",
+            "--domain",
+            "example.com",
+        ],
+        "",
+    );
+    let out = env.run(
+        &[
+            "suppression",
+            "remove",
+            "gone@remote.example",
+            "--domain",
+            "example.com",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        one_line_stderr(&out),
+        "error: gone@remote.example is not on the suppression list of example.com"
+    );
+    let out = env.run(&["suppression", "enforce", "nowhere.example", "on"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_line_stderr(&out).contains("domain nowhere.example does not exist"));
+    let out = env.run(&["suppression", "enforce", "example.com", "maybe"], "");
+    assert_eq!(out.status.code(), Some(2), "clap's usage error");
+}

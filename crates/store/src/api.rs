@@ -44,8 +44,11 @@ pub trait Store: Send + Sync {
     /// Switches refusal of suppressed recipients at submission on or off for a domain.
     async fn set_suppression_enforced(&self, domain: &str, enforced: bool) -> Result<()>;
     /// The entry refusing `address` to `domain`'s senders, if listed and enforced.
-    async fn enforced_suppression(&self, domain: &str, address: &str)
-        -> Result<Option<Suppression>>;
+    async fn enforced_suppression(
+        &self,
+        domain: &str,
+        address: &str,
+    ) -> Result<Option<Suppression>>;
 
     /// Where mail for `address` goes: users, aliases (nested), plus-addressing, catch-all.
     async fn resolve(&self, address: &str) -> Result<Resolution>;

@@ -32,7 +32,9 @@ impl Db {
             .fetch_optional(&mut *w.tx)
             .await?;
         if known.is_none() {
-            return Err(StoreError::NotFound(format!("domain {domain} does not exist")));
+            return Err(StoreError::NotFound(format!(
+                "domain {domain} does not exist"
+            )));
         }
         sqlx::query(
             "INSERT INTO suppressions (domain, address, reason, created_at) VALUES ($1, $2, $3, $4) \
@@ -95,7 +97,9 @@ impl Db {
             .execute(&mut *w.tx)
             .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("domain {domain} does not exist")));
+            return Err(StoreError::NotFound(format!(
+                "domain {domain} does not exist"
+            )));
         }
         w.commit().await
     }

@@ -622,7 +622,11 @@ async fn flags_and_expunge_bump_modseq(store: Arc<dyn Store>) {
 async fn suppression_lists(store: Arc<dyn Store>) {
     store.add_domain("example.com").await.unwrap();
     store
-        .add_suppression("example.com", "Gone@Remote.example", "550 5.1.1 user unknown")
+        .add_suppression(
+            "example.com",
+            "Gone@Remote.example",
+            "550 5.1.1 user unknown",
+        )
         .await
         .unwrap();
     // listed but not enforced: nothing is refused yet
@@ -633,7 +637,10 @@ async fn suppression_lists(store: Arc<dyn Store>) {
             .unwrap()
             .is_none()
     );
-    store.set_suppression_enforced("example.com", true).await.unwrap();
+    store
+        .set_suppression_enforced("example.com", true)
+        .await
+        .unwrap();
     let hit = store
         .enforced_suppression("EXAMPLE.com", "gone@remote.example")
         .await
@@ -651,7 +658,9 @@ async fn suppression_lists(store: Arc<dyn Store>) {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].reason, "550 5.1.1 again");
     assert!(matches!(
-        store.add_suppression("nowhere.example", "x@y.example", "r").await,
+        store
+            .add_suppression("nowhere.example", "x@y.example", "r")
+            .await,
         Err(StoreError::NotFound(_))
     ));
     store
@@ -659,7 +668,9 @@ async fn suppression_lists(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(matches!(
-        store.remove_suppression("example.com", "gone@remote.example").await,
+        store
+            .remove_suppression("example.com", "gone@remote.example")
+            .await,
         Err(StoreError::NotFound(_))
     ));
     assert!(store.list_suppressions(None).await.unwrap().is_empty());

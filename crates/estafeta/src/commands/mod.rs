@@ -5,4 +5,5 @@ pub mod config;
 pub mod domain;
 pub mod queue;
 pub mod serve;
+pub mod suppression;
 pub mod user;

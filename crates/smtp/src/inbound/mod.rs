@@ -1,9 +1,11 @@
 //! The inbound SMTP server: one [`SmtpServer`] serves every `smtp` and `submission`
 //! listener; each connection is one [`session`].
 
+mod bounces;
 mod data;
 mod headers;
 mod policy;
+mod rates;
 mod session;
 
 use std::sync::Arc;
@@ -32,6 +34,7 @@ pub(crate) struct Shared {
     /// Turns true when the server stops: sessions say 421 and close.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     pub auth_throttle: Arc<estafeta_net::AuthThrottle>,
+    pub rates: rates::RateLimits,
 }
 
 #[derive(Clone)]
@@ -49,6 +52,7 @@ impl SmtpServer {
     ) -> SmtpServer {
         let s = &settings.smtp;
         let shared = Shared {
+            rates: rates::RateLimits::new(s),
             trusted: policy::Networks::parse(&s.trusted_networks),
             connections: estafeta_net::ConnectionLimits::new(
                 s.max_connections,

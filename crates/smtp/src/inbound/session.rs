@@ -22,6 +22,7 @@ use super::Shared;
 use super::data::{self, DataEnd};
 use super::headers::{self, Trace};
 use super::policy::may_send_as;
+use super::{bounces, rates};
 use estafeta_net::sasl;
 use estafeta_net::{IoError, Line, LineIo as Io};
 
@@ -103,6 +104,8 @@ struct Tx {
     /// BDAT chunks so far.
     chunks: Vec<u8>,
     bdat: bool,
+    /// The sender's domain when it is one of ours and domain rate limits are on.
+    rate_domain: Option<String>,
 }
 
 struct Session {
@@ -498,6 +501,25 @@ impl Session {
         } else {
             None
         };
+        let rate_domain = match self.rate_domain(&sender).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(error = %e, "sender domain lookup failed");
+                self.say("451 4.3.0 Error: temporary lookup failure");
+                return;
+            }
+        };
+        let who = rates::Sender {
+            user: self.user.as_ref().map(|u| u.address.as_str()),
+            domain: rate_domain.as_deref(),
+        };
+        if let Err(why) = self.shared.rates.message(&who) {
+            tracing::info!(from = %sender, limit = %why, "MAIL refused: rate limit");
+            self.say(&format!(
+                "451 4.7.0 rate limit exceeded, try again later ({why})"
+            ));
+            return;
+        }
         let id = new_queue_id();
         tracing::debug!(queue_id = %id, from = %sender, "MAIL accepted");
         self.tx = Some(Tx {
@@ -512,6 +534,7 @@ impl Session {
             remote: Vec::new(),
             chunks: Vec::new(),
             bdat: false,
+            rate_domain,
         });
         self.say("250 2.1.0 Ok");
     }
@@ -535,6 +558,22 @@ impl Session {
         }
         if !rcpt.is_ascii() && !smtputf8 {
             self.say("553 5.6.7 Non-ASCII address requires SMTPUTF8");
+            return;
+        }
+        if let Some(refusal) = self.suppressed(&rcpt).await {
+            tracing::info!(queue_id = %queue_id, rcpt = %rcpt, "RCPT refused: suppressed");
+            self.say(&refusal);
+            return;
+        }
+        let who = rates::Sender {
+            user: self.user.as_ref().map(|u| u.address.as_str()),
+            domain: tx.rate_domain.as_deref(),
+        };
+        if let Err(why) = self.shared.rates.recipient(&who) {
+            tracing::info!(queue_id = %queue_id, rcpt = %rcpt, limit = %why, "RCPT refused: rate limit");
+            self.say(&format!(
+                "451 4.7.0 rate limit exceeded, try again later ({why})"
+            ));
             return;
         }
         let resolution = match self.shared.store.resolve(&rcpt).await {
@@ -605,6 +644,84 @@ impl Session {
             tx.rcpts.push(rcpt);
         }
         self.say("250 2.1.5 Ok");
+    }
+
+    /// The sender's domain, when it is one of ours and per-domain rate limits are on.
+    async fn rate_domain(
+        &self,
+        sender: &str,
+    ) -> Result<Option<String>, estafeta_store::StoreError> {
+        let Some((_, domain)) = sender.rsplit_once('@') else {
+            return Ok(None);
+        };
+        if !self.shared.rates.domain_limited() {
+            return Ok(None);
+        }
+        let ours = self.shared.store.is_local_domain(domain).await?;
+        Ok(ours.then(|| domain.to_ascii_lowercase()))
+    }
+
+    /// The refusal of a recipient on the suppression list of the logged-in user's domain,
+    /// when that domain enforces its list.
+    async fn suppressed(&self, rcpt: &str) -> Option<String> {
+        let user = self.user.as_ref()?;
+        let (_, domain) = user.address.rsplit_once('@')?;
+        match self.shared.store.enforced_suppression(domain, rcpt).await {
+            Ok(Some(s)) => Some(format!(
+                "550 5.1.1 <{rcpt}>: Recipient address rejected: on the suppression list of {domain} ({}); \
+                 remove it with: estafeta suppression remove {} --domain {domain}",
+                s.reason, s.address
+            )),
+            Ok(None) => None,
+            Err(e) => {
+                // the list is a courtesy: a failed lookup does not refuse mail
+                tracing::warn!(error = %e, "suppression lookup failed");
+                None
+            }
+        }
+    }
+
+    /// A DSN that came back for one of our users' messages puts its permanently failed
+    /// recipients on the suppression list of the user's domain.
+    async fn record_bounces(&self, tx: &Tx, report: bounces::Report) {
+        let Some(from) = report.original_from.as_deref() else {
+            return;
+        };
+        let from_domain = from.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase());
+        let mut domains: Vec<String> = tx
+            .local
+            .iter()
+            .filter_map(|u| {
+                u.address
+                    .rsplit_once('@')
+                    .map(|(_, d)| d.to_ascii_lowercase())
+            })
+            .filter(|d| Some(d) == from_domain.as_ref())
+            .collect();
+        domains.dedup();
+        for domain in domains {
+            for b in &report.failed {
+                let reason = match &b.diagnostic {
+                    Some(d) => format!("{} {d}", b.status),
+                    None => b.status.clone(),
+                };
+                match self
+                    .shared
+                    .store
+                    .add_suppression(&domain, &b.address, &reason)
+                    .await
+                {
+                    Ok(()) => tracing::info!(
+                        queue_id = %tx.id, domain = %domain, address = %b.address, %reason,
+                        "hard bounce: address suppressed"
+                    ),
+                    Err(e) => tracing::warn!(
+                        queue_id = %tx.id, address = %b.address, error = %e,
+                        "cannot record hard bounce"
+                    ),
+                }
+            }
+        }
     }
 
     /// Splits users into those with room for `size` more bytes and the addresses of those
@@ -746,6 +863,11 @@ impl Session {
                     .extend_from_slice(headers::message_id(&tx.id, &settings.hostname).as_bytes());
             }
         }
+        let report = if tx.sender.is_empty() && !tx.local.is_empty() {
+            bounces::read_report(&body)
+        } else {
+            None
+        };
         message.extend_from_slice(&body);
         drop(body);
         let size = message.len();
@@ -782,6 +904,9 @@ impl Session {
                     auth = ?self.user.as_ref().map(|u| &u.address),
                     "message accepted"
                 );
+                if let Some(report) = report {
+                    self.record_bounces(&tx, report).await;
+                }
                 format!("250 2.0.0 Ok: queued as {}", tx.id)
             }
             Err(e) => {

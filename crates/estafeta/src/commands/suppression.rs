@@ -1,0 +1,63 @@
+//! `estafeta suppression list|add|remove|enforce`.
+
+use estafeta_store::Store;
+
+use crate::cli::{OnOff, SuppressionCommand};
+use crate::failure::Outcome;
+
+pub async fn run(cmd: SuppressionCommand, store: &dyn Store) -> Outcome {
+    match cmd {
+        SuppressionCommand::List { domain } => {
+            let list = store.list_suppressions(domain.as_deref()).await?;
+            if list.is_empty() {
+                println!("no suppressed addresses");
+            }
+            for s in list {
+                let state = if s.enforced { "refused" } else { "listed only" };
+                println!(
+                    "{}  {}  {}  ({state}) since {}",
+                    s.domain,
+                    s.address,
+                    s.reason,
+                    estafeta_net::dates::rfc5322_date(s.created_at)
+                );
+            }
+        }
+        SuppressionCommand::Add {
+            address,
+            domain,
+            reason,
+        } => {
+            store.add_suppression(&domain, &address, &reason).await?;
+            println!(
+                "{} added to the suppression list of {}",
+                address.trim().to_lowercase(),
+                domain.trim().to_lowercase()
+            );
+        }
+        SuppressionCommand::Remove { address, domain } => {
+            store.remove_suppression(&domain, &address).await?;
+            println!(
+                "{} removed from the suppression list of {}",
+                address.trim().to_lowercase(),
+                domain.trim().to_lowercase()
+            );
+        }
+        SuppressionCommand::Enforce { domain, state } => {
+            let on = state == OnOff::On;
+            store.set_suppression_enforced(&domain, on).await?;
+            if on {
+                println!(
+                    "{}: RCPT to suppressed addresses is refused for its users",
+                    domain.trim().to_lowercase()
+                );
+            } else {
+                println!(
+                    "{}: suppressed addresses are listed only",
+                    domain.trim().to_lowercase()
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! Delivery status notifications (RFC 3464) arriving for our users: which recipients a
+//! remote server reports as failed for good, so that they go on the suppression list of
+//! the domain that sent the original message. A report counts only when it comes with the
+//! null sender and returns the original headers, whose From is in the domain of the user
+//! it is delivered to: a forged "bounce" about some other domain's mail changes nothing.
+
+use mail_parser::{MessageParser, MimeHeaders, PartType};
+
+/// One recipient the report says failed permanently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HardBounce {
+    pub address: String,
+    /// `5.1.1`
+    pub status: String,
+    /// `smtp; 550 5.1.1 user unknown`, when given.
+    pub diagnostic: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub failed: Vec<HardBounce>,
+    /// The From address of the message the report is about, from its returned headers.
+    pub original_from: Option<String>,
+}
+
+/// The report a message carries, or `None` when it is no delivery status notification.
+pub fn read_report(message: &[u8]) -> Option<Report> {
+    let parsed = MessageParser::default().parse(message)?;
+    let root = parsed.parts.first()?;
+    let ct = root.content_type()?;
+    let is_report = ct.c_type.eq_ignore_ascii_case("multipart")
+        && ct
+            .c_subtype
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+        && ct
+            .attribute("report-type")
+            .is_some_and(|t| t.eq_ignore_ascii_case("delivery-status"));
+    if !is_report {
+        return None;
+    }
+    let mut failed = Vec::new();
+    let mut original_from = None;
+    for part in &parsed.parts {
+        let Some(pct) = part.content_type() else {
+            continue;
+        };
+        let kind = format!(
+            "{}/{}",
+            pct.c_type.to_ascii_lowercase(),
+            pct.c_subtype.as_deref().unwrap_or("").to_ascii_lowercase()
+        );
+        let body = parsed
+            .raw_message
+            .get(part.offset_body as usize..part.offset_end as usize)
+            .unwrap_or_default();
+        match kind.as_str() {
+            "message/delivery-status" | "message/global-delivery-status" => {
+                failed.extend(hard_bounces(body))
+            }
+            "text/rfc822-headers" | "message/global-headers" => {
+                let mut headers = body.to_vec();
+                headers.extend_from_slice(b"\r\n");
+                original_from = original_from.or_else(|| first_from(&headers));
+            }
+            "message/rfc822" | "message/global" => {
+                if let PartType::Message(inner) = &part.body {
+                    original_from = original_from.or_else(|| {
+                        inner
+                            .from()
+                            .and_then(|a| a.first())
+                            .and_then(|a| a.address.as_ref())
+                            .map(|a| a.to_string())
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(Report {
+        failed,
+        original_from,
+    })
+}
+
+fn first_from(headers: &[u8]) -> Option<String> {
+    let m = MessageParser::default().parse_headers(headers)?;
+    m.from()?.first()?.address.as_ref().map(|a| a.to_string())
+}
+
+/// The per-recipient blocks of a message/delivery-status body with `Action: failed` and
+/// a `5.x.x` status.
+fn hard_bounces(body: &[u8]) -> Vec<HardBounce> {
+    let text = String::from_utf8_lossy(body).replace("\r\n", "\n");
+    let mut out = Vec::new();
+    // blocks are separated by blank lines; the first is about the message
+    for block in text.split("\n\n").skip(1) {
+        let fields = fields(block);
+        let get = |name: &str| {
+            fields
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        let failed = get("Action").is_some_and(|a| a.eq_ignore_ascii_case("failed"));
+        let status = get("Status").unwrap_or_default();
+        let Some(recipient) = get("Final-Recipient").or_else(|| get("Original-Recipient")) else {
+            continue;
+        };
+        // `rfc822; user@example.com`
+        let address = recipient
+            .split_once(';')
+            .map_or(recipient.as_str(), |(_, a)| a)
+            .trim()
+            .trim_matches(|c| c == '<' || c == '>')
+            .to_string();
+        if failed && status.starts_with("5.") && address.contains('@') {
+            out.push(HardBounce {
+                address,
+                status,
+                diagnostic: get("Diagnostic-Code"),
+            });
+        }
+    }
+    out
+}
+
+/// `Name: value` fields of a block, continuation lines joined.
+fn fields(block: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in block.lines() {
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = out.last_mut() {
+                last.1.push(' ');
+                last.1.push_str(line.trim());
+            }
+        } else if let Some((name, value)) = line.split_once(':') {
+            out.push((name.trim().to_string(), value.trim().to_string()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DSN: &str = "From: MAILER-DAEMON@mx.remote.example\r\nTo: alice@example.com\r\n\
+        Subject: Undelivered Mail\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n\
+        --b\r\nContent-Type: text/plain\r\n\r\nSorry.\r\n\
+        --b\r\nContent-Type: message/delivery-status\r\n\r\n\
+        Reporting-MTA: dns; mx.remote.example\r\n\r\n\
+        Final-Recipient: rfc822; gone@remote.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\
+        Diagnostic-Code: smtp; 550 5.1.1 user\r\n unknown\r\n\r\n\
+        Final-Recipient: rfc822; busy@remote.example\r\nAction: delayed\r\nStatus: 4.2.2\r\n\r\n\
+        Final-Recipient: rfc822;<full@remote.example>\r\nAction: failed\r\nStatus: 4.2.2\r\n\
+        --b\r\nContent-Type: text/rfc822-headers\r\n\r\n\
+        From: Alice <alice@example.com>\r\nTo: gone@remote.example\r\nSubject: hi\r\n\
+        --b--\r\n";
+
+    #[test]
+    fn reads_hard_bounces_and_the_original_sender() {
+        let report = read_report(DSN.as_bytes()).expect("a DSN");
+        assert_eq!(
+            report.failed,
+            vec![HardBounce {
+                address: "gone@remote.example".into(),
+                status: "5.1.1".into(),
+                diagnostic: Some("smtp; 550 5.1.1 user unknown".into()),
+            }]
+        );
+        assert_eq!(report.original_from.as_deref(), Some("alice@example.com"));
+    }
+
+    #[test]
+    fn other_messages_are_no_reports() {
+        assert!(read_report(b"From: a@b.example\r\nSubject: hi\r\n\r\nhello\r\n").is_none());
+        let other = DSN.replace("delivery-status;", "disposition-notification;");
+        assert!(read_report(other.as_bytes()).is_none());
+    }
+}
