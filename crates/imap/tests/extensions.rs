@@ -262,7 +262,10 @@ async fn connections_over_the_per_ip_limit_are_refused() {
     assert!(second.line().await.starts_with("* OK"));
     let mut third = Client::tls(h.imaps).await;
     let refused = third.line().await;
-    assert!(refused.starts_with("* BYE [UNAVAILABLE] too many connections"), "{refused}");
+    assert!(
+        refused.starts_with("* BYE [UNAVAILABLE] too many connections"),
+        "{refused}"
+    );
     assert_eq!(third.line().await, "", "closed after the refusal");
     // those admitted are unaffected
     assert!(first.run("n", "NOOP").await.contains("n OK"));

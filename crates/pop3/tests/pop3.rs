@@ -303,7 +303,10 @@ async fn connections_over_the_per_ip_limit_are_refused() {
     assert!(second.line().await.starts_with("+OK"));
     let mut third = Client::tls(h.pop3s).await;
     let refused = third.line().await;
-    assert!(refused.starts_with("-ERR [SYS/TEMP] too many connections"), "{refused}");
+    assert!(
+        refused.starts_with("-ERR [SYS/TEMP] too many connections"),
+        "{refused}"
+    );
     assert_eq!(third.line().await, "", "closed after the refusal");
     // those admitted are unaffected
     assert!(first.cmd("CAPA").await.starts_with("+OK"));

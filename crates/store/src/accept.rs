@@ -103,7 +103,7 @@ async fn commit_batch(db: &Db, batch: Vec<Job>) {
 }
 
 /// Writes one message inside an open transaction.
-async fn accept_in(w: &mut WriteTx<'_>, m: &Accept) -> Result<Accepted> {
+pub(crate) async fn accept_in(w: &mut WriteTx<'_>, m: &Accept) -> Result<Accepted> {
     if m.queue_id.is_empty() {
         return Err(StoreError::Invalid("a message needs a queue id".into()));
     }
@@ -160,6 +160,7 @@ async fn accept_in(w: &mut WriteTx<'_>, m: &Accept) -> Result<Accepted> {
     }
 
     if !m.remote.is_empty() {
+        w.queue_changed().await?;
         let created = now();
         sqlx::query(
             "INSERT INTO queue_messages (id, blob_hash, sender, envid, ret, auth_user, size, created_at) \

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Executor, Transaction};
-use tokio::sync::{Mutex, MutexGuard, broadcast};
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, MutexGuard, Notify, broadcast};
 
 use crate::error::{Result, StoreError};
 use crate::model::MailboxChange;
@@ -52,6 +54,9 @@ pub(crate) struct Db {
     pub changes: broadcast::Sender<MailboxChange>,
     /// The PostgreSQL URL, for the LISTEN connection.
     pub url: Option<String>,
+    /// Woken when queue work becomes due now: a message with remote recipients accepted,
+    /// a report queued, a retry asked for (by this process; on PostgreSQL by any node).
+    pub queue_wake: Arc<Notify>,
 }
 
 /// A write transaction; on SQLite it also holds this process's writer turn.
@@ -60,6 +65,7 @@ pub(crate) struct WriteTx<'a> {
     db: &'a Db,
     _turn: Option<MutexGuard<'a, ()>>,
     pending: Vec<MailboxChange>,
+    queue_changed: bool,
 }
 
 impl WriteTx<'_> {
@@ -78,11 +84,29 @@ impl WriteTx<'_> {
         Ok(())
     }
 
+    /// Announces that queue work is due now, once (and only if) this transaction commits.
+    pub async fn queue_changed(&mut self) -> Result<()> {
+        if self.queue_changed {
+            return Ok(());
+        }
+        self.queue_changed = true;
+        if self.db.kind == Kind::Postgres {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(crate::notify::QUEUE_CHANNEL)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
         for change in self.pending {
             // No receiver is not an error: nobody is watching.
             let _ = self.db.changes.send(change);
+        }
+        if self.queue_changed {
+            self.db.queue_wake.notify_one();
         }
         Ok(())
     }
@@ -96,6 +120,7 @@ impl Db {
             write_lock: Mutex::new(()),
             changes: broadcast::channel(4096).0,
             url,
+            queue_wake: Arc::new(Notify::new()),
         }
     }
 
@@ -117,6 +142,7 @@ impl Db {
                     db: self,
                     _turn: Some(turn),
                     pending: Vec::new(),
+                    queue_changed: false,
                 })
             }
             Kind::Postgres => Ok(WriteTx {
@@ -124,6 +150,7 @@ impl Db {
                 db: self,
                 _turn: None,
                 pending: Vec::new(),
+                queue_changed: false,
             }),
         }
     }
@@ -133,6 +160,15 @@ impl Db {
         match self.kind {
             Kind::Sqlite => "",
             Kind::Postgres => "FOR UPDATE SKIP LOCKED",
+        }
+    }
+
+    /// The clause that locks selected rows until commit (SQLite's writer lock already
+    /// serialises writers).
+    pub fn for_update(&self) -> &'static str {
+        match self.kind {
+            Kind::Sqlite => "",
+            Kind::Postgres => "FOR UPDATE",
         }
     }
 }

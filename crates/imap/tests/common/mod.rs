@@ -51,12 +51,7 @@ impl Harness {
                     Duration::from_millis(1),
                     Duration::from_secs(300),
                 ));
-                Arc::new(ImapServer::new(
-                    store,
-                    tls,
-                    throttle,
-                    settings,
-                ))
+                Arc::new(ImapServer::new(store, tls, throttle, settings))
             },
         )
         .await;

@@ -52,12 +52,7 @@ impl Harness {
                     Duration::from_millis(1),
                     Duration::from_secs(300),
                 ));
-                Arc::new(Pop3Server::new(
-                    store,
-                    tls,
-                    throttle,
-                    settings,
-                ))
+                Arc::new(Pop3Server::new(store, tls, throttle, settings))
             },
         )
         .await;
