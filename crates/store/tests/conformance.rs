@@ -761,10 +761,13 @@ async fn queue_concurrent_leases_are_disjoint(store: Arc<dyn Store>) {
     assert_eq!(a.len() + b.len(), 20);
 }
 
+/// One call of the report builder: message id, body, (address, report) per recipient.
+type ReportCall = (String, Vec<u8>, Vec<(String, Option<ReportKind>)>);
+
 /// Builds a one-line report naming the reported recipients, and remembers each call.
 #[derive(Default)]
 struct TestReports {
-    calls: std::sync::Mutex<Vec<(String, Vec<u8>, Vec<(String, Option<ReportKind>)>)>>,
+    calls: std::sync::Mutex<Vec<ReportCall>>,
 }
 
 impl ReportBuilder for TestReports {

@@ -318,7 +318,7 @@ pub fn parse_dsn(raw: &[u8]) -> (String, String, String) {
         Some("delivery-status"),
         "{text}"
     );
-    assert_eq!(msg.subject().is_some(), true);
+    assert!(msg.subject().is_some());
     let root = msg.root_part();
     let ids = root.sub_parts().expect("parts");
     assert_eq!(ids.len(), 3, "{text}");
