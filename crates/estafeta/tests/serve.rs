@@ -34,7 +34,7 @@ fn serves_listeners_and_stops_cleanly_on_sigterm() {
     let mut imap = TcpStream::connect(server.address("imap")).unwrap();
     let n = imap.read(&mut first).unwrap();
     assert!(
-        first[..n].starts_with(b"* OK [CAPABILITY IMAP4rev1"),
+        first[..n].starts_with(b"* OK [CAPABILITY IMAP4rev2 IMAP4rev1"),
         "{:?}",
         String::from_utf8_lossy(&first[..n])
     );
