@@ -103,7 +103,7 @@ port = $EST_PORT
 protocol = "smtp"
 tls = "none"
 TOML
-    "$EST_BIN" -c "$WORK/est.toml" serve 2>"$WORK/est.log" &
+    ESTAFETA_LOG=info "$EST_BIN" -c "$WORK/est.toml" serve 2>"$WORK/est.log" &
     EST_PID=$!
     for _ in $(seq 1 200); do grep -q "estafeta ready" "$WORK/est.log" && return 0; sleep 0.05; done
     echo "bench: estafeta did not start" >&2; cat "$WORK/est.log" >&2; exit 1

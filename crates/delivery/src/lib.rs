@@ -47,6 +47,11 @@ use crate::queues::Queues;
 use crate::recorder::Recorder;
 use crate::scheduler::Ctx;
 
+/// Messages handed over at acceptance and not yet taken by the scheduler, at most.
+const HANDOFF_QUEUE: usize = 512;
+/// Larger bodies are not handed over in memory: the scheduler reads them when sending.
+const HANDOFF_MAX_BODY: usize = 1 << 20;
+
 /// The running delivery scheduler.
 pub struct Delivery {
     task: tokio::task::JoinHandle<()>,
@@ -95,7 +100,14 @@ impl Delivery {
             wake,
             owner,
         });
-        let task = tokio::spawn(scheduler::run(ctx, signal, stop));
+        let (handoff, handoffs) = tokio::sync::mpsc::channel(HANDOFF_QUEUE);
+        ctx.store.hand_off(
+            &ctx.owner,
+            ctx.settings.lease_time,
+            HANDOFF_MAX_BODY,
+            handoff,
+        );
+        let task = tokio::spawn(scheduler::run(ctx, signal, handoffs, stop));
         Ok(Delivery { task })
     }
 

@@ -16,6 +16,9 @@ use crate::settings::DeliverySettings;
 pub struct Job {
     pub message: std::sync::Arc<QueuedMessage>,
     pub recipients: Vec<QueueRecipient>,
+    /// The body when it came with the message (handed over at acceptance); `None`: read
+    /// it from the store when sending.
+    pub body: Option<std::sync::Arc<Vec<u8>>>,
 }
 
 /// Where the reply came from and over what, for the log.

@@ -8,6 +8,14 @@ use std::sync::Mutex;
 use crate::outcome::Job;
 use crate::routing::Destination;
 
+/// Bodies kept in memory with waiting jobs, at most; beyond it a job's body is dropped
+/// and read from the store when it is sent.
+const BODY_BUDGET: usize = 64 << 20;
+
+fn body_len(job: &Job) -> usize {
+    job.body.as_ref().map_or(0, |b| b.len())
+}
+
 /// Waiting jobs and open connections of one destination.
 struct Lane {
     destination: Destination,
@@ -24,6 +32,8 @@ struct Inner {
     waiting: usize,
     in_flight: HashSet<i64>,
     stopping: bool,
+    /// Bytes of the bodies held by waiting jobs.
+    body_bytes: usize,
 }
 
 /// Shared by the scheduler and its workers.
@@ -62,8 +72,12 @@ impl Queues {
         self.lock().waiting
     }
 
-    pub fn push(&self, destination: Destination, job: Job) {
+    pub fn push(&self, destination: Destination, mut job: Job) {
         let mut q = self.lock();
+        if q.body_bytes + body_len(&job) > BODY_BUDGET {
+            job.body = None;
+        }
+        q.body_bytes += body_len(&job);
         let key = destination.key();
         if !q.lanes.contains_key(&key) {
             q.order.push_back(key.clone());
@@ -89,6 +103,7 @@ impl Queues {
         }
         let job = q.lanes.get_mut(key)?.jobs.pop_front()?;
         q.waiting -= 1;
+        q.body_bytes -= body_len(&job);
         Some(job)
     }
 
@@ -101,6 +116,7 @@ impl Queues {
             None => Vec::new(),
         };
         q.waiting -= jobs.len();
+        q.body_bytes -= jobs.iter().map(body_len).sum::<usize>();
         jobs
     }
 
@@ -175,6 +191,7 @@ impl Queues {
             jobs.extend(lane.jobs.drain(..));
         }
         q.waiting = 0;
+        q.body_bytes = 0;
         jobs
     }
 }

@@ -110,6 +110,6 @@ fn report(batch: &[RecipientUpdate], done: &estafeta_store::AttemptRecorded) {
         tracing::info!(queue_id = %queue_id, report = %report, "delivery status notification queued");
     }
     for queue_id in &done.finished {
-        tracing::info!(queue_id = %queue_id, "removed from the queue: every recipient done");
+        tracing::debug!(queue_id = %queue_id, "removed from the queue: every recipient done");
     }
 }

@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use estafeta_store::{QueueRecipient, QueuedMessage, Store, now};
+use estafeta_store::{Handoff, QueueRecipient, QueuedMessage, Store, now};
 use hickory_resolver::TokioResolver;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 use crate::hosts::HostHealth;
 use crate::outcome::Job;
@@ -24,6 +24,8 @@ use crate::worker;
 
 /// How long a stopping scheduler waits for transactions in progress.
 const STOP_GRACE: Duration = Duration::from_secs(20);
+/// Leasing happens at most this often (each is a write transaction).
+const FILL_GAP: Duration = Duration::from_millis(50);
 
 /// What the scheduler and its workers share.
 pub struct Ctx {
@@ -39,30 +41,65 @@ pub struct Ctx {
     pub owner: String,
 }
 
-/// Runs until `stop` turns true, then stops cleanly.
-pub async fn run(ctx: Arc<Ctx>, signal: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+/// Runs until `stop` turns true, then stops cleanly. `handoffs` brings messages leased
+/// to us at acceptance.
+pub async fn run(
+    ctx: Arc<Ctx>,
+    signal: Arc<Notify>,
+    mut handoffs: mpsc::Receiver<Handoff>,
+    mut stop: watch::Receiver<bool>,
+) {
     let renew_every = Duration::from_secs((ctx.settings.lease_time / 3).max(1) as u64);
     let mut renewed = Instant::now();
+    // leasing is a write transaction: done when something may be due, at most every
+    // FILL_GAP (accepted messages mostly come handed over and need none)
+    let mut fill_wanted = true;
+    let mut backlog_limited = false;
+    let mut last_fill: Option<Instant> = None;
+    // when the next waiting recipient comes due; read again after each fill and after
+    // outcomes are written (a deferral sets a new due time)
+    let mut due_at: Option<Instant> = None;
+    let mut check_due = false;
     tracing::info!(owner = %ctx.owner, "delivery scheduler started");
     loop {
         if *stop.borrow() {
             break;
         }
+        // messages handed over at acceptance first: nothing to lease or read for them
+        while ctx.queues.waiting() < ctx.settings.backlog {
+            match handoffs.try_recv() {
+                Ok(h) => take_handoff(&ctx, h),
+                Err(_) => break,
+            }
+        }
         let mut wake_at = Instant::now() + ctx.settings.scan_interval;
-        match fill(&ctx).await {
-            Ok(Filled::More) => wake_at = Instant::now(),
-            Ok(Filled::Room) => {
-                if let Some(due) = next_due(&ctx).await {
-                    // at least a second away: a due recipient we cannot lease (our own,
-                    // lease lapsed) must not spin the loop
-                    wake_at = wake_at.min(due.max(Instant::now() + Duration::from_millis(200)));
+        let may_fill = last_fill.is_none_or(|t| t.elapsed() >= FILL_GAP);
+        if fill_wanted && may_fill {
+            fill_wanted = false;
+            backlog_limited = false;
+            last_fill = Some(Instant::now());
+            match fill(&ctx).await {
+                Ok(Filled::More) => {
+                    fill_wanted = true;
+                    backlog_limited = true;
+                }
+                Ok(Filled::Room) => check_due = true,
+                Ok(Filled::Full) => backlog_limited = true,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot lease queued mail; trying again shortly");
+                    fill_wanted = true;
                 }
             }
-            Ok(Filled::Full) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "cannot lease queued mail; trying again shortly");
-                wake_at = Instant::now() + Duration::from_secs(1);
-            }
+        }
+        if check_due {
+            check_due = false;
+            due_at = next_due(&ctx).await;
+        }
+        if let Some(due) = due_at {
+            wake_at = wake_at.min(due);
+        }
+        if fill_wanted && let Some(t) = last_fill {
+            wake_at = wake_at.min(t + FILL_GAP);
         }
         for dest in ctx
             .queues
@@ -80,13 +117,25 @@ pub async fn run(ctx: Arc<Ctx>, signal: Arc<Notify>, mut stop: watch::Receiver<b
             }
             wake_at = wake_at.min(renewed + renew_every);
         }
+        let room = ctx.queues.waiting() < ctx.settings.backlog;
         tokio::select! {
-            _ = signal.notified() => {}
-            _ = ctx.wake.notified() => {}
-            _ = tokio::time::sleep_until(wake_at.into()) => {}
+            Some(h) = handoffs.recv(), if room => take_handoff(&ctx, h),
+            _ = signal.notified() => fill_wanted = true,
+            _ = ctx.wake.notified() => {
+                fill_wanted |= backlog_limited;
+                check_due = true;
+            }
+            _ = tokio::time::sleep_until(wake_at.into()) => {
+                fill_wanted = true;
+                due_at = None;
+            }
             _ = stop.changed() => {}
         }
     }
+    // no more hand-overs: what is already in the channel is leased to us and given back
+    // with every other lease at the end
+    handoffs.close();
+    while handoffs.try_recv().is_ok() {}
     shut_down(&ctx).await;
 }
 
@@ -150,11 +199,38 @@ async fn fill(ctx: &Ctx) -> estafeta_store::Result<Filled> {
                 Job {
                     message: message.clone(),
                     recipients,
+                    body: None,
                 },
             );
         }
     }
     Ok(if full { Filled::More } else { Filled::Room })
+}
+
+/// Queues the jobs of a message handed over at acceptance (already leased to us).
+fn take_handoff(ctx: &Ctx, h: Handoff) {
+    let Handoff { mut message, body } = h;
+    let recipients = std::mem::take(&mut message.recipients);
+    let fresh = ctx.queues.claim(recipients.iter().map(|r| r.id));
+    let message = Arc::new(message);
+    let mut jobs: Vec<(Destination, Vec<QueueRecipient>)> = Vec::new();
+    for r in recipients.into_iter().filter(|r| fresh.contains(&r.id)) {
+        let dest = Destination::of(&ctx.settings, &r.domain);
+        match jobs.iter_mut().find(|(d, _)| d.key() == dest.key()) {
+            Some((_, rs)) => rs.push(r),
+            None => jobs.push((dest, vec![r])),
+        }
+    }
+    for (dest, recipients) in jobs {
+        ctx.queues.push(
+            dest,
+            Job {
+                message: message.clone(),
+                recipients,
+                body: Some(body.clone()),
+            },
+        );
+    }
 }
 
 /// When the next waiting recipient comes due, as an instant.

@@ -58,7 +58,15 @@ async fn work(ctx: &Ctx, dest: &Destination, key: &str) {
     let mut next = Some(first);
     while let Some(job) = next.take() {
         let span = tracing::info_span!("delivery", queue_id = %job.message.id);
-        let body = match ctx.store.queue_body(&job.message.id).await {
+        let stored = match &job.body {
+            Some(body) => Ok(Some(body.clone())),
+            None => ctx
+                .store
+                .queue_body(&job.message.id)
+                .await
+                .map(|b| b.map(Arc::new)),
+        };
+        let body = match stored {
             Ok(Some(body)) => body,
             Ok(None) => {
                 // deleted meanwhile (queue delete): nothing to send or record

@@ -158,6 +158,17 @@ pub trait Store: Send + Sync {
     async fn queue_retry(&self, queue_id: Option<&str>) -> Result<u64>;
     /// Removes a message from the queue without a report; false when it is not queued.
     async fn queue_delete(&self, queue_id: &str) -> Result<bool>;
+    /// Makes `accept` hand messages with remote recipients (bodies up to `max_body`
+    /// bytes) to this process's delivery scheduler through `sender`, their recipients
+    /// written leased to `owner` for `lease_secs` in the acceptance transaction — while
+    /// the channel has room; otherwise they wait in the queue to be leased as usual.
+    fn hand_off(
+        &self,
+        owner: &str,
+        lease_secs: i64,
+        max_body: usize,
+        sender: tokio::sync::mpsc::Sender<Handoff>,
+    );
     /// Woken whenever queue work becomes due now: a message with remote recipients
     /// accepted, a report queued, a retry asked for — by this process, and on PostgreSQL
     /// by any node. A wake-up given while nobody waits is kept for the next wait.

@@ -54,9 +54,20 @@ pub(crate) struct Db {
     pub changes: broadcast::Sender<MailboxChange>,
     /// The PostgreSQL URL, for the LISTEN connection.
     pub url: Option<String>,
+    /// Where accepted messages are handed over, already leased (see `Store::hand_off`).
+    pub handoff: std::sync::Mutex<Option<HandoffTarget>>,
     /// Woken when queue work becomes due now: a message with remote recipients accepted,
     /// a report queued, a retry asked for (by this process; on PostgreSQL by any node).
     pub queue_wake: Arc<Notify>,
+}
+
+/// This process's delivery scheduler, taking accepted messages in memory.
+pub(crate) struct HandoffTarget {
+    pub owner: String,
+    pub lease_secs: i64,
+    /// Larger bodies are not handed over: the scheduler leases and reads them.
+    pub max_body: usize,
+    pub sender: tokio::sync::mpsc::Sender<crate::model::Handoff>,
 }
 
 /// A write transaction; on SQLite it also holds this process's writer turn.
@@ -82,6 +93,11 @@ impl WriteTx<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The database this transaction writes to.
+    pub fn db(&self) -> &Db {
+        self.db
     }
 
     /// Announces that queue work is due now, once (and only if) this transaction commits.
@@ -121,6 +137,7 @@ impl Db {
             changes: broadcast::channel(4096).0,
             url,
             queue_wake: Arc::new(Notify::new()),
+            handoff: std::sync::Mutex::new(None),
         }
     }
 
@@ -153,6 +170,26 @@ impl Db {
                 queue_changed: false,
             }),
         }
+    }
+
+    /// A place in the delivery scheduler's hand-over channel for a message of
+    /// `body_len` bytes: (owner, lease seconds, permit); `None` when there is no scheduler
+    /// here, the body is too large, or the channel is full.
+    pub fn handoff_permit(
+        &self,
+        body_len: usize,
+    ) -> Option<(
+        String,
+        i64,
+        tokio::sync::mpsc::OwnedPermit<crate::model::Handoff>,
+    )> {
+        let target = self.handoff.lock().unwrap_or_else(|p| p.into_inner());
+        let t = target.as_ref()?;
+        if body_len > t.max_body {
+            return None;
+        }
+        let permit = t.sender.clone().try_reserve_owned().ok()?;
+        Some((t.owner.clone(), t.lease_secs, permit))
     }
 
     /// The clause that lets several nodes lease queue rows without waiting on each other.

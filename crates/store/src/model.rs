@@ -288,6 +288,16 @@ pub trait ReportBuilder: Send + Sync {
     ) -> Option<Report>;
 }
 
+/// A message with remote recipients, just accepted and already leased to this process's
+/// delivery scheduler (see [`crate::Store::hand_off`]): it comes in memory, so it need
+/// not be leased and read back from the database.
+#[derive(Debug, Clone)]
+pub struct Handoff {
+    /// The message, its recipients leased to the scheduler's owner.
+    pub message: QueuedMessage,
+    pub body: std::sync::Arc<Vec<u8>>,
+}
+
 /// What `record_attempt` did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AttemptRecorded {

@@ -347,7 +347,7 @@ impl Db {
                 if let Some(report) = report
                     && let Some(accept) = self.report_accept(report, at).await?
                 {
-                    accept_in(w, &accept).await?;
+                    accept_in(w, &accept, false).await?;
                     done.reports
                         .push((queue_id.to_string(), accept.queue_id.clone()));
                 }
@@ -379,7 +379,13 @@ impl Db {
     /// The acceptance of a report: to the local users the address resolves to (straight
     /// into their INBOX) and to outside addresses through the queue, from `<>`.
     async fn report_accept(&self, report: Report, at: i64) -> Result<Option<Accept>> {
-        let to = normalize(&report.to)?;
+        let to = match normalize(&report.to) {
+            Ok(to) => to,
+            Err(e) => {
+                tracing::warn!(to = %report.to, error = %e, "delivery report not sent: the sender's address is not usable");
+                return Ok(None);
+            }
+        };
         let (local, remote) = match self.resolve(&to).await? {
             Resolution::Deliver { users, external } => (
                 users

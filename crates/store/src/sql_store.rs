@@ -230,6 +230,21 @@ impl Store for SqlStore {
     async fn queue_delete(&self, queue_id: &str) -> Result<bool> {
         self.db.queue_delete(queue_id).await
     }
+    fn hand_off(
+        &self,
+        owner: &str,
+        lease_secs: i64,
+        max_body: usize,
+        sender: tokio::sync::mpsc::Sender<Handoff>,
+    ) {
+        let mut target = self.db.handoff.lock().unwrap_or_else(|p| p.into_inner());
+        *target = Some(crate::engine::HandoffTarget {
+            owner: owner.to_string(),
+            lease_secs,
+            max_body,
+            sender,
+        });
+    }
     async fn queue_signal(&self) -> Result<Arc<tokio::sync::Notify>> {
         notify::queue_signal(&self.db, &self.listening).await
     }
