@@ -50,6 +50,7 @@ conformance!(
     queue_reports_wait_for_recipients_in_flight,
     queue_report_to_outside_sender_and_delay_report,
     queue_operator_commands,
+    queue_hand_off_to_the_scheduler,
     change_notification,
     removing_a_user_releases_bodies,
     folders_create_rename_delete,
@@ -1022,6 +1023,59 @@ async fn queue_operator_commands(store: Arc<dyn Store>) {
     assert!(store.queue_get(&queue_id).await.unwrap().is_none());
     assert_eq!(store.blob_refcount(&hash).await.unwrap(), None);
     assert_eq!(store.queue_next_due().await.unwrap(), None);
+}
+
+async fn queue_hand_off_to_the_scheduler(store: Arc<dyn Store>) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    store.hand_off("sched", 300, 1000, tx);
+    let m = message(
+        "Subject: h\r\n\r\nx\r\n",
+        &[],
+        &["a@remote.test", "b@remote.test"],
+    );
+    let first = m.queue_id.clone();
+    store.accept(m).await.unwrap();
+    // leased to the scheduler in the acceptance transaction, handed over with its body
+    let h = rx.try_recv().expect("handed over after the commit");
+    assert_eq!(h.message.id, first);
+    assert_eq!(h.body.as_slice(), b"Subject: h\r\n\r\nx\r\n");
+    let stored = store.queue_get(&first).await.unwrap().unwrap();
+    assert_eq!(h.message.recipients, stored.recipients);
+    assert!(
+        stored
+            .recipients
+            .iter()
+            .all(|r| r.lease_owner.as_deref() == Some("sched"))
+    );
+    assert!(
+        store
+            .lease_due("other", now(), 10, 60)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // the second fills the channel; the third finds it full, the fourth is too large:
+    // those two are queued as usual, for lease_due
+    for (body, to) in [
+        ("Subject: 2\r\n\r\nx\r\n".to_string(), "c@remote.test"),
+        ("Subject: 3\r\n\r\nx\r\n".to_string(), "d@remote.test"),
+        ("x".repeat(2000), "e@remote.test"),
+    ] {
+        store.accept(message(&body, &[], &[to])).await.unwrap();
+    }
+    let second = rx.try_recv().expect("second handed over");
+    assert_eq!(second.message.recipients[0].address, "c@remote.test");
+    assert!(rx.try_recv().is_err());
+    let mut leased: Vec<String> = store
+        .lease_due("other", now(), 10, 60)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.address)
+        .collect();
+    leased.sort();
+    assert_eq!(leased, vec!["d@remote.test", "e@remote.test"]);
 }
 
 async fn change_notification(store: Arc<dyn Store>) {
