@@ -280,27 +280,37 @@ impl Db {
         messages.dedup();
         let mut w = self.begin_write().await?;
         for queue_id in messages {
-            // The message row is locked first, so two workers finishing recipients of one
-            // message settle it one after the other, the second seeing the first's outcome.
-            let exists: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-                "SELECT id FROM queue_messages WHERE id = $1 {}",
-                self.for_update()
-            )))
-            .bind(queue_id)
-            .fetch_optional(&mut *w.tx)
-            .await?;
+            // On PostgreSQL the message row is locked first, so two workers finishing
+            // recipients of one message settle it one after the other, the second seeing
+            // the first's outcome (SQLite's writer lock does that already). A message
+            // deleted meanwhile has no recipients left: its updates find no row.
+            let exists = match self.kind {
+                crate::engine::Kind::Postgres => sqlx::query_scalar::<_, String>(
+                    "SELECT id FROM queue_messages WHERE id = $1 FOR UPDATE",
+                )
+                .bind(queue_id)
+                .fetch_optional(&mut *w.tx)
+                .await?
+                .is_some(),
+                crate::engine::Kind::Sqlite => true,
+            };
             let mine = updates.iter().filter(|u| u.queue_id == queue_id);
-            if exists.is_none() {
+            if !exists {
                 done.conflicts.extend(mine.map(|u| u.recipient_id));
                 continue;
             }
+            let mut recorded = false;
             for u in mine {
-                if !record_one(&mut w, owner, u, at).await? {
+                if record_one(&mut w, owner, u, at).await? {
+                    recorded = true;
+                } else {
                     done.conflicts.push(u.recipient_id);
                 }
             }
-            self.settle(&mut w, queue_id, at, reports, &mut done)
-                .await?;
+            if recorded {
+                self.settle(&mut w, queue_id, at, reports, &mut done)
+                    .await?;
+            }
         }
         w.commit().await?;
         Ok(done)
@@ -320,7 +330,8 @@ impl Db {
             "SELECT \
                SUM(CASE WHEN lease_owner IS NOT NULL AND lease_until >= $2 THEN 1 ELSE 0 END) AS leased, \
                SUM(CASE WHEN report IS NOT NULL THEN 1 ELSE 0 END) AS owed, \
-               SUM(CASE WHEN state IN ('queued', 'deferred') THEN 1 ELSE 0 END) AS open \
+               SUM(CASE WHEN state IN ('queued', 'deferred') THEN 1 ELSE 0 END) AS open, \
+               (SELECT blob_hash FROM queue_messages WHERE id = $1) AS hash \
              FROM queue_recipients WHERE queue_id = $1",
         )
         .bind(queue_id)
@@ -330,6 +341,7 @@ impl Db {
         let count =
             |name: &str| -> Result<i64> { Ok(row.try_get::<Option<i64>, _>(name)?.unwrap_or(0)) };
         let (leased, owed, open) = (count("leased")?, count("owed")?, count("open")?);
+        let hash: Option<String> = row.try_get("hash")?;
         if owed > 0 && leased == 0 {
             if let Some(message) = message_in(&mut w.tx, queue_id).await? {
                 let body: Option<Vec<u8>> =
@@ -364,12 +376,7 @@ impl Db {
         } else if owed > 0 {
             return Ok(()); // another recipient is in flight: its outcome settles the message
         }
-        if open == 0 {
-            let hash: String =
-                sqlx::query_scalar("SELECT blob_hash FROM queue_messages WHERE id = $1")
-                    .bind(queue_id)
-                    .fetch_one(&mut *w.tx)
-                    .await?;
+        if let (0, Some(hash)) = (open, hash) {
             remove_message(w, queue_id, &hash).await?;
             done.finished.push(queue_id.to_string());
         }
