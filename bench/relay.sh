@@ -4,8 +4,10 @@
 # 5000 messages of 4 KiB over 20 sessions (-d: many messages per session) to the relay;
 # the relay queues them durably and delivers them to the sink through a per-domain route
 # (estafeta: [[delivery.route]], Postfix: transport_maps), at most 20 connections to it
-# (Postfix's default_destination_concurrency_limit; estafeta is set to the same).
-#   bench/relay.sh
+# (Postfix's default_destination_concurrency_limit), 5 for estafeta (its default
+# delivery.max_connections_per_destination): each server as it comes.
+#   bench/relay.sh                      both at their defaults
+#   EST_CONCURRENCY=20 bench/relay.sh   estafeta with Postfix's 20 connections
 # Prints per server: accepted messages/s, seconds until the sink has every message,
 # relayed messages/s, seconds until the relay's queue is empty; then estafeta over
 # Postfix. Loopback only; bounded; stops by itself. Installs postfix if missing.
@@ -14,7 +16,9 @@ set -euo pipefail
 MESSAGES="${MESSAGES:-5000}"
 SESSIONS="${SESSIONS:-20}"
 SIZE="${SIZE:-4096}"
-CONCURRENCY="${CONCURRENCY:-20}"
+EST_CONCURRENCY="${EST_CONCURRENCY:-5}"
+PF_CONCURRENCY="${PF_CONCURRENCY:-20}"
+EST_LOG="${EST_LOG:-info}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 WORK="$(mktemp -d /tmp/estafeta-relay.XXXXXX)"
@@ -91,7 +95,7 @@ level = "warn"
 [smtp]
 max_connections_per_ip = 1000
 [delivery]
-max_connections_per_destination = $CONCURRENCY
+max_connections_per_destination = $EST_CONCURRENCY
 [[delivery.route]]
 domain = "relay.test"
 host = "$SINK_IP"
@@ -103,7 +107,7 @@ port = $EST_PORT
 protocol = "smtp"
 tls = "none"
 TOML
-    ESTAFETA_LOG=info "$EST_BIN" -c "$WORK/est.toml" serve 2>"$WORK/est.log" &
+    ESTAFETA_LOG="$EST_LOG" "$EST_BIN" -c "$WORK/est.toml" serve 2>"$WORK/est.log" &
     EST_PID=$!
     for _ in $(seq 1 200); do grep -q "estafeta ready" "$WORK/est.log" && return 0; sleep 0.05; done
     echo "bench: estafeta did not start" >&2; cat "$WORK/est.log" >&2; exit 1
@@ -136,8 +140,8 @@ smtpd_client_connection_rate_limit = 0
 default_process_limit = 200
 relay_domains = relay.test
 transport_maps = inline:{ relay.test=smtp:[$SINK_IP]:$SINK_PORT }
-default_destination_concurrency_limit = $CONCURRENCY
-smtp_destination_concurrency_limit = $CONCURRENCY
+default_destination_concurrency_limit = $PF_CONCURRENCY
+smtp_destination_concurrency_limit = $PF_CONCURRENCY
 CF
     # the shipped master.cf without chroot, smtpd only on our own address
     awk 'BEGIN{OFS=" "} /^#/ || /^[ \t]/ || NF<8 {print; next} $1=="smtp" && $2=="inet" {next} {$5="n"; print}' \
@@ -196,4 +200,4 @@ printf "%-24s %14s %14s %14s %14s\n" "estafeta" "$ea" "$es" "$er" "$eq"
 printf "%-24s %14s %14s %14s %14s\n" "postfix" "$pa" "$ps" "$pr" "$pq"
 printf "%-24s %14s %14s %14s %14s\n" "ratio estafeta/postfix" \
     "$(python3 -c "print(f'{$ea/$pa:.1f}x')")" "" "$(python3 -c "print(f'{$er/$pr:.1f}x')")" ""
-echo "messages=$MESSAGES size=$SIZE sessions=$SESSIONS per-destination connections=$CONCURRENCY machine: $(nproc) cores"
+echo "messages=$MESSAGES size=$SIZE sessions=$SESSIONS connections to the sink: estafeta $EST_CONCURRENCY, postfix $PF_CONCURRENCY; estafeta log level $EST_LOG; machine: $(nproc) cores"
