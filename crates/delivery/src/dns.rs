@@ -35,7 +35,12 @@ pub enum MailHosts {
 pub fn resolver(servers: &[SocketAddr]) -> Result<TokioResolver, String> {
     if servers.is_empty() {
         return TokioResolver::builder_tokio()
-            .map_err(|e| format!("cannot read the system's DNS configuration: {e}"))?
+            .map_err(|e| {
+                format!(
+                    "cannot read the system's DNS configuration (/etc/resolv.conf): {e}; \
+                     name the servers in delivery.dns_servers"
+                )
+            })?
             .build()
             .map_err(|e| format!("cannot start the DNS resolver: {e}"));
     }
