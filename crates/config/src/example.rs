@@ -82,6 +82,50 @@ max_connections_per_ip = 200
 max_connections = 1000
 max_connections_per_ip = 50
 
+[delivery]
+# Outbound SMTP connections open at once: in total, to one destination (a domain, or a
+# relay), and messages sent over one connection (RSET between them) before it closes.
+max_connections = 100
+max_connections_per_destination = 5
+max_messages_per_connection = 100
+# Seconds to wait after the 1st, 2nd, ... failed attempt (4xx, refused or dropped
+# connection, timeout); the last value repeats: 5m 10m 20m 40m 1h 2h 4h, then every 4h.
+retry_schedule = [300, 600, 1200, 2400, 3600, 7200, 14400]
+# Seconds a message may wait in the queue (5 days); then it is bounced to its sender.
+max_queue_time = 432000
+# Seconds after which a recipient that asked for NOTIFY=DELAY gets a "delayed" report,
+# once (4 hours); 0 never sends one.
+delay_warning = 14400
+# Seconds a host that refused or dropped a connection is skipped, for every message.
+host_retry_after = 300
+# Seconds a delivery worker holds a recipient before another node may take it over
+# (renewed while the worker runs); a node that dies releases its work after this.
+lease_time = 300
+# Seconds between scans for work nothing announced (CLI changes on SQLite, dead nodes).
+scan_interval = 30
+# Seconds to wait for a TCP connection to a host.
+connect_timeout = 30
+# Port MX hosts are contacted on (tests use another).
+mx_port = 25
+# DNS servers for MX and address lookups, e.g. ["127.0.0.1:5353"]; [] uses /etc/resolv.conf.
+dns_servers = []
+
+# Relay every message through one server (except domains with their own route):
+# [delivery.smarthost]
+# host = "smtp.provider.example"
+# port = 587                   # default: 465 with tls = "implicit", else 587
+# tls = "starttls"             # "starttls" (required), "implicit", "opportunistic", "none"
+# username = "me@example.com"
+# password_file = "/etc/estafeta/smarthost.password"   # or password = "..."
+# auth_mechanism = "plain"     # or "login"; default: PLAIN, LOGIN if only that is offered
+# ca_file = "/etc/ssl/certs/ca-certificates.crt"        # verify the relay's certificate
+
+# A relay for one recipient domain, tried before the smarthost and MX (same keys, plus
+# domain; defaults: port 25, tls = "opportunistic"):
+# [[delivery.route]]
+# domain = "partner.example"
+# host = "10.1.2.3"
+
 # The listener table. Writing any [[listener]] replaces this whole default table.
 # protocol: "smtp" (mail from other servers), "submission" (mail from clients, AUTH
 #           required), "imap", "pop3".

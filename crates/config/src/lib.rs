@@ -5,11 +5,13 @@
 //! prints as `config error: <key> = <value>: <what is expected>`.
 
 mod defaults;
+mod delivery;
 mod error;
 mod example;
 mod model;
 mod validate;
 
+pub use delivery::{DeliveryConfig, Relay, RelayAuth, RelayTls, parse_dns_server};
 pub use error::ConfigError;
 pub use example::EXAMPLE;
 pub use model::{

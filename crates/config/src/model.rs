@@ -30,6 +30,8 @@ pub struct Config {
     pub imap: ImapConfig,
     #[serde(default)]
     pub pop3: Pop3Config,
+    #[serde(default)]
+    pub delivery: crate::delivery::DeliveryConfig,
     /// The listener table; a file that has `[[listener]]` entries replaces the defaults.
     #[serde(default = "defaults::listeners", rename = "listener")]
     pub listeners: Vec<Listener>,

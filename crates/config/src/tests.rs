@@ -151,3 +151,61 @@ fn smtp_defaults_and_bad_network() {
     assert_eq!(parse_network("192.168.1.0/24").map(|(_, p)| p), Some(24));
     assert_eq!(parse_network("::1").map(|(_, p)| p), Some(128));
 }
+
+#[test]
+fn delivery_defaults_and_relays() {
+    let c = Config::defaults().expect("defaults");
+    assert_eq!(
+        c.delivery.retry_schedule,
+        vec![300, 600, 1200, 2400, 3600, 7200, 14400]
+    );
+    assert_eq!(c.delivery.max_queue_time, 5 * 86_400);
+    assert_eq!(c.delivery.max_connections_per_destination, 5);
+    assert_eq!(c.delivery.mx_port, 25);
+    assert!(c.delivery.smarthost.is_none());
+    let c = Config::from_toml(
+        "[delivery]\nmx_port = 2525\ndns_servers = [\"127.0.0.1:5353\", \"192.0.2.53\"]\n\
+         [delivery.smarthost]\nhost = \"smtp.provider.test\"\ntls = \"implicit\"\n\
+         username = \"me\"\npassword = \"pw\"\nauth_mechanism = \"login\"\n\
+         [[delivery.route]]\ndomain = \"partner.test\"\nhost = \"10.1.2.3\"\n",
+        "t",
+    )
+    .expect("valid");
+    let smarthost = c.delivery.smarthost.as_ref().expect("smarthost");
+    assert_eq!(smarthost.port_number(false), 465);
+    assert_eq!(smarthost.auth_mechanism, Some(RelayAuth::Login));
+    let route = &c.delivery.routes[0];
+    assert_eq!(
+        (route.tls_mode(true), route.port_number(true)),
+        (RelayTls::Opportunistic, 25)
+    );
+    assert_eq!(
+        parse_dns_server(&c.delivery.dns_servers[1]),
+        Some("192.0.2.53:53".parse().unwrap())
+    );
+}
+
+#[test]
+fn delivery_errors_name_the_key() {
+    assert_eq!(
+        err("[delivery]\nretry_schedule = []\n"),
+        "config error: delivery.retry_schedule = []: expected at least one delay in seconds, such as [300, 600, 1200]"
+    );
+    assert_eq!(
+        err("[delivery]\ndns_servers = [\"resolver\"]\n"),
+        "config error: delivery.dns_servers[0] = \"resolver\": expected an IP address, optionally with a port, such as \"192.0.2.53\" or \"127.0.0.1:5353\""
+    );
+    assert_eq!(
+        err("[[delivery.route]]\nhost = \"10.0.0.1\"\n"),
+        "config error: delivery.route[0].domain = (missing): a route needs the recipient domain it is for, such as \"example.org\""
+    );
+    assert_eq!(
+        err("[delivery.smarthost]\nhost = \"relay.test\"\nusername = \"me\"\n"),
+        "config error: delivery.smarthost.password = (missing): a username needs a password or a password_file"
+    );
+    let e = err("[delivery.smarthost]\nhost = \"relay.test\"\ntls = \"maybe\"\n");
+    assert!(
+        e.starts_with("config error: delivery.smarthost.tls = \"maybe\": expected"),
+        "{e}"
+    );
+}

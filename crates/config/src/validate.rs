@@ -30,6 +30,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         ));
     }
     validate_smtp(config)?;
+    crate::delivery::validate(&config.delivery)?;
     let mut seen = HashSet::new();
     for (i, l) in config.listeners.iter().enumerate() {
         if l.port != 0 && !seen.insert((l.address, l.port)) {

@@ -169,6 +169,26 @@ pub enum OnOff {
 pub enum QueueCommand {
     /// Messages waiting for delivery, with each recipient's state.
     List,
+    /// One message in detail: every recipient's state, attempts, last reply and host,
+    /// and when the next attempt is.
+    Show { id: String },
+    /// Make waiting recipients due now: of one message, or of every message with --all.
+    #[command(arg_required_else_help = true)]
+    Retry {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Every waiting recipient of every message.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Remove a message from the queue; its sender gets no report.
+    Delete { id: String },
+    /// Make everything due now and wait until the running server has tried it.
+    Flush {
+        /// Seconds to wait for the attempts.
+        #[arg(long, default_value_t = 60)]
+        wait: u64,
+    },
 }
 
 /// `0`, `1048576`, `512K`, `500M`, `2G`, `1T` (powers of 1024).

@@ -16,7 +16,10 @@ use crate::blobs;
 use crate::engine::{Db, WriteTx};
 use crate::error::{Result, StoreError};
 use crate::mailbox::to_u32;
-use crate::model::{Accept, Accepted, Delivered, MailboxChange};
+use crate::model::{
+    Accept, Accepted, Delivered, Handoff, MailboxChange, QueueRecipient, QueuedMessage,
+    RecipientState,
+};
 use crate::now;
 use sqlx::Row;
 
@@ -72,7 +75,7 @@ async fn commit_batch(db: &Db, batch: Vec<Job>) {
             let mut w = db.begin_write().await?;
             let mut done = Vec::with_capacity(batch.len());
             for (message, _) in &batch {
-                done.push(accept_in(&mut w, message).await?);
+                done.push(accept_in(&mut w, message, true).await?);
             }
             w.commit().await?;
             Ok::<_, StoreError>(done)
@@ -80,8 +83,9 @@ async fn commit_batch(db: &Db, batch: Vec<Job>) {
         .await;
         match shared {
             Ok(done) => {
-                for ((_, reply), accepted) in batch.into_iter().zip(done) {
+                for ((message, reply), (accepted, handoff)) in batch.into_iter().zip(done) {
                     let _ = reply.send(Ok(accepted));
+                    hand_over(handoff, message);
                 }
                 return;
             }
@@ -93,17 +97,49 @@ async fn commit_batch(db: &Db, batch: Vec<Job>) {
     for (message, reply) in batch {
         let one = async {
             let mut w = db.begin_write().await?;
-            let accepted = accept_in(&mut w, &message).await?;
+            let accepted = accept_in(&mut w, &message, true).await?;
             w.commit().await?;
             Ok(accepted)
         }
         .await;
-        let _ = reply.send(one);
+        match one {
+            Ok((accepted, handoff)) => {
+                let _ = reply.send(Ok(accepted));
+                hand_over(handoff, message);
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+        }
     }
 }
 
-/// Writes one message inside an open transaction.
-async fn accept_in(w: &mut WriteTx<'_>, m: &Accept) -> Result<Accepted> {
+/// A committed message's remote part, leased to the delivery scheduler of this process,
+/// waiting to be handed over once the transaction has committed.
+pub(crate) struct Pending {
+    permit: mpsc::OwnedPermit<Handoff>,
+    message: QueuedMessage,
+}
+
+/// Hands a committed message to the scheduler (after the commit: never a message that
+/// is not in the database).
+fn hand_over(pending: Option<Pending>, accepted: Accept) {
+    if let Some(p) = pending {
+        p.permit.send(Handoff {
+            message: p.message,
+            body: Arc::new(accepted.body),
+        });
+    }
+}
+
+/// Writes one message inside an open transaction. With `handoff`, and a delivery
+/// scheduler in this process with room, the remote recipients are written leased to it,
+/// and the message is returned for handing over after the commit.
+pub(crate) async fn accept_in(
+    w: &mut WriteTx<'_>,
+    m: &Accept,
+    handoff: bool,
+) -> Result<(Accepted, Option<Pending>)> {
     if m.queue_id.is_empty() {
         return Err(StoreError::Invalid("a message needs a queue id".into()));
     }
@@ -159,8 +195,15 @@ async fn accept_in(w: &mut WriteTx<'_>, m: &Accept) -> Result<Accepted> {
         });
     }
 
+    let mut pending = None;
     if !m.remote.is_empty() {
+        w.queue_changed().await?;
         let created = now();
+        let lease = if handoff {
+            w.db().handoff_permit(m.body.len())
+        } else {
+            None
+        };
         sqlx::query(
             "INSERT INTO queue_messages (id, blob_hash, sender, envid, ret, auth_user, size, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -175,11 +218,16 @@ async fn accept_in(w: &mut WriteTx<'_>, m: &Accept) -> Result<Accepted> {
         .bind(created)
         .execute(&mut *w.tx)
         .await?;
+        let (owner, until) = match &lease {
+            Some((owner, secs, _)) => (Some(owner.clone()), Some(created + secs)),
+            None => (None, None),
+        };
+        let mut recipients = Vec::with_capacity(m.remote.len());
         for r in &m.remote {
             let address = normalize(&r.address)?;
-            sqlx::query(
-                "INSERT INTO queue_recipients (queue_id, address, domain, orcpt, notify, state, attempts, next_attempt, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $6)",
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO queue_recipients (queue_id, address, domain, orcpt, notify, state, attempts, next_attempt, lease_owner, lease_until, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $7, $8, $6) RETURNING id",
             )
             .bind(&m.queue_id)
             .bind(&address)
@@ -187,13 +235,51 @@ async fn accept_in(w: &mut WriteTx<'_>, m: &Accept) -> Result<Accepted> {
             .bind(&r.orcpt)
             .bind(&r.notify)
             .bind(created)
-            .execute(&mut *w.tx)
+            .bind(&owner)
+            .bind(until)
+            .fetch_one(&mut *w.tx)
             .await?;
+            recipients.push(QueueRecipient {
+                id,
+                queue_id: m.queue_id.clone(),
+                domain: domain_of(&address).to_string(),
+                address,
+                orcpt: r.orcpt.clone(),
+                notify: r.notify.clone(),
+                state: RecipientState::Queued,
+                attempts: 0,
+                next_attempt: created,
+                last_reply: None,
+                last_host: None,
+                last_attempt: None,
+                report: None,
+                delay_reported: false,
+                lease_owner: owner.clone(),
+                lease_until: until,
+            });
+        }
+        if let Some((_, _, permit)) = lease {
+            pending = Some(Pending {
+                permit,
+                message: QueuedMessage {
+                    id: m.queue_id.clone(),
+                    blob_hash: hash.clone(),
+                    sender: m.sender.clone(),
+                    envid: m.envid.clone(),
+                    ret: m.ret.clone(),
+                    size: m.body.len() as i64,
+                    created_at: created,
+                    recipients,
+                },
+            });
         }
     }
-    Ok(Accepted {
-        queue_id: m.queue_id.clone(),
-        blob_hash: hash,
-        delivered,
-    })
+    Ok((
+        Accepted {
+            queue_id: m.queue_id.clone(),
+            blob_hash: hash,
+            delivered,
+        },
+        pending,
+    ))
 }

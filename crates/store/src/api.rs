@@ -148,6 +148,44 @@ pub trait Store: Send + Sync {
     /// whose recipients are all final releases its body. Fails if another worker has
     /// taken the lease over (a late outcome from the old owner is refused).
     async fn record_outcome(&self, recipient_id: i64, owner: &str, outcome: Outcome) -> Result<()>;
+    /// Records a delivery attempt's outcomes for recipients leased by `owner`, in one
+    /// transaction. A message with reports owed and none of its recipients still leased
+    /// gets them queued in that same transaction (built by `reports` from its body), so
+    /// the body is never released before its report exists. Updates whose lease was lost
+    /// are skipped and listed in the answer.
+    async fn record_attempt(
+        &self,
+        owner: &str,
+        updates: &[RecipientUpdate],
+        reports: &dyn ReportBuilder,
+    ) -> Result<AttemptRecorded>;
+    /// The body of a queued message; `None` when it is not queued (any more).
+    async fn queue_body(&self, queue_id: &str) -> Result<Option<Vec<u8>>>;
+    /// Extends every lease `owner` holds to `until`.
+    async fn renew_leases(&self, owner: &str, until: i64) -> Result<u64>;
+    /// Gives up every lease `owner` holds, so that the work is due again at once.
+    async fn release_leases(&self, owner: &str) -> Result<u64>;
+    /// When the next waiting recipient becomes due (next attempt, or end of its lease).
+    async fn queue_next_due(&self) -> Result<Option<i64>>;
+    /// Makes the waiting recipients of one message, or of all, due now; returns how many.
+    async fn queue_retry(&self, queue_id: Option<&str>) -> Result<u64>;
+    /// Removes a message from the queue without a report; false when it is not queued.
+    async fn queue_delete(&self, queue_id: &str) -> Result<bool>;
+    /// Makes `accept` hand messages with remote recipients (bodies up to `max_body`
+    /// bytes) to this process's delivery scheduler through `sender`, their recipients
+    /// written leased to `owner` for `lease_secs` in the acceptance transaction — while
+    /// the channel has room; otherwise they wait in the queue to be leased as usual.
+    fn hand_off(
+        &self,
+        owner: &str,
+        lease_secs: i64,
+        max_body: usize,
+        sender: tokio::sync::mpsc::Sender<Handoff>,
+    );
+    /// Woken whenever queue work becomes due now: a message with remote recipients
+    /// accepted, a report queued, a retry asked for — by this process, and on PostgreSQL
+    /// by any node. A wake-up given while nobody waits is kept for the next wait.
+    async fn queue_signal(&self) -> Result<std::sync::Arc<tokio::sync::Notify>>;
 
     // ---- change notification ----
     /// A receiver of every mailbox change committed from now on (by this process, and on

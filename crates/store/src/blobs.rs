@@ -30,16 +30,21 @@ pub async fn retain(
     Ok(())
 }
 
-/// Drops `refs` references; the body is deleted when none remain.
+/// Drops `refs` references; the body is deleted when none remain (one statement when
+/// these were the last ones).
 pub async fn release(tx: &mut Transaction<'static, Any>, hash: &str, refs: i64) -> Result<()> {
-    sqlx::query("UPDATE blobs SET refcount = refcount - $1 WHERE hash = $2")
+    let deleted = sqlx::query("DELETE FROM blobs WHERE hash = $1 AND refcount <= $2")
+        .bind(hash)
         .bind(refs)
-        .bind(hash)
         .execute(&mut **tx)
-        .await?;
-    sqlx::query("DELETE FROM blobs WHERE hash = $1 AND refcount <= 0")
-        .bind(hash)
-        .execute(&mut **tx)
-        .await?;
+        .await?
+        .rows_affected();
+    if deleted == 0 {
+        sqlx::query("UPDATE blobs SET refcount = refcount - $1 WHERE hash = $2")
+            .bind(refs)
+            .bind(hash)
+            .execute(&mut **tx)
+            .await?;
+    }
     Ok(())
 }

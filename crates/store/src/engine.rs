@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Executor, Transaction};
-use tokio::sync::{Mutex, MutexGuard, broadcast};
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, MutexGuard, Notify, broadcast};
 
 use crate::error::{Result, StoreError};
 use crate::model::MailboxChange;
@@ -52,6 +54,20 @@ pub(crate) struct Db {
     pub changes: broadcast::Sender<MailboxChange>,
     /// The PostgreSQL URL, for the LISTEN connection.
     pub url: Option<String>,
+    /// Where accepted messages are handed over, already leased (see `Store::hand_off`).
+    pub handoff: std::sync::Mutex<Option<HandoffTarget>>,
+    /// Woken when queue work becomes due now: a message with remote recipients accepted,
+    /// a report queued, a retry asked for (by this process; on PostgreSQL by any node).
+    pub queue_wake: Arc<Notify>,
+}
+
+/// This process's delivery scheduler, taking accepted messages in memory.
+pub(crate) struct HandoffTarget {
+    pub owner: String,
+    pub lease_secs: i64,
+    /// Larger bodies are not handed over: the scheduler leases and reads them.
+    pub max_body: usize,
+    pub sender: tokio::sync::mpsc::Sender<crate::model::Handoff>,
 }
 
 /// A write transaction; on SQLite it also holds this process's writer turn.
@@ -60,6 +76,7 @@ pub(crate) struct WriteTx<'a> {
     db: &'a Db,
     _turn: Option<MutexGuard<'a, ()>>,
     pending: Vec<MailboxChange>,
+    queue_changed: bool,
 }
 
 impl WriteTx<'_> {
@@ -78,11 +95,34 @@ impl WriteTx<'_> {
         Ok(())
     }
 
+    /// The database this transaction writes to.
+    pub fn db(&self) -> &Db {
+        self.db
+    }
+
+    /// Announces that queue work is due now, once (and only if) this transaction commits.
+    pub async fn queue_changed(&mut self) -> Result<()> {
+        if self.queue_changed {
+            return Ok(());
+        }
+        self.queue_changed = true;
+        if self.db.kind == Kind::Postgres {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(crate::notify::QUEUE_CHANNEL)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
         for change in self.pending {
             // No receiver is not an error: nobody is watching.
             let _ = self.db.changes.send(change);
+        }
+        if self.queue_changed {
+            self.db.queue_wake.notify_one();
         }
         Ok(())
     }
@@ -96,6 +136,8 @@ impl Db {
             write_lock: Mutex::new(()),
             changes: broadcast::channel(4096).0,
             url,
+            queue_wake: Arc::new(Notify::new()),
+            handoff: std::sync::Mutex::new(None),
         }
     }
 
@@ -117,6 +159,7 @@ impl Db {
                     db: self,
                     _turn: Some(turn),
                     pending: Vec::new(),
+                    queue_changed: false,
                 })
             }
             Kind::Postgres => Ok(WriteTx {
@@ -124,8 +167,29 @@ impl Db {
                 db: self,
                 _turn: None,
                 pending: Vec::new(),
+                queue_changed: false,
             }),
         }
+    }
+
+    /// A place in the delivery scheduler's hand-over channel for a message of
+    /// `body_len` bytes: (owner, lease seconds, permit); `None` when there is no scheduler
+    /// here, the body is too large, or the channel is full.
+    pub fn handoff_permit(
+        &self,
+        body_len: usize,
+    ) -> Option<(
+        String,
+        i64,
+        tokio::sync::mpsc::OwnedPermit<crate::model::Handoff>,
+    )> {
+        let target = self.handoff.lock().unwrap_or_else(|p| p.into_inner());
+        let t = target.as_ref()?;
+        if body_len > t.max_body {
+            return None;
+        }
+        let permit = t.sender.clone().try_reserve_owned().ok()?;
+        Some((t.owner.clone(), t.lease_secs, permit))
     }
 
     /// The clause that lets several nodes lease queue rows without waiting on each other.
@@ -133,6 +197,15 @@ impl Db {
         match self.kind {
             Kind::Sqlite => "",
             Kind::Postgres => "FOR UPDATE SKIP LOCKED",
+        }
+    }
+
+    /// The clause that locks selected rows until commit (SQLite's writer lock already
+    /// serialises writers).
+    pub fn for_update(&self) -> &'static str {
+        match self.kind {
+            Kind::Sqlite => "",
+            Kind::Postgres => "FOR UPDATE",
         }
     }
 }

@@ -202,6 +202,14 @@ pub struct QueueRecipient {
     pub attempts: i64,
     pub next_attempt: i64,
     pub last_reply: Option<String>,
+    /// The host that gave `last_reply` (`mx.example.com[192.0.2.1]:25`), if any did.
+    pub last_host: Option<String>,
+    /// When the last attempt ended (Unix seconds).
+    pub last_attempt: Option<i64>,
+    /// A report owed to the sender and not yet queued.
+    pub report: Option<ReportKind>,
+    /// A "delayed" report has been sent for this recipient.
+    pub delay_reported: bool,
     pub lease_owner: Option<String>,
     pub lease_until: Option<i64>,
 }
@@ -225,6 +233,93 @@ pub enum Outcome {
     Delivered { reply: String },
     Deferred { reply: String, next_attempt: i64 },
     Failed { reply: String },
+}
+
+/// Which delivery status notification (RFC 3464) a recipient's outcome calls for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportKind {
+    /// Failed for good (a 5xx, or expired): `Action: failed`.
+    Failed,
+    /// Still being retried, past the warning time (NOTIFY=DELAY): `Action: delayed`.
+    Delayed,
+    /// Handed to a next hop that does not take DSN, for NOTIFY=SUCCESS: `Action: relayed`.
+    Relayed,
+}
+
+impl ReportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportKind::Failed => "failed",
+            ReportKind::Delayed => "delayed",
+            ReportKind::Relayed => "relayed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "failed" => ReportKind::Failed,
+            "delayed" => ReportKind::Delayed,
+            "relayed" => ReportKind::Relayed,
+            _ => return None,
+        })
+    }
+}
+
+/// One recipient's outcome of a delivery attempt, as delivery records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientUpdate {
+    pub recipient_id: i64,
+    /// The recipient's message.
+    pub queue_id: String,
+    pub outcome: Outcome,
+    /// The host that answered, for `queue show` and the report's Remote-MTA.
+    pub host: Option<String>,
+    /// A report this outcome owes the sender (decided by delivery from NOTIFY).
+    pub report: Option<ReportKind>,
+}
+
+/// A report ready to queue: the message and who gets it. The store queues it with the
+/// null sender, delivering to a local recipient's INBOX at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub to: String,
+    pub body: Vec<u8>,
+}
+
+/// Builds the report for a message from its body while the body is still there: called by
+/// [`crate::Store::record_attempt`] inside the transaction that records the outcomes, once
+/// no recipient of the message is still being attempted.
+pub trait ReportBuilder: Send + Sync {
+    /// `reported` are the recipients whose `report` is set. `None`: nothing to send (the
+    /// reports are dropped all the same).
+    fn build(
+        &self,
+        message: &QueuedMessage,
+        body: &[u8],
+        reported: &[QueueRecipient],
+    ) -> Option<Report>;
+}
+
+/// A message with remote recipients, just accepted and already leased to this process's
+/// delivery scheduler (see [`crate::Store::hand_off`]): it comes in memory, so it need
+/// not be leased and read back from the database.
+#[derive(Debug, Clone)]
+pub struct Handoff {
+    /// The message, its recipients leased to the scheduler's owner.
+    pub message: QueuedMessage,
+    pub body: std::sync::Arc<Vec<u8>>,
+}
+
+/// What `record_attempt` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttemptRecorded {
+    /// Recipient ids whose update was refused: the lease is another worker's now, or the
+    /// message was deleted meanwhile.
+    pub conflicts: Vec<i64>,
+    /// (queue id of the reported message, queue id of the report) for every report queued.
+    pub reports: Vec<(String, String)>,
+    /// Messages finished and removed from the queue (their body released).
+    pub finished: Vec<String>,
 }
 
 /// A mailbox changed (new message, flags, expunge): sent to watchers such as IMAP IDLE.

@@ -5,14 +5,18 @@
 //! every node. Watchers should still re-check now and then: a dropped LISTEN connection
 //! reconnects, but notifications sent while it was down are lost.
 
+use std::sync::Arc;
+
 use sqlx::postgres::PgListener;
-use tokio::sync::{OnceCell, broadcast};
+use tokio::sync::{Notify, OnceCell, broadcast};
 
 use crate::engine::{Db, Kind};
 use crate::error::{Result, StoreError};
 use crate::model::MailboxChange;
 
 pub const CHANNEL: &str = "estafeta_mailbox";
+/// Queue work due now (payload empty): wakes every node's delivery scheduler.
+pub const QUEUE_CHANNEL: &str = "estafeta_queue";
 
 pub fn encode(change: MailboxChange) -> String {
     format!("{}:{}", change.user_id, change.mailbox_id)
@@ -31,16 +35,30 @@ pub(crate) async fn subscribe(
     db: &Db,
     listening: &OnceCell<()>,
 ) -> Result<broadcast::Receiver<MailboxChange>> {
+    listen(db, listening).await?;
+    Ok(db.changes.subscribe())
+}
+
+/// The queue's wake-up signal, hearing other nodes too on PostgreSQL.
+pub(crate) async fn queue_signal(db: &Db, listening: &OnceCell<()>) -> Result<Arc<Notify>> {
+    listen(db, listening).await?;
+    Ok(db.queue_wake.clone())
+}
+
+/// On PostgreSQL, one LISTEN connection per process for both channels.
+async fn listen(db: &Db, listening: &OnceCell<()>) -> Result<()> {
     if db.kind == Kind::Postgres {
         listening
             .get_or_try_init(|| async {
                 let url = db.url.clone().unwrap_or_default();
                 let mut listener = PgListener::connect(&url).await?;
-                listener.listen(CHANNEL).await?;
+                listener.listen_all([CHANNEL, QUEUE_CHANNEL]).await?;
                 let sender = db.changes.clone();
+                let queue = db.queue_wake.clone();
                 tokio::spawn(async move {
                     loop {
                         match listener.recv().await {
+                            Ok(n) if n.channel() == QUEUE_CHANNEL => queue.notify_one(),
                             Ok(n) => {
                                 if let Some(change) = decode(n.payload()) {
                                     let _ = sender.send(change);
@@ -57,7 +75,7 @@ pub(crate) async fn subscribe(
             })
             .await?;
     }
-    Ok(db.changes.subscribe())
+    Ok(())
 }
 
 #[cfg(test)]

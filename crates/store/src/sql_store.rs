@@ -223,6 +223,50 @@ impl Store for SqlStore {
     async fn record_outcome(&self, recipient_id: i64, owner: &str, outcome: Outcome) -> Result<()> {
         self.db.record_outcome(recipient_id, owner, outcome).await
     }
+    async fn record_attempt(
+        &self,
+        owner: &str,
+        updates: &[RecipientUpdate],
+        reports: &dyn ReportBuilder,
+    ) -> Result<AttemptRecorded> {
+        self.db.record_attempt(owner, updates, reports).await
+    }
+    async fn queue_body(&self, queue_id: &str) -> Result<Option<Vec<u8>>> {
+        self.db.queue_body(queue_id).await
+    }
+    async fn renew_leases(&self, owner: &str, until: i64) -> Result<u64> {
+        self.db.renew_leases(owner, until).await
+    }
+    async fn release_leases(&self, owner: &str) -> Result<u64> {
+        self.db.release_leases(owner).await
+    }
+    async fn queue_next_due(&self) -> Result<Option<i64>> {
+        self.db.queue_next_due().await
+    }
+    async fn queue_retry(&self, queue_id: Option<&str>) -> Result<u64> {
+        self.db.queue_retry(queue_id).await
+    }
+    async fn queue_delete(&self, queue_id: &str) -> Result<bool> {
+        self.db.queue_delete(queue_id).await
+    }
+    fn hand_off(
+        &self,
+        owner: &str,
+        lease_secs: i64,
+        max_body: usize,
+        sender: tokio::sync::mpsc::Sender<Handoff>,
+    ) {
+        let mut target = self.db.handoff.lock().unwrap_or_else(|p| p.into_inner());
+        *target = Some(crate::engine::HandoffTarget {
+            owner: owner.to_string(),
+            lease_secs,
+            max_body,
+            sender,
+        });
+    }
+    async fn queue_signal(&self) -> Result<Arc<tokio::sync::Notify>> {
+        notify::queue_signal(&self.db, &self.listening).await
+    }
     async fn subscribe(&self) -> Result<broadcast::Receiver<MailboxChange>> {
         notify::subscribe(&self.db, &self.listening).await
     }

@@ -48,6 +48,10 @@ conformance!(
     suppression_lists,
     queue_leases,
     queue_concurrent_leases_are_disjoint,
+    queue_reports_wait_for_recipients_in_flight,
+    queue_report_to_outside_sender_and_delay_report,
+    queue_operator_commands,
+    queue_hand_off_to_the_scheduler,
     change_notification,
     removing_a_user_releases_bodies,
     folders_create_rename_delete,
@@ -814,6 +818,322 @@ async fn queue_concurrent_leases_are_disjoint(store: Arc<dyn Store>) {
     let b: BTreeSet<i64> = b.unwrap().iter().map(|r| r.id).collect();
     assert!(a.is_disjoint(&b));
     assert_eq!(a.len() + b.len(), 20);
+}
+
+/// One call of the report builder: message id, body, (address, report) per recipient.
+type ReportCall = (String, Vec<u8>, Vec<(String, Option<ReportKind>)>);
+
+/// Builds a one-line report naming the reported recipients, and remembers each call.
+#[derive(Default)]
+struct TestReports {
+    calls: std::sync::Mutex<Vec<ReportCall>>,
+}
+
+impl ReportBuilder for TestReports {
+    fn build(
+        &self,
+        message: &QueuedMessage,
+        body: &[u8],
+        reported: &[QueueRecipient],
+    ) -> Option<Report> {
+        let who: Vec<(String, Option<ReportKind>)> = reported
+            .iter()
+            .map(|r| (r.address.clone(), r.report))
+            .collect();
+        self.calls
+            .lock()
+            .unwrap()
+            .push((message.id.clone(), body.to_vec(), who.clone()));
+        Some(Report {
+            to: message.sender.clone(),
+            body: format!("Subject: report\r\n\r\n{who:?}\r\n").into_bytes(),
+        })
+    }
+}
+
+fn update(r: &QueueRecipient, outcome: Outcome, report: Option<ReportKind>) -> RecipientUpdate {
+    RecipientUpdate {
+        recipient_id: r.id,
+        queue_id: r.queue_id.clone(),
+        outcome,
+        host: Some("mx.remote.test[127.0.0.2]:25".into()),
+        report,
+    }
+}
+
+fn failed(reply: &str) -> Outcome {
+    Outcome::Failed {
+        reply: reply.into(),
+    }
+}
+
+async fn queue_reports_wait_for_recipients_in_flight(store: Arc<dyn Store>) {
+    let ann = setup_user(&store, "ann@example.com").await;
+    let mut m = message(
+        "Subject: hi\r\n\r\nbody\r\n",
+        &[],
+        &["a@one.test", "b@two.test"],
+    );
+    m.sender = ann.address.clone();
+    let hash = body_hash(&m.body);
+    let queue_id = m.queue_id.clone();
+    store.accept(m).await.unwrap();
+    let leased = store.lease_due("w", now(), 10, 60).await.unwrap();
+    assert_eq!(leased.len(), 2);
+    let reports = TestReports::default();
+
+    // a fails while b is still being attempted: the report waits for b
+    let done = store
+        .record_attempt(
+            "w",
+            &[update(
+                &leased[0],
+                failed("550 5.1.1 no such user"),
+                Some(ReportKind::Failed),
+            )],
+            &reports,
+        )
+        .await
+        .unwrap();
+    assert_eq!(done, AttemptRecorded::default());
+    assert!(reports.calls.lock().unwrap().is_empty());
+    let q = store.queue_get(&queue_id).await.unwrap().expect("queued");
+    assert_eq!(q.recipients[0].report, Some(ReportKind::Failed));
+    assert_eq!(q.recipients[0].state, RecipientState::Failed);
+    assert_eq!(
+        q.recipients[0].last_host.as_deref(),
+        Some("mx.remote.test[127.0.0.2]:25")
+    );
+    assert!(q.recipients[0].last_attempt.is_some());
+
+    // a late outcome for a recipient whose lease is gone is refused, the rest recorded
+    let stale = RecipientUpdate {
+        recipient_id: leased[0].id,
+        ..update(&leased[0], failed("550"), None)
+    };
+    // b fails too: one report for both, built from the body, then the message is gone
+    let done = store
+        .record_attempt(
+            "w",
+            &[
+                stale,
+                update(
+                    &leased[1],
+                    failed("554 5.7.1 refused"),
+                    Some(ReportKind::Failed),
+                ),
+            ],
+            &reports,
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.conflicts, vec![leased[0].id]);
+    assert_eq!(done.finished, vec![queue_id.clone()]);
+    assert_eq!(done.reports.len(), 1);
+    let calls = reports.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].1, b"Subject: hi\r\n\r\nbody\r\n");
+    assert_eq!(
+        calls[0].2,
+        vec![
+            ("a@one.test".to_string(), Some(ReportKind::Failed)),
+            ("b@two.test".to_string(), Some(ReportKind::Failed))
+        ]
+    );
+    assert!(store.queue_get(&queue_id).await.unwrap().is_none());
+    assert_eq!(store.blob_refcount(&hash).await.unwrap(), None);
+    // the sender is local: the report is in her INBOX, from <>
+    let mb = inbox(&store, &ann).await;
+    let entries = store.list_messages(mb.id).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    let text = store
+        .read_message(mb.id, entries[0].uid)
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        text.starts_with("Return-Path: <>\r\nSubject: report"),
+        "{text}"
+    );
+    assert!(store.queue_list().await.unwrap().is_empty());
+}
+
+async fn queue_report_to_outside_sender_and_delay_report(store: Arc<dyn Store>) {
+    let m = message("Subject: x\r\n\r\nx\r\n", &[], &["slow@remote.test"]);
+    let queue_id = m.queue_id.clone();
+    store.accept(m).await.unwrap();
+    let reports = TestReports::default();
+    let leased = store.lease_due("w", now(), 10, 60).await.unwrap();
+    let later = now() + 3600;
+    let done = store
+        .record_attempt(
+            "w",
+            &[update(
+                &leased[0],
+                Outcome::Deferred {
+                    reply: "451 4.3.0 later".into(),
+                    next_attempt: later,
+                },
+                Some(ReportKind::Delayed),
+            )],
+            &reports,
+        )
+        .await
+        .unwrap();
+    // the delay report goes to the outside sender through the queue, from <>
+    assert_eq!(done.reports.len(), 1);
+    let report = store
+        .queue_get(&done.reports[0].1)
+        .await
+        .unwrap()
+        .expect("report queued");
+    assert_eq!(report.sender, "");
+    assert_eq!(report.recipients.len(), 1);
+    assert_eq!(report.recipients[0].address, "sender@outside.test");
+    // the recipient keeps waiting, marked as reported
+    let q = store.queue_get(&queue_id).await.unwrap().expect("queued");
+    let r = &q.recipients[0];
+    assert_eq!(
+        (r.state, r.report, r.delay_reported, r.next_attempt),
+        (RecipientState::Deferred, None, true, later)
+    );
+}
+
+async fn queue_operator_commands(store: Arc<dyn Store>) {
+    let signal = store.queue_signal().await.unwrap();
+    let m = message(
+        "Subject: ops\r\n\r\nx\r\n",
+        &[],
+        &["a@remote.test", "b@remote.test"],
+    );
+    let queue_id = m.queue_id.clone();
+    let hash = body_hash(&m.body);
+    store.accept(m).await.unwrap();
+    // accepting remote recipients wakes the scheduler (the wake-up is kept until waited on)
+    tokio::time::timeout(Duration::from_secs(5), signal.notified())
+        .await
+        .expect("woken by accept");
+    assert_eq!(
+        store.queue_body(&queue_id).await.unwrap().as_deref(),
+        Some(&b"Subject: ops\r\n\r\nx\r\n"[..])
+    );
+    assert_eq!(store.queue_body("NOSUCHID").await.unwrap(), None);
+    let t = now();
+    assert!(
+        store
+            .queue_next_due()
+            .await
+            .unwrap()
+            .is_some_and(|d| d <= t)
+    );
+
+    // leases: renewed, then released (due again at once)
+    let leased = store.lease_due("w", t, 10, 60).await.unwrap();
+    assert_eq!(leased.len(), 2);
+    assert_eq!(store.queue_next_due().await.unwrap(), Some(t + 61));
+    assert_eq!(store.renew_leases("w", t + 600).await.unwrap(), 2);
+    assert_eq!(store.queue_next_due().await.unwrap(), Some(t + 601));
+    assert_eq!(store.renew_leases("other", t + 600).await.unwrap(), 0);
+    assert_eq!(store.release_leases("w").await.unwrap(), 2);
+    assert_eq!(store.lease_due("x", t, 10, 60).await.unwrap().len(), 2);
+
+    // deferred far away; retry makes them due now
+    let far = t + 86_400;
+    let deferred = |r: &QueueRecipient| {
+        update(
+            r,
+            Outcome::Deferred {
+                reply: "421 4.4.2 gone".into(),
+                next_attempt: far,
+            },
+            None,
+        )
+    };
+    let ups: Vec<RecipientUpdate> = store
+        .queue_get(&queue_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .recipients
+        .iter()
+        .map(deferred)
+        .collect();
+    store
+        .record_attempt("x", &ups, &TestReports::default())
+        .await
+        .unwrap();
+    assert_eq!(store.queue_next_due().await.unwrap(), Some(far));
+    assert_eq!(store.queue_retry(Some("NOSUCHID")).await.unwrap(), 0);
+    assert_eq!(store.queue_retry(Some(&queue_id)).await.unwrap(), 2);
+    assert!(
+        store
+            .queue_next_due()
+            .await
+            .unwrap()
+            .is_some_and(|d| d < far)
+    );
+    assert_eq!(store.queue_retry(None).await.unwrap(), 2);
+
+    // delete: gone, body released, unknown ids say so
+    assert!(store.queue_delete(&queue_id).await.unwrap());
+    assert!(!store.queue_delete(&queue_id).await.unwrap());
+    assert!(store.queue_get(&queue_id).await.unwrap().is_none());
+    assert_eq!(store.blob_refcount(&hash).await.unwrap(), None);
+    assert_eq!(store.queue_next_due().await.unwrap(), None);
+}
+
+async fn queue_hand_off_to_the_scheduler(store: Arc<dyn Store>) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    store.hand_off("sched", 300, 1000, tx);
+    let m = message(
+        "Subject: h\r\n\r\nx\r\n",
+        &[],
+        &["a@remote.test", "b@remote.test"],
+    );
+    let first = m.queue_id.clone();
+    store.accept(m).await.unwrap();
+    // leased to the scheduler in the acceptance transaction, handed over with its body
+    let h = rx.try_recv().expect("handed over after the commit");
+    assert_eq!(h.message.id, first);
+    assert_eq!(h.body.as_slice(), b"Subject: h\r\n\r\nx\r\n");
+    let stored = store.queue_get(&first).await.unwrap().unwrap();
+    assert_eq!(h.message.recipients, stored.recipients);
+    assert!(
+        stored
+            .recipients
+            .iter()
+            .all(|r| r.lease_owner.as_deref() == Some("sched"))
+    );
+    assert!(
+        store
+            .lease_due("other", now(), 10, 60)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // the second fills the channel; the third finds it full, the fourth is too large:
+    // those two are queued as usual, for lease_due
+    for (body, to) in [
+        ("Subject: 2\r\n\r\nx\r\n".to_string(), "c@remote.test"),
+        ("Subject: 3\r\n\r\nx\r\n".to_string(), "d@remote.test"),
+        ("x".repeat(2000), "e@remote.test"),
+    ] {
+        store.accept(message(&body, &[], &[to])).await.unwrap();
+    }
+    let second = rx.try_recv().expect("second handed over");
+    assert_eq!(second.message.recipients[0].address, "c@remote.test");
+    assert!(rx.try_recv().is_err());
+    let mut leased: Vec<String> = store
+        .lease_due("other", now(), 10, 60)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.address)
+        .collect();
+    leased.sort();
+    assert_eq!(leased, vec!["d@remote.test", "e@remote.test"]);
 }
 
 async fn change_notification(store: Arc<dyn Store>) {

@@ -1,9 +1,11 @@
-//! `estafeta serve`: open the store, set up TLS, bind every listener, serve until SIGINT
-//! or SIGTERM, then stop accepting and close the store cleanly.
+//! `estafeta serve`: open the store, set up TLS, bind every listener, start delivery,
+//! serve until SIGINT or SIGTERM, then stop accepting, let delivery finish what it is
+//! sending, and close the store cleanly.
 
 use std::sync::Arc;
 
 use estafeta_config::Protocol;
+use estafeta_delivery::{Delivery, DeliverySettings};
 use estafeta_imap::{ImapServer, ImapSettings};
 use estafeta_net::{Service, TlsSetup, TlsSource};
 use estafeta_pop3::{Pop3Server, Pop3Settings};
@@ -99,6 +101,16 @@ pub async fn run(settings: Settings) -> Outcome {
             ..Pop3Settings::default()
         },
     ));
+    // our own SMTP sockets: a host at one of them is this server (mail must not loop)
+    let own: Vec<std::net::SocketAddr> = bound
+        .iter()
+        .filter(|b| b.spec.protocol == Protocol::Smtp)
+        .map(|b| b.local_addr)
+        .collect();
+    let delivery_settings = DeliverySettings::from_config(config, own).map_err(Failure::new)?;
+    let delivery = Delivery::start(store.clone(), delivery_settings, stopped.clone())
+        .await
+        .map_err(Failure::new)?;
     let server = tokio::spawn(estafeta_net::serve(
         bound,
         move |protocol: Protocol| -> Arc<dyn Service> {
@@ -127,6 +139,8 @@ pub async fn run(settings: Settings) -> Outcome {
     {
         tracing::warn!("SMTP sessions still open after 10 s: closing anyway");
     }
+    // transactions in progress finish and are recorded; other leases are given back
+    delivery.wait().await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

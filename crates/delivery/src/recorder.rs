@@ -1,0 +1,115 @@
+//! Writing outcomes back: workers hand the updates of each transaction to one recorder
+//! task, which writes whatever has gathered in one store transaction (a group commit, as
+//! acceptance does), with the reports those outcomes owe built in the same transaction.
+//! A store failure is retried until it works: the recipients stay leased meanwhile.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use estafeta_store::{RecipientUpdate, Store};
+use tokio::sync::{Notify, mpsc};
+
+use crate::dsn::DsnBuilder;
+use crate::queues::Queues;
+
+/// Most updates written in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// The workers' side.
+pub struct Recorder {
+    tx: mpsc::UnboundedSender<Vec<RecipientUpdate>>,
+}
+
+impl Recorder {
+    /// Starts the recorder task. `queues` learns which recipients are out of flight,
+    /// `wake` is told after each write.
+    pub fn start(
+        store: Arc<dyn Store>,
+        owner: String,
+        dsn: DsnBuilder,
+        queues: Arc<Queues>,
+        wake: Arc<Notify>,
+    ) -> Recorder {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<RecipientUpdate>>();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = first;
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(more) => batch.extend(more),
+                        Err(_) => break,
+                    }
+                }
+                write(&*store, &owner, &dsn, &batch).await;
+                queues.release(batch.iter().map(|u| u.recipient_id));
+                wake.notify_one();
+            }
+        });
+        Recorder { tx }
+    }
+
+    /// Queues updates for writing.
+    pub fn record(&self, updates: Vec<RecipientUpdate>) {
+        if updates.is_empty() {
+            return;
+        }
+        if self.tx.send(updates).is_err() {
+            tracing::error!("the delivery recorder has stopped: outcomes not written");
+        }
+    }
+}
+
+/// Writes a batch; when the shared transaction fails, each message's updates are written
+/// on their own, so that one bad message cannot hold the others back.
+async fn write(store: &dyn Store, owner: &str, dsn: &DsnBuilder, batch: &[RecipientUpdate]) {
+    let first = batch.first().map(|u| u.queue_id.as_str());
+    if batch.iter().all(|u| Some(u.queue_id.as_str()) == first) {
+        return write_one(store, owner, dsn, batch).await;
+    }
+    match store.record_attempt(owner, batch, dsn).await {
+        Ok(done) => report(batch, &done),
+        Err(e) => {
+            tracing::warn!(error = %e, "recording a batch of outcomes failed: one message at a time");
+            let mut ids: Vec<&str> = batch.iter().map(|u| u.queue_id.as_str()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            for id in ids {
+                let mine: Vec<RecipientUpdate> =
+                    batch.iter().filter(|u| u.queue_id == id).cloned().collect();
+                write_one(store, owner, dsn, &mine).await;
+            }
+        }
+    }
+}
+
+async fn write_one(store: &dyn Store, owner: &str, dsn: &DsnBuilder, batch: &[RecipientUpdate]) {
+    let mut wait = Duration::from_millis(200);
+    loop {
+        match store.record_attempt(owner, batch, dsn).await {
+            Ok(done) => return report(batch, &done),
+            Err(e) => {
+                tracing::error!(error = %e, updates = batch.len(), "cannot record delivery outcomes; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+fn report(batch: &[RecipientUpdate], done: &estafeta_store::AttemptRecorded) {
+    for id in &done.conflicts {
+        if let Some(u) = batch.iter().find(|u| u.recipient_id == *id) {
+            tracing::warn!(
+                queue_id = %u.queue_id,
+                recipient_id = id,
+                "outcome not recorded: the recipient was taken over or deleted meanwhile"
+            );
+        }
+    }
+    for (queue_id, report) in &done.reports {
+        tracing::info!(queue_id = %queue_id, report = %report, "delivery status notification queued");
+    }
+    for queue_id in &done.finished {
+        tracing::debug!(queue_id = %queue_id, "removed from the queue: every recipient done");
+    }
+}

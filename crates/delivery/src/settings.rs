@@ -1,0 +1,195 @@
+//! What delivery needs to know, taken from the configuration once at start: limits,
+//! the retry policy, where DNS is asked, the relays with their TLS and credentials (the
+//! password files and CA files read here), and this server's own names and addresses
+//! (so that mail never loops back to us).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use estafeta_config::{Config, Relay, RelayAuth, RelayTls};
+use estafeta_smtp::outbound::{AuthMechanism, ClientSettings, Credentials, Timeouts, TlsMode};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+use crate::retry::RetryPolicy;
+
+/// A server mail is handed to instead of the recipient domain's MX.
+#[derive(Debug)]
+pub struct RelayTarget {
+    /// For logs: `smarthost` or `route for example.org`.
+    pub name: String,
+    /// A host name (A/AAAA, no MX) or an IP address.
+    pub host: String,
+    pub port: u16,
+    pub client: ClientSettings,
+}
+
+/// Everything delivery needs, fixed for the life of the scheduler.
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    /// Our name: EHLO, the DSN's Reporting-MTA, and a host that must not be an MX.
+    pub hostname: String,
+    pub max_connections: usize,
+    pub per_destination: usize,
+    pub messages_per_connection: usize,
+    pub retry: RetryPolicy,
+    /// Seconds after which NOTIFY=DELAY recipients get a "delayed" report; `None`: never.
+    pub delay_warning: Option<i64>,
+    pub host_retry_after: Duration,
+    /// Seconds of a lease; renewed every third of it.
+    pub lease_time: i64,
+    pub scan_interval: Duration,
+    /// The port of MX hosts and A/AAAA fallbacks.
+    pub mx_port: u16,
+    pub timeouts: Timeouts,
+    /// DNS servers; empty: the system's.
+    pub dns_servers: Vec<SocketAddr>,
+    pub smarthost: Option<Arc<RelayTarget>>,
+    /// By recipient domain (lower case).
+    pub routes: HashMap<String, Arc<RelayTarget>>,
+    /// The SMTP sockets this server listens on: a host at one of them is ourselves.
+    pub own_addresses: Vec<SocketAddr>,
+    /// Messages at most in memory waiting for a connection (leased, not yet sent).
+    pub backlog: usize,
+}
+
+impl DeliverySettings {
+    /// From the configuration; `own_addresses` are the bound SMTP listeners. Fails with a
+    /// message naming the key when a password or CA file cannot be read.
+    pub fn from_config(
+        config: &Config,
+        own_addresses: Vec<SocketAddr>,
+    ) -> Result<DeliverySettings, String> {
+        let d = &config.delivery;
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(d.connect_timeout),
+            ..Timeouts::default()
+        };
+        let relay = |key: &str, r: &Relay, is_route: bool, name: String| {
+            relay_target(&config.hostname, timeouts, key, r, is_route, name).map(Arc::new)
+        };
+        let smarthost = match &d.smarthost {
+            Some(r) => Some(relay(
+                "delivery.smarthost",
+                r,
+                false,
+                "smarthost".to_string(),
+            )?),
+            None => None,
+        };
+        let mut routes = HashMap::new();
+        for (i, r) in d.routes.iter().enumerate() {
+            let domain = r.domain.clone().unwrap_or_default().to_ascii_lowercase();
+            let target = relay(
+                &format!("delivery.route[{i}]"),
+                r,
+                true,
+                format!("route for {domain}"),
+            )?;
+            routes.insert(domain, target);
+        }
+        let max_connections = d.max_connections as usize;
+        Ok(DeliverySettings {
+            hostname: config.hostname.to_ascii_lowercase(),
+            max_connections,
+            per_destination: d.max_connections_per_destination as usize,
+            messages_per_connection: d.max_messages_per_connection as usize,
+            retry: RetryPolicy::new(d.retry_schedule.clone(), d.max_queue_time),
+            delay_warning: (d.delay_warning > 0).then_some(d.delay_warning as i64),
+            host_retry_after: Duration::from_secs(d.host_retry_after),
+            lease_time: d.lease_time as i64,
+            scan_interval: Duration::from_secs(d.scan_interval),
+            mx_port: d.mx_port,
+            timeouts,
+            dns_servers: d
+                .dns_servers
+                .iter()
+                .filter_map(|s| estafeta_config::parse_dns_server(s))
+                .collect(),
+            smarthost,
+            routes,
+            own_addresses,
+            backlog: (max_connections * 20).clamp(200, 5000),
+        })
+    }
+
+    /// The client settings for MX hosts: opportunistic TLS, no AUTH.
+    pub fn mx_client(&self) -> ClientSettings {
+        ClientSettings {
+            timeouts: self.timeouts,
+            ..ClientSettings::new(self.hostname.clone())
+        }
+    }
+}
+
+fn relay_target(
+    hostname: &str,
+    timeouts: Timeouts,
+    key: &str,
+    r: &Relay,
+    is_route: bool,
+    name: String,
+) -> Result<RelayTarget, String> {
+    let password = match (&r.password, &r.password_file) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(file)) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("{key}.password_file: cannot read {}: {e}", file.display()))?;
+            Some(text.lines().next().unwrap_or("").to_string())
+        }
+        (None, None) => None,
+    };
+    let credentials = match (&r.username, password) {
+        (Some(username), Some(password)) => Some(Credentials {
+            username: username.clone(),
+            password,
+            mechanism: r.auth_mechanism.map(|m| match m {
+                RelayAuth::Plain => AuthMechanism::Plain,
+                RelayAuth::Login => AuthMechanism::Login,
+            }),
+        }),
+        _ => None,
+    };
+    let verify_certificate = match &r.ca_file {
+        Some(file) => {
+            let pem = std::fs::read(file)
+                .map_err(|e| format!("{key}.ca_file: cannot read {}: {e}", file.display()))?;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                let cert = cert.map_err(|e| format!("{key}.ca_file: {}: {e}", file.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("{key}.ca_file: {}: {e}", file.display()))?;
+            }
+            if roots.is_empty() {
+                return Err(format!(
+                    "{key}.ca_file: {} holds no PEM certificate",
+                    file.display()
+                ));
+            }
+            Some(Arc::new(roots))
+        }
+        None => None,
+    };
+    let tls = match r.tls_mode(is_route) {
+        RelayTls::Starttls => TlsMode::Required,
+        RelayTls::Implicit => TlsMode::Implicit,
+        RelayTls::Opportunistic => TlsMode::Opportunistic,
+        RelayTls::None => TlsMode::Disabled,
+    };
+    Ok(RelayTarget {
+        name,
+        host: r.host.trim_end_matches('.').to_ascii_lowercase(),
+        port: r.port_number(is_route),
+        client: ClientSettings {
+            timeouts,
+            tls,
+            verify_certificate,
+            credentials,
+            allow_plaintext_auth: r.allow_plaintext_auth,
+            ..ClientSettings::new(hostname.to_string())
+        },
+    })
+}

@@ -1,0 +1,232 @@
+//! One outbound connection's life, for one destination: find its hosts, connect (hosts in
+//! order, failed ones skipped, TLS dropped for a host whose handshake fails), send the
+//! destination's waiting jobs one after another over the connection (RSET between them)
+//! up to the per-connection limit, hand each outcome to the recorder, QUIT.
+
+use std::sync::Arc;
+
+use estafeta_smtp::outbound::{
+    ClientSettings, Error, Notify, OutboundMessage, Rcpt, Ret, SmtpClient, TlsMode,
+};
+use estafeta_store::{RecipientUpdate, now};
+use tracing::Instrument;
+
+use crate::outcome::{self, Job, Via};
+use crate::routing::{self, Destination, Target};
+use crate::scheduler::Ctx;
+
+/// Runs a worker of `dest` until its jobs are done (or the connection limit reached).
+pub async fn run(ctx: Arc<Ctx>, dest: Destination) {
+    let key = dest.key();
+    work(&ctx, &dest, &key).await;
+    ctx.queues.worker_done(&key);
+    ctx.wake.notify_one();
+}
+
+/// Why no session could be opened.
+struct NoSession {
+    permanent: bool,
+    reason: String,
+    via: Via,
+}
+
+async fn work(ctx: &Ctx, dest: &Destination, key: &str) {
+    let Some(first) = ctx.queues.next(key) else {
+        return;
+    };
+    let targets = match routing::targets(&ctx.settings, &ctx.resolver, dest).await {
+        Ok(t) => t,
+        Err(no) => {
+            // every job waiting for this destination gets the same answer
+            let via = Via::default();
+            let mut jobs = vec![first];
+            jobs.extend(ctx.queues.drain(key));
+            for job in jobs {
+                let _span = tracing::info_span!("delivery", queue_id = %job.message.id).entered();
+                let updates = if no.permanent {
+                    outcome::all_failed(&job, &via, &no.reason, now())
+                } else {
+                    outcome::all_deferred(&ctx.settings, &job, &via, &no.reason, now())
+                };
+                ctx.recorder.record(updates);
+            }
+            return;
+        }
+    };
+    let mut session: Option<(SmtpClient, Target)> = None;
+    let mut sent = 0;
+    let mut next = Some(first);
+    while let Some(job) = next.take() {
+        let span = tracing::info_span!("delivery", queue_id = %job.message.id);
+        let stored = match &job.body {
+            Some(body) => Ok(Some(body.clone())),
+            None => ctx
+                .store
+                .queue_body(&job.message.id)
+                .await
+                .map(|b| b.map(Arc::new)),
+        };
+        let body = match stored {
+            Ok(Some(body)) => body,
+            Ok(None) => {
+                // deleted meanwhile (queue delete): nothing to send or record
+                span.in_scope(|| tracing::info!("message no longer queued: skipped"));
+                ctx.queues.release(job.recipients.iter().map(|r| r.id));
+                next = ctx.queues.next(key);
+                continue;
+            }
+            Err(e) => {
+                span.in_scope(|| tracing::error!(error = %e, "cannot read the queued message"));
+                let updates = outcome::all_deferred(
+                    &ctx.settings,
+                    &job,
+                    &Via::default(),
+                    &format!("4.3.0 cannot read the queued message: {e}"),
+                    now(),
+                );
+                ctx.recorder.record(updates);
+                next = ctx.queues.next(key);
+                continue;
+            }
+        };
+        if session.is_none() {
+            match connect(ctx, &targets).instrument(span.clone()).await {
+                Ok(s) => session = Some(s),
+                Err(no) => {
+                    // the destination cannot be reached now: its waiting jobs too
+                    let mut jobs = vec![job];
+                    jobs.extend(ctx.queues.drain(key));
+                    for job in jobs {
+                        let _span =
+                            tracing::info_span!("delivery", queue_id = %job.message.id).entered();
+                        let updates = if no.permanent {
+                            outcome::all_failed(&job, &no.via, &no.reason, now())
+                        } else {
+                            outcome::all_deferred(&ctx.settings, &job, &no.via, &no.reason, now())
+                        };
+                        ctx.recorder.record(updates);
+                    }
+                    return;
+                }
+            }
+        }
+        let Some((client, target)) = session.as_mut() else {
+            return;
+        };
+        let message = outbound(&job, &body);
+        let tls = client.tls().map(|t| t.version.clone());
+        let result = client.send(&message).instrument(span.clone()).await;
+        let updates: Vec<RecipientUpdate> = span.in_scope(|| match &result {
+            Ok(tx) => outcome::from_transaction(&ctx.settings, &job, target, tls, tx, now()),
+            Err(e) => {
+                ctx.hosts.failed(target.addr, e.to_string());
+                let reason = format!("4.4.2 {target}: {e}");
+                outcome::all_deferred(
+                    &ctx.settings,
+                    &job,
+                    &Via { host: None, tls },
+                    &reason,
+                    now(),
+                )
+            }
+        });
+        ctx.recorder.record(updates);
+        if result.is_err() {
+            session = None; // the client is unusable; the next job connects again
+        }
+        sent += 1;
+        if sent >= ctx.settings.messages_per_connection {
+            break;
+        }
+        next = ctx.queues.next(key);
+    }
+    if let Some((client, _)) = session {
+        client.quit().await;
+    }
+}
+
+/// The transaction for a job: its sender, its recipients with their DSN parameters.
+fn outbound<'a>(job: &Job, body: &'a [u8]) -> OutboundMessage<'a> {
+    let m = &job.message;
+    OutboundMessage {
+        from: m.sender.clone(),
+        recipients: job
+            .recipients
+            .iter()
+            .map(|r| Rcpt {
+                address: r.address.clone(),
+                notify: r.notify.as_deref().and_then(Notify::parse),
+                orcpt: r.orcpt.clone(),
+            })
+            .collect(),
+        body,
+        envid: m.envid.clone(),
+        ret: m.ret.as_deref().and_then(Ret::parse),
+        smtputf8: false,
+    }
+}
+
+/// Opens a session with the first host that takes one.
+async fn connect(ctx: &Ctx, targets: &[Target]) -> Result<(SmtpClient, Target), NoSession> {
+    let mut last: Option<NoSession> = None;
+    let mut all_permanent = true;
+    for t in targets {
+        if let Some(why) = ctx.hosts.skipped(t.addr) {
+            tracing::debug!(host = %t, why = %why, "host skipped: it failed recently");
+            all_permanent = false;
+            last = Some(NoSession {
+                permanent: false,
+                reason: format!(
+                    "4.4.1 {t}: not tried, it failed less than {} s ago: {why}",
+                    ctx.settings.host_retry_after.as_secs()
+                ),
+                via: Via::default(),
+            });
+            continue;
+        }
+        let mut result = SmtpClient::connect(t.addr, &t.name, &t.client).await;
+        if let Err(Error::Tls(why)) = &result
+            && t.client.tls == TlsMode::Opportunistic
+        {
+            tracing::info!(host = %t, error = %why, "TLS failed: trying this host again without TLS");
+            let plain = ClientSettings {
+                tls: TlsMode::Disabled,
+                ..(*t.client).clone()
+            };
+            result = SmtpClient::connect(t.addr, &t.name, &plain).await;
+        }
+        match result {
+            Ok(client) => {
+                ctx.hosts.worked(t.addr);
+                return Ok((client, t.clone()));
+            }
+            Err(e) => {
+                all_permanent &= e.is_permanent();
+                ctx.hosts.failed(t.addr, e.to_string());
+                tracing::info!(host = %t, error = %e, "host not usable: trying the next one");
+                last = Some(match e.reply() {
+                    Some(reply) => NoSession {
+                        permanent: e.is_permanent(),
+                        reason: reply.to_string(),
+                        via: Via {
+                            host: Some(t.to_string()),
+                            tls: None,
+                        },
+                    },
+                    None => NoSession {
+                        permanent: false,
+                        reason: format!("4.4.1 {t}: {e}"),
+                        via: Via::default(),
+                    },
+                });
+            }
+        }
+    }
+    let mut no = last.unwrap_or_else(|| NoSession {
+        permanent: false,
+        reason: "4.4.1 no host to connect to".into(),
+        via: Via::default(),
+    });
+    no.permanent = no.permanent && all_permanent;
+    Err(no)
+}

@@ -1,0 +1,361 @@
+//! The delivery suites' harness: a sending side (a store on SQLite with `example.com` and
+//! its user ann, and the delivery scheduler configured from TOML, asking a TestDns on
+//! loopback and delivering to a test port on 127.0.0.x), a receiving estafeta (store and
+//! SMTP listener on another loopback address), and waiting on observable state.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use estafeta_config::{Config, Listener, Protocol, SmtpConfig, TlsConfig, TlsMode};
+use estafeta_delivery::{Delivery, DeliverySettings};
+use estafeta_net::{Service, TlsSetup};
+use estafeta_smtp::SmtpServer;
+use estafeta_smtp::inbound::SmtpSettings;
+use estafeta_store::{
+    Accept, Backend, NewUser, QueuedMessage, RemoteRecipient, Store, StoreOptions, new_queue_id,
+};
+use estafeta_testkit::dns::TestDns;
+use tokio::sync::watch;
+
+/// The sending server's host name.
+pub const HOSTNAME: &str = "out.test";
+/// Its local user: reports to her land in her INBOX.
+pub const ANN: &str = "ann@example.com";
+
+pub async fn open_store(dir: &std::path::Path) -> Arc<dyn Store> {
+    estafeta_store::open(&StoreOptions {
+        backend: Backend::Sqlite {
+            path: dir.join("estafeta.db"),
+        },
+        max_connections: 8,
+    })
+    .await
+    .expect("store")
+}
+
+/// The sending side.
+pub struct Sender {
+    pub store: Arc<dyn Store>,
+    pub dir: tempfile::TempDir,
+    stop: watch::Sender<bool>,
+    delivery: Option<Delivery>,
+}
+
+/// What a test changes in the configuration.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// Keys of `[delivery]` (TOML lines).
+    pub delivery: &'a str,
+    /// Tables after it: `[delivery.smarthost]`, `[[delivery.route]]`.
+    pub tables: &'a str,
+    /// Our own SMTP sockets (loop detection).
+    pub own: Vec<SocketAddr>,
+}
+
+impl Sender {
+    /// Delivers to port `mx_port` of MX hosts, asking `dns`. Retries come after a second,
+    /// a failed host is skipped for a second, and the queue is never scanned on a timer
+    /// (scan interval one hour): only wake-ups and due times drive it.
+    pub async fn start(dns: &TestDns, mx_port: u16, o: Options<'_>) -> Sender {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = open_store(dir.path()).await;
+        store.add_domain("example.com").await.expect("domain");
+        store
+            .add_user(NewUser {
+                address: ANN.into(),
+                password: "pw".into(),
+                quota_bytes: 0,
+                pop3_keep: true,
+            })
+            .await
+            .expect("user");
+        let toml = format!(
+            "hostname = \"{HOSTNAME}\"\n[delivery]\ndns_servers = [\"{}\"]\nmx_port = {mx_port}\n\
+             retry_schedule = [1]\nhost_retry_after = 1\nscan_interval = 3600\nconnect_timeout = 5\n{}\n{}",
+            dns.addr, o.delivery, o.tables
+        );
+        let config = Config::from_toml(&toml, "test").unwrap_or_else(|e| panic!("{e}\n{toml}"));
+        let settings = DeliverySettings::from_config(&config, o.own).expect("settings");
+        let (stop, stopped) = watch::channel(false);
+        let delivery = Delivery::start(store.clone(), settings, stopped)
+            .await
+            .expect("delivery");
+        Sender {
+            store,
+            dir,
+            stop,
+            delivery: Some(delivery),
+        }
+    }
+
+    /// Queues a message as SMTP acceptance would; returns its queue id.
+    pub async fn queue(&self, from: &str, to: &[&str], subject: &str) -> String {
+        let rcpts = to
+            .iter()
+            .map(|a| RemoteRecipient {
+                address: a.to_string(),
+                ..RemoteRecipient::default()
+            })
+            .collect();
+        self.queue_with(from, rcpts, subject, None).await
+    }
+
+    pub async fn queue_with(
+        &self,
+        from: &str,
+        remote: Vec<RemoteRecipient>,
+        subject: &str,
+        ret: Option<&str>,
+    ) -> String {
+        let queue_id = new_queue_id();
+        let body = message(from, subject);
+        self.store
+            .accept(Accept {
+                queue_id: queue_id.clone(),
+                body: body.into_bytes(),
+                sender: from.to_string(),
+                ret: ret.map(str::to_string),
+                envid: Some(format!("env-{queue_id}")),
+                remote,
+                internal_date: estafeta_store::now(),
+                ..Accept::default()
+            })
+            .await
+            .expect("accept");
+        queue_id
+    }
+
+    pub async fn queued(&self, queue_id: &str) -> Option<QueuedMessage> {
+        self.store.queue_get(queue_id).await.expect("queue_get")
+    }
+
+    /// Waits until the queue is empty.
+    pub async fn wait_empty(&self) {
+        let store = self.store.clone();
+        wait_for("the queue to be empty", || {
+            let store = store.clone();
+            async move { store.queue_list().await.ok()?.is_empty().then_some(()) }
+        })
+        .await
+    }
+
+    /// Ann's INBOX.
+    pub async fn ann_inbox(&self) -> Vec<Vec<u8>> {
+        estafeta_testkit::inbox(&*self.store, ANN).await
+    }
+
+    /// Waits for `n` messages in Ann's INBOX.
+    pub async fn wait_ann(&self, n: usize) -> Vec<Vec<u8>> {
+        let store = self.store.clone();
+        wait_for(&format!("{n} message(s) in {ANN}'s INBOX"), || {
+            let store = store.clone();
+            async move {
+                let inbox = estafeta_testkit::inbox(&*store, ANN).await;
+                (inbox.len() >= n).then_some(inbox)
+            }
+        })
+        .await
+    }
+
+    /// Stops delivery cleanly.
+    pub async fn stop(mut self) -> Arc<dyn Store> {
+        let _ = self.stop.send(true);
+        if let Some(d) = self.delivery.take() {
+            d.wait().await;
+        }
+        self.store.clone()
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+pub fn message(from: &str, subject: &str) -> String {
+    format!(
+        "From: {from}\r\nTo: someone@elsewhere.test\r\nSubject: {subject}\r\n\
+         Message-ID: <{subject}@example.com>\r\n\r\nHello.\r\n.a line with a dot\r\n"
+    )
+}
+
+/// A second estafeta receiving mail: a store with `domain` and its `users`, an SMTP
+/// listener (STARTTLS offered) at `addr`.
+pub struct Receiver {
+    pub store: Arc<dyn Store>,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    stop: watch::Sender<bool>,
+}
+
+impl Receiver {
+    pub async fn start(addr: SocketAddr, domain: &str, users: &[&str]) -> Receiver {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = open_store(dir.path()).await;
+        store.add_domain(domain).await.expect("domain");
+        for u in users {
+            store
+                .add_user(NewUser {
+                    address: u.to_string(),
+                    password: "pw".into(),
+                    quota_bytes: 0,
+                    pop3_keep: true,
+                })
+                .await
+                .expect("user");
+        }
+        let name = format!("mx.{domain}");
+        let tls =
+            TlsSetup::load_or_generate(&TlsConfig::default(), &name, dir.path()).expect("tls");
+        let (stop, stopped) = watch::channel(false);
+        let smtp: Arc<dyn Service> = Arc::new(SmtpServer::new(
+            store.clone(),
+            tls.clone(),
+            SmtpSettings {
+                hostname: name,
+                smtp: SmtpConfig {
+                    trusted_networks: vec![],
+                    ..SmtpConfig::default()
+                },
+                allow_plaintext_on_loopback: false,
+            },
+            stopped.clone(),
+        ));
+        let bound = estafeta_net::bind_all(&[Listener {
+            address: addr.ip(),
+            port: addr.port(),
+            protocol: Protocol::Smtp,
+            tls: TlsMode::Starttls,
+        }])
+        .await
+        .expect("bind receiver");
+        let addr = bound[0].local_addr;
+        tokio::spawn(estafeta_net::serve(
+            bound,
+            move |_| smtp.clone(),
+            tls,
+            stopped,
+        ));
+        Receiver {
+            store,
+            addr,
+            dir,
+            stop,
+        }
+    }
+
+    pub async fn wait_inbox(&self, address: &str, n: usize) -> Vec<Vec<u8>> {
+        let store = self.store.clone();
+        let address = address.to_string();
+        wait_for(&format!("{n} message(s) in {address}'s INBOX"), || {
+            let store = store.clone();
+            let address = address.clone();
+            async move {
+                let inbox = estafeta_testkit::inbox(&*store, &address).await;
+                (inbox.len() >= n).then_some(inbox)
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Checks `probe` every 20 ms until it gives a value, for up to 30 s; panics naming
+/// `what` otherwise. Waiting on observable state, not on time.
+pub async fn wait_for<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until a scripted server has received `n` messages in all.
+pub async fn wait_messages(
+    server: &estafeta_testkit::scripted_smtp::ScriptedSmtp,
+    n: usize,
+) -> Vec<estafeta_testkit::scripted_smtp::Message> {
+    wait_for(&format!("{n} message(s) at {}", server.addr), || {
+        let m = server.messages();
+        std::future::ready((m.len() >= n).then_some(m))
+    })
+    .await
+}
+
+/// Parses a delivery status notification independently (mail-parser): returns the
+/// `message/delivery-status` text and the third part's content type.
+pub fn parse_dsn(raw: &[u8]) -> (String, String, String) {
+    use mail_parser::{MessageParser, MimeHeaders};
+    let text = String::from_utf8_lossy(raw).into_owned();
+    let msg = MessageParser::default()
+        .parse(raw)
+        .unwrap_or_else(|| panic!("a DSN mail-parser can read:\n{text}"));
+    let ct = msg.content_type().expect("content type");
+    assert_eq!(
+        (ct.ctype(), ct.subtype()),
+        ("multipart", Some("report")),
+        "{text}"
+    );
+    assert_eq!(
+        ct.attribute("report-type"),
+        Some("delivery-status"),
+        "{text}"
+    );
+    assert!(msg.subject().is_some());
+    let root = msg.root_part();
+    let ids = root.sub_parts().expect("parts");
+    assert_eq!(ids.len(), 3, "{text}");
+    let part = |i: usize| &msg.parts[ids[i] as usize];
+    let kind = |i: usize| {
+        let ct = part(i).content_type().expect("part type");
+        format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or(""))
+    };
+    assert_eq!(kind(0), "text/plain", "{text}");
+    assert_eq!(kind(1), "message/delivery-status", "{text}");
+    let human = part(0).text_contents().unwrap_or("").to_string();
+    let status = String::from_utf8_lossy(part(1).contents()).into_owned();
+    (human, status, kind(2))
+}
+
+/// Runs Python's email module over a DSN: it must see a multipart/report with a
+/// message/delivery-status part whose per-recipient blocks name each address; prints
+/// "address action status" per recipient.
+pub async fn python_dsn(raw: &[u8]) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("dsn.eml");
+    std::fs::write(&path, raw).expect("write");
+    let script = format!(
+        r#"
+import email, email.policy
+with open({path:?}, "rb") as f:
+    msg = email.message_from_binary_file(f, policy=email.policy.default)
+assert msg.get_content_type() == "multipart/report", msg.get_content_type()
+assert msg.get_param("report-type") == "delivery-status"
+parts = list(msg.iter_parts())
+assert [p.get_content_type() for p in parts][:2] == ["text/plain", "message/delivery-status"]
+blocks = parts[1].get_payload()
+assert blocks[0]["Reporting-MTA"].startswith("dns;"), blocks[0]["Reporting-MTA"]
+for b in blocks[1:]:
+    print(b["Final-Recipient"].split(";")[1].strip(), b["Action"], b["Status"])
+"#,
+        path = path.display().to_string()
+    );
+    String::from_utf8_lossy(&estafeta_testkit::python(&script).await).into_owned()
+}

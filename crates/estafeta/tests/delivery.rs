@@ -1,0 +1,298 @@
+//! Delivery by the real binary: the queue CLI beside a running server (SQLite and, when
+//! `ESTAFETA_TEST_POSTGRES` is set, PostgreSQL), and a restart in the middle of the queue
+//! that loses nothing and delivers nothing twice. The next hop is a scripted SMTP server
+//! on 127.0.0.2 found through a DNS server on loopback.
+
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Env, Server, one_line_stderr};
+use estafeta_testkit::dns::{Records, TestDns};
+use estafeta_testkit::scripted_smtp::{Action, Script, ScriptedSmtp};
+
+/// The next hop and its DNS, on a runtime of their own.
+struct World {
+    rt: tokio::runtime::Runtime,
+    dns: TestDns,
+    mx: ScriptedSmtp,
+}
+
+impl World {
+    fn start(script: Script) -> World {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let (dns, mx) = rt.block_on(async {
+            let mx = ScriptedSmtp::start_on("127.0.0.2:0".parse().unwrap(), script).await;
+            let dns = TestDns::start(
+                Records::new()
+                    .mx("remote.test", 10, "mx.remote.test")
+                    .a("mx.remote.test", Ipv4Addr::new(127, 0, 0, 2)),
+            )
+            .await;
+            (dns, mx)
+        });
+        World { rt, dns, mx }
+    }
+
+    /// A configuration delivering to the scripted server; `extra` goes first (storage).
+    fn config(&self, extra: &str, schedule: &str) -> String {
+        format!(
+            "hostname = \"mail.test\"\n{extra}\n[delivery]\ndns_servers = [\"{}\"]\nmx_port = {}\n\
+             retry_schedule = {schedule}\nscan_interval = 1\nhost_retry_after = 1\n\
+             max_connections_per_destination = 1\nmax_messages_per_connection = 1\n\
+             [[listener]]\naddress = \"127.0.0.1\"\nport = 0\nprotocol = \"smtp\"\ntls = \"starttls\"\n",
+            self.dns.addr,
+            self.mx.addr.port()
+        )
+    }
+
+    /// Submits a message to the server (relayed: loopback is a trusted network).
+    fn submit(&self, smtp: SocketAddr, subject: &str) {
+        let body = format!(
+            "From: sender@outside.test\r\nTo: u@remote.test\r\nSubject: {subject}\r\n\r\nHi.\r\n"
+        );
+        self.rt.block_on(estafeta_net::testing::smtp_send(
+            smtp,
+            "sender@outside.test",
+            "u@remote.test",
+            &body,
+        ));
+    }
+
+    /// Subjects the scripted server received, in order.
+    fn received(&self) -> Vec<String> {
+        self.mx
+            .messages()
+            .iter()
+            .map(|m| {
+                let text = String::from_utf8_lossy(&m.body);
+                text.lines()
+                    .find_map(|l| l.strip_prefix("Subject: "))
+                    .unwrap_or("")
+                    .trim()
+                    .to_string()
+            })
+            .collect()
+    }
+}
+
+/// Polls `probe` every 50 ms for up to 30 s.
+fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The queue id in `queue list` output on the line of the message from sender@outside.test.
+fn queue_ids(list: &str) -> Vec<String> {
+    list.lines()
+        .filter(|l| l.contains("from sender@outside.test"))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+fn queue_cli_flow(storage: &str) {
+    let accept = Arc::new(AtomicBool::new(false));
+    let gate = accept.clone();
+    let world = World::start(Script::new().on(move |c| {
+        (c.verb == "RCPT" && !gate.load(Ordering::SeqCst))
+            .then(|| Action::Reply("451 4.3.0 come back later".into()))
+    }));
+    let env = Env::new();
+    let config = env.write_config(&world.config(storage, "[3600]"));
+    let c = config.to_str().unwrap();
+    let server = Server::start(&env, &config);
+    let smtp = server.address("smtp");
+
+    // a message deferred for an hour
+    world.submit(smtp, "first");
+    let list = wait_for("the message to be deferred", || {
+        let out = env.ok(&["-c", c, "queue", "list"], "");
+        out.contains("deferred  attempts 1").then_some(out)
+    });
+    assert!(
+        list.contains("u@remote.test  deferred  attempts 1  next attempt: in 59m")
+            || list.contains("u@remote.test  deferred  attempts 1  next attempt: in 60m"),
+        "{list}"
+    );
+    assert!(
+        list.contains("last reply: 451 4.3.0 come back later"),
+        "{list}"
+    );
+    let id = queue_ids(&list).pop().expect("queue id");
+    let show = env.ok(&["-c", c, "queue", "show", &id.to_ascii_lowercase()], "");
+    for want in [
+        &format!("queue id:  {id}") as &str,
+        "from:      sender@outside.test",
+        "  to:           u@remote.test",
+        "  state:        deferred",
+        "  attempts:     1",
+        "  last host:    mx.remote.test[127.0.0.2]:",
+        "  last reply:   451 4.3.0 come back later",
+        "  next attempt: ",
+    ] {
+        assert!(show.contains(want), "{want:?} missing:\n{show}");
+    }
+    // unknown ids: one clear line, exit 1
+    for cmd in ["show", "retry", "delete"] {
+        let out = env.run(&["-c", c, "queue", cmd, "0000000000000000"], "");
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        assert_eq!(
+            one_line_stderr(&out),
+            "error: no message 0000000000000000 in the queue (delivered, bounced or deleted; see `estafeta queue list`)"
+        );
+    }
+
+    // the next hop takes mail again: retry ID delivers it now, not in an hour
+    accept.store(true, Ordering::SeqCst);
+    assert_eq!(
+        env.ok(&["-c", c, "queue", "retry", &id], ""),
+        format!("{id}: 1 recipient(s) due now\n")
+    );
+    wait_for("the retried message at the next hop", || {
+        world
+            .received()
+            .contains(&"first".to_string())
+            .then_some(())
+    });
+    wait_for("an empty queue", || {
+        (env.ok(&["-c", c, "queue", "list"], "") == "queue is empty\n").then_some(())
+    });
+
+    // flush: everything due, and the command waits for the attempts
+    accept.store(false, Ordering::SeqCst);
+    world.submit(smtp, "second");
+    world.submit(smtp, "third");
+    wait_for("two deferred messages", || {
+        let out = env.ok(&["-c", c, "queue", "list"], "");
+        (out.matches("deferred  attempts 1").count() == 2).then_some(())
+    });
+    let third = queue_ids(&env.ok(&["-c", c, "queue", "list"], ""))
+        .pop()
+        .expect("id");
+    assert_eq!(
+        env.ok(&["-c", c, "queue", "delete", &third], ""),
+        format!("{third}: deleted from the queue (no report sent to the sender)\n")
+    );
+    accept.store(true, Ordering::SeqCst);
+    let out = env.ok(&["-c", c, "queue", "flush", "--wait", "30"], "");
+    assert!(
+        out.starts_with("1 recipient(s) due now; waiting for the attempts\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("done: 1 recipient(s) tried; 0 still deferred"),
+        "{out}"
+    );
+    wait_for("an empty queue", || {
+        (env.ok(&["-c", c, "queue", "list"], "") == "queue is empty\n").then_some(())
+    });
+    assert_eq!(
+        world.received(),
+        vec!["first", "second"],
+        "the deleted one never went"
+    );
+    assert_eq!(
+        env.ok(&["-c", c, "queue", "retry", "--all"], ""),
+        "0 recipient(s) due now\n"
+    );
+    assert_eq!(
+        env.ok(&["-c", c, "queue", "flush"], ""),
+        "nothing waiting in the queue\n"
+    );
+    drop(server);
+}
+
+#[test]
+fn queue_cli_beside_a_running_server() {
+    queue_cli_flow("");
+}
+
+#[test]
+fn queue_cli_beside_a_running_server_on_postgres() {
+    let Ok(admin) = std::env::var("ESTAFETA_TEST_POSTGRES") else {
+        eprintln!("ESTAFETA_TEST_POSTGRES not set: PostgreSQL run skipped");
+        return;
+    };
+    use sqlx::{AssertSqlSafe, Connection, Executor};
+    let name = format!("estafeta_queue_cli_{}", std::process::id());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let admin_sql = |sql: String| {
+        runtime.block_on(async {
+            let mut c = sqlx::PgConnection::connect(&admin).await.expect("connect");
+            c.execute(AssertSqlSafe(sql))
+                .await
+                .expect("admin statement");
+        })
+    };
+    admin_sql(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    admin_sql(format!("CREATE DATABASE {name}"));
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    queue_cli_flow(&format!(
+        "[storage]\nengine = \"postgres\"\nurl = \"{base}/{name}\"\n"
+    ));
+    admin_sql(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+}
+
+/// SIGTERM while messages are being delivered: what was sent is recorded, what was not
+/// is given back; after the restart every message arrives, each exactly once.
+#[test]
+fn restart_mid_queue_loses_nothing_and_delivers_nothing_twice() {
+    const N: usize = 20;
+    let ended = Arc::new(AtomicUsize::new(0));
+    let count = ended.clone();
+    // each message takes the next hop ~100 ms: the queue is still busy at the stop
+    let world = World::start(Script::new().on(move |c| {
+        if c.verb == "." {
+            std::thread::sleep(Duration::from_millis(100));
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+        None
+    }));
+    let env = Env::new();
+    let config = env.write_config(&world.config("", "[1]"));
+    let c = config.to_str().unwrap();
+    let mut server = Server::start(&env, &config);
+    let smtp = server.address("smtp");
+    for i in 0..N {
+        world.submit(smtp, &format!("m{i:02}"));
+    }
+    wait_for("a few deliveries", || {
+        (ended.load(Ordering::SeqCst) >= 3).then_some(())
+    });
+    server.signal(libc::SIGTERM);
+    server.wait_for_log("delivery scheduler stopped");
+    assert_eq!(server.child.wait().unwrap().code(), Some(0));
+    let before = world.received().len();
+    assert!(
+        before < N,
+        "the stop came mid-queue ({before} of {N} delivered)"
+    );
+    let list = env.ok(&["-c", c, "queue", "list"], "");
+    assert!(
+        list.contains("message(s)"),
+        "the rest is still queued: {list}"
+    );
+    assert!(!list.contains("deferred"), "nothing was half-sent: {list}");
+
+    let server = Server::start(&env, &config);
+    wait_for("every message at the next hop", || {
+        (world.received().len() >= N).then_some(())
+    });
+    wait_for("an empty queue", || {
+        (env.ok(&["-c", c, "queue", "list"], "") == "queue is empty\n").then_some(())
+    });
+    let mut got = world.received();
+    got.sort();
+    let want: Vec<String> = (0..N).map(|i| format!("m{i:02}")).collect();
+    assert_eq!(got, want, "each message exactly once");
+    drop(server);
+}
