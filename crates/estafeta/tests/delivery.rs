@@ -249,10 +249,10 @@ fn restart_mid_queue_loses_nothing_and_delivers_nothing_twice() {
     const N: usize = 20;
     let ended = Arc::new(AtomicUsize::new(0));
     let count = ended.clone();
-    // each message takes the next hop ~100 ms: the queue is still busy at the stop
+    // each message takes the next hop ~200 ms: the queue is still busy at the stop
     let world = World::start(Script::new().on(move |c| {
         if c.verb == "." {
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(200));
             count.fetch_add(1, Ordering::SeqCst);
         }
         None
@@ -262,9 +262,13 @@ fn restart_mid_queue_loses_nothing_and_delivers_nothing_twice() {
     let c = config.to_str().unwrap();
     let mut server = Server::start(&env, &config);
     let smtp = server.address("smtp");
-    for i in 0..N {
-        world.submit(smtp, &format!("m{i:02}"));
-    }
+    // all at once, so that the queue is full before the next hop has taken many
+    std::thread::scope(|scope| {
+        for i in 0..N {
+            let world = &world;
+            scope.spawn(move || world.submit(smtp, &format!("m{i:02}")));
+        }
+    });
     wait_for("a few deliveries", || {
         (ended.load(Ordering::SeqCst) >= 3).then_some(())
     });

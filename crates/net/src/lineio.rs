@@ -182,7 +182,7 @@ impl LineIo {
             return None;
         };
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-            Ok(Ok(stream)) => Some(LineIo::new(MaybeTls::Tls(Box::new(stream)), idle)),
+            Ok(Ok(stream)) => Some(LineIo::new(MaybeTls::Tls(Box::new(stream.into())), idle)),
             Ok(Err(e)) => {
                 tracing::info!(error = %e, "TLS handshake failed");
                 None

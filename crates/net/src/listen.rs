@@ -155,7 +155,7 @@ async fn accept_loop(
         tokio::spawn(async move {
             let stream = if spec.tls == TlsMode::Implicit {
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                    Ok(Ok(s)) => MaybeTls::Tls(Box::new(s)),
+                    Ok(Ok(s)) => MaybeTls::Tls(Box::new(s.into())),
                     Ok(Err(e)) => {
                         tracing::info!(%peer, %local, error = %e, "TLS handshake failed");
                         return;

@@ -1,4 +1,5 @@
-//! A connection that is plaintext or TLS, readable and writable the same way either way.
+//! A connection that is plaintext or TLS (server or client side), readable and writable
+//! the same way either way: what the protocol servers and the outbound SMTP client talk over.
 
 use std::io;
 use std::pin::Pin;
@@ -6,7 +7,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsStream;
 
 pub enum MaybeTls {
     Plain(TcpStream),

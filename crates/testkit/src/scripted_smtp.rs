@@ -295,7 +295,7 @@ impl Conn {
         let idle = Duration::from_secs(30);
         let stream = if self.script.implicit_tls {
             match self.tls.acceptor.accept(tcp).await {
-                Ok(s) => MaybeTls::Tls(Box::new(s)),
+                Ok(s) => MaybeTls::Tls(Box::new(s.into())),
                 Err(_) => return,
             }
         } else {

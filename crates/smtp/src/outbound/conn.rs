@@ -4,17 +4,13 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
+use estafeta_net::MaybeTls;
 use rustls_pki_types::ServerName;
-use tokio::io::{
-    AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf,
-};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
 
 use super::error::{Error, Stage};
 use super::reply::Reply;
@@ -32,13 +28,8 @@ pub struct TlsInfo {
     pub cipher: String,
 }
 
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
 pub(crate) struct Conn {
-    reader: BufReader<Stream>,
+    reader: BufReader<MaybeTls>,
 }
 
 impl Conn {
@@ -55,21 +46,22 @@ impl Conn {
         };
         let _ = tcp.set_nodelay(true);
         Ok(Conn {
-            reader: BufReader::with_capacity(8 * 1024, Stream::Plain(tcp)),
+            reader: BufReader::with_capacity(8 * 1024, MaybeTls::Plain(tcp)),
         })
     }
 
     pub fn is_tls(&self) -> bool {
-        matches!(self.reader.get_ref(), Stream::Tls(_))
+        matches!(self.reader.get_ref(), MaybeTls::Tls(_))
     }
 
     pub fn tls_info(&self) -> Option<TlsInfo> {
         match self.reader.get_ref() {
-            Stream::Plain(_) => None,
-            Stream::Tls(s) => {
-                let (version, cipher) = estafeta_net::client_tls::describe(s.get_ref().1);
-                Some(TlsInfo { version, cipher })
-            }
+            MaybeTls::Plain(_) => None,
+            MaybeTls::Tls(_) => self
+                .reader
+                .get_ref()
+                .tls_info()
+                .map(|(version, cipher)| TlsInfo { version, cipher }),
         }
     }
 
@@ -81,12 +73,12 @@ impl Conn {
         name: ServerName<'static>,
         timeout: Duration,
     ) -> Result<Conn, Error> {
-        let Stream::Plain(tcp) = self.reader.into_inner() else {
+        let MaybeTls::Plain(tcp) = self.reader.into_inner() else {
             return Err(Error::Tls("TLS is already active".into()));
         };
         match tokio::time::timeout(timeout, connector.connect(name, tcp)).await {
             Ok(Ok(tls)) => Ok(Conn {
-                reader: BufReader::with_capacity(8 * 1024, Stream::Tls(Box::new(tls))),
+                reader: BufReader::with_capacity(8 * 1024, MaybeTls::Tls(Box::new(tls.into()))),
             }),
             Ok(Err(e)) => Err(Error::Tls(format!("handshake failed: {e}"))),
             Err(_) => Err(Error::Timeout(Stage::TlsHandshake)),
@@ -174,46 +166,6 @@ impl Conn {
             if line.get(3) != Some(&b'-') {
                 return Ok(raw);
             }
-        }
-    }
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
