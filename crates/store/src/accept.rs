@@ -84,8 +84,9 @@ async fn commit_batch(db: &Db, batch: Vec<Job>) {
         match shared {
             Ok(done) => {
                 for ((message, reply), (accepted, handoff)) in batch.into_iter().zip(done) {
-                    let _ = reply.send(Ok(accepted));
+                    // handed over before the reply: the caller may look for it at once
                     hand_over(handoff, message);
+                    let _ = reply.send(Ok(accepted));
                 }
                 return;
             }
@@ -104,8 +105,8 @@ async fn commit_batch(db: &Db, batch: Vec<Job>) {
         .await;
         match one {
             Ok((accepted, handoff)) => {
-                let _ = reply.send(Ok(accepted));
                 hand_over(handoff, message);
+                let _ = reply.send(Ok(accepted));
             }
             Err(e) => {
                 let _ = reply.send(Err(e));
