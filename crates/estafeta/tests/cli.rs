@@ -229,30 +229,15 @@ fn unwritable_data_dir_is_reported() {
 /// commands work, the server starts on it, and the CLI works beside the running server.
 #[test]
 fn cli_and_server_on_postgres() {
-    let Ok(admin) = std::env::var("ESTAFETA_TEST_POSTGRES") else {
-        eprintln!("ESTAFETA_TEST_POSTGRES not set: PostgreSQL run skipped");
+    let Some(db) = common::PgDatabase::create("estafeta_cli") else {
         return;
     };
-    use sqlx::{AssertSqlSafe, Connection, Executor};
-    let name = format!("estafeta_cli_{}", std::process::id());
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let admin_sql = |sql: String| {
-        runtime.block_on(async {
-            let mut c = sqlx::PgConnection::connect(&admin).await.expect("connect");
-            c.execute(AssertSqlSafe(sql))
-                .await
-                .expect("admin statement");
-        })
-    };
-    admin_sql(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-    admin_sql(format!("CREATE DATABASE {name}"));
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-    let url = format!("{base}/{name}");
 
     let env = Env::new();
     let config = env.write_config(&format!(
-        "{}[storage]\nengine = \"postgres\"\nurl = \"{url}\"\n",
-        common::loopback_config()
+        "{}{}",
+        common::loopback_config(),
+        db.storage_config()
     ));
     let c = config.to_str().unwrap();
     env.ok(&["-c", c, "domain", "add", "example.com"], "");
@@ -301,7 +286,6 @@ fn cli_and_server_on_postgres() {
     );
     server.signal(libc::SIGTERM);
     assert_eq!(server.child.wait().unwrap().code(), Some(0));
-    admin_sql(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
 }
 
 #[test]

@@ -218,28 +218,9 @@ fn queue_cli_beside_a_running_server() {
 
 #[test]
 fn queue_cli_beside_a_running_server_on_postgres() {
-    let Ok(admin) = std::env::var("ESTAFETA_TEST_POSTGRES") else {
-        eprintln!("ESTAFETA_TEST_POSTGRES not set: PostgreSQL run skipped");
-        return;
-    };
-    use sqlx::{AssertSqlSafe, Connection, Executor};
-    let name = format!("estafeta_queue_cli_{}", std::process::id());
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let admin_sql = |sql: String| {
-        runtime.block_on(async {
-            let mut c = sqlx::PgConnection::connect(&admin).await.expect("connect");
-            c.execute(AssertSqlSafe(sql))
-                .await
-                .expect("admin statement");
-        })
-    };
-    admin_sql(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-    admin_sql(format!("CREATE DATABASE {name}"));
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-    queue_cli_flow(&format!(
-        "[storage]\nengine = \"postgres\"\nurl = \"{base}/{name}\"\n"
-    ));
-    admin_sql(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    if let Some(db) = common::PgDatabase::create("estafeta_queue_cli") {
+        queue_cli_flow(&db.storage_config());
+    }
 }
 
 /// SIGTERM while messages are being delivered: what was sent is recorded, what was not

@@ -195,3 +195,59 @@ fn field(line: &str, key: &str) -> String {
         .trim_matches('"')
         .to_string()
 }
+
+/// A fresh PostgreSQL database for one test, dropped at the end; `None` (and a note)
+/// when `ESTAFETA_TEST_POSTGRES` does not name a server to use.
+pub struct PgDatabase {
+    admin: String,
+    name: String,
+    runtime: tokio::runtime::Runtime,
+    /// The database's URL, for `storage.url`.
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub fn create(prefix: &str) -> Option<PgDatabase> {
+        let Ok(admin) = std::env::var("ESTAFETA_TEST_POSTGRES") else {
+            eprintln!("ESTAFETA_TEST_POSTGRES not set: PostgreSQL run skipped");
+            return None;
+        };
+        let name = format!("{prefix}_{}", std::process::id());
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+        let db = PgDatabase {
+            url: format!("{base}/{name}"),
+            runtime: tokio::runtime::Runtime::new().expect("runtime"),
+            admin,
+            name,
+        };
+        db.admin_sql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", db.name));
+        db.admin_sql(&format!("CREATE DATABASE {}", db.name));
+        Some(db)
+    }
+
+    /// `[storage]` for a configuration file.
+    pub fn storage_config(&self) -> String {
+        format!("[storage]\nengine = \"postgres\"\nurl = \"{}\"\n", self.url)
+    }
+
+    fn admin_sql(&self, sql: &str) {
+        use sqlx::{AssertSqlSafe, Connection, Executor};
+        self.runtime.block_on(async {
+            let mut c = sqlx::PgConnection::connect(&self.admin)
+                .await
+                .expect("connect");
+            c.execute(AssertSqlSafe(sql.to_string()))
+                .await
+                .expect("admin statement");
+        })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        self.admin_sql(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+    }
+}
