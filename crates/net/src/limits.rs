@@ -23,6 +23,16 @@ pub enum Refusal {
     PerIp,
 }
 
+impl Refusal {
+    /// What the client is told, in the protocol's own refusal line.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::Total => "too many connections",
+            Refusal::PerIp => "too many connections from your address",
+        }
+    }
+}
+
 impl ConnectionLimits {
     pub fn new(max_total: u32, max_per_ip: u32) -> Arc<ConnectionLimits> {
         Arc::new(ConnectionLimits {

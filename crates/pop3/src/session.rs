@@ -25,10 +25,7 @@ pub async fn run(shared: Arc<Shared>, conn: Connection) {
         let _slot = match shared.connections.admit(conn.peer.ip()) {
             Ok(slot) => slot,
             Err(refusal) => {
-                let why = match refusal {
-                    estafeta_net::Refusal::Total => "too many connections",
-                    estafeta_net::Refusal::PerIp => "too many connections from your address",
-                };
+                let why = refusal.reason();
                 tracing::warn!(why, "connection refused");
                 let mut io = LineIo::new(conn.stream, std::time::Duration::from_secs(10));
                 io.reply(&format!("-ERR [SYS/TEMP] {why}, try again later"));

@@ -15,9 +15,12 @@ impl Session {
         lsub: bool,
     ) {
         let store = self.shared.store.clone();
-        let Ok(boxes) = store.list_mailboxes(self.user_id()).await else {
-            self.no(tag, "[UNAVAILABLE] try again later");
-            return;
+        let boxes = match store.list_mailboxes(self.user_id()).await {
+            Ok(b) => b,
+            Err(e) => {
+                self.unavailable(tag, &e);
+                return;
+            }
         };
         if patterns.len() == 1 && patterns[0].is_empty() {
             self.line("* LIST (\\Noselect) \"/\" \"\"");

@@ -10,8 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use estafeta_config::TlsMode;
 use estafeta_net::{
-    AuthThrottle, Connection, ConnectionLimits, IoError, Line, LineIo, Refusal, Service, TlsSetup,
-    sasl,
+    AuthThrottle, Connection, ConnectionLimits, IoError, Line, LineIo, Service, TlsSetup, sasl,
 };
 use estafeta_store::{FlagChange, Mailbox, MailboxEntry, Store, StoreError, User};
 use tracing::Instrument;
@@ -106,10 +105,7 @@ impl Service for ImapServer {
             let _slot = match shared.connections.admit(conn.peer.ip()) {
                 Ok(slot) => slot,
                 Err(refusal) => {
-                    let why = match refusal {
-                        Refusal::Total => "too many connections",
-                        Refusal::PerIp => "too many connections from your address",
-                    };
+                    let why = refusal.reason();
                     tracing::warn!(why, "connection refused");
                     let mut io = LineIo::new(conn.stream, Duration::from_secs(10));
                     io.reply(&format!("* BYE [UNAVAILABLE] {why}, try again later"));

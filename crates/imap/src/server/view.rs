@@ -185,20 +185,28 @@ impl Session {
         while view.changes.try_recv().is_ok() {}
         let store = self.shared.store.clone();
         let id = view.mailbox.id;
-        let Ok(Some(now)) = store.mailbox_by_id(id).await else {
-            return;
+        let now = match store.mailbox_by_id(id).await {
+            Ok(Some(now)) => now,
+            Ok(None) => return, // deleted meanwhile: the client learns it at its next SELECT
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot bring the view up to date; next command tries again");
+                return;
+            }
         };
         let (vanished, changed) = if now.highestmodseq == view.modseq {
             (Vec::new(), Vec::new())
         } else {
             let since = view.modseq;
-            let (Ok(vanished), Ok(changed)) = (
+            match (
                 store.vanished_since(id, since).await,
                 store.changed_since(id, since).await,
-            ) else {
-                return; // the next command tries again
-            };
-            (vanished, changed)
+            ) {
+                (Ok(vanished), Ok(changed)) => (vanished, changed),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "cannot bring the view up to date; next command tries again");
+                    return;
+                }
+            }
         };
         if vanished.is_empty()
             && changed.is_empty()

@@ -60,10 +60,7 @@ pub async fn run(shared: Arc<Shared>, conn: Connection) {
         let _slot = match session.shared.connections.admit(conn.peer.ip()) {
             Ok(slot) => slot,
             Err(refusal) => {
-                let why = match refusal {
-                    estafeta_net::Refusal::Total => "too many connections",
-                    estafeta_net::Refusal::PerIp => "too many connections from your address",
-                };
+                let why = refusal.reason();
                 tracing::info!(reason = why, "connection refused");
                 let host = session.shared.settings.hostname.clone();
                 session.say(&format!("421 4.7.0 {host} Error: {why}, try again later"));
@@ -687,19 +684,17 @@ impl Session {
         let Some(from) = report.original_from.as_deref() else {
             return;
         };
-        let from_domain = from.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase());
-        let mut domains: Vec<String> = tx
-            .local
-            .iter()
-            .filter_map(|u| {
-                u.address
-                    .rsplit_once('@')
-                    .map(|(_, d)| d.to_ascii_lowercase())
-            })
-            .filter(|d| Some(d) == from_domain.as_ref())
-            .collect();
-        domains.dedup();
-        for domain in domains {
+        let Some((_, domain)) = from.rsplit_once('@') else {
+            return;
+        };
+        let domain = domain.to_ascii_lowercase();
+        // only a report about mail the receiving user's own domain sent
+        let ours = tx.local.iter().any(|u| {
+            u.address
+                .rsplit_once('@')
+                .is_some_and(|(_, d)| d.eq_ignore_ascii_case(&domain))
+        });
+        if ours {
             for b in &report.failed {
                 let reason = match &b.diagnostic {
                     Some(d) => format!("{} {d}", b.status),
