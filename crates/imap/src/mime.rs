@@ -86,19 +86,9 @@ pub fn envelope(out: &mut Vec<u8>, msg: &Message<'_>) {
     };
     let header = |name| raw_header(msg, root, name);
     out.push(b'(');
-    nstring(
-        out,
-        raw_header(msg, root, HeaderName::Date)
-            .map(unfold)
-            .as_deref(),
-    );
+    nstring(out, raw_text(msg, root, HeaderName::Date).as_deref());
     out.push(b' ');
-    nstring(
-        out,
-        raw_header(msg, root, HeaderName::Subject)
-            .map(unfold)
-            .as_deref(),
-    );
+    nstring(out, raw_text(msg, root, HeaderName::Subject).as_deref());
     let from = header(HeaderName::From).filter(|v| !v.is_empty());
     for (name, fallback) in [
         (HeaderName::From, None),
@@ -112,19 +102,9 @@ pub fn envelope(out: &mut Vec<u8>, msg: &Message<'_>) {
         addresses(out, header(name).filter(|v| !v.is_empty()).or(fallback));
     }
     out.push(b' ');
-    nstring(
-        out,
-        raw_header(msg, root, HeaderName::InReplyTo)
-            .map(unfold)
-            .as_deref(),
-    );
+    nstring(out, raw_text(msg, root, HeaderName::InReplyTo).as_deref());
     out.push(b' ');
-    nstring(
-        out,
-        raw_header(msg, root, HeaderName::MessageId)
-            .map(unfold)
-            .as_deref(),
-    );
+    nstring(out, raw_text(msg, root, HeaderName::MessageId).as_deref());
     out.push(b')');
 }
 
