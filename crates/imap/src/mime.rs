@@ -1,30 +1,28 @@
-//! Message structure for FETCH: ENVELOPE, BODY/BODYSTRUCTURE and BODY[section], from
-//! mail-parser's parse of the stored message. Header values go out as they stand in the
-//! message (encoded words and RFC 2231 values are the client's to decode), as Dovecot
-//! does; tests/corpus.rs compares the answers with Dovecot's on a corpus.
+//! Message structure for FETCH: ENVELOPE, BODY/BODYSTRUCTURE and BODY[section], over the
+//! bounded MIME tree of `estafeta_mime` (depth, parts and time bounded there; no walk here
+//! recurses). Header values go out as they stand in the message (encoded words and RFC
+//! 2231 values are the client's to decode), as Dovecot does; tests/corpus.rs compares the
+//! answers with Dovecot's on a corpus, deep and malformed nesting included.
 
-use mail_parser::{
-    HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
-};
+use estafeta_mime::{Kind, Message, Part};
+use mail_parser::{HeaderName, HeaderValue, MimeHeaders};
 
 use crate::address;
 
 use crate::command::{Section, SectionText};
 use crate::response::{nstring, string};
 
-pub fn parse(bytes: &[u8]) -> Option<Message<'_>> {
-    MessageParser::default().parse(bytes)
+pub use estafeta_mime::text::UnknownEncoding;
+
+pub fn parse(bytes: &[u8]) -> Message<'_> {
+    estafeta_mime::parse(bytes)
 }
 
-fn raw_header<'a>(
-    msg: &'a Message<'_>,
-    part: &MessagePart<'_>,
-    name: HeaderName<'_>,
-) -> Option<&'a [u8]> {
+fn raw_header<'a>(msg: &Message<'a>, part: &Part<'_>, name: HeaderName<'_>) -> Option<&'a [u8]> {
     // the last of repeated headers counts, as in Dovecot
-    let h = part.headers.iter().rev().find(|h| h.name == name)?;
+    let h = part.headers().iter().rev().find(|h| h.name == name)?;
     let raw = msg
-        .raw_message
+        .raw
         .get(h.offset_start as usize..h.offset_end as usize)?;
     Some(trim(raw))
 }
@@ -78,9 +76,9 @@ fn addresses(out: &mut Vec<u8>, raw: Option<&[u8]>) {
     out.push(b')');
 }
 
-/// ENVELOPE (RFC 9051 §7.5.2).
-pub fn envelope(out: &mut Vec<u8>, msg: &Message<'_>) {
-    let Some(root) = msg.parts.first() else {
+/// ENVELOPE (RFC 9051 §7.5.2) of the message whose root is part `id`.
+pub fn envelope(out: &mut Vec<u8>, msg: &Message<'_>, id: usize) {
+    let Some(root) = msg.parts.get(id) else {
         out.extend_from_slice(b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
         return;
     };
@@ -213,39 +211,89 @@ fn params(out: &mut Vec<u8>, list: &[(Vec<u8>, Vec<u8>)]) {
 }
 
 /// A header's raw value with folding undone, or `None`.
-fn raw_text(msg: &Message<'_>, part: &MessagePart<'_>, name: HeaderName<'_>) -> Option<Vec<u8>> {
+fn raw_text(msg: &Message<'_>, part: &Part<'_>, name: HeaderName<'_>) -> Option<Vec<u8>> {
     raw_header(msg, part, name).map(unfold)
 }
 
 /// BODY (`extended` false) or BODYSTRUCTURE (`extended` true) of part `id` of `msg`.
+/// Written with an explicit stack: the tree is at most `estafeta_mime::MAX_DEPTH` deep,
+/// and the walk does not recurse on it either.
 pub fn body_structure(out: &mut Vec<u8>, msg: &Message<'_>, id: usize, extended: bool) {
-    let Some(part) = msg.parts.get(id) else {
-        out.extend_from_slice(b"NIL");
-        return;
-    };
-    let ct = part.content_type();
-    let ct_params = raw_header(msg, part, HeaderName::ContentType)
-        .map(|v| raw_params(&unfold(v)))
-        .unwrap_or_default();
-    let is_multipart = ct.is_some_and(|c| c.c_type.eq_ignore_ascii_case("multipart"));
-    if let PartType::Multipart(children) = &part.body {
-        out.push(b'(');
-        for &child in children {
-            body_structure(out, msg, child as usize, extended);
-        }
-        out.push(b' ');
-        let subtype = ct.and_then(|c| c.c_subtype.as_deref()).unwrap_or("mixed");
-        string(out, subtype.to_ascii_uppercase().as_bytes());
-        if extended {
-            out.push(b' ');
-            params(out, &ct_params);
-            extension(out, msg, part);
-        }
-        out.push(b')');
-        return;
+    enum Step {
+        Part(usize),
+        /// `"SUBTYPE" params extension)` of a multipart.
+        MultipartTail(usize),
+        /// ` lines md5 extension)` of a message/rfc822 part.
+        MessageTail(usize),
     }
-    if is_multipart {
-        // a multipart without a usable boundary: one empty text part, as Dovecot has it
+    let mut steps = vec![Step::Part(id)];
+    while let Some(step) = steps.pop() {
+        match step {
+            Step::Part(id) => {
+                let Some(part) = msg.parts.get(id) else {
+                    out.extend_from_slice(b"NIL");
+                    continue;
+                };
+                match &part.kind {
+                    Kind::Multipart(children) => {
+                        out.push(b'(');
+                        steps.push(Step::MultipartTail(id));
+                        steps.extend(children.iter().rev().map(|&c| Step::Part(c)));
+                    }
+                    Kind::Message(child) => {
+                        leaf_head(out, msg, part);
+                        out.push(b' ');
+                        envelope(out, msg, *child);
+                        out.push(b' ');
+                        steps.push(Step::MessageTail(id));
+                        steps.push(Step::Part(*child));
+                    }
+                    Kind::Leaf => leaf(out, msg, part, extended),
+                }
+            }
+            Step::MultipartTail(id) => {
+                let part = &msg.parts[id];
+                out.push(b' ');
+                string(out, subtype(part, "mixed").as_bytes());
+                if extended {
+                    out.push(b' ');
+                    params(out, &ct_params(msg, part));
+                    extension(out, msg, part);
+                }
+                out.push(b')');
+            }
+            Step::MessageTail(id) => {
+                let part = &msg.parts[id];
+                out.extend_from_slice(format!(" {}", count_lines(msg.body(part))).as_bytes());
+                leaf_tail(out, msg, part, extended);
+            }
+        }
+    }
+}
+
+fn subtype(part: &Part<'_>, default: &str) -> String {
+    part.mime
+        .content_type()
+        .and_then(|c| c.c_subtype.as_deref())
+        .unwrap_or(default)
+        .to_ascii_uppercase()
+}
+
+fn ct_params(msg: &Message<'_>, part: &Part<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    raw_header(msg, part, HeaderName::ContentType)
+        .map(|v| raw_params(&unfold(v)))
+        .unwrap_or_default()
+}
+
+/// A part with no parts of its own (or cut by a bound).
+fn leaf(out: &mut Vec<u8>, msg: &Message<'_>, part: &Part<'_>, extended: bool) {
+    if part
+        .mime
+        .content_type()
+        .is_some_and(|c| c.c_type.eq_ignore_ascii_case("multipart"))
+    {
+        // a multipart without a usable boundary (or nested beyond the bound): one empty
+        // text part, as Dovecot has it
         out.extend_from_slice(
             b"((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 0 0",
         );
@@ -253,17 +301,26 @@ pub fn body_structure(out: &mut Vec<u8>, msg: &Message<'_>, id: usize, extended:
             out.extend_from_slice(b" NIL NIL NIL NIL");
         }
         out.extend_from_slice(b") ");
-        let subtype = ct.and_then(|c| c.c_subtype.as_deref()).unwrap_or("mixed");
-        string(out, subtype.to_ascii_uppercase().as_bytes());
+        string(out, subtype(part, "mixed").as_bytes());
         if extended {
             out.push(b' ');
-            params(out, &ct_params);
+            params(out, &ct_params(msg, part));
             out.extend_from_slice(b" NIL NIL NIL");
         }
         out.push(b')');
         return;
     }
-    let (ty, subtype) = match ct {
+    let text = leaf_head(out, msg, part);
+    if text {
+        out.extend_from_slice(format!(" {}", count_lines(msg.body(part))).as_bytes());
+    }
+    leaf_tail(out, msg, part, extended);
+}
+
+/// `("TYPE" "SUBTYPE" params id description encoding size`; whether the type is TEXT.
+fn leaf_head(out: &mut Vec<u8>, msg: &Message<'_>, part: &Part<'_>) -> bool {
+    let ct_params = ct_params(msg, part);
+    let (ty, subtype) = match part.mime.content_type() {
         Some(c) => (
             c.c_type.to_ascii_uppercase(),
             c.c_subtype
@@ -271,12 +328,9 @@ pub fn body_structure(out: &mut Vec<u8>, msg: &Message<'_>, id: usize, extended:
                 .unwrap_or("plain")
                 .to_ascii_uppercase(),
         ),
+        None if matches!(part.kind, Kind::Message(_)) => ("MESSAGE".into(), "RFC822".into()),
         None => ("TEXT".to_string(), "PLAIN".to_string()),
     };
-    let body = msg
-        .raw_message
-        .get(part.offset_body as usize..part.offset_end as usize)
-        .unwrap_or(&[]);
     out.push(b'(');
     string(out, ty.as_bytes());
     out.push(b' ');
@@ -302,20 +356,17 @@ pub fn body_structure(out: &mut Vec<u8>, msg: &Message<'_>, id: usize, extended:
     );
     out.push(b' ');
     let encoding = part
+        .mime
         .content_transfer_encoding()
         .unwrap_or("7bit")
         .to_ascii_uppercase();
     string(out, encoding.as_bytes());
-    out.extend_from_slice(format!(" {}", body.len()).as_bytes());
-    if let PartType::Message(inner) = &part.body {
-        out.push(b' ');
-        envelope(out, inner);
-        out.push(b' ');
-        body_structure(out, inner, 0, extended);
-        out.extend_from_slice(format!(" {}", count_lines(body)).as_bytes());
-    } else if ty == "TEXT" {
-        out.extend_from_slice(format!(" {}", count_lines(body)).as_bytes());
-    }
+    out.extend_from_slice(format!(" {}", msg.body(part).len()).as_bytes());
+    ty == "TEXT"
+}
+
+/// `md5 extension)` (extended) or `)`.
+fn leaf_tail(out: &mut Vec<u8>, msg: &Message<'_>, part: &Part<'_>, extended: bool) {
     if extended {
         out.push(b' ');
         nstring(out, raw_text(msg, part, HeaderName::ContentMd5).as_deref());
@@ -325,9 +376,9 @@ pub fn body_structure(out: &mut Vec<u8>, msg: &Message<'_>, id: usize, extended:
 }
 
 /// Disposition, language and location (the shared tail of extension data).
-fn extension(out: &mut Vec<u8>, msg: &Message<'_>, part: &MessagePart<'_>) {
+fn extension(out: &mut Vec<u8>, msg: &Message<'_>, part: &Part<'_>) {
     out.push(b' ');
-    match part.content_disposition() {
+    match part.mime.content_disposition() {
         Some(d) => {
             out.push(b'(');
             string(out, d.c_type.to_ascii_uppercase().as_bytes());
@@ -341,7 +392,7 @@ fn extension(out: &mut Vec<u8>, msg: &Message<'_>, part: &MessagePart<'_>) {
         None => out.extend_from_slice(b"NIL"),
     }
     out.push(b' ');
-    match part.content_language() {
+    match part.mime.content_language() {
         HeaderValue::Text(t) => {
             out.push(b'(');
             string(out, t.as_bytes());
@@ -370,71 +421,55 @@ fn count_lines(b: &[u8]) -> usize {
     b.iter().filter(|&&c| c == b'\n').count()
 }
 
-/// The part a section's numbers name: (message whose raw bytes hold it, part index).
-/// A message/rfc822 part's numbers continue inside the enclosed message; a single-part
-/// body is part 1 (RFC 9051 §6.4.5).
-fn locate<'m>(msg: &'m Message<'m>, numbers: &[u32]) -> Option<(&'m Message<'m>, usize)> {
-    let mut m = msg;
+/// The part a section's numbers name. A message/rfc822 part's numbers continue inside
+/// the enclosed message; a single-part body is part 1 (RFC 9051 §6.4.5).
+fn locate(msg: &Message<'_>, numbers: &[u32]) -> Option<usize> {
     let mut id = 0usize;
     for (i, &n) in numbers.iter().enumerate() {
         if i > 0
-            && let PartType::Message(inner) = &m.parts.get(id)?.body
+            && let Kind::Message(child) = msg.parts.get(id)?.kind
         {
-            m = inner;
-            id = 0;
+            id = child;
         }
-        match &m.parts.get(id)?.body {
-            PartType::Multipart(children) => {
-                id = *children.get((n as usize).checked_sub(1)?)? as usize
-            }
+        match &msg.parts.get(id)?.kind {
+            Kind::Multipart(children) => id = *children.get((n as usize).checked_sub(1)?)?,
             _ if n == 1 => {}
             _ => return None,
         }
     }
-    Some((m, id))
+    Some(id)
 }
 
 /// The bytes of BODY[section]; `None` when the section does not exist.
-pub fn section(msg: &Message<'_>, raw: &[u8], section: &Section) -> Option<Vec<u8>> {
-    let (m, id) = if section.parts.is_empty() {
-        (msg, 0)
+pub fn section(msg: &Message<'_>, section: &Section) -> Option<Vec<u8>> {
+    let id = if section.parts.is_empty() {
+        0
     } else {
         locate(msg, &section.parts)?
     };
-    let part = m.parts.get(id)?;
-    let bytes = |a: u32, b: u32| {
-        m.raw_message
-            .get(a as usize..b as usize)
-            .map(<[u8]>::to_vec)
-    };
+    let part = msg.parts.get(id)?;
+    let bytes = |a: usize, b: usize| msg.raw.get(a..b.max(a)).map(<[u8]>::to_vec);
     // for a message/rfc822 part, HEADER and TEXT are those of the enclosed message
-    let (hm, hpart) = match (&part.body, &section.text) {
+    let hpart = match (&part.kind, &section.text) {
         (
-            PartType::Message(inner),
+            Kind::Message(child),
             Some(SectionText::Header | SectionText::HeaderFields { .. } | SectionText::Text),
-        ) if !section.parts.is_empty() => (inner, inner.parts.first()?),
-        _ => (m, part),
-    };
-    let hbytes = |a: u32, b: u32| {
-        hm.raw_message
-            .get(a as usize..b as usize)
-            .map(<[u8]>::to_vec)
+        ) if !section.parts.is_empty() => msg.parts.get(*child)?,
+        _ => part,
     };
     match &section.text {
-        None if section.parts.is_empty() => Some(raw.to_vec()),
-        None => bytes(part.offset_body, part.offset_end),
-        Some(SectionText::Mime) => bytes(part.offset_header, part.offset_body),
-        Some(SectionText::Header) => hbytes(hpart.offset_header, hpart.offset_body),
-        Some(SectionText::Text) => hbytes(hpart.offset_body, hpart.offset_end),
+        None if section.parts.is_empty() => Some(msg.raw.to_vec()),
+        None => bytes(part.body_start(), part.end()),
+        Some(SectionText::Mime) => bytes(part.header_start(), part.body_start()),
+        Some(SectionText::Header) => bytes(hpart.header_start(), hpart.body_start()),
+        Some(SectionText::Text) => bytes(hpart.body_start(), hpart.end()),
         Some(SectionText::HeaderFields { not, fields }) => {
             let mut out = Vec::new();
-            for h in &hpart.headers {
+            for h in hpart.headers() {
                 let name = h.name.as_str();
                 let listed = fields.iter().any(|f| f.eq_ignore_ascii_case(name));
                 if listed != *not
-                    && let Some(line) = hm
-                        .raw_message
-                        .get(h.offset_field as usize..h.offset_end as usize)
+                    && let Some(line) = msg.raw.get(h.offset_field as usize..h.offset_end as usize)
                 {
                     out.extend_from_slice(line);
                 }
@@ -447,27 +482,19 @@ pub fn section(msg: &Message<'_>, raw: &[u8], section: &Section) -> Option<Vec<u
 
 /// The text a SEARCH key looks into: a header's value, or the decoded body texts.
 pub fn header_text(msg: &Message<'_>, name: &str) -> Vec<String> {
-    let Some(root) = msg.parts.first() else {
-        return Vec::new();
-    };
-    root.headers
+    let root = msg.root();
+    root.headers()
         .iter()
         .filter(|h| h.name.as_str().eq_ignore_ascii_case(name))
         .filter_map(|h| {
-            msg.raw_message
-                .get(h.offset_start as usize..h.offset_end as usize)
-        })
-        .map(|raw| {
+            let raw = msg
+                .raw
+                .get(h.offset_start as usize..h.offset_end as usize)?;
             let raw = String::from_utf8_lossy(&unfold(raw)).into_owned();
             // decoded forms too, so that a search for "é" finds =?utf-8?q?=C3=A9?=
-            match root
-                .headers
-                .iter()
-                .find(|h| h.name.as_str().eq_ignore_ascii_case(name))
-                .map(|h| &h.value)
-            {
-                Some(HeaderValue::Text(t)) => format!("{raw} {t}"),
-                Some(HeaderValue::Address(mail_parser::Address::List(list))) => {
+            Some(match &h.value {
+                HeaderValue::Text(t) => format!("{raw} {t}"),
+                HeaderValue::Address(mail_parser::Address::List(list)) => {
                     let names: Vec<String> = list
                         .iter()
                         .map(|a| {
@@ -481,94 +508,27 @@ pub fn header_text(msg: &Message<'_>, name: &str) -> Vec<String> {
                     format!("{raw} {}", names.join(" "))
                 }
                 _ => raw,
-            }
+            })
         })
         .collect()
 }
 
 pub fn body_text(msg: &Message<'_>) -> String {
-    let mut text = String::new();
-    for i in 0..msg.text_body.len().max(msg.html_body.len()) {
-        if let Some(t) = msg.body_text(i) {
-            text.push_str(&t);
-            text.push('\n');
-        }
-    }
-    text
+    estafeta_mime::text::body_text(msg)
 }
-
-/// Why BINARY cannot decode a part.
-#[derive(Debug, PartialEq, Eq)]
-pub struct UnknownEncoding;
 
 /// The bytes of BINARY[parts] (RFC 3516): a leaf part's body with its content transfer
 /// encoding undone; the whole message, or a multipart's body, as they are. `Ok(None)`
 /// when the part does not exist.
-pub fn binary(
-    msg: &Message<'_>,
-    raw: &[u8],
-    parts: &[u32],
-) -> Result<Option<Vec<u8>>, UnknownEncoding> {
+pub fn binary(msg: &Message<'_>, parts: &[u32]) -> Result<Option<Vec<u8>>, UnknownEncoding> {
     if parts.is_empty() {
-        return Ok(Some(raw.to_vec()));
+        return Ok(Some(msg.raw.to_vec()));
     }
-    let Some((m, id)) = locate(msg, parts) else {
+    let Some(part) = locate(msg, parts).and_then(|id| msg.parts.get(id)) else {
         return Ok(None);
     };
-    let Some(part) = m.parts.get(id) else {
-        return Ok(None);
-    };
-    let Some(body) = m
-        .raw_message
-        .get(part.offset_body as usize..part.offset_end as usize)
-    else {
-        return Ok(None);
-    };
-    if matches!(part.body, PartType::Multipart(_) | PartType::Message(_)) {
-        return Ok(Some(body.to_vec()));
+    if part.kind != Kind::Leaf {
+        return Ok(Some(msg.body(part).to_vec()));
     }
-    let encoding = part
-        .headers
-        .iter()
-        .find(|h| matches!(h.name, mail_parser::HeaderName::ContentTransferEncoding))
-        .and_then(|h| h.value.as_text())
-        .map(|v| v.trim().to_ascii_lowercase());
-    match encoding.as_deref() {
-        None | Some("7bit" | "8bit" | "binary") => Ok(Some(body.to_vec())),
-        Some("base64") => mail_parser::decoders::base64::base64_decode(body)
-            .map(Some)
-            .ok_or(UnknownEncoding),
-        Some("quoted-printable") => Ok(Some(quoted_printable(body))),
-        Some(_) => Err(UnknownEncoding),
-    }
-}
-
-/// Undoes quoted-printable (RFC 2045 §6.7), keeping the part's line breaks as they are:
-/// soft breaks (`=` at a line's end) go, `=XX` becomes the octet, anything malformed
-/// passes through unchanged.
-fn quoted_printable(body: &[u8]) -> Vec<u8> {
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(body.len());
-    let mut i = 0;
-    while i < body.len() {
-        let c = body[i];
-        if c != b'=' {
-            out.push(c);
-            i += 1;
-            continue;
-        }
-        match (body.get(i + 1), body.get(i + 2)) {
-            (Some(b'\r'), Some(b'\n')) => i += 3,
-            (Some(b'\n'), _) => i += 2,
-            (Some(&a), Some(&b)) if hex(a).is_some() && hex(b).is_some() => {
-                out.push(hex(a).unwrap_or(0) << 4 | hex(b).unwrap_or(0));
-                i += 3;
-            }
-            _ => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    out
+    estafeta_mime::text::decoded(msg, part).map(Some)
 }

@@ -187,7 +187,7 @@ pub struct Context<'a> {
     pub largest_uid: u32,
     pub entry: &'a estafeta_store::MailboxEntry,
     /// The parsed message, when a key needs headers or text.
-    pub message: Option<&'a mail_parser::Message<'a>>,
+    pub message: Option<&'a estafeta_mime::Message<'a>>,
 }
 
 /// Whether evaluating `key` needs the message itself (headers, body, sent date).
@@ -221,8 +221,8 @@ pub fn matches(key: &SearchKey, c: &Context<'_>) -> bool {
     let internal_day = c.entry.internal_date.div_euclid(86_400);
     let sent_day = || {
         c.message
-            .and_then(|m| m.date())
-            .map(|d| d.to_timestamp().div_euclid(86_400))
+            .and_then(|m| estafeta_mime::date(m.root()))
+            .map(|d| d.div_euclid(86_400))
     };
     match key {
         All => true,
@@ -252,8 +252,7 @@ pub fn matches(key: &SearchKey, c: &Context<'_>) -> bool {
             .message
             .is_some_and(|m| contains(&crate::mime::body_text(m), s)),
         Text(s) => c.message.is_some_and(|m| {
-            contains(&String::from_utf8_lossy(&m.raw_message), s)
-                || contains(&crate::mime::body_text(m), s)
+            contains(&String::from_utf8_lossy(m.raw), s) || contains(&crate::mime::body_text(m), s)
         }),
         Before(d) => internal_day < *d,
         On(d) => internal_day == *d,

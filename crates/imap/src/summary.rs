@@ -5,7 +5,7 @@
 use crate::mime;
 
 /// Marks the encoding; a cache written by another version is recomputed.
-const VERSION: &[u8] = b"IMAPSUM2";
+const VERSION: &[u8] = b"IMAPSUM3";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
@@ -15,9 +15,9 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn of(message: &mail_parser::Message<'_>) -> Summary {
+    pub fn of(message: &estafeta_mime::Message<'_>) -> Summary {
         let mut envelope = Vec::new();
-        mime::envelope(&mut envelope, message);
+        mime::envelope(&mut envelope, message, 0);
         let mut body = Vec::new();
         mime::body_structure(&mut body, message, 0, false);
         let mut body_structure = Vec::new();
@@ -39,7 +39,7 @@ impl Summary {
     }
 
     pub fn compute(raw: &[u8]) -> Summary {
-        mime::parse(raw).map_or_else(Summary::empty, |m| Summary::of(&m))
+        Summary::of(&mime::parse(raw))
     }
 
     pub fn encode(&self) -> Vec<u8> {

@@ -308,11 +308,7 @@ impl Session {
             FetchItem::Binary { parts, .. } | FetchItem::BinarySize(parts) => !parts.is_empty(),
             i => structure(i) && m.summary.is_none(),
         });
-        let parsed = if m.raw.is_some() && needs_parse {
-            mime::parse(raw)
-        } else {
-            None
-        };
+        let parsed = (m.raw.is_some() && needs_parse).then(|| mime::parse(raw));
         let summary = match (&m.summary, &parsed) {
             (Some(s), _) => Some(Arc::clone(s)),
             (None, Some(p)) if items.iter().any(structure) => Some(Arc::new(Summary::of(p))),
@@ -372,7 +368,7 @@ impl Session {
                     };
                     let bytes = parsed
                         .as_ref()
-                        .and_then(|p| mime::section(p, raw, &sec))
+                        .and_then(|p| mime::section(p, &sec))
                         .unwrap_or_default();
                     literal(&mut out, &bytes);
                 }
@@ -383,14 +379,14 @@ impl Session {
                     if section.parts.is_empty() && section.text.is_none() {
                         partial_literal(&mut out, m.raw.as_deref(), *partial, false);
                     } else {
-                        let bytes = parsed.as_ref().and_then(|p| mime::section(p, raw, section));
+                        let bytes = parsed.as_ref().and_then(|p| mime::section(p, section));
                         partial_literal(&mut out, bytes.as_deref(), *partial, false);
                     }
                 }
                 FetchItem::Binary { parts, partial, .. } => {
                     let bytes = match &parsed {
                         _ if parts.is_empty() => m.raw.clone(),
-                        Some(p) => mime::binary(p, raw, parts)?,
+                        Some(p) => mime::binary(p, parts)?,
                         None => None,
                     };
                     out.extend_from_slice(format!("BINARY[{}]", part_numbers(parts)).as_bytes());
@@ -399,7 +395,7 @@ impl Session {
                 FetchItem::BinarySize(parts) => {
                     let size = match &parsed {
                         _ if parts.is_empty() => m.raw.as_ref().map(Vec::len),
-                        Some(p) => mime::binary(p, raw, parts)?.map(|b| b.len()),
+                        Some(p) => mime::binary(p, parts)?.map(|b| b.len()),
                         None => None,
                     };
                     out.extend_from_slice(

@@ -53,7 +53,7 @@ impl Session {
             for (j, e) in chunk.iter().enumerate() {
                 let seq = (c * BODY_BATCH + j) as u32 + 1;
                 let parsed = match bodies.get(&e.uid) {
-                    Some(raw) => mime::parse(raw),
+                    Some(raw) => Some(mime::parse(raw)),
                     None if needs_body => continue, // expunged meanwhile: no match
                     None => None,
                 };

@@ -1,0 +1,38 @@
+//! The structure of a message read within fixed bounds: the MIME tree (depth, number of
+//! parts and boundary length bounded, linear time, no recursion), each part's header
+//! fields, and decoded text for searching. Every protocol that walks over a message (IMAP
+//! FETCH and SEARCH, the DSN reader at SMTP acceptance) goes through here, so a hostile
+//! message meets the same bounds everywhere. The bounds are the constants below and in
+//! [`text`].
+
+pub mod structure;
+pub mod text;
+
+pub use structure::{Kind, MAX_BOUNDARY, MAX_DEPTH, MAX_PARTS, Message, Part, parse};
+
+use mail_parser::{Address, HeaderName, HeaderValue};
+
+/// The first address of header `name` of `part` (the last such field counts).
+pub fn first_address(part: &Part<'_>, name: HeaderName<'_>) -> Option<String> {
+    let value = part.headers().iter().rev().find(|h| h.name == name)?;
+    let addr = match &value.value {
+        HeaderValue::Address(Address::List(list)) => list.first()?,
+        HeaderValue::Address(Address::Group(groups)) => {
+            groups.iter().flat_map(|g| g.addresses.iter()).next()?
+        }
+        _ => return None,
+    };
+    addr.address.as_ref().map(|a| a.to_string())
+}
+
+/// The `Date:` of `part` in seconds since 1970, when it can be read.
+pub fn date(part: &Part<'_>) -> Option<i64> {
+    part.headers()
+        .iter()
+        .rev()
+        .find(|h| h.name == HeaderName::Date)
+        .and_then(|h| match &h.value {
+            HeaderValue::DateTime(d) => Some(d.to_timestamp()),
+            _ => None,
+        })
+}
