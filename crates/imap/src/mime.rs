@@ -249,6 +249,11 @@ pub fn body_structure(out: &mut Vec<u8>, msg: &Message<'_>, id: usize, extended:
                         steps.push(Step::Part(*child));
                     }
                     Kind::Leaf => leaf(out, msg, part, extended),
+                    Kind::Cut => {
+                        // nested beyond the bound: opaque octets, as Dovecot shows them
+                        head(out, msg, part, "APPLICATION", "OCTET-STREAM");
+                        leaf_tail(out, msg, part, extended);
+                    }
                 }
             }
             Step::MultipartTail(id) => {
@@ -317,9 +322,9 @@ fn leaf(out: &mut Vec<u8>, msg: &Message<'_>, part: &Part<'_>, extended: bool) {
     leaf_tail(out, msg, part, extended);
 }
 
-/// `("TYPE" "SUBTYPE" params id description encoding size`; whether the type is TEXT.
+/// `("TYPE" "SUBTYPE" params id description encoding size` with the part's own type;
+/// whether the type is TEXT.
 fn leaf_head(out: &mut Vec<u8>, msg: &Message<'_>, part: &Part<'_>) -> bool {
-    let ct_params = ct_params(msg, part);
     let (ty, subtype) = match part.mime.content_type() {
         Some(c) => (
             c.c_type.to_ascii_uppercase(),
@@ -331,6 +336,13 @@ fn leaf_head(out: &mut Vec<u8>, msg: &Message<'_>, part: &Part<'_>) -> bool {
         None if matches!(part.kind, Kind::Message(_)) => ("MESSAGE".into(), "RFC822".into()),
         None => ("TEXT".to_string(), "PLAIN".to_string()),
     };
+    head(out, msg, part, &ty, &subtype);
+    ty == "TEXT"
+}
+
+/// `("TYPE" "SUBTYPE" params id description encoding size`.
+fn head(out: &mut Vec<u8>, msg: &Message<'_>, part: &Part<'_>, ty: &str, subtype: &str) {
+    let ct_params = ct_params(msg, part);
     out.push(b'(');
     string(out, ty.as_bytes());
     out.push(b' ');
@@ -362,7 +374,6 @@ fn leaf_head(out: &mut Vec<u8>, msg: &Message<'_>, part: &Part<'_>) -> bool {
         .to_ascii_uppercase();
     string(out, encoding.as_bytes());
     out.extend_from_slice(format!(" {}", msg.body(part).len()).as_bytes());
-    ty == "TEXT"
 }
 
 /// `md5 extension)` (extended) or `)`.

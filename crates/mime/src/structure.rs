@@ -6,8 +6,10 @@
 //! unterminated nesting costs depth × size. Here mail-parser still reads each part's
 //! header block (one flat call per part), but the tree is ours:
 //!
-//! - at most [`MAX_DEPTH`] levels: a `multipart/*` or `message/rfc822` part deeper than
-//!   that is a leaf whose content is opaque (as Dovecot does at its limit of 100);
+//! - at most [`MAX_DEPTH`] levels, the root counting as the first: a `multipart/*` or
+//!   `message/rfc822` part on the last level is [`Kind::Cut`], its content opaque (Dovecot
+//!   has the same limit and the same cut, and shows such a part as
+//!   `application/octet-stream`);
 //! - at most [`MAX_PARTS`] parts: beyond that, boundary lines of the open multiparts no
 //!   longer start new parts and stay inside the part they appear in;
 //! - a boundary longer than [`MAX_BOUNDARY`] octets makes its multipart a leaf;
@@ -16,15 +18,15 @@
 //! - the tree is a flat `Vec` of parts that refer to each other by index, so nothing is
 //!   built or dropped recursively.
 //!
-//! Offsets follow RFC 2046 as Dovecot and mail-parser read it: a part ends before the line
-//! break that precedes the next boundary line; the header block of a part includes the
-//! empty line that ends it.
+//! Offsets follow RFC 2046 as Dovecot reads it: a part ends before the line break that
+//! precedes the next boundary line, unless that line break already ended a boundary line
+//! or a header block; the header block of a part includes the empty line that ends it.
 
 use mail_parser::parsers::MessageStream;
 use mail_parser::{Encoding, Header, MessageParser, MessagePart, MimeHeaders, PartType};
 
-/// Deepest nesting of `multipart/*` and `message/rfc822` parts that is read as structure;
-/// the root message is depth 0.
+/// Levels of nesting read as structure, the root message being the first (depth 0): a
+/// container at depth `MAX_DEPTH - 1` is cut.
 pub const MAX_DEPTH: usize = 100;
 /// Most parts read in one message (the root counts).
 pub const MAX_PARTS: usize = 10_000;
@@ -40,6 +42,8 @@ pub enum Kind {
     Multipart(Vec<usize>),
     /// The index of the root part of an enclosed `message/rfc822` or `message/global`.
     Message(usize),
+    /// A `multipart/*` or `message/*` part nested too deep to be read: opaque content.
+    Cut,
 }
 
 /// One part of the tree.
@@ -119,6 +123,7 @@ pub fn parse(raw: &[u8]) -> Message<'_> {
         open: Vec::new(),
         frames: Vec::new(),
         cut: false,
+        floor: 0,
     };
     let mut pos = p.open_part(0, None);
     while pos < raw.len() {
@@ -128,8 +133,9 @@ pub fn parse(raw: &[u8]) -> Message<'_> {
             if starts_part && p.parts.len() >= MAX_PARTS {
                 p.cut = true; // no more parts: the line stays in the part it is in
             } else {
-                let end = end_before(raw, pos);
+                let end = end_before(raw, pos).max(p.floor);
                 p.close_inside(frame, end);
+                p.floor = line_end;
                 if closing {
                     p.frames.truncate(frame);
                     pos = line_end;
@@ -175,6 +181,9 @@ struct Parser<'a> {
     /// Multiparts whose boundaries may still come, outermost first.
     frames: Vec<Frame>,
     cut: bool,
+    /// Where the content after the last boundary line or header block begins: a line break
+    /// before it is not the one a boundary line takes from the part before it.
+    floor: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -255,9 +264,10 @@ impl<'a> Parser<'a> {
                 None if in_digest => Some(Container::Message),
                 _ => None,
             };
-            let within = depth < MAX_DEPTH && index + 1 < MAX_PARTS;
+            let within = depth + 1 < MAX_DEPTH && index + 1 < MAX_PARTS;
             if container.is_some() && !within {
                 self.cut = true;
+                part.kind = Kind::Cut;
             }
             if let Some(p) = parent
                 && let Kind::Multipart(children) = &mut self.parts[p].kind
@@ -274,7 +284,7 @@ impl<'a> Parser<'a> {
                     });
                     None
                 }
-                Some(Container::Message) if within && plain_encoding(&part.mime) => {
+                Some(Container::Message) if within => {
                     part.kind = Kind::Message(index + 1);
                     Some(body)
                 }
@@ -282,6 +292,7 @@ impl<'a> Parser<'a> {
             };
             self.parts.push(part);
             self.open.push(index);
+            self.floor = body;
             match next {
                 Some(child_at) => {
                     at = child_at;
@@ -315,17 +326,6 @@ enum Container {
     /// With its boundary, when it has a usable one.
     Multipart(Option<Vec<u8>>),
     Message,
-}
-
-/// A `message/rfc822` part is read as a message only when its content is not encoded
-/// (7bit, 8bit or binary): an encoded one is an attachment.
-fn plain_encoding(part: &MessagePart<'_>) -> bool {
-    part.content_transfer_encoding().is_none_or(|e| {
-        let e = e.trim();
-        e.eq_ignore_ascii_case("7bit")
-            || e.eq_ignore_ascii_case("8bit")
-            || e.eq_ignore_ascii_case("binary")
-    })
 }
 
 /// The index after the LF that ends the line starting at `pos`, or the end of `raw`.

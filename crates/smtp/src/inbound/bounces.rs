@@ -4,7 +4,12 @@
 //! null sender and returns the original headers, whose From is in the domain of the user
 //! it is delivered to: a forged "bounce" about some other domain's mail changes nothing.
 
-use mail_parser::{MessageParser, MimeHeaders, PartType};
+use estafeta_mime::Kind;
+use mail_parser::{HeaderName, MimeHeaders};
+
+/// Most recipient blocks read from one report; the rest are ignored (a report about one
+/// message has one block per recipient, and no message has more recipients than this).
+pub const MAX_REPORTED: usize = 1000;
 
 /// One recipient the report says failed permanently.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,10 +29,11 @@ pub struct Report {
 }
 
 /// The report a message carries, or `None` when it is no delivery status notification.
+/// The message is read through `estafeta_mime`'s bounded tree.
 pub fn read_report(message: &[u8]) -> Option<Report> {
-    let parsed = MessageParser::default().parse(message)?;
-    let root = parsed.parts.first()?;
-    let ct = root.content_type()?;
+    let parsed = estafeta_mime::parse(message);
+    let root = parsed.root();
+    let ct = root.mime.content_type()?;
     let is_report = ct.c_type.eq_ignore_ascii_case("multipart")
         && ct
             .c_subtype
@@ -42,7 +48,7 @@ pub fn read_report(message: &[u8]) -> Option<Report> {
     let mut failed = Vec::new();
     let mut original_from = None;
     for part in &parsed.parts {
-        let Some(pct) = part.content_type() else {
+        let Some(pct) = part.mime.content_type() else {
             continue;
         };
         let kind = format!(
@@ -50,13 +56,11 @@ pub fn read_report(message: &[u8]) -> Option<Report> {
             pct.c_type.to_ascii_lowercase(),
             pct.c_subtype.as_deref().unwrap_or("").to_ascii_lowercase()
         );
-        let body = parsed
-            .raw_message
-            .get(part.offset_body as usize..part.offset_end as usize)
-            .unwrap_or_default();
+        let body = parsed.body(part);
         match kind.as_str() {
             "message/delivery-status" | "message/global-delivery-status" => {
-                failed.extend(hard_bounces(body))
+                let room = MAX_REPORTED.saturating_sub(failed.len());
+                failed.extend(hard_bounces(body).into_iter().take(room))
             }
             "text/rfc822-headers" | "message/global-headers" => {
                 let mut headers = body.to_vec();
@@ -64,13 +68,9 @@ pub fn read_report(message: &[u8]) -> Option<Report> {
                 original_from = original_from.or_else(|| first_from(&headers));
             }
             "message/rfc822" | "message/global" => {
-                if let PartType::Message(inner) = &part.body {
+                if let Kind::Message(inner) = part.kind {
                     original_from = original_from.or_else(|| {
-                        inner
-                            .from()
-                            .and_then(|a| a.first())
-                            .and_then(|a| a.address.as_ref())
-                            .map(|a| a.to_string())
+                        estafeta_mime::first_address(&parsed.parts[inner], HeaderName::From)
                     });
                 }
             }
@@ -84,8 +84,8 @@ pub fn read_report(message: &[u8]) -> Option<Report> {
 }
 
 fn first_from(headers: &[u8]) -> Option<String> {
-    let m = MessageParser::default().parse_headers(headers)?;
-    m.from()?.first()?.address.as_ref().map(|a| a.to_string())
+    let m = estafeta_mime::parse(headers);
+    estafeta_mime::first_address(m.root(), HeaderName::From)
 }
 
 /// The per-recipient blocks of a message/delivery-status body with `Action: failed` and
@@ -94,7 +94,7 @@ fn hard_bounces(body: &[u8]) -> Vec<HardBounce> {
     let text = String::from_utf8_lossy(body).replace("\r\n", "\n");
     let mut out = Vec::new();
     // blocks are separated by blank lines; the first is about the message
-    for block in text.split("\n\n").skip(1) {
+    for block in text.split("\n\n").skip(1).take(MAX_REPORTED) {
         let fields = fields(block);
         let get = |name: &str| {
             fields
@@ -178,5 +178,46 @@ mod tests {
         assert!(read_report(b"From: a@b.example\r\nSubject: hi\r\n\r\nhello\r\n").is_none());
         let other = DSN.replace("delivery-status;", "disposition-notification;");
         assert!(read_report(other.as_bytes()).is_none());
+    }
+}
+
+#[cfg(test)]
+mod bounds {
+    use super::*;
+
+    #[test]
+    fn a_hundred_thousand_report_blocks_are_read_up_to_the_bound() {
+        let mut dsn = String::from(
+            "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n\
+             --b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; x\r\n",
+        );
+        for i in 0..100_000 {
+            dsn.push_str(&format!(
+                "\r\nFinal-Recipient: rfc822; u{i}@remote.example\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+            ));
+        }
+        dsn.push_str("--b--\r\n");
+        let report = read_report(dsn.as_bytes()).expect("a DSN");
+        assert_eq!(report.failed.len(), MAX_REPORTED);
+    }
+
+    #[test]
+    fn deeply_nested_returned_messages_are_read_without_recursion() {
+        let handle = std::thread::Builder::new()
+            .stack_size(128 * 1024)
+            .spawn(|| {
+                let mut dsn = String::from(
+                    "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n\
+                     --b\r\nContent-Type: message/rfc822\r\n\r\nFrom: alice@example.com\r\n",
+                );
+                for _ in 0..100_000 {
+                    dsn.push_str("Content-Type: message/rfc822\r\n\r\n");
+                }
+                dsn.push_str("\r\n--b--\r\n");
+                read_report(dsn.as_bytes())
+            })
+            .expect("thread");
+        let report = handle.join().expect("no stack overflow").expect("a DSN");
+        assert_eq!(report.original_from.as_deref(), Some("alice@example.com"));
     }
 }
