@@ -269,7 +269,7 @@ pub fn body_structure(out: &mut Vec<u8>, msg: &Message<'_>, id: usize, extended:
             }
             Step::MessageTail(id) => {
                 let part = &msg.parts[id];
-                out.extend_from_slice(format!(" {}", count_lines(msg.body(part))).as_bytes());
+                out.extend_from_slice(format!(" {}", msg.lines(part)).as_bytes());
                 leaf_tail(out, msg, part, extended);
             }
         }
@@ -317,7 +317,7 @@ fn leaf(out: &mut Vec<u8>, msg: &Message<'_>, part: &Part<'_>, extended: bool) {
     }
     let text = leaf_head(out, msg, part);
     if text {
-        out.extend_from_slice(format!(" {}", count_lines(msg.body(part))).as_bytes());
+        out.extend_from_slice(format!(" {}", msg.lines(part)).as_bytes());
     }
     leaf_tail(out, msg, part, extended);
 }
@@ -426,10 +426,6 @@ fn extension(out: &mut Vec<u8>, msg: &Message<'_>, part: &Part<'_>) {
         out,
         raw_text(msg, part, HeaderName::ContentLocation).as_deref(),
     );
-}
-
-fn count_lines(b: &[u8]) -> usize {
-    b.iter().filter(|&&c| c == b'\n').count()
 }
 
 /// The part a section's numbers name. A message/rfc822 part's numbers continue inside

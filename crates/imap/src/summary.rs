@@ -89,3 +89,49 @@ mod tests {
         assert_eq!(Summary::decode(b"IMAPSUM1xxxx"), None);
     }
 }
+
+#[cfg(test)]
+mod bounds {
+    use super::*;
+
+    /// ENVELOPE, BODY and BODYSTRUCTURE of hostile nesting, on a 128 KiB stack: the walk
+    /// keeps its own stack, so depth costs heap, not thread stack.
+    #[test]
+    fn deep_nesting_renders_without_recursion() {
+        let handle = std::thread::Builder::new()
+            .stack_size(128 * 1024)
+            .spawn(|| {
+                let mut deep = b"Subject: deep\r\n".to_vec();
+                for i in 0..20_000 {
+                    deep.extend_from_slice(
+                        format!(
+                            "Content-Type: multipart/mixed; boundary=\"={i}\"\r\n\r\n--={i}\r\n"
+                        )
+                        .as_bytes(),
+                    );
+                }
+                let mut enclosed = b"Subject: enclosed\r\n".to_vec();
+                for _ in 0..100_000 {
+                    enclosed.extend_from_slice(b"Content-Type: message/rfc822\r\n\r\n");
+                }
+                (Summary::compute(&deep), Summary::compute(&enclosed))
+            })
+            .expect("thread");
+        let (deep, enclosed) = handle.join().expect("no stack overflow");
+        // 99 multiparts, the last level cut and shown as application/octet-stream
+        assert!(deep.body_structure.iter().filter(|&&c| c == b'(').count() >= 99);
+        assert!(
+            deep.body
+                .windows(26)
+                .any(|w| w == b"\"APPLICATION\" \"OCTET-STREA"),
+            "{}",
+            String::from_utf8_lossy(&deep.body)
+        );
+        assert!(
+            enclosed
+                .body_structure
+                .starts_with(b"(\"MESSAGE\" \"RFC822\"")
+        );
+        assert!(enclosed.envelope.starts_with(b"(NIL \"enclosed\""));
+    }
+}

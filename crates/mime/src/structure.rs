@@ -92,6 +92,9 @@ pub struct Message<'a> {
     pub parts: Vec<Part<'a>>,
     /// Whether a bound cut the structure somewhere.
     pub cut: bool,
+    /// Where the line feeds are, found on the first call of [`Message::lines`], so that
+    /// counting the lines of nested parts costs one pass in all, not one per level.
+    line_feeds: std::cell::OnceCell<Vec<u32>>,
 }
 
 impl<'a> Message<'a> {
@@ -104,6 +107,20 @@ impl<'a> Message<'a> {
         self.raw
             .get(part.body_start()..part.end().max(part.body_start()))
             .unwrap_or_default()
+    }
+
+    /// The number of lines (line feeds) in `part`'s body.
+    pub fn lines(&self, part: &Part<'_>) -> usize {
+        let feeds = self.line_feeds.get_or_init(|| {
+            self.raw
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| **c == b'\n')
+                .map(|(i, _)| offset(i))
+                .collect()
+        });
+        let before = |at: usize| feeds.partition_point(|&f| (f as usize) < at);
+        before(part.end()) - before(part.body_start())
     }
 
     /// The bytes of `part`'s header block (with the empty line that ends it).
@@ -162,6 +179,7 @@ pub fn parse(raw: &[u8]) -> Message<'_> {
         raw,
         parts: p.parts,
         cut: p.cut,
+        line_feeds: std::cell::OnceCell::new(),
     }
 }
 
