@@ -266,7 +266,8 @@ async fn too_many_hops_are_refused_at_the_end_of_data_and_bdat() {
 
     let inbox = h.inbox_text("bob@example.com").await;
     assert_eq!(inbox.len(), 1);
-    let header = &inbox[0][..inbox[0].find("\r\n\r\n").unwrap()];
+    let end = inbox[0].find("\r\n\r\n").expect("a header section");
+    let header = &inbox[0][..end];
     assert_eq!(
         header.matches("\nReceived: ").count(),
         50,
@@ -365,7 +366,7 @@ async fn cut_off(mut raw: Raw, started: Instant, limit: Duration) {
     let took = started.elapsed();
     assert_eq!(r, format!("421 4.4.2 {HOST} Error: timeout exceeded\r\n"));
     assert!(
-        took >= limit / 2 && took < limit + Duration::from_secs(3),
+        took >= limit / 2 && took < limit + Duration::from_secs(4),
         "cut off after {took:?}, the limit being {limit:?}"
     );
     assert_eq!(raw.reply().await, "", "closed");
