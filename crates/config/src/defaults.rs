@@ -36,8 +36,25 @@ pub fn idle_timeout() -> u64 {
     300
 }
 
+/// A whole command line (`smtp.command_timeout`): Postfix's `smtpd_timeout`.
+pub fn command_timeout() -> u64 {
+    300
+}
+
+/// A whole message or BDAT chunk (`smtp.data_timeout`): RFC 5321 §4.5.3.2.6 gives the
+/// server 10 minutes for the end of data.
+pub fn data_timeout() -> u64 {
+    600
+}
+
+/// Error replies per session (`smtp.max_errors`): Postfix's `smtpd_hard_error_limit`.
 pub fn max_errors() -> u32 {
-    10
+    20
+}
+
+/// `Received:` fields per message (`smtp.max_hops`): Postfix's `hopcount_limit`.
+pub fn max_hops() -> u32 {
+    50
 }
 
 /// SMTP connections in total (`smtp.max_connections`).

@@ -45,8 +45,15 @@ max_message_size = 26214400
 max_recipients = 100
 # Seconds a client may stay silent before "421 4.4.2" and disconnect.
 idle_timeout = 300
-# Errors in one session before "421 4.7.0" and disconnect.
-max_errors = 10
+# Seconds in which a whole command line must arrive, and a whole message (after DATA)
+# or BDAT chunk, however slowly the client sends it; then "421 4.4.2" and disconnect.
+command_timeout = 300
+data_timeout = 600
+# Error replies in one session before "421 4.7.0" and disconnect.
+max_errors = 20
+# Most Received: header fields a message may have, this server's own included (a mail
+# loop otherwise): more gets "554 5.4.6 Too many hops", and delivery will not send it.
+max_hops = 50
 # Simultaneous SMTP connections, in total and from one IP address.
 max_connections = 1000
 max_connections_per_ip = 20

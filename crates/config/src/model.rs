@@ -221,9 +221,19 @@ pub struct SmtpConfig {
     /// Seconds a client may stay silent before `421 4.4.2`.
     #[serde(default = "defaults::idle_timeout")]
     pub idle_timeout: u64,
-    /// Errors in one session before `421 4.7.0` and disconnect.
+    /// Seconds in which a whole command line (or AUTH response) must arrive.
+    #[serde(default = "defaults::command_timeout")]
+    pub command_timeout: u64,
+    /// Seconds in which a whole message after DATA, or a whole BDAT chunk, must arrive.
+    #[serde(default = "defaults::data_timeout")]
+    pub data_timeout: u64,
+    /// Error replies in one session before `421 4.7.0` and disconnect.
     #[serde(default = "defaults::max_errors")]
     pub max_errors: u32,
+    /// Most `Received:` header fields a message may have, ours included (loop limit);
+    /// delivery applies it too.
+    #[serde(default = "defaults::max_hops")]
+    pub max_hops: u32,
     /// Simultaneous SMTP connections in total.
     #[serde(default = "defaults::max_connections")]
     pub max_connections: u32,
@@ -268,7 +278,10 @@ impl Default for SmtpConfig {
             max_message_size: defaults::max_message_size(),
             max_recipients: defaults::max_recipients(),
             idle_timeout: defaults::idle_timeout(),
+            command_timeout: defaults::command_timeout(),
+            data_timeout: defaults::data_timeout(),
             max_errors: defaults::max_errors(),
+            max_hops: defaults::max_hops(),
             max_connections: defaults::max_connections(),
             max_connections_per_ip: defaults::max_connections_per_ip(),
             trusted_networks: defaults::trusted_networks(),

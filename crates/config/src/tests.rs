@@ -136,6 +136,28 @@ fn smtp_defaults_and_bad_network() {
     let c = Config::defaults().unwrap();
     assert_eq!(c.smtp.max_message_size, 25 * 1024 * 1024);
     assert_eq!(c.smtp.max_recipients, 100);
+    assert_eq!(
+        (c.smtp.command_timeout, c.smtp.data_timeout),
+        (300, 600),
+        "Postfix's smtpd_timeout, RFC 5321's 10 minutes for the data"
+    );
+    assert_eq!(c.smtp.max_errors, 20, "Postfix's smtpd_hard_error_limit");
+    assert_eq!(c.smtp.max_hops, 50, "Postfix's hopcount_limit");
+    for key in ["command_timeout", "data_timeout", "max_errors", "max_hops"] {
+        assert_eq!(
+            err(&format!("[smtp]\n{key} = 0\n")),
+            format!("config error: smtp.{key} = 0: expected at least 1")
+        );
+    }
+    let c = Config::from_toml(
+        "[smtp]\ncommand_timeout = 2\ndata_timeout = 3\nmax_hops = 7\n",
+        "t",
+    )
+    .expect("valid");
+    assert_eq!(
+        (c.smtp.command_timeout, c.smtp.data_timeout, c.smtp.max_hops),
+        (2, 3, 7)
+    );
     let e = err("[smtp]\ntrusted_networks = [\"10.0.0.0/33\"]\n");
     assert!(
         e.starts_with(

@@ -112,7 +112,10 @@ fn validate_smtp(config: &Config) -> Result<(), ConfigError> {
         ("smtp.max_message_size", s.max_message_size),
         ("smtp.max_recipients", u64::from(s.max_recipients)),
         ("smtp.idle_timeout", s.idle_timeout),
+        ("smtp.command_timeout", s.command_timeout),
+        ("smtp.data_timeout", s.data_timeout),
         ("smtp.max_errors", u64::from(s.max_errors)),
+        ("smtp.max_hops", u64::from(s.max_hops)),
         ("smtp.max_connections", u64::from(s.max_connections)),
         (
             "smtp.max_connections_per_ip",

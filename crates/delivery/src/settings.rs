@@ -53,6 +53,9 @@ pub struct DeliverySettings {
     pub own_addresses: Vec<SocketAddr>,
     /// Messages at most in memory waiting for a connection (leased, not yet sent).
     pub backlog: usize,
+    /// A message with more `Received:` fields is not sent (`smtp.max_hops`): its
+    /// recipients fail with 5.4.6.
+    pub max_hops: usize,
 }
 
 impl DeliverySettings {
@@ -112,6 +115,7 @@ impl DeliverySettings {
             routes,
             own_addresses,
             backlog: (max_connections * 20).clamp(200, 5000),
+            max_hops: config.smtp.max_hops as usize,
         })
     }
 

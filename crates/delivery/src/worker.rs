@@ -1,7 +1,9 @@
 //! One outbound connection's life, for one destination: find its hosts, connect (hosts in
 //! order, failed ones skipped, TLS dropped for a host whose handshake fails), send the
 //! destination's waiting jobs one after another over the connection (RSET between them)
-//! up to the per-connection limit, hand each outcome to the recorder, QUIT.
+//! up to the per-connection limit, hand each outcome to the recorder, QUIT. A message
+//! with more `Received:` fields than `smtp.max_hops` is not sent at all: its recipients
+//! fail with 5.4.6 (a mail loop) and the sender gets the usual report.
 
 use std::sync::Arc;
 
@@ -89,6 +91,14 @@ async fn work(ctx: &Ctx, dest: &Destination, key: &str) {
                 continue;
             }
         };
+        if let Some(reason) = too_many_hops(ctx, &body) {
+            // a loop: sending it on would only make it go round again
+            let updates =
+                span.in_scope(|| outcome::all_failed(&job, &Via::default(), &reason, now()));
+            ctx.recorder.record(updates);
+            next = ctx.queues.next(key);
+            continue;
+        }
         if session.is_none() {
             match connect(ctx, &targets).instrument(span.clone()).await {
                 Ok(s) => session = Some(s),
@@ -143,6 +153,18 @@ async fn work(ctx: &Ctx, dest: &Destination, key: &str) {
     if let Some((client, _)) = session {
         client.quit().await;
     }
+}
+
+/// The permanent failure of a message with more `Received:` fields than `smtp.max_hops`
+/// (counted in its header section only, see `estafeta_smtp::hops`).
+fn too_many_hops(ctx: &Ctx, body: &[u8]) -> Option<String> {
+    let max = ctx.settings.max_hops;
+    (estafeta_smtp::hops::received_fields(body, max) > max).then(|| {
+        format!(
+            "5.4.6 too many hops: the message has more than {max} Received: header fields \
+             (smtp.max_hops), a mail loop"
+        )
+    })
 }
 
 /// The transaction for a job: its sender, its recipients with their DSN parameters.

@@ -705,6 +705,61 @@ async fn mx_pointing_at_ourselves_fails_as_a_loop() {
     assert!(other.sessions().is_empty(), "never handed to a backup MX");
 }
 
+/// A message with more Received: fields than `smtp.max_hops` (50) is a loop: it is never
+/// sent, its recipient fails with 5.4.6 and the sender gets a report. Fields in the body
+/// do not count, and 50 in the header pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_hops_fails_with_5_4_6_and_is_never_sent() {
+    let host = scripted(2, 0, Script::new()).await;
+    let dns = TestDns::start(
+        Records::new()
+            .mx("far.test", 10, "mx.far.test")
+            .a("mx.far.test", ip(2)),
+    )
+    .await;
+    let s = Sender::start(&dns, host.addr.port(), Options::default()).await;
+    let received = |n: usize| {
+        "Received: from a.test by b.test;\r\n\tMon, 1 Jan 2024 00:00:00 +0000\r\n".repeat(n)
+    };
+    let fifty = format!(
+        "{}{}Received: in the body, not counted\r\n{}",
+        received(50),
+        message(ANN, "fifty"),
+        received(20)
+    );
+    s.queue_body(ANN, vec![rcpt("ok@far.test", None)], fifty, None)
+        .await;
+    let sent = wait_messages(&host, 1).await;
+    assert!(
+        sent[0].rcpts[0].contains("ok@far.test"),
+        "{:?}",
+        sent[0].rcpts
+    );
+
+    let looped = format!("{}{}", received(51), message(ANN, "fifty-one"));
+    let id = s
+        .queue_body(ANN, vec![rcpt("loop@far.test", None)], looped, None)
+        .await;
+    let inbox = s.wait_ann(1).await;
+    s.wait_empty().await;
+    let (human, status, _) = parse_dsn(&inbox[0]);
+    for field in [
+        "Final-Recipient: rfc822;loop@far.test",
+        "Action: failed",
+        "Status: 5.4.6",
+    ] {
+        assert!(status.contains(field), "{field} missing from:\n{status}");
+    }
+    assert!(
+        !status.contains("Remote-MTA"),
+        "no host was asked: {status}"
+    );
+    assert!(human.contains("too many hops"), "{human}");
+    assert!(String::from_utf8_lossy(&inbox[0]).contains(&id));
+    assert_eq!(host.sessions().len(), 1, "the loop was never sent");
+    assert_eq!(host.messages().len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_limits_and_reuse() {
     let open = Arc::new(AtomicUsize::new(0));

@@ -18,7 +18,7 @@ mod throttle;
 mod tls;
 
 pub use limits::{ConnectionLimits, ConnectionSlot, Refusal};
-pub use lineio::{IoError, Line, LineIo};
+pub use lineio::{BoundedLine, IoError, Line, LineIo};
 pub use listen::{BindError, Bound, Connection, Service, bind_all, serve};
 pub use stream::MaybeTls;
 pub use throttle::AuthThrottle;

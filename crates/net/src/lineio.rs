@@ -1,8 +1,20 @@
 //! A line-based protocol connection (SMTP, POP3, IMAP): bounded line reads with an idle
 //! timeout, exact-length reads (BDAT, literals), and replies buffered until the client
 //! waits for them, so pipelined commands get their replies in one write (RFC 2920).
+//!
+//! Bounds:
+//! - a line is kept up to the `max` its caller gives; past that it is read to its end
+//!   and dropped, never accumulated (what is kept of it: its first [`HEAD`] octets and
+//!   whether it ended in CRLF), so a line of any length costs the read buffer only;
+//! - every wait for input and every write of replies is limited by the idle timeout;
+//! - optionally, a deadline ([`LineIo::set_deadline`]) bounds a whole unit of input
+//!   however the client paces it: a command line, a message, a chunk. A client that
+//!   sends one octet just before each idle timeout would otherwise hold a read open for
+//!   ever. Past the deadline every read fails with [`IoError::Timeout`].
 
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio_rustls::TlsAcceptor;
 
@@ -19,8 +31,28 @@ pub enum Line {
     Closed,
 }
 
+/// How much of a line that was too long is kept: enough to tell its command.
+pub const HEAD: usize = 16;
+
+/// A line read by [`LineIo::read_bounded_line`]: as [`Line`], with what a caller needs to
+/// know about a line that was too long.
+pub enum BoundedLine {
+    /// A line with its terminator (LF, with or without CR).
+    Complete(Vec<u8>),
+    /// The line was longer than allowed: read to its end and dropped.
+    TooLong {
+        /// Its first octets (at most [`HEAD`]).
+        head: Vec<u8>,
+        /// Whether it ended with CRLF (else with a bare LF).
+        crlf: bool,
+    },
+    /// The client closed the connection.
+    Closed,
+}
+
 #[derive(Debug)]
 pub enum IoError {
+    /// The idle timeout ran out, or the deadline passed.
     Timeout,
     Io(std::io::Error),
 }
@@ -35,6 +67,7 @@ pub struct LineIo {
     pub reader: BufReader<MaybeTls>,
     out: Vec<u8>,
     idle: Duration,
+    deadline: Option<Instant>,
 }
 
 impl LineIo {
@@ -49,6 +82,7 @@ impl LineIo {
             reader: BufReader::with_capacity(capacity, stream),
             out: Vec::with_capacity(1024),
             idle,
+            deadline: None,
         }
     }
 
@@ -82,12 +116,31 @@ impl LineIo {
         Ok(())
     }
 
+    /// Sets (or with `None` lifts) the deadline of every read until it changes: once it
+    /// has passed, reads fail with [`IoError::Timeout`] even while the client is still
+    /// sending. The idle timeout keeps applying to each wait within it.
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+    }
+
+    /// Whether a deadline is set and has passed: tells a deadline from an idle timeout
+    /// after [`IoError::Timeout`].
+    pub fn deadline_passed(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
     /// Refills the read buffer, flushing replies first when no pipelined input is left.
     async fn fill(&mut self) -> Result<usize, IoError> {
         if self.reader.buffer().is_empty() {
             self.flush().await?;
         }
-        let buf = tokio::time::timeout(self.idle, self.reader.fill_buf())
+        let idle_end = Instant::now() + self.idle;
+        let until = match self.deadline {
+            Some(d) if d <= Instant::now() => return Err(IoError::Timeout),
+            Some(d) => d.min(idle_end),
+            None => idle_end,
+        };
+        let buf = tokio::time::timeout_at(until, self.reader.fill_buf())
             .await
             .map_err(|_| IoError::Timeout)??;
         Ok(buf.len())
@@ -95,11 +148,24 @@ impl LineIo {
 
     /// Reads one line of at most `max` octets including its terminator.
     pub async fn read_line(&mut self, max: usize) -> Result<Line, IoError> {
+        Ok(match self.read_bounded_line(max).await? {
+            BoundedLine::Complete(l) => Line::Complete(l),
+            BoundedLine::TooLong { .. } => Line::TooLong,
+            BoundedLine::Closed => Line::Closed,
+        })
+    }
+
+    /// Reads one line of at most `max` octets including its terminator; a longer one is
+    /// read to its end while only its first [`HEAD`] octets and its last octet before LF
+    /// are kept.
+    pub async fn read_bounded_line(&mut self, max: usize) -> Result<BoundedLine, IoError> {
         let mut line = Vec::new();
         let mut too_long = false;
+        // the octet before the current buffer's first, for a CR just before a chunk's LF
+        let mut last = 0u8;
         loop {
             if self.fill().await? == 0 {
-                return Ok(Line::Closed);
+                return Ok(BoundedLine::Closed);
             }
             let buf = self.reader.buffer();
             let (take, done) = match buf.iter().position(|&b| b == b'\n') {
@@ -109,17 +175,28 @@ impl LineIo {
             if !too_long {
                 if line.len() + take > max {
                     too_long = true;
-                    line = Vec::new();
+                    // keep the head only: the rest is dropped as it comes
+                    let room = HEAD.saturating_sub(line.len());
+                    line.extend_from_slice(&buf[..take.min(room)]);
+                    line.truncate(HEAD);
+                    line.shrink_to_fit();
                 } else {
                     line.extend_from_slice(&buf[..take]);
                 }
             }
+            let crlf = done
+                && if take >= 2 {
+                    buf[take - 2] == b'\r'
+                } else {
+                    last == b'\r'
+                };
+            last = buf[take - 1];
             self.reader.consume(take);
             if done {
                 return Ok(if too_long {
-                    Line::TooLong
+                    BoundedLine::TooLong { head: line, crlf }
                 } else {
-                    Line::Complete(line)
+                    BoundedLine::Complete(line)
                 });
             }
         }
@@ -192,5 +269,91 @@ impl LineIo {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// A LineIo over a loopback connection, and the client's end.
+    async fn pair(idle: Duration) -> (LineIo, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        (LineIo::new(MaybeTls::Plain(server), idle), client)
+    }
+
+    #[tokio::test]
+    async fn a_long_line_keeps_its_head_and_how_it_ended() {
+        let (mut io, mut client) = pair(Duration::from_secs(5)).await;
+        let long = format!("AUTH PLAIN {}\r\n", "x".repeat(100_000));
+        let input = format!("{long}short\r\n{}\nend\n\r\n", "y".repeat(40_000));
+        client.write_all(input.as_bytes()).await.expect("write");
+        drop(client);
+        match io.read_bounded_line(100).await.expect("read") {
+            BoundedLine::TooLong { head, crlf } => {
+                assert_eq!(head, b"AUTH PLAIN xxxxx");
+                assert!(crlf);
+            }
+            _ => panic!("expected a long line"),
+        }
+        assert!(matches!(io.read_line(100).await, Ok(Line::Complete(l)) if l == b"short\r\n"));
+        match io.read_bounded_line(100).await.expect("read") {
+            BoundedLine::TooLong { crlf, .. } => assert!(!crlf, "bare LF"),
+            _ => panic!("expected a long line"),
+        }
+        assert!(matches!(io.read_line(100).await, Ok(Line::Complete(l)) if l == b"end\n"));
+        assert!(matches!(io.read_line(100).await, Ok(Line::Complete(l)) if l == b"\r\n"));
+        assert!(matches!(io.read_line(100).await, Ok(Line::Closed)));
+    }
+
+    #[tokio::test]
+    async fn a_crlf_split_between_two_reads_is_a_crlf() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let mut client = TcpStream::connect(listener.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        // reads of 8 octets: the CR ends the first, the LF starts the second
+        let mut io = LineIo::with_buffer(MaybeTls::Plain(server), Duration::from_secs(5), 8);
+        client
+            .write_all(b"aaaaaaa\r\nbbbbbbb\n")
+            .await
+            .expect("write");
+        drop(client);
+        assert!(matches!(
+            io.read_bounded_line(4).await,
+            Ok(BoundedLine::TooLong { crlf: true, .. })
+        ));
+        assert!(matches!(
+            io.read_bounded_line(4).await,
+            Ok(BoundedLine::TooLong { crlf: false, .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_deadline_bounds_a_dribbled_line() {
+        let (mut io, mut client) = pair(Duration::from_secs(30)).await;
+        io.set_deadline(Some(Instant::now() + Duration::from_millis(300)));
+        let writer = tokio::spawn(async move {
+            for _ in 0..100 {
+                if client.write_all(b"x").await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        let started = Instant::now();
+        assert!(matches!(io.read_line(1000).await, Err(IoError::Timeout)));
+        assert!(io.deadline_passed());
+        assert!(started.elapsed() < Duration::from_secs(5));
+        writer.abort();
+        io.set_deadline(None);
+        assert!(!io.deadline_passed());
     }
 }

@@ -111,8 +111,19 @@ impl Sender {
         subject: &str,
         ret: Option<&str>,
     ) -> String {
+        self.queue_body(from, remote, message(from, subject), ret)
+            .await
+    }
+
+    /// Queues `body` as it is (it must end with CRLF); returns its queue id.
+    pub async fn queue_body(
+        &self,
+        from: &str,
+        remote: Vec<RemoteRecipient>,
+        body: String,
+        ret: Option<&str>,
+    ) -> String {
         let queue_id = new_queue_id();
-        let body = message(from, subject);
         self.store
             .accept(Accept {
                 queue_id: queue_id.clone(),

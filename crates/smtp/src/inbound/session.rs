@@ -2,10 +2,29 @@
 //! AUTH, MAIL, RCPT, DATA/BDAT, RSET, NOOP, HELP, VRFY/EXPN, QUIT. Command syntax comes
 //! from smtp-proto; the policy (who may relay, which sender a user may use, limits) and
 //! the replies (RFC 5321 codes with RFC 3463 enhanced codes) are here.
+//!
+//! Bounds of a session (hostile input is the normal case):
+//! - a command line: 512 octets, 1012 for MAIL and RCPT, 12 KiB for AUTH and SASL
+//!   responses; longer ones are dropped as they arrive and answered `500 5.5.2` (`500
+//!   5.5.6` for AUTH, RFC 4954 §4). It must be CRLF-terminated and valid UTF-8; the
+//!   EHLO/HELO name must be ASCII (RFC 5321 §4.1.1.1, it comes before SMTPUTF8 is known);
+//! - time: each read and write waits at most `smtp.idle_timeout`; a whole command line
+//!   must arrive within `smtp.command_timeout`, a whole message after DATA, and each BDAT
+//!   chunk, within `smtp.data_timeout`, however the client paces its octets. Then `421
+//!   4.4.2` and the connection is closed;
+//! - errors: after `smtp.max_errors` error replies (4xx and 5xx, except `452 4.5.3` for
+//!   recipients over the limit, which RFC 5321 §4.5.3.1.10 makes flow control) `421
+//!   4.7.0` and the connection is closed;
+//! - recipients: `smtp.max_recipients` per transaction, then `452 4.5.3`;
+//! - a message: `smtp.max_message_size` octets, lines of 1000 octets, no bare CR or LF,
+//!   no NUL (`data.rs`), and at most `smtp.max_hops` `Received:` fields with ours
+//!   (`554 5.4.6 Too many hops`, see `crate::hops`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use estafeta_config::{Protocol, TlsMode};
 use estafeta_net::Connection;
@@ -19,12 +38,12 @@ use smtp_proto::{
 use tracing::Instrument;
 
 use super::Shared;
-use super::data::{self, DataEnd};
+use super::data::{self, Checker, DataEnd};
 use super::headers::{self, Trace};
 use super::policy::may_send_as;
 use super::{bounces, rates};
 use estafeta_net::sasl;
-use estafeta_net::{IoError, Line, LineIo as Io};
+use estafeta_net::{BoundedLine, IoError, LineIo as Io};
 
 /// RFC 5321 §4.5.3.1.4: 512 octets for a command line…
 const MAX_COMMAND_LINE: usize = 512;
@@ -32,6 +51,29 @@ const MAX_COMMAND_LINE: usize = 512;
 const MAX_PARAMETER_LINE: usize = 1012;
 /// A SASL response line.
 const MAX_AUTH_LINE: usize = 12 * 1024;
+
+/// RFC 4954 §4: an AUTH command or response over [`MAX_AUTH_LINE`].
+const AUTH_LINE_TOO_LONG: &str = "500 5.5.6 Authentication exchange line is too long";
+/// RFC 4954 §4: the client answered `*`.
+const AUTH_CANCELLED: &str = "501 5.0.0 Error: authentication cancelled";
+
+/// Which time limit the reads run under.
+#[derive(Clone, Copy, Debug)]
+enum Clock {
+    /// A command line or SASL response: `smtp.command_timeout`.
+    Command,
+    /// A message after DATA, or one BDAT chunk: `smtp.data_timeout`.
+    Data,
+}
+
+impl Clock {
+    fn key(self) -> &'static str {
+        match self {
+            Clock::Command => "smtp.command_timeout",
+            Clock::Data => "smtp.data_timeout",
+        }
+    }
+}
 
 pub async fn run(shared: Arc<Shared>, conn: Connection) {
     let span = tracing::info_span!("smtp", peer = %conn.peer, port = conn.local.port());
@@ -51,6 +93,7 @@ pub async fn run(shared: Arc<Shared>, conn: Connection) {
             tx: None,
             errors: 0,
             accepted: 0,
+            clock: Clock::Command,
         };
         tracing::info!(
             tls = session.tls.is_some(),
@@ -98,8 +141,12 @@ struct Tx {
     /// Local users (each once) that receive the message.
     local: Vec<User>,
     remote: Vec<RemoteRecipient>,
-    /// BDAT chunks so far.
+    /// BDAT chunks so far (nothing once the content rules refuse the message).
     chunks: Vec<u8>,
+    /// Octets of the BDAT chunks so far.
+    chunked: usize,
+    /// The content rules over the BDAT chunks.
+    check: Checker,
     bdat: bool,
     /// The sender's domain when it is one of ours and domain rate limits are on.
     rate_domain: Option<String>,
@@ -118,6 +165,7 @@ struct Session {
     tx: Option<Tx>,
     errors: u32,
     accepted: u32,
+    clock: Clock,
 }
 
 impl Session {
@@ -139,6 +187,18 @@ impl Session {
         self.io().reply(line);
     }
 
+    /// Starts the time limit of the reads to come.
+    fn start_clock(&mut self, clock: Clock) {
+        let s = &self.shared.settings.smtp;
+        let secs = match clock {
+            Clock::Command => s.command_timeout,
+            Clock::Data => s.data_timeout,
+        };
+        self.clock = clock;
+        self.io()
+            .set_deadline(Some(Instant::now() + Duration::from_secs(secs)));
+    }
+
     fn auth_allowed(&self) -> bool {
         sasl::password_allowed(
             self.tls.is_some(),
@@ -152,8 +212,9 @@ impl Session {
         self.io().reply(&greeting);
         let mut shutdown = self.shared.shutdown.clone();
         loop {
+            self.start_clock(Clock::Command);
             let read = tokio::select! {
-                r = self.io().read_line(MAX_AUTH_LINE) => r,
+                r = self.io().read_bounded_line(MAX_AUTH_LINE) => r,
                 _ = shutdown.wait_for(|stop| *stop) => {
                     tracing::info!("server stopping: closing session");
                     let line = format!("421 4.3.2 {} Service shutting down", self.host());
@@ -162,19 +223,30 @@ impl Session {
                 }
             };
             let next = match read {
-                Ok(Line::Complete(line)) => self.command(line).await,
-                Ok(Line::TooLong) => {
-                    self.say("500 5.5.2 Error: line too long");
+                Ok(BoundedLine::Complete(line)) => self.command(line).await,
+                Ok(BoundedLine::TooLong { head, .. }) => {
+                    let auth = head.len() > 4
+                        && head[..4].eq_ignore_ascii_case(b"AUTH")
+                        && head[4] == b' ';
+                    if auth {
+                        self.say(AUTH_LINE_TOO_LONG);
+                    } else {
+                        self.say("500 5.5.2 Error: line too long");
+                    }
                     Ok(Next::Continue)
                 }
-                Ok(Line::Closed) => Ok(Next::Close),
+                Ok(BoundedLine::Closed) => Ok(Next::Close),
                 Err(e) => Err(e),
             };
             match next {
                 Ok(Next::Continue) => {}
                 Ok(Next::Close) => break,
                 Err(IoError::Timeout) => {
-                    tracing::info!("idle timeout");
+                    if self.io.as_ref().is_some_and(|io| io.deadline_passed()) {
+                        tracing::info!(limit = self.clock.key(), "time limit exceeded");
+                    } else {
+                        tracing::info!("idle timeout");
+                    }
                     let line = format!("421 4.4.2 {} Error: timeout exceeded", self.host());
                     if let Some(io) = self.io.as_mut() {
                         io.reply(&line);
@@ -214,6 +286,23 @@ impl Session {
         }
         if !line.ends_with(b"\r\n") {
             self.say("500 5.5.2 Error: commands must end with CRLF");
+            return Ok(Next::Continue);
+        }
+        if std::str::from_utf8(&line).is_err() {
+            // smtp-proto would read it with U+FFFD in place of the bad octets: an address
+            // the client never sent
+            let reply = if verb.eq_ignore_ascii_case(b"MAIL") {
+                "501 5.1.7 Bad sender address syntax (invalid UTF-8)"
+            } else if verb.eq_ignore_ascii_case(b"RCPT") {
+                "501 5.1.3 Bad recipient address syntax (invalid UTF-8)"
+            } else if verb.eq_ignore_ascii_case(b"EHLO") || verb.eq_ignore_ascii_case(b"HELO") {
+                "501 5.5.2 Error: invalid EHLO/HELO name (invalid UTF-8)"
+            } else if verb.eq_ignore_ascii_case(b"AUTH") {
+                "501 5.5.2 Error: invalid UTF-8 in AUTH"
+            } else {
+                "500 5.5.2 Error: invalid UTF-8 in command"
+            };
+            self.say(reply);
             return Ok(Next::Continue);
         }
         let request = match Request::parse(&mut line.iter()) {
@@ -264,6 +353,10 @@ impl Session {
     }
 
     fn ehlo(&mut self, host: String, esmtp: bool) {
+        if !host.is_ascii() {
+            self.say("501 5.5.2 Error: invalid EHLO/HELO name (ASCII expected)");
+            return;
+        }
         self.helo = Some(host);
         self.esmtp = esmtp;
         self.tx = None;
@@ -321,16 +414,22 @@ impl Session {
         Ok(Next::Continue)
     }
 
-    async fn read_sasl_line(&mut self, challenge: &str) -> Result<Option<String>, IoError> {
+    /// The client's answer to `challenge`; `Err` holds the refusal of the AUTH command
+    /// when the line is too long or the connection closed.
+    async fn read_sasl_line(
+        &mut self,
+        challenge: &str,
+    ) -> Result<Result<String, &'static str>, IoError> {
         self.io().reply(challenge);
-        match self.io().read_line(MAX_AUTH_LINE).await? {
-            Line::Complete(l) => Ok(Some(
-                String::from_utf8_lossy(&l)
-                    .trim_end_matches(['\r', '\n'])
-                    .to_string(),
-            )),
-            Line::TooLong | Line::Closed => Ok(None),
-        }
+        self.start_clock(Clock::Command);
+        Ok(match self.io().read_bounded_line(MAX_AUTH_LINE).await? {
+            // not valid UTF-8: U+FFFD is not base64, so the decoding refuses it
+            BoundedLine::Complete(l) => Ok(String::from_utf8_lossy(&l)
+                .trim_end_matches(['\r', '\n'])
+                .to_string()),
+            BoundedLine::TooLong { .. } => Err(AUTH_LINE_TOO_LONG),
+            BoundedLine::Closed => Err(AUTH_CANCELLED),
+        })
     }
 
     async fn auth(&mut self, mechanism: u64, initial: String) -> Result<(), IoError> {
@@ -359,18 +458,20 @@ impl Session {
         };
         let creds = match mechanism {
             AUTH_PLAIN => match self.first_response(initial, "334 ").await? {
-                Some(response) => sasl::plain(&response),
-                None => return self.auth_cancelled(),
+                Ok(response) => sasl::plain(&response),
+                Err(refusal) => return self.auth_refused(refusal),
             },
             AUTH_LOGIN => {
-                let Some(user) = self.first_response(initial, "334 VXNlcm5hbWU6").await? else {
-                    return self.auth_cancelled();
+                let user = match self.first_response(initial, "334 VXNlcm5hbWU6").await? {
+                    Ok(user) => user,
+                    Err(refusal) => return self.auth_refused(refusal),
                 };
-                let Some(pass) = self
+                let pass = match self
                     .first_response(String::new(), "334 UGFzc3dvcmQ6")
                     .await?
-                else {
-                    return self.auth_cancelled();
+                {
+                    Ok(pass) => pass,
+                    Err(refusal) => return self.auth_refused(refusal),
                 };
                 match (sasl::decode(&user), sasl::decode(&pass)) {
                     (Some(username), Some(password)) => {
@@ -420,25 +521,29 @@ impl Session {
     }
 
     /// The initial response if the client gave one, else the answer to `challenge`;
-    /// `None` when the client cancels (`*`) or the line is unusable.
+    /// `Err` with the refusal when the client cancels (`*`) or the line is unusable.
     async fn first_response(
         &mut self,
         initial: String,
         challenge: &str,
-    ) -> Result<Option<String>, IoError> {
+    ) -> Result<Result<String, &'static str>, IoError> {
         let response = if initial.is_empty() {
             match self.read_sasl_line(challenge).await? {
-                Some(r) => r,
-                None => return Ok(None),
+                Ok(r) => r,
+                Err(refusal) => return Ok(Err(refusal)),
             }
         } else {
             initial
         };
-        Ok((response != "*").then_some(response))
+        Ok(if response == "*" {
+            Err(AUTH_CANCELLED)
+        } else {
+            Ok(response)
+        })
     }
 
-    fn auth_cancelled(&mut self) -> Result<(), IoError> {
-        self.say("501 5.0.0 Error: authentication cancelled");
+    fn auth_refused(&mut self, refusal: &str) -> Result<(), IoError> {
+        self.say(refusal);
         Ok(())
     }
 
@@ -530,6 +635,8 @@ impl Session {
             local: Vec::new(),
             remote: Vec::new(),
             chunks: Vec::new(),
+            chunked: 0,
+            check: Checker::default(),
             bdat: false,
             rate_domain,
         });
@@ -545,7 +652,9 @@ impl Session {
         let smtputf8 = tx.smtputf8;
         let declared = tx.declared_size;
         if tx.rcpts.len() >= self.shared.settings.smtp.max_recipients as usize {
-            self.say("452 4.5.3 Error: too many recipients");
+            // flow control, not a client error (RFC 5321 §4.5.3.1.10): the client sends
+            // the rest in another transaction, so it does not count towards max_errors
+            self.io().reply("452 4.5.3 Error: too many recipients");
             return;
         }
         let rcpt = to.address;
@@ -758,6 +867,7 @@ impl Session {
         }
         self.io().reply("354 End data with <CR><LF>.<CR><LF>");
         let max = self.shared.settings.smtp.max_message_size as usize;
+        self.start_clock(Clock::Data);
         let ended = data::read(self.io(), max).await?;
         let Some(tx) = self.tx.take() else {
             return Ok(Next::Close);
@@ -769,17 +879,7 @@ impl Session {
             }
             DataEnd::Ended { body, problems } => (body, problems),
         };
-        if problems.any() {
-            let reply = if problems.too_big {
-                format!("552 5.3.4 Message size exceeds fixed maximum message size ({max} octets)")
-            } else if problems.bare_lf || problems.bare_cr {
-                "550 5.6.0 Message refused: bare CR or LF found; lines must end with CRLF"
-                    .to_string()
-            } else if problems.nul {
-                "550 5.6.0 Message refused: NUL character in message".to_string()
-            } else {
-                "500 5.5.2 Error: line too long (lines are limited to 1000 octets)".to_string()
-            };
+        if let Some(reply) = problems.refusal(max) {
             tracing::info!(queue_id = %tx.id, problems = ?problems, "message refused");
             self.say(&reply);
             return Ok(Next::Continue);
@@ -789,15 +889,33 @@ impl Session {
         Ok(Next::Continue)
     }
 
+    /// Whether the message, with the Received: field we add, would have more than
+    /// `smtp.max_hops` of them: a mail loop, most likely.
+    fn too_many_hops(&self, tx: &Tx, body: &[u8]) -> bool {
+        let max = self.shared.settings.smtp.max_hops as usize;
+        let theirs = crate::hops::received_fields(body, max);
+        if theirs + 1 > max {
+            tracing::info!(
+                queue_id = %tx.id,
+                received = theirs,
+                max_hops = max,
+                "message refused: too many hops"
+            );
+            return true;
+        }
+        false
+    }
+
     async fn bdat(&mut self, size: usize, last: bool) -> Result<Next, IoError> {
         let max = self.shared.settings.smtp.max_message_size as usize;
+        self.start_clock(Clock::Data);
         // The chunk is read in every case: it is data, never commands.
         let refusal = match &self.tx {
             None => Some("503 5.5.1 Error: need MAIL command".to_string()),
             Some(tx) if tx.rcpts.is_empty() => {
                 Some("554 5.5.1 Error: no valid recipients".to_string())
             }
-            Some(tx) if tx.chunks.len().saturating_add(size) > max => Some(format!(
+            Some(tx) if tx.chunked.saturating_add(size) > max => Some(format!(
                 "552 5.3.4 Message size exceeds fixed maximum message size ({max} octets)"
             )),
             Some(_) => None,
@@ -812,27 +930,52 @@ impl Session {
             self.say(&reply);
             return Ok(Next::Continue);
         }
-        let mut tx = self.tx.take().expect("checked above");
+        let Some(mut tx) = self.tx.take() else {
+            return Ok(Next::Close);
+        };
         tx.bdat = true;
         let mut chunks = std::mem::take(&mut tx.chunks);
-        if !self.io().read_chunk(size, Some(&mut chunks)).await? {
+        let start = chunks.len();
+        // once the content rules refuse the message, the rest is read and dropped
+        let keep = !tx.check.problems.any();
+        if !self
+            .io()
+            .read_chunk(size, keep.then_some(&mut chunks))
+            .await?
+        {
             tracing::info!(queue_id = %tx.id, "connection closed during BDAT: nothing accepted");
             return Ok(Next::Close);
         }
-        if last {
-            let reply = self.deliver(tx, chunks).await;
-            self.say(&reply);
-        } else {
+        tx.chunked += size;
+        if keep {
+            tx.check.feed(&chunks[start..]);
+            if tx.check.problems.any() {
+                chunks = Vec::new();
+            }
+        }
+        if !last {
             tx.chunks = chunks;
             self.tx = Some(tx);
             self.say(&format!("250 2.0.0 {size} octets received"));
+            return Ok(Next::Continue);
         }
+        // the same rules as DATA, answered after the LAST chunk
+        if let Some(reply) = tx.check.finish().refusal(max) {
+            tracing::info!(queue_id = %tx.id, problems = ?tx.check.problems, "message refused");
+            self.say(&reply);
+            return Ok(Next::Continue);
+        }
+        let reply = self.deliver(tx, chunks).await;
+        self.say(&reply);
         Ok(Next::Continue)
     }
 
     /// Adds our headers and hands the message to the store; the reply is 250 only once
     /// the store's commit is durable.
     async fn deliver(&mut self, tx: Tx, body: Vec<u8>) -> String {
+        if self.too_many_hops(&tx, &body) {
+            return "554 5.4.6 Too many hops".to_string();
+        }
         let at = now();
         let settings = &self.shared.settings;
         let trace = Trace {
