@@ -6,6 +6,7 @@ mod commands;
 mod failure;
 mod logging;
 mod settings;
+mod stop;
 
 use clap::Parser;
 
@@ -49,7 +50,7 @@ fn run(cli: Cli) -> Outcome {
         .enable_all()
         .build()
         .map_err(|e| Failure::new(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(async move {
+    let outcome = runtime.block_on(async move {
         match command {
             Command::Serve => commands::serve::run(settings).await,
             Command::Config(_) => Ok(()),
@@ -63,5 +64,8 @@ fn run(cli: Cli) -> Outcome {
                 commands::suppression::run(cmd, &*settings.open_store().await?).await
             }
         }
-    })
+    });
+    // blocking work still running (a password check) is not waited for
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    outcome
 }

@@ -173,3 +173,92 @@ print("done")
     assert!(out.contains("search [b''"), "{out}");
     assert!(out.ends_with("done\n"), "{out}");
 }
+
+/// A stop is bounded: sessions stalled mid-DATA, mid-literal and mid-handshake do not
+/// hold the process past its deadline, and what was acknowledged before is there after a
+/// restart.
+#[test]
+fn sigterm_stops_within_the_deadline_whatever_the_sessions_do() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    let env = Env::new();
+    let mut text = config();
+    text.push_str(
+        "[[listener]]\naddress = \"127.0.0.1\"\nport = 0\nprotocol = \"submission\"\ntls = \"implicit\"\n",
+    );
+    let config = env.write_config(&text);
+    env.ok(&["domain", "add", "example.com"], "");
+    env.ok(
+        &["user", "add", "bob@example.com", "--password-stdin"],
+        "secret\n",
+    );
+    let mut server = Server::start(&env, &config);
+    let acked = python(&format!(
+        "{}\nprint(send('alice@remote.test', 'Subject: before the stop\\r\\n\\r\\nkept\\r\\n'))",
+        prelude(&server)
+    ));
+    assert!(acked.contains("250"), "{acked}");
+
+    let read_some = |s: &mut TcpStream| {
+        let mut buf = [0u8; 512];
+        let n = s.read(&mut buf).expect("read");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    // SMTP stalled in the middle of a message
+    let mut smtp = TcpStream::connect(server.address("smtp")).expect("smtp");
+    read_some(&mut smtp);
+    smtp.write_all(b"EHLO c.test\r\n").expect("ehlo");
+    read_some(&mut smtp);
+    smtp.write_all(b"MAIL FROM:<a@remote.test>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n")
+        .expect("envelope");
+    let mut seen = String::new();
+    while !seen.contains("354") {
+        seen.push_str(&read_some(&mut smtp));
+    }
+    smtp.write_all(b"Subject: never finished\r\n\r\nhalf a mess")
+        .expect("data");
+    // IMAP stalled in the middle of a literal
+    let mut imap = TcpStream::connect(server.address("imap")).expect("imap");
+    read_some(&mut imap);
+    imap.write_all(b"a LOGIN bob@example.com secret\r\nb APPEND INBOX {100}\r\n")
+        .expect("append");
+    let mut seen = String::new();
+    while !seen.contains("+ ") {
+        seen.push_str(&read_some(&mut imap));
+    }
+    imap.write_all(b"From: x").expect("literal");
+    // a TLS handshake that never starts
+    let _tls = TcpStream::connect(server.address("submission")).expect("submission");
+
+    let asked = Instant::now();
+    server.signal(libc::SIGTERM);
+    let pid = server.child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut child = std::mem::replace(
+        &mut server.child,
+        std::process::Command::new("true").spawn().expect("true"),
+    );
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let status = rx
+        .recv_timeout(Duration::from_secs(15))
+        .unwrap_or_else(|_| panic!("estafeta (pid {pid}) still running 15 s after SIGTERM"));
+    assert!(status.is_ok());
+    assert!(
+        asked.elapsed() < Duration::from_secs(12),
+        "{:?}",
+        asked.elapsed()
+    );
+
+    let again = Server::start(&env, &config);
+    let out = python(&format!(
+        "{}\np = poplib.POP3(*POP3, timeout=30)\np.user('bob@example.com'); p.pass_('secret')\n\
+         print('messages', p.stat()[0])\nprint(b'\\n'.join(p.retr(1)[1]).decode())\np.quit()",
+        prelude(&again)
+    ));
+    assert!(out.contains("messages 1\n"), "{out}");
+    assert!(out.contains("Subject: before the stop"), "{out}");
+}

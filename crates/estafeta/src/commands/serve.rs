@@ -1,6 +1,7 @@
 //! `estafeta serve`: open the store, set up TLS, bind every listener, start delivery,
 //! serve until SIGINT or SIGTERM, then stop accepting, let delivery finish what it is
-//! sending, and close the store cleanly.
+//! sending, and close the store cleanly — all within `stop::STOP_DEADLINE`, after which
+//! the process exits anyway.
 
 use std::sync::Arc;
 
@@ -11,11 +12,16 @@ use estafeta_net::{Service, TlsSetup, TlsSource};
 use estafeta_pop3::{Pop3Server, Pop3Settings};
 use estafeta_smtp::SmtpServer;
 use estafeta_smtp::inbound::SmtpSettings;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
 use crate::failure::{Failure, Outcome};
 use crate::settings::Settings;
+use crate::stop;
+
+/// How long open SMTP sessions get to finish a commit and say 421, and delivery to record
+/// what it finished: together well within `stop::STOP_DEADLINE`.
+const SESSIONS_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+const DELIVERY_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 pub async fn run(settings: Settings) -> Outcome {
     let config = &settings.config;
@@ -62,10 +68,7 @@ pub async fn run(settings: Settings) -> Outcome {
     }
 
     // Watch signals before saying "ready", so that a stop request is never missed.
-    let mut term = signal(SignalKind::terminate())
-        .map_err(|e| Failure::new(format!("cannot watch SIGTERM: {e}")))?;
-    let mut int = signal(SignalKind::interrupt())
-        .map_err(|e| Failure::new(format!("cannot watch SIGINT: {e}")))?;
+    let mut stop_request = stop::watch()?;
     let (stop, stopped) = watch::channel(false);
     let smtp_server = SmtpServer::new(
         store.clone(),
@@ -125,22 +128,33 @@ pub async fn run(settings: Settings) -> Outcome {
     ));
     tracing::info!(hostname = %config.hostname, "estafeta ready");
 
-    let which = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+    let which = match stop_request.wait_for(Option::is_some).await {
+        Ok(which) => which.unwrap_or("SIGTERM"),
+        Err(_) => "SIGTERM",
     };
     tracing::info!(signal = which, "stopping: no new connections");
     let _ = stop.send(true);
     let _ = server.await;
     // Sessions answer 421 and close; one in the middle of a commit finishes it first.
-    if tokio::time::timeout(std::time::Duration::from_secs(10), smtp_server.wait_idle())
+    if tokio::time::timeout(SESSIONS_GRACE, smtp_server.wait_idle())
         .await
         .is_err()
     {
-        tracing::warn!("SMTP sessions still open after 10 s: closing anyway");
+        tracing::warn!(
+            seconds = SESSIONS_GRACE.as_secs(),
+            "SMTP sessions still open: closing anyway"
+        );
     }
     // transactions in progress finish and are recorded; other leases are given back
-    delivery.wait().await;
+    if tokio::time::timeout(DELIVERY_GRACE, delivery.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            seconds = DELIVERY_GRACE.as_secs(),
+            "delivery still sending: its leases will expire and be taken up again"
+        );
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())
