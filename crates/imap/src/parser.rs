@@ -162,21 +162,27 @@ impl<'a> Reader<'a> {
 
     /// atom (with `]` allowed) or string.
     pub fn astring(&mut self) -> PResult<String> {
+        Ok(String::from_utf8_lossy(&self.astring_bytes()?).into_owned())
+    }
+
+    fn astring_bytes(&mut self) -> PResult<Vec<u8>> {
         match self.peek() {
-            Some(b'"') | Some(b'{') | Some(b'~') => self.string(),
+            Some(b'"') | Some(b'{') | Some(b'~') => self.string_bytes(),
             _ => {
                 let a = self.take_while(|b| is_atom_char(b) || b == b']');
                 if a.is_empty() {
                     return Err(format!("expected an atom or string at octet {}", self.pos));
                 }
-                Ok(String::from_utf8_lossy(a).into_owned())
+                Ok(a.to_vec())
             }
         }
     }
 
-    /// A mailbox name; `INBOX` in any case is INBOX.
+    /// A mailbox name; `INBOX` in any case is INBOX. Unlike other strings, a name that is
+    /// not UTF-8 is refused rather than repaired: two different names must not become
+    /// the same folder.
     pub fn mailbox(&mut self) -> PResult<String> {
-        let name = self.astring()?;
+        let name = utf8_name(self.astring_bytes()?)?;
         Ok(if name.eq_ignore_ascii_case("INBOX") {
             "INBOX".into()
         } else {
@@ -187,7 +193,7 @@ impl<'a> Reader<'a> {
     /// LIST patterns may also hold `%` and `*`.
     fn list_mailbox(&mut self) -> PResult<String> {
         match self.peek() {
-            Some(b'"') | Some(b'{') | Some(b'~') => self.string(),
+            Some(b'"') | Some(b'{') | Some(b'~') => utf8_name(self.string_bytes()?),
             _ => {
                 let a = self.take_while(|b| is_atom_char(b) || matches!(b, b']' | b'%' | b'*'));
                 if a.is_empty() {
@@ -260,6 +266,10 @@ impl<'a> Reader<'a> {
             Err(format!("unexpected text at octet {}", self.pos))
         }
     }
+}
+
+fn utf8_name(bytes: Vec<u8>) -> PResult<String> {
+    String::from_utf8(bytes).map_err(|_| "mailbox names are UTF-8; this one is not".to_string())
 }
 
 /// Parses one complete command (its CRLF included, literals inline).

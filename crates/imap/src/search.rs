@@ -1,5 +1,10 @@
 //! SEARCH criteria (RFC 9051 §6.4.4, with ESEARCH RETURN options and CONDSTORE MODSEQ),
 //! and the IMAP date formats.
+//!
+//! Bound: criteria nest at most [`MAX_DEPTH`] levels (a parenthesised list, NOT and OR
+//! each open one); deeper nesting is refused with `BAD`, so a hostile `NOT NOT NOT …`,
+//! `OR OR OR …` or `((((…` neither recurses without end here nor builds a tree that
+//! anything walking it (evaluation, `needs_message`, drop) would recurse into deeper.
 
 use crate::command::{CommandBody, SearchKey};
 use crate::parser::{PResult, Reader};
@@ -36,12 +41,14 @@ pub(crate) fn parse(r: &mut Reader<'_>, uid: bool) -> PResult<CommandBody> {
 }
 
 /// Nesting deeper than this is refused (a hostile `NOT NOT NOT …` must not overflow the stack).
-const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 fn key(r: &mut Reader<'_>, depth: usize) -> PResult<SearchKey> {
     use SearchKey::*;
     if depth > MAX_DEPTH {
-        return Err("search criteria nested too deeply".into());
+        return Err(format!(
+            "search criteria nested too deeply (at most {MAX_DEPTH} levels)"
+        ));
     }
     if r.peek() == Some(b'(') {
         let mut keys = r.paren_list(|r| key(r, depth + 1))?;

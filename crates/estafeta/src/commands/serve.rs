@@ -3,6 +3,7 @@
 //! sending, and close the store cleanly.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use estafeta_config::Protocol;
 use estafeta_delivery::{Delivery, DeliverySettings};
@@ -87,6 +88,8 @@ pub async fn run(settings: Settings) -> Outcome {
             max_message_size: config.smtp.max_message_size,
             max_connections: config.imap.max_connections,
             max_connections_per_ip: config.imap.max_connections_per_ip,
+            command_timeout: Duration::from_secs(config.imap.command_timeout),
+            max_bad_commands: config.imap.max_bad_commands,
             ..ImapSettings::default()
         },
     ));
@@ -98,6 +101,8 @@ pub async fn run(settings: Settings) -> Outcome {
             allow_plaintext_on_loopback: config.auth.allow_plaintext_on_loopback,
             max_connections: config.pop3.max_connections,
             max_connections_per_ip: config.pop3.max_connections_per_ip,
+            command_timeout: Duration::from_secs(config.pop3.command_timeout),
+            max_errors: config.pop3.max_errors,
             ..Pop3Settings::default()
         },
     ));
@@ -133,7 +138,7 @@ pub async fn run(settings: Settings) -> Outcome {
     let _ = stop.send(true);
     let _ = server.await;
     // Sessions answer 421 and close; one in the middle of a commit finishes it first.
-    if tokio::time::timeout(std::time::Duration::from_secs(10), smtp_server.wait_idle())
+    if tokio::time::timeout(Duration::from_secs(10), smtp_server.wait_idle())
         .await
         .is_err()
     {
