@@ -147,8 +147,9 @@ async fn an_accepted_literal_grows_with_its_octets_not_its_size() {
     assert_eq!(go, "+ Ready for literal data\r\n");
     c.send(&"x".repeat(100_000)).await;
     let grown = virtual_kib().saturating_sub(before);
+    // other tests' threads may add a few malloc arenas meanwhile; 4 GiB would not fit
     assert!(
-        grown < 1 << 20,
+        grown < 2 << 20,
         "the process grew {grown} KiB on a 4 GiB promise"
     );
     // others are served meanwhile, and the literal's session is still waiting for more

@@ -38,12 +38,13 @@ pub(crate) async fn read_line(
     idle: Duration,
     budget: Duration,
 ) -> Result<Got, IoError> {
-    if io.reader.buffer().is_empty() {
-        io.flush().await?;
-    }
     let mut deadline: Option<Instant> = None;
     let mut line = Vec::new();
     loop {
+        // replies go out before the server waits for the client, as in `LineIo`
+        if io.reader.buffer().is_empty() {
+            io.flush().await?;
+        }
         let fill = tokio::time::timeout(idle, io.reader.fill_buf());
         let buf = match deadline {
             None => fill.await,

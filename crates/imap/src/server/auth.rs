@@ -1,4 +1,8 @@
 //! Logging in: STARTTLS, LOGIN and AUTHENTICATE PLAIN, with the failed-login throttle.
+//!
+//! Bound: an AUTHENTICATE response, as an initial response or on its own line, holds at
+//! most [`MAX_SASL_RESPONSE`] octets (`BAD authentication response too long`); its own
+//! line must arrive within the command timeout of its first octet (see `input`).
 
 use super::input::{self, Got};
 use super::*;
