@@ -456,6 +456,62 @@ fn nesting_is_bounded_in_every_command() {
 }
 
 #[test]
+fn lists_keys_and_strings_are_bounded() {
+    // 1000 items pass, 1001 do not, in every kind of list
+    let items = |n: usize, item: &str| vec![item; n].join(" ");
+    for (make, item) in [
+        (
+            (|l: &str| format!("a FETCH 1 ({l})")) as fn(&str) -> String,
+            "FLAGS",
+        ),
+        (|l| format!("a FETCH 1 BODY[HEADER.FIELDS ({l})]"), "From"),
+        (|l| format!("a STORE 1 +FLAGS ({l})"), "$x"),
+        (|l| format!("a STORE 1 +FLAGS {l}"), "$x"),
+        (|l| format!("a APPEND INBOX ({l}) {{1}}\r\nx"), "$x"),
+        (|l| format!("a STATUS INBOX ({l})"), "MESSAGES"),
+        (|l| format!("a LIST \"\" ({l})"), "%"),
+        (|l| format!("a ENABLE {l}"), "CONDSTORE"),
+    ] {
+        assert!(parse_command(format!("{}\r\n", make(&items(1000, item))).as_bytes()).is_ok());
+        let e = bad(&make(&items(1001, item)));
+        assert_eq!(e.message, "more than 1000 items in a list", "{item}");
+    }
+    let long = "X".repeat(999);
+    assert!(
+        bad(&format!("a FETCH 1 BODY[HEADER.FIELDS ({long})]"))
+            .message
+            .contains("header field name longer than 998 octets")
+    );
+    ok(&format!("a FETCH 1 BODY[HEADER.FIELDS ({})]", &long[..998]));
+    // search keys: every key counts, nested or not
+    ok(&format!("a SEARCH {}", items(1000, "ALL")));
+    assert_eq!(
+        bad(&format!("a SEARCH {}", items(1001, "ALL"))).message,
+        "more than 1000 search keys"
+    );
+    assert_eq!(
+        bad(&format!("a SEARCH ({}) ALL", items(1000, "SEEN"))).message,
+        "more than 1000 search keys"
+    );
+    assert_eq!(
+        bad(&format!("a SEARCH {}", items(600, "NOT ALL"))).message,
+        "more than 1000 search keys"
+    );
+    // search strings
+    let text = "y".repeat(4097);
+    assert_eq!(
+        bad(&format!("a SEARCH TEXT {{4097}}\r\n{text}")).message,
+        "search string longer than 4096 octets"
+    );
+    ok(&format!("a SEARCH TEXT {{4096}}\r\n{}", &text[..4096]));
+    assert!(
+        bad(&format!("a SEARCH HEADER {} x", &text[..4097]))
+            .message
+            .contains("search string longer")
+    );
+}
+
+#[test]
 fn mailbox_names_that_are_not_utf8_are_refused() {
     for bytes in [
         &b"a CREATE \"\xff\xfe\"\r\n"[..],

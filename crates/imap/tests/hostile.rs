@@ -526,3 +526,55 @@ async fn a_megabyte_of_authenticate_is_refused() {
     assert!(r.starts_with("d OK"), "the session goes on: {r}");
     still_serving(&h).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wide_commands_are_bounded() {
+    let h = Harness::start().await;
+    h.deliver("bob@example.com", "one").await;
+    let mut c = logged_in(&h).await;
+    c.run("s", "SELECT INBOX").await;
+    // a SEARCH of 4000 keys over lines joined by literals (one line could not hold them)
+    let mut search = String::from("a SEARCH");
+    for _ in 0..4 {
+        search.push_str(&" SEEN".repeat(999));
+        search.push_str(" SUBJECT {1+}\r\nx");
+    }
+    search.push_str("\r\n");
+    c.send(&search).await;
+    assert_eq!(
+        within("SEARCH", c.until_tagged("a")).await,
+        "a BAD more than 1000 search keys\r\n"
+    );
+    let r = c
+        .run("b", &format!("FETCH 1 ({})", vec!["FLAGS"; 1001].join(" ")))
+        .await;
+    assert_eq!(r, "b BAD more than 1000 items in a list\r\n");
+    // a header field name as a literal: it would be echoed for every message
+    c.send(&format!(
+        "c FETCH 1:* BODY.PEEK[HEADER.FIELDS ({{2000+}}\r\n{})]\r\n",
+        "F".repeat(2000)
+    ))
+    .await;
+    assert_eq!(
+        within("FETCH", c.until_tagged("c")).await,
+        "c BAD header field name longer than 998 octets\r\n"
+    );
+    // a set of 10,000 ranges (as many as a line holds) is answered like a short one
+    let set: Vec<String> = (1..20_000u32).step_by(2).map(|n| n.to_string()).collect();
+    let r = within(
+        "UID SEARCH",
+        c.run("d", &format!("UID SEARCH UID {}", set.join(","))),
+    )
+    .await;
+    assert!(
+        r.starts_with("* SEARCH 1\r\n") && r.ends_with("d OK SEARCH completed\r\n"),
+        "{r}"
+    );
+    let r = within(
+        "FETCH",
+        c.run("e", &format!("UID FETCH {} FLAGS", set.join(","))),
+    )
+    .await;
+    assert!(r.ends_with("e OK FETCH completed\r\n"), "{r}");
+    still_serving(&h).await;
+}
