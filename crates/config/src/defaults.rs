@@ -109,6 +109,24 @@ pub fn pop3_max_connections_per_ip() -> u32 {
     50
 }
 
+/// Seconds an IMAP command or a POP3 command line may take to arrive, from its first
+/// octet (`imap.command_timeout`, `pop3.command_timeout`): a client typing by hand
+/// manages, one that sends an octet now and then to keep the connection is cut off.
+pub fn mailbox_command_timeout() -> u64 {
+    60
+}
+
+/// `BAD` replies in one IMAP session before it is closed (`imap.max_bad_commands`), as
+/// Dovecot's 20.
+pub fn max_bad_commands() -> u32 {
+    20
+}
+
+/// `-ERR` replies in one POP3 session before it is closed (`pop3.max_errors`).
+pub fn pop3_max_errors() -> u32 {
+    20
+}
+
 pub fn log_level() -> String {
     "info".to_string()
 }

@@ -82,12 +82,27 @@ rate_limit_window = 3600
 # client is greeted with "* BYE [UNAVAILABLE]".
 max_connections = 20000
 max_connections_per_ip = 200
+# Seconds a command may take to arrive, counted from its first octet (a literal gets as
+# much again, plus a second per 8 KiB it holds). A client that is slower, say one
+# sending an octet now and then to keep the connection, gets "* BYE" and is
+# disconnected. Waiting between commands is not counted (that is 30 minutes).
+command_timeout = 60
+# BAD replies (syntax errors, commands of the wrong state, refused literals) in one
+# session before "* BYE Too many invalid commands" and disconnect.
+max_bad_commands = 20
 
 [pop3]
 # Simultaneous POP3 connections, in total and from one IP address; over the limit a
 # client is greeted with "-ERR [SYS/TEMP]".
 max_connections = 1000
 max_connections_per_ip = 50
+# Seconds a command line may take to arrive, counted from its first octet; a slower
+# client is disconnected with "-ERR". Waiting between commands is not counted (that is
+# 10 minutes).
+command_timeout = 60
+# -ERR replies (unknown commands, syntax errors, failed logins, ...) in one session
+# before "-ERR too many errors, closing" and disconnect.
+max_errors = 20
 
 [delivery]
 # Outbound SMTP connections open at once: in total, to one destination (a domain, or a

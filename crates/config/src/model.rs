@@ -166,7 +166,7 @@ pub struct Listener {
     pub tls: TlsMode,
 }
 
-/// The IMAP server's connection limits.
+/// The IMAP server's connection limits and what one session may cost.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImapConfig {
@@ -176,6 +176,13 @@ pub struct ImapConfig {
     /// Simultaneous IMAP connections from one IP address.
     #[serde(default = "defaults::imap_max_connections_per_ip")]
     pub max_connections_per_ip: u32,
+    /// Seconds a command may take to arrive, from its first octet (each literal adds as
+    /// much again, plus time for its size).
+    #[serde(default = "defaults::mailbox_command_timeout")]
+    pub command_timeout: u64,
+    /// `BAD` replies in one session before `* BYE Too many invalid commands`.
+    #[serde(default = "defaults::max_bad_commands")]
+    pub max_bad_commands: u32,
 }
 
 impl Default for ImapConfig {
@@ -183,11 +190,13 @@ impl Default for ImapConfig {
         ImapConfig {
             max_connections: defaults::imap_max_connections(),
             max_connections_per_ip: defaults::imap_max_connections_per_ip(),
+            command_timeout: defaults::mailbox_command_timeout(),
+            max_bad_commands: defaults::max_bad_commands(),
         }
     }
 }
 
-/// The POP3 server's connection limits.
+/// The POP3 server's connection limits and what one session may cost.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Pop3Config {
@@ -197,6 +206,12 @@ pub struct Pop3Config {
     /// Simultaneous POP3 connections from one IP address.
     #[serde(default = "defaults::pop3_max_connections_per_ip")]
     pub max_connections_per_ip: u32,
+    /// Seconds a command line may take to arrive, from its first octet.
+    #[serde(default = "defaults::mailbox_command_timeout")]
+    pub command_timeout: u64,
+    /// `-ERR` replies in one session before `-ERR too many errors` and disconnect.
+    #[serde(default = "defaults::pop3_max_errors")]
+    pub max_errors: u32,
 }
 
 impl Default for Pop3Config {
@@ -204,6 +219,8 @@ impl Default for Pop3Config {
         Pop3Config {
             max_connections: defaults::pop3_max_connections(),
             max_connections_per_ip: defaults::pop3_max_connections_per_ip(),
+            command_timeout: defaults::mailbox_command_timeout(),
+            max_errors: defaults::pop3_max_errors(),
         }
     }
 }

@@ -231,3 +231,30 @@ fn delivery_errors_name_the_key() {
         "{e}"
     );
 }
+
+#[test]
+fn imap_and_pop3_session_bounds() {
+    let c = Config::defaults().expect("defaults");
+    assert_eq!(c.imap.command_timeout, 60);
+    assert_eq!(c.imap.max_bad_commands, 20);
+    assert_eq!(c.pop3.command_timeout, 60);
+    assert_eq!(c.pop3.max_errors, 20);
+    let c = Config::from_toml(
+        "[imap]\ncommand_timeout = 5\nmax_bad_commands = 3\n[pop3]\ncommand_timeout = 7\nmax_errors = 4\n",
+        "t",
+    )
+    .expect("valid");
+    assert_eq!((c.imap.command_timeout, c.imap.max_bad_commands), (5, 3));
+    assert_eq!((c.pop3.command_timeout, c.pop3.max_errors), (7, 4));
+    for (text, key) in [
+        ("[imap]\ncommand_timeout = 0\n", "imap.command_timeout"),
+        ("[imap]\nmax_bad_commands = 0\n", "imap.max_bad_commands"),
+        ("[pop3]\ncommand_timeout = 0\n", "pop3.command_timeout"),
+        ("[pop3]\nmax_errors = 0\n", "pop3.max_errors"),
+    ] {
+        assert_eq!(
+            err(text),
+            format!("config error: {key} = 0: expected at least 1")
+        );
+    }
+}

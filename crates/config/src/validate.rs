@@ -30,6 +30,19 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         ));
     }
     validate_smtp(config)?;
+    for (key, value) in [
+        ("imap.command_timeout", config.imap.command_timeout),
+        (
+            "imap.max_bad_commands",
+            u64::from(config.imap.max_bad_commands),
+        ),
+        ("pop3.command_timeout", config.pop3.command_timeout),
+        ("pop3.max_errors", u64::from(config.pop3.max_errors)),
+    ] {
+        if value == 0 {
+            return Err(ConfigError::invalid(key, 0, "expected at least 1"));
+        }
+    }
     crate::delivery::validate(&config.delivery)?;
     let mut seen = HashSet::new();
     for (i, l) in config.listeners.iter().enumerate() {

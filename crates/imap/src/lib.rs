@@ -11,6 +11,7 @@ pub mod command;
 pub mod framing;
 pub mod mime;
 mod parser;
+mod pattern;
 pub mod response;
 mod search;
 pub mod sequence;

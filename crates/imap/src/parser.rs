@@ -1,5 +1,17 @@
 //! The command parser: a cursor over one complete command (its lines and the literals
 //! they announced, as the session assembled them) and the grammar of RFC 9051 §9.
+//!
+//! Bounds (a command joined by literals may hold megabytes, so the line limit alone
+//! bounds nothing here):
+//! - no recursion but SEARCH's, which stops at `search::MAX_DEPTH` levels; every other
+//!   parenthesised argument is one flat list;
+//! - a parenthesised list (FETCH items, flags, header field names, STATUS items, LIST
+//!   patterns and options, SELECT and STORE modifiers) and the capabilities of ENABLE
+//!   hold at most [`MAX_LIST_ITEMS`] items;
+//! - a header field name in `BODY[HEADER.FIELDS (…)]` holds at most [`MAX_FIELD_NAME`]
+//!   octets.
+//!
+//! Beyond a bound the command gets `BAD` with the reason.
 
 use crate::command::*;
 use crate::search;
@@ -14,6 +26,19 @@ pub struct ParseError {
 }
 
 pub(crate) type PResult<T> = Result<T, String>;
+
+/// Most items in one list. No client sends near that many; without a bound, a FETCH
+/// joined by literals could carry millions of items, each costing work for every message
+/// and echoed in every message's response.
+pub(crate) const MAX_LIST_ITEMS: usize = 1000;
+
+/// Longest header field name asked for: longer than a header line may be (RFC 5322
+/// §2.1.1), so no such field exists; the names are echoed in each message's response.
+pub(crate) const MAX_FIELD_NAME: usize = 998;
+
+fn too_many() -> String {
+    format!("more than {MAX_LIST_ITEMS} items in a list")
+}
 
 /// A cursor over the bytes of one command.
 pub(crate) struct Reader<'a> {
@@ -162,21 +187,27 @@ impl<'a> Reader<'a> {
 
     /// atom (with `]` allowed) or string.
     pub fn astring(&mut self) -> PResult<String> {
+        Ok(String::from_utf8_lossy(&self.astring_bytes()?).into_owned())
+    }
+
+    fn astring_bytes(&mut self) -> PResult<Vec<u8>> {
         match self.peek() {
-            Some(b'"') | Some(b'{') | Some(b'~') => self.string(),
+            Some(b'"') | Some(b'{') | Some(b'~') => self.string_bytes(),
             _ => {
                 let a = self.take_while(|b| is_atom_char(b) || b == b']');
                 if a.is_empty() {
                     return Err(format!("expected an atom or string at octet {}", self.pos));
                 }
-                Ok(String::from_utf8_lossy(a).into_owned())
+                Ok(a.to_vec())
             }
         }
     }
 
-    /// A mailbox name; `INBOX` in any case is INBOX.
+    /// A mailbox name; `INBOX` in any case is INBOX. Unlike other strings, a name that is
+    /// not UTF-8 is refused rather than repaired: two different names must not become
+    /// the same folder.
     pub fn mailbox(&mut self) -> PResult<String> {
-        let name = self.astring()?;
+        let name = utf8_name(self.astring_bytes()?)?;
         Ok(if name.eq_ignore_ascii_case("INBOX") {
             "INBOX".into()
         } else {
@@ -187,7 +218,7 @@ impl<'a> Reader<'a> {
     /// LIST patterns may also hold `%` and `*`.
     fn list_mailbox(&mut self) -> PResult<String> {
         match self.peek() {
-            Some(b'"') | Some(b'{') | Some(b'~') => self.string(),
+            Some(b'"') | Some(b'{') | Some(b'~') => utf8_name(self.string_bytes()?),
             _ => {
                 let a = self.take_while(|b| is_atom_char(b) || matches!(b, b']' | b'%' | b'*'));
                 if a.is_empty() {
@@ -224,6 +255,9 @@ impl<'a> Reader<'a> {
             return Ok(flags);
         }
         loop {
+            if flags.len() == MAX_LIST_ITEMS {
+                return Err(too_many());
+            }
             flags.push(self.flag()?);
             if self.eat(b')') {
                 return Ok(flags);
@@ -243,6 +277,9 @@ impl<'a> Reader<'a> {
             return Ok(out);
         }
         loop {
+            if out.len() == MAX_LIST_ITEMS {
+                return Err(too_many());
+            }
             out.push(item(self)?);
             if self.eat(b')') {
                 return Ok(out);
@@ -260,6 +297,10 @@ impl<'a> Reader<'a> {
             Err(format!("unexpected text at octet {}", self.pos))
         }
     }
+}
+
+fn utf8_name(bytes: Vec<u8>) -> PResult<String> {
+    String::from_utf8(bytes).map_err(|_| "mailbox names are UTF-8; this one is not".to_string())
 }
 
 /// Parses one complete command (its CRLF included, literals inline).
@@ -318,6 +359,9 @@ fn command_body(r: &mut Reader<'_>) -> PResult<CommandBody> {
         "ENABLE" => {
             let mut caps = Vec::new();
             while r.eat(b' ') {
+                if caps.len() == MAX_LIST_ITEMS {
+                    return Err(too_many());
+                }
                 caps.push(r.atom()?.to_ascii_uppercase());
             }
             if caps.is_empty() {
@@ -713,7 +757,15 @@ fn section(r: &mut Reader<'_>) -> PResult<Section> {
         };
         if let Some(not) = not {
             r.sp()?;
-            let fields = r.paren_list(|r| r.astring())?;
+            let fields = r.paren_list(|r| {
+                let name = r.astring()?;
+                if name.len() > MAX_FIELD_NAME {
+                    return Err(format!(
+                        "header field name longer than {MAX_FIELD_NAME} octets"
+                    ));
+                }
+                Ok(name)
+            })?;
             s.text = Some(SectionText::HeaderFields { not, fields });
         } else if r.keyword("HEADER") {
             s.text = Some(SectionText::Header);
@@ -783,6 +835,9 @@ fn store(r: &mut Reader<'_>, uid: bool) -> PResult<CommandBody> {
     } else {
         let mut flags = vec![r.flag()?];
         while r.eat(b' ') {
+            if flags.len() == MAX_LIST_ITEMS {
+                return Err(too_many());
+            }
             flags.push(r.flag()?);
         }
         flags

@@ -1,5 +1,15 @@
 //! SEARCH criteria (RFC 9051 §6.4.4, with ESEARCH RETURN options and CONDSTORE MODSEQ),
 //! and the IMAP date formats.
+//!
+//! Bounds, each refused with `BAD` beyond it:
+//! - criteria nest at most [`MAX_DEPTH`] levels (a parenthesised list, NOT and OR each
+//!   open one), so a hostile `NOT NOT NOT …`, `OR OR OR …` or `((((…` neither recurses
+//!   without end here nor builds a tree that anything walking it (evaluation,
+//!   `needs_message`, drop) would recurse into deeper;
+//! - one SEARCH holds at most [`MAX_KEYS`] keys (every key counts, those inside NOT, OR
+//!   and parentheses too): each is tested against every message, and a command joined
+//!   by literals could otherwise carry millions;
+//! - a string to search for holds at most [`MAX_SEARCH_STRING`] octets.
 
 use crate::command::{CommandBody, SearchKey};
 use crate::parser::{PResult, Reader};
@@ -18,9 +28,10 @@ pub(crate) fn parse(r: &mut Reader<'_>, uid: bool) -> PResult<CommandBody> {
         charset = Some(r.astring()?.to_ascii_uppercase());
         r.sp()?;
     }
-    let mut keys = vec![key(r, 0)?];
+    let mut count = 0;
+    let mut keys = vec![key(r, 0, &mut count)?];
     while r.eat(b' ') {
-        keys.push(key(r, 0)?);
+        keys.push(key(r, 0, &mut count)?);
     }
     let key = if keys.len() == 1 {
         keys.remove(0)
@@ -36,15 +47,28 @@ pub(crate) fn parse(r: &mut Reader<'_>, uid: bool) -> PResult<CommandBody> {
 }
 
 /// Nesting deeper than this is refused (a hostile `NOT NOT NOT …` must not overflow the stack).
-const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
-fn key(r: &mut Reader<'_>, depth: usize) -> PResult<SearchKey> {
+/// Most keys in one SEARCH.
+pub(crate) const MAX_KEYS: usize = 1000;
+
+/// Longest string searched for (a subject, an address, a phrase of the text).
+pub(crate) const MAX_SEARCH_STRING: usize = 4096;
+
+/// One key (and those inside it); `count` is how many keys the command holds so far.
+fn key(r: &mut Reader<'_>, depth: usize, count: &mut usize) -> PResult<SearchKey> {
     use SearchKey::*;
     if depth > MAX_DEPTH {
-        return Err("search criteria nested too deeply".into());
+        return Err(format!(
+            "search criteria nested too deeply (at most {MAX_DEPTH} levels)"
+        ));
+    }
+    *count += 1;
+    if *count > MAX_KEYS {
+        return Err(format!("more than {MAX_KEYS} search keys"));
     }
     if r.peek() == Some(b'(') {
-        let mut keys = r.paren_list(|r| key(r, depth + 1))?;
+        let mut keys = r.paren_list(|r| key(r, depth + 1, count))?;
         return Ok(if keys.len() == 1 {
             keys.remove(0)
         } else {
@@ -57,7 +81,13 @@ fn key(r: &mut Reader<'_>, depth: usize) -> PResult<SearchKey> {
     let word = r.atom()?.to_ascii_uppercase();
     let arg = |r: &mut Reader<'_>| -> PResult<String> {
         r.sp()?;
-        r.astring()
+        let text = r.astring()?;
+        if text.len() > MAX_SEARCH_STRING {
+            return Err(format!(
+                "search string longer than {MAX_SEARCH_STRING} octets"
+            ));
+        }
+        Ok(text)
     };
     let flag = |f: &str| Ok(Flag(f.to_string()));
     let not_flag = |f: &str| Ok(NotFlag(f.to_string()));
@@ -116,13 +146,13 @@ fn key(r: &mut Reader<'_>, depth: usize) -> PResult<SearchKey> {
         }
         "NOT" => {
             r.sp()?;
-            Ok(Not(Box::new(key(r, depth + 1)?)))
+            Ok(Not(Box::new(key(r, depth + 1, count)?)))
         }
         "OR" => {
             r.sp()?;
-            let a = key(r, depth + 1)?;
+            let a = key(r, depth + 1, count)?;
             r.sp()?;
-            let b = key(r, depth + 1)?;
+            let b = key(r, depth + 1, count)?;
             Ok(Or(Box::new(a), Box::new(b)))
         }
         "MODSEQ" => {

@@ -381,6 +381,165 @@ fn broken_commands_get_a_bad_with_the_tag() {
     assert!(bad(&deep).message.contains("nested too deeply"));
 }
 
+/// How deep a search key's tree goes, walked without recursion.
+fn key_depth(key: &SearchKey) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(key, 1)];
+    while let Some((k, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        match k {
+            SearchKey::And(keys) => stack.extend(keys.iter().map(|k| (k, d + 1))),
+            SearchKey::Or(a, b) => stack.extend([(&**a, d + 1), (&**b, d + 1)]),
+            SearchKey::Not(k) => stack.push((&**k, d + 1)),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+#[test]
+fn nesting_is_bounded_in_every_command() {
+    const N: usize = 100_000;
+    let open = "(".repeat(N);
+    let close = ")".repeat(N);
+    // SEARCH: parentheses, NOT, OR and a mix of them, far deeper than any stack allows
+    for text in [
+        format!("a SEARCH {open}ALL{close}"),
+        format!("a SEARCH {}ALL", "NOT ".repeat(N)),
+        format!("a SEARCH {}{}ALL", "OR ".repeat(N), "ALL ".repeat(N)),
+        format!("a UID SEARCH {}ALL", "(NOT OR ALL ".repeat(N)),
+        format!("a SEARCH RETURN (MIN) CHARSET UTF-8 {open}SUBJECT {{1}}\r\nx{close}"),
+    ] {
+        let e = bad(&text);
+        assert_eq!(e.tag, "a");
+        assert!(
+            e.message.contains("nested too deeply (at most 64 levels)"),
+            "{}",
+            e.message
+        );
+    }
+    // every other command with a parenthesised argument takes one level only
+    for text in [
+        format!("a FETCH 1 {open}FLAGS{close}"),
+        format!("a UID FETCH 1:* (FLAGS) {open}CHANGEDSINCE 1{close}"),
+        format!("a APPEND INBOX {open}\\Seen{close} {{1}}\r\nx"),
+        format!("a STORE 1 +FLAGS {open}\\Seen{close}"),
+        format!("a STORE 1 {open}UNCHANGEDSINCE 1{close} FLAGS (x)"),
+        format!("a STATUS INBOX {open}MESSAGES{close}"),
+        format!("a LIST {open}SUBSCRIBED{close} \"\" *"),
+        format!("a LIST \"\" {open}*{close}"),
+        format!("a LIST \"\" * RETURN {open}CHILDREN{close}"),
+        format!("a SELECT INBOX {open}CONDSTORE{close}"),
+        format!("a SELECT INBOX (QRESYNC {open}1 1{close})"),
+        format!("a CREATE x (USE {open}\\Sent{close})"),
+        format!("a ID {open}\"a\" \"b\"{close}"),
+        format!("a FETCH 1 BODY[HEADER.FIELDS {open}From{close}]"),
+    ] {
+        assert_eq!(bad(&text).tag, "a", "{}", &text[..40]);
+    }
+    // at the bound: accepted, and the tree is no deeper than the bound
+    for text in [
+        format!("a SEARCH {}ALL", "NOT ".repeat(64)),
+        format!("a SEARCH {}ALL{}", "(".repeat(64), ")".repeat(64)),
+        format!("a SEARCH {}{}ALL", "OR ".repeat(64), "ALL ".repeat(64)),
+    ] {
+        let CommandBody::Search { key, .. } = ok(&text) else {
+            panic!("not a SEARCH");
+        };
+        assert!(key_depth(&key) <= 65, "{}", key_depth(&key));
+    }
+    assert!(
+        bad(&format!("a SEARCH {}ALL", "NOT ".repeat(65)))
+            .message
+            .contains("nested too deeply")
+    );
+}
+
+#[test]
+fn lists_keys_and_strings_are_bounded() {
+    // 1000 items pass, 1001 do not, in every kind of list
+    let items = |n: usize, item: &str| vec![item; n].join(" ");
+    for (make, item) in [
+        (
+            (|l: &str| format!("a FETCH 1 ({l})")) as fn(&str) -> String,
+            "FLAGS",
+        ),
+        (|l| format!("a FETCH 1 BODY[HEADER.FIELDS ({l})]"), "From"),
+        (|l| format!("a STORE 1 +FLAGS ({l})"), "$x"),
+        (|l| format!("a STORE 1 +FLAGS {l}"), "$x"),
+        (|l| format!("a APPEND INBOX ({l}) {{1}}\r\nx"), "$x"),
+        (|l| format!("a STATUS INBOX ({l})"), "MESSAGES"),
+        (|l| format!("a LIST \"\" ({l})"), "%"),
+        (|l| format!("a ENABLE {l}"), "CONDSTORE"),
+    ] {
+        assert!(parse_command(format!("{}\r\n", make(&items(1000, item))).as_bytes()).is_ok());
+        let e = bad(&make(&items(1001, item)));
+        assert_eq!(e.message, "more than 1000 items in a list", "{item}");
+    }
+    let long = "X".repeat(999);
+    assert!(
+        bad(&format!("a FETCH 1 BODY[HEADER.FIELDS ({long})]"))
+            .message
+            .contains("header field name longer than 998 octets")
+    );
+    ok(&format!("a FETCH 1 BODY[HEADER.FIELDS ({})]", &long[..998]));
+    // search keys: every key counts, nested or not
+    ok(&format!("a SEARCH {}", items(1000, "ALL")));
+    assert_eq!(
+        bad(&format!("a SEARCH {}", items(1001, "ALL"))).message,
+        "more than 1000 search keys"
+    );
+    assert_eq!(
+        bad(&format!("a SEARCH ({}) ALL", items(1000, "SEEN"))).message,
+        "more than 1000 search keys"
+    );
+    assert_eq!(
+        bad(&format!("a SEARCH {}", items(600, "NOT ALL"))).message,
+        "more than 1000 search keys"
+    );
+    // search strings
+    let text = "y".repeat(4097);
+    assert_eq!(
+        bad(&format!("a SEARCH TEXT {{4097}}\r\n{text}")).message,
+        "search string longer than 4096 octets"
+    );
+    ok(&format!("a SEARCH TEXT {{4096}}\r\n{}", &text[..4096]));
+    assert!(
+        bad(&format!("a SEARCH HEADER {} x", &text[..4097]))
+            .message
+            .contains("search string longer")
+    );
+}
+
+#[test]
+fn mailbox_names_that_are_not_utf8_are_refused() {
+    for bytes in [
+        &b"a CREATE \"\xff\xfe\"\r\n"[..],
+        b"a RENAME INBOX {2}\r\n\xfe\xff\r\n",
+        b"a SELECT \"caf\xe9\"\r\n",
+        b"a LIST \"\xff\" *\r\n",
+        b"a LIST \"\" \"\xff*\"\r\n",
+        b"a APPEND \"\xc3\" {1}\r\nx\r\n",
+        b"a UID MOVE 1 \"\x80\"\r\n",
+    ] {
+        let e = parse_command(bytes).expect_err("not UTF-8");
+        assert_eq!(e.tag, "a");
+        assert_eq!(e.message, "mailbox names are UTF-8; this one is not");
+    }
+    assert_eq!(
+        parse_command("a CREATE \"café/été\"\r\n".as_bytes())
+            .unwrap()
+            .body,
+        CommandBody::Create {
+            mailbox: "café/été".into(),
+            special_use: None
+        }
+    );
+    // other strings are repaired, not refused: a search for them finds nothing
+    assert!(parse_command(b"a SEARCH SUBJECT \"\xff\"\r\n").is_ok());
+    assert!(parse_command(b"a LOGIN \"\xff\" \"\xfe\"\r\n").is_ok());
+}
+
 proptest! {
     // The fuzz target: any bytes give a command or a BAD, never a panic or a hang.
     #[test]

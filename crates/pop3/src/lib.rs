@@ -3,6 +3,7 @@
 //! (`session`) and fuzzed on its own.
 
 pub mod command;
+mod input;
 mod session;
 
 use std::collections::HashSet;
@@ -25,6 +26,11 @@ pub struct Pop3Settings {
     /// Simultaneous connections in total and from one IP address.
     pub max_connections: u32,
     pub max_connections_per_ip: u32,
+    /// From its first octet, the time a command line may take to arrive
+    /// (`pop3.command_timeout`).
+    pub command_timeout: Duration,
+    /// `-ERR` replies in a session before `-ERR too many errors` (`pop3.max_errors`).
+    pub max_errors: u32,
 }
 
 impl Default for Pop3Settings {
@@ -34,6 +40,10 @@ impl Default for Pop3Settings {
             idle_timeout: Duration::from_secs(600),
             max_connections: estafeta_config::Pop3Config::default().max_connections,
             max_connections_per_ip: estafeta_config::Pop3Config::default().max_connections_per_ip,
+            command_timeout: Duration::from_secs(
+                estafeta_config::Pop3Config::default().command_timeout,
+            ),
+            max_errors: estafeta_config::Pop3Config::default().max_errors,
         }
     }
 }
@@ -44,6 +54,8 @@ pub(crate) struct Shared {
     pub throttle: Arc<AuthThrottle>,
     pub allow_plaintext_on_loopback: bool,
     pub idle_timeout: Duration,
+    pub command_timeout: Duration,
+    pub max_errors: u32,
     pub connections: Arc<estafeta_net::ConnectionLimits>,
     /// Users with an open POP3 session in this process (one at a time, RFC 1939 §8).
     open: Arc<Mutex<HashSet<i64>>>,
@@ -93,6 +105,8 @@ impl Pop3Server {
                 throttle,
                 allow_plaintext_on_loopback: settings.allow_plaintext_on_loopback,
                 idle_timeout: settings.idle_timeout,
+                command_timeout: settings.command_timeout,
+                max_errors: settings.max_errors,
                 connections: estafeta_net::ConnectionLimits::new(
                     settings.max_connections,
                     settings.max_connections_per_ip,

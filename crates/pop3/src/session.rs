@@ -2,22 +2,33 @@
 //! The maildrop is the user's INBOX as it was at login; DELE only marks, and marked
 //! messages (plus, for users who do not keep mail, retrieved ones) are removed at QUIT —
 //! a dropped connection removes nothing.
+//!
+//! Bounds of a session (see `input` for how lines are read):
+//! - a command line holds [`MAX_COMMAND_LINE`] octets (RFC 2449 §4), an `AUTH` line or a
+//!   SASL response [`MAX_AUTH_LINE`]. A line of up to `MAX_AUTH_LINE` that is too long for
+//!   what it is gets `-ERR line too long` and the session goes on; a longer one is not
+//!   read to its end: `-ERR line too long` (or, for a SASL response, `-ERR
+//!   authentication response too long`) and the connection is closed;
+//! - a line must arrive within `command_timeout` of its first octet, or the client gets
+//!   `-ERR command not received in time` and is disconnected;
+//! - after `max_errors` `-ERR` replies (failed logins included): `-ERR too many errors,
+//!   closing` and disconnect.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use estafeta_config::TlsMode;
-use estafeta_net::{Connection, IoError, Line, LineIo, sasl};
+use estafeta_net::{Connection, IoError, LineIo, sasl};
 use estafeta_store::User;
 use tracing::Instrument;
 
 use crate::command::{Command, parse};
+use crate::input::{self, Got};
 use crate::{MaildropLock, Shared};
 
 /// RFC 2449 §4: 255 octets for a command line; SASL responses may be longer.
 const MAX_COMMAND_LINE: usize = 255;
 const MAX_AUTH_LINE: usize = 12 * 1024;
-const MAX_ERRORS: u32 = 20;
 
 pub async fn run(shared: Arc<Shared>, conn: Connection) {
     let span = tracing::info_span!("pop3", peer = %conn.peer, port = conn.local.port());
@@ -42,6 +53,7 @@ pub async fn run(shared: Arc<Shared>, conn: Connection) {
             user_name: None,
             drop: None,
             errors: 0,
+            ended: None,
         };
         tracing::info!(tls = s.tls.is_some(), "connect");
         let outcome = s.serve().await;
@@ -104,6 +116,8 @@ enum Outcome {
     Quit,
     Closed,
     Timeout,
+    TooSlow,
+    TooLong,
     TooManyErrors,
     Error,
 }
@@ -117,9 +131,17 @@ struct Session {
     user_name: Option<String>,
     drop: Option<Maildrop>,
     errors: u32,
+    /// Why a command ended the session, when it was not QUIT.
+    ended: Option<Outcome>,
 }
 
 impl Session {
+    /// One line of at most [`MAX_AUTH_LINE`] octets, within the session's timeouts.
+    async fn read_line(&mut self) -> Result<Got, IoError> {
+        let (idle, budget) = (self.shared.idle_timeout, self.shared.command_timeout);
+        input::read_line(self.io(), MAX_AUTH_LINE, idle, budget).await
+    }
+
     fn io(&mut self) -> &mut LineIo {
         self.io
             .as_mut()
@@ -144,13 +166,18 @@ impl Session {
     async fn serve(&mut self) -> Outcome {
         self.io().reply("+OK estafeta POP3 server ready");
         loop {
-            let line = match self.io().read_line(MAX_AUTH_LINE).await {
-                Ok(Line::Complete(l)) => l,
-                Ok(Line::TooLong) => {
+            let line = match self.read_line().await {
+                Ok(Got::Line(l)) => l,
+                Ok(Got::TooLong) => {
+                    // the rest of the line is still coming: not worth reading
                     self.say("-ERR line too long");
-                    continue;
+                    return Outcome::TooLong;
                 }
-                Ok(Line::Closed) => return Outcome::Closed,
+                Ok(Got::Late) => {
+                    self.say("-ERR command not received in time");
+                    return Outcome::TooSlow;
+                }
+                Ok(Got::Closed) => return Outcome::Closed,
                 Err(IoError::Timeout) => return Outcome::Timeout,
                 Err(IoError::Io(_)) => return Outcome::Error,
             };
@@ -171,11 +198,11 @@ impl Session {
             };
             match step {
                 Ok(true) => {}
-                Ok(false) => return Outcome::Quit,
+                Ok(false) => return self.ended.take().unwrap_or(Outcome::Quit),
                 Err(IoError::Timeout) => return Outcome::Timeout,
                 Err(IoError::Io(_)) => return Outcome::Error,
             }
-            if self.errors >= MAX_ERRORS {
+            if self.errors >= self.shared.max_errors {
                 self.io().reply("-ERR too many errors, closing");
                 return Outcome::TooManyErrors;
             }
@@ -199,7 +226,9 @@ impl Session {
             (Command::Stls, false) => return self.stls().await,
             (Command::User(name), false) => self.user(name),
             (Command::Pass(password), false) => self.pass(password).await,
-            (Command::Auth { mechanism, initial }, false) => self.auth(mechanism, initial).await?,
+            (Command::Auth { mechanism, initial }, false) => {
+                return self.auth(mechanism, initial).await;
+            }
             (Command::Stat, true) => self.stat(),
             (Command::List(n), true) => self.list(n, false),
             (Command::Uidl(n), true) => self.list(n, true),
@@ -283,43 +312,57 @@ impl Session {
         self.login(&name, &password).await;
     }
 
-    async fn auth(&mut self, mechanism: String, initial: Option<String>) -> Result<(), IoError> {
+    /// AUTH; false when the session is over.
+    async fn auth(&mut self, mechanism: String, initial: Option<String>) -> Result<bool, IoError> {
         if mechanism.is_empty() {
             self.io().reply("+OK");
             if self.login_allowed() {
                 self.io().reply("PLAIN");
             }
             self.io().reply(".");
-            return Ok(());
+            return Ok(true);
         }
         if !self.login_allowed() {
             self.say("-ERR [AUTH] authentication is not allowed without TLS: use STLS first");
-            return Ok(());
+            return Ok(true);
         }
         if mechanism != "PLAIN" {
             self.say("-ERR unsupported mechanism: use PLAIN");
-            return Ok(());
+            return Ok(true);
         }
         let response = match initial {
             Some(r) if r != "=" => r,
             Some(_) => String::new(),
             None => {
                 self.io().reply("+ ");
-                match self.io().read_line(MAX_AUTH_LINE).await? {
-                    Line::Complete(l) => String::from_utf8_lossy(&l).trim_end().to_string(),
-                    Line::TooLong | Line::Closed => String::from("*"),
+                match self.read_line().await? {
+                    Got::Line(l) => String::from_utf8_lossy(&l).trim_end().to_string(),
+                    Got::Closed => {
+                        self.ended = Some(Outcome::Closed);
+                        return Ok(false);
+                    }
+                    Got::TooLong => {
+                        self.say("-ERR authentication response too long");
+                        self.ended = Some(Outcome::TooLong);
+                        return Ok(false);
+                    }
+                    Got::Late => {
+                        self.say("-ERR command not received in time");
+                        self.ended = Some(Outcome::TooSlow);
+                        return Ok(false);
+                    }
                 }
             }
         };
         if response == "*" {
             self.say("-ERR authentication cancelled");
-            return Ok(());
+            return Ok(true);
         }
         match sasl::plain(&response) {
             Some(c) => self.login(&c.username, &c.password).await,
             None => self.say("-ERR [AUTH] cannot decode the PLAIN response"),
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Checks the password, takes the maildrop lock and numbers the messages.
@@ -508,9 +551,19 @@ impl Session {
             .collect();
         let left = drop.messages.len() - gone.len();
         let mailbox_id = drop.mailbox_id;
-        if !gone.is_empty()
-            && let Err(e) = self.shared.store.expunge(mailbox_id, &gone).await
-        {
+        let removed = if gone.is_empty() {
+            Ok(())
+        } else {
+            self.shared
+                .store
+                .expunge(mailbox_id, &gone)
+                .await
+                .map(|_| ())
+        };
+        // the maildrop is free before the client hears the reply, so that its next
+        // login is never told the maildrop is in use
+        self.drop = None;
+        if let Err(e) = removed {
             tracing::error!(error = %e, "cannot remove deleted messages");
             self.say("-ERR [SYS/TEMP] deleted messages could not be removed; they are still there");
             return;

@@ -126,7 +126,8 @@ async fn uidl_is_stable_and_matches_uid_and_uidvalidity() {
         let mut c = Client::tls(h.pop3s).await;
         c.line().await;
         c.login("bob@example.com", "secret").await;
-        assert!(c.cmd("UIDL").await.starts_with("+OK"));
+        let r = c.cmd("UIDL").await;
+        assert!(r.starts_with("+OK"), "{r:?}");
         listings.push(c.multiline().await);
         assert_eq!(
             c.cmd("UIDL 2").await,

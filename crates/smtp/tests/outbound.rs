@@ -85,6 +85,7 @@ impl OurServer {
                             ..SmtpConfig::default()
                         },
                         allow_plaintext_on_loopback: false,
+                        spool_dir: None,
                     },
                     stopped,
                 ))

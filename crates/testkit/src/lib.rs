@@ -73,6 +73,7 @@ impl MailHost {
                     ..SmtpConfig::default()
                 },
                 allow_plaintext_on_loopback: false,
+                spool_dir: None,
             },
             stopped.clone(),
         ));

@@ -234,6 +234,7 @@ impl Receiver {
                     ..SmtpConfig::default()
                 },
                 allow_plaintext_on_loopback: false,
+                spool_dir: None,
             },
             stopped.clone(),
         ));

@@ -4,6 +4,7 @@
 //! the process exits anyway.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use estafeta_config::Protocol;
 use estafeta_delivery::{Delivery, DeliverySettings};
@@ -77,6 +78,7 @@ pub async fn run(settings: Settings) -> Outcome {
             hostname: config.hostname.clone(),
             smtp: config.smtp.clone(),
             allow_plaintext_on_loopback: config.auth.allow_plaintext_on_loopback,
+            spool_dir: Some(data_dir.join("spool")),
         },
         stopped.clone(),
     );
@@ -90,6 +92,8 @@ pub async fn run(settings: Settings) -> Outcome {
             max_message_size: config.smtp.max_message_size,
             max_connections: config.imap.max_connections,
             max_connections_per_ip: config.imap.max_connections_per_ip,
+            command_timeout: Duration::from_secs(config.imap.command_timeout),
+            max_bad_commands: config.imap.max_bad_commands,
             ..ImapSettings::default()
         },
     ));
@@ -101,6 +105,8 @@ pub async fn run(settings: Settings) -> Outcome {
             allow_plaintext_on_loopback: config.auth.allow_plaintext_on_loopback,
             max_connections: config.pop3.max_connections,
             max_connections_per_ip: config.pop3.max_connections_per_ip,
+            command_timeout: Duration::from_secs(config.pop3.command_timeout),
+            max_errors: config.pop3.max_errors,
             ..Pop3Settings::default()
         },
     ));

@@ -1,6 +1,15 @@
 //! Logging in: STARTTLS, LOGIN and AUTHENTICATE PLAIN, with the failed-login throttle.
+//!
+//! Bound: an AUTHENTICATE response, as an initial response or on its own line, holds at
+//! most [`MAX_SASL_RESPONSE`] octets (`BAD authentication response too long`); its own
+//! line must arrive within the command timeout of its first octet (see `input`).
 
+use super::input::{self, Got};
 use super::*;
+
+/// Longest SASL response, in base64: PLAIN's three fields of at most 255 octets each
+/// (RFC 4616) need about 1 KiB.
+const MAX_SASL_RESPONSE: usize = 12 * 1024;
 
 impl Session {
     pub(super) async fn starttls(&mut self, tag: &str) -> Step {
@@ -54,35 +63,59 @@ impl Session {
         }
     }
 
+    /// AUTHENTICATE PLAIN, with the response as an initial response (SASL-IR) or on a line
+    /// of its own after `+ `; either may hold [`MAX_SASL_RESPONSE`] octets. False when the
+    /// session is over.
     pub(super) async fn authenticate(
         &mut self,
         tag: &str,
         mechanism: &str,
         initial: Option<String>,
-    ) -> Result<(), IoError> {
+    ) -> Step {
         if mechanism != "PLAIN" {
             self.no(tag, "[CANNOT] only AUTHENTICATE PLAIN is offered");
-            return Ok(());
+            return Ok(true);
         }
         let response = match initial {
             Some(r) if r == "=" => String::new(),
             Some(r) => r,
             None => {
                 self.line("+ ");
-                match self.io().read_line(MAX_LINE).await? {
-                    Line::Complete(l) => String::from_utf8_lossy(&l).trim_end().to_string(),
-                    _ => "*".into(),
+                let idle = self.shared.settings.idle_timeout;
+                if !input::wait_for_input(self.io(), idle).await? {
+                    return Ok(false);
+                }
+                let deadline = self.command_deadline();
+                // the line's CRLF on top of the response
+                match self.line_by(MAX_SASL_RESPONSE + 2, deadline).await? {
+                    Got::Line(l) => String::from_utf8_lossy(&l).trim_end().to_string(),
+                    Got::TooLong => {
+                        self.bad(tag, "authentication response too long");
+                        return Ok(true);
+                    }
+                    Got::Closed => {
+                        self.ended = Some("closed");
+                        return Ok(false);
+                    }
+                    Got::Late => {
+                        self.too_slow();
+                        return Ok(false);
+                    }
                 }
             }
         };
+        if response.len() > MAX_SASL_RESPONSE {
+            self.bad(tag, "authentication response too long");
+            return Ok(true);
+        }
         if response == "*" {
             self.bad(tag, "authentication cancelled");
-            return Ok(());
+            return Ok(true);
         }
         match sasl::plain(&response) {
             Some(c) => self.login(tag, &c.username, &c.password).await,
             None => self.bad(tag, "cannot decode the PLAIN response"),
         }
-        Ok(())
+        Ok(true)
     }
 }

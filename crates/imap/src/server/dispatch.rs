@@ -75,79 +75,31 @@ impl Session {
         self.line(&greeting);
         loop {
             let bytes = match self.read_command().await {
-                Ok(Some(b)) => b,
-                Ok(None) => return "closed",
+                Ok(Input::Command(b)) => Some(b),
+                Ok(Input::Refused) => None,
+                Ok(Input::End(why)) => return why,
                 Err(IoError::Timeout) => {
                     self.line("* BYE autologout: idle too long");
                     return "timeout";
                 }
                 Err(IoError::Io(_)) => return "error",
             };
-            if bytes.is_empty() {
-                continue; // refused while reading; already answered
-            }
-            let cmd = match parse_command(&bytes) {
-                Ok(c) => c,
-                Err(e) => {
-                    let text = format!("{} BAD {}", e.tag, e.message);
-                    self.line(&text);
-                    continue;
+            if let Some(bytes) = bytes {
+                match parse_command(&bytes) {
+                    Ok(cmd) => match self.command(cmd).await {
+                        Ok(true) => {}
+                        Ok(false) => return self.ended.take().unwrap_or("logout"),
+                        Err(IoError::Timeout) => return "timeout",
+                        Err(IoError::Io(_)) => return "error",
+                    },
+                    Err(e) => self.bad(&e.tag, &e.message),
                 }
-            };
-            match self.command(cmd).await {
-                Ok(true) => {}
-                Ok(false) => return "logout",
-                Err(IoError::Timeout) => return "timeout",
-                Err(IoError::Io(_)) => return "error",
             }
-        }
-    }
-
-    /// Reads one command with its literals. `None` when the client has gone.
-    pub(super) async fn read_command(&mut self) -> Result<Option<Vec<u8>>, IoError> {
-        let mut command = Vec::new();
-        loop {
-            let line = match self.io().read_line(MAX_LINE).await? {
-                Line::Complete(l) => l,
-                Line::TooLong => {
-                    self.line("* BAD line too long");
-                    return Ok(Some(Vec::new()));
-                }
-                Line::Closed => return Ok(None),
-            };
-            command.extend_from_slice(&line);
-            let Some(lit) = literal_at_end(&line) else {
-                return Ok(Some(command));
-            };
-            // before login a client gets no more than a LOGIN needs
-            let cap = if self.user.is_some() {
-                MAX_COMMAND
-            } else {
-                MAX_UNAUTHENTICATED_COMMAND
-            };
-            if command.len() as u64 + lit.size > cap {
-                if lit.non_synchronizing {
-                    self.line("* BYE literal too large");
-                    return Ok(None);
-                }
-                let tag =
-                    String::from_utf8_lossy(command.split(|&b| b == b' ').next().unwrap_or(b"*"))
-                        .into_owned();
-                self.line(&format!("{tag} NO [TOOBIG] literal too large"));
-                return Ok(Some(Vec::new()));
+            if self.bad_commands >= self.shared.settings.max_bad_commands {
+                tracing::info!(bad = self.bad_commands, "too many invalid commands");
+                self.line("* BYE Too many invalid commands");
+                return "too many invalid commands";
             }
-            if !lit.non_synchronizing {
-                self.line("+ Ready for literal data");
-            }
-            let mut data = Vec::with_capacity(lit.size as usize);
-            if !self
-                .io()
-                .read_chunk(lit.size as usize, Some(&mut data))
-                .await?
-            {
-                return Ok(None);
-            }
-            command.extend_from_slice(&data);
         }
     }
 
@@ -180,7 +132,7 @@ impl Session {
                 self.login(&tag, &user, &password).await
             }
             C::Authenticate { mechanism, initial } if !authenticated => {
-                self.authenticate(&tag, &mechanism, initial).await?
+                return self.authenticate(&tag, &mechanism, initial).await;
             }
             C::Enable(caps) if authenticated => {
                 let mut enabled = Vec::new();
@@ -376,7 +328,9 @@ impl Session {
     pub(super) fn no(&mut self, tag: &str, text: &str) {
         self.line(&format!("{tag} NO {text}"));
     }
+    /// A `BAD` reply; counted against `max_bad_commands`.
     pub(super) fn bad(&mut self, tag: &str, text: &str) {
+        self.bad_commands += 1;
         self.line(&format!("{tag} BAD {text}"));
     }
 

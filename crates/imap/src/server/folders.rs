@@ -3,6 +3,7 @@
 
 use super::dispatch::{has_flag, quoted};
 use super::*;
+use crate::pattern::{MAX_PATTERN, Pattern};
 
 impl Session {
     pub(super) async fn list(
@@ -14,6 +15,17 @@ impl Session {
         returns: &[ListReturn],
         lsub: bool,
     ) {
+        let word = if lsub { "LSUB" } else { "LIST" };
+        let octets: usize = patterns.iter().map(|p| reference.len() + p.len()).sum();
+        if octets > MAX_PATTERN {
+            self.bad(
+                tag,
+                &format!(
+                    "{word} patterns longer than {MAX_PATTERN} octets in all (reference included)"
+                ),
+            );
+            return;
+        }
         let store = self.shared.store.clone();
         let boxes = match store.list_mailboxes(self.user_id()).await {
             Ok(b) => b,
@@ -45,12 +57,13 @@ impl Session {
         let chosen = |mb: &Mailbox| {
             (!subscribed_only || mb.subscribed) && (!special_only || mb.special_use.is_some())
         };
-        let word = if lsub { "LSUB" } else { "LIST" };
+        // each pattern with the reference in front; bounded, and matched in linear time
+        let compiled: Vec<Pattern> = patterns
+            .iter()
+            .filter_map(|p| Pattern::new(&format!("{reference}{p}")))
+            .collect();
         for mb in &boxes {
-            if !patterns
-                .iter()
-                .any(|p| matches_pattern(&format!("{reference}{p}"), &mb.name))
-            {
+            if !compiled.iter().any(|p| p.matches(&mb.name)) {
                 continue;
             }
             let prefix = format!("{}/", mb.name);
@@ -215,41 +228,5 @@ impl Session {
             ));
         }
         self.ok(tag, "GETQUOTA completed");
-    }
-}
-
-/// `%` matches within one level, `*` across levels (RFC 9051 §6.3.9).
-fn matches_pattern(pattern: &str, name: &str) -> bool {
-    fn go(p: &[u8], n: &[u8]) -> bool {
-        match p.first() {
-            None => n.is_empty(),
-            Some(b'*') => (0..=n.len()).any(|i| go(&p[1..], &n[i..])),
-            Some(b'%') => (0..=n.len())
-                .take_while(|&i| i == 0 || n[i - 1] != b'/')
-                .any(|i| go(&p[1..], &n[i..])),
-            Some(&c) => n.first() == Some(&c) && go(&p[1..], &n[1..]),
-        }
-    }
-    let inbox_fix = |s: &str| {
-        if s.eq_ignore_ascii_case("INBOX") {
-            "INBOX".to_string()
-        } else {
-            s.to_string()
-        }
-    };
-    go(inbox_fix(pattern).as_bytes(), name.as_bytes())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn patterns() {
-        assert!(matches_pattern("*", "Work/2026"));
-        assert!(!matches_pattern("%", "Work/2026"));
-        assert!(matches_pattern("Work/%", "Work/2026"));
-        assert!(matches_pattern("inbox", "INBOX"));
-        assert!(matches_pattern("S%", "Sent"));
     }
 }

@@ -21,12 +21,14 @@ use crate::mime;
 use crate::parser::parse_command;
 use crate::response::{flag_list, literal, string};
 use crate::sequence::SequenceSet;
+use input::{Input, MAX_LINE};
 
 mod auth;
 mod dispatch;
 mod fetch;
 mod find;
 mod folders;
+mod input;
 mod snapshots;
 mod summaries;
 mod update;
@@ -43,6 +45,12 @@ pub struct ImapSettings {
     /// Simultaneous connections in total and from one IP address.
     pub max_connections: u32,
     pub max_connections_per_ip: u32,
+    /// From its first octet, the time a command (each literal adds as much again, plus
+    /// time for its size) may take to arrive (`imap.command_timeout`).
+    pub command_timeout: Duration,
+    /// `BAD` replies (and refused literals) in a session before `* BYE Too many invalid
+    /// commands` (`imap.max_bad_commands`).
+    pub max_bad_commands: u32,
 }
 
 impl Default for ImapSettings {
@@ -53,6 +61,10 @@ impl Default for ImapSettings {
             max_message_size: 25 * 1024 * 1024,
             max_connections: estafeta_config::ImapConfig::default().max_connections,
             max_connections_per_ip: estafeta_config::ImapConfig::default().max_connections_per_ip,
+            command_timeout: Duration::from_secs(
+                estafeta_config::ImapConfig::default().command_timeout,
+            ),
+            max_bad_commands: estafeta_config::ImapConfig::default().max_bad_commands,
         }
     }
 }
@@ -128,6 +140,8 @@ impl Service for ImapServer {
                 condstore: false,
                 qresync: false,
                 rev2: false,
+                bad_commands: 0,
+                ended: None,
             };
             tracing::info!(tls = s.tls.is_some(), "connect");
             let end = s.serve().await;
@@ -145,14 +159,8 @@ impl Service for ImapServer {
 /// The read buffer of a connection: most IMAP connections spend their life in IDLE, so
 /// it is kept small; long lines and literals are read across several fills.
 const READ_BUFFER: usize = 4 * 1024;
-/// Longest command line; literals are read apart.
-const MAX_LINE: usize = 64 * 1024;
-/// Largest command before login (literals included).
-const MAX_UNAUTHENTICATED_COMMAND: u64 = 64 * 1024;
 /// Messages whose bodies one FETCH reads per query.
 const BODY_BATCH: usize = 200;
-/// Largest command with its literals (APPEND included).
-const MAX_COMMAND: u64 = 64 * 1024 * 1024;
 
 struct Session {
     shared: Arc<Shared>,
@@ -168,6 +176,10 @@ struct Session {
     qresync: bool,
     /// ENABLE IMAP4rev2: the RFC 9051 forms of responses (ESEARCH, no RECENT).
     rev2: bool,
+    /// `BAD` replies and refused literals so far (see `input`).
+    bad_commands: u32,
+    /// Why a command ended the session, when it was not LOGOUT (for the log).
+    ended: Option<&'static str>,
 }
 
 type Step = Result<bool, IoError>;

@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::dispatch::has_flag;
+use super::input::{self, Got};
 use super::*;
 use crate::sequence::compact;
 
@@ -310,15 +311,30 @@ impl Session {
                 }
             };
             let io = self.io.as_mut().expect("connection present");
+            let idle = self.shared.settings.idle_timeout;
+            // waiting for input consumes nothing, so a change that wins the race loses
+            // no octet of the client's DONE; the line itself is read under the command
+            // deadline, outside the race
             tokio::select! {
-                line = io.read_line(MAX_LINE) => {
-                    match line? {
-                        Line::Complete(l) if l.trim_ascii().eq_ignore_ascii_case(b"DONE") => {
+                ready = input::wait_for_input(io, idle) => {
+                    if !ready? {
+                        return Ok(false);
+                    }
+                    let deadline = self.command_deadline();
+                    match self.line_by(MAX_LINE, deadline).await? {
+                        Got::Line(l) if l.trim_ascii().eq_ignore_ascii_case(b"DONE") => {
                             self.ok(tag, "IDLE terminated");
                             return Ok(true);
                         }
-                        Line::Closed => return Ok(false),
-                        _ => {
+                        Got::Closed => {
+                        self.ended = Some("closed");
+                        return Ok(false);
+                    }
+                        Got::Late => {
+                            self.too_slow();
+                            return Ok(false);
+                        }
+                        Got::Line(_) | Got::TooLong => {
                             self.bad(tag, "expected DONE");
                             return Ok(true);
                         }

@@ -20,11 +20,13 @@
 //! the LAST chunk.
 //!
 //! **Bounds.** A line is read up to [`MAX_WIRE_LINE`] octets; a longer one is dropped as
-//! it arrives (see `estafeta_net::LineIo`). The body kept is at most `max_size` octets;
-//! once a problem is found nothing more is kept. The time a message may take is bounded
+//! it arrives (see `estafeta_net::LineIo`). The body kept is at most `max_size` octets, in
+//! a [`Spool`] (memory, then a file); once a problem is found nothing more is kept. The time a message may take is bounded
 //! by the caller's deadline (`smtp.data_timeout`).
 
 use estafeta_net::{BoundedLine, IoError, LineIo as Io};
+
+use super::spool::Spool;
 
 /// Longest text line, terminator included (RFC 5321 §4.5.3.1.6), counted after the
 /// transparency dot is removed…
@@ -116,15 +118,14 @@ impl Checker {
 pub enum DataEnd {
     /// The message ended with `CRLF.CRLF`; `body` is empty when `problems.any()`.
     Ended {
-        body: Vec<u8>,
+        body: Spool,
         problems: Problems,
     },
     Closed,
 }
 
 /// Reads the message after the 354, up to its real end.
-pub async fn read(io: &mut Io, max_size: usize) -> Result<DataEnd, IoError> {
-    let mut body = Vec::with_capacity(8 * 1024);
+pub async fn read(io: &mut Io, max_size: usize, mut body: Spool) -> Result<DataEnd, IoError> {
     let mut check = Checker::default();
     // the 354 came after a command line, which ends with CRLF
     let mut after_crlf = true;
@@ -135,7 +136,7 @@ pub async fn read(io: &mut Io, max_size: usize) -> Result<DataEnd, IoError> {
                 check.problems.line_too_long = true;
                 check.problems.bare_lf |= !crlf;
                 after_crlf = crlf;
-                body = Vec::new();
+                body.clear();
                 continue;
             }
             BoundedLine::Complete(l) => l,
@@ -149,15 +150,17 @@ pub async fn read(io: &mut Io, max_size: usize) -> Result<DataEnd, IoError> {
         let content = line.strip_prefix(b".").unwrap_or(&line);
         check.feed(content);
         if check.problems.any() {
-            body = Vec::new(); // refused anyway: keep reading to the end, keep nothing
+            if !body.is_empty() {
+                body.clear(); // refused anyway: keep reading to the end, keep nothing
+            }
             continue;
         }
         if body.len() + content.len() > max_size {
             check.problems.too_big = true;
-            body = Vec::new();
+            body.clear();
             continue;
         }
-        body.extend_from_slice(content);
+        body.push(content).await;
     }
     let problems = check.finish().clone();
     Ok(DataEnd::Ended { body, problems })

@@ -7,6 +7,7 @@ mod headers;
 mod policy;
 mod rates;
 mod session;
+mod spool;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,9 @@ pub struct SmtpSettings {
     pub smtp: SmtpConfig,
     /// Accept AUTH over plaintext from loopback addresses.
     pub allow_plaintext_on_loopback: bool,
+    /// Where message data over 256 KiB waits while it arrives (unlinked temporary files);
+    /// `None`: the system's temporary directory.
+    pub spool_dir: Option<std::path::PathBuf>,
 }
 
 pub(crate) struct Shared {
@@ -35,6 +39,19 @@ pub(crate) struct Shared {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     pub auth_throttle: Arc<estafeta_net::AuthThrottle>,
     pub rates: rates::RateLimits,
+    /// Message octets held in memory for the store at one time.
+    pub body_budget: spool::BodyBudget,
+}
+
+impl Shared {
+    fn spool(&self) -> spool::Spool {
+        spool::Spool::new(
+            self.settings
+                .spool_dir
+                .clone()
+                .unwrap_or_else(std::env::temp_dir),
+        )
+    }
 }
 
 #[derive(Clone)]
@@ -52,6 +69,7 @@ impl SmtpServer {
     ) -> SmtpServer {
         let s = &settings.smtp;
         let shared = Shared {
+            body_budget: spool::BodyBudget::default(),
             rates: rates::RateLimits::new(s),
             trusted: policy::Networks::parse(&s.trusted_networks),
             connections: estafeta_net::ConnectionLimits::new(

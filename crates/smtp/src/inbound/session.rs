@@ -39,6 +39,10 @@ use tracing::Instrument;
 
 use super::Shared;
 use super::data::{self, Checker, DataEnd};
+use super::spool::{PREFIX_ROOM, Spool};
+
+/// BDAT chunks are read, checked and spooled in pieces of this many octets.
+const CHUNK_PIECE: usize = 64 * 1024;
 use super::headers::{self, Trace};
 use super::policy::may_send_as;
 use super::{bounces, rates};
@@ -142,7 +146,7 @@ struct Tx {
     local: Vec<User>,
     remote: Vec<RemoteRecipient>,
     /// BDAT chunks so far (nothing once the content rules refuse the message).
-    chunks: Vec<u8>,
+    chunks: Option<Spool>,
     /// Octets of the BDAT chunks so far.
     chunked: usize,
     /// The content rules over the BDAT chunks.
@@ -634,7 +638,7 @@ impl Session {
             rcpts: Vec::new(),
             local: Vec::new(),
             remote: Vec::new(),
-            chunks: Vec::new(),
+            chunks: None,
             chunked: 0,
             check: Checker::default(),
             bdat: false,
@@ -868,7 +872,8 @@ impl Session {
         self.io().reply("354 End data with <CR><LF>.<CR><LF>");
         let max = self.shared.settings.smtp.max_message_size as usize;
         self.start_clock(Clock::Data);
-        let ended = data::read(self.io(), max).await?;
+        let spool = self.shared.spool();
+        let ended = data::read(self.io(), max, spool).await?;
         let Some(tx) = self.tx.take() else {
             return Ok(Next::Close);
         };
@@ -934,27 +939,32 @@ impl Session {
             return Ok(Next::Close);
         };
         tx.bdat = true;
-        let mut chunks = std::mem::take(&mut tx.chunks);
-        let start = chunks.len();
-        // once the content rules refuse the message, the rest is read and dropped
-        let keep = !tx.check.problems.any();
-        if !self
-            .io()
-            .read_chunk(size, keep.then_some(&mut chunks))
-            .await?
-        {
-            tracing::info!(queue_id = %tx.id, "connection closed during BDAT: nothing accepted");
-            return Ok(Next::Close);
-        }
-        tx.chunked += size;
-        if keep {
-            tx.check.feed(&chunks[start..]);
-            if tx.check.problems.any() {
-                chunks = Vec::new();
+        let mut chunks = tx.chunks.take().unwrap_or_else(|| self.shared.spool());
+        // read in pieces, each checked and spooled; once the content rules refuse the
+        // message, the rest is read and dropped
+        let mut piece = Vec::new();
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(CHUNK_PIECE);
+            let keep = !tx.check.problems.any();
+            piece.clear();
+            if !self.io().read_chunk(n, keep.then_some(&mut piece)).await? {
+                tracing::info!(queue_id = %tx.id, "connection closed during BDAT: nothing accepted");
+                return Ok(Next::Close);
+            }
+            left -= n;
+            if keep {
+                tx.check.feed(&piece);
+                if tx.check.problems.any() {
+                    chunks.clear();
+                } else {
+                    chunks.push(&piece).await;
+                }
             }
         }
+        tx.chunked += size;
         if !last {
-            tx.chunks = chunks;
+            tx.chunks = Some(chunks);
             self.tx = Some(tx);
             self.say(&format!("250 2.0.0 {size} octets received"));
             return Ok(Next::Continue);
@@ -972,7 +982,16 @@ impl Session {
 
     /// Adds our headers and hands the message to the store; the reply is 250 only once
     /// the store's commit is durable.
-    async fn deliver(&mut self, tx: Tx, body: Vec<u8>) -> String {
+    async fn deliver(&mut self, tx: Tx, spool: Spool) -> String {
+        let budget = self.shared.body_budget.clone();
+        let _held = budget.reserve(spool.len() + PREFIX_ROOM).await;
+        let body = match spool.into_bytes().await {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::error!(queue_id = %tx.id, error = %e, "message not stored: spool unreadable");
+                return "451 4.3.0 Error: temporary storage failure, try again later".to_string();
+            }
+        };
         if self.too_many_hops(&tx, &body) {
             return "554 5.4.6 Too many hops".to_string();
         }
@@ -1006,8 +1025,11 @@ impl Session {
         } else {
             None
         };
-        message.extend_from_slice(&body);
-        drop(body);
+        // our headers go in front of the content in its own buffer (room was kept for
+        // them): the message is never held twice
+        let prefix = message;
+        let mut message = body;
+        message.splice(0..0, prefix);
         let size = message.len();
         let return_path = format!("Return-Path: <{}>\r\n", tx.sender).into_bytes();
         let accept = Accept {

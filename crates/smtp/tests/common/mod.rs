@@ -88,6 +88,7 @@ impl Harness {
                 hostname: HOST.into(),
                 smtp,
                 allow_plaintext_on_loopback: false,
+                spool_dir: None,
             },
             stopped.clone(),
         ));
