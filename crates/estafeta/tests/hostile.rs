@@ -262,3 +262,89 @@ fn sigterm_stops_within_the_deadline_whatever_the_sessions_do() {
     assert!(out.contains("messages 1\n"), "{out}");
     assert!(out.contains("Subject: before the stop"), "{out}");
 }
+
+/// Limits come before work: on an implicit-TLS port, a connection over the per-IP limit
+/// and one beyond the handshakes in progress are closed at once, without a handshake,
+/// while those admitted wait in theirs; a plaintext port says why in its own words.
+#[test]
+fn connections_are_counted_before_the_tls_handshake() {
+    use std::io::Read;
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    /// Whether the server closed the socket without a word within 10 s.
+    fn closed_at_once(s: &mut TcpStream) -> bool {
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut buf = [0u8; 64];
+        matches!(s.read(&mut buf), Ok(0))
+            || matches!(s.read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+    }
+    /// Whether the socket is still open and silent (a handshake waiting for its hello).
+    fn waiting(s: &mut TcpStream) -> bool {
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        let mut buf = [0u8; 64];
+        matches!(s.read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut)
+    }
+
+    let env = Env::new();
+    let mut text = config().replace(
+        "[smtp]\ntrusted_networks = []\n",
+        "[smtp]\ntrusted_networks = []\nmax_connections_per_ip = 2\n",
+    );
+    text.push_str(
+        "[[listener]]\naddress = \"127.0.0.1\"\nport = 0\nprotocol = \"submission\"\ntls = \"implicit\"\n",
+    );
+    let config_path = env.write_config(&text);
+    let server = Server::start(&env, &config_path);
+    let tls = server.address("submission");
+    let mut first = TcpStream::connect(tls).expect("first");
+    let mut second = TcpStream::connect(tls).expect("second");
+    assert!(waiting(&mut first) && waiting(&mut second));
+    let mut third = TcpStream::connect(tls).expect("third");
+    assert!(
+        closed_at_once(&mut third),
+        "over the per-IP limit, before any handshake"
+    );
+    // the plaintext SMTP port shares the limit and says so
+    let mut plain = TcpStream::connect(server.address("smtp")).expect("plain");
+    let mut reply = String::new();
+    plain
+        .read_to_string(&mut reply)
+        .expect("the refusal and the close");
+    assert!(
+        reply.starts_with("421 4.7.0 mail.test Error: too many connections from your address"),
+        "{reply}"
+    );
+    drop(server);
+
+    // handshakes in progress are capped whatever the per-IP limit
+    let env = Env::new();
+    let text = text.replace(
+        "max_connections_per_ip = 2",
+        "max_connections_per_ip = 1000\nmax_connections = 1000",
+    );
+    let config_path = env.write_config(&text);
+    let server = Server::start(&env, &config_path);
+    let tls = server.address("submission");
+    let mut held: Vec<TcpStream> = (0..estafeta_net::MAX_TLS_HANDSHAKES)
+        .map(|_| TcpStream::connect(tls).expect("connect"))
+        .collect();
+    let last = held.len() - 1;
+    assert!(
+        waiting(&mut held[0]) && waiting(&mut held[last]),
+        "they wait in their handshakes"
+    );
+    let mut beyond = TcpStream::connect(tls).expect("beyond");
+    assert!(closed_at_once(&mut beyond), "no handshake place left");
+    // once places come free, handshakes start again
+    held.truncate(10);
+    let out = python(&format!(
+        "import smtplib, ssl, time\nctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\n\
+         for attempt in range(50):\n    try:\n        s = smtplib.SMTP_SSL('{ip}', {port}, context=ctx, timeout=10); print(s.ehlo()[0]); s.quit(); break\n    except (ConnectionError, ssl.SSLError, smtplib.SMTPServerDisconnected):\n        time.sleep(0.1)\n",
+        ip = tls.ip(),
+        port = tls.port()
+    ));
+    assert!(out.starts_with("250"), "{out}");
+}

@@ -260,7 +260,20 @@ async fn connections_over_the_per_ip_limit_are_refused() {
     assert!(first.line().await.starts_with("* OK"));
     let mut second = Client::plain(h.imap).await;
     assert!(second.line().await.starts_with("* OK"));
-    let mut third = Client::tls(h.imaps).await;
+    // over the limit on the implicit-TLS port: closed before any handshake
+    let mut raw = tokio::net::TcpStream::connect(h.imaps)
+        .await
+        .expect("connect");
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read(&mut raw, &mut buf),
+    )
+    .await
+    .expect("closed at once, not left in a handshake");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    // on the plaintext port: told why, then closed
+    let mut third = Client::plain(h.imap).await;
     let refused = third.line().await;
     assert!(
         refused.starts_with("* BYE [UNAVAILABLE] too many connections"),

@@ -19,7 +19,7 @@ mod tls;
 
 pub use limits::{ConnectionLimits, ConnectionSlot, Refusal};
 pub use lineio::{BoundedLine, IoError, Line, LineIo};
-pub use listen::{BindError, Bound, Connection, Service, bind_all, serve};
+pub use listen::{BindError, Bound, Connection, MAX_TLS_HANDSHAKES, Service, bind_all, serve};
 pub use stream::MaybeTls;
 pub use throttle::AuthThrottle;
 pub use tls::{TlsError, TlsSetup, TlsSource};

@@ -1,5 +1,11 @@
 //! The listener table on real sockets: binding (with errors that say what to do), and the
 //! accept loop that gives each connection to its protocol's [`Service`].
+//!
+//! Limits come before work: a connection is counted against its protocol's total and
+//! per-IP limits as soon as it is accepted, before any TLS handshake, and an implicit-TLS
+//! connection needs one of [`MAX_TLS_HANDSHAKES`] handshake places to start one. A refused
+//! plaintext connection is told so in its protocol's words; a refused implicit-TLS one is
+//! closed at once (the handshake is the work being saved).
 
 use std::fmt;
 use std::io;
@@ -10,14 +16,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 use estafeta_config::{Listener, Protocol, TlsMode};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
+use crate::limits::{ConnectionLimits, ConnectionSlot, Refusal};
 use crate::stream::MaybeTls;
 use crate::tls::TlsSetup;
 
 /// How long a client may take to finish a TLS handshake.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Implicit-TLS handshakes in progress at one time, over all listeners; a connection
+/// beyond them is closed without a handshake.
+pub const MAX_TLS_HANDSHAKES: usize = 100;
 
 /// One accepted connection, TLS already up on implicit-TLS listeners.
 pub struct Connection {
@@ -25,12 +35,18 @@ pub struct Connection {
     pub peer: SocketAddr,
     pub local: SocketAddr,
     pub listener: Listener,
+    /// The connection's place in its protocol's limits, held for its life.
+    pub slot: ConnectionSlot,
 }
 
 /// A protocol server: SMTP, submission, IMAP, POP3.
 #[async_trait]
 pub trait Service: Send + Sync + 'static {
     async fn handle(&self, conn: Connection);
+    /// The protocol's connection limits, applied before any TLS handshake.
+    fn limits(&self) -> &Arc<ConnectionLimits>;
+    /// The line (without CRLF) that tells a plaintext client it was refused.
+    fn refusal(&self, refusal: &Refusal) -> String;
 }
 
 /// A listener of the table, bound.
@@ -120,9 +136,16 @@ pub async fn serve(
     shutdown: watch::Receiver<bool>,
 ) {
     let mut loops = JoinSet::new();
+    let handshakes = Arc::new(Semaphore::new(MAX_TLS_HANDSHAKES));
     for b in bound {
         let service = service_for(b.spec.protocol);
-        loops.spawn(accept_loop(b, service, tls.clone(), shutdown.clone()));
+        loops.spawn(accept_loop(
+            b,
+            service,
+            tls.clone(),
+            handshakes.clone(),
+            shutdown.clone(),
+        ));
     }
     while loops.join_next().await.is_some() {}
 }
@@ -131,6 +154,7 @@ async fn accept_loop(
     bound: Bound,
     service: Arc<dyn Service>,
     tls: TlsSetup,
+    handshakes: Arc<Semaphore>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -148,13 +172,39 @@ async fn accept_loop(
             }
         };
         let _ = tcp.set_nodelay(true);
+        let local = bound.local_addr;
+        let implicit = bound.spec.tls == TlsMode::Implicit;
+        let protocol = bound.spec.protocol.as_str();
+        let slot = match service.limits().admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                tracing::info!(%peer, %local, protocol, reason = refusal.reason(), "connection refused");
+                if !implicit {
+                    let line = service.refusal(&refusal);
+                    tokio::spawn(tell_and_close(tcp, line));
+                }
+                continue;
+            }
+        };
+        let handshake = if implicit {
+            match handshakes.clone().try_acquire_owned() {
+                Ok(place) => Some(place),
+                Err(_) => {
+                    tracing::warn!(%peer, %local, protocol, max = MAX_TLS_HANDSHAKES, "connection refused: too many TLS handshakes in progress");
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
         let service = service.clone();
         let spec = bound.spec.clone();
-        let local = bound.local_addr;
         let acceptor = tls.acceptor.clone();
         tokio::spawn(async move {
-            let stream = if spec.tls == TlsMode::Implicit {
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            let stream = if let Some(place) = handshake {
+                let done = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+                drop(place);
+                match done {
                     Ok(Ok(s)) => MaybeTls::Tls(Box::new(s.into())),
                     Ok(Err(e)) => {
                         tracing::info!(%peer, %local, error = %e, "TLS handshake failed");
@@ -174,8 +224,20 @@ async fn accept_loop(
                     peer,
                     local,
                     listener: spec,
+                    slot,
                 })
                 .await;
         });
     }
+}
+
+/// Writes one refusal line to a plaintext client and closes.
+async fn tell_and_close(mut tcp: tokio::net::TcpStream, line: String) {
+    use tokio::io::AsyncWriteExt;
+    let write = async {
+        tcp.write_all(line.as_bytes()).await?;
+        tcp.write_all(b"\r\n").await?;
+        tcp.shutdown().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(10), write).await;
 }

@@ -122,4 +122,12 @@ impl Service for Pop3Server {
     async fn handle(&self, conn: Connection) {
         session::run(self.shared.clone(), conn).await;
     }
+
+    fn limits(&self) -> &Arc<estafeta_net::ConnectionLimits> {
+        &self.shared.connections
+    }
+
+    fn refusal(&self, refusal: &estafeta_net::Refusal) -> String {
+        format!("-ERR [SYS/TEMP] {}, try again later", refusal.reason())
+    }
 }

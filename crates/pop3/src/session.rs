@@ -33,17 +33,7 @@ const MAX_AUTH_LINE: usize = 12 * 1024;
 pub async fn run(shared: Arc<Shared>, conn: Connection) {
     let span = tracing::info_span!("pop3", peer = %conn.peer, port = conn.local.port());
     async move {
-        let _slot = match shared.connections.admit(conn.peer.ip()) {
-            Ok(slot) => slot,
-            Err(refusal) => {
-                let why = refusal.reason();
-                tracing::warn!(why, "connection refused");
-                let mut io = LineIo::new(conn.stream, std::time::Duration::from_secs(10));
-                io.reply(&format!("-ERR [SYS/TEMP] {why}, try again later"));
-                let _ = io.flush().await;
-                return;
-            }
-        };
+        let _slot = conn.slot;
         let mut s = Session {
             tls: conn.stream.tls_info(),
             starttls_offered: conn.listener.tls == TlsMode::Starttls,

@@ -114,17 +114,7 @@ impl Service for ImapServer {
         let span = tracing::info_span!("imap", peer = %conn.peer, port = conn.local.port());
         let shared = self.shared.clone();
         async move {
-            let _slot = match shared.connections.admit(conn.peer.ip()) {
-                Ok(slot) => slot,
-                Err(refusal) => {
-                    let why = refusal.reason();
-                    tracing::warn!(why, "connection refused");
-                    let mut io = LineIo::new(conn.stream, Duration::from_secs(10));
-                    io.reply(&format!("* BYE [UNAVAILABLE] {why}, try again later"));
-                    let _ = io.flush().await;
-                    return;
-                }
-            };
+            let _slot = conn.slot;
             let mut s = Session {
                 tls: conn.stream.tls_info(),
                 starttls_offered: conn.listener.tls == TlsMode::Starttls,
@@ -153,6 +143,14 @@ impl Service for ImapServer {
         }
         .instrument(span)
         .await
+    }
+
+    fn limits(&self) -> &Arc<estafeta_net::ConnectionLimits> {
+        &self.shared.connections
+    }
+
+    fn refusal(&self, refusal: &estafeta_net::Refusal) -> String {
+        format!("* BYE [UNAVAILABLE] {}, try again later", refusal.reason())
     }
 }
 

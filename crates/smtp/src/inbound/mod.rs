@@ -110,4 +110,16 @@ impl Service for SmtpServer {
     async fn handle(&self, conn: Connection) {
         session::run(self.shared.clone(), conn).await;
     }
+
+    fn limits(&self) -> &Arc<estafeta_net::ConnectionLimits> {
+        &self.shared.connections
+    }
+
+    fn refusal(&self, refusal: &estafeta_net::Refusal) -> String {
+        let host = &self.shared.settings.hostname;
+        format!(
+            "421 4.7.0 {host} Error: {}, try again later",
+            refusal.reason()
+        )
+    }
 }

@@ -82,6 +82,7 @@ impl Clock {
 pub async fn run(shared: Arc<Shared>, conn: Connection) {
     let span = tracing::info_span!("smtp", peer = %conn.peer, port = conn.local.port());
     async move {
+        let _slot = conn.slot;
         let tls = conn.stream.tls_info();
         let idle = Duration::from_secs(shared.settings.smtp.idle_timeout);
         let mut session = Session {
@@ -104,17 +105,6 @@ pub async fn run(shared: Arc<Shared>, conn: Connection) {
             submission = session.submission,
             "connect"
         );
-        let _slot = match session.shared.connections.admit(conn.peer.ip()) {
-            Ok(slot) => slot,
-            Err(refusal) => {
-                let why = refusal.reason();
-                tracing::info!(reason = why, "connection refused");
-                let host = session.shared.settings.hostname.clone();
-                session.say(&format!("421 4.7.0 {host} Error: {why}, try again later"));
-                let _ = session.io().flush().await;
-                return;
-            }
-        };
         session.serve().await;
         tracing::info!(
             messages = session.accepted,
