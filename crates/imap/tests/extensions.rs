@@ -261,17 +261,7 @@ async fn connections_over_the_per_ip_limit_are_refused() {
     let mut second = Client::plain(h.imap).await;
     assert!(second.line().await.starts_with("* OK"));
     // over the limit on the implicit-TLS port: closed before any handshake
-    let mut raw = tokio::net::TcpStream::connect(h.imaps)
-        .await
-        .expect("connect");
-    let mut buf = [0u8; 16];
-    let n = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        tokio::io::AsyncReadExt::read(&mut raw, &mut buf),
-    )
-    .await
-    .expect("closed at once, not left in a handshake");
-    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    assert!(estafeta_net::testing::closed_without_handshake(h.imaps).await);
     // on the plaintext port: told why, then closed
     let mut third = Client::plain(h.imap).await;
     let refused = third.line().await;

@@ -145,3 +145,16 @@ pub async fn smtp_send(addr: std::net::SocketAddr, from: &str, to: &str, data: &
     assert!(r.starts_with("250"), "end of data: {r}");
     c.send("QUIT\r\n").await;
 }
+
+/// Whether a new connection to `addr` is closed by the server without a word and without
+/// a TLS handshake (within 10 s), as a connection over a limit is on an implicit-TLS port.
+pub async fn closed_without_handshake(addr: std::net::SocketAddr) -> bool {
+    let mut raw = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read(&mut raw, &mut buf),
+    )
+    .await;
+    matches!(read, Ok(Ok(0) | Err(_)))
+}
