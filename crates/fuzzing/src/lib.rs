@@ -225,18 +225,36 @@ pub fn hops(data: &[u8]) {
 
 /// The DSN reader (`bounces::read_report`) over an arbitrary message.
 ///
-/// Checks: at most `MAX_REPORTED` recipients; each one a `5.x.x` status and an address
-/// with an `@` and no line break.
+/// Checks: at most `MAX_REPORTED` recipients; each one a status of the form `5.d.d`, an
+/// address with an `@` and no white space or control character, and a diagnostic of at
+/// most `MAX_DIAGNOSTIC` characters without control characters (it ends up in a reply).
 pub fn dsn(data: &[u8]) {
-    use estafeta_smtp::inbound::bounces::{MAX_REPORTED, read_report};
+    use estafeta_smtp::inbound::bounces::{MAX_DIAGNOSTIC, MAX_REPORTED, read_report};
     let Some(report) = read_report(data) else {
         return;
     };
     assert!(report.failed.len() <= MAX_REPORTED);
     for f in &report.failed {
-        assert!(f.status.starts_with("5."), "{f:?}");
+        let numbers: Vec<&str> = f.status.split('.').collect();
+        assert!(
+            numbers.len() == 3
+                && numbers[0] == "5"
+                && numbers[1..]
+                    .iter()
+                    .all(|n| (1..=3).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit())),
+            "{f:?}"
+        );
         assert!(f.address.contains('@'), "{f:?}");
-        no_line_break("reported address", &f.address);
+        assert!(
+            !f.address
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control()),
+            "{f:?}"
+        );
+        if let Some(d) = &f.diagnostic {
+            assert!(d.chars().count() <= MAX_DIAGNOSTIC, "{f:?}");
+            assert!(!d.chars().any(char::is_control), "{f:?}");
+        }
     }
 }
 

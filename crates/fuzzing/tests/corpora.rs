@@ -26,22 +26,43 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-fn run(target: &'static str, f: fn(&[u8]), kind: &str) -> usize {
+/// Runs every input of `kind` for `target`; the names of those that fail.
+fn run(target: &'static str, f: fn(&[u8]), kind: &str) -> (usize, Vec<String>) {
     let files = inputs(&fuzz_dir().join(kind).join(target));
     let count = files.len();
+    let mut failed = Vec::new();
     for file in files {
         let data = std::fs::read(&file).expect("readable input");
-        let name = file.display().to_string();
+        let name = format!(
+            "fuzz/{kind}/{target}/{}",
+            file.file_name().unwrap().display()
+        );
         let handle = std::thread::Builder::new()
             .name(name.clone())
             .stack_size(256 * 1024)
             .spawn(move || f(&data))
             .expect("thread");
         if handle.join().is_err() {
-            panic!("{target}: {name} fails");
+            failed.push(name);
         }
     }
-    count
+    (count, failed)
+}
+
+fn run_all(kind: &str) -> usize {
+    let mut total = 0;
+    let mut failed = Vec::new();
+    for &(target, f) in estafeta_fuzzing::TARGETS {
+        let (count, mut f) = run(target, f, kind);
+        total += count;
+        failed.append(&mut f);
+    }
+    assert!(
+        failed.is_empty(),
+        "these inputs fail:\n{}",
+        failed.join("\n")
+    );
+    total
 }
 
 #[test]
@@ -56,18 +77,13 @@ fn every_target_has_a_seed_corpus() {
 
 #[test]
 fn seed_corpora_pass() {
-    for &(target, f) in estafeta_fuzzing::TARGETS {
-        run(target, f, "corpus");
-    }
+    run_all("corpus");
 }
 
 #[test]
 fn regressions_pass() {
-    let mut total = 0;
-    for &(target, f) in estafeta_fuzzing::TARGETS {
-        total += run(target, f, "regressions");
-    }
-    eprintln!("{total} regression inputs");
+    let total = run_all("regressions");
+    eprintln!("{total} regression inputs pass");
 }
 
 #[test]
