@@ -40,6 +40,14 @@ fi
 
 echo "fuzz: building the targets"
 (cd fuzz && cargo afl build --release --locked)
+bins="${CARGO_TARGET_DIR:-$root/fuzz/target}/release"
+
+# afl-fuzz itself, run directly (not through `cargo afl fuzz`) so that no cargo process
+# stays up during the runs: where cargo-afl built it for this rustc
+afl_fuzz="${XDG_DATA_HOME:-$HOME/.local/share}/afl.rs/$(rustc -vV | awk \
+    '/^release:/ { r = $2 } /^commit-hash:/ { h = substr($2, 1, 7) } END { print "rustc-" r "-" h }'
+)/afl.rs-$CARGO_AFL_VERSION/afl/bin/afl-fuzz"
+[ -x "$afl_fuzz" ] || { echo "fuzz: no afl-fuzz at $afl_fuzz" >&2; exit 2; }
 
 # AFL++ here: no root-only system tuning. Frequency scaling and a core_pattern that pipes
 # to a crash reporter would make it refuse to start; these tell it to go on. AFL_NO_UI
@@ -55,7 +63,7 @@ found=0
 printf '| target | seconds | execs | execs/s | corpus (paths) | edges | crashes | hangs |\n'
 printf '|---|---|---|---|---|---|---|---|\n'
 for t in "${targets[@]}"; do
-    bin="$root/fuzz/target/release/$t"
+    bin="$bins/$t"
     [ -x "$bin" ] || { echo "fuzz: no target $t" >&2; exit 2; }
     dir="$out/$t"
     if [ "${FUZZ_RESUME:-0}" = 1 ] && [ -d "$dir/default/queue" ]; then
@@ -67,8 +75,9 @@ for t in "${targets[@]}"; do
     mkdir -p "$dir"
     log="$dir.log"
     # -V: stop after that many seconds; -t: hang timeout; -m none: Rust allocates freely
-    # within its own bounds (the targets check those)
-    if ! cargo afl fuzz -V "$seconds" -t "$timeout_ms" -m none -i "$input" -o "$dir" "$bin" \
+    # within its own bounds (the targets check those); -c0: CmpLog from the same binary,
+    # as `cargo afl fuzz` passes it
+    if ! "$afl_fuzz" -c0 -V "$seconds" -t "$timeout_ms" -m none -i "$input" -o "$dir" "$bin" \
         >"$log" 2>&1; then
         echo "fuzz: afl-fuzz failed for $t; the end of $log:" >&2
         tail -n 30 "$log" >&2

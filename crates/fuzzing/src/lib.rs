@@ -16,8 +16,11 @@ use estafeta_mime::{Kind, MAX_DEPTH, MAX_PARTS, Message};
 use estafeta_smtp::inbound::data::{Checker, MAX_TEXT_LINE, Problems};
 use smtp_proto::Request;
 
+/// The body of a fuzz target.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name its corpus folder and afl binary carry.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("smtp_command", smtp_command),
     ("smtp_data", smtp_data),
     ("imap_command", imap_command),
