@@ -22,6 +22,7 @@ pub use command::*;
 pub use parser::{ParseError, parse_command};
 pub use sequence::{SeqRange, SequenceSet};
 pub use server::{ImapServer, ImapSettings};
+pub use summary::Summary;
 
 #[cfg(test)]
 mod tests;

@@ -45,6 +45,11 @@ impl ParseError {
 pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
+    // RFC 1939 §3: keywords and arguments are printable characters; a CR, LF or NUL
+    // inside a line would end up in a name, a password or the echo of an unknown keyword
+    if line.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
+        return Err(ParseError::Syntax("no CR, LF or NUL inside a command"));
+    }
     let text = String::from_utf8_lossy(line);
     let mut words = text.split(' ');
     let keyword = words.next().unwrap_or("").to_ascii_uppercase();
@@ -103,7 +108,14 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
             },
             _ => Err(ParseError::Syntax("TOP msg lines")),
         },
-        other => Err(ParseError::Unknown(other.chars().take(16).collect())),
+        // echoed in the reply: printable ASCII only
+        other => Err(ParseError::Unknown(
+            other
+                .chars()
+                .take(16)
+                .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+                .collect(),
+        )),
     }
 }
 
@@ -178,6 +190,17 @@ mod tests {
             Err(ParseError::Unknown("XYZZY".into()))
         );
         assert_eq!(parse(b"\r\n"), Err(ParseError::Unknown(String::new())));
+        // found by fuzzing: these were echoed into the reply
+        for line in [&b"CAPA\r uETR 2\n"[..], b"FDOE\n\r", b"USER a\0b\r\n"] {
+            assert!(
+                matches!(parse(line), Err(ParseError::Syntax(_))),
+                "{line:?}"
+            );
+        }
+        assert_eq!(
+            parse("X\x1b[1mÉ\r\n".as_bytes()),
+            Err(ParseError::Unknown("X?[1M?".into()))
+        );
     }
 
     proptest! {

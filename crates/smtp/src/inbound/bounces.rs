@@ -10,14 +10,18 @@ use mail_parser::{HeaderName, MimeHeaders};
 /// Most recipient blocks read from one report; the rest are ignored (a report about one
 /// message has one block per recipient, and no message has more recipients than this).
 pub const MAX_REPORTED: usize = 1000;
+/// Longest diagnostic kept (characters): it becomes part of the suppression's reason,
+/// which a later `550` reply quotes, so it is one short line of text.
+pub const MAX_DIAGNOSTIC: usize = 200;
 
 /// One recipient the report says failed permanently.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HardBounce {
     pub address: String,
-    /// `5.1.1`
+    /// `5.1.1` (RFC 3463: `5.` and two numbers of one to three digits).
     pub status: String,
-    /// `smtp; 550 5.1.1 user unknown`, when given.
+    /// `smtp; 550 5.1.1 user unknown`, when given: continuation lines joined, control
+    /// characters made spaces, at most [`MAX_DIAGNOSTIC`] characters.
     pub diagnostic: Option<String>,
 }
 
@@ -103,7 +107,9 @@ fn hard_bounces(body: &[u8]) -> Vec<HardBounce> {
                 .map(|(_, v)| v.clone())
         };
         let failed = get("Action").is_some_and(|a| a.eq_ignore_ascii_case("failed"));
+        // `5.1.1`, maybe followed by a comment
         let status = get("Status").unwrap_or_default();
+        let status = status.split_whitespace().next().unwrap_or("");
         let Some(recipient) = get("Final-Recipient").or_else(|| get("Original-Recipient")) else {
             continue;
         };
@@ -112,17 +118,42 @@ fn hard_bounces(body: &[u8]) -> Vec<HardBounce> {
             .split_once(';')
             .map_or(recipient.as_str(), |(_, a)| a)
             .trim()
-            .trim_matches(|c| c == '<' || c == '>')
-            .to_string();
-        if failed && status.starts_with("5.") && address.contains('@') {
+            .trim_matches(|c| c == '<' || c == '>');
+        // what a report says goes into the store, logs and replies: a mailbox without
+        // white space or control characters, a status of the RFC 3463 form
+        let plain_address =
+            address.contains('@') && !address.chars().any(|c| c.is_whitespace() || c.is_control());
+        if failed && is_permanent_status(status) && plain_address {
             out.push(HardBounce {
-                address,
-                status,
-                diagnostic: get("Diagnostic-Code"),
+                address: address.to_string(),
+                status: status.to_string(),
+                diagnostic: get("Diagnostic-Code").map(|d| one_line(&d)),
             });
         }
     }
     out
+}
+
+/// `5.d.d` with one to three digits in each number (RFC 3463 §2, class 5).
+fn is_permanent_status(status: &str) -> bool {
+    let mut numbers = status.split('.');
+    numbers.next() == Some("5")
+        && numbers
+            .by_ref()
+            .take(2)
+            .filter(|n| (1..=3).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit()))
+            .count()
+            == 2
+        && numbers.next().is_none()
+}
+
+/// `text` as one short line: control characters (CR and LF among them) made spaces, at
+/// most [`MAX_DIAGNOSTIC`] characters.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_DIAGNOSTIC)
+        .collect()
 }
 
 /// `Name: value` fields of a block, continuation lines joined.
@@ -171,6 +202,41 @@ mod tests {
             }]
         );
         assert_eq!(report.original_from.as_deref(), Some("alice@example.com"));
+    }
+
+    #[test]
+    fn fields_with_control_characters_or_bad_statuses_are_refused_or_cleaned() {
+        // found by fuzzing: a bare CR survived the CRLF-to-LF step into the address,
+        // and any status starting with "5." was taken
+        let dsn = DSN
+            .replace("gone@remote.example", "gone@remote.example\rX-Injected: 1")
+            .replace(
+                "Status: 4.2.2\r\n--b",
+                "Status: 5.2.2 (mailbox full)\r\n--b",
+            )
+            .replace("user\r\n unknown", "user\runknown\x07 and more");
+        let report = read_report(dsn.as_bytes()).expect("a DSN");
+        assert_eq!(
+            report.failed,
+            vec![HardBounce {
+                address: "full@remote.example".into(),
+                status: "5.2.2".into(),
+                diagnostic: None,
+            }]
+        );
+        let long = DSN.replace("user\r\n unknown", &"x".repeat(100_000));
+        let report = read_report(long.as_bytes()).expect("a DSN");
+        let d = report.failed[0]
+            .diagnostic
+            .as_deref()
+            .expect("a diagnostic");
+        assert_eq!(d.chars().count(), MAX_DIAGNOSTIC);
+        for bad in [
+            "5.1", "5.1.1.1", "5.1.x", "5.1111.1", "5.\r.1", "4.1.1", "51.1.1",
+        ] {
+            assert!(!is_permanent_status(bad), "{bad}");
+        }
+        assert!(is_permanent_status("5.7.26"));
     }
 
     #[test]

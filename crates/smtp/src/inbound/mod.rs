@@ -1,8 +1,8 @@
 //! The inbound SMTP server: one [`SmtpServer`] serves every `smtp` and `submission`
 //! listener; each connection is one [`session`].
 
-mod bounces;
-mod data;
+pub mod bounces;
+pub mod data;
 mod headers;
 mod policy;
 mod rates;

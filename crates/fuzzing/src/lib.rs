@@ -1,0 +1,547 @@
+//! The bodies of estafeta's fuzz targets: one function per parser that meets a peer's or
+//! an operator's bytes, taking arbitrary `&[u8]`. Each one feeds the bytes to the parser
+//! the way the server does (the same framing, the same line bounds) and asserts, where it
+//! is cheap, the invariants the server relies on beyond "no panic": bounds kept, offsets
+//! inside the message, balanced IMAP data, no CR or LF leaking into a reply line.
+//!
+//! afl.rs runs them from the separate crate `fuzz/` (one binary per target), and
+//! `tests/corpora.rs` runs every kept input (`fuzz/corpus/<target>/` and
+//! `fuzz/regressions/<target>/`) through them on every `cargo test`. See docs/fuzzing.md.
+
+use std::borrow::Cow;
+
+use estafeta_imap::framing::literal_at_end;
+use estafeta_imap::{Section, SectionText, Summary};
+use estafeta_mime::{Kind, MAX_DEPTH, MAX_PARTS, Message};
+use estafeta_smtp::inbound::data::{Checker, MAX_TEXT_LINE, Problems};
+use smtp_proto::Request;
+
+/// The body of a fuzz target.
+pub type Target = fn(&[u8]);
+
+/// Every target, by the name its corpus folder and afl binary carry.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("smtp_command", smtp_command),
+    ("smtp_data", smtp_data),
+    ("imap_command", imap_command),
+    ("imap_fetch", imap_fetch),
+    ("pop3_command", pop3_command),
+    ("sasl", sasl),
+    ("dsn", dsn),
+    ("hops", hops),
+    ("config", config),
+];
+
+/// The line and the rest: up to and including the first LF, or everything.
+fn split_line(data: &[u8]) -> (&[u8], &[u8]) {
+    match data.iter().position(|&b| b == b'\n') {
+        Some(i) => data.split_at(i + 1),
+        None => (data, &[]),
+    }
+}
+
+fn no_line_break(what: &str, s: &str) {
+    assert!(
+        !s.contains(['\r', '\n']),
+        "{what} holds a line break: {s:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// SMTP
+
+/// The bounds of `crates/smtp/src/inbound/session.rs` (kept in step by hand).
+const SMTP_MAX_COMMAND_LINE: usize = 512;
+const SMTP_MAX_PARAMETER_LINE: usize = 1012;
+const SMTP_MAX_AUTH_LINE: usize = 12 * 1024;
+
+/// An SMTP session's input, as the server reads it: command lines, each checked as
+/// `Session::command` checks it (length by verb, CRLF, UTF-8) and then parsed by
+/// smtp-proto's `Request::parse`; after `DATA` the message up to its real end
+/// (`<CRLF>.<CRLF>`) and after `BDAT n` the next `n` octets, both through the DATA/BDAT
+/// content checker, never read as commands.
+///
+/// Checks: no panic; no CR or LF in an EHLO name, a MAIL or RCPT address or an AUTH
+/// initial response (they go into header fields, logs and replies).
+pub fn smtp_command(data: &[u8]) {
+    let mut rest = data;
+    let mut chunks = Checker::default();
+    while !rest.is_empty() {
+        let (line, tail) = split_line(rest);
+        rest = tail;
+        if line.len() > SMTP_MAX_AUTH_LINE {
+            continue; // read to its end and dropped (500 5.5.2)
+        }
+        let Some(request) = smtp_request(line) else {
+            continue;
+        };
+        match request {
+            Request::Ehlo { host } | Request::Helo { host } => no_line_break("EHLO name", &host),
+            Request::Mail { from } => no_line_break("MAIL FROM address", &from.address),
+            Request::Rcpt { to } => no_line_break("RCPT TO address", &to.address),
+            Request::Auth {
+                initial_response, ..
+            } => no_line_break("AUTH initial response", &initial_response),
+            Request::Data => {
+                let (problems, after) = read_data(rest);
+                assert_eq!(problems.refusal(usize::MAX).is_some(), problems.any());
+                rest = after;
+            }
+            Request::Bdat {
+                chunk_size,
+                is_last,
+            } => {
+                let n = chunk_size.min(rest.len());
+                chunks.feed(&rest[..n]);
+                rest = &rest[n..];
+                if is_last {
+                    let problems = chunks.finish().clone();
+                    assert_eq!(problems.refusal(usize::MAX).is_some(), problems.any());
+                    chunks = Checker::default();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// One command line as `Session::command` takes it; `None` where the session answers
+/// with an error before or at parsing.
+fn smtp_request(line: &[u8]) -> Option<Request<String>> {
+    let verb = line.get(..4).unwrap_or(&[]);
+    let limit = if verb.eq_ignore_ascii_case(b"AUTH") {
+        SMTP_MAX_AUTH_LINE
+    } else if verb.eq_ignore_ascii_case(b"MAIL") || verb.eq_ignore_ascii_case(b"RCPT") {
+        SMTP_MAX_PARAMETER_LINE
+    } else {
+        SMTP_MAX_COMMAND_LINE
+    };
+    if line.len() > limit || !line.ends_with(b"\r\n") || std::str::from_utf8(line).is_err() {
+        return None;
+    }
+    let request: Request<Cow<'_, str>> = Request::parse(&mut line.iter()).ok()?;
+    Some(request.into_owned())
+}
+
+/// The message after `354`, read as `data::read` reads it (lines of at most 1001 octets,
+/// dot-unstuffed, ended only by `.<CRLF>` after a CRLF); its problems and the input after
+/// its end.
+fn read_data(mut rest: &[u8]) -> (Problems, &[u8]) {
+    const MAX_WIRE_LINE: usize = MAX_TEXT_LINE + 1;
+    let mut check = Checker::default();
+    let mut after_crlf = true;
+    loop {
+        if rest.is_empty() {
+            return (check.finish().clone(), rest); // the connection closed
+        }
+        let (line, tail) = split_line(rest);
+        rest = tail;
+        let crlf = line.ends_with(b"\r\n");
+        if line.len() > MAX_WIRE_LINE {
+            check.problems.line_too_long = true;
+            check.problems.bare_lf |= !crlf;
+            after_crlf = crlf;
+            continue;
+        }
+        if after_crlf && line == b".\r\n" {
+            return (check.finish().clone(), rest);
+        }
+        after_crlf = crlf;
+        check.feed(line.strip_prefix(b".").unwrap_or(line));
+    }
+}
+
+/// The DATA/BDAT content checker (`data::Checker`) over arbitrary bytes. The first octet
+/// sets a piece size, the rest is the message.
+///
+/// Checks: the verdict is the same whether the bytes come whole, one by one or in pieces
+/// of any size (BDAT chunks split a CRLF anywhere), and the same as a plain reading of
+/// the documented rules (bare LF, bare CR, NUL, a line of more than 998 octets before its
+/// CRLF); a refusal reply exactly when there is a problem.
+pub fn smtp_data(data: &[u8]) {
+    let Some((&piece, message)) = data.split_first() else {
+        return;
+    };
+    let whole = {
+        let mut c = Checker::default();
+        c.feed(message);
+        c.finish().clone()
+    };
+    let by_octet = {
+        let mut c = Checker::default();
+        for b in message {
+            c.feed(std::slice::from_ref(b));
+        }
+        c.finish().clone()
+    };
+    let in_pieces = {
+        let mut c = Checker::default();
+        for p in message.chunks(usize::from(piece).max(1)) {
+            c.feed(p);
+            c.feed(&[]);
+        }
+        c.finish().clone()
+    };
+    assert_eq!(whole, by_octet, "one by one");
+    assert_eq!(whole, in_pieces, "in pieces of {piece}");
+    assert_eq!(whole, content_rules(message), "the documented rules");
+    assert_eq!(whole.refusal(1000).is_some(), whole.any());
+}
+
+/// The content rules of `data.rs`, read plainly over the whole message.
+fn content_rules(m: &[u8]) -> Problems {
+    let bare_lf = m
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && (i == 0 || m[i - 1] != b'\r'));
+    let bare_cr = m
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\r' && m.get(i + 1) != Some(&b'\n'));
+    let line_too_long = m.split(|&b| b == b'\n').any(|line| {
+        let text = line.strip_suffix(b"\r").unwrap_or(line);
+        text.len() > MAX_TEXT_LINE - 2
+    });
+    Problems {
+        bare_lf,
+        bare_cr,
+        nul: m.contains(&0),
+        line_too_long,
+        too_big: false,
+    }
+}
+
+/// The `Received:` hop counter (`hops::received_fields`). The first octet is the limit.
+///
+/// Checks: the count never passes `limit + 1`, and a low limit gives the count of a high
+/// one cut at `limit + 1`.
+pub fn hops(data: &[u8]) {
+    let Some((&limit, message)) = data.split_first() else {
+        return;
+    };
+    let limit = usize::from(limit);
+    let count = estafeta_smtp::hops::received_fields(message, limit);
+    assert!(count <= limit + 1);
+    let all = estafeta_smtp::hops::received_fields(message, usize::MAX - 1);
+    assert_eq!(count, all.min(limit + 1));
+}
+
+/// The DSN reader (`bounces::read_report`) over an arbitrary message.
+///
+/// Checks: at most `MAX_REPORTED` recipients; each one a status of the form `5.d.d`, an
+/// address with an `@` and no white space or control character, and a diagnostic of at
+/// most `MAX_DIAGNOSTIC` characters without control characters (it ends up in a reply).
+pub fn dsn(data: &[u8]) {
+    use estafeta_smtp::inbound::bounces::{MAX_DIAGNOSTIC, MAX_REPORTED, read_report};
+    let Some(report) = read_report(data) else {
+        return;
+    };
+    assert!(report.failed.len() <= MAX_REPORTED);
+    for f in &report.failed {
+        let numbers: Vec<&str> = f.status.split('.').collect();
+        assert!(
+            numbers.len() == 3
+                && numbers[0] == "5"
+                && numbers[1..]
+                    .iter()
+                    .all(|n| (1..=3).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit())),
+            "{f:?}"
+        );
+        assert!(f.address.contains('@'), "{f:?}");
+        assert!(
+            !f.address
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control()),
+            "{f:?}"
+        );
+        if let Some(d) = &f.diagnostic {
+            assert!(d.chars().count() <= MAX_DIAGNOSTIC, "{f:?}");
+            assert!(!d.chars().any(char::is_control), "{f:?}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// IMAP
+
+/// The bounds of `crates/imap/src/server` (kept in step by hand).
+const IMAP_MAX_LINE: usize = 64 * 1024;
+const IMAP_MAX_UNAUTHENTICATED_COMMAND: u64 = 64 * 1024;
+
+/// An IMAP session's input, cut into commands as `Session::read_command` does (lines of
+/// at most 64 KiB; a line ending in a literal announcement `{n}`, `{n+}` or `~{n}` is
+/// followed by `n` octets, within the cap of a command before login), each command then
+/// parsed by `parse_command`.
+///
+/// Checks: no panic; a literal announcement is only found at the end of a line; a parse
+/// error's tag and message hold no line break (they make the `BAD` reply line).
+pub fn imap_command(data: &[u8]) {
+    let mut rest = data;
+    while !rest.is_empty() {
+        let mut command = Vec::new();
+        loop {
+            let (line, tail) = split_line(rest);
+            if !line.ends_with(b"\n") {
+                return; // the client closed the connection mid-line
+            }
+            rest = tail;
+            if line.len() > IMAP_MAX_LINE {
+                command.clear(); // "* BAD line too long"
+                break;
+            }
+            command.extend_from_slice(line);
+            let Some(lit) = literal_at_end(line) else {
+                break;
+            };
+            let body = line.trim_ascii_end();
+            assert!(body.ends_with(b"}"), "literal without its brace: {line:?}");
+            if command.len() as u64 + lit.size > IMAP_MAX_UNAUTHENTICATED_COMMAND {
+                command.clear(); // NO [TOOBIG]
+                break;
+            }
+            let size = lit.size as usize;
+            if rest.len() < size {
+                return; // closed before the literal's end
+            }
+            command.extend_from_slice(&rest[..size]);
+            rest = &rest[size..];
+        }
+        if let Err(e) = estafeta_imap::parse_command(&command) {
+            no_line_break("BAD tag", &e.tag);
+            no_line_break("BAD message", &e.message);
+        }
+    }
+}
+
+/// FETCH over an arbitrary message: the MIME tree (`estafeta_mime::parse`), ENVELOPE,
+/// BODY and BODYSTRUCTURE (`Summary::compute`), BODY[section] and BINARY[section] for the
+/// part numbers of every part of the tree (and numbers that name no part), and the
+/// search text (`body_text`).
+///
+/// Checks: the tree keeps its bounds (parts, depth) and its offsets are inside the
+/// message; ENVELOPE, BODY and BODYSTRUCTURE are well-formed IMAP data (parentheses
+/// balanced, quoted strings closed, literals as long as announced, no line break outside
+/// a literal); the cached summary decodes to itself; a section is never longer than the
+/// message (HEADER.FIELDS aside); the search text stays within its bound.
+pub fn imap_fetch(data: &[u8]) {
+    let msg = estafeta_mime::parse(data);
+    assert!(!msg.parts.is_empty());
+    assert!(msg.parts.len() <= MAX_PARTS);
+    for part in &msg.parts {
+        assert!(part.depth < MAX_DEPTH, "depth {}", part.depth);
+        assert!(part.header_start() <= part.body_start(), "{part:?}");
+        assert!(part.body_start() <= data.len(), "{part:?}");
+        assert!(part.end() <= data.len(), "{part:?}");
+        let _ = msg.lines(part);
+        let _ = msg.header_block(part);
+    }
+
+    let summary = Summary::compute(data);
+    for (what, rendered) in [
+        ("ENVELOPE", &summary.envelope),
+        ("BODY", &summary.body),
+        ("BODYSTRUCTURE", &summary.body_structure),
+    ] {
+        if let Err(e) = imap_data(rendered) {
+            panic!(
+                "{what} is not well-formed IMAP data ({e}): {}",
+                String::from_utf8_lossy(rendered)
+            );
+        }
+    }
+    assert_eq!(Summary::decode(&summary.encode()).as_ref(), Some(&summary));
+
+    let texts = [
+        None,
+        Some(SectionText::Header),
+        Some(SectionText::Text),
+        Some(SectionText::Mime),
+        Some(SectionText::HeaderFields {
+            not: false,
+            fields: vec!["Subject".into(), "content-type".into()],
+        }),
+        Some(SectionText::HeaderFields {
+            not: true,
+            fields: vec!["From".into()],
+        }),
+    ];
+    for parts in part_numbers(&msg) {
+        for text in &texts {
+            let section = Section {
+                parts: parts.clone(),
+                text: text.clone(),
+            };
+            if let Some(bytes) = estafeta_imap::mime::section(&msg, &section)
+                && !matches!(text, Some(SectionText::HeaderFields { .. }))
+            {
+                assert!(bytes.len() <= data.len(), "{section:?}");
+            }
+        }
+        let _ = estafeta_imap::mime::binary(&msg, &parts);
+    }
+    let text = estafeta_imap::mime::body_text(&msg);
+    assert!(text.len() <= estafeta_mime::text::MAX_SEARCH_TEXT + 1);
+}
+
+/// Most parts whose numbers [`imap_fetch`] asks for (each costs a few sections).
+const MAX_SECTIONS: usize = 64;
+
+/// The IMAP part numbers of the first parts of the tree, walked without recursion, and
+/// a few that name no part.
+fn part_numbers(msg: &Message<'_>) -> Vec<Vec<u32>> {
+    let mut out = vec![
+        vec![],
+        vec![0],
+        vec![1],
+        vec![2],
+        vec![u32::MAX],
+        vec![1, 1, 1],
+    ];
+    // (part index, its numbers)
+    let mut stack = vec![(0usize, Vec::new())];
+    while let Some((id, numbers)) = stack.pop() {
+        if out.len() >= MAX_SECTIONS {
+            break;
+        }
+        let Some(part) = msg.parts.get(id) else {
+            continue;
+        };
+        match &part.kind {
+            Kind::Multipart(children) => {
+                for (i, &child) in children.iter().enumerate().rev().take(MAX_SECTIONS) {
+                    let mut n = numbers.clone();
+                    n.push(i as u32 + 1);
+                    stack.push((child, n));
+                }
+                let mut past = numbers.clone();
+                past.push(children.len() as u32 + 1);
+                out.push(past);
+            }
+            // the numbers of an enclosed message's parts continue inside it
+            Kind::Message(inner) => {
+                out.push(numbers.clone());
+                if let Some(Kind::Multipart(_)) = msg.parts.get(*inner).map(|p| &p.kind) {
+                    stack.push((*inner, numbers));
+                } else {
+                    let mut n = numbers;
+                    n.push(1);
+                    stack.push((*inner, n));
+                }
+            }
+            Kind::Leaf | Kind::Cut => out.push(numbers),
+        }
+    }
+    out
+}
+
+/// Whether `s` is well-formed IMAP data: quoted strings closed, literals as long as they
+/// say, parentheses balanced, and no CR or LF outside a literal.
+pub fn imap_data(s: &[u8]) -> Result<(), String> {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'"' => {
+                i += 1;
+                loop {
+                    match s.get(i) {
+                        None => return Err("unterminated quoted string".into()),
+                        Some(b'\\') => {
+                            if !matches!(s.get(i + 1), Some(b'"' | b'\\')) {
+                                return Err(format!("bad escape at {i}"));
+                            }
+                            i += 2;
+                        }
+                        Some(b'"') => break,
+                        Some(b'\r' | b'\n') => return Err(format!("line break in quoted at {i}")),
+                        Some(_) => i += 1,
+                    }
+                }
+            }
+            b'{' => {
+                let close = s[i..]
+                    .iter()
+                    .position(|&b| b == b'}')
+                    .ok_or_else(|| format!("unclosed literal at {i}"))?;
+                let digits =
+                    std::str::from_utf8(&s[i + 1..i + close]).map_err(|e| e.to_string())?;
+                let n: usize = digits
+                    .parse()
+                    .map_err(|_| format!("bad literal length {digits:?} at {i}"))?;
+                i += close + 1;
+                if s.get(i..i + 2) != Some(b"\r\n") {
+                    return Err(format!("literal without CRLF at {i}"));
+                }
+                i += 2;
+                if i + n > s.len() {
+                    return Err(format!("literal of {n} octets past the end"));
+                }
+                i += n;
+                continue;
+            }
+            b'(' => depth += 1,
+            b')' => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| format!("unbalanced ')' at {i}"))?;
+            }
+            b'\r' | b'\n' => return Err(format!("line break outside a literal at {i}")),
+            _ => {}
+        }
+        i += 1;
+    }
+    if depth != 0 {
+        return Err(format!("{depth} '(' left open"));
+    }
+    if !s.starts_with(b"(") || !s.ends_with(b")") {
+        return Err("not a parenthesized list".into());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// POP3, SASL, configuration
+
+/// The POP3 command parser (`command::parse`) over one line.
+///
+/// Checks: no panic; the error reply holds no line break; a line parses the same with
+/// or without its CRLF.
+pub fn pop3_command(data: &[u8]) {
+    use estafeta_pop3::command::parse;
+    let result = parse(data);
+    if let Err(e) = &result {
+        no_line_break("-ERR reply", &e.reply());
+    }
+    if !data.ends_with(b"\r") && !data.ends_with(b"\n") {
+        let with_crlf = [data, b"\r\n"].concat();
+        assert_eq!(result, parse(&with_crlf));
+    }
+}
+
+/// SASL decoding (`sasl::decode`, `sasl::plain`) over a response line.
+///
+/// Checks: no panic; PLAIN credentials have a non-empty user name and no NUL in either
+/// half.
+pub fn sasl(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = estafeta_net::sasl::decode(text);
+    if let Some(c) = estafeta_net::sasl::plain(text) {
+        assert!(!c.username.is_empty());
+        assert!(!c.username.contains('\0') && !c.password.contains('\0'));
+    }
+}
+
+/// The configuration loader (`Config::from_toml`, which the server and `estafeta config
+/// check` use) over arbitrary text.
+///
+/// Checks: no panic, in parsing, validation or the error's message.
+pub fn config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Err(e) = estafeta_config::Config::from_toml(text, "fuzz.toml") {
+        let _ = e.to_string();
+    }
+}
