@@ -140,7 +140,10 @@ python3 "$ROOT/bench/soak.py" --ip "$IP" --pid "$EST_PID" --out "$WORK" \
     echo "server log: $panics panics, $(grep -c ' ERROR ' "$WORK/est.log" || true) ERROR lines, $(grep -c ' WARN ' "$WORK/est.log" || true) WARN lines"
     if [ "$panics" -gt 0 ]; then grep -m5 "panicked" "$WORK/est.log"; rc=1; fi
     # the kinds of ERROR and WARN lines: the message text, without time and fields
-    grep -E ' (ERROR|WARN) ' "$WORK/est.log" | sed -E 's/^[^ ]+ +//; s/ [a-z_]+=.*$//' | sort | uniq -c | sort -rn | head -20
+    # (head may close the pipe early: that is no failure)
+    grep -E ' (ERROR|WARN) ' "$WORK/est.log" \
+        | sed -E 's/^[^ ]+ +//; s/[a-z0-9_]+\{[^}]*\}: //; s/ [a-z_]+=.*$//' \
+        | sort | uniq -c | sort -rn | head -20 || true
 } | tee -a "$WORK/summary.txt"
 
 if [ -d "/proc/$EST_PID" ]; then
