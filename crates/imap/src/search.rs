@@ -218,6 +218,17 @@ pub struct Context<'a> {
     pub entry: &'a estafeta_store::MailboxEntry,
     /// The parsed message, when a key needs headers or text.
     pub message: Option<&'a estafeta_mime::Message<'a>>,
+    /// The decoded body text in lower case, made on first use: several BODY/TEXT keys
+    /// of one SEARCH decode each message once.
+    pub body: std::cell::OnceCell<String>,
+}
+
+impl Context<'_> {
+    fn body_contains(&self, m: &estafeta_mime::Message<'_>, needle: &str) -> bool {
+        self.body
+            .get_or_init(|| crate::mime::body_text(m).to_lowercase())
+            .contains(&needle.to_lowercase())
+    }
 }
 
 /// Whether evaluating `key` needs the message itself (headers, body, sent date).
@@ -278,12 +289,10 @@ pub fn matches(key: &SearchKey, c: &Context<'_>) -> bool {
                 header(name, s)
             }
         }
-        Body(s) => c
+        Body(s) => c.message.is_some_and(|m| c.body_contains(m, s)),
+        Text(s) => c
             .message
-            .is_some_and(|m| contains(&crate::mime::body_text(m), s)),
-        Text(s) => c.message.is_some_and(|m| {
-            contains(&String::from_utf8_lossy(m.raw), s) || contains(&crate::mime::body_text(m), s)
-        }),
+            .is_some_and(|m| contains(&String::from_utf8_lossy(m.raw), s) || c.body_contains(m, s)),
         Before(d) => internal_day < *d,
         On(d) => internal_day == *d,
         Since(d) => internal_day >= *d,

@@ -63,6 +63,7 @@ impl Session {
                     largest_uid,
                     entry: e,
                     message: parsed.as_ref(),
+                    body: Default::default(),
                 };
                 if search::matches(key, &ctx) {
                     hits.push(if uid { e.uid } else { seq });
