@@ -117,9 +117,27 @@ async fn hard_bounces_fill_the_suppression_list_which_submission_enforces() {
     .await;
 }
 
+/// One whole transaction on an open session: MAIL, the RCPTs, DATA; the final reply.
+async fn send_one(c: &mut Client, from: &str, to: &[&str]) -> String {
+    let r = c.cmd(&format!("MAIL FROM:<{from}>")).await;
+    if !r.starts_with("250") {
+        return r;
+    }
+    for rcpt in to {
+        let r = c.cmd(&format!("RCPT TO:<{rcpt}>")).await;
+        if !r.starts_with("250") {
+            c.cmd("RSET").await;
+            return r;
+        }
+    }
+    assert!(c.cmd("DATA").await.starts_with("354"));
+    c.send("Subject: counted\r\n\r\nhello\r\n").await;
+    c.cmd(".").await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_answer_451_until_the_window_passes() {
-    let window = std::time::Duration::from_secs(1);
+    let window = std::time::Duration::from_secs(2);
     let h = Harness::with(|c| {
         c.user_messages_per_hour = 2;
         c.user_recipients_per_hour = 3;
@@ -127,15 +145,22 @@ async fn rate_limits_answer_451_until_the_window_passes() {
     })
     .await;
     let mut c = submit(&h).await;
-    let started = std::time::Instant::now();
-    for _ in 0..2 {
+    // MAIL/RSET loops and refused recipients spend nothing: only accepted mail counts
+    for _ in 0..10 {
         assert!(
             c.cmd("MAIL FROM:<bob@example.com>")
                 .await
                 .starts_with("250")
         );
+        assert!(c.cmd("RCPT TO:<x@remote.example>").await.starts_with("250"));
         assert!(c.cmd("RSET").await.starts_with("250"));
     }
+    for _ in 0..2 {
+        let r = send_one(&mut c, "bob@example.com", &["r@remote.example"]).await;
+        assert!(r.starts_with("250 2.0.0"), "{r}");
+    }
+    // every place counted was taken before this instant
+    let started = std::time::Instant::now();
     let r = c.cmd("MAIL FROM:<bob@example.com>").await;
     assert!(
         r.starts_with("451 4.7.0 rate limit exceeded, try again later"),
@@ -171,4 +196,29 @@ async fn rate_limits_answer_451_until_the_window_passes() {
             .await
             .starts_with("250")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_on_port_25_never_spend_a_domains_sending_limit() {
+    let h = Harness::with(|c| {
+        c.domain_messages_per_hour = 2;
+        c.domain_recipients_per_hour = 2;
+    })
+    .await;
+    // a stranger writing as our domain, over and over, to one of our users
+    let (mut mx, _) = Client::connect(h.mx).await;
+    mx.cmd("EHLO mx.remote.example").await;
+    for _ in 0..5 {
+        let r = send_one(&mut mx, "ann@example.com", &["bob@example.com"]).await;
+        assert!(r.starts_with("250 2.0.0"), "{r}");
+    }
+    // our own user still has the domain's whole allowance
+    let mut c = submit(&h).await;
+    for _ in 0..2 {
+        let r = send_one(&mut c, "bob@example.com", &["r@remote.example"]).await;
+        assert!(r.starts_with("250 2.0.0"), "{r}");
+    }
+    let r = c.cmd("MAIL FROM:<bob@example.com>").await;
+    assert!(r.starts_with("451 4.7.0"), "{r}");
+    assert!(r.contains("domain example.com"), "{r}");
 }

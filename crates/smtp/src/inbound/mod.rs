@@ -38,7 +38,7 @@ pub(crate) struct Shared {
     /// Turns true when the server stops: sessions say 421 and close.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     pub auth_throttle: Arc<estafeta_net::AuthThrottle>,
-    pub rates: rates::RateLimits,
+    pub rates: Arc<rates::RateLimits>,
     /// Message octets held in memory for the store at one time.
     pub body_budget: spool::BodyBudget,
 }
@@ -70,7 +70,7 @@ impl SmtpServer {
         let s = &settings.smtp;
         let shared = Shared {
             body_budget: spool::BodyBudget::default(),
-            rates: rates::RateLimits::new(s),
+            rates: Arc::new(rates::RateLimits::new(s)),
             trusted: policy::Networks::parse(&s.trusted_networks),
             connections: estafeta_net::ConnectionLimits::new(
                 s.max_connections,

@@ -2,9 +2,16 @@
 //! domain (one of ours) within a sliding window (an hour by default). Over a limit MAIL
 //! or RCPT gets `451 4.7.0`, so the client retries later; nothing is dropped. Counts live
 //! in this process's memory: each node of a cluster counts its own.
+//!
+//! Only what our own users send is counted: the domain's count is spent by sessions that
+//! logged in or come from `trusted_networks`, never by a stranger on port 25 writing
+//! `MAIL FROM:<someone@our-domain>`. MAIL and RCPT take their place in the window at
+//! once (so parallel sessions cannot race past a limit) but hold it as a [`Held`]: a
+//! transaction that ends without a 250 after DATA (RSET, QUIT, a refused message) gives
+//! its places back, so MAIL/RSET loops spend nothing.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use estafeta_config::SmtpConfig;
@@ -50,8 +57,9 @@ impl RateLimits {
         })
     }
 
-    /// Counts one message; `Err` names the limit reached (and nothing is counted).
-    pub fn message(&self, who: &Sender<'_>) -> Result<(), String> {
+    /// Holds a place for one message; `Err` names the limit reached (and nothing is
+    /// held).
+    pub fn message(self: &Arc<Self>, who: &Sender<'_>) -> Result<Held, String> {
         self.take(
             who,
             Counter::UserMessages,
@@ -60,8 +68,9 @@ impl RateLimits {
         )
     }
 
-    /// Counts one recipient; `Err` names the limit reached (and nothing is counted).
-    pub fn recipient(&self, who: &Sender<'_>) -> Result<(), String> {
+    /// Holds a place for one recipient; `Err` names the limit reached (and nothing is
+    /// held).
+    pub fn recipient(self: &Arc<Self>, who: &Sender<'_>) -> Result<Held, String> {
         self.take(
             who,
             Counter::UserRecipients,
@@ -71,12 +80,12 @@ impl RateLimits {
     }
 
     fn take(
-        &self,
+        self: &Arc<Self>,
         who: &Sender<'_>,
         per_user: Counter,
         per_domain: Counter,
         what: &str,
-    ) -> Result<(), String> {
+    ) -> Result<Held, String> {
         let limit = |c: Counter| {
             self.limits
                 .iter()
@@ -91,8 +100,12 @@ impl RateLimits {
         .filter_map(|(c, key, n)| Some((c, key?.to_ascii_lowercase(), n)))
         .filter(|(_, _, n)| *n > 0)
         .collect();
+        let mut held = Held {
+            limits: None,
+            places: Vec::new(),
+        };
         if keys.is_empty() {
-            return Ok(());
+            return Ok(held);
         }
         let now = Instant::now();
         let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
@@ -116,8 +129,59 @@ impl RateLimits {
             }
         }
         for (c, key, _) in keys {
-            events.entry((c, key)).or_default().push_back(now);
+            events.entry((c, key.clone())).or_default().push_back(now);
+            held.places.push((c, key, now));
         }
-        Ok(())
+        held.limits = Some(self.clone());
+        Ok(held)
+    }
+
+    /// Gives places back to the window.
+    fn give_back(&self, places: &[(Counter, String, Instant)]) {
+        let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        for (c, key, at) in places {
+            if let Some(seen) = events.get_mut(&(*c, key.clone())) {
+                // places are taken in time order: the one to give back is near the end
+                if let Some(i) = seen.iter().rposition(|t| t == at) {
+                    seen.remove(i);
+                }
+                if seen.is_empty() {
+                    events.remove(&(*c, key.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Places taken in the window by one transaction: given back when dropped, unless
+/// [`Held::keep`] said the message was accepted.
+#[derive(Default)]
+pub struct Held {
+    limits: Option<Arc<RateLimits>>,
+    places: Vec<(Counter, String, Instant)>,
+}
+
+impl Held {
+    /// Adds another hold's places to this one.
+    pub fn join(&mut self, mut other: Held) {
+        if self.limits.is_none() {
+            self.limits = other.limits.take();
+        }
+        self.places.append(&mut other.places);
+    }
+
+    /// The message was accepted: its places stay counted.
+    pub fn keep(mut self) {
+        self.places.clear();
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(limits) = &self.limits
+            && !self.places.is_empty()
+        {
+            limits.give_back(&self.places);
+        }
     }
 }

@@ -142,8 +142,11 @@ struct Tx {
     /// The content rules over the BDAT chunks.
     check: Checker,
     bdat: bool,
-    /// The sender's domain when it is one of ours and domain rate limits are on.
+    /// The sender's domain when it is one of ours, the session is our user's (logged
+    /// in or from trusted_networks) and domain rate limits are on.
     rate_domain: Option<String>,
+    /// The transaction's places in the rate limits: given back unless it is accepted.
+    held: rates::Held,
 }
 
 struct Session {
@@ -609,13 +612,16 @@ impl Session {
             user: self.user.as_ref().map(|u| u.address.as_str()),
             domain: rate_domain.as_deref(),
         };
-        if let Err(why) = self.shared.rates.message(&who) {
-            tracing::info!(from = %sender, limit = %why, "MAIL refused: rate limit");
-            self.say(&format!(
-                "451 4.7.0 rate limit exceeded, try again later ({why})"
-            ));
-            return;
-        }
+        let held = match self.shared.rates.message(&who) {
+            Ok(held) => held,
+            Err(why) => {
+                tracing::info!(from = %sender, limit = %why, "MAIL refused: rate limit");
+                self.say(&format!(
+                    "451 4.7.0 rate limit exceeded, try again later ({why})"
+                ));
+                return;
+            }
+        };
         let id = new_queue_id();
         tracing::debug!(queue_id = %id, from = %sender, "MAIL accepted");
         self.tx = Some(Tx {
@@ -633,6 +639,7 @@ impl Session {
             check: Checker::default(),
             bdat: false,
             rate_domain,
+            held,
         });
         self.say("250 2.1.0 Ok");
     }
@@ -669,13 +676,17 @@ impl Session {
             user: self.user.as_ref().map(|u| u.address.as_str()),
             domain: tx.rate_domain.as_deref(),
         };
-        if let Err(why) = self.shared.rates.recipient(&who) {
-            tracing::info!(queue_id = %queue_id, rcpt = %rcpt, limit = %why, "RCPT refused: rate limit");
-            self.say(&format!(
-                "451 4.7.0 rate limit exceeded, try again later ({why})"
-            ));
-            return;
-        }
+        // held here, kept only if the recipient is accepted
+        let held = match self.shared.rates.recipient(&who) {
+            Ok(held) => held,
+            Err(why) => {
+                tracing::info!(queue_id = %queue_id, rcpt = %rcpt, limit = %why, "RCPT refused: rate limit");
+                self.say(&format!(
+                    "451 4.7.0 rate limit exceeded, try again later ({why})"
+                ));
+                return;
+            }
+        };
         let resolution = match self.shared.store.resolve(&rcpt).await {
             Ok(r) => r,
             Err(e) => {
@@ -742,11 +753,14 @@ impl Session {
         }
         if let Some(tx) = self.tx.as_mut() {
             tx.rcpts.push(rcpt);
+            tx.held.join(held);
         }
         self.say("250 2.1.5 Ok");
     }
 
-    /// The sender's domain, when it is one of ours and per-domain rate limits are on.
+    /// The sender's domain, when it is one of ours, per-domain rate limits are on and the
+    /// session is one of our users' (logged in, or from trusted_networks): a stranger
+    /// writing `MAIL FROM:<x@our-domain>` on port 25 never spends the domain's count.
     async fn rate_domain(
         &self,
         sender: &str,
@@ -755,6 +769,9 @@ impl Session {
             return Ok(None);
         };
         if !self.shared.rates.domain_limited() {
+            return Ok(None);
+        }
+        if self.user.is_none() && !self.shared.trusted.contains(self.peer.ip()) {
             return Ok(None);
         }
         let ours = self.shared.store.is_local_domain(domain).await?;
@@ -972,7 +989,7 @@ impl Session {
 
     /// Adds our headers and hands the message to the store; the reply is 250 only once
     /// the store's commit is durable.
-    async fn deliver(&mut self, tx: Tx, spool: Spool) -> String {
+    async fn deliver(&mut self, mut tx: Tx, spool: Spool) -> String {
         let budget = self.shared.body_budget.clone();
         let _held = budget.reserve(spool.len() + PREFIX_ROOM).await;
         let body = match spool.into_bytes().await {
@@ -1043,6 +1060,7 @@ impl Session {
         match self.shared.store.accept(accept).await {
             Ok(_) => {
                 self.accepted += 1;
+                std::mem::take(&mut tx.held).keep();
                 tracing::info!(
                     queue_id = %tx.id,
                     from = %tx.sender,
