@@ -131,10 +131,14 @@ pub struct Relay {
     /// Default: PLAIN, or LOGIN when the relay offers only LOGIN.
     #[serde(default)]
     pub auth_mechanism: Option<RelayAuth>,
-    /// PEM file of the certificate authorities the relay's certificate must chain to;
-    /// unset, the certificate is not checked.
+    /// PEM file of the certificate authorities the relay's certificate must chain to,
+    /// instead of the system's roots.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// Check the relay's certificate (chain and name). On by default; `false` is an
+    /// explicit opt-out, warned about at start.
+    #[serde(default = "yes")]
+    pub tls_verify: bool,
     /// Send the password even without TLS (a relay on loopback).
     #[serde(default)]
     pub allow_plaintext_auth: bool,
@@ -162,6 +166,10 @@ impl Relay {
 
 fn max_connections() -> u32 {
     100
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn max_connections_per_destination() -> u32 {
@@ -324,6 +332,17 @@ fn validate_relay(key: &str, r: &Relay, is_route: bool) -> Result<(), ConfigErro
             format!("{key}.port"),
             0,
             "expected a port number from 1 to 65535",
+        ));
+    }
+    if let (false, Some(file)) = (r.tls_verify, &r.ca_file) {
+        return Err(ConfigError::invalid(
+            format!("{key}.tls_verify"),
+            false,
+            &format!(
+                "ca_file = {:?} is set, so the certificate is to be checked: remove \
+                 tls_verify = false, or remove ca_file",
+                file.display().to_string()
+            ),
         ));
     }
     if let (Some(_), Some(file)) = (&r.password, &r.password_file) {

@@ -140,7 +140,10 @@ dns_servers = []
 # username = "me@example.com"
 # password_file = "/etc/estafeta/smarthost.password"   # or password = "..."
 # auth_mechanism = "plain"     # or "login"; default: PLAIN, LOGIN if only that is offered
-# ca_file = "/etc/ssl/certs/ca-certificates.crt"        # verify the relay's certificate
+# The relay's certificate is checked against the system's roots (chain and host name):
+# ca_file = "/etc/estafeta/relay-ca.pem"   # check against these authorities instead
+# tls_verify = false                       # do not check it (warned at start: the password
+#                                          # would go to whoever answers at host)
 
 # A relay for one recipient domain, tried before the smarthost and MX (same keys, plus
 # domain; defaults: port 25, tls = "opportunistic"):

@@ -16,6 +16,10 @@ pub struct Config {
     /// Where the database, the TLS certificate and other state live.
     #[serde(default = "defaults::data_dir")]
     pub data_dir: PathBuf,
+    /// The user `serve` becomes once its ports are bound and its keys read, when started
+    /// as root. Unset: the `estafeta` user if the machine has one.
+    #[serde(default)]
+    pub run_as: Option<String>,
     #[serde(default)]
     pub storage: StorageConfig,
     #[serde(default)]

@@ -20,6 +20,20 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             "expected a directory path such as \"/var/lib/estafeta\"",
         ));
     }
+    if let Some(user) = &config.run_as {
+        let ok = !user.is_empty()
+            && user.len() <= 32
+            && user
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !ok {
+            return Err(ConfigError::invalid(
+                "run_as",
+                quoted(user),
+                "expected a user name such as \"estafeta\" (letters, digits, '_', '-', '.')",
+            ));
+        }
+    }
     validate_storage(config)?;
     validate_tls(config)?;
     if config.storage.max_connections == 0 {

@@ -29,6 +29,7 @@ mod outcome;
 mod queues;
 mod recorder;
 pub mod retry;
+mod roots;
 mod routing;
 mod scheduler;
 mod settings;

@@ -10,8 +10,6 @@ use std::time::Duration;
 
 use estafeta_config::{Config, Relay, RelayAuth, RelayTls};
 use estafeta_smtp::outbound::{AuthMechanism, ClientSettings, Credentials, Timeouts, TlsMode};
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 
 use crate::retry::RetryPolicy;
 
@@ -156,26 +154,22 @@ fn relay_target(
         }),
         _ => None,
     };
-    let verify_certificate = match &r.ca_file {
-        Some(file) => {
-            let pem = std::fs::read(file)
-                .map_err(|e| format!("{key}.ca_file: cannot read {}: {e}", file.display()))?;
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_slice_iter(&pem) {
-                let cert = cert.map_err(|e| format!("{key}.ca_file: {}: {e}", file.display()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("{key}.ca_file: {}: {e}", file.display()))?;
+    let verify_certificate = match (&r.ca_file, r.tls_verify) {
+        (Some(file), _) => Some(crate::roots::from_file(key, file)?),
+        (None, true) => Some(crate::roots::system()),
+        (None, false) => {
+            if r.tls_mode(is_route) != RelayTls::None {
+                tracing::warn!(
+                    relay = %key,
+                    host = %r.host,
+                    "{key}.tls_verify = false: the relay's certificate is not checked, so \
+                     whoever answers at {} gets the mail{}; set ca_file or remove tls_verify",
+                    r.host,
+                    if r.username.is_some() { " and the password" } else { "" }
+                );
             }
-            if roots.is_empty() {
-                return Err(format!(
-                    "{key}.ca_file: {} holds no PEM certificate",
-                    file.display()
-                ));
-            }
-            Some(Arc::new(roots))
+            None
         }
-        None => None,
     };
     let tls = match r.tls_mode(is_route) {
         RelayTls::Starttls => TlsMode::Required,

@@ -513,7 +513,8 @@ async fn notify_delay_gets_one_delayed_report() {
     assert!(r.delay_reported && r.report.is_none(), "{r:?}");
 }
 
-/// The relay's password from a file, AUTH PLAIN over implicit TLS (465).
+/// The relay's password from a file, AUTH PLAIN over implicit TLS (465), with the
+/// certificate check explicitly turned off (`tls_verify = false`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smarthost_with_auth_over_implicit_tls() {
     let relay = scripted(
@@ -531,7 +532,7 @@ async fn smarthost_with_auth_over_implicit_tls() {
     let pw = dir.path().join("relay.password");
     std::fs::write(&pw, "s3cret pass\n").unwrap();
     let tables = format!(
-        "[delivery.smarthost]\nhost = \"127.0.0.2\"\nport = {}\ntls = \"implicit\"\nusername = \"relayuser\"\npassword_file = \"{}\"\n",
+        "[delivery.smarthost]\nhost = \"127.0.0.2\"\nport = {}\ntls = \"implicit\"\nusername = \"relayuser\"\npassword_file = \"{}\"\ntls_verify = false\n",
         relay.addr.port(),
         pw.display()
     );
@@ -611,6 +612,62 @@ async fn smarthost_with_auth_over_starttls() {
         .position(|l| l.starts_with("AUTH LOGIN"))
         .expect("AUTH LOGIN");
     assert!(starttls < auth, "{lines:?}");
+}
+
+/// By default the relay's certificate is checked against the system's roots: a relay with
+/// a self-signed certificate (a server in the middle, as far as we can tell) is not used,
+/// the password never goes to it, and the recipient is deferred with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smarthost_with_a_certificate_nobody_vouches_for_gets_no_password() {
+    for tls in ["starttls", "implicit"] {
+        let relay = scripted(
+            2,
+            0,
+            Script {
+                starttls: tls == "starttls",
+                implicit_tls: tls == "implicit",
+                auth: Some(("relayuser".into(), "pw".into())),
+                ..Script::new()
+            },
+        )
+        .await;
+        let dns = TestDns::start(Records::new().a("scripted.test", ip(2))).await;
+        let tables = format!(
+            "[delivery.smarthost]\nhost = \"scripted.test\"\nport = {}\ntls = \"{tls}\"\nusername = \"relayuser\"\npassword = \"pw\"\n",
+            relay.addr.port(),
+        );
+        let s = Sender::start(
+            &dns,
+            25,
+            Options {
+                tables: &tables,
+                ..Options::default()
+            },
+        )
+        .await;
+        let id = s.queue(ANN, &["x@far.test"], "not-via-mitm").await;
+        let store = s.store.clone();
+        let r = wait_for("the recipient to be deferred", || {
+            let store = store.clone();
+            let id = id.clone();
+            async move {
+                let r = store.queue_get(&id).await.ok()??.recipients[0].clone();
+                (r.state == RecipientState::Deferred).then_some(r)
+            }
+        })
+        .await;
+        let reply = r.last_reply.clone().unwrap_or_default();
+        assert!(reply.to_lowercase().contains("certificate"), "{tls}: {r:?}");
+        assert!(relay.messages().is_empty(), "{tls}");
+        for session in relay.sessions() {
+            assert!(
+                !session.lines().iter().any(|l| l.starts_with("AUTH")),
+                "{tls}: {:?}",
+                session.lines()
+            );
+            assert!(session.user.is_none(), "{tls}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
