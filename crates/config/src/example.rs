@@ -12,6 +12,10 @@ pub const EXAMPLE: &str = r#"# estafeta configuration. Every key is optional: wi
 # Overridden by --data-dir or the ESTAFETA_DATA_DIR environment variable.
 data_dir = "./estafeta-data"
 
+# Started as root, serve becomes this user once its ports are bound and its keys read
+# (the data directory is given to it). Default: the "estafeta" user, when there is one.
+# run_as = "estafeta"
+
 [storage]
 # "sqlite": embedded, one file under data_dir (the default).
 # "postgres": a PostgreSQL server, shareable by several estafeta nodes.

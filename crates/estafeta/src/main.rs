@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod failure;
 mod logging;
+mod privileges;
 mod settings;
 mod stop;
 
@@ -16,6 +17,7 @@ use settings::Settings;
 
 fn main() {
     return_large_buffers_to_the_system();
+    privileges::private_umask();
     let cli = Cli::parse();
     let result = run(cli);
     if let Err(f) = result {

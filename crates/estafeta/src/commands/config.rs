@@ -13,12 +13,14 @@ pub fn run(cmd: ConfigCommand, settings: Result<Settings, Failure>) -> Outcome {
             Ok(())
         }
         ConfigCommand::Check { file: Some(path) } => {
-            Config::load(&path).map_err(Failure::config)?;
+            let config = Config::load(&path).map_err(Failure::config)?;
+            crate::privileges::run_as_user(&config)?;
             println!("{}: ok", path.display());
             Ok(())
         }
         ConfigCommand::Check { file: None } => {
             let settings = settings?;
+            crate::privileges::run_as_user(&settings.config)?;
             match settings.origin {
                 Some(p) => println!("{}: ok", p.display()),
                 None => println!("no configuration file: the built-in defaults are in use"),

@@ -1,4 +1,5 @@
-//! `estafeta serve`: open the store, set up TLS, bind every listener, start delivery,
+//! `estafeta serve`: set up TLS, bind every listener, give up root (see `privileges`),
+//! open the store, start delivery,
 //! serve until SIGINT or SIGTERM, then stop accepting, let delivery finish what it is
 //! sending, and close the store cleanly — all within `stop::STOP_DEADLINE`, after which
 //! the process exits anyway.
@@ -26,6 +27,7 @@ const DELIVERY_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 pub async fn run(settings: Settings) -> Outcome {
     let config = &settings.config;
+    let identity = crate::privileges::plan(config)?;
     match &settings.origin {
         Some(p) => tracing::info!(file = %p.display(), "configuration loaded"),
         None => tracing::info!("no configuration file: built-in defaults in use"),
@@ -36,8 +38,7 @@ pub async fn run(settings: Settings) -> Outcome {
         ));
     }
     let data_dir = settings.prepare_data_dir()?;
-    let store = settings.open_store().await?;
-    tracing::info!(engine = store.engine_name(), data_dir = %data_dir.display(), "store open");
+    crate::privileges::check_modes(data_dir, config);
 
     let tls = TlsSetup::load_or_generate(&config.tls, &config.hostname, data_dir)
         .map_err(Failure::new)?;
@@ -67,6 +68,10 @@ pub async fn run(settings: Settings) -> Outcome {
             "listening"
         );
     }
+    // ports bound and keys read: nothing more needs root
+    crate::privileges::assume(&identity, data_dir)?;
+    let store = settings.open_store().await?;
+    tracing::info!(engine = store.engine_name(), data_dir = %data_dir.display(), "store open");
 
     // Watch signals before saying "ready", so that a stop request is never missed.
     let mut stop_request = stop::watch()?;
