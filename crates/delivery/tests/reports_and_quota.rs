@@ -149,7 +149,10 @@ async fn only_reports_about_mail_we_sent_suppress_and_only_its_recipients() {
         .list_suppressions(Some("example.com"))
         .await
         .unwrap();
-    assert!(list[0].reason.starts_with("5.1.1 smtp; 550 5.1.1"), "{list:?}");
+    assert!(
+        list[0].reason.starts_with("5.1.1 smtp; 550 5.1.1"),
+        "{list:?}"
+    );
     // and one found by its Message-ID only
     let by_message_id = "From: ann@example.com\r\nSubject: news\r\n\
                          Message-ID: <news-1@example.com>\r\n";
@@ -222,7 +225,10 @@ async fn an_alias_member_over_quota_gets_the_sender_a_report() {
         assert!(status.contains(want), "{want} missing:\n{status}");
     }
     assert!(!status.contains("ann@example.com"), "{status}");
-    assert!(human.contains("<full@example.com>: 5.2.2 mailbox full"), "{human}");
+    assert!(
+        human.contains("<full@example.com>: 5.2.2 mailbox full"),
+        "{human}"
+    );
     assert_eq!(
         python_dsn(&got[0].body).await.trim(),
         "full@example.com failed 5.2.2"

@@ -103,7 +103,12 @@ async fn hard_bounces_fill_the_suppression_list_which_submission_enforces() {
         h.store.list_suppressions(None).await.unwrap().is_empty(),
         "forged reports change nothing"
     );
-    sent_by_bob(&h, "hello.1@example.com", &["gone@remote.example", "ok@remote.example"]).await;
+    sent_by_bob(
+        &h,
+        "hello.1@example.com",
+        &["gone@remote.example", "ok@remote.example"],
+    )
+    .await;
     // about bob's message, but naming an address it never went to: nothing
     deliver(&h, "", &dsn("bob@example.com", "victim@remote.example")).await;
     assert!(h.store.list_suppressions(None).await.unwrap().is_empty());

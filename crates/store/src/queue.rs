@@ -14,12 +14,12 @@ use crate::accept::accept_in;
 use crate::address::normalize;
 use crate::blobs;
 use crate::engine::{Db, WriteTx};
-use crate::sent;
 use crate::error::{Result, StoreError};
 use crate::model::{
     Accept, AttemptRecorded, LocalDelivery, Outcome, QueueRecipient, QueuedMessage, RecipientState,
     RecipientUpdate, RemoteRecipient, Report, ReportBuilder, ReportKind, Resolution,
 };
+use crate::sent;
 use crate::{new_queue_id, now};
 
 const RCPT_COLUMNS: &str = "id, queue_id, address, domain, orcpt, notify, state, attempts, \

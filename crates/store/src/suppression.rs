@@ -54,7 +54,11 @@ impl Db {
     pub async fn add_suppressions(&self, entries: &[NewSuppression]) -> Result<()> {
         let mut clean = Vec::with_capacity(entries.len());
         for e in entries {
-            clean.push((normalize_domain(&e.domain)?, normalize(&e.address)?, &e.reason));
+            clean.push((
+                normalize_domain(&e.domain)?,
+                normalize(&e.address)?,
+                &e.reason,
+            ));
         }
         let mut w = self.begin_write().await?;
         let at = crate::now();

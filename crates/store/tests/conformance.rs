@@ -726,7 +726,11 @@ async fn suppressions_in_one_transaction(store: Arc<dyn Store>) {
 }
 
 async fn sent_messages_are_recorded_on_delivery(store: Arc<dyn Store>) {
-    let mut m = message("sent", &[], &["a@remote.test", "b@remote.test", "c@remote.test"]);
+    let mut m = message(
+        "sent",
+        &[],
+        &["a@remote.test", "b@remote.test", "c@remote.test"],
+    );
     m.sender = "ann@example.com".into();
     m.message_id = Some("sent.1@example.com".into());
     let queue_id = m.queue_id.clone();
@@ -760,7 +764,10 @@ async fn sent_messages_are_recorded_on_delivery(store: Arc<dyn Store>) {
     assert_eq!(by_queue.len(), 1);
     assert_eq!(by_queue[0].queue_id, queue_id);
     assert_eq!(by_queue[0].sender, "ann@example.com");
-    assert_eq!(by_queue[0].message_id.as_deref(), Some("sent.1@example.com"));
+    assert_eq!(
+        by_queue[0].message_id.as_deref(),
+        Some("sent.1@example.com")
+    );
     assert_eq!(
         by_queue[0].recipients,
         vec!["a@remote.test", "b@remote.test"],
@@ -808,7 +815,10 @@ async fn failing_local_recipients_are_queued_failing(store: Arc<dyn Store>) {
     let leased = store.lease_due("w", now(), 10, 60).await.unwrap();
     assert_eq!(leased.len(), 1);
     assert_eq!(leased[0].failure.as_deref(), Some("5.2.2 mailbox full"));
-    assert_eq!(store.blob_refcount(&accepted.blob_hash).await.unwrap(), Some(2));
+    assert_eq!(
+        store.blob_refcount(&accepted.blob_hash).await.unwrap(),
+        Some(2)
+    );
 }
 
 async fn summaries_are_cached_per_body(store: Arc<dyn Store>) {

@@ -279,7 +279,11 @@ mod tests {
             .replace("id 4XyZ12AbC", "id \"a b\"");
         let report = read_report(dsn.as_bytes()).expect("a DSN");
         assert_eq!(report.returned.message_id, None);
-        assert!(report.returned.queue_ids.len() <= 2, "{:?}", report.returned);
+        assert!(
+            report.returned.queue_ids.len() <= 2,
+            "{:?}",
+            report.returned
+        );
         assert!(
             report.returned.queue_ids.iter().all(|q| !q.contains(' ')),
             "{:?}",
@@ -374,6 +378,9 @@ mod bounds {
             })
             .expect("thread");
         let report = handle.join().expect("no stack overflow").expect("a DSN");
-        assert_eq!(report.returned.message_id.as_deref(), Some("m1@example.com"));
+        assert_eq!(
+            report.returned.message_id.as_deref(),
+            Some("m1@example.com")
+        );
     }
 }

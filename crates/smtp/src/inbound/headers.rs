@@ -147,10 +147,14 @@ mod tests {
     #[test]
     fn message_id_of_reads_the_header_section_only() {
         assert_eq!(
-            message_id_of(b"Subject: x\r\nMessage-Id:\r\n <a.1@b.example>\r\n\r\nbody\r\n").as_deref(),
+            message_id_of(b"Subject: x\r\nMessage-Id:\r\n <a.1@b.example>\r\n\r\nbody\r\n")
+                .as_deref(),
             Some("a.1@b.example")
         );
-        assert_eq!(message_id_of(b"Subject: x\r\n\r\nMessage-ID: <in@body>\r\n"), None);
+        assert_eq!(
+            message_id_of(b"Subject: x\r\n\r\nMessage-ID: <in@body>\r\n"),
+            None
+        );
         assert_eq!(message_id_of(b"Message-ID: <a b@c>\r\n\r\n"), None);
         let long = format!("Message-ID: <{}@x>\r\n\r\n", "a".repeat(300));
         assert_eq!(message_id_of(long.as_bytes()), None);

@@ -61,14 +61,10 @@ async fn decide(store: &dyn Store, report: &Report) -> Verdict {
     let message_ids: Vec<String> = returned.message_id.iter().cloned().collect();
     if returned.queue_ids.is_empty() && message_ids.is_empty() {
         return Verdict::Ignored(
-            "it returns no header naming the message (no Received: queue id, no Message-ID)"
-                .into(),
+            "it returns no header naming the message (no Received: queue id, no Message-ID)".into(),
         );
     }
-    let sent = match store
-        .sent_messages(&returned.queue_ids, &message_ids)
-        .await
-    {
+    let sent = match store.sent_messages(&returned.queue_ids, &message_ids).await {
         Ok(sent) => sent,
         Err(e) => return Verdict::Ignored(format!("cannot look up sent messages: {e}")),
     };
