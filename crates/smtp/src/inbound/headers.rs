@@ -108,7 +108,7 @@ pub fn message_id_of(message: &[u8]) -> Option<String> {
             }
             Some(_) => break,
             None => {
-                if line.len() > 11 && line[..11].eq_ignore_ascii_case(b"message-id:") {
+                if line.len() >= 11 && line[..11].eq_ignore_ascii_case(b"message-id:") {
                     value = Some(line[11..].to_vec());
                 }
             }
