@@ -86,14 +86,17 @@ async fn decide(store: &dyn Store, report: &Report) -> Verdict {
             return Verdict::Ignored("the reported message has no sender domain".into());
         };
         let domain = domain.to_ascii_lowercase();
-        match store.is_local_domain(&domain).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return Verdict::Ignored(format!(
-                    "the reported message was sent from {domain}, which is not one of our domains"
-                ));
+        // each domain looked up once
+        if !entries.iter().any(|e| e.domain == domain) {
+            match store.is_local_domain(&domain).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Verdict::Ignored(format!(
+                        "the reported message was sent from {domain}, which is not one of our domains"
+                    ));
+                }
+                Err(e) => return Verdict::Ignored(format!("cannot look up domain {domain}: {e}")),
             }
-            Err(e) => return Verdict::Ignored(format!("cannot look up domain {domain}: {e}")),
         }
         if !entries
             .iter()
