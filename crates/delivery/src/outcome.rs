@@ -70,6 +70,19 @@ pub fn all_failed(job: &Job, via: &Via, reason: &str, now: i64) -> Vec<Recipient
         .collect()
 }
 
+/// The recipients of the job that failed before anything was sent (a local mailbox that
+/// could not take the message once it was accepted, see `QueueRecipient::failure`): failed
+/// with their own reason, and the report their NOTIFY asks for.
+pub fn already_failed(job: &Job, now: i64) -> Vec<RecipientUpdate> {
+    job.recipients
+        .iter()
+        .filter_map(|r| {
+            let reason = r.failure.clone()?;
+            Some(failed(job, r, Via::default(), reason, now))
+        })
+        .collect()
+}
+
 /// Every recipient of the job is deferred (or expires) with `reason`.
 pub fn all_deferred(
     settings: &DeliverySettings,

@@ -15,7 +15,7 @@ use hickory_resolver::TokioResolver;
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::hosts::HostHealth;
-use crate::outcome::Job;
+use crate::outcome::{self, Job};
 use crate::queues::Queues;
 use crate::recorder::Recorder;
 use crate::routing::Destination;
@@ -184,6 +184,7 @@ async fn fill(ctx: &Ctx) -> estafeta_store::Result<Filled> {
                 return Err(e);
             }
         };
+        let recipients = record_already_failed(ctx, &message, recipients, None);
         // one job per destination: the message's recipients there, in one transaction
         let mut jobs: Vec<(Destination, Vec<QueueRecipient>)> = Vec::new();
         for r in recipients {
@@ -213,8 +214,13 @@ fn take_handoff(ctx: &Ctx, h: Handoff) {
     let recipients = std::mem::take(&mut message.recipients);
     let fresh = ctx.queues.claim(recipients.iter().map(|r| r.id));
     let message = Arc::new(message);
+    let recipients: Vec<QueueRecipient> = recipients
+        .into_iter()
+        .filter(|r| fresh.contains(&r.id))
+        .collect();
+    let recipients = record_already_failed(ctx, &message, recipients, Some(&body));
     let mut jobs: Vec<(Destination, Vec<QueueRecipient>)> = Vec::new();
-    for r in recipients.into_iter().filter(|r| fresh.contains(&r.id)) {
+    for r in recipients {
         let dest = Destination::of(&ctx.settings, &r.domain);
         match jobs.iter_mut().find(|(d, _)| d.key() == dest.key()) {
             Some((_, rs)) => rs.push(r),
@@ -231,6 +237,29 @@ fn take_handoff(ctx: &Ctx, h: Handoff) {
             },
         );
     }
+}
+
+/// Hands the recipients that failed at acceptance (local mailboxes that could not take
+/// the message) to the recorder, which fails them and queues the report they owe; returns
+/// the others, to be sent.
+fn record_already_failed(
+    ctx: &Ctx,
+    message: &Arc<QueuedMessage>,
+    recipients: Vec<QueueRecipient>,
+    body: Option<&Arc<Vec<u8>>>,
+) -> Vec<QueueRecipient> {
+    let (failing, rest): (Vec<_>, Vec<_>) =
+        recipients.into_iter().partition(|r| r.failure.is_some());
+    if !failing.is_empty() {
+        let job = Job {
+            message: message.clone(),
+            recipients: failing,
+            body: body.cloned(),
+        };
+        let _span = tracing::info_span!("delivery", queue_id = %message.id).entered();
+        ctx.recorder.record(outcome::already_failed(&job, now()));
+    }
+    rest
 }
 
 /// When the next waiting recipient comes due, as an instant.

@@ -1,12 +1,15 @@
-//! Incoming bounces and sending limits, over real sockets: a DSN for one of our users'
-//! messages puts the failed address on the domain's suppression list (a forged one does
-//! not); with enforcement on, submission refuses RCPT to it with 550 5.1.1; per-user
-//! rate limits answer 451 4.7.0 and let mail through again once the window has passed.
+//! Incoming bounces and sending limits, over real sockets: a DSN about a message that left
+//! this server puts the failed address it was sent to on the domain's suppression list;
+//! forged ones (no such message, or an address it never went to) change nothing; with
+//! enforcement on, submission refuses RCPT to it with 550 5.1.1; per-user rate limits
+//! answer 451 4.7.0 and let mail through again once the window has passed.
 
 mod common;
 
 use common::{BOB_PASSWORD, Client, Harness};
+use estafeta_store::{Accept, Outcome, RemoteRecipient, new_queue_id, now};
 
+/// A report about the message `<hello.1@example.com>`.
 fn dsn(original_from: &str, failed: &str) -> String {
     format!(
         "From: MAILER-DAEMON@mx.remote.example\r\nTo: bob@example.com\r\n\
@@ -19,6 +22,7 @@ fn dsn(original_from: &str, failed: &str) -> String {
          Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\
          --b\r\nContent-Type: text/rfc822-headers\r\n\r\n\
          From: Bob <{original_from}>\r\nTo: {failed}\r\nSubject: hello\r\n\
+         Message-ID: <hello.1@example.com>\r\n\
          --b--\r\n"
     )
 }
@@ -47,9 +51,46 @@ async fn submit(h: &Harness) -> Client {
     c
 }
 
+/// Records a message from bob as delivered to `rcpts` by a remote server, as delivery
+/// does: accepted into the queue, leased, delivered.
+async fn sent_by_bob(h: &Harness, message_id: &str, rcpts: &[&str]) {
+    let store = &h.store;
+    store
+        .accept(Accept {
+            queue_id: new_queue_id(),
+            body: b"From: bob@example.com\r\nSubject: hello\r\n\r\nhi\r\n".to_vec(),
+            sender: "bob@example.com".into(),
+            remote: rcpts
+                .iter()
+                .map(|a| RemoteRecipient {
+                    address: a.to_string(),
+                    ..RemoteRecipient::default()
+                })
+                .collect(),
+            message_id: Some(message_id.into()),
+            internal_date: now(),
+            ..Accept::default()
+        })
+        .await
+        .unwrap();
+    for r in store.lease_due("test", now(), 100, 60).await.unwrap() {
+        store
+            .record_outcome(
+                r.id,
+                "test",
+                Outcome::Delivered {
+                    reply: "250 2.0.0 ok".into(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hard_bounces_fill_the_suppression_list_which_submission_enforces() {
     let h = Harness::start().await;
+    // forged: the null sender and From: our domain, but no message of ours behind it
     deliver(&h, "", &dsn("bob@example.com", "gone@remote.example")).await;
     // forged: about a message some other domain sent
     deliver(
@@ -58,14 +99,30 @@ async fn hard_bounces_fill_the_suppression_list_which_submission_enforces() {
         &dsn("eve@elsewhere.example", "victim@remote.example"),
     )
     .await;
+    assert!(
+        h.store.list_suppressions(None).await.unwrap().is_empty(),
+        "forged reports change nothing"
+    );
+    sent_by_bob(
+        &h,
+        "hello.1@example.com",
+        &["gone@remote.example", "ok@remote.example"],
+    )
+    .await;
+    // about bob's message, but naming an address it never went to: nothing
+    deliver(&h, "", &dsn("bob@example.com", "victim@remote.example")).await;
+    assert!(h.store.list_suppressions(None).await.unwrap().is_empty());
     // not a bounce: a DSN-looking message with a real sender
     deliver(
         &h,
         "prankster@remote.example",
-        &dsn("bob@example.com", "friend@remote.example"),
+        &dsn("bob@example.com", "gone@remote.example"),
     )
     .await;
-    assert_eq!(h.inbox("bob@example.com").await.len(), 3, "all delivered");
+    assert!(h.store.list_suppressions(None).await.unwrap().is_empty());
+    // the real report
+    deliver(&h, "", &dsn("bob@example.com", "gone@remote.example")).await;
+    assert_eq!(h.inbox("bob@example.com").await.len(), 5, "all delivered");
     let list = h
         .store
         .list_suppressions(Some("example.com"))

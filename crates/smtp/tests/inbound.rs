@@ -756,7 +756,7 @@ print("ok")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn full_mailbox_is_refused_at_rcpt() {
+async fn full_mailbox_is_refused_at_rcpt_and_at_the_end_of_data() {
     let h = Harness::start().await;
     h.store
         .update_user(
@@ -778,10 +778,30 @@ async fn full_mailbox_is_refused_at_rcpt() {
         "552 5.2.2 <ann@example.com>: Mailbox full: quota exceeded\r\n"
     );
     c.cmd("RSET").await;
-    let body = format!("Subject: fill\r\n\r\n{}\r\n", "x".repeat(700));
+    // no size declared: the real one decides at the end of DATA, and nothing is stored
+    let big = format!("Subject: big\r\n\r\n{}\r\n", "x".repeat(700));
+    let r = transaction(&mut c, "a@outside.test", &["ann@example.com"], &big).await;
+    assert_eq!(
+        r,
+        "552 5.2.2 Mailbox full: quota exceeded, message not accepted\r\n"
+    );
+    assert!(h.inbox("ann@example.com").await.is_empty());
+    assert!(h.store.queue_list().await.unwrap().is_empty());
+    let body = format!("Subject: fill\r\n\r\n{}\r\n", "x".repeat(300));
     let r = transaction(&mut c, "a@outside.test", &["ann@example.com"], &body).await;
     assert!(r.starts_with("250"), "{r}");
-    // now full: refused directly, skipped as an alias member
+    // the quota lowered under what is stored: now full
+    h.store
+        .update_user(
+            "ann@example.com",
+            estafeta_store::UserChanges {
+                quota_bytes: Some(300),
+                pop3_keep: None,
+            },
+        )
+        .await
+        .unwrap();
+    // refused directly; as an alias member, queued failing for a report
     c.cmd("MAIL FROM:<a@outside.test>").await;
     assert!(
         c.cmd("RCPT TO:<ann@example.com>")
@@ -794,4 +814,17 @@ async fn full_mailbox_is_refused_at_rcpt() {
     assert!(c.reply().await.starts_with("250"));
     assert_eq!(h.inbox("ann@example.com").await.len(), 1);
     assert_eq!(h.inbox("bob@example.com").await.len(), 1);
+    let queue = h.store.queue_list().await.unwrap();
+    assert_eq!(queue.len(), 1, "{queue:?}");
+    let failing = &queue[0].recipients;
+    assert_eq!(failing.len(), 1, "{failing:?}");
+    assert_eq!(failing[0].address, "ann@example.com");
+    assert_eq!(failing[0].orcpt.as_deref(), Some("rfc822;team@example.com"));
+    assert!(
+        failing[0]
+            .failure
+            .as_deref()
+            .is_some_and(|f| f.starts_with("5.2.2 mailbox full")),
+        "{failing:?}"
+    );
 }

@@ -18,7 +18,7 @@ use crate::error::{Result, StoreError};
 use crate::mailbox::to_u32;
 use crate::model::{
     Accept, Accepted, Delivered, Handoff, MailboxChange, QueueRecipient, QueuedMessage,
-    RecipientState,
+    RecipientState, RemoteRecipient,
 };
 use crate::now;
 use sqlx::Row;
@@ -149,8 +149,9 @@ pub(crate) async fn accept_in(
             "a message needs at least one recipient".into(),
         ));
     }
+    let queued = !m.remote.is_empty() || !m.failed.is_empty();
     let hash = blobs::hash(&m.body);
-    let refs = m.local.len() as i64 + i64::from(!m.remote.is_empty());
+    let refs = m.local.len() as i64 + i64::from(queued);
     blobs::retain(&mut w.tx, &hash, &m.body, refs).await?;
 
     let mut delivered = Vec::with_capacity(m.local.len());
@@ -197,7 +198,7 @@ pub(crate) async fn accept_in(
     }
 
     let mut pending = None;
-    if !m.remote.is_empty() {
+    if queued {
         w.queue_changed().await?;
         let created = now();
         let lease = if handoff {
@@ -206,8 +207,8 @@ pub(crate) async fn accept_in(
             None
         };
         sqlx::query(
-            "INSERT INTO queue_messages (id, blob_hash, sender, envid, ret, auth_user, size, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO queue_messages (id, blob_hash, sender, envid, ret, auth_user, size, created_at, message_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&m.queue_id)
         .bind(&hash)
@@ -217,18 +218,30 @@ pub(crate) async fn accept_in(
         .bind(&m.auth_user)
         .bind(m.body.len() as i64)
         .bind(created)
+        .bind(&m.message_id)
         .execute(&mut *w.tx)
         .await?;
         let (owner, until) = match &lease {
             Some((owner, secs, _)) => (Some(owner.clone()), Some(created + secs)),
             None => (None, None),
         };
-        let mut recipients = Vec::with_capacity(m.remote.len());
-        for r in &m.remote {
+        let mut recipients = Vec::with_capacity(m.remote.len() + m.failed.len());
+        // the failing local recipients go through delivery like the remote ones: it
+        // records their failure and the report it owes in one transaction
+        let failing = m.failed.iter().map(|f| {
+            let r = RemoteRecipient {
+                address: f.address.clone(),
+                orcpt: f.orcpt.clone(),
+                notify: f.notify.clone(),
+            };
+            (r, Some(f.reason.clone()))
+        });
+        let all = m.remote.iter().map(|r| (r.clone(), None)).chain(failing);
+        for (r, failure) in all {
             let address = normalize(&r.address)?;
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO queue_recipients (queue_id, address, domain, orcpt, notify, state, attempts, next_attempt, lease_owner, lease_until, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $7, $8, $6) RETURNING id",
+                "INSERT INTO queue_recipients (queue_id, address, domain, orcpt, notify, state, attempts, next_attempt, lease_owner, lease_until, updated_at, failure) \
+                 VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $7, $8, $6, $9) RETURNING id",
             )
             .bind(&m.queue_id)
             .bind(&address)
@@ -238,6 +251,7 @@ pub(crate) async fn accept_in(
             .bind(created)
             .bind(&owner)
             .bind(until)
+            .bind(&failure)
             .fetch_one(&mut *w.tx)
             .await?;
             recipients.push(QueueRecipient {
@@ -257,6 +271,7 @@ pub(crate) async fn accept_in(
                 delay_reported: false,
                 lease_owner: owner.clone(),
                 lease_until: until,
+                failure,
             });
         }
         if let Some((_, _, permit)) = lease {

@@ -39,6 +39,9 @@ pub trait Store: Send + Sync {
 
     /// Records (or refreshes) a hard-bounced `address` on `domain`'s suppression list.
     async fn add_suppression(&self, domain: &str, address: &str, reason: &str) -> Result<()>;
+    /// Records (or refreshes) several entries, on any of our domains, in one durable
+    /// transaction: all or none (an unknown domain refuses the lot).
+    async fn add_suppressions(&self, entries: &[NewSuppression]) -> Result<()>;
     async fn remove_suppression(&self, domain: &str, address: &str) -> Result<()>;
     async fn list_suppressions(&self, domain: Option<&str>) -> Result<Vec<Suppression>>;
     /// Switches refusal of suppressed recipients at submission on or off for a domain.
@@ -121,6 +124,16 @@ pub trait Store: Send + Sync {
     async fn vanished_since(&self, mailbox_id: i64, modseq: i64) -> Result<Vec<u32>>;
     /// Bytes and messages a user stores, over all folders.
     async fn quota_usage(&self, user_id: i64) -> Result<(i64, i64)>;
+
+    // ---- what left this server ----
+    /// Messages delivered to remote servers within the last `SENT_RETENTION_SECS` whose
+    /// queue id is in `queue_ids` or whose Message-ID is in `message_ids` (at most
+    /// `MAX_LOOKUP_IDS` of each are looked up), with the recipients they were sent to.
+    async fn sent_messages(
+        &self,
+        queue_ids: &[String],
+        message_ids: &[String],
+    ) -> Result<Vec<SentMessage>>;
 
     // ---- message bodies ----
     /// How many references a body has, `None` when it is not stored (any more).

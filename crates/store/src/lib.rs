@@ -1,5 +1,5 @@
 //! The Store: everything estafeta keeps — the directory (domains, users, aliases),
-//! message bodies, mailboxes and the outbound queue — behind one trait, [`Store`], on
+//! message bodies, mailboxes, the outbound queue and what left through it — behind one trait, [`Store`], on
 //! two engines: SQLite (embedded, the default) and PostgreSQL (several nodes, one
 //! database). Only this crate knows SQL.
 
@@ -18,6 +18,7 @@ mod notify;
 mod password;
 mod queue;
 mod resolve;
+mod sent;
 mod sql_store;
 mod suppression;
 
@@ -30,6 +31,7 @@ pub use error::{Result, StoreError};
 pub use folders::SEPARATOR;
 pub use messages::normalize_flags;
 pub use model::*;
+pub use sent::{MAX_LOOKUP_IDS, SENT_RETENTION_SECS};
 pub use sql_store::SqlStore;
 
 /// Opens the store described by `options`, running migrations.

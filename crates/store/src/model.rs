@@ -135,7 +135,46 @@ pub struct Accept {
     pub auth_user: Option<String>,
     pub local: Vec<LocalDelivery>,
     pub remote: Vec<RemoteRecipient>,
+    /// Local recipients that cannot take the message (mailbox full on its real size,
+    /// mailbox gone): queued already failing, so that delivery reports them to the sender.
+    pub failed: Vec<FailedRecipient>,
+    /// The message's Message-ID (without angle brackets), kept with the queued message and
+    /// recorded when it is delivered, to recognise reports about it.
+    pub message_id: Option<String>,
     pub internal_date: i64,
+}
+
+/// A recipient of an accepted message that cannot have it: it goes to the queue with
+/// `reason` (an RFC 3463 code and text, `5.2.2 mailbox full`) and delivery fails it at once,
+/// with the report its NOTIFY asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FailedRecipient {
+    pub address: String,
+    pub orcpt: Option<String>,
+    pub notify: Option<String>,
+    pub reason: String,
+}
+
+/// A message that left this server: the recipients a remote server accepted it for, as
+/// recorded on delivery (kept [`crate::SENT_RETENTION_SECS`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentMessage {
+    pub queue_id: String,
+    pub message_id: Option<String>,
+    /// The envelope sender.
+    pub sender: String,
+    /// Normalised addresses, in order.
+    pub recipients: Vec<String>,
+    /// When the last of them was delivered.
+    pub sent_at: i64,
+}
+
+/// One entry for a domain's suppression list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSuppression {
+    pub domain: String,
+    pub address: String,
+    pub reason: String,
 }
 
 /// Where an accepted message landed.
@@ -212,6 +251,9 @@ pub struct QueueRecipient {
     pub delay_reported: bool,
     pub lease_owner: Option<String>,
     pub lease_until: Option<i64>,
+    /// Set for a local recipient that could not take the message once it was accepted
+    /// (see [`FailedRecipient`]): delivery fails it with this reason, sending nothing.
+    pub failure: Option<String>,
 }
 
 /// A queued message with its recipients.

@@ -19,11 +19,12 @@ use crate::model::{
     Accept, AttemptRecorded, LocalDelivery, Outcome, QueueRecipient, QueuedMessage, RecipientState,
     RecipientUpdate, RemoteRecipient, Report, ReportBuilder, ReportKind, Resolution,
 };
+use crate::sent;
 use crate::{new_queue_id, now};
 
 const RCPT_COLUMNS: &str = "id, queue_id, address, domain, orcpt, notify, state, attempts, \
                             next_attempt, last_reply, last_host, last_attempt, report, \
-                            delay_reported, lease_owner, lease_until";
+                            delay_reported, lease_owner, lease_until, failure";
 
 fn recipient_from_row(row: &AnyRow) -> Result<QueueRecipient> {
     let state: String = row.try_get("state")?;
@@ -47,6 +48,7 @@ fn recipient_from_row(row: &AnyRow) -> Result<QueueRecipient> {
         delay_reported: delay_reported != 0,
         lease_owner: row.try_get("lease_owner")?,
         lease_until: row.try_get("lease_until")?,
+        failure: row.try_get("failure")?,
     })
 }
 
@@ -434,6 +436,8 @@ impl Db {
             auth_user: None,
             local,
             remote,
+            failed: Vec::new(),
+            message_id: None,
             internal_date: at,
         }))
     }
@@ -472,6 +476,9 @@ async fn record_one(
     .execute(&mut *w.tx)
     .await?
     .rows_affected();
+    if n == 1 && matches!(u.outcome, Outcome::Delivered { .. }) {
+        sent::record(w, u.recipient_id, at).await?;
+    }
     Ok(n == 1)
 }
 

@@ -96,6 +96,16 @@ impl Store for SqlStore {
     async fn add_suppression(&self, domain: &str, address: &str, reason: &str) -> Result<()> {
         self.db.add_suppression(domain, address, reason).await
     }
+    async fn add_suppressions(&self, entries: &[NewSuppression]) -> Result<()> {
+        self.db.add_suppressions(entries).await
+    }
+    async fn sent_messages(
+        &self,
+        queue_ids: &[String],
+        message_ids: &[String],
+    ) -> Result<Vec<SentMessage>> {
+        self.db.sent_messages(queue_ids, message_ids).await
+    }
     async fn remove_suppression(&self, domain: &str, address: &str) -> Result<()> {
         self.db.remove_suppression(domain, address).await
     }

@@ -6,7 +6,7 @@ use sqlx::Row;
 use crate::address::{normalize, normalize_domain};
 use crate::engine::Db;
 use crate::error::{Result, StoreError};
-use crate::model::Suppression;
+use crate::model::{NewSuppression, Suppression};
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<Suppression> {
     Ok(Suppression {
@@ -46,6 +46,44 @@ impl Db {
         .bind(crate::now())
         .execute(&mut *w.tx)
         .await?;
+        w.commit().await
+    }
+
+    /// Records (or refreshes) every entry in one transaction: all of them or none (an
+    /// unknown domain or a malformed address refuses the lot).
+    pub async fn add_suppressions(&self, entries: &[NewSuppression]) -> Result<()> {
+        let mut clean = Vec::with_capacity(entries.len());
+        for e in entries {
+            clean.push((
+                normalize_domain(&e.domain)?,
+                normalize(&e.address)?,
+                &e.reason,
+            ));
+        }
+        let mut w = self.begin_write().await?;
+        let at = crate::now();
+        for (domain, address, reason) in &clean {
+            let known: Option<String> =
+                sqlx::query_scalar("SELECT name FROM domains WHERE name = $1")
+                    .bind(domain)
+                    .fetch_optional(&mut *w.tx)
+                    .await?;
+            if known.is_none() {
+                return Err(StoreError::NotFound(format!(
+                    "domain {domain} does not exist"
+                )));
+            }
+            sqlx::query(
+                "INSERT INTO suppressions (domain, address, reason, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (domain, address) DO UPDATE SET reason = excluded.reason, created_at = excluded.created_at",
+            )
+            .bind(domain)
+            .bind(address)
+            .bind(reason.as_str())
+            .bind(at)
+            .execute(&mut *w.tx)
+            .await?;
+        }
         w.commit().await
     }
 

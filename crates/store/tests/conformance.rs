@@ -46,6 +46,9 @@ conformance!(
     flags_and_expunge_bump_modseq,
     summaries_are_cached_per_body,
     suppression_lists,
+    suppressions_in_one_transaction,
+    sent_messages_are_recorded_on_delivery,
+    failing_local_recipients_are_queued_failing,
     queue_leases,
     queue_concurrent_leases_are_disjoint,
     queue_reports_wait_for_recipients_in_flight,
@@ -678,6 +681,144 @@ async fn suppression_lists(store: Arc<dyn Store>) {
         Err(StoreError::NotFound(_))
     ));
     assert!(store.list_suppressions(None).await.unwrap().is_empty());
+}
+
+async fn suppressions_in_one_transaction(store: Arc<dyn Store>) {
+    store.add_domain("example.com").await.unwrap();
+    store.add_domain("other.test").await.unwrap();
+    let entry = |domain: &str, address: &str| NewSuppression {
+        domain: domain.into(),
+        address: address.into(),
+        reason: "5.1.1".into(),
+    };
+    // one unknown domain refuses the lot
+    let e = store
+        .add_suppressions(&[
+            entry("example.com", "a@remote.example"),
+            entry("nowhere.example", "b@remote.example"),
+        ])
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::NotFound(_)), "{e}");
+    assert!(store.list_suppressions(None).await.unwrap().is_empty());
+    store
+        .add_suppressions(&[
+            entry("example.com", "A@Remote.example"),
+            entry("other.test", "b@remote.example"),
+            entry("example.com", "a@remote.example"),
+        ])
+        .await
+        .unwrap();
+    let list: Vec<(String, String)> = store
+        .list_suppressions(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.domain, s.address))
+        .collect();
+    assert_eq!(
+        list,
+        vec![
+            ("example.com".into(), "a@remote.example".into()),
+            ("other.test".into(), "b@remote.example".into())
+        ]
+    );
+}
+
+async fn sent_messages_are_recorded_on_delivery(store: Arc<dyn Store>) {
+    let mut m = message(
+        "sent",
+        &[],
+        &["a@remote.test", "b@remote.test", "c@remote.test"],
+    );
+    m.sender = "ann@example.com".into();
+    m.message_id = Some("sent.1@example.com".into());
+    let queue_id = m.queue_id.clone();
+    store.accept(m).await.unwrap();
+    // a report from <> is not recorded: nobody reports about it
+    let mut report = message("report", &[], &["d@remote.test"]);
+    report.sender = String::new();
+    report.message_id = Some("report.1@example.com".into());
+    store.accept(report).await.unwrap();
+    let leased = store.lease_due("w", now(), 10, 60).await.unwrap();
+    let mut updates = Vec::new();
+    for r in &leased {
+        let outcome = if r.address == "c@remote.test" {
+            Outcome::Failed {
+                reply: "550 5.1.1 no".into(),
+            }
+        } else {
+            Outcome::Delivered {
+                reply: "250 ok".into(),
+            }
+        };
+        updates.push(update(r, outcome, None));
+    }
+    let reports = TestReports::default();
+    store.record_attempt("w", &updates, &reports).await.unwrap();
+    let none: &[String] = &[];
+    let by_queue = store
+        .sent_messages(&[queue_id.to_ascii_lowercase()], none)
+        .await
+        .unwrap();
+    assert_eq!(by_queue.len(), 1);
+    assert_eq!(by_queue[0].queue_id, queue_id);
+    assert_eq!(by_queue[0].sender, "ann@example.com");
+    assert_eq!(
+        by_queue[0].message_id.as_deref(),
+        Some("sent.1@example.com")
+    );
+    assert_eq!(
+        by_queue[0].recipients,
+        vec!["a@remote.test", "b@remote.test"],
+        "only what a remote server accepted"
+    );
+    let by_id = store
+        .sent_messages(none, &["sent.1@example.com".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(by_id, by_queue);
+    for unknown in [
+        store
+            .sent_messages(none, &["report.1@example.com".to_string()])
+            .await
+            .unwrap(),
+        store
+            .sent_messages(&["0000000000000000".to_string()], none)
+            .await
+            .unwrap(),
+        store.sent_messages(none, none).await.unwrap(),
+    ] {
+        assert!(unknown.is_empty(), "{unknown:?}");
+    }
+}
+
+async fn failing_local_recipients_are_queued_failing(store: Arc<dyn Store>) {
+    let bob = setup_user(&store, "bob@example.com").await;
+    let mut m = message("partly", &[&bob], &[]);
+    m.failed = vec![FailedRecipient {
+        address: "ann@example.com".into(),
+        orcpt: Some("rfc822;team@example.com".into()),
+        notify: Some("FAILURE".into()),
+        reason: "5.2.2 mailbox full".into(),
+    }];
+    let queue_id = m.queue_id.clone();
+    let accepted = store.accept(m).await.unwrap();
+    assert_eq!(accepted.delivered.len(), 1, "bob has it");
+    let queued = store.queue_get(&queue_id).await.unwrap().expect("queued");
+    assert_eq!(queued.recipients.len(), 1);
+    let r = &queued.recipients[0];
+    assert_eq!(r.address, "ann@example.com");
+    assert_eq!(r.failure.as_deref(), Some("5.2.2 mailbox full"));
+    assert_eq!(r.state, RecipientState::Queued, "delivery fails it");
+    // leased like any recipient, and the body is kept for the report
+    let leased = store.lease_due("w", now(), 10, 60).await.unwrap();
+    assert_eq!(leased.len(), 1);
+    assert_eq!(leased[0].failure.as_deref(), Some("5.2.2 mailbox full"));
+    assert_eq!(
+        store.blob_refcount(&accepted.blob_hash).await.unwrap(),
+        Some(2)
+    );
 }
 
 async fn summaries_are_cached_per_body(store: Arc<dyn Store>) {

@@ -36,6 +36,7 @@ fn rcpt(address: &str, notify: Option<&str>, reply: &str, report: ReportKind) ->
         delay_reported: false,
         lease_owner: None,
         lease_until: None,
+        failure: None,
     }
 }
 

@@ -371,3 +371,79 @@ for b in blocks[1:]:
     );
     String::from_utf8_lossy(&estafeta_testkit::python(&script).await).into_owned()
 }
+
+/// An SMTP listener (port 25 role, STARTTLS offered) on 127.0.0.1 in front of `store`,
+/// as the sending side's own MX: `trusted` networks may relay through it. It stops when
+/// the returned sender is dropped or told so.
+pub async fn serve_smtp(
+    store: Arc<dyn Store>,
+    dir: &std::path::Path,
+    hostname: &str,
+    trusted: &[&str],
+) -> (SocketAddr, watch::Sender<bool>) {
+    let tls = TlsSetup::load_or_generate(&TlsConfig::default(), hostname, dir).expect("tls");
+    let (stop, stopped) = watch::channel(false);
+    let smtp: Arc<dyn Service> = Arc::new(SmtpServer::new(
+        store,
+        tls.clone(),
+        SmtpSettings {
+            hostname: hostname.into(),
+            smtp: SmtpConfig {
+                trusted_networks: trusted.iter().map(|t| t.to_string()).collect(),
+                ..SmtpConfig::default()
+            },
+            allow_plaintext_on_loopback: false,
+            spool_dir: None,
+        },
+        stopped.clone(),
+    ));
+    let bound = estafeta_net::bind_all(&[Listener {
+        address: "127.0.0.1".parse().expect("ip"),
+        port: 0,
+        protocol: Protocol::Smtp,
+        tls: TlsMode::Starttls,
+    }])
+    .await
+    .expect("bind");
+    let addr = bound[0].local_addr;
+    tokio::spawn(estafeta_net::serve(
+        bound,
+        move |_| smtp.clone(),
+        tls,
+        stopped,
+    ));
+    (addr, stop)
+}
+
+/// One SMTP transaction over a fresh connection: the reply to each recipient, and the
+/// reply at the end of the data (`None` when no recipient was accepted).
+pub async fn smtp_transaction(
+    addr: SocketAddr,
+    mail_from: &str,
+    rcpts: &[&str],
+    data: &str,
+) -> (Vec<String>, Option<String>) {
+    let mut c = estafeta_net::testing::LineClient::plain(addr).await;
+    c.smtp_reply().await;
+    c.send("EHLO client.test\r\n").await;
+    c.smtp_reply().await;
+    c.send(&format!("MAIL FROM:{mail_from}\r\n")).await;
+    let r = c.smtp_reply().await;
+    assert!(r.starts_with("250"), "MAIL: {r}");
+    let mut replies = Vec::new();
+    for rcpt in rcpts {
+        c.send(&format!("RCPT TO:{rcpt}\r\n")).await;
+        replies.push(c.smtp_reply().await);
+    }
+    if !replies.iter().any(|r| r.starts_with("250")) {
+        return (replies, None);
+    }
+    c.send("DATA\r\n").await;
+    let r = c.smtp_reply().await;
+    assert!(r.starts_with("354"), "DATA: {r}");
+    let stuffed = data.replace("\r\n.", "\r\n..");
+    c.send(&format!("{stuffed}.\r\n")).await;
+    let end = c.smtp_reply().await;
+    c.send("QUIT\r\n").await;
+    (replies, Some(end))
+}

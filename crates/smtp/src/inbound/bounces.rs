@@ -1,15 +1,20 @@
 //! Delivery status notifications (RFC 3464) arriving for our users: which recipients a
-//! remote server reports as failed for good, so that they go on the suppression list of
-//! the domain that sent the original message. A report counts only when it comes with the
-//! null sender and returns the original headers, whose From is in the domain of the user
-//! it is delivered to: a forged "bounce" about some other domain's mail changes nothing.
+//! remote server reports as failed for good, and what identifies the message the report is
+//! about in the headers it returns (the Message-ID, the queue ids of the `Received:`
+//! fields — ours among them). Whether the report is about mail that left this server, and
+//! so may touch a suppression list, is decided with those in `super::reports`.
 
 use estafeta_mime::Kind;
-use mail_parser::{HeaderName, MimeHeaders};
+use mail_parser::{HeaderName, HeaderValue, MimeHeaders};
 
 /// Most recipient blocks read from one report; the rest are ignored (a report about one
 /// message has one block per recipient, and no message has more recipients than this).
 pub const MAX_REPORTED: usize = 1000;
+/// Most queue ids read from the returned `Received:` fields (a message that made more hops
+/// than this is not one of ours coming back: ours is near the top).
+pub const MAX_RECEIVED_IDS: usize = 8;
+/// Longest Message-ID or queue id kept (longer ones are not ours).
+pub const MAX_ID: usize = 250;
 /// Longest diagnostic kept (characters): it becomes part of the suppression's reason,
 /// which a later `550` reply quotes, so it is one short line of text.
 pub const MAX_DIAGNOSTIC: usize = 200;
@@ -17,7 +22,11 @@ pub const MAX_DIAGNOSTIC: usize = 200;
 /// One recipient the report says failed permanently.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HardBounce {
+    /// The Final-Recipient (else the Original-Recipient).
     pub address: String,
+    /// The Original-Recipient when both are given: the address the message was sent to,
+    /// when the remote side forwarded it to the final one.
+    pub original: Option<String>,
     /// `5.1.1` (RFC 3463: `5.` and two numbers of one to three digits).
     pub status: String,
     /// `smtp; 550 5.1.1 user unknown`, when given: continuation lines joined, control
@@ -28,8 +37,17 @@ pub struct HardBounce {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     pub failed: Vec<HardBounce>,
-    /// The From address of the message the report is about, from its returned headers.
-    pub original_from: Option<String>,
+    /// What identifies the message the report is about, from its returned headers.
+    pub returned: Returned,
+}
+
+/// Identifiers of the reported message, read from the headers a report returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Returned {
+    /// Its Message-ID, without angle brackets.
+    pub message_id: Option<String>,
+    /// The `id` of its `Received:` fields, newest first, at most [`MAX_RECEIVED_IDS`].
+    pub queue_ids: Vec<String>,
 }
 
 /// The report a message carries, or `None` when it is no delivery status notification.
@@ -50,7 +68,7 @@ pub fn read_report(message: &[u8]) -> Option<Report> {
         return None;
     }
     let mut failed = Vec::new();
-    let mut original_from = None;
+    let mut returned: Option<Returned> = None;
     for part in &parsed.parts {
         let Some(pct) = part.mime.content_type() else {
             continue;
@@ -66,16 +84,15 @@ pub fn read_report(message: &[u8]) -> Option<Report> {
                 let room = MAX_REPORTED.saturating_sub(failed.len());
                 failed.extend(hard_bounces(body).into_iter().take(room))
             }
-            "text/rfc822-headers" | "message/global-headers" => {
+            "text/rfc822-headers" | "message/global-headers" if returned.is_none() => {
                 let mut headers = body.to_vec();
                 headers.extend_from_slice(b"\r\n");
-                original_from = original_from.or_else(|| first_from(&headers));
+                let m = estafeta_mime::parse(&headers);
+                returned = Some(identifiers(m.root()));
             }
-            "message/rfc822" | "message/global" => {
+            "message/rfc822" | "message/global" if returned.is_none() => {
                 if let Kind::Message(inner) = part.kind {
-                    original_from = original_from.or_else(|| {
-                        estafeta_mime::first_address(&parsed.parts[inner], HeaderName::From)
-                    });
+                    returned = Some(identifiers(&parsed.parts[inner]));
                 }
             }
             _ => {}
@@ -83,13 +100,37 @@ pub fn read_report(message: &[u8]) -> Option<Report> {
     }
     Some(Report {
         failed,
-        original_from,
+        returned: returned.unwrap_or_default(),
     })
 }
 
-fn first_from(headers: &[u8]) -> Option<String> {
-    let m = estafeta_mime::parse(headers);
-    estafeta_mime::first_address(m.root(), HeaderName::From)
+/// The Message-ID and the `Received:` queue ids of a returned header section.
+fn identifiers(part: &estafeta_mime::Part<'_>) -> Returned {
+    let mut r = Returned::default();
+    for h in part.headers() {
+        match (&h.name, &h.value) {
+            (HeaderName::MessageId, HeaderValue::Text(id)) if r.message_id.is_none() => {
+                r.message_id = usable_id(id);
+            }
+            (HeaderName::Received, HeaderValue::Received(received))
+                if r.queue_ids.len() < MAX_RECEIVED_IDS =>
+            {
+                if let Some(id) = received.id().and_then(usable_id) {
+                    r.queue_ids.push(id);
+                }
+            }
+            _ => {}
+        }
+    }
+    r
+}
+
+/// An identifier as the store may be asked about it: printable ASCII, no white space, at
+/// most [`MAX_ID`] characters.
+fn usable_id(id: &str) -> Option<String> {
+    let id = id.trim().trim_matches(|c| c == '<' || c == '>');
+    (!id.is_empty() && id.len() <= MAX_ID && id.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| id.to_string())
 }
 
 /// The per-recipient blocks of a message/delivery-status body with `Action: failed` and
@@ -110,28 +151,36 @@ fn hard_bounces(body: &[u8]) -> Vec<HardBounce> {
         // `5.1.1`, maybe followed by a comment
         let status = get("Status").unwrap_or_default();
         let status = status.split_whitespace().next().unwrap_or("");
-        let Some(recipient) = get("Final-Recipient").or_else(|| get("Original-Recipient")) else {
+        let original = get("Original-Recipient").and_then(|r| plain_address(&r));
+        let Some(address) = get("Final-Recipient")
+            .and_then(|r| plain_address(&r))
+            .or_else(|| original.clone())
+        else {
             continue;
         };
-        // `rfc822; user@example.com`
-        let address = recipient
-            .split_once(';')
-            .map_or(recipient.as_str(), |(_, a)| a)
-            .trim()
-            .trim_matches(|c| c == '<' || c == '>');
-        // what a report says goes into the store, logs and replies: a mailbox without
-        // white space or control characters, a status of the RFC 3463 form
-        let plain_address =
-            address.contains('@') && !address.chars().any(|c| c.is_whitespace() || c.is_control());
-        if failed && is_permanent_status(status) && plain_address {
+        if failed && is_permanent_status(status) {
+            let original = original.filter(|o| *o != address);
             out.push(HardBounce {
-                address: address.to_string(),
+                address,
+                original,
                 status: status.to_string(),
                 diagnostic: get("Diagnostic-Code").map(|d| one_line(&d)),
             });
         }
     }
     out
+}
+
+/// The mailbox of an `rfc822; user@example.com` field: what a report says goes into the
+/// store, logs and replies, so a mailbox without white space or control characters.
+fn plain_address(field: &str) -> Option<String> {
+    let address = field
+        .split_once(';')
+        .map_or(field, |(_, a)| a)
+        .trim()
+        .trim_matches(|c| c == '<' || c == '>');
+    (address.contains('@') && !address.chars().any(|c| c.is_whitespace() || c.is_control()))
+        .then(|| address.to_string())
 }
 
 /// `5.d.d` with one to three digits in each number (RFC 3463 §2, class 5).
@@ -187,21 +236,65 @@ mod tests {
         Final-Recipient: rfc822; busy@remote.example\r\nAction: delayed\r\nStatus: 4.2.2\r\n\r\n\
         Final-Recipient: rfc822;<full@remote.example>\r\nAction: failed\r\nStatus: 4.2.2\r\n\
         --b\r\nContent-Type: text/rfc822-headers\r\n\r\n\
+        Received: from mail.example.com (mail.example.com [192.0.2.1])\r\n\
+        \tby mx.remote.example (Postfix) with ESMTPS id 4XyZ12AbC\r\n\
+        \tfor <gone@remote.example>; Mon, 1 Jan 2024 10:00:01 +0000 (UTC)\r\n\
+        Received: from laptop.test ([192.0.2.9])\r\n\
+        \tby mail.example.com (estafeta) with ESMTPSA id 018C2F3A4B5C6D7E\r\n\
+        \t(using TLSv1.3 with cipher TLS13_AES_256_GCM_SHA384)\r\n\
+        \tfor <gone@remote.example>;\r\n\
+        \tMon, 1 Jan 2024 10:00:00 +0000\r\n\
         From: Alice <alice@example.com>\r\nTo: gone@remote.example\r\nSubject: hi\r\n\
+        Message-ID: <018C2F3A4B5C6D7E.1a2b3c4d@mail.example.com>\r\n\
         --b--\r\n";
 
     #[test]
-    fn reads_hard_bounces_and_the_original_sender() {
+    fn reads_hard_bounces_and_the_returned_identifiers() {
         let report = read_report(DSN.as_bytes()).expect("a DSN");
         assert_eq!(
             report.failed,
             vec![HardBounce {
                 address: "gone@remote.example".into(),
+                original: None,
                 status: "5.1.1".into(),
                 diagnostic: Some("smtp; 550 5.1.1 user unknown".into()),
             }]
         );
-        assert_eq!(report.original_from.as_deref(), Some("alice@example.com"));
+        assert_eq!(
+            report.returned,
+            Returned {
+                message_id: Some("018C2F3A4B5C6D7E.1a2b3c4d@mail.example.com".into()),
+                queue_ids: vec!["4XyZ12AbC".into(), "018C2F3A4B5C6D7E".into()],
+            }
+        );
+    }
+
+    #[test]
+    fn identifiers_with_white_space_or_of_any_length_are_dropped() {
+        let dsn = DSN
+            .replace(
+                "<018C2F3A4B5C6D7E.1a2b3c4d@mail.example.com>",
+                &format!("<{}@x>", "a".repeat(MAX_ID)),
+            )
+            .replace("id 4XyZ12AbC", "id \"a b\"");
+        let report = read_report(dsn.as_bytes()).expect("a DSN");
+        assert_eq!(report.returned.message_id, None);
+        assert!(
+            report.returned.queue_ids.len() <= 2,
+            "{:?}",
+            report.returned
+        );
+        assert!(
+            report.returned.queue_ids.iter().all(|q| !q.contains(' ')),
+            "{:?}",
+            report.returned
+        );
+        // a thousand Received: fields: the first few are read
+        let many = "Received: from a by b with ESMTP id Q1; Mon, 1 Jan 2024 10:00:00 +0000\r\n"
+            .repeat(1000);
+        let dsn = DSN.replace("From: Alice", &format!("{many}From: Alice"));
+        let report = read_report(dsn.as_bytes()).expect("a DSN");
+        assert_eq!(report.returned.queue_ids.len(), MAX_RECEIVED_IDS);
     }
 
     #[test]
@@ -220,6 +313,7 @@ mod tests {
             report.failed,
             vec![HardBounce {
                 address: "full@remote.example".into(),
+                original: None,
                 status: "5.2.2".into(),
                 diagnostic: None,
             }]
@@ -274,7 +368,7 @@ mod bounds {
             .spawn(|| {
                 let mut dsn = String::from(
                     "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n\
-                     --b\r\nContent-Type: message/rfc822\r\n\r\nFrom: alice@example.com\r\n",
+                     --b\r\nContent-Type: message/rfc822\r\n\r\nMessage-ID: <m1@example.com>\r\n",
                 );
                 for _ in 0..100_000 {
                     dsn.push_str("Content-Type: message/rfc822\r\n\r\n");
@@ -284,6 +378,9 @@ mod bounds {
             })
             .expect("thread");
         let report = handle.join().expect("no stack overflow").expect("a DSN");
-        assert_eq!(report.original_from.as_deref(), Some("alice@example.com"));
+        assert_eq!(
+            report.returned.message_id.as_deref(),
+            Some("m1@example.com")
+        );
     }
 }

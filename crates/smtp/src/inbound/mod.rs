@@ -5,7 +5,9 @@ pub mod bounces;
 pub mod data;
 mod headers;
 mod policy;
+mod quota;
 mod rates;
+mod reports;
 mod session;
 mod spool;
 

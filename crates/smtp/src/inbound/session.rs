@@ -45,7 +45,8 @@ use super::spool::{PREFIX_ROOM, Spool};
 const CHUNK_PIECE: usize = 64 * 1024;
 use super::headers::{self, Trace};
 use super::policy::may_send_as;
-use super::{bounces, rates};
+use super::quota::{self, LocalRecipient};
+use super::{bounces, rates, reports};
 use estafeta_net::sasl;
 use estafeta_net::{BoundedLine, IoError, LineIo as Io};
 
@@ -132,8 +133,9 @@ struct Tx {
     declared_size: u64,
     /// Recipients as the client gave them, accepted ones only.
     rcpts: Vec<String>,
-    /// Local users (each once) that receive the message.
-    local: Vec<User>,
+    /// Local users that receive the message, with the recipient that brought each in
+    /// (the room in their mailboxes is checked on the real size at the end of DATA).
+    local: Vec<LocalRecipient>,
     remote: Vec<RemoteRecipient>,
     /// BDAT chunks so far (nothing once the content rules refuse the message).
     chunks: Option<Spool>,
@@ -725,20 +727,23 @@ impl Session {
                 return;
             }
             Resolution::Deliver { users, external } => {
-                let (users, full) = self.with_room(users, declared).await;
-                if users.is_empty() && external.is_empty() {
+                let full = quota::full_for_declared(&*self.shared.store, &users, declared).await;
+                if full.len() == users.len() && external.is_empty() {
                     tracing::info!(queue_id = %queue_id, rcpt = %rcpt, over_quota = %full.join(","), "RCPT refused: mailbox full");
                     self.say(&format!("552 5.2.2 <{rcpt}>: Mailbox full: quota exceeded"));
                     return;
                 }
                 if !full.is_empty() {
-                    tracing::info!(queue_id = %queue_id, rcpt = %rcpt, over_quota = %full.join(","), "some alias members skipped: mailbox full");
+                    tracing::info!(queue_id = %queue_id, rcpt = %rcpt, over_quota = %full.join(","), "some alias members have no room for the declared size: checked again on the real size");
                 }
                 let tx = self.tx.as_mut().expect("checked above");
                 for user in users {
-                    if !tx.local.iter().any(|u| u.id == user.id) {
-                        tx.local.push(user);
-                    }
+                    tx.local.push(LocalRecipient {
+                        user,
+                        rcpt: rcpt.clone(),
+                        orcpt: to.orcpt.clone(),
+                        notify: notify.clone(),
+                    });
                 }
                 for address in external {
                     if !tx.remote.iter().any(|r| r.address == address) {
@@ -796,68 +801,6 @@ impl Session {
                 None
             }
         }
-    }
-
-    /// A DSN that came back for one of our users' messages puts its permanently failed
-    /// recipients on the suppression list of the user's domain.
-    async fn record_bounces(&self, tx: &Tx, report: bounces::Report) {
-        let Some(from) = report.original_from.as_deref() else {
-            return;
-        };
-        let Some((_, domain)) = from.rsplit_once('@') else {
-            return;
-        };
-        let domain = domain.to_ascii_lowercase();
-        // only a report about mail the receiving user's own domain sent
-        let ours = tx.local.iter().any(|u| {
-            u.address
-                .rsplit_once('@')
-                .is_some_and(|(_, d)| d.eq_ignore_ascii_case(&domain))
-        });
-        if ours {
-            for b in &report.failed {
-                let reason = match &b.diagnostic {
-                    Some(d) => format!("{} {d}", b.status),
-                    None => b.status.clone(),
-                };
-                match self
-                    .shared
-                    .store
-                    .add_suppression(&domain, &b.address, &reason)
-                    .await
-                {
-                    Ok(()) => tracing::info!(
-                        queue_id = %tx.id, domain = %domain, address = %b.address, %reason,
-                        "hard bounce: address suppressed"
-                    ),
-                    Err(e) => tracing::warn!(
-                        queue_id = %tx.id, address = %b.address, error = %e,
-                        "cannot record hard bounce"
-                    ),
-                }
-            }
-        }
-    }
-
-    /// Splits users into those with room for `size` more bytes and the addresses of those
-    /// whose quota is used up. Users without a quota are not looked up.
-    async fn with_room(&self, users: Vec<User>, size: u64) -> (Vec<User>, Vec<String>) {
-        let mut room = Vec::with_capacity(users.len());
-        let mut full = Vec::new();
-        for user in users {
-            if user.quota_bytes <= 0 {
-                room.push(user);
-                continue;
-            }
-            match self.shared.store.quota_usage(user.id).await {
-                Ok((used, _)) if used.saturating_add(size as i64) >= user.quota_bytes => {
-                    full.push(user.address)
-                }
-                // a failed lookup does not refuse mail: the quota is checked again next time
-                _ => room.push(user),
-            }
-        }
-        (room, full)
     }
 
     async fn data(&mut self) -> Result<Next, IoError> {
@@ -1039,6 +982,14 @@ impl Session {
         message.splice(0..0, prefix);
         let size = message.len();
         let return_path = format!("Return-Path: <{}>\r\n", tx.sender).into_bytes();
+        // the real size, as stored: nothing is acknowledged that a mailbox cannot take
+        let placed = quota::place(&*self.shared.store, &tx.local, return_path.len() + size).await;
+        if placed.room.is_empty() && tx.remote.is_empty() {
+            let full: Vec<&str> = placed.failed.iter().map(|f| f.address.as_str()).collect();
+            tracing::info!(queue_id = %tx.id, size, recipients = %full.join(","), "message refused: no recipient can take it");
+            return placed.refusal().to_string();
+        }
+        let message_id = headers::message_id_of(&message);
         let accept = Accept {
             queue_id: tx.id.clone(),
             body: message,
@@ -1046,8 +997,8 @@ impl Session {
             envid: tx.envid.clone(),
             ret: tx.ret.clone(),
             auth_user: self.user.as_ref().map(|u| u.address.clone()),
-            local: tx
-                .local
+            local: placed
+                .room
                 .iter()
                 .map(|u| LocalDelivery {
                     user_id: u.id,
@@ -1055,6 +1006,8 @@ impl Session {
                 })
                 .collect(),
             remote: tx.remote.clone(),
+            message_id,
+            failed: placed.failed.clone(),
             internal_date: at,
         };
         match self.shared.store.accept(accept).await {
@@ -1065,15 +1018,19 @@ impl Session {
                     queue_id = %tx.id,
                     from = %tx.sender,
                     to = %tx.rcpts.join(","),
-                    local = tx.local.len(),
+                    local = placed.room.len(),
+                    failed = placed.failed.len(),
                     remote = tx.remote.len(),
                     size,
                     tls = ?self.tls.as_ref().map(|t| &t.0),
                     auth = ?self.user.as_ref().map(|u| &u.address),
                     "message accepted"
                 );
+                for f in &placed.failed {
+                    tracing::info!(queue_id = %tx.id, to = %f.address, reason = %f.reason, "local recipient cannot take the message: queued to be reported to the sender");
+                }
                 if let Some(report) = report {
-                    self.record_bounces(&tx, report).await;
+                    reports::record(&*self.shared.store, &tx.id, &report).await;
                 }
                 format!("250 2.0.0 Ok: queued as {}", tx.id)
             }
