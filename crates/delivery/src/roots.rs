@@ -43,7 +43,10 @@ pub fn system() -> Arc<RootCertStore> {
             let mut roots = RootCertStore::empty();
             let (added, _) = roots.add_parsable_certificates(found.certs);
             if added > 0 {
-                tracing::debug!(roots = added, "relay certificates checked against the system's roots");
+                tracing::debug!(
+                    roots = added,
+                    "relay certificates checked against the system's roots"
+                );
             } else {
                 roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
                 tracing::info!(
