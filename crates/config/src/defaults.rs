@@ -88,8 +88,8 @@ pub fn ipv6_prefix() -> u8 {
 }
 
 /// SMTP commands per minute from one address before authentication
-/// (`smtp.unauthenticated_commands_per_minute`): an MTA sending 500 one-recipient messages a
-/// minute (MAIL, RCPT, DATA, RSET) stays below it.
+/// (`smtp.unauthenticated_commands_per_minute`): an MTA may send 750 one-recipient
+/// messages a minute from one address (MAIL, RCPT, DATA, RSET: four commands each).
 pub fn smtp_unauthenticated_commands_per_minute() -> u32 {
     3000
 }

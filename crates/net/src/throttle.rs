@@ -134,6 +134,11 @@ impl AuthThrottle {
         }
     }
 
+    /// The prefix IPv6 clients are grouped by, for the command budgets to group alike.
+    pub fn ipv6_prefix(&self) -> u8 {
+        self.settings.ipv6_prefix
+    }
+
     /// The client an address counts as.
     pub fn client(&self, ip: IpAddr) -> IpAddr {
         client_group(ip, self.settings.ipv6_prefix)

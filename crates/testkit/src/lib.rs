@@ -83,6 +83,8 @@ impl MailHost {
             port: 0,
             protocol,
             tls,
+            proxy_protocol: false,
+            proxy_trusted: Vec::new(),
         };
         let mut specs = vec![listener((Protocol::Smtp, TlsMode::None))];
         specs.extend(listeners.iter().copied().map(listener));
