@@ -297,6 +297,8 @@ async fn read_proxy_header(mut c: Opened) -> Option<Opened> {
             source,
             destination,
         }) => {
+            // an IPv4 client in an IPv6 header (::ffff:a.b.c.d) is that IPv4 client
+            let source = SocketAddr::new(source.ip().to_canonical(), source.port());
             tracing::debug!(%proxy, client = %source, %destination, "PROXY header");
             c.peer = source;
             c.local = destination;
