@@ -74,6 +74,33 @@ pub fn auth_max_failures() -> u32 {
     5
 }
 
+/// Failed logins from one address, whatever the user names (`smtp.auth_max_failures_per_address`):
+/// four times the per-user limit, so that a few users behind one NAT who mistype do not
+/// lock each other out, while a guesser rotating user names is still stopped.
+pub fn auth_max_failures_per_address() -> u32 {
+    20
+}
+
+/// IPv6 clients are counted by their /64 (`smtp.ipv6_prefix`): one customer usually holds
+/// a whole /64 and can change addresses within it at will.
+pub fn ipv6_prefix() -> u8 {
+    64
+}
+
+/// SMTP commands per minute from one address before authentication
+/// (`smtp.unauthenticated_commands_per_minute`): an MTA may send 750 one-recipient
+/// messages a minute from one address (MAIL, RCPT, DATA, RSET: four commands each).
+pub fn smtp_unauthenticated_commands_per_minute() -> u32 {
+    3000
+}
+
+/// IMAP and POP3 commands per minute from one address before login
+/// (`imap.unauthenticated_commands_per_minute`, `pop3.…`): a login takes a handful, so an
+/// office of a hundred clients behind one address logging in every minute stays below it.
+pub fn mailbox_unauthenticated_commands_per_minute() -> u32 {
+    1000
+}
+
 pub fn auth_failure_delay_ms() -> u64 {
     1000
 }
@@ -142,6 +169,8 @@ pub fn listeners() -> Vec<Listener> {
         port,
         protocol,
         tls,
+        proxy_protocol: false,
+        proxy_trusted: Vec::new(),
     };
     vec![
         entry(25, Protocol::Smtp, TlsMode::Starttls),

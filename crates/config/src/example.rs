@@ -64,11 +64,22 @@ max_connections_per_ip = 20
 # Networks allowed to relay to other domains without authentication (like Postfix's
 # mynetworks). Everyone else must authenticate to relay. [] trusts nobody.
 trusted_networks = ["127.0.0.0/8", "::1/128"]
-# Failed AUTH attempts from one IP before it is blocked for auth_block_time seconds;
-# each failure is answered after auth_failure_delay_ms times the failures so far.
+# Failed logins (SMTP AUTH, IMAP, POP3 together) of one user name from one client
+# address before that pair is blocked for auth_block_time seconds, and from one client
+# address whatever the user names before the address is; a successful login clears only
+# its own user name's count. Each failure is answered after auth_failure_delay_ms times
+# the address's failures so far.
 auth_max_failures = 5
+auth_max_failures_per_address = 20
 auth_failure_delay_ms = 1000
 auth_block_time = 300
+# IPv6 clients count by this prefix (their /64) for the login throttle and the command
+# budgets below; IPv4 clients each count on their own.
+ipv6_prefix = 64
+# Commands per minute from one client address, over all its sessions, before it has
+# authenticated; then "421 4.7.0 ... too many commands". trusted_networks are exempt.
+# 0: no limit.
+unauthenticated_commands_per_minute = 3000
 
 # Name the authenticated user in the Received: header (privacy: off by default).
 received_show_auth_user = false
@@ -94,6 +105,9 @@ command_timeout = 60
 # BAD replies (syntax errors, commands of the wrong state, refused literals) in one
 # session before "* BYE Too many invalid commands" and disconnect.
 max_bad_commands = 20
+# Commands per minute from one client address, over all its sessions, before login;
+# then "* BYE [UNAVAILABLE] too many commands". 0: no limit.
+unauthenticated_commands_per_minute = 1000
 
 [pop3]
 # Simultaneous POP3 connections, in total and from one IP address; over the limit a
@@ -107,6 +121,9 @@ command_timeout = 60
 # -ERR replies (unknown commands, syntax errors, failed logins, ...) in one session
 # before "-ERR too many errors, closing" and disconnect.
 max_errors = 20
+# Commands per minute from one client address, over all its sessions, before login;
+# then "-ERR [SYS/TEMP] too many commands" and disconnect. 0: no limit.
+unauthenticated_commands_per_minute = 1000
 
 [delivery]
 # Outbound SMTP connections open at once: in total, to one destination (a domain, or a
@@ -162,6 +179,10 @@ dns_servers = []
 #      "none" (no TLS offered).
 # address: an IP address; "0.0.0.0" is every IPv4 address, "::" every IPv6 address.
 # port: 0 lets the system pick a free port.
+# proxy_protocol = true: every connection starts with a PROXY protocol header (v1 or v2,
+#   as HAProxy's send-proxy / send-proxy-v2 sends) naming the real client, which then
+#   drives relay policy, limits, throttles, logs and Received:. proxy_trusted lists the
+#   proxies' networks (required then); any other client is refused.
 
 [[listener]]
 address = "0.0.0.0"

@@ -168,6 +168,13 @@ pub struct Listener {
     pub port: u16,
     pub protocol: Protocol,
     pub tls: TlsMode,
+    /// Every connection starts with a PROXY protocol header (v1 or v2) that names the real
+    /// client; only the networks of `proxy_trusted` may connect.
+    #[serde(default)]
+    pub proxy_protocol: bool,
+    /// The proxies (CIDR) allowed to connect to a `proxy_protocol` listener; required there.
+    #[serde(default)]
+    pub proxy_trusted: Vec<String>,
 }
 
 /// The IMAP server's connection limits and what one session may cost.
@@ -187,6 +194,9 @@ pub struct ImapConfig {
     /// `BAD` replies in one session before `* BYE Too many invalid commands`.
     #[serde(default = "defaults::max_bad_commands")]
     pub max_bad_commands: u32,
+    /// Commands per minute from one client address (grouped) before login (0: no limit).
+    #[serde(default = "defaults::mailbox_unauthenticated_commands_per_minute")]
+    pub unauthenticated_commands_per_minute: u32,
 }
 
 impl Default for ImapConfig {
@@ -196,6 +206,8 @@ impl Default for ImapConfig {
             max_connections_per_ip: defaults::imap_max_connections_per_ip(),
             command_timeout: defaults::mailbox_command_timeout(),
             max_bad_commands: defaults::max_bad_commands(),
+            unauthenticated_commands_per_minute:
+                defaults::mailbox_unauthenticated_commands_per_minute(),
         }
     }
 }
@@ -216,6 +228,9 @@ pub struct Pop3Config {
     /// `-ERR` replies in one session before `-ERR too many errors` and disconnect.
     #[serde(default = "defaults::pop3_max_errors")]
     pub max_errors: u32,
+    /// Commands per minute from one client address (grouped) before login (0: no limit).
+    #[serde(default = "defaults::mailbox_unauthenticated_commands_per_minute")]
+    pub unauthenticated_commands_per_minute: u32,
 }
 
 impl Default for Pop3Config {
@@ -225,6 +240,8 @@ impl Default for Pop3Config {
             max_connections_per_ip: defaults::pop3_max_connections_per_ip(),
             command_timeout: defaults::mailbox_command_timeout(),
             max_errors: defaults::pop3_max_errors(),
+            unauthenticated_commands_per_minute:
+                defaults::mailbox_unauthenticated_commands_per_minute(),
         }
     }
 }
@@ -264,9 +281,22 @@ pub struct SmtpConfig {
     /// Networks allowed to relay without authentication (CIDR), like Postfix's mynetworks.
     #[serde(default = "defaults::trusted_networks")]
     pub trusted_networks: Vec<String>,
-    /// Failed AUTH attempts from one IP before it is blocked for `auth_block_time` seconds.
+    /// Failed logins of one user name from one client address (grouped) before that pair is
+    /// blocked for `auth_block_time` seconds.
     #[serde(default = "defaults::auth_max_failures")]
     pub auth_max_failures: u32,
+    /// Failed logins from one client address (grouped), whatever the user names, before the
+    /// address is blocked for `auth_block_time` seconds.
+    #[serde(default = "defaults::auth_max_failures_per_address")]
+    pub auth_max_failures_per_address: u32,
+    /// IPv6 clients are grouped by this prefix length for the login throttle and the
+    /// command budgets before authentication (IPv4: each address on its own).
+    #[serde(default = "defaults::ipv6_prefix")]
+    pub ipv6_prefix: u8,
+    /// Commands per minute from one client address (grouped), over all its sessions,
+    /// before authentication; trusted networks are exempt (0: no limit).
+    #[serde(default = "defaults::smtp_unauthenticated_commands_per_minute")]
+    pub unauthenticated_commands_per_minute: u32,
     /// Delay after a failed AUTH, in milliseconds, multiplied by the number of failures so far.
     #[serde(default = "defaults::auth_failure_delay_ms")]
     pub auth_failure_delay_ms: u64,
@@ -307,6 +337,10 @@ impl Default for SmtpConfig {
             max_connections_per_ip: defaults::max_connections_per_ip(),
             trusted_networks: defaults::trusted_networks(),
             auth_max_failures: defaults::auth_max_failures(),
+            auth_max_failures_per_address: defaults::auth_max_failures_per_address(),
+            ipv6_prefix: defaults::ipv6_prefix(),
+            unauthenticated_commands_per_minute: defaults::smtp_unauthenticated_commands_per_minute(
+            ),
             auth_failure_delay_ms: defaults::auth_failure_delay_ms(),
             auth_block_time: defaults::auth_block_time(),
             received_show_auth_user: false,

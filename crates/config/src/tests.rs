@@ -258,3 +258,67 @@ fn imap_and_pop3_session_bounds() {
         );
     }
 }
+
+#[test]
+fn proxy_listener_needs_its_proxies() {
+    let listener = "[[listener]]\nport = 25\nprotocol = \"smtp\"\ntls = \"starttls\"\n";
+    let e = err(&format!("{listener}proxy_protocol = true\n"));
+    assert!(
+        e.starts_with("config error: listener[0].proxy_trusted = []: proxy_protocol = true needs the networks of the proxies"),
+        "{e}"
+    );
+    let e = err(&format!("{listener}proxy_trusted = [\"127.0.0.1/32\"]\n"));
+    assert_eq!(
+        e,
+        "config error: listener[0].proxy_trusted = [\"127.0.0.1/32\"]: only used with proxy_protocol = true on the same listener"
+    );
+    let e = err(&format!(
+        "{listener}proxy_protocol = true\nproxy_trusted = [\"127.0.0.1/32\", \"10.0.0.0/33\"]\n"
+    ));
+    assert!(
+        e.starts_with("config error: listener[0].proxy_trusted[1] = \"10.0.0.0/33\": expected a network in CIDR form"),
+        "{e}"
+    );
+    let ok = Config::from_toml(
+        &format!("{listener}proxy_protocol = true\nproxy_trusted = [\"127.0.0.1/32\", \"::1\"]\n"),
+        "t",
+    )
+    .expect("valid");
+    assert!(ok.listeners[0].proxy_protocol);
+    assert_eq!(ok.listeners[0].proxy_trusted.len(), 2);
+    assert!(!Config::defaults().expect("defaults").listeners[0].proxy_protocol);
+}
+
+#[test]
+fn throttle_and_command_budget_keys() {
+    let c = Config::defaults().expect("defaults");
+    assert_eq!(c.smtp.auth_max_failures, 5);
+    assert_eq!(c.smtp.auth_max_failures_per_address, 20);
+    assert_eq!(c.smtp.ipv6_prefix, 64);
+    assert_eq!(c.smtp.unauthenticated_commands_per_minute, 3000);
+    assert_eq!(c.imap.unauthenticated_commands_per_minute, 1000);
+    assert_eq!(c.pop3.unauthenticated_commands_per_minute, 1000);
+    let e = err("[smtp]\nauth_max_failures = 30\n");
+    assert_eq!(
+        e,
+        "config error: smtp.auth_max_failures_per_address = 20: expected at least smtp.auth_max_failures (30): the address's count holds the failures of all its user names"
+    );
+    let e = err("[smtp]\nipv6_prefix = 16\n");
+    assert!(
+        e.starts_with(
+            "config error: smtp.ipv6_prefix = 16: expected a prefix length from 32 to 128"
+        ),
+        "{e}"
+    );
+    let e = err("[smtp]\nipv6_prefix = 300\n");
+    assert!(
+        e.starts_with("config error: smtp.ipv6_prefix = 300:"),
+        "{e}"
+    );
+    let ok = Config::from_toml(
+        "[smtp]\nunauthenticated_commands_per_minute = 0\nipv6_prefix = 128\n[imap]\nunauthenticated_commands_per_minute = 0\n",
+        "t",
+    )
+    .expect("0 turns the budget off");
+    assert_eq!(ok.smtp.unauthenticated_commands_per_minute, 0);
+}

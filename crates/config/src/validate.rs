@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use crate::error::ConfigError;
-use crate::model::{Config, Engine};
+use crate::model::{Config, Engine, Listener};
 
 pub fn validate(config: &Config) -> Result<(), ConfigError> {
     if !is_hostname(&config.hostname) {
@@ -60,6 +60,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     crate::delivery::validate(&config.delivery)?;
     let mut seen = HashSet::new();
     for (i, l) in config.listeners.iter().enumerate() {
+        validate_proxy(i, l)?;
         if l.port != 0 && !seen.insert((l.address, l.port)) {
             return Err(ConfigError::invalid(
                 format!("listener[{i}].port"),
@@ -68,6 +69,35 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
                     "{}:{} is already used by another listener; each address and port may appear once",
                     l.address, l.port
                 ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `proxy_protocol` needs the proxies' networks, and they mean nothing without it.
+fn validate_proxy(i: usize, l: &Listener) -> Result<(), ConfigError> {
+    let key = format!("listener[{i}].proxy_trusted");
+    if l.proxy_protocol && l.proxy_trusted.is_empty() {
+        return Err(ConfigError::invalid(
+            key,
+            "[]",
+            "proxy_protocol = true needs the networks of the proxies that may connect, such as [\"127.0.0.1/32\"]; every other client is refused",
+        ));
+    }
+    if !l.proxy_protocol && !l.proxy_trusted.is_empty() {
+        return Err(ConfigError::invalid(
+            key,
+            format!("{:?}", l.proxy_trusted),
+            "only used with proxy_protocol = true on the same listener",
+        ));
+    }
+    for (j, net) in l.proxy_trusted.iter().enumerate() {
+        if parse_network(net).is_none() {
+            return Err(ConfigError::invalid(
+                format!("listener[{i}].proxy_trusted[{j}]"),
+                quoted(net),
+                "expected a network in CIDR form such as \"127.0.0.1/32\" or \"10.0.0.0/24\"",
             ));
         }
     }
@@ -153,6 +183,23 @@ fn validate_smtp(config: &Config) -> Result<(), ConfigError> {
         if value == 0 {
             return Err(ConfigError::invalid(key, 0, "expected at least 1"));
         }
+    }
+    if s.auth_max_failures_per_address < s.auth_max_failures {
+        return Err(ConfigError::invalid(
+            "smtp.auth_max_failures_per_address",
+            s.auth_max_failures_per_address,
+            &format!(
+                "expected at least smtp.auth_max_failures ({}): the address's count holds the failures of all its user names",
+                s.auth_max_failures
+            ),
+        ));
+    }
+    if !(32..=128).contains(&s.ipv6_prefix) {
+        return Err(ConfigError::invalid(
+            "smtp.ipv6_prefix",
+            s.ipv6_prefix,
+            "expected a prefix length from 32 to 128 (64: one customer's /64 counts as one client)",
+        ));
     }
     for (i, net) in s.trusted_networks.iter().enumerate() {
         if parse_network(net).is_none() {

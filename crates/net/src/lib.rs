@@ -2,24 +2,31 @@
 //! TLS set-up (a configured PEM certificate, or a self-signed one generated and kept), and
 //! the accept loop that hands each connection, already wrapped in TLS on implicit-TLS
 //! listeners, to the protocol's [`Service`]; and the pieces the line-based protocols
-//! share: line I/O with pipelining, SASL PLAIN decoding, the failed-login throttle; and
-//! the client side of TLS for outbound SMTP.
+//! share: line I/O with pipelining, SASL PLAIN decoding, the PROXY protocol header, the
+//! failed-login throttle and the command budgets before authentication (per client,
+//! IPv6 grouped by prefix); and the client side of TLS for outbound SMTP.
 
 pub mod client_tls;
+mod command_budget;
 pub mod dates;
 mod limits;
 mod lineio;
 mod listen;
+mod networks;
+pub mod proxy;
 pub mod sasl;
 mod stream;
+mod table;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod throttle;
 mod tls;
 
+pub use command_budget::CommandBudget;
 pub use limits::{ConnectionLimits, ConnectionSlot, Refusal};
 pub use lineio::{BoundedLine, IoError, Line, LineIo};
 pub use listen::{BindError, Bound, Connection, MAX_TLS_HANDSHAKES, Service, bind_all, serve};
+pub use networks::{Networks, client_group};
 pub use stream::MaybeTls;
-pub use throttle::AuthThrottle;
+pub use throttle::{Attempt, AuthThrottle, Blocked, ThrottleSettings};
 pub use tls::{TlsError, TlsSetup, TlsSource};

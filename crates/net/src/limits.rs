@@ -1,4 +1,9 @@
 //! Simultaneous connections to one protocol's listeners, in total and per client IP.
+//!
+//! A connection takes its place in the total at accept; its per-IP place is taken at once
+//! on ordinary listeners, and after the PROXY header on `proxy_protocol` listeners, for
+//! the real client's address (see `listen`): a connection waiting for its header counts
+//! against the total only.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -15,12 +20,15 @@ pub struct ConnectionLimits {
 /// Held for the life of a connection; gives its place back when dropped.
 pub struct ConnectionSlot {
     limits: Arc<ConnectionLimits>,
-    ip: IpAddr,
+    /// The per-IP place, once taken.
+    ip: Option<IpAddr>,
 }
 
 pub enum Refusal {
     Total,
     PerIp,
+    /// A `proxy_protocol` listener, and the client is not one of its proxies.
+    NotAProxy,
 }
 
 impl Refusal {
@@ -29,7 +37,13 @@ impl Refusal {
         match self {
             Refusal::Total => "too many connections",
             Refusal::PerIp => "too many connections from your address",
+            Refusal::NotAProxy => "this port takes connections from its proxies only",
         }
+    }
+
+    /// True when trying again will not help (`5xx` rather than `4xx`).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Refusal::NotAProxy)
     }
 }
 
@@ -49,23 +63,48 @@ impl ConnectionLimits {
         let _ = open.wait_for(|n| *n == 0).await;
     }
 
+    /// A place in the total and one for `ip`.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionSlot, Refusal> {
+        let mut slot = self.admit_total()?;
+        slot.admit_ip(ip)?;
+        Ok(slot)
+    }
+
+    /// A place in the total only; [`ConnectionSlot::admit_ip`] adds the per-IP one.
+    pub fn admit_total(self: &Arc<Self>) -> Result<ConnectionSlot, Refusal> {
         let mut guard = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let (total, per_ip) = &mut *guard;
+        let (total, _) = &mut *guard;
         if *total >= self.max_total {
             return Err(Refusal::Total);
         }
-        let mine = per_ip.entry(ip).or_insert(0);
-        if *mine >= self.max_per_ip {
-            return Err(Refusal::PerIp);
-        }
-        *mine += 1;
         *total += 1;
         self.open.send_replace(*total);
         Ok(ConnectionSlot {
             limits: self.clone(),
-            ip,
+            ip: None,
         })
+    }
+}
+
+impl ConnectionSlot {
+    /// Takes the per-IP place of `ip` (once); on refusal the slot still holds its place in
+    /// the total until dropped.
+    pub fn admit_ip(&mut self, ip: IpAddr) -> Result<(), Refusal> {
+        if self.ip.is_some() {
+            return Ok(());
+        }
+        let mut guard = self.limits.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let (_, per_ip) = &mut *guard;
+        let mine = per_ip.entry(ip).or_insert(0);
+        if *mine >= self.limits.max_per_ip {
+            if *mine == 0 {
+                per_ip.remove(&ip);
+            }
+            return Err(Refusal::PerIp);
+        }
+        *mine += 1;
+        self.ip = Some(ip);
+        Ok(())
     }
 }
 
@@ -75,10 +114,12 @@ impl Drop for ConnectionSlot {
         let (total, per_ip) = &mut *guard;
         *total = total.saturating_sub(1);
         self.limits.open.send_replace(*total);
-        if let Some(n) = per_ip.get_mut(&self.ip) {
+        if let Some(ip) = self.ip
+            && let Some(n) = per_ip.get_mut(&ip)
+        {
             *n -= 1;
             if *n == 0 {
-                per_ip.remove(&self.ip);
+                per_ip.remove(&ip);
             }
         }
     }

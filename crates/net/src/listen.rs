@@ -6,6 +6,14 @@
 //! connection needs one of [`MAX_TLS_HANDSHAKES`] handshake places to start one. A refused
 //! plaintext connection is told so in its protocol's words; a refused implicit-TLS one is
 //! closed at once (the handshake is the work being saved).
+//!
+//! On `proxy_protocol` listeners only the `proxy_trusted` networks may connect (anyone
+//! else is refused in its protocol's words, `Refusal::NotAProxy`); each connection takes
+//! its place in the total limit at accept, then must send its PROXY header (see `proxy`)
+//! before anything else happens: the client it names takes the per-IP place, is the
+//! session's peer (relay policy, throttles, logs, `Received:`), and the destination it
+//! names is the session's local address. Then the TLS handshake on implicit-TLS
+//! listeners. A connection without a valid header in time is closed without a word.
 
 use std::fmt;
 use std::io;
@@ -20,6 +28,8 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::limits::{ConnectionLimits, ConnectionSlot, Refusal};
+use crate::networks::Networks;
+use crate::proxy;
 use crate::stream::MaybeTls;
 use crate::tls::TlsSetup;
 
@@ -32,8 +42,13 @@ pub const MAX_TLS_HANDSHAKES: usize = 100;
 /// One accepted connection, TLS already up on implicit-TLS listeners.
 pub struct Connection {
     pub stream: MaybeTls,
+    /// The client: on `proxy_protocol` listeners, the one the PROXY header names.
     pub peer: SocketAddr,
+    /// The address the client connected to: on `proxy_protocol` listeners, the proxy's
+    /// address as the header gives it (the one the client sees).
     pub local: SocketAddr,
+    /// The proxy the connection came through, on `proxy_protocol` listeners.
+    pub proxy: Option<SocketAddr>,
     pub listener: Listener,
     /// The connection's place in its protocol's limits, held for its life.
     pub slot: ConnectionSlot,
@@ -157,6 +172,10 @@ async fn accept_loop(
     handshakes: Arc<Semaphore>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let proxies = bound
+        .spec
+        .proxy_protocol
+        .then(|| Networks::parse(&bound.spec.proxy_trusted));
     loop {
         let accepted = tokio::select! {
             _ = shutdown.wait_for(|stop| *stop) => return,
@@ -175,35 +194,62 @@ async fn accept_loop(
         let local = bound.local_addr;
         let implicit = bound.spec.tls == TlsMode::Implicit;
         let protocol = bound.spec.protocol.as_str();
-        let slot = match service.limits().admit(peer.ip()) {
+        if let Some(proxies) = &proxies
+            && !proxies.contains(peer.ip())
+        {
+            refuse(
+                &*service,
+                tcp,
+                peer,
+                local,
+                protocol,
+                implicit,
+                Refusal::NotAProxy,
+            );
+            continue;
+        }
+        let slot = match service.limits().admit_total() {
             Ok(slot) => slot,
             Err(refusal) => {
-                tracing::info!(%peer, %local, protocol, reason = refusal.reason(), "connection refused");
-                if !implicit {
-                    let line = service.refusal(&refusal);
-                    tokio::spawn(tell_and_close(tcp, line));
-                }
+                refuse(&*service, tcp, peer, local, protocol, implicit, refusal);
                 continue;
             }
-        };
-        let handshake = if implicit {
-            match handshakes.clone().try_acquire_owned() {
-                Ok(place) => Some(place),
-                Err(_) => {
-                    tracing::warn!(%peer, %local, protocol, max = MAX_TLS_HANDSHAKES, "connection refused: too many TLS handshakes in progress");
-                    continue;
-                }
-            }
-        } else {
-            None
         };
         let service = service.clone();
         let spec = bound.spec.clone();
         let acceptor = tls.acceptor.clone();
+        let handshakes = handshakes.clone();
         tokio::spawn(async move {
-            let stream = if let Some(place) = handshake {
-                let done = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+            let opened = Opened {
+                tcp,
+                peer,
+                local,
+                proxy: None,
+                slot,
+            };
+            let Some(mut opened) = (if spec.proxy_protocol {
+                read_proxy_header(opened).await
+            } else {
+                Some(opened)
+            }) else {
+                return;
+            };
+            if let Err(refusal) = opened.slot.admit_ip(opened.peer.ip()) {
+                let Opened {
+                    tcp, peer, local, ..
+                } = opened;
+                refuse(&*service, tcp, peer, local, protocol, implicit, refusal);
+                return;
+            }
+            let stream = if implicit {
+                let Ok(place) = handshakes.try_acquire_owned() else {
+                    tracing::warn!(peer = %opened.peer, local = %opened.local, protocol, max = MAX_TLS_HANDSHAKES, "connection refused: too many TLS handshakes in progress");
+                    return;
+                };
+                let done =
+                    tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(opened.tcp)).await;
                 drop(place);
+                let (peer, local) = (opened.peer, opened.local);
                 match done {
                     Ok(Ok(s)) => MaybeTls::Tls(Box::new(s.into())),
                     Ok(Err(e)) => {
@@ -216,18 +262,74 @@ async fn accept_loop(
                     }
                 }
             } else {
-                MaybeTls::Plain(tcp)
+                MaybeTls::Plain(opened.tcp)
             };
             service
                 .handle(Connection {
                     stream,
-                    peer,
-                    local,
+                    peer: opened.peer,
+                    local: opened.local,
+                    proxy: opened.proxy,
                     listener: spec,
-                    slot,
+                    slot: opened.slot,
                 })
                 .await;
         });
+    }
+}
+
+/// A connection between accept and its session.
+struct Opened {
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    proxy: Option<SocketAddr>,
+    slot: ConnectionSlot,
+}
+
+/// Reads the PROXY header of a connection from a trusted proxy and puts the client it
+/// names in the proxy's place; `None` (the connection is closed) when there is no valid
+/// header in time: a proxy must send one.
+async fn read_proxy_header(mut c: Opened) -> Option<Opened> {
+    let proxy = c.peer;
+    match proxy::read_header(&mut c.tcp).await {
+        Ok(proxy::Proxied::Client {
+            source,
+            destination,
+        }) => {
+            // an IPv4 client in an IPv6 header (::ffff:a.b.c.d) is that IPv4 client
+            let source = SocketAddr::new(source.ip().to_canonical(), source.port());
+            tracing::debug!(%proxy, client = %source, %destination, "PROXY header");
+            c.peer = source;
+            c.local = destination;
+        }
+        Ok(proxy::Proxied::Local) => {
+            tracing::debug!(%proxy, "PROXY header without a client: the proxy's own connection");
+        }
+        Err(e) => {
+            tracing::info!(%proxy, local = %c.local, error = %e, "connection closed: no valid PROXY header");
+            return None;
+        }
+    }
+    c.proxy = Some(proxy);
+    Some(c)
+}
+
+/// Logs a refusal and tells a plaintext client in its protocol's words; an implicit-TLS
+/// client is closed at once (the handshake is the work being saved).
+fn refuse(
+    service: &dyn Service,
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    protocol: &'static str,
+    implicit: bool,
+    refusal: Refusal,
+) {
+    tracing::info!(%peer, %local, protocol, reason = refusal.reason(), "connection refused");
+    if !implicit {
+        let line = service.refusal(&refusal);
+        tokio::spawn(tell_and_close(tcp, line));
     }
 }
 

@@ -25,6 +25,20 @@ impl LineClient {
         }
     }
 
+    /// Connects and sends `header` first, as a proxy would (see [`proxy_v1`], [`proxy_v2`]).
+    pub async fn proxied(addr: std::net::SocketAddr, header: &[u8]) -> LineClient {
+        let tcp = proxied_tcp(addr, header).await;
+        LineClient {
+            stream: tokio::io::BufReader::new(Box::new(tcp)),
+        }
+    }
+
+    /// Connects, sends `header`, then TLS from the next byte.
+    pub async fn proxied_tls(addr: std::net::SocketAddr, header: &[u8]) -> LineClient {
+        let tcp = proxied_tcp(addr, header).await;
+        LineClient::wrap(Box::new(tcp)).await
+    }
+
     /// TLS from the first byte.
     pub async fn tls(addr: std::net::SocketAddr) -> LineClient {
         let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
@@ -157,4 +171,52 @@ pub async fn closed_without_handshake(addr: std::net::SocketAddr) -> bool {
     )
     .await;
     matches!(read, Ok(Ok(0) | Err(_)))
+}
+
+async fn proxied_tcp(addr: std::net::SocketAddr, header: &[u8]) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    tcp.write_all(header).await.expect("write PROXY header");
+    tcp
+}
+
+/// A PROXY protocol v1 line naming `source` as the client that connected to
+/// `destination` (both of one family), written by hand, not by the parser's crate.
+pub fn proxy_v1(source: std::net::SocketAddr, destination: std::net::SocketAddr) -> Vec<u8> {
+    let family = if source.is_ipv4() { "TCP4" } else { "TCP6" };
+    format!(
+        "PROXY {family} {} {} {} {}\r\n",
+        source.ip(),
+        destination.ip(),
+        source.port(),
+        destination.port()
+    )
+    .into_bytes()
+}
+
+/// A PROXY protocol v2 header (command PROXY, TCP) naming `source` as the client that
+/// connected to `destination`, written by hand.
+pub fn proxy_v2(source: std::net::SocketAddr, destination: std::net::SocketAddr) -> Vec<u8> {
+    use std::net::IpAddr;
+    let mut h = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    h.push(0x21);
+    let mut body = Vec::new();
+    match (source.ip(), destination.ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            h.push(0x11);
+            body.extend(s.octets());
+            body.extend(d.octets());
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            h.push(0x21);
+            body.extend(s.octets());
+            body.extend(d.octets());
+        }
+        _ => panic!("source and destination of one family"),
+    }
+    body.extend(source.port().to_be_bytes());
+    body.extend(destination.port().to_be_bytes());
+    h.extend((body.len() as u16).to_be_bytes());
+    h.extend(body);
+    h
 }

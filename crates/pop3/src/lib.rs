@@ -31,6 +31,11 @@ pub struct Pop3Settings {
     pub command_timeout: Duration,
     /// `-ERR` replies in a session before `-ERR too many errors` (`pop3.max_errors`).
     pub max_errors: u32,
+    /// Commands per minute from one client, over all its sessions, before login; 0: no
+    /// limit (`pop3.unauthenticated_commands_per_minute`).
+    pub unauthenticated_commands_per_minute: u32,
+    /// Networks whose clients have no such budget (`smtp.trusted_networks`).
+    pub command_budget_exempt: Vec<String>,
 }
 
 impl Default for Pop3Settings {
@@ -44,6 +49,9 @@ impl Default for Pop3Settings {
                 estafeta_config::Pop3Config::default().command_timeout,
             ),
             max_errors: estafeta_config::Pop3Config::default().max_errors,
+            unauthenticated_commands_per_minute: estafeta_config::Pop3Config::default()
+                .unauthenticated_commands_per_minute,
+            command_budget_exempt: Vec::new(),
         }
     }
 }
@@ -57,6 +65,8 @@ pub(crate) struct Shared {
     pub command_timeout: Duration,
     pub max_errors: u32,
     pub connections: Arc<estafeta_net::ConnectionLimits>,
+    /// Commands per minute per client before login.
+    pub commands: estafeta_net::CommandBudget,
     /// Users with an open POP3 session in this process (one at a time, RFC 1939 §8).
     open: Arc<Mutex<HashSet<i64>>>,
 }
@@ -100,6 +110,11 @@ impl Pop3Server {
     ) -> Pop3Server {
         Pop3Server {
             shared: Arc::new(Shared {
+                commands: estafeta_net::CommandBudget::new(
+                    settings.unauthenticated_commands_per_minute,
+                    throttle.ipv6_prefix(),
+                    estafeta_net::Networks::parse(&settings.command_budget_exempt),
+                ),
                 store,
                 tls,
                 throttle,
@@ -128,6 +143,9 @@ impl Service for Pop3Server {
     }
 
     fn refusal(&self, refusal: &estafeta_net::Refusal) -> String {
+        if refusal.is_permanent() {
+            return format!("-ERR {}", refusal.reason());
+        }
         format!("-ERR [SYS/TEMP] {}, try again later", refusal.reason())
     }
 }

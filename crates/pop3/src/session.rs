@@ -12,7 +12,10 @@
 //! - a line must arrive within `command_timeout` of its first octet, or the client gets
 //!   `-ERR command not received in time` and is disconnected;
 //! - after `max_errors` `-ERR` replies (failed logins included): `-ERR too many errors,
-//!   closing` and disconnect.
+//!   closing` and disconnect;
+//! - before login, `pop3.unauthenticated_commands_per_minute` commands per client over all
+//!   its sessions: then `-ERR [SYS/TEMP] too many commands, try again later` and
+//!   disconnect.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -109,6 +112,7 @@ enum Outcome {
     TooSlow,
     TooLong,
     TooManyErrors,
+    TooManyCommands,
     Error,
 }
 
@@ -171,6 +175,12 @@ impl Session {
                 Err(IoError::Timeout) => return Outcome::Timeout,
                 Err(IoError::Io(_)) => return Outcome::Error,
             };
+            if self.drop.is_none() && !self.shared.commands.spend(self.peer.ip()) {
+                tracing::info!("too many commands before login: disconnecting");
+                self.io()
+                    .reply("-ERR [SYS/TEMP] too many commands, try again later");
+                return Outcome::TooManyCommands;
+            }
             let is_auth = line
                 .get(..4)
                 .is_some_and(|k| k.eq_ignore_ascii_case(b"AUTH"));
@@ -357,15 +367,16 @@ impl Session {
 
     /// Checks the password, takes the maildrop lock and numbers the messages.
     async fn login(&mut self, name: &str, password: &str) {
-        let ip = self.peer.ip();
-        if self.shared.throttle.is_blocked(ip) {
+        // the check and the count in one step: parallel sessions cannot race past it
+        let Ok(attempt) = self.shared.throttle.begin(self.peer.ip(), name) else {
+            tracing::info!(username = %name, "login refused: blocked after failed logins");
             self.say("-ERR [AUTH] too many failed logins from your address, try again later");
             return;
-        }
+        };
         let user = match self.shared.store.authenticate(name, password).await {
             Ok(Some(u)) => u,
             Ok(None) => {
-                let delay = self.shared.throttle.failed(ip);
+                let delay = attempt.failed();
                 tracing::info!(username = %name, "login failed");
                 let _ = self.io().flush().await;
                 tokio::time::sleep(delay).await;
@@ -378,7 +389,7 @@ impl Session {
                 return;
             }
         };
-        self.shared.throttle.succeeded(ip);
+        attempt.succeeded();
         let Some(lock) = self.shared.lock(user.id) else {
             tracing::info!(user = %user.address, "maildrop in use");
             self.say("-ERR [IN-USE] the maildrop is already open in another POP3 session");

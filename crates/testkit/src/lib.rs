@@ -29,6 +29,11 @@ pub struct MailHost {
     pub smtp: SocketAddr,
     /// The suite's own listeners, in the order asked for.
     pub listeners: Vec<SocketAddr>,
+    /// The first of them again (plaintext, STARTTLS offered) behind a PROXY-protocol proxy:
+    /// `proxied` trusts loopback as its proxy, `proxy_elsewhere` only 192.0.2.0/24 (so it
+    /// refuses every test client).
+    pub proxied: Option<SocketAddr>,
+    pub proxy_elsewhere: Option<SocketAddr>,
     pub dir: tempfile::TempDir,
     stop: watch::Sender<bool>,
 }
@@ -83,9 +88,20 @@ impl MailHost {
             port: 0,
             protocol,
             tls,
+            proxy_protocol: false,
+            proxy_trusted: Vec::new(),
         };
         let mut specs = vec![listener((Protocol::Smtp, TlsMode::None))];
         specs.extend(listeners.iter().copied().map(listener));
+        let proxied_specs = listeners.first().map(|(protocol, _)| {
+            let behind = |proxies: &str| Listener {
+                proxy_protocol: true,
+                proxy_trusted: vec![proxies.to_string()],
+                ..listener((*protocol, TlsMode::Starttls))
+            };
+            [behind("127.0.0.1/32"), behind("192.0.2.0/24")]
+        });
+        specs.extend(proxied_specs.into_iter().flatten());
         let bound = estafeta_net::bind_all(&specs).await.expect("bind");
         let addrs: Vec<SocketAddr> = bound.iter().map(|b| b.local_addr).collect();
         tokio::spawn(estafeta_net::serve(
@@ -103,7 +119,9 @@ impl MailHost {
         MailHost {
             store,
             smtp: addrs[0],
-            listeners: addrs[1..].to_vec(),
+            listeners: addrs[1..=listeners.len()].to_vec(),
+            proxied: addrs.get(listeners.len() + 1).copied(),
+            proxy_elsewhere: addrs.get(listeners.len() + 2).copied(),
             dir,
             stop,
         }

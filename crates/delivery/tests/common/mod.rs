@@ -243,6 +243,8 @@ impl Receiver {
             port: addr.port(),
             protocol: Protocol::Smtp,
             tls: TlsMode::Starttls,
+            proxy_protocol: false,
+            proxy_trusted: Vec::new(),
         }])
         .await
         .expect("bind receiver");

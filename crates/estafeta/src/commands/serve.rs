@@ -99,6 +99,8 @@ pub async fn run(settings: Settings) -> Outcome {
             max_connections_per_ip: config.imap.max_connections_per_ip,
             command_timeout: Duration::from_secs(config.imap.command_timeout),
             max_bad_commands: config.imap.max_bad_commands,
+            unauthenticated_commands_per_minute: config.imap.unauthenticated_commands_per_minute,
+            command_budget_exempt: config.smtp.trusted_networks.clone(),
             ..ImapSettings::default()
         },
     ));
@@ -112,6 +114,8 @@ pub async fn run(settings: Settings) -> Outcome {
             max_connections_per_ip: config.pop3.max_connections_per_ip,
             command_timeout: Duration::from_secs(config.pop3.command_timeout),
             max_errors: config.pop3.max_errors,
+            unauthenticated_commands_per_minute: config.pop3.unauthenticated_commands_per_minute,
+            command_budget_exempt: config.smtp.trusted_networks.clone(),
             ..Pop3Settings::default()
         },
     ));

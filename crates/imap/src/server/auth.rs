@@ -33,24 +33,25 @@ impl Session {
             self.no(tag, "[PRIVACYREQUIRED] use STARTTLS before logging in");
             return;
         }
-        let ip = self.peer.ip();
-        if self.shared.throttle.is_blocked(ip) {
+        // the check and the count in one step: parallel sessions cannot race past it
+        let Ok(attempt) = self.shared.throttle.begin(self.peer.ip(), user) else {
+            tracing::info!(username = %user, "login refused: blocked after failed logins");
             self.no(
                 tag,
                 "[UNAVAILABLE] too many failed logins from your address, try again later",
             );
             return;
-        }
+        };
         match self.shared.store.authenticate(user, password).await {
             Ok(Some(u)) => {
-                self.shared.throttle.succeeded(ip);
+                attempt.succeeded();
                 tracing::info!(user = %u.address, "logged in");
                 self.user = Some(u);
                 let caps = format!("[CAPABILITY {}] logged in", self.capabilities());
                 self.ok(tag, &caps);
             }
             Ok(None) => {
-                let delay = self.shared.throttle.failed(ip);
+                let delay = attempt.failed();
                 tracing::info!(username = %user, "login failed");
                 let _ = self.io().flush().await;
                 tokio::time::sleep(delay).await;

@@ -84,6 +84,11 @@ impl Session {
                 }
                 Err(IoError::Io(_)) => return "error",
             };
+            if self.user.is_none() && !self.shared.commands.spend(self.peer.ip()) {
+                tracing::info!("too many commands before login: disconnecting");
+                self.line("* BYE [UNAVAILABLE] too many commands, try again later");
+                return "too many commands";
+            }
             if let Some(bytes) = bytes {
                 match parse_command(&bytes) {
                     Ok(cmd) => match self.command(cmd).await {

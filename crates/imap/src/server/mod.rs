@@ -10,7 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use estafeta_config::TlsMode;
 use estafeta_net::{
-    AuthThrottle, Connection, ConnectionLimits, IoError, Line, LineIo, Service, TlsSetup, sasl,
+    AuthThrottle, CommandBudget, Connection, ConnectionLimits, IoError, Line, LineIo, Networks,
+    Service, TlsSetup, sasl,
 };
 use estafeta_store::{FlagChange, Mailbox, MailboxEntry, Store, StoreError, User};
 use tracing::Instrument;
@@ -51,6 +52,11 @@ pub struct ImapSettings {
     /// `BAD` replies (and refused literals) in a session before `* BYE Too many invalid
     /// commands` (`imap.max_bad_commands`).
     pub max_bad_commands: u32,
+    /// Commands per minute from one client, over all its sessions, before login; 0: no
+    /// limit (`imap.unauthenticated_commands_per_minute`).
+    pub unauthenticated_commands_per_minute: u32,
+    /// Networks whose clients have no such budget (`smtp.trusted_networks`).
+    pub command_budget_exempt: Vec<String>,
 }
 
 impl Default for ImapSettings {
@@ -65,6 +71,9 @@ impl Default for ImapSettings {
                 estafeta_config::ImapConfig::default().command_timeout,
             ),
             max_bad_commands: estafeta_config::ImapConfig::default().max_bad_commands,
+            unauthenticated_commands_per_minute: estafeta_config::ImapConfig::default()
+                .unauthenticated_commands_per_minute,
+            command_budget_exempt: Vec::new(),
         }
     }
 }
@@ -77,6 +86,8 @@ struct Shared {
     snapshots: snapshots::Snapshots,
     summaries: summaries::SummaryCache,
     connections: Arc<ConnectionLimits>,
+    /// Commands per minute per client before login.
+    commands: CommandBudget,
 }
 
 #[derive(Clone)]
@@ -96,6 +107,11 @@ impl ImapServer {
                 connections: ConnectionLimits::new(
                     settings.max_connections,
                     settings.max_connections_per_ip,
+                ),
+                commands: CommandBudget::new(
+                    settings.unauthenticated_commands_per_minute,
+                    throttle.ipv6_prefix(),
+                    Networks::parse(&settings.command_budget_exempt),
                 ),
                 store,
                 tls,
@@ -150,6 +166,9 @@ impl Service for ImapServer {
     }
 
     fn refusal(&self, refusal: &estafeta_net::Refusal) -> String {
+        if refusal.is_permanent() {
+            return format!("* BYE {}", refusal.reason());
+        }
         format!("* BYE [UNAVAILABLE] {}, try again later", refusal.reason())
     }
 }

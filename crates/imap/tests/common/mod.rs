@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use estafeta_config::{Protocol, TlsMode};
 use estafeta_imap::{ImapServer, ImapSettings};
-use estafeta_net::AuthThrottle;
+use estafeta_net::{AuthThrottle, ThrottleSettings};
 use estafeta_testkit::{MailHost, TestUser};
 
 /// The raw line client.
@@ -46,11 +46,13 @@ impl Harness {
                 (Protocol::Imap, TlsMode::Implicit),
             ],
             |store, tls| {
-                let throttle = Arc::new(AuthThrottle::new(
-                    3,
-                    Duration::from_millis(1),
-                    Duration::from_secs(300),
-                ));
+                let throttle = Arc::new(AuthThrottle::new(ThrottleSettings {
+                    per_user: 3,
+                    per_address: 3,
+                    delay: Duration::from_millis(1),
+                    block: Duration::from_secs(300),
+                    ipv6_prefix: 64,
+                }));
                 Arc::new(ImapServer::new(store, tls, throttle, settings))
             },
         )

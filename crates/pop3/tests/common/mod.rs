@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use estafeta_config::{Protocol, TlsMode};
-use estafeta_net::AuthThrottle;
+use estafeta_net::{AuthThrottle, ThrottleSettings};
 use estafeta_pop3::{Pop3Server, Pop3Settings};
 use estafeta_testkit::{MailHost, TestUser};
 
@@ -47,11 +47,13 @@ impl Harness {
                 (Protocol::Pop3, TlsMode::Implicit),
             ],
             |store, tls| {
-                let throttle = Arc::new(AuthThrottle::new(
-                    3,
-                    Duration::from_millis(1),
-                    Duration::from_secs(300),
-                ));
+                let throttle = Arc::new(AuthThrottle::new(ThrottleSettings {
+                    per_user: 3,
+                    per_address: 3,
+                    delay: Duration::from_millis(1),
+                    block: Duration::from_secs(300),
+                    ipv6_prefix: 64,
+                }));
                 Arc::new(Pop3Server::new(store, tls, throttle, settings))
             },
         )

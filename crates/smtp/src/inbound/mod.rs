@@ -12,7 +12,6 @@ mod session;
 mod spool;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use estafeta_config::SmtpConfig;
@@ -40,6 +39,8 @@ pub(crate) struct Shared {
     /// Turns true when the server stops: sessions say 421 and close.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     pub auth_throttle: Arc<estafeta_net::AuthThrottle>,
+    /// Commands per minute per client before authentication.
+    pub commands: estafeta_net::CommandBudget,
     pub rates: Arc<rates::RateLimits>,
     /// Message octets held in memory for the store at one time.
     pub body_budget: spool::BodyBudget,
@@ -79,10 +80,13 @@ impl SmtpServer {
                 s.max_connections_per_ip,
             ),
             auth_throttle: Arc::new(estafeta_net::AuthThrottle::new(
-                s.auth_max_failures,
-                Duration::from_millis(s.auth_failure_delay_ms),
-                Duration::from_secs(s.auth_block_time),
+                estafeta_net::ThrottleSettings::from_config(s),
             )),
+            commands: estafeta_net::CommandBudget::new(
+                s.unauthenticated_commands_per_minute,
+                s.ipv6_prefix,
+                estafeta_net::Networks::parse(&s.trusted_networks),
+            ),
             store,
             tls,
             settings,
@@ -119,6 +123,9 @@ impl Service for SmtpServer {
 
     fn refusal(&self, refusal: &estafeta_net::Refusal) -> String {
         let host = &self.shared.settings.hostname;
+        if refusal.is_permanent() {
+            return format!("554 5.7.1 {host} Error: {}", refusal.reason());
+        }
         format!(
             "421 4.7.0 {host} Error: {}, try again later",
             refusal.reason()

@@ -1,37 +1,10 @@
 //! Who may do what: trusted networks (relay without AUTH) and the addresses an
 //! authenticated user may use as envelope sender.
 
-use std::net::IpAddr;
-
 use estafeta_store::{Resolution, Store, StoreError, User, address};
 
 /// Networks allowed to relay without authentication.
-pub struct Networks(Vec<(IpAddr, u8)>);
-
-impl Networks {
-    pub fn parse(list: &[String]) -> Networks {
-        Networks(
-            list.iter()
-                .filter_map(|n| estafeta_config::parse_network(n))
-                .collect(),
-        )
-    }
-
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
-        self.0.iter().any(|(net, prefix)| match (net, ip) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(*prefix)).unwrap_or(0);
-                u32::from(*n) & mask == u32::from(a) & mask
-            }
-            (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(*prefix)).unwrap_or(0);
-                u128::from(*n) & mask == u128::from(a) & mask
-            }
-            _ => false,
-        })
-    }
-}
+pub use estafeta_net::Networks;
 
 /// May `user` send with envelope sender `sender`? Their own address, plus-tagged forms of
 /// it, and addresses that deliver to them (their aliases) are theirs; `<>` is allowed.

@@ -15,6 +15,8 @@
 //! - errors: after `smtp.max_errors` error replies (4xx and 5xx, except `452 4.5.3` for
 //!   recipients over the limit, which RFC 5321 §4.5.3.1.10 makes flow control) `421
 //!   4.7.0` and the connection is closed;
+//! - commands before authentication: `smtp.unauthenticated_commands_per_minute` per client
+//!   over all its sessions (`estafeta_net::CommandBudget`), then `421 4.7.0` and close;
 //! - recipients: `smtp.max_recipients` per transaction, then `452 4.5.3`;
 //! - a message: `smtp.max_message_size` octets, lines of 1000 octets, no bare CR or LF,
 //!   no NUL (`data.rs`), and at most `smtp.max_hops` `Received:` fields with ours
@@ -206,6 +208,12 @@ impl Session {
         )
     }
 
+    /// Counts a command against the client's budget before authentication
+    /// (`smtp.unauthenticated_commands_per_minute`); trusted networks are exempt.
+    fn within_command_budget(&self) -> bool {
+        self.user.is_some() || self.shared.commands.spend(self.peer.ip())
+    }
+
     async fn serve(&mut self) {
         let greeting = format!("220 {} ESMTP estafeta", self.host());
         self.io().reply(&greeting);
@@ -221,6 +229,19 @@ impl Session {
                     break;
                 }
             };
+            let is_command = matches!(
+                read,
+                Ok(BoundedLine::Complete(_) | BoundedLine::TooLong { .. })
+            );
+            if is_command && !self.within_command_budget() {
+                tracing::info!("too many commands before authentication: disconnecting");
+                let line = format!(
+                    "421 4.7.0 {} Error: too many commands, try again later",
+                    self.host()
+                );
+                self.io().reply(&line);
+                break;
+            }
             let next = match read {
                 Ok(BoundedLine::Complete(line)) => self.command(line).await,
                 Ok(BoundedLine::TooLong { head, .. }) => {
@@ -488,6 +509,12 @@ impl Session {
             self.say("501 5.5.2 Error: cannot decode the authentication response");
             return Ok(());
         };
+        // the check and the count in one step: parallel sessions cannot race past it
+        let Ok(attempt) = self.shared.auth_throttle.begin(ip, &creds.username) else {
+            tracing::info!(username = %creds.username, "AUTH refused: blocked after failed attempts");
+            self.say("454 4.7.0 Too many failed authentication attempts, try again later");
+            return Ok(());
+        };
         let user = match self
             .shared
             .store
@@ -503,13 +530,13 @@ impl Session {
         };
         match user {
             Some(user) => {
-                self.shared.auth_throttle.succeeded(ip);
+                attempt.succeeded();
                 tracing::info!(user = %user.address, "authenticated");
                 self.user = Some(user);
                 self.say("235 2.7.0 Authentication successful");
             }
             None => {
-                let delay = self.shared.auth_throttle.failed(ip);
+                let delay = attempt.failed();
                 tracing::info!(username = %creds.username, "authentication failed");
                 self.io().flush().await?;
                 tokio::time::sleep(delay).await;

@@ -26,6 +26,12 @@ pub struct Harness {
     pub submission_alt: SocketAddr,
     /// 465 role: submission over implicit TLS
     pub submissions: SocketAddr,
+    /// Behind a PROXY-protocol proxy on loopback: MX (STARTTLS) and submission (implicit
+    /// TLS), `proxy_trusted = ["127.0.0.1/32"]`.
+    pub mx_proxied: SocketAddr,
+    pub submissions_proxied: SocketAddr,
+    /// A PROXY-protocol MX whose proxies are elsewhere (192.0.2.0/24): loopback is refused.
+    pub mx_proxy_elsewhere: SocketAddr,
     pub dir: tempfile::TempDir,
     stop: watch::Sender<bool>,
 }
@@ -92,17 +98,30 @@ impl Harness {
             },
             stopped.clone(),
         ));
+        let proxied = |protocol, tls, proxies: &str| Listener {
+            address: "127.0.0.1".parse().expect("ip"),
+            port: 0,
+            protocol,
+            tls,
+            proxy_protocol: true,
+            proxy_trusted: vec![proxies.to_string()],
+        };
         let listener = |protocol, tls| Listener {
             address: "127.0.0.1".parse().expect("ip"),
             port: 0,
             protocol,
             tls,
+            proxy_protocol: false,
+            proxy_trusted: Vec::new(),
         };
         let bound = estafeta_net::bind_all(&[
             listener(Protocol::Smtp, TlsMode::Starttls),
             listener(Protocol::Submission, TlsMode::Starttls),
             listener(Protocol::Submission, TlsMode::Starttls),
             listener(Protocol::Submission, TlsMode::Implicit),
+            proxied(Protocol::Smtp, TlsMode::Starttls, "127.0.0.1/32"),
+            proxied(Protocol::Submission, TlsMode::Implicit, "127.0.0.1/32"),
+            proxied(Protocol::Smtp, TlsMode::Starttls, "192.0.2.0/24"),
         ])
         .await
         .expect("bind");
@@ -119,6 +138,9 @@ impl Harness {
             submission: addrs[1],
             submission_alt: addrs[2],
             submissions: addrs[3],
+            mx_proxied: addrs[4],
+            submissions_proxied: addrs[5],
+            mx_proxy_elsewhere: addrs[6],
             dir,
             stop,
         }
@@ -151,6 +173,21 @@ impl Client {
     /// Connects and returns the client with the greeting read.
     pub async fn connect(addr: SocketAddr) -> (Client, String) {
         let mut c = Client(LineClient::plain(addr).await);
+        let greeting = c.reply().await;
+        (c, greeting)
+    }
+
+    /// Connects as a proxy would: `header` first, then the greeting is read (empty when
+    /// the server closed the connection instead).
+    pub async fn proxied(addr: SocketAddr, header: &[u8]) -> (Client, String) {
+        let mut c = Client(LineClient::proxied(addr, header).await);
+        let greeting = c.reply().await;
+        (c, greeting)
+    }
+
+    /// `header`, then TLS from the next byte.
+    pub async fn proxied_tls(addr: SocketAddr, header: &[u8]) -> (Client, String) {
+        let mut c = Client(LineClient::proxied_tls(addr, header).await);
         let greeting = c.reply().await;
         (c, greeting)
     }
