@@ -404,6 +404,8 @@ pub async fn serve_smtp(
         port: 0,
         protocol: Protocol::Smtp,
         tls: TlsMode::Starttls,
+        proxy_protocol: false,
+        proxy_trusted: Vec::new(),
     }])
     .await
     .expect("bind");
