@@ -2,7 +2,7 @@
 //! TLS set-up (a configured PEM certificate, or a self-signed one generated and kept), and
 //! the accept loop that hands each connection, already wrapped in TLS on implicit-TLS
 //! listeners, to the protocol's [`Service`]; and the pieces the line-based protocols
-//! share: line I/O with pipelining, SASL PLAIN decoding, the failed-login throttle; and
+//! share: line I/O with pipelining, SASL PLAIN decoding and SCRAM-SHA-256, the failed-login throttle; and
 //! the client side of TLS for outbound SMTP.
 
 pub mod client_tls;
@@ -11,6 +11,7 @@ mod limits;
 mod lineio;
 mod listen;
 pub mod sasl;
+pub mod scram;
 mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -18,6 +18,7 @@ mod notify;
 mod password;
 mod queue;
 mod resolve;
+mod scram_keys;
 mod sql_store;
 mod suppression;
 
@@ -30,6 +31,7 @@ pub use error::{Result, StoreError};
 pub use folders::SEPARATOR;
 pub use messages::normalize_flags;
 pub use model::*;
+pub use scram_keys::ITERATIONS as SCRAM_ITERATIONS;
 pub use sql_store::SqlStore;
 
 /// Opens the store described by `options`, running migrations.

@@ -24,6 +24,7 @@ use crate::sequence::SequenceSet;
 use input::{Input, MAX_LINE};
 
 mod auth;
+mod scram_auth;
 mod dispatch;
 mod fetch;
 mod find;
