@@ -105,13 +105,33 @@ async fn plus_binding_downgrade_and_missing_keys() {
     // another connection's binding data
     let mut other = Client::tls(h.imaps).await;
     other.line().await;
-    let r = exchange(&mut other, "a1", "SCRAM-SHA-256-PLUS", "bob@example.com", Some(&cb)).await;
-    assert_eq!(r, "a1 NO [AUTHENTICATIONFAILED] invalid user name or password\r\n");
+    let r = exchange(
+        &mut other,
+        "a1",
+        "SCRAM-SHA-256-PLUS",
+        "bob@example.com",
+        Some(&cb),
+    )
+    .await;
+    assert_eq!(
+        r,
+        "a1 NO [AUTHENTICATIONFAILED] invalid user name or password\r\n"
+    );
     // "y" while -PLUS was offered: a downgrade
     let r = exchange(&mut c, "a2", "SCRAM-SHA-256", "bob@example.com", Some(&cb)).await;
-    assert_eq!(r, "a2 NO [AUTHENTICATIONFAILED] invalid user name or password\r\n");
+    assert_eq!(
+        r,
+        "a2 NO [AUTHENTICATIONFAILED] invalid user name or password\r\n"
+    );
     // bound to this connection
-    let r = exchange(&mut c, "a3", "SCRAM-SHA-256-PLUS", "bob@example.com", Some(&cb)).await;
+    let r = exchange(
+        &mut c,
+        "a3",
+        "SCRAM-SHA-256-PLUS",
+        "bob@example.com",
+        Some(&cb),
+    )
+    .await;
     assert!(r.starts_with("a3 OK [CAPABILITY"), "{r}");
     assert!(c.run("a4", "SELECT INBOX").await.contains("a4 OK"));
 
@@ -120,7 +140,10 @@ async fn plus_binding_downgrade_and_missing_keys() {
     let mut c = Client::tls(h.imaps).await;
     c.line().await;
     let r = exchange(&mut c, "b1", "SCRAM-SHA-256", "ann@example.com", None).await;
-    assert_eq!(r, "b1 NO [AUTHENTICATIONFAILED] invalid user name or password\r\n");
+    assert_eq!(
+        r,
+        "b1 NO [AUTHENTICATIONFAILED] invalid user name or password\r\n"
+    );
     let r = c.run("b2", "LOGIN ann@example.com secret").await;
     assert!(r.contains("b2 OK"), "{r}");
     let mut c = Client::tls(h.imaps).await;
@@ -155,7 +178,14 @@ async fn malformed_cancelled_tls12_and_plaintext() {
     assert!(c.line().await.starts_with("+ "));
     assert_eq!(c.cmd("*").await, "a3 BAD authentication cancelled\r\n");
     // "y" is right on TLS 1.2, where no binding is offered
-    let r = exchange(&mut c, "a4", "SCRAM-SHA-256", "bob@example.com", Some(&[1; 32])).await;
+    let r = exchange(
+        &mut c,
+        "a4",
+        "SCRAM-SHA-256",
+        "bob@example.com",
+        Some(&[1; 32]),
+    )
+    .await;
     assert!(r.starts_with("a4 OK"), "{r}");
 
     // plaintext: SCRAM under the same rule as PLAIN

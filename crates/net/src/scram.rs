@@ -184,7 +184,9 @@ pub fn client_first(
     };
     match (mechanism, flag) {
         (Mechanism::Sha256Plus, Flag::Bound) if binding.is_none() => {
-            return Err(Failure::Unsupported("no channel binding on this connection"));
+            return Err(Failure::Unsupported(
+                "no channel binding on this connection",
+            ));
         }
         (Mechanism::Sha256Plus, Flag::Bound) => {}
         (Mechanism::Sha256Plus, _) => {
@@ -204,7 +206,9 @@ pub fn client_first(
         )?),
     };
     let mut attributes = attributes(bare)?;
-    let (key, value) = attributes.next().ok_or(Failure::Malformed("no user name"))?;
+    let (key, value) = attributes
+        .next()
+        .ok_or(Failure::Malformed("no user name"))?;
     if key == 'm' {
         return Err(Failure::Unsupported("mandatory extension"));
     }
@@ -293,10 +297,7 @@ impl Exchange {
         if cbind != expected {
             return Err(Failure::BindingMismatch);
         }
-        let auth_message = format!(
-            "{},{},{without_proof}",
-            self.first.bare, self.server_first
-        );
+        let auth_message = format!("{},{},{without_proof}", self.first.bare, self.server_first);
         let signature = hmac(&self.secrets.stored_key, auth_message.as_bytes());
         let mut client_key = proof;
         for (k, s) in client_key.iter_mut().zip(signature) {
@@ -405,8 +406,8 @@ mod tests {
 
     #[test]
     fn rfc_7677_exchange() {
-        let first = client_first(b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO", Mechanism::Sha256, None)
-            .unwrap();
+        let first =
+            client_first(b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO", Mechanism::Sha256, None).unwrap();
         assert_eq!(first.username, "user");
         let (exchange, server_first) = first.server_first_with(pencil(), SERVER_NONCE);
         assert_eq!(
@@ -455,10 +456,7 @@ mod tests {
         let plus = Mechanism::Sha256Plus;
         let plain = Mechanism::Sha256;
         let parse = |m: &str, mech, b| client_first(m.as_bytes(), mech, b).map(|_| ());
-        assert_eq!(
-            parse("p=tls-exporter,,n=u,r=abc", plus, Some(&cb)),
-            Ok(())
-        );
+        assert_eq!(parse("p=tls-exporter,,n=u,r=abc", plus, Some(&cb)), Ok(()));
         assert_eq!(
             parse("p=tls-unique,,n=u,r=abc", plus, Some(&cb)),
             Err(Failure::Unsupported("channel binding type not offered"))

@@ -46,7 +46,10 @@ impl LineClient {
         LineClient::wrap_with(insecure_tls_connector(), inner).await
     }
 
-    async fn wrap_with(connector: tokio_rustls::TlsConnector, inner: Box<dyn Stream>) -> LineClient {
+    async fn wrap_with(
+        connector: tokio_rustls::TlsConnector,
+        inner: Box<dyn Stream>,
+    ) -> LineClient {
         let tls = connector
             .connect(ServerName::try_from("localhost").expect("name"), inner)
             .await

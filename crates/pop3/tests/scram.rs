@@ -70,7 +70,10 @@ print("again", login("bob@example.com", "secret"))
         line("caps").contains("'SCRAM-SHA-256'") && line("caps").contains("'SCRAM-SHA-256-PLUS'"),
         "{out}"
     );
-    assert!(line("good").contains("+OK 1 messages") && line("good").contains("stat=(1,"), "{out}");
+    assert!(
+        line("good").contains("+OK 1 messages") && line("good").contains("stat=(1,"),
+        "{out}"
+    );
     // a wrong password and an unknown user fail at the same step, with the same reply
     let refused = "refused after client-final: -ERR [AUTH] invalid user name or password";
     assert_eq!(line("wrong"), format!("wrong {refused}"), "{out}");
@@ -148,7 +151,11 @@ async fn keys_come_with_the_next_plain_login() {
     c.line().await;
     let r = exchange(&mut c, "SCRAM-SHA-256", "ann@example.com", None).await;
     assert_eq!(r, "-ERR [AUTH] invalid user name or password\r\n");
-    assert!(c.login("ann@example.com", "secret").await.starts_with("+OK"));
+    assert!(
+        c.login("ann@example.com", "secret")
+            .await
+            .starts_with("+OK")
+    );
     assert!(c.cmd("QUIT").await.starts_with("+OK"));
     let mut c = Client::tls(h.pop3s).await;
     c.line().await;
@@ -162,8 +169,8 @@ async fn malformed_messages_and_cancel_keep_the_session() {
     let mut c = Client::tls(h.pop3s).await;
     c.line().await;
     for bad in [
-        "AUTH SCRAM-SHA-256 bm90IHNjcmFt",     // "not scram"
-        "AUTH SCRAM-SHA-256 ***",              // not base64
+        "AUTH SCRAM-SHA-256 bm90IHNjcmFt",                 // "not scram"
+        "AUTH SCRAM-SHA-256 ***",                          // not base64
         "AUTH SCRAM-SHA-256 bixhPWFkbWluLG49Ym9iLHI9eA==", // authzid "admin" for "bob"
     ] {
         let r = c.cmd(bad).await;
@@ -172,10 +179,18 @@ async fn malformed_messages_and_cancel_keep_the_session() {
     }
     // "*" cancels at the second step
     let (_scram, first) = ScramClient::start("SCRAM-SHA-256", "bob@example.com", "x", None).await;
-    assert!(c.cmd(&format!("AUTH SCRAM-SHA-256 {first}")).await.starts_with("+ "));
+    assert!(
+        c.cmd(&format!("AUTH SCRAM-SHA-256 {first}"))
+            .await
+            .starts_with("+ ")
+    );
     assert_eq!(c.cmd("*").await, "-ERR authentication cancelled\r\n");
     // a client-final that is not one
-    assert!(c.cmd(&format!("AUTH SCRAM-SHA-256 {first}")).await.starts_with("+ "));
+    assert!(
+        c.cmd(&format!("AUTH SCRAM-SHA-256 {first}"))
+            .await
+            .starts_with("+ ")
+    );
     assert_eq!(
         c.cmd("Yz1iaXdzLHI9eCxwPXg=").await,
         "-ERR [AUTH] cannot decode the SCRAM message\r\n"

@@ -68,7 +68,12 @@ print("unknown", login("nobody@example.com", "guess"))
 }
 
 /// The whole exchange on `c` with scramp (initial response); the last reply.
-async fn exchange(c: &mut LineClient, mechanism: &str, user: &str, binding: Option<&[u8]>) -> String {
+async fn exchange(
+    c: &mut LineClient,
+    mechanism: &str,
+    user: &str,
+    binding: Option<&[u8]>,
+) -> String {
     let (mut scram, first) = ScramClient::start(mechanism, user, BOB_PASSWORD, binding).await;
     let mut reply = c.cmd(&format!("AUTH {mechanism} {first}")).await;
     while let Some(challenge) = reply.strip_prefix("334 ") {
@@ -93,7 +98,13 @@ async fn plus_binding_downgrade_missing_keys_and_bad_input() {
     let mut c = connect_tls(&h).await;
     let cb = c.tls_exporter().expect("TLS 1.3");
     let mut other = connect_tls(&h).await;
-    let r = exchange(&mut other, "SCRAM-SHA-256-PLUS", "bob@example.com", Some(&cb)).await;
+    let r = exchange(
+        &mut other,
+        "SCRAM-SHA-256-PLUS",
+        "bob@example.com",
+        Some(&cb),
+    )
+    .await;
     assert_eq!(r, "535 5.7.8 Error: authentication credentials invalid\r\n");
     let r = exchange(&mut c, "SCRAM-SHA-256", "bob@example.com", Some(&cb)).await;
     assert_eq!(r, "535 5.7.8 Error: authentication credentials invalid\r\n");
@@ -103,8 +114,15 @@ async fn plus_binding_downgrade_missing_keys_and_bad_input() {
         "501 5.5.2 Error: cannot decode the authentication response\r\n"
     );
     let (_scram, first) = ScramClient::start("SCRAM-SHA-256", "bob@example.com", "x", None).await;
-    assert!(c.cmd(&format!("AUTH SCRAM-SHA-256 {first}")).await.starts_with("334 "));
-    assert_eq!(c.cmd("*").await, "501 5.0.0 Error: authentication cancelled\r\n");
+    assert!(
+        c.cmd(&format!("AUTH SCRAM-SHA-256 {first}"))
+            .await
+            .starts_with("334 ")
+    );
+    assert_eq!(
+        c.cmd("*").await,
+        "501 5.0.0 Error: authentication cancelled\r\n"
+    );
     let r = exchange(&mut c, "SCRAM-SHA-256-PLUS", "bob@example.com", Some(&cb)).await;
     assert_eq!(r, "235 2.7.0 Authentication successful\r\n");
 
@@ -116,7 +134,11 @@ async fn plus_binding_downgrade_missing_keys_and_bad_input() {
     use base64::Engine;
     let plain = base64::engine::general_purpose::STANDARD
         .encode(format!("\0bob@example.com\0{BOB_PASSWORD}"));
-    assert!(c.cmd(&format!("AUTH PLAIN {plain}")).await.starts_with("235"));
+    assert!(
+        c.cmd(&format!("AUTH PLAIN {plain}"))
+            .await
+            .starts_with("235")
+    );
     let mut c = connect_tls(&h).await;
     let r = exchange(&mut c, "SCRAM-SHA-256", "bob@example.com", None).await;
     assert_eq!(r, "235 2.7.0 Authentication successful\r\n");
@@ -129,7 +151,10 @@ async fn tls12_offers_no_plus_and_plaintext_no_scram() {
     c.smtp_reply().await;
     c.send("EHLO client.test\r\n").await;
     let ehlo = c.smtp_reply().await;
-    assert!(ehlo.contains("AUTH PLAIN LOGIN SCRAM-SHA-256\r\n"), "{ehlo}");
+    assert!(
+        ehlo.contains("AUTH PLAIN LOGIN SCRAM-SHA-256\r\n"),
+        "{ehlo}"
+    );
     assert!(
         c.cmd("AUTH SCRAM-SHA-256-PLUS biws")
             .await
@@ -142,9 +167,5 @@ async fn tls12_offers_no_plus_and_plaintext_no_scram() {
     c.smtp_reply().await;
     c.send("EHLO client.test\r\n").await;
     assert!(!c.smtp_reply().await.contains("SCRAM"));
-    assert!(
-        c.cmd("AUTH SCRAM-SHA-256")
-            .await
-            .starts_with("538 5.7.11")
-    );
+    assert!(c.cmd("AUTH SCRAM-SHA-256").await.starts_with("538 5.7.11"));
 }

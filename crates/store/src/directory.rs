@@ -220,13 +220,14 @@ impl Db {
         let hash = password::hash(password).await?;
         let scram = scram_keys::format(&scram_keys::derive_new(password).await);
         let mut w = self.begin_write().await?;
-        let done =
-            sqlx::query("UPDATE users SET password_hash = $1, scram_sha256 = $2 WHERE address = $3")
-                .bind(&hash)
-                .bind(&scram)
-                .bind(&address)
-            .execute(&mut *w.tx)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = $1, scram_sha256 = $2 WHERE address = $3",
+        )
+        .bind(&hash)
+        .bind(&scram)
+        .bind(&address)
+        .execute(&mut *w.tx)
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!(
                 "user {address} does not exist"
@@ -297,14 +298,12 @@ impl Db {
 
     pub async fn authenticate(&self, address: &str, password: &str) -> Result<Option<User>> {
         let row = match normalize(address) {
-            Ok(a) => {
-                sqlx::query(AssertSqlSafe(format!(
-                    "SELECT {USER_COLUMNS}, password_hash, scram_sha256 FROM users WHERE address = $1"
-                )))
-                .bind(a)
-                .fetch_optional(&self.pool)
-                .await?
-            }
+            Ok(a) => sqlx::query(AssertSqlSafe(format!(
+                "SELECT {USER_COLUMNS}, password_hash, scram_sha256 FROM users WHERE address = $1"
+            )))
+            .bind(a)
+            .fetch_optional(&self.pool)
+            .await?,
             Err(_) => None,
         };
         match row {
@@ -334,14 +333,13 @@ impl Db {
     async fn add_scram_keys(&self, user: &User, hash: &str, password: &str) -> Result<()> {
         let scram = scram_keys::format(&scram_keys::derive_new(password).await);
         let mut w = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE users SET scram_sha256 = $1 WHERE id = $2 AND password_hash = $3",
-        )
-        .bind(&scram)
-        .bind(user.id)
-        .bind(hash)
-        .execute(&mut *w.tx)
-        .await?;
+        let done =
+            sqlx::query("UPDATE users SET scram_sha256 = $1 WHERE id = $2 AND password_hash = $3")
+                .bind(&scram)
+                .bind(user.id)
+                .bind(hash)
+                .execute(&mut *w.tx)
+                .await?;
         w.commit().await?;
         if done.rows_affected() == 1 {
             tracing::info!(user = %user.address, "SCRAM-SHA-256 keys stored at login");

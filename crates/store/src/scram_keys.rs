@@ -83,8 +83,7 @@ pub fn parse(text: &str) -> Option<ScramKeys> {
     let (stored, server) = keys.split_once(':')?;
     let iterations: u32 = iterations.parse().ok()?;
     let salt = STANDARD.decode(salt).ok()?;
-    if !(1..=MAX_ITERATIONS).contains(&iterations) || salt.is_empty() || salt.len() > MAX_SALT_LEN
-    {
+    if !(1..=MAX_ITERATIONS).contains(&iterations) || salt.is_empty() || salt.len() > MAX_SALT_LEN {
         return None;
     }
     Some(ScramKeys {

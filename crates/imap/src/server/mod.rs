@@ -24,12 +24,12 @@ use crate::sequence::SequenceSet;
 use input::{Input, MAX_LINE};
 
 mod auth;
-mod scram_auth;
 mod dispatch;
 mod fetch;
 mod find;
 mod folders;
 mod input;
+mod scram_auth;
 mod snapshots;
 mod summaries;
 mod update;

@@ -19,7 +19,10 @@ impl Session {
     ) -> Step {
         let binding = self.io().tls_exporter();
         if !mechanism.offered(binding.as_ref()) {
-            self.no(tag, "[CANNOT] SCRAM-SHA-256-PLUS needs a TLS 1.3 connection");
+            self.no(
+                tag,
+                "[CANNOT] SCRAM-SHA-256-PLUS needs a TLS 1.3 connection",
+            );
             return Ok(true);
         }
         let ip = self.peer.ip();
@@ -82,10 +85,14 @@ impl Session {
             (Ok(_), None) | (Err(Failure::WrongProof), None) => {
                 tracing::info!(?decoy, "SCRAM login by a name without SCRAM keys");
                 let failure = Failure::WrongProof;
-                return self.scram_failed(tag, mechanism, Some(&username), failure).await;
+                return self
+                    .scram_failed(tag, mechanism, Some(&username), failure)
+                    .await;
             }
             (Err(failure), _) => {
-                return self.scram_failed(tag, mechanism, Some(&username), failure).await;
+                return self
+                    .scram_failed(tag, mechanism, Some(&username), failure)
+                    .await;
             }
         };
         let challenge = format!("+ {}", scram::encode(&server_final));

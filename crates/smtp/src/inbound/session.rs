@@ -32,8 +32,9 @@ use estafeta_store::{
     Accept, LocalDelivery, RemoteRecipient, Resolution, User, address, new_queue_id, now,
 };
 use smtp_proto::{
-    AUTH_LOGIN, AUTH_PLAIN, AUTH_SCRAM_SHA_256, AUTH_SCRAM_SHA_256_PLUS, Error as ParseError, MAIL_RET_FULL, MAIL_RET_HDRS, MAIL_SMTPUTF8,
-    RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE, RCPT_NOTIFY_NEVER, RCPT_NOTIFY_SUCCESS, Request,
+    AUTH_LOGIN, AUTH_PLAIN, AUTH_SCRAM_SHA_256, AUTH_SCRAM_SHA_256_PLUS, Error as ParseError,
+    MAIL_RET_FULL, MAIL_RET_HDRS, MAIL_SMTPUTF8, RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE,
+    RCPT_NOTIFY_NEVER, RCPT_NOTIFY_SUCCESS, Request,
 };
 use tracing::Instrument;
 
