@@ -15,9 +15,17 @@ use tokio_rustls::TlsConnector;
 /// A TLS 1.2/1.3 connector with the ring provider. With `roots`, the server's certificate
 /// must chain to one of them and name the host; without, any certificate is taken.
 pub fn connector(roots: Option<Arc<RootCertStore>>) -> Result<TlsConnector, rustls::Error> {
+    connector_for(roots, &[&rustls::version::TLS13, &rustls::version::TLS12])
+}
+
+/// [`connector`] limited to some TLS versions (tests of what TLS 1.2 clients get).
+pub(crate) fn connector_for(
+    roots: Option<Arc<RootCertStore>>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<TlsConnector, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
+        .with_protocol_versions(versions)?;
     let config = match roots {
         Some(roots) => {
             let verifier = WebPkiServerVerifier::builder_with_provider(roots, provider)

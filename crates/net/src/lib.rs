@@ -2,9 +2,10 @@
 //! TLS set-up (a configured PEM certificate, or a self-signed one generated and kept), and
 //! the accept loop that hands each connection, already wrapped in TLS on implicit-TLS
 //! listeners, to the protocol's [`Service`]; and the pieces the line-based protocols
-//! share: line I/O with pipelining, SASL PLAIN decoding, the PROXY protocol header, the
-//! failed-login throttle and the command budgets before authentication (per client,
-//! IPv6 grouped by prefix); and the client side of TLS for outbound SMTP.
+//! share: line I/O with pipelining, SASL PLAIN decoding and SCRAM-SHA-256, the PROXY
+//! protocol header, the failed-login throttle and the command budgets before
+//! authentication (per client, IPv6 grouped by prefix); and the client side of TLS for
+//! outbound SMTP.
 
 pub mod client_tls;
 mod command_budget;
@@ -15,6 +16,7 @@ mod listen;
 mod networks;
 pub mod proxy;
 pub mod sasl;
+pub mod scram;
 mod stream;
 mod table;
 #[cfg(feature = "testing")]

@@ -243,6 +243,11 @@ impl LineIo {
         self.reader.get_ref().tls_info()
     }
 
+    /// The connection's `tls-exporter` channel binding (TLS 1.3 only), for SCRAM -PLUS.
+    pub fn tls_exporter(&self) -> Option<[u8; 32]> {
+        self.reader.get_ref().tls_exporter()
+    }
+
     /// STARTTLS / STLS, after the protocol's go-ahead was flushed: input the client sent
     /// ahead is dropped first (it was not protected by TLS: the command-injection class of
     /// attacks), then the handshake. `None` when it fails; the connection is then done.

@@ -26,6 +26,28 @@ impl MaybeTls {
             MaybeTls::Tls(s) => Some(crate::client_tls::describe(s.get_ref().1)),
         }
     }
+
+    /// The `tls-exporter` channel binding of this connection (RFC 9266): `None` on
+    /// plaintext and on TLS 1.2, for which RFC 9266 §3 leaves it undefined without the
+    /// extended master secret.
+    pub fn tls_exporter(&self) -> Option<[u8; 32]> {
+        match self {
+            MaybeTls::Plain(_) => None,
+            MaybeTls::Tls(s) => match s.as_ref() {
+                TlsStream::Server(s) => exporter(s.get_ref().1),
+                TlsStream::Client(s) => exporter(s.get_ref().1),
+            },
+        }
+    }
+}
+
+/// RFC 9266 §2: 32 octets, label `EXPORTER-Channel-Binding`, no context; TLS 1.3 only.
+pub fn exporter<D>(conn: &rustls::ConnectionCommon<D>) -> Option<[u8; 32]> {
+    if conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
+        return None;
+    }
+    conn.export_keying_material([0u8; 32], crate::scram::EXPORTER_LABEL, None)
+        .ok()
 }
 
 impl AsyncRead for MaybeTls {

@@ -15,6 +15,8 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for 
 /// A raw line-protocol client for tests (SMTP, POP3, IMAP): exact bytes out, lines in.
 pub struct LineClient {
     stream: tokio::io::BufReader<Box<dyn Stream>>,
+    /// The `tls-exporter` channel binding (RFC 9266) on TLS 1.3, for SCRAM -PLUS.
+    exporter: Option<[u8; 32]>,
 }
 
 impl LineClient {
@@ -22,6 +24,7 @@ impl LineClient {
         let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
         LineClient {
             stream: tokio::io::BufReader::new(Box::new(tcp)),
+            exporter: None,
         }
     }
 
@@ -30,6 +33,7 @@ impl LineClient {
         let tcp = proxied_tcp(addr, header).await;
         LineClient {
             stream: tokio::io::BufReader::new(Box::new(tcp)),
+            exporter: None,
         }
     }
 
@@ -45,14 +49,37 @@ impl LineClient {
         LineClient::wrap(Box::new(tcp)).await
     }
 
+    /// TLS 1.2 from the first byte (no `tls-exporter` binding: no SCRAM -PLUS).
+    pub async fn tls12(addr: std::net::SocketAddr) -> LineClient {
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let connector = crate::client_tls::connector_for(None, &[&rustls::version::TLS12])
+            .expect("TLS client set-up");
+        LineClient::wrap_with(connector, Box::new(tcp)).await
+    }
+
     async fn wrap(inner: Box<dyn Stream>) -> LineClient {
-        let tls = insecure_tls_connector()
+        LineClient::wrap_with(insecure_tls_connector(), inner).await
+    }
+
+    async fn wrap_with(
+        connector: tokio_rustls::TlsConnector,
+        inner: Box<dyn Stream>,
+    ) -> LineClient {
+        let tls = connector
             .connect(ServerName::try_from("localhost").expect("name"), inner)
             .await
             .expect("TLS handshake");
+        let exporter = crate::stream::exporter(tls.get_ref().1);
         LineClient {
             stream: tokio::io::BufReader::new(Box::new(tls)),
+            exporter,
         }
+    }
+
+    /// This connection's `tls-exporter` channel binding, computed on the client side
+    /// (`None` on plaintext and TLS 1.2).
+    pub fn tls_exporter(&self) -> Option<[u8; 32]> {
+        self.exporter
     }
 
     /// The TLS handshake on this connection (after the server agreed to STARTTLS/STLS).

@@ -27,6 +27,9 @@ use tracing::Instrument;
 
 use crate::command::{Command, parse};
 use crate::input::{self, Got};
+use estafeta_net::scram;
+
+mod scram_auth;
 use crate::{MaildropLock, Shared};
 
 /// RFC 2449 §4: 255 octets for a command line; SASL responses may be longer.
@@ -257,7 +260,12 @@ impl Session {
             }
             if self.login_allowed() {
                 lines.push("USER");
-                lines.push("SASL PLAIN");
+                // -PLUS only where there is a channel binding: TLS 1.3
+                lines.push(if self.io().tls_exporter().is_some() {
+                    "SASL PLAIN SCRAM-SHA-256 SCRAM-SHA-256-PLUS"
+                } else {
+                    "SASL PLAIN SCRAM-SHA-256"
+                });
             }
         }
         // RFC 2449 §6.7: say whether retrieved mail stays on the server for this user.
@@ -312,12 +320,17 @@ impl Session {
         self.login(&name, &password).await;
     }
 
-    /// AUTH; false when the session is over.
+    /// AUTH (PLAIN, SCRAM-SHA-256, SCRAM-SHA-256-PLUS); false when the session is over.
     async fn auth(&mut self, mechanism: String, initial: Option<String>) -> Result<bool, IoError> {
+        let binding = self.io().tls_exporter();
         if mechanism.is_empty() {
             self.io().reply("+OK");
             if self.login_allowed() {
                 self.io().reply("PLAIN");
+                self.io().reply("SCRAM-SHA-256");
+                if binding.is_some() {
+                    self.io().reply("SCRAM-SHA-256-PLUS");
+                }
             }
             self.io().reply(".");
             return Ok(true);
@@ -326,33 +339,20 @@ impl Session {
             self.say("-ERR [AUTH] authentication is not allowed without TLS: use STLS first");
             return Ok(true);
         }
+        if let Some(m) = scram::Mechanism::from_name(&mechanism) {
+            return self.auth_scram(m, initial).await;
+        }
         if mechanism != "PLAIN" {
-            self.say("-ERR unsupported mechanism: use PLAIN");
+            self.say("-ERR unsupported mechanism: use PLAIN or SCRAM-SHA-256");
             return Ok(true);
         }
         let response = match initial {
             Some(r) if r != "=" => r,
             Some(_) => String::new(),
-            None => {
-                self.io().reply("+ ");
-                match self.read_line().await? {
-                    Got::Line(l) => String::from_utf8_lossy(&l).trim_end().to_string(),
-                    Got::Closed => {
-                        self.ended = Some(Outcome::Closed);
-                        return Ok(false);
-                    }
-                    Got::TooLong => {
-                        self.say("-ERR authentication response too long");
-                        self.ended = Some(Outcome::TooLong);
-                        return Ok(false);
-                    }
-                    Got::Late => {
-                        self.say("-ERR command not received in time");
-                        self.ended = Some(Outcome::TooSlow);
-                        return Ok(false);
-                    }
-                }
-            }
+            None => match self.sasl_response("+ ").await? {
+                Some(r) => r,
+                None => return Ok(false),
+            },
         };
         if response == "*" {
             self.say("-ERR authentication cancelled");
@@ -363,6 +363,29 @@ impl Session {
             None => self.say("-ERR [AUTH] cannot decode the PLAIN response"),
         }
         Ok(true)
+    }
+
+    /// Sends a SASL challenge and reads the response line; `None` when the session is
+    /// over (closed, too long, too slow: already answered).
+    async fn sasl_response(&mut self, challenge: &str) -> Result<Option<String>, IoError> {
+        self.io().reply(challenge);
+        Ok(match self.read_line().await? {
+            Got::Line(l) => Some(String::from_utf8_lossy(&l).trim_end().to_string()),
+            Got::Closed => {
+                self.ended = Some(Outcome::Closed);
+                None
+            }
+            Got::TooLong => {
+                self.say("-ERR authentication response too long");
+                self.ended = Some(Outcome::TooLong);
+                None
+            }
+            Got::Late => {
+                self.say("-ERR command not received in time");
+                self.ended = Some(Outcome::TooSlow);
+                None
+            }
+        })
     }
 
     /// Checks the password, takes the maildrop lock and numbers the messages.
@@ -390,6 +413,11 @@ impl Session {
             }
         };
         attempt.succeeded();
+        self.logged_in(user).await;
+    }
+
+    /// After a successful login: takes the maildrop lock and numbers the messages.
+    async fn logged_in(&mut self, user: User) {
         let Some(lock) = self.shared.lock(user.id) else {
             tracing::info!(user = %user.address, "maildrop in use");
             self.say("-ERR [IN-USE] the maildrop is already open in another POP3 session");

@@ -29,7 +29,11 @@ pub trait Store: Send + Sync {
     async fn get_user(&self, address: &str) -> Result<Option<User>>;
     async fn list_users(&self, domain: Option<&str>) -> Result<Vec<User>>;
     /// The user if the password is right, `None` otherwise (unknown user included).
+    /// Stores the user's SCRAM keys if they have none yet (users created before SCRAM).
     async fn authenticate(&self, address: &str, password: &str) -> Result<Option<User>>;
+    /// What a SCRAM-SHA-256 login by `name` is checked against: the user's keys, or a
+    /// decoy for an unknown user or one without keys.
+    async fn scram_secrets(&self, name: &str) -> Result<ScramSecrets>;
 
     // ---- directory: aliases ----
     async fn add_alias(&self, address: &str, targets: &[String]) -> Result<()>;

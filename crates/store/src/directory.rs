@@ -6,8 +6,8 @@ use sqlx::{AssertSqlSafe, Row};
 use crate::address::{domain_of, normalize, normalize_domain};
 use crate::engine::Db;
 use crate::error::{Result, StoreError};
-use crate::model::{Alias, Domain, NewUser, User, UserChanges};
-use crate::{now, password};
+use crate::model::{Alias, Domain, NewUser, ScramDecoy, ScramSecrets, User, UserChanges};
+use crate::{now, password, scram_keys};
 
 /// Folders every new user gets: (name, SPECIAL-USE role).
 pub const DEFAULT_FOLDERS: [(&str, Option<&str>); 6] = [
@@ -130,15 +130,17 @@ impl Db {
         let domain = domain_of(&address).to_string();
         self.require_domain(&domain).await?;
         let hash = password::hash(&new.password).await?;
+        let scram = scram_keys::format(&scram_keys::derive_new(&new.password).await);
         let created_at = now();
         let mut w = self.begin_write().await?;
         let inserted = sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO users (address, domain, password_hash, quota_bytes, pop3_keep, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {USER_COLUMNS}"
+            "INSERT INTO users (address, domain, password_hash, scram_sha256, quota_bytes, pop3_keep, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {USER_COLUMNS}"
         )))
         .bind(&address)
         .bind(&domain)
         .bind(&hash)
+        .bind(&scram)
         .bind(new.quota_bytes)
         .bind(i64::from(new.pop3_keep))
         .bind(created_at)
@@ -216,12 +218,16 @@ impl Db {
             return Err(StoreError::Invalid("the password may not be empty".into()));
         }
         let hash = password::hash(password).await?;
+        let scram = scram_keys::format(&scram_keys::derive_new(password).await);
         let mut w = self.begin_write().await?;
-        let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE address = $2")
-            .bind(&hash)
-            .bind(&address)
-            .execute(&mut *w.tx)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = $1, scram_sha256 = $2 WHERE address = $3",
+        )
+        .bind(&hash)
+        .bind(&scram)
+        .bind(&address)
+        .execute(&mut *w.tx)
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!(
                 "user {address} does not exist"
@@ -292,21 +298,24 @@ impl Db {
 
     pub async fn authenticate(&self, address: &str, password: &str) -> Result<Option<User>> {
         let row = match normalize(address) {
-            Ok(a) => {
-                sqlx::query(AssertSqlSafe(format!(
-                    "SELECT {USER_COLUMNS}, password_hash FROM users WHERE address = $1"
-                )))
-                .bind(a)
-                .fetch_optional(&self.pool)
-                .await?
-            }
+            Ok(a) => sqlx::query(AssertSqlSafe(format!(
+                "SELECT {USER_COLUMNS}, password_hash, scram_sha256 FROM users WHERE address = $1"
+            )))
+            .bind(a)
+            .fetch_optional(&self.pool)
+            .await?,
             Err(_) => None,
         };
         match row {
             Some(row) => {
                 let hash: String = row.try_get("password_hash")?;
                 if password::verify_cached(password, &hash).await {
-                    Ok(Some(user_from_row(&row)?))
+                    let user = user_from_row(&row)?;
+                    let scram: Option<String> = row.try_get("scram_sha256")?;
+                    if scram.as_deref().and_then(scram_keys::parse).is_none() {
+                        self.add_scram_keys(&user, &hash, password).await?;
+                    }
+                    Ok(Some(user))
                 } else {
                     Ok(None)
                 }
@@ -317,6 +326,85 @@ impl Db {
                 Ok(None)
             }
         }
+    }
+
+    /// Stores SCRAM keys for a user who has none, from the password that just matched
+    /// `hash` — unless the password changed meanwhile.
+    async fn add_scram_keys(&self, user: &User, hash: &str, password: &str) -> Result<()> {
+        let scram = scram_keys::format(&scram_keys::derive_new(password).await);
+        let mut w = self.begin_write().await?;
+        let done =
+            sqlx::query("UPDATE users SET scram_sha256 = $1 WHERE id = $2 AND password_hash = $3")
+                .bind(&scram)
+                .bind(user.id)
+                .bind(hash)
+                .execute(&mut *w.tx)
+                .await?;
+        w.commit().await?;
+        if done.rows_affected() == 1 {
+            tracing::info!(user = %user.address, "SCRAM-SHA-256 keys stored at login");
+        }
+        Ok(())
+    }
+
+    /// What a SCRAM login by `name` is checked against (see [`ScramSecrets`]).
+    pub async fn scram_secrets(&self, name: &str) -> Result<ScramSecrets> {
+        let row = match normalize(name) {
+            Ok(a) => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "SELECT {USER_COLUMNS}, scram_sha256 FROM users WHERE address = $1"
+                )))
+                .bind(a)
+                .fetch_optional(&self.pool)
+                .await?
+            }
+            Err(_) => None,
+        };
+        let why = match row {
+            Some(row) => {
+                let scram: Option<String> = row.try_get("scram_sha256")?;
+                match scram.as_deref().and_then(scram_keys::parse) {
+                    Some(keys) => {
+                        return Ok(ScramSecrets::Stored {
+                            user: user_from_row(&row)?,
+                            keys,
+                        });
+                    }
+                    None => ScramDecoy::NoKeys,
+                }
+            }
+            None => ScramDecoy::UnknownUser,
+        };
+        let secret = self.server_secret().await?;
+        Ok(ScramSecrets::Decoy {
+            keys: scram_keys::decoy(&secret, name),
+            why,
+        })
+    }
+
+    /// The secret decoy salts are derived from: made once, kept in the database.
+    async fn server_secret(&self) -> Result<Vec<u8>> {
+        self.scram_secret
+            .get_or_try_init(|| async {
+                let fresh = hex::encode(rand::random::<[u8; 32]>());
+                let mut w = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO server_secrets (name, value) VALUES ('scram-decoy', $1) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(&fresh)
+                .execute(&mut *w.tx)
+                .await?;
+                let value: String = sqlx::query_scalar(
+                    "SELECT value FROM server_secrets WHERE name = 'scram-decoy'",
+                )
+                .fetch_one(&mut *w.tx)
+                .await?;
+                w.commit().await?;
+                Ok(value.into_bytes())
+            })
+            .await
+            .cloned()
     }
 
     pub async fn add_alias(&self, address: &str, targets: &[String]) -> Result<()> {

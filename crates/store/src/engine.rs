@@ -59,6 +59,8 @@ pub(crate) struct Db {
     /// Woken when queue work becomes due now: a message with remote recipients accepted,
     /// a report queued, a retry asked for (by this process; on PostgreSQL by any node).
     pub queue_wake: Arc<Notify>,
+    /// The secret SCRAM decoy salts are derived from, once read from the database.
+    pub scram_secret: tokio::sync::OnceCell<Vec<u8>>,
 }
 
 /// This process's delivery scheduler, taking accepted messages in memory.
@@ -138,6 +140,7 @@ impl Db {
             url,
             queue_wake: Arc::new(Notify::new()),
             handoff: std::sync::Mutex::new(None),
+            scram_secret: tokio::sync::OnceCell::new(),
         }
     }
 

@@ -18,6 +18,7 @@ mod notify;
 mod password;
 mod queue;
 mod resolve;
+mod scram_keys;
 mod sent;
 mod sql_store;
 mod suppression;
@@ -31,6 +32,7 @@ pub use error::{Result, StoreError};
 pub use folders::SEPARATOR;
 pub use messages::normalize_flags;
 pub use model::*;
+pub use scram_keys::ITERATIONS as SCRAM_ITERATIONS;
 pub use sent::{MAX_LOOKUP_IDS, SENT_RETENTION_SECS};
 pub use sql_store::SqlStore;
 

@@ -32,6 +32,45 @@ pub struct User {
     pub created_at: i64,
 }
 
+/// A user's SCRAM-SHA-256 keys (RFC 5802 §3): what the server needs to check a proof,
+/// never the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ScramKeys {
+    pub iterations: u32,
+    pub salt: Vec<u8>,
+    /// H(ClientKey)
+    pub stored_key: [u8; 32],
+    /// HMAC(SaltedPassword, "Server Key")
+    pub server_key: [u8; 32],
+}
+
+impl std::fmt::Debug for ScramKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScramKeys")
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a SCRAM login by a name is checked against. For a name that cannot log in with
+/// SCRAM the keys are a decoy: a salt that is stable per name (derived from a server
+/// secret) and keys no proof matches, so the exchange looks like a real user's until
+/// it fails at the proof, as a wrong password does.
+#[derive(Debug, Clone)]
+pub enum ScramSecrets {
+    Stored { user: User, keys: ScramKeys },
+    Decoy { keys: ScramKeys, why: ScramDecoy },
+}
+
+/// Why a SCRAM login is given decoy keys (for the log, never for the client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScramDecoy {
+    UnknownUser,
+    /// The user exists but has no SCRAM keys yet: they come with the next password
+    /// change or the next PLAIN/LOGIN login.
+    NoKeys,
+}
+
 /// What `add_user` needs.
 #[derive(Debug, Clone)]
 pub struct NewUser {

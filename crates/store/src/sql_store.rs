@@ -75,6 +75,9 @@ impl Store for SqlStore {
     async fn authenticate(&self, address: &str, password: &str) -> Result<Option<User>> {
         self.db.authenticate(address, password).await
     }
+    async fn scram_secrets(&self, name: &str) -> Result<ScramSecrets> {
+        self.db.scram_secrets(name).await
+    }
     async fn add_alias(&self, address: &str, targets: &[String]) -> Result<()> {
         self.db.add_alias(address, targets).await
     }

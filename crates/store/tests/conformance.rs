@@ -39,6 +39,7 @@ conformance!(
     domains,
     users_and_default_folders,
     authentication,
+    scram_secrets,
     resolution,
     accept_local_and_remote,
     body_stored_once_and_released,
@@ -273,6 +274,41 @@ async fn authentication(store: Arc<dyn Store>) {
         .await
         .unwrap_err();
     assert_eq!(e.to_string(), "user zed@example.com does not exist");
+}
+
+async fn scram_secrets(store: Arc<dyn Store>) {
+    let bob = setup_user(&store, "bob@example.com").await;
+    let stored = |s: ScramSecrets| match s {
+        ScramSecrets::Stored { user, keys } => (user, keys),
+        other => panic!("expected stored keys, got {other:?}"),
+    };
+    let (user, keys) = stored(store.scram_secrets("Bob@Example.com").await.unwrap());
+    assert_eq!(user.id, bob.id);
+    assert_eq!(keys.iterations, SCRAM_ITERATIONS);
+    assert_eq!(keys.salt.len(), 16);
+    // a new password brings new keys
+    store
+        .set_password("bob@example.com", "battery staple")
+        .await
+        .unwrap();
+    let (_, new_keys) = stored(store.scram_secrets("bob@example.com").await.unwrap());
+    assert_ne!(new_keys.stored_key, keys.stored_key);
+    assert_ne!(new_keys.salt, keys.salt);
+    // unknown names get a decoy: a stable salt, keys nothing matches
+    let decoy = |s: ScramSecrets| match s {
+        ScramSecrets::Decoy { keys, why } => (keys, why),
+        other => panic!("expected a decoy, got {other:?}"),
+    };
+    let (a, why) = decoy(store.scram_secrets("nobody@example.com").await.unwrap());
+    let (b, _) = decoy(store.scram_secrets("nobody@example.com").await.unwrap());
+    let (c, _) = decoy(store.scram_secrets("someone@example.com").await.unwrap());
+    assert_eq!(why, ScramDecoy::UnknownUser);
+    assert_eq!(a.salt, b.salt);
+    assert_ne!(a.salt, c.salt);
+    assert_ne!(a.stored_key, b.stored_key);
+    assert_eq!(a.iterations, SCRAM_ITERATIONS);
+    let (_, why) = decoy(store.scram_secrets("not an address").await.unwrap());
+    assert_eq!(why, ScramDecoy::UnknownUser);
 }
 
 fn delivered_to(r: &Resolution) -> (Vec<String>, Vec<String>) {

@@ -2,9 +2,11 @@
 //! Store on a temporary SQLite file with `example.com` and its users, a TLS set-up, and an
 //! SMTP listener to deliver through — to which a suite adds its own protocol's listeners;
 //! for the outbound side, a scripted SMTP server ([`scripted_smtp`]) and a DNS server with
-//! test zones ([`dns`]), both on loopback.
+//! test zones ([`dns`]), both on loopback; and an independent SCRAM client
+//! ([`scram_client`]).
 
 pub mod dns;
+pub mod scram_client;
 pub mod scripted_smtp;
 
 use std::net::SocketAddr;

@@ -1,4 +1,5 @@
-//! Logging in: STARTTLS, LOGIN and AUTHENTICATE PLAIN, with the failed-login throttle.
+//! Logging in: STARTTLS, LOGIN and AUTHENTICATE PLAIN (SCRAM is `scram_auth`), with the
+//! failed-login throttle.
 //!
 //! Bound: an AUTHENTICATE response, as an initial response or on its own line, holds at
 //! most [`MAX_SASL_RESPONSE`] octets (`BAD authentication response too long`); its own
@@ -6,10 +7,11 @@
 
 use super::input::{self, Got};
 use super::*;
+use estafeta_net::scram;
 
 /// Longest SASL response, in base64: PLAIN's three fields of at most 255 octets each
 /// (RFC 4616) need about 1 KiB.
-const MAX_SASL_RESPONSE: usize = 12 * 1024;
+pub(super) const MAX_SASL_RESPONSE: usize = 12 * 1024;
 
 impl Session {
     pub(super) async fn starttls(&mut self, tag: &str) -> Step {
@@ -64,46 +66,34 @@ impl Session {
         }
     }
 
-    /// AUTHENTICATE PLAIN, with the response as an initial response (SASL-IR) or on a line
-    /// of its own after `+ `; either may hold [`MAX_SASL_RESPONSE`] octets. False when the
-    /// session is over.
+    /// AUTHENTICATE: PLAIN, SCRAM-SHA-256 and SCRAM-SHA-256-PLUS (`scram_auth`), the
+    /// first response as an initial response (SASL-IR) or on a line of its own after
+    /// `+ `; either may hold [`MAX_SASL_RESPONSE`] octets. False when the session is over.
     pub(super) async fn authenticate(
         &mut self,
         tag: &str,
         mechanism: &str,
         initial: Option<String>,
     ) -> Step {
-        if mechanism != "PLAIN" {
-            self.no(tag, "[CANNOT] only AUTHENTICATE PLAIN is offered");
+        let scram = scram::Mechanism::from_name(mechanism);
+        if !mechanism.eq_ignore_ascii_case("PLAIN") && scram.is_none() {
+            self.no(tag, "[CANNOT] unsupported mechanism");
             return Ok(true);
+        }
+        if !self.login_allowed() {
+            self.no(tag, "[PRIVACYREQUIRED] use STARTTLS before logging in");
+            return Ok(true);
+        }
+        if let Some(mechanism) = scram {
+            return self.authenticate_scram(tag, mechanism, initial).await;
         }
         let response = match initial {
             Some(r) if r == "=" => String::new(),
             Some(r) => r,
-            None => {
-                self.line("+ ");
-                let idle = self.shared.settings.idle_timeout;
-                if !input::wait_for_input(self.io(), idle).await? {
-                    return Ok(false);
-                }
-                let deadline = self.command_deadline();
-                // the line's CRLF on top of the response
-                match self.line_by(MAX_SASL_RESPONSE + 2, deadline).await? {
-                    Got::Line(l) => String::from_utf8_lossy(&l).trim_end().to_string(),
-                    Got::TooLong => {
-                        self.bad(tag, "authentication response too long");
-                        return Ok(true);
-                    }
-                    Got::Closed => {
-                        self.ended = Some("closed");
-                        return Ok(false);
-                    }
-                    Got::Late => {
-                        self.too_slow();
-                        return Ok(false);
-                    }
-                }
-            }
+            None => match self.sasl_response(tag, "+ ").await? {
+                Ok(r) => r,
+                Err(go_on) => return Ok(go_on),
+            },
         };
         if response.len() > MAX_SASL_RESPONSE {
             self.bad(tag, "authentication response too long");
@@ -118,5 +108,38 @@ impl Session {
             None => self.bad(tag, "cannot decode the PLAIN response"),
         }
         Ok(true)
+    }
+
+    /// Sends `challenge` and reads the client's response line (at most
+    /// [`MAX_SASL_RESPONSE`] octets); `Err` when the command is over, with whether the
+    /// session goes on (a too-long response has been answered `BAD`).
+    pub(super) async fn sasl_response(
+        &mut self,
+        tag: &str,
+        challenge: &str,
+    ) -> Result<Result<String, bool>, IoError> {
+        self.line(challenge);
+        let idle = self.shared.settings.idle_timeout;
+        if !input::wait_for_input(self.io(), idle).await? {
+            self.ended = Some("closed");
+            return Ok(Err(false));
+        }
+        let deadline = self.command_deadline();
+        // the line's CRLF on top of the response
+        Ok(match self.line_by(MAX_SASL_RESPONSE + 2, deadline).await? {
+            Got::Line(l) => Ok(String::from_utf8_lossy(&l).trim_end().to_string()),
+            Got::TooLong => {
+                self.bad(tag, "authentication response too long");
+                Err(true)
+            }
+            Got::Closed => {
+                self.ended = Some("closed");
+                Err(false)
+            }
+            Got::Late => {
+                self.too_slow();
+                Err(false)
+            }
+        })
     }
 }

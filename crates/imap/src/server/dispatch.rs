@@ -60,6 +60,15 @@ impl Session {
             }
             if self.login_allowed() {
                 caps.push("AUTH=PLAIN".into());
+                caps.push("AUTH=SCRAM-SHA-256".into());
+                // -PLUS only where there is a channel binding: TLS 1.3
+                if self
+                    .io
+                    .as_ref()
+                    .is_some_and(|io| io.tls_exporter().is_some())
+                {
+                    caps.push("AUTH=SCRAM-SHA-256-PLUS".into());
+                }
             } else {
                 caps.push("LOGINDISABLED".into());
             }

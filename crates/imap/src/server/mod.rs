@@ -30,6 +30,7 @@ mod fetch;
 mod find;
 mod folders;
 mod input;
+mod scram_auth;
 mod snapshots;
 mod summaries;
 mod update;

@@ -34,8 +34,9 @@ use estafeta_store::{
     Accept, LocalDelivery, RemoteRecipient, Resolution, User, address, new_queue_id, now,
 };
 use smtp_proto::{
-    AUTH_LOGIN, AUTH_PLAIN, Error as ParseError, MAIL_RET_FULL, MAIL_RET_HDRS, MAIL_SMTPUTF8,
-    RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE, RCPT_NOTIFY_NEVER, RCPT_NOTIFY_SUCCESS, Request,
+    AUTH_LOGIN, AUTH_PLAIN, AUTH_SCRAM_SHA_256, AUTH_SCRAM_SHA_256_PLUS, Error as ParseError,
+    MAIL_RET_FULL, MAIL_RET_HDRS, MAIL_SMTPUTF8, RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE,
+    RCPT_NOTIFY_NEVER, RCPT_NOTIFY_SUCCESS, Request,
 };
 use tracing::Instrument;
 
@@ -49,7 +50,10 @@ use super::headers::{self, Trace};
 use super::policy::may_send_as;
 use super::quota::{self, LocalRecipient};
 use super::{bounces, rates, reports};
+
+mod scram_auth;
 use estafeta_net::sasl;
+use estafeta_net::scram::Mechanism as ScramMechanism;
 use estafeta_net::{BoundedLine, IoError, LineIo as Io};
 
 /// RFC 5321 §4.5.3.1.4: 512 octets for a command line…
@@ -399,7 +403,12 @@ impl Session {
             lines.push("STARTTLS".to_string());
         }
         if self.auth_allowed() && self.user.is_none() {
-            lines.push("AUTH PLAIN LOGIN".to_string());
+            // -PLUS only where there is a channel binding: TLS 1.3
+            lines.push(if self.io().tls_exporter().is_some() {
+                "AUTH PLAIN LOGIN SCRAM-SHA-256 SCRAM-SHA-256-PLUS".to_string()
+            } else {
+                "AUTH PLAIN LOGIN SCRAM-SHA-256".to_string()
+            });
         }
         let last = lines.len() - 1;
         for (i, l) in lines.iter().enumerate() {
@@ -499,6 +508,10 @@ impl Session {
                     }
                     _ => None,
                 }
+            }
+            AUTH_SCRAM_SHA_256 => return self.auth_scram(ScramMechanism::Sha256, initial).await,
+            AUTH_SCRAM_SHA_256_PLUS => {
+                return self.auth_scram(ScramMechanism::Sha256Plus, initial).await;
             }
             _ => {
                 self.say("504 5.5.4 Error: unsupported authentication mechanism");
