@@ -207,8 +207,11 @@ async fn connect(ctx: &Ctx, targets: &[Target]) -> Result<(SmtpClient, Target), 
             continue;
         }
         let mut result = SmtpClient::connect(t.addr, &t.name, &t.client).await;
+        // plaintext after a failed handshake only where no certificate is checked (MX
+        // hosts): a relay whose certificate fails the check gets nothing at all
         if let Err(Error::Tls(why)) = &result
             && t.client.tls == TlsMode::Opportunistic
+            && t.client.verify_certificate.is_none()
         {
             tracing::info!(host = %t, error = %why, "TLS failed: trying this host again without TLS");
             let plain = ClientSettings {

@@ -619,12 +619,12 @@ async fn smarthost_with_auth_over_starttls() {
 /// the password never goes to it, and the recipient is deferred with the reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smarthost_with_a_certificate_nobody_vouches_for_gets_no_password() {
-    for tls in ["starttls", "implicit"] {
+    for tls in ["starttls", "implicit", "opportunistic"] {
         let relay = scripted(
             2,
             0,
             Script {
-                starttls: tls == "starttls",
+                starttls: tls != "implicit",
                 implicit_tls: tls == "implicit",
                 auth: Some(("relayuser".into(), "pw".into())),
                 ..Script::new()

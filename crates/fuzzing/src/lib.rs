@@ -27,6 +27,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("imap_fetch", imap_fetch),
     ("pop3_command", pop3_command),
     ("sasl", sasl),
+    ("scram", scram),
+    ("proxy_header", proxy_header),
     ("dsn", dsn),
     ("hops", hops),
     ("config", config),
@@ -543,5 +545,82 @@ pub fn config(data: &[u8]) {
     };
     if let Err(e) = estafeta_config::Config::from_toml(text, "fuzz.toml") {
         let _ = e.to_string();
+    }
+}
+
+/// A SCRAM-SHA-256 exchange (`estafeta_net::scram`) as the three protocols run it: the
+/// input's first line is the client-first-message, the rest the client-final-message; the
+/// first octet's low bit picks SCRAM-SHA-256 or -PLUS, the next whether the connection
+/// has a `tls-exporter` binding.
+///
+/// Checks: no panic; a parsed user name within `MAX_NAME`; the server's messages within
+/// `MAX_MESSAGE` and free of line breaks; no proof accepted against keys nobody knows the
+/// password of.
+pub fn scram(data: &[u8]) {
+    use estafeta_net::scram::{self, MAX_MESSAGE, MAX_NAME, Mechanism, Secrets};
+    let Some((&pick, data)) = data.split_first() else {
+        return;
+    };
+    let mechanism = if pick & 1 == 0 {
+        Mechanism::Sha256
+    } else {
+        Mechanism::Sha256Plus
+    };
+    let binding = (pick & 2 != 0).then_some([7u8; 32]);
+    let (first, last) = split_line(data);
+    let first = first.strip_suffix(b"\n").unwrap_or(first);
+    let Ok(parsed) = scram::client_first(first, mechanism, binding.as_ref()) else {
+        return;
+    };
+    assert!(
+        parsed.username.len() <= MAX_NAME,
+        "user name over the bound"
+    );
+    let (exchange, server_first) = parsed.server_first(Secrets {
+        iterations: 4096,
+        salt: vec![1; 16],
+        stored_key: [2; 32],
+        server_key: [3; 32],
+    });
+    assert!(
+        server_first.len() <= MAX_MESSAGE,
+        "server-first over the bound"
+    );
+    no_line_break("server-first", &server_first);
+    if let Ok(server_final) = exchange.finish(last) {
+        panic!("a proof against unknown keys was accepted: {server_final:?}");
+    }
+}
+
+/// The PROXY protocol header reader (`estafeta_net::proxy::read_header`) over the input as
+/// the first octets of a connection on a `proxy_protocol` listener.
+///
+/// Checks: no panic; never more than the bound read (`MAX_V1`, or 16 + `MAX_V2_BODY`),
+/// and on success nothing after the header consumed (it belongs to the protocol, or to a
+/// TLS handshake).
+pub fn proxy_header(data: &[u8]) {
+    use estafeta_net::proxy::{MAX_V1, MAX_V2_BODY, read_header};
+    thread_local! {
+        static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a runtime for the fuzz target");
+    }
+    let mut rest = data;
+    let result = RUNTIME.with(|rt| rt.block_on(read_header(&mut rest)));
+    let consumed = data.len() - rest.len();
+    assert!(
+        consumed <= MAX_V1.max(16 + MAX_V2_BODY),
+        "{consumed} octets read for a PROXY header"
+    );
+    if result.is_ok() {
+        let head = &data[..consumed];
+        let v1_ends_at_crlf = head.starts_with(b"PROXY ") && head.ends_with(b"\r\n");
+        let v2_length = consumed >= 16
+            && consumed == 16 + usize::from(u16::from_be_bytes([head[14], head[15]]));
+        assert!(
+            v1_ends_at_crlf || v2_length,
+            "a header accepted with the wrong extent: {consumed} octets"
+        );
     }
 }
