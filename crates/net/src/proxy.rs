@@ -118,6 +118,13 @@ async fn read_unbounded_in_time<S: AsyncRead + Unpin>(
 /// A complete v1 line, CRLF included.
 pub fn parse_v1(line: &[u8]) -> Result<Proxied, HeaderError> {
     use ppp::v1::{Addresses, Header};
+    // v1 is printable US-ASCII and its CRLF; anything else is refused here, before ppp
+    // (whose v1 parser slices the text by octet counts and panics inside a multi-octet
+    // character: found by the proxy_header fuzz target, kept in fuzz/regressions/)
+    let body = line.strip_suffix(b"\r\n").unwrap_or(line);
+    if !body.iter().all(|b| (0x20..0x7f).contains(b)) {
+        return Err(HeaderError::Malformed("not printable ASCII".into()));
+    }
     let text = std::str::from_utf8(line).map_err(|_| HeaderError::Malformed("not ASCII".into()))?;
     let header = Header::try_from(text).map_err(|e| HeaderError::Malformed(e.to_string()))?;
     Ok(match header.addresses {
@@ -224,6 +231,19 @@ mod tests {
         assert!(matches!(
             read(b"PROXY TCP4 192.0").await.0,
             Err(HeaderError::Closed)
+        ));
+        // a multi-octet character where ppp slices by octets (a fuzzer find)
+        assert!(matches!(
+            read("PROXY TCP6 2db8::1 2d993\u{29a};X 1 2\r\n".as_bytes())
+                .await
+                .0,
+            Err(HeaderError::Malformed(_))
+        ));
+        assert!(matches!(
+            read(b"PROXY TCP4 192.0.2.7\t198.51.100.1 40000 25\r\n")
+                .await
+                .0,
+            Err(HeaderError::Malformed(_))
         ));
         let mut huge = V2_SIGNATURE.to_vec();
         huge.extend([0x21, 0x11, 0xff, 0xff]);
