@@ -188,7 +188,7 @@ fn run_as_a_user_the_machine_does_not_have_is_a_config_error() {
 #[test]
 fn root_without_an_estafeta_user_keeps_running_and_says_how_to_fix_it() {
     let env = Env::new();
-    let cfg = env.write_config(&config(""));
+    let cfg = env.write_config_as_is(&config(""));
     let log = startup_log(&env, &cfg);
     let warned = log.iter().find(|l| l.contains("running as root"));
     let has_user = nix::unistd::User::from_name("estafeta")

@@ -67,7 +67,23 @@ impl Env {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Writes the configuration, pinned to the user running the tests (`run_as`), unless
+    /// it says `run_as` itself: on a machine with an `estafeta` user, a server started
+    /// as root would otherwise become that user, who cannot reach the test's directory.
     pub fn write_config(&self, text: &str) -> PathBuf {
+        let me = nix::unistd::User::from_uid(nix::unistd::Uid::effective())
+            .ok()
+            .flatten();
+        match me {
+            Some(me) if !text.contains("run_as") => {
+                self.write_config_as_is(&format!("run_as = {:?}\n{text}", me.name))
+            }
+            _ => self.write_config_as_is(text),
+        }
+    }
+
+    /// Writes the configuration exactly as given.
+    pub fn write_config_as_is(&self, text: &str) -> PathBuf {
         let path = self.dir.path().join("estafeta.toml");
         std::fs::write(&path, text).expect("write config");
         path
