@@ -112,6 +112,10 @@ async fn show(store: &dyn Store, id: &str) -> Outcome {
         if let Some(reply) = &r.last_reply {
             println!("  last reply:   {reply}");
         }
+        if let Some(why) = &r.failure {
+            // a local recipient that could not take the message once it was accepted
+            println!("  refused at acceptance: {why}");
+        }
         if !r.state.is_final() {
             let when = if r.next_attempt <= t {
                 "now".to_string()
