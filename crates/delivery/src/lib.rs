@@ -5,7 +5,8 @@
 //!  Store queue ──lease──▶ scheduler ──jobs per destination──▶ workers (connections)
 //!      ▲                      │ limits: total, per destination,     │ routing: route,
 //!      │                      │ messages per connection             │ smarthost or MX
-//!      └──── recorder ◀───────┴──── outcomes (+ DSN in the same transaction) ◀┘
+//!      └──── recorder ◀───────┴──── outcomes ◀──────────────────────────────┘
+//!              └── reports owed: built (dsn), handed to the store (reports)
 //! ```
 //!
 //! | module | owns |
@@ -19,6 +20,7 @@
 //! | `retry` | backoff schedule and expiry |
 //! | `hosts` | hosts that failed lately, skipped for a while |
 //! | `recorder` | writing outcomes back in batches |
+//! | `reports` | the reports outcomes owe, built and handed to the store; those left owed |
 //! | `dsn` | the RFC 3464 reports, with mail-builder |
 //! | `settings` | the configuration as delivery uses it |
 
@@ -28,6 +30,7 @@ mod hosts;
 mod outcome;
 mod queues;
 mod recorder;
+mod reports;
 pub mod retry;
 mod roots;
 mod routing;

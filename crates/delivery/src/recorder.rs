@@ -1,16 +1,18 @@
 //! Writing outcomes back: workers hand the updates of each transaction to one recorder
 //! task, which writes whatever has gathered in one store transaction (a group commit, as
-//! acceptance does), with the reports those outcomes owe built in the same transaction.
-//! A store failure is retried until it works: the recipients stay leased meanwhile.
+//! acceptance does), then hands over the reports those outcomes owe (`reports`) — and at
+//! start, those a stopped process left owed. A store failure is retried until it works:
+//! the recipients stay leased meanwhile.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use estafeta_store::{RecipientUpdate, Store};
+use estafeta_store::{AttemptRecorded, RecipientUpdate, Store};
 use tokio::sync::{Notify, mpsc};
 
 use crate::dsn::DsnBuilder;
 use crate::queues::Queues;
+use crate::reports::{self, Pending};
 
 /// Most updates written in one transaction.
 const MAX_BATCH: usize = 512;
@@ -32,15 +34,27 @@ impl Recorder {
     ) -> Recorder {
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<RecipientUpdate>>();
         tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut batch = first;
+            let mut pending = Pending::new();
+            loop {
+                pending.look(&*store, &dsn).await;
+                let next = match pending.wait() {
+                    Some(wait) => match tokio::time::timeout(wait, rx.recv()).await {
+                        Ok(next) => next,
+                        Err(_) => continue, // time to look for owed reports again
+                    },
+                    None => rx.recv().await,
+                };
+                let Some(mut batch) = next else { break };
                 while batch.len() < MAX_BATCH {
                     match rx.try_recv() {
                         Ok(more) => batch.extend(more),
                         Err(_) => break,
                     }
                 }
-                write(&*store, &owner, &dsn, &batch).await;
+                let owed = write(&*store, &owner, &batch).await;
+                if !reports::hand_over(&*store, &dsn, &owed).await {
+                    pending.failed();
+                }
                 queues.release(batch.iter().map(|u| u.recipient_id));
                 wake.notify_one();
             }
@@ -60,33 +74,36 @@ impl Recorder {
 }
 
 /// Writes a batch; when the shared transaction fails, each message's updates are written
-/// on their own, so that one bad message cannot hold the others back.
-async fn write(store: &dyn Store, owner: &str, dsn: &DsnBuilder, batch: &[RecipientUpdate]) {
+/// on their own, so that one bad message cannot hold the others back. Returns the
+/// messages now owing reports.
+async fn write(store: &dyn Store, owner: &str, batch: &[RecipientUpdate]) -> Vec<String> {
     let first = batch.first().map(|u| u.queue_id.as_str());
     if batch.iter().all(|u| Some(u.queue_id.as_str()) == first) {
-        return write_one(store, owner, dsn, batch).await;
+        return write_one(store, owner, batch).await;
     }
-    match store.record_attempt(owner, batch, dsn).await {
-        Ok(done) => report(batch, &done),
+    match store.record_attempt(owner, batch).await {
+        Ok(done) => logged(batch, done),
         Err(e) => {
             tracing::warn!(error = %e, "recording a batch of outcomes failed: one message at a time");
             let mut ids: Vec<&str> = batch.iter().map(|u| u.queue_id.as_str()).collect();
             ids.sort_unstable();
             ids.dedup();
+            let mut owed = Vec::new();
             for id in ids {
                 let mine: Vec<RecipientUpdate> =
                     batch.iter().filter(|u| u.queue_id == id).cloned().collect();
-                write_one(store, owner, dsn, &mine).await;
+                owed.extend(write_one(store, owner, &mine).await);
             }
+            owed
         }
     }
 }
 
-async fn write_one(store: &dyn Store, owner: &str, dsn: &DsnBuilder, batch: &[RecipientUpdate]) {
+async fn write_one(store: &dyn Store, owner: &str, batch: &[RecipientUpdate]) -> Vec<String> {
     let mut wait = Duration::from_millis(200);
     loop {
-        match store.record_attempt(owner, batch, dsn).await {
-            Ok(done) => return report(batch, &done),
+        match store.record_attempt(owner, batch).await {
+            Ok(done) => return logged(batch, done),
             Err(e) => {
                 tracing::error!(error = %e, updates = batch.len(), "cannot record delivery outcomes; retrying");
                 tokio::time::sleep(wait).await;
@@ -96,7 +113,7 @@ async fn write_one(store: &dyn Store, owner: &str, dsn: &DsnBuilder, batch: &[Re
     }
 }
 
-fn report(batch: &[RecipientUpdate], done: &estafeta_store::AttemptRecorded) {
+fn logged(batch: &[RecipientUpdate], done: AttemptRecorded) -> Vec<String> {
     for id in &done.conflicts {
         if let Some(u) = batch.iter().find(|u| u.recipient_id == *id) {
             tracing::warn!(
@@ -106,10 +123,8 @@ fn report(batch: &[RecipientUpdate], done: &estafeta_store::AttemptRecorded) {
             );
         }
     }
-    for (queue_id, report) in &done.reports {
-        tracing::info!(queue_id = %queue_id, report = %report, "delivery status notification queued");
-    }
     for queue_id in &done.finished {
         tracing::debug!(queue_id = %queue_id, "removed from the queue: every recipient done");
     }
+    done.owed
 }

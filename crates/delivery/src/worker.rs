@@ -7,9 +7,7 @@
 
 use std::sync::Arc;
 
-use estafeta_smtp::outbound::{
-    ClientSettings, Error, Notify, OutboundMessage, Rcpt, Ret, SmtpClient, TlsMode,
-};
+use estafeta_smtp::outbound::{ClientSettings, Error, OutboundMessage, Rcpt, SmtpClient, TlsMode};
 use estafeta_store::{RecipientUpdate, now};
 use tracing::Instrument;
 
@@ -177,13 +175,13 @@ fn outbound<'a>(job: &Job, body: &'a [u8]) -> OutboundMessage<'a> {
             .iter()
             .map(|r| Rcpt {
                 address: r.address.clone(),
-                notify: r.notify.as_deref().and_then(Notify::parse),
+                notify: r.notify,
                 orcpt: r.orcpt.clone(),
             })
             .collect(),
         body,
         envid: m.envid.clone(),
-        ret: m.ret.as_deref().and_then(Ret::parse),
+        ret: m.ret,
         smtputf8: false,
     }
 }

@@ -1,6 +1,8 @@
 //! Writing IMAP data: strings (quoted when they can be, literals when they must), NIL,
 //! flag lists.
 
+use estafeta_store::Flags;
+
 /// A string as IMAP wants it: quoted when it is short printable ASCII, else a literal.
 pub fn string(out: &mut Vec<u8>, s: &[u8]) {
     let quotable = s.len() < 1024 && s.iter().all(|&b| (0x20..0x7f).contains(&b));
@@ -39,16 +41,9 @@ pub fn nstring(out: &mut Vec<u8>, s: Option<&[u8]>) {
     }
 }
 
-/// `(\Seen $Work)` from the stored space-separated form.
-pub fn flag_list(flags: &str) -> String {
-    format!(
-        "({})",
-        flags
-            .split(' ')
-            .filter(|f| !f.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ")
-    )
+/// `(\Seen $Work)`.
+pub fn flag_list(flags: &Flags) -> String {
+    format!("({flags})")
 }
 
 #[cfg(test)]
@@ -63,7 +58,7 @@ mod tests {
         let mut out = Vec::new();
         string(&mut out, "été".as_bytes());
         assert_eq!(out, b"{5}\r\n\xc3\xa9t\xc3\xa9");
-        assert_eq!(flag_list("\\Seen  $Work"), "(\\Seen $Work)");
-        assert_eq!(flag_list(""), "()");
+        assert_eq!(flag_list(&Flags::parse("\\Seen  $Work")), "($Work \\Seen)");
+        assert_eq!(flag_list(&Flags::default()), "()");
     }
 }

@@ -250,8 +250,7 @@ fn contains(haystack: &str, needle: &str) -> bool {
 
 pub fn matches(key: &SearchKey, c: &Context<'_>) -> bool {
     use SearchKey::*;
-    let flags = &c.entry.flags;
-    let has = |f: &str| flags.split(' ').any(|x| x.eq_ignore_ascii_case(f));
+    let has = |f: &str| c.entry.flags.contains(f);
     let header = |name: &str, needle: &str| {
         c.message.is_some_and(|m| {
             crate::mime::header_text(m, name)

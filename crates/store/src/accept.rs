@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::address::{domain_of, normalize};
 use crate::blobs;
+use crate::dsn_params::Ret;
 use crate::engine::{Db, WriteTx};
 use crate::error::{Result, StoreError};
 use crate::mailbox::to_u32;
@@ -214,7 +215,7 @@ pub(crate) async fn accept_in(
         .bind(&hash)
         .bind(&m.sender)
         .bind(&m.envid)
-        .bind(&m.ret)
+        .bind(m.ret.map(Ret::as_str))
         .bind(&m.auth_user)
         .bind(m.body.len() as i64)
         .bind(created)
@@ -232,7 +233,7 @@ pub(crate) async fn accept_in(
             let r = RemoteRecipient {
                 address: f.address.clone(),
                 orcpt: f.orcpt.clone(),
-                notify: f.notify.clone(),
+                notify: f.notify,
             };
             (r, Some(f.reason.clone()))
         });
@@ -247,7 +248,7 @@ pub(crate) async fn accept_in(
             .bind(&address)
             .bind(domain_of(&address))
             .bind(&r.orcpt)
-            .bind(&r.notify)
+            .bind(r.notify.map(|n| n.to_string()))
             .bind(created)
             .bind(&owner)
             .bind(until)
@@ -260,7 +261,7 @@ pub(crate) async fn accept_in(
                 domain: domain_of(&address).to_string(),
                 address,
                 orcpt: r.orcpt.clone(),
-                notify: r.notify.clone(),
+                notify: r.notify,
                 state: RecipientState::Queued,
                 attempts: 0,
                 next_attempt: created,
@@ -282,7 +283,7 @@ pub(crate) async fn accept_in(
                     blob_hash: hash.clone(),
                     sender: m.sender.clone(),
                     envid: m.envid.clone(),
-                    ret: m.ret.clone(),
+                    ret: m.ret,
                     size: m.body.len() as i64,
                     created_at: created,
                     recipients,

@@ -1,25 +1,36 @@
-//! The `Store` trait: everything protocol code and the CLI may ask of storage.
-//! Nothing outside this crate sees SQL or knows which engine is underneath.
+//! The store's interface: one trait per concern, each implemented (for `SqlStore`) in the
+//! module that holds its SQL, and [`Store`], the one handle (`Arc<dyn Store>`) protocol code
+//! and the CLI are given. Nothing outside this crate sees SQL or knows which engine is
+//! underneath.
 
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
 use crate::error::Result;
+use crate::flags::Flags;
 use crate::model::*;
 
+/// Everything storage offers, on one engine.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: Directory + Suppressions + Mailboxes + Folders + Messages + Queue + Changes {
     /// "sqlite" or "postgres".
     fn engine_name(&self) -> &'static str;
 
-    // ---- directory: domains ----
+    /// Closes the connections, flushing what the engine buffers.
+    async fn close(&self);
+}
+
+/// Domains, users, logins, aliases, and where mail for an address goes (`directory.rs`).
+#[async_trait]
+pub trait Directory: Send + Sync {
+    // ---- domains ----
     async fn add_domain(&self, name: &str) -> Result<Domain>;
     /// Refuses while the domain still has users or aliases.
     async fn remove_domain(&self, name: &str) -> Result<()>;
     async fn list_domains(&self) -> Result<Vec<Domain>>;
     async fn is_local_domain(&self, name: &str) -> Result<bool>;
 
-    // ---- directory: users ----
+    // ---- users ----
     /// Creates the user and the default folders (INBOX, Sent, Drafts, Junk, Trash, Archive).
     async fn add_user(&self, user: NewUser) -> Result<User>;
     /// Removes the user, their folders and their messages.
@@ -35,14 +46,20 @@ pub trait Store: Send + Sync {
     /// decoy for an unknown user or one without keys.
     async fn scram_secrets(&self, name: &str) -> Result<ScramSecrets>;
 
-    // ---- directory: aliases ----
+    // ---- aliases ----
     async fn add_alias(&self, address: &str, targets: &[String]) -> Result<()>;
     /// Removes one target of an alias, or all of them when `target` is `None`.
     async fn remove_alias(&self, address: &str, target: Option<&str>) -> Result<()>;
     async fn list_aliases(&self, domain: Option<&str>) -> Result<Vec<Alias>>;
 
-    /// Records (or refreshes) a hard-bounced `address` on `domain`'s suppression list.
-    async fn add_suppression(&self, domain: &str, address: &str, reason: &str) -> Result<()>;
+    /// Where mail for `address` goes: users, aliases (nested), plus-addressing, catch-all
+    /// (the algorithm is in `resolve.rs`).
+    async fn resolve(&self, address: &str) -> Result<Resolution>;
+}
+
+/// Per-domain suppression lists of addresses that hard-bounced (`suppression.rs`).
+#[async_trait]
+pub trait Suppressions: Send + Sync {
     /// Records (or refreshes) several entries, on any of our domains, in one durable
     /// transaction: all or none (an unknown domain refuses the lot).
     async fn add_suppressions(&self, entries: &[NewSuppression]) -> Result<()>;
@@ -56,11 +73,11 @@ pub trait Store: Send + Sync {
         domain: &str,
         address: &str,
     ) -> Result<Option<Suppression>>;
+}
 
-    /// Where mail for `address` goes: users, aliases (nested), plus-addressing, catch-all.
-    async fn resolve(&self, address: &str) -> Result<Resolution>;
-
-    // ---- mailboxes ----
+/// Reading mailboxes and their messages, and removing messages (`mailbox.rs`).
+#[async_trait]
+pub trait Mailboxes: Send + Sync {
     async fn list_mailboxes(&self, user_id: i64) -> Result<Vec<Mailbox>>;
     async fn get_mailbox(&self, user_id: i64, name: &str) -> Result<Option<Mailbox>>;
     /// The mailbox by its id (a selected mailbox may be renamed meanwhile).
@@ -81,13 +98,15 @@ pub trait Store: Send + Sync {
     async fn read_summaries(&self, mailbox_id: i64, first: u32, last: u32) -> Result<Vec<Summary>>;
     /// Caches summaries by body hash; they go when the body goes.
     async fn save_summaries(&self, summaries: &[(String, Vec<u8>)]) -> Result<()>;
-    /// Replaces a message's flags; returns the new MODSEQ.
-    async fn set_flags(&self, mailbox_id: i64, uid: u32, flags: &str) -> Result<i64>;
     /// Removes messages; bodies nobody references any more are deleted. Returns the MODSEQ.
     async fn expunge(&self, mailbox_id: i64, uids: &[u32]) -> Result<i64>;
     /// Removes those of `uids` that still carry `\Deleted` (IMAP EXPUNGE); returns them.
     async fn expunge_deleted(&self, mailbox_id: i64, uids: &[u32]) -> Result<Vec<u32>>;
+}
 
+/// A user's folders: creating, renaming, deleting, subscribing (`folders.rs`).
+#[async_trait]
+pub trait Folders: Send + Sync {
     /// Creates a folder (`/` separates levels) with a fresh UIDVALIDITY.
     async fn create_mailbox(
         &self,
@@ -101,12 +120,18 @@ pub trait Store: Send + Sync {
     /// Deletes a folder and its messages (not INBOX).
     async fn delete_mailbox(&self, user_id: i64, name: &str) -> Result<()>;
     async fn set_subscribed(&self, user_id: i64, name: &str, subscribed: bool) -> Result<()>;
+}
+
+/// What IMAP does to messages: APPEND, COPY, MOVE, STORE, the changes since a MODSEQ, and
+/// the quota they count against (`messages.rs`).
+#[async_trait]
+pub trait Messages: Send + Sync {
     /// Adds a message to a folder (IMAP APPEND); refused over quota.
     async fn append(
         &self,
         mailbox_id: i64,
         message: &[u8],
-        flags: &str,
+        flags: &Flags,
         internal_date: i64,
     ) -> Result<Delivered>;
     /// Copies messages to another folder of the same user; the bodies are shared.
@@ -119,7 +144,7 @@ pub trait Store: Send + Sync {
         mailbox_id: i64,
         uids: &[u32],
         change: FlagChange,
-        flags: &[String],
+        flags: &Flags,
         unchanged_since: Option<i64>,
     ) -> Result<FlagUpdate>;
     /// Entries added or changed after a MODSEQ (CONDSTORE).
@@ -128,30 +153,20 @@ pub trait Store: Send + Sync {
     async fn vanished_since(&self, mailbox_id: i64, modseq: i64) -> Result<Vec<u32>>;
     /// Bytes and messages a user stores, over all folders.
     async fn quota_usage(&self, user_id: i64) -> Result<(i64, i64)>;
+}
 
-    // ---- what left this server ----
-    /// Messages delivered to remote servers within the last `SENT_RETENTION_SECS` whose
-    /// queue id is in `queue_ids` or whose Message-ID is in `message_ids` (at most
-    /// `MAX_LOOKUP_IDS` of each are looked up), with the recipients they were sent to.
-    async fn sent_messages(
-        &self,
-        queue_ids: &[String],
-        message_ids: &[String],
-    ) -> Result<Vec<SentMessage>>;
-
-    // ---- message bodies ----
-    /// How many references a body has, `None` when it is not stored (any more).
-    async fn blob_refcount(&self, hash: &str) -> Result<Option<i64>>;
-
-    // ---- acceptance ----
+/// Acceptance, the outbound queue, the reports it owes, and what left (`queue.rs`).
+#[async_trait]
+pub trait Queue: Send + Sync {
     /// In one durable transaction: stores the body once, appends it to each local
     /// recipient's INBOX and queues the remote recipients. Returns after the commit is on
     /// disk; concurrent calls share one commit (group commit).
     async fn accept(&self, message: Accept) -> Result<Accepted>;
 
-    // ---- queue ----
     async fn queue_list(&self) -> Result<Vec<QueuedMessage>>;
     async fn queue_get(&self, queue_id: &str) -> Result<Option<QueuedMessage>>;
+    /// The body of a queued message; `None` when it is not queued (any more).
+    async fn queue_body(&self, queue_id: &str) -> Result<Option<Vec<u8>>>;
     /// Leases up to `max` due recipients (queued or deferred, next attempt ≤ now, no live
     /// lease) to `owner` until `now + lease_secs`. Several nodes may call this at once.
     async fn lease_due(
@@ -161,23 +176,28 @@ pub trait Store: Send + Sync {
         max: i64,
         lease_secs: i64,
     ) -> Result<Vec<QueueRecipient>>;
-    /// Records a delivery attempt's outcome for a recipient leased by `owner`; a message
-    /// whose recipients are all final releases its body. Fails if another worker has
-    /// taken the lease over (a late outcome from the old owner is refused).
-    async fn record_outcome(&self, recipient_id: i64, owner: &str, outcome: Outcome) -> Result<()>;
     /// Records a delivery attempt's outcomes for recipients leased by `owner`, in one
-    /// transaction. A message with reports owed and none of its recipients still leased
-    /// gets them queued in that same transaction (built by `reports` from its body), so
-    /// the body is never released before its report exists. Updates whose lease was lost
-    /// are skipped and listed in the answer.
+    /// transaction, with the report each owes the sender (`RecipientUpdate::report`, kept
+    /// with the recipient until it is queued). A message whose recipients are all final
+    /// and that owes nothing is removed and its body released. A message that owes reports
+    /// and has none of its recipients still leased is listed in `owed`; its body stays
+    /// until [`Queue::queue_reports`] has its reports. Updates whose lease was lost are
+    /// skipped and listed in `conflicts`.
     async fn record_attempt(
         &self,
         owner: &str,
         updates: &[RecipientUpdate],
-        reports: &dyn ReportBuilder,
     ) -> Result<AttemptRecorded>;
-    /// The body of a queued message; `None` when it is not queued (any more).
-    async fn queue_body(&self, queue_id: &str) -> Result<Option<Vec<u8>>>;
+    /// Up to `max` messages that owe reports with none of their recipients leased: those
+    /// `record_attempt` listed as owed and whose reports were never queued (the process
+    /// stopped or failed in between), and those whose hand-over was stale.
+    async fn reports_owed(&self, max: i64) -> Result<Vec<String>>;
+    /// In one durable transaction: for each hand-over whose recipients still owe exactly
+    /// the reports it names, accepts the report (a local recipient's copy straight into
+    /// the INBOX, others through the queue), clears those marks (a "delayed" one is
+    /// remembered as sent), and removes the message when it is then done, releasing its
+    /// body. Other hand-overs are left alone and listed in `stale`.
+    async fn queue_reports(&self, reports: &[ReportHandover]) -> Result<ReportsQueued>;
     /// Extends every lease `owner` holds to `until`.
     async fn renew_leases(&self, owner: &str, until: i64) -> Result<u64>;
     /// Gives up every lease `owner` holds, so that the work is due again at once.
@@ -199,16 +219,26 @@ pub trait Store: Send + Sync {
         max_body: usize,
         sender: tokio::sync::mpsc::Sender<Handoff>,
     );
+
+    // ---- what left this server ----
+    /// Messages delivered to remote servers within the last `SENT_RETENTION_SECS` whose
+    /// queue id is in `queue_ids` or whose Message-ID is in `message_ids` (at most
+    /// `MAX_LOOKUP_IDS` of each are looked up), with the recipients they were sent to.
+    async fn sent_messages(
+        &self,
+        queue_ids: &[String],
+        message_ids: &[String],
+    ) -> Result<Vec<SentMessage>>;
+}
+
+/// Being told of committed changes: mailboxes (IMAP IDLE) and queue work (`notify.rs`).
+#[async_trait]
+pub trait Changes: Send + Sync {
+    /// A receiver of every mailbox change committed from now on (by this process, and on
+    /// PostgreSQL by every node).
+    async fn subscribe(&self) -> Result<broadcast::Receiver<MailboxChange>>;
     /// Woken whenever queue work becomes due now: a message with remote recipients
     /// accepted, a report queued, a retry asked for — by this process, and on PostgreSQL
     /// by any node. A wake-up given while nobody waits is kept for the next wait.
     async fn queue_signal(&self) -> Result<std::sync::Arc<tokio::sync::Notify>>;
-
-    // ---- change notification ----
-    /// A receiver of every mailbox change committed from now on (by this process, and on
-    /// PostgreSQL by every node).
-    async fn subscribe(&self) -> Result<broadcast::Receiver<MailboxChange>>;
-
-    /// Closes the connections, flushing what the engine buffers.
-    async fn close(&self);
 }

@@ -1,13 +1,18 @@
-//! The directory: domains, users and aliases, as SQL on [`Db`].
+//! The directory: domains, users, logins and aliases — the store's [`Directory`] — as SQL.
+//! Resolving an address is `resolve.rs`'s.
 
+use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::address::{domain_of, normalize, normalize_domain};
-use crate::engine::Db;
+use crate::api::Directory;
 use crate::error::{Result, StoreError};
-use crate::model::{Alias, Domain, NewUser, ScramDecoy, ScramSecrets, User, UserChanges};
-use crate::{now, password, scram_keys};
+use crate::model::{
+    Alias, Domain, NewUser, Resolution, ScramDecoy, ScramSecrets, User, UserChanges,
+};
+use crate::sql_store::SqlStore;
+use crate::{now, password, resolve, scram_keys};
 
 /// Folders every new user gets: (name, SPECIAL-USE role).
 pub const DEFAULT_FOLDERS: [(&str, Option<&str>); 6] = [
@@ -35,11 +40,12 @@ pub(crate) fn user_from_row(row: &AnyRow) -> Result<User> {
     })
 }
 
-impl Db {
-    pub async fn add_domain(&self, name: &str) -> Result<Domain> {
+#[async_trait]
+impl Directory for SqlStore {
+    async fn add_domain(&self, name: &str) -> Result<Domain> {
         let name = normalize_domain(name)?;
         let created_at = now();
-        let mut w = self.begin_write().await?;
+        let mut w = self.db.begin_write().await?;
         let inserted = sqlx::query("INSERT INTO domains (name, created_at) VALUES ($1, $2)")
             .bind(&name)
             .bind(created_at)
@@ -57,9 +63,9 @@ impl Db {
         Ok(Domain { name, created_at })
     }
 
-    pub async fn remove_domain(&self, name: &str) -> Result<()> {
+    async fn remove_domain(&self, name: &str) -> Result<()> {
         let name = normalize_domain(name)?;
-        let mut w = self.begin_write().await?;
+        let mut w = self.db.begin_write().await?;
         let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE domain = $1")
             .bind(&name)
             .fetch_one(&mut *w.tx)
@@ -86,9 +92,9 @@ impl Db {
         w.commit().await
     }
 
-    pub async fn list_domains(&self) -> Result<Vec<Domain>> {
+    async fn list_domains(&self) -> Result<Vec<Domain>> {
         let rows = sqlx::query("SELECT name, created_at FROM domains ORDER BY name")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db.pool)
             .await?;
         rows.iter()
             .map(|r| {
@@ -100,26 +106,18 @@ impl Db {
             .collect()
     }
 
-    pub async fn is_local_domain(&self, name: &str) -> Result<bool> {
+    async fn is_local_domain(&self, name: &str) -> Result<bool> {
         let Ok(name) = normalize_domain(name) else {
             return Ok(false);
         };
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM domains WHERE name = $1")
             .bind(&name)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.db.pool)
             .await?;
         Ok(n > 0)
     }
 
-    async fn require_domain(&self, domain: &str) -> Result<()> {
-        if self.is_local_domain(domain).await? {
-            Ok(())
-        } else {
-            Err(StoreError::DomainNotServed(domain.to_string()))
-        }
-    }
-
-    pub async fn add_user(&self, new: NewUser) -> Result<User> {
+    async fn add_user(&self, new: NewUser) -> Result<User> {
         let address = normalize(&new.address)?;
         if new.password.is_empty() {
             return Err(StoreError::Invalid("the password may not be empty".into()));
@@ -132,7 +130,7 @@ impl Db {
         let hash = password::hash(&new.password).await?;
         let scram = scram_keys::format(&scram_keys::derive_new(&new.password).await);
         let created_at = now();
-        let mut w = self.begin_write().await?;
+        let mut w = self.db.begin_write().await?;
         let inserted = sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO users (address, domain, password_hash, scram_sha256, quota_bytes, pop3_keep, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {USER_COLUMNS}"
@@ -177,9 +175,9 @@ impl Db {
         Ok(user)
     }
 
-    pub async fn remove_user(&self, address: &str) -> Result<()> {
+    async fn remove_user(&self, address: &str) -> Result<()> {
         let address = normalize(address)?;
-        let mut w = self.begin_write().await?;
+        let mut w = self.db.begin_write().await?;
         let id: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE address = $1")
             .bind(&address)
             .fetch_optional(&mut *w.tx)
@@ -212,14 +210,14 @@ impl Db {
         w.commit().await
     }
 
-    pub async fn set_password(&self, address: &str, password: &str) -> Result<()> {
+    async fn set_password(&self, address: &str, password: &str) -> Result<()> {
         let address = normalize(address)?;
         if password.is_empty() {
             return Err(StoreError::Invalid("the password may not be empty".into()));
         }
         let hash = password::hash(password).await?;
         let scram = scram_keys::format(&scram_keys::derive_new(password).await);
-        let mut w = self.begin_write().await?;
+        let mut w = self.db.begin_write().await?;
         let done = sqlx::query(
             "UPDATE users SET password_hash = $1, scram_sha256 = $2 WHERE address = $3",
         )
@@ -236,12 +234,12 @@ impl Db {
         w.commit().await
     }
 
-    pub async fn update_user(&self, address: &str, changes: UserChanges) -> Result<User> {
+    async fn update_user(&self, address: &str, changes: UserChanges) -> Result<User> {
         let address = normalize(address)?;
         if changes.quota_bytes.is_some_and(|q| q < 0) {
             return Err(StoreError::Invalid("the quota may not be negative".into()));
         }
-        let mut w = self.begin_write().await?;
+        let mut w = self.db.begin_write().await?;
         let row = sqlx::query(AssertSqlSafe(format!(
             "UPDATE users SET quota_bytes = COALESCE($1, quota_bytes), pop3_keep = COALESCE($2, pop3_keep) \
              WHERE address = $3 RETURNING {USER_COLUMNS}"
@@ -261,7 +259,7 @@ impl Db {
         Ok(user)
     }
 
-    pub async fn get_user(&self, address: &str) -> Result<Option<User>> {
+    async fn get_user(&self, address: &str) -> Result<Option<User>> {
         let Ok(address) = normalize(address) else {
             return Ok(None);
         };
@@ -269,12 +267,12 @@ impl Db {
             "SELECT {USER_COLUMNS} FROM users WHERE address = $1"
         )))
         .bind(&address)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db.pool)
         .await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
-    pub async fn list_users(&self, domain: Option<&str>) -> Result<Vec<User>> {
+    async fn list_users(&self, domain: Option<&str>) -> Result<Vec<User>> {
         let rows = match domain {
             Some(d) => {
                 let d = normalize_domain(d)?;
@@ -282,27 +280,27 @@ impl Db {
                     "SELECT {USER_COLUMNS} FROM users WHERE domain = $1 ORDER BY address"
                 )))
                 .bind(d)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db.pool)
                 .await?
             }
             None => {
                 sqlx::query(AssertSqlSafe(format!(
                     "SELECT {USER_COLUMNS} FROM users ORDER BY domain, address"
                 )))
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db.pool)
                 .await?
             }
         };
         rows.iter().map(user_from_row).collect()
     }
 
-    pub async fn authenticate(&self, address: &str, password: &str) -> Result<Option<User>> {
+    async fn authenticate(&self, address: &str, password: &str) -> Result<Option<User>> {
         let row = match normalize(address) {
             Ok(a) => sqlx::query(AssertSqlSafe(format!(
                 "SELECT {USER_COLUMNS}, password_hash, scram_sha256 FROM users WHERE address = $1"
             )))
             .bind(a)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db.pool)
             .await?,
             Err(_) => None,
         };
@@ -328,34 +326,15 @@ impl Db {
         }
     }
 
-    /// Stores SCRAM keys for a user who has none, from the password that just matched
-    /// `hash` — unless the password changed meanwhile.
-    async fn add_scram_keys(&self, user: &User, hash: &str, password: &str) -> Result<()> {
-        let scram = scram_keys::format(&scram_keys::derive_new(password).await);
-        let mut w = self.begin_write().await?;
-        let done =
-            sqlx::query("UPDATE users SET scram_sha256 = $1 WHERE id = $2 AND password_hash = $3")
-                .bind(&scram)
-                .bind(user.id)
-                .bind(hash)
-                .execute(&mut *w.tx)
-                .await?;
-        w.commit().await?;
-        if done.rows_affected() == 1 {
-            tracing::info!(user = %user.address, "SCRAM-SHA-256 keys stored at login");
-        }
-        Ok(())
-    }
-
     /// What a SCRAM login by `name` is checked against (see [`ScramSecrets`]).
-    pub async fn scram_secrets(&self, name: &str) -> Result<ScramSecrets> {
+    async fn scram_secrets(&self, name: &str) -> Result<ScramSecrets> {
         let row = match normalize(name) {
             Ok(a) => {
                 sqlx::query(AssertSqlSafe(format!(
                     "SELECT {USER_COLUMNS}, scram_sha256 FROM users WHERE address = $1"
                 )))
                 .bind(a)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.db.pool)
                 .await?
             }
             Err(_) => None,
@@ -382,32 +361,7 @@ impl Db {
         })
     }
 
-    /// The secret decoy salts are derived from: made once, kept in the database.
-    async fn server_secret(&self) -> Result<Vec<u8>> {
-        self.scram_secret
-            .get_or_try_init(|| async {
-                let fresh = hex::encode(rand::random::<[u8; 32]>());
-                let mut w = self.begin_write().await?;
-                sqlx::query(
-                    "INSERT INTO server_secrets (name, value) VALUES ('scram-decoy', $1) \
-                     ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(&fresh)
-                .execute(&mut *w.tx)
-                .await?;
-                let value: String = sqlx::query_scalar(
-                    "SELECT value FROM server_secrets WHERE name = 'scram-decoy'",
-                )
-                .fetch_one(&mut *w.tx)
-                .await?;
-                w.commit().await?;
-                Ok(value.into_bytes())
-            })
-            .await
-            .cloned()
-    }
-
-    pub async fn add_alias(&self, address: &str, targets: &[String]) -> Result<()> {
+    async fn add_alias(&self, address: &str, targets: &[String]) -> Result<()> {
         let (address, domain) = alias_key(address)?;
         self.require_domain(&domain).await?;
         if targets.is_empty() {
@@ -419,7 +373,7 @@ impl Db {
             .iter()
             .map(|t| normalize(t))
             .collect::<Result<Vec<_>>>()?;
-        let mut w = self.begin_write().await?;
+        let mut w = self.db.begin_write().await?;
         for target in &targets {
             if *target == address {
                 return Err(StoreError::Invalid(format!(
@@ -445,9 +399,9 @@ impl Db {
         w.commit().await
     }
 
-    pub async fn remove_alias(&self, address: &str, target: Option<&str>) -> Result<()> {
+    async fn remove_alias(&self, address: &str, target: Option<&str>) -> Result<()> {
         let (address, _) = alias_key(address)?;
-        let mut w = self.begin_write().await?;
+        let mut w = self.db.begin_write().await?;
         let done = match target {
             Some(t) => {
                 let t = normalize(t)?;
@@ -474,17 +428,17 @@ impl Db {
         w.commit().await
     }
 
-    pub async fn list_aliases(&self, domain: Option<&str>) -> Result<Vec<Alias>> {
+    async fn list_aliases(&self, domain: Option<&str>) -> Result<Vec<Alias>> {
         let rows = match domain {
             Some(d) => sqlx::query(
                 "SELECT address, target FROM aliases WHERE domain = $1 ORDER BY address, target",
             )
             .bind(normalize_domain(d)?)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db.pool)
             .await?,
             None => {
                 sqlx::query("SELECT address, target FROM aliases ORDER BY domain, address, target")
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.db.pool)
                     .await?
             }
         };
@@ -498,12 +452,71 @@ impl Db {
             .collect()
     }
 
+    async fn resolve(&self, address: &str) -> Result<Resolution> {
+        resolve::resolve(self, address).await
+    }
+}
+
+impl SqlStore {
+
+    async fn require_domain(&self, domain: &str) -> Result<()> {
+        if self.is_local_domain(domain).await? {
+            Ok(())
+        } else {
+            Err(StoreError::DomainNotServed(domain.to_string()))
+        }
+    }
+
+    /// Stores SCRAM keys for a user who has none, from the password that just matched
+    /// `hash` — unless the password changed meanwhile.
+    async fn add_scram_keys(&self, user: &User, hash: &str, password: &str) -> Result<()> {
+        let scram = scram_keys::format(&scram_keys::derive_new(password).await);
+        let mut w = self.db.begin_write().await?;
+        let done =
+            sqlx::query("UPDATE users SET scram_sha256 = $1 WHERE id = $2 AND password_hash = $3")
+                .bind(&scram)
+                .bind(user.id)
+                .bind(hash)
+                .execute(&mut *w.tx)
+                .await?;
+        w.commit().await?;
+        if done.rows_affected() == 1 {
+            tracing::info!(user = %user.address, "SCRAM-SHA-256 keys stored at login");
+        }
+        Ok(())
+    }
+
+    /// The secret decoy salts are derived from: made once, kept in the database.
+    async fn server_secret(&self) -> Result<Vec<u8>> {
+        self.db.scram_secret
+            .get_or_try_init(|| async {
+                let fresh = hex::encode(rand::random::<[u8; 32]>());
+                let mut w = self.db.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO server_secrets (name, value) VALUES ('scram-decoy', $1) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(&fresh)
+                .execute(&mut *w.tx)
+                .await?;
+                let value: String = sqlx::query_scalar(
+                    "SELECT value FROM server_secrets WHERE name = 'scram-decoy'",
+                )
+                .fetch_one(&mut *w.tx)
+                .await?;
+                w.commit().await?;
+                Ok(value.into_bytes())
+            })
+            .await
+            .cloned()
+    }
+
     /// Targets of an alias address (exact match), empty when there is no such alias.
     pub(crate) async fn alias_targets(&self, address: &str) -> Result<Vec<String>> {
         Ok(
             sqlx::query_scalar("SELECT target FROM aliases WHERE address = $1 ORDER BY target")
                 .bind(address)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db.pool)
                 .await?,
         )
     }

@@ -1,14 +1,16 @@
-//! Folder management for IMAP: create, rename (with children, and the INBOX rule),
-//! delete, subscribe. Folder names use `/` as the hierarchy separator.
+//! Folder management for IMAP — the store's [`Folders`]: create, rename (with children,
+//! and the INBOX rule), delete, subscribe. Folder names use `/` as the hierarchy separator.
 
+use async_trait::async_trait;
 use sqlx::Row;
 
+use crate::api::{Folders, Mailboxes, Messages};
 use crate::blobs;
-use crate::engine::Db;
 use crate::error::{Result, StoreError};
 use crate::mailbox::bump;
 use crate::model::Mailbox;
 use crate::now;
+use crate::sql_store::SqlStore;
 
 /// The hierarchy separator of folder names.
 pub const SEPARATOR: char = '/';
@@ -32,8 +34,9 @@ fn is_inbox(name: &str) -> bool {
     name.eq_ignore_ascii_case("INBOX")
 }
 
-impl Db {
-    pub async fn create_mailbox(
+#[async_trait]
+impl Folders for SqlStore {
+    async fn create_mailbox(
         &self,
         user_id: i64,
         name: &str,
@@ -45,7 +48,7 @@ impl Db {
                 "mailbox INBOX already exists".into(),
             ));
         }
-        let mut w = self.begin_write().await?;
+        let mut w = self.db.begin_write().await?;
         // A new UIDVALIDITY, never one this user had before (not even for a deleted folder).
         let uidvalidity: Option<i64> = sqlx::query_scalar(
             "UPDATE users SET last_uidvalidity = CASE WHEN last_uidvalidity + 1 > $1 \
@@ -84,7 +87,7 @@ impl Db {
 
     /// Renames a folder and its children. Renaming INBOX moves its messages into a new
     /// folder and leaves INBOX empty (RFC 9051 §6.3.6).
-    pub async fn rename_mailbox(&self, user_id: i64, from: &str, to: &str) -> Result<()> {
+    async fn rename_mailbox(&self, user_id: i64, from: &str, to: &str) -> Result<()> {
         check_name(to)?;
         if is_inbox(to) {
             return Err(StoreError::AlreadyExists(
@@ -115,7 +118,7 @@ impl Db {
             self.move_messages(source.id, &uids, target.id).await?;
             return Ok(());
         }
-        let mut w = self.begin_write().await?;
+        let mut w = self.db.begin_write().await?;
         let children = sqlx::query(
             "SELECT id, name FROM mailboxes WHERE user_id = $1 AND name LIKE $2 ESCAPE '\\'",
         )
@@ -148,7 +151,7 @@ impl Db {
     }
 
     /// Deletes a folder and its messages; INBOX cannot be deleted.
-    pub async fn delete_mailbox(&self, user_id: i64, name: &str) -> Result<()> {
+    async fn delete_mailbox(&self, user_id: i64, name: &str) -> Result<()> {
         if is_inbox(name) {
             return Err(StoreError::Invalid("INBOX cannot be deleted".into()));
         }
@@ -157,7 +160,7 @@ impl Db {
                 "mailbox {name} does not exist"
             )));
         };
-        let mut w = self.begin_write().await?;
+        let mut w = self.db.begin_write().await?;
         bump(&mut w, mb.id, false).await?;
         let held = sqlx::query("SELECT blob_hash, COUNT(*) AS n FROM mailbox_messages WHERE mailbox_id = $1 GROUP BY blob_hash")
             .bind(mb.id)
@@ -178,8 +181,8 @@ impl Db {
         w.commit().await
     }
 
-    pub async fn set_subscribed(&self, user_id: i64, name: &str, subscribed: bool) -> Result<()> {
-        let mut w = self.begin_write().await?;
+    async fn set_subscribed(&self, user_id: i64, name: &str, subscribed: bool) -> Result<()> {
+        let mut w = self.db.begin_write().await?;
         let done =
             sqlx::query("UPDATE mailboxes SET subscribed = $1 WHERE user_id = $2 AND name = $3")
                 .bind(i64::from(subscribed))

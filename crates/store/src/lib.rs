@@ -1,15 +1,21 @@
 //! The Store: everything estafeta keeps — the directory (domains, users, aliases),
-//! message bodies, mailboxes, the outbound queue and what left through it — behind one trait, [`Store`], on
-//! two engines: SQLite (embedded, the default) and PostgreSQL (several nodes, one
-//! database). Only this crate knows SQL.
+//! message bodies, mailboxes, the outbound queue and what left through it — behind a few
+//! traits by concern ([`Directory`], [`Suppressions`], [`Mailboxes`], [`Folders`],
+//! [`Messages`], [`Queue`], [`Changes`]) gathered in one handle, [`Store`], on two
+//! engines: SQLite (embedded, the default) and PostgreSQL (several nodes, one database).
+//! Only this crate knows SQL. [`Envelope`] is where a resolved message becomes what the
+//! store accepts.
 
 mod accept;
 pub mod address;
 mod api;
 mod blobs;
 mod directory;
+mod dsn_params;
 mod engine;
+mod envelope;
 mod error;
+mod flags;
 mod folders;
 mod mailbox;
 mod messages;
@@ -25,16 +31,26 @@ mod suppression;
 
 use std::sync::Arc;
 
-pub use api::Store;
+pub use api::{Changes, Directory, Folders, Mailboxes, Messages, Queue, Store, Suppressions};
 pub use directory::DEFAULT_FOLDERS;
+pub use dsn_params::{Notify, Ret};
 pub use engine::{Backend, StoreOptions};
+pub use envelope::{Envelope, return_path};
 pub use error::{Result, StoreError};
+pub use flags::Flags;
 pub use folders::SEPARATOR;
-pub use messages::normalize_flags;
 pub use model::*;
 pub use scram_keys::ITERATIONS as SCRAM_ITERATIONS;
 pub use sent::{MAX_LOOKUP_IDS, SENT_RETENTION_SECS};
 pub use sql_store::SqlStore;
+
+/// The store's traits, for code that calls them on something other than `dyn Store`
+/// (trait objects find their supertraits' methods without them).
+pub mod prelude {
+    pub use crate::api::{
+        Changes, Directory, Folders, Mailboxes, Messages, Queue, Store, Suppressions,
+    };
+}
 
 /// Opens the store described by `options`, running migrations.
 pub async fn open(options: &StoreOptions) -> Result<Arc<dyn Store>> {

@@ -1,13 +1,18 @@
-//! Mailboxes and their entries: listing, reading, flags, expunge. Every change bumps the
-//! mailbox's HIGHESTMODSEQ and gives the changed entries that MODSEQ (RFC 7162).
+//! Mailboxes and their entries — the store's [`Mailboxes`]: listing, reading, summaries,
+//! expunge. Every change bumps the mailbox's HIGHESTMODSEQ and gives the changed entries
+//! that MODSEQ (RFC 7162).
 
+use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
+use crate::api::Mailboxes;
 use crate::blobs;
-use crate::engine::{Db, WriteTx};
+use crate::engine::WriteTx;
 use crate::error::{Result, StoreError};
+use crate::flags::Flags;
 use crate::model::{Mailbox, MailboxChange, MailboxEntry, Summary};
+use crate::sql_store::SqlStore;
 
 const MAILBOX_COLUMNS: &str =
     "id, user_id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed";
@@ -30,7 +35,7 @@ pub(crate) fn entry_from_row(row: &AnyRow) -> Result<MailboxEntry> {
         mailbox_id: row.try_get("mailbox_id")?,
         uid: to_u32(row.try_get("uid")?)?,
         blob_hash: row.try_get("blob_hash")?,
-        flags: row.try_get("flags")?,
+        flags: Flags::parse(&row.try_get::<String, _>("flags")?),
         internal_date: row.try_get("internal_date")?,
         size: row.try_get("size")?,
         modseq: row.try_get("modseq")?,
@@ -72,29 +77,30 @@ pub(crate) async fn bump(
     Ok((user_id, uid, modseq))
 }
 
-impl Db {
-    pub async fn list_mailboxes(&self, user_id: i64) -> Result<Vec<Mailbox>> {
+#[async_trait]
+impl Mailboxes for SqlStore {
+    async fn list_mailboxes(&self, user_id: i64) -> Result<Vec<Mailbox>> {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE user_id = $1 ORDER BY id"
         )))
         .bind(user_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.pool)
         .await?;
         rows.iter().map(mailbox_from_row).collect()
     }
 
-    pub async fn mailbox_by_id(&self, mailbox_id: i64) -> Result<Option<Mailbox>> {
+    async fn mailbox_by_id(&self, mailbox_id: i64) -> Result<Option<Mailbox>> {
         let row = sqlx::query(AssertSqlSafe(format!(
             "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE id = $1"
         )))
         .bind(mailbox_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db.pool)
         .await?;
         row.as_ref().map(mailbox_from_row).transpose()
     }
 
     /// The cached summaries of the bodies of UIDs `first..=last`, in UID order.
-    pub async fn read_summaries(
+    async fn read_summaries(
         &self,
         mailbox_id: i64,
         first: u32,
@@ -108,7 +114,7 @@ impl Db {
         .bind(mailbox_id)
         .bind(i64::from(first))
         .bind(i64::from(last))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.pool)
         .await?;
         rows.iter()
             .map(|row| {
@@ -122,11 +128,11 @@ impl Db {
     }
 
     /// Keeps summaries beside their bodies (bodies gone meanwhile are skipped).
-    pub async fn save_summaries(&self, summaries: &[(String, Vec<u8>)]) -> Result<()> {
+    async fn save_summaries(&self, summaries: &[(String, Vec<u8>)]) -> Result<()> {
         if summaries.is_empty() {
             return Ok(());
         }
-        let mut w = self.begin_write().await?;
+        let mut w = self.db.begin_write().await?;
         for (hash, summary) in summaries {
             sqlx::query("UPDATE blobs SET summary = $1 WHERE hash = $2")
                 .bind(summary.as_slice())
@@ -137,36 +143,36 @@ impl Db {
         w.commit().await
     }
 
-    pub async fn get_mailbox(&self, user_id: i64, name: &str) -> Result<Option<Mailbox>> {
+    async fn get_mailbox(&self, user_id: i64, name: &str) -> Result<Option<Mailbox>> {
         let row = sqlx::query(AssertSqlSafe(format!(
             "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE user_id = $1 AND name = $2"
         )))
         .bind(user_id)
         .bind(name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db.pool)
         .await?;
         row.as_ref().map(mailbox_from_row).transpose()
     }
 
-    pub async fn list_messages(&self, mailbox_id: i64) -> Result<Vec<MailboxEntry>> {
+    async fn list_messages(&self, mailbox_id: i64) -> Result<Vec<MailboxEntry>> {
         let rows = sqlx::query(
             "SELECT mailbox_id, uid, blob_hash, flags, internal_date, size, modseq \
              FROM mailbox_messages WHERE mailbox_id = $1 ORDER BY uid",
         )
         .bind(mailbox_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.pool)
         .await?;
         rows.iter().map(entry_from_row).collect()
     }
 
-    pub async fn read_message(&self, mailbox_id: i64, uid: u32) -> Result<Option<Vec<u8>>> {
+    async fn read_message(&self, mailbox_id: i64, uid: u32) -> Result<Option<Vec<u8>>> {
         let row = sqlx::query(
             "SELECT m.prefix, b.data FROM mailbox_messages m JOIN blobs b ON b.hash = m.blob_hash \
              WHERE m.mailbox_id = $1 AND m.uid = $2",
         )
         .bind(mailbox_id)
         .bind(i64::from(uid))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
         let mut bytes: Vec<u8> = row.try_get("prefix")?;
@@ -176,7 +182,7 @@ impl Db {
     }
 
     /// Messages with UIDs in `first..=last`, as readers see them, in UID order.
-    pub async fn read_messages(
+    async fn read_messages(
         &self,
         mailbox_id: i64,
         first: u32,
@@ -189,7 +195,7 @@ impl Db {
         .bind(mailbox_id)
         .bind(i64::from(first))
         .bind(i64::from(last))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.pool)
         .await?;
         rows.iter()
             .map(|row| {
@@ -201,28 +207,7 @@ impl Db {
             .collect()
     }
 
-    pub async fn set_flags(&self, mailbox_id: i64, uid: u32, flags: &str) -> Result<i64> {
-        let mut w = self.begin_write().await?;
-        let (_, _, modseq) = bump(&mut w, mailbox_id, false).await?;
-        let done = sqlx::query(
-            "UPDATE mailbox_messages SET flags = $1, modseq = $2 WHERE mailbox_id = $3 AND uid = $4",
-        )
-        .bind(flags)
-        .bind(modseq)
-        .bind(mailbox_id)
-        .bind(i64::from(uid))
-        .execute(&mut *w.tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "message {uid} does not exist in mailbox {mailbox_id}"
-            )));
-        }
-        w.commit().await?;
-        Ok(modseq)
-    }
-
-    pub async fn expunge(&self, mailbox_id: i64, uids: &[u32]) -> Result<i64> {
+    async fn expunge(&self, mailbox_id: i64, uids: &[u32]) -> Result<i64> {
         self.expunge_where(mailbox_id, uids, false)
             .await
             .map(|(m, _)| m)
@@ -230,11 +215,14 @@ impl Db {
 
     /// IMAP EXPUNGE: removes those of `uids` that carry `\Deleted` at this moment (another
     /// session may have taken the flag off since the client looked). Returns the UIDs removed.
-    pub async fn expunge_deleted(&self, mailbox_id: i64, uids: &[u32]) -> Result<Vec<u32>> {
+    async fn expunge_deleted(&self, mailbox_id: i64, uids: &[u32]) -> Result<Vec<u32>> {
         self.expunge_where(mailbox_id, uids, true)
             .await
             .map(|(_, gone)| gone)
     }
+}
+
+impl SqlStore {
 
     async fn expunge_where(
         &self,
@@ -242,7 +230,7 @@ impl Db {
         uids: &[u32],
         only_deleted: bool,
     ) -> Result<(i64, Vec<u32>)> {
-        let mut w = self.begin_write().await?;
+        let mut w = self.db.begin_write().await?;
         let (_, _, modseq) = bump(&mut w, mailbox_id, false).await?;
         let mut gone = Vec::with_capacity(uids.len());
         for &uid in uids {
@@ -254,8 +242,7 @@ impl Db {
                 .bind(i64::from(uid))
                 .fetch_optional(&mut *w.tx)
                 .await?;
-                if !flags.is_some_and(|f| f.split(' ').any(|x| x.eq_ignore_ascii_case("\\Deleted")))
-                {
+                if !flags.is_some_and(|f| Flags::parse(&f).contains("\\Deleted")) {
                     continue;
                 }
             }
@@ -273,14 +260,5 @@ impl Db {
         }
         w.commit().await?;
         Ok((modseq, gone))
-    }
-
-    pub async fn blob_refcount(&self, hash: &str) -> Result<Option<i64>> {
-        Ok(
-            sqlx::query_scalar("SELECT refcount FROM blobs WHERE hash = $1")
-                .bind(hash)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
     }
 }

@@ -1,65 +1,42 @@
-//! Message operations for IMAP: APPEND, COPY, MOVE, STORE (with UNCHANGEDSINCE), the
-//! changes and removals since a MODSEQ (CONDSTORE/QRESYNC), and quota usage.
+//! Message operations for IMAP — the store's [`Messages`]: APPEND, COPY, MOVE, STORE (with
+//! UNCHANGEDSINCE), the changes and removals since a MODSEQ (CONDSTORE/QRESYNC), and quota
+//! usage.
 
+use async_trait::async_trait;
 use sqlx::Row;
 
+use crate::api::Messages;
 use crate::blobs;
-use crate::engine::{Db, WriteTx};
+use crate::engine::WriteTx;
 use crate::error::{Result, StoreError};
+use crate::flags::Flags;
 use crate::mailbox::{bump, to_u32};
 use crate::model::{CopiedUid, Delivered, FlagChange, FlagUpdate, MailboxEntry};
+use crate::sql_store::SqlStore;
 
-/// Flags as stored: unique, in a stable order, separated by single spaces.
-pub fn normalize_flags<'a>(flags: impl IntoIterator<Item = &'a str>) -> String {
-    let mut list: Vec<&str> = flags.into_iter().filter(|f| !f.is_empty()).collect();
-    list.sort_by_key(|f| f.to_ascii_lowercase());
-    list.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
-    list.join(" ")
-}
-
-impl Db {
+#[async_trait]
+impl Messages for SqlStore {
     /// Bytes used by all of a user's messages, and how many there are.
-    pub async fn quota_usage(&self, user_id: i64) -> Result<(i64, i64)> {
+    async fn quota_usage(&self, user_id: i64) -> Result<(i64, i64)> {
         let row = sqlx::query(
             "SELECT CAST(COALESCE(SUM(m.size), 0) AS BIGINT) AS used, COUNT(*) AS n \
              FROM mailbox_messages m JOIN mailboxes b ON b.id = m.mailbox_id WHERE b.user_id = $1",
         )
         .bind(user_id)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.db.pool)
         .await?;
         Ok((row.try_get("used")?, row.try_get("n")?))
     }
 
-    /// Refuses when `extra` more bytes would take the mailbox owner over their quota.
-    async fn check_quota(&self, w: &mut WriteTx<'_>, user_id: i64, extra: i64) -> Result<()> {
-        let row = sqlx::query(
-            "SELECT u.quota_bytes AS quota, \
-               CAST(COALESCE((SELECT SUM(m.size) FROM mailbox_messages m JOIN mailboxes b ON b.id = m.mailbox_id \
-                 WHERE b.user_id = u.id), 0) AS BIGINT) AS used \
-             FROM users u WHERE u.id = $1",
-        )
-        .bind(user_id)
-        .fetch_one(&mut *w.tx)
-        .await?;
-        let quota: i64 = row.try_get("quota")?;
-        let used: i64 = row.try_get("used")?;
-        if quota > 0 && used + extra > quota {
-            return Err(StoreError::OverQuota(format!(
-                "quota exceeded: {used} of {quota} bytes used, {extra} more requested"
-            )));
-        }
-        Ok(())
-    }
-
-    pub async fn append(
+    async fn append(
         &self,
         mailbox_id: i64,
         message: &[u8],
-        flags: &str,
+        flags: &Flags,
         internal_date: i64,
     ) -> Result<Delivered> {
         let hash = blobs::hash(message);
-        let mut w = self.begin_write().await?;
+        let mut w = self.db.begin_write().await?;
         let (user_id, uid, modseq) = bump(&mut w, mailbox_id, true).await?;
         self.check_quota(&mut w, user_id, message.len() as i64)
             .await?;
@@ -72,7 +49,7 @@ impl Db {
         .bind(i64::from(uid))
         .bind(&hash)
         .bind(Vec::<u8>::new())
-        .bind(normalize_flags(flags.split(' ')))
+        .bind(flags.as_str())
         .bind(internal_date)
         .bind(message.len() as i64)
         .bind(modseq)
@@ -88,16 +65,16 @@ impl Db {
     }
 
     /// Copies messages (by UID, in the order given) to another mailbox of the same user.
-    pub async fn copy_messages(&self, from: i64, uids: &[u32], to: i64) -> Result<Vec<CopiedUid>> {
-        let mut w = self.begin_write().await?;
+    async fn copy_messages(&self, from: i64, uids: &[u32], to: i64) -> Result<Vec<CopiedUid>> {
+        let mut w = self.db.begin_write().await?;
         let copied = copy_in(self, &mut w, from, uids, to).await?;
         w.commit().await?;
         Ok(copied)
     }
 
     /// Copy and expunge in one transaction (RFC 6851).
-    pub async fn move_messages(&self, from: i64, uids: &[u32], to: i64) -> Result<Vec<CopiedUid>> {
-        let mut w = self.begin_write().await?;
+    async fn move_messages(&self, from: i64, uids: &[u32], to: i64) -> Result<Vec<CopiedUid>> {
+        let mut w = self.db.begin_write().await?;
         let copied = copy_in(self, &mut w, from, uids, to).await?;
         if !copied.is_empty() {
             let (_, _, modseq) = bump(&mut w, from, false).await?;
@@ -121,15 +98,15 @@ impl Db {
 
     /// Changes the flags of messages; with `unchanged_since`, a message whose MODSEQ is
     /// higher is left alone and reported (RFC 7162 §3.1.3).
-    pub async fn store_flags(
+    async fn store_flags(
         &self,
         mailbox_id: i64,
         uids: &[u32],
         change: FlagChange,
-        flags: &[String],
+        flags: &Flags,
         unchanged_since: Option<i64>,
     ) -> Result<FlagUpdate> {
-        let mut w = self.begin_write().await?;
+        let mut w = self.db.begin_write().await?;
         let (_, _, modseq) = bump(&mut w, mailbox_id, false).await?;
         let mut update = FlagUpdate {
             modseq,
@@ -144,29 +121,22 @@ impl Db {
             .fetch_optional(&mut *w.tx)
             .await?;
             let Some(row) = row else { continue };
-            let current: String = row.try_get("flags")?;
+            let old = Flags::parse(&row.try_get::<String, _>("flags")?);
             let current_modseq: i64 = row.try_get("modseq")?;
             if unchanged_since.is_some_and(|limit| current_modseq > limit) {
                 update.modified.push(uid);
                 continue;
             }
-            let old: Vec<&str> = current.split(' ').filter(|f| !f.is_empty()).collect();
             let new = match change {
-                FlagChange::Replace => normalize_flags(flags.iter().map(String::as_str)),
-                FlagChange::Add => {
-                    normalize_flags(old.iter().copied().chain(flags.iter().map(String::as_str)))
-                }
-                FlagChange::Remove => normalize_flags(
-                    old.iter()
-                        .copied()
-                        .filter(|f| !flags.iter().any(|r| r.eq_ignore_ascii_case(f))),
-                ),
+                FlagChange::Replace => flags.clone(),
+                FlagChange::Add => old.with(flags.iter()),
+                FlagChange::Remove => old.without(flags),
             };
-            if new == normalize_flags(old.iter().copied()) {
+            if new == old {
                 continue; // nothing changes: MODSEQ stays (RFC 7162 §3.2)
             }
             sqlx::query("UPDATE mailbox_messages SET flags = $1, modseq = $2 WHERE mailbox_id = $3 AND uid = $4")
-                .bind(&new)
+                .bind(new.as_str())
                 .bind(modseq)
                 .bind(mailbox_id)
                 .bind(i64::from(uid))
@@ -179,28 +149,52 @@ impl Db {
     }
 
     /// Entries changed (added or flags changed) after `modseq`.
-    pub async fn changed_since(&self, mailbox_id: i64, modseq: i64) -> Result<Vec<MailboxEntry>> {
+    async fn changed_since(&self, mailbox_id: i64, modseq: i64) -> Result<Vec<MailboxEntry>> {
         let rows = sqlx::query(
             "SELECT mailbox_id, uid, blob_hash, flags, internal_date, size, modseq FROM mailbox_messages \
              WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid",
         )
         .bind(mailbox_id)
         .bind(modseq)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.pool)
         .await?;
         rows.iter().map(crate::mailbox::entry_from_row).collect()
     }
 
     /// UIDs expunged after `modseq` (QRESYNC VANISHED).
-    pub async fn vanished_since(&self, mailbox_id: i64, modseq: i64) -> Result<Vec<u32>> {
+    async fn vanished_since(&self, mailbox_id: i64, modseq: i64) -> Result<Vec<u32>> {
         let uids: Vec<i64> = sqlx::query_scalar(
             "SELECT uid FROM expunged WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid",
         )
         .bind(mailbox_id)
         .bind(modseq)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.pool)
         .await?;
         uids.into_iter().map(to_u32).collect()
+    }
+}
+
+impl SqlStore {
+
+    /// Refuses when `extra` more bytes would take the mailbox owner over their quota.
+    async fn check_quota(&self, w: &mut WriteTx<'_>, user_id: i64, extra: i64) -> Result<()> {
+        let row = sqlx::query(
+            "SELECT u.quota_bytes AS quota, \
+               CAST(COALESCE((SELECT SUM(m.size) FROM mailbox_messages m JOIN mailboxes b ON b.id = m.mailbox_id \
+                 WHERE b.user_id = u.id), 0) AS BIGINT) AS used \
+             FROM users u WHERE u.id = $1",
+        )
+        .bind(user_id)
+        .fetch_one(&mut *w.tx)
+        .await?;
+        let quota: i64 = row.try_get("quota")?;
+        let used: i64 = row.try_get("used")?;
+        if quota > 0 && used + extra > quota {
+            return Err(StoreError::OverQuota(format!(
+                "quota exceeded: {used} of {quota} bytes used, {extra} more requested"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -223,7 +217,7 @@ pub(crate) async fn record_expunged(
 }
 
 async fn copy_in(
-    db: &Db,
+    store: &SqlStore,
     w: &mut WriteTx<'_>,
     from: i64,
     uids: &[u32],
@@ -263,7 +257,7 @@ async fn copy_in(
         return Ok(Vec::new());
     }
     let user_id = owners[0];
-    db.check_quota(w, user_id, extra).await?;
+    store.check_quota(w, user_id, extra).await?;
     let mut copied = Vec::with_capacity(sources.len());
     for (source, row) in sources {
         let (_, uid, modseq) = bump(w, to, true).await?;

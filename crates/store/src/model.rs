@@ -1,4 +1,8 @@
-//! The values the Store hands out and takes in. Plain data, no behaviour.
+//! The values the Store hands out and takes in. Plain data, no behaviour (the few values
+//! with a text form have their own modules: `flags`, `dsn_params`).
+
+use crate::dsn_params::{Notify, Ret};
+use crate::flags::Flags;
 
 /// A domain whose mail this server keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,8 +132,7 @@ pub struct MailboxEntry {
     pub mailbox_id: i64,
     pub uid: u32,
     pub blob_hash: String,
-    /// Flags separated by spaces, e.g. `\Seen \Flagged`.
-    pub flags: String,
+    pub flags: Flags,
     pub internal_date: i64,
     pub size: i64,
     pub modseq: i64,
@@ -156,7 +159,7 @@ pub struct LocalDelivery {
 pub struct RemoteRecipient {
     pub address: String,
     pub orcpt: Option<String>,
-    pub notify: Option<String>,
+    pub notify: Option<Notify>,
 }
 
 /// Everything SMTP hands over before it may answer 250.
@@ -169,8 +172,7 @@ pub struct Accept {
     /// Envelope sender; empty for the null sender `<>`.
     pub sender: String,
     pub envid: Option<String>,
-    /// "FULL" or "HDRS".
-    pub ret: Option<String>,
+    pub ret: Option<Ret>,
     pub auth_user: Option<String>,
     pub local: Vec<LocalDelivery>,
     pub remote: Vec<RemoteRecipient>,
@@ -190,7 +192,7 @@ pub struct Accept {
 pub struct FailedRecipient {
     pub address: String,
     pub orcpt: Option<String>,
-    pub notify: Option<String>,
+    pub notify: Option<Notify>,
     pub reason: String,
 }
 
@@ -275,7 +277,7 @@ pub struct QueueRecipient {
     pub address: String,
     pub domain: String,
     pub orcpt: Option<String>,
-    pub notify: Option<String>,
+    pub notify: Option<Notify>,
     pub state: RecipientState,
     pub attempts: i64,
     pub next_attempt: i64,
@@ -302,7 +304,7 @@ pub struct QueuedMessage {
     pub blob_hash: String,
     pub sender: String,
     pub envid: Option<String>,
-    pub ret: Option<String>,
+    pub ret: Option<Ret>,
     pub size: i64,
     pub created_at: i64,
     pub recipients: Vec<QueueRecipient>,
@@ -359,28 +361,6 @@ pub struct RecipientUpdate {
     pub report: Option<ReportKind>,
 }
 
-/// A report ready to queue: the message and who gets it. The store queues it with the
-/// null sender, delivering to a local recipient's INBOX at once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Report {
-    pub to: String,
-    pub body: Vec<u8>,
-}
-
-/// Builds the report for a message from its body while the body is still there: called by
-/// [`crate::Store::record_attempt`] inside the transaction that records the outcomes, once
-/// no recipient of the message is still being attempted.
-pub trait ReportBuilder: Send + Sync {
-    /// `reported` are the recipients whose `report` is set. `None`: nothing to send (the
-    /// reports are dropped all the same).
-    fn build(
-        &self,
-        message: &QueuedMessage,
-        body: &[u8],
-        reported: &[QueueRecipient],
-    ) -> Option<Report>;
-}
-
 /// A message with remote recipients, just accepted and already leased to this process's
 /// delivery scheduler (see [`crate::Store::hand_off`]): it comes in memory, so it need
 /// not be leased and read back from the database.
@@ -397,10 +377,38 @@ pub struct AttemptRecorded {
     /// Recipient ids whose update was refused: the lease is another worker's now, or the
     /// message was deleted meanwhile.
     pub conflicts: Vec<i64>,
+    /// Messages that owe delivery reports and have no recipient in flight any more: their
+    /// reports are to be built and handed to `Queue::queue_reports`, which alone releases
+    /// their bodies.
+    pub owed: Vec<String>,
+    /// Messages finished and removed from the queue (their body released).
+    pub finished: Vec<String>,
+}
+
+/// The delivery report a message owes, built by delivery, for `Queue::queue_reports`.
+#[derive(Debug, Clone)]
+pub struct ReportHandover {
+    /// The reported message.
+    pub queue_id: String,
+    /// The recipients the report covers (id, the report each owed), as delivery read
+    /// them: their marks are cleared, and only if they are all still these.
+    pub recipients: Vec<(i64, ReportKind)>,
+    /// The report, from `<>` (see [`crate::Envelope`]); `None`: nothing is sent (the
+    /// marks are cleared all the same).
+    pub report: Option<Accept>,
+}
+
+/// What `queue_reports` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportsQueued {
     /// (queue id of the reported message, queue id of the report) for every report queued.
     pub reports: Vec<(String, String)>,
     /// Messages finished and removed from the queue (their body released).
     pub finished: Vec<String>,
+    /// Messages whose hand-over was refused because their marks are no longer those read
+    /// (another node queued the report, more recipients owe one, or the message was
+    /// deleted): read them again.
+    pub stale: Vec<String>,
 }
 
 /// A mailbox changed (new message, flags, expunge): sent to watchers such as IMAP IDLE.
@@ -431,7 +439,7 @@ pub struct FlagUpdate {
     /// The MODSEQ the changed messages now have.
     pub modseq: i64,
     /// (UID, new flags) of each message whose flags changed.
-    pub changed: Vec<(u32, String)>,
+    pub changed: Vec<(u32, Flags)>,
     /// UIDs left alone because they changed after UNCHANGEDSINCE.
     pub modified: Vec<u32>,
 }

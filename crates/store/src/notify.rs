@@ -1,18 +1,21 @@
-//! Change notification: who is told that a mailbox changed. On SQLite the committing
-//! process broadcasts in memory (other processes are not told: the CLI changes no mailbox
-//! contents a session watches). On PostgreSQL every commit sends `NOTIFY`, and one
-//! `LISTEN` connection per process feeds the same in-memory broadcast, so every node hears
-//! every node. Watchers should still re-check now and then: a dropped LISTEN connection
+//! Change notification — the store's [`Changes`]: who is told that a mailbox changed, and
+//! that queue work is due. On SQLite the committing process broadcasts in memory (other
+//! processes are not told: the CLI changes no mailbox contents a session watches). On
+//! PostgreSQL every commit sends `NOTIFY`, and one `LISTEN` connection per process feeds
+//! the same in-memory broadcast, so every node hears every node. Watchers should still re-check now and then: a dropped LISTEN connection
 //! reconnects, but notifications sent while it was down are lost.
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use sqlx::postgres::PgListener;
 use tokio::sync::{Notify, OnceCell, broadcast};
 
+use crate::api::Changes;
 use crate::engine::{Db, Kind};
 use crate::error::{Result, StoreError};
 use crate::model::MailboxChange;
+use crate::sql_store::SqlStore;
 
 pub const CHANNEL: &str = "estafeta_mailbox";
 /// Queue work due now (payload empty): wakes every node's delivery scheduler.
@@ -30,19 +33,19 @@ pub fn decode(payload: &str) -> Option<MailboxChange> {
     })
 }
 
-/// Starts the LISTEN connection (PostgreSQL) the first time someone subscribes.
-pub(crate) async fn subscribe(
-    db: &Db,
-    listening: &OnceCell<()>,
-) -> Result<broadcast::Receiver<MailboxChange>> {
-    listen(db, listening).await?;
-    Ok(db.changes.subscribe())
-}
+#[async_trait]
+impl Changes for SqlStore {
+    /// Starts the LISTEN connection (PostgreSQL) the first time someone subscribes.
+    async fn subscribe(&self) -> Result<broadcast::Receiver<MailboxChange>> {
+        listen(&self.db, &self.listening).await?;
+        Ok(self.db.changes.subscribe())
+    }
 
-/// The queue's wake-up signal, hearing other nodes too on PostgreSQL.
-pub(crate) async fn queue_signal(db: &Db, listening: &OnceCell<()>) -> Result<Arc<Notify>> {
-    listen(db, listening).await?;
-    Ok(db.queue_wake.clone())
+    /// The queue's wake-up signal, hearing other nodes too on PostgreSQL.
+    async fn queue_signal(&self) -> Result<Arc<Notify>> {
+        listen(&self.db, &self.listening).await?;
+        Ok(self.db.queue_wake.clone())
+    }
 }
 
 /// On PostgreSQL, one LISTEN connection per process for both channels.

@@ -1,26 +1,36 @@
-//! The outbound queue: listing, leasing due recipients to a worker, recording outcomes
-//! (and, in the same transaction, queuing the delivery report an outcome owes the
-//! sender), and the operator's retry and delete.
+//! The outbound queue — the store's [`Queue`]: acceptance (through the group committer),
+//! listing, leasing due recipients to a worker, recording outcomes, the delivery reports
+//! they owe, and the operator's retry and delete.
 //!
 //! A lease is (owner, expiry): a worker that dies simply lets it run out and another
-//! takes the recipient; on PostgreSQL `FOR UPDATE SKIP LOCKED` keeps nodes apart. A
-//! message's body is released only when every recipient is final and no report is owed,
-//! so a report is always built from the body it describes.
+//! takes the recipient; on PostgreSQL `FOR UPDATE SKIP LOCKED` keeps nodes apart.
+//!
+//! Reports take two transactions, and a crash between them loses nothing. The first
+//! (`record_attempt`) records outcomes with the report each owes (`queue_recipients.report`)
+//! and names the messages owing one with nothing in flight; delivery builds the reports from
+//! their bodies and hands them over in the second (`queue_reports`), which queues them,
+//! clears the marks, and only then releases the body. A message keeps its body while any
+//! mark is set, and `reports_owed` finds marks left by a process that stopped in between.
+//! A hand-over applies only if the marks it names are all still set, so a report is never
+//! queued twice, even by two nodes.
 
+use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::accept::accept_in;
-use crate::address::normalize;
+use crate::api::Queue;
 use crate::blobs;
-use crate::engine::{Db, WriteTx};
+use crate::dsn_params::{Notify, Ret};
+use crate::engine::WriteTx;
 use crate::error::{Result, StoreError};
 use crate::model::{
-    Accept, AttemptRecorded, LocalDelivery, Outcome, QueueRecipient, QueuedMessage, RecipientState,
-    RecipientUpdate, RemoteRecipient, Report, ReportBuilder, ReportKind, Resolution,
+    Accept, Accepted, AttemptRecorded, Handoff, Outcome, QueueRecipient, QueuedMessage,
+    RecipientState, RecipientUpdate, ReportHandover, ReportKind, ReportsQueued, SentMessage,
 };
+use crate::now;
 use crate::sent;
-use crate::{new_queue_id, now};
+use crate::sql_store::SqlStore;
 
 const RCPT_COLUMNS: &str = "id, queue_id, address, domain, orcpt, notify, state, attempts, \
                             next_attempt, last_reply, last_host, last_attempt, report, \
@@ -36,7 +46,10 @@ fn recipient_from_row(row: &AnyRow) -> Result<QueueRecipient> {
         address: row.try_get("address")?,
         domain: row.try_get("domain")?,
         orcpt: row.try_get("orcpt")?,
-        notify: row.try_get("notify")?,
+        notify: row
+            .try_get::<Option<String>, _>("notify")?
+            .as_deref()
+            .and_then(Notify::parse),
         state: RecipientState::parse(&state)
             .ok_or_else(|| StoreError::Invalid(format!("unknown queue state {state:?}")))?,
         attempts: row.try_get("attempts")?,
@@ -58,7 +71,10 @@ fn message_from_row(row: &AnyRow, recipients: Vec<QueueRecipient>) -> Result<Que
         blob_hash: row.try_get("blob_hash")?,
         sender: row.try_get("sender")?,
         envid: row.try_get("envid")?,
-        ret: row.try_get("ret")?,
+        ret: row
+            .try_get::<Option<String>, _>("ret")?
+            .as_deref()
+            .and_then(Ret::parse),
         size: row.try_get("size")?,
         created_at: row.try_get("created_at")?,
         recipients,
@@ -67,20 +83,22 @@ fn message_from_row(row: &AnyRow, recipients: Vec<QueueRecipient>) -> Result<Que
 
 const MESSAGE_COLUMNS: &str = "id, blob_hash, sender, envid, ret, size, created_at";
 
-/// The prefix of a report's copy in a local INBOX: reports travel with the null sender.
-const NULL_RETURN_PATH: &[u8] = b"Return-Path: <>\r\n";
+#[async_trait]
+impl Queue for SqlStore {
+    async fn accept(&self, message: Accept) -> Result<Accepted> {
+        self.committer.accept(message).await
+    }
 
-impl Db {
-    pub async fn queue_list(&self) -> Result<Vec<QueuedMessage>> {
+    async fn queue_list(&self) -> Result<Vec<QueuedMessage>> {
         let messages = sqlx::query(AssertSqlSafe(format!(
             "SELECT {MESSAGE_COLUMNS} FROM queue_messages ORDER BY created_at, id"
         )))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.pool)
         .await?;
         let recipients = sqlx::query(AssertSqlSafe(format!(
             "SELECT {RCPT_COLUMNS} FROM queue_recipients ORDER BY queue_id, id"
         )))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db.pool)
         .await?;
         let mut by_message: std::collections::HashMap<String, Vec<QueueRecipient>> =
             std::collections::HashMap::new();
@@ -97,29 +115,29 @@ impl Db {
             .collect()
     }
 
-    pub async fn queue_get(&self, queue_id: &str) -> Result<Option<QueuedMessage>> {
-        let mut conn = self.pool.acquire().await?;
+    async fn queue_get(&self, queue_id: &str) -> Result<Option<QueuedMessage>> {
+        let mut conn = self.db.pool.acquire().await?;
         message_in(&mut conn, queue_id).await
     }
 
     /// The body of a queued message, `None` when the message is not queued (any more).
-    pub async fn queue_body(&self, queue_id: &str) -> Result<Option<Vec<u8>>> {
+    async fn queue_body(&self, queue_id: &str) -> Result<Option<Vec<u8>>> {
         Ok(sqlx::query_scalar(
             "SELECT b.data FROM queue_messages m JOIN blobs b ON b.hash = m.blob_hash WHERE m.id = $1",
         )
         .bind(queue_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db.pool)
         .await?)
     }
 
-    pub async fn lease_due(
+    async fn lease_due(
         &self,
         owner: &str,
         now: i64,
         max: i64,
         lease_secs: i64,
     ) -> Result<Vec<QueueRecipient>> {
-        let mut w = self.begin_write().await?;
+        let mut w = self.db.begin_write().await?;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "UPDATE queue_recipients SET lease_owner = $1, lease_until = $2 WHERE id IN ( \
                SELECT id FROM queue_recipients \
@@ -127,7 +145,7 @@ impl Db {
                  AND (lease_until IS NULL OR lease_until < $3) \
                ORDER BY next_attempt, id LIMIT $4 {}) \
              RETURNING {RCPT_COLUMNS}",
-            self.skip_locked()
+            self.db.skip_locked()
         )))
         .bind(owner)
         .bind(now + lease_secs)
@@ -145,8 +163,8 @@ impl Db {
     }
 
     /// Extends every lease `owner` holds to `until`; returns how many.
-    pub async fn renew_leases(&self, owner: &str, until: i64) -> Result<u64> {
-        let mut w = self.begin_write().await?;
+    async fn renew_leases(&self, owner: &str, until: i64) -> Result<u64> {
+        let mut w = self.db.begin_write().await?;
         let n = sqlx::query("UPDATE queue_recipients SET lease_until = $1 WHERE lease_owner = $2")
             .bind(until)
             .bind(owner)
@@ -158,8 +176,8 @@ impl Db {
     }
 
     /// Gives up every lease `owner` holds (a worker stopping cleanly); returns how many.
-    pub async fn release_leases(&self, owner: &str) -> Result<u64> {
-        let mut w = self.begin_write().await?;
+    async fn release_leases(&self, owner: &str) -> Result<u64> {
+        let mut w = self.db.begin_write().await?;
         let n = sqlx::query(
             "UPDATE queue_recipients SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
         )
@@ -174,20 +192,20 @@ impl Db {
 
     /// When the next recipient becomes due (its next attempt, or the end of the lease that
     /// holds it), `None` when nothing waits.
-    pub async fn queue_next_due(&self) -> Result<Option<i64>> {
+    async fn queue_next_due(&self) -> Result<Option<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until >= next_attempt \
                         THEN lease_until + 1 ELSE next_attempt END) \
              FROM queue_recipients WHERE state IN ('queued', 'deferred')",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&self.db.pool)
         .await?)
     }
 
     /// Makes the waiting recipients of one message (or of every message) due now; returns
     /// how many.
-    pub async fn queue_retry(&self, queue_id: Option<&str>) -> Result<u64> {
-        let mut w = self.begin_write().await?;
+    async fn queue_retry(&self, queue_id: Option<&str>) -> Result<u64> {
+        let mut w = self.db.begin_write().await?;
         let at = now();
         let n = match queue_id {
             Some(id) => sqlx::query(
@@ -215,16 +233,9 @@ impl Db {
     }
 
     /// Removes a message from the queue without a report; false when it is not queued.
-    pub async fn queue_delete(&self, queue_id: &str) -> Result<bool> {
-        let mut w = self.begin_write().await?;
-        let hash: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT blob_hash FROM queue_messages WHERE id = $1 {}",
-            self.for_update()
-        )))
-        .bind(queue_id)
-        .fetch_optional(&mut *w.tx)
-        .await?;
-        let Some(hash) = hash else {
+    async fn queue_delete(&self, queue_id: &str) -> Result<bool> {
+        let mut w = self.db.begin_write().await?;
+        let Some(hash) = lock_message(&mut w, queue_id).await? else {
             return Ok(false);
         };
         remove_message(&mut w, queue_id, &hash).await?;
@@ -232,47 +243,10 @@ impl Db {
         Ok(true)
     }
 
-    pub async fn record_outcome(
-        &self,
-        recipient_id: i64,
-        owner: &str,
-        outcome: Outcome,
-    ) -> Result<()> {
-        let queue_id: Option<String> =
-            sqlx::query_scalar("SELECT queue_id FROM queue_recipients WHERE id = $1")
-                .bind(recipient_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        let conflict = || {
-            StoreError::Conflict(format!(
-                "recipient {recipient_id} is not leased by {owner}: another worker took it over"
-            ))
-        };
-        let queue_id = queue_id.ok_or_else(conflict)?;
-        let update = RecipientUpdate {
-            recipient_id,
-            queue_id,
-            outcome,
-            host: None,
-            report: None,
-        };
-        let done = self.record_attempt(owner, &[update], &NoReports).await?;
-        if done.conflicts.is_empty() {
-            Ok(())
-        } else {
-            Err(conflict())
-        }
-    }
-
-    /// Records outcomes of recipients leased by `owner`, all in one transaction. For each
-    /// message touched, once none of its recipients is leased any more, the reports owed
-    /// are built from its body (by `reports`) and queued; a message whose recipients are
-    /// all final with nothing owed is removed and its body released.
-    pub async fn record_attempt(
+    async fn record_attempt(
         &self,
         owner: &str,
         updates: &[RecipientUpdate],
-        reports: &dyn ReportBuilder,
     ) -> Result<AttemptRecorded> {
         let at = now();
         let mut done = AttemptRecorded::default();
@@ -280,24 +254,14 @@ impl Db {
         let mut messages: Vec<&str> = updates.iter().map(|u| u.queue_id.as_str()).collect();
         messages.sort_unstable();
         messages.dedup();
-        let mut w = self.begin_write().await?;
+        let mut w = self.db.begin_write().await?;
         for queue_id in messages {
-            // On PostgreSQL the message row is locked first, so two workers finishing
-            // recipients of one message settle it one after the other, the second seeing
-            // the first's outcome (SQLite's writer lock does that already). A message
-            // deleted meanwhile has no recipients left: its updates find no row.
-            let exists = match self.kind {
-                crate::engine::Kind::Postgres => sqlx::query_scalar::<_, String>(
-                    "SELECT id FROM queue_messages WHERE id = $1 FOR UPDATE",
-                )
-                .bind(queue_id)
-                .fetch_optional(&mut *w.tx)
-                .await?
-                .is_some(),
-                crate::engine::Kind::Sqlite => true,
-            };
+            // The message row is locked first (PostgreSQL; SQLite's writer lock does that
+            // already), so two workers finishing recipients of one message settle it one
+            // after the other, the second seeing the first's outcome. A message deleted
+            // meanwhile has no recipients left: its updates find no row.
             let mine = updates.iter().filter(|u| u.queue_id == queue_id);
-            if !exists {
+            if lock_message(&mut w, queue_id).await?.is_none() {
                 done.conflicts.extend(mine.map(|u| u.recipient_id));
                 continue;
             }
@@ -310,137 +274,178 @@ impl Db {
                 }
             }
             if recorded {
-                self.settle(&mut w, queue_id, at, reports, &mut done)
-                    .await?;
+                settle(&mut w, queue_id, at, &mut done).await?;
             }
         }
         w.commit().await?;
         Ok(done)
     }
 
-    /// Queues the reports a message owes once nothing of it is in flight, and removes it
-    /// when it is done.
-    async fn settle(
-        &self,
-        w: &mut WriteTx<'_>,
-        queue_id: &str,
-        at: i64,
-        reports: &dyn ReportBuilder,
-        done: &mut AttemptRecorded,
-    ) -> Result<()> {
-        let row = sqlx::query(
-            "SELECT \
-               SUM(CASE WHEN lease_owner IS NOT NULL AND lease_until >= $2 THEN 1 ELSE 0 END) AS leased, \
-               SUM(CASE WHEN report IS NOT NULL THEN 1 ELSE 0 END) AS owed, \
-               SUM(CASE WHEN state IN ('queued', 'deferred') THEN 1 ELSE 0 END) AS open, \
-               (SELECT blob_hash FROM queue_messages WHERE id = $1) AS hash \
-             FROM queue_recipients WHERE queue_id = $1",
+    async fn reports_owed(&self, max: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT r.queue_id FROM queue_recipients r \
+             WHERE r.report IS NOT NULL AND NOT EXISTS ( \
+               SELECT 1 FROM queue_recipients l WHERE l.queue_id = r.queue_id \
+                 AND l.lease_owner IS NOT NULL AND l.lease_until >= $1) \
+             ORDER BY r.queue_id LIMIT $2",
         )
-        .bind(queue_id)
-        .bind(at)
-        .fetch_one(&mut *w.tx)
-        .await?;
-        let count =
-            |name: &str| -> Result<i64> { Ok(row.try_get::<Option<i64>, _>(name)?.unwrap_or(0)) };
-        let (leased, owed, open) = (count("leased")?, count("owed")?, count("open")?);
-        let hash: Option<String> = row.try_get("hash")?;
-        if owed > 0 && leased == 0 {
-            if let Some(message) = message_in(&mut w.tx, queue_id).await? {
-                let body: Option<Vec<u8>> =
-                    sqlx::query_scalar("SELECT data FROM blobs WHERE hash = $1")
-                        .bind(&message.blob_hash)
-                        .fetch_optional(&mut *w.tx)
-                        .await?;
-                let reported: Vec<QueueRecipient> = message
-                    .recipients
-                    .iter()
-                    .filter(|r| r.report.is_some())
-                    .cloned()
-                    .collect();
-                let report = body.and_then(|b| reports.build(&message, &b, &reported));
-                if let Some(report) = report
-                    && let Some(accept) = self.report_accept(report, at).await?
-                {
-                    accept_in(w, &accept, false).await?;
-                    done.reports
-                        .push((queue_id.to_string(), accept.queue_id.clone()));
-                }
-            }
-            sqlx::query(
-                "UPDATE queue_recipients SET \
-                   delay_reported = CASE WHEN report = 'delayed' THEN 1 ELSE delay_reported END, \
-                   report = NULL \
-                 WHERE queue_id = $1 AND report IS NOT NULL",
-            )
-            .bind(queue_id)
-            .execute(&mut *w.tx)
-            .await?;
-        } else if owed > 0 {
-            return Ok(()); // another recipient is in flight: its outcome settles the message
-        }
-        if let (0, Some(hash)) = (open, hash) {
-            remove_message(w, queue_id, &hash).await?;
-            done.finished.push(queue_id.to_string());
-        }
-        Ok(())
+        .bind(now())
+        .bind(max)
+        .fetch_all(&self.db.pool)
+        .await?)
     }
 
-    /// The acceptance of a report: to the local users the address resolves to (straight
-    /// into their INBOX) and to outside addresses through the queue, from `<>`.
-    async fn report_accept(&self, report: Report, at: i64) -> Result<Option<Accept>> {
-        let to = match normalize(&report.to) {
-            Ok(to) => to,
-            Err(e) => {
-                tracing::warn!(to = %report.to, error = %e, "delivery report not sent: the sender's address is not usable");
-                return Ok(None);
+    async fn queue_reports(&self, reports: &[ReportHandover]) -> Result<ReportsQueued> {
+        let at = now();
+        let mut done = ReportsQueued::default();
+        // in the order record_attempt locks messages in
+        let mut order: Vec<&ReportHandover> = reports.iter().collect();
+        order.sort_by(|a, b| a.queue_id.cmp(&b.queue_id));
+        let mut w = self.db.begin_write().await?;
+        for h in order {
+            if !still_owed(&mut w, h).await? {
+                done.stale.push(h.queue_id.clone());
+                continue;
             }
-        };
-        let (local, remote) = match self.resolve(&to).await? {
-            Resolution::Deliver { users, external } => (
-                users
-                    .iter()
-                    .map(|u| LocalDelivery {
-                        user_id: u.id,
-                        prefix: NULL_RETURN_PATH.to_vec(),
-                    })
-                    .collect(),
-                external
-                    .into_iter()
-                    .map(|address| RemoteRecipient {
-                        address,
-                        ..RemoteRecipient::default()
-                    })
-                    .collect(),
-            ),
-            Resolution::NotLocal => (
-                Vec::new(),
-                vec![RemoteRecipient {
-                    address: to.clone(),
-                    ..RemoteRecipient::default()
-                }],
-            ),
-            Resolution::UnknownUser => {
-                tracing::warn!(to = %to, "delivery report not sent: no such local user");
-                return Ok(None);
+            if let Some(report) = &h.report {
+                accept_in(&mut w, report, false).await?;
+                done.reports
+                    .push((h.queue_id.clone(), report.queue_id.clone()));
             }
-        };
-        if local.is_empty() && remote.is_empty() {
-            return Ok(None);
+            for (id, _) in &h.recipients {
+                sqlx::query(
+                    "UPDATE queue_recipients SET \
+                       delay_reported = CASE WHEN report = 'delayed' THEN 1 ELSE delay_reported END, \
+                       report = NULL \
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .execute(&mut *w.tx)
+                .await?;
+            }
+            let t = tally(&mut w, &h.queue_id, at).await?;
+            if let (0, 0, Some(hash)) = (t.owed, t.open, t.hash) {
+                remove_message(&mut w, &h.queue_id, &hash).await?;
+                done.finished.push(h.queue_id.clone());
+            }
         }
-        Ok(Some(Accept {
-            queue_id: new_queue_id(),
-            body: report.body,
-            sender: String::new(),
-            envid: None,
-            ret: None,
-            auth_user: None,
-            local,
-            remote,
-            failed: Vec::new(),
-            message_id: None,
-            internal_date: at,
-        }))
+        w.commit().await?;
+        Ok(done)
     }
+
+    fn hand_off(
+        &self,
+        owner: &str,
+        lease_secs: i64,
+        max_body: usize,
+        sender: tokio::sync::mpsc::Sender<Handoff>,
+    ) {
+        let mut target = self.db.handoff.lock().unwrap_or_else(|p| p.into_inner());
+        *target = Some(crate::engine::HandoffTarget {
+            owner: owner.to_string(),
+            lease_secs,
+            max_body,
+            sender,
+        });
+    }
+
+    async fn sent_messages(
+        &self,
+        queue_ids: &[String],
+        message_ids: &[String],
+    ) -> Result<Vec<SentMessage>> {
+        self.db.sent_messages(queue_ids, message_ids).await
+    }
+}
+
+/// Locks a queued message's row until the transaction ends (PostgreSQL; SQLite's writer
+/// lock serialises writers anyway); its body's hash, `None` when it is not queued.
+async fn lock_message(w: &mut WriteTx<'_>, queue_id: &str) -> Result<Option<String>> {
+    let for_update = w.db().for_update();
+    Ok(sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT blob_hash FROM queue_messages WHERE id = $1 {for_update}"
+    )))
+    .bind(queue_id)
+    .fetch_optional(&mut *w.tx)
+    .await?)
+}
+
+/// A message's recipients at `at`: in flight (leased), owing a report, still waiting.
+struct Tally {
+    leased: i64,
+    owed: i64,
+    open: i64,
+    hash: Option<String>,
+}
+
+async fn tally(w: &mut WriteTx<'_>, queue_id: &str, at: i64) -> Result<Tally> {
+    let row = sqlx::query(
+        "SELECT \
+           SUM(CASE WHEN lease_owner IS NOT NULL AND lease_until >= $2 THEN 1 ELSE 0 END) AS leased, \
+           SUM(CASE WHEN report IS NOT NULL THEN 1 ELSE 0 END) AS owed, \
+           SUM(CASE WHEN state IN ('queued', 'deferred') THEN 1 ELSE 0 END) AS open, \
+           (SELECT blob_hash FROM queue_messages WHERE id = $1) AS hash \
+         FROM queue_recipients WHERE queue_id = $1",
+    )
+    .bind(queue_id)
+    .bind(at)
+    .fetch_one(&mut *w.tx)
+    .await?;
+    let count =
+        |name: &str| -> Result<i64> { Ok(row.try_get::<Option<i64>, _>(name)?.unwrap_or(0)) };
+    Ok(Tally {
+        leased: count("leased")?,
+        owed: count("owed")?,
+        open: count("open")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+/// After outcomes were written for a message: lists it as owing reports once nothing of
+/// it is in flight (a wait that groups the recipients failing in one round into one
+/// report), or removes it when every recipient is final and nothing is owed.
+async fn settle(
+    w: &mut WriteTx<'_>,
+    queue_id: &str,
+    at: i64,
+    done: &mut AttemptRecorded,
+) -> Result<()> {
+    let t = tally(w, queue_id, at).await?;
+    if t.owed > 0 {
+        // the body stays for the report: `queue_reports` removes the message
+        if t.leased == 0 {
+            done.owed.push(queue_id.to_string());
+        }
+        return Ok(());
+    }
+    if let (0, Some(hash)) = (t.open, t.hash) {
+        remove_message(w, queue_id, &hash).await?;
+        done.finished.push(queue_id.to_string());
+    }
+    Ok(())
+}
+
+/// Whether every recipient the hand-over names still owes the report it names (the
+/// message row locked first, as `record_attempt` does).
+async fn still_owed(w: &mut WriteTx<'_>, h: &ReportHandover) -> Result<bool> {
+    if h.recipients.is_empty() || lock_message(w, &h.queue_id).await?.is_none() {
+        return Ok(false);
+    }
+    let rows = sqlx::query(
+        "SELECT id, report FROM queue_recipients WHERE queue_id = $1 AND report IS NOT NULL",
+    )
+    .bind(&h.queue_id)
+    .fetch_all(&mut *w.tx)
+    .await?;
+    let mut marked = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let report: String = row.try_get("report")?;
+        marked.push((row.try_get::<i64, _>("id")?, ReportKind::parse(&report)));
+    }
+    Ok(h
+        .recipients
+        .iter()
+        .all(|(id, kind)| marked.contains(&(*id, Some(*kind)))))
 }
 
 /// Writes one recipient's outcome if `owner` still holds its lease.
@@ -518,13 +523,4 @@ async fn remove_message(w: &mut WriteTx<'_>, queue_id: &str, hash: &str) -> Resu
         .execute(&mut *w.tx)
         .await?;
     blobs::release(&mut w.tx, hash, 1).await
-}
-
-/// For `record_outcome`, which owes no reports.
-struct NoReports;
-
-impl ReportBuilder for NoReports {
-    fn build(&self, _: &QueuedMessage, _: &[u8], _: &[QueueRecipient]) -> Option<Report> {
-        None
-    }
 }

@@ -1,12 +1,14 @@
 //! Per-domain suppression lists: remote addresses that hard-bounced mail sent by one of
 //! our domains' users, and the per-domain switch that makes submission refuse them.
 
+use async_trait::async_trait;
 use sqlx::Row;
 
 use crate::address::{normalize, normalize_domain};
-use crate::engine::Db;
+use crate::api::Suppressions;
 use crate::error::{Result, StoreError};
 use crate::model::{NewSuppression, Suppression};
+use crate::sql_store::SqlStore;
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<Suppression> {
     Ok(Suppression {
@@ -21,37 +23,11 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Suppression> {
 const COLUMNS: &str = "s.domain, s.address, s.reason, s.created_at, d.suppression_enforced \
      FROM suppressions s JOIN domains d ON d.name = s.domain";
 
-impl Db {
-    /// Records (or refreshes) `address` on `domain`'s list.
-    pub async fn add_suppression(&self, domain: &str, address: &str, reason: &str) -> Result<()> {
-        let domain = normalize_domain(domain)?;
-        let address = normalize(address)?;
-        let mut w = self.begin_write().await?;
-        let known: Option<String> = sqlx::query_scalar("SELECT name FROM domains WHERE name = $1")
-            .bind(&domain)
-            .fetch_optional(&mut *w.tx)
-            .await?;
-        if known.is_none() {
-            return Err(StoreError::NotFound(format!(
-                "domain {domain} does not exist"
-            )));
-        }
-        sqlx::query(
-            "INSERT INTO suppressions (domain, address, reason, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (domain, address) DO UPDATE SET reason = excluded.reason, created_at = excluded.created_at",
-        )
-        .bind(&domain)
-        .bind(&address)
-        .bind(reason)
-        .bind(crate::now())
-        .execute(&mut *w.tx)
-        .await?;
-        w.commit().await
-    }
-
+#[async_trait]
+impl Suppressions for SqlStore {
     /// Records (or refreshes) every entry in one transaction: all of them or none (an
     /// unknown domain or a malformed address refuses the lot).
-    pub async fn add_suppressions(&self, entries: &[NewSuppression]) -> Result<()> {
+    async fn add_suppressions(&self, entries: &[NewSuppression]) -> Result<()> {
         let mut clean = Vec::with_capacity(entries.len());
         for e in entries {
             clean.push((
@@ -60,7 +36,7 @@ impl Db {
                 &e.reason,
             ));
         }
-        let mut w = self.begin_write().await?;
+        let mut w = self.db.begin_write().await?;
         let at = crate::now();
         for (domain, address, reason) in &clean {
             let known: Option<String> =
@@ -87,10 +63,10 @@ impl Db {
         w.commit().await
     }
 
-    pub async fn remove_suppression(&self, domain: &str, address: &str) -> Result<()> {
+    async fn remove_suppression(&self, domain: &str, address: &str) -> Result<()> {
         let domain = normalize_domain(domain)?;
         let address = normalize(address)?;
-        let mut w = self.begin_write().await?;
+        let mut w = self.db.begin_write().await?;
         let done = sqlx::query("DELETE FROM suppressions WHERE domain = $1 AND address = $2")
             .bind(&domain)
             .bind(&address)
@@ -104,7 +80,7 @@ impl Db {
         w.commit().await
     }
 
-    pub async fn list_suppressions(&self, domain: Option<&str>) -> Result<Vec<Suppression>> {
+    async fn list_suppressions(&self, domain: Option<&str>) -> Result<Vec<Suppression>> {
         let rows = match domain {
             Some(d) => {
                 let d = normalize_domain(d)?;
@@ -112,23 +88,23 @@ impl Db {
                     "SELECT {COLUMNS} WHERE s.domain = $1 ORDER BY s.domain, s.address"
                 )))
                 .bind(d)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db.pool)
                 .await?
             }
             None => {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT {COLUMNS} ORDER BY s.domain, s.address"
                 )))
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db.pool)
                 .await?
             }
         };
         rows.iter().map(from_row).collect()
     }
 
-    pub async fn set_suppression_enforced(&self, domain: &str, enforced: bool) -> Result<()> {
+    async fn set_suppression_enforced(&self, domain: &str, enforced: bool) -> Result<()> {
         let domain = normalize_domain(domain)?;
-        let mut w = self.begin_write().await?;
+        let mut w = self.db.begin_write().await?;
         let done = sqlx::query("UPDATE domains SET suppression_enforced = $1 WHERE name = $2")
             .bind(i64::from(enforced))
             .bind(&domain)
@@ -144,7 +120,7 @@ impl Db {
 
     /// The entry that makes `domain`'s senders unable to write to `address`: on the list,
     /// with the domain's enforcement switched on.
-    pub async fn enforced_suppression(
+    async fn enforced_suppression(
         &self,
         domain: &str,
         address: &str,
@@ -157,7 +133,7 @@ impl Db {
         )))
         .bind(domain)
         .bind(address)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db.pool)
         .await?;
         row.as_ref().map(from_row).transpose()
     }

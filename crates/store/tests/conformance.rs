@@ -10,28 +10,34 @@ use std::time::Duration;
 use common::Fixture;
 use estafeta_store::*;
 
+/// `conformance!(a, b)` runs `a(store)` and `b(store)`; `conformance!(fixture: c)` runs
+/// `c(&fixture)`, for tests that look into the database or reopen it.
 macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    let f = super::Fixture::sqlite().await;
-                    super::$name(f.store.clone()).await;
-                    f.finish().await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    let Some(f) = super::Fixture::postgres().await else {
-                        eprintln!("ESTAFETA_TEST_POSTGRES not set: PostgreSQL run skipped");
-                        return;
-                    };
-                    super::$name(f.store.clone()).await;
-                    f.finish().await;
-                }
+    (@test $name:ident, $f:ident, $arg:expr) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let $f = super::Fixture::sqlite().await;
+                super::$name($arg).await;
+                $f.finish().await;
             }
-        )*
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some($f) = super::Fixture::postgres().await else {
+                    eprintln!("ESTAFETA_TEST_POSTGRES not set: PostgreSQL run skipped");
+                    return;
+                };
+                super::$name($arg).await;
+                $f.finish().await;
+            }
+        }
+    };
+    (fixture: $($name:ident),* $(,)?) => {
+        $(conformance!(@test $name, f, &f);)*
+    };
+    ($($name:ident),* $(,)?) => {
+        $(conformance!(@test $name, f, f.store.clone());)*
     };
 }
 
@@ -42,26 +48,30 @@ conformance!(
     scram_secrets,
     resolution,
     accept_local_and_remote,
-    body_stored_once_and_released,
     concurrent_accepts_get_increasing_uids,
     flags_and_expunge_bump_modseq,
     summaries_are_cached_per_body,
     suppression_lists,
     suppressions_in_one_transaction,
     sent_messages_are_recorded_on_delivery,
-    failing_local_recipients_are_queued_failing,
     queue_leases,
     queue_concurrent_leases_are_disjoint,
-    queue_reports_wait_for_recipients_in_flight,
     queue_report_to_outside_sender_and_delay_report,
-    queue_operator_commands,
     queue_hand_off_to_the_scheduler,
     change_notification,
+    store_flags_and_changes_since,
+    quota_is_enforced,
+);
+
+conformance!(
+    fixture: body_stored_once_and_released,
+    failing_local_recipients_are_queued_failing,
+    queue_reports_wait_for_recipients_in_flight,
+    a_report_owed_at_a_crash_is_sent_once,
+    queue_operator_commands,
     removing_a_user_releases_bodies,
     folders_create_rename_delete,
     append_copy_move,
-    store_flags_and_changes_since,
-    quota_is_enforced,
 );
 
 async fn setup_user(store: &Arc<dyn Store>, address: &str) -> User {
@@ -518,7 +528,8 @@ async fn accept_local_and_remote(store: Arc<dyn Store>) {
     assert!(store.accept(message("nobody", &[], &[])).await.is_err());
 }
 
-async fn body_stored_once_and_released(store: Arc<dyn Store>) {
+async fn body_stored_once_and_released(f: &Fixture) {
+    let store = f.store.clone();
     let bob = setup_user(&store, "bob@example.com").await;
     let ann = setup_user(&store, "ann@example.com").await;
     let body = "Subject: shared\r\n\r\nthe same body for everyone\r\n";
@@ -528,34 +539,32 @@ async fn body_stored_once_and_released(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(accepted.blob_hash, hash);
-    assert_eq!(store.blob_refcount(&hash).await.unwrap(), Some(3));
+    assert_eq!(f.refcount(&hash).await, Some(3));
     // the same body again, another message: still one stored copy, more references
     store.accept(message(body, &[&bob], &[])).await.unwrap();
-    assert_eq!(store.blob_refcount(&hash).await.unwrap(), Some(4));
+    assert_eq!(f.refcount(&hash).await, Some(4));
 
     let bob_inbox = inbox(&store, &bob).await.id;
     store.expunge(bob_inbox, &[1, 2]).await.unwrap();
-    assert_eq!(store.blob_refcount(&hash).await.unwrap(), Some(2));
+    assert_eq!(f.refcount(&hash).await, Some(2));
     store
         .expunge(inbox(&store, &ann).await.id, &[1])
         .await
         .unwrap();
-    assert_eq!(store.blob_refcount(&hash).await.unwrap(), Some(1));
+    assert_eq!(f.refcount(&hash).await, Some(1));
 
     let leased = store.lease_due("node-a", now(), 10, 60).await.unwrap();
     assert_eq!(leased.len(), 1);
-    store
-        .record_outcome(
-            leased[0].id,
-            "node-a",
-            Outcome::Delivered {
-                reply: "250 ok".into(),
-            },
-        )
+    let delivered = Outcome::Delivered {
+        reply: "250 ok".into(),
+    };
+    let done = store
+        .record_attempt("node-a", &[update(&leased[0], delivered, None)])
         .await
         .unwrap();
+    assert_eq!(done.finished, vec![accepted.queue_id.clone()]);
     assert_eq!(
-        store.blob_refcount(&hash).await.unwrap(),
+        f.refcount(&hash).await,
         None,
         "unreferenced body deleted"
     );
@@ -616,24 +625,31 @@ async fn concurrent_accepts_get_increasing_uids(store: Arc<dyn Store>) {
     );
 }
 
+/// Replaces one message's flags; the new MODSEQ.
+async fn set_flags(store: &Arc<dyn Store>, mailbox_id: i64, uid: u32, flags: &str) -> i64 {
+    let flags = Flags::parse(flags);
+    let up = store
+        .store_flags(mailbox_id, &[uid], FlagChange::Replace, &flags, None)
+        .await
+        .unwrap();
+    assert_eq!(up.changed, vec![(uid, flags)]);
+    up.modseq
+}
+
 async fn flags_and_expunge_bump_modseq(store: Arc<dyn Store>) {
     let bob = setup_user(&store, "bob@example.com").await;
     store.accept(message("one", &[&bob], &[])).await.unwrap();
     store.accept(message("two", &[&bob], &[])).await.unwrap();
     let mb = inbox(&store, &bob).await;
-    let m1 = store.set_flags(mb.id, 1, "\\Seen \\Flagged").await.unwrap();
+    let m1 = set_flags(&store, mb.id, 1, "\\Seen \\Flagged").await;
     assert!(m1 > mb.highestmodseq);
     let entries = store.list_messages(mb.id).await.unwrap();
-    assert_eq!(entries[0].flags, "\\Seen \\Flagged");
+    assert_eq!(entries[0].flags.as_str(), "\\Flagged \\Seen");
     assert_eq!(entries[0].modseq, m1);
     assert!(entries[1].modseq < m1);
-    assert!(matches!(
-        store.set_flags(mb.id, 99, "\\Seen").await,
-        Err(StoreError::NotFound(_))
-    ));
     // IMAP EXPUNGE removes only what still carries \Deleted
     store.accept(message("kept", &[&bob], &[])).await.unwrap();
-    store.set_flags(mb.id, 3, "\\Deleted").await.unwrap();
+    set_flags(&store, mb.id, 3, "\\Deleted").await;
     assert_eq!(
         store.expunge_deleted(mb.id, &[2, 3]).await.unwrap(),
         vec![3]
@@ -662,14 +678,22 @@ async fn flags_and_expunge_bump_modseq(store: Arc<dyn Store>) {
     assert!(store.mailbox_by_id(-1).await.unwrap().is_none());
 }
 
+fn suppression(domain: &str, address: &str, reason: &str) -> NewSuppression {
+    NewSuppression {
+        domain: domain.into(),
+        address: address.into(),
+        reason: reason.into(),
+    }
+}
+
 async fn suppression_lists(store: Arc<dyn Store>) {
     store.add_domain("example.com").await.unwrap();
     store
-        .add_suppression(
+        .add_suppressions(&[suppression(
             "example.com",
             "Gone@Remote.example",
             "550 5.1.1 user unknown",
-        )
+        )])
         .await
         .unwrap();
     // listed but not enforced: nothing is refused yet
@@ -694,7 +718,11 @@ async fn suppression_lists(store: Arc<dyn Store>) {
     assert!(hit.enforced);
     // refreshed, not duplicated
     store
-        .add_suppression("example.com", "gone@remote.example", "550 5.1.1 again")
+        .add_suppressions(&[suppression(
+            "example.com",
+            "gone@remote.example",
+            "550 5.1.1 again",
+        )])
         .await
         .unwrap();
     let list = store.list_suppressions(Some("example.com")).await.unwrap();
@@ -702,7 +730,7 @@ async fn suppression_lists(store: Arc<dyn Store>) {
     assert_eq!(list[0].reason, "550 5.1.1 again");
     assert!(matches!(
         store
-            .add_suppression("nowhere.example", "x@y.example", "r")
+            .add_suppressions(&[suppression("nowhere.example", "x@y.example", "r")])
             .await,
         Err(StoreError::NotFound(_))
     ));
@@ -790,8 +818,7 @@ async fn sent_messages_are_recorded_on_delivery(store: Arc<dyn Store>) {
         };
         updates.push(update(r, outcome, None));
     }
-    let reports = TestReports::default();
-    store.record_attempt("w", &updates, &reports).await.unwrap();
+    store.record_attempt("w", &updates).await.unwrap();
     let none: &[String] = &[];
     let by_queue = store
         .sent_messages(&[queue_id.to_ascii_lowercase()], none)
@@ -829,13 +856,14 @@ async fn sent_messages_are_recorded_on_delivery(store: Arc<dyn Store>) {
     }
 }
 
-async fn failing_local_recipients_are_queued_failing(store: Arc<dyn Store>) {
+async fn failing_local_recipients_are_queued_failing(f: &Fixture) {
+    let store = f.store.clone();
     let bob = setup_user(&store, "bob@example.com").await;
     let mut m = message("partly", &[&bob], &[]);
     m.failed = vec![FailedRecipient {
         address: "ann@example.com".into(),
         orcpt: Some("rfc822;team@example.com".into()),
-        notify: Some("FAILURE".into()),
+        notify: Notify::parse("FAILURE"),
         reason: "5.2.2 mailbox full".into(),
     }];
     let queue_id = m.queue_id.clone();
@@ -852,7 +880,7 @@ async fn failing_local_recipients_are_queued_failing(store: Arc<dyn Store>) {
     assert_eq!(leased.len(), 1);
     assert_eq!(leased[0].failure.as_deref(), Some("5.2.2 mailbox full"));
     assert_eq!(
-        store.blob_refcount(&accepted.blob_hash).await.unwrap(),
+        f.refcount(&accepted.blob_hash).await,
         Some(2)
     );
 }
@@ -908,43 +936,24 @@ async fn queue_leases(store: Arc<dyn Store>) {
     );
 
     // a: deferred for an hour; b: its lease runs out and node-b takes it over
-    store
-        .record_outcome(
-            mine[0].id,
-            "node-a",
-            Outcome::Deferred {
-                reply: "451 try later".into(),
-                next_attempt: t + 3600,
-            },
-        )
-        .await
-        .unwrap();
+    let later = Outcome::Deferred {
+        reply: "451 try later".into(),
+        next_attempt: t + 3600,
+    };
+    assert!(record(&store, "node-a", &mine[0], later).await);
     let taken = store.lease_due("node-b", t + 61, 10, 60).await.unwrap();
     assert_eq!(
         taken.iter().map(|r| r.id).collect::<Vec<_>>(),
         vec![mine[1].id]
     );
-    let e = store
-        .record_outcome(
-            mine[1].id,
-            "node-a",
-            Outcome::Delivered {
-                reply: "250".into(),
-            },
-        )
-        .await
-        .unwrap_err();
-    assert!(matches!(e, StoreError::Conflict(_)), "{e}");
-    store
-        .record_outcome(
-            mine[1].id,
-            "node-b",
-            Outcome::Failed {
-                reply: "550 5.1.1 no such user".into(),
-            },
-        )
-        .await
-        .unwrap();
+    let late = Outcome::Delivered {
+        reply: "250".into(),
+    };
+    assert!(
+        !record(&store, "node-a", &mine[1], late).await,
+        "the old owner's outcome is refused"
+    );
+    assert!(record(&store, "node-b", &mine[1], failed("550 5.1.1 no such user")).await);
 
     let q = store
         .queue_get(&queue_id)
@@ -969,16 +978,10 @@ async fn queue_leases(store: Arc<dyn Store>) {
     );
     let again = store.lease_due("node-a", t + 3600, 10, 60).await.unwrap();
     assert_eq!(again.len(), 1);
-    store
-        .record_outcome(
-            again[0].id,
-            "node-a",
-            Outcome::Delivered {
-                reply: "250 ok".into(),
-            },
-        )
-        .await
-        .unwrap();
+    let delivered = Outcome::Delivered {
+        reply: "250 ok".into(),
+    };
+    assert!(record(&store, "node-a", &again[0], delivered).await);
     assert!(store.queue_get(&queue_id).await.unwrap().is_none());
 }
 
@@ -997,35 +1000,41 @@ async fn queue_concurrent_leases_are_disjoint(store: Arc<dyn Store>) {
     assert_eq!(a.len() + b.len(), 20);
 }
 
-/// One call of the report builder: message id, body, (address, report) per recipient.
-type ReportCall = (String, Vec<u8>, Vec<(String, Option<ReportKind>)>);
+/// What a hand-over read: the reported message's body and (address, report) per recipient.
+type HandedOver = (Vec<u8>, Vec<(String, ReportKind)>);
 
-/// Builds a one-line report naming the reported recipients, and remembers each call.
-#[derive(Default)]
-struct TestReports {
-    calls: std::sync::Mutex<Vec<ReportCall>>,
+/// Does what delivery does for a message owing reports: reads it, builds a one-line report
+/// naming the reported recipients, resolves the sender and hands the report over.
+async fn hand_over(store: &Arc<dyn Store>, queue_id: &str) -> (ReportsQueued, HandedOver) {
+    let message = store.queue_get(queue_id).await.unwrap().expect("queued");
+    let body = store.queue_body(queue_id).await.unwrap().expect("body kept");
+    let reported: Vec<(i64, String, ReportKind)> = message
+        .recipients
+        .iter()
+        .filter_map(|r| Some((r.id, r.address.clone(), r.report?)))
+        .collect();
+    let who: Vec<(String, ReportKind)> = reported.iter().map(|r| (r.1.clone(), r.2)).collect();
+    let resolution = store.resolve(&message.sender).await.unwrap();
+    let report = Envelope::to_resolved("", &message.sender, resolution).map(|e| {
+        let text = format!("Subject: report\r\n\r\n{who:?}\r\n");
+        e.accept(new_queue_id(), text.into_bytes(), None, now())
+    });
+    let handover = ReportHandover {
+        queue_id: queue_id.to_string(),
+        recipients: reported.iter().map(|r| (r.0, r.2)).collect(),
+        report,
+    };
+    let done = store.queue_reports(&[handover]).await.unwrap();
+    (done, (body, who))
 }
 
-impl ReportBuilder for TestReports {
-    fn build(
-        &self,
-        message: &QueuedMessage,
-        body: &[u8],
-        reported: &[QueueRecipient],
-    ) -> Option<Report> {
-        let who: Vec<(String, Option<ReportKind>)> = reported
-            .iter()
-            .map(|r| (r.address.clone(), r.report))
-            .collect();
-        self.calls
-            .lock()
-            .unwrap()
-            .push((message.id.clone(), body.to_vec(), who.clone()));
-        Some(Report {
-            to: message.sender.clone(),
-            body: format!("Subject: report\r\n\r\n{who:?}\r\n").into_bytes(),
-        })
-    }
+/// Records one outcome for `r`, owing no report; false when `owner` lost the lease.
+async fn record(store: &Arc<dyn Store>, owner: &str, r: &QueueRecipient, outcome: Outcome) -> bool {
+    let done = store
+        .record_attempt(owner, &[update(r, outcome, None)])
+        .await
+        .unwrap();
+    done.conflicts.is_empty()
 }
 
 fn update(r: &QueueRecipient, outcome: Outcome, report: Option<ReportKind>) -> RecipientUpdate {
@@ -1044,7 +1053,8 @@ fn failed(reply: &str) -> Outcome {
     }
 }
 
-async fn queue_reports_wait_for_recipients_in_flight(store: Arc<dyn Store>) {
+async fn queue_reports_wait_for_recipients_in_flight(f: &Fixture) {
+    let store = f.store.clone();
     let ann = setup_user(&store, "ann@example.com").await;
     let mut m = message(
         "Subject: hi\r\n\r\nbody\r\n",
@@ -1057,7 +1067,6 @@ async fn queue_reports_wait_for_recipients_in_flight(store: Arc<dyn Store>) {
     store.accept(m).await.unwrap();
     let leased = store.lease_due("w", now(), 10, 60).await.unwrap();
     assert_eq!(leased.len(), 2);
-    let reports = TestReports::default();
 
     // a fails while b is still being attempted: the report waits for b
     let done = store
@@ -1068,12 +1077,11 @@ async fn queue_reports_wait_for_recipients_in_flight(store: Arc<dyn Store>) {
                 failed("550 5.1.1 no such user"),
                 Some(ReportKind::Failed),
             )],
-            &reports,
         )
         .await
         .unwrap();
     assert_eq!(done, AttemptRecorded::default());
-    assert!(reports.calls.lock().unwrap().is_empty());
+    assert!(store.reports_owed(10).await.unwrap().is_empty(), "b is in flight");
     let q = store.queue_get(&queue_id).await.unwrap().expect("queued");
     assert_eq!(q.recipients[0].report, Some(ReportKind::Failed));
     assert_eq!(q.recipients[0].state, RecipientState::Failed);
@@ -1088,7 +1096,7 @@ async fn queue_reports_wait_for_recipients_in_flight(store: Arc<dyn Store>) {
         recipient_id: leased[0].id,
         ..update(&leased[0], failed("550"), None)
     };
-    // b fails too: one report for both, built from the body, then the message is gone
+    // b fails too: the message owes one report for both, and keeps its body for it
     let done = store
         .record_attempt(
             "w",
@@ -1100,25 +1108,27 @@ async fn queue_reports_wait_for_recipients_in_flight(store: Arc<dyn Store>) {
                     Some(ReportKind::Failed),
                 ),
             ],
-            &reports,
         )
         .await
         .unwrap();
     assert_eq!(done.conflicts, vec![leased[0].id]);
+    assert_eq!(done.owed, vec![queue_id.clone()]);
+    assert!(done.finished.is_empty());
+    assert_eq!(store.reports_owed(10).await.unwrap(), vec![queue_id.clone()]);
+    let (done, (body, who)) = hand_over(&store, &queue_id).await;
     assert_eq!(done.finished, vec![queue_id.clone()]);
     assert_eq!(done.reports.len(), 1);
-    let calls = reports.calls.lock().unwrap().clone();
-    assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0].1, b"Subject: hi\r\n\r\nbody\r\n");
+    assert_eq!(body, b"Subject: hi\r\n\r\nbody\r\n");
     assert_eq!(
-        calls[0].2,
+        who,
         vec![
-            ("a@one.test".to_string(), Some(ReportKind::Failed)),
-            ("b@two.test".to_string(), Some(ReportKind::Failed))
+            ("a@one.test".to_string(), ReportKind::Failed),
+            ("b@two.test".to_string(), ReportKind::Failed)
         ]
     );
     assert!(store.queue_get(&queue_id).await.unwrap().is_none());
-    assert_eq!(store.blob_refcount(&hash).await.unwrap(), None);
+    assert!(store.reports_owed(10).await.unwrap().is_empty());
+    assert_eq!(f.refcount(&hash).await, None);
     // the sender is local: the report is in her INBOX, from <>
     let mb = inbox(&store, &ann).await;
     let entries = store.list_messages(mb.id).await.unwrap();
@@ -1140,7 +1150,6 @@ async fn queue_report_to_outside_sender_and_delay_report(store: Arc<dyn Store>) 
     let m = message("Subject: x\r\n\r\nx\r\n", &[], &["slow@remote.test"]);
     let queue_id = m.queue_id.clone();
     store.accept(m).await.unwrap();
-    let reports = TestReports::default();
     let leased = store.lease_due("w", now(), 10, 60).await.unwrap();
     let later = now() + 3600;
     let done = store
@@ -1154,12 +1163,14 @@ async fn queue_report_to_outside_sender_and_delay_report(store: Arc<dyn Store>) 
                 },
                 Some(ReportKind::Delayed),
             )],
-            &reports,
         )
         .await
         .unwrap();
+    assert_eq!(done.owed, vec![queue_id.clone()]);
     // the delay report goes to the outside sender through the queue, from <>
+    let (done, _) = hand_over(&store, &queue_id).await;
     assert_eq!(done.reports.len(), 1);
+    assert!(done.finished.is_empty(), "the recipient is still waiting");
     let report = store
         .queue_get(&done.reports[0].1)
         .await
@@ -1177,7 +1188,53 @@ async fn queue_report_to_outside_sender_and_delay_report(store: Arc<dyn Store>) 
     );
 }
 
-async fn queue_operator_commands(store: Arc<dyn Store>) {
+/// A process that stops after recording an outcome that owes a report, before the report
+/// is queued: the report is still owed after a restart, its body is still there, and it
+/// is queued once however many hand it over.
+async fn a_report_owed_at_a_crash_is_sent_once(f: &Fixture) {
+    let store = f.store.clone();
+    let ann = setup_user(&store, "ann@example.com").await;
+    let mut m = message("Subject: lost?\r\n\r\nx\r\n", &[], &["gone@remote.test"]);
+    m.sender = ann.address.clone();
+    let (queue_id, hash) = (m.queue_id.clone(), body_hash(&m.body));
+    store.accept(m).await.unwrap();
+    let leased = store.lease_due("w", now(), 10, 60).await.unwrap();
+    let bounce = update(&leased[0], failed("550 5.1.1 no"), Some(ReportKind::Failed));
+    let done = store.record_attempt("w", &[bounce]).await.unwrap();
+    assert_eq!(done.owed, vec![queue_id.clone()]);
+
+    // the process dies here: nothing hands the report over
+    let store = f.reopen().await;
+    assert_eq!(store.reports_owed(10).await.unwrap(), vec![queue_id.clone()]);
+    assert_eq!(f.refcount(&hash).await, Some(1), "the body is kept for the report");
+    let owed = store.queue_get(&queue_id).await.unwrap().expect("still queued");
+    let recipients: Vec<(i64, ReportKind)> = owed
+        .recipients
+        .iter()
+        .filter_map(|r| Some((r.id, r.report?)))
+        .collect();
+    assert_eq!(recipients, vec![(leased[0].id, ReportKind::Failed)]);
+
+    // two hand-overs of the same report (two nodes, say): the first queues it, the second
+    // finds the marks gone and queues nothing
+    let (done, _) = hand_over(&store, &queue_id).await;
+    assert_eq!(done.reports.len(), 1);
+    assert_eq!(done.finished, vec![queue_id.clone()]);
+    let again = ReportHandover {
+        queue_id: queue_id.clone(),
+        recipients,
+        report: Some(message("twice", &[&ann], &[])),
+    };
+    let done = store.queue_reports(&[again]).await.unwrap();
+    assert_eq!(done.stale, vec![queue_id.clone()]);
+    assert!(done.reports.is_empty());
+    assert_eq!(store.list_messages(inbox(&store, &ann).await.id).await.unwrap().len(), 1);
+    assert!(store.reports_owed(10).await.unwrap().is_empty());
+    assert_eq!(f.refcount(&hash).await, None);
+}
+
+async fn queue_operator_commands(f: &Fixture) {
+    let store = f.store.clone();
     let signal = store.queue_signal().await.unwrap();
     let m = message(
         "Subject: ops\r\n\r\nx\r\n",
@@ -1237,7 +1294,7 @@ async fn queue_operator_commands(store: Arc<dyn Store>) {
         .map(deferred)
         .collect();
     store
-        .record_attempt("x", &ups, &TestReports::default())
+        .record_attempt("x", &ups)
         .await
         .unwrap();
     assert_eq!(store.queue_next_due().await.unwrap(), Some(far));
@@ -1256,7 +1313,7 @@ async fn queue_operator_commands(store: Arc<dyn Store>) {
     assert!(store.queue_delete(&queue_id).await.unwrap());
     assert!(!store.queue_delete(&queue_id).await.unwrap());
     assert!(store.queue_get(&queue_id).await.unwrap().is_none());
-    assert_eq!(store.blob_refcount(&hash).await.unwrap(), None);
+    assert_eq!(f.refcount(&hash).await, None);
     assert_eq!(store.queue_next_due().await.unwrap(), None);
 }
 
@@ -1326,10 +1383,7 @@ async fn change_notification(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(change.user_id, bob.id);
     assert_eq!(change.mailbox_id, accepted.delivered[0].mailbox_id);
-    store
-        .set_flags(change.mailbox_id, 1, "\\Seen")
-        .await
-        .unwrap();
+    set_flags(&store, change.mailbox_id, 1, "\\Seen").await;
     let change = tokio::time::timeout(Duration::from_secs(5), changes.recv())
         .await
         .unwrap()
@@ -1337,7 +1391,8 @@ async fn change_notification(store: Arc<dyn Store>) {
     assert_eq!(change.mailbox_id, accepted.delivered[0].mailbox_id);
 }
 
-async fn removing_a_user_releases_bodies(store: Arc<dyn Store>) {
+async fn removing_a_user_releases_bodies(f: &Fixture) {
+    let store = f.store.clone();
     let bob = setup_user(&store, "bob@example.com").await;
     let ann = setup_user(&store, "ann@example.com").await;
     let a = store
@@ -1349,8 +1404,8 @@ async fn removing_a_user_releases_bodies(store: Arc<dyn Store>) {
         .await
         .unwrap();
     store.remove_user("bob@example.com").await.unwrap();
-    assert_eq!(store.blob_refcount(&a.blob_hash).await.unwrap(), Some(1));
-    assert_eq!(store.blob_refcount(&b.blob_hash).await.unwrap(), None);
+    assert_eq!(f.refcount(&a.blob_hash).await, Some(1));
+    assert_eq!(f.refcount(&b.blob_hash).await, None);
     assert!(store.list_mailboxes(bob.id).await.unwrap().is_empty());
     // the address can be created again, with fresh folders
     let again = setup_user(&store, "bob@example.com").await;
@@ -1396,7 +1451,8 @@ async fn reopen_keeps_committed_data_sqlite() {
     f.finish().await;
 }
 
-async fn folders_create_rename_delete(store: Arc<dyn Store>) {
+async fn folders_create_rename_delete(f: &Fixture) {
+    let store = f.store.clone();
     let bob = setup_user(&store, "bob@example.com").await;
     let inbox = inbox(&store, &bob).await;
     let work = store.create_mailbox(bob.id, "Work", None).await.unwrap();
@@ -1476,7 +1532,7 @@ async fn folders_create_rename_delete(store: Arc<dyn Store>) {
         .blob_hash
         .clone();
     store.delete_mailbox(bob.id, "Old mail").await.unwrap();
-    assert_eq!(store.blob_refcount(&hash).await.unwrap(), None);
+    assert_eq!(f.refcount(&hash).await, None);
     let again = store
         .create_mailbox(bob.id, "Old mail", None)
         .await
@@ -1502,24 +1558,31 @@ async fn folders_create_rename_delete(store: Arc<dyn Store>) {
     );
 }
 
-async fn append_copy_move(store: Arc<dyn Store>) {
+async fn append_copy_move(f: &Fixture) {
+    let store = f.store.clone();
     let bob = setup_user(&store, "bob@example.com").await;
     let inbox = inbox(&store, &bob).await;
     let archive = store.get_mailbox(bob.id, "Archive").await.unwrap().unwrap();
     let body = b"Subject: appended\r\n\r\nx\r\n";
     let a = store
-        .append(inbox.id, body, "\\Seen \\Draft \\Seen", 1_600_000_000)
+        .append(
+            inbox.id,
+            body,
+            &Flags::parse("\\Seen \\Draft \\Seen"),
+            1_600_000_000,
+        )
         .await
         .unwrap();
     assert_eq!(a.uid, 1);
     let entry = &store.list_messages(inbox.id).await.unwrap()[0];
-    assert_eq!(entry.flags, "\\Draft \\Seen");
+    assert_eq!(entry.flags.as_str(), "\\Draft \\Seen");
     assert_eq!(entry.internal_date, 1_600_000_000);
     assert_eq!(
         store.read_message(inbox.id, 1).await.unwrap().unwrap(),
         body.to_vec()
     );
-    store.append(inbox.id, b"second", "", 1).await.unwrap();
+    let none = Flags::default();
+    store.append(inbox.id, b"second", &none, 1).await.unwrap();
     let hash = entry.blob_hash.clone();
 
     let copied = store
@@ -1540,13 +1603,13 @@ async fn append_copy_move(store: Arc<dyn Store>) {
         ]
     );
     assert_eq!(
-        store.blob_refcount(&hash).await.unwrap(),
+        f.refcount(&hash).await,
         Some(2),
         "the body is shared"
     );
     assert_eq!(
         store.list_messages(archive.id).await.unwrap()[1].flags,
-        "\\Draft \\Seen"
+        Flags::parse("\\Draft \\Seen")
     );
 
     let before = store
@@ -1567,7 +1630,7 @@ async fn append_copy_move(store: Arc<dyn Store>) {
         }]
     );
     assert_eq!(
-        store.blob_refcount(&hash).await.unwrap(),
+        f.refcount(&hash).await,
         Some(2),
         "a move adds no reference"
     );
@@ -1609,7 +1672,7 @@ async fn store_flags_and_changes_since(store: Arc<dyn Store>) {
     }
     let mb = inbox(&store, &bob).await;
     let start = mb.highestmodseq;
-    let flags = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let flags = |v: &[&str]| Flags::new(v.iter().copied());
     let up = store
         .store_flags(
             mb.id,
@@ -1623,8 +1686,8 @@ async fn store_flags_and_changes_since(store: Arc<dyn Store>) {
     assert_eq!(
         up.changed,
         vec![
-            (1, "$Work \\Seen".to_string()),
-            (2, "$Work \\Seen".to_string())
+            (1, Flags::parse("$Work \\Seen")),
+            (2, Flags::parse("$Work \\Seen"))
         ]
     );
     assert!(up.modseq > start);
@@ -1641,7 +1704,7 @@ async fn store_flags_and_changes_since(store: Arc<dyn Store>) {
         .store_flags(mb.id, &[1], FlagChange::Remove, &flags(&["$work"]), None)
         .await
         .unwrap();
-    assert_eq!(up2.changed, vec![(1, "\\Seen".to_string())]);
+    assert_eq!(up2.changed, vec![(1, Flags::parse("\\Seen"))]);
     // UNCHANGEDSINCE: message 2 was changed at up.modseq, so a limit below that refuses it
     let up3 = store
         .store_flags(
@@ -1654,7 +1717,7 @@ async fn store_flags_and_changes_since(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(up3.modified, vec![2]);
-    assert_eq!(up3.changed, vec![(3, "\\Flagged".to_string())]);
+    assert_eq!(up3.changed, vec![(3, Flags::parse("\\Flagged"))]);
     // a STORE that changes nothing leaves the message's MODSEQ alone
     let up4 = store
         .store_flags(mb.id, &[3], FlagChange::Add, &flags(&["\\Flagged"]), None)
@@ -1685,9 +1748,10 @@ async fn quota_is_enforced(store: Arc<dyn Store>) {
         .unwrap();
     let mb = inbox(&store, &bob).await;
     let sent = store.get_mailbox(bob.id, "Sent").await.unwrap().unwrap();
-    store.append(mb.id, &[b'a'; 60], "", 1).await.unwrap();
+    let none = Flags::default();
+    store.append(mb.id, &[b'a'; 60], &none, 1).await.unwrap();
     assert_eq!(store.quota_usage(bob.id).await.unwrap(), (60, 1));
-    let e = store.append(mb.id, &[b'b'; 60], "", 1).await.unwrap_err();
+    let e = store.append(mb.id, &[b'b'; 60], &none, 1).await.unwrap_err();
     assert!(matches!(e, StoreError::OverQuota(_)), "{e}");
     assert!(matches!(
         store.copy_messages(mb.id, &[1], sent.id).await,

@@ -7,8 +7,7 @@
 //!
 //! Which outcome owes a report (NOTIFY, the null sender) is decided here too.
 
-use estafeta_smtp::outbound::Notify;
-use estafeta_store::{QueueRecipient, QueuedMessage, Report, ReportBuilder, ReportKind};
+use estafeta_store::{QueueRecipient, QueuedMessage, ReportKind, Ret};
 use mail_builder::MessageBuilder;
 use mail_builder::headers::content_type::ContentType;
 use mail_builder::headers::date::Date;
@@ -19,18 +18,13 @@ use mail_builder::mime::MimePart;
 /// header only (as Postfix's `bounce_size_limit`).
 const FULL_RETURN_LIMIT: usize = 100 * 1024;
 
-/// The parsed NOTIFY of a recipient; `None` when the sender gave none.
-fn notify(r: &QueueRecipient) -> Option<Notify> {
-    r.notify.as_deref().and_then(Notify::parse)
-}
-
 /// A report for a recipient that failed: unless the sender is `<>` or asked for none
 /// (NOTIFY without FAILURE, or NEVER). Without NOTIFY, failures are reported.
 pub fn on_failure(message: &QueuedMessage, r: &QueueRecipient) -> Option<ReportKind> {
     if message.sender.is_empty() {
         return None;
     }
-    notify(r)
+    r.notify
         .is_none_or(|n| n.failure)
         .then_some(ReportKind::Failed)
 }
@@ -44,7 +38,7 @@ pub fn on_delay(
     now: i64,
 ) -> Option<ReportKind> {
     let warning = warning?;
-    let asked = notify(r).is_some_and(|n| n.delay);
+    let asked = r.notify.is_some_and(|n| n.delay);
     (asked
         && !message.sender.is_empty()
         && !r.delay_reported
@@ -59,33 +53,16 @@ pub fn on_success(
     r: &QueueRecipient,
     dsn_passed: bool,
 ) -> Option<ReportKind> {
-    let asked = notify(r).is_some_and(|n| n.success);
+    let asked = r.notify.is_some_and(|n| n.success);
     (asked && !dsn_passed && !message.sender.is_empty()).then_some(ReportKind::Relayed)
 }
 
-/// Builds reports for the store (see [`ReportBuilder`]).
+/// Builds reports (see `crate::reports` for how they reach the store).
 pub struct DsnBuilder {
     /// Our host name: Reporting-MTA, and the domain of the From: address.
     pub hostname: String,
     /// Seconds a message may stay queued, for Will-Retry-Until in "delayed" reports.
     pub max_queue_time: i64,
-}
-
-impl ReportBuilder for DsnBuilder {
-    fn build(
-        &self,
-        message: &QueuedMessage,
-        body: &[u8],
-        reported: &[QueueRecipient],
-    ) -> Option<Report> {
-        if message.sender.is_empty() || reported.is_empty() {
-            return None; // a null sender is never reported to
-        }
-        Some(Report {
-            to: message.sender.clone(),
-            body: self.report(message, body, reported, estafeta_store::now()),
-        })
-    }
 }
 
 impl DsnBuilder {
@@ -107,9 +84,8 @@ impl DsnBuilder {
             ("Successful Mail Delivery Report", ReportKind::Relayed)
         };
         let header_end = header_end(body);
-        let whole = match message.ret.as_deref() {
-            Some(r) if r.eq_ignore_ascii_case("FULL") => true,
-            Some(_) => false,
+        let whole = match message.ret {
+            Some(ret) => ret == Ret::Full,
             None => body.len() <= FULL_RETURN_LIMIT,
         } && worst == ReportKind::Failed;
 

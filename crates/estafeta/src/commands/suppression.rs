@@ -1,6 +1,6 @@
 //! `estafeta suppression list|add|remove|enforce`.
 
-use estafeta_store::Store;
+use estafeta_store::{NewSuppression, Store};
 
 use crate::cli::{OnOff, SuppressionCommand};
 use crate::failure::Outcome;
@@ -28,7 +28,12 @@ pub async fn run(cmd: SuppressionCommand, store: &dyn Store) -> Outcome {
             domain,
             reason,
         } => {
-            store.add_suppression(&domain, &address, &reason).await?;
+            let entry = NewSuppression {
+                domain: domain.clone(),
+                address: address.clone(),
+                reason,
+            };
+            store.add_suppressions(&[entry]).await?;
             println!(
                 "{} added to the suppression list of {}",
                 address.trim().to_lowercase(),

@@ -406,10 +406,6 @@ impl Session {
     }
 }
 
-pub(super) fn has_flag(flags: &str, flag: &str) -> bool {
-    flags.split(' ').any(|f| f.eq_ignore_ascii_case(flag))
-}
-
 pub(super) fn quoted(s: &str) -> String {
     let mut out = Vec::new();
     string(&mut out, s.as_bytes());

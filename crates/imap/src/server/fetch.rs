@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::dispatch::{has_flag, quoted};
+use super::dispatch::quoted;
 use super::*;
 use crate::response::literal8;
 use crate::sequence::compact;
@@ -141,7 +141,7 @@ impl Session {
                     raw: None,
                     summary: None,
                 });
-                let will_set_seen = marks_seen && !has_flag(&entry.flags, "\\Seen");
+                let will_set_seen = marks_seen && !entry.flags.contains("\\Seen");
                 if will_set_seen {
                     seen_now.push(entry.uid);
                 }
@@ -163,7 +163,7 @@ impl Session {
             }
         }
         if !seen_now.is_empty() {
-            let seen = ["\\Seen".to_string()];
+            let seen = Flags::parse("\\Seen");
             match self
                 .shared
                 .store
@@ -177,9 +177,7 @@ impl Session {
                         for (uid, flags) in update.changed {
                             if let Ok(i) = view.entries.binary_search_by_key(&uid, |e| e.uid) {
                                 let e = &mut view.entries_mut()[i];
-                                let told = estafeta_store::normalize_flags(
-                                    e.flags.split(' ').chain(["\\Seen"]),
-                                );
+                                let told = e.flags.with(["\\Seen"]);
                                 // if someone else changed the flags too, keep the old MODSEQ so
                                 // that the next refresh reports the message's real flags
                                 if flags == told {
@@ -316,7 +314,7 @@ impl Session {
         }
         .unwrap_or_else(empty_summary);
         let shown_flags = if will_set_seen {
-            estafeta_store::normalize_flags(entry.flags.split(' ').chain(["\\Seen"]))
+            entry.flags.with(["\\Seen"])
         } else {
             entry.flags.clone()
         };

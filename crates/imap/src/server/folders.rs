@@ -1,7 +1,7 @@
 //! Commands on folders rather than on the selected mailbox: LIST/LSUB, STATUS, APPEND
 //! and GETQUOTA.
 
-use super::dispatch::{has_flag, quoted};
+use super::dispatch::quoted;
 use super::*;
 use crate::pattern::{MAX_PATTERN, Pattern};
 
@@ -142,14 +142,14 @@ impl Session {
                     "UNSEEN {}",
                     entries
                         .iter()
-                        .filter(|e| !has_flag(&e.flags, "\\Seen"))
+                        .filter(|e| !e.flags.contains("\\Seen"))
                         .count()
                 ),
                 StatusItem::Deleted => format!(
                     "DELETED {}",
                     entries
                         .iter()
-                        .filter(|e| has_flag(&e.flags, "\\Deleted"))
+                        .filter(|e| e.flags.contains("\\Deleted"))
                         .count()
                 ),
                 StatusItem::Size => format!("SIZE {}", entries.iter().map(|e| e.size).sum::<i64>()),
@@ -198,7 +198,7 @@ impl Session {
             return;
         };
         let date = date.unwrap_or_else(estafeta_store::now);
-        let flags = estafeta_store::normalize_flags(flags.iter().map(String::as_str));
+        let flags = Flags::new(flags.iter().map(String::as_str));
         match self.shared.store.append(mb.id, message, &flags, date).await {
             Ok(d) => {
                 self.refresh(true).await;

@@ -13,7 +13,7 @@ use estafeta_net::{
     AuthThrottle, CommandBudget, Connection, ConnectionLimits, IoError, Line, LineIo, Networks,
     Service, TlsSetup, sasl,
 };
-use estafeta_store::{FlagChange, Mailbox, MailboxEntry, Store, StoreError, User};
+use estafeta_store::{FlagChange, Flags, Mailbox, MailboxEntry, Store, StoreError, User};
 use tracing::Instrument;
 
 use crate::command::*;

@@ -39,7 +39,7 @@ impl Session {
                 mailbox_id,
                 &uids,
                 change,
-                flags,
+                &Flags::new(flags.iter().map(String::as_str)),
                 unchanged_since.map(|m| m as i64),
             )
             .await;

@@ -4,7 +4,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::dispatch::has_flag;
 use super::input::{self, Got};
 use super::*;
 use crate::sequence::compact;
@@ -82,7 +81,7 @@ impl Session {
         let unseen = view
             .entries
             .iter()
-            .position(|e| !has_flag(&e.flags, "\\Seen"));
+            .position(|e| !e.flags.contains("\\Seen"));
         self.line("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
         self.line("* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] flags permitted");
         self.line(&format!("* {} EXISTS", view.entries.len()));

@@ -10,7 +10,7 @@
 //! not deferred and retried as Postfix's local delivery does: local delivery here happens
 //! in the acceptance transaction, there is no later local attempt to retry.
 
-use estafeta_store::{FailedRecipient, Store, User};
+use estafeta_store::{FailedRecipient, Notify, Store, User};
 
 /// A local user receiving the message, and the recipient (as the client gave it, with its
 /// DSN parameters) that brought them in: an alias member reports under the alias.
@@ -20,7 +20,7 @@ pub struct LocalRecipient {
     /// The RCPT address.
     pub rcpt: String,
     pub orcpt: Option<String>,
-    pub notify: Option<String>,
+    pub notify: Option<Notify>,
 }
 
 /// The addresses of `users` whose quota has no room for `size` more bytes (a mailbox
@@ -79,7 +79,7 @@ pub async fn place(store: &dyn Store, locals: &[LocalRecipient], size: usize) ->
                 .orcpt
                 .clone()
                 .or_else(|| Some(format!("rfc822;{}", local.rcpt))),
-            notify: local.notify.clone(),
+            notify: local.notify,
             reason,
         };
         let user = match store.get_user(&local.user.address).await {

@@ -31,7 +31,8 @@ use tokio::time::Instant;
 use estafeta_config::{Protocol, TlsMode};
 use estafeta_net::Connection;
 use estafeta_store::{
-    Accept, LocalDelivery, RemoteRecipient, Resolution, User, address, new_queue_id, now,
+    Envelope, Notify, RemoteRecipient, Resolution, Ret, User, address, new_queue_id, now,
+    return_path,
 };
 use smtp_proto::{
     AUTH_LOGIN, AUTH_PLAIN, AUTH_SCRAM_SHA_256, AUTH_SCRAM_SHA_256_PLUS, Error as ParseError,
@@ -133,7 +134,7 @@ struct Tx {
     id: String,
     sender: String,
     envid: Option<String>,
-    ret: Option<String>,
+    ret: Option<Ret>,
     smtputf8: bool,
     /// The size announced with MAIL SIZE=, 0 when none.
     declared_size: u64,
@@ -636,9 +637,9 @@ impl Session {
             }
         }
         let ret = if from.flags & MAIL_RET_FULL != 0 {
-            Some("FULL".to_string())
+            Some(Ret::Full)
         } else if from.flags & MAIL_RET_HDRS != 0 {
-            Some("HDRS".to_string())
+            Some(Ret::Headers)
         } else {
             None
         };
@@ -782,7 +783,7 @@ impl Session {
                         user,
                         rcpt: rcpt.clone(),
                         orcpt: to.orcpt.clone(),
-                        notify: notify.clone(),
+                        notify,
                     });
                 }
                 for address in external {
@@ -790,7 +791,7 @@ impl Session {
                         tx.remote.push(RemoteRecipient {
                             address,
                             orcpt: to.orcpt.clone().or_else(|| Some(format!("rfc822;{rcpt}"))),
-                            notify: notify.clone(),
+                            notify,
                         });
                     }
                 }
@@ -1021,35 +1022,25 @@ impl Session {
         let mut message = body;
         message.splice(0..0, prefix);
         let size = message.len();
-        let return_path = format!("Return-Path: <{}>\r\n", tx.sender).into_bytes();
         // the real size, as stored: nothing is acknowledged that a mailbox cannot take
-        let placed = quota::place(&*self.shared.store, &tx.local, return_path.len() + size).await;
+        let stored = return_path(&tx.sender).len() + size;
+        let placed = quota::place(&*self.shared.store, &tx.local, stored).await;
         if placed.room.is_empty() && tx.remote.is_empty() {
             let full: Vec<&str> = placed.failed.iter().map(|f| f.address.as_str()).collect();
             tracing::info!(queue_id = %tx.id, size, recipients = %full.join(","), "message refused: no recipient can take it");
             return placed.refusal().to_string();
         }
         let message_id = headers::message_id_of(&message);
-        let accept = Accept {
-            queue_id: tx.id.clone(),
-            body: message,
+        let envelope = Envelope {
             sender: tx.sender.clone(),
             envid: tx.envid.clone(),
-            ret: tx.ret.clone(),
+            ret: tx.ret,
             auth_user: self.user.as_ref().map(|u| u.address.clone()),
-            local: placed
-                .room
-                .iter()
-                .map(|u| LocalDelivery {
-                    user_id: u.id,
-                    prefix: return_path.clone(),
-                })
-                .collect(),
+            local: placed.room.clone(),
             remote: tx.remote.clone(),
-            message_id,
             failed: placed.failed.clone(),
-            internal_date: at,
         };
+        let accept = envelope.accept(tx.id.clone(), message, message_id, at);
         match self.shared.store.accept(accept).await {
             Ok(_) => {
                 self.accepted += 1;
@@ -1082,21 +1073,16 @@ impl Session {
     }
 }
 
-fn notify_param(flags: u64) -> Option<String> {
+fn notify_param(flags: u64) -> Option<Notify> {
     if flags & RCPT_NOTIFY_NEVER != 0 {
-        return Some("NEVER".to_string());
+        return Some(Notify::NEVER);
     }
-    let mut parts = Vec::new();
-    if flags & RCPT_NOTIFY_SUCCESS != 0 {
-        parts.push("SUCCESS");
-    }
-    if flags & RCPT_NOTIFY_FAILURE != 0 {
-        parts.push("FAILURE");
-    }
-    if flags & RCPT_NOTIFY_DELAY != 0 {
-        parts.push("DELAY");
-    }
-    (!parts.is_empty()).then(|| parts.join(","))
+    let notify = Notify {
+        success: flags & RCPT_NOTIFY_SUCCESS != 0,
+        failure: flags & RCPT_NOTIFY_FAILURE != 0,
+        delay: flags & RCPT_NOTIFY_DELAY != 0,
+    };
+    (notify != Notify::NEVER).then_some(notify)
 }
 
 fn parse_error_reply(e: &ParseError) -> String {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use estafeta_store::{Backend, Store, StoreOptions};
-use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+use sqlx::{AnyConnection, AssertSqlSafe, Connection, Executor, PgConnection};
 
 pub struct Fixture {
     pub store: Arc<dyn Store>,
@@ -65,6 +65,23 @@ impl Fixture {
         estafeta_store::open(&self.options)
             .await
             .expect("reopen store")
+    }
+
+    /// How many references the body `hash` has, `None` once it is deleted: read from the
+    /// database itself, since no trait tells (nothing but tests needs to know).
+    pub async fn refcount(&self, hash: &str) -> Option<i64> {
+        let url = match &self.options.backend {
+            Backend::Sqlite { path } => format!("sqlite://{}", path.display()),
+            Backend::Postgres { url } => url.clone(),
+        };
+        let mut conn = AnyConnection::connect(&url).await.expect("connect");
+        let n = sqlx::query_scalar("SELECT refcount FROM blobs WHERE hash = $1")
+            .bind(hash)
+            .fetch_optional(&mut conn)
+            .await
+            .expect("refcount");
+        conn.close().await.ok();
+        n
     }
 
     pub async fn finish(self) {

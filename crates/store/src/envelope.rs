@@ -1,0 +1,139 @@
+//! Local delivery's one home: a resolved envelope — the sender, the local users that
+//! receive the message, the remote recipients, the local ones that cannot take it —
+//! turned into the [`Accept`] the store takes, each local copy with its `Return-Path:`.
+//! SMTP acceptance and delivery's reports build their `Accept` here (and so will Sieve
+//! and a sendmail command).
+
+use crate::dsn_params::Ret;
+use crate::model::{Accept, FailedRecipient, LocalDelivery, RemoteRecipient, Resolution, User};
+
+/// Who a message goes to, once every recipient is resolved.
+#[derive(Debug, Clone, Default)]
+pub struct Envelope {
+    /// Envelope sender; empty for the null sender `<>`.
+    pub sender: String,
+    pub envid: Option<String>,
+    pub ret: Option<Ret>,
+    /// The logged-in user who sent it, if any.
+    pub auth_user: Option<String>,
+    /// Users receiving the message in their INBOX.
+    pub local: Vec<User>,
+    pub remote: Vec<RemoteRecipient>,
+    /// Local recipients that cannot take the message: queued already failing, so that
+    /// delivery reports them to the sender.
+    pub failed: Vec<FailedRecipient>,
+}
+
+/// The header line a local copy from `sender` starts with (`Return-Path: <>` for the null
+/// sender). Its length counts in the size a mailbox stores.
+pub fn return_path(sender: &str) -> Vec<u8> {
+    format!("Return-Path: <{sender}>\r\n").into_bytes()
+}
+
+impl Envelope {
+    /// A message from `sender` to `to`, whose resolution is `resolution`: its users
+    /// receive it locally, outside addresses (an alias's targets, or `to` itself when its
+    /// domain is not ours) through the queue. `None` when nobody receives mail at `to`.
+    pub fn to_resolved(sender: &str, to: &str, resolution: Resolution) -> Option<Envelope> {
+        let (local, external) = match resolution {
+            Resolution::Deliver { users, external } => (users, external),
+            Resolution::NotLocal => (Vec::new(), vec![to.to_string()]),
+            Resolution::UnknownUser => return None,
+        };
+        let remote: Vec<RemoteRecipient> = external
+            .into_iter()
+            .map(|address| RemoteRecipient {
+                address,
+                ..RemoteRecipient::default()
+            })
+            .collect();
+        (!local.is_empty() || !remote.is_empty()).then(|| Envelope {
+            sender: sender.to_string(),
+            local,
+            remote,
+            ..Envelope::default()
+        })
+    }
+
+    /// What the store accepts for this envelope and `body`, under `queue_id`.
+    pub fn accept(
+        self,
+        queue_id: String,
+        body: Vec<u8>,
+        message_id: Option<String>,
+        internal_date: i64,
+    ) -> Accept {
+        let prefix = return_path(&self.sender);
+        Accept {
+            queue_id,
+            body,
+            local: self
+                .local
+                .iter()
+                .map(|u| LocalDelivery {
+                    user_id: u.id,
+                    prefix: prefix.clone(),
+                })
+                .collect(),
+            sender: self.sender,
+            envid: self.envid,
+            ret: self.ret,
+            auth_user: self.auth_user,
+            remote: self.remote,
+            failed: self.failed,
+            message_id,
+            internal_date,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: i64) -> User {
+        User {
+            id,
+            address: format!("u{id}@example.com"),
+            domain: "example.com".into(),
+            quota_bytes: 0,
+            pop3_keep: true,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn local_copies_carry_the_return_path() {
+        let envelope = Envelope {
+            sender: "ann@example.com".into(),
+            local: vec![user(1), user(2)],
+            ..Envelope::default()
+        };
+        let accept = envelope.accept("Q".into(), b"x".to_vec(), None, 7);
+        assert_eq!(accept.local.len(), 2);
+        assert!(
+            accept
+                .local
+                .iter()
+                .all(|l| l.prefix == b"Return-Path: <ann@example.com>\r\n")
+        );
+        assert_eq!((accept.sender.as_str(), accept.internal_date), ("ann@example.com", 7));
+    }
+
+    #[test]
+    fn a_resolution_splits_into_local_and_remote() {
+        let to = |r| Envelope::to_resolved("", "x@outside.test", r);
+        let outside = to(Resolution::NotLocal).expect("remote");
+        assert_eq!(outside.remote[0].address, "x@outside.test");
+        assert!(outside.local.is_empty());
+        let here = to(Resolution::Deliver {
+            users: vec![user(3)],
+            external: vec!["fwd@outside.test".into()],
+        })
+        .expect("both");
+        assert_eq!((here.local.len(), here.remote[0].address.as_str()), (1, "fwd@outside.test"));
+        let accept = here.accept("Q".into(), Vec::new(), None, 0);
+        assert_eq!(accept.local[0].prefix, b"Return-Path: <>\r\n");
+        assert!(to(Resolution::UnknownUser).is_none());
+    }
+}
