@@ -9,8 +9,8 @@
 use std::time::{Duration, Instant};
 
 use estafeta_store::{
-    Accept, Envelope, QueueRecipient, ReportHandover, ReportsQueued, Store, address,
-    new_queue_id, now,
+    Accept, Envelope, QueueRecipient, ReportHandover, ReportsQueued, Store, address, new_queue_id,
+    now,
 };
 
 use crate::dsn::DsnBuilder;
@@ -153,7 +153,8 @@ impl Pending {
 
     /// How long until the next look, when one is to come.
     pub fn wait(&self) -> Option<Duration> {
-        self.due.map(|d| d.saturating_duration_since(Instant::now()))
+        self.due
+            .map(|d| d.saturating_duration_since(Instant::now()))
     }
 
     /// A hand-over left reports owed: look again after a while (longer each time).

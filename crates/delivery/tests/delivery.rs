@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
-use estafeta_store::{RecipientState, RemoteRecipient};
+use estafeta_store::{Notify, RecipientState, RemoteRecipient, Ret};
 use estafeta_testkit::dns::{Records, TestDns};
 use estafeta_testkit::scripted_smtp::{Action, Script, ScriptedSmtp};
 
@@ -26,7 +26,7 @@ fn rcpt(address: &str, notify: Option<&str>) -> RemoteRecipient {
     RemoteRecipient {
         address: address.into(),
         orcpt: None,
-        notify: notify.map(str::to_string),
+        notify: notify.and_then(Notify::parse),
     }
 }
 
@@ -235,7 +235,7 @@ async fn permanent_failure_bounces_a_dsn_that_parses() {
         ANN,
         vec![rcpt("nobody@perm.test", None)],
         "headers-only",
-        Some("HDRS"),
+        Some(Ret::Headers),
     )
     .await;
     let inbox2 = s.wait_ann(2).await;

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{BOB_PASSWORD, Client, Harness};
-use estafeta_store::{Accept, Outcome, RemoteRecipient, new_queue_id, now};
+use estafeta_store::{Accept, Outcome, RecipientUpdate, RemoteRecipient, new_queue_id, now};
 
 /// A report about the message `<hello.1@example.com>`.
 fn dsn(original_from: &str, failed: &str) -> String {
@@ -73,18 +73,23 @@ async fn sent_by_bob(h: &Harness, message_id: &str, rcpts: &[&str]) {
         })
         .await
         .unwrap();
-    for r in store.lease_due("test", now(), 100, 60).await.unwrap() {
-        store
-            .record_outcome(
-                r.id,
-                "test",
-                Outcome::Delivered {
-                    reply: "250 2.0.0 ok".into(),
-                },
-            )
-            .await
-            .unwrap();
-    }
+    let delivered: Vec<RecipientUpdate> = store
+        .lease_due("test", now(), 100, 60)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| RecipientUpdate {
+            recipient_id: r.id,
+            queue_id: r.queue_id,
+            outcome: Outcome::Delivered {
+                reply: "250 2.0.0 ok".into(),
+            },
+            host: None,
+            report: None,
+        })
+        .collect();
+    let done = store.record_attempt("test", &delivered).await.unwrap();
+    assert!(done.conflicts.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

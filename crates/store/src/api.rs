@@ -12,7 +12,9 @@ use crate::model::*;
 
 /// Everything storage offers, on one engine.
 #[async_trait]
-pub trait Store: Directory + Suppressions + Mailboxes + Folders + Messages + Queue + Changes {
+pub trait Store:
+    Directory + Suppressions + Mailboxes + Folders + Messages + Queue + Changes
+{
     /// "sqlite" or "postgres".
     fn engine_name(&self) -> &'static str;
 

@@ -458,7 +458,6 @@ impl Directory for SqlStore {
 }
 
 impl SqlStore {
-
     async fn require_domain(&self, domain: &str) -> Result<()> {
         if self.is_local_domain(domain).await? {
             Ok(())
@@ -488,7 +487,8 @@ impl SqlStore {
 
     /// The secret decoy salts are derived from: made once, kept in the database.
     async fn server_secret(&self) -> Result<Vec<u8>> {
-        self.db.scram_secret
+        self.db
+            .scram_secret
             .get_or_try_init(|| async {
                 let fresh = hex::encode(rand::random::<[u8; 32]>());
                 let mut w = self.db.begin_write().await?;

@@ -117,7 +117,10 @@ mod tests {
                 .iter()
                 .all(|l| l.prefix == b"Return-Path: <ann@example.com>\r\n")
         );
-        assert_eq!((accept.sender.as_str(), accept.internal_date), ("ann@example.com", 7));
+        assert_eq!(
+            (accept.sender.as_str(), accept.internal_date),
+            ("ann@example.com", 7)
+        );
     }
 
     #[test]
@@ -131,7 +134,10 @@ mod tests {
             external: vec!["fwd@outside.test".into()],
         })
         .expect("both");
-        assert_eq!((here.local.len(), here.remote[0].address.as_str()), (1, "fwd@outside.test"));
+        assert_eq!(
+            (here.local.len(), here.remote[0].address.as_str()),
+            (1, "fwd@outside.test")
+        );
         let accept = here.accept("Q".into(), Vec::new(), None, 0);
         assert_eq!(accept.local[0].prefix, b"Return-Path: <>\r\n");
         assert!(to(Resolution::UnknownUser).is_none());

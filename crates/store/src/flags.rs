@@ -66,9 +66,19 @@ mod tests {
         let f = Flags::parse("\\Seen  $Work \\seen \\Flagged");
         assert_eq!(f.as_str(), "$Work \\Flagged \\Seen");
         assert!(f.contains("\\SEEN"));
-        assert_eq!(Flags::parse(f.as_str()), f, "the stored form reads back the same");
-        assert_eq!(f.with(["\\Deleted"]).to_string(), "$Work \\Deleted \\Flagged \\Seen");
-        assert_eq!(f.without(&Flags::parse("\\seen $work")).as_str(), "\\Flagged");
+        assert_eq!(
+            Flags::parse(f.as_str()),
+            f,
+            "the stored form reads back the same"
+        );
+        assert_eq!(
+            f.with(["\\Deleted"]).to_string(),
+            "$Work \\Deleted \\Flagged \\Seen"
+        );
+        assert_eq!(
+            f.without(&Flags::parse("\\seen $work")).as_str(),
+            "\\Flagged"
+        );
         assert!(Flags::parse("").is_empty() && Flags::parse("").iter().next().is_none());
     }
 }

@@ -100,12 +100,7 @@ impl Mailboxes for SqlStore {
     }
 
     /// The cached summaries of the bodies of UIDs `first..=last`, in UID order.
-    async fn read_summaries(
-        &self,
-        mailbox_id: i64,
-        first: u32,
-        last: u32,
-    ) -> Result<Vec<Summary>> {
+    async fn read_summaries(&self, mailbox_id: i64, first: u32, last: u32) -> Result<Vec<Summary>> {
         let rows = sqlx::query(
             "SELECT m.uid, m.blob_hash, b.summary FROM mailbox_messages m \
              JOIN blobs b ON b.hash = m.blob_hash \
@@ -223,7 +218,6 @@ impl Mailboxes for SqlStore {
 }
 
 impl SqlStore {
-
     async fn expunge_where(
         &self,
         mailbox_id: i64,

@@ -175,7 +175,6 @@ impl Messages for SqlStore {
 }
 
 impl SqlStore {
-
     /// Refuses when `extra` more bytes would take the mailbox owner over their quota.
     async fn check_quota(&self, w: &mut WriteTx<'_>, user_id: i64, extra: i64) -> Result<()> {
         let row = sqlx::query(

@@ -442,8 +442,7 @@ async fn still_owed(w: &mut WriteTx<'_>, h: &ReportHandover) -> Result<bool> {
         let report: String = row.try_get("report")?;
         marked.push((row.try_get::<i64, _>("id")?, ReportKind::parse(&report)));
     }
-    Ok(h
-        .recipients
+    Ok(h.recipients
         .iter()
         .all(|(id, kind)| marked.contains(&(*id, Some(*kind)))))
 }

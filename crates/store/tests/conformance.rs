@@ -563,11 +563,7 @@ async fn body_stored_once_and_released(f: &Fixture) {
         .await
         .unwrap();
     assert_eq!(done.finished, vec![accepted.queue_id.clone()]);
-    assert_eq!(
-        f.refcount(&hash).await,
-        None,
-        "unreferenced body deleted"
-    );
+    assert_eq!(f.refcount(&hash).await, None, "unreferenced body deleted");
     assert!(store.queue_get(&accepted.queue_id).await.unwrap().is_none());
 }
 
@@ -879,10 +875,7 @@ async fn failing_local_recipients_are_queued_failing(f: &Fixture) {
     let leased = store.lease_due("w", now(), 10, 60).await.unwrap();
     assert_eq!(leased.len(), 1);
     assert_eq!(leased[0].failure.as_deref(), Some("5.2.2 mailbox full"));
-    assert_eq!(
-        f.refcount(&accepted.blob_hash).await,
-        Some(2)
-    );
+    assert_eq!(f.refcount(&accepted.blob_hash).await, Some(2));
 }
 
 async fn summaries_are_cached_per_body(store: Arc<dyn Store>) {
@@ -1007,7 +1000,11 @@ type HandedOver = (Vec<u8>, Vec<(String, ReportKind)>);
 /// naming the reported recipients, resolves the sender and hands the report over.
 async fn hand_over(store: &Arc<dyn Store>, queue_id: &str) -> (ReportsQueued, HandedOver) {
     let message = store.queue_get(queue_id).await.unwrap().expect("queued");
-    let body = store.queue_body(queue_id).await.unwrap().expect("body kept");
+    let body = store
+        .queue_body(queue_id)
+        .await
+        .unwrap()
+        .expect("body kept");
     let reported: Vec<(i64, String, ReportKind)> = message
         .recipients
         .iter()
@@ -1081,7 +1078,10 @@ async fn queue_reports_wait_for_recipients_in_flight(f: &Fixture) {
         .await
         .unwrap();
     assert_eq!(done, AttemptRecorded::default());
-    assert!(store.reports_owed(10).await.unwrap().is_empty(), "b is in flight");
+    assert!(
+        store.reports_owed(10).await.unwrap().is_empty(),
+        "b is in flight"
+    );
     let q = store.queue_get(&queue_id).await.unwrap().expect("queued");
     assert_eq!(q.recipients[0].report, Some(ReportKind::Failed));
     assert_eq!(q.recipients[0].state, RecipientState::Failed);
@@ -1114,7 +1114,10 @@ async fn queue_reports_wait_for_recipients_in_flight(f: &Fixture) {
     assert_eq!(done.conflicts, vec![leased[0].id]);
     assert_eq!(done.owed, vec![queue_id.clone()]);
     assert!(done.finished.is_empty());
-    assert_eq!(store.reports_owed(10).await.unwrap(), vec![queue_id.clone()]);
+    assert_eq!(
+        store.reports_owed(10).await.unwrap(),
+        vec![queue_id.clone()]
+    );
     let (done, (body, who)) = hand_over(&store, &queue_id).await;
     assert_eq!(done.finished, vec![queue_id.clone()]);
     assert_eq!(done.reports.len(), 1);
@@ -1205,9 +1208,20 @@ async fn a_report_owed_at_a_crash_is_sent_once(f: &Fixture) {
 
     // the process dies here: nothing hands the report over
     let store = f.reopen().await;
-    assert_eq!(store.reports_owed(10).await.unwrap(), vec![queue_id.clone()]);
-    assert_eq!(f.refcount(&hash).await, Some(1), "the body is kept for the report");
-    let owed = store.queue_get(&queue_id).await.unwrap().expect("still queued");
+    assert_eq!(
+        store.reports_owed(10).await.unwrap(),
+        vec![queue_id.clone()]
+    );
+    assert_eq!(
+        f.refcount(&hash).await,
+        Some(1),
+        "the body is kept for the report"
+    );
+    let owed = store
+        .queue_get(&queue_id)
+        .await
+        .unwrap()
+        .expect("still queued");
     let recipients: Vec<(i64, ReportKind)> = owed
         .recipients
         .iter()
@@ -1228,7 +1242,14 @@ async fn a_report_owed_at_a_crash_is_sent_once(f: &Fixture) {
     let done = store.queue_reports(&[again]).await.unwrap();
     assert_eq!(done.stale, vec![queue_id.clone()]);
     assert!(done.reports.is_empty());
-    assert_eq!(store.list_messages(inbox(&store, &ann).await.id).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .list_messages(inbox(&store, &ann).await.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert!(store.reports_owed(10).await.unwrap().is_empty());
     assert_eq!(f.refcount(&hash).await, None);
 }
@@ -1293,10 +1314,7 @@ async fn queue_operator_commands(f: &Fixture) {
         .iter()
         .map(deferred)
         .collect();
-    store
-        .record_attempt("x", &ups)
-        .await
-        .unwrap();
+    store.record_attempt("x", &ups).await.unwrap();
     assert_eq!(store.queue_next_due().await.unwrap(), Some(far));
     assert_eq!(store.queue_retry(Some("NOSUCHID")).await.unwrap(), 0);
     assert_eq!(store.queue_retry(Some(&queue_id)).await.unwrap(), 2);
@@ -1602,11 +1620,7 @@ async fn append_copy_move(f: &Fixture) {
             }
         ]
     );
-    assert_eq!(
-        f.refcount(&hash).await,
-        Some(2),
-        "the body is shared"
-    );
+    assert_eq!(f.refcount(&hash).await, Some(2), "the body is shared");
     assert_eq!(
         store.list_messages(archive.id).await.unwrap()[1].flags,
         Flags::parse("\\Draft \\Seen")
@@ -1629,11 +1643,7 @@ async fn append_copy_move(f: &Fixture) {
             target: 3
         }]
     );
-    assert_eq!(
-        f.refcount(&hash).await,
-        Some(2),
-        "a move adds no reference"
-    );
+    assert_eq!(f.refcount(&hash).await, Some(2), "a move adds no reference");
     let uids: Vec<u32> = store
         .list_messages(inbox.id)
         .await
@@ -1751,7 +1761,10 @@ async fn quota_is_enforced(store: Arc<dyn Store>) {
     let none = Flags::default();
     store.append(mb.id, &[b'a'; 60], &none, 1).await.unwrap();
     assert_eq!(store.quota_usage(bob.id).await.unwrap(), (60, 1));
-    let e = store.append(mb.id, &[b'b'; 60], &none, 1).await.unwrap_err();
+    let e = store
+        .append(mb.id, &[b'b'; 60], &none, 1)
+        .await
+        .unwrap_err();
     assert!(matches!(e, StoreError::OverQuota(_)), "{e}");
     assert!(matches!(
         store.copy_messages(mb.id, &[1], sent.id).await,

@@ -16,7 +16,8 @@ use estafeta_net::{Service, TlsSetup};
 use estafeta_smtp::SmtpServer;
 use estafeta_smtp::inbound::SmtpSettings;
 use estafeta_store::{
-    Accept, Backend, NewUser, QueuedMessage, RemoteRecipient, Store, StoreOptions, new_queue_id,
+    Accept, Backend, NewUser, QueuedMessage, RemoteRecipient, Ret, Store, StoreOptions,
+    new_queue_id,
 };
 use estafeta_testkit::dns::TestDns;
 use tokio::sync::watch;
@@ -109,7 +110,7 @@ impl Sender {
         from: &str,
         remote: Vec<RemoteRecipient>,
         subject: &str,
-        ret: Option<&str>,
+        ret: Option<Ret>,
     ) -> String {
         self.queue_body(from, remote, message(from, subject), ret)
             .await
@@ -121,7 +122,7 @@ impl Sender {
         from: &str,
         remote: Vec<RemoteRecipient>,
         body: String,
-        ret: Option<&str>,
+        ret: Option<Ret>,
     ) -> String {
         let queue_id = new_queue_id();
         self.store
@@ -129,7 +130,7 @@ impl Sender {
                 queue_id: queue_id.clone(),
                 body: body.into_bytes(),
                 sender: from.to_string(),
-                ret: ret.map(str::to_string),
+                ret,
                 envid: Some(format!("env-{queue_id}")),
                 remote,
                 internal_date: estafeta_store::now(),
