@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
-use estafeta_store::{Notify, RecipientState, RemoteRecipient, Ret};
+use estafeta_store::{
+    Notify, Outcome, RecipientState, RecipientUpdate, RemoteRecipient, ReportKind, Ret, now,
+};
 use estafeta_testkit::dns::{Records, TestDns};
 use estafeta_testkit::scripted_smtp::{Action, Script, ScriptedSmtp};
 
@@ -281,6 +283,44 @@ async fn permanent_failure_bounces_a_dsn_that_parses() {
         text.contains("Subject: headers-only") && !text.contains("a line with a dot"),
         "{text}"
     );
+}
+
+/// A process that stopped after recording a failure and before queuing the report it
+/// owes (the two are separate transactions): the next start finds the report owed and
+/// sends it, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_owed_when_delivery_stopped_is_sent_at_the_next_start() {
+    let mut s = Sender::open().await;
+    let queue_id = s.queue(ANN, &["nobody@perm.test"], "owed").await;
+    let store = s.store.clone();
+    let leased = store.lease_due("gone-node", now(), 10, 60).await.unwrap();
+    let failure = RecipientUpdate {
+        recipient_id: leased[0].id,
+        queue_id: queue_id.clone(),
+        outcome: Outcome::Failed {
+            reply: "550 5.1.1 no such user".into(),
+        },
+        host: Some("mx.perm.test[127.0.0.2]:25".into()),
+        report: Some(ReportKind::Failed),
+    };
+    let done = store.record_attempt("gone-node", &[failure]).await.unwrap();
+    assert_eq!(done.owed, vec![queue_id.clone()], "the process stops here");
+
+    let dns = TestDns::start(Records::new()).await;
+    s.deliver(&dns, 25, Options::default()).await;
+    let inbox = s.wait_ann(1).await;
+    s.wait_empty().await;
+    let (_, status, _) = parse_dsn(&inbox[0]);
+    for field in [
+        &format!("X-Estafeta-Queue-ID: {queue_id}"),
+        "Final-Recipient: rfc822;nobody@perm.test",
+        "Action: failed",
+        "Status: 5.1.1",
+    ] {
+        assert!(status.contains(field), "{field} missing from:\n{status}");
+    }
+    assert_eq!(s.ann_inbox().await.len(), 1, "sent once");
+    assert!(store.reports_owed(10).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -62,6 +62,13 @@ impl Sender {
     /// a failed host is skipped for a second, and the queue is never scanned on a timer
     /// (scan interval one hour): only wake-ups and due times drive it.
     pub async fn start(dns: &TestDns, mx_port: u16, o: Options<'_>) -> Sender {
+        let mut s = Sender::open().await;
+        s.deliver(dns, mx_port, o).await;
+        s
+    }
+
+    /// The sending side before its delivery starts.
+    pub async fn open() -> Sender {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = open_store(dir.path()).await;
         store.add_domain("example.com").await.expect("domain");
@@ -74,6 +81,16 @@ impl Sender {
             })
             .await
             .expect("user");
+        Sender {
+            store,
+            dir,
+            stop: watch::channel(false).0,
+            delivery: None,
+        }
+    }
+
+    /// Starts delivery (see [`Sender::start`]).
+    pub async fn deliver(&mut self, dns: &TestDns, mx_port: u16, o: Options<'_>) {
         let toml = format!(
             "hostname = \"{HOSTNAME}\"\n[delivery]\ndns_servers = [\"{}\"]\nmx_port = {mx_port}\n\
              retry_schedule = [1]\nhost_retry_after = 1\nscan_interval = 3600\nconnect_timeout = 5\n{}\n{}",
@@ -81,16 +98,11 @@ impl Sender {
         );
         let config = Config::from_toml(&toml, "test").unwrap_or_else(|e| panic!("{e}\n{toml}"));
         let settings = DeliverySettings::from_config(&config, o.own).expect("settings");
-        let (stop, stopped) = watch::channel(false);
-        let delivery = Delivery::start(store.clone(), settings, stopped)
+        let stopped = self.stop.subscribe();
+        let delivery = Delivery::start(self.store.clone(), settings, stopped)
             .await
             .expect("delivery");
-        Sender {
-            store,
-            dir,
-            stop,
-            delivery: Some(delivery),
-        }
+        self.delivery = Some(delivery);
     }
 
     /// Queues a message as SMTP acceptance would; returns its queue id.
