@@ -9,8 +9,7 @@
 use std::time::{Duration, Instant};
 
 use estafeta_store::{
-    Accept, Envelope, QueueRecipient, ReportHandover, ReportsQueued, Store, address, new_queue_id,
-    now,
+    Accept, Envelope, QueueRecipient, ReportHandover, Store, address, new_queue_id, now,
 };
 
 use crate::dsn::DsnBuilder;
@@ -35,28 +34,27 @@ pub async fn hand_over(store: &dyn Store, dsn: &DsnBuilder, queue_ids: &[String]
             }
         }
     }
-    if ready.is_empty() {
-        return all;
+    // all in one transaction; when that fails, one each, so that one cannot hold back others
+    let batches = match queue(store, &ready).await {
+        Some(queued) => return queued && all,
+        None if ready.len() > 1 => ready.chunks(1),
+        None => return false,
+    };
+    for one in batches {
+        all &= queue(store, one).await.unwrap_or(false);
     }
-    match store.queue_reports(&ready).await {
-        Ok(done) => logged(&done) && all,
-        // one each, so that one cannot hold back the others
-        Err(e) if ready.len() > 1 => {
-            tracing::warn!(error = %e, "queuing a batch of delivery reports failed: one at a time");
-            for one in ready.chunks(1) {
-                all &= match store.queue_reports(one).await {
-                    Ok(done) => logged(&done),
-                    Err(e) => failed(&e),
-                };
-            }
-            all
-        }
-        Err(e) => failed(&e),
-    }
+    all
 }
 
-/// Logs what was queued; false when some hand-over was stale.
-fn logged(done: &ReportsQueued) -> bool {
+/// Hands reports over; whether all were queued (some may be stale), `None` on an error.
+async fn queue(store: &dyn Store, ready: &[ReportHandover]) -> Option<bool> {
+    let done = match store.queue_reports(ready).await {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::error!(error = %e, reports = ready.len(), "cannot queue delivery reports; they stay owed");
+            return None;
+        }
+    };
     for (queue_id, report) in &done.reports {
         tracing::info!(queue_id = %queue_id, report = %report, "delivery status notification queued");
     }
@@ -66,12 +64,7 @@ fn logged(done: &ReportsQueued) -> bool {
     for queue_id in &done.stale {
         tracing::debug!(queue_id = %queue_id, "the reports owed changed meanwhile: read again");
     }
-    done.stale.is_empty()
-}
-
-fn failed(e: &estafeta_store::StoreError) -> bool {
-    tracing::error!(error = %e, "cannot queue delivery reports; they stay owed");
-    false
+    Some(done.stale.is_empty())
 }
 
 /// The report a queued message owes now; `None` when it owes none (any more).
@@ -93,7 +86,7 @@ async fn build(
         .cloned()
         .collect();
     if reported.is_empty() {
-        return Ok(None);
+        return Ok(None); // handed over meanwhile
     }
     // a null sender is never reported to (the marks are cleared all the same)
     let report = match message.sender.as_str() {

@@ -184,26 +184,7 @@ async fn fill(ctx: &Ctx) -> estafeta_store::Result<Filled> {
                 return Err(e);
             }
         };
-        let recipients = record_already_failed(ctx, &message, recipients, None);
-        // one job per destination: the message's recipients there, in one transaction
-        let mut jobs: Vec<(Destination, Vec<QueueRecipient>)> = Vec::new();
-        for r in recipients {
-            let dest = Destination::of(&ctx.settings, &r.domain);
-            match jobs.iter_mut().find(|(d, _)| d.key() == dest.key()) {
-                Some((_, rs)) => rs.push(r),
-                None => jobs.push((dest, vec![r])),
-            }
-        }
-        for (dest, recipients) in jobs {
-            ctx.queues.push(
-                dest,
-                Job {
-                    message: message.clone(),
-                    recipients,
-                    body: None,
-                },
-            );
-        }
+        push_jobs(ctx, &message, recipients, None);
     }
     Ok(if full { Filled::More } else { Filled::Room })
 }
@@ -218,7 +199,18 @@ fn take_handoff(ctx: &Ctx, h: Handoff) {
         .into_iter()
         .filter(|r| fresh.contains(&r.id))
         .collect();
-    let recipients = record_already_failed(ctx, &message, recipients, Some(&body));
+    push_jobs(ctx, &message, recipients, Some(body));
+}
+
+/// Queues a message's jobs: one per destination (the message's recipients there, in one
+/// transaction), once those that failed at acceptance are recorded.
+fn push_jobs(
+    ctx: &Ctx,
+    message: &Arc<QueuedMessage>,
+    recipients: Vec<QueueRecipient>,
+    body: Option<Arc<Vec<u8>>>,
+) {
+    let recipients = record_already_failed(ctx, message, recipients, body.as_ref());
     let mut jobs: Vec<(Destination, Vec<QueueRecipient>)> = Vec::new();
     for r in recipients {
         let dest = Destination::of(&ctx.settings, &r.domain);
@@ -228,20 +220,18 @@ fn take_handoff(ctx: &Ctx, h: Handoff) {
         }
     }
     for (dest, recipients) in jobs {
-        ctx.queues.push(
-            dest,
-            Job {
-                message: message.clone(),
-                recipients,
-                body: Some(body.clone()),
-            },
-        );
+        let job = Job {
+            message: message.clone(),
+            recipients,
+            body: body.clone(),
+        };
+        ctx.queues.push(dest, job);
     }
 }
 
 /// Hands the recipients that failed at acceptance (local mailboxes that could not take
-/// the message) to the recorder, which fails them and queues the report they owe; returns
-/// the others, to be sent.
+/// the message) to the recorder, which fails them with the report they owe; returns the
+/// others, to be sent.
 fn record_already_failed(
     ctx: &Ctx,
     message: &Arc<QueuedMessage>,

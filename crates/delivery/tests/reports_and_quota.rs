@@ -246,8 +246,8 @@ async fn an_alias_member_over_quota_gets_the_sender_a_report() {
     assert!(rcpts[0].starts_with("250"), "{rcpts:?}");
     assert!(end.expect("data").starts_with("250"));
     assert_eq!(site.s.ann_inbox().await.len(), 2);
-    // the failure is recorded in the transaction that would queue a report: once the
-    // queue is empty, a report would have been sent already
+    // a message owing a report stays queued until its report is, and the report until it
+    // is sent: once the queue is empty, a report would have been sent already
     site.s.wait_empty().await;
     assert_eq!(site.mx.messages().len(), 1, "no report for NOTIFY=NEVER");
 }

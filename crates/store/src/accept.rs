@@ -228,7 +228,7 @@ pub(crate) async fn accept_in(
         };
         let mut recipients = Vec::with_capacity(m.remote.len() + m.failed.len());
         // the failing local recipients go through delivery like the remote ones: it
-        // records their failure and the report it owes in one transaction
+        // records their failure, with the report it owes, as any outcome
         let failing = m.failed.iter().map(|f| {
             let r = RemoteRecipient {
                 address: f.address.clone(),

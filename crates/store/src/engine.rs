@@ -54,7 +54,7 @@ pub(crate) struct Db {
     pub changes: broadcast::Sender<MailboxChange>,
     /// The PostgreSQL URL, for the LISTEN connection.
     pub url: Option<String>,
-    /// Where accepted messages are handed over, already leased (see `Store::hand_off`).
+    /// Where accepted messages are handed over, already leased (see `Queue::hand_off`).
     pub handoff: std::sync::Mutex<Option<HandoffTarget>>,
     /// Woken when queue work becomes due now: a message with remote recipients accepted,
     /// a report queued, a retry asked for (by this process; on PostgreSQL by any node).

@@ -91,55 +91,35 @@ impl Envelope {
 mod tests {
     use super::*;
 
-    fn user(id: i64) -> User {
-        User {
-            id,
-            address: format!("u{id}@example.com"),
+    #[test]
+    fn a_resolution_splits_into_local_and_remote_copies_with_their_return_path() {
+        let to = |r| Envelope::to_resolved("ann@example.com", "x@outside.test", r);
+        assert!(to(Resolution::UnknownUser).is_none());
+        let outside = to(Resolution::NotLocal).expect("remote");
+        assert_eq!(
+            (outside.local.len(), outside.remote[0].address.as_str()),
+            (0, "x@outside.test")
+        );
+        let bob = User {
+            id: 3,
+            address: "bob@example.com".into(),
             domain: "example.com".into(),
             quota_bytes: 0,
             pop3_keep: true,
             created_at: 0,
-        }
-    }
-
-    #[test]
-    fn local_copies_carry_the_return_path() {
-        let envelope = Envelope {
-            sender: "ann@example.com".into(),
-            local: vec![user(1), user(2)],
-            ..Envelope::default()
         };
-        let accept = envelope.accept("Q".into(), b"x".to_vec(), None, 7);
-        assert_eq!(accept.local.len(), 2);
-        assert!(
-            accept
-                .local
-                .iter()
-                .all(|l| l.prefix == b"Return-Path: <ann@example.com>\r\n")
-        );
-        assert_eq!(
-            (accept.sender.as_str(), accept.internal_date),
-            ("ann@example.com", 7)
-        );
-    }
-
-    #[test]
-    fn a_resolution_splits_into_local_and_remote() {
-        let to = |r| Envelope::to_resolved("", "x@outside.test", r);
-        let outside = to(Resolution::NotLocal).expect("remote");
-        assert_eq!(outside.remote[0].address, "x@outside.test");
-        assert!(outside.local.is_empty());
+        let external = vec!["fwd@outside.test".into()];
         let here = to(Resolution::Deliver {
-            users: vec![user(3)],
-            external: vec!["fwd@outside.test".into()],
+            users: vec![bob],
+            external,
         })
         .expect("both");
+        let accept = here.accept("Q".into(), b"x".to_vec(), None, 7);
+        assert_eq!((accept.local[0].user_id, accept.internal_date), (3, 7));
         assert_eq!(
-            (here.local.len(), here.remote[0].address.as_str()),
-            (1, "fwd@outside.test")
+            accept.local[0].prefix,
+            b"Return-Path: <ann@example.com>\r\n"
         );
-        let accept = here.accept("Q".into(), Vec::new(), None, 0);
-        assert_eq!(accept.local[0].prefix, b"Return-Path: <>\r\n");
-        assert!(to(Resolution::UnknownUser).is_none());
+        assert_eq!(accept.remote[0].address, "fwd@outside.test");
     }
 }

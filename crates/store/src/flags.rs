@@ -31,10 +31,6 @@ impl Flags {
         self.iter().any(|f| f.eq_ignore_ascii_case(flag))
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// These flags and `more`.
     pub fn with<'a>(&'a self, more: impl IntoIterator<Item = &'a str>) -> Flags {
         Flags::new(self.iter().chain(more))
@@ -79,6 +75,6 @@ mod tests {
             f.without(&Flags::parse("\\seen $work")).as_str(),
             "\\Flagged"
         );
-        assert!(Flags::parse("").is_empty() && Flags::parse("").iter().next().is_none());
+        assert_eq!(Flags::parse(" ").iter().count(), 0);
     }
 }

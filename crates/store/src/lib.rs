@@ -44,14 +44,6 @@ pub use scram_keys::ITERATIONS as SCRAM_ITERATIONS;
 pub use sent::{MAX_LOOKUP_IDS, SENT_RETENTION_SECS};
 pub use sql_store::SqlStore;
 
-/// The store's traits, for code that calls them on something other than `dyn Store`
-/// (trait objects find their supertraits' methods without them).
-pub mod prelude {
-    pub use crate::api::{
-        Changes, Directory, Folders, Mailboxes, Messages, Queue, Store, Suppressions,
-    };
-}
-
 /// Opens the store described by `options`, running migrations.
 pub async fn open(options: &StoreOptions) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(SqlStore::open(options).await?))

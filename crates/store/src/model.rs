@@ -138,7 +138,7 @@ pub struct MailboxEntry {
     pub modseq: i64,
 }
 
-/// What a reader cached about a message's body (see `Store::read_summaries`).
+/// What a reader cached about a message's body (see `Mailboxes::read_summaries`).
 #[derive(Debug, Clone)]
 pub struct Summary {
     pub uid: u32,
@@ -362,7 +362,7 @@ pub struct RecipientUpdate {
 }
 
 /// A message with remote recipients, just accepted and already leased to this process's
-/// delivery scheduler (see [`crate::Store::hand_off`]): it comes in memory, so it need
+/// delivery scheduler (see [`crate::Queue::hand_off`]): it comes in memory, so it need
 /// not be leased and read back from the database.
 #[derive(Debug, Clone)]
 pub struct Handoff {
