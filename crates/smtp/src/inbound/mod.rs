@@ -1,13 +1,18 @@
 //! The inbound SMTP server: one [`SmtpServer`] serves every `smtp` and `submission`
 //! listener; each connection is one [`session`].
 
+mod assembly;
 pub mod bounces;
+mod client;
 pub mod data;
+mod envelope;
 mod headers;
 mod policy;
 mod quota;
 mod rates;
+mod recipients;
 mod reports;
+mod sender;
 mod session;
 mod spool;
 
