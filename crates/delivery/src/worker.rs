@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use estafeta_smtp::outbound::{
-    ClientSettings, Error, Notify, OutboundMessage, Rcpt, Ret, SmtpClient, TlsMode,
+    ClientSettings, Error, Notify, OutboundMessage, Rcpt, Ret, SmtpClient, TlsPolicy,
 };
 use estafeta_store::{RecipientUpdate, now};
 use tracing::Instrument;
@@ -213,12 +213,12 @@ async fn connect(
         // plaintext after a failed handshake only where no certificate is checked (MX
         // hosts): a relay whose certificate fails the check gets nothing at all
         if let Err(Error::Tls(why)) = &result
-            && t.client.tls == TlsMode::Opportunistic
+            && t.client.tls == TlsPolicy::Opportunistic
             && t.client.verify_certificate.is_none()
         {
             tracing::info!(host = %t, error = %why, "TLS failed: trying this host again without TLS");
             let plain = ClientSettings {
-                tls: TlsMode::Disabled,
+                tls: TlsPolicy::Disabled,
                 ..(*t.client).clone()
             };
             result = SmtpClient::connect(t.addr, &t.name, &plain).await;
