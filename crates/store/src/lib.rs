@@ -11,6 +11,7 @@ mod directory;
 mod engine;
 mod error;
 mod folders;
+mod logins;
 mod mailbox;
 mod messages;
 mod model;

@@ -47,9 +47,9 @@ use super::recipients::{self, Verdict};
 use super::spool::Spool;
 use super::{assembly, sender};
 
-mod scram_auth;
-use estafeta_net::sasl;
-use estafeta_net::scram::Mechanism as ScramMechanism;
+use estafeta_net::login::Gate;
+use estafeta_net::sasl::{self, Mechanism, Step};
+use estafeta_net::scram;
 use estafeta_net::{BoundedLine, IoError, LineIo as Io};
 
 /// BDAT chunks are read, checked and spooled in pieces of this many octets.
@@ -433,10 +433,9 @@ impl Session {
             self.say("502 5.5.1 Error: STARTTLS not offered on this port");
             return Ok(Next::Continue);
         }
-        self.io().reply("220 2.0.0 Ready to start TLS");
-        self.io().flush().await?;
         let io = self.io.take().expect("connection present");
-        let Some(io) = io.start_tls(&self.shared.tls.acceptor).await else {
+        let go_ahead = "220 2.0.0 Ready to start TLS";
+        let Some(io) = io.start_tls(go_ahead, &self.shared.tls.acceptor).await else {
             return Ok(Next::Close);
         };
         self.tls = io.tls_info();
@@ -448,6 +447,83 @@ impl Session {
         self.tx = None;
         tracing::info!(tls = ?self.tls, "STARTTLS done");
         Ok(Next::Continue)
+    }
+
+    /// AUTH: the exchange is `net`'s ([`sasl::Exchange`]); here its framing (`334 `
+    /// challenges, a response line of at most 12 KiB within `smtp.command_timeout`) and
+    /// its replies.
+    async fn auth(&mut self, mechanism: u64, initial: String) -> Result<(), IoError> {
+        if self.user.is_some() {
+            self.say("503 5.5.1 Error: already authenticated");
+            return Ok(());
+        }
+        if self.tx.is_some() {
+            self.say("503 5.5.1 Error: MAIL transaction in progress");
+            return Ok(());
+        }
+        if !self.auth_allowed() {
+            self.say("538 5.7.11 Encryption required for requested authentication mechanism");
+            return Ok(());
+        }
+        let mechanism = match mechanism {
+            AUTH_PLAIN => Mechanism::Plain,
+            AUTH_LOGIN => Mechanism::Login,
+            AUTH_SCRAM_SHA_256 => Mechanism::Scram(scram::Mechanism::Sha256),
+            AUTH_SCRAM_SHA_256_PLUS => Mechanism::Scram(scram::Mechanism::Sha256Plus),
+            _ => {
+                self.say("504 5.5.4 Error: unsupported authentication mechanism");
+                return Ok(());
+            }
+        };
+        // "=" is no initial response at all: the client gets the challenge
+        let initial = Some(initial).filter(|i| !i.is_empty() && i != "=");
+        let shared = self.shared.clone();
+        let gate = Gate::new(&*shared.store, &shared.auth_throttle, self.peer.ip());
+        let binding = self.io().tls_exporter();
+        let (mut exchange, mut step) =
+            sasl::Exchange::start(gate, mechanism, binding, initial.as_deref()).await;
+        loop {
+            step = match step {
+                Step::Challenge(challenge) => {
+                    match self.read_sasl_line(&format!("334 {challenge}")).await? {
+                        Ok(response) => exchange.respond(&response).await,
+                        Err(refusal) => {
+                            self.say(refusal);
+                            return Ok(());
+                        }
+                    }
+                }
+                Step::Done(user) => {
+                    tracing::info!(user = %user.address, mechanism = mechanism.name(), "authenticated");
+                    self.user = Some(user);
+                    self.say("235 2.7.0 Authentication successful");
+                    return Ok(());
+                }
+                Step::Failed(failure) => return self.auth_failed(failure).await,
+            }
+        }
+    }
+
+    async fn auth_failed(&mut self, failure: sasl::Failure) -> Result<(), IoError> {
+        use sasl::Failure as F;
+        let reply = match failure {
+            F::NotOffered => "504 5.5.4 Error: SCRAM-SHA-256-PLUS needs a TLS 1.3 connection",
+            F::Blocked => "454 4.7.0 Too many failed authentication attempts, try again later",
+            F::Cancelled => AUTH_CANCELLED,
+            F::TooLong => AUTH_LINE_TOO_LONG,
+            F::Malformed => "501 5.5.2 Error: cannot decode the authentication response",
+            F::AuthzidRefused => "535 5.7.8 Error: authorization identity must be the user's own",
+            F::Unsupported => "535 5.7.8 Error: unsupported SCRAM extension",
+            F::NotEmpty => "501 5.5.2 Error: expected an empty response",
+            F::Unavailable => "454 4.7.0 Temporary authentication failure",
+            F::Refused { delay } => {
+                self.io().flush().await?;
+                tokio::time::sleep(delay).await;
+                "535 5.7.8 Error: authentication credentials invalid"
+            }
+        };
+        self.say(reply);
+        Ok(())
     }
 
     /// The client's answer to `challenge`; `Err` holds the refusal of the AUTH command
@@ -466,131 +542,6 @@ impl Session {
             BoundedLine::TooLong { .. } => Err(AUTH_LINE_TOO_LONG),
             BoundedLine::Closed => Err(AUTH_CANCELLED),
         })
-    }
-
-    async fn auth(&mut self, mechanism: u64, initial: String) -> Result<(), IoError> {
-        if self.user.is_some() {
-            self.say("503 5.5.1 Error: already authenticated");
-            return Ok(());
-        }
-        if self.tx.is_some() {
-            self.say("503 5.5.1 Error: MAIL transaction in progress");
-            return Ok(());
-        }
-        if !self.auth_allowed() {
-            self.say("538 5.7.11 Encryption required for requested authentication mechanism");
-            return Ok(());
-        }
-        let ip = self.peer.ip();
-        if self.shared.auth_throttle.is_blocked(ip) {
-            tracing::info!("AUTH refused: address blocked after failed attempts");
-            self.say("454 4.7.0 Too many failed authentication attempts, try again later");
-            return Ok(());
-        }
-        let initial = if initial == "=" {
-            String::new()
-        } else {
-            initial
-        };
-        let creds = match mechanism {
-            AUTH_PLAIN => match self.first_response(initial, "334 ").await? {
-                Ok(response) => sasl::plain(&response),
-                Err(refusal) => return self.auth_refused(refusal),
-            },
-            AUTH_LOGIN => {
-                let user = match self.first_response(initial, "334 VXNlcm5hbWU6").await? {
-                    Ok(user) => user,
-                    Err(refusal) => return self.auth_refused(refusal),
-                };
-                let pass = match self
-                    .first_response(String::new(), "334 UGFzc3dvcmQ6")
-                    .await?
-                {
-                    Ok(pass) => pass,
-                    Err(refusal) => return self.auth_refused(refusal),
-                };
-                match (sasl::decode(&user), sasl::decode(&pass)) {
-                    (Some(username), Some(password)) => {
-                        Some(sasl::Credentials { username, password })
-                    }
-                    _ => None,
-                }
-            }
-            AUTH_SCRAM_SHA_256 => return self.auth_scram(ScramMechanism::Sha256, initial).await,
-            AUTH_SCRAM_SHA_256_PLUS => {
-                return self.auth_scram(ScramMechanism::Sha256Plus, initial).await;
-            }
-            _ => {
-                self.say("504 5.5.4 Error: unsupported authentication mechanism");
-                return Ok(());
-            }
-        };
-        let Some(creds) = creds else {
-            self.say("501 5.5.2 Error: cannot decode the authentication response");
-            return Ok(());
-        };
-        // the check and the count in one step: parallel sessions cannot race past it
-        let Ok(attempt) = self.shared.auth_throttle.begin(ip, &creds.username) else {
-            tracing::info!(username = %creds.username, "AUTH refused: blocked after failed attempts");
-            self.say("454 4.7.0 Too many failed authentication attempts, try again later");
-            return Ok(());
-        };
-        let user = match self
-            .shared
-            .store
-            .authenticate(&creds.username, &creds.password)
-            .await
-        {
-            Ok(u) => u,
-            Err(e) => {
-                tracing::error!(error = %e, "AUTH lookup failed");
-                self.say("454 4.7.0 Temporary authentication failure");
-                return Ok(());
-            }
-        };
-        match user {
-            Some(user) => {
-                attempt.succeeded();
-                tracing::info!(user = %user.address, "authenticated");
-                self.user = Some(user);
-                self.say("235 2.7.0 Authentication successful");
-            }
-            None => {
-                let delay = attempt.failed();
-                tracing::info!(username = %creds.username, "authentication failed");
-                self.io().flush().await?;
-                tokio::time::sleep(delay).await;
-                self.say("535 5.7.8 Error: authentication credentials invalid");
-            }
-        }
-        Ok(())
-    }
-
-    /// The initial response if the client gave one, else the answer to `challenge`;
-    /// `Err` with the refusal when the client cancels (`*`) or the line is unusable.
-    async fn first_response(
-        &mut self,
-        initial: String,
-        challenge: &str,
-    ) -> Result<Result<String, &'static str>, IoError> {
-        let response = if initial.is_empty() {
-            match self.read_sasl_line(challenge).await? {
-                Ok(r) => r,
-                Err(refusal) => return Ok(Err(refusal)),
-            }
-        } else {
-            initial
-        };
-        Ok(if response == "*" {
-            Err(AUTH_CANCELLED)
-        } else {
-            Ok(response)
-        })
-    }
-
-    fn auth_refused(&mut self, refusal: &str) -> Result<(), IoError> {
-        self.say(refusal);
-        Ok(())
     }
 
     async fn mail(&mut self, from: smtp_proto::MailFrom<String>) {
