@@ -49,7 +49,7 @@ use crate::dsn::DsnBuilder;
 use crate::hosts::HostHealth;
 use crate::queues::Queues;
 use crate::recorder::Recorder;
-use crate::scheduler::Ctx;
+use crate::scheduler::DeliveryContext;
 
 /// Messages handed over at acceptance and not yet taken by the scheduler, at most.
 const HANDOFF_QUEUE: usize = 512;
@@ -94,7 +94,7 @@ impl Delivery {
             queues.clone(),
             wake.clone(),
         );
-        let ctx = Arc::new(Ctx {
+        let ctx = Arc::new(DeliveryContext {
             store,
             hosts: HostHealth::new(settings.host_retry_after),
             settings,

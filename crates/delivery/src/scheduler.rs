@@ -28,7 +28,7 @@ const STOP_GRACE: Duration = Duration::from_secs(20);
 const FILL_GAP: Duration = Duration::from_millis(50);
 
 /// What the scheduler and its workers share.
-pub struct Ctx {
+pub struct DeliveryContext {
     pub store: Arc<dyn Store>,
     pub settings: DeliverySettings,
     pub resolver: TokioResolver,
@@ -44,7 +44,7 @@ pub struct Ctx {
 /// Runs until `stop` turns true, then stops cleanly. `handoffs` brings messages leased
 /// to us at acceptance.
 pub async fn run(
-    ctx: Arc<Ctx>,
+    ctx: Arc<DeliveryContext>,
     signal: Arc<Notify>,
     mut handoffs: mpsc::Receiver<Handoff>,
     mut stop: watch::Receiver<bool>,
@@ -149,7 +149,7 @@ enum Filled {
 }
 
 /// Leases due recipients and queues their jobs.
-async fn fill(ctx: &Ctx) -> estafeta_store::Result<Filled> {
+async fn fill(ctx: &DeliveryContext) -> estafeta_store::Result<Filled> {
     let room = ctx.settings.backlog.saturating_sub(ctx.queues.waiting());
     if room == 0 {
         return Ok(Filled::Full);
@@ -190,7 +190,7 @@ async fn fill(ctx: &Ctx) -> estafeta_store::Result<Filled> {
 }
 
 /// Queues the jobs of a message handed over at acceptance (already leased to us).
-fn take_handoff(ctx: &Ctx, h: Handoff) {
+fn take_handoff(ctx: &DeliveryContext, h: Handoff) {
     let Handoff { mut message, body } = h;
     let recipients = std::mem::take(&mut message.recipients);
     let fresh = ctx.queues.claim(recipients.iter().map(|r| r.id));
@@ -205,7 +205,7 @@ fn take_handoff(ctx: &Ctx, h: Handoff) {
 /// Queues a message's jobs: one per destination (the message's recipients there, in one
 /// transaction), once those that failed at acceptance are recorded.
 fn push_jobs(
-    ctx: &Ctx,
+    ctx: &DeliveryContext,
     message: &Arc<QueuedMessage>,
     recipients: Vec<QueueRecipient>,
     body: Option<Arc<Vec<u8>>>,
@@ -233,7 +233,7 @@ fn push_jobs(
 /// the message) to the recorder, which fails them with the report they owe; returns the
 /// others, to be sent.
 fn record_already_failed(
-    ctx: &Ctx,
+    ctx: &DeliveryContext,
     message: &Arc<QueuedMessage>,
     recipients: Vec<QueueRecipient>,
     body: Option<&Arc<Vec<u8>>>,
@@ -253,7 +253,7 @@ fn record_already_failed(
 }
 
 /// When the next waiting recipient comes due, as an instant.
-async fn next_due(ctx: &Ctx) -> Option<Instant> {
+async fn next_due(ctx: &DeliveryContext) -> Option<Instant> {
     let due = match ctx.store.queue_next_due().await {
         Ok(d) => d?,
         Err(e) => {
@@ -271,7 +271,7 @@ async fn next_due(ctx: &Ctx) -> Option<Instant> {
 
 /// Stops handing out work, lets transactions in progress finish (for a while), waits for
 /// their outcomes to be written, and gives every other lease back.
-async fn shut_down(ctx: &Ctx) {
+async fn shut_down(ctx: &DeliveryContext) {
     let unstarted = ctx.queues.stop();
     ctx.queues.release(
         unstarted

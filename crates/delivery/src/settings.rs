@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use estafeta_config::{Config, Relay, RelayAuth, RelayTls};
-use estafeta_smtp::outbound::{AuthMechanism, ClientSettings, Credentials, Timeouts, TlsMode};
+use estafeta_smtp::outbound::{AuthMechanism, ClientSettings, Credentials, Timeouts, TlsPolicy};
 
 use crate::retry::RetryPolicy;
 
@@ -172,10 +172,10 @@ fn relay_target(
         }
     };
     let tls = match r.tls_mode(is_route) {
-        RelayTls::Starttls => TlsMode::Required,
-        RelayTls::Implicit => TlsMode::Implicit,
-        RelayTls::Opportunistic => TlsMode::Opportunistic,
-        RelayTls::None => TlsMode::Disabled,
+        RelayTls::Starttls => TlsPolicy::Required,
+        RelayTls::Implicit => TlsPolicy::Implicit,
+        RelayTls::Opportunistic => TlsPolicy::Opportunistic,
+        RelayTls::None => TlsPolicy::Disabled,
     };
     Ok(RelayTarget {
         name,

@@ -7,16 +7,18 @@
 
 use std::sync::Arc;
 
-use estafeta_smtp::outbound::{ClientSettings, Error, OutboundMessage, Rcpt, SmtpClient, TlsMode};
+use estafeta_smtp::outbound::{
+    ClientSettings, Error, OutboundMessage, Rcpt, SmtpClient, TlsPolicy,
+};
 use estafeta_store::{RecipientUpdate, now};
 use tracing::Instrument;
 
 use crate::outcome::{self, Job, Via};
 use crate::routing::{self, Destination, Target};
-use crate::scheduler::Ctx;
+use crate::scheduler::DeliveryContext;
 
 /// Runs a worker of `dest` until its jobs are done (or the connection limit reached).
-pub async fn run(ctx: Arc<Ctx>, dest: Destination) {
+pub async fn run(ctx: Arc<DeliveryContext>, dest: Destination) {
     let key = dest.key();
     work(&ctx, &dest, &key).await;
     ctx.queues.worker_done(&key);
@@ -30,7 +32,7 @@ struct NoSession {
     via: Via,
 }
 
-async fn work(ctx: &Ctx, dest: &Destination, key: &str) {
+async fn work(ctx: &DeliveryContext, dest: &Destination, key: &str) {
     let Some(first) = ctx.queues.next(key) else {
         return;
     };
@@ -155,7 +157,7 @@ async fn work(ctx: &Ctx, dest: &Destination, key: &str) {
 
 /// The permanent failure of a message with more `Received:` fields than `smtp.max_hops`
 /// (counted in its header section only, see `estafeta_smtp::hops`).
-fn too_many_hops(ctx: &Ctx, body: &[u8]) -> Option<String> {
+fn too_many_hops(ctx: &DeliveryContext, body: &[u8]) -> Option<String> {
     let max = ctx.settings.max_hops;
     (estafeta_smtp::hops::received_fields(body, max) > max).then(|| {
         format!(
@@ -187,7 +189,10 @@ fn outbound<'a>(job: &Job, body: &'a [u8]) -> OutboundMessage<'a> {
 }
 
 /// Opens a session with the first host that takes one.
-async fn connect(ctx: &Ctx, targets: &[Target]) -> Result<(SmtpClient, Target), NoSession> {
+async fn connect(
+    ctx: &DeliveryContext,
+    targets: &[Target],
+) -> Result<(SmtpClient, Target), NoSession> {
     let mut last: Option<NoSession> = None;
     let mut all_permanent = true;
     for t in targets {
@@ -208,12 +213,12 @@ async fn connect(ctx: &Ctx, targets: &[Target]) -> Result<(SmtpClient, Target), 
         // plaintext after a failed handshake only where no certificate is checked (MX
         // hosts): a relay whose certificate fails the check gets nothing at all
         if let Err(Error::Tls(why)) = &result
-            && t.client.tls == TlsMode::Opportunistic
+            && t.client.tls == TlsPolicy::Opportunistic
             && t.client.verify_certificate.is_none()
         {
             tracing::info!(host = %t, error = %why, "TLS failed: trying this host again without TLS");
             let plain = ClientSettings {
-                tls: TlsMode::Disabled,
+                tls: TlsPolicy::Disabled,
                 ..(*t.client).clone()
             };
             result = SmtpClient::connect(t.addr, &t.name, &plain).await;

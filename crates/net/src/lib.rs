@@ -2,10 +2,10 @@
 //! TLS set-up (a configured PEM certificate, or a self-signed one generated and kept), and
 //! the accept loop that hands each connection, already wrapped in TLS on implicit-TLS
 //! listeners, to the protocol's [`Service`]; and the pieces the line-based protocols
-//! share: line I/O with pipelining, SASL PLAIN decoding and SCRAM-SHA-256, the PROXY
-//! protocol header, the failed-login throttle and the command budgets before
-//! authentication (per client, IPv6 grouped by prefix); and the client side of TLS for
-//! outbound SMTP.
+//! share: line I/O with pipelining and the STARTTLS swap, the connection-limit refusal,
+//! the SASL exchange (PLAIN, LOGIN, SCRAM-SHA-256) and logging in through the failed-login
+//! throttle, the PROXY protocol header and the command budgets before authentication (per
+//! client, IPv6 grouped by prefix); and the client side of TLS for outbound SMTP.
 
 pub mod client_tls;
 mod command_budget;
@@ -13,6 +13,7 @@ pub mod dates;
 mod limits;
 mod lineio;
 mod listen;
+pub mod login;
 mod networks;
 pub mod proxy;
 pub mod sasl;
@@ -25,7 +26,7 @@ mod throttle;
 mod tls;
 
 pub use command_budget::CommandBudget;
-pub use limits::{ConnectionLimits, ConnectionSlot, Refusal};
+pub use limits::{ConnectionLimits, ConnectionSlot, Refusal, RefusalWords};
 pub use lineio::{BoundedLine, IoError, Line, LineIo};
 pub use listen::{BindError, Bound, Connection, MAX_TLS_HANDSHAKES, Service, bind_all, serve};
 pub use networks::{Networks, client_group};

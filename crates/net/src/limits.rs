@@ -5,6 +5,7 @@
 //! the real client's address (see `listen`): a connection waiting for its header counts
 //! against the total only.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -45,6 +46,25 @@ impl Refusal {
     pub fn is_permanent(&self) -> bool {
         matches!(self, Refusal::NotAProxy)
     }
+
+    /// The line (without CRLF) that tells a plaintext client, in its protocol's `words`.
+    pub fn line(&self, words: &RefusalWords) -> String {
+        if self.is_permanent() {
+            format!("{} {}", words.permanent, self.reason())
+        } else {
+            format!("{} {}, try again later", words.temporary, self.reason())
+        }
+    }
+}
+
+/// How a protocol starts the line that refuses a connection: `554 5.7.1 <host> Error:`
+/// and `421 4.7.0 <host> Error:` for SMTP, `* BYE` and `* BYE [UNAVAILABLE]` for IMAP,
+/// `-ERR` and `-ERR [SYS/TEMP]` for POP3. The reason follows, and for a temporary
+/// refusal `, try again later`.
+pub struct RefusalWords {
+    /// When trying again will not help.
+    pub permanent: Cow<'static, str>,
+    pub temporary: Cow<'static, str>,
 }
 
 impl ConnectionLimits {

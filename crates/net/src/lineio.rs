@@ -68,6 +68,8 @@ pub struct LineIo {
     out: Vec<u8>,
     idle: Duration,
     deadline: Option<Instant>,
+    /// The read buffer's size, kept across STARTTLS.
+    capacity: usize,
 }
 
 impl LineIo {
@@ -83,7 +85,18 @@ impl LineIo {
             out: Vec::with_capacity(1024),
             idle,
             deadline: None,
+            capacity,
         }
+    }
+
+    /// The size of the read buffer asked for at the start ([`LineIo::with_buffer`]).
+    pub fn read_buffer(&self) -> usize {
+        self.capacity
+    }
+
+    /// The idle timeout of every read and write.
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle
     }
 
     /// Queues raw bytes to send.
@@ -248,10 +261,15 @@ impl LineIo {
         self.reader.get_ref().tls_exporter()
     }
 
-    /// STARTTLS / STLS, after the protocol's go-ahead was flushed: input the client sent
-    /// ahead is dropped first (it was not protected by TLS: the command-injection class of
-    /// attacks), then the handshake. `None` when it fails; the connection is then done.
-    pub async fn start_tls(mut self, acceptor: &TlsAcceptor) -> Option<LineIo> {
+    /// STARTTLS / STLS: sends the protocol's go-ahead (`220 2.0.0 Ready to start TLS`,
+    /// `+OK begin TLS negotiation`, …), drops the input the client sent ahead (it was not
+    /// protected by TLS: the command-injection class of attacks), then does the handshake.
+    /// The new `LineIo` keeps the read buffer's size, the idle timeout and the deadline.
+    /// `None` when the go-ahead cannot be sent or the handshake fails; the connection is
+    /// then done.
+    pub async fn start_tls(mut self, go_ahead: &str, acceptor: &TlsAcceptor) -> Option<LineIo> {
+        self.reply(go_ahead);
+        self.flush().await.ok()?;
         let dropped = self.discard_buffered();
         if dropped > 0 {
             tracing::warn!(
@@ -259,12 +277,17 @@ impl LineIo {
                 "discarded plaintext sent ahead of the TLS handshake"
             );
         }
-        let idle = self.idle;
+        let (idle, capacity, deadline) = (self.idle, self.capacity, self.deadline);
         let MaybeTls::Plain(tcp) = self.into_stream() else {
             return None;
         };
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-            Ok(Ok(stream)) => Some(LineIo::new(MaybeTls::Tls(Box::new(stream.into())), idle)),
+            Ok(Ok(stream)) => {
+                let stream = MaybeTls::Tls(Box::new(stream.into()));
+                let mut io = LineIo::with_buffer(stream, idle, capacity);
+                io.deadline = deadline;
+                Some(io)
+            }
             Ok(Err(e)) => {
                 tracing::info!(error = %e, "TLS handshake failed");
                 None
@@ -280,7 +303,7 @@ impl LineIo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
 
     /// A LineIo over a loopback connection, and the client's end.
@@ -360,5 +383,61 @@ mod tests {
         writer.abort();
         io.set_deadline(None);
         assert!(!io.deadline_passed());
+    }
+
+    #[tokio::test]
+    async fn starttls_keeps_the_buffer_size_and_the_timeouts() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let tls = crate::TlsSetup::load_or_generate(
+            &estafeta_config::TlsConfig::default(),
+            "localhost",
+            dir.path(),
+        )
+        .expect("tls");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let client = tokio::spawn(async move {
+            let tcp = TcpStream::connect(addr).await.expect("connect");
+            let mut plain = BufReader::new(tcp);
+            let mut go_ahead = String::new();
+            plain.read_line(&mut go_ahead).await.expect("go-ahead");
+            assert_eq!(go_ahead, "220 go ahead\r\n");
+            let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+            let connector = crate::client_tls::connector(None).expect("connector");
+            let mut tls = connector
+                .connect(name, plain.into_inner())
+                .await
+                .expect("handshake");
+            tls.write_all(b"over TLS\r\n").await.expect("write");
+            tls.write_all(&[b'x'; 10_000]).await.expect("write");
+            tls.flush().await.expect("flush");
+            tls
+        });
+        let (server, _) = listener.accept().await.expect("accept");
+        let idle = Duration::from_secs(7);
+        let mut io = LineIo::with_buffer(MaybeTls::Plain(server), idle, 4 * 1024);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        io.set_deadline(Some(deadline));
+        let mut io = io
+            .start_tls("220 go ahead", &tls.acceptor)
+            .await
+            .expect("TLS up");
+        assert!(io.tls_info().is_some());
+        assert_eq!(io.read_buffer(), 4 * 1024, "the protocol's buffer size");
+        assert_eq!(io.idle_timeout(), idle);
+        assert_eq!(io.deadline, Some(deadline));
+        assert!(matches!(io.read_line(100).await, Ok(Line::Complete(l)) if l == b"over TLS\r\n"));
+        // the reader really reads in pieces of that size
+        let mut pieces = Vec::new();
+        let mut total = 0;
+        while total < 10_000 {
+            let n = io.reader.fill_buf().await.expect("read").len();
+            assert!(n > 0, "the client sent 10,000 octets");
+            pieces.push(n);
+            io.reader.consume(n);
+            total += n;
+        }
+        assert!(pieces.iter().all(|&n| n <= 4 * 1024), "{pieces:?}");
+        drop(client.await.expect("client"));
     }
 }

@@ -27,7 +27,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::limits::{ConnectionLimits, ConnectionSlot, Refusal};
+use crate::limits::{ConnectionLimits, ConnectionSlot, Refusal, RefusalWords};
 use crate::networks::Networks;
 use crate::proxy;
 use crate::stream::MaybeTls;
@@ -60,8 +60,8 @@ pub trait Service: Send + Sync + 'static {
     async fn handle(&self, conn: Connection);
     /// The protocol's connection limits, applied before any TLS handshake.
     fn limits(&self) -> &Arc<ConnectionLimits>;
-    /// The line (without CRLF) that tells a plaintext client it was refused.
-    fn refusal(&self, refusal: &Refusal) -> String;
+    /// How the protocol words the line that tells a plaintext client it was refused.
+    fn refusal_words(&self) -> &RefusalWords;
 }
 
 /// A listener of the table, bound.
@@ -328,7 +328,7 @@ fn refuse(
 ) {
     tracing::info!(%peer, %local, protocol, reason = refusal.reason(), "connection refused");
     if !implicit {
-        let line = service.refusal(&refusal);
+        let line = refusal.line(service.refusal_words());
         tokio::spawn(tell_and_close(tcp, line));
     }
 }

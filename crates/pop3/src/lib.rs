@@ -6,12 +6,13 @@ pub mod command;
 mod input;
 mod session;
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use estafeta_net::{AuthThrottle, Connection, Service, TlsSetup};
+use estafeta_net::{AuthThrottle, Connection, RefusalWords, Service, TlsSetup};
 use estafeta_store::Store;
 
 pub use session::dot_stuff;
@@ -142,10 +143,11 @@ impl Service for Pop3Server {
         &self.shared.connections
     }
 
-    fn refusal(&self, refusal: &estafeta_net::Refusal) -> String {
-        if refusal.is_permanent() {
-            return format!("-ERR {}", refusal.reason());
-        }
-        format!("-ERR [SYS/TEMP] {}, try again later", refusal.reason())
+    fn refusal_words(&self) -> &RefusalWords {
+        static WORDS: RefusalWords = RefusalWords {
+            permanent: Cow::Borrowed("-ERR"),
+            temporary: Cow::Borrowed("-ERR [SYS/TEMP]"),
+        };
+        &WORDS
     }
 }

@@ -27,10 +27,12 @@ use tracing::Instrument;
 
 use crate::command::{Command, parse};
 use crate::input::{self, Got};
-use estafeta_net::scram;
-
-mod scram_auth;
 use crate::{MaildropLock, Shared};
+use estafeta_net::login::{Gate, Login};
+use estafeta_net::sasl::{Failure, Mechanism, Step};
+
+const BLOCKED: &str = "-ERR [AUTH] too many failed logins from your address, try again later";
+const UNAVAILABLE: &str = "-ERR [SYS/TEMP] temporary failure, try again later";
 
 /// RFC 2449 §4: 255 octets for a command line; SASL responses may be longer.
 const MAX_COMMAND_LINE: usize = 255;
@@ -291,10 +293,9 @@ impl Session {
             self.say("-ERR STLS not available");
             return Ok(true);
         }
-        self.io().reply("+OK begin TLS negotiation");
-        self.io().flush().await?;
         let io = self.io.take().expect("connection present");
-        let Some(io) = io.start_tls(&self.shared.tls.acceptor).await else {
+        let go_ahead = "+OK begin TLS negotiation";
+        let Some(io) = io.start_tls(go_ahead, &self.shared.tls.acceptor).await else {
             return Ok(false);
         };
         self.tls = io.tls_info();
@@ -312,15 +313,24 @@ impl Session {
         self.say("+OK send PASS");
     }
 
+    /// PASS: checks the password through the throttle, then opens the maildrop.
     async fn pass(&mut self, password: String) {
         let Some(name) = self.user_name.take() else {
             self.say("-ERR send USER first");
             return;
         };
-        self.login(&name, &password).await;
+        let shared = self.shared.clone();
+        let gate = Gate::new(&*shared.store, &shared.throttle, self.peer.ip());
+        match gate.password(&name, &password).await {
+            Login::LoggedIn(user) => self.logged_in(user).await,
+            Login::Blocked => self.say(BLOCKED),
+            Login::Refused { delay } => self.refused(delay).await,
+            Login::Unavailable => self.say(UNAVAILABLE),
+        }
     }
 
-    /// AUTH (PLAIN, SCRAM-SHA-256, SCRAM-SHA-256-PLUS); false when the session is over.
+    /// AUTH (PLAIN, SCRAM-SHA-256, SCRAM-SHA-256-PLUS): `net`'s exchange with `+ `
+    /// challenges; false when the session is over.
     async fn auth(&mut self, mechanism: String, initial: Option<String>) -> Result<bool, IoError> {
         let binding = self.io().tls_exporter();
         if mechanism.is_empty() {
@@ -339,30 +349,60 @@ impl Session {
             self.say("-ERR [AUTH] authentication is not allowed without TLS: use STLS first");
             return Ok(true);
         }
-        if let Some(m) = scram::Mechanism::from_name(&mechanism) {
-            return self.auth_scram(m, initial).await;
-        }
-        if mechanism != "PLAIN" {
+        let Some(mechanism) = Mechanism::from_name(&mechanism).filter(|m| *m != Mechanism::Login)
+        else {
             self.say("-ERR unsupported mechanism: use PLAIN or SCRAM-SHA-256");
             return Ok(true);
-        }
-        let response = match initial {
-            Some(r) if r != "=" => r,
-            Some(_) => String::new(),
-            None => match self.sasl_response("+ ").await? {
-                Some(r) => r,
-                None => return Ok(false),
-            },
         };
-        if response == "*" {
-            self.say("-ERR authentication cancelled");
-            return Ok(true);
+        let shared = self.shared.clone();
+        let gate = Gate::new(&*shared.store, &shared.throttle, self.peer.ip());
+        let (mut exchange, mut step) =
+            sasl::Exchange::start(gate, mechanism, binding, initial.as_deref()).await;
+        loop {
+            step = match step {
+                Step::Challenge(challenge) => {
+                    match self.sasl_response(&format!("+ {challenge}")).await? {
+                        Some(response) => exchange.respond(&response).await,
+                        None => return Ok(false),
+                    }
+                }
+                Step::Done(user) => {
+                    tracing::info!(user = %user.address, mechanism = mechanism.name(), "authenticated");
+                    self.logged_in(user).await;
+                    return Ok(true);
+                }
+                Step::Failed(failure) => {
+                    self.auth_failed(mechanism, failure).await;
+                    return Ok(true);
+                }
+            }
         }
-        match sasl::plain(&response) {
-            Some(c) => self.login(&c.username, &c.password).await,
-            None => self.say("-ERR [AUTH] cannot decode the PLAIN response"),
-        }
-        Ok(true)
+    }
+
+    async fn auth_failed(&mut self, mechanism: Mechanism, failure: Failure) {
+        let reply = match failure {
+            Failure::NotOffered => "-ERR SCRAM-SHA-256-PLUS needs a TLS 1.3 connection",
+            Failure::Blocked => BLOCKED,
+            Failure::Cancelled => "-ERR authentication cancelled",
+            Failure::TooLong => "-ERR authentication response too long",
+            Failure::Malformed if mechanism.is_scram() => {
+                "-ERR [AUTH] cannot decode the SCRAM message"
+            }
+            Failure::Malformed => "-ERR [AUTH] cannot decode the PLAIN response",
+            Failure::AuthzidRefused => "-ERR [AUTH] authorization identity must be the user's own",
+            Failure::Unsupported => "-ERR [AUTH] unsupported SCRAM extension",
+            Failure::NotEmpty => "-ERR expected an empty response",
+            Failure::Unavailable => UNAVAILABLE,
+            Failure::Refused { delay } => return self.refused(delay).await,
+        };
+        self.say(reply);
+    }
+
+    /// A wrong password: the reply waits the throttle's delay, earlier replies do not.
+    async fn refused(&mut self, delay: std::time::Duration) {
+        let _ = self.io().flush().await;
+        tokio::time::sleep(delay).await;
+        self.say("-ERR [AUTH] invalid user name or password");
     }
 
     /// Sends a SASL challenge and reads the response line; `None` when the session is
@@ -386,34 +426,6 @@ impl Session {
                 None
             }
         })
-    }
-
-    /// Checks the password, takes the maildrop lock and numbers the messages.
-    async fn login(&mut self, name: &str, password: &str) {
-        // the check and the count in one step: parallel sessions cannot race past it
-        let Ok(attempt) = self.shared.throttle.begin(self.peer.ip(), name) else {
-            tracing::info!(username = %name, "login refused: blocked after failed logins");
-            self.say("-ERR [AUTH] too many failed logins from your address, try again later");
-            return;
-        };
-        let user = match self.shared.store.authenticate(name, password).await {
-            Ok(Some(u)) => u,
-            Ok(None) => {
-                let delay = attempt.failed();
-                tracing::info!(username = %name, "login failed");
-                let _ = self.io().flush().await;
-                tokio::time::sleep(delay).await;
-                self.say("-ERR [AUTH] invalid user name or password");
-                return;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "login lookup failed");
-                self.say("-ERR [SYS/TEMP] temporary failure, try again later");
-                return;
-            }
-        };
-        attempt.succeeded();
-        self.logged_in(user).await;
     }
 
     /// After a successful login: takes the maildrop lock and numbers the messages.

@@ -12,7 +12,7 @@ use estafeta_smtp::SmtpServer;
 use estafeta_smtp::inbound::SmtpSettings;
 use estafeta_smtp::outbound::{
     AuthMechanism, ClientSettings, Credentials, Error, Notify, OutboundMessage, Rcpt, RcptStatus,
-    Ret, SmtpClient, Stage, Timeouts, TlsMode, Transfer, normalize_line_endings,
+    Ret, SmtpClient, Stage, Timeouts, TlsPolicy, Transfer, normalize_line_endings,
 };
 use estafeta_testkit::scripted_smtp::{Action, Script, ScriptedSmtp};
 use estafeta_testkit::{MailHost, TestUser};
@@ -284,7 +284,7 @@ async fn starttls_when_offered_plaintext_when_not_required_fails_without_it() {
     client.quit().await;
 
     let required = ClientSettings {
-        tls: TlsMode::Required,
+        tls: TlsPolicy::Required,
         ..settings()
     };
     let e = SmtpClient::connect(plain.addr, "scripted.test", &required)
@@ -300,7 +300,7 @@ async fn starttls_when_offered_plaintext_when_not_required_fails_without_it() {
 
     // a policy may demand TLS disabled (a retry after a failed handshake)
     let disabled = ClientSettings {
-        tls: TlsMode::Disabled,
+        tls: TlsPolicy::Disabled,
         ..settings()
     };
     let client = connect(offered.addr, &disabled).await;
@@ -452,19 +452,19 @@ async fn auth_on_our_submission_ports_587_starttls_and_465_implicit() {
     for (addr, settings) in [
         (
             ours.submission,
-            bob(AuthMechanism::Plain, TlsMode::Required),
+            bob(AuthMechanism::Plain, TlsPolicy::Required),
         ),
         (
             ours.submission,
-            bob(AuthMechanism::Login, TlsMode::Required),
+            bob(AuthMechanism::Login, TlsPolicy::Required),
         ),
         (
             ours.submissions,
-            bob(AuthMechanism::Plain, TlsMode::Implicit),
+            bob(AuthMechanism::Plain, TlsPolicy::Implicit),
         ),
         (
             ours.submissions,
-            bob(AuthMechanism::Login, TlsMode::Implicit),
+            bob(AuthMechanism::Login, TlsPolicy::Implicit),
         ),
     ] {
         let mut client = SmtpClient::connect(addr, "mail.test", &settings)

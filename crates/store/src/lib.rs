@@ -17,6 +17,7 @@ mod envelope;
 mod error;
 mod flags;
 mod folders;
+mod logins;
 mod mailbox;
 mod messages;
 mod model;

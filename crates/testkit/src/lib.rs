@@ -6,6 +6,7 @@
 //! ([`scram_client`]).
 
 pub mod dns;
+pub mod postgres;
 pub mod scram_client;
 pub mod scripted_smtp;
 

@@ -375,9 +375,7 @@ impl Conn {
                     io.reply("250 scripted.test");
                 }
                 "STARTTLS" if self.script.starttls && !tls_up => {
-                    io.reply("220 2.0.0 go ahead");
-                    io.flush().await?;
-                    io = match io.start_tls(&self.tls.acceptor).await {
+                    io = match io.start_tls("220 2.0.0 go ahead", &self.tls.acceptor).await {
                         Some(secure) => secure,
                         None => return Ok(()),
                     };

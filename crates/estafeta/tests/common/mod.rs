@@ -224,10 +224,7 @@ pub struct PgDatabase {
 
 impl PgDatabase {
     pub fn create(prefix: &str) -> Option<PgDatabase> {
-        let Ok(admin) = std::env::var("ESTAFETA_TEST_POSTGRES") else {
-            eprintln!("ESTAFETA_TEST_POSTGRES not set: PostgreSQL run skipped");
-            return None;
-        };
+        let admin = estafeta_testkit::postgres::url()?;
         let name = format!("{prefix}_{}", std::process::id());
         let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
         let db = PgDatabase {

@@ -1,17 +1,19 @@
-//! Logging in: STARTTLS, LOGIN and AUTHENTICATE PLAIN (SCRAM is `scram_auth`), with the
-//! failed-login throttle.
+//! Logging in: STARTTLS, LOGIN and AUTHENTICATE (PLAIN, SCRAM-SHA-256 and -PLUS). The
+//! exchange and the failed-login throttle are `net`'s (`sasl::Exchange`, `login::Gate`);
+//! here their framing (`+ ` continuations, SASL-IR) and their replies.
 //!
 //! Bound: an AUTHENTICATE response, as an initial response or on its own line, holds at
-//! most [`MAX_SASL_RESPONSE`] octets (`BAD authentication response too long`); its own
+//! most [`sasl::MAX_RESPONSE`] octets (`BAD authentication response too long`); its own
 //! line must arrive within the command timeout of its first octet (see `input`).
 
 use super::input::{self, Got};
 use super::*;
-use estafeta_net::scram;
+use estafeta_net::login::{Gate, Login};
+use estafeta_net::sasl::{Failure, Mechanism, Step as SaslStep};
 
-/// Longest SASL response, in base64: PLAIN's three fields of at most 255 octets each
-/// (RFC 4616) need about 1 KiB.
-pub(super) const MAX_SASL_RESPONSE: usize = 12 * 1024;
+const BLOCKED: &str = "[UNAVAILABLE] too many failed logins from your address, try again later";
+const UNAVAILABLE: &str = "[UNAVAILABLE] temporary failure, try again later";
+const INVALID: &str = "[AUTHENTICATIONFAILED] invalid user name or password";
 
 impl Session {
     pub(super) async fn starttls(&mut self, tag: &str) -> Step {
@@ -19,10 +21,9 @@ impl Session {
             self.bad(tag, "STARTTLS not available");
             return Ok(true);
         }
-        self.ok(tag, "begin TLS negotiation now");
-        self.io().flush().await?;
         let io = self.io.take().expect("connection present");
-        let Some(io) = io.start_tls(&self.shared.tls.acceptor).await else {
+        let go_ahead = format!("{tag} OK begin TLS negotiation now");
+        let Some(io) = io.start_tls(&go_ahead, &self.shared.tls.acceptor).await else {
             return Ok(false);
         };
         self.tls = io.tls_info();
@@ -35,83 +36,99 @@ impl Session {
             self.no(tag, "[PRIVACYREQUIRED] use STARTTLS before logging in");
             return;
         }
-        // the check and the count in one step: parallel sessions cannot race past it
-        let Ok(attempt) = self.shared.throttle.begin(self.peer.ip(), user) else {
-            tracing::info!(username = %user, "login refused: blocked after failed logins");
-            self.no(
-                tag,
-                "[UNAVAILABLE] too many failed logins from your address, try again later",
-            );
-            return;
-        };
-        match self.shared.store.authenticate(user, password).await {
-            Ok(Some(u)) => {
-                attempt.succeeded();
-                tracing::info!(user = %u.address, "logged in");
-                self.user = Some(u);
-                let caps = format!("[CAPABILITY {}] logged in", self.capabilities());
-                self.ok(tag, &caps);
-            }
-            Ok(None) => {
-                let delay = attempt.failed();
-                tracing::info!(username = %user, "login failed");
-                let _ = self.io().flush().await;
-                tokio::time::sleep(delay).await;
-                self.no(tag, "[AUTHENTICATIONFAILED] invalid user name or password");
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "login lookup failed");
-                self.no(tag, "[UNAVAILABLE] temporary failure, try again later");
-            }
+        let shared = self.shared.clone();
+        let gate = Gate::new(&*shared.store, &shared.throttle, self.peer.ip());
+        match gate.password(user, password).await {
+            Login::LoggedIn(u) => self.logged_in(tag, u, "LOGIN"),
+            Login::Blocked => self.no(tag, BLOCKED),
+            Login::Refused { delay } => self.refused(tag, delay).await,
+            Login::Unavailable => self.no(tag, UNAVAILABLE),
         }
     }
 
-    /// AUTHENTICATE: PLAIN, SCRAM-SHA-256 and SCRAM-SHA-256-PLUS (`scram_auth`), the
-    /// first response as an initial response (SASL-IR) or on a line of its own after
-    /// `+ `; either may hold [`MAX_SASL_RESPONSE`] octets. False when the session is over.
+    /// AUTHENTICATE: PLAIN, SCRAM-SHA-256 and SCRAM-SHA-256-PLUS, the first response as
+    /// an initial response (SASL-IR) or on a line of its own after `+ `. False when the
+    /// session is over.
     pub(super) async fn authenticate(
         &mut self,
         tag: &str,
         mechanism: &str,
         initial: Option<String>,
     ) -> Step {
-        let scram = scram::Mechanism::from_name(mechanism);
-        if !mechanism.eq_ignore_ascii_case("PLAIN") && scram.is_none() {
+        let Some(mechanism) = Mechanism::from_name(mechanism).filter(|m| *m != Mechanism::Login)
+        else {
             self.no(tag, "[CANNOT] unsupported mechanism");
             return Ok(true);
-        }
+        };
         if !self.login_allowed() {
             self.no(tag, "[PRIVACYREQUIRED] use STARTTLS before logging in");
             return Ok(true);
         }
-        if let Some(mechanism) = scram {
-            return self.authenticate_scram(tag, mechanism, initial).await;
+        let shared = self.shared.clone();
+        let gate = Gate::new(&*shared.store, &shared.throttle, self.peer.ip());
+        let binding = self.io().tls_exporter();
+        let (mut exchange, mut step) =
+            sasl::Exchange::start(gate, mechanism, binding, initial.as_deref()).await;
+        loop {
+            step = match step {
+                SaslStep::Challenge(challenge) => {
+                    match self.sasl_response(tag, &format!("+ {challenge}")).await? {
+                        Ok(response) => exchange.respond(&response).await,
+                        Err(go_on) => return Ok(go_on),
+                    }
+                }
+                SaslStep::Done(user) => {
+                    self.logged_in(tag, user, mechanism.name());
+                    return Ok(true);
+                }
+                SaslStep::Failed(failure) => {
+                    self.authentication_failed(tag, mechanism, failure).await;
+                    return Ok(true);
+                }
+            }
         }
-        let response = match initial {
-            Some(r) if r == "=" => String::new(),
-            Some(r) => r,
-            None => match self.sasl_response(tag, "+ ").await? {
-                Ok(r) => r,
-                Err(go_on) => return Ok(go_on),
-            },
-        };
-        if response.len() > MAX_SASL_RESPONSE {
-            self.bad(tag, "authentication response too long");
-            return Ok(true);
+    }
+
+    fn logged_in(&mut self, tag: &str, user: User, mechanism: &str) {
+        tracing::info!(user = %user.address, mechanism, "logged in");
+        self.user = Some(user);
+        let caps = format!("[CAPABILITY {}] logged in", self.capabilities());
+        self.ok(tag, &caps);
+    }
+
+    /// A wrong password: the reply waits the throttle's delay, earlier replies do not.
+    async fn refused(&mut self, tag: &str, delay: std::time::Duration) {
+        let _ = self.io().flush().await;
+        tokio::time::sleep(delay).await;
+        self.no(tag, INVALID);
+    }
+
+    async fn authentication_failed(&mut self, tag: &str, mechanism: Mechanism, failure: Failure) {
+        match failure {
+            Failure::NotOffered => self.no(
+                tag,
+                "[CANNOT] SCRAM-SHA-256-PLUS needs a TLS 1.3 connection",
+            ),
+            Failure::Blocked => self.no(tag, BLOCKED),
+            Failure::Cancelled => self.bad(tag, "authentication cancelled"),
+            Failure::TooLong => self.bad(tag, "authentication response too long"),
+            Failure::Malformed if mechanism.is_scram() => {
+                self.bad(tag, "cannot decode the SCRAM message")
+            }
+            Failure::Malformed => self.bad(tag, "cannot decode the PLAIN response"),
+            Failure::AuthzidRefused => self.no(
+                tag,
+                "[AUTHORIZATIONFAILED] authorization identity must be the user's own",
+            ),
+            Failure::Unsupported => self.no(tag, "[CANNOT] unsupported SCRAM extension"),
+            Failure::NotEmpty => self.bad(tag, "expected an empty response"),
+            Failure::Refused { delay } => self.refused(tag, delay).await,
+            Failure::Unavailable => self.no(tag, UNAVAILABLE),
         }
-        if response == "*" {
-            self.bad(tag, "authentication cancelled");
-            return Ok(true);
-        }
-        match sasl::plain(&response) {
-            Some(c) => self.login(tag, &c.username, &c.password).await,
-            None => self.bad(tag, "cannot decode the PLAIN response"),
-        }
-        Ok(true)
     }
 
     /// Sends `challenge` and reads the client's response line (at most
-    /// [`MAX_SASL_RESPONSE`] octets); `Err` when the command is over, with whether the
+    /// [`sasl::MAX_RESPONSE`] octets); `Err` when the command is over, with whether the
     /// session goes on (a too-long response has been answered `BAD`).
     pub(super) async fn sasl_response(
         &mut self,
@@ -126,20 +143,22 @@ impl Session {
         }
         let deadline = self.command_deadline();
         // the line's CRLF on top of the response
-        Ok(match self.line_by(MAX_SASL_RESPONSE + 2, deadline).await? {
-            Got::Line(l) => Ok(String::from_utf8_lossy(&l).trim_end().to_string()),
-            Got::TooLong => {
-                self.bad(tag, "authentication response too long");
-                Err(true)
-            }
-            Got::Closed => {
-                self.ended = Some("closed");
-                Err(false)
-            }
-            Got::Late => {
-                self.too_slow();
-                Err(false)
-            }
-        })
+        Ok(
+            match self.line_by(sasl::MAX_RESPONSE + 2, deadline).await? {
+                Got::Line(l) => Ok(String::from_utf8_lossy(&l).trim_end().to_string()),
+                Got::TooLong => {
+                    self.bad(tag, "authentication response too long");
+                    Err(true)
+                }
+                Got::Closed => {
+                    self.ended = Some("closed");
+                    Err(false)
+                }
+                Got::Late => {
+                    self.too_slow();
+                    Err(false)
+                }
+            },
+        )
     }
 }

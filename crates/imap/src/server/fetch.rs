@@ -14,7 +14,7 @@ use crate::summary::Summary;
 const SUMMARY_BATCH: usize = 2000;
 
 /// What FETCH has of one message beyond its entry.
-struct Material {
+struct FetchSource {
     raw: Option<Vec<u8>>,
     summary: Option<Arc<Summary>>,
 }
@@ -137,7 +137,7 @@ impl Session {
                 if (needs_body || needs_summary) && m.is_none() {
                     continue; // expunged meanwhile: the next refresh says so
                 }
-                let m = m.unwrap_or(Material {
+                let m = m.unwrap_or(FetchSource {
                     raw: None,
                     summary: None,
                 });
@@ -199,7 +199,7 @@ impl Session {
         &self,
         mailbox_id: i64,
         chunk: &[(usize, MailboxEntry)],
-    ) -> Result<HashMap<u32, Material>, StoreError> {
+    ) -> Result<HashMap<u32, FetchSource>, StoreError> {
         let (Some(first), Some(last)) = (chunk.first(), chunk.last()) else {
             return Ok(HashMap::new());
         };
@@ -212,7 +212,7 @@ impl Session {
             .map(|(u, raw)| {
                 (
                     u,
-                    Material {
+                    FetchSource {
                         raw: Some(raw),
                         summary: None,
                     },
@@ -227,9 +227,9 @@ impl Session {
         &self,
         mailbox_id: i64,
         chunk: &[(usize, MailboxEntry)],
-    ) -> Result<HashMap<u32, Material>, StoreError> {
+    ) -> Result<HashMap<u32, FetchSource>, StoreError> {
         let memory = &self.shared.summaries;
-        let material = |summary| Material {
+        let material = |summary| FetchSource {
             raw: None,
             summary: Some(summary),
         };
@@ -287,7 +287,7 @@ impl Session {
         seq: usize,
         entry: &MailboxEntry,
         items: &[FetchItem],
-        m: &Material,
+        m: &FetchSource,
         will_set_seen: bool,
     ) -> Result<Vec<u8>, mime::UnknownEncoding> {
         let raw = m.raw.as_deref().unwrap_or_default();

@@ -3,6 +3,7 @@
 //! numbers, UIDs, flags, MODSEQs as the client last saw them — brought up to date between
 //! commands and during IDLE, from the store's change notifications.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use async_trait::async_trait;
 use estafeta_config::TlsMode;
 use estafeta_net::{
     AuthThrottle, CommandBudget, Connection, ConnectionLimits, IoError, Line, LineIo, Networks,
-    Service, TlsSetup, sasl,
+    RefusalWords, Service, TlsSetup, sasl,
 };
 use estafeta_store::{FlagChange, Flags, Mailbox, MailboxEntry, Store, StoreError, User};
 use tracing::Instrument;
@@ -30,7 +31,6 @@ mod fetch;
 mod find;
 mod folders;
 mod input;
-mod scram_auth;
 mod snapshots;
 mod summaries;
 mod update;
@@ -166,11 +166,12 @@ impl Service for ImapServer {
         &self.shared.connections
     }
 
-    fn refusal(&self, refusal: &estafeta_net::Refusal) -> String {
-        if refusal.is_permanent() {
-            return format!("* BYE {}", refusal.reason());
-        }
-        format!("* BYE [UNAVAILABLE] {}, try again later", refusal.reason())
+    fn refusal_words(&self) -> &RefusalWords {
+        static WORDS: RefusalWords = RefusalWords {
+            permanent: Cow::Borrowed("* BYE"),
+            temporary: Cow::Borrowed("* BYE [UNAVAILABLE]"),
+        };
+        &WORDS
     }
 }
 

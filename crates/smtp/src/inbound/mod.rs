@@ -1,13 +1,18 @@
 //! The inbound SMTP server: one [`SmtpServer`] serves every `smtp` and `submission`
 //! listener; each connection is one [`session`].
 
+mod assembly;
 pub mod bounces;
+mod client;
 pub mod data;
+mod envelope;
 mod headers;
 mod policy;
 mod quota;
 mod rates;
+mod recipients;
 mod reports;
+mod sender;
 mod session;
 mod spool;
 
@@ -15,7 +20,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use estafeta_config::SmtpConfig;
-use estafeta_net::{Connection, Service, TlsSetup};
+use estafeta_net::{Connection, RefusalWords, Service, TlsSetup};
 use estafeta_store::Store;
 
 /// What the SMTP server needs from the configuration.
@@ -44,6 +49,8 @@ pub(crate) struct Shared {
     pub rates: Arc<rates::RateLimits>,
     /// Message octets held in memory for the store at one time.
     pub body_budget: spool::BodyBudget,
+    /// How a connection over the limits is refused.
+    pub refusal: RefusalWords,
 }
 
 impl Shared {
@@ -71,7 +78,12 @@ impl SmtpServer {
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> SmtpServer {
         let s = &settings.smtp;
+        let host = &settings.hostname;
         let shared = Shared {
+            refusal: RefusalWords {
+                permanent: format!("554 5.7.1 {host} Error:").into(),
+                temporary: format!("421 4.7.0 {host} Error:").into(),
+            },
             body_budget: spool::BodyBudget::default(),
             rates: Arc::new(rates::RateLimits::new(s)),
             trusted: policy::Networks::parse(&s.trusted_networks),
@@ -121,14 +133,7 @@ impl Service for SmtpServer {
         &self.shared.connections
     }
 
-    fn refusal(&self, refusal: &estafeta_net::Refusal) -> String {
-        let host = &self.shared.settings.hostname;
-        if refusal.is_permanent() {
-            return format!("554 5.7.1 {host} Error: {}", refusal.reason());
-        }
-        format!(
-            "421 4.7.0 {host} Error: {}, try again later",
-            refusal.reason()
-        )
+    fn refusal_words(&self) -> &RefusalWords {
+        &self.shared.refusal
     }
 }

@@ -1,7 +1,9 @@
 //! One SMTP connection as one readable state machine: greeting, EHLO/HELO, STARTTLS,
 //! AUTH, MAIL, RCPT, DATA/BDAT, RSET, NOOP, HELP, VRFY/EXPN, QUIT. Command syntax comes
-//! from smtp-proto; the policy (who may relay, which sender a user may use, limits) and
-//! the replies (RFC 5321 codes with RFC 3463 enhanced codes) are here.
+//! from smtp-proto; the replies are RFC 5321 codes with RFC 3463 enhanced codes. What to
+//! accept is decided elsewhere: the sender at MAIL by `sender`, each recipient at RCPT by
+//! `recipients` (a typed verdict), the message at the end of DATA by `assembly`, which
+//! also stores it.
 //!
 //! Bounds of a session (hostile input is the normal case):
 //! - a command line: 512 octets, 1012 for MAIL and RCPT, 12 KiB for AUTH and SASL
@@ -30,32 +32,28 @@ use tokio::time::Instant;
 
 use estafeta_config::{Protocol, TlsMode};
 use estafeta_net::Connection;
-use estafeta_store::{
-    Envelope, Notify, RemoteRecipient, Resolution, Ret, User, address, new_queue_id, now,
-    return_path,
-};
+use estafeta_store::User;
 use smtp_proto::{
     AUTH_LOGIN, AUTH_PLAIN, AUTH_SCRAM_SHA_256, AUTH_SCRAM_SHA_256_PLUS, Error as ParseError,
-    MAIL_RET_FULL, MAIL_RET_HDRS, MAIL_SMTPUTF8, RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE,
-    RCPT_NOTIFY_NEVER, RCPT_NOTIFY_SUCCESS, Request,
+    Request,
 };
 use tracing::Instrument;
 
 use super::Shared;
+use super::client::Client;
 use super::data::{self, Checker, DataEnd};
-use super::spool::{PREFIX_ROOM, Spool};
+use super::envelope::Envelope;
+use super::recipients::{self, Verdict};
+use super::spool::Spool;
+use super::{assembly, sender};
+
+use estafeta_net::login::Gate;
+use estafeta_net::sasl::{self, Mechanism, Step};
+use estafeta_net::scram;
+use estafeta_net::{BoundedLine, IoError, LineIo as Io};
 
 /// BDAT chunks are read, checked and spooled in pieces of this many octets.
 const CHUNK_PIECE: usize = 64 * 1024;
-use super::headers::{self, Trace};
-use super::policy::may_send_as;
-use super::quota::{self, LocalRecipient};
-use super::{bounces, rates, reports};
-
-mod scram_auth;
-use estafeta_net::sasl;
-use estafeta_net::scram::Mechanism as ScramMechanism;
-use estafeta_net::{BoundedLine, IoError, LineIo as Io};
 
 /// RFC 5321 §4.5.3.1.4: 512 octets for a command line…
 const MAX_COMMAND_LINE: usize = 512;
@@ -130,20 +128,9 @@ enum Next {
     Close,
 }
 
+/// A transaction: its envelope, and the BDAT chunks while they arrive.
 struct Tx {
-    id: String,
-    sender: String,
-    envid: Option<String>,
-    ret: Option<Ret>,
-    smtputf8: bool,
-    /// The size announced with MAIL SIZE=, 0 when none.
-    declared_size: u64,
-    /// Recipients as the client gave them, accepted ones only.
-    rcpts: Vec<String>,
-    /// Local users that receive the message, with the recipient that brought each in
-    /// (the room in their mailboxes is checked on the real size at the end of DATA).
-    local: Vec<LocalRecipient>,
-    remote: Vec<RemoteRecipient>,
+    envelope: Envelope,
     /// BDAT chunks so far (nothing once the content rules refuse the message).
     chunks: Option<Spool>,
     /// Octets of the BDAT chunks so far.
@@ -151,11 +138,18 @@ struct Tx {
     /// The content rules over the BDAT chunks.
     check: Checker,
     bdat: bool,
-    /// The sender's domain when it is one of ours, the session is our user's (logged
-    /// in or from trusted_networks) and domain rate limits are on.
-    rate_domain: Option<String>,
-    /// The transaction's places in the rate limits: given back unless it is accepted.
-    held: rates::Held,
+}
+
+impl Tx {
+    fn new(envelope: Envelope) -> Tx {
+        Tx {
+            envelope,
+            chunks: None,
+            chunked: 0,
+            check: Checker::default(),
+            bdat: false,
+        }
+    }
 }
 
 struct Session {
@@ -179,6 +173,18 @@ impl Session {
         self.io
             .as_mut()
             .expect("the connection is present between commands")
+    }
+
+    /// The session as the policy modules see it.
+    fn client(&self) -> Client<'_> {
+        Client {
+            ip: self.peer.ip(),
+            helo: self.helo.as_deref(),
+            esmtp: self.esmtp,
+            tls: self.tls.as_ref(),
+            user: self.user.as_ref(),
+            submission: self.submission,
+        }
     }
 
     fn host(&self) -> &str {
@@ -427,10 +433,9 @@ impl Session {
             self.say("502 5.5.1 Error: STARTTLS not offered on this port");
             return Ok(Next::Continue);
         }
-        self.io().reply("220 2.0.0 Ready to start TLS");
-        self.io().flush().await?;
         let io = self.io.take().expect("connection present");
-        let Some(io) = io.start_tls(&self.shared.tls.acceptor).await else {
+        let go_ahead = "220 2.0.0 Ready to start TLS";
+        let Some(io) = io.start_tls(go_ahead, &self.shared.tls.acceptor).await else {
             return Ok(Next::Close);
         };
         self.tls = io.tls_info();
@@ -442,6 +447,83 @@ impl Session {
         self.tx = None;
         tracing::info!(tls = ?self.tls, "STARTTLS done");
         Ok(Next::Continue)
+    }
+
+    /// AUTH: the exchange is `net`'s ([`sasl::Exchange`]); here its framing (`334 `
+    /// challenges, a response line of at most 12 KiB within `smtp.command_timeout`) and
+    /// its replies.
+    async fn auth(&mut self, mechanism: u64, initial: String) -> Result<(), IoError> {
+        if self.user.is_some() {
+            self.say("503 5.5.1 Error: already authenticated");
+            return Ok(());
+        }
+        if self.tx.is_some() {
+            self.say("503 5.5.1 Error: MAIL transaction in progress");
+            return Ok(());
+        }
+        if !self.auth_allowed() {
+            self.say("538 5.7.11 Encryption required for requested authentication mechanism");
+            return Ok(());
+        }
+        let mechanism = match mechanism {
+            AUTH_PLAIN => Mechanism::Plain,
+            AUTH_LOGIN => Mechanism::Login,
+            AUTH_SCRAM_SHA_256 => Mechanism::Scram(scram::Mechanism::Sha256),
+            AUTH_SCRAM_SHA_256_PLUS => Mechanism::Scram(scram::Mechanism::Sha256Plus),
+            _ => {
+                self.say("504 5.5.4 Error: unsupported authentication mechanism");
+                return Ok(());
+            }
+        };
+        // "=" is no initial response at all: the client gets the challenge
+        let initial = Some(initial).filter(|i| !i.is_empty() && i != "=");
+        let shared = self.shared.clone();
+        let gate = Gate::new(&*shared.store, &shared.auth_throttle, self.peer.ip());
+        let binding = self.io().tls_exporter();
+        let (mut exchange, mut step) =
+            sasl::Exchange::start(gate, mechanism, binding, initial.as_deref()).await;
+        loop {
+            step = match step {
+                Step::Challenge(challenge) => {
+                    match self.read_sasl_line(&format!("334 {challenge}")).await? {
+                        Ok(response) => exchange.respond(&response).await,
+                        Err(refusal) => {
+                            self.say(refusal);
+                            return Ok(());
+                        }
+                    }
+                }
+                Step::Done(user) => {
+                    tracing::info!(user = %user.address, mechanism = mechanism.name(), "authenticated");
+                    self.user = Some(user);
+                    self.say("235 2.7.0 Authentication successful");
+                    return Ok(());
+                }
+                Step::Failed(failure) => return self.auth_failed(failure).await,
+            }
+        }
+    }
+
+    async fn auth_failed(&mut self, failure: sasl::Failure) -> Result<(), IoError> {
+        use sasl::Failure as F;
+        let reply = match failure {
+            F::NotOffered => "504 5.5.4 Error: SCRAM-SHA-256-PLUS needs a TLS 1.3 connection",
+            F::Blocked => "454 4.7.0 Too many failed authentication attempts, try again later",
+            F::Cancelled => AUTH_CANCELLED,
+            F::TooLong => AUTH_LINE_TOO_LONG,
+            F::Malformed => "501 5.5.2 Error: cannot decode the authentication response",
+            F::AuthzidRefused => "535 5.7.8 Error: authorization identity must be the user's own",
+            F::Unsupported => "535 5.7.8 Error: unsupported SCRAM extension",
+            F::NotEmpty => "501 5.5.2 Error: expected an empty response",
+            F::Unavailable => "454 4.7.0 Temporary authentication failure",
+            F::Refused { delay } => {
+                self.io().flush().await?;
+                tokio::time::sleep(delay).await;
+                "535 5.7.8 Error: authentication credentials invalid"
+            }
+        };
+        self.say(reply);
+        Ok(())
     }
 
     /// The client's answer to `challenge`; `Err` holds the refusal of the AUTH command
@@ -462,131 +544,6 @@ impl Session {
         })
     }
 
-    async fn auth(&mut self, mechanism: u64, initial: String) -> Result<(), IoError> {
-        if self.user.is_some() {
-            self.say("503 5.5.1 Error: already authenticated");
-            return Ok(());
-        }
-        if self.tx.is_some() {
-            self.say("503 5.5.1 Error: MAIL transaction in progress");
-            return Ok(());
-        }
-        if !self.auth_allowed() {
-            self.say("538 5.7.11 Encryption required for requested authentication mechanism");
-            return Ok(());
-        }
-        let ip = self.peer.ip();
-        if self.shared.auth_throttle.is_blocked(ip) {
-            tracing::info!("AUTH refused: address blocked after failed attempts");
-            self.say("454 4.7.0 Too many failed authentication attempts, try again later");
-            return Ok(());
-        }
-        let initial = if initial == "=" {
-            String::new()
-        } else {
-            initial
-        };
-        let creds = match mechanism {
-            AUTH_PLAIN => match self.first_response(initial, "334 ").await? {
-                Ok(response) => sasl::plain(&response),
-                Err(refusal) => return self.auth_refused(refusal),
-            },
-            AUTH_LOGIN => {
-                let user = match self.first_response(initial, "334 VXNlcm5hbWU6").await? {
-                    Ok(user) => user,
-                    Err(refusal) => return self.auth_refused(refusal),
-                };
-                let pass = match self
-                    .first_response(String::new(), "334 UGFzc3dvcmQ6")
-                    .await?
-                {
-                    Ok(pass) => pass,
-                    Err(refusal) => return self.auth_refused(refusal),
-                };
-                match (sasl::decode(&user), sasl::decode(&pass)) {
-                    (Some(username), Some(password)) => {
-                        Some(sasl::Credentials { username, password })
-                    }
-                    _ => None,
-                }
-            }
-            AUTH_SCRAM_SHA_256 => return self.auth_scram(ScramMechanism::Sha256, initial).await,
-            AUTH_SCRAM_SHA_256_PLUS => {
-                return self.auth_scram(ScramMechanism::Sha256Plus, initial).await;
-            }
-            _ => {
-                self.say("504 5.5.4 Error: unsupported authentication mechanism");
-                return Ok(());
-            }
-        };
-        let Some(creds) = creds else {
-            self.say("501 5.5.2 Error: cannot decode the authentication response");
-            return Ok(());
-        };
-        // the check and the count in one step: parallel sessions cannot race past it
-        let Ok(attempt) = self.shared.auth_throttle.begin(ip, &creds.username) else {
-            tracing::info!(username = %creds.username, "AUTH refused: blocked after failed attempts");
-            self.say("454 4.7.0 Too many failed authentication attempts, try again later");
-            return Ok(());
-        };
-        let user = match self
-            .shared
-            .store
-            .authenticate(&creds.username, &creds.password)
-            .await
-        {
-            Ok(u) => u,
-            Err(e) => {
-                tracing::error!(error = %e, "AUTH lookup failed");
-                self.say("454 4.7.0 Temporary authentication failure");
-                return Ok(());
-            }
-        };
-        match user {
-            Some(user) => {
-                attempt.succeeded();
-                tracing::info!(user = %user.address, "authenticated");
-                self.user = Some(user);
-                self.say("235 2.7.0 Authentication successful");
-            }
-            None => {
-                let delay = attempt.failed();
-                tracing::info!(username = %creds.username, "authentication failed");
-                self.io().flush().await?;
-                tokio::time::sleep(delay).await;
-                self.say("535 5.7.8 Error: authentication credentials invalid");
-            }
-        }
-        Ok(())
-    }
-
-    /// The initial response if the client gave one, else the answer to `challenge`;
-    /// `Err` with the refusal when the client cancels (`*`) or the line is unusable.
-    async fn first_response(
-        &mut self,
-        initial: String,
-        challenge: &str,
-    ) -> Result<Result<String, &'static str>, IoError> {
-        let response = if initial.is_empty() {
-            match self.read_sasl_line(challenge).await? {
-                Ok(r) => r,
-                Err(refusal) => return Ok(Err(refusal)),
-            }
-        } else {
-            initial
-        };
-        Ok(if response == "*" {
-            Err(AUTH_CANCELLED)
-        } else {
-            Ok(response)
-        })
-    }
-
-    fn auth_refused(&mut self, refusal: &str) -> Result<(), IoError> {
-        self.say(refusal);
-        Ok(())
-    }
-
     async fn mail(&mut self, from: smtp_proto::MailFrom<String>) {
         if self.helo.is_none() {
             self.say("503 5.5.1 Error: send HELO/EHLO first");
@@ -596,95 +553,14 @@ impl Session {
             self.say("503 5.5.1 Error: nested MAIL command");
             return;
         }
-        if self.submission && self.user.is_none() {
-            tracing::info!(from = %from.address, "MAIL refused: authentication required");
-            self.say("530 5.7.0 Authentication required");
-            return;
-        }
-        let max = self.shared.settings.smtp.max_message_size;
-        if from.size as u64 > max {
-            self.say(&format!(
-                "552 5.3.4 Message size exceeds fixed maximum message size ({max} octets)"
-            ));
-            return;
-        }
-        let sender = from.address;
-        if !sender.is_empty() && address::normalize(&sender).is_err() {
-            self.say("501 5.1.7 Bad sender address syntax");
-            return;
-        }
-        let smtputf8 = from.flags & MAIL_SMTPUTF8 != 0;
-        if !sender.is_ascii() && !smtputf8 {
-            self.say("553 5.6.7 Non-ASCII address requires SMTPUTF8");
-            return;
-        }
-        if let Some(user) = self.user.clone() {
-            match may_send_as(&*self.shared.store, &user, &sender).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    tracing::info!(user = %user.address, from = %sender, "MAIL refused: sender not owned by user");
-                    self.say(&format!(
-                        "553 5.7.1 <{sender}>: Sender address rejected: not owned by user {}",
-                        user.address
-                    ));
-                    return;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "sender lookup failed");
-                    self.say("451 4.3.0 Error: temporary lookup failure");
-                    return;
-                }
+        let accepted = sender::accept(&self.shared, &self.client(), from).await;
+        match accepted {
+            Ok(envelope) => {
+                self.tx = Some(Tx::new(envelope));
+                self.say("250 2.1.0 Ok");
             }
+            Err(refusal) => self.say(&refusal),
         }
-        let ret = if from.flags & MAIL_RET_FULL != 0 {
-            Some(Ret::Full)
-        } else if from.flags & MAIL_RET_HDRS != 0 {
-            Some(Ret::Headers)
-        } else {
-            None
-        };
-        let rate_domain = match self.rate_domain(&sender).await {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!(error = %e, "sender domain lookup failed");
-                self.say("451 4.3.0 Error: temporary lookup failure");
-                return;
-            }
-        };
-        let who = rates::Sender {
-            user: self.user.as_ref().map(|u| u.address.as_str()),
-            domain: rate_domain.as_deref(),
-        };
-        let held = match self.shared.rates.message(&who) {
-            Ok(held) => held,
-            Err(why) => {
-                tracing::info!(from = %sender, limit = %why, "MAIL refused: rate limit");
-                self.say(&format!(
-                    "451 4.7.0 rate limit exceeded, try again later ({why})"
-                ));
-                return;
-            }
-        };
-        let id = new_queue_id();
-        tracing::debug!(queue_id = %id, from = %sender, "MAIL accepted");
-        self.tx = Some(Tx {
-            id,
-            sender,
-            envid: from.env_id,
-            ret,
-            smtputf8,
-            declared_size: from.size as u64,
-            rcpts: Vec::new(),
-            local: Vec::new(),
-            remote: Vec::new(),
-            chunks: None,
-            chunked: 0,
-            check: Checker::default(),
-            bdat: false,
-            rate_domain,
-            held,
-        });
-        self.say("250 2.1.0 Ok");
     }
 
     async fn rcpt(&mut self, to: smtp_proto::RcptTo<String>) {
@@ -692,156 +568,40 @@ impl Session {
             self.say("503 5.5.1 Error: need MAIL command");
             return;
         };
-        let queue_id = tx.id.clone();
-        let smtputf8 = tx.smtputf8;
-        let declared = tx.declared_size;
-        if tx.rcpts.len() >= self.shared.settings.smtp.max_recipients as usize {
+        if tx.envelope.rcpts.len() >= self.shared.settings.smtp.max_recipients as usize {
             // flow control, not a client error (RFC 5321 §4.5.3.1.10): the client sends
             // the rest in another transaction, so it does not count towards max_errors
             self.io().reply("452 4.5.3 Error: too many recipients");
             return;
         }
-        let rcpt = to.address;
-        if address::normalize(&rcpt).is_err() {
-            self.say("501 5.1.3 Bad recipient address syntax");
+        let rcpt = to.address.clone();
+        let verdict = recipients::judge(&self.shared, &self.client(), &tx.envelope, to).await;
+        let Some(envelope) = self.tx.as_mut().map(|tx| &mut tx.envelope) else {
             return;
-        }
-        if !rcpt.is_ascii() && !smtputf8 {
-            self.say("553 5.6.7 Non-ASCII address requires SMTPUTF8");
-            return;
-        }
-        if let Some(refusal) = self.suppressed(&rcpt).await {
-            tracing::info!(queue_id = %queue_id, rcpt = %rcpt, "RCPT refused: suppressed");
-            self.say(&refusal);
-            return;
-        }
-        let who = rates::Sender {
-            user: self.user.as_ref().map(|u| u.address.as_str()),
-            domain: tx.rate_domain.as_deref(),
         };
-        // held here, kept only if the recipient is accepted
-        let held = match self.shared.rates.recipient(&who) {
-            Ok(held) => held,
-            Err(why) => {
-                tracing::info!(queue_id = %queue_id, rcpt = %rcpt, limit = %why, "RCPT refused: rate limit");
-                self.say(&format!(
-                    "451 4.7.0 rate limit exceeded, try again later ({why})"
-                ));
+        match verdict {
+            Verdict::Refuse(reply) => {
+                self.say(&reply);
                 return;
             }
-        };
-        let resolution = match self.shared.store.resolve(&rcpt).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(queue_id = %queue_id, error = %e, "recipient lookup failed");
-                self.say("451 4.3.0 Error: temporary lookup failure");
-                return;
+            Verdict::Relay { recipient, held } => {
+                envelope.add_remote(recipient);
+                envelope.held.join(held);
             }
-        };
-        let notify = notify_param(to.flags);
-        let relay_ok = self.user.is_some() || self.shared.trusted.contains(self.peer.ip());
-        match resolution {
-            Resolution::NotLocal if relay_ok => {
-                let tx = self.tx.as_mut().expect("checked above");
-                if !tx
-                    .remote
-                    .iter()
-                    .any(|r| r.address.eq_ignore_ascii_case(&rcpt))
-                {
-                    tx.remote.push(RemoteRecipient {
-                        address: rcpt.clone(),
-                        orcpt: to.orcpt,
-                        notify,
-                    });
+            Verdict::Local {
+                users,
+                forwards,
+                held,
+            } => {
+                envelope.local.extend(users);
+                for f in forwards {
+                    envelope.add_remote(f);
                 }
-            }
-            Resolution::NotLocal => {
-                tracing::info!(queue_id = %queue_id, rcpt = %rcpt, "RCPT refused: relay access denied");
-                self.say(&format!("554 5.7.1 <{rcpt}>: Relay access denied"));
-                return;
-            }
-            Resolution::UnknownUser => {
-                tracing::info!(queue_id = %queue_id, rcpt = %rcpt, "RCPT refused: user unknown");
-                self.say(&format!(
-                    "550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown"
-                ));
-                return;
-            }
-            Resolution::Deliver { users, external } => {
-                let full = quota::full_for_declared(&*self.shared.store, &users, declared).await;
-                if full.len() == users.len() && external.is_empty() {
-                    tracing::info!(queue_id = %queue_id, rcpt = %rcpt, over_quota = %full.join(","), "RCPT refused: mailbox full");
-                    self.say(&format!("552 5.2.2 <{rcpt}>: Mailbox full: quota exceeded"));
-                    return;
-                }
-                if !full.is_empty() {
-                    tracing::info!(queue_id = %queue_id, rcpt = %rcpt, over_quota = %full.join(","), "some alias members have no room for the declared size: checked again on the real size");
-                }
-                let tx = self.tx.as_mut().expect("checked above");
-                for user in users {
-                    tx.local.push(LocalRecipient {
-                        user,
-                        rcpt: rcpt.clone(),
-                        orcpt: to.orcpt.clone(),
-                        notify,
-                    });
-                }
-                for address in external {
-                    if !tx.remote.iter().any(|r| r.address == address) {
-                        tx.remote.push(RemoteRecipient {
-                            address,
-                            orcpt: to.orcpt.clone().or_else(|| Some(format!("rfc822;{rcpt}"))),
-                            notify,
-                        });
-                    }
-                }
+                envelope.held.join(held);
             }
         }
-        if let Some(tx) = self.tx.as_mut() {
-            tx.rcpts.push(rcpt);
-            tx.held.join(held);
-        }
+        envelope.rcpts.push(rcpt);
         self.say("250 2.1.5 Ok");
-    }
-
-    /// The sender's domain, when it is one of ours, per-domain rate limits are on and the
-    /// session is one of our users' (logged in, or from trusted_networks): a stranger
-    /// writing `MAIL FROM:<x@our-domain>` on port 25 never spends the domain's count.
-    async fn rate_domain(
-        &self,
-        sender: &str,
-    ) -> Result<Option<String>, estafeta_store::StoreError> {
-        let Some((_, domain)) = sender.rsplit_once('@') else {
-            return Ok(None);
-        };
-        if !self.shared.rates.domain_limited() {
-            return Ok(None);
-        }
-        if self.user.is_none() && !self.shared.trusted.contains(self.peer.ip()) {
-            return Ok(None);
-        }
-        let ours = self.shared.store.is_local_domain(domain).await?;
-        Ok(ours.then(|| domain.to_ascii_lowercase()))
-    }
-
-    /// The refusal of a recipient on the suppression list of the logged-in user's domain,
-    /// when that domain enforces its list.
-    async fn suppressed(&self, rcpt: &str) -> Option<String> {
-        let user = self.user.as_ref()?;
-        let (_, domain) = user.address.rsplit_once('@')?;
-        match self.shared.store.enforced_suppression(domain, rcpt).await {
-            Ok(Some(s)) => Some(format!(
-                "550 5.1.1 <{rcpt}>: Recipient address rejected: on the suppression list of {domain} ({}); \
-                 remove it with: estafeta suppression remove {} --domain {domain}",
-                s.reason, s.address
-            )),
-            Ok(None) => None,
-            Err(e) => {
-                // the list is a courtesy: a failed lookup does not refuse mail
-                tracing::warn!(error = %e, "suppression lookup failed");
-                None
-            }
-        }
     }
 
     async fn data(&mut self) -> Result<Next, IoError> {
@@ -850,7 +610,7 @@ impl Session {
                 self.say("503 5.5.1 Error: need MAIL command");
                 return Ok(Next::Continue);
             }
-            Some(tx) if tx.rcpts.is_empty() => {
+            Some(tx) if tx.envelope.rcpts.is_empty() => {
                 self.say("554 5.5.1 Error: no valid recipients");
                 return Ok(Next::Continue);
             }
@@ -870,13 +630,13 @@ impl Session {
         };
         let (body, problems) = match ended {
             DataEnd::Closed => {
-                tracing::info!(queue_id = %tx.id, "connection closed during DATA: nothing accepted");
+                tracing::info!(queue_id = %tx.envelope.id, "connection closed during DATA: nothing accepted");
                 return Ok(Next::Close);
             }
             DataEnd::Ended { body, problems } => (body, problems),
         };
         if let Some(reply) = problems.refusal(max) {
-            tracing::info!(queue_id = %tx.id, problems = ?problems, "message refused");
+            tracing::info!(queue_id = %tx.envelope.id, problems = ?problems, "message refused");
             self.say(&reply);
             return Ok(Next::Continue);
         }
@@ -885,30 +645,13 @@ impl Session {
         Ok(Next::Continue)
     }
 
-    /// Whether the message, with the Received: field we add, would have more than
-    /// `smtp.max_hops` of them: a mail loop, most likely.
-    fn too_many_hops(&self, tx: &Tx, body: &[u8]) -> bool {
-        let max = self.shared.settings.smtp.max_hops as usize;
-        let theirs = crate::hops::received_fields(body, max);
-        if theirs + 1 > max {
-            tracing::info!(
-                queue_id = %tx.id,
-                received = theirs,
-                max_hops = max,
-                "message refused: too many hops"
-            );
-            return true;
-        }
-        false
-    }
-
     async fn bdat(&mut self, size: usize, last: bool) -> Result<Next, IoError> {
         let max = self.shared.settings.smtp.max_message_size as usize;
         self.start_clock(Clock::Data);
         // The chunk is read in every case: it is data, never commands.
         let refusal = match &self.tx {
             None => Some("503 5.5.1 Error: need MAIL command".to_string()),
-            Some(tx) if tx.rcpts.is_empty() => {
+            Some(tx) if tx.envelope.rcpts.is_empty() => {
                 Some("554 5.5.1 Error: no valid recipients".to_string())
             }
             Some(tx) if tx.chunked.saturating_add(size) > max => Some(format!(
@@ -940,7 +683,7 @@ impl Session {
             let keep = !tx.check.problems.any();
             piece.clear();
             if !self.io().read_chunk(n, keep.then_some(&mut piece)).await? {
-                tracing::info!(queue_id = %tx.id, "connection closed during BDAT: nothing accepted");
+                tracing::info!(queue_id = %tx.envelope.id, "connection closed during BDAT: nothing accepted");
                 return Ok(Next::Close);
             }
             left -= n;
@@ -962,7 +705,7 @@ impl Session {
         }
         // the same rules as DATA, answered after the LAST chunk
         if let Some(reply) = tx.check.finish().refusal(max) {
-            tracing::info!(queue_id = %tx.id, problems = ?tx.check.problems, "message refused");
+            tracing::info!(queue_id = %tx.envelope.id, problems = ?tx.check.problems, "message refused");
             self.say(&reply);
             return Ok(Next::Continue);
         }
@@ -971,118 +714,18 @@ impl Session {
         Ok(Next::Continue)
     }
 
-    /// Adds our headers and hands the message to the store; the reply is 250 only once
-    /// the store's commit is durable.
-    async fn deliver(&mut self, mut tx: Tx, spool: Spool) -> String {
-        let budget = self.shared.body_budget.clone();
-        let _held = budget.reserve(spool.len() + PREFIX_ROOM).await;
-        let body = match spool.into_bytes().await {
-            Ok(body) => body,
-            Err(e) => {
-                tracing::error!(queue_id = %tx.id, error = %e, "message not stored: spool unreadable");
-                return "451 4.3.0 Error: temporary storage failure, try again later".to_string();
-            }
-        };
-        if self.too_many_hops(&tx, &body) {
-            return "554 5.4.6 Too many hops".to_string();
-        }
-        let at = now();
-        let settings = &self.shared.settings;
-        let trace = Trace {
-            helo: self.helo.as_deref().unwrap_or("unknown"),
-            peer_ip: self.peer.ip(),
-            hostname: &settings.hostname,
-            esmtp: self.esmtp,
-            tls: self.tls.as_ref(),
-            auth_user: self.user.as_ref().map(|u| u.address.as_str()),
-            show_auth_user: settings.smtp.received_show_auth_user,
-            queue_id: &tx.id,
-            single_recipient: (tx.rcpts.len() == 1).then(|| tx.rcpts[0].as_str()),
-            unix_time: at,
-        };
-        let mut message = headers::received(&trace).into_bytes();
-        if self.submission {
-            let scan = headers::scan(&body);
-            if !scan.has_date {
-                message.extend_from_slice(headers::date_header(at).as_bytes());
-            }
-            if !scan.has_message_id {
-                message
-                    .extend_from_slice(headers::message_id(&tx.id, &settings.hostname).as_bytes());
-            }
-        }
-        let report = if tx.sender.is_empty() && !tx.local.is_empty() {
-            bounces::read_report(&body)
-        } else {
-            None
-        };
-        // our headers go in front of the content in its own buffer (room was kept for
-        // them): the message is never held twice
-        let prefix = message;
-        let mut message = body;
-        message.splice(0..0, prefix);
-        let size = message.len();
-        // the real size, as stored: nothing is acknowledged that a mailbox cannot take
-        let stored = return_path(&tx.sender).len() + size;
-        let placed = quota::place(&*self.shared.store, &tx.local, stored).await;
-        if placed.room.is_empty() && tx.remote.is_empty() {
-            let full: Vec<&str> = placed.failed.iter().map(|f| f.address.as_str()).collect();
-            tracing::info!(queue_id = %tx.id, size, recipients = %full.join(","), "message refused: no recipient can take it");
-            return placed.refusal().to_string();
-        }
-        let message_id = headers::message_id_of(&message);
-        let envelope = Envelope {
-            sender: tx.sender.clone(),
-            envid: tx.envid.clone(),
-            ret: tx.ret,
-            auth_user: self.user.as_ref().map(|u| u.address.clone()),
-            local: placed.room.clone(),
-            remote: tx.remote.clone(),
-            failed: placed.failed.clone(),
-        };
-        let accept = envelope.accept(tx.id.clone(), message, message_id, at);
-        match self.shared.store.accept(accept).await {
-            Ok(_) => {
+    /// Assembles and stores the message; the reply is 250 only once the store's commit
+    /// is durable.
+    async fn deliver(&mut self, tx: Tx, spool: Spool) -> String {
+        let stored = assembly::store(&self.shared, &self.client(), tx.envelope, spool).await;
+        match stored {
+            Ok(reply) => {
                 self.accepted += 1;
-                std::mem::take(&mut tx.held).keep();
-                tracing::info!(
-                    queue_id = %tx.id,
-                    from = %tx.sender,
-                    to = %tx.rcpts.join(","),
-                    local = placed.room.len(),
-                    failed = placed.failed.len(),
-                    remote = tx.remote.len(),
-                    size,
-                    tls = ?self.tls.as_ref().map(|t| &t.0),
-                    auth = ?self.user.as_ref().map(|u| &u.address),
-                    "message accepted"
-                );
-                for f in &placed.failed {
-                    tracing::info!(queue_id = %tx.id, to = %f.address, reason = %f.reason, "local recipient cannot take the message: queued to be reported to the sender");
-                }
-                if let Some(report) = report {
-                    reports::record(&*self.shared.store, &tx.id, &report).await;
-                }
-                format!("250 2.0.0 Ok: queued as {}", tx.id)
+                reply
             }
-            Err(e) => {
-                tracing::error!(queue_id = %tx.id, error = %e, "message not stored");
-                "451 4.3.0 Error: temporary storage failure, try again later".to_string()
-            }
+            Err(refusal) => refusal,
         }
     }
-}
-
-fn notify_param(flags: u64) -> Option<Notify> {
-    if flags & RCPT_NOTIFY_NEVER != 0 {
-        return Some(Notify::NEVER);
-    }
-    let notify = Notify {
-        success: flags & RCPT_NOTIFY_SUCCESS != 0,
-        failure: flags & RCPT_NOTIFY_FAILURE != 0,
-        delay: flags & RCPT_NOTIFY_DELAY != 0,
-    };
-    (notify != Notify::NEVER).then_some(notify)
 }
 
 fn parse_error_reply(e: &ParseError) -> String {

@@ -12,7 +12,7 @@ use super::conn::{Conn, TlsInfo};
 use super::error::{Error, Stage};
 use super::extensions::Extensions;
 use super::reply::Reply;
-use super::settings::{ClientSettings, Timeouts, TlsMode};
+use super::settings::{ClientSettings, Timeouts, TlsPolicy};
 
 /// What was learnt about the server while opening the session.
 #[derive(Debug, Clone)]
@@ -130,7 +130,7 @@ async fn open(
     let t = &settings.timeouts;
     let mut conn = Conn::connect(addr, t.connect).await?;
     let connector = match settings.tls {
-        TlsMode::Disabled => None,
+        TlsPolicy::Disabled => None,
         _ => Some(
             estafeta_net::client_tls::connector(settings.verify_certificate.clone())
                 .map_err(|e| Error::Tls(format!("client set-up: {e}")))?,
@@ -138,7 +138,7 @@ async fn open(
     };
     let name = ServerName::try_from(server_name.to_string())
         .unwrap_or_else(|_| ServerName::IpAddress(addr.ip().into()));
-    if let (TlsMode::Implicit, Some(c)) = (settings.tls, &connector) {
+    if let (TlsPolicy::Implicit, Some(c)) = (settings.tls, &connector) {
         conn = conn.start_tls(c, name.clone(), t.tls_handshake).await?;
     }
     let greeting = conn.read_reply(t.greeting, Stage::Greeting).await?;
@@ -151,7 +151,7 @@ async fn open(
         });
     }
     let (mut esmtp, mut extensions) = hello(&mut conn, settings).await?;
-    let wants_starttls = matches!(settings.tls, TlsMode::Opportunistic | TlsMode::Required);
+    let wants_starttls = matches!(settings.tls, TlsPolicy::Opportunistic | TlsPolicy::Required);
     if let (true, false, Some(c)) = (wants_starttls, conn.is_tls(), &connector) {
         if extensions.starttls {
             conn.write(b"STARTTLS\r\n", t.command, Stage::StartTls)
@@ -161,7 +161,7 @@ async fn open(
                 conn = conn.start_tls(c, name, t.tls_handshake).await?;
                 // RFC 3207 §4.2: what the server said before TLS counts no more
                 (esmtp, extensions) = hello(&mut conn, settings).await?;
-            } else if settings.tls == TlsMode::Required {
+            } else if settings.tls == TlsPolicy::Required {
                 return Err(Error::Rejected {
                     stage: Stage::StartTls,
                     reply,
@@ -169,7 +169,7 @@ async fn open(
             } else {
                 tracing::info!(%reply, "STARTTLS refused: going on in plaintext");
             }
-        } else if settings.tls == TlsMode::Required {
+        } else if settings.tls == TlsPolicy::Required {
             let _ = conn.write(b"QUIT\r\n", t.command, Stage::Quit).await;
             return Err(Error::Tls(
                 "TLS is required but the server does not offer STARTTLS".into(),

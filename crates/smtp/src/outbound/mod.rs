@@ -30,4 +30,4 @@ pub use extensions::Extensions;
 pub use message::{Notify, OutboundMessage, Rcpt, Ret};
 pub use outcome::{RcptOutcome, RcptStatus, TransactionOutcome, Transfer};
 pub use reply::Reply;
-pub use settings::{AuthMechanism, ClientSettings, Credentials, Timeouts, TlsMode};
+pub use settings::{AuthMechanism, ClientSettings, Credentials, Timeouts, TlsPolicy};

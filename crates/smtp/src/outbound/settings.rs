@@ -65,9 +65,9 @@ impl Timeouts {
     }
 }
 
-/// When TLS is used.
+/// When the outbound client uses TLS (the listeners' TLS is `estafeta_config::TlsMode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TlsMode {
+pub enum TlsPolicy {
     /// STARTTLS when the server offers it, plaintext when it does not (MX delivery).
     #[default]
     Opportunistic,
@@ -112,7 +112,7 @@ pub struct ClientSettings {
     /// Our name in EHLO/HELO.
     pub hostname: String,
     pub timeouts: Timeouts,
-    pub tls: TlsMode,
+    pub tls: TlsPolicy,
     /// Roots the server's certificate must chain to (and name the host). `None`, the
     /// default, takes any certificate: opportunistic TLS (RFC 7435).
     pub verify_certificate: Option<Arc<RootCertStore>>,
@@ -134,7 +134,7 @@ impl ClientSettings {
         ClientSettings {
             hostname: hostname.into(),
             timeouts: Timeouts::default(),
-            tls: TlsMode::Opportunistic,
+            tls: TlsPolicy::Opportunistic,
             verify_certificate: None,
             credentials: None,
             allow_plaintext_auth: false,

@@ -34,7 +34,7 @@ impl Fixture {
     }
 
     pub async fn postgres() -> Option<Fixture> {
-        let admin = std::env::var("ESTAFETA_TEST_POSTGRES").ok()?;
+        let admin = estafeta_testkit::postgres::url()?;
         let name = format!("estafeta_test_{:016x}", rand_u64());
         let mut conn = PgConnection::connect(&admin)
             .await

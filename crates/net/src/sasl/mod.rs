@@ -1,5 +1,12 @@
-//! SASL PLAIN (RFC 4616) and LOGIN decoding. Written here because these two mechanisms are
-//! a few lines each and the SASL crates bring far more than SMTP, IMAP and POP3 need.
+//! SASL for SMTP AUTH, IMAP AUTHENTICATE and POP3 AUTH: the exchange every protocol runs
+//! ([`Exchange`], in `exchange`), PLAIN (RFC 4616) and LOGIN decoding here, SCRAM in
+//! `crate::scram`. Written here because PLAIN and LOGIN are a few lines each and the SASL
+//! crates bring far more than SMTP, IMAP and POP3 need (and `rsasl` asks for SCRAM keys
+//! through a synchronous callback that cannot await the store).
+
+mod exchange;
+
+pub use exchange::{Exchange, Failure, MAX_RESPONSE, Mechanism, Step};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

@@ -1,0 +1,169 @@
+//! From the octets after DATA (or the last BDAT) to what the store keeps: the hop limit
+//! (`crate::hops`), our `Received:` field, `Date:` and `Message-ID:` on submission when
+//! the client left them out, the room in each local mailbox on the real size, its
+//! `Return-Path:` included (`quota::place`), the `Accept` made by the store's `Envelope`
+//! (local delivery's one home), and, for a delivery report sent to one of our users,
+//! reading it (`bounces`) so that the hard bounces it reports reach the suppression lists
+//! (`reports`) once the message is stored. The reply
+//! at the end of DATA is 250 only once the store's commit is durable. Checks of the whole
+//! message (DKIM, DMARC) belong here, before the store.
+
+use estafeta_store::{Accept, now, return_path};
+
+use super::Shared;
+use super::bounces::{self, Report};
+use super::client::Client;
+use super::envelope::Envelope;
+use super::headers::{self, Trace};
+use super::quota::{self, Placement};
+use super::reports;
+use super::spool::{PREFIX_ROOM, Spool};
+
+const TEMPORARY_STORAGE_FAILURE: &str =
+    "451 4.3.0 Error: temporary storage failure, try again later";
+
+/// Assembles the message and stores it: `Ok` with the 250 reply once the commit is
+/// durable, `Err` with the reply that refuses it.
+pub async fn store(
+    shared: &Shared,
+    client: &Client<'_>,
+    envelope: Envelope,
+    spool: Spool,
+) -> Result<String, String> {
+    let budget = shared.body_budget.clone();
+    let _held = budget.reserve(spool.len() + PREFIX_ROOM).await;
+    let body = match spool.into_bytes().await {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::error!(queue_id = %envelope.id, error = %e, "message not stored: spool unreadable");
+            return Err(TEMPORARY_STORAGE_FAILURE.into());
+        }
+    };
+    let assembled = assemble(shared, client, &envelope, body).await?;
+    commit(shared, client, envelope, assembled).await
+}
+
+/// What goes to the store, with what was learnt on the way.
+struct Assembled {
+    accept: Accept,
+    placed: Placement,
+    /// The delivery report the message is, when it is one addressed to our users.
+    report: Option<Report>,
+}
+
+async fn assemble(
+    shared: &Shared,
+    client: &Client<'_>,
+    envelope: &Envelope,
+    body: Vec<u8>,
+) -> Result<Assembled, String> {
+    let settings = &shared.settings;
+    let max_hops = settings.smtp.max_hops as usize;
+    let theirs = crate::hops::received_fields(&body, max_hops);
+    if theirs + 1 > max_hops {
+        tracing::info!(
+            queue_id = %envelope.id,
+            received = theirs,
+            max_hops,
+            "message refused: too many hops"
+        );
+        return Err("554 5.4.6 Too many hops".into());
+    }
+    let at = now();
+    let trace = Trace {
+        helo: client.helo.unwrap_or("unknown"),
+        peer_ip: client.ip,
+        hostname: &settings.hostname,
+        esmtp: client.esmtp,
+        tls: client.tls,
+        auth_user: client.user.map(|u| u.address.as_str()),
+        show_auth_user: settings.smtp.received_show_auth_user,
+        queue_id: &envelope.id,
+        single_recipient: (envelope.rcpts.len() == 1).then(|| envelope.rcpts[0].as_str()),
+        unix_time: at,
+    };
+    let mut prefix = headers::received(&trace).into_bytes();
+    if client.submission {
+        let scan = headers::scan(&body);
+        if !scan.has_date {
+            prefix.extend_from_slice(headers::date_header(at).as_bytes());
+        }
+        if !scan.has_message_id {
+            prefix.extend_from_slice(
+                headers::message_id(&envelope.id, &settings.hostname).as_bytes(),
+            );
+        }
+    }
+    let report = if envelope.sender.is_empty() && !envelope.local.is_empty() {
+        bounces::read_report(&body)
+    } else {
+        None
+    };
+    // our headers go in front of the content in its own buffer (room was kept for them):
+    // the message is never held twice
+    let mut message = body;
+    message.splice(0..0, prefix);
+    let size = message.len();
+    // the real size, as stored: nothing is acknowledged that a mailbox cannot take
+    let stored = return_path(&envelope.sender).len() + size;
+    let placed = quota::place(&*shared.store, &envelope.local, stored).await;
+    if placed.room.is_empty() && envelope.remote.is_empty() {
+        let full: Vec<&str> = placed.failed.iter().map(|f| f.address.as_str()).collect();
+        tracing::info!(queue_id = %envelope.id, size, recipients = %full.join(","), "message refused: no recipient can take it");
+        return Err(placed.refusal().to_string());
+    }
+    let message_id = headers::message_id_of(&message);
+    let resolved = estafeta_store::Envelope {
+        sender: envelope.sender.clone(),
+        envid: envelope.envid.clone(),
+        ret: envelope.ret,
+        auth_user: client.user.map(|u| u.address.clone()),
+        local: placed.room.clone(),
+        remote: envelope.remote.clone(),
+        failed: placed.failed.clone(),
+    };
+    let accept = resolved.accept(envelope.id.clone(), message, message_id, at);
+    Ok(Assembled {
+        accept,
+        placed,
+        report,
+    })
+}
+
+async fn commit(
+    shared: &Shared,
+    client: &Client<'_>,
+    mut envelope: Envelope,
+    assembled: Assembled,
+) -> Result<String, String> {
+    let Assembled {
+        accept,
+        placed,
+        report,
+    } = assembled;
+    let size = accept.body.len();
+    if let Err(e) = shared.store.accept(accept).await {
+        tracing::error!(queue_id = %envelope.id, error = %e, "message not stored");
+        return Err(TEMPORARY_STORAGE_FAILURE.into());
+    }
+    std::mem::take(&mut envelope.held).keep();
+    tracing::info!(
+        queue_id = %envelope.id,
+        from = %envelope.sender,
+        to = %envelope.rcpts.join(","),
+        local = placed.room.len(),
+        failed = placed.failed.len(),
+        remote = envelope.remote.len(),
+        size,
+        tls = ?client.tls.map(|t| &t.0),
+        auth = ?client.user.map(|u| &u.address),
+        "message accepted"
+    );
+    for f in &placed.failed {
+        tracing::info!(queue_id = %envelope.id, to = %f.address, reason = %f.reason, "local recipient cannot take the message: queued to be reported to the sender");
+    }
+    if let Some(report) = report {
+        reports::record(&*shared.store, &envelope.id, &report).await;
+    }
+    Ok(format!("250 2.0.0 Ok: queued as {}", envelope.id))
+}
