@@ -1,8 +1,9 @@
 //! Writing outcomes back: workers hand the updates of each transaction to one recorder
 //! task, which writes whatever has gathered in one store transaction (a group commit, as
-//! acceptance does), then hands over the reports those outcomes owe (`reports`) — and at
-//! start, those a stopped process left owed. A store failure is retried until it works:
-//! the recipients stay leased meanwhile.
+//! acceptance does), then hands over the reports those outcomes owe (`reports`). It looks
+//! for reports left owed at start (a stopped process may have left some) and, after a
+//! hand-over that left some, every few seconds until none is left. A store failure is
+//! retried until it works: the recipients stay leased meanwhile.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,10 +13,12 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::dsn::DsnBuilder;
 use crate::queues::Queues;
-use crate::reports::{self, Pending};
+use crate::reports;
 
 /// Most updates written in one transaction.
 const MAX_BATCH: usize = 512;
+/// How soon to look again for reports a hand-over left owed.
+const LOOK_AGAIN: Duration = Duration::from_secs(5);
 
 /// The workers' side.
 pub struct Recorder {
@@ -34,15 +37,19 @@ impl Recorder {
     ) -> Recorder {
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<RecipientUpdate>>();
         tokio::spawn(async move {
-            let mut pending = Pending::new();
+            // at start, what a process that stopped left owed
+            let mut owed_left = true;
             loop {
-                pending.look(&*store, &dsn).await;
-                let next = match pending.wait() {
-                    Some(wait) => match tokio::time::timeout(wait, rx.recv()).await {
+                if owed_left {
+                    owed_left = !reports::hand_over_owed(&*store, &dsn).await;
+                }
+                let next = if owed_left {
+                    match tokio::time::timeout(LOOK_AGAIN, rx.recv()).await {
                         Ok(next) => next,
-                        Err(_) => continue, // time to look for owed reports again
-                    },
-                    None => rx.recv().await,
+                        Err(_) => continue, // time to look again
+                    }
+                } else {
+                    rx.recv().await
                 };
                 let Some(mut batch) = next else { break };
                 while batch.len() < MAX_BATCH {
@@ -52,9 +59,7 @@ impl Recorder {
                     }
                 }
                 let owed = write(&*store, &owner, &batch).await;
-                if !reports::hand_over(&*store, &dsn, &owed).await {
-                    pending.failed();
-                }
+                owed_left |= !reports::hand_over(&*store, &dsn, &owed).await;
                 queues.release(batch.iter().map(|u| u.recipient_id));
                 wake.notify_one();
             }

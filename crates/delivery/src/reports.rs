@@ -4,9 +4,7 @@
 //! (`dsn`), addressed to the sender like any message (an [`Envelope`]: a local sender gets
 //! it in her INBOX) and handed over with `Queue::queue_reports`, which queues it and only
 //! then releases the body. What was owed when the process last stopped, and what a failed
-//! or stale hand-over left, is found again with `Queue::reports_owed` ([`Pending`]).
-
-use std::time::{Duration, Instant};
+//! or stale hand-over left, is found again with `Queue::reports_owed` ([`hand_over_owed`]).
 
 use estafeta_store::{
     Accept, Envelope, QueueRecipient, ReportHandover, Store, address, new_queue_id, now,
@@ -16,8 +14,25 @@ use crate::dsn::DsnBuilder;
 
 /// Most owed messages read back at once.
 const MAX_OWED: i64 = 256;
-/// The first wait before looking again after a failed hand-over; it doubles up to a minute.
-const FIRST_RETRY: Duration = Duration::from_millis(200);
+
+/// Hands over every report the store lists as owed; false when some are left owed.
+pub async fn hand_over_owed(store: &dyn Store, dsn: &DsnBuilder) -> bool {
+    loop {
+        let owed = match store.reports_owed(MAX_OWED).await {
+            Ok(owed) => owed,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot look for delivery reports owed");
+                return false;
+            }
+        };
+        if !hand_over(store, dsn, &owed).await {
+            return false;
+        }
+        if (owed.len() as i64) < MAX_OWED {
+            return true;
+        }
+    }
+}
 
 /// Builds and hands over the reports of `queue_ids`; false when some are still owed (a
 /// store error, or a hand-over that found the marks changed): look for them again.
@@ -34,13 +49,17 @@ pub async fn hand_over(store: &dyn Store, dsn: &DsnBuilder, queue_ids: &[String]
             }
         }
     }
+    if ready.is_empty() {
+        return all;
+    }
     // all in one transaction; when that fails, one each, so that one cannot hold back others
-    let batches = match queue(store, &ready).await {
-        Some(queued) => return queued && all,
-        None if ready.len() > 1 => ready.chunks(1),
-        None => return false,
-    };
-    for one in batches {
+    if let Some(queued) = queue(store, &ready).await {
+        return queued && all;
+    }
+    if ready.len() == 1 {
+        return false;
+    }
+    for one in ready.chunks(1) {
         all &= queue(store, one).await.unwrap_or(false);
     }
     all
@@ -126,52 +145,4 @@ async fn addressed(
         return Ok(None);
     };
     Ok(Some(envelope.accept(new_queue_id(), report, None, now())))
-}
-
-/// When to look for reports nobody is handing over: at start (the process may have
-/// stopped between an outcome and its report), and after a hand-over that left some owed.
-pub struct Pending {
-    due: Option<Instant>,
-    wait: Duration,
-}
-
-impl Pending {
-    /// Due at once.
-    pub fn new() -> Pending {
-        Pending {
-            due: Some(Instant::now()),
-            wait: FIRST_RETRY,
-        }
-    }
-
-    /// How long until the next look, when one is to come.
-    pub fn wait(&self) -> Option<Duration> {
-        self.due
-            .map(|d| d.saturating_duration_since(Instant::now()))
-    }
-
-    /// A hand-over left reports owed: look again after a while (longer each time).
-    pub fn failed(&mut self) {
-        self.due = Some(Instant::now() + self.wait);
-        self.wait = (self.wait * 2).min(Duration::from_secs(60));
-    }
-
-    /// Looks for owed reports and hands them over, if it is time.
-    pub async fn look(&mut self, store: &dyn Store, dsn: &DsnBuilder) {
-        if self.due.is_none_or(|d| d > Instant::now()) {
-            return;
-        }
-        match store.reports_owed(MAX_OWED).await {
-            Ok(ids) if hand_over(store, dsn, &ids).await => {
-                // a full page: there may be more
-                self.due = (ids.len() as i64 == MAX_OWED).then(Instant::now);
-                self.wait = FIRST_RETRY;
-            }
-            Ok(_) => self.failed(),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot look for delivery reports owed");
-                self.failed();
-            }
-        }
-    }
 }

@@ -298,6 +298,9 @@ impl Queue for SqlStore {
     async fn queue_reports(&self, reports: &[ReportHandover]) -> Result<ReportsQueued> {
         let at = now();
         let mut done = ReportsQueued::default();
+        if reports.is_empty() {
+            return Ok(done);
+        }
         // in the order record_attempt locks messages in
         let mut order: Vec<&ReportHandover> = reports.iter().collect();
         order.sort_by(|a, b| a.queue_id.cmp(&b.queue_id));
