@@ -2,8 +2,9 @@
 //! that queue work is due. On SQLite the committing process broadcasts in memory (other
 //! processes are not told: the CLI changes no mailbox contents a session watches). On
 //! PostgreSQL every commit sends `NOTIFY`, and one `LISTEN` connection per process feeds
-//! the same in-memory broadcast, so every node hears every node. Watchers should still re-check now and then: a dropped LISTEN connection
-//! reconnects, but notifications sent while it was down are lost.
+//! the same in-memory broadcast, so every node hears every node. Watchers should still
+//! re-check now and then: a dropped LISTEN connection reconnects, but notifications sent
+//! while it was down are lost.
 
 use std::sync::Arc;
 

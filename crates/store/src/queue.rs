@@ -6,13 +6,13 @@
 //! takes the recipient; on PostgreSQL `FOR UPDATE SKIP LOCKED` keeps nodes apart.
 //!
 //! Reports take two transactions, and a crash between them loses nothing. The first
-//! (`record_attempt`) records outcomes with the report each owes (`queue_recipients.report`)
-//! and names the messages owing one with nothing in flight; delivery builds the reports from
-//! their bodies and hands them over in the second (`queue_reports`), which queues them,
-//! clears the marks, and only then releases the body. A message keeps its body while any
-//! mark is set, and `reports_owed` finds marks left by a process that stopped in between.
-//! A hand-over applies only if the marks it names are all still set, so a report is never
-//! queued twice, even by two nodes.
+//! (`record_attempt`) records outcomes with the report each owes (the recipient's `report`
+//! mark) and names the messages owing one with nothing in flight; delivery builds the
+//! reports from their bodies and hands them over in the second (`queue_reports`), which
+//! queues them, clears the marks, and only then releases the body. A message keeps its
+//! body while any mark is set, and `reports_owed` finds marks left by a process that
+//! stopped in between. A hand-over applies only if the marks it names are all still set,
+//! so a report is never queued twice, even by two nodes.
 
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
