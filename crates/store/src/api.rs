@@ -86,7 +86,13 @@ pub trait Mailboxes: Send + Sync {
     async fn mailbox_by_id(&self, mailbox_id: i64) -> Result<Option<Mailbox>>;
     async fn list_messages(&self, mailbox_id: i64) -> Result<Vec<MailboxEntry>>;
     /// The message's bytes as a reader sees them: per-recipient prefix, then the body.
-    async fn read_message(&self, mailbox_id: i64, uid: u32) -> Result<Option<Vec<u8>>>;
+    async fn read_message(&self, mailbox_id: i64, uid: u32) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .read_messages(mailbox_id, uid, uid)
+            .await?
+            .pop()
+            .map(|(_, m)| m))
+    }
     /// Messages with UIDs in `first..=last` (those that exist), in UID order: one query
     /// for many messages.
     async fn read_messages(

@@ -160,22 +160,6 @@ impl Mailboxes for SqlStore {
         rows.iter().map(entry_from_row).collect()
     }
 
-    async fn read_message(&self, mailbox_id: i64, uid: u32) -> Result<Option<Vec<u8>>> {
-        let row = sqlx::query(
-            "SELECT m.prefix, b.data FROM mailbox_messages m JOIN blobs b ON b.hash = m.blob_hash \
-             WHERE m.mailbox_id = $1 AND m.uid = $2",
-        )
-        .bind(mailbox_id)
-        .bind(i64::from(uid))
-        .fetch_optional(&self.db.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let mut bytes: Vec<u8> = row.try_get("prefix")?;
-        let body: Vec<u8> = row.try_get("data")?;
-        bytes.extend_from_slice(&body);
-        Ok(Some(bytes))
-    }
-
     /// Messages with UIDs in `first..=last`, as readers see them, in UID order.
     async fn read_messages(
         &self,
