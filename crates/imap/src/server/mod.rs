@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use estafeta_config::TlsMode;
+use estafeta_config::{Config, TlsMode};
 use estafeta_net::{
     AuthThrottle, CommandBudget, Connection, ConnectionLimits, IoError, Line, LineIo, Networks,
     RefusalWords, Service, TlsSetup, sasl,
@@ -38,11 +38,11 @@ mod view;
 
 /// What the IMAP server needs from the configuration.
 #[derive(Clone)]
-pub struct ImapSettings {
+pub(crate) struct ImapSettings {
     pub allow_plaintext_on_loopback: bool,
-    /// RFC 9051 §5.4: at least 30 minutes.
+    /// RFC 9051 §5.4: at least 30 minutes ([`IDLE_TIMEOUT`]).
     pub idle_timeout: Duration,
-    /// Largest message APPEND takes (APPENDLIMIT).
+    /// Largest message APPEND takes (APPENDLIMIT): `smtp.max_message_size`.
     pub max_message_size: u64,
     /// Simultaneous connections in total and from one IP address.
     pub max_connections: u32,
@@ -60,21 +60,22 @@ pub struct ImapSettings {
     pub command_budget_exempt: Vec<String>,
 }
 
-impl Default for ImapSettings {
-    fn default() -> Self {
+/// The idle timeout, not configurable: RFC 9051 §5.4 asks for at least 30 minutes.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+impl ImapSettings {
+    fn from_config(config: &Config) -> ImapSettings {
+        let imap = &config.imap;
         ImapSettings {
-            allow_plaintext_on_loopback: false,
-            idle_timeout: Duration::from_secs(30 * 60),
-            max_message_size: 25 * 1024 * 1024,
-            max_connections: estafeta_config::ImapConfig::default().max_connections,
-            max_connections_per_ip: estafeta_config::ImapConfig::default().max_connections_per_ip,
-            command_timeout: Duration::from_secs(
-                estafeta_config::ImapConfig::default().command_timeout,
-            ),
-            max_bad_commands: estafeta_config::ImapConfig::default().max_bad_commands,
-            unauthenticated_commands_per_minute: estafeta_config::ImapConfig::default()
-                .unauthenticated_commands_per_minute,
-            command_budget_exempt: Vec::new(),
+            allow_plaintext_on_loopback: config.auth.allow_plaintext_on_loopback,
+            idle_timeout: IDLE_TIMEOUT,
+            max_message_size: config.smtp.max_message_size,
+            max_connections: imap.max_connections,
+            max_connections_per_ip: imap.max_connections_per_ip,
+            command_timeout: Duration::from_secs(imap.command_timeout),
+            max_bad_commands: imap.max_bad_commands,
+            unauthenticated_commands_per_minute: imap.unauthenticated_commands_per_minute,
+            command_budget_exempt: config.smtp.trusted_networks.clone(),
         }
     }
 }
@@ -97,12 +98,16 @@ pub struct ImapServer {
 }
 
 impl ImapServer {
+    /// The server of the `imap` listeners, from the `[imap]` section (and
+    /// `auth.allow_plaintext_on_loopback`, `smtp.max_message_size`,
+    /// `smtp.trusted_networks`), with the failed-login throttle every protocol shares.
     pub fn new(
+        config: &Config,
         store: Arc<dyn Store>,
         tls: TlsSetup,
         throttle: Arc<AuthThrottle>,
-        settings: ImapSettings,
     ) -> ImapServer {
+        let settings = ImapSettings::from_config(config);
         ImapServer {
             shared: Arc::new(Shared {
                 connections: ConnectionLimits::new(
