@@ -25,91 +25,45 @@ impl fmt::Display for Renamed {
     }
 }
 
-/// Moves the old keys the document gives to their new place.
+/// Moves the old `smtp.auth_*` keys the document gives to `auth.*`.
 pub(crate) fn apply(config: &mut Config, document: &toml::Value) -> Result<(), ConfigError> {
-    let (smtp, auth) = (&mut config.smtp, &mut config.auth);
+    let (s, a) = (&mut config.smtp, &mut config.auth);
     let mut moved = Vec::new();
-    move_key(
-        &mut smtp.auth_max_failures,
-        &mut auth.max_failures,
-        "max_failures",
-        document,
-        &mut moved,
-    )?;
-    move_key(
-        &mut smtp.auth_max_failures_per_address,
-        &mut auth.max_failures_per_address,
-        "max_failures_per_address",
-        document,
-        &mut moved,
-    )?;
-    move_key(
-        &mut smtp.auth_failure_delay_ms,
-        &mut auth.failure_delay_ms,
-        "failure_delay_ms",
-        document,
-        &mut moved,
-    )?;
-    move_key(
-        &mut smtp.auth_block_time,
-        &mut auth.block_time,
-        "block_time",
-        document,
-        &mut moved,
-    )?;
+    let mut rename = |old: &'static str, new: &'static str| {
+        moved.push(Renamed { old, new });
+        let key = new.trim_start_matches("auth.");
+        if document.get("auth").and_then(|t| t.get(key)).is_some() {
+            return Err(format!(
+                "{new} is set too; keep only {new} ({old} is its old name)"
+            ));
+        }
+        Ok(())
+    };
+    let refused =
+        |old: &str, value: &dyn fmt::Display, why: String| ConfigError::invalid(old, value, &why);
+    if let Some(v) = s.auth_max_failures.take() {
+        let old = "smtp.auth_max_failures";
+        rename(old, "auth.max_failures").map_err(|why| refused(old, &v, why))?;
+        a.max_failures = v;
+    }
+    if let Some(v) = s.auth_max_failures_per_address.take() {
+        let old = "smtp.auth_max_failures_per_address";
+        rename(old, "auth.max_failures_per_address").map_err(|why| refused(old, &v, why))?;
+        a.max_failures_per_address = v;
+    }
+    if let Some(v) = s.auth_failure_delay_ms.take() {
+        let old = "smtp.auth_failure_delay_ms";
+        rename(old, "auth.failure_delay_ms").map_err(|why| refused(old, &v, why))?;
+        a.failure_delay_ms = v;
+    }
+    if let Some(v) = s.auth_block_time.take() {
+        let old = "smtp.auth_block_time";
+        rename(old, "auth.block_time").map_err(|why| refused(old, &v, why))?;
+        a.block_time = v;
+    }
     config.renamed = moved;
     Ok(())
 }
-
-/// `smtp.auth_<key>` to `auth.<key>`.
-fn move_key<T: fmt::Display>(
-    old: &mut Option<T>,
-    new: &mut T,
-    key: &'static str,
-    document: &toml::Value,
-    moved: &mut Vec<Renamed>,
-) -> Result<(), ConfigError> {
-    let Some(value) = old.take() else {
-        return Ok(());
-    };
-    let names = NAMES
-        .iter()
-        .find(|n| n.new.ends_with(key))
-        .copied()
-        .expect("every moved key is in NAMES");
-    if document.get("auth").and_then(|a| a.get(key)).is_some() {
-        return Err(ConfigError::invalid(
-            names.old,
-            value,
-            &format!(
-                "{} is set too; keep only {} ({} is its old name)",
-                names.new, names.new, names.old
-            ),
-        ));
-    }
-    *new = value;
-    moved.push(names);
-    Ok(())
-}
-
-const NAMES: [Renamed; 4] = [
-    Renamed {
-        old: "smtp.auth_max_failures",
-        new: "auth.max_failures",
-    },
-    Renamed {
-        old: "smtp.auth_max_failures_per_address",
-        new: "auth.max_failures_per_address",
-    },
-    Renamed {
-        old: "smtp.auth_failure_delay_ms",
-        new: "auth.failure_delay_ms",
-    },
-    Renamed {
-        old: "smtp.auth_block_time",
-        new: "auth.block_time",
-    },
-];
 
 impl Config {
     /// The name the file gave `key` (its old one when it was renamed), for messages about

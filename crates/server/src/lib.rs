@@ -24,34 +24,18 @@ use tokio::sync::watch;
 pub const SESSIONS_GRACE: Duration = Duration::from_secs(5);
 pub const DELIVERY_GRACE: Duration = Duration::from_secs(3);
 
-/// Why the server could not start: one line naming what to fix.
-#[derive(Debug)]
-pub struct StartError(pub String);
-
-impl std::fmt::Display for StartError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for StartError {}
-
-fn failed(e: impl std::fmt::Display) -> StartError {
-    StartError(e.to_string())
-}
-
 pub struct Server;
 
 impl Server {
     /// Sets up TLS (the configured certificate, or a self-signed one kept under
     /// `data_dir`) and binds every listener of the table. Logs the keys given under an old
-    /// name, the certificate in use and each listener.
-    pub async fn bind(config: &Config) -> Result<Bound, StartError> {
+    /// name, the certificate in use and each listener. The error is one line to show.
+    pub async fn bind(config: &Config) -> Result<Bound, String> {
         for renamed in &config.renamed {
             tracing::warn!(old = renamed.old, new = renamed.new, "{renamed}");
         }
         let tls = TlsSetup::load_or_generate(&config.tls, &config.hostname, &config.data_dir)
-            .map_err(failed)?;
+            .map_err(|e| e.to_string())?;
         match &tls.source {
             TlsSource::Configured { certificate } => {
                 tracing::info!(certificate = %certificate.display(), "TLS certificate loaded")
@@ -68,7 +52,7 @@ impl Server {
         }
         let listeners = estafeta_net::bind_all(&config.listeners)
             .await
-            .map_err(failed)?;
+            .map_err(|e| e.to_string())?;
         for b in &listeners {
             tracing::info!(
                 protocol = b.spec.protocol.as_str(),
@@ -96,14 +80,6 @@ pub struct Bound {
     also_ours: Vec<SocketAddr>,
 }
 
-/// A listener of the table and the address it is bound to (the port chosen by the
-/// system for port 0).
-#[derive(Debug, Clone)]
-pub struct BoundListener {
-    pub spec: Listener,
-    pub address: SocketAddr,
-}
-
 impl Bound {
     /// Starts no delivery scheduler: for a test host whose queue must stay as acceptance
     /// left it.
@@ -123,20 +99,16 @@ impl Bound {
     /// Serves the listeners over `store`: one SMTP server for the `smtp` and `submission`
     /// listeners, one IMAP and one POP3 server, sharing one failed-login throttle; and
     /// delivery. Fails when delivery's settings or its DNS resolver cannot be set up.
-    pub async fn start(self, store: Arc<dyn Store>) -> Result<RunningServer, StartError> {
+    pub async fn start(self, store: Arc<dyn Store>) -> Result<RunningServer, String> {
         let Bound {
             config,
             tls,
             listeners,
-            delivery,
-            also_ours,
+            ..
         } = self;
-        let bound: Vec<BoundListener> = listeners
+        let bound: Vec<(Listener, SocketAddr)> = listeners
             .iter()
-            .map(|b| BoundListener {
-                spec: b.spec.clone(),
-                address: b.local_addr,
-            })
+            .map(|b| (b.spec.clone(), b.local_addr))
             .collect();
         let (stop, stopped) = watch::channel(false);
         let throttle = Arc::new(AuthThrottle::new(ThrottleSettings::from_config(&config)));
@@ -147,43 +119,29 @@ impl Bound {
             throttle.clone(),
             stopped.clone(),
         );
-        let delivery = if delivery {
+        let delivery = if self.delivery {
             // our own SMTP sockets: a host at one of them is this server (mail must not loop)
             let ours = bound
                 .iter()
-                .filter(|b| b.spec.protocol == Protocol::Smtp)
-                .map(|b| b.address)
-                .chain(also_ours)
+                .filter(|(spec, _)| spec.protocol == Protocol::Smtp)
+                .map(|(_, address)| *address)
+                .chain(self.also_ours)
                 .collect();
-            let settings = DeliverySettings::from_config(&config, ours).map_err(failed)?;
-            let started = Delivery::start(store.clone(), settings, stopped.clone()).await;
-            Some(started.map_err(failed)?)
+            let settings = DeliverySettings::from_config(&config, ours)?;
+            Some(Delivery::start(store.clone(), settings, stopped.clone()).await?)
         } else {
             None
         };
-        let imap: Arc<dyn Service> = Arc::new(ImapServer::new(
-            &config,
-            store.clone(),
-            tls.clone(),
-            throttle.clone(),
-        ));
-        let pop3: Arc<dyn Service> = Arc::new(Pop3Server::new(
-            &config,
-            store.clone(),
-            tls.clone(),
-            throttle,
-        ));
+        let imap = ImapServer::new(&config, store.clone(), tls.clone(), throttle.clone());
+        let pop3 = Pop3Server::new(&config, store.clone(), tls.clone(), throttle);
+        let (imap, pop3): (Arc<dyn Service>, Arc<dyn Service>) = (Arc::new(imap), Arc::new(pop3));
         let smtp_service: Arc<dyn Service> = Arc::new(smtp.clone());
-        let accepting = tokio::spawn(estafeta_net::serve(
-            listeners,
-            move |protocol| match protocol {
-                Protocol::Smtp | Protocol::Submission => smtp_service.clone(),
-                Protocol::Imap => imap.clone(),
-                Protocol::Pop3 => pop3.clone(),
-            },
-            tls,
-            stopped,
-        ));
+        let service_for = move |protocol| match protocol {
+            Protocol::Smtp | Protocol::Submission => smtp_service.clone(),
+            Protocol::Imap => imap.clone(),
+            Protocol::Pop3 => pop3.clone(),
+        };
+        let accepting = tokio::spawn(estafeta_net::serve(listeners, service_for, tls, stopped));
         Ok(RunningServer {
             listeners: bound,
             store,
@@ -198,7 +156,7 @@ impl Bound {
 /// The servers at work. Dropped, it stops accepting and tells sessions to end without
 /// waiting; [`RunningServer::stop`] waits for them.
 pub struct RunningServer {
-    listeners: Vec<BoundListener>,
+    listeners: Vec<(Listener, SocketAddr)>,
     store: Arc<dyn Store>,
     stop: watch::Sender<bool>,
     accepting: tokio::task::JoinHandle<()>,
@@ -207,14 +165,14 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// The listeners, in the order of the configuration's table.
-    pub fn listeners(&self) -> &[BoundListener] {
+    /// The listeners and their bound addresses, in the order of the configuration's table.
+    pub fn listeners(&self) -> &[(Listener, SocketAddr)] {
         &self.listeners
     }
 
     /// The bound addresses, in the order of the configuration's table.
     pub fn addresses(&self) -> Vec<SocketAddr> {
-        self.listeners.iter().map(|l| l.address).collect()
+        self.listeners.iter().map(|(_, address)| *address).collect()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -232,10 +190,8 @@ impl RunningServer {
             .await
             .is_err()
         {
-            tracing::warn!(
-                seconds = SESSIONS_GRACE.as_secs(),
-                "SMTP sessions still open: closing anyway"
-            );
+            let seconds = SESSIONS_GRACE.as_secs();
+            tracing::warn!(seconds, "SMTP sessions still open: closing anyway");
         }
         if let Some(delivery) = self.delivery.take()
             && tokio::time::timeout(DELIVERY_GRACE, delivery.wait())

@@ -45,7 +45,7 @@ async fn one_throttle_for_every_protocol_and_a_clean_stop() {
         .start(store)
         .await
         .expect("start");
-    let protocols: Vec<Protocol> = server.listeners().iter().map(|l| l.spec.protocol).collect();
+    let protocols: Vec<Protocol> = server.listeners().iter().map(|(l, _)| l.protocol).collect();
     assert_eq!(
         protocols,
         [Protocol::Submission, Protocol::Imap, Protocol::Pop3]

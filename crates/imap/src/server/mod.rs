@@ -36,48 +36,20 @@ mod summaries;
 mod update;
 mod view;
 
-/// What the IMAP server needs from the configuration.
+/// What the sessions read from the configuration.
 #[derive(Clone)]
 pub(crate) struct ImapSettings {
     pub allow_plaintext_on_loopback: bool,
-    /// RFC 9051 §5.4: at least 30 minutes ([`IDLE_TIMEOUT`]).
+    /// RFC 9051 §5.4: at least 30 minutes; not configurable.
     pub idle_timeout: Duration,
     /// Largest message APPEND takes (APPENDLIMIT): `smtp.max_message_size`.
     pub max_message_size: u64,
-    /// Simultaneous connections in total and from one IP address.
-    pub max_connections: u32,
-    pub max_connections_per_ip: u32,
     /// From its first octet, the time a command (each literal adds as much again, plus
     /// time for its size) may take to arrive (`imap.command_timeout`).
     pub command_timeout: Duration,
     /// `BAD` replies (and refused literals) in a session before `* BYE Too many invalid
     /// commands` (`imap.max_bad_commands`).
     pub max_bad_commands: u32,
-    /// Commands per minute from one client, over all its sessions, before login; 0: no
-    /// limit (`imap.unauthenticated_commands_per_minute`).
-    pub unauthenticated_commands_per_minute: u32,
-    /// Networks whose clients have no such budget (`smtp.trusted_networks`).
-    pub command_budget_exempt: Vec<String>,
-}
-
-/// The idle timeout, not configurable: RFC 9051 §5.4 asks for at least 30 minutes.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-
-impl ImapSettings {
-    fn from_config(config: &Config) -> ImapSettings {
-        let imap = &config.imap;
-        ImapSettings {
-            allow_plaintext_on_loopback: config.auth.allow_plaintext_on_loopback,
-            idle_timeout: IDLE_TIMEOUT,
-            max_message_size: config.smtp.max_message_size,
-            max_connections: imap.max_connections,
-            max_connections_per_ip: imap.max_connections_per_ip,
-            command_timeout: Duration::from_secs(imap.command_timeout),
-            max_bad_commands: imap.max_bad_commands,
-            unauthenticated_commands_per_minute: imap.unauthenticated_commands_per_minute,
-            command_budget_exempt: config.smtp.trusted_networks.clone(),
-        }
-    }
 }
 
 struct Shared {
@@ -107,17 +79,25 @@ impl ImapServer {
         tls: TlsSetup,
         throttle: Arc<AuthThrottle>,
     ) -> ImapServer {
-        let settings = ImapSettings::from_config(config);
+        let imap = &config.imap;
+        let settings = ImapSettings {
+            allow_plaintext_on_loopback: config.auth.allow_plaintext_on_loopback,
+            idle_timeout: Duration::from_secs(30 * 60),
+            max_message_size: config.smtp.max_message_size,
+            command_timeout: Duration::from_secs(imap.command_timeout),
+            max_bad_commands: imap.max_bad_commands,
+        };
         ImapServer {
             shared: Arc::new(Shared {
                 connections: ConnectionLimits::new(
-                    settings.max_connections,
-                    settings.max_connections_per_ip,
+                    imap.max_connections,
+                    imap.max_connections_per_ip,
                 ),
+                // before login, except from `smtp.trusted_networks`
                 commands: CommandBudget::new(
-                    settings.unauthenticated_commands_per_minute,
+                    imap.unauthenticated_commands_per_minute,
                     throttle.ipv6_prefix(),
-                    Networks::parse(&settings.command_budget_exempt),
+                    Networks::parse(&config.smtp.trusted_networks),
                 ),
                 store,
                 tls,
