@@ -36,6 +36,16 @@ max_connections = 16
 # Accept passwords over unencrypted connections from loopback addresses (127.0.0.0/8, ::1).
 # Elsewhere a password is only accepted once TLS is up.
 allow_plaintext_on_loopback = false
+# Failed logins (SMTP AUTH, IMAP, POP3 together) of one user name from one client
+# address before that pair is blocked for block_time seconds, and from one client
+# address whatever the user names before the address is; a successful login clears only
+# its own user name's count. Each failure is answered after failure_delay_ms times the
+# failures of that user name so far. (These were smtp.auth_max_failures, …,
+# smtp.auth_block_time: the old names still work, with a warning at start.)
+max_failures = 5
+max_failures_per_address = 20
+failure_delay_ms = 1000
+block_time = 300
 
 [log]
 # Tracing filter: "info", "debug", "estafeta_store=debug,info" ...
@@ -64,17 +74,8 @@ max_connections_per_ip = 20
 # Networks allowed to relay to other domains without authentication (like Postfix's
 # mynetworks). Everyone else must authenticate to relay. [] trusts nobody.
 trusted_networks = ["127.0.0.0/8", "::1/128"]
-# Failed logins (SMTP AUTH, IMAP, POP3 together) of one user name from one client
-# address before that pair is blocked for auth_block_time seconds, and from one client
-# address whatever the user names before the address is; a successful login clears only
-# its own user name's count. Each failure is answered after auth_failure_delay_ms times
-# the address's failures so far.
-auth_max_failures = 5
-auth_max_failures_per_address = 20
-auth_failure_delay_ms = 1000
-auth_block_time = 300
-# IPv6 clients count by this prefix (their /64) for the login throttle and the command
-# budgets below; IPv4 clients each count on their own.
+# IPv6 clients count by this prefix (their /64) for the login throttle ([auth]) and the
+# command budgets below; IPv4 clients each count on their own.
 ipv6_prefix = 64
 # Commands per minute from one client address, over all its sessions, before it has
 # authenticated; then "421 4.7.0 ... too many commands". trusted_networks are exempt.

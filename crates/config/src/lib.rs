@@ -9,6 +9,7 @@ mod delivery;
 mod error;
 mod example;
 mod model;
+mod renamed;
 mod validate;
 
 pub use delivery::{DeliveryConfig, Relay, RelayAuth, RelayTls, parse_dns_server};
@@ -18,6 +19,7 @@ pub use model::{
     AuthConfig, Config, Engine, ImapConfig, Listener, LogConfig, Pop3Config, Protocol, SmtpConfig,
     StorageConfig, TlsConfig, TlsMode,
 };
+pub use renamed::Renamed;
 pub use validate::parse_network;
 
 use std::path::Path;
@@ -29,8 +31,9 @@ impl Config {
             .parse()
             .map_err(|e: toml::de::Error| ConfigError::syntax(origin, text, &e))?;
         let value = toml::Value::Table(table);
-        let config: Config = serde_path_to_error::deserialize(value.clone())
+        let mut config: Config = serde_path_to_error::deserialize(value.clone())
             .map_err(|e| ConfigError::from_serde(&value, e))?;
+        renamed::apply(&mut config, &value)?;
         validate::validate(&config)?;
         Ok(config)
     }

@@ -39,6 +39,9 @@ pub struct Config {
     /// The listener table; a file that has `[[listener]]` entries replaces the defaults.
     #[serde(default = "defaults::listeners", rename = "listener")]
     pub listeners: Vec<Listener>,
+    /// Keys of the file given under an old name (see `renamed`), to warn about at start.
+    #[serde(skip)]
+    pub renamed: Vec<crate::renamed::Renamed>,
 }
 
 /// Which database holds everything.
@@ -88,12 +91,40 @@ pub struct TlsConfig {
     pub private_key: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+/// Logging in, for SMTP AUTH, IMAP and POP3 alike: where a password may be sent, and the
+/// failed-login throttle they share.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// Accept passwords over unencrypted connections that come from a loopback address.
     #[serde(default)]
     pub allow_plaintext_on_loopback: bool,
+    /// Failed logins of one user name from one client address (grouped) before that pair is
+    /// blocked for `block_time` seconds.
+    #[serde(default = "defaults::auth_max_failures")]
+    pub max_failures: u32,
+    /// Failed logins from one client address (grouped), whatever the user names, before the
+    /// address is blocked for `block_time` seconds.
+    #[serde(default = "defaults::auth_max_failures_per_address")]
+    pub max_failures_per_address: u32,
+    /// Delay after a failed login, in milliseconds, multiplied by the failures so far.
+    #[serde(default = "defaults::auth_failure_delay_ms")]
+    pub failure_delay_ms: u64,
+    /// Seconds a client (or a user name from it) stays blocked after too many failures.
+    #[serde(default = "defaults::auth_block_time")]
+    pub block_time: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            allow_plaintext_on_loopback: false,
+            max_failures: defaults::auth_max_failures(),
+            max_failures_per_address: defaults::auth_max_failures_per_address(),
+            failure_delay_ms: defaults::auth_failure_delay_ms(),
+            block_time: defaults::auth_block_time(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -281,14 +312,12 @@ pub struct SmtpConfig {
     /// Networks allowed to relay without authentication (CIDR), like Postfix's mynetworks.
     #[serde(default = "defaults::trusted_networks")]
     pub trusted_networks: Vec<String>,
-    /// Failed logins of one user name from one client address (grouped) before that pair is
-    /// blocked for `auth_block_time` seconds.
-    #[serde(default = "defaults::auth_max_failures")]
-    pub auth_max_failures: u32,
-    /// Failed logins from one client address (grouped), whatever the user names, before the
-    /// address is blocked for `auth_block_time` seconds.
-    #[serde(default = "defaults::auth_max_failures_per_address")]
-    pub auth_max_failures_per_address: u32,
+    /// The old name of `auth.max_failures`, still read (see `renamed`); `None` once loaded.
+    #[serde(default)]
+    pub auth_max_failures: Option<u32>,
+    /// The old name of `auth.max_failures_per_address`.
+    #[serde(default)]
+    pub auth_max_failures_per_address: Option<u32>,
     /// IPv6 clients are grouped by this prefix length for the login throttle and the
     /// command budgets before authentication (IPv4: each address on its own).
     #[serde(default = "defaults::ipv6_prefix")]
@@ -297,12 +326,12 @@ pub struct SmtpConfig {
     /// before authentication; trusted networks are exempt (0: no limit).
     #[serde(default = "defaults::smtp_unauthenticated_commands_per_minute")]
     pub unauthenticated_commands_per_minute: u32,
-    /// Delay after a failed AUTH, in milliseconds, multiplied by the number of failures so far.
-    #[serde(default = "defaults::auth_failure_delay_ms")]
-    pub auth_failure_delay_ms: u64,
-    /// Seconds an IP stays blocked from AUTH after too many failures.
-    #[serde(default = "defaults::auth_block_time")]
-    pub auth_block_time: u64,
+    /// The old name of `auth.failure_delay_ms`.
+    #[serde(default)]
+    pub auth_failure_delay_ms: Option<u64>,
+    /// The old name of `auth.block_time`.
+    #[serde(default)]
+    pub auth_block_time: Option<u64>,
     /// Name the authenticated user in the Received: header.
     #[serde(default)]
     pub received_show_auth_user: bool,
@@ -336,13 +365,13 @@ impl Default for SmtpConfig {
             max_connections: defaults::max_connections(),
             max_connections_per_ip: defaults::max_connections_per_ip(),
             trusted_networks: defaults::trusted_networks(),
-            auth_max_failures: defaults::auth_max_failures(),
-            auth_max_failures_per_address: defaults::auth_max_failures_per_address(),
+            auth_max_failures: None,
+            auth_max_failures_per_address: None,
             ipv6_prefix: defaults::ipv6_prefix(),
             unauthenticated_commands_per_minute: defaults::smtp_unauthenticated_commands_per_minute(
             ),
-            auth_failure_delay_ms: defaults::auth_failure_delay_ms(),
-            auth_block_time: defaults::auth_block_time(),
+            auth_failure_delay_ms: None,
+            auth_block_time: None,
             received_show_auth_user: false,
             user_messages_per_hour: 0,
             user_recipients_per_hour: 0,

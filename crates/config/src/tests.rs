@@ -292,16 +292,24 @@ fn proxy_listener_needs_its_proxies() {
 #[test]
 fn throttle_and_command_budget_keys() {
     let c = Config::defaults().expect("defaults");
-    assert_eq!(c.smtp.auth_max_failures, 5);
-    assert_eq!(c.smtp.auth_max_failures_per_address, 20);
+    assert_eq!(c.auth.max_failures, 5);
+    assert_eq!(c.auth.max_failures_per_address, 20);
+    assert_eq!(c.auth.failure_delay_ms, 1000);
+    assert_eq!(c.auth.block_time, 300);
+    assert!(c.renamed.is_empty());
     assert_eq!(c.smtp.ipv6_prefix, 64);
     assert_eq!(c.smtp.unauthenticated_commands_per_minute, 3000);
     assert_eq!(c.imap.unauthenticated_commands_per_minute, 1000);
     assert_eq!(c.pop3.unauthenticated_commands_per_minute, 1000);
-    let e = err("[smtp]\nauth_max_failures = 30\n");
+    let e = err("[auth]\nmax_failures = 30\n");
     assert_eq!(
         e,
-        "config error: smtp.auth_max_failures_per_address = 20: expected at least smtp.auth_max_failures (30): the address's count holds the failures of all its user names"
+        "config error: auth.max_failures_per_address = 20: expected at least auth.max_failures (30): the address's count holds the failures of all its user names"
+    );
+    let e = err("[auth]\nmax_failures = 0\n");
+    assert!(
+        e.starts_with("config error: auth.max_failures = 0: expected at least 1"),
+        "{e}"
     );
     let e = err("[smtp]\nipv6_prefix = 16\n");
     assert!(
@@ -321,4 +329,60 @@ fn throttle_and_command_budget_keys() {
     )
     .expect("0 turns the budget off");
     assert_eq!(ok.smtp.unauthenticated_commands_per_minute, 0);
+}
+
+/// The throttle's keys moved from `[smtp]` to `[auth]`: the old names still work, are
+/// reported as renamed, and name themselves in errors; both names at once are refused.
+#[test]
+fn old_names_of_the_auth_keys() {
+    let old = Config::from_toml(
+        "[smtp]\nauth_max_failures = 3\nauth_max_failures_per_address = 9\n\
+         auth_failure_delay_ms = 10\nauth_block_time = 60\n",
+        "t",
+    )
+    .expect("the old names still work");
+    let new = Config::from_toml(
+        "[auth]\nmax_failures = 3\nmax_failures_per_address = 9\n\
+         failure_delay_ms = 10\nblock_time = 60\n",
+        "t",
+    )
+    .expect("the new names");
+    assert_eq!(old.auth, new.auth);
+    assert_eq!(old.smtp, new.smtp, "nothing is left under the old names");
+    assert!(new.renamed.is_empty());
+    let olds: Vec<&str> = old.renamed.iter().map(|r| r.old).collect();
+    assert_eq!(
+        olds,
+        [
+            "smtp.auth_max_failures",
+            "smtp.auth_max_failures_per_address",
+            "smtp.auth_failure_delay_ms",
+            "smtp.auth_block_time"
+        ]
+    );
+    assert_eq!(
+        old.renamed[3].to_string(),
+        "smtp.auth_block_time is the old name of auth.block_time: it still works, but rename it in the configuration file"
+    );
+    // a value under the old name is named so in errors
+    let e = err("[smtp]\nauth_max_failures = 30\n");
+    assert_eq!(
+        e,
+        "config error: auth.max_failures_per_address = 20: expected at least smtp.auth_max_failures (30): the address's count holds the failures of all its user names"
+    );
+    let e = err("[smtp]\nauth_max_failures = 0\n");
+    assert!(
+        e.starts_with("config error: smtp.auth_max_failures = 0:"),
+        "{e}"
+    );
+    let e = err("[smtp]\nauth_block_time = 60\n[auth]\nblock_time = 30\n");
+    assert_eq!(
+        e,
+        "config error: smtp.auth_block_time = 60: auth.block_time is set too; keep only auth.block_time (smtp.auth_block_time is its old name)"
+    );
+    let e = err("[smtp]\nauth_block_time = \"long\"\n");
+    assert!(
+        e.starts_with("config error: smtp.auth_block_time = "),
+        "{e}"
+    );
 }

@@ -44,6 +44,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         ));
     }
     validate_smtp(config)?;
+    validate_auth(config)?;
     for (key, value) in [
         ("imap.command_timeout", config.imap.command_timeout),
         (
@@ -178,21 +179,10 @@ fn validate_smtp(config: &Config) -> Result<(), ConfigError> {
             "smtp.max_connections_per_ip",
             u64::from(s.max_connections_per_ip),
         ),
-        ("smtp.auth_max_failures", u64::from(s.auth_max_failures)),
     ] {
         if value == 0 {
             return Err(ConfigError::invalid(key, 0, "expected at least 1"));
         }
-    }
-    if s.auth_max_failures_per_address < s.auth_max_failures {
-        return Err(ConfigError::invalid(
-            "smtp.auth_max_failures_per_address",
-            s.auth_max_failures_per_address,
-            &format!(
-                "expected at least smtp.auth_max_failures ({}): the address's count holds the failures of all its user names",
-                s.auth_max_failures
-            ),
-        ));
     }
     if !(32..=128).contains(&s.ipv6_prefix) {
         return Err(ConfigError::invalid(
@@ -209,6 +199,26 @@ fn validate_smtp(config: &Config) -> Result<(), ConfigError> {
                 "expected a network in CIDR form such as \"192.168.1.0/24\" or \"::1/128\"",
             ));
         }
+    }
+    Ok(())
+}
+
+/// The throttle's limits, named as the file gave them (`smtp.auth_*` or `auth.*`).
+fn validate_auth(config: &Config) -> Result<(), ConfigError> {
+    let a = &config.auth;
+    let per_user = config.key_as_given("auth.max_failures");
+    if a.max_failures == 0 {
+        return Err(ConfigError::invalid(per_user, 0, "expected at least 1"));
+    }
+    if a.max_failures_per_address < a.max_failures {
+        return Err(ConfigError::invalid(
+            config.key_as_given("auth.max_failures_per_address"),
+            a.max_failures_per_address,
+            &format!(
+                "expected at least {per_user} ({}): the address's count holds the failures of all its user names",
+                a.max_failures
+            ),
+        ));
     }
     Ok(())
 }

@@ -12,7 +12,6 @@ use common::*;
 use estafeta_store::{NewUser, Store};
 use estafeta_testkit::dns::{Records, TestDns};
 use estafeta_testkit::scripted_smtp::{Script, ScriptedSmtp};
-use tokio::sync::watch;
 
 /// The sending side with its own MX listener (loopback may relay), and the remote server.
 struct Site {
@@ -20,7 +19,6 @@ struct Site {
     smtp: SocketAddr,
     mx: ScriptedSmtp,
     _dns: TestDns,
-    _stop: watch::Sender<bool>,
 }
 
 impl Site {
@@ -32,15 +30,16 @@ impl Site {
                 .a("mx.remote.test", Ipv4Addr::new(127, 0, 0, 2)),
         )
         .await;
-        let s = Sender::start(&dns, mx.addr.port(), Options::default()).await;
-        let (smtp, stop) =
-            serve_smtp(s.store.clone(), s.dir.path(), HOSTNAME, &["127.0.0.0/8"]).await;
+        let options = Options {
+            smtp_trusting: Some(&["127.0.0.0/8"]),
+            ..Options::default()
+        };
+        let s = Sender::start(&dns, mx.addr.port(), options).await;
         Site {
+            smtp: s.smtp.expect("an SMTP listener"),
             s,
-            smtp,
             mx,
             _dns: dns,
-            _stop: stop,
         }
     }
 

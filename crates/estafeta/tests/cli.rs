@@ -15,6 +15,31 @@ fn example_config_passes_check() {
 }
 
 #[test]
+fn config_check_names_the_new_name_of_an_old_key() {
+    let env = Env::new();
+    let path = env.write_config("[smtp]\nauth_max_failures = 3\n");
+    let out = env.run(&["config", "check", path.to_str().unwrap()], "");
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .trim_end()
+            .ends_with(": ok")
+    );
+    assert_eq!(
+        one_line_stderr(&out),
+        "warning: smtp.auth_max_failures is the old name of auth.max_failures: it still works, but rename it in the configuration file"
+    );
+    let path = env.write_config("[auth]\nmax_failures = 3\n");
+    let out = env.run(&["config", "check", path.to_str().unwrap()], "");
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn bad_config_is_one_line_and_exit_2() {
     let env = Env::new();
     let path =

@@ -78,6 +78,30 @@ fn sigint_also_stops_cleanly() {
     assert_eq!(server.child.wait().unwrap().code(), Some(0));
 }
 
+/// A throttle key under its old `[smtp]` name still starts the server, with a warning
+/// that names the new key.
+#[test]
+fn an_old_key_name_is_warned_about_at_start() {
+    let env = Env::new();
+    let text = loopback_config().replace(
+        "[smtp]\ntrusted_networks = []\n",
+        "[smtp]\ntrusted_networks = []\nauth_block_time = 60\n",
+    );
+    let config = env.write_config(&text);
+    let mut server = Server::start(&env, &config);
+    let warning = server
+        .startup
+        .iter()
+        .find(|l| l.contains("WARN") && l.contains("smtp.auth_block_time"))
+        .unwrap_or_else(|| panic!("no warning in {:#?}", server.startup));
+    assert!(
+        warning.contains("smtp.auth_block_time is the old name of auth.block_time"),
+        "{warning}"
+    );
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.child.wait().unwrap().code(), Some(0));
+}
+
 #[test]
 fn sigkill_loses_nothing_committed_and_restart_needs_no_repair() {
     let env = Env::new();

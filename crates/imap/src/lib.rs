@@ -21,7 +21,7 @@ mod summary;
 pub use command::*;
 pub use parser::{ParseError, parse_command};
 pub use sequence::{SeqRange, SequenceSet};
-pub use server::{ImapServer, ImapSettings};
+pub use server::ImapServer;
 pub use summary::Summary;
 
 #[cfg(test)]

@@ -6,7 +6,6 @@ mod common;
 use std::net::SocketAddr;
 
 use common::{Client, Harness};
-use estafeta_imap::ImapSettings;
 use estafeta_net::testing::{proxy_v1, proxy_v2};
 
 fn sa(s: &str) -> SocketAddr {
@@ -15,10 +14,9 @@ fn sa(s: &str) -> SocketAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_the_command_budget_before_login_gets_bye() {
-    let h = Harness::start_with(ImapSettings {
-        unauthenticated_commands_per_minute: 5,
-        allow_plaintext_on_loopback: true,
-        ..Default::default()
+    let h = Harness::start_with(|c| {
+        c.imap.unauthenticated_commands_per_minute = 5;
+        c.auth.allow_plaintext_on_loopback = true;
     })
     .await;
     // a logged-in session is not counted (its LOGIN is)

@@ -9,15 +9,10 @@
 mod common;
 
 use common::Harness;
-use estafeta_imap::ImapSettings;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn structures_match_dovecot_on_the_corpus() {
-    let h = Harness::start_with(ImapSettings {
-        allow_plaintext_on_loopback: true,
-        ..Default::default()
-    })
-    .await;
+    let h = Harness::start_with(|c| c.auth.allow_plaintext_on_loopback = true).await;
     let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
     let script = format!(
         r#"

@@ -251,11 +251,7 @@ async fn list_extended_and_list_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_per_ip_limit_are_refused() {
-    let h = Harness::start_with(estafeta_imap::ImapSettings {
-        max_connections_per_ip: 2,
-        ..Default::default()
-    })
-    .await;
+    let h = Harness::start_with(|c| c.imap.max_connections_per_ip = 2).await;
     let mut first = Client::tls(h.imaps).await;
     assert!(first.line().await.starts_with("* OK"));
     let mut second = Client::plain(h.imap).await;

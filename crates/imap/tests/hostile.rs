@@ -7,7 +7,6 @@ mod common;
 use std::time::Duration;
 
 use common::{Client, Harness};
-use estafeta_imap::ImapSettings;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::task::JoinHandle;
@@ -134,11 +133,7 @@ async fn literal_announcements_cost_nothing_until_their_octets_come() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_accepted_literal_grows_with_its_octets_not_its_size() {
     // an APPENDLIMIT so large that a 4 GiB literal is accepted
-    let h = Harness::start_with(ImapSettings {
-        max_message_size: 8 << 30,
-        ..Default::default()
-    })
-    .await;
+    let h = Harness::start_with(|c| c.smtp.max_message_size = 8 << 30).await;
     let mut c = logged_in(&h).await;
     let before = virtual_kib();
     c.send("a APPEND INBOX {4294967296}\r\n").await;
@@ -298,11 +293,7 @@ async fn deep_nesting_gets_bad_and_the_session_goes_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_invalid_commands_end_the_session() {
-    let h = Harness::start_with(ImapSettings {
-        max_bad_commands: 3,
-        ..Default::default()
-    })
-    .await;
+    let h = Harness::start_with(|c| c.imap.max_bad_commands = 3).await;
     let mut c = Client::plain(h.imap).await;
     c.line().await;
     assert_eq!(c.run("a", "FROB").await, "a BAD unknown command FROB\r\n");
@@ -339,10 +330,9 @@ async fn too_many_invalid_commands_end_the_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_must_arrive_within_the_command_timeout() {
-    let h = Harness::start_with(ImapSettings {
-        command_timeout: Duration::from_secs(1),
-        allow_plaintext_on_loopback: true,
-        ..Default::default()
+    let h = Harness::start_with(|c| {
+        c.imap.command_timeout = 1;
+        c.auth.allow_plaintext_on_loopback = true;
     })
     .await;
     // waiting between commands is the idle timeout's business, not this one's
@@ -403,10 +393,9 @@ fn answered(reply: &str, tag: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_bit_and_invalid_utf8_in_every_field() {
-    let h = Harness::start_with(ImapSettings {
-        allow_plaintext_on_loopback: true,
-        max_bad_commands: 1000,
-        ..Default::default()
+    let h = Harness::start_with(|c| {
+        c.auth.allow_plaintext_on_loopback = true;
+        c.imap.max_bad_commands = 1000;
     })
     .await;
     h.deliver("bob@example.com", "one").await;
@@ -493,11 +482,7 @@ async fn eight_bit_and_invalid_utf8_in_every_field() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_megabyte_of_authenticate_is_refused() {
-    let h = Harness::start_with(ImapSettings {
-        allow_plaintext_on_loopback: true,
-        ..Default::default()
-    })
-    .await;
+    let h = Harness::start_with(|c| c.auth.allow_plaintext_on_loopback = true).await;
     let blob = "QUFB".repeat(256 * 1024); // 1 MiB of base64
     let mut c = Raw::connect(h.imap).await;
     // as an initial response: a line longer than any command line

@@ -40,14 +40,15 @@ pub struct ThrottleSettings {
 }
 
 impl ThrottleSettings {
-    /// The `smtp.auth_*` keys and `smtp.ipv6_prefix`.
-    pub fn from_config(smtp: &estafeta_config::SmtpConfig) -> ThrottleSettings {
+    /// The `[auth]` keys and `smtp.ipv6_prefix`.
+    pub fn from_config(config: &estafeta_config::Config) -> ThrottleSettings {
+        let auth = &config.auth;
         ThrottleSettings {
-            per_user: smtp.auth_max_failures,
-            per_address: smtp.auth_max_failures_per_address,
-            delay: Duration::from_millis(smtp.auth_failure_delay_ms),
-            block: Duration::from_secs(smtp.auth_block_time),
-            ipv6_prefix: smtp.ipv6_prefix,
+            per_user: auth.max_failures,
+            per_address: auth.max_failures_per_address,
+            delay: Duration::from_millis(auth.failure_delay_ms),
+            block: Duration::from_secs(auth.block_time),
+            ipv6_prefix: config.smtp.ipv6_prefix,
         }
     }
 }

@@ -5,9 +5,9 @@
 //!   however long a line is (10 MB without a line feed), the session holds at most that
 //!   much plus the read buffer, answers `-ERR line too long` and closes.
 //! - **Time**: between commands a client may wait the idle timeout (10 minutes). From the
-//!   first octet of a line, the whole line must arrive within `pop3.command_timeout`
-//!   (`Pop3Settings::command_timeout`), so a client that sends one octet every few seconds
-//!   is cut off then, rather than kept alive by each octet.
+//!   first octet of a line, the whole line must arrive within `pop3.command_timeout`, so
+//!   a client that sends one octet every few seconds is cut off then, rather than kept
+//!   alive by each octet.
 //!
 //! This reads through `LineIo`'s buffered reader rather than `LineIo::read_line`, which
 //! reads a long line to its end before it answers.

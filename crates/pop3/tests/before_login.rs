@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 
 use common::{Client, Harness};
 use estafeta_net::testing::proxy_v1;
-use estafeta_pop3::Pop3Settings;
 
 fn sa(s: &str) -> SocketAddr {
     s.parse().expect("socket address")
@@ -15,10 +14,9 @@ fn sa(s: &str) -> SocketAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_the_command_budget_before_login_gets_err() {
-    let h = Harness::start_with(Pop3Settings {
-        unauthenticated_commands_per_minute: 4,
-        allow_plaintext_on_loopback: true,
-        ..Default::default()
+    let h = Harness::start_with(|c| {
+        c.pop3.unauthenticated_commands_per_minute = 4;
+        c.auth.allow_plaintext_on_loopback = true;
     })
     .await;
     let mut user = Client::plain(h.pop3).await;

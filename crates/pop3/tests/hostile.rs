@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::Harness;
-use estafeta_pop3::Pop3Settings;
+use estafeta_config::Config;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::task::JoinHandle;
@@ -116,16 +116,13 @@ async fn still_serving(h: &Harness) {
     assert!(c.cmd(b"QUIT").await.starts_with("+OK"));
 }
 
-fn plaintext_allowed() -> Pop3Settings {
-    Pop3Settings {
-        allow_plaintext_on_loopback: true,
-        ..Default::default()
-    }
+fn plaintext_allowed(c: &mut Config) {
+    c.auth.allow_plaintext_on_loopback = true;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ten_megabyte_line_gets_err_without_being_buffered() {
-    let h = Harness::start_with(plaintext_allowed()).await;
+    let h = Harness::start_with(plaintext_allowed).await;
     // 10 MB without a line feed, sent as fast as the server takes it: the answer comes
     // after the first 12 KiB, without waiting for an end that never comes
     let c = Raw::connect(h.pop3).await;
@@ -144,7 +141,7 @@ async fn a_ten_megabyte_line_gets_err_without_being_buffered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_megabyte_of_auth_is_refused() {
-    let h = Harness::start_with(plaintext_allowed()).await;
+    let h = Harness::start_with(plaintext_allowed).await;
     let blob = "QUFB".repeat(256 * 1024); // 1 MiB of base64
     // as an initial response
     let c = Raw::connect(h.pop3).await;
@@ -178,9 +175,9 @@ fn answered(reply: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_bit_and_invalid_utf8_in_every_argument() {
-    let h = Harness::start_with(Pop3Settings {
-        max_errors: 1000,
-        ..plaintext_allowed()
+    let h = Harness::start_with(|c| {
+        plaintext_allowed(c);
+        c.pop3.max_errors = 1000;
     })
     .await;
     h.deliver("bob@example.com", "one").await;
@@ -237,9 +234,9 @@ async fn eight_bit_and_invalid_utf8_in_every_argument() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_errors_end_the_session() {
-    let h = Harness::start_with(Pop3Settings {
-        max_errors: 3,
-        ..plaintext_allowed()
+    let h = Harness::start_with(|c| {
+        plaintext_allowed(c);
+        c.pop3.max_errors = 3;
     })
     .await;
     let mut c = Raw::connect(h.pop3).await;
@@ -257,9 +254,9 @@ async fn too_many_errors_end_the_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_line_must_arrive_within_the_command_timeout() {
-    let h = Harness::start_with(Pop3Settings {
-        command_timeout: Duration::from_secs(1),
-        ..plaintext_allowed()
+    let h = Harness::start_with(|c| {
+        plaintext_allowed(c);
+        c.pop3.command_timeout = 1;
     })
     .await;
     // waiting between commands is the idle timeout's business, not this one's

@@ -293,11 +293,7 @@ s.quit()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_per_ip_limit_are_refused() {
-    let h = Harness::start_with(estafeta_pop3::Pop3Settings {
-        max_connections_per_ip: 2,
-        ..Default::default()
-    })
-    .await;
+    let h = Harness::start_with(|c| c.pop3.max_connections_per_ip = 2).await;
     let mut first = Client::tls(h.pop3s).await;
     assert!(first.line().await.starts_with("+OK"));
     let mut second = Client::plain(h.pop3).await;

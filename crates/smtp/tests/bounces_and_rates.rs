@@ -201,9 +201,9 @@ async fn send_one(c: &mut Client, from: &str, to: &[&str]) -> String {
 async fn rate_limits_answer_451_until_the_window_passes() {
     let window = std::time::Duration::from_secs(2);
     let h = Harness::with(|c| {
-        c.user_messages_per_hour = 2;
-        c.user_recipients_per_hour = 3;
-        c.rate_limit_window = window.as_secs();
+        c.smtp.user_messages_per_hour = 2;
+        c.smtp.user_recipients_per_hour = 3;
+        c.smtp.rate_limit_window = window.as_secs();
     })
     .await;
     let mut c = submit(&h).await;
@@ -263,8 +263,8 @@ async fn rate_limits_answer_451_until_the_window_passes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strangers_on_port_25_never_spend_a_domains_sending_limit() {
     let h = Harness::with(|c| {
-        c.domain_messages_per_hour = 2;
-        c.domain_recipients_per_hour = 2;
+        c.smtp.domain_messages_per_hour = 2;
+        c.smtp.domain_recipients_per_hour = 2;
     })
     .await;
     // a stranger writing as our domain, over and over, to one of our users

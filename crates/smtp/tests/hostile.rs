@@ -376,7 +376,7 @@ async fn cut_off(mut raw: Raw, started: Instant, limit: Duration) {
 /// must still be whole within `smtp.command_timeout`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_command_line_is_cut_off() {
-    let h = Harness::with(|s| s.command_timeout = 1).await;
+    let h = Harness::with(|c| c.smtp.command_timeout = 1).await;
     let (mut raw, mut wr) = Raw::connect(h.mx).await;
     assert!(raw.cmd(&mut wr, "EHLO slow.test").await.starts_with("250"));
     let started = Instant::now();
@@ -390,7 +390,7 @@ async fn slow_command_line_is_cut_off() {
 /// within `smtp.data_timeout`; nothing of it is kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_message_is_cut_off() {
-    let h = Harness::with(|s| s.data_timeout = 1).await;
+    let h = Harness::with(|c| c.smtp.data_timeout = 1).await;
     let (mut raw, mut wr) = Raw::connect(h.mx).await;
     raw.cmd(&mut wr, "EHLO slow.test").await;
     raw.cmd(&mut wr, "MAIL FROM:<a@outside.test>").await;
@@ -407,7 +407,7 @@ async fn slow_message_is_cut_off() {
 /// The same for one BDAT chunk.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_bdat_chunk_is_cut_off() {
-    let h = Harness::with(|s| s.data_timeout = 1).await;
+    let h = Harness::with(|c| c.smtp.data_timeout = 1).await;
     let (mut raw, mut wr) = Raw::connect(h.mx).await;
     raw.cmd(&mut wr, "EHLO slow.test").await;
     raw.cmd(&mut wr, "MAIL FROM:<a@outside.test>").await;
@@ -467,7 +467,7 @@ async fn hundred_mib_line_is_dropped_not_buffered() {
 async fn ten_thousand_recipients() {
     // 10,002 commands in one go: over the default command budget before AUTH (3000 a
     // minute, which would end the session with 421; see tests/throttles.rs)
-    let h = Harness::with(|s| s.unauthenticated_commands_per_minute = 20_000).await;
+    let h = Harness::with(|c| c.smtp.unauthenticated_commands_per_minute = 20_000).await;
     let (mut c, _) = Client::connect(h.mx).await;
     c.cmd("EHLO many.test").await;
     c.cmd("MAIL FROM:<list@outside.test>").await;

@@ -282,7 +282,7 @@ async fn relay_denied_without_auth_allowed_with_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trusted_network_may_relay() {
-    let h = Harness::with(|s| s.trusted_networks = vec!["127.0.0.0/8".into()]).await;
+    let h = Harness::with(|c| c.smtp.trusted_networks = vec!["127.0.0.0/8".into()]).await;
     let (mut c, _) = Client::connect(h.mx).await;
     c.cmd("EHLO crm.internal").await;
     let r = transaction(
@@ -377,7 +377,7 @@ async fn unknown_user_and_bad_addresses() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn message_too_big_both_ways() {
-    let h = Harness::with(|s| s.max_message_size = 10_000).await;
+    let h = Harness::with(|c| c.smtp.max_message_size = 10_000).await;
     let (mut c, _) = Client::connect(h.mx).await;
     let ehlo = c.cmd("EHLO client.test").await;
     assert!(ehlo.contains("SIZE 10000"), "{ehlo}");
@@ -410,7 +410,7 @@ async fn message_too_big_both_ways() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_recipients() {
-    let h = Harness::with(|s| s.max_recipients = 2).await;
+    let h = Harness::with(|c| c.smtp.max_recipients = 2).await;
     let (mut c, _) = Client::connect(h.mx).await;
     c.cmd("EHLO client.test").await;
     c.cmd("MAIL FROM:<a@outside.test>").await;
@@ -594,7 +594,7 @@ async fn rset_clears_the_transaction() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_timeout_closes_with_421() {
-    let h = Harness::with(|s| s.idle_timeout = 1).await;
+    let h = Harness::with(|c| c.smtp.idle_timeout = 1).await;
     let (mut c, _) = Client::connect(h.mx).await;
     c.cmd("EHLO client.test").await;
     // say nothing: the server speaks first, then closes
@@ -605,7 +605,7 @@ async fn idle_timeout_closes_with_421() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_errors_disconnects() {
-    let h = Harness::with(|s| s.max_errors = 3).await;
+    let h = Harness::with(|c| c.smtp.max_errors = 3).await;
     let (mut c, _) = Client::connect(h.mx).await;
     assert!(c.cmd("BAD1").await.starts_with("500"));
     assert!(c.cmd("BAD2").await.starts_with("500"));
@@ -620,7 +620,7 @@ async fn too_many_errors_disconnects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_limit_per_ip() {
-    let h = Harness::with(|s| s.max_connections_per_ip = 1).await;
+    let h = Harness::with(|c| c.smtp.max_connections_per_ip = 1).await;
     let (_first, greeting) = Client::connect(h.mx).await;
     assert!(greeting.starts_with("220"));
     let (_second, refused) = Client::connect(h.mx).await;
@@ -632,7 +632,7 @@ async fn connection_limit_per_ip() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_auth_is_throttled_then_blocked() {
-    let h = Harness::with(|s| s.auth_max_failures = 2).await;
+    let h = Harness::with(|c| c.auth.max_failures = 2).await;
     let (c, _) = Client::connect(h.submission).await;
     let mut c = c.starttls().await;
     c.cmd("EHLO laptop.test").await;

@@ -6,10 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use estafeta_config::{Protocol, SmtpConfig, TlsMode as ListenerTls};
-use estafeta_net::Service;
-use estafeta_smtp::SmtpServer;
-use estafeta_smtp::inbound::SmtpSettings;
+use estafeta_config::{Protocol, TlsMode as ListenerTls};
 use estafeta_smtp::outbound::{
     AuthMechanism, ClientSettings, Credentials, Error, Notify, OutboundMessage, Rcpt, RcptStatus,
     Ret, SmtpClient, Stage, Timeouts, TlsPolicy, Transfer, normalize_line_endings,
@@ -18,7 +15,6 @@ use estafeta_testkit::scripted_smtp::{Action, Script, ScriptedSmtp};
 use estafeta_testkit::{MailHost, TestUser};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
-use tokio::sync::watch;
 use tracing::Instrument;
 
 const BODY: &[u8] = b"From: a@sender.test\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nHello.\r\n";
@@ -58,12 +54,10 @@ struct OurServer {
     mx: SocketAddr,
     submission: SocketAddr,
     submissions: SocketAddr,
-    _stop: watch::Sender<bool>,
 }
 
 impl OurServer {
     async fn start() -> OurServer {
-        let (stop, stopped) = watch::channel(false);
         let host = MailHost::start(
             &[
                 TestUser("bob@example.com", "bob-password", true),
@@ -74,22 +68,7 @@ impl OurServer {
                 (Protocol::Submission, ListenerTls::Starttls),
                 (Protocol::Submission, ListenerTls::Implicit),
             ],
-            move |store, tls| -> Arc<dyn Service> {
-                Arc::new(SmtpServer::new(
-                    store,
-                    tls,
-                    SmtpSettings {
-                        hostname: estafeta_testkit::HOST.into(),
-                        smtp: SmtpConfig {
-                            trusted_networks: vec![],
-                            ..SmtpConfig::default()
-                        },
-                        allow_plaintext_on_loopback: false,
-                        spool_dir: None,
-                    },
-                    stopped,
-                ))
-            },
+            |_| {},
         )
         .await;
         OurServer {
@@ -97,7 +76,6 @@ impl OurServer {
             submission: host.listeners[1],
             submissions: host.listeners[2],
             host,
-            _stop: stop,
         }
     }
 }

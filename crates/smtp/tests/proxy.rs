@@ -21,7 +21,7 @@ const FRONT: &str = "198.51.100.1:25";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_v1_client_drives_relay_policy_and_received() {
     // loopback is trusted to relay, as by default: the proxy is on loopback
-    let h = Harness::with(|s| s.trusted_networks = vec!["127.0.0.0/8".into()]).await;
+    let h = Harness::with(|c| c.smtp.trusted_networks = vec!["127.0.0.0/8".into()]).await;
     // directly from loopback, relaying is allowed…
     let (mut direct, _) = Client::connect(h.mx).await;
     direct.cmd("EHLO local.test").await;
@@ -66,7 +66,7 @@ async fn proxy_v2_before_implicit_tls_names_the_ipv6_client() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_per_ip_limit_counts_the_real_client() {
-    let h = Harness::with(|s| s.max_connections_per_ip = 1).await;
+    let h = Harness::with(|c| c.smtp.max_connections_per_ip = 1).await;
     let one = proxy_v1(sa("203.0.113.1:1000"), sa(FRONT));
     let two = proxy_v2(sa("203.0.113.2:1000"), sa(FRONT));
     let (_a, g) = Client::proxied(h.mx_proxied, &one).await;
@@ -84,7 +84,7 @@ async fn the_per_ip_limit_counts_the_real_client() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proxy_header_from_an_untrusted_address_is_refused() {
-    let h = Harness::with(|s| s.trusted_networks = vec!["127.0.0.0/8".into()]).await;
+    let h = Harness::with(|c| c.smtp.trusted_networks = vec!["127.0.0.0/8".into()]).await;
     // a spoofer on loopback claims to be a proxy for some outside client
     let (mut c, r) = Client::proxied(h.mx_proxy_elsewhere, &proxy_v1(sa(OUTSIDE), sa(FRONT))).await;
     assert_eq!(

@@ -11,9 +11,9 @@ const ANN_PASSWORD: &str = "ann-password";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_throttle_holds_with_a_valid_login_in_the_loop() {
-    let h = Harness::with(|s| {
-        s.auth_max_failures = 5;
-        s.auth_max_failures_per_address = 8;
+    let h = Harness::with(|c| {
+        c.auth.max_failures = 5;
+        c.auth.max_failures_per_address = 8;
     })
     .await;
     let mut verdicts = 0;
@@ -46,7 +46,7 @@ async fn the_throttle_holds_with_a_valid_login_in_the_loop() {
     assert!(blocked, "the address was blocked");
     assert_eq!(
         verdicts, 8,
-        "no more guesses than smtp.auth_max_failures_per_address"
+        "no more guesses than auth.max_failures_per_address"
     );
     // blocked for everyone at that address, even with the right password
     let (mut c, _) = Client::connect_tls(h.submissions).await;
@@ -59,9 +59,9 @@ async fn the_throttle_holds_with_a_valid_login_in_the_loop() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_is_blocked_on_its_own_and_a_success_clears_only_its_count() {
-    let h = Harness::with(|s| {
-        s.auth_max_failures = 2;
-        s.auth_max_failures_per_address = 10;
+    let h = Harness::with(|c| {
+        c.auth.max_failures = 2;
+        c.auth.max_failures_per_address = 10;
     })
     .await;
     let (mut c, _) = Client::connect_tls(h.submissions).await;
@@ -112,9 +112,9 @@ async fn a_user_is_blocked_on_its_own_and_a_success_clears_only_its_count() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_sessions_get_no_more_verdicts_than_the_limit() {
     const SESSIONS: usize = 12;
-    let h = Harness::with(|s| {
-        s.auth_max_failures = 3;
-        s.auth_max_failures_per_address = 3;
+    let h = Harness::with(|c| {
+        c.auth.max_failures = 3;
+        c.auth.max_failures_per_address = 3;
     })
     .await;
     let mut clients = Vec::new();
@@ -149,7 +149,7 @@ async fn parallel_sessions_get_no_more_verdicts_than_the_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_the_command_budget_before_auth_gets_421() {
-    let h = Harness::with(|s| s.unauthenticated_commands_per_minute = 10).await;
+    let h = Harness::with(|c| c.smtp.unauthenticated_commands_per_minute = 10).await;
     let (mut c, _) = Client::connect(h.mx).await;
     assert!(c.cmd("EHLO sender.test").await.starts_with("250"));
     for _ in 0..4 {
@@ -170,7 +170,7 @@ async fn over_the_command_budget_before_auth_gets_421() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authenticated_sessions_and_trusted_networks_have_no_command_budget() {
-    let h = Harness::with(|s| s.unauthenticated_commands_per_minute = 4).await;
+    let h = Harness::with(|c| c.smtp.unauthenticated_commands_per_minute = 4).await;
     let (mut c, _) = Client::connect_tls(h.submissions).await;
     c.cmd("EHLO laptop.test").await;
     assert!(
@@ -187,9 +187,9 @@ async fn authenticated_sessions_and_trusted_networks_have_no_command_budget() {
     assert!(c.cmd("NOOP").await.starts_with("250"));
     assert!(c.cmd("NOOP").await.starts_with("421 4.7.0"));
 
-    let h = Harness::with(|s| {
-        s.unauthenticated_commands_per_minute = 4;
-        s.trusted_networks = vec!["127.0.0.0/8".into()];
+    let h = Harness::with(|c| {
+        c.smtp.unauthenticated_commands_per_minute = 4;
+        c.smtp.trusted_networks = vec!["127.0.0.0/8".into()];
     })
     .await;
     let (mut c, _) = Client::connect(h.mx).await;

@@ -1,6 +1,8 @@
 //! Test support for the protocol crates' end-to-end suites: a mail host on loopback — a
-//! Store on a temporary SQLite file with `example.com` and its users, a TLS set-up, and an
-//! SMTP listener to deliver through — to which a suite adds its own protocol's listeners;
+//! Store on a temporary SQLite file with `example.com` and its users, and an SMTP listener
+//! to deliver through, started from a test configuration by the same
+//! `estafeta_server::Server` as `estafeta serve` — to which a suite adds its own protocol's
+//! listeners;
 //! for the outbound side, a scripted SMTP server ([`scripted_smtp`]) and a DNS server with
 //! test zones ([`dns`]), both on loopback; and an independent SCRAM client
 //! ([`scram_client`]).
@@ -13,12 +15,9 @@ pub mod scripted_smtp;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use estafeta_config::{Listener, Protocol, SmtpConfig, TlsConfig, TlsMode};
-use estafeta_net::{Service, TlsSetup};
-use estafeta_smtp::SmtpServer;
-use estafeta_smtp::inbound::SmtpSettings;
+use estafeta_config::{Config, Listener, Protocol, TlsMode};
+use estafeta_server::{RunningServer, Server};
 use estafeta_store::{Backend, NewUser, Store, StoreOptions};
-use tokio::sync::watch;
 
 /// The host name the test servers use.
 pub const HOST: &str = "mail.test";
@@ -38,25 +37,76 @@ pub struct MailHost {
     pub proxied: Option<SocketAddr>,
     pub proxy_elsewhere: Option<SocketAddr>,
     pub dir: tempfile::TempDir,
-    stop: watch::Sender<bool>,
+    /// Stops when dropped.
+    _server: RunningServer,
+}
+
+/// A listener on a free loopback port.
+pub fn loopback(protocol: Protocol, tls: TlsMode) -> Listener {
+    Listener {
+        address: "127.0.0.1".parse().expect("ip"),
+        port: 0,
+        protocol,
+        tls,
+        proxy_protocol: false,
+        proxy_trusted: Vec::new(),
+    }
+}
+
+/// The same behind a PROXY-protocol proxy from `proxies`.
+pub fn proxied(protocol: Protocol, tls: TlsMode, proxies: &str) -> Listener {
+    Listener {
+        proxy_protocol: true,
+        proxy_trusted: vec![proxies.to_string()],
+        ..loopback(protocol, tls)
+    }
+}
+
+/// A test configuration: the built-in defaults with [`HOST`], `dir` as the data
+/// directory, nobody trusted to relay, and `listeners`.
+pub fn config(dir: &std::path::Path, listeners: Vec<Listener>) -> Config {
+    let mut config = Config::defaults().expect("defaults");
+    config.hostname = HOST.into();
+    config.data_dir = dir.to_path_buf();
+    config.smtp.trusted_networks = vec![];
+    config.listeners = listeners;
+    config
+}
+
+/// A store on a SQLite file in `dir`.
+pub async fn sqlite_store(dir: &std::path::Path) -> Arc<dyn Store> {
+    estafeta_store::open(&StoreOptions {
+        backend: Backend::Sqlite {
+            path: dir.join("estafeta.db"),
+        },
+        max_connections: 8,
+    })
+    .await
+    .expect("store")
+}
+
+/// Starts the server `config` describes over `store`, without delivery (the queue stays
+/// as acceptance leaves it), as `estafeta serve` does.
+pub async fn serve(config: &Config, store: Arc<dyn Store>) -> RunningServer {
+    Server::bind(config)
+        .await
+        .expect("bind")
+        .without_delivery()
+        .start(store)
+        .await
+        .expect("start")
 }
 
 impl MailHost {
-    /// Starts the host with `users` in `example.com`, and `service` on each of `listeners`.
+    /// Starts the host with `users` in `example.com`, serving `listeners` after an SMTP
+    /// one, with the test configuration (see [`config`]) changed by `tweak`.
     pub async fn start(
         users: &[TestUser<'_>],
         listeners: &[(Protocol, TlsMode)],
-        service: impl FnOnce(Arc<dyn Store>, TlsSetup) -> Arc<dyn Service>,
+        tweak: impl FnOnce(&mut Config),
     ) -> MailHost {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = estafeta_store::open(&StoreOptions {
-            backend: Backend::Sqlite {
-                path: dir.path().join("estafeta.db"),
-            },
-            max_connections: 8,
-        })
-        .await
-        .expect("store");
+        let store = sqlite_store(dir.path()).await;
         store.add_domain("example.com").await.expect("domain");
         for TestUser(address, password, pop3_keep) in users {
             store
@@ -69,56 +119,16 @@ impl MailHost {
                 .await
                 .expect("user");
         }
-        let tls = TlsSetup::load_or_generate(&TlsConfig::default(), HOST, dir.path()).expect("tls");
-        let (stop, stopped) = watch::channel(false);
-        let smtp: Arc<dyn Service> = Arc::new(SmtpServer::new(
-            store.clone(),
-            tls.clone(),
-            SmtpSettings {
-                hostname: HOST.into(),
-                smtp: SmtpConfig {
-                    trusted_networks: vec![],
-                    ..SmtpConfig::default()
-                },
-                allow_plaintext_on_loopback: false,
-                spool_dir: None,
-            },
-            stopped.clone(),
-        ));
-        let own = service(store.clone(), tls.clone());
-        let listener = |(protocol, tls): (Protocol, TlsMode)| Listener {
-            address: "127.0.0.1".parse().expect("ip"),
-            port: 0,
-            protocol,
-            tls,
-            proxy_protocol: false,
-            proxy_trusted: Vec::new(),
-        };
-        let mut specs = vec![listener((Protocol::Smtp, TlsMode::None))];
-        specs.extend(listeners.iter().copied().map(listener));
-        let proxied_specs = listeners.first().map(|(protocol, _)| {
-            let behind = |proxies: &str| Listener {
-                proxy_protocol: true,
-                proxy_trusted: vec![proxies.to_string()],
-                ..listener((*protocol, TlsMode::Starttls))
-            };
-            [behind("127.0.0.1/32"), behind("192.0.2.0/24")]
-        });
-        specs.extend(proxied_specs.into_iter().flatten());
-        let bound = estafeta_net::bind_all(&specs).await.expect("bind");
-        let addrs: Vec<SocketAddr> = bound.iter().map(|b| b.local_addr).collect();
-        tokio::spawn(estafeta_net::serve(
-            bound,
-            move |p| {
-                if p == Protocol::Smtp {
-                    smtp.clone()
-                } else {
-                    own.clone()
-                }
-            },
-            tls,
-            stopped,
-        ));
+        let mut specs = vec![loopback(Protocol::Smtp, TlsMode::None)];
+        specs.extend(listeners.iter().map(|&(p, tls)| loopback(p, tls)));
+        if let Some(&(protocol, _)) = listeners.first() {
+            specs.push(proxied(protocol, TlsMode::Starttls, "127.0.0.1/32"));
+            specs.push(proxied(protocol, TlsMode::Starttls, "192.0.2.0/24"));
+        }
+        let mut config = config(dir.path(), specs);
+        tweak(&mut config);
+        let server = serve(&config, store.clone()).await;
+        let addrs = server.addresses();
         MailHost {
             store,
             smtp: addrs[0],
@@ -126,7 +136,7 @@ impl MailHost {
             proxied: addrs.get(listeners.len() + 1).copied(),
             proxy_elsewhere: addrs.get(listeners.len() + 2).copied(),
             dir,
-            stop,
+            _server: server,
         }
     }
 
@@ -142,12 +152,6 @@ impl MailHost {
 
     pub async fn inbox(&self, address: &str) -> Vec<Vec<u8>> {
         inbox(&*self.store, address).await
-    }
-}
-
-impl Drop for MailHost {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
     }
 }
 

@@ -1,7 +1,8 @@
 //! The delivery suites' harness: a sending side (a store on SQLite with `example.com` and
-//! its user ann, and the delivery scheduler configured from TOML, asking a TestDns on
-//! loopback and delivering to a test port on 127.0.0.x), a receiving estafeta (store and
-//! SMTP listener on another loopback address), and waiting on observable state.
+//! its user ann, and an estafeta configured from TOML — delivery, and an SMTP listener
+//! when asked — asking a TestDns on loopback and delivering to a test port on
+//! 127.0.0.x), a receiving estafeta (store and SMTP listener on another loopback address),
+//! and waiting on observable state.
 
 #![allow(dead_code)]
 
@@ -10,40 +11,24 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use estafeta_config::{Config, Listener, Protocol, SmtpConfig, TlsConfig, TlsMode};
-use estafeta_delivery::{Delivery, DeliverySettings};
-use estafeta_net::{Service, TlsSetup};
-use estafeta_smtp::SmtpServer;
-use estafeta_smtp::inbound::SmtpSettings;
-use estafeta_store::{
-    Accept, Backend, NewUser, QueuedMessage, RemoteRecipient, Ret, Store, StoreOptions,
-    new_queue_id,
-};
+use estafeta_config::{Config, Listener, Protocol, TlsMode};
+use estafeta_server::{RunningServer, Server};
+use estafeta_store::{Accept, NewUser, QueuedMessage, RemoteRecipient, Ret, Store, new_queue_id};
 use estafeta_testkit::dns::TestDns;
-use tokio::sync::watch;
 
 /// The sending server's host name.
 pub const HOSTNAME: &str = "out.test";
 /// Its local user: reports to her land in her INBOX.
 pub const ANN: &str = "ann@example.com";
 
-pub async fn open_store(dir: &std::path::Path) -> Arc<dyn Store> {
-    estafeta_store::open(&StoreOptions {
-        backend: Backend::Sqlite {
-            path: dir.join("estafeta.db"),
-        },
-        max_connections: 8,
-    })
-    .await
-    .expect("store")
-}
-
 /// The sending side.
 pub struct Sender {
     pub store: Arc<dyn Store>,
     pub dir: tempfile::TempDir,
-    stop: watch::Sender<bool>,
-    delivery: Option<Delivery>,
+    /// Its SMTP listener (port 25 role, STARTTLS offered), when asked for.
+    pub smtp: Option<SocketAddr>,
+    /// Stops when dropped; `None` until delivery starts.
+    server: Option<RunningServer>,
 }
 
 /// What a test changes in the configuration.
@@ -53,8 +38,10 @@ pub struct Options<'a> {
     pub delivery: &'a str,
     /// Tables after it: `[delivery.smarthost]`, `[[delivery.route]]`.
     pub tables: &'a str,
-    /// Our own SMTP sockets (loop detection).
+    /// More addresses that are this server (loop detection), beside its SMTP listener.
     pub own: Vec<SocketAddr>,
+    /// An SMTP listener on 127.0.0.1, from which these networks may relay.
+    pub smtp_trusting: Option<&'a [&'a str]>,
 }
 
 impl Sender {
@@ -67,10 +54,10 @@ impl Sender {
         s
     }
 
-    /// The sending side before its delivery starts.
+    /// The sending side before its server (and delivery) starts.
     pub async fn open() -> Sender {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = open_store(dir.path()).await;
+        let store = estafeta_testkit::sqlite_store(dir.path()).await;
         store.add_domain("example.com").await.expect("domain");
         store
             .add_user(NewUser {
@@ -84,25 +71,39 @@ impl Sender {
         Sender {
             store,
             dir,
-            stop: watch::channel(false).0,
-            delivery: None,
+            smtp: None,
+            server: None,
         }
     }
 
-    /// Starts delivery (see [`Sender::start`]).
+    /// Starts the server, and with it delivery (see [`Sender::start`]).
     pub async fn deliver(&mut self, dns: &TestDns, mx_port: u16, o: Options<'_>) {
         let toml = format!(
-            "hostname = \"{HOSTNAME}\"\n[delivery]\ndns_servers = [\"{}\"]\nmx_port = {mx_port}\n\
+            "hostname = \"{HOSTNAME}\"\ndata_dir = {:?}\nlistener = []\n\
+             [delivery]\ndns_servers = [\"{}\"]\nmx_port = {mx_port}\n\
              retry_schedule = [1]\nhost_retry_after = 1\nscan_interval = 3600\nconnect_timeout = 5\n{}\n{}",
-            dns.addr, o.delivery, o.tables
+            self.dir.path().display().to_string(),
+            dns.addr,
+            o.delivery,
+            o.tables
         );
-        let config = Config::from_toml(&toml, "test").unwrap_or_else(|e| panic!("{e}\n{toml}"));
-        let settings = DeliverySettings::from_config(&config, o.own).expect("settings");
-        let stopped = self.stop.subscribe();
-        let delivery = Delivery::start(self.store.clone(), settings, stopped)
+        let mut config = Config::from_toml(&toml, "test").unwrap_or_else(|e| panic!("{e}\n{toml}"));
+        if let Some(trusted) = o.smtp_trusting {
+            config.listeners = vec![estafeta_testkit::loopback(
+                Protocol::Smtp,
+                TlsMode::Starttls,
+            )];
+            config.smtp.trusted_networks = trusted.iter().map(|t| t.to_string()).collect();
+        }
+        let server = Server::bind(&config)
             .await
-            .expect("delivery");
-        self.delivery = Some(delivery);
+            .expect("bind")
+            .also_reachable_at(o.own)
+            .start(self.store.clone())
+            .await
+            .expect("start");
+        self.smtp = server.addresses().first().copied();
+        self.server = Some(server);
     }
 
     /// Queues a message as SMTP acceptance would; returns its queue id.
@@ -184,21 +185,6 @@ impl Sender {
         })
         .await
     }
-
-    /// Stops delivery cleanly.
-    pub async fn stop(mut self) -> Arc<dyn Store> {
-        let _ = self.stop.send(true);
-        if let Some(d) = self.delivery.take() {
-            d.wait().await;
-        }
-        self.store.clone()
-    }
-}
-
-impl Drop for Sender {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-    }
 }
 
 pub fn message(from: &str, subject: &str) -> String {
@@ -214,13 +200,14 @@ pub struct Receiver {
     pub store: Arc<dyn Store>,
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
-    stop: watch::Sender<bool>,
+    /// Stops when dropped.
+    _server: RunningServer,
 }
 
 impl Receiver {
     pub async fn start(addr: SocketAddr, domain: &str, users: &[&str]) -> Receiver {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = open_store(dir.path()).await;
+        let store = estafeta_testkit::sqlite_store(dir.path()).await;
         store.add_domain(domain).await.expect("domain");
         for u in users {
             store
@@ -233,46 +220,21 @@ impl Receiver {
                 .await
                 .expect("user");
         }
-        let name = format!("mx.{domain}");
-        let tls =
-            TlsSetup::load_or_generate(&TlsConfig::default(), &name, dir.path()).expect("tls");
-        let (stop, stopped) = watch::channel(false);
-        let smtp: Arc<dyn Service> = Arc::new(SmtpServer::new(
-            store.clone(),
-            tls.clone(),
-            SmtpSettings {
-                hostname: name,
-                smtp: SmtpConfig {
-                    trusted_networks: vec![],
-                    ..SmtpConfig::default()
-                },
-                allow_plaintext_on_loopback: false,
-                spool_dir: None,
-            },
-            stopped.clone(),
-        ));
-        let bound = estafeta_net::bind_all(&[Listener {
-            address: addr.ip(),
-            port: addr.port(),
-            protocol: Protocol::Smtp,
-            tls: TlsMode::Starttls,
-            proxy_protocol: false,
-            proxy_trusted: Vec::new(),
-        }])
-        .await
-        .expect("bind receiver");
-        let addr = bound[0].local_addr;
-        tokio::spawn(estafeta_net::serve(
-            bound,
-            move |_| smtp.clone(),
-            tls,
-            stopped,
-        ));
+        let mut config = estafeta_testkit::config(
+            dir.path(),
+            vec![Listener {
+                address: addr.ip(),
+                port: addr.port(),
+                ..estafeta_testkit::loopback(Protocol::Smtp, TlsMode::Starttls)
+            }],
+        );
+        config.hostname = format!("mx.{domain}");
+        let server = estafeta_testkit::serve(&config, store.clone()).await;
         Receiver {
             store,
-            addr,
+            addr: server.addresses()[0],
             dir,
-            stop,
+            _server: server,
         }
     }
 
@@ -288,12 +250,6 @@ impl Receiver {
             }
         })
         .await
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
     }
 }
 
@@ -385,51 +341,6 @@ for b in blocks[1:]:
         path = path.display().to_string()
     );
     String::from_utf8_lossy(&estafeta_testkit::python(&script).await).into_owned()
-}
-
-/// An SMTP listener (port 25 role, STARTTLS offered) on 127.0.0.1 in front of `store`,
-/// as the sending side's own MX: `trusted` networks may relay through it. It stops when
-/// the returned sender is dropped or told so.
-pub async fn serve_smtp(
-    store: Arc<dyn Store>,
-    dir: &std::path::Path,
-    hostname: &str,
-    trusted: &[&str],
-) -> (SocketAddr, watch::Sender<bool>) {
-    let tls = TlsSetup::load_or_generate(&TlsConfig::default(), hostname, dir).expect("tls");
-    let (stop, stopped) = watch::channel(false);
-    let smtp: Arc<dyn Service> = Arc::new(SmtpServer::new(
-        store,
-        tls.clone(),
-        SmtpSettings {
-            hostname: hostname.into(),
-            smtp: SmtpConfig {
-                trusted_networks: trusted.iter().map(|t| t.to_string()).collect(),
-                ..SmtpConfig::default()
-            },
-            allow_plaintext_on_loopback: false,
-            spool_dir: None,
-        },
-        stopped.clone(),
-    ));
-    let bound = estafeta_net::bind_all(&[Listener {
-        address: "127.0.0.1".parse().expect("ip"),
-        port: 0,
-        protocol: Protocol::Smtp,
-        tls: TlsMode::Starttls,
-        proxy_protocol: false,
-        proxy_trusted: Vec::new(),
-    }])
-    .await
-    .expect("bind");
-    let addr = bound[0].local_addr;
-    tokio::spawn(estafeta_net::serve(
-        bound,
-        move |_| smtp.clone(),
-        tls,
-        stopped,
-    ));
-    (addr, stop)
 }
 
 /// One SMTP transaction over a fresh connection: the reply to each recipient, and the

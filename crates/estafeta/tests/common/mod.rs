@@ -123,6 +123,8 @@ pub struct Server {
     pub child: Child,
     /// (protocol, address) of every listener, from the "listening" log lines.
     pub listeners: Vec<(String, SocketAddr)>,
+    /// The log lines up to "estafeta ready".
+    pub startup: Vec<String>,
     lines: mpsc::Receiver<String>,
 }
 
@@ -146,6 +148,7 @@ impl Server {
             }
         });
         let mut listeners = Vec::new();
+        let mut startup = Vec::new();
         loop {
             let line = match lines.recv_timeout(Duration::from_secs(60)) {
                 Ok(l) => l,
@@ -157,13 +160,16 @@ impl Server {
                     field(&line, "address").parse().expect("address"),
                 ));
             }
-            if line.contains("estafeta ready") {
+            let ready = line.contains("estafeta ready");
+            startup.push(line);
+            if ready {
                 break;
             }
         }
         Server {
             child,
             listeners,
+            startup,
             lines,
         }
     }

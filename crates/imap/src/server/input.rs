@@ -5,7 +5,7 @@
 //!   dropped, and answered `* BAD line too long`.
 //! - **Command size**: a command with its literals may hold
 //!   [`MAX_UNAUTHENTICATED_COMMAND`] octets before login, and the APPENDLIMIT
-//!   (`ImapSettings::max_message_size`) plus [`MAX_LINE`] after. A synchronizing literal
+//!   (`smtp.max_message_size`) plus [`MAX_LINE`] after. A synchronizing literal
 //!   that would go over is refused before the client sends it (`NO [TOOBIG]`, the session
 //!   goes on). A non-synchronizing one (`{n+}`) is already on its way: the command gets
 //!   `BAD [TOOBIG]` (RFC 7888 §4), then `* BYE` and the connection is closed rather than
@@ -15,14 +15,14 @@
 //!   ten octets costs ten octets.
 //! - **Time**: between commands a client may wait the idle timeout (30 minutes). From the
 //!   first octet of a command, the whole command must arrive within
-//!   `ImapSettings::command_timeout`; each literal the server accepts adds that much
+//!   `imap.command_timeout`; each literal the server accepts adds that much
 //!   again plus one second per [`LITERAL_RATE`] octets it announces. A client that
 //!   dribbles a command one octet at a time is cut off with `* BYE` when the time is up,
 //!   however short the gaps between its octets. The same holds for the line of an
 //!   AUTHENTICATE exchange and for IDLE's `DONE`.
 //! - **Invalid commands**: each `BAD` (a syntax error, a command of the wrong state, a
 //!   line too long) and each literal refused counts; after
-//!   `ImapSettings::max_bad_commands` of them the session ends with `* BYE Too many
+//!   `imap.max_bad_commands` of them the session ends with `* BYE Too many
 //!   invalid commands`.
 
 use std::time::Duration;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use estafeta_config::TlsMode;
+use estafeta_config::{Config, TlsMode};
 use estafeta_net::{
     AuthThrottle, CommandBudget, Connection, ConnectionLimits, IoError, Line, LineIo, Networks,
     RefusalWords, Service, TlsSetup, sasl,
@@ -36,47 +36,20 @@ mod summaries;
 mod update;
 mod view;
 
-/// What the IMAP server needs from the configuration.
+/// What the sessions read from the configuration.
 #[derive(Clone)]
-pub struct ImapSettings {
+pub(crate) struct ImapSettings {
     pub allow_plaintext_on_loopback: bool,
-    /// RFC 9051 §5.4: at least 30 minutes.
+    /// RFC 9051 §5.4: at least 30 minutes; not configurable.
     pub idle_timeout: Duration,
-    /// Largest message APPEND takes (APPENDLIMIT).
+    /// Largest message APPEND takes (APPENDLIMIT): `smtp.max_message_size`.
     pub max_message_size: u64,
-    /// Simultaneous connections in total and from one IP address.
-    pub max_connections: u32,
-    pub max_connections_per_ip: u32,
     /// From its first octet, the time a command (each literal adds as much again, plus
     /// time for its size) may take to arrive (`imap.command_timeout`).
     pub command_timeout: Duration,
     /// `BAD` replies (and refused literals) in a session before `* BYE Too many invalid
     /// commands` (`imap.max_bad_commands`).
     pub max_bad_commands: u32,
-    /// Commands per minute from one client, over all its sessions, before login; 0: no
-    /// limit (`imap.unauthenticated_commands_per_minute`).
-    pub unauthenticated_commands_per_minute: u32,
-    /// Networks whose clients have no such budget (`smtp.trusted_networks`).
-    pub command_budget_exempt: Vec<String>,
-}
-
-impl Default for ImapSettings {
-    fn default() -> Self {
-        ImapSettings {
-            allow_plaintext_on_loopback: false,
-            idle_timeout: Duration::from_secs(30 * 60),
-            max_message_size: 25 * 1024 * 1024,
-            max_connections: estafeta_config::ImapConfig::default().max_connections,
-            max_connections_per_ip: estafeta_config::ImapConfig::default().max_connections_per_ip,
-            command_timeout: Duration::from_secs(
-                estafeta_config::ImapConfig::default().command_timeout,
-            ),
-            max_bad_commands: estafeta_config::ImapConfig::default().max_bad_commands,
-            unauthenticated_commands_per_minute: estafeta_config::ImapConfig::default()
-                .unauthenticated_commands_per_minute,
-            command_budget_exempt: Vec::new(),
-        }
-    }
 }
 
 struct Shared {
@@ -97,22 +70,34 @@ pub struct ImapServer {
 }
 
 impl ImapServer {
+    /// The server of the `imap` listeners, from the `[imap]` section (and
+    /// `auth.allow_plaintext_on_loopback`, `smtp.max_message_size`,
+    /// `smtp.trusted_networks`), with the failed-login throttle every protocol shares.
     pub fn new(
+        config: &Config,
         store: Arc<dyn Store>,
         tls: TlsSetup,
         throttle: Arc<AuthThrottle>,
-        settings: ImapSettings,
     ) -> ImapServer {
+        let imap = &config.imap;
+        let settings = ImapSettings {
+            allow_plaintext_on_loopback: config.auth.allow_plaintext_on_loopback,
+            idle_timeout: Duration::from_secs(30 * 60),
+            max_message_size: config.smtp.max_message_size,
+            command_timeout: Duration::from_secs(imap.command_timeout),
+            max_bad_commands: imap.max_bad_commands,
+        };
         ImapServer {
             shared: Arc::new(Shared {
                 connections: ConnectionLimits::new(
-                    settings.max_connections,
-                    settings.max_connections_per_ip,
+                    imap.max_connections,
+                    imap.max_connections_per_ip,
                 ),
+                // before login, except from `smtp.trusted_networks`
                 commands: CommandBudget::new(
-                    settings.unauthenticated_commands_per_minute,
+                    imap.unauthenticated_commands_per_minute,
                     throttle.ipv6_prefix(),
-                    Networks::parse(&settings.command_budget_exempt),
+                    Networks::parse(&config.smtp.trusted_networks),
                 ),
                 store,
                 tls,

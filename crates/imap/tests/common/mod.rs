@@ -4,12 +4,8 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
 
-use estafeta_config::{Protocol, TlsMode};
-use estafeta_imap::{ImapServer, ImapSettings};
-use estafeta_net::{AuthThrottle, ThrottleSettings};
+use estafeta_config::{Config, Protocol, TlsMode};
 use estafeta_testkit::{MailHost, TestUser};
 
 /// The raw line client.
@@ -32,10 +28,12 @@ impl std::ops::Deref for Harness {
 
 impl Harness {
     pub async fn start() -> Harness {
-        Harness::start_with(ImapSettings::default()).await
+        Harness::start_with(|_| {}).await
     }
 
-    pub async fn start_with(settings: ImapSettings) -> Harness {
+    /// With the test configuration changed by `tweak`: 3 failed logins block a user name
+    /// or a client, each answered after 1 ms.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Harness {
         let host = MailHost::start(
             &[
                 TestUser("bob@example.com", "secret", true),
@@ -45,15 +43,11 @@ impl Harness {
                 (Protocol::Imap, TlsMode::Starttls),
                 (Protocol::Imap, TlsMode::Implicit),
             ],
-            |store, tls| {
-                let throttle = Arc::new(AuthThrottle::new(ThrottleSettings {
-                    per_user: 3,
-                    per_address: 3,
-                    delay: Duration::from_millis(1),
-                    block: Duration::from_secs(300),
-                    ipv6_prefix: 64,
-                }));
-                Arc::new(ImapServer::new(store, tls, throttle, settings))
+            |c| {
+                c.auth.max_failures = 3;
+                c.auth.max_failures_per_address = 3;
+                c.auth.failure_delay_ms = 1;
+                tweak(c);
             },
         )
         .await;

@@ -19,20 +19,31 @@ mod spool;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use estafeta_config::SmtpConfig;
-use estafeta_net::{Connection, RefusalWords, Service, TlsSetup};
+use estafeta_config::{Config, SmtpConfig};
+use estafeta_net::{AuthThrottle, Connection, RefusalWords, Service, TlsSetup};
 use estafeta_store::Store;
 
 /// What the SMTP server needs from the configuration.
 #[derive(Clone)]
-pub struct SmtpSettings {
+pub(crate) struct SmtpSettings {
     pub hostname: String,
     pub smtp: SmtpConfig,
     /// Accept AUTH over plaintext from loopback addresses.
     pub allow_plaintext_on_loopback: bool,
-    /// Where message data over 256 KiB waits while it arrives (unlinked temporary files);
-    /// `None`: the system's temporary directory.
-    pub spool_dir: Option<std::path::PathBuf>,
+    /// Where message data over 256 KiB waits while it arrives (unlinked temporary files):
+    /// `<data_dir>/spool`.
+    pub spool_dir: std::path::PathBuf,
+}
+
+impl SmtpSettings {
+    fn from_config(config: &Config) -> SmtpSettings {
+        SmtpSettings {
+            hostname: config.hostname.clone(),
+            smtp: config.smtp.clone(),
+            allow_plaintext_on_loopback: config.auth.allow_plaintext_on_loopback,
+            spool_dir: config.data_dir.join("spool"),
+        }
+    }
 }
 
 pub(crate) struct Shared {
@@ -43,7 +54,7 @@ pub(crate) struct Shared {
     pub connections: Arc<estafeta_net::ConnectionLimits>,
     /// Turns true when the server stops: sessions say 421 and close.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
-    pub auth_throttle: Arc<estafeta_net::AuthThrottle>,
+    pub auth_throttle: Arc<AuthThrottle>,
     /// Commands per minute per client before authentication.
     pub commands: estafeta_net::CommandBudget,
     pub rates: Arc<rates::RateLimits>,
@@ -55,12 +66,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     fn spool(&self) -> spool::Spool {
-        spool::Spool::new(
-            self.settings
-                .spool_dir
-                .clone()
-                .unwrap_or_else(std::env::temp_dir),
-        )
+        spool::Spool::new(self.settings.spool_dir.clone())
     }
 }
 
@@ -70,13 +76,18 @@ pub struct SmtpServer {
 }
 
 impl SmtpServer {
-    /// `shutdown` turning true makes every session answer `421 4.3.2` and close.
+    /// The server of the `smtp` and `submission` listeners, from the `[smtp]` section
+    /// (and `hostname`, `data_dir`, `auth.allow_plaintext_on_loopback`), with the
+    /// failed-login throttle every protocol shares. `shutdown` turning true makes every
+    /// session answer `421 4.3.2` and close.
     pub fn new(
+        config: &Config,
         store: Arc<dyn Store>,
         tls: TlsSetup,
-        settings: SmtpSettings,
+        auth_throttle: Arc<AuthThrottle>,
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> SmtpServer {
+        let settings = SmtpSettings::from_config(config);
         let s = &settings.smtp;
         let host = &settings.hostname;
         let shared = Shared {
@@ -91,9 +102,7 @@ impl SmtpServer {
                 s.max_connections,
                 s.max_connections_per_ip,
             ),
-            auth_throttle: Arc::new(estafeta_net::AuthThrottle::new(
-                estafeta_net::ThrottleSettings::from_config(s),
-            )),
+            auth_throttle,
             commands: estafeta_net::CommandBudget::new(
                 s.unauthenticated_commands_per_minute,
                 s.ipv6_prefix,
@@ -111,12 +120,6 @@ impl SmtpServer {
 }
 
 impl SmtpServer {
-    /// The failed-login throttle, for the other protocols to share: a password guesser is
-    /// blocked everywhere at once.
-    pub fn auth_throttle(&self) -> Arc<estafeta_net::AuthThrottle> {
-        self.shared.auth_throttle.clone()
-    }
-
     /// Waits until every SMTP session has ended.
     pub async fn wait_idle(&self) {
         self.shared.connections.wait_idle().await;

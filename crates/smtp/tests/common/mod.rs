@@ -6,15 +6,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use estafeta_config::{Listener, Protocol, SmtpConfig, TlsConfig, TlsMode};
+use estafeta_config::{Config, Protocol, TlsMode};
 use estafeta_net::testing::LineClient;
-use estafeta_net::{Service, TlsSetup};
-use estafeta_smtp::SmtpServer;
-use estafeta_smtp::inbound::SmtpSettings;
-use estafeta_store::{Backend, NewUser, Store, StoreOptions};
-use tokio::sync::watch;
+use estafeta_server::RunningServer;
+use estafeta_store::{NewUser, Store};
+use estafeta_testkit::{loopback, proxied};
 
-pub const HOST: &str = "mail.test";
+pub const HOST: &str = estafeta_testkit::HOST;
 pub const BOB_PASSWORD: &str = "bob-password";
 
 pub struct Harness {
@@ -33,7 +31,8 @@ pub struct Harness {
     /// A PROXY-protocol MX whose proxies are elsewhere (192.0.2.0/24): loopback is refused.
     pub mx_proxy_elsewhere: SocketAddr,
     pub dir: tempfile::TempDir,
-    stop: watch::Sender<bool>,
+    /// Stops when dropped.
+    _server: RunningServer,
 }
 
 impl Harness {
@@ -41,17 +40,11 @@ impl Harness {
         Harness::with(|_| {}).await
     }
 
-    /// Starts with the test defaults (nobody trusted to relay) changed by `tweak`.
-    pub async fn with(tweak: impl FnOnce(&mut SmtpConfig)) -> Harness {
+    /// Starts with the test defaults (nobody trusted to relay, failed logins answered
+    /// after 1 ms) changed by `tweak`.
+    pub async fn with(tweak: impl FnOnce(&mut Config)) -> Harness {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = estafeta_store::open(&StoreOptions {
-            backend: Backend::Sqlite {
-                path: dir.path().join("estafeta.db"),
-            },
-            max_connections: 8,
-        })
-        .await
-        .expect("store");
+        let store = estafeta_testkit::sqlite_store(dir.path()).await;
         store.add_domain("example.com").await.expect("domain");
         for (address, password) in [
             ("bob@example.com", BOB_PASSWORD),
@@ -79,59 +72,22 @@ impl Harness {
             .await
             .expect("alias");
 
-        let tls = TlsSetup::load_or_generate(&TlsConfig::default(), HOST, dir.path()).expect("tls");
-        let mut smtp = SmtpConfig {
-            trusted_networks: vec![],
-            auth_failure_delay_ms: 1,
-            ..SmtpConfig::default()
-        };
-        tweak(&mut smtp);
-        let (stop, stopped) = watch::channel(false);
-        let server: Arc<dyn Service> = Arc::new(SmtpServer::new(
-            store.clone(),
-            tls.clone(),
-            SmtpSettings {
-                hostname: HOST.into(),
-                smtp,
-                allow_plaintext_on_loopback: false,
-                spool_dir: None,
-            },
-            stopped.clone(),
-        ));
-        let proxied = |protocol, tls, proxies: &str| Listener {
-            address: "127.0.0.1".parse().expect("ip"),
-            port: 0,
-            protocol,
-            tls,
-            proxy_protocol: true,
-            proxy_trusted: vec![proxies.to_string()],
-        };
-        let listener = |protocol, tls| Listener {
-            address: "127.0.0.1".parse().expect("ip"),
-            port: 0,
-            protocol,
-            tls,
-            proxy_protocol: false,
-            proxy_trusted: Vec::new(),
-        };
-        let bound = estafeta_net::bind_all(&[
-            listener(Protocol::Smtp, TlsMode::Starttls),
-            listener(Protocol::Submission, TlsMode::Starttls),
-            listener(Protocol::Submission, TlsMode::Starttls),
-            listener(Protocol::Submission, TlsMode::Implicit),
-            proxied(Protocol::Smtp, TlsMode::Starttls, "127.0.0.1/32"),
-            proxied(Protocol::Submission, TlsMode::Implicit, "127.0.0.1/32"),
-            proxied(Protocol::Smtp, TlsMode::Starttls, "192.0.2.0/24"),
-        ])
-        .await
-        .expect("bind");
-        let addrs: Vec<SocketAddr> = bound.iter().map(|b| b.local_addr).collect();
-        tokio::spawn(estafeta_net::serve(
-            bound,
-            move |_| server.clone(),
-            tls,
-            stopped,
-        ));
+        let mut config = estafeta_testkit::config(
+            dir.path(),
+            vec![
+                loopback(Protocol::Smtp, TlsMode::Starttls),
+                loopback(Protocol::Submission, TlsMode::Starttls),
+                loopback(Protocol::Submission, TlsMode::Starttls),
+                loopback(Protocol::Submission, TlsMode::Implicit),
+                proxied(Protocol::Smtp, TlsMode::Starttls, "127.0.0.1/32"),
+                proxied(Protocol::Submission, TlsMode::Implicit, "127.0.0.1/32"),
+                proxied(Protocol::Smtp, TlsMode::Starttls, "192.0.2.0/24"),
+            ],
+        );
+        config.auth.failure_delay_ms = 1;
+        tweak(&mut config);
+        let server = estafeta_testkit::serve(&config, store.clone()).await;
+        let addrs = server.addresses();
         Harness {
             store,
             mx: addrs[0],
@@ -142,7 +98,7 @@ impl Harness {
             submissions_proxied: addrs[5],
             mx_proxy_elsewhere: addrs[6],
             dir,
-            stop,
+            _server: server,
         }
     }
 
@@ -157,12 +113,6 @@ impl Harness {
             .into_iter()
             .map(|m| String::from_utf8_lossy(&m).into_owned())
             .collect()
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
     }
 }
 

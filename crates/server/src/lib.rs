@@ -1,0 +1,214 @@
+//! One way to start estafeta from its configuration, for `estafeta serve` and for every
+//! test host: [`Server::bind`] sets up TLS and binds the listener table (what may need
+//! root), [`Bound::start`] starts, over a store, the SMTP, IMAP and POP3 servers on those
+//! listeners with one failed-login throttle for all three, and the delivery scheduler;
+//! [`RunningServer::stop`] stops them in order. Each server takes its settings from the
+//! configuration's sections itself.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use estafeta_config::{Config, Listener, Protocol};
+use estafeta_delivery::{Delivery, DeliverySettings};
+use estafeta_imap::ImapServer;
+use estafeta_net::{AuthThrottle, Service, ThrottleSettings, TlsSetup, TlsSource};
+use estafeta_pop3::Pop3Server;
+use estafeta_smtp::SmtpServer;
+use estafeta_store::Store;
+use tokio::sync::watch;
+
+/// How long open SMTP sessions get to finish a commit and say 421 when the server stops,
+/// and delivery to record what it finished: together well within the binary's stop
+/// deadline.
+pub const SESSIONS_GRACE: Duration = Duration::from_secs(5);
+pub const DELIVERY_GRACE: Duration = Duration::from_secs(3);
+
+pub struct Server;
+
+impl Server {
+    /// Sets up TLS (the configured certificate, or a self-signed one kept under
+    /// `data_dir`) and binds every listener of the table. Logs the keys given under an old
+    /// name, the certificate in use and each listener. The error is one line to show.
+    pub async fn bind(config: &Config) -> Result<Bound, String> {
+        for renamed in &config.renamed {
+            tracing::warn!(old = renamed.old, new = renamed.new, "{renamed}");
+        }
+        let tls = TlsSetup::load_or_generate(&config.tls, &config.hostname, &config.data_dir)
+            .map_err(|e| e.to_string())?;
+        match &tls.source {
+            TlsSource::Configured { certificate } => {
+                tracing::info!(certificate = %certificate.display(), "TLS certificate loaded")
+            }
+            TlsSource::SelfSigned {
+                certificate,
+                generated,
+            } => tracing::warn!(
+                certificate = %certificate.display(),
+                generated,
+                hostname = %config.hostname,
+                "TLS uses a self-signed certificate: set tls.certificate and tls.private_key for one clients trust"
+            ),
+        }
+        let listeners = estafeta_net::bind_all(&config.listeners)
+            .await
+            .map_err(|e| e.to_string())?;
+        for b in &listeners {
+            tracing::info!(
+                protocol = b.spec.protocol.as_str(),
+                tls = b.spec.tls.as_str(),
+                address = %b.local_addr,
+                "listening"
+            );
+        }
+        Ok(Bound {
+            config: config.clone(),
+            tls,
+            listeners,
+            delivery: true,
+            also_ours: Vec::new(),
+        })
+    }
+}
+
+/// TLS set up and the listeners bound, nothing served yet.
+pub struct Bound {
+    config: Config,
+    tls: TlsSetup,
+    listeners: Vec<estafeta_net::Bound>,
+    delivery: bool,
+    also_ours: Vec<SocketAddr>,
+}
+
+impl Bound {
+    /// Starts no delivery scheduler: for a test host whose queue must stay as acceptance
+    /// left it.
+    pub fn without_delivery(mut self) -> Bound {
+        self.delivery = false;
+        self
+    }
+
+    /// Addresses that reach this server although no listener shows them (a NAT, a port
+    /// forward): delivery treats mail for a host there as a loop, as for the SMTP
+    /// listeners' own addresses.
+    pub fn also_reachable_at(mut self, addresses: impl IntoIterator<Item = SocketAddr>) -> Bound {
+        self.also_ours.extend(addresses);
+        self
+    }
+
+    /// Serves the listeners over `store`: one SMTP server for the `smtp` and `submission`
+    /// listeners, one IMAP and one POP3 server, sharing one failed-login throttle; and
+    /// delivery. Fails when delivery's settings or its DNS resolver cannot be set up.
+    pub async fn start(self, store: Arc<dyn Store>) -> Result<RunningServer, String> {
+        let Bound {
+            config,
+            tls,
+            listeners,
+            ..
+        } = self;
+        let bound: Vec<(Listener, SocketAddr)> = listeners
+            .iter()
+            .map(|b| (b.spec.clone(), b.local_addr))
+            .collect();
+        let (stop, stopped) = watch::channel(false);
+        let throttle = Arc::new(AuthThrottle::new(ThrottleSettings::from_config(&config)));
+        let smtp = SmtpServer::new(
+            &config,
+            store.clone(),
+            tls.clone(),
+            throttle.clone(),
+            stopped.clone(),
+        );
+        let delivery = if self.delivery {
+            // our own SMTP sockets: a host at one of them is this server (mail must not loop)
+            let ours = bound
+                .iter()
+                .filter(|(spec, _)| spec.protocol == Protocol::Smtp)
+                .map(|(_, address)| *address)
+                .chain(self.also_ours)
+                .collect();
+            let settings = DeliverySettings::from_config(&config, ours)?;
+            Some(Delivery::start(store.clone(), settings, stopped.clone()).await?)
+        } else {
+            None
+        };
+        let imap = ImapServer::new(&config, store.clone(), tls.clone(), throttle.clone());
+        let pop3 = Pop3Server::new(&config, store.clone(), tls.clone(), throttle);
+        let (imap, pop3): (Arc<dyn Service>, Arc<dyn Service>) = (Arc::new(imap), Arc::new(pop3));
+        let smtp_service: Arc<dyn Service> = Arc::new(smtp.clone());
+        let service_for = move |protocol| match protocol {
+            Protocol::Smtp | Protocol::Submission => smtp_service.clone(),
+            Protocol::Imap => imap.clone(),
+            Protocol::Pop3 => pop3.clone(),
+        };
+        let accepting = tokio::spawn(estafeta_net::serve(listeners, service_for, tls, stopped));
+        Ok(RunningServer {
+            listeners: bound,
+            store,
+            stop,
+            accepting,
+            smtp,
+            delivery,
+        })
+    }
+}
+
+/// The servers at work. Dropped, it stops accepting and tells sessions to end without
+/// waiting; [`RunningServer::stop`] waits for them.
+pub struct RunningServer {
+    listeners: Vec<(Listener, SocketAddr)>,
+    store: Arc<dyn Store>,
+    stop: watch::Sender<bool>,
+    accepting: tokio::task::JoinHandle<()>,
+    smtp: SmtpServer,
+    delivery: Option<Delivery>,
+}
+
+impl RunningServer {
+    /// The listeners and their bound addresses, in the order of the configuration's table.
+    pub fn listeners(&self) -> &[(Listener, SocketAddr)] {
+        &self.listeners
+    }
+
+    /// The bound addresses, in the order of the configuration's table.
+    pub fn addresses(&self) -> Vec<SocketAddr> {
+        self.listeners.iter().map(|(_, address)| *address).collect()
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Stops: no new connections; SMTP sessions answer 421 and close (one in the middle
+    /// of a commit finishes it first), for up to [`SESSIONS_GRACE`]; delivery finishes the
+    /// transactions in progress and records them, for up to [`DELIVERY_GRACE`] (other
+    /// leases are given back); then the store is closed.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        let _ = (&mut self.accepting).await;
+        if tokio::time::timeout(SESSIONS_GRACE, self.smtp.wait_idle())
+            .await
+            .is_err()
+        {
+            let seconds = SESSIONS_GRACE.as_secs();
+            tracing::warn!(seconds, "SMTP sessions still open: closing anyway");
+        }
+        if let Some(delivery) = self.delivery.take()
+            && tokio::time::timeout(DELIVERY_GRACE, delivery.wait())
+                .await
+                .is_err()
+        {
+            tracing::warn!(
+                seconds = DELIVERY_GRACE.as_secs(),
+                "delivery still sending: its leases will expire and be taken up again"
+            );
+        }
+        self.store.close().await;
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
