@@ -3,7 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
-use crate::model::{Listener, Protocol, TlsMode};
+use crate::model::{Listener, ListenerTls, Protocol};
 
 /// The system's host name, or `localhost` when it has none usable.
 pub fn hostname() -> String {
@@ -173,13 +173,13 @@ pub fn listeners() -> Vec<Listener> {
         proxy_trusted: Vec::new(),
     };
     vec![
-        entry(25, Protocol::Smtp, TlsMode::Starttls),
-        entry(587, Protocol::Submission, TlsMode::Starttls),
-        entry(465, Protocol::Submission, TlsMode::Implicit),
-        entry(2525, Protocol::Submission, TlsMode::Starttls),
-        entry(143, Protocol::Imap, TlsMode::Starttls),
-        entry(993, Protocol::Imap, TlsMode::Implicit),
-        entry(110, Protocol::Pop3, TlsMode::Starttls),
-        entry(995, Protocol::Pop3, TlsMode::Implicit),
+        entry(25, Protocol::Smtp, ListenerTls::Starttls),
+        entry(587, Protocol::Submission, ListenerTls::Starttls),
+        entry(465, Protocol::Submission, ListenerTls::Implicit),
+        entry(2525, Protocol::Submission, ListenerTls::Starttls),
+        entry(143, Protocol::Imap, ListenerTls::Starttls),
+        entry(993, Protocol::Imap, ListenerTls::Implicit),
+        entry(110, Protocol::Pop3, ListenerTls::Starttls),
+        entry(995, Protocol::Pop3, ListenerTls::Implicit),
     ]
 }

@@ -170,7 +170,7 @@ impl Protocol {
 /// How TLS is used on a listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum TlsMode {
+pub enum ListenerTls {
     /// Plaintext only, no TLS offered.
     None,
     /// Plaintext first, TLS after STARTTLS / STLS.
@@ -179,12 +179,12 @@ pub enum TlsMode {
     Implicit,
 }
 
-impl TlsMode {
+impl ListenerTls {
     pub fn as_str(self) -> &'static str {
         match self {
-            TlsMode::None => "none",
-            TlsMode::Starttls => "starttls",
-            TlsMode::Implicit => "implicit",
+            ListenerTls::None => "none",
+            ListenerTls::Starttls => "starttls",
+            ListenerTls::Implicit => "implicit",
         }
     }
 }
@@ -198,7 +198,7 @@ pub struct Listener {
     /// 0 lets the system choose a free port (useful in tests).
     pub port: u16,
     pub protocol: Protocol,
-    pub tls: TlsMode,
+    pub tls: ListenerTls,
     /// Every connection starts with a PROXY protocol header (v1 or v2) that names the real
     /// client; only the networks of `proxy_trusted` may connect.
     #[serde(default)]

@@ -4,7 +4,7 @@
 //! of Postfix's `status=sent/deferred/bounced`.
 
 use estafeta_smtp::outbound::{RcptStatus, TransactionOutcome};
-use estafeta_store::{Outcome, QueueRecipient, QueuedMessage, RecipientUpdate, ReportKind};
+use estafeta_store::{DeliveryOutcome, QueueRecipient, QueuedMessage, RecipientUpdate, ReportKind};
 
 use crate::dsn;
 use crate::retry::Retry;
@@ -53,7 +53,7 @@ pub fn from_transaction(
                 RcptStatus::Delivered => {
                     let report = dsn::on_success(&job.message, r, tx.dsn_passed);
                     log(job, r, &via, "sent", &reply, now);
-                    update(r, Outcome::Delivered { reply }, via.host, report)
+                    update(r, DeliveryOutcome::Delivered { reply }, via.host, report)
                 }
                 RcptStatus::PermanentFailure => failed(job, r, via, reply, now),
                 RcptStatus::TemporaryFailure => deferred(settings, job, r, via, reply, now),
@@ -100,7 +100,7 @@ pub fn all_deferred(
 fn failed(job: &Job, r: &QueueRecipient, via: Via, reply: String, now: i64) -> RecipientUpdate {
     let report = dsn::on_failure(&job.message, r);
     log(job, r, &via, "bounced", &reply, now);
-    update(r, Outcome::Failed { reply }, via.host, report)
+    update(r, DeliveryOutcome::Failed { reply }, via.host, report)
 }
 
 fn deferred(
@@ -120,7 +120,7 @@ fn deferred(
             log(job, r, &via, "deferred", &reply, now);
             update(
                 r,
-                Outcome::Deferred {
+                DeliveryOutcome::Deferred {
                     reply,
                     next_attempt,
                 },
@@ -141,7 +141,7 @@ fn deferred(
 
 fn update(
     r: &QueueRecipient,
-    outcome: Outcome,
+    outcome: DeliveryOutcome,
     host: Option<String>,
     report: Option<ReportKind>,
 ) -> RecipientUpdate {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
 use estafeta_store::{
-    Notify, Outcome, RecipientState, RecipientUpdate, RemoteRecipient, ReportKind, Ret, now,
+    DeliveryOutcome, Notify, RecipientState, RecipientUpdate, RemoteRecipient, ReportKind, Ret, now,
 };
 use estafeta_testkit::dns::{Records, TestDns};
 use estafeta_testkit::scripted_smtp::{Action, Script, ScriptedSmtp};
@@ -297,7 +297,7 @@ async fn a_report_owed_when_delivery_stopped_is_sent_at_the_next_start() {
     let failure = RecipientUpdate {
         recipient_id: leased[0].id,
         queue_id: queue_id.clone(),
-        outcome: Outcome::Failed {
+        outcome: DeliveryOutcome::Failed {
             reply: "550 5.1.1 no such user".into(),
         },
         host: Some("mx.perm.test[127.0.0.2]:25".into()),

@@ -31,4 +31,4 @@ impl From<estafeta_store::StoreError> for Failure {
     }
 }
 
-pub type Outcome = Result<(), Failure>;
+pub type CommandResult = Result<(), Failure>;

@@ -12,7 +12,7 @@ mod stop;
 use clap::Parser;
 
 use cli::{Cli, Command};
-use failure::{Failure, Outcome};
+use failure::{CommandResult, Failure};
 use settings::Settings;
 
 fn main() {
@@ -38,7 +38,7 @@ fn return_large_buffers_to_the_system() {
     }
 }
 
-fn run(cli: Cli) -> Outcome {
+fn run(cli: Cli) -> CommandResult {
     let settings = Settings::load(&cli);
     // `config` commands must work, and report, even when the configuration is broken.
     let command = match cli.command {

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use estafeta_config::{Listener, Protocol, TlsMode};
+use estafeta_config::{Listener, ListenerTls, Protocol};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -192,7 +192,7 @@ async fn accept_loop(
         };
         let _ = tcp.set_nodelay(true);
         let local = bound.local_addr;
-        let implicit = bound.spec.tls == TlsMode::Implicit;
+        let implicit = bound.spec.tls == ListenerTls::Implicit;
         let protocol = bound.spec.protocol.as_str();
         if let Some(proxies) = &proxies
             && !proxies.contains(peer.ip())

@@ -21,7 +21,7 @@ pub use session::dot_stuff;
 /// RFC 1939 §3: the autologout timer is at least 10 minutes; not configurable.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 
-pub(crate) struct Shared {
+pub(crate) struct Pop3State {
     pub store: Arc<dyn Store>,
     pub tls: TlsSetup,
     pub throttle: Arc<AuthThrottle>,
@@ -56,7 +56,7 @@ impl Drop for MaildropLock {
     }
 }
 
-impl Shared {
+impl Pop3State {
     pub fn lock(&self, user_id: i64) -> Option<MaildropLock> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         open.insert(user_id).then(|| MaildropLock {
@@ -68,7 +68,7 @@ impl Shared {
 
 #[derive(Clone)]
 pub struct Pop3Server {
-    shared: Arc<Shared>,
+    shared: Arc<Pop3State>,
 }
 
 impl Pop3Server {
@@ -83,7 +83,7 @@ impl Pop3Server {
     ) -> Pop3Server {
         let pop3 = &config.pop3;
         Pop3Server {
-            shared: Arc::new(Shared {
+            shared: Arc::new(Pop3State {
                 commands: estafeta_net::CommandBudget::new(
                     pop3.unauthenticated_commands_per_minute,
                     throttle.ipv6_prefix(),

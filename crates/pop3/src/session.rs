@@ -20,14 +20,14 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use estafeta_config::TlsMode;
+use estafeta_config::ListenerTls;
 use estafeta_net::{Connection, IoError, LineIo, sasl};
 use estafeta_store::User;
 use tracing::Instrument;
 
 use crate::command::{Command, parse};
 use crate::input::{self, Got};
-use crate::{MaildropLock, Shared};
+use crate::{MaildropLock, Pop3State};
 use estafeta_net::login::{Gate, Login};
 use estafeta_net::sasl::{Failure, Mechanism, Step};
 
@@ -38,13 +38,13 @@ const UNAVAILABLE: &str = "-ERR [SYS/TEMP] temporary failure, try again later";
 const MAX_COMMAND_LINE: usize = 255;
 const MAX_AUTH_LINE: usize = 12 * 1024;
 
-pub async fn run(shared: Arc<Shared>, conn: Connection) {
+pub async fn run(shared: Arc<Pop3State>, conn: Connection) {
     let span = tracing::info_span!("pop3", peer = %conn.peer, port = conn.local.port());
     async move {
         let _slot = conn.slot;
         let mut s = Session {
             tls: conn.stream.tls_info(),
-            starttls_offered: conn.listener.tls == TlsMode::Starttls,
+            starttls_offered: conn.listener.tls == ListenerTls::Starttls,
             io: Some(LineIo::new(conn.stream, shared.idle_timeout)),
             peer: conn.peer,
             shared,
@@ -110,7 +110,7 @@ impl Maildrop {
 }
 
 #[derive(Debug)]
-enum Outcome {
+enum Ending {
     Quit,
     Closed,
     Timeout,
@@ -122,7 +122,7 @@ enum Outcome {
 }
 
 struct Session {
-    shared: Arc<Shared>,
+    shared: Arc<Pop3State>,
     io: Option<LineIo>,
     peer: SocketAddr,
     tls: Option<(String, String)>,
@@ -131,7 +131,7 @@ struct Session {
     drop: Option<Maildrop>,
     errors: u32,
     /// Why a command ended the session, when it was not QUIT.
-    ended: Option<Outcome>,
+    ended: Option<Ending>,
 }
 
 impl Session {
@@ -162,7 +162,7 @@ impl Session {
         )
     }
 
-    async fn serve(&mut self) -> Outcome {
+    async fn serve(&mut self) -> Ending {
         self.io().reply("+OK estafeta POP3 server ready");
         loop {
             let line = match self.read_line().await {
@@ -170,21 +170,21 @@ impl Session {
                 Ok(Got::TooLong) => {
                     // the rest of the line is still coming: not worth reading
                     self.say("-ERR line too long");
-                    return Outcome::TooLong;
+                    return Ending::TooLong;
                 }
                 Ok(Got::Late) => {
                     self.say("-ERR command not received in time");
-                    return Outcome::TooSlow;
+                    return Ending::TooSlow;
                 }
-                Ok(Got::Closed) => return Outcome::Closed,
-                Err(IoError::Timeout) => return Outcome::Timeout,
-                Err(IoError::Io(_)) => return Outcome::Error,
+                Ok(Got::Closed) => return Ending::Closed,
+                Err(IoError::Timeout) => return Ending::Timeout,
+                Err(IoError::Io(_)) => return Ending::Error,
             };
             if self.drop.is_none() && !self.shared.commands.spend(self.peer.ip()) {
                 tracing::info!("too many commands before login: disconnecting");
                 self.io()
                     .reply("-ERR [SYS/TEMP] too many commands, try again later");
-                return Outcome::TooManyCommands;
+                return Ending::TooManyCommands;
             }
             let is_auth = line
                 .get(..4)
@@ -203,13 +203,13 @@ impl Session {
             };
             match step {
                 Ok(true) => {}
-                Ok(false) => return self.ended.take().unwrap_or(Outcome::Quit),
-                Err(IoError::Timeout) => return Outcome::Timeout,
-                Err(IoError::Io(_)) => return Outcome::Error,
+                Ok(false) => return self.ended.take().unwrap_or(Ending::Quit),
+                Err(IoError::Timeout) => return Ending::Timeout,
+                Err(IoError::Io(_)) => return Ending::Error,
             }
             if self.errors >= self.shared.max_errors {
                 self.io().reply("-ERR too many errors, closing");
-                return Outcome::TooManyErrors;
+                return Ending::TooManyErrors;
             }
         }
     }
@@ -412,17 +412,17 @@ impl Session {
         Ok(match self.read_line().await? {
             Got::Line(l) => Some(String::from_utf8_lossy(&l).trim_end().to_string()),
             Got::Closed => {
-                self.ended = Some(Outcome::Closed);
+                self.ended = Some(Ending::Closed);
                 None
             }
             Got::TooLong => {
                 self.say("-ERR authentication response too long");
-                self.ended = Some(Outcome::TooLong);
+                self.ended = Some(Ending::TooLong);
                 None
             }
             Got::Late => {
                 self.say("-ERR command not received in time");
-                self.ended = Some(Outcome::TooSlow);
+                self.ended = Some(Ending::TooSlow);
                 None
             }
         })

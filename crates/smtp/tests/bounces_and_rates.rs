@@ -7,7 +7,9 @@
 mod common;
 
 use common::{BOB_PASSWORD, Client, Harness};
-use estafeta_store::{Accept, Outcome, RecipientUpdate, RemoteRecipient, new_queue_id, now};
+use estafeta_store::{
+    Accept, DeliveryOutcome, RecipientUpdate, RemoteRecipient, new_queue_id, now,
+};
 
 /// A report about the message `<hello.1@example.com>`.
 fn dsn(original_from: &str, failed: &str) -> String {
@@ -81,7 +83,7 @@ async fn sent_by_bob(h: &Harness, message_id: &str, rcpts: &[&str]) {
         .map(|r| RecipientUpdate {
             recipient_id: r.id,
             queue_id: r.queue_id,
-            outcome: Outcome::Delivered {
+            outcome: DeliveryOutcome::Delivered {
                 reply: "250 2.0.0 ok".into(),
             },
             host: None,

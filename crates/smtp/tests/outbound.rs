@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use estafeta_config::{Protocol, TlsMode as ListenerTls};
+use estafeta_config::{ListenerTls, Protocol};
 use estafeta_smtp::outbound::{
     AuthMechanism, ClientSettings, Credentials, Error, Notify, OutboundMessage, Rcpt, RcptStatus,
     Ret, SmtpClient, Stage, Timeouts, TlsPolicy, Transfer, normalize_line_endings,

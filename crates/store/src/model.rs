@@ -312,7 +312,7 @@ pub struct QueuedMessage {
 
 /// What a delivery attempt did for one recipient.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum DeliveryOutcome {
     Delivered { reply: String },
     Deferred { reply: String, next_attempt: i64 },
     Failed { reply: String },
@@ -354,7 +354,7 @@ pub struct RecipientUpdate {
     pub recipient_id: i64,
     /// The recipient's message.
     pub queue_id: String,
-    pub outcome: Outcome,
+    pub outcome: DeliveryOutcome,
     /// The host that answered, for `queue show` and the report's Remote-MTA.
     pub host: Option<String>,
     /// A report this outcome owes the sender (decided by delivery from NOTIFY).

@@ -25,7 +25,7 @@ use crate::dsn_params::{Notify, Ret};
 use crate::engine::WriteTx;
 use crate::error::{Result, StoreError};
 use crate::model::{
-    Accept, Accepted, AttemptRecorded, Handoff, Outcome, QueueRecipient, QueuedMessage,
+    Accept, Accepted, AttemptRecorded, DeliveryOutcome, Handoff, QueueRecipient, QueuedMessage,
     RecipientState, RecipientUpdate, ReportHandover, ReportKind, ReportsQueued, SentMessage,
 };
 use crate::now;
@@ -458,9 +458,9 @@ async fn record_one(
     at: i64,
 ) -> Result<bool> {
     let (state, reply, next) = match &u.outcome {
-        Outcome::Delivered { reply } => (RecipientState::Delivered, reply, None),
-        Outcome::Failed { reply } => (RecipientState::Failed, reply, None),
-        Outcome::Deferred {
+        DeliveryOutcome::Delivered { reply } => (RecipientState::Delivered, reply, None),
+        DeliveryOutcome::Failed { reply } => (RecipientState::Failed, reply, None),
+        DeliveryOutcome::Deferred {
             reply,
             next_attempt,
         } => (RecipientState::Deferred, reply, Some(*next_attempt)),
@@ -483,7 +483,7 @@ async fn record_one(
     .execute(&mut *w.tx)
     .await?
     .rows_affected();
-    if n == 1 && matches!(u.outcome, Outcome::Delivered { .. }) {
+    if n == 1 && matches!(u.outcome, DeliveryOutcome::Delivered { .. }) {
         sent::record(w, u.recipient_id, at).await?;
     }
     Ok(n == 1)

@@ -554,7 +554,7 @@ async fn body_stored_once_and_released(f: &Fixture) {
 
     let leased = store.lease_due("node-a", now(), 10, 60).await.unwrap();
     assert_eq!(leased.len(), 1);
-    let delivered = Outcome::Delivered {
+    let delivered = DeliveryOutcome::Delivered {
         reply: "250 ok".into(),
     };
     let done = store
@@ -803,11 +803,11 @@ async fn sent_messages_are_recorded_on_delivery(store: Arc<dyn Store>) {
     let mut updates = Vec::new();
     for r in &leased {
         let outcome = if r.address == "c@remote.test" {
-            Outcome::Failed {
+            DeliveryOutcome::Failed {
                 reply: "550 5.1.1 no".into(),
             }
         } else {
-            Outcome::Delivered {
+            DeliveryOutcome::Delivered {
                 reply: "250 ok".into(),
             }
         };
@@ -928,7 +928,7 @@ async fn queue_leases(store: Arc<dyn Store>) {
     );
 
     // a: deferred for an hour; b: its lease runs out and node-b takes it over
-    let later = Outcome::Deferred {
+    let later = DeliveryOutcome::Deferred {
         reply: "451 try later".into(),
         next_attempt: t + 3600,
     };
@@ -938,7 +938,7 @@ async fn queue_leases(store: Arc<dyn Store>) {
         taken.iter().map(|r| r.id).collect::<Vec<_>>(),
         vec![mine[1].id]
     );
-    let late = Outcome::Delivered {
+    let late = DeliveryOutcome::Delivered {
         reply: "250".into(),
     };
     assert!(
@@ -970,7 +970,7 @@ async fn queue_leases(store: Arc<dyn Store>) {
     );
     let again = store.lease_due("node-a", t + 3600, 10, 60).await.unwrap();
     assert_eq!(again.len(), 1);
-    let delivered = Outcome::Delivered {
+    let delivered = DeliveryOutcome::Delivered {
         reply: "250 ok".into(),
     };
     assert!(record(&store, "node-a", &again[0], delivered).await);
@@ -1025,7 +1025,12 @@ async fn hand_over(store: &Arc<dyn Store>, queue_id: &str) -> (ReportsQueued, Ha
 }
 
 /// Records one outcome for `r`, owing no report; false when `owner` lost the lease.
-async fn record(store: &Arc<dyn Store>, owner: &str, r: &QueueRecipient, outcome: Outcome) -> bool {
+async fn record(
+    store: &Arc<dyn Store>,
+    owner: &str,
+    r: &QueueRecipient,
+    outcome: DeliveryOutcome,
+) -> bool {
     let done = store
         .record_attempt(owner, &[update(r, outcome, None)])
         .await
@@ -1033,7 +1038,11 @@ async fn record(store: &Arc<dyn Store>, owner: &str, r: &QueueRecipient, outcome
     done.conflicts.is_empty()
 }
 
-fn update(r: &QueueRecipient, outcome: Outcome, report: Option<ReportKind>) -> RecipientUpdate {
+fn update(
+    r: &QueueRecipient,
+    outcome: DeliveryOutcome,
+    report: Option<ReportKind>,
+) -> RecipientUpdate {
     RecipientUpdate {
         recipient_id: r.id,
         queue_id: r.queue_id.clone(),
@@ -1043,8 +1052,8 @@ fn update(r: &QueueRecipient, outcome: Outcome, report: Option<ReportKind>) -> R
     }
 }
 
-fn failed(reply: &str) -> Outcome {
-    Outcome::Failed {
+fn failed(reply: &str) -> DeliveryOutcome {
+    DeliveryOutcome::Failed {
         reply: reply.into(),
     }
 }
@@ -1159,7 +1168,7 @@ async fn queue_report_to_outside_sender_and_delay_report(store: Arc<dyn Store>) 
             "w",
             &[update(
                 &leased[0],
-                Outcome::Deferred {
+                DeliveryOutcome::Deferred {
                     reply: "451 4.3.0 later".into(),
                     next_attempt: later,
                 },
@@ -1297,7 +1306,7 @@ async fn queue_operator_commands(f: &Fixture) {
     let deferred = |r: &QueueRecipient| {
         update(
             r,
-            Outcome::Deferred {
+            DeliveryOutcome::Deferred {
                 reply: "421 4.4.2 gone".into(),
                 next_attempt: far,
             },

@@ -15,7 +15,7 @@ pub mod scripted_smtp;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use estafeta_config::{Config, Listener, Protocol, TlsMode};
+use estafeta_config::{Config, Listener, ListenerTls, Protocol};
 use estafeta_server::{RunningServer, Server};
 use estafeta_store::{Backend, NewUser, Store, StoreOptions};
 
@@ -42,7 +42,7 @@ pub struct MailHost {
 }
 
 /// A listener on a free loopback port.
-pub fn loopback(protocol: Protocol, tls: TlsMode) -> Listener {
+pub fn loopback(protocol: Protocol, tls: ListenerTls) -> Listener {
     Listener {
         address: "127.0.0.1".parse().expect("ip"),
         port: 0,
@@ -54,7 +54,7 @@ pub fn loopback(protocol: Protocol, tls: TlsMode) -> Listener {
 }
 
 /// The same behind a PROXY-protocol proxy from `proxies`.
-pub fn proxied(protocol: Protocol, tls: TlsMode, proxies: &str) -> Listener {
+pub fn proxied(protocol: Protocol, tls: ListenerTls, proxies: &str) -> Listener {
     Listener {
         proxy_protocol: true,
         proxy_trusted: vec![proxies.to_string()],
@@ -102,7 +102,7 @@ impl MailHost {
     /// one, with the test configuration (see [`config`]) changed by `tweak`.
     pub async fn start(
         users: &[TestUser<'_>],
-        listeners: &[(Protocol, TlsMode)],
+        listeners: &[(Protocol, ListenerTls)],
         tweak: impl FnOnce(&mut Config),
     ) -> MailHost {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -119,11 +119,11 @@ impl MailHost {
                 .await
                 .expect("user");
         }
-        let mut specs = vec![loopback(Protocol::Smtp, TlsMode::None)];
+        let mut specs = vec![loopback(Protocol::Smtp, ListenerTls::None)];
         specs.extend(listeners.iter().map(|&(p, tls)| loopback(p, tls)));
         if let Some(&(protocol, _)) = listeners.first() {
-            specs.push(proxied(protocol, TlsMode::Starttls, "127.0.0.1/32"));
-            specs.push(proxied(protocol, TlsMode::Starttls, "192.0.2.0/24"));
+            specs.push(proxied(protocol, ListenerTls::Starttls, "127.0.0.1/32"));
+            specs.push(proxied(protocol, ListenerTls::Starttls, "192.0.2.0/24"));
         }
         let mut config = config(dir.path(), specs);
         tweak(&mut config);

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use estafeta_config::{Config, Listener, Protocol, TlsMode};
+use estafeta_config::{Config, Listener, ListenerTls, Protocol};
 use estafeta_server::{RunningServer, Server};
 use estafeta_store::{Accept, NewUser, QueuedMessage, RemoteRecipient, Ret, Store, new_queue_id};
 use estafeta_testkit::dns::TestDns;
@@ -91,7 +91,7 @@ impl Sender {
         if let Some(trusted) = o.smtp_trusting {
             config.listeners = vec![estafeta_testkit::loopback(
                 Protocol::Smtp,
-                TlsMode::Starttls,
+                ListenerTls::Starttls,
             )];
             config.smtp.trusted_networks = trusted.iter().map(|t| t.to_string()).collect();
         }
@@ -225,7 +225,7 @@ impl Receiver {
             vec![Listener {
                 address: addr.ip(),
                 port: addr.port(),
-                ..estafeta_testkit::loopback(Protocol::Smtp, TlsMode::Starttls)
+                ..estafeta_testkit::loopback(Protocol::Smtp, ListenerTls::Starttls)
             }],
         );
         config.hostname = format!("mx.{domain}");

@@ -3,9 +3,9 @@
 use estafeta_store::Store;
 
 use crate::cli::AliasCommand;
-use crate::failure::Outcome;
+use crate::failure::CommandResult;
 
-pub async fn run(cmd: AliasCommand, store: &dyn Store) -> Outcome {
+pub async fn run(cmd: AliasCommand, store: &dyn Store) -> CommandResult {
     match cmd {
         AliasCommand::Add { address, targets } => {
             store.add_alias(&address, &targets).await?;

@@ -3,10 +3,10 @@
 use estafeta_config::{Config, EXAMPLE};
 
 use crate::cli::ConfigCommand;
-use crate::failure::{Failure, Outcome};
+use crate::failure::{CommandResult, Failure};
 use crate::settings::Settings;
 
-pub fn run(cmd: ConfigCommand, settings: Result<Settings, Failure>) -> Outcome {
+pub fn run(cmd: ConfigCommand, settings: Result<Settings, Failure>) -> CommandResult {
     match cmd {
         ConfigCommand::Example => {
             print!("{EXAMPLE}");

@@ -3,9 +3,9 @@
 use estafeta_store::Store;
 
 use crate::cli::DomainCommand;
-use crate::failure::Outcome;
+use crate::failure::CommandResult;
 
-pub async fn run(cmd: DomainCommand, store: &dyn Store) -> Outcome {
+pub async fn run(cmd: DomainCommand, store: &dyn Store) -> CommandResult {
     match cmd {
         DomainCommand::Add { name } => {
             let d = store.add_domain(&name).await?;

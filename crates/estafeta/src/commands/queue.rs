@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use estafeta_store::{QueueRecipient, QueuedMessage, RecipientState, Store, now};
 
 use crate::cli::QueueCommand;
-use crate::failure::{Failure, Outcome};
+use crate::failure::{CommandResult, Failure};
 
-pub async fn run(cmd: QueueCommand, store: &dyn Store) -> Outcome {
+pub async fn run(cmd: QueueCommand, store: &dyn Store) -> CommandResult {
     match cmd {
         QueueCommand::List => list(store).await,
         QueueCommand::Show { id } => show(store, &id).await,
@@ -40,7 +40,7 @@ fn unknown(id: &str) -> Failure {
     ))
 }
 
-async fn list(store: &dyn Store) -> Outcome {
+async fn list(store: &dyn Store) -> CommandResult {
     let queue = store.queue_list().await?;
     if queue.is_empty() {
         println!("queue is empty");
@@ -76,7 +76,7 @@ async fn list(store: &dyn Store) -> Outcome {
     Ok(())
 }
 
-async fn show(store: &dyn Store, id: &str) -> Outcome {
+async fn show(store: &dyn Store, id: &str) -> CommandResult {
     let id = normalize_id(id);
     let m = store.queue_get(&id).await?.ok_or_else(|| unknown(&id))?;
     let t = now();
@@ -146,7 +146,7 @@ async fn show(store: &dyn Store, id: &str) -> Outcome {
     Ok(())
 }
 
-async fn retry(store: &dyn Store, id: Option<&str>, all: bool) -> Outcome {
+async fn retry(store: &dyn Store, id: Option<&str>, all: bool) -> CommandResult {
     match (id, all) {
         (Some(id), false) => {
             let id = normalize_id(id);
@@ -167,7 +167,7 @@ async fn retry(store: &dyn Store, id: Option<&str>, all: bool) -> Outcome {
 }
 
 /// Makes everything due, then waits until each waiting recipient has been attempted.
-async fn flush(store: &dyn Store, wait: Duration) -> Outcome {
+async fn flush(store: &dyn Store, wait: Duration) -> CommandResult {
     let before: HashMap<i64, i64> = waiting(&store.queue_list().await?)
         .map(|r| (r.id, r.attempts))
         .collect();

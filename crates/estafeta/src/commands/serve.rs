@@ -6,11 +6,11 @@
 
 use estafeta_server::Server;
 
-use crate::failure::{Failure, Outcome};
+use crate::failure::{CommandResult, Failure};
 use crate::settings::Settings;
 use crate::stop;
 
-pub async fn run(settings: Settings) -> Outcome {
+pub async fn run(settings: Settings) -> CommandResult {
     let config = &settings.config;
     let identity = crate::privileges::plan(config)?;
     match &settings.origin {

@@ -3,9 +3,9 @@
 use estafeta_store::{NewSuppression, Store};
 
 use crate::cli::{OnOff, SuppressionCommand};
-use crate::failure::Outcome;
+use crate::failure::CommandResult;
 
-pub async fn run(cmd: SuppressionCommand, store: &dyn Store) -> Outcome {
+pub async fn run(cmd: SuppressionCommand, store: &dyn Store) -> CommandResult {
     match cmd {
         SuppressionCommand::List { domain } => {
             let list = store.list_suppressions(domain.as_deref()).await?;

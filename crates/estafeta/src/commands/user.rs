@@ -6,9 +6,9 @@ use std::io::{BufRead, IsTerminal};
 use estafeta_store::{NewUser, Store, User, UserChanges};
 
 use crate::cli::{PasswordSource, UserCommand};
-use crate::failure::{Failure, Outcome};
+use crate::failure::{CommandResult, Failure};
 
-pub async fn run(cmd: UserCommand, store: &dyn Store) -> Outcome {
+pub async fn run(cmd: UserCommand, store: &dyn Store) -> CommandResult {
     match cmd {
         UserCommand::Add {
             address,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use estafeta_config::{Config, TlsMode};
+use estafeta_config::{Config, ListenerTls};
 use estafeta_net::{
     AuthThrottle, CommandBudget, Connection, ConnectionLimits, IoError, Line, LineIo, Networks,
     RefusalWords, Service, TlsSetup, sasl,
@@ -52,7 +52,7 @@ pub(crate) struct ImapSettings {
     pub max_bad_commands: u32,
 }
 
-struct Shared {
+struct ImapState {
     store: Arc<dyn Store>,
     tls: TlsSetup,
     throttle: Arc<AuthThrottle>,
@@ -66,7 +66,7 @@ struct Shared {
 
 #[derive(Clone)]
 pub struct ImapServer {
-    shared: Arc<Shared>,
+    shared: Arc<ImapState>,
 }
 
 impl ImapServer {
@@ -88,7 +88,7 @@ impl ImapServer {
             max_bad_commands: imap.max_bad_commands,
         };
         ImapServer {
-            shared: Arc::new(Shared {
+            shared: Arc::new(ImapState {
                 connections: ConnectionLimits::new(
                     imap.max_connections,
                     imap.max_connections_per_ip,
@@ -119,7 +119,7 @@ impl Service for ImapServer {
             let _slot = conn.slot;
             let mut s = Session {
                 tls: conn.stream.tls_info(),
-                starttls_offered: conn.listener.tls == TlsMode::Starttls,
+                starttls_offered: conn.listener.tls == ListenerTls::Starttls,
                 io: Some(LineIo::with_buffer(
                     conn.stream,
                     shared.settings.idle_timeout,
@@ -167,7 +167,7 @@ const READ_BUFFER: usize = 4 * 1024;
 const BODY_BATCH: usize = 200;
 
 struct Session {
-    shared: Arc<Shared>,
+    shared: Arc<ImapState>,
     io: Option<LineIo>,
     peer: SocketAddr,
     tls: Option<(String, String)>,
@@ -194,7 +194,7 @@ struct View {
     read_only: bool,
     /// Every change up to this MODSEQ has been reported to the client.
     modseq: i64,
-    /// In UID order; index + 1 is the sequence number. Shared with the snapshot it came
+    /// In UID order; index + 1 is the sequence number. ImapState with the snapshot it came
     /// from until changed.
     entries: Arc<Vec<MailboxEntry>>,
     /// UIDs expunged by others and not yet told, because the commands since could not.

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 
-use estafeta_config::{Config, Protocol, TlsMode};
+use estafeta_config::{Config, ListenerTls, Protocol};
 use estafeta_testkit::{MailHost, TestUser};
 
 /// The raw line client.
@@ -40,8 +40,8 @@ impl Harness {
                 TestUser("ann@example.com", "secret", true),
             ],
             &[
-                (Protocol::Imap, TlsMode::Starttls),
-                (Protocol::Imap, TlsMode::Implicit),
+                (Protocol::Imap, ListenerTls::Starttls),
+                (Protocol::Imap, ListenerTls::Implicit),
             ],
             |c| {
                 c.auth.max_failures = 3;

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 
-use estafeta_config::{Config, Protocol, TlsMode};
+use estafeta_config::{Config, ListenerTls, Protocol};
 use estafeta_testkit::{MailHost, TestUser};
 
 /// The raw line client.
@@ -41,8 +41,8 @@ impl Harness {
                 TestUser("ann@example.com", "secret", false),
             ],
             &[
-                (Protocol::Pop3, TlsMode::Starttls),
-                (Protocol::Pop3, TlsMode::Implicit),
+                (Protocol::Pop3, ListenerTls::Starttls),
+                (Protocol::Pop3, ListenerTls::Implicit),
             ],
             |c| {
                 c.auth.max_failures = 3;

@@ -10,14 +10,14 @@
 
 use estafeta_store::{Accept, now, return_path};
 
-use super::Shared;
+use super::SmtpState;
 use super::bounces::{self, Report};
 use super::client::Client;
-use super::envelope::Envelope;
 use super::headers::{self, Trace};
 use super::quota::{self, Placement};
 use super::reports;
 use super::spool::{PREFIX_ROOM, Spool};
+use super::transaction::Transaction;
 
 const TEMPORARY_STORAGE_FAILURE: &str =
     "451 4.3.0 Error: temporary storage failure, try again later";
@@ -25,9 +25,9 @@ const TEMPORARY_STORAGE_FAILURE: &str =
 /// Assembles the message and stores it: `Ok` with the 250 reply once the commit is
 /// durable, `Err` with the reply that refuses it.
 pub async fn store(
-    shared: &Shared,
+    shared: &SmtpState,
     client: &Client<'_>,
-    envelope: Envelope,
+    envelope: Transaction,
     spool: Spool,
 ) -> Result<String, String> {
     let budget = shared.body_budget.clone();
@@ -52,9 +52,9 @@ struct Assembled {
 }
 
 async fn assemble(
-    shared: &Shared,
+    shared: &SmtpState,
     client: &Client<'_>,
-    envelope: &Envelope,
+    envelope: &Transaction,
     body: Vec<u8>,
 ) -> Result<Assembled, String> {
     let settings = &shared.settings;
@@ -131,9 +131,9 @@ async fn assemble(
 }
 
 async fn commit(
-    shared: &Shared,
+    shared: &SmtpState,
     client: &Client<'_>,
-    mut envelope: Envelope,
+    mut envelope: Transaction,
     assembled: Assembled,
 ) -> Result<String, String> {
     let Assembled {

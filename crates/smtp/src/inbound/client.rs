@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use estafeta_store::User;
 
-use super::Shared;
+use super::SmtpState;
 
 pub struct Client<'a> {
     pub ip: IpAddr,
@@ -25,7 +25,7 @@ pub struct Client<'a> {
 impl Client<'_> {
     /// One of our users: logged in, or connecting from `smtp.trusted_networks`. Only they
     /// may relay, and only their mail counts against a domain's rate limits.
-    pub fn is_ours(&self, shared: &Shared) -> bool {
+    pub fn is_ours(&self, shared: &SmtpState) -> bool {
         self.user.is_some() || shared.trusted.contains(self.ip)
     }
 }

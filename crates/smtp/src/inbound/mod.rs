@@ -5,7 +5,6 @@ mod assembly;
 pub mod bounces;
 mod client;
 pub mod data;
-mod envelope;
 mod headers;
 mod policy;
 mod quota;
@@ -15,6 +14,7 @@ mod reports;
 mod sender;
 mod session;
 mod spool;
+mod transaction;
 
 use std::sync::Arc;
 
@@ -46,7 +46,7 @@ impl SmtpSettings {
     }
 }
 
-pub(crate) struct Shared {
+pub(crate) struct SmtpState {
     pub store: Arc<dyn Store>,
     pub tls: TlsSetup,
     pub settings: SmtpSettings,
@@ -64,7 +64,7 @@ pub(crate) struct Shared {
     pub refusal: RefusalWords,
 }
 
-impl Shared {
+impl SmtpState {
     fn spool(&self) -> spool::Spool {
         spool::Spool::new(self.settings.spool_dir.clone())
     }
@@ -72,7 +72,7 @@ impl Shared {
 
 #[derive(Clone)]
 pub struct SmtpServer {
-    shared: Arc<Shared>,
+    shared: Arc<SmtpState>,
 }
 
 impl SmtpServer {
@@ -90,7 +90,7 @@ impl SmtpServer {
         let settings = SmtpSettings::from_config(config);
         let s = &settings.smtp;
         let host = &settings.hostname;
-        let shared = Shared {
+        let shared = SmtpState {
             refusal: RefusalWords {
                 permanent: format!("554 5.7.1 {host} Error:").into(),
                 temporary: format!("421 4.7.0 {host} Error:").into(),

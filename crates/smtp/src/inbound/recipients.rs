@@ -12,11 +12,11 @@ use smtp_proto::{
     RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE, RCPT_NOTIFY_NEVER, RCPT_NOTIFY_SUCCESS, RcptTo,
 };
 
-use super::Shared;
+use super::SmtpState;
 use super::client::Client;
-use super::envelope::Envelope;
 use super::quota::{self, LocalRecipient};
 use super::rates::{self, Held};
+use super::transaction::Transaction;
 
 /// What becomes of one recipient.
 pub enum Verdict {
@@ -38,9 +38,9 @@ pub enum Verdict {
 
 /// Decides on `to` for the transaction `envelope` of `client`.
 pub async fn judge(
-    shared: &Shared,
+    shared: &SmtpState,
     client: &Client<'_>,
-    envelope: &Envelope,
+    envelope: &Transaction,
     to: RcptTo<String>,
 ) -> Verdict {
     let queue_id = &envelope.id;
@@ -136,7 +136,7 @@ pub async fn judge(
 
 /// The refusal of a recipient on the suppression list of the logged-in user's domain,
 /// when that domain enforces its list.
-async fn suppressed(shared: &Shared, client: &Client<'_>, rcpt: &str) -> Option<String> {
+async fn suppressed(shared: &SmtpState, client: &Client<'_>, rcpt: &str) -> Option<String> {
     let user = client.user?;
     let (_, domain) = user.address.rsplit_once('@')?;
     match shared.store.enforced_suppression(domain, rcpt).await {

@@ -7,20 +7,20 @@
 use estafeta_store::{Ret, address, new_queue_id};
 use smtp_proto::{MAIL_RET_FULL, MAIL_RET_HDRS, MAIL_SMTPUTF8, MailFrom};
 
-use super::Shared;
+use super::SmtpState;
 use super::client::Client;
-use super::envelope::Envelope;
 use super::policy::may_send_as;
 use super::rates;
+use super::transaction::Transaction;
 
 const TEMPORARY_LOOKUP_FAILURE: &str = "451 4.3.0 Error: temporary lookup failure";
 
 /// The envelope a transaction starts with, or the reply refusing MAIL.
 pub async fn accept(
-    shared: &Shared,
+    shared: &SmtpState,
     client: &Client<'_>,
     from: MailFrom<String>,
-) -> Result<Envelope, String> {
+) -> Result<Transaction, String> {
     if client.submission && client.user.is_none() {
         tracing::info!(from = %from.address, "MAIL refused: authentication required");
         return Err("530 5.7.0 Authentication required".into());
@@ -84,7 +84,7 @@ pub async fn accept(
     };
     let id = new_queue_id();
     tracing::debug!(queue_id = %id, from = %sender, "MAIL accepted");
-    Ok(Envelope {
+    Ok(Transaction {
         id,
         sender,
         envid: from.env_id,
@@ -103,7 +103,7 @@ pub async fn accept(
 /// session is one of our users' (logged in, or from trusted_networks): a stranger writing
 /// `MAIL FROM:<x@our-domain>` on port 25 never spends the domain's count.
 async fn rate_domain(
-    shared: &Shared,
+    shared: &SmtpState,
     client: &Client<'_>,
     sender: &str,
 ) -> Result<Option<String>, estafeta_store::StoreError> {

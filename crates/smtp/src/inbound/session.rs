@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use estafeta_config::{Protocol, TlsMode};
+use estafeta_config::{ListenerTls, Protocol};
 use estafeta_net::Connection;
 use estafeta_store::User;
 use smtp_proto::{
@@ -39,12 +39,12 @@ use smtp_proto::{
 };
 use tracing::Instrument;
 
-use super::Shared;
+use super::SmtpState;
 use super::client::Client;
 use super::data::{self, Checker, DataEnd};
-use super::envelope::Envelope;
 use super::recipients::{self, Verdict};
 use super::spool::Spool;
+use super::transaction::Transaction;
 use super::{assembly, sender};
 
 use estafeta_net::login::Gate;
@@ -85,7 +85,7 @@ impl Clock {
     }
 }
 
-pub async fn run(shared: Arc<Shared>, conn: Connection) {
+pub async fn run(shared: Arc<SmtpState>, conn: Connection) {
     let span = tracing::info_span!("smtp", peer = %conn.peer, port = conn.local.port());
     async move {
         let _slot = conn.slot;
@@ -93,7 +93,7 @@ pub async fn run(shared: Arc<Shared>, conn: Connection) {
         let idle = Duration::from_secs(shared.settings.smtp.idle_timeout);
         let mut session = Session {
             submission: conn.listener.protocol == Protocol::Submission,
-            starttls_offered: conn.listener.tls == TlsMode::Starttls,
+            starttls_offered: conn.listener.tls == ListenerTls::Starttls,
             io: Some(Io::new(conn.stream, idle)),
             peer: conn.peer,
             shared,
@@ -128,9 +128,9 @@ enum Next {
     Close,
 }
 
-/// A transaction: its envelope, and the BDAT chunks while they arrive.
+/// A transaction in progress: its envelope, and the BDAT chunks while they arrive.
 struct Tx {
-    envelope: Envelope,
+    transaction: Transaction,
     /// BDAT chunks so far (nothing once the content rules refuse the message).
     chunks: Option<Spool>,
     /// Octets of the BDAT chunks so far.
@@ -141,9 +141,9 @@ struct Tx {
 }
 
 impl Tx {
-    fn new(envelope: Envelope) -> Tx {
+    fn new(transaction: Transaction) -> Tx {
         Tx {
-            envelope,
+            transaction,
             chunks: None,
             chunked: 0,
             check: Checker::default(),
@@ -153,7 +153,7 @@ impl Tx {
 }
 
 struct Session {
-    shared: Arc<Shared>,
+    shared: Arc<SmtpState>,
     io: Option<Io>,
     peer: SocketAddr,
     submission: bool,
@@ -555,8 +555,8 @@ impl Session {
         }
         let accepted = sender::accept(&self.shared, &self.client(), from).await;
         match accepted {
-            Ok(envelope) => {
-                self.tx = Some(Tx::new(envelope));
+            Ok(transaction) => {
+                self.tx = Some(Tx::new(transaction));
                 self.say("250 2.1.0 Ok");
             }
             Err(refusal) => self.say(&refusal),
@@ -568,15 +568,15 @@ impl Session {
             self.say("503 5.5.1 Error: need MAIL command");
             return;
         };
-        if tx.envelope.rcpts.len() >= self.shared.settings.smtp.max_recipients as usize {
+        if tx.transaction.rcpts.len() >= self.shared.settings.smtp.max_recipients as usize {
             // flow control, not a client error (RFC 5321 §4.5.3.1.10): the client sends
             // the rest in another transaction, so it does not count towards max_errors
             self.io().reply("452 4.5.3 Error: too many recipients");
             return;
         }
         let rcpt = to.address.clone();
-        let verdict = recipients::judge(&self.shared, &self.client(), &tx.envelope, to).await;
-        let Some(envelope) = self.tx.as_mut().map(|tx| &mut tx.envelope) else {
+        let verdict = recipients::judge(&self.shared, &self.client(), &tx.transaction, to).await;
+        let Some(envelope) = self.tx.as_mut().map(|tx| &mut tx.transaction) else {
             return;
         };
         match verdict {
@@ -610,7 +610,7 @@ impl Session {
                 self.say("503 5.5.1 Error: need MAIL command");
                 return Ok(Next::Continue);
             }
-            Some(tx) if tx.envelope.rcpts.is_empty() => {
+            Some(tx) if tx.transaction.rcpts.is_empty() => {
                 self.say("554 5.5.1 Error: no valid recipients");
                 return Ok(Next::Continue);
             }
@@ -630,13 +630,13 @@ impl Session {
         };
         let (body, problems) = match ended {
             DataEnd::Closed => {
-                tracing::info!(queue_id = %tx.envelope.id, "connection closed during DATA: nothing accepted");
+                tracing::info!(queue_id = %tx.transaction.id, "connection closed during DATA: nothing accepted");
                 return Ok(Next::Close);
             }
             DataEnd::Ended { body, problems } => (body, problems),
         };
         if let Some(reply) = problems.refusal(max) {
-            tracing::info!(queue_id = %tx.envelope.id, problems = ?problems, "message refused");
+            tracing::info!(queue_id = %tx.transaction.id, problems = ?problems, "message refused");
             self.say(&reply);
             return Ok(Next::Continue);
         }
@@ -651,7 +651,7 @@ impl Session {
         // The chunk is read in every case: it is data, never commands.
         let refusal = match &self.tx {
             None => Some("503 5.5.1 Error: need MAIL command".to_string()),
-            Some(tx) if tx.envelope.rcpts.is_empty() => {
+            Some(tx) if tx.transaction.rcpts.is_empty() => {
                 Some("554 5.5.1 Error: no valid recipients".to_string())
             }
             Some(tx) if tx.chunked.saturating_add(size) > max => Some(format!(
@@ -683,7 +683,7 @@ impl Session {
             let keep = !tx.check.problems.any();
             piece.clear();
             if !self.io().read_chunk(n, keep.then_some(&mut piece)).await? {
-                tracing::info!(queue_id = %tx.envelope.id, "connection closed during BDAT: nothing accepted");
+                tracing::info!(queue_id = %tx.transaction.id, "connection closed during BDAT: nothing accepted");
                 return Ok(Next::Close);
             }
             left -= n;
@@ -705,7 +705,7 @@ impl Session {
         }
         // the same rules as DATA, answered after the LAST chunk
         if let Some(reply) = tx.check.finish().refusal(max) {
-            tracing::info!(queue_id = %tx.envelope.id, problems = ?tx.check.problems, "message refused");
+            tracing::info!(queue_id = %tx.transaction.id, problems = ?tx.check.problems, "message refused");
             self.say(&reply);
             return Ok(Next::Continue);
         }
@@ -717,7 +717,7 @@ impl Session {
     /// Assembles and stores the message; the reply is 250 only once the store's commit
     /// is durable.
     async fn deliver(&mut self, tx: Tx, spool: Spool) -> String {
-        let stored = assembly::store(&self.shared, &self.client(), tx.envelope, spool).await;
+        let stored = assembly::store(&self.shared, &self.client(), tx.transaction, spool).await;
         match stored {
             Ok(reply) => {
                 self.accepted += 1;

@@ -65,7 +65,7 @@ impl Timeouts {
     }
 }
 
-/// When the outbound client uses TLS (the listeners' TLS is `estafeta_config::TlsMode`).
+/// When the outbound client uses TLS (the listeners' TLS is `estafeta_config::ListenerTls`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TlsPolicy {
     /// STARTTLS when the server offers it, plaintext when it does not (MX delivery).

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use estafeta_config::{Config, Protocol, TlsMode};
+use estafeta_config::{Config, ListenerTls, Protocol};
 use estafeta_net::testing::LineClient;
 use estafeta_server::RunningServer;
 use estafeta_store::{NewUser, Store};
@@ -75,13 +75,13 @@ impl Harness {
         let mut config = estafeta_testkit::config(
             dir.path(),
             vec![
-                loopback(Protocol::Smtp, TlsMode::Starttls),
-                loopback(Protocol::Submission, TlsMode::Starttls),
-                loopback(Protocol::Submission, TlsMode::Starttls),
-                loopback(Protocol::Submission, TlsMode::Implicit),
-                proxied(Protocol::Smtp, TlsMode::Starttls, "127.0.0.1/32"),
-                proxied(Protocol::Submission, TlsMode::Implicit, "127.0.0.1/32"),
-                proxied(Protocol::Smtp, TlsMode::Starttls, "192.0.2.0/24"),
+                loopback(Protocol::Smtp, ListenerTls::Starttls),
+                loopback(Protocol::Submission, ListenerTls::Starttls),
+                loopback(Protocol::Submission, ListenerTls::Starttls),
+                loopback(Protocol::Submission, ListenerTls::Implicit),
+                proxied(Protocol::Smtp, ListenerTls::Starttls, "127.0.0.1/32"),
+                proxied(Protocol::Submission, ListenerTls::Implicit, "127.0.0.1/32"),
+                proxied(Protocol::Smtp, ListenerTls::Starttls, "192.0.2.0/24"),
             ],
         );
         config.auth.failure_delay_ms = 1;

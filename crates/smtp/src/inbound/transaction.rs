@@ -7,7 +7,7 @@ use estafeta_store::{RemoteRecipient, Ret};
 use super::quota::LocalRecipient;
 use super::rates;
 
-pub struct Envelope {
+pub struct Transaction {
     /// The queue id, written in our Received: field and in every log line.
     pub id: String,
     /// Empty for the null sender `<>`.
@@ -30,7 +30,7 @@ pub struct Envelope {
     pub held: rates::Held,
 }
 
-impl Envelope {
+impl Transaction {
     /// Adds a remote recipient unless the envelope has it already (case-insensitively).
     pub fn add_remote(&mut self, recipient: RemoteRecipient) {
         if !self
