@@ -37,8 +37,8 @@ pub struct MailHost {
     pub proxied: Option<SocketAddr>,
     pub proxy_elsewhere: Option<SocketAddr>,
     pub dir: tempfile::TempDir,
-    /// Stops when dropped.
-    _server: RunningServer,
+    /// Every listener; stops when dropped.
+    pub server: RunningServer,
 }
 
 /// A listener on a free loopback port.
@@ -136,7 +136,7 @@ impl MailHost {
             proxied: addrs.get(listeners.len() + 1).copied(),
             proxy_elsewhere: addrs.get(listeners.len() + 2).copied(),
             dir,
-            _server: server,
+            server,
         }
     }
 

@@ -4,19 +4,18 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use estafeta_config::{Config, ListenerTls, Protocol};
 use estafeta_net::testing::LineClient;
-use estafeta_server::RunningServer;
-use estafeta_store::{NewUser, Store};
-use estafeta_testkit::{loopback, proxied};
+use estafeta_testkit::{MailHost, TestUser, proxied};
 
 pub const HOST: &str = estafeta_testkit::HOST;
 pub const BOB_PASSWORD: &str = "bob-password";
 
+/// The test mail host with SMTP's listeners; its store, data directory and INBOX reader
+/// through `Deref`.
 pub struct Harness {
-    pub store: Arc<dyn Store>,
+    host: MailHost,
     /// port 25 role: MX, STARTTLS offered
     pub mx: SocketAddr,
     /// 587 and 2525 roles: submission with STARTTLS
@@ -30,9 +29,13 @@ pub struct Harness {
     pub submissions_proxied: SocketAddr,
     /// A PROXY-protocol MX whose proxies are elsewhere (192.0.2.0/24): loopback is refused.
     pub mx_proxy_elsewhere: SocketAddr,
-    pub dir: tempfile::TempDir,
-    /// Stops when dropped.
-    _server: RunningServer,
+}
+
+impl std::ops::Deref for Harness {
+    type Target = MailHost;
+    fn deref(&self) -> &MailHost {
+        &self.host
+    }
 }
 
 impl Harness {
@@ -41,70 +44,50 @@ impl Harness {
     }
 
     /// Starts with the test defaults (nobody trusted to relay, failed logins answered
-    /// after 1 ms) changed by `tweak`.
+    /// after 1 ms) changed by `tweak`; bob and ann in example.com, the aliases team (both)
+    /// and bob.alias.
     pub async fn with(tweak: impl FnOnce(&mut Config)) -> Harness {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = estafeta_testkit::sqlite_store(dir.path()).await;
-        store.add_domain("example.com").await.expect("domain");
-        for (address, password) in [
-            ("bob@example.com", BOB_PASSWORD),
-            ("ann@example.com", "ann-password"),
-        ] {
-            store
-                .add_user(NewUser {
-                    address: address.into(),
-                    password: password.into(),
-                    quota_bytes: 0,
-                    pop3_keep: true,
-                })
-                .await
-                .expect("user");
-        }
-        store
-            .add_alias(
-                "team@example.com",
-                &["bob@example.com".into(), "ann@example.com".into()],
-            )
-            .await
-            .expect("alias");
-        store
-            .add_alias("bob.alias@example.com", &["bob@example.com".into()])
-            .await
-            .expect("alias");
-
-        let mut config = estafeta_testkit::config(
-            dir.path(),
-            vec![
-                loopback(Protocol::Smtp, ListenerTls::Starttls),
-                loopback(Protocol::Submission, ListenerTls::Starttls),
-                loopback(Protocol::Submission, ListenerTls::Starttls),
-                loopback(Protocol::Submission, ListenerTls::Implicit),
-                proxied(Protocol::Smtp, ListenerTls::Starttls, "127.0.0.1/32"),
-                proxied(Protocol::Submission, ListenerTls::Implicit, "127.0.0.1/32"),
-                proxied(Protocol::Smtp, ListenerTls::Starttls, "192.0.2.0/24"),
+        let host = MailHost::start(
+            &[
+                TestUser("bob@example.com", BOB_PASSWORD, true),
+                TestUser("ann@example.com", "ann-password", true),
             ],
-        );
-        config.auth.failure_delay_ms = 1;
-        tweak(&mut config);
-        let server = estafeta_testkit::serve(&config, store.clone()).await;
-        let addrs = server.addresses();
+            &[
+                (Protocol::Smtp, ListenerTls::Starttls),
+                (Protocol::Submission, ListenerTls::Starttls),
+                (Protocol::Submission, ListenerTls::Starttls),
+                (Protocol::Submission, ListenerTls::Implicit),
+            ],
+            |c| {
+                c.auth.failure_delay_ms = 1;
+                let behind = proxied(Protocol::Submission, ListenerTls::Implicit, "127.0.0.1/32");
+                c.listeners.push(behind);
+                tweak(c);
+            },
+        )
+        .await;
+        let store = &host.store;
+        let team = ["bob@example.com".into(), "ann@example.com".into()];
+        store
+            .add_alias("team@example.com", &team)
+            .await
+            .expect("alias");
+        let bob = ["bob@example.com".into()];
+        store
+            .add_alias("bob.alias@example.com", &bob)
+            .await
+            .expect("alias");
+        let all = host.server.addresses();
         Harness {
-            store,
-            mx: addrs[0],
-            submission: addrs[1],
-            submission_alt: addrs[2],
-            submissions: addrs[3],
-            mx_proxied: addrs[4],
-            submissions_proxied: addrs[5],
-            mx_proxy_elsewhere: addrs[6],
-            dir,
-            _server: server,
+            mx: host.listeners[0],
+            submission: host.listeners[1],
+            submission_alt: host.listeners[2],
+            submissions: host.listeners[3],
+            mx_proxied: host.proxied.expect("proxied"),
+            submissions_proxied: all[all.len() - 1],
+            mx_proxy_elsewhere: host.proxy_elsewhere.expect("proxied"),
+            host,
         }
-    }
-
-    /// The messages in a user's INBOX, oldest first.
-    pub async fn inbox(&self, address: &str) -> Vec<Vec<u8>> {
-        estafeta_testkit::inbox(&*self.store, address).await
     }
 
     pub async fn inbox_text(&self, address: &str) -> Vec<String> {
