@@ -67,6 +67,8 @@ level = "warn"
 [auth]
 allow_plaintext_on_loopback = true
 [smtp]
+# a load generator is one client sending far more than a person would
+unauthenticated_commands_per_minute = 0
 trusted_networks = []
 [[listener]]
 address = "$EST_IP"

@@ -93,6 +93,8 @@ data_dir = "$WORK/est"
 [log]
 level = "warn"
 [smtp]
+# a load generator is one client sending far more than a person would
+unauthenticated_commands_per_minute = 0
 max_connections_per_ip = 1000
 [delivery]
 max_connections_per_destination = $EST_CONCURRENCY
