@@ -1,6 +1,6 @@
 //! Stop requests. SIGTERM and SIGINT are caught on a thread of their own, outside the
 //! async runtime, so that a stop is noticed even when every runtime worker is busy. The
-//! first signal asks for a clean stop (no new connections, sessions told 421/BYE, delivery
+//! first signal asks for a clean stop (no new connections, SMTP sessions told 421, delivery
 //! records what it finished, the store closed) and starts [`STOP_DEADLINE`]; when it
 //! passes, or a second signal comes, the process exits at once. Nothing acknowledged is
 //! lost by that exit: every SMTP "250" and every IMAP/POP3 change follows a commit on disk.
