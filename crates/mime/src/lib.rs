@@ -10,20 +10,7 @@ pub mod text;
 
 pub use structure::{Kind, MAX_BOUNDARY, MAX_DEPTH, MAX_PARTS, Message, Part, parse};
 
-use mail_parser::{Address, HeaderName, HeaderValue};
-
-/// The first address of header `name` of `part` (the last such field counts).
-pub fn first_address(part: &Part<'_>, name: HeaderName<'_>) -> Option<String> {
-    let value = part.headers().iter().rev().find(|h| h.name == name)?;
-    let addr = match &value.value {
-        HeaderValue::Address(Address::List(list)) => list.first()?,
-        HeaderValue::Address(Address::Group(groups)) => {
-            groups.iter().flat_map(|g| g.addresses.iter()).next()?
-        }
-        _ => return None,
-    };
-    addr.address.as_ref().map(|a| a.to_string())
-}
+use mail_parser::{HeaderName, HeaderValue};
 
 /// The `Date:` of `part` in seconds since 1970, when it can be read.
 pub fn date(part: &Part<'_>) -> Option<i64> {

@@ -83,13 +83,6 @@ impl ConnectionLimits {
         let _ = open.wait_for(|n| *n == 0).await;
     }
 
-    /// A place in the total and one for `ip`.
-    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionSlot, Refusal> {
-        let mut slot = self.admit_total()?;
-        slot.admit_ip(ip)?;
-        Ok(slot)
-    }
-
     /// A place in the total only; [`ConnectionSlot::admit_ip`] adds the per-IP one.
     pub fn admit_total(self: &Arc<Self>) -> Result<ConnectionSlot, Refusal> {
         let mut guard = self.counts.lock().unwrap_or_else(|p| p.into_inner());
