@@ -44,10 +44,8 @@ async fn two_domains_three_recipients_in_one_transaction() {
     .await;
     let dns = TestDns::start(
         Records::new()
-            .mx("one.test", 10, "mx.one.test")
-            .a("mx.one.test", ip(2))
-            .mx("two.test", 10, "mx.two.test")
-            .a("mx.two.test", ip(3)),
+            .mx_at("one.test", ip(2))
+            .mx_at("two.test", ip(3)),
     )
     .await;
     let s = Sender::start(&dns, port, Options::default()).await;
@@ -164,12 +162,7 @@ async fn temporary_failure_then_success_on_retry() {
         }),
     )
     .await;
-    let dns = TestDns::start(
-        Records::new()
-            .mx("grey.test", 10, "mx.grey.test")
-            .a("mx.grey.test", ip(2)),
-    )
-    .await;
+    let dns = TestDns::start(Records::new().mx_at("grey.test", ip(2))).await;
     let s = Sender::start(&dns, host.addr.port(), Options::default()).await;
     let id = s.queue(ANN, &["u@grey.test"], "greylisted").await;
     // first attempt: deferred, with the reply, the host and the next attempt kept
@@ -224,12 +217,7 @@ async fn permanent_failure_bounces_a_dsn_that_parses() {
         }),
     )
     .await;
-    let dns = TestDns::start(
-        Records::new()
-            .mx("perm.test", 10, "mx.perm.test")
-            .a("mx.perm.test", ip(2)),
-    )
-    .await;
+    let dns = TestDns::start(Records::new().mx_at("perm.test", ip(2))).await;
     let s = Sender::start(&dns, host.addr.port(), Options::default()).await;
     let full = s.queue(ANN, &["nobody@perm.test"], "returned-whole").await;
     let inbox = s.wait_ann(1).await;
@@ -340,10 +328,8 @@ async fn expiry_bounces_to_an_outside_sender() {
     .await;
     let dns = TestDns::start(
         Records::new()
-            .mx("slow.test", 10, "mx.slow.test")
-            .a("mx.slow.test", ip(2))
-            .mx("bounce.test", 10, "mx.bounce.test")
-            .a("mx.bounce.test", ip(3)),
+            .mx_at("slow.test", ip(2))
+            .mx_at("bounce.test", ip(3)),
     )
     .await;
     let s = Sender::start(
@@ -384,12 +370,7 @@ async fn null_sender_is_never_bounced() {
             .on(|c| (c.verb == "RCPT").then(|| Action::Reply("550 5.1.1 no such user".into()))),
     )
     .await;
-    let dns = TestDns::start(
-        Records::new()
-            .mx("perm.test", 10, "mx.perm.test")
-            .a("mx.perm.test", ip(2)),
-    )
-    .await;
+    let dns = TestDns::start(Records::new().mx_at("perm.test", ip(2))).await;
     let s = Sender::start(&dns, host.addr.port(), Options::default()).await;
     s.queue("", &["nobody@perm.test"], "a-bounce-itself").await;
     wait_for("the RCPT to be refused", || {
@@ -429,12 +410,7 @@ async fn one_rcpt_refused_among_three() {
         }),
     )
     .await;
-    let dns = TestDns::start(
-        Records::new()
-            .mx("three.test", 10, "mx.three.test")
-            .a("mx.three.test", ip(2)),
-    )
-    .await;
+    let dns = TestDns::start(Records::new().mx_at("three.test", ip(2))).await;
     let s = Sender::start(&dns, host.addr.port(), Options::default()).await;
     s.queue(
         ANN,
@@ -464,12 +440,7 @@ async fn notify_success_gets_a_relayed_report_and_never_gets_none() {
         }),
     )
     .await;
-    let dns = TestDns::start(
-        Records::new()
-            .mx("nodsn.test", 10, "mx.nodsn.test")
-            .a("mx.nodsn.test", ip(2)),
-    )
-    .await;
+    let dns = TestDns::start(Records::new().mx_at("nodsn.test", ip(2))).await;
     let s = Sender::start(&dns, host.addr.port(), Options::default()).await;
     s.queue_with(
         ANN,
@@ -508,12 +479,7 @@ async fn notify_delay_gets_one_delayed_report() {
             .on(|c| (c.verb == "RCPT").then(|| Action::Reply("452 4.2.2 mailbox full".into()))),
     )
     .await;
-    let dns = TestDns::start(
-        Records::new()
-            .mx("full.test", 10, "mx.full.test")
-            .a("mx.full.test", ip(2)),
-    )
-    .await;
+    let dns = TestDns::start(Records::new().mx_at("full.test", ip(2))).await;
     let s = Sender::start(
         &dns,
         host.addr.port(),
@@ -722,12 +688,7 @@ async fn connection_dropped_mid_data_is_deferred_then_delivered_once() {
     )
     .await;
     let addr = first.addr;
-    let dns = TestDns::start(
-        Records::new()
-            .mx("drop.test", 10, "mx.drop.test")
-            .a("mx.drop.test", ip(2)),
-    )
-    .await;
+    let dns = TestDns::start(Records::new().mx_at("drop.test", ip(2))).await;
     let s = Sender::start(&dns, addr.port(), Options::default()).await;
     let id = s.queue(ANN, &["u@drop.test"], "dropped").await;
     let store = s.store.clone();
@@ -762,8 +723,7 @@ async fn mx_pointing_at_ourselves_fails_as_a_loop() {
     let dns = TestDns::start(
         Records::new()
             // an MX whose address is one we listen on (every address, this port)
-            .mx("loop.test", 10, "mx.loop.test")
-            .a("mx.loop.test", ip(2))
+            .mx_at("loop.test", ip(2))
             // an MX named as we are
             .mx("self.test", 10, HOSTNAME)
             // we are the best MX; the backup must not get it (it would send it back)
@@ -808,12 +768,7 @@ async fn mx_pointing_at_ourselves_fails_as_a_loop() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_hops_fails_with_5_4_6_and_is_never_sent() {
     let host = scripted(2, 0, Script::new()).await;
-    let dns = TestDns::start(
-        Records::new()
-            .mx("far.test", 10, "mx.far.test")
-            .a("mx.far.test", ip(2)),
-    )
-    .await;
+    let dns = TestDns::start(Records::new().mx_at("far.test", ip(2))).await;
     let s = Sender::start(&dns, host.addr.port(), Options::default()).await;
     let received = |n: usize| {
         "Received: from a.test by b.test;\r\n\tMon, 1 Jan 2024 00:00:00 +0000\r\n".repeat(n)
@@ -880,12 +835,7 @@ async fn connection_limits_and_reuse() {
         }),
     )
     .await;
-    let dns = TestDns::start(
-        Records::new()
-            .mx("busy.test", 10, "mx.busy.test")
-            .a("mx.busy.test", ip(2)),
-    )
-    .await;
+    let dns = TestDns::start(Records::new().mx_at("busy.test", ip(2))).await;
     let s = Sender::start(
         &dns,
         host.addr.port(),

@@ -45,12 +45,7 @@ async fn every_attempt_logs_queue_id_host_tls_status_and_reply() {
         },
     )
     .await;
-    let dns = TestDns::start(
-        Records::new()
-            .mx("log.test", 10, "mx.log.test")
-            .a("mx.log.test", Ipv4Addr::new(127, 0, 0, 2)),
-    )
-    .await;
+    let dns = TestDns::start(Records::new().mx_at("log.test", Ipv4Addr::new(127, 0, 0, 2))).await;
     let s = Sender::start(&dns, host.addr.port(), Options::default()).await;
     let id = s
         .queue(ANN, &["now@log.test", "later@log.test"], "logged")

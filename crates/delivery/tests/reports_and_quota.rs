@@ -24,12 +24,8 @@ struct Site {
 impl Site {
     async fn start() -> Site {
         let mx = ScriptedSmtp::start_on("127.0.0.2:0".parse().unwrap(), Script::new()).await;
-        let dns = TestDns::start(
-            Records::new()
-                .mx("remote.test", 10, "mx.remote.test")
-                .a("mx.remote.test", Ipv4Addr::new(127, 0, 0, 2)),
-        )
-        .await;
+        let dns =
+            TestDns::start(Records::new().mx_at("remote.test", Ipv4Addr::new(127, 0, 0, 2))).await;
         let options = Options {
             smtp_trusting: Some(&["127.0.0.0/8"]),
             ..Options::default()

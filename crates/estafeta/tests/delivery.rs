@@ -26,12 +26,9 @@ impl World {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         let (dns, mx) = rt.block_on(async {
             let mx = ScriptedSmtp::start_on("127.0.0.2:0".parse().unwrap(), script).await;
-            let dns = TestDns::start(
-                Records::new()
-                    .mx("remote.test", 10, "mx.remote.test")
-                    .a("mx.remote.test", Ipv4Addr::new(127, 0, 0, 2)),
-            )
-            .await;
+            let dns =
+                TestDns::start(Records::new().mx_at("remote.test", Ipv4Addr::new(127, 0, 0, 2)))
+                    .await;
             (dns, mx)
         });
         World { rt, dns, mx }

@@ -45,6 +45,12 @@ impl Records {
         self.add(domain, RData::MX(MX::new(preference, name(exchange))))
     }
 
+    /// `domain` with one MX, `mx.domain` (preference 10), at `ip`.
+    pub fn mx_at(self, domain: &str, ip: Ipv4Addr) -> Records {
+        let exchange = format!("mx.{domain}");
+        self.mx(domain, 10, &exchange).a(&exchange, ip)
+    }
+
     /// RFC 7505: `0 .`, the domain takes no mail.
     pub fn null_mx(self, domain: &str) -> Records {
         self.add(domain, RData::MX(MX::new(0, Name::root())))
