@@ -173,6 +173,27 @@ dns_servers = []
 # domain = "partner.example"
 # host = "10.1.2.3"
 
+[trust]
+# Check mail from outside (port 25, not logged in, not from trusted_networks): SPF of
+# the HELO name and MAIL FROM, DKIM signatures, the ARC chain and DMARC, with the results
+# in one Authentication-Results: field named after hostname.
+checks = true
+# An SPF "fail" for MAIL FROM: "reject" (550 5.7.23 at RCPT), "tag" (only recorded),
+# or "ignore" (SPF not looked up).
+spf_fail = "tag"
+# A DMARC failure: "enforce" applies the sender domain's policy (p=reject: 550 5.7.1 at
+# the end of DATA; p=quarantine: into the recipient's Junk folder) and refuses mail that
+# claims one of our domains in From: and fails DMARC; "tag" only records the result.
+dmarc = "enforce"
+# Seconds the checks of one message may take; past it they count as temporary errors
+# (451 4.7.5 where a failure would be refused), never as a pass.
+timeout = 20
+# Another policy for mail to one of our domains:
+# [[trust.domain]]
+# name = "example.com"
+# spf_fail = "reject"
+# dmarc = "tag"
+
 # The listener table. Writing any [[listener]] replaces this whole default table.
 # protocol: "smtp" (mail from other servers), "submission" (mail from clients, AUTH
 #           required), "imap", "pop3".

@@ -10,6 +10,7 @@ mod error;
 mod example;
 mod model;
 mod renamed;
+mod trust;
 mod validate;
 
 pub use delivery::{DeliveryConfig, Relay, RelayAuth, RelayTls, parse_dns_server};
@@ -20,6 +21,7 @@ pub use model::{
     SmtpConfig, StorageConfig, TlsConfig,
 };
 pub use renamed::Renamed;
+pub use trust::{DmarcAction, SpfFail, TrustConfig, TrustDomain};
 pub use validate::parse_network;
 
 use std::path::Path;

@@ -36,6 +36,8 @@ pub struct Config {
     pub pop3: Pop3Config,
     #[serde(default)]
     pub delivery: crate::delivery::DeliveryConfig,
+    #[serde(default)]
+    pub trust: crate::trust::TrustConfig,
     /// The listener table; a file that has `[[listener]]` entries replaces the defaults.
     #[serde(default = "defaults::listeners", rename = "listener")]
     pub listeners: Vec<Listener>,

@@ -45,6 +45,22 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     }
     validate_smtp(config)?;
     validate_auth(config)?;
+    if config.trust.timeout == 0 {
+        return Err(ConfigError::invalid(
+            "trust.timeout",
+            0,
+            "expected at least 1 (seconds the checks of one message may take)",
+        ));
+    }
+    for (i, d) in config.trust.domain.iter().enumerate() {
+        if !is_hostname(&d.name) {
+            return Err(ConfigError::invalid(
+                format!("trust.domain[{i}].name"),
+                quoted(&d.name),
+                "expected one of our domains, such as \"example.com\"",
+            ));
+        }
+    }
     for (key, value) in [
         ("imap.command_timeout", config.imap.command_timeout),
         (

@@ -1,0 +1,348 @@
+//! The checks, each bounded:
+//! - SPF (RFC 7208) of the HELO name and of MAIL FROM: started when MAIL is accepted and
+//!   run while the client sends its recipients and data ([`SpfCheck`]); mail-auth stops
+//!   at RFC 7208's 10 DNS-querying terms and 2 void lookups.
+//! - DKIM (RFC 6376, RSA and Ed25519) and ARC (RFC 8617) over the whole message, parsed
+//!   strictly (no `l=` body lengths: at most 4 body hashes, whatever the signatures say);
+//!   only the first [`MAX_DKIM_SIGNATURES`] signatures are verified (one key lookup
+//!   each), ARC chains stop at RFC 8617's 50 sets.
+//! - DMARC (RFC 7489) from those results, with alignment.
+//!
+//! All of a message's checks share one deadline (`trust.timeout`): past it, what was not
+//! answered is a temporary error, never a pass. DNS answers come from the resolver's
+//! cache when it has them (the resolver delivery uses too).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_resolver::TokioResolver;
+use mail_auth::common::headers::HeaderWriter;
+use mail_auth::dmarc::Policy;
+use mail_auth::{
+    AuthenticatedMessage, AuthenticationResults, DkimOutput, DkimResult, DmarcOutput,
+    DmarcResult, MessageAuthenticator, SpfOutput, SpfResult, dmarc::verify::DmarcParameters,
+    spf::verify::SpfParameters,
+};
+use tokio::task::JoinHandle;
+
+/// DKIM signatures verified per message; later ones are ignored (each costs a DNS lookup).
+pub const MAX_DKIM_SIGNATURES: usize = 8;
+
+/// SPF's verdict on both identities.
+#[derive(Debug, Clone)]
+pub struct SpfResults {
+    /// `None` when the HELO name is not a domain (an address literal, or no HELO).
+    pub helo: Option<SpfOutput>,
+    /// The MAIL FROM identity; for the null sender, the HELO identity (RFC 7208 §2.4).
+    pub mail_from: SpfOutput,
+}
+
+/// The SPF check of one transaction, running from MAIL on; dropping it stops it.
+pub struct SpfCheck {
+    task: Option<JoinHandle<SpfResults>>,
+    done: Option<SpfResults>,
+    domain: String,
+}
+
+impl SpfCheck {
+    /// A check that was not made (`spf_fail = "ignore"`): `none` for both identities.
+    pub fn skipped(sender_domain: &str) -> SpfCheck {
+        SpfCheck {
+            task: None,
+            done: Some(SpfResults {
+                helo: None,
+                mail_from: SpfOutput::new(sender_domain.to_string()),
+            }),
+            domain: sender_domain.to_string(),
+        }
+    }
+
+    /// The results, waiting for them the first time.
+    pub async fn results(&mut self) -> &SpfResults {
+        if let Some(task) = self.task.take() {
+            let results = task.await.unwrap_or_else(|_| SpfResults {
+                helo: None,
+                mail_from: temporary(&self.domain),
+            });
+            self.done = Some(results);
+        }
+        self.done.get_or_insert_with(|| SpfResults {
+            helo: None,
+            mail_from: temporary(&self.domain),
+        })
+    }
+}
+
+impl Drop for SpfCheck {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+fn temporary(domain: &str) -> SpfOutput {
+    SpfOutput::new(domain.to_string()).with_result(SpfResult::TempError)
+}
+
+/// What the checks of a whole message found.
+#[derive(Debug, Clone)]
+pub struct MessageResults {
+    /// `Authentication-Results: <hostname>; …` with CRLF, to put in front of the message.
+    pub header: String,
+    /// The DMARC result and the policy the From: domain publishes (none when it publishes
+    /// none, or the check did not get that far).
+    pub dmarc: DmarcResult,
+    pub policy: Policy,
+    /// The From: domain DMARC looked at, lower case; empty when the message has no usable
+    /// From: (several domains, none, unparsable).
+    pub from_domain: String,
+    /// Every domain in From:, lower case (to see whether one of ours is claimed).
+    pub from_domains: Vec<String>,
+    /// A DKIM signature or the SPF-authenticated MAIL FROM domain aligns (relaxed) with a
+    /// From: domain: what DMARC asks, computed here also for domains without a record.
+    pub aligned_pass: bool,
+    /// Some check could not get an answer (DNS failure, timeout).
+    pub temporary: bool,
+}
+
+/// The checker: mail-auth over our resolver, our host name as authserv-id.
+#[derive(Clone)]
+pub struct Checker {
+    auth: Arc<MessageAuthenticator>,
+    hostname: Arc<str>,
+    timeout: Duration,
+}
+
+impl Checker {
+    pub fn new(resolver: TokioResolver, hostname: &str, timeout: Duration) -> Checker {
+        Checker {
+            auth: Arc::new(MessageAuthenticator(resolver)),
+            hostname: hostname.into(),
+            timeout,
+        }
+    }
+
+    /// Starts SPF for the client at `ip` that said `helo` and `MAIL FROM:<sender>`.
+    pub fn start_spf(&self, ip: IpAddr, helo: &str, sender: &str) -> SpfCheck {
+        let domain = sender_domain(sender, helo);
+        let checker = self.clone();
+        let (helo, sender) = (helo.to_string(), sender.to_string());
+        let task = tokio::spawn(async move {
+            let work = checker.spf(ip, &helo, &sender);
+            match tokio::time::timeout(checker.timeout, work).await {
+                Ok(results) => results,
+                Err(_) => SpfResults {
+                    helo: None,
+                    mail_from: temporary(&sender_domain(&sender, &helo)),
+                },
+            }
+        });
+        SpfCheck {
+            task: Some(task),
+            done: None,
+            domain,
+        }
+    }
+
+    async fn spf(&self, ip: IpAddr, helo: &str, sender: &str) -> SpfResults {
+        let host = &*self.hostname;
+        let helo_result = if is_domain(helo) {
+            Some(
+                self.auth
+                    .verify_spf(SpfParameters::verify_ehlo(ip, helo, host))
+                    .await,
+            )
+        } else {
+            None
+        };
+        let mail_from = if sender.is_empty() {
+            helo_result
+                .clone()
+                .unwrap_or_else(|| SpfOutput::new(String::new()))
+        } else {
+            self.auth
+                .verify_spf(SpfParameters::verify_mail_from(ip, helo, host, sender))
+                .await
+        };
+        SpfResults {
+            helo: helo_result,
+            mail_from,
+        }
+    }
+
+    /// DKIM, ARC and DMARC over `message` (as received: our own fields not yet added),
+    /// with the SPF results of its transaction, under the message's deadline.
+    pub async fn message(
+        &self,
+        message: &[u8],
+        ip: IpAddr,
+        helo: &str,
+        sender: &str,
+        spf: &SpfResults,
+    ) -> MessageResults {
+        let work = self.verify(message, ip, helo, sender, spf);
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(results) => results,
+            Err(_) => {
+                tracing::info!(timeout = ?self.timeout, "message checks timed out");
+                self.timed_out(ip, helo, sender, spf)
+            }
+        }
+    }
+
+    async fn verify(
+        &self,
+        raw: &[u8],
+        ip: IpAddr,
+        helo: &str,
+        sender: &str,
+        spf: &SpfResults,
+    ) -> MessageResults {
+        let Some(mut message) = AuthenticatedMessage::parse(raw) else {
+            // no header section at all: nothing to verify, nothing to align
+            let header = self.results(ip, helo, sender, spf).to_header();
+            return MessageResults {
+                header,
+                dmarc: DmarcResult::None,
+                policy: Policy::None,
+                from_domain: String::new(),
+                from_domains: Vec::new(),
+                aligned_pass: false,
+                temporary: spf.mail_from.result() == SpfResult::TempError,
+            };
+        };
+        message.dkim_headers.truncate(MAX_DKIM_SIGNATURES);
+        let dkim = self.auth.verify_dkim(&message).await;
+        let arc = self.auth.verify_arc(&message).await;
+        let mail_from_domain = sender_domain(sender, helo);
+        let dmarc = self
+            .auth
+            .verify_dmarc(DmarcParameters::new(
+                &message,
+                &dkim,
+                &mail_from_domain,
+                &spf.mail_from,
+            ))
+            .await;
+        let header = self
+            .results(ip, helo, sender, spf)
+            .with_dkim_results(&dkim, message.from())
+            .with_arc_result(&arc, ip)
+            .with_dmarc_result(&dmarc)
+            .to_header();
+        let from_domains: Vec<String> = message
+            .froms()
+            .iter()
+            .filter_map(|a| a.rsplit_once('@'))
+            .map(|(_, d)| d.to_ascii_lowercase())
+            .collect();
+        let mut passed: Vec<String> = dkim
+            .iter()
+            .filter(|o| *o.result() == DkimResult::Pass)
+            .filter_map(|o| o.signature().map(|s| s.d.to_ascii_lowercase()))
+            .collect();
+        if spf.mail_from.result() == SpfResult::Pass {
+            passed.push(mail_from_domain.clone());
+        }
+        let aligned_pass = !from_domains.is_empty()
+            && from_domains
+                .iter()
+                .all(|f| passed.iter().any(|p| aligned(p, f)));
+        let temporary = spf.mail_from.result() == SpfResult::TempError
+            || dkim
+                .iter()
+                .any(|o| matches!(o.result(), DkimResult::TempError(_)))
+            || matches!(dmarc.result(), DmarcResult::TempError(_));
+        MessageResults {
+            header,
+            dmarc: dmarc.result(),
+            policy: dmarc.policy(),
+            from_domain: dmarc.domain().to_ascii_lowercase(),
+            from_domains,
+            aligned_pass,
+            temporary,
+        }
+    }
+
+    /// What is said when the deadline passed: SPF as far as it got, the rest temporary.
+    fn timed_out(&self, ip: IpAddr, helo: &str, sender: &str, spf: &SpfResults) -> MessageResults {
+        let error = mail_auth::Error::Dns(mail_auth::DnsError::Resolver("timed out".into()));
+        let dkim = DkimOutput::temp_err(error.clone());
+        let dmarc = DmarcOutput::default()
+            .with_dkim_result(DmarcResult::TempError(error.clone()))
+            .with_spf_result(DmarcResult::TempError(error));
+        let header = self
+            .results(ip, helo, sender, spf)
+            .with_dkim_result(&dkim, "")
+            .with_dmarc_result(&dmarc)
+            .to_header();
+        MessageResults {
+            header,
+            dmarc: dmarc.dkim_result().clone(),
+            policy: Policy::None,
+            from_domain: String::new(),
+            from_domains: Vec::new(),
+            aligned_pass: false,
+            temporary: true,
+        }
+    }
+
+    fn results<'a>(
+        &'a self,
+        ip: IpAddr,
+        helo: &str,
+        sender: &str,
+        spf: &SpfResults,
+    ) -> AuthenticationResults<'a> {
+        let mut results = AuthenticationResults::new(&self.hostname);
+        if let Some(helo_result) = &spf.helo {
+            results = results.with_spf_ehlo_result(helo_result, ip, helo);
+        }
+        results.with_spf_mailfrom_result(&spf.mail_from, ip, sender, helo)
+    }
+}
+
+/// Relaxed alignment (RFC 7489 §3.1): one domain is the other or under it. Our own
+/// domains are checked this way even when they publish no DMARC record.
+fn aligned(authenticated: &str, from: &str) -> bool {
+    let under = |a: &str, b: &str| a.len() > b.len() && a.ends_with(b) && a[..a.len() - b.len()].ends_with('.');
+    authenticated == from || under(authenticated, from) || under(from, authenticated)
+}
+
+/// The domain SPF and DMARC take for the envelope sender: its domain, or the HELO name for
+/// the null sender.
+fn sender_domain(sender: &str, helo: &str) -> String {
+    sender
+        .rsplit_once('@')
+        .map_or(helo, |(_, d)| d)
+        .to_ascii_lowercase()
+}
+
+/// A name SPF can look up: letters, digits, '-', '.', with at least one dot.
+fn is_domain(name: &str) -> bool {
+    name.contains('.')
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_spf_looks_up() {
+        assert!(is_domain("mail.example.com"));
+        assert!(!is_domain("[192.0.2.1]"));
+        assert!(!is_domain("localhost"));
+        assert_eq!(sender_domain("a@Example.COM", "h.test"), "example.com");
+        assert_eq!(sender_domain("", "h.test"), "h.test");
+        assert!(aligned("mail.example.com", "example.com"));
+        assert!(aligned("example.com", "news.example.com"));
+        assert!(!aligned("badexample.com", "example.com"));
+        assert!(!aligned("example.com.evil.test", "example.com"));
+    }
+}

@@ -1,0 +1,87 @@
+//! Removing `Authentication-Results:` fields that claim our authserv-id (RFC 8601 §5): a
+//! sender could otherwise write "dkim=pass" in our name. The walk covers the header
+//! section only (it ends at the first empty line, or at the end of a message without a
+//! body), once, in linear time; fields of other authserv-ids stay as they are.
+
+/// Removes from `message`'s header section every `Authentication-Results:` field whose
+/// authserv-id is `hostname` (compared case-insensitively); returns how many went.
+pub fn remove_forged_results(message: &mut Vec<u8>, hostname: &str) -> usize {
+    let mut forged: Vec<(usize, usize)> = Vec::new();
+    let mut at = 0;
+    while at < message.len() {
+        let end = field_end(message, at);
+        let field = &message[at..end];
+        if field == b"\r\n" || field == b"\n" {
+            break;
+        }
+        if claims(field, hostname) {
+            forged.push((at, end));
+        }
+        at = end;
+    }
+    for &(start, end) in forged.iter().rev() {
+        message.drain(start..end);
+    }
+    forged.len()
+}
+
+/// Where the field starting at `start` ends: after its last line's LF (continuation lines
+/// start with a space or a tab), or at the end of the message.
+fn field_end(message: &[u8], start: usize) -> usize {
+    let mut at = start;
+    loop {
+        match message[at..].iter().position(|&b| b == b'\n') {
+            None => return message.len(),
+            Some(lf) => at += lf + 1,
+        }
+        if at >= message.len() || !matches!(message[at], b' ' | b'\t') || at == start {
+            return at;
+        }
+    }
+}
+
+/// Whether `field` is an `Authentication-Results:` field naming `hostname` as authserv-id
+/// (after optional white space and one comment).
+fn claims(field: &[u8], hostname: &str) -> bool {
+    const NAME: &[u8] = b"authentication-results:";
+    if field.len() < NAME.len() || !field[..NAME.len()].eq_ignore_ascii_case(NAME) {
+        return false;
+    }
+    let value = String::from_utf8_lossy(&field[NAME.len()..]);
+    let mut value = value.trim_start();
+    if let Some(rest) = value.strip_prefix('(') {
+        value = rest.split_once(')').map_or("", |(_, r)| r).trim_start();
+    }
+    let id = value
+        .split(|c: char| c == ';' || c.is_whitespace())
+        .next()
+        .unwrap_or_default();
+    id.eq_ignore_ascii_case(hostname)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_ours_and_only_in_the_header() {
+        let mut m = b"Authentication-Results: MX.test;\r\n\tdkim=pass\r\n\
+Subject: hi\r\n\
+Authentication-Results: other.test; spf=fail\r\n\
+authentication-results: (c) mx.test 1; dmarc=pass\r\n\
+\r\n\
+Authentication-Results: mx.test; body stays\r\n"
+            .to_vec();
+        assert_eq!(remove_forged_results(&mut m, "mx.test"), 2);
+        assert_eq!(
+            String::from_utf8(m).unwrap(),
+            "Subject: hi\r\nAuthentication-Results: other.test; spf=fail\r\n\r\n\
+Authentication-Results: mx.test; body stays\r\n"
+        );
+        let mut no_body = b"Authentication-Results: mx.test; x".to_vec();
+        assert_eq!(remove_forged_results(&mut no_body, "mx.test"), 1);
+        assert!(no_body.is_empty());
+        let mut not_ours = b"Authentication-Results: mx.test.evil; x\r\n\r\n".to_vec();
+        assert_eq!(remove_forged_results(&mut not_ours, "mx.test"), 0);
+    }
+}

@@ -1,0 +1,15 @@
+//! What estafeta believes about mail, around the `mail-auth` crate over our DNS resolver:
+//! the checks of mail from outside (SPF of the HELO name and MAIL FROM, DKIM signatures,
+//! the ARC chain, DMARC with alignment) and the one `Authentication-Results:` field that
+//! reports them (`checks`); what a result does under the operator's policy (`policy`); and
+//! removing `Authentication-Results:` fields from outside that claim to be ours
+//! (`forged`). The SMTP session decides *when* each runs; this crate decides *what* they
+//! say. Nothing here knows SMTP replies' wire form or the store.
+
+mod checks;
+mod forged;
+mod policy;
+
+pub use checks::{Checker, MessageResults, SpfCheck, SpfResults};
+pub use forged::remove_forged_results;
+pub use policy::{Action, at_data, at_rcpt};
