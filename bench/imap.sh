@@ -6,105 +6,69 @@
 #   FETCH 1:* (FLAGS RFC822.SIZE ENVELOPE)
 #   FETCH 1:* BODY.PEEK[]
 # timed by a raw socket client (no client-side parsing) on loopback; stops by itself.
+#   bench/imap.sh        (MESSAGES=… to change the count; EST_BIN=… to use that binary)
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
-MESSAGES="${MESSAGES:-10000}"
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+knobs MESSAGES=10000
 WORK="$(mktemp -d /tmp/estafeta-imap-bench.XXXXXX)"
 chmod 755 "$WORK"
 EST_IP=127.0.0.31; EST_SMTP=10031; EST_IMAP=10143
 DOV_IP=127.0.0.32; DOV_IMAP=10144
-EST_PID=""
 
-cleanup() {
-    [ -n "$EST_PID" ] && kill "$EST_PID" 2>/dev/null || true
-    [ -f "$WORK/dovecot.conf" ] && doveadm -c "$WORK/dovecot.conf" stop >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-
-if ! command -v dovecot >/dev/null; then
-    echo "bench: installing dovecot-imapd (the peer)" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null
-fi
+need dovecot-imapd dovecot
 doveadm stop >/dev/null 2>&1 || true   # the instance the package started
-
-(cd "$ROOT" && cargo build --release -q)
-EST="$ROOT/target/release/estafeta"
-
-echo "bench: generating $MESSAGES messages" >&2
-python3 - "$WORK/corpus" "$MESSAGES" <<'PY'
-import os, random, sys, email.utils
-out, n = sys.argv[1], int(sys.argv[2])
-os.makedirs(out)
-rnd = random.Random(42)
-names = ["Ana Pérez", "Bob Stone", "=?utf-8?q?Jos=C3=A9_Mart=C3=ADnez?=", "Chen Wei", "\"Doe, Jane\""]
-words = "invoice meeting report holiday budget release draft photo contract review".split()
-for i in range(n):
-    frm = f"{rnd.choice(names)} <sender{i % 97}@example.org>"
-    tos = ", ".join(f"user{j}@bench.test" for j in range(rnd.randint(1, 4)))
-    subject = " ".join(rnd.choice(words) for _ in range(rnd.randint(2, 7)))
-    date = email.utils.formatdate(1_700_000_000 + i * 60)
-    body = "\r\n".join(" ".join(rnd.choice(words) for _ in range(12)) for _ in range(rnd.randint(2, 80)))
-    head = f"From: {frm}\r\nTo: {tos}\r\nSubject: {subject}\r\nDate: {date}\r\nMessage-ID: <m{i}@example.org>\r\nMIME-Version: 1.0\r\n"
-    if i % 5 == 0:
-        att = "\r\n".join(["QUJD" * 19] * 16)
-        msg = (head + "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-               + body + "\r\n--b\r\nContent-Type: application/pdf; name=\"a.pdf\"\r\nContent-Transfer-Encoding: base64\r\n"
-               + "Content-Disposition: attachment; filename=\"a.pdf\"\r\n\r\n" + att + "\r\n--b--\r\n")
-    else:
-        msg = head + "Content-Type: text/plain; charset=utf-8\r\n\r\n" + body + "\r\n"
-    with open(os.path.join(out, f"{i:06d}.eml"), "wb") as f:
-        f.write(msg.encode())
-PY
+est_binary
 
 # ---- estafeta: delivered over SMTP, read over IMAP (plaintext on loopback)
-cat > "$WORK/est.toml" <<TOML
-hostname = "estafeta.bench"
-data_dir = "$WORK/est"
-[log]
-level = "warn"
+est_toml estafeta.bench "$WORK/est" warn <<TOML
 [auth]
 allow_plaintext_on_loopback = true
 [smtp]
 # a load generator is one client sending far more than a person would
 unauthenticated_commands_per_minute = 0
 trusted_networks = []
-[[listener]]
-address = "$EST_IP"
-port = $EST_SMTP
-protocol = "smtp"
-tls = "none"
-[[listener]]
-address = "$EST_IP"
-port = $EST_IMAP
-protocol = "imap"
-tls = "none"
+$(listener $EST_IP $EST_SMTP smtp)
+$(listener $EST_IP $EST_IMAP imap)
 TOML
-"$EST" -c "$WORK/est.toml" domain add bench.test >/dev/null
-echo secret | "$EST" -c "$WORK/est.toml" user add u@bench.test --password-stdin >/dev/null
-ESTAFETA_LOG=info "$EST" -c "$WORK/est.toml" serve 2>"$WORK/est.log" &
-EST_PID=$!
-for _ in $(seq 1 200); do grep -q "estafeta ready" "$WORK/est.log" && break; sleep 0.05; done
-python3 - "$WORK/corpus" "$EST_IP" "$EST_SMTP" <<'PY'
-import os, smtplib, sys
-d, ip, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-with smtplib.SMTP(ip, port) as s:
-    for name in sorted(os.listdir(d)):
-        s.sendmail("sender@example.org", ["u@bench.test"], open(os.path.join(d, name), "rb").read())
-PY
+est_users bench.test secret u
+est_start info
 
-# ---- Dovecot: the same messages in a Maildir
-HOME_DIR="$WORK/dovecot-home/u@bench.test"
-mkdir -p "$HOME_DIR/Maildir/cur" "$HOME_DIR/Maildir/new" "$HOME_DIR/Maildir/tmp" "$WORK/dovecot-run" "$WORK/dovecot-state"
-i=0
-for f in "$WORK"/corpus/*.eml; do
-    size=$(stat -c %s "$f")
-    cp "$f" "$HOME_DIR/Maildir/cur/$((1700000000 + i)).M${i}P1.bench,S=${size}:2,"
-    i=$((i + 1))
-done
+# ---- the messages: each sent to estafeta over SMTP and put in Dovecot's Maildir
+say "generating $MESSAGES messages"
+MAILDIR="$WORK/dovecot-home/u@bench.test/Maildir"
+mkdir -p "$MAILDIR/cur" "$MAILDIR/new" "$MAILDIR/tmp" "$WORK/dovecot-run" "$WORK/dovecot-state"
+python3 - "$MAILDIR/cur" "$MESSAGES" "$EST_IP" "$EST_SMTP" <<'PY'
+import os, random, smtplib, sys, email.utils
+out, n, ip, port = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+rnd = random.Random(42)
+names = ["Ana Pérez", "Bob Stone", "=?utf-8?q?Jos=C3=A9_Mart=C3=ADnez?=", "Chen Wei", "\"Doe, Jane\""]
+words = "invoice meeting report holiday budget release draft photo contract review".split()
+with smtplib.SMTP(ip, port) as s:
+    for i in range(n):
+        frm = f"{rnd.choice(names)} <sender{i % 97}@example.org>"
+        tos = ", ".join(f"user{j}@bench.test" for j in range(rnd.randint(1, 4)))
+        subject = " ".join(rnd.choice(words) for _ in range(rnd.randint(2, 7)))
+        date = email.utils.formatdate(1_700_000_000 + i * 60)
+        body = "\r\n".join(" ".join(rnd.choice(words) for _ in range(12)) for _ in range(rnd.randint(2, 80)))
+        head = f"From: {frm}\r\nTo: {tos}\r\nSubject: {subject}\r\nDate: {date}\r\nMessage-ID: <m{i}@example.org>\r\nMIME-Version: 1.0\r\n"
+        if i % 5 == 0:
+            att = "\r\n".join(["QUJD" * 19] * 16)
+            msg = (head + "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+                   + body + "\r\n--b\r\nContent-Type: application/pdf; name=\"a.pdf\"\r\nContent-Transfer-Encoding: base64\r\n"
+                   + "Content-Disposition: attachment; filename=\"a.pdf\"\r\n\r\n" + att + "\r\n--b--\r\n")
+        else:
+            msg = head + "Content-Type: text/plain; charset=utf-8\r\n\r\n" + body + "\r\n"
+        msg = msg.encode()
+        with open(os.path.join(out, f"{1700000000 + i}.M{i}P1.bench,S={len(msg)}:2,"), "wb") as f:
+            f.write(msg)
+        s.sendmail("sender@example.org", ["u@bench.test"], msg)
+PY
 chown -R 65534:65534 "$WORK/dovecot-home"
-cat > "$WORK/dovecot.conf" <<CONF
+
+# ---- Dovecot: reads that Maildir
+DOV_CONF="$WORK/dovecot.conf"
+cat > "$DOV_CONF" <<CONF
 protocols = imap
 listen = $DOV_IP
 base_dir = $WORK/dovecot-run
@@ -133,7 +97,7 @@ service imap-login {
   }
 }
 CONF
-dovecot -c "$WORK/dovecot.conf"
+dovecot -c "$DOV_CONF"
 
 python3 - "$EST_IP" "$EST_IMAP" "$DOV_IP" "$DOV_IMAP" "$MESSAGES" <<'PY'
 import socket, statistics, sys, time
@@ -162,16 +126,18 @@ def run(s, tag, cmd):
                 raise SystemExit(f"{cmd}: {tail[at + 2:]!r}")
             return b"".join(chunks)
 
+COMMANDS = {"SELECT": "SELECT INBOX", "FETCH envelope": "FETCH 1:* (FLAGS RFC822.SIZE ENVELOPE)",
+            "FETCH bodies": "FETCH 1:* BODY.PEEK[]"}
+
 def measure(ip, port, n):
     s = session(ip, port)
     run(s, "l", "LOGIN u@bench.test secret")
-    got = run(s, "w", "SELECT INBOX")            # warm-up (Dovecot builds its index)
-    assert f"* {n} EXISTS".encode() in got, got[:300]
-    run(s, "w2", "FETCH 1:* (FLAGS RFC822.SIZE ENVELOPE)")
-    run(s, "w3", "FETCH 1:* BODY.PEEK[]")
-    times = {"SELECT": [], "FETCH envelope": [], "FETCH bodies": []}
+    for j, cmd in enumerate(COMMANDS.values()):   # warm-up (Dovecot builds its index)
+        got = run(s, f"w{j}", cmd)
+        assert j or f"* {n} EXISTS".encode() in got, got[:300]
+    times = {key: [] for key in COMMANDS}
     for i in range(3):
-        for key, cmd in [("SELECT", "SELECT INBOX"), ("FETCH envelope", "FETCH 1:* (FLAGS RFC822.SIZE ENVELOPE)"), ("FETCH bodies", "FETCH 1:* BODY.PEEK[]")]:
+        for key, cmd in COMMANDS.items():
             t = time.perf_counter()
             run(s, f"t{i}", cmd)
             times[key].append(time.perf_counter() - t)
@@ -185,4 +151,4 @@ print(f"{'command (' + n + ' messages, median of 3 warm runs)':52} {'estafeta s'
 for k in est:
     print(f"{k:52} {est[k]:11.3f} {dov[k]:10.3f} {est[k] / dov[k]:16.2f}x")
 PY
-echo "machine: $(nproc) cores; corpus $(du -sh "$WORK/corpus" | cut -f1)"
+echo "machine: $(nproc) cores; corpus $(du -sh "$MAILDIR/cur" | cut -f1)"

@@ -13,18 +13,7 @@ import os
 import sys
 import time
 
-
-def status(pid):
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            out[k] = v.strip()
-    return out
-
-
-def kib(pid, key):
-    return int(status(pid)[key].split()[0])
+from benchlib import Smtp, close, connect, kib, proc_sample
 
 
 def block():
@@ -40,36 +29,19 @@ BLOCK = block()
 async def session(n, a, setup_gate, ready, go, results, phases):
     """Connects and gets to DATA's 354 (at most --connect-at-once sessions at a time in
     this phase), waits until every session is there, then streams its message."""
-    r = w = None
-
-    async def reply(timeout):
-        lines = []
-        while True:
-            line = await asyncio.wait_for(r.readline(), timeout)
-            if not line:
-                raise ConnectionError("closed by server")
-            lines.append(line.decode(errors="replace").rstrip())
-            if line[3:4] != b"-":
-                return lines[-1]
-
-    async def cmd(line, timeout=600):
-        w.write(line.encode() + b"\r\n")
-        await asyncio.wait_for(w.drain(), timeout)
-        return await reply(timeout)
-
+    s = None
     at_data = False
     head = (f"From: sender{n}@remote.test\r\nTo: {a.rcpt}\r\nSubject: memory bench {n}\r\n"
             f"Message-ID: <memory-{n}-{os.getpid()}@bench.test>\r\n\r\n").encode()
     try:
         async with setup_gate:
-            r, w = await asyncio.wait_for(
-                asyncio.open_connection(a.ip, a.port, local_addr=(a.src, 0) if a.src else None), 120)
-            for line, want in [(None, "220"), ("EHLO memory.bench", "250"),
-                               (f"MAIL FROM:<sender{n}@remote.test> SIZE={a.size}", "250"),
-                               (f"RCPT TO:<{a.rcpt}>", "250"), ("DATA", "354")]:
-                got = await (reply(600) if line is None else cmd(line))
-                if not got.startswith(want):
-                    results[f"{(line or 'greeting').split()[0]}: {got[:60]}"] += 1
+            s = Smtp(*await connect(a.ip, a.port, a.src, timeout=120))
+            for line, want in [(None, 220), ("EHLO memory.bench", 250),
+                               (f"MAIL FROM:<sender{n}@remote.test> SIZE={a.size}", 250),
+                               (f"RCPT TO:<{a.rcpt}>", 250), ("DATA", 354)]:
+                code, _ = await (s.reply(600) if line is None else s.cmd(line, 600))
+                if code != want:
+                    results[f"{(line or 'greeting').split()[0]}: {s.last[:60]}"] += 1
                     break
             else:
                 at_data = True
@@ -78,14 +50,14 @@ async def session(n, a, setup_gate, ready, go, results, phases):
         results[f"failed before DATA: {type(e).__name__} {e}"[:90]] += 1
     ready.release_one()
     if not at_data:
-        if w is not None:
-            w.close()
+        if s is not None:
+            close(s.w)
         return
     t0 = time.monotonic()
     replied = False
     try:
         await go.wait()
-        left = a.size - len(head)
+        w, left = s.w, a.size - len(head)
         w.write(head)
         while left > 0:
             chunk = BLOCK if left >= len(BLOCK) else (BLOCK[: left - left % 78] or b"x\r\n")
@@ -96,16 +68,16 @@ async def session(n, a, setup_gate, ready, go, results, phases):
         await asyncio.wait_for(w.drain(), 600)
         phases["data sent"] += 1
         t_sent = time.monotonic()
-        got = await reply(a.reply_timeout)
-        results["250" if got.startswith("250") else f"end of data: {got[:70]}"] += 1
+        code, _ = await s.reply(a.reply_timeout)
+        results["250" if code == 250 else f"end of data: {s.last[:70]}"] += 1
         replied = True
         phases["reply wait"] += time.monotonic() - t_sent
-        await cmd("QUIT", 30)
+        await s.cmd("QUIT", 30)
     except (OSError, ConnectionError, asyncio.TimeoutError, asyncio.IncompleteReadError) as e:
         if not replied:
             results[f"failed after DATA: {type(e).__name__} {e}"[:90]] += 1
     finally:
-        w.close()
+        s.w.close()
         phases["streaming seconds"] += time.monotonic() - t0
 
 
@@ -148,9 +120,7 @@ async def main():
             out.writerow(["seconds", "rss_kib", "threads", "fds"])
             while not stop.is_set():
                 try:
-                    st = status(a.pid)
-                    rss, thr = int(st["VmRSS"].split()[0]), int(st["Threads"])
-                    fds = len(os.listdir(f"/proc/{a.pid}/fd"))
+                    rss, thr, fds = proc_sample(a.pid)
                 except (OSError, KeyError):
                     print("memory: the server is gone", file=sys.stderr)
                     return

@@ -41,16 +41,16 @@ import math
 import os
 import random
 import re
-import socket
 import ssl
 import statistics
-import struct
 import sys
 import time
 
+import benchlib
+from benchlib import (IO_TIMEOUT, Session, Smtp, close, connect, env, proc_sample, readline,
+                      server_alive, tls_context, until_closed, write)
+
 CRLF = b"\r\n"
-IO_TIMEOUT = 180  # seconds any single read/write of an ordinary client may take
-LITERAL = re.compile(rb"~?\{(\d+)\+?\}\r\n$")
 WORDS = (b"invoice meeting report holiday budget release draft photo contract review "
          b"quarterly needle haystack estafeta soak mailbox server parcel relay").split()
 
@@ -97,62 +97,20 @@ class State:
     def timed(self, op, seconds):
         self.lat[op].append(seconds)
 
+    async def timing(self, op, aw):
+        """Awaits aw and records how long it took under op."""
+        result, took = await clock(aw)
+        self.timed(op, took)
+        return result
+
+
+async def clock(aw):
+    """(What aw gives, the seconds it took.)"""
+    t = time.monotonic()
+    return await aw, time.monotonic() - t
+
 
 S = None  # the State, set in main
-
-
-# ----------------------------------------------------------------------------- I/O
-async def connect(port, src, tls=False, timeout=30):
-    ctx = None
-    if tls:
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return await asyncio.wait_for(
-        asyncio.open_connection(S.args.ip, port, ssl=ctx, limit=1 << 24,
-                                local_addr=(src, 0) if src else None,
-                                server_hostname="soak.test" if tls else None,
-                                ssl_handshake_timeout=30 if tls else None),
-        timeout)
-
-
-async def readline(r, timeout=IO_TIMEOUT):
-    line = await asyncio.wait_for(r.readline(), timeout)
-    if not line:
-        raise ConnectionError("connection closed by server")
-    return line
-
-
-async def write(w, data, timeout=IO_TIMEOUT):
-    w.write(data)
-    await asyncio.wait_for(w.drain(), timeout)
-
-
-def close(w, abort=False):
-    try:
-        if abort:
-            sock = w.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        w.close()
-    except Exception:
-        pass
-
-
-async def until_closed(r, timeout):
-    """Reads and discards until the server closes; returns (closed, seconds, data seen)."""
-    t = time.monotonic()
-    seen = b""
-    try:
-        while True:
-            chunk = await asyncio.wait_for(r.read(65536), max(0.01, timeout - (time.monotonic() - t)))
-            if not chunk:
-                return True, time.monotonic() - t, seen
-            seen = (seen + chunk)[-2048:]
-    except asyncio.TimeoutError:
-        return False, time.monotonic() - t, seen
-    except (ConnectionError, OSError, ssl.SSLError):
-        return True, time.monotonic() - t, seen
 
 
 # ----------------------------------------------------------------------------- messages
@@ -241,55 +199,6 @@ def check_body(where, full):
 
 
 # ----------------------------------------------------------------------------- SMTP
-class Smtp:
-    def __init__(self, r, w):
-        self.r, self.w = r, w
-
-    @classmethod
-    async def open(cls, port, src, tls=False):
-        r, w = await connect(port, src, tls)
-        s = cls(r, w)
-        code, text = await s.reply()
-        if code != 220:
-            close(w)
-            raise ConnectionError(f"greeting {code} {text}")
-        return s
-
-    async def reply(self, timeout=IO_TIMEOUT):
-        lines = []
-        while True:
-            line = await readline(self.r, timeout)
-            lines.append(line.rstrip(b"\r\n").decode(errors="replace"))
-            if line[3:4] != b"-":
-                break
-        try:
-            code = int(lines[-1][:3])
-        except ValueError:
-            code = 0
-        return code, " | ".join(lines)
-
-    async def cmd(self, line, timeout=IO_TIMEOUT):
-        await write(self.w, line.encode() + b"\r\n" if isinstance(line, str) else line + b"\r\n")
-        return await self.reply(timeout)
-
-    async def ehlo(self, name="client.soak.test"):
-        code, text = await self.cmd(f"EHLO {name}")
-        if code != 250:
-            raise ConnectionError(f"EHLO {code} {text}")
-        return text
-
-    async def auth(self, user, password):
-        cred = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
-        return await self.cmd(f"AUTH PLAIN {cred}")
-
-    async def quit(self):
-        try:
-            await self.cmd("QUIT", timeout=10)
-        except Exception:
-            pass
-        close(self.w)
-
-
 async def transaction(s, sender, rcpts, msg, where):
     """MAIL, RCPT, DATA and the message; returns (code, text) of the final reply, or of the
     first refusal. Refusals of MAIL/RCPT/DATA count as unexpected for ordinary mail."""
@@ -316,107 +225,70 @@ def queue_id(text):
     return m.group(1) if m else "?"
 
 
-async def smtp_sender(n):
-    a = S.args
-    rnd = random.Random(a.seed * 1000 + n)
+CONNECTION_ERRORS = (ConnectionError, OSError, asyncio.TimeoutError, ssl.SSLError)
+
+
+async def client(name, session, n, seed, errors=CONNECTION_ERRORS):
+    """Ordinary client n: session(n, rnd) over and over until the deadline; after a
+    failure (a connection error, or a bug in the driver or a reply it cannot read) a
+    pause of a second."""
+    rnd = random.Random(S.args.seed * seed + n)
     while S.left() > 0:
-        submission = rnd.random() < 0.2
-        user_i = rnd.randrange(a.users)
         try:
-            if submission:
-                s = await Smtp.open(a.submission, a.src)
-                await s.ehlo()
-                code, text = await s.auth(f"soak{user_i}@soak.test", a.password)
-                if code != 235:
-                    S.oops("submission AUTH refused", f"{code} {text}")
-                    await s.quit()
-                    await asyncio.sleep(1)
-                    continue
-                sender = f"soak{user_i}@soak.test"
-            else:
-                s = await Smtp.open(a.smtp, a.src)
-                await s.ehlo()
-                sender = f"sender{n}@remote.test"
-            S.count["smtp sessions"] += 1
-            for _ in range(rnd.randint(1, 5)):
-                if S.left() <= 0:
-                    break
-                rcpts = [f"soak{i}@soak.test" for i in rnd.sample(range(a.users), rnd.choice([1, 1, 1, 2, 3]))]
-                size = int(math.exp(rnd.uniform(math.log(1024), math.log(1 << 20))))
-                token = S.token(f"m{n:02d}")
-                msg = make_message(rnd, token, sender, rcpts, size)
-                t = time.monotonic()
-                code, text = await transaction(s, sender, rcpts, msg, "smtp")
-                S.timed("SMTP message (MAIL..250)", time.monotonic() - t)
-                if code == 250:
-                    S.ack(token, [r.split("@")[0] for r in rcpts], queue_id(text), len(msg),
-                          "submission" if submission else "smtp")
-                    S.count["ordinary messages acknowledged"] += 1
-                    S.count["ordinary octets acknowledged"] += len(msg)
-                else:
-                    S.oops(f"{'submission' if submission else 'smtp'}: message refused", f"{code} {text}")
-                await asyncio.sleep(rnd.expovariate(1 / a.smtp_pause))
+            await session(n, rnd)
+        except errors as e:
+            S.oops(f"{name}: connection failed", repr(e))
+            await asyncio.sleep(1)
+        except Exception as e:  # noqa
+            S.oops(f"{name}: unexpected exception", repr(e))
+            await asyncio.sleep(1)
+
+
+async def smtp_session(n, rnd):
+    a = S.args
+    submission = rnd.random() < 0.2
+    user_i = rnd.randrange(a.users)
+    if submission:
+        s = await Smtp.open(a.submission, a.src)
+        await s.ehlo()
+        code, text = await s.auth(f"soak{user_i}@soak.test", a.password)
+        if code != 235:
+            S.oops("submission AUTH refused", f"{code} {text}")
             await s.quit()
-        except (ConnectionError, OSError, asyncio.TimeoutError, ssl.SSLError) as e:
-            S.oops("smtp sender: connection failed", repr(e))
             await asyncio.sleep(1)
-        except Exception as e:  # noqa: a bug in the driver or a reply it cannot read
-            S.oops("smtp sender: unexpected exception", repr(e))
-            await asyncio.sleep(1)
+            return
+        sender = f"soak{user_i}@soak.test"
+    else:
+        s = await Smtp.open(a.smtp, a.src)
+        await s.ehlo()
+        sender = f"sender{n}@remote.test"
+    S.count["smtp sessions"] += 1
+    for _ in range(rnd.randint(1, 5)):
+        if S.left() <= 0:
+            break
+        rcpts = [f"soak{i}@soak.test" for i in rnd.sample(range(a.users), rnd.choice([1, 1, 1, 2, 3]))]
+        size = int(math.exp(rnd.uniform(math.log(1024), math.log(1 << 20))))
+        token = S.token(f"m{n:02d}")
+        msg = make_message(rnd, token, sender, rcpts, size)
+        code, text = await S.timing("SMTP message (MAIL..250)", transaction(s, sender, rcpts, msg, "smtp"))
+        if code == 250:
+            S.ack(token, [r.split("@")[0] for r in rcpts], queue_id(text), len(msg),
+                  "submission" if submission else "smtp")
+            S.count["ordinary messages acknowledged"] += 1
+            S.count["ordinary octets acknowledged"] += len(msg)
+        else:
+            S.oops(f"{'submission' if submission else 'smtp'}: message refused", f"{code} {text}")
+        await asyncio.sleep(rnd.expovariate(1 / a.smtp_pause))
+    await s.quit()
 
 
 # ----------------------------------------------------------------------------- IMAP
-class Imap:
-    def __init__(self, r, w):
-        self.r, self.w = r, w
-        self.n = 0
-        self.greeting = b""
-
-    @classmethod
-    async def open(cls, port, src, tls=False):
-        r, w = await connect(port, src, tls)
-        s = cls(r, w)
-        s.greeting = await readline(r)
-        if not s.greeting.startswith(b"* OK"):
-            close(w)
-            raise ConnectionError(f"greeting {s.greeting[:100]!r}")
-        return s
-
-    async def item(self, timeout=IO_TIMEOUT):
-        """One response line with its literals: (text, [literals])."""
-        line = await readline(self.r, timeout)
-        text, lits = line, []
-        while True:
-            m = LITERAL.search(line)
-            if not m:
-                return text, lits
-            lits.append(await asyncio.wait_for(self.r.readexactly(int(m.group(1))), timeout))
-            line = await readline(self.r, timeout)
-            text += line
-
-    async def cmd(self, command, timeout=IO_TIMEOUT):
-        self.n += 1
-        tag = f"s{self.n}".encode()
-        await write(self.w, tag + b" " + (command.encode() if isinstance(command, str) else command) + b"\r\n")
-        items = []
-        while True:
-            text, lits = await self.item(timeout)
-            if text.startswith(tag + b" "):
-                return text[len(tag) + 1:].rstrip(b"\r\n"), items
-            items.append((text, lits))
-
+class Imap(benchlib.Imap):
     async def ok(self, command, where, timeout=IO_TIMEOUT):
         status, items = await self.cmd(command, timeout)
         if not status.startswith(b"OK"):
             S.oops(f"imap {where} not OK", f"{command!s:.80} -> {status[:200]!r}")
         return status.startswith(b"OK"), items
-
-    async def logout(self):
-        try:
-            await self.cmd("LOGOUT", timeout=10)
-        except Exception:
-            pass
-        close(self.w)
 
 
 def exists(items):
@@ -438,117 +310,81 @@ def search_hits(items):
     return 0
 
 
-async def imap_client(n):
+async def imap_session(n, rnd):
     a = S.args
-    rnd = random.Random(a.seed * 2000 + n)
-    while S.left() > 0:
-        u = rnd.randrange(a.users)
-        tls = rnd.random() < 0.2
-        try:
-            t = time.monotonic()
-            s = await Imap.open(a.imaps if tls else a.imap, a.src, tls)
-            good, _ = await s.ok(f"LOGIN soak{u}@soak.test {a.password}", "LOGIN")
-            S.timed("IMAP connect+LOGIN" + (" (TLS)" if tls else ""), time.monotonic() - t)
-            if not good:
-                await s.logout()
-                await asyncio.sleep(1)
-                continue
-            S.count["imap sessions"] += 1
-            if rnd.random() < 0.3:
-                await s.ok("ENABLE IMAP4rev2", "ENABLE")
-            for _ in range(rnd.randint(1, 6)):
-                if S.left() <= 0:
-                    break
-                t = time.monotonic()
-                good, items = await s.ok("SELECT INBOX", "SELECT")
-                S.timed("IMAP SELECT", time.monotonic() - t)
-                count = exists(items)
-                if count:
-                    lo = rnd.randint(1, count)
-                    t = time.monotonic()
-                    await s.ok(f"FETCH {lo}:{min(count, lo + 19)} (UID FLAGS RFC822.SIZE ENVELOPE BODYSTRUCTURE)", "FETCH")
-                    S.timed("IMAP FETCH 20 x (ENVELOPE BODYSTRUCTURE)", time.monotonic() - t)
-                    one = rnd.randint(1, count)
-                    item = "BODY[]" if rnd.random() < 0.5 else "BODY.PEEK[]"
-                    t = time.monotonic()
-                    good, items = await s.ok(f"FETCH {one} {item}", "FETCH BODY[]")
-                    took = time.monotonic() - t
-                    for text, lits in items:
-                        if lits and b"BODY[]" in text:
-                            S.timed(f"IMAP FETCH BODY[] of one ({kind_of(lits[-1])})", took)
-                            check_body("imap", lits[-1])
-                    S.count["imap fetches"] += 2
-                # a token acknowledged to this user before this command must be found
-                mine = S.acked_by_user.get(f"soak{u}")
-                if mine:
-                    token = rnd.choice(mine)
-                    t = time.monotonic()
-                    good, items = await s.ok(f'SEARCH HEADER X-Soak-Token "{token}"', "SEARCH HEADER")
-                    S.timed("IMAP SEARCH HEADER (whole INBOX)", time.monotonic() - t)
-                    S.count["imap searches"] += 1
-                    if good and search_hits(items) == 0:
-                        S.search_misses.append((u, token))
-                        S.oops("imap SEARCH HEADER missed an acknowledged message", f"soak{u} {token}")
-                other = rnd.choice(["UNSEEN", "FLAGGED", "LARGER 500000", "SMALLER 4000",
-                                    "KEYWORD $SoakSeen", 'SUBJECT "soak m0"', "SINCE 1-Jan-2020"])
-                t = time.monotonic()
-                await s.ok(f"UID SEARCH {other}", "SEARCH")
-                S.timed("IMAP UID SEARCH (other)", time.monotonic() - t)
-                if count:
-                    one = rnd.randint(1, count)
-                    flags = rnd.choice([r"+FLAGS.SILENT (\Flagged)", r"-FLAGS.SILENT (\Flagged)",
-                                        r"+FLAGS ($SoakSeen)", r"-FLAGS (\Seen)", r"+FLAGS.SILENT (\Seen $SoakSeen)"])
-                    t = time.monotonic()
-                    await s.ok(f"STORE {one} {flags}", "STORE")
-                    S.timed("IMAP STORE", time.monotonic() - t)
-                    S.count["imap stores"] += 1
-                if rnd.random() < 0.5:
-                    s.n += 1
-                    tag = f"s{s.n}".encode()
-                    await write(s.w, tag + b" IDLE\r\n")
-                    text, _ = await s.item()
-                    if not text.startswith(b"+"):
-                        S.oops("imap IDLE refused", text[:200])
-                    else:
-                        end = time.monotonic() + rnd.uniform(1, 5)
-                        while time.monotonic() < end:
-                            try:
-                                await s.item(timeout=max(0.01, end - time.monotonic()))
-                                S.count["imap IDLE updates"] += 1
-                            except asyncio.TimeoutError:
-                                break
-                        await write(s.w, b"DONE\r\n")
-                        while True:
-                            text, _ = await s.item()
-                            if text.startswith(tag + b" "):
-                                if not text.startswith(tag + b" OK"):
-                                    S.oops("imap IDLE not OK", text[:200])
-                                break
-                        S.count["imap idles"] += 1
-                await asyncio.sleep(rnd.uniform(0, a.reader_pause))
-            await s.logout()
-        except (ConnectionError, OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ssl.SSLError) as e:
-            S.oops("imap client: connection failed", repr(e))
-            await asyncio.sleep(1)
-        except Exception as e:  # noqa: a bug in the driver or a reply it cannot read
-            S.oops("imap client: unexpected exception", repr(e))
-            await asyncio.sleep(1)
+    u = rnd.randrange(a.users)
+    tls = rnd.random() < 0.2
+    t = time.monotonic()
+    s = await Imap.open(a.imaps if tls else a.imap, a.src, tls)
+    good, _ = await s.ok(f"LOGIN soak{u}@soak.test {a.password}", "LOGIN")
+    S.timed("IMAP connect+LOGIN" + (" (TLS)" if tls else ""), time.monotonic() - t)
+    if not good:
+        await s.quit()
+        await asyncio.sleep(1)
+        return
+    S.count["imap sessions"] += 1
+    if rnd.random() < 0.3:
+        await s.ok("ENABLE IMAP4rev2", "ENABLE")
+    for _ in range(rnd.randint(1, 6)):
+        if S.left() <= 0:
+            break
+        good, items = await S.timing("IMAP SELECT", s.ok("SELECT INBOX", "SELECT"))
+        count = exists(items)
+        if count:
+            lo = rnd.randint(1, count)
+            await S.timing("IMAP FETCH 20 x (ENVELOPE BODYSTRUCTURE)", s.ok(
+                f"FETCH {lo}:{min(count, lo + 19)} (UID FLAGS RFC822.SIZE ENVELOPE BODYSTRUCTURE)", "FETCH"))
+            one = rnd.randint(1, count)
+            item = "BODY[]" if rnd.random() < 0.5 else "BODY.PEEK[]"
+            (good, items), took = await clock(s.ok(f"FETCH {one} {item}", "FETCH BODY[]"))
+            for text, lits in items:
+                if lits and b"BODY[]" in text:
+                    S.timed(f"IMAP FETCH BODY[] of one ({kind_of(lits[-1])})", took)
+                    check_body("imap", lits[-1])
+            S.count["imap fetches"] += 2
+        # a token acknowledged to this user before this command must be found
+        mine = S.acked_by_user.get(f"soak{u}")
+        if mine:
+            token = rnd.choice(mine)
+            good, items = await S.timing("IMAP SEARCH HEADER (whole INBOX)",
+                                         s.ok(f'SEARCH HEADER X-Soak-Token "{token}"', "SEARCH HEADER"))
+            S.count["imap searches"] += 1
+            if good and search_hits(items) == 0:
+                S.search_misses.append((u, token))
+                S.oops("imap SEARCH HEADER missed an acknowledged message", f"soak{u} {token}")
+        other = rnd.choice(["UNSEEN", "FLAGGED", "LARGER 500000", "SMALLER 4000",
+                            "KEYWORD $SoakSeen", 'SUBJECT "soak m0"', "SINCE 1-Jan-2020"])
+        await S.timing("IMAP UID SEARCH (other)", s.ok(f"UID SEARCH {other}", "SEARCH"))
+        if count:
+            one = rnd.randint(1, count)
+            flags = rnd.choice([r"+FLAGS.SILENT (\Flagged)", r"-FLAGS.SILENT (\Flagged)",
+                                r"+FLAGS ($SoakSeen)", r"-FLAGS (\Seen)", r"+FLAGS.SILENT (\Seen $SoakSeen)"])
+            await S.timing("IMAP STORE", s.ok(f"STORE {one} {flags}", "STORE"))
+            S.count["imap stores"] += 1
+        if rnd.random() < 0.5:
+            tag = await s.send("IDLE")
+            text, _ = await s.item()
+            if not text.startswith(b"+"):
+                S.oops("imap IDLE refused", text[:200])
+            else:
+                end = time.monotonic() + rnd.uniform(1, 5)
+                while time.monotonic() < end:
+                    try:
+                        await s.item(timeout=max(0.01, end - time.monotonic()))
+                        S.count["imap IDLE updates"] += 1
+                    except asyncio.TimeoutError:
+                        break
+                await write(s.w, b"DONE\r\n")
+                status, _ = await s.done(tag)
+                if not status.startswith(b"OK"):
+                    S.oops("imap IDLE not OK", status[:200])
+                S.count["imap idles"] += 1
+        await asyncio.sleep(rnd.uniform(0, a.reader_pause))
+    await s.quit()
 
 
 # ----------------------------------------------------------------------------- POP3
-class Pop3:
-    def __init__(self, r, w):
-        self.r, self.w = r, w
-
-    @classmethod
-    async def open(cls, port, src, tls=False):
-        r, w = await connect(port, src, tls)
-        s = cls(r, w)
-        greeting = await readline(r)
-        if not greeting.startswith(b"+OK"):
-            close(w)
-            raise ConnectionError(f"greeting {greeting[:100]!r}")
-        return s
+class Pop3(Session):
 
     async def cmd(self, line, multi=False, timeout=IO_TIMEOUT):
         """(status line, data): for a multi-line reply the data un-stuffed, without the
@@ -566,73 +402,51 @@ class Pop3:
         data = data[:-3].replace(b"\r\n..", b"\r\n.")
         return status.rstrip(b"\r\n"), (data[1:] if data.startswith(b"..") else data)
 
-    async def quit(self):
-        try:
-            await self.cmd("QUIT", timeout=10)
-        except Exception:
-            pass
-        close(self.w)
 
-
-async def pop3_client(n):
+async def pop3_session(n, rnd):
     a = S.args
-    rnd = random.Random(a.seed * 3000 + n)
-    while S.left() > 0:
-        u = rnd.randrange(a.users)
-        tls = rnd.random() < 0.2
-        try:
-            t = time.monotonic()
-            s = await Pop3.open(a.pop3s if tls else a.pop3, a.src, tls)
-            st, _ = await s.cmd(f"USER soak{u}@soak.test")
-            st, _ = await s.cmd(f"PASS {a.password}")
-            if st.startswith(b"-ERR [IN-USE]"):
-                S.count["pop3 logins refused: maildrop in use (expected)"] += 1
-                await s.quit()
-                await asyncio.sleep(rnd.uniform(0, 1))
-                continue
-            if not st.startswith(b"+OK"):
-                S.oops("pop3 login refused", st[:200])
-                await s.quit()
-                await asyncio.sleep(1)
-                continue
-            S.timed("POP3 connect+login" + (" (TLS)" if tls else ""), time.monotonic() - t)
-            S.count["pop3 sessions"] += 1
-            t = time.monotonic()
-            st, _ = await s.cmd("STAT")
-            S.timed("POP3 STAT", time.monotonic() - t)
-            m = re.match(rb"\+OK (\d+) (\d+)", st)
-            if not m:
-                S.oops("pop3 STAT", st[:200])
-                await s.quit()
-                continue
-            count = int(m.group(1))
-            t = time.monotonic()
-            st, data = await s.cmd("UIDL", multi=True)
-            S.timed("POP3 UIDL", time.monotonic() - t)
-            if not st.startswith(b"+OK") or data.count(b"\r\n") != count:
-                S.oops("pop3 UIDL", f"{st[:100]!r} {data.count(CRLF)} lines for {count} messages")
-            st, data = await s.cmd("LIST", multi=True)
-            if not st.startswith(b"+OK") or data.count(b"\r\n") != count:
-                S.oops("pop3 LIST", f"{st[:100]!r} {data.count(CRLF)} lines for {count} messages")
-            for _ in range(rnd.randint(1, 3) if count else 0):
-                one = rnd.randint(1, count)
-                t = time.monotonic()
-                st, full = await s.cmd(f"RETR {one}", multi=True)
-                took = time.monotonic() - t
-                if not st.startswith(b"+OK"):
-                    S.oops("pop3 RETR", st[:200])
-                    continue
-                S.count["pop3 retrs"] += 1
-                S.timed(f"POP3 RETR ({kind_of(full)})", took)
-                check_body("pop3", full)
-            await s.quit()
-            await asyncio.sleep(rnd.uniform(0, a.reader_pause))
-        except (ConnectionError, OSError, asyncio.TimeoutError, ssl.SSLError) as e:
-            S.oops("pop3 client: connection failed", repr(e))
-            await asyncio.sleep(1)
-        except Exception as e:  # noqa: a bug in the driver or a reply it cannot read
-            S.oops("pop3 client: unexpected exception", repr(e))
-            await asyncio.sleep(1)
+    u = rnd.randrange(a.users)
+    tls = rnd.random() < 0.2
+    t = time.monotonic()
+    s = await Pop3.open(a.pop3s if tls else a.pop3, a.src, tls)
+    st, _ = await s.cmd(f"USER soak{u}@soak.test")
+    st, _ = await s.cmd(f"PASS {a.password}")
+    if st.startswith(b"-ERR [IN-USE]"):
+        S.count["pop3 logins refused: maildrop in use (expected)"] += 1
+        await s.quit()
+        await asyncio.sleep(rnd.uniform(0, 1))
+        return
+    if not st.startswith(b"+OK"):
+        S.oops("pop3 login refused", st[:200])
+        await s.quit()
+        await asyncio.sleep(1)
+        return
+    S.timed("POP3 connect+login" + (" (TLS)" if tls else ""), time.monotonic() - t)
+    S.count["pop3 sessions"] += 1
+    st, _ = await S.timing("POP3 STAT", s.cmd("STAT"))
+    m = re.match(rb"\+OK (\d+) (\d+)", st)
+    if not m:
+        S.oops("pop3 STAT", st[:200])
+        await s.quit()
+        return
+    count = int(m.group(1))
+    st, data = await S.timing("POP3 UIDL", s.cmd("UIDL", multi=True))
+    if not st.startswith(b"+OK") or data.count(b"\r\n") != count:
+        S.oops("pop3 UIDL", f"{st[:100]!r} {data.count(CRLF)} lines for {count} messages")
+    st, data = await s.cmd("LIST", multi=True)
+    if not st.startswith(b"+OK") or data.count(b"\r\n") != count:
+        S.oops("pop3 LIST", f"{st[:100]!r} {data.count(CRLF)} lines for {count} messages")
+    for _ in range(rnd.randint(1, 3) if count else 0):
+        one = rnd.randint(1, count)
+        (st, full), took = await clock(s.cmd(f"RETR {one}", multi=True))
+        if not st.startswith(b"+OK"):
+            S.oops("pop3 RETR", st[:200])
+            continue
+        S.count["pop3 retrs"] += 1
+        S.timed(f"POP3 RETR ({kind_of(full)})", took)
+        check_body("pop3", full)
+    await s.quit()
+    await asyncio.sleep(rnd.uniform(0, a.reader_pause))
 
 
 # ----------------------------------------------------------------------------- hostile
@@ -668,9 +482,7 @@ async def h_big(rnd, kind):
     sender = "" if kind.startswith("nested") else "alice@remote.test"
     s = await Smtp.open(a.smtp, a.hostile_src)
     await s.ehlo()
-    t = time.monotonic()
-    code, text = await transaction(s, sender, [f"soak{u}@soak.test"], msg, "hostile")
-    S.timed(f"SMTP {kind}", time.monotonic() - t)
+    code, text = await S.timing(f"SMTP {kind}", transaction(s, sender, [f"soak{u}@soak.test"], msg, "hostile"))
     await s.quit()
     if code != 250:
         S.forbidden[token] = f"{kind} refused with {code}"
@@ -683,20 +495,16 @@ async def h_big(rnd, kind):
     uids = [int(x) for text, _ in items if text.startswith(b"* SEARCH") for x in text.split()[2:]]
     if not uids:
         S.oops(f"hostile {kind}: acknowledged message not found by SEARCH", token)
-        await i.logout()
+        await i.quit()
         return "250, not found by SEARCH"
     uid = uids[0]
     for what in ["(ENVELOPE BODYSTRUCTURE RFC822.SIZE)", "(BODY)", "BODY.PEEK[]", "BODY.PEEK[1.1.1.1]",
                  "BINARY.PEEK[1]", "BODY.PEEK[TEXT]"]:
-        t = time.monotonic()
-        status, _ = await i.cmd(f"UID FETCH {uid} {what}")
-        S.timed(f"IMAP FETCH {what} of {kind.split(' (')[0]}", time.monotonic() - t)
+        status, _ = await S.timing(f"IMAP FETCH {what} of {kind.split(' (')[0]}", i.cmd(f"UID FETCH {uid} {what}"))
         if not (status.startswith(b"OK") or status.startswith(b"NO")):
             S.oops(f"hostile {kind}: FETCH {what}", status[:200])
-    t = time.monotonic()
-    await i.cmd(f"UID SEARCH UID {uid} BODY needle-in-the-deep")
-    S.timed(f"IMAP SEARCH BODY of {kind.split(' (')[0]}", time.monotonic() - t)
-    await i.logout()
+    await S.timing(f"IMAP SEARCH BODY of {kind.split(' (')[0]}", i.cmd(f"UID SEARCH UID {uid} BODY needle-in-the-deep"))
+    await i.quit()
     return "250, fetched"
 
 
@@ -741,77 +549,65 @@ async def h_smuggle(rnd):
     return f"{code} {text.split(' ', 2)[1] if ' ' in text else ''}".strip()
 
 
+async def bad_commands(c, proto, answer, end, err, lost, still, pipelined=False):
+    """25 bad commands on c: answer(n) sends the nth (unless pipelined) and reads its
+    answer: "end" when the server says it closes (then it must), else whether the answer
+    is an error (err). Returns the outcome."""
+    errors = 0
+    try:
+        for n in range(25):
+            got = await answer(n)
+            if got == "end":
+                closed, _, _ = await until_closed(c.r, 10)
+                close(c.w)
+                return f"{end} after {errors} {err}{', closed' if closed else ', NOT closed'}" + (" (pipelined)" if pipelined else "")
+            errors += got
+    except (ConnectionError, OSError):
+        close(c.w)
+        return f"reset after {errors} {err} ({lost} sent before the reset is lost to it)"
+    close(c.w)
+    S.oops(f"hostile bad commands ({proto}): 25 {err} {still}", "")
+    return f"25 {err}, still open"
+
+
 async def h_bad_smtp(rnd):
-    a = S.args
-    s = await Smtp.open(a.smtp, a.hostile_src)
+    s = await Smtp.open(S.args.smtp, S.args.hostile_src)
     await s.ehlo()
     pipelined = rnd.random() < 0.5
-    errors = 0
     if pipelined:
         await write(s.w, b"".join(b"XBOGUS%d\r\n" % i for i in range(25)))
-    try:
-        for i in range(25):
-            code, text = (await s.reply(30)) if pipelined else (await s.cmd(f"XBOGUS{i}", 30))
-            if code == 421:
-                closed, _, _ = await until_closed(s.r, 10)
-                close(s.w)
-                return f"421 after {errors} errors{', closed' if closed else ', NOT closed'}" + (" (pipelined)" if pipelined else "")
-            if code >= 400:
-                errors += 1
-    except (ConnectionError, OSError):
-        close(s.w)
-        return f"reset after {errors} errors (a 421 sent before the reset is lost to it)"
-    close(s.w)
-    S.oops("hostile bad commands (smtp): 25 errors and no 421", "")
-    return "25 errors, still open"
+
+    async def answer(n):
+        code, _ = (await s.reply(30)) if pipelined else (await s.cmd(f"XBOGUS{n}", 30))
+        return "end" if code == 421 else code >= 400
+    return await bad_commands(s, "smtp", answer, "421", "errors", "a 421", "and no 421", pipelined)
 
 
 async def h_bad_imap(rnd):
-    a = S.args
-    i = await Imap.open(a.imap, a.hostile_src)
+    i = await Imap.open(S.args.imap, S.args.hostile_src)
     pipelined = rnd.random() < 0.5
     if pipelined:
         await write(i.w, b"".join(b"b%d BOGUS\r\n" % n for n in range(25)))
-    bad = 0
-    try:
-        for n in range(25):
-            if not pipelined:
-                await write(i.w, b"b%d BOGUS\r\n" % n)
-            while True:
-                text, _ = await i.item(30)
-                if text.startswith(b"* BYE"):
-                    closed, _, _ = await until_closed(i.r, 10)
-                    close(i.w)
-                    return f"BYE after {bad} BAD{', closed' if closed else ', NOT closed'}" + (" (pipelined)" if pipelined else "")
-                if text.startswith(b"b%d " % n):
-                    bad += b" BAD" in text[:12]
-                    break
-    except (ConnectionError, OSError):
-        close(i.w)
-        return f"reset after {bad} BAD (a BYE sent before the reset is lost to it)"
-    close(i.w)
-    S.oops("hostile bad commands (imap): 25 BAD and no BYE", "")
-    return "25 BAD, still open"
+
+    async def answer(n):
+        if not pipelined:
+            await write(i.w, b"b%d BOGUS\r\n" % n)
+        while True:
+            text, _ = await i.item(30)
+            if text.startswith(b"* BYE"):
+                return "end"
+            if text.startswith(b"b%d " % n):
+                return b" BAD" in text[:12]
+    return await bad_commands(i, "imap", answer, "BYE", "BAD", "a BYE", "and no BYE", pipelined)
 
 
 async def h_bad_pop3(rnd):
-    a = S.args
-    p = await Pop3.open(a.pop3, a.hostile_src)
-    errs = 0
-    try:
-        for n in range(25):
-            st, _ = await p.cmd(f"XBOGUS{n}", timeout=30)
-            if b"too many errors" in st:
-                closed, _, _ = await until_closed(p.r, 10)
-                close(p.w)
-                return f"'too many errors' after {errs} -ERR{', closed' if closed else ', NOT closed'}"
-            errs += st.startswith(b"-ERR")
-    except (ConnectionError, OSError):
-        close(p.w)
-        return f"reset after {errs} -ERR (a last -ERR sent before the reset is lost to it)"
-    close(p.w)
-    S.oops("hostile bad commands (pop3): 25 -ERR and still open", "")
-    return "25 -ERR, still open"
+    p = await Pop3.open(S.args.pop3, S.args.hostile_src)
+
+    async def answer(n):
+        st, _ = await p.cmd(f"XBOGUS{n}", timeout=30)
+        return "end" if b"too many errors" in st else st.startswith(b"-ERR")
+    return await bad_commands(p, "pop3", answer, "'too many errors'", "-ERR", "a last -ERR", "and still open")
 
 
 async def h_list(rnd):
@@ -821,14 +617,10 @@ async def h_list(rnd):
     await i.ok(f"LOGIN soak{u}@soak.test {a.password}", "LOGIN")
     await i.cmd('CREATE "' + "a" * 60 + 'c"')   # a name full of a's and no b: worst case for backtracking
     pattern = "*a" * 25 + "*b"
-    t = time.monotonic()
-    status, _ = await i.cmd(f'LIST "" "{pattern}"', timeout=120)
-    took = time.monotonic() - t
+    (status, _), took = await clock(i.cmd(f'LIST "" "{pattern}"', timeout=120))
     S.timed("IMAP LIST \"*a\"x25\"*b\"", took)
-    t = time.monotonic()
-    await i.cmd(f'LIST "" "{"%a" * 25}%b"', timeout=120)
-    S.timed("IMAP LIST \"%a\"x25\"%b\"", time.monotonic() - t)
-    await i.logout()
+    await S.timing("IMAP LIST \"%a\"x25\"%b\"", i.cmd(f'LIST "" "{"%a" * 25}%b"', timeout=120))
+    await i.quit()
     if took > 2:
         S.oops("hostile LIST pattern slow", f"{took:.1f}s")
     return f"{status.split(b' ')[0].decode()}{' (slow)' if took > 2 else ''}"
@@ -958,13 +750,10 @@ async def h_tls_stall(rnd):
     a = S.args
     name, port = rnd.choice([("imaps", a.imaps), ("pop3s", a.pop3s), ("submissions", a.submissions)])
     variant = rnd.choice(["nothing sent", "half a ClientHello", "ClientHello, then silence"])
-    r, w = await asyncio.wait_for(asyncio.open_connection(a.ip, port, local_addr=(a.slow_src, 0)), 30)
+    r, w = await connect(a.ip, port, a.slow_src)
     if variant != "nothing sent":
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
         inc, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
-        obj = ctx.wrap_bio(inc, outb, server_hostname="soak.test")
+        obj = tls_context().wrap_bio(inc, outb, server_hostname="soak.test")
         try:
             obj.do_handshake()
         except ssl.SSLWantReadError:
@@ -1028,24 +817,6 @@ async def hostile_worker(n, table, pause, rotate=False):
 
 
 # ----------------------------------------------------------------------------- sampling
-def proc_status(pid):
-    fields = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            fields[k] = v.strip()
-    return fields
-
-
-def server_alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    except OSError:
-        return False
-
-
 async def sampler(path):
     a = S.args
     with open(path, "w", newline="") as f:
@@ -1058,10 +829,7 @@ async def sampler(path):
                 print(f"soak: the server (pid {a.pid}) is gone at {t:.0f} s", file=sys.stderr, flush=True)
                 return
             try:
-                st = proc_status(a.pid)
-                rss = int(st["VmRSS"].split()[0])
-                threads = int(st["Threads"])
-                fds = len(os.listdir(f"/proc/{a.pid}/fd"))
+                rss, threads, fds = proc_sample(a.pid)
             except (OSError, KeyError, ValueError):
                 S.dead = True
                 return
@@ -1079,44 +847,32 @@ async def sampler(path):
 
 # ----------------------------------------------------------------------------- final checks
 async def check_ports():
+    """Whether every port answers: EHLO and NOOP, NOOP, CAPA."""
     a = S.args
     results = {}
 
-    async def one(name, fn):
+    async def answers(cls, port, tls):
+        c = await cls.open(port, a.src, tls)
+        if cls is Smtp:
+            await c.ehlo()
+            code, text = await c.cmd("NOOP")
+            assert code == 250, text
+        else:
+            st, _ = await (c.cmd("NOOP") if cls is Imap else c.cmd("CAPA", multi=True))
+            assert st.startswith(b"OK" if cls is Imap else b"+OK"), st
+        await c.quit()
+
+    async def one(name, cls, port, tls=False):
         try:
-            await asyncio.wait_for(fn(), 30)
-            results[name] = "ok"
+            await asyncio.wait_for(answers(cls, port, tls), 30)
+            results[f"{name} {port}"] = "ok"
         except Exception as e:  # noqa: anything is a failure here
-            results[name] = f"FAILED {e!r}"[:200]
-
-    async def smtp(port, tls):
-        s = await Smtp.open(port, a.src, tls)
-        await s.ehlo()
-        code, text = await s.cmd("NOOP")
-        assert code == 250, text
-        await s.quit()
-
-    async def imap(port, tls):
-        i = await Imap.open(port, a.src, tls)
-        status, _ = await i.cmd("NOOP")
-        assert status.startswith(b"OK"), status
-        await i.logout()
-
-    async def pop3(port, tls):
-        p = await Pop3.open(port, a.src, tls)
-        st, _ = await p.cmd("CAPA", multi=True)
-        assert st.startswith(b"+OK"), st
-        await p.quit()
+            results[f"{name} {port}"] = f"FAILED {e!r}"[:200]
 
     await asyncio.gather(
-        one(f"smtp {a.smtp}", lambda: smtp(a.smtp, False)),
-        one(f"submission {a.submission}", lambda: smtp(a.submission, False)),
-        one(f"submission/TLS {a.submissions}", lambda: smtp(a.submissions, True)),
-        one(f"imap {a.imap}", lambda: imap(a.imap, False)),
-        one(f"imap/TLS {a.imaps}", lambda: imap(a.imaps, True)),
-        one(f"pop3 {a.pop3}", lambda: pop3(a.pop3, False)),
-        one(f"pop3/TLS {a.pop3s}", lambda: pop3(a.pop3s, True)),
-    )
+        one("smtp", Smtp, a.smtp), one("submission", Smtp, a.submission),
+        one("submission/TLS", Smtp, a.submissions, True), one("imap", Imap, a.imap),
+        one("imap/TLS", Imap, a.imaps, True), one("pop3", Pop3, a.pop3), one("pop3/TLS", Pop3, a.pop3s, True))
     return results
 
 
@@ -1140,7 +896,7 @@ async def mailbox_tokens(u):
         status, items = await i.cmd(f'SEARCH HEADER X-Soak-Token "{token}"', timeout=300)
         if search_hits(items) == 0:
             misses.append(token)
-    await i.logout()
+    await i.quit()
     return tokens, misses
 
 
@@ -1154,17 +910,16 @@ async def main_async():
     S.t0 = time.monotonic()
     S.deadline = S.t0 + a.seconds
     sample_task = asyncio.ensure_future(sampler(os.path.join(a.out, "samples.csv")))
-    tasks = []
-    tasks += [asyncio.ensure_future(smtp_sender(n)) for n in range(a.smtp_clients)]
-    tasks += [asyncio.ensure_future(imap_client(n)) for n in range(a.imap_clients)]
-    tasks += [asyncio.ensure_future(pop3_client(n)) for n in range(a.pop3_clients)]
-    tasks += [asyncio.ensure_future(hostile_worker(n, FAST, a.hostile_pause)) for n in range(a.hostile_workers)]
-    tasks += [asyncio.ensure_future(hostile_worker(n, SLOW, 1, rotate=True)) for n in range(a.slow_workers)]
+    imap_errors = CONNECTION_ERRORS + (asyncio.IncompleteReadError,)
+    tasks = [asyncio.ensure_future(c) for c in (
+        [client("smtp sender", smtp_session, n, 1000) for n in range(a.smtp_clients)]
+        + [client("imap client", imap_session, n, 2000, imap_errors) for n in range(a.imap_clients)]
+        + [client("pop3 client", pop3_session, n, 3000) for n in range(a.pop3_clients)]
+        + [hostile_worker(n, FAST, a.hostile_pause) for n in range(a.hostile_workers)]
+        + [hostile_worker(n, SLOW, 1, rotate=True) for n in range(a.slow_workers)])]
 
-    async def watch():
-        while S.left() > 0 and not S.dead:
-            await asyncio.sleep(1)
-    await watch()
+    while S.left() > 0 and not S.dead:
+        await asyncio.sleep(1)
     # the load stops at the deadline; sessions under way end by themselves (bounded)
     done, pending = await asyncio.wait(tasks, timeout=a.dribble_seconds + 180)
     for t in pending:
@@ -1179,9 +934,7 @@ async def main_async():
         # one more sample after the load, then stop the sampler
         sample_task.cancel()
         try:
-            st = proc_status(a.pid)
-            S.samples.append((time.monotonic() - S.t0, int(st["VmRSS"].split()[0]), int(st["Threads"]),
-                              len(os.listdir(f"/proc/{a.pid}/fd"))))
+            S.samples.append((time.monotonic() - S.t0, *proc_sample(a.pid)))
         except OSError:
             S.dead = True
     alive = server_alive(a.pid) and not S.dead
@@ -1197,19 +950,15 @@ async def main_async():
                 S.oops("final mailbox check failed", f"soak{u} {e!r}")
 
     # ---- what was acknowledged and what is there
-    expected = collections.defaultdict(set)
-    for token, (users, qid, size, how) in S.acked.items():
-        for u in users:
-            expected[u].add(token)
     missing, duplicates, forbidden_found, deliveries = [], [], [], 0
     for u in range(a.users):
-        toks = found_by_user.get(u)
+        expected, toks = sorted(set(S.acked_by_user.get(f"soak{u}", ()))), found_by_user.get(u)
         if toks is None:
-            missing += [(f"soak{u}", t) for t in sorted(expected[f"soak{u}"])]
+            missing += [(f"soak{u}", t) for t in expected]
             continue
         have = collections.Counter(toks)
-        deliveries += len(expected[f"soak{u}"])
-        missing += [(f"soak{u}", t) for t in sorted(expected[f"soak{u}"]) if t not in have]
+        deliveries += len(expected)
+        missing += [(f"soak{u}", t) for t in expected if t not in have]
         duplicates += [(f"soak{u}", t, c) for t, c in have.items() if c > 1]
         forbidden_found += [(f"soak{u}", t, S.forbidden[t]) for t in have if t in S.forbidden]
     found = deliveries - len(missing)
@@ -1302,6 +1051,7 @@ async def main_async():
 def main():
     global S
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    # the knobs bench/soak.sh does not use itself come from its environment variables
     ap.add_argument("--ip", required=True)
     for port in ["smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s"]:
         ap.add_argument(f"--{port}", type=int, required=True)
@@ -1314,24 +1064,25 @@ def main():
     ap.add_argument("--hostile-src", default="127.0.0.42")
     ap.add_argument("--slow-src", default="127.0.0.43")
     ap.add_argument("--smtp-clients", type=int, default=4)
-    ap.add_argument("--imap-clients", type=int, default=4)
-    ap.add_argument("--pop3-clients", type=int, default=2)
-    ap.add_argument("--hostile-workers", type=int, default=2)
-    ap.add_argument("--slow-workers", type=int, default=3)
-    ap.add_argument("--smtp-pause", type=float, default=0.5, help="mean pause between messages of one sender")
+    ap.add_argument("--imap-clients", type=int, default=env("IMAP_CLIENTS", "4"))
+    ap.add_argument("--pop3-clients", type=int, default=env("POP3_CLIENTS", "2"))
+    ap.add_argument("--hostile-workers", type=int, default=env("HOSTILE_WORKERS", "2"))
+    ap.add_argument("--slow-workers", type=int, default=env("SLOW_WORKERS", "3"))
+    ap.add_argument("--smtp-pause", type=float, default=env("SMTP_PAUSE", "0.5"), help="mean pause between messages of one sender")
     ap.add_argument("--reader-pause", type=float, default=1.0)
     ap.add_argument("--hostile-pause", type=float, default=2.0)
     ap.add_argument("--dribble-seconds", type=float, default=90)
     ap.add_argument("--tls-cap", type=float, default=45, help="how long a stalled TLS handshake may stay open")
-    ap.add_argument("--sample-every", type=float, default=10)
+    ap.add_argument("--sample-every", type=float, default=env("SAMPLE_SECONDS", "10"))
     ap.add_argument("--warmup", type=float, default=None)
-    ap.add_argument("--rss-tolerance", type=float, default=20, help="percent")
+    ap.add_argument("--rss-tolerance", type=float, default=env("RSS_TOLERANCE", "20"), help="percent")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--progress", action="store_true", default=env("PROGRESS", "1") == "1")
     a = ap.parse_args()
     if a.warmup is None:
         a.warmup = min(300, a.seconds / 10)
     S = State(a)
+    Session.ip = a.ip
     random.seed(a.seed)
     sys.exit(asyncio.run(main_async()))
 
