@@ -68,9 +68,9 @@ impl Delivery {
     pub async fn start(
         store: Arc<dyn Store>,
         settings: DeliverySettings,
+        resolver: hickory_resolver::TokioResolver,
         stop: watch::Receiver<bool>,
     ) -> Result<Delivery, String> {
-        let resolver = dns::resolver(&settings.dns_servers)?;
         let signal = store
             .queue_signal()
             .await

@@ -42,8 +42,6 @@ pub struct DeliverySettings {
     /// The port of MX hosts and A/AAAA fallbacks.
     pub mx_port: u16,
     pub timeouts: Timeouts,
-    /// DNS servers; empty: the system's.
-    pub dns_servers: Vec<SocketAddr>,
     pub smarthost: Option<Arc<RelayTarget>>,
     /// By recipient domain (lower case).
     pub routes: HashMap<String, Arc<RelayTarget>>,
@@ -104,11 +102,6 @@ impl DeliverySettings {
             scan_interval: Duration::from_secs(d.scan_interval),
             mx_port: d.mx_port,
             timeouts,
-            dns_servers: d
-                .dns_servers
-                .iter()
-                .filter_map(|s| estafeta_config::parse_dns_server(s))
-                .collect(),
             smarthost,
             routes,
             own_addresses,

@@ -16,6 +16,7 @@ use estafeta_net::{AuthThrottle, Service, ThrottleSettings, TlsSetup, TlsSource}
 use estafeta_pop3::Pop3Server;
 use estafeta_smtp::SmtpServer;
 use estafeta_store::Store;
+use estafeta_trust::Checker;
 use tokio::sync::watch;
 
 /// How long open SMTP sessions get to finish a commit and say 421 when the server stops,
@@ -112,12 +113,22 @@ impl Bound {
             .collect();
         let (stop, stopped) = watch::channel(false);
         let throttle = Arc::new(AuthThrottle::new(ThrottleSettings::from_config(&config)));
+        // one resolver, one cache: delivery's lookups and the checks of mail from outside
+        let dns_servers: Vec<SocketAddr> = (config.delivery.dns_servers.iter())
+            .filter_map(|s| estafeta_config::parse_dns_server(s))
+            .collect();
+        let resolver = estafeta_trust::resolver(&dns_servers)?;
+        let checker = config.trust.checks.then(|| {
+            let timeout = Duration::from_secs(config.trust.timeout);
+            Checker::new(resolver.clone(), &config.hostname, timeout)
+        });
         let smtp = SmtpServer::new(
             &config,
             store.clone(),
             tls.clone(),
             throttle.clone(),
             stopped.clone(),
+            checker,
         );
         let delivery = if self.delivery {
             // our own SMTP sockets: a host at one of them is this server (mail must not loop)
@@ -128,7 +139,7 @@ impl Bound {
                 .chain(self.also_ours)
                 .collect();
             let settings = DeliverySettings::from_config(&config, ours)?;
-            Some(Delivery::start(store.clone(), settings, stopped.clone()).await?)
+            Some(Delivery::start(store.clone(), settings, resolver, stopped.clone()).await?)
         } else {
             None
         };

@@ -137,6 +137,17 @@ fn hand_over(pending: Option<Pending>, accepted: Accept) {
 /// Writes one message inside an open transaction. With `handoff`, and a delivery
 /// scheduler in this process with room, the remote recipients are written leased to it,
 /// and the message is returned for handing over after the commit.
+/// Takes the next UID and MODSEQ of the user's INBOX.
+const INTO_INBOX: &str = "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 \
+     WHERE user_id = $1 AND name = 'INBOX' \
+     RETURNING id, uidnext - 1 AS uid, highestmodseq";
+
+/// The same for the user's Junk folder (special-use), INBOX when there is none.
+const INTO_JUNK: &str = "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 \
+     WHERE id = (SELECT id FROM mailboxes WHERE user_id = $1 AND (special_use = 'Junk' OR name = 'INBOX') \
+                 ORDER BY CASE WHEN name = 'INBOX' THEN 1 ELSE 0 END LIMIT 1) \
+     RETURNING id, uidnext - 1 AS uid, highestmodseq";
+
 pub(crate) async fn accept_in(
     w: &mut WriteTx<'_>,
     m: &Accept,
@@ -159,15 +170,11 @@ pub(crate) async fn accept_in(
     for local in &m.local {
         // One statement finds the INBOX and takes its next UID and MODSEQ; the row stays
         // locked until commit, so UIDs follow commit order.
-        let row = sqlx::query(
-            "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 \
-             WHERE user_id = $1 AND name = 'INBOX' \
-             RETURNING id, uidnext - 1 AS uid, highestmodseq",
-        )
-        .bind(local.user_id)
-        .fetch_optional(&mut *w.tx)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("user {} has no INBOX", local.user_id)))?;
+        let row = sqlx::query(if local.junk { INTO_JUNK } else { INTO_INBOX })
+            .bind(local.user_id)
+            .fetch_optional(&mut *w.tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("user {} has no INBOX", local.user_id)))?;
         let mailbox_id: i64 = row.try_get("id")?;
         let uid = to_u32(row.try_get("uid")?)?;
         let modseq: i64 = row.try_get("highestmodseq")?;

@@ -16,8 +16,10 @@ pub struct Envelope {
     pub ret: Option<Ret>,
     /// The logged-in user who sent it, if any.
     pub auth_user: Option<String>,
-    /// Users receiving the message in their INBOX.
+    /// Users receiving the message in their INBOX (or Junk folder, with `junk`).
     pub local: Vec<User>,
+    /// The local copies go to the Junk folders (DMARC `p=quarantine`).
+    pub junk: bool,
     pub remote: Vec<RemoteRecipient>,
     /// Local recipients that cannot take the message: queued already failing, so that
     /// delivery reports them to the sender.
@@ -73,6 +75,7 @@ impl Envelope {
                 .map(|u| LocalDelivery {
                     user_id: u.id,
                     prefix: prefix.clone(),
+                    junk: self.junk,
                 })
                 .collect(),
             sender: self.sender,

@@ -152,6 +152,9 @@ pub struct LocalDelivery {
     pub user_id: i64,
     /// Header lines written before the message for this recipient only (Return-Path:, …).
     pub prefix: Vec<u8>,
+    /// Into the user's Junk folder (special-use `\Junk`) rather than INBOX; INBOX when
+    /// the user has no Junk folder.
+    pub junk: bool,
 }
 
 /// A remote recipient of an accepted message, with its DSN parameters (RFC 3461).

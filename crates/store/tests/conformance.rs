@@ -103,6 +103,7 @@ fn message(body: &str, local: &[&User], remote: &[&str]) -> Accept {
                     u.address
                 )
                 .into_bytes(),
+                junk: false,
             })
             .collect(),
         remote: remote

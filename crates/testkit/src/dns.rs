@@ -64,8 +64,14 @@ impl Records {
         self.add(host, RData::AAAA(AAAA(ip)))
     }
 
+    /// A TXT record; text over 255 octets is split into several strings, as DKIM keys are.
     pub fn txt(self, owner: &str, text: &str) -> Records {
-        self.add(owner, RData::TXT(TXT::new(vec![text.to_string()])))
+        let strings = text
+            .as_bytes()
+            .chunks(255)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
+        self.add(owner, RData::TXT(TXT::new(strings)))
     }
 
     fn add(mut self, owner: &str, data: RData) -> Records {

@@ -13,17 +13,18 @@
 //! cache when it has them (the resolver delivery uses too).
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dmarc::Policy;
 use mail_auth::{
-    AuthenticatedMessage, AuthenticationResults, DkimOutput, DkimResult, DmarcOutput,
-    DmarcResult, MessageAuthenticator, SpfOutput, SpfResult, dmarc::verify::DmarcParameters,
+    AuthenticatedMessage, AuthenticationResults, DkimOutput, DkimResult, DmarcOutput, DmarcResult,
+    MessageAuthenticator, SpfOutput, SpfResult, dmarc::verify::DmarcParameters,
     spf::verify::SpfParameters,
 };
+use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 
 /// DKIM signatures verified per message; later ones are ignored (each costs a DNS lookup).
@@ -38,10 +39,11 @@ pub struct SpfResults {
     pub mail_from: SpfOutput,
 }
 
-/// The SPF check of one transaction, running from MAIL on; dropping it stops it.
+/// The SPF check of one transaction, running from MAIL on; dropping it stops it. Its
+/// results are waited for once, by whoever asks first (RCPT or the end of DATA).
 pub struct SpfCheck {
-    task: Option<JoinHandle<SpfResults>>,
-    done: Option<SpfResults>,
+    task: Mutex<Option<JoinHandle<SpfResults>>>,
+    done: OnceCell<SpfResults>,
     domain: String,
 }
 
@@ -49,34 +51,38 @@ impl SpfCheck {
     /// A check that was not made (`spf_fail = "ignore"`): `none` for both identities.
     pub fn skipped(sender_domain: &str) -> SpfCheck {
         SpfCheck {
-            task: None,
-            done: Some(SpfResults {
+            task: Mutex::new(None),
+            done: OnceCell::new_with(Some(SpfResults {
                 helo: None,
                 mail_from: SpfOutput::new(sender_domain.to_string()),
-            }),
+            })),
             domain: sender_domain.to_string(),
         }
     }
 
     /// The results, waiting for them the first time.
-    pub async fn results(&mut self) -> &SpfResults {
-        if let Some(task) = self.task.take() {
-            let results = task.await.unwrap_or_else(|_| SpfResults {
-                helo: None,
-                mail_from: temporary(&self.domain),
-            });
-            self.done = Some(results);
-        }
-        self.done.get_or_insert_with(|| SpfResults {
-            helo: None,
-            mail_from: temporary(&self.domain),
-        })
+    pub async fn results(&self) -> &SpfResults {
+        self.done
+            .get_or_init(|| async {
+                let task = self.task.lock().ok().and_then(|mut t| t.take());
+                match task {
+                    Some(task) => task.await.unwrap_or_else(|_| SpfResults {
+                        helo: None,
+                        mail_from: temporary(&self.domain),
+                    }),
+                    None => SpfResults {
+                        helo: None,
+                        mail_from: temporary(&self.domain),
+                    },
+                }
+            })
+            .await
     }
 }
 
 impl Drop for SpfCheck {
     fn drop(&mut self) {
-        if let Some(task) = &self.task {
+        if let Some(task) = self.task.get_mut().ok().and_then(|t| t.take()) {
             task.abort();
         }
     }
@@ -140,8 +146,8 @@ impl Checker {
             }
         });
         SpfCheck {
-            task: Some(task),
-            done: None,
+            task: Mutex::new(Some(task)),
+            done: OnceCell::new(),
             domain,
         }
     }
@@ -176,24 +182,6 @@ impl Checker {
     /// with the SPF results of its transaction, under the message's deadline.
     pub async fn message(
         &self,
-        message: &[u8],
-        ip: IpAddr,
-        helo: &str,
-        sender: &str,
-        spf: &SpfResults,
-    ) -> MessageResults {
-        let work = self.verify(message, ip, helo, sender, spf);
-        match tokio::time::timeout(self.timeout, work).await {
-            Ok(results) => results,
-            Err(_) => {
-                tracing::info!(timeout = ?self.timeout, "message checks timed out");
-                self.timed_out(ip, helo, sender, spf)
-            }
-        }
-    }
-
-    async fn verify(
-        &self,
         raw: &[u8],
         ip: IpAddr,
         helo: &str,
@@ -214,13 +202,39 @@ impl Checker {
             };
         };
         message.dkim_headers.truncate(MAX_DKIM_SIGNATURES);
-        let dkim = self.auth.verify_dkim(&message).await;
-        let arc = self.auth.verify_arc(&message).await;
+        // known without DNS, so that a timeout still knows whose name the mail is in
+        let from_domains: Vec<String> = message
+            .froms()
+            .iter()
+            .filter_map(|a| a.rsplit_once('@'))
+            .map(|(_, d)| d.to_ascii_lowercase())
+            .collect();
+        let work = self.verify(&message, ip, helo, sender, spf, &from_domains);
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(results) => results,
+            Err(_) => {
+                tracing::info!(timeout = ?self.timeout, "message checks timed out");
+                self.timed_out(ip, helo, sender, spf, from_domains)
+            }
+        }
+    }
+
+    async fn verify(
+        &self,
+        message: &AuthenticatedMessage<'_>,
+        ip: IpAddr,
+        helo: &str,
+        sender: &str,
+        spf: &SpfResults,
+        from_domains: &[String],
+    ) -> MessageResults {
+        let dkim = self.auth.verify_dkim(message).await;
+        let arc = self.auth.verify_arc(message).await;
         let mail_from_domain = sender_domain(sender, helo);
         let dmarc = self
             .auth
             .verify_dmarc(DmarcParameters::new(
-                &message,
+                message,
                 &dkim,
                 &mail_from_domain,
                 &spf.mail_from,
@@ -232,12 +246,6 @@ impl Checker {
             .with_arc_result(&arc, ip)
             .with_dmarc_result(&dmarc)
             .to_header();
-        let from_domains: Vec<String> = message
-            .froms()
-            .iter()
-            .filter_map(|a| a.rsplit_once('@'))
-            .map(|(_, d)| d.to_ascii_lowercase())
-            .collect();
         let mut passed: Vec<String> = dkim
             .iter()
             .filter(|o| *o.result() == DkimResult::Pass)
@@ -260,14 +268,21 @@ impl Checker {
             dmarc: dmarc.result(),
             policy: dmarc.policy(),
             from_domain: dmarc.domain().to_ascii_lowercase(),
-            from_domains,
+            from_domains: from_domains.to_vec(),
             aligned_pass,
             temporary,
         }
     }
 
     /// What is said when the deadline passed: SPF as far as it got, the rest temporary.
-    fn timed_out(&self, ip: IpAddr, helo: &str, sender: &str, spf: &SpfResults) -> MessageResults {
+    fn timed_out(
+        &self,
+        ip: IpAddr,
+        helo: &str,
+        sender: &str,
+        spf: &SpfResults,
+        from_domains: Vec<String>,
+    ) -> MessageResults {
         let error = mail_auth::Error::Dns(mail_auth::DnsError::Resolver("timed out".into()));
         let dkim = DkimOutput::temp_err(error.clone());
         let dmarc = DmarcOutput::default()
@@ -283,7 +298,7 @@ impl Checker {
             dmarc: dmarc.dkim_result().clone(),
             policy: Policy::None,
             from_domain: String::new(),
-            from_domains: Vec::new(),
+            from_domains,
             aligned_pass: false,
             temporary: true,
         }
@@ -307,7 +322,9 @@ impl Checker {
 /// Relaxed alignment (RFC 7489 §3.1): one domain is the other or under it. Our own
 /// domains are checked this way even when they publish no DMARC record.
 fn aligned(authenticated: &str, from: &str) -> bool {
-    let under = |a: &str, b: &str| a.len() > b.len() && a.ends_with(b) && a[..a.len() - b.len()].ends_with('.');
+    let under = |a: &str, b: &str| {
+        a.len() > b.len() && a.ends_with(b) && a[..a.len() - b.len()].ends_with('.')
+    };
     authenticated == from || under(authenticated, from) || under(from, authenticated)
 }
 

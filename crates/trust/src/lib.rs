@@ -9,7 +9,9 @@
 mod checks;
 mod forged;
 mod policy;
+mod resolver;
 
 pub use checks::{Checker, MessageResults, SpfCheck, SpfResults};
 pub use forged::remove_forged_results;
 pub use policy::{Action, at_data, at_rcpt};
+pub use resolver::resolver;

@@ -40,7 +40,11 @@ pub fn at_rcpt(spf: &SpfResults, spf_fail: SpfFail) -> Option<String> {
 
 /// The fate of a message under `dmarc` (the strictest action among its recipients'
 /// domains), `ours` telling whether a domain is one of ours.
-pub fn at_data(results: &MessageResults, dmarc: DmarcAction, ours: impl Fn(&str) -> bool) -> Action {
+pub fn at_data(
+    results: &MessageResults,
+    dmarc: DmarcAction,
+    ours: impl Fn(&str) -> bool,
+) -> Action {
     if dmarc == DmarcAction::Tag {
         return Action::Deliver;
     }
@@ -49,7 +53,9 @@ pub fn at_data(results: &MessageResults, dmarc: DmarcAction, ours: impl Fn(&str)
         && !results.aligned_pass
     {
         return Action::Refuse(if results.temporary {
-            format!("451 4.7.5 the sender of {own} could not be authenticated (DNS), try again later")
+            format!(
+                "451 4.7.5 the sender of {own} could not be authenticated (DNS), try again later"
+            )
         } else {
             format!(
                 "550 5.7.1 {own} is a domain of this server: its mail must be authenticated (DMARC)"
@@ -105,7 +111,11 @@ mod tests {
             Action::Deliver
         );
         assert_eq!(
-            at_data(&results(fail(), Policy::Reject, false), DmarcAction::Tag, none),
+            at_data(
+                &results(fail(), Policy::Reject, false),
+                DmarcAction::Tag,
+                none
+            ),
             Action::Deliver
         );
         let temp = DmarcResult::TempError(mail_auth::Error::NotAligned);
@@ -120,7 +130,11 @@ mod tests {
             Action::Refuse(r) if r.starts_with("550 5.7.1 sender.test is a domain of this server")
         ));
         assert_eq!(
-            at_data(&results(DmarcResult::None, Policy::None, true), enforce, ours),
+            at_data(
+                &results(DmarcResult::None, Policy::None, true),
+                enforce,
+                ours
+            ),
             Action::Deliver
         );
     }

@@ -5,10 +5,15 @@
 //! (local delivery's one home), and, for a delivery report sent to one of our users,
 //! reading it (`bounces`) so that the hard bounces it reports reach the suppression lists
 //! (`reports`) once the message is stored. The reply
-//! at the end of DATA is 250 only once the store's commit is durable. Checks of the whole
-//! message (DKIM, DMARC) belong here, before the store.
+//! at the end of DATA is 250 only once the store's commit is durable. Before any of it,
+//! `Authentication-Results:` fields claiming our name are removed from every message, and
+//! mail from outside is checked (DKIM, ARC, DMARC with the SPF started at MAIL,
+//! `estafeta_trust`): refused, put in Junk, or delivered with our own
+//! `Authentication-Results:` above our `Received:`.
 
+use estafeta_config::DmarcAction;
 use estafeta_store::{Accept, now, return_path};
+use estafeta_trust::Action;
 
 use super::SmtpState;
 use super::bounces::{self, Report};
@@ -82,7 +87,14 @@ async fn assemble(
         single_recipient: (envelope.rcpts.len() == 1).then(|| envelope.rcpts[0].as_str()),
         unix_time: at,
     };
-    let mut prefix = headers::received(&trace).into_bytes();
+    let mut body = body;
+    let forged = estafeta_trust::remove_forged_results(&mut body, &settings.hostname);
+    if forged > 0 {
+        tracing::info!(queue_id = %envelope.id, removed = forged, "Authentication-Results: claiming to be ours removed");
+    }
+    let checked = check(shared, client, envelope, &body).await?;
+    let mut prefix = checked.header.into_bytes();
+    prefix.extend_from_slice(headers::received(&trace).as_bytes());
     if client.submission {
         let scan = headers::scan(&body);
         if !scan.has_date {
@@ -119,6 +131,7 @@ async fn assemble(
         ret: envelope.ret,
         auth_user: client.user.map(|u| u.address.clone()),
         local: placed.room.clone(),
+        junk: checked.junk,
         remote: envelope.remote.clone(),
         failed: placed.failed.clone(),
     };
@@ -128,6 +141,76 @@ async fn assemble(
         placed,
         report,
     })
+}
+
+/// What the checks of mail from outside decided: the `Authentication-Results:` field to
+/// add, and whether the local copies go to Junk. Nothing for other mail.
+#[derive(Default)]
+struct Checked {
+    header: String,
+    junk: bool,
+}
+
+/// DKIM, ARC and DMARC of mail from outside (with the SPF started at MAIL), and what the
+/// policy makes of them: `Err` with the reply refusing the message.
+async fn check(
+    shared: &SmtpState,
+    client: &Client<'_>,
+    envelope: &Transaction,
+    body: &[u8],
+) -> Result<Checked, String> {
+    let (Some(checker), Some(spf)) = (&shared.checker, &envelope.spf) else {
+        return Ok(Checked::default());
+    };
+    let helo = client.helo.unwrap_or_default();
+    let spf = spf.results().await;
+    let results = checker
+        .message(body, client.ip, helo, &envelope.sender, spf)
+        .await;
+    let trust = &shared.settings.trust;
+    // one message, one fate: enforced if any recipient's domain enforces
+    let dmarc = envelope
+        .rcpts
+        .iter()
+        .filter_map(|r| r.rsplit_once('@'))
+        .map(|(_, d)| trust.for_domain(d).1)
+        .find(|a| *a == DmarcAction::Enforce)
+        .unwrap_or(DmarcAction::Tag);
+    let ours = if results.from_domains.is_empty() || dmarc == DmarcAction::Tag {
+        Vec::new()
+    } else {
+        match shared.store.list_domains().await {
+            Ok(domains) => domains
+                .into_iter()
+                .map(|d| d.name.to_ascii_lowercase())
+                .collect(),
+            Err(e) => {
+                tracing::error!(queue_id = %envelope.id, error = %e, "domain lookup failed");
+                return Err("451 4.3.0 Error: temporary lookup failure".into());
+            }
+        }
+    };
+    let action = estafeta_trust::at_data(&results, dmarc, |d| ours.iter().any(|o| o == d));
+    tracing::info!(
+        queue_id = %envelope.id,
+        spf = ?spf.mail_from.result(),
+        dmarc = ?results.dmarc,
+        policy = ?results.policy,
+        from_domain = %results.from_domain,
+        action = ?action,
+        "message checked"
+    );
+    match action {
+        Action::Deliver => Ok(Checked {
+            header: results.header,
+            junk: false,
+        }),
+        Action::Junk => Ok(Checked {
+            header: results.header,
+            junk: true,
+        }),
+        Action::Refuse(reply) => Err(reply),
+    }
 }
 
 async fn commit(

@@ -28,4 +28,10 @@ impl Client<'_> {
     pub fn is_ours(&self, shared: &SmtpState) -> bool {
         self.user.is_some() || shared.trusted.contains(self.ip)
     }
+
+    /// Mail from outside: not logged in, not from `trusted_networks`, on an MX listener.
+    /// Only it is checked (SPF, DKIM, ARC, DMARC).
+    pub fn is_outside(&self, shared: &SmtpState) -> bool {
+        !self.submission && !self.is_ours(shared)
+    }
 }

@@ -19,7 +19,7 @@ mod transaction;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use estafeta_config::{Config, SmtpConfig};
+use estafeta_config::{Config, SmtpConfig, TrustConfig};
 use estafeta_net::{AuthThrottle, Connection, RefusalWords, Service, TlsSetup};
 use estafeta_store::Store;
 
@@ -33,6 +33,8 @@ pub(crate) struct SmtpSettings {
     /// Where message data over 256 KiB waits while it arrives (unlinked temporary files):
     /// `<data_dir>/spool`.
     pub spool_dir: std::path::PathBuf,
+    /// What the checks of mail from outside do (`[trust]`).
+    pub trust: TrustConfig,
 }
 
 impl SmtpSettings {
@@ -42,6 +44,7 @@ impl SmtpSettings {
             smtp: config.smtp.clone(),
             allow_plaintext_on_loopback: config.auth.allow_plaintext_on_loopback,
             spool_dir: config.data_dir.join("spool"),
+            trust: config.trust.clone(),
         }
     }
 }
@@ -62,6 +65,8 @@ pub(crate) struct SmtpState {
     pub body_budget: spool::BodyBudget,
     /// How a connection over the limits is refused.
     pub refusal: RefusalWords,
+    /// SPF, DKIM, ARC and DMARC of mail from outside; `None` with `trust.checks = false`.
+    pub checker: Option<estafeta_trust::Checker>,
 }
 
 impl SmtpState {
@@ -79,13 +84,14 @@ impl SmtpServer {
     /// The server of the `smtp` and `submission` listeners, from the `[smtp]` section
     /// (and `hostname`, `data_dir`, `auth.allow_plaintext_on_loopback`), with the
     /// failed-login throttle every protocol shares. `shutdown` turning true makes every
-    /// session answer `421 4.3.2` and close.
+    /// session answer `421 4.3.2` and close. `checker` checks mail from outside.
     pub fn new(
         config: &Config,
         store: Arc<dyn Store>,
         tls: TlsSetup,
         auth_throttle: Arc<AuthThrottle>,
         shutdown: tokio::sync::watch::Receiver<bool>,
+        checker: Option<estafeta_trust::Checker>,
     ) -> SmtpServer {
         let settings = SmtpSettings::from_config(config);
         let s = &settings.smtp;
@@ -112,6 +118,7 @@ impl SmtpServer {
             tls,
             settings,
             shutdown,
+            checker,
         };
         SmtpServer {
             shared: Arc::new(shared),

@@ -4,8 +4,9 @@
 //! one of ours (users, aliases) → [`Verdict::Local`], unless every mailbox is too full
 //! for the announced size; someone else's → [`Verdict::Relay`] for our own users
 //! (logged in or `trusted_networks`) only; anything else → [`Verdict::Refuse`]. The
-//! session applies the verdict to the envelope. Per-recipient checks to come (policy
-//! lookups, greylisting) belong here.
+//! session applies the verdict to the envelope. For mail from outside to a domain whose
+//! `spf_fail` is `reject`, the sender's SPF (started at MAIL) is awaited here. Per-recipient
+//! checks to come (policy lookups, greylisting) belong here.
 
 use estafeta_store::{Notify, RemoteRecipient, Resolution, address};
 use smtp_proto::{
@@ -97,6 +98,10 @@ pub async fn judge(
             ))
         }
         Resolution::Deliver { users, external } => {
+            if let Some(refusal) = spf_refusal(shared, envelope, &rcpt).await {
+                tracing::info!(queue_id = %queue_id, rcpt = %rcpt, reply = %refusal, "RCPT refused: SPF");
+                return Verdict::Refuse(refusal);
+            }
             let full =
                 quota::full_for_declared(&*shared.store, &users, envelope.declared_size).await;
             if full.len() == users.len() && external.is_empty() {
@@ -132,6 +137,18 @@ pub async fn judge(
             }
         }
     }
+}
+
+/// The refusal of a recipient of ours whose domain rejects SPF failures, when the sender's
+/// SPF failed (or could not be checked).
+async fn spf_refusal(shared: &SmtpState, envelope: &Transaction, rcpt: &str) -> Option<String> {
+    let spf = envelope.spf.as_ref()?;
+    let (_, domain) = rcpt.rsplit_once('@')?;
+    let (spf_fail, _) = shared.settings.trust.for_domain(domain);
+    if spf_fail != estafeta_config::SpfFail::Reject {
+        return None;
+    }
+    estafeta_trust::at_rcpt(spf.results().await, spf_fail)
 }
 
 /// The refusal of a recipient on the suppression list of the logged-in user's domain,

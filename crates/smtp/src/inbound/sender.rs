@@ -2,8 +2,10 @@
 //! a login on submission ports, the announced size, the address's syntax (and SMTPUTF8
 //! for a non-ASCII one), a logged-in user's ownership of the address (`policy`), and the
 //! per-user and per-domain rate limits (`rates`). The answer is the new transaction's
-//! envelope, or the reply that refuses it. Checks of the sender's domain (SPF) belong here.
+//! envelope, or the reply that refuses it. For mail from outside, SPF starts here and runs
+//! while the client sends its recipients (`estafeta_trust`).
 
+use estafeta_config::SpfFail;
 use estafeta_store::{Ret, address, new_queue_id};
 use smtp_proto::{MAIL_RET_FULL, MAIL_RET_HDRS, MAIL_SMTPUTF8, MailFrom};
 
@@ -84,6 +86,7 @@ pub async fn accept(
     };
     let id = new_queue_id();
     tracing::debug!(queue_id = %id, from = %sender, "MAIL accepted");
+    let spf = spf_check(shared, client, &sender);
     Ok(Transaction {
         id,
         sender,
@@ -96,6 +99,33 @@ pub async fn accept(
         remote: Vec::new(),
         rate_domain,
         held,
+        spf,
+    })
+}
+
+/// SPF of mail from outside, started now and run while the client goes on; not looked
+/// up at all when `spf_fail = "ignore"` everywhere.
+fn spf_check(
+    shared: &SmtpState,
+    client: &Client<'_>,
+    sender: &str,
+) -> Option<estafeta_trust::SpfCheck> {
+    let checker = shared.checker.as_ref()?;
+    if !client.is_outside(shared) {
+        return None;
+    }
+    let trust = &shared.settings.trust;
+    let helo = client.helo.unwrap_or_default();
+    let ignored = trust.spf_fail == SpfFail::Ignore
+        && trust
+            .domain
+            .iter()
+            .all(|d| d.spf_fail.is_none_or(|f| f == SpfFail::Ignore));
+    Some(if ignored {
+        let domain = sender.rsplit_once('@').map_or(helo, |(_, d)| d);
+        estafeta_trust::SpfCheck::skipped(domain)
+    } else {
+        checker.start_spf(client.ip, helo, sender)
     })
 }
 

@@ -28,6 +28,8 @@ pub struct Transaction {
     pub rate_domain: Option<String>,
     /// The transaction's places in the rate limits: given back unless it is accepted.
     pub held: rates::Held,
+    /// SPF of the sender, running since MAIL, for mail from outside when checks are on.
+    pub spf: Option<estafeta_trust::SpfCheck>,
 }
 
 impl Transaction {
