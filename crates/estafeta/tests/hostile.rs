@@ -11,7 +11,8 @@ use common::{Env, Server};
 fn config() -> String {
     let mut s = String::from(
         "hostname = \"mail.test\"\n[smtp]\ntrusted_networks = []\n\
-         [auth]\nallow_plaintext_on_loopback = true\n",
+         [auth]\nallow_plaintext_on_loopback = true\n\
+         [trust]\nchecks = false\n",
     );
     for protocol in ["smtp", "imap", "pop3"] {
         s.push_str(&format!(

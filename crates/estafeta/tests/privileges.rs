@@ -14,6 +14,7 @@ use common::{Env, Server, one_line_stderr};
 fn config(extra: &str) -> String {
     format!(
         "hostname = \"mail.test\"\n{extra}\n[smtp]\ntrusted_networks = []\n\
+         [trust]\nchecks = false\n\
          [[listener]]\naddress = \"127.0.0.1\"\nport = 0\nprotocol = \"smtp\"\ntls = \"starttls\"\n"
     )
 }
