@@ -47,6 +47,7 @@ conformance!(
     scram_secrets,
     resolution,
     accept_local_and_remote,
+    quarantined_copies_go_to_junk,
     concurrent_accepts_get_increasing_uids,
     flags_and_expunge_bump_modseq,
     summaries_are_cached_per_body,
@@ -459,6 +460,31 @@ async fn resolution(store: Arc<dyn Store>) {
         e.to_string(),
         "alias team@example.com → boss@outside.test does not exist"
     );
+}
+
+/// DMARC quarantine: the copies go to each user's Junk folder, or INBOX without one.
+async fn quarantined_copies_go_to_junk(store: Arc<dyn Store>) {
+    let bob = setup_user(&store, "bob@example.com").await;
+    let ann = setup_user(&store, "ann@example.com").await;
+    store.delete_mailbox(ann.id, "Junk").await.unwrap();
+    let mut m = message("Subject: suspect\r\n\r\nx\r\n", &[&bob, &ann], &[]);
+    for local in &mut m.local {
+        local.junk = true;
+    }
+    let accepted = store.accept(m).await.unwrap();
+    let junk = store.get_mailbox(bob.id, "Junk").await.unwrap().unwrap();
+    assert_eq!(accepted.delivered[0].mailbox_id, junk.id);
+    assert_eq!(store.list_messages(junk.id).await.unwrap().len(), 1);
+    assert!(
+        store
+            .list_messages(inbox(&store, &bob).await.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let ann_inbox = inbox(&store, &ann).await;
+    assert_eq!(accepted.delivered[1].mailbox_id, ann_inbox.id);
+    assert_eq!(store.list_messages(ann_inbox.id).await.unwrap().len(), 1);
 }
 
 async fn accept_local_and_remote(store: Arc<dyn Store>) {
