@@ -332,15 +332,7 @@ async fn expiry_bounces_to_an_outside_sender() {
             .mx_at("bounce.test", ip(3)),
     )
     .await;
-    let s = Sender::start(
-        &dns,
-        port,
-        Options {
-            delivery: "max_queue_time = 2",
-            ..Options::default()
-        },
-    )
-    .await;
+    let s = Sender::start(&dns, port, Options::delivery("max_queue_time = 2")).await;
     s.queue("bob@bounce.test", &["u@slow.test"], "expires")
         .await;
     let inbox = bounce.wait_inbox("bob@bounce.test", 1).await;
@@ -483,10 +475,7 @@ async fn notify_delay_gets_one_delayed_report() {
     let s = Sender::start(
         &dns,
         host.addr.port(),
-        Options {
-            delivery: "delay_warning = 1",
-            ..Options::default()
-        },
+        Options::delivery("delay_warning = 1"),
     )
     .await;
     let id = s
@@ -542,15 +531,7 @@ async fn smarthost_with_auth_over_implicit_tls() {
         relay.addr.port(),
         pw.display()
     );
-    let s = Sender::start(
-        &dns,
-        25,
-        Options {
-            tables: &tables,
-            ..Options::default()
-        },
-    )
-    .await;
+    let s = Sender::start(&dns, 25, Options::tables(&tables)).await;
     s.queue(ANN, &["x@far.test", "y@other.test"], "via-465")
         .await;
     let got = wait_messages(&relay, 1).await;
@@ -593,15 +574,7 @@ async fn smarthost_with_auth_over_starttls() {
         relay.addr.port(),
         ca.display()
     );
-    let s = Sender::start(
-        &dns,
-        25,
-        Options {
-            tables: &tables,
-            ..Options::default()
-        },
-    )
-    .await;
+    let s = Sender::start(&dns, 25, Options::tables(&tables)).await;
     s.queue(ANN, &["x@far.test"], "via-587").await;
     wait_messages(&relay, 1).await;
     s.wait_empty().await;
@@ -642,15 +615,7 @@ async fn smarthost_with_a_certificate_nobody_vouches_for_gets_no_password() {
             "[delivery.smarthost]\nhost = \"scripted.test\"\nport = {}\ntls = \"{tls}\"\nusername = \"relayuser\"\npassword = \"pw\"\n",
             relay.addr.port(),
         );
-        let s = Sender::start(
-            &dns,
-            25,
-            Options {
-                tables: &tables,
-                ..Options::default()
-            },
-        )
-        .await;
+        let s = Sender::start(&dns, 25, Options::tables(&tables)).await;
         let id = s.queue(ANN, &["x@far.test"], "not-via-mitm").await;
         let store = s.store.clone();
         let r = wait_for("the recipient to be deferred", || {
@@ -839,10 +804,7 @@ async fn connection_limits_and_reuse() {
     let s = Sender::start(
         &dns,
         host.addr.port(),
-        Options {
-            delivery: "max_connections_per_destination = 2\nmax_messages_per_connection = 3",
-            ..Options::default()
-        },
+        Options::delivery("max_connections_per_destination = 2\nmax_messages_per_connection = 3"),
     )
     .await;
     for i in 0..9 {

@@ -142,6 +142,34 @@ impl MailHost {
         }
     }
 
+    /// A mailbox protocol's host: bob and ann of example.com (password "secret"; ann's
+    /// POP3 mail kept when `ann_keeps`), `protocol` on a STARTTLS listener then an
+    /// implicit-TLS one; 3 failed logins block a user name or a client, each answered
+    /// after 1 ms; then `tweak`.
+    pub async fn two_ports(
+        protocol: Protocol,
+        ann_keeps: bool,
+        tweak: impl FnOnce(&mut Config),
+    ) -> MailHost {
+        MailHost::start(
+            &[
+                TestUser("bob@example.com", "secret", true),
+                TestUser("ann@example.com", "secret", ann_keeps),
+            ],
+            &[
+                (protocol, ListenerTls::Starttls),
+                (protocol, ListenerTls::Implicit),
+            ],
+            |c| {
+                c.auth.max_failures = 3;
+                c.auth.max_failures_per_address = 3;
+                c.auth.failure_delay_ms = 1;
+                tweak(c);
+            },
+        )
+        .await
+    }
+
     /// Delivers a message over SMTP; returns it as the client meant it (what the store
     /// holds after our headers).
     pub async fn deliver(&self, to: &str, subject: &str) -> String {

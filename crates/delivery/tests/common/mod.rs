@@ -44,6 +44,24 @@ pub struct Options<'a> {
     pub smtp_trusting: Option<&'a [&'a str]>,
 }
 
+impl<'a> Options<'a> {
+    /// These `[delivery]` keys, the rest as by default.
+    pub fn delivery(keys: &'a str) -> Options<'a> {
+        Options {
+            delivery: keys,
+            ..Options::default()
+        }
+    }
+
+    /// These tables after `[delivery]`, the rest as by default.
+    pub fn tables(tables: &'a str) -> Options<'a> {
+        Options {
+            tables,
+            ..Options::default()
+        }
+    }
+}
+
 impl Sender {
     /// Delivers to port `mx_port` of MX hosts, asking `dns`. Retries come after a second,
     /// a failed host is skipped for a second, and the queue is never scanned on a timer

@@ -5,8 +5,8 @@
 
 use std::net::SocketAddr;
 
-use estafeta_config::{Config, ListenerTls, Protocol};
-use estafeta_testkit::{MailHost, TestUser};
+use estafeta_config::{Config, Protocol};
+use estafeta_testkit::MailHost;
 
 /// The raw line client.
 pub type Client = estafeta_net::testing::LineClient;
@@ -35,23 +35,7 @@ impl Harness {
     /// With the test configuration changed by `tweak`: 3 failed logins block a user name
     /// or a client, each answered after 1 ms.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Harness {
-        let host = MailHost::start(
-            &[
-                TestUser("bob@example.com", "secret", true),
-                TestUser("ann@example.com", "secret", false),
-            ],
-            &[
-                (Protocol::Pop3, ListenerTls::Starttls),
-                (Protocol::Pop3, ListenerTls::Implicit),
-            ],
-            |c| {
-                c.auth.max_failures = 3;
-                c.auth.max_failures_per_address = 3;
-                c.auth.failure_delay_ms = 1;
-                tweak(c);
-            },
-        )
-        .await;
+        let host = MailHost::two_ports(Protocol::Pop3, false, tweak).await;
         let (pop3, pop3s) = (host.listeners[0], host.listeners[1]);
         Harness { host, pop3, pop3s }
     }
