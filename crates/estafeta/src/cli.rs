@@ -50,6 +50,38 @@ pub enum Command {
     /// Per-domain suppression lists: remote addresses that hard-bounced.
     #[command(subcommand)]
     Suppression(SuppressionCommand),
+    /// DKIM keys that sign our domains' mail, and the DNS records that publish them.
+    #[command(subcommand)]
+    Dkim(DkimCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DkimCommand {
+    /// Make signing keys for DOMAIN (by default one RSA-2048 and one Ed25519; they sign
+    /// at once) and print the DNS records to publish.
+    Generate {
+        domain: String,
+        /// The selector; with both algorithms, SELECTOR-rsa and SELECTOR-ed25519.
+        /// Default: rsa-YYYYMMDD and ed25519-YYYYMMDD.
+        #[arg(long)]
+        selector: Option<String>,
+        /// Only this kind of key.
+        #[arg(long, value_enum)]
+        algorithm: Option<KeyAlgorithm>,
+    },
+    /// Keys of one domain or all, each with its DNS record.
+    List { domain: Option<String> },
+    /// New keys (of the kinds now signing) replace the signing ones, which are kept
+    /// listed, retired, until removed.
+    Rotate { domain: String },
+    /// Delete a key (once its DNS record is no longer needed).
+    Remove { domain: String, selector: String },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyAlgorithm {
+    Ed25519,
+    Rsa,
 }
 
 #[derive(Subcommand, Debug)]

@@ -65,6 +65,7 @@ fn run(cli: Cli) -> CommandResult {
             Command::Suppression(cmd) => {
                 commands::suppression::run(cmd, &*settings.open_store().await?).await
             }
+            Command::Dkim(cmd) => commands::dkim::run(cmd, &*settings.open_store().await?).await,
         }
     });
     // blocking work still running (a password check) is not waited for

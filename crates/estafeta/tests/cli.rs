@@ -372,3 +372,93 @@ fn suppression_list_round_trip() {
     let out = env.run(&["suppression", "enforce", "example.com", "maybe"], "");
     assert_eq!(out.status.code(), Some(2), "clap's usage error");
 }
+
+#[test]
+fn dkim_keys_round_trip() {
+    let env = Env::new();
+    env.ok(&["domain", "add", "example.com"], "");
+    assert!(env.ok(&["dkim", "list"], "").starts_with("no DKIM keys"));
+    let made = env.ok(&["dkim", "generate", "example.com"], "");
+    // one RSA and one Ed25519 key, each with the record to publish
+    assert!(
+        made.contains("example.com: new rsa key, selector rsa-"),
+        "{made}"
+    );
+    assert!(
+        made.contains("example.com: new ed25519 key, selector ed25519-"),
+        "{made}"
+    );
+    assert!(
+        made.contains("._domainkey.example.com. IN TXT ( \"v=DKIM1; k=rsa; p=MII"),
+        "{made}"
+    );
+    assert!(made.contains("\"v=DKIM1; k=ed25519; p="), "{made}");
+    let one = env.ok(
+        &[
+            "dkim",
+            "generate",
+            "example.com",
+            "--selector",
+            "s1",
+            "--algorithm",
+            "ed25519",
+        ],
+        "",
+    );
+    assert!(
+        one.contains("selector s1\n  s1._domainkey.example.com. IN TXT"),
+        "{one}"
+    );
+    let list = env.ok(&["dkim", "list", "example.com"], "");
+    assert_eq!(list.matches("  signing  since ").count(), 3, "{list}");
+    let rotated = env.ok(&["dkim", "rotate", "example.com"], "");
+    assert_eq!(
+        rotated
+            .matches(" retired; keep its record published")
+            .count(),
+        3,
+        "{rotated}"
+    );
+    assert_eq!(
+        rotated.matches(": new ").count(),
+        2,
+        "one key per kind: {rotated}"
+    );
+    let list = env.ok(&["dkim", "list"], "");
+    assert_eq!(list.matches("  retired  since ").count(), 3, "{list}");
+    assert_eq!(list.matches("  signing  since ").count(), 2, "{list}");
+    assert!(
+        env.ok(&["dkim", "remove", "example.com", "s1"], "")
+            .contains("removed")
+    );
+
+    // what is wrong, in one line, and how to fix it
+    let out = env.run(&["dkim", "remove", "example.com", "s1"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        one_line_stderr(&out),
+        "error: example.com has no DKIM key with selector s1"
+    );
+    let out = env.run(&["dkim", "generate", "nowhere.example"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_line_stderr(&out).contains("estafeta domain add nowhere.example"));
+    let out = env.run(
+        &[
+            "dkim",
+            "generate",
+            "example.com",
+            "--selector",
+            "a.b",
+            "--algorithm",
+            "rsa",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_line_stderr(&out).contains("is not a DKIM selector"));
+    let out = env.run(
+        &["dkim", "generate", "example.com", "--algorithm", "dsa"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "clap's usage error");
+}

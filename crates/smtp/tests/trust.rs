@@ -302,3 +302,100 @@ async fn a_dns_that_never_answers_is_a_temporary_error_never_a_pass() {
     assert!(end.starts_with("451 4.7.5 "), "{end}");
     drop(silent);
 }
+
+/// A message of ours, signed with the store's keys of its domain, and how independent
+/// verifiers see it: mail-auth over the DNS server, and Debian's python3-dkim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_mail_is_signed_with_both_keys_and_verifies_elsewhere() {
+    use estafeta_trust::signing::{Algorithm, dns_record, generate};
+    let mut keys = Vec::new();
+    for (algorithm, selector) in [(Algorithm::Rsa, "r1"), (Algorithm::Ed25519, "e1")] {
+        let made = generate(algorithm).unwrap();
+        keys.push(estafeta_store::NewDkimKey {
+            domain: "example.com".into(),
+            selector: selector.into(),
+            algorithm: algorithm.name().into(),
+            private_key: made.private_key,
+            public_key: made.public_key,
+        });
+    }
+    let h = MailHost::start(
+        &[
+            TestUser(BOB, "pw", true),
+            TestUser("ann@example.com", "pw", true),
+        ],
+        &[],
+        |c| c.smtp.trusted_networks = vec!["127.0.0.1/32".into()],
+    )
+    .await;
+    let mut records = Records::new();
+    let mut python_records = String::new();
+    for key in keys {
+        let stored = h.store.add_dkim_key(key).await.unwrap();
+        let (name, value) = dns_record(&stored);
+        records = records.txt(&name, &value);
+        python_records.push_str(&format!("{:?}: {:?},\n", format!("{name}."), value));
+    }
+    let dns = TestDns::start(records).await;
+
+    let body = "From: Bob <bob@example.com>\r\nTo: ann@example.com\r\nSubject: signed\r\n\r\nHello, Ann.\r\n";
+    estafeta_net::testing::smtp_send(h.smtp, BOB, "ann@example.com", body).await;
+    // a From: of a domain that is not the sender's is not signed in its name
+    let other =
+        "From: someone@elsewhere.test\r\nTo: ann@example.com\r\nSubject: not ours\r\n\r\nx\r\n";
+    estafeta_net::testing::smtp_send(h.smtp, BOB, "ann@example.com", other).await;
+    let inbox = estafeta_testkit::inbox(&*h.store, "ann@example.com").await;
+    assert_eq!(inbox.len(), 2);
+    let signed = String::from_utf8(inbox[0].clone()).unwrap();
+    assert_eq!(signed.matches("DKIM-Signature:").count(), 2, "{signed}");
+    assert!(signed.contains("a=ed25519-sha256"), "{signed}");
+    assert!(signed.contains("a=rsa-sha256"), "{signed}");
+    let unfolded = signed.replace("\r\n\t", " ").replace("\r\n ", " ");
+    let h_tag = unfolded
+        .split("h=")
+        .nth(1)
+        .and_then(|t| t.split(';').next())
+        .unwrap()
+        .to_ascii_lowercase()
+        .replace(' ', "");
+    assert!(
+        h_tag.matches("from").count() == 2 && h_tag.matches("subject").count() == 2,
+        "From and Subject oversigned: {h_tag}"
+    );
+    assert!(!String::from_utf8_lossy(&inbox[1]).contains("DKIM-Signature:"));
+
+    // mail-auth, over the DNS server
+    let auth = mail_auth::MessageAuthenticator(dns.resolver());
+    let parsed = mail_auth::AuthenticatedMessage::parse(&inbox[0]).unwrap();
+    let results = auth.verify_dkim(&parsed).await;
+    assert_eq!(results.len(), 2);
+    for r in &results {
+        assert_eq!(*r.result(), mail_auth::DkimResult::Pass, "{r:?}");
+    }
+
+    // python3-dkim (Debian), with the same records
+    let file = h.dir.path().join("signed.eml");
+    std::fs::write(&file, &inbox[0]).unwrap();
+    let script = format!(
+        "import dkim, sys\n\
+         records = {{\n{python_records}}}\n\
+         def dns(name, timeout=5):\n    return records.get(name.decode()).encode()\n\
+         m = open({file:?}, 'rb').read()\n\
+         d = dkim.DKIM(m)\n\
+         print([d.verify(idx=i, dnsfunc=dns) for i in range(2)])\n",
+        file = file.display().to_string()
+    );
+    let out = tokio::process::Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .await
+        .expect("/usr/bin/python3 with python3-dkim (apt install python3-dkim)");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        printed.trim(),
+        "[True, True]",
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -13,7 +13,7 @@ use crate::model::*;
 /// Everything storage offers, on one engine.
 #[async_trait]
 pub trait Store:
-    Directory + Suppressions + Mailboxes + Folders + Messages + Queue + Changes
+    Directory + Suppressions + DkimKeys + Mailboxes + Folders + Messages + Queue + Changes
 {
     /// "sqlite" or "postgres".
     fn engine_name(&self) -> &'static str;
@@ -75,6 +75,18 @@ pub trait Suppressions: Send + Sync {
         domain: &str,
         address: &str,
     ) -> Result<Option<Suppression>>;
+}
+
+/// DKIM signing keys of our domains (`dkim_keys.rs`).
+#[async_trait]
+pub trait DkimKeys: Send + Sync {
+    /// Adds a key (active) to one of our domains; refused when the selector is taken.
+    async fn add_dkim_key(&self, key: NewDkimKey) -> Result<DkimKey>;
+    /// Keys of one domain, or of all, by domain then age (oldest first).
+    async fn list_dkim_keys(&self, domain: Option<&str>) -> Result<Vec<DkimKey>>;
+    /// Makes a key sign new mail, or retires it.
+    async fn set_dkim_key_active(&self, domain: &str, selector: &str, active: bool) -> Result<()>;
+    async fn remove_dkim_key(&self, domain: &str, selector: &str) -> Result<()>;
 }
 
 /// Reading mailboxes and their messages, and removing messages (`mailbox.rs`).

@@ -1,6 +1,6 @@
 //! The Store: everything estafeta keeps — the directory (domains, users, aliases),
 //! message bodies, mailboxes, the outbound queue and what left through it — behind a few
-//! traits by concern ([`Directory`], [`Suppressions`], [`Mailboxes`], [`Folders`],
+//! traits by concern ([`Directory`], [`Suppressions`], [`DkimKeys`], [`Mailboxes`], [`Folders`],
 //! [`Messages`], [`Queue`], [`Changes`]) gathered in one handle, [`Store`], on two
 //! engines: SQLite (embedded, the default) and PostgreSQL (several nodes, one database).
 //! Only this crate knows SQL. [`Envelope`] is where a resolved message becomes what the
@@ -11,6 +11,7 @@ pub mod address;
 mod api;
 mod blobs;
 mod directory;
+mod dkim_keys;
 mod dsn_params;
 mod engine;
 mod envelope;
@@ -32,7 +33,9 @@ mod suppression;
 
 use std::sync::Arc;
 
-pub use api::{Changes, Directory, Folders, Mailboxes, Messages, Queue, Store, Suppressions};
+pub use api::{
+    Changes, Directory, DkimKeys, Folders, Mailboxes, Messages, Queue, Store, Suppressions,
+};
 pub use directory::DEFAULT_FOLDERS;
 pub use dsn_params::{Notify, Ret};
 pub use engine::{Backend, StoreOptions};

@@ -215,6 +215,31 @@ pub struct SentMessage {
 
 /// One entry for a domain's suppression list.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDkimKey {
+    pub domain: String,
+    pub selector: String,
+    /// `ed25519` or `rsa`.
+    pub algorithm: String,
+    /// Base64 of the DER: PKCS#8 for Ed25519, PKCS#1 for RSA.
+    pub private_key: String,
+    /// Base64, as the DNS record's `p=` holds it.
+    pub public_key: String,
+}
+
+/// A DKIM signing key of one of our domains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DkimKey {
+    pub domain: String,
+    pub selector: String,
+    pub algorithm: String,
+    pub private_key: String,
+    pub public_key: String,
+    pub created_at: i64,
+    /// Signs new mail; a retired key is only kept listed until removed.
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewSuppression {
     pub domain: String,
     pub address: String,

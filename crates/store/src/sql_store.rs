@@ -1,7 +1,7 @@
 //! `SqlStore`: the [`Store`] of both engines. It owns the database handle, the group
 //! committer and the change-notification listener. Each of the store's traits is
 //! implemented for it in the module that holds its SQL: `Directory` in `directory.rs`,
-//! `Suppressions` in `suppression.rs`, `Mailboxes` in `mailbox.rs`, `Folders` in
+//! `Suppressions` in `suppression.rs`, `DkimKeys` in `dkim_keys.rs`, `Mailboxes` in `mailbox.rs`, `Folders` in
 //! `folders.rs`, `Messages` in `messages.rs`, `Queue` in `queue.rs`, `Changes` in
 //! `notify.rs`.
 

@@ -53,6 +53,7 @@ conformance!(
     summaries_are_cached_per_body,
     suppression_lists,
     suppressions_in_one_transaction,
+    dkim_keys,
     sent_messages_are_recorded_on_delivery,
     queue_leases,
     queue_concurrent_leases_are_disjoint,
@@ -706,6 +707,58 @@ fn suppression(domain: &str, address: &str, reason: &str) -> NewSuppression {
         address: address.into(),
         reason: reason.into(),
     }
+}
+
+async fn dkim_keys(store: Arc<dyn Store>) {
+    store.add_domain("example.com").await.unwrap();
+    let key = |selector: &str| NewDkimKey {
+        domain: "Example.COM".into(),
+        selector: selector.into(),
+        algorithm: "ed25519".into(),
+        private_key: "cHJpdmF0ZQ==".into(),
+        public_key: "cHVibGlj".into(),
+    };
+    let added = store.add_dkim_key(key("S1")).await.unwrap();
+    assert_eq!(
+        (added.domain.as_str(), added.selector.as_str()),
+        ("example.com", "s1")
+    );
+    assert!(added.active);
+    store.add_dkim_key(key("s2")).await.unwrap();
+    assert!(matches!(
+        store.add_dkim_key(key("s1")).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        store.add_dkim_key(key("no.dots")).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let mut other = key("s1");
+    other.domain = "elsewhere.test".into();
+    assert!(matches!(
+        store.add_dkim_key(other).await,
+        Err(StoreError::DomainNotServed(_))
+    ));
+    store
+        .set_dkim_key_active("example.com", "s1", false)
+        .await
+        .unwrap();
+    let keys = store.list_dkim_keys(Some("example.com")).await.unwrap();
+    let state: Vec<(&str, bool)> = keys
+        .iter()
+        .map(|k| (k.selector.as_str(), k.active))
+        .collect();
+    assert_eq!(state, [("s1", false), ("s2", true)]);
+    assert_eq!(keys[1].public_key, "cHVibGlj");
+    store.remove_dkim_key("example.com", "s1").await.unwrap();
+    assert!(matches!(
+        store.remove_dkim_key("example.com", "s1").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.list_dkim_keys(None).await.unwrap().len(), 1);
+    // the keys go with their domain
+    store.remove_domain("example.com").await.unwrap();
+    assert!(store.list_dkim_keys(None).await.unwrap().is_empty());
 }
 
 async fn suppression_lists(store: Arc<dyn Store>) {

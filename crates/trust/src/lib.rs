@@ -10,6 +10,7 @@ mod checks;
 mod forged;
 mod policy;
 mod resolver;
+pub mod signing;
 
 pub use checks::{Checker, MessageResults, SpfCheck, SpfResults};
 pub use forged::remove_forged_results;

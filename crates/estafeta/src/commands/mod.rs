@@ -2,6 +2,7 @@
 
 pub mod alias;
 pub mod config;
+pub mod dkim;
 pub mod domain;
 pub mod queue;
 pub mod serve;

@@ -115,6 +115,10 @@ async fn assemble(
     // the message is never held twice
     let mut message = body;
     message.splice(0..0, prefix);
+    if client.is_ours(shared) {
+        let signatures = sign(shared, &envelope.sender, &message).await;
+        message.splice(0..0, signatures.into_bytes());
+    }
     let size = message.len();
     // the real size, as stored: nothing is acknowledged that a mailbox cannot take
     let stored = return_path(&envelope.sender).len() + size;
@@ -141,6 +145,21 @@ async fn assemble(
         placed,
         report,
     })
+}
+
+/// The DKIM signatures of our users' mail: for the From: domain when it is the envelope
+/// sender's (whose use `sender` checked for a logged-in user), so that no user signs in
+/// another domain's name; nothing when that domain has no key.
+async fn sign(shared: &SmtpState, sender: &str, message: &[u8]) -> String {
+    let Some((_, sender_domain)) = sender.rsplit_once('@') else {
+        return String::new();
+    };
+    match estafeta_trust::signing::from_domain(message) {
+        Some(domain) if domain.eq_ignore_ascii_case(sender_domain) => {
+            shared.signer.sign(&domain, message).await
+        }
+        _ => String::new(),
+    }
 }
 
 /// What the checks of mail from outside decided: the `Authentication-Results:` field to

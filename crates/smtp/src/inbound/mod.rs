@@ -67,6 +67,8 @@ pub(crate) struct SmtpState {
     pub refusal: RefusalWords,
     /// SPF, DKIM, ARC and DMARC of mail from outside; `None` with `trust.checks = false`.
     pub checker: Option<estafeta_trust::Checker>,
+    /// DKIM signatures on our users' mail, with their domains' keys.
+    pub signer: estafeta_trust::signing::Signer,
 }
 
 impl SmtpState {
@@ -114,6 +116,7 @@ impl SmtpServer {
                 s.ipv6_prefix,
                 estafeta_net::Networks::parse(&s.trusted_networks),
             ),
+            signer: estafeta_trust::signing::Signer::new(store.clone()),
             store,
             tls,
             settings,

@@ -1,0 +1,209 @@
+//! DKIM signatures on mail from our domains (RFC 6376, RFC 8463): keys are made here
+//! ([`generate`]) and kept in the store; [`Signer`] signs a message with every active key
+//! of its From: domain (by default one Ed25519 and one RSA-2048 signature), over the
+//! header fields of [`SIGNED_HEADERS`], From, To and Subject oversigned (listed once more
+//! than they appear, so that none can be added after signing), relaxed/relaxed.
+//! Keys are read from the store at most once a minute per domain: a key added, rotated or
+//! removed with the CLI signs (or stops signing) within a minute, on every node.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use estafeta_store::{DkimKey, Store};
+use mail_auth::common::crypto::{DkimKey as SigningKey, Ed25519Key, RsaKey, Sha256};
+use mail_auth::common::headers::HeaderWriter;
+use mail_auth::dkim::{Canonicalization, DkimSigner, Done, generate::DkimKeyPair};
+use rustls_pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer};
+
+/// How long keys read from the store are used before they are read again.
+pub const KEY_CACHE_TIME: Duration = Duration::from_secs(60);
+
+/// The fields signed: RFC 6376 §5.4.1's list without `List-*` and `Resent-*` (a field
+/// named here but absent is signed as absent, and mailing lists and resenders add those),
+/// with From, To and Subject named twice (oversigned). Absent Cc, Reply-To, In-Reply-To
+/// and References are signed as absent: nobody can add them on the way.
+pub const SIGNED_HEADERS: &[&str] = &[
+    "From",
+    "From",
+    "To",
+    "To",
+    "Subject",
+    "Subject",
+    "Cc",
+    "Reply-To",
+    "Date",
+    "Message-ID",
+    "In-Reply-To",
+    "References",
+    "MIME-Version",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+];
+
+/// The key types `estafeta dkim generate` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Ed25519,
+    /// RSA-2048 with SHA-256: what every verifier understands.
+    Rsa,
+}
+
+impl Algorithm {
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Ed25519 => "ed25519",
+            Algorithm::Rsa => "rsa",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Algorithm> {
+        match name.to_ascii_lowercase().as_str() {
+            "ed25519" => Some(Algorithm::Ed25519),
+            "rsa" => Some(Algorithm::Rsa),
+            _ => None,
+        }
+    }
+}
+
+/// A new key pair: the private key and the DNS record's `p=` value, both base64.
+pub struct NewKey {
+    pub private_key: String,
+    pub public_key: String,
+}
+
+/// Makes a key pair.
+pub fn generate(algorithm: Algorithm) -> Result<NewKey, String> {
+    let pair = match algorithm {
+        Algorithm::Ed25519 => DkimKeyPair::generate_ed25519(),
+        Algorithm::Rsa => DkimKeyPair::generate_rsa(2048),
+    }
+    .map_err(|e| format!("cannot make a {} key: {e}", algorithm.name()))?;
+    let (private, public) = pair.into_inner();
+    Ok(NewKey {
+        private_key: STANDARD.encode(private),
+        public_key: STANDARD.encode(public),
+    })
+}
+
+/// The TXT record that publishes `key`: its name and its value.
+pub fn dns_record(key: &DkimKey) -> (String, String) {
+    let k = if key.algorithm == "ed25519" {
+        "ed25519"
+    } else {
+        "rsa"
+    };
+    (
+        format!("{}._domainkey.{}", key.selector, key.domain),
+        format!("v=DKIM1; k={k}; p={}", key.public_key),
+    )
+}
+
+/// The one domain of the message's From: field, lower case; `None` without From:, or
+/// with addresses of several domains.
+pub fn from_domain(message: &[u8]) -> Option<String> {
+    let parsed = mail_auth::AuthenticatedMessage::parse(message)?;
+    let mut domains = parsed
+        .froms()
+        .iter()
+        .filter_map(|a| a.rsplit_once('@'))
+        .map(|(_, d)| d.to_ascii_lowercase());
+    let first = domains.next()?;
+    domains.all(|d| d == first).then_some(first)
+}
+
+type Signers = Arc<Vec<DkimSigner<SigningKey, Done>>>;
+
+/// Signs mail from our domains with their active keys.
+pub struct Signer {
+    store: Arc<dyn Store>,
+    cache: Mutex<HashMap<String, (Instant, Signers)>>,
+}
+
+impl Signer {
+    pub fn new(store: Arc<dyn Store>) -> Signer {
+        Signer {
+            store,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The `DKIM-Signature:` fields (CRLF-terminated, newest key first) that sign
+    /// `message` for `domain`; empty when the domain has no active key.
+    pub async fn sign(&self, domain: &str, message: &[u8]) -> String {
+        let domain = domain.to_ascii_lowercase();
+        let signers = match self.signers(&domain).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(domain = %domain, error = %e, "DKIM keys unavailable: message not signed");
+                return String::new();
+            }
+        };
+        let mut fields = String::new();
+        for signer in signers.iter().rev() {
+            match signer.sign(message) {
+                Ok(signature) => fields.push_str(&signature.to_header()),
+                Err(e) => {
+                    tracing::error!(domain = %domain, error = %e, "DKIM signing failed")
+                }
+            }
+        }
+        fields
+    }
+
+    async fn signers(&self, domain: &str) -> Result<Signers, String> {
+        if let Ok(cache) = self.cache.lock()
+            && let Some((at, signers)) = cache.get(domain)
+            && at.elapsed() < KEY_CACHE_TIME
+        {
+            return Ok(signers.clone());
+        }
+        let keys = self
+            .store
+            .list_dkim_keys(Some(domain))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut signers = Vec::new();
+        for key in keys.iter().filter(|k| k.active) {
+            match signer(key) {
+                Ok(s) => signers.push(s),
+                Err(e) => {
+                    tracing::error!(domain, selector = %key.selector, error = %e, "DKIM key unusable")
+                }
+            }
+        }
+        let signers = Arc::new(signers);
+        if let Ok(mut cache) = self.cache.lock() {
+            // a bounded map: one entry per domain of ours that sent in the last minute
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(domain.to_string(), (Instant::now(), signers.clone()));
+        }
+        Ok(signers)
+    }
+}
+
+fn signer(key: &DkimKey) -> Result<DkimSigner<SigningKey, Done>, String> {
+    let der = STANDARD
+        .decode(&key.private_key)
+        .map_err(|e| format!("private key is not base64: {e}"))?;
+    let signing = match key.algorithm.as_str() {
+        "ed25519" => {
+            SigningKey::Ed25519(Ed25519Key::from_pkcs8_der(&der).map_err(|e| e.to_string())?)
+        }
+        "rsa" => SigningKey::Rsa(
+            RsaKey::<Sha256>::from_key_der(PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(der)))
+                .map_err(|e| e.to_string())?,
+        ),
+        other => return Err(format!("unknown algorithm {other}")),
+    };
+    Ok(DkimSigner::from_key(signing)
+        .domain(key.domain.clone())
+        .selector(key.selector.clone())
+        .headers(SIGNED_HEADERS.iter().copied())
+        .header_canonicalization(Canonicalization::Relaxed)
+        .body_canonicalization(Canonicalization::Relaxed))
+}
