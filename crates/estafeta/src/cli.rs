@@ -53,6 +53,8 @@ pub enum Command {
     /// DKIM keys that sign our domains' mail, and the DNS records that publish them.
     #[command(subcommand)]
     Dkim(DkimCommand),
+    /// Every DNS record DOMAIN needs for mail through this server, in zone-file form.
+    Dns { domain: String },
 }
 
 #[derive(Subcommand, Debug)]

@@ -66,6 +66,10 @@ fn run(cli: Cli) -> CommandResult {
                 commands::suppression::run(cmd, &*settings.open_store().await?).await
             }
             Command::Dkim(cmd) => commands::dkim::run(cmd, &*settings.open_store().await?).await,
+            Command::Dns { domain } => {
+                let store = settings.open_store().await?;
+                commands::dns::run(&domain, &settings.config, &*store).await
+            }
         }
     });
     // blocking work still running (a password check) is not waited for

@@ -462,3 +462,51 @@ fn dkim_keys_round_trip() {
     );
     assert_eq!(out.status.code(), Some(2), "clap's usage error");
 }
+
+#[test]
+fn dns_prints_every_record_with_our_values() {
+    let env = Env::new();
+    let config = env.write_config("hostname = \"mail.example.net\"\n");
+    let config = config.to_str().unwrap();
+    env.ok(&["--config", config, "domain", "add", "example.com"], "");
+    let before = env.ok(&["--config", config, "dns", "example.com"], "");
+    assert!(
+        before.contains("; DKIM: no keys yet; make them with `estafeta dkim generate example.com`"),
+        "{before}"
+    );
+    env.ok(
+        &[
+            "--config",
+            config,
+            "dkim",
+            "generate",
+            "example.com",
+            "--selector",
+            "s1",
+            "--algorithm",
+            "ed25519",
+        ],
+        "",
+    );
+    let out = env.ok(&["--config", config, "dns", "Example.COM"], "");
+    for record in [
+        "example.com. IN MX 10 mail.example.net.",
+        "example.com. IN TXT \"v=spf1 mx -all\"",
+        "s1._domainkey.example.com. IN TXT ( \"v=DKIM1; k=ed25519; p=",
+        "_dmarc.example.com. IN TXT \"v=DMARC1; p=quarantine;",
+        "_smtp._tls.example.com. IN TXT \"v=TLSRPTv1; rua=mailto:postmaster@example.com\"",
+        "_submission._tcp.example.com. IN SRV 0 1 587 mail.example.net.",
+        "_submissions._tcp.example.com. IN SRV 0 1 465 mail.example.net.",
+        "_imaps._tcp.example.com. IN SRV 0 1 993 mail.example.net.",
+        "_pop3s._tcp.example.com. IN SRV 0 1 995 mail.example.net.",
+    ] {
+        assert!(out.contains(record), "{record} missing from:\n{out}");
+    }
+    assert!(!out.contains("WARNING"), "{out}");
+    let out = env.run(&["--config", config, "dns", "nowhere.example"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        one_line_stderr(&out),
+        "error: nowhere.example is not one of our domains: add it with `estafeta domain add nowhere.example`"
+    );
+}

@@ -114,6 +114,18 @@ pub fn from_domain(message: &[u8]) -> Option<String> {
     domains.all(|d| d == first).then_some(first)
 }
 
+/// The record of `key` as a zone-file line, its text split into strings of at most 255
+/// octets (RFC 1035 §3.3.14), as long RSA keys need.
+pub fn zone_line(key: &DkimKey) -> String {
+    let (name, value) = dns_record(key);
+    let strings: Vec<String> = value
+        .as_bytes()
+        .chunks(255)
+        .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
+        .collect();
+    format!("{name}. IN TXT ( {} )", strings.join(" "))
+}
+
 type Signers = Arc<Vec<DkimSigner<SigningKey, Done>>>;
 
 /// Signs mail from our domains with their active keys.

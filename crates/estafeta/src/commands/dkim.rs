@@ -145,15 +145,8 @@ async fn unused_selector(
     Ok(selector)
 }
 
-/// The TXT record in zone-file form, its value split into strings of at most 255 octets.
 fn print_record(key: &DkimKey) {
-    let (name, value) = signing::dns_record(key);
-    let strings: Vec<String> = value
-        .as_bytes()
-        .chunks(255)
-        .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
-        .collect();
-    println!("  {name}. IN TXT ( {} )", strings.join(" "));
+    println!("  {}", signing::zone_line(key));
 }
 
 /// Today as YYYYMMDD (UTC).

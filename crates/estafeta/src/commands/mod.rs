@@ -3,6 +3,7 @@
 pub mod alias;
 pub mod config;
 pub mod dkim;
+pub mod dns;
 pub mod domain;
 pub mod queue;
 pub mod serve;

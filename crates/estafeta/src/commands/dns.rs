@@ -1,0 +1,108 @@
+//! `estafeta dns DOMAIN`: the DNS records a domain of ours needs, with this server's
+//! values — MX, SPF, DKIM (from the store's keys), DMARC, MTA-STS, TLS-RPT and the SRV
+//! records mail apps use to find the servers (RFC 6186, RFC 8314) — in zone-file form.
+
+use estafeta_config::{Config, ListenerTls, Protocol};
+use estafeta_store::Store;
+
+use crate::failure::{CommandResult, Failure};
+
+pub async fn run(domain: &str, config: &Config, store: &dyn Store) -> CommandResult {
+    let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+    if !store.is_local_domain(&domain).await? {
+        return Err(Failure::new(format!(
+            "{domain} is not one of our domains: add it with `estafeta domain add {domain}`"
+        )));
+    }
+    let host = config.hostname.trim_end_matches('.');
+    let keys = store.list_dkim_keys(Some(&domain)).await?;
+    let mut out = String::new();
+    let mut line = |s: String| {
+        out.push_str(&s);
+        out.push('\n');
+    };
+    line(format!(
+        "; DNS records for {domain}, mail handled by {host}"
+    ));
+    if !host.contains('.') {
+        line(format!(
+            "; WARNING: hostname {host:?} is not a fully qualified name: set `hostname` in the configuration"
+        ));
+    }
+    line(format!(
+        "; {host} needs A/AAAA records of this machine, and their PTR records must name {host}"
+    ));
+    line(format!("{domain}. IN MX 10 {host}."));
+    line(
+        "; SPF: our MX hosts send our mail; add the smarthost's include if mail leaves through one"
+            .into(),
+    );
+    line(format!("{domain}. IN TXT \"v=spf1 mx -all\""));
+    if keys.is_empty() {
+        line(format!(
+            "; DKIM: no keys yet; make them with `estafeta dkim generate {domain}`"
+        ));
+    }
+    for key in &keys {
+        let state = if key.active {
+            "signing"
+        } else {
+            "retired: keep while mail signed with it may be in flight"
+        };
+        line(format!(
+            "; DKIM key {} ({}, {state})",
+            key.selector, key.algorithm
+        ));
+        line(estafeta_trust::signing::zone_line(key));
+    }
+    line("; DMARC: start with p=none to watch the reports, then quarantine or reject".into());
+    line(format!(
+        "_dmarc.{domain}. IN TXT \"v=DMARC1; p=quarantine; rua=mailto:postmaster@{domain}\""
+    ));
+    line(format!(
+        "_smtp._tls.{domain}. IN TXT \"v=TLSRPTv1; rua=mailto:postmaster@{domain}\""
+    ));
+    line(format!(
+        "; MTA-STS (RFC 8461) also needs its policy at https://mta-sts.{domain}/.well-known/mta-sts.txt, \
+         which this server does not serve yet: publish the record once something does"
+    ));
+    line(format!("; _mta-sts.{domain}. IN TXT \"v=STSv1; id=1\""));
+    for (service, port) in srv_records(config) {
+        line(format!(
+            "_{service}._tcp.{domain}. IN SRV 0 1 {port} {host}."
+        ));
+    }
+    print!("{out}");
+    Ok(())
+}
+
+/// The SRV records of the listeners mail apps use: submission (587) and submissions
+/// (465), imap and imaps, pop3 and pop3s, each once, in that order.
+fn srv_records(config: &Config) -> Vec<(&'static str, u16)> {
+    let mut found: Vec<(&'static str, u16)> = Vec::new();
+    for l in &config.listeners {
+        let implicit = l.tls == ListenerTls::Implicit;
+        let service = match (l.protocol, implicit) {
+            (Protocol::Submission, false) => "submission",
+            (Protocol::Submission, true) => "submissions",
+            (Protocol::Imap, false) => "imap",
+            (Protocol::Imap, true) => "imaps",
+            (Protocol::Pop3, false) => "pop3",
+            (Protocol::Pop3, true) => "pop3s",
+            (Protocol::Smtp, _) => continue,
+        };
+        if l.port != 0 && !found.iter().any(|(s, _)| *s == service) {
+            found.push((service, l.port));
+        }
+    }
+    let order = [
+        "submission",
+        "submissions",
+        "imap",
+        "imaps",
+        "pop3",
+        "pop3s",
+    ];
+    found.sort_by_key(|(s, _)| order.iter().position(|o| o == s));
+    found
+}
