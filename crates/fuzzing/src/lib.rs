@@ -32,6 +32,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("dsn", dsn),
     ("hops", hops),
     ("config", config),
+    ("trust", trust),
 ];
 
 /// The line and the rest: up to and including the first LF, or everything.
@@ -621,6 +622,41 @@ pub fn proxy_header(data: &[u8]) {
         assert!(
             v1_ends_at_crlf || v2_length,
             "a header accepted with the wrong extent: {consumed} octets"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Trust
+
+/// What the checks read of a message before any DNS: forged `Authentication-Results:`
+/// removal (`estafeta_trust::remove_forged_results`, for host `mx.test`) and the From:
+/// domain signing looks at (`signing::from_domain`, through mail-auth's parser).
+///
+/// Checks: removal only shortens the message and leaves nothing more to remove; the
+/// body (after the first empty line) is untouched; a From: domain holds no white space,
+/// control character or `@`.
+pub fn trust(data: &[u8]) {
+    let mut message = data.to_vec();
+    let removed = estafeta_trust::remove_forged_results(&mut message, "mx.test");
+    assert!(message.len() <= data.len());
+    assert_eq!(removed == 0, message.len() == data.len());
+    assert_eq!(
+        estafeta_trust::remove_forged_results(&mut message, "mx.test"),
+        0
+    );
+    let body_of = |m: &[u8]| {
+        m.windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|i| m[i + 4..].to_vec())
+    };
+    if let (Some(before), Some(after)) = (body_of(data), body_of(&message)) {
+        assert!(before.ends_with(&after) || after.ends_with(&before));
+    }
+    if let Some(domain) = estafeta_trust::signing::from_domain(data) {
+        assert!(
+            !domain.contains(|c: char| c.is_whitespace() || c.is_control() || c == '@'),
+            "{domain:?}"
         );
     }
 }

@@ -399,3 +399,67 @@ async fn our_mail_is_signed_with_both_keys_and_verifies_elsewhere() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Messages built to make the checks expensive: thousands of DKIM signatures (each would be
+/// a DNS lookup), malformed ones, thousands of From: addresses hiding one of ours, a
+/// megabyte of forged results. Each is answered (the checks are bounded) and the server
+/// goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_messages_get_a_bounded_check() {
+    let dns = TestDns::start(Records::new().txt("outside.test", "v=spf1 ip4:127.0.0.1 -all")).await;
+    let h = host(&dns, |c| c.smtp.max_message_size = 20 << 20).await;
+    let bound = std::time::Duration::from_secs(30);
+    let mut signatures = String::new();
+    for i in 0..3000 {
+        signatures.push_str(&format!(
+            "DKIM-Signature: v=1; a=rsa-sha256; d=d{i}.test; s=s{i}; c=relaxed/relaxed; h=from; bh=AAAA; b=AAAA\r\n"
+        ));
+    }
+    for i in 0..3000 {
+        signatures.push_str(&format!("DKIM-Signature: v=1; broken {i}\r\n"));
+    }
+    let many = format!("{signatures}{}", message("a@outside.test"));
+    let (_, end) = tokio::time::timeout(bound, send(&h, "outside.test", "a@outside.test", &many))
+        .await
+        .expect("answered within the bound");
+    assert!(end.starts_with("250 "), "{end}");
+    let first = &stored(&h, "INBOX").await[0];
+    let r = results(first);
+    assert!(
+        r.matches("dkim=").count() <= 16,
+        "at most 8 verified and 8 malformed: {r}"
+    );
+
+    let mut froms: Vec<String> = (0..3000).map(|i| format!("u{i}@o{i}.test")).collect();
+    froms.push("boss@example.com".into());
+    let crowd = message(&froms.join(",\r\n "));
+    let (_, end) = tokio::time::timeout(bound, send(&h, "outside.test", "a@outside.test", &crowd))
+        .await
+        .expect("answered within the bound");
+    assert!(end.starts_with("550 5.7.1 example.com "), "{end}");
+
+    let folded = vec!["x".repeat(900); 1200].join("\r\n\t");
+    let forged = format!(
+        "Authentication-Results: mail.test; dkim=pass\r\n\t{folded}\r\n{}",
+        message("a@outside.test")
+    );
+    let (_, end) = tokio::time::timeout(bound, send(&h, "outside.test", "a@outside.test", &forged))
+        .await
+        .expect("answered within the bound");
+    assert!(end.starts_with("250 "), "{end}");
+    let last = stored(&h, "INBOX").await.pop().unwrap();
+    assert!(
+        last.len() < 10_000,
+        "the forged field is gone: {} octets",
+        last.len()
+    );
+    // and the server still serves
+    let (_, end) = send(
+        &h,
+        "outside.test",
+        "a@outside.test",
+        &message("a@outside.test"),
+    )
+    .await;
+    assert!(end.starts_with("250 "), "{end}");
+}

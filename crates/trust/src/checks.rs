@@ -5,7 +5,7 @@
 //! - DKIM (RFC 6376, RSA and Ed25519) and ARC (RFC 8617) over the whole message, parsed
 //!   strictly (no `l=` body lengths: at most 4 body hashes, whatever the signatures say);
 //!   only the first [`MAX_DKIM_SIGNATURES`] signatures are verified (one key lookup
-//!   each), ARC chains stop at RFC 8617's 50 sets.
+//!   each) and as many malformed ones reported, ARC chains stop at RFC 8617's 50 sets.
 //! - DMARC (RFC 7489) from those results, with alignment.
 //!
 //! All of a message's checks share one deadline (`trust.timeout`): past it, what was not
@@ -202,6 +202,8 @@ impl Checker {
             };
         };
         message.dkim_headers.truncate(MAX_DKIM_SIGNATURES);
+        // malformed signatures are reported one by one: as few of them
+        message.errors.truncate(MAX_DKIM_SIGNATURES);
         // known without DNS, so that a timeout still knows whose name the mail is in
         let from_domains: Vec<String> = message
             .froms()

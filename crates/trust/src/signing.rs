@@ -101,8 +101,8 @@ pub fn dns_record(key: &DkimKey) -> (String, String) {
     )
 }
 
-/// The one domain of the message's From: field, lower case; `None` without From:, or
-/// with addresses of several domains.
+/// The one domain of the message's From: field, lower case; `None` without From:, with
+/// addresses of several domains, or with one that is not a domain name.
 pub fn from_domain(message: &[u8]) -> Option<String> {
     let parsed = mail_auth::AuthenticatedMessage::parse(message)?;
     let mut domains = parsed
@@ -111,7 +111,12 @@ pub fn from_domain(message: &[u8]) -> Option<String> {
         .filter_map(|a| a.rsplit_once('@'))
         .map(|(_, d)| d.to_ascii_lowercase());
     let first = domains.next()?;
-    domains.all(|d| d == first).then_some(first)
+    let name = |d: &str| {
+        !d.is_empty()
+            && d.chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || c == '.')
+    };
+    (name(&first) && domains.all(|d| d == first)).then_some(first)
 }
 
 /// The record of `key` as a zone-file line, its text split into strings of at most 255
