@@ -139,6 +139,11 @@ async fn addressed(
             return Ok(None);
         }
     };
+    // a report about mail we forwarded goes to the original sender, not to the SRS address
+    let to = match estafeta_trust::srs::original_of(store, &to).await? {
+        Some(Ok(original)) => original,
+        _ => to,
+    };
     let resolution = store.resolve(&to).await?;
     let Some(envelope) = Envelope::to_resolved("", &to, resolution) else {
         tracing::warn!(to = %to, "delivery report not sent: no such local user");

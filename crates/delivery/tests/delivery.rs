@@ -833,3 +833,38 @@ async fn connection_limits_and_reuse() {
         "at most 2 connections at once"
     );
 }
+
+/// Mail an alias forwarded left with an SRS sender; when the far end refuses it, our
+/// report goes to the original sender, not to the SRS address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_about_forwarded_mail_goes_to_the_original_sender() {
+    let host = scripted(
+        2,
+        0,
+        Script::new().on(|c| {
+            (c.verb == "RCPT" && c.arg.contains("@perm.test"))
+                .then(|| Action::Reply("550 5.1.1 no such user".into()))
+        }),
+    )
+    .await;
+    let dns = TestDns::start(
+        Records::new()
+            .mx_at("perm.test", ip(2))
+            .mx_at("outside.test", ip(2)),
+    )
+    .await;
+    let s = Sender::start(&dns, host.addr.port(), Options::default()).await;
+    let srs =
+        estafeta_trust::srs::sender_for_forwarding(&*s.store, "alice@outside.test", "example.com")
+            .await
+            .unwrap();
+    assert!(srs.starts_with("SRS0="), "{srs}");
+    s.queue(&srs, &["nobody@perm.test"], "forwarded").await;
+    let got = wait_messages(&host, 1).await;
+    assert_eq!(got[0].rcpts, vec!["RCPT TO:<alice@outside.test>"]);
+    assert!(
+        String::from_utf8_lossy(&got[0].body).contains("nobody@perm.test"),
+        "the report names the refused recipient"
+    );
+    s.wait_empty().await;
+}

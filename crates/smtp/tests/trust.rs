@@ -463,3 +463,80 @@ async fn hostile_messages_get_a_bounded_check() {
     .await;
     assert!(end.starts_with("250 "), "{end}");
 }
+
+/// An alias that forwards mail from outside to an outside address: the copy leaves with an
+/// SRS sender of our domain (the local copy keeps the original Return-Path), a bounce to
+/// that address from anyone goes back to the original sender, and a forged or tampered
+/// SRS address is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_mail_leaves_with_srs_and_its_bounce_goes_home() {
+    let dns = TestDns::start(Records::new().txt("outside.test", "v=spf1 ip4:127.0.0.1 -all")).await;
+    let h = host(&dns, |_| {}).await;
+    h.store
+        .add_alias("fwd@example.com", &[BOB.into(), "far@remote.test".into()])
+        .await
+        .unwrap();
+    let mut c = LineClient::plain(h.smtp).await;
+    c.smtp_reply().await;
+    c.send("EHLO outside.test\r\n").await;
+    c.smtp_reply().await;
+    for line in [
+        "MAIL FROM:<Alice@outside.test>",
+        "RCPT TO:<fwd@example.com>",
+        "DATA",
+    ] {
+        let r = c.cmd(line).await;
+        assert!(r.starts_with('2') || r.starts_with('3'), "{line}: {r}");
+    }
+    c.send(&message("Alice@outside.test")).await;
+    assert!(c.cmd(".").await.starts_with("250 "));
+    let queued = h.store.queue_list().await.unwrap();
+    assert_eq!(queued.len(), 1);
+    let srs = queued[0].sender.clone();
+    assert!(srs.starts_with("SRS0="), "{srs}");
+    assert!(srs.ends_with("=outside.test=Alice@example.com"), "{srs}");
+    assert!(stored(&h, "INBOX").await[0].starts_with("Return-Path: <Alice@outside.test>\r\n"));
+
+    // the remote server's bounce, to the SRS address, from the null sender
+    let bounce = |rcpt: String| async move {
+        let mut c = LineClient::plain(h.smtp).await;
+        c.smtp_reply().await;
+        c.send("EHLO remote.test\r\n").await;
+        c.smtp_reply().await;
+        assert!(c.cmd("MAIL FROM:<>").await.starts_with("250"));
+        c.cmd(&format!("RCPT TO:<{rcpt}>")).await
+    };
+    let r = bounce(srs.clone()).await;
+    assert!(r.starts_with("250"), "{r}");
+    let r = bounce(srs.to_ascii_lowercase()).await;
+    assert!(r.starts_with("250"), "relays may change case: {r}");
+    let tampered = srs.replace("=outside.test=Alice@", "=victim.test=Alice@");
+    assert_eq!(
+        bounce(tampered.clone()).await,
+        format!(
+            "550 5.1.1 <{tampered}>: Recipient address rejected: SRS address not made here\r\n"
+        )
+    );
+    let made_up = "SRS0=ABCDEF=AA=victim.test=x@example.com".to_string();
+    assert!(bounce(made_up).await.starts_with("550 5.1.1 "));
+
+    // and the bounce is queued for the original sender
+    let mut c = LineClient::plain(h.smtp).await;
+    c.smtp_reply().await;
+    c.send("EHLO remote.test\r\n").await;
+    c.smtp_reply().await;
+    for line in ["MAIL FROM:<>", &format!("RCPT TO:<{srs}>"), "DATA"] {
+        let r = c.cmd(line).await;
+        assert!(r.starts_with('2') || r.starts_with('3'), "{line}: {r}");
+    }
+    c.send("From: MAILER-DAEMON@remote.test\r\nSubject: Undelivered\r\n\r\nsorry\r\n")
+        .await;
+    assert!(c.cmd(".").await.starts_with("250 "));
+    let queued = h.store.queue_list().await.unwrap();
+    let back = queued
+        .iter()
+        .find(|m| m.sender.is_empty())
+        .expect("the bounce");
+    // (the queue keeps addresses in lower case, as it keeps every address)
+    assert_eq!(back.recipients[0].address, "alice@outside.test");
+}

@@ -47,6 +47,9 @@ pub trait Directory: Send + Sync {
     /// What a SCRAM-SHA-256 login by `name` is checked against: the user's keys, or a
     /// decoy for an unknown user or one without keys.
     async fn scram_secrets(&self, name: &str) -> Result<ScramSecrets>;
+    /// The secret SRS addresses are signed with: made on first use, the same on every
+    /// node.
+    async fn srs_secret(&self) -> Result<Vec<u8>>;
 
     // ---- aliases ----
     async fn add_alias(&self, address: &str, targets: &[String]) -> Result<()>;

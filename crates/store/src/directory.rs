@@ -327,6 +327,10 @@ impl Directory for SqlStore {
     }
 
     /// What a SCRAM login by `name` is checked against (see [`ScramSecrets`]).
+    async fn srs_secret(&self) -> Result<Vec<u8>> {
+        self.server_secret("srs", &self.db.srs_secret).await
+    }
+
     async fn scram_secrets(&self, name: &str) -> Result<ScramSecrets> {
         let row = match normalize(name) {
             Ok(a) => {
@@ -354,7 +358,9 @@ impl Directory for SqlStore {
             }
             None => ScramDecoy::UnknownUser,
         };
-        let secret = self.server_secret().await?;
+        let secret = self
+            .server_secret("scram-decoy", &self.db.scram_secret)
+            .await?;
         Ok(ScramSecrets::Decoy {
             keys: scram_keys::decoy(&secret, name),
             why,
@@ -485,30 +491,34 @@ impl SqlStore {
         Ok(())
     }
 
-    /// The secret decoy salts are derived from: made once, kept in the database.
-    async fn server_secret(&self) -> Result<Vec<u8>> {
-        self.db
-            .scram_secret
-            .get_or_try_init(|| async {
-                let fresh = hex::encode(rand::random::<[u8; 32]>());
-                let mut w = self.db.begin_write().await?;
-                sqlx::query(
-                    "INSERT INTO server_secrets (name, value) VALUES ('scram-decoy', $1) \
+    /// The secret called `name` (decoy salts, SRS): made once, kept in the database so
+    /// that every node and every restart uses the same, read once per process (`cell`).
+    async fn server_secret(
+        &self,
+        name: &str,
+        cell: &tokio::sync::OnceCell<Vec<u8>>,
+    ) -> Result<Vec<u8>> {
+        cell.get_or_try_init(|| async {
+            let fresh = hex::encode(rand::random::<[u8; 32]>());
+            let mut w = self.db.begin_write().await?;
+            sqlx::query(
+                "INSERT INTO server_secrets (name, value) VALUES ($1, $2) \
                      ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(&fresh)
-                .execute(&mut *w.tx)
-                .await?;
-                let value: String = sqlx::query_scalar(
-                    "SELECT value FROM server_secrets WHERE name = 'scram-decoy'",
-                )
-                .fetch_one(&mut *w.tx)
-                .await?;
-                w.commit().await?;
-                Ok(value.into_bytes())
-            })
-            .await
-            .cloned()
+            )
+            .bind(name)
+            .bind(&fresh)
+            .execute(&mut *w.tx)
+            .await?;
+            let value: String =
+                sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+                    .bind(name)
+                    .fetch_one(&mut *w.tx)
+                    .await?;
+            w.commit().await?;
+            Ok(value.into_bytes())
+        })
+        .await
+        .cloned()
     }
 
     /// Targets of an alias address (exact match), empty when there is no such alias.

@@ -61,6 +61,8 @@ pub(crate) struct Db {
     pub queue_wake: Arc<Notify>,
     /// The secret SCRAM decoy salts are derived from, once read from the database.
     pub scram_secret: tokio::sync::OnceCell<Vec<u8>>,
+    /// The SRS secret (`server_secrets` row `srs`), read once.
+    pub srs_secret: tokio::sync::OnceCell<Vec<u8>>,
 }
 
 /// This process's delivery scheduler, taking accepted messages in memory.
@@ -141,6 +143,7 @@ impl Db {
             queue_wake: Arc::new(Notify::new()),
             handoff: std::sync::Mutex::new(None),
             scram_secret: tokio::sync::OnceCell::new(),
+            srs_secret: tokio::sync::OnceCell::new(),
         }
     }
 

@@ -11,6 +11,7 @@ mod forged;
 mod policy;
 mod resolver;
 pub mod signing;
+pub mod srs;
 
 pub use checks::{Checker, MessageResults, SpfCheck, SpfResults};
 pub use forged::remove_forged_results;

@@ -139,12 +139,38 @@ async fn assemble(
         remote: envelope.remote.clone(),
         failed: placed.failed.clone(),
     };
-    let accept = resolved.accept(envelope.id.clone(), message, message_id, at);
+    let mut accept = resolved.accept(envelope.id.clone(), message, message_id, at);
+    if client.is_outside(shared) && !accept.remote.is_empty() && !accept.sender.is_empty() {
+        accept.sender = forwarding_sender(shared, envelope, &accept.sender).await?;
+    }
     Ok(Assembled {
         accept,
         placed,
         report,
     })
+}
+
+/// Mail from outside that an alias sends on to other outside addresses leaves with an SRS
+/// sender of the alias's domain (the local copies keep the original `Return-Path:`), so
+/// that the next server's SPF check passes and bounces come back here.
+async fn forwarding_sender(
+    shared: &SmtpState,
+    envelope: &Transaction,
+    sender: &str,
+) -> Result<String, String> {
+    let Some((_, domain)) = envelope.rcpts.first().and_then(|r| r.rsplit_once('@')) else {
+        return Ok(sender.to_string());
+    };
+    match estafeta_trust::srs::sender_for_forwarding(&*shared.store, sender, domain).await {
+        Ok(srs) => {
+            tracing::info!(queue_id = %envelope.id, from = %sender, srs = %srs, "forwarded: envelope sender rewritten (SRS)");
+            Ok(srs)
+        }
+        Err(e) => {
+            tracing::error!(queue_id = %envelope.id, error = %e, "SRS secret unavailable");
+            Err(TEMPORARY_STORAGE_FAILURE.into())
+        }
+    }
 }
 
 /// The DKIM signatures of our users' mail: for the From: domain when it is the envelope

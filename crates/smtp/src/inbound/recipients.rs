@@ -3,7 +3,9 @@
 //! per-domain recipient rate limits, then where the address leads (`Store::resolve`):
 //! one of ours (users, aliases) → [`Verdict::Local`], unless every mailbox is too full
 //! for the announced size; someone else's → [`Verdict::Relay`] for our own users
-//! (logged in or `trusted_networks`) only; anything else → [`Verdict::Refuse`]. The
+//! (logged in or `trusted_networks`) only; anything else → [`Verdict::Refuse`]. An SRS
+//! address of ours (`estafeta_trust::srs`) is a bounce of mail we forwarded: it goes to
+//! the original sender, whoever sends it, when its hash and age check out. The
 //! session applies the verdict to the envelope. For mail from outside to a domain whose
 //! `spf_fail` is `reject`, the sender's SPF (started at MAIL) is awaited here. Per-recipient
 //! checks to come (policy lookups, greylisting) belong here.
@@ -70,6 +72,33 @@ pub async fn judge(
             ));
         }
     };
+    let notify = notify_param(to.flags);
+    // a bounce of mail we forwarded, going back to its sender
+    match estafeta_trust::srs::original_of(&*shared.store, &rcpt).await {
+        Ok(None) => {}
+        Ok(Some(Ok(original))) => {
+            tracing::info!(queue_id = %queue_id, rcpt = %rcpt, to = %original, "RCPT to an SRS address: routed to the original sender");
+            return Verdict::Local {
+                users: Vec::new(),
+                forwards: vec![RemoteRecipient {
+                    address: original,
+                    orcpt: to.orcpt.or_else(|| Some(format!("rfc822;{rcpt}"))),
+                    notify,
+                }],
+                held,
+            };
+        }
+        Ok(Some(Err(why))) => {
+            tracing::info!(queue_id = %queue_id, rcpt = %rcpt, reason = %why, "RCPT refused: SRS");
+            return Verdict::Refuse(format!(
+                "550 5.1.1 <{rcpt}>: Recipient address rejected: {why}"
+            ));
+        }
+        Err(e) => {
+            tracing::error!(queue_id = %queue_id, error = %e, "SRS lookup failed");
+            return Verdict::Refuse("451 4.3.0 Error: temporary lookup failure".into());
+        }
+    }
     let resolution = match shared.store.resolve(&rcpt).await {
         Ok(r) => r,
         Err(e) => {
@@ -77,7 +106,6 @@ pub async fn judge(
             return Verdict::Refuse("451 4.3.0 Error: temporary lookup failure".into());
         }
     };
-    let notify = notify_param(to.flags);
     match resolution {
         Resolution::NotLocal if client.is_ours(shared) => Verdict::Relay {
             recipient: RemoteRecipient {
