@@ -465,13 +465,32 @@ async fn hostile_messages_get_a_bounded_check() {
 }
 
 /// An alias that forwards mail from outside to an outside address: the copy leaves with an
-/// SRS sender of our domain (the local copy keeps the original Return-Path), a bounce to
-/// that address from anyone goes back to the original sender, and a forged or tampered
-/// SRS address is refused.
+/// SRS sender of our domain (the local copy keeps the original Return-Path) and an ARC
+/// seal that verifies, a bounce to that address from anyone goes back to the original
+/// sender, and a forged or tampered SRS address is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_mail_leaves_with_srs_and_its_bounce_goes_home() {
-    let dns = TestDns::start(Records::new().txt("outside.test", "v=spf1 ip4:127.0.0.1 -all")).await;
+    use estafeta_trust::signing::{Algorithm, dns_record, generate};
+    let made = generate(Algorithm::Rsa).unwrap();
+    let key = estafeta_store::NewDkimKey {
+        domain: "example.com".into(),
+        selector: "arc1".into(),
+        algorithm: "rsa".into(),
+        private_key: made.private_key,
+        public_key: made.public_key.clone(),
+    };
+    let dns = TestDns::start(
+        Records::new()
+            .txt("outside.test", "v=spf1 ip4:127.0.0.1 -all")
+            .txt(
+                "arc1._domainkey.example.com",
+                &format!("v=DKIM1; k=rsa; p={}", made.public_key),
+            ),
+    )
+    .await;
     let h = host(&dns, |_| {}).await;
+    let stored_key = h.store.add_dkim_key(key).await.unwrap();
+    assert_eq!(dns_record(&stored_key).0, "arc1._domainkey.example.com");
     h.store
         .add_alias("fwd@example.com", &[BOB.into(), "far@remote.test".into()])
         .await
@@ -496,6 +515,18 @@ async fn forwarded_mail_leaves_with_srs_and_its_bounce_goes_home() {
     assert!(srs.starts_with("SRS0="), "{srs}");
     assert!(srs.ends_with("=outside.test=Alice@example.com"), "{srs}");
     assert!(stored(&h, "INBOX").await[0].starts_with("Return-Path: <Alice@outside.test>\r\n"));
+    // sealed in example.com's name: the chain verifies at the next hop
+    let body = h.store.queue_body(&queued[0].id).await.unwrap().unwrap();
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.starts_with("ARC-Seal: i=1; a=rsa-sha256;"), "{text}");
+    assert!(
+        text.contains("ARC-Authentication-Results: i=1; mail.test;"),
+        "{text}"
+    );
+    let auth = mail_auth::MessageAuthenticator(dns.resolver());
+    let parsed = mail_auth::AuthenticatedMessage::parse(&body).unwrap();
+    let arc = auth.verify_arc(&parsed).await;
+    assert_eq!(*arc.result(), mail_auth::DkimResult::Pass, "{text}");
 
     // the remote server's bounce, to the SRS address, from the null sender
     let bounce = |rcpt: String| async move {

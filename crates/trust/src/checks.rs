@@ -25,6 +25,8 @@ use mail_auth::{
     spf::verify::SpfParameters,
 };
 use tokio::sync::OnceCell;
+
+use crate::signing::Signer;
 use tokio::task::JoinHandle;
 
 /// DKIM signatures verified per message; later ones are ignored (each costs a DNS lookup).
@@ -179,7 +181,9 @@ impl Checker {
     }
 
     /// DKIM, ARC and DMARC over `message` (as received: our own fields not yet added),
-    /// with the SPF results of its transaction, under the message's deadline.
+    /// with the SPF results of its transaction, under the message's deadline. With
+    /// `seal` (mail an alias forwards outside), the chain is also sealed with that domain's
+    /// key (RFC 8617) and the ARC set comes before our `Authentication-Results:`.
     pub async fn message(
         &self,
         raw: &[u8],
@@ -187,6 +191,7 @@ impl Checker {
         helo: &str,
         sender: &str,
         spf: &SpfResults,
+        seal: Option<(&Signer, &str)>,
     ) -> MessageResults {
         let Some(mut message) = AuthenticatedMessage::parse(raw) else {
             // no header section at all: nothing to verify, nothing to align
@@ -211,7 +216,7 @@ impl Checker {
             .filter_map(|a| a.rsplit_once('@'))
             .map(|(_, d)| d.to_ascii_lowercase())
             .collect();
-        let work = self.verify(&message, ip, helo, sender, spf, &from_domains);
+        let work = self.verify(&message, ip, helo, sender, spf, &from_domains, seal);
         match tokio::time::timeout(self.timeout, work).await {
             Ok(results) => results,
             Err(_) => {
@@ -229,6 +234,7 @@ impl Checker {
         sender: &str,
         spf: &SpfResults,
         from_domains: &[String],
+        seal: Option<(&Signer, &str)>,
     ) -> MessageResults {
         let dkim = self.auth.verify_dkim(message).await;
         let arc = self.auth.verify_arc(message).await;
@@ -242,12 +248,16 @@ impl Checker {
                 &spf.mail_from,
             ))
             .await;
-        let header = self
+        let results = self
             .results(ip, helo, sender, spf)
             .with_dkim_results(&dkim, message.from())
             .with_arc_result(&arc, ip)
-            .with_dmarc_result(&dmarc)
-            .to_header();
+            .with_dmarc_result(&dmarc);
+        let mut header = match seal {
+            Some((signer, domain)) => signer.seal(domain, message, &results, &arc).await,
+            None => String::new(),
+        };
+        header.push_str(&results.to_header());
         let mut passed: Vec<String> = dkim
             .iter()
             .filter(|o| *o.result() == DkimResult::Pass)

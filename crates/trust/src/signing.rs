@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use estafeta_store::{DkimKey, Store};
+use mail_auth::arc::ArcSealer;
 use mail_auth::common::crypto::{DkimKey as SigningKey, Ed25519Key, RsaKey, Sha256};
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::{Canonicalization, DkimSigner, Done, generate::DkimKeyPair};
@@ -131,12 +132,21 @@ pub fn zone_line(key: &DkimKey) -> String {
     format!("{name}. IN TXT ( {} )", strings.join(" "))
 }
 
-type Signers = Arc<Vec<DkimSigner<SigningKey, Done>>>;
+/// An ARC sealer (RFC 8617) with one of our domains' keys.
+pub type Sealer = ArcSealer<SigningKey, Done>;
+
+/// A domain's keys, ready: a signer per signing key, and the sealer (its newest RSA key:
+/// ARC verifiers expect rsa-sha256).
+#[derive(Default)]
+struct Keys {
+    signers: Vec<DkimSigner<SigningKey, Done>>,
+    sealer: Option<Sealer>,
+}
 
 /// Signs mail from our domains with their active keys.
 pub struct Signer {
     store: Arc<dyn Store>,
-    cache: Mutex<HashMap<String, (Instant, Signers)>>,
+    cache: Mutex<HashMap<String, (Instant, Arc<Keys>)>>,
 }
 
 impl Signer {
@@ -151,15 +161,15 @@ impl Signer {
     /// `message` for `domain`; empty when the domain has no active key.
     pub async fn sign(&self, domain: &str, message: &[u8]) -> String {
         let domain = domain.to_ascii_lowercase();
-        let signers = match self.signers(&domain).await {
-            Ok(s) => s,
+        let keys = match self.keys(&domain).await {
+            Ok(k) => k,
             Err(e) => {
                 tracing::error!(domain = %domain, error = %e, "DKIM keys unavailable: message not signed");
                 return String::new();
             }
         };
         let mut fields = String::new();
-        for signer in signers.iter().rev() {
+        for signer in keys.signers.iter().rev() {
             match signer.sign(message) {
                 Ok(signature) => fields.push_str(&signature.to_header()),
                 Err(e) => {
@@ -170,40 +180,87 @@ impl Signer {
         fields
     }
 
-    async fn signers(&self, domain: &str) -> Result<Signers, String> {
+    /// Seals `message` (as received, with `results`, our verdict of it, and `arc`, the
+    /// chain it arrived with) in `domain`'s name: the ARC set's three fields, or nothing
+    /// when the domain has no RSA key or the chain cannot be sealed (it failed).
+    pub async fn seal(
+        &self,
+        domain: &str,
+        message: &mail_auth::AuthenticatedMessage<'_>,
+        results: &mail_auth::AuthenticationResults<'_>,
+        arc: &mail_auth::ArcOutput<'_>,
+    ) -> String {
+        let keys = match self.keys(&domain.to_ascii_lowercase()).await {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::error!(domain, error = %e, "DKIM keys unavailable: message not sealed");
+                return String::new();
+            }
+        };
+        let Some(sealer) = &keys.sealer else {
+            return String::new();
+        };
+        match sealer.seal(message, results, arc) {
+            Ok(set) => set.to_header(),
+            Err(e) => {
+                tracing::info!(domain, error = %e, "ARC chain not sealed");
+                String::new()
+            }
+        }
+    }
+
+    async fn keys(&self, domain: &str) -> Result<Arc<Keys>, String> {
         if let Ok(cache) = self.cache.lock()
-            && let Some((at, signers)) = cache.get(domain)
+            && let Some((at, keys)) = cache.get(domain)
             && at.elapsed() < KEY_CACHE_TIME
         {
-            return Ok(signers.clone());
+            return Ok(keys.clone());
         }
         let keys = self
             .store
             .list_dkim_keys(Some(domain))
             .await
             .map_err(|e| e.to_string())?;
-        let mut signers = Vec::new();
+        let mut ready = Keys::default();
         for key in keys.iter().filter(|k| k.active) {
-            match signer(key) {
-                Ok(s) => signers.push(s),
+            match signing_key(key) {
+                Ok(k) => ready.signers.push(
+                    DkimSigner::from_key(k)
+                        .domain(key.domain.clone())
+                        .selector(key.selector.clone())
+                        .headers(SIGNED_HEADERS.iter().copied())
+                        .header_canonicalization(Canonicalization::Relaxed)
+                        .body_canonicalization(Canonicalization::Relaxed),
+                ),
                 Err(e) => {
                     tracing::error!(domain, selector = %key.selector, error = %e, "DKIM key unusable")
                 }
             }
         }
-        let signers = Arc::new(signers);
+        // the newest RSA key (the list is oldest first)
+        if let Some(key) = keys.iter().rev().find(|k| k.active && k.algorithm == "rsa")
+            && let Ok(k) = signing_key(key)
+        {
+            ready.sealer = Some(
+                ArcSealer::from_key(k)
+                    .domain(key.domain.clone())
+                    .selector(key.selector.clone())
+                    .headers(SIGNED_HEADERS.iter().copied()),
+            );
+        }
+        let keys = Arc::new(ready);
         if let Ok(mut cache) = self.cache.lock() {
             // a bounded map: one entry per domain of ours that sent in the last minute
             if cache.len() > 10_000 {
                 cache.clear();
             }
-            cache.insert(domain.to_string(), (Instant::now(), signers.clone()));
+            cache.insert(domain.to_string(), (Instant::now(), keys.clone()));
         }
-        Ok(signers)
+        Ok(keys)
     }
 }
 
-fn signer(key: &DkimKey) -> Result<DkimSigner<SigningKey, Done>, String> {
+fn signing_key(key: &DkimKey) -> Result<SigningKey, String> {
     let der = STANDARD
         .decode(&key.private_key)
         .map_err(|e| format!("private key is not base64: {e}"))?;
@@ -217,10 +274,5 @@ fn signer(key: &DkimKey) -> Result<DkimSigner<SigningKey, Done>, String> {
         ),
         other => return Err(format!("unknown algorithm {other}")),
     };
-    Ok(DkimSigner::from_key(signing)
-        .domain(key.domain.clone())
-        .selector(key.selector.clone())
-        .headers(SIGNED_HEADERS.iter().copied())
-        .header_canonicalization(Canonicalization::Relaxed)
-        .body_canonicalization(Canonicalization::Relaxed))
+    Ok(signing)
 }

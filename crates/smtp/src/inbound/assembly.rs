@@ -209,8 +209,13 @@ async fn check(
     };
     let helo = client.helo.unwrap_or_default();
     let spf = spf.results().await;
+    // mail an alias sends on outside is sealed in the alias domain's name (ARC)
+    let forwarded_by = (!envelope.remote.is_empty())
+        .then(|| envelope.rcpts.first().and_then(|r| r.rsplit_once('@')))
+        .flatten()
+        .map(|(_, domain)| (&shared.signer, domain));
     let results = checker
-        .message(body, client.ip, helo, &envelope.sender, spf)
+        .message(body, client.ip, helo, &envelope.sender, spf, forwarded_by)
         .await;
     let trust = &shared.settings.trust;
     // one message, one fate: enforced if any recipient's domain enforces
