@@ -94,6 +94,16 @@ fn temporary(domain: &str) -> SpfOutput {
     SpfOutput::new(domain.to_string()).with_result(SpfResult::TempError)
 }
 
+/// Who sent a message, as its checks need it: the client's address, its HELO name, the
+/// envelope sender and the SPF results of the transaction.
+#[derive(Clone, Copy)]
+pub struct Sent<'a> {
+    pub ip: IpAddr,
+    pub helo: &'a str,
+    pub sender: &'a str,
+    pub spf: &'a SpfResults,
+}
+
 /// What the checks of a whole message found.
 #[derive(Debug, Clone)]
 pub struct MessageResults {
@@ -187,15 +197,13 @@ impl Checker {
     pub async fn message(
         &self,
         raw: &[u8],
-        ip: IpAddr,
-        helo: &str,
-        sender: &str,
-        spf: &SpfResults,
+        sent: Sent<'_>,
         seal: Option<(&Signer, &str)>,
     ) -> MessageResults {
+        let Sent { spf, .. } = sent;
         let Some(mut message) = AuthenticatedMessage::parse(raw) else {
             // no header section at all: nothing to verify, nothing to align
-            let header = self.results(ip, helo, sender, spf).to_header();
+            let header = self.results(sent).to_header();
             return MessageResults {
                 header,
                 dmarc: DmarcResult::None,
@@ -216,12 +224,12 @@ impl Checker {
             .filter_map(|a| a.rsplit_once('@'))
             .map(|(_, d)| d.to_ascii_lowercase())
             .collect();
-        let work = self.verify(&message, ip, helo, sender, spf, &from_domains, seal);
+        let work = self.verify(&message, sent, &from_domains, seal);
         match tokio::time::timeout(self.timeout, work).await {
             Ok(results) => results,
             Err(_) => {
                 tracing::info!(timeout = ?self.timeout, "message checks timed out");
-                self.timed_out(ip, helo, sender, spf, from_domains)
+                self.timed_out(sent, from_domains)
             }
         }
     }
@@ -229,13 +237,16 @@ impl Checker {
     async fn verify(
         &self,
         message: &AuthenticatedMessage<'_>,
-        ip: IpAddr,
-        helo: &str,
-        sender: &str,
-        spf: &SpfResults,
+        sent: Sent<'_>,
         from_domains: &[String],
         seal: Option<(&Signer, &str)>,
     ) -> MessageResults {
+        let Sent {
+            ip,
+            helo,
+            sender,
+            spf,
+        } = sent;
         let dkim = self.auth.verify_dkim(message).await;
         let arc = self.auth.verify_arc(message).await;
         let mail_from_domain = sender_domain(sender, helo);
@@ -249,7 +260,7 @@ impl Checker {
             ))
             .await;
         let results = self
-            .results(ip, helo, sender, spf)
+            .results(sent)
             .with_dkim_results(&dkim, message.from())
             .with_arc_result(&arc, ip)
             .with_dmarc_result(&dmarc);
@@ -287,21 +298,14 @@ impl Checker {
     }
 
     /// What is said when the deadline passed: SPF as far as it got, the rest temporary.
-    fn timed_out(
-        &self,
-        ip: IpAddr,
-        helo: &str,
-        sender: &str,
-        spf: &SpfResults,
-        from_domains: Vec<String>,
-    ) -> MessageResults {
+    fn timed_out(&self, sent: Sent<'_>, from_domains: Vec<String>) -> MessageResults {
         let error = mail_auth::Error::Dns(mail_auth::DnsError::Resolver("timed out".into()));
         let dkim = DkimOutput::temp_err(error.clone());
         let dmarc = DmarcOutput::default()
             .with_dkim_result(DmarcResult::TempError(error.clone()))
             .with_spf_result(DmarcResult::TempError(error));
         let header = self
-            .results(ip, helo, sender, spf)
+            .results(sent)
             .with_dkim_result(&dkim, "")
             .with_dmarc_result(&dmarc)
             .to_header();
@@ -316,13 +320,13 @@ impl Checker {
         }
     }
 
-    fn results<'a>(
-        &'a self,
-        ip: IpAddr,
-        helo: &str,
-        sender: &str,
-        spf: &SpfResults,
-    ) -> AuthenticationResults<'a> {
+    fn results(&self, sent: Sent<'_>) -> AuthenticationResults<'_> {
+        let Sent {
+            ip,
+            helo,
+            sender,
+            spf,
+        } = sent;
         let mut results = AuthenticationResults::new(&self.hostname);
         if let Some(helo_result) = &spf.helo {
             results = results.with_spf_ehlo_result(helo_result, ip, helo);

@@ -13,7 +13,7 @@ mod resolver;
 pub mod signing;
 pub mod srs;
 
-pub use checks::{Checker, MessageResults, SpfCheck, SpfResults};
+pub use checks::{Checker, MessageResults, Sent, SpfCheck, SpfResults};
 pub use forged::remove_forged_results;
 pub use policy::{Action, at_data, at_rcpt};
 pub use resolver::resolver;

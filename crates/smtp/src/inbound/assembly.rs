@@ -215,7 +215,16 @@ async fn check(
         .flatten()
         .map(|(_, domain)| (&shared.signer, domain));
     let results = checker
-        .message(body, client.ip, helo, &envelope.sender, spf, forwarded_by)
+        .message(
+            body,
+            estafeta_trust::Sent {
+                ip: client.ip,
+                helo,
+                sender: &envelope.sender,
+                spf,
+            },
+            forwarded_by,
+        )
         .await;
     let trust = &shared.settings.trust;
     // one message, one fate: enforced if any recipient's domain enforces
