@@ -25,6 +25,10 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<DkimKey> {
     })
 }
 
+fn no_such_key(domain: &str, selector: &str) -> StoreError {
+    StoreError::NotFound(format!("{domain} has no DKIM key with selector {selector}"))
+}
+
 /// A selector as DNS takes it: one label of letters, digits and '-', at most 63 octets.
 fn check_selector(selector: &str) -> Result<()> {
     let ok = !selector.is_empty()
@@ -125,9 +129,7 @@ impl DkimKeys for SqlStore {
                 .execute(&mut *w.tx)
                 .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "{domain} has no DKIM key with selector {selector}"
-            )));
+            return Err(no_such_key(&domain, selector));
         }
         w.commit().await
     }
@@ -141,9 +143,7 @@ impl DkimKeys for SqlStore {
             .execute(&mut *w.tx)
             .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "{domain} has no DKIM key with selector {selector}"
-            )));
+            return Err(no_such_key(&domain, selector));
         }
         w.commit().await
     }

@@ -27,14 +27,7 @@ pub async fn run(cmd: DkimCommand, store: &dyn Store) -> CommandResult {
                     Some(s) => format!("{s}-{}", a.name()),
                     None => format!("{}-{}", a.name(), today()),
                 };
-                let key = add(store, &domain, &selector, a).await?;
-                println!(
-                    "{}: new {} key, selector {}",
-                    key.domain,
-                    a.name(),
-                    key.selector
-                );
-                print_record(&key);
+                add(store, &domain, &selector, a).await?;
             }
             println!(
                 "Publish the records before sending: until then receivers see dkim=permerror."
@@ -75,14 +68,7 @@ pub async fn run(cmd: DkimCommand, store: &dyn Store) -> CommandResult {
             }
             for a in kinds {
                 let selector = unused_selector(store, &domain, a).await?;
-                let key = add(store, &domain, &selector, a).await?;
-                println!(
-                    "{}: new {} key, selector {}",
-                    key.domain,
-                    a.name(),
-                    key.selector
-                );
-                print_record(&key);
+                add(store, &domain, &selector, a).await?;
             }
             for k in &old {
                 store
@@ -105,14 +91,15 @@ pub async fn run(cmd: DkimCommand, store: &dyn Store) -> CommandResult {
     Ok(())
 }
 
+/// Makes and stores a key, and prints its record.
 async fn add(
     store: &dyn Store,
     domain: &str,
     selector: &str,
     algorithm: Algorithm,
-) -> Result<DkimKey, Failure> {
+) -> Result<(), Failure> {
     let made = signing::generate(algorithm).map_err(Failure::new)?;
-    Ok(store
+    let key = store
         .add_dkim_key(NewDkimKey {
             domain: domain.to_string(),
             selector: selector.to_string(),
@@ -120,7 +107,15 @@ async fn add(
             private_key: made.private_key,
             public_key: made.public_key,
         })
-        .await?)
+        .await?;
+    println!(
+        "{}: new {} key, selector {}",
+        key.domain,
+        algorithm.name(),
+        key.selector
+    );
+    print_record(&key);
+    Ok(())
 }
 
 /// `ALGORITHM-YYYYMMDD`, with `-2`, `-3`… when that is taken (two rotations in a day).
