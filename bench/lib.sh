@@ -19,6 +19,7 @@ bench_cleanup() {
     if [ -n "$PF_CONF" ]; then postfix -c "$PF_CONF" stop >/dev/null 2>&1 || true; fi
     if [ -n "$DOV_CONF" ]; then doveadm -c "$DOV_CONF" stop >/dev/null 2>&1 || true; fi
     eval "$AT_EXIT"
+    if [ -n "${WORK:-}" ]; then rm -rf "$WORK/old"; fi
 }
 trap bench_cleanup EXIT
 
@@ -35,6 +36,14 @@ need() { # PACKAGE COMMAND...: apt-get installs PACKAGE (a peer) unless every CO
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
 }
 
+set_aside() { # PATH...: moved into $WORK/old, which goes at exit. Deleting a run's thousands
+    # of files right before the next run slowed that run (Postfix by 20-30 % in trust.sh,
+    # ext4 mounted with discard; docs/performance.md, "Trust: checks and signing")
+    local p
+    mkdir -p "$WORK/old"
+    for p; do if [ -e "$p" ]; then mv "$p" "$WORK/old/$(basename "$p").$RANDOM$RANDOM"; fi; done
+}
+
 more_files() { ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; }   # one socket per session
 room() { FREE_KB=$(df -Pk "$1" | awk 'NR == 2 {print $4}'); [ "$FREE_KB" -ge "$2" ]; }   # DIR KIB: that free?
 
@@ -43,6 +52,7 @@ now() { date +%s.%N; }
 elapsed() { python3 -c "print(f'{$2 - $1:.${3:-2}f}')"; }   # T0 T1 [DIGITS]: seconds
 rate() { python3 -c "print(f'{$1 / ($3 - $2):.0f}')"; }     # N T0 T1: N per second
 ratio() { python3 -c "print(f'{$1 / $2:.1f}x')"; }          # A B: A over B
+median() { python3 -c "import statistics, sys; print(f'{statistics.median(map(float, sys.argv[1:])):g}')" "$@"; }
 row() { # WIDTH FIRST-COLUMN COLUMN...: a table row, the other columns 14 wide
     local width=$1; shift
     printf "%-${width}s" "$1"; shift
@@ -97,6 +107,10 @@ est_start() { # LOG-FILTER: est_serve, then up to 60 s for its "estafeta ready" 
 }
 
 est_stop() { kill "$EST_PID"; EST_CODE=0; wait "$EST_PID" || EST_CODE=$?; EST_PID=""; }   # SIGTERM
+
+est_cpu_ms() { # N: milliseconds of CPU (user + system) the running estafeta has used, per N
+    python3 -c "print(f'{$(awk '{print $14 + $15}' "/proc/$EST_PID/stat") * 1000 / $(getconf CLK_TCK) / $1:.3f}')"
+}
 
 est_alive() { [ -d "/proc/$EST_PID" ] && ! grep -q '^State:.*Z' "/proc/$EST_PID/status" 2>/dev/null; }
 

@@ -8,19 +8,37 @@
 # delivery.max_connections_per_destination): each server as it comes.
 #   bench/relay.sh                      both at their defaults
 #   EST_CONCURRENCY=20 bench/relay.sh   estafeta with Postfix's 20 connections
-# Knobs: MESSAGES, SESSIONS, SIZE, PF_CONCURRENCY, EST_LOG (server log filter), EST_BIN.
+#   DKIM=1 ROUNDS=3 bench/relay.sh      estafeta twice, unsigned and DKIM-signing
+# DKIM=1: the sender's domain (source.test, also the From: smtp-source writes) is one of
+# estafeta's (`estafeta domain add`) and the client is in smtp.trusted_networks (the
+# default, loopback), so its mail is our users'; estafeta runs once without keys and
+# once after `estafeta dkim generate source.test` (an RSA-2048 and an Ed25519 key: two
+# signatures per message; DKIM_ALGORITHM=rsa or ed25519: that one), Postfix without a
+# signer. After each signing run a message to
+# a local user (v@source.test) is read back from the store and both its signatures
+# checked by python3-dkim against the records `estafeta dkim list` prints, and the
+# log must hold no DKIM error; the relayed mail went through the same code.
+# Knobs: MESSAGES, SESSIONS, SIZE, PF_CONCURRENCY, EST_LOG (server log filter), DKIM,
+# DKIM_ALGORITHM (rsa or ed25519: only that key, one signature; both when empty),
+# ROUNDS (medians over that many runs of each), PY_DKIM (a Python with the dkim module,
+# for DKIM=1: /usr/bin/python3), EST_BIN.
 # Prints per server: accepted messages/s, seconds until the sink has every message,
-# relayed messages/s, seconds until the relay's queue is empty; then estafeta over
-# Postfix. Loopback only; bounded; stops by itself. Installs postfix if missing.
+# relayed messages/s, seconds until the relay's queue is empty, estafeta's CPU time per
+# message (to the empty queue), each the median of ROUNDS runs; then estafeta over
+# Postfix, and with DKIM=1 the cost of signing per message. Loopback only; bounded;
+# stops by itself. Installs postfix if missing.
 set -euo pipefail
+BENCH=relay
 source "$(dirname "$0")/lib.sh"
 
-knobs MESSAGES=5000 SESSIONS=20 SIZE=4096 EST_CONCURRENCY=5 PF_CONCURRENCY=20 EST_LOG=info
+knobs MESSAGES=5000 SESSIONS=20 SIZE=4096 EST_CONCURRENCY=5 PF_CONCURRENCY=20 EST_LOG=info \
+    DKIM=0 DKIM_ALGORITHM= ROUNDS=1 PY_DKIM=/usr/bin/python3
 WORK="$(mktemp -d /tmp/estafeta-relay.XXXXXX)"
 chmod 755 "$WORK"
 EST_IP=127.0.0.30; EST_PORT=10030
 PF_IP=127.0.0.25; PF_PORT=10025
 SINK_IP=127.0.0.26; SINK_PORT=10026
+SENDER=sender@source.test
 
 # ---------------------------------------------------------------- the sink
 start_sink() {
@@ -35,8 +53,8 @@ sink_count() { tr '\r' '\n' < "$WORK/sink.out" | grep -o 'mesg=[0-9]*' | tail -1
 sink_has_all() { [ "$(sink_count || echo 0)" -ge "$MESSAGES" ] 2>/dev/null; }
 
 # ---------------------------------------------------------------- the relays
-start_estafeta() {
-    rm -rf "$WORK/est"
+start_estafeta() { # [unsigned|signed]: with DKIM=1, source.test one of ours, with keys or not
+    set_aside "$WORK/est"
     est_toml estafeta.bench "$WORK/est" warn <<TOML
 [smtp]
 # a load generator is one client sending far more than a person would
@@ -51,7 +69,42 @@ port = $SINK_PORT
 tls = "none"
 $(listener $EST_IP $EST_PORT smtp)
 TOML
+    if [ -n "${1:-}" ]; then
+        est_users source.test pw v
+        if [ "$1" = signed ]; then
+            "$EST" -c "$WORK/est.toml" dkim generate source.test \
+                ${DKIM_ALGORITHM:+--algorithm "$DKIM_ALGORITHM"} > "$WORK/dkim.txt"
+        fi
+    fi
     est_start "$EST_LOG"
+}
+
+# checks the DKIM signatures of one message to v@source.test, sent through the running
+# estafeta, with python3-dkim: dies unless there is one per key and all verify
+check_signatures() {
+    local errors
+    smtp-source -m 1 -l "$SIZE" -f "$SENDER" -t v@source.test "$EST_IP:$EST_PORT"
+    "$EST" -c "$WORK/est.toml" dkim list source.test > "$WORK/dkim-list.txt"
+    "$PY_DKIM" - "$WORK/est/estafeta.db" "$WORK/dkim-list.txt" "$([ -n "$DKIM_ALGORITHM" ] && echo 1 || echo 2)" <<'PY' || die "the signatures of estafeta's mail do not verify"
+import re, sqlite3, sys
+import dkim
+records = {}
+for line in open(sys.argv[2]):
+    m = re.match(r"\s*(\S+)\.\s+IN\s+TXT\s+\((.*)\)\s*$", line)
+    if m:
+        records[m.group(1).lower()] = "".join(re.findall(r'"([^"]*)"', m.group(2))).encode()
+db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True, timeout=60)
+(data,) = db.execute("SELECT b.data FROM mailbox_messages m JOIN blobs b ON b.hash = m.blob_hash "
+                     "ORDER BY m.internal_date DESC LIMIT 1").fetchone()
+data = bytes(data)
+dnsfunc = lambda name, timeout=5: records.get(name.decode().rstrip(".").lower(), b"")
+signatures = data.split(b"\r\n\r\n", 1)[0].lower().count(b"\r\ndkim-signature:") + data.lower().startswith(b"dkim-signature:")
+ok = [dkim.DKIM(data).verify(idx=i, dnsfunc=dnsfunc) for i in range(signatures)]
+print(f"relay: one message to a local user: {signatures} DKIM signatures, verified: {ok} ({len(records)} keys listed)", file=sys.stderr)
+sys.exit(0 if signatures == int(sys.argv[3]) and all(ok) else 1)
+PY
+    errors=$(grep -c 'ERROR.*DKIM' "$WORK/est.log" || true)
+    [ "$errors" -eq 0 ] || die "$errors DKIM errors in estafeta's log"
 }
 est_queue_empty() { [ "$(db_count "$WORK/est/estafeta.db" queue_messages)" -eq 0 ]; }
 
@@ -66,7 +119,7 @@ run() {
     local ip=$1 port=$2 empty=$3
     local t0 t1 t2 t3
     t0=$(now)
-    smtp-source -d -s "$SESSIONS" -m "$MESSAGES" -l "$SIZE" -f sender@source.test -t u@relay.test "$ip:$port"
+    smtp-source -d -s "$SESSIONS" -m "$MESSAGES" -l "$SIZE" -f "$SENDER" -t u@relay.test "$ip:$port"
     t1=$(now)
     wait_until sink_has_all 300 "$MESSAGES messages at the sink"
     t2=$(now)
@@ -75,7 +128,37 @@ run() {
     echo "$(rate "$MESSAGES" "$t0" "$t1") $(elapsed "$t0" "$t2") $(rate "$MESSAGES" "$t0" "$t2") $(elapsed "$t0" "$t3")"
 }
 
+# run_est [unsigned|signed]: one run of estafeta, its figures and CPU ms per message
+# appended to the arrays named after the mode (EST_, or EST_unsigned_ / EST_signed_)
+run_est() {
+    local mode=${1:-} a s r q cpu
+    start_sink; start_estafeta "$mode"
+    read -r a s r q < <(run $EST_IP $EST_PORT est_queue_empty)
+    [ -n "$q" ] || die "estafeta's run did not finish"
+    cpu=$(est_cpu_ms "$MESSAGES")
+    [ "$mode" = signed ] && check_signatures
+    est_stop; stop_sink
+    eval "EST_${mode}${mode:+_}A+=($a) EST_${mode}${mode:+_}S+=($s) EST_${mode}${mode:+_}R+=($r) EST_${mode}${mode:+_}Q+=($q) EST_${mode}${mode:+_}CPU+=($cpu)"
+    say "estafeta${mode:+, $mode}: accepted $a msg/s, all at sink $s s, relayed $r msg/s, queue empty $q s, CPU $cpu ms/msg"
+}
+
+run_pf() {
+    local a s r q
+    start_sink; pf_start
+    read -r a s r q < <(run $PF_IP $PF_PORT pf_queue_empty)
+    [ -n "$q" ] || die "postfix's run did not finish"
+    pf_stop; stop_sink
+    PF_A+=("$a"); PF_S+=("$s"); PF_R+=("$r"); PF_Q+=("$q")
+    say "postfix: accepted $a msg/s, all at sink $s s, relayed $r msg/s, queue empty $q s"
+}
+
 need postfix smtp-source smtp-sink postfix
+if [ "$DKIM" = 1 ] && ! "$PY_DKIM" -c 'import dkim, nacl' 2>/dev/null; then
+    [ "$PY_DKIM" = /usr/bin/python3 ] || die "$PY_DKIM has no dkim or nacl module"
+    say "installing python3-dkim and python3-nacl (to check the signatures)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-dkim python3-nacl >/dev/null
+fi
 est_binary
 pf_setup <<CF
 relay_domains = relay.test
@@ -84,15 +167,37 @@ default_destination_concurrency_limit = $PF_CONCURRENCY
 smtp_destination_concurrency_limit = $PF_CONCURRENCY
 CF
 
-start_sink; start_estafeta
-read -r ea es er eq < <(run $EST_IP $EST_PORT est_queue_empty)
-est_stop; stop_sink
-start_sink; pf_start
-read -r pa ps pr pq < <(run $PF_IP $PF_PORT pf_queue_empty)
-pf_stop; stop_sink
+MODES=""; [ "$DKIM" = 1 ] && MODES="unsigned signed"
+for round in $(seq 1 "$ROUNDS"); do
+    if [ -n "$MODES" ]; then for mode in $MODES; do run_est "$mode"; done; else run_est; fi
+    run_pf
+done
 
-row 24 "relay" "accepted msg/s" "all at sink s" "relayed msg/s" "queue empty s"
-row 24 "estafeta" "$ea" "$es" "$er" "$eq"
-row 24 "postfix" "$pa" "$ps" "$pr" "$pq"
-row 24 "ratio estafeta/postfix" "$(ratio "$ea" "$pa")" "" "$(ratio "$er" "$pr")" ""
-echo "messages=$MESSAGES size=$SIZE sessions=$SESSIONS connections to the sink: estafeta $EST_CONCURRENCY, postfix $PF_CONCURRENCY; estafeta log level $EST_LOG; machine: $(nproc) cores"
+m() { local -n values=$1; median "${values[@]}"; }   # ARRAY-NAME: its median
+est_row() { # LABEL PREFIX: the medians of one estafeta mode
+    row 24 "$1" "$(m "${2}A")" "$(m "${2}S")" "$(m "${2}R")" "$(m "${2}Q")" "$(m "${2}CPU")"
+}
+ratio_row() { row 24 "$1" "$(ratio "$(m "${2}A")" "$(m PF_A)")" "" "$(ratio "$(m "${2}R")" "$(m PF_R)")" "" ""; }
+[ "$ROUNDS" -gt 1 ] && echo "medians of $ROUNDS runs each"
+row 24 "relay" "accepted msg/s" "all at sink s" "relayed msg/s" "queue empty s" "CPU ms/msg"
+if [ -z "$MODES" ]; then
+    est_row "estafeta" EST_
+else
+    est_row "estafeta, unsigned" EST_unsigned_
+    est_row "estafeta, DKIM-signed" EST_signed_
+fi
+row 24 "postfix" "$(m PF_A)" "$(m PF_S)" "$(m PF_R)" "$(m PF_Q)" ""
+if [ -z "$MODES" ]; then
+    ratio_row "ratio estafeta/postfix" EST_
+else
+    ratio_row "ratio unsigned/postfix" EST_unsigned_
+    ratio_row "ratio signed/postfix" EST_signed_
+    python3 -c "print(f'cost of signing per message: {1000 / $(m EST_signed_R) - 1000 / $(m EST_unsigned_R):.3f} ms relayed, {1000 / $(m EST_signed_A) - 1000 / $(m EST_unsigned_A):.3f} ms accepted (1/rate_signed - 1/rate_unsigned, medians), {$(m EST_signed_CPU) - $(m EST_unsigned_CPU):.3f} ms of estafeta CPU')"
+    for x in A R; do
+        for mode in unsigned signed; do
+            declare -n runs="EST_${mode}_$x"; echo "runs, estafeta $mode, $([ $x = A ] && echo accepted || echo relayed) msg/s: ${runs[*]}"; unset -n runs
+        done
+    done
+fi
+[ "$ROUNDS" -gt 1 ] && echo "runs, postfix, accepted msg/s: ${PF_A[*]}; relayed msg/s: ${PF_R[*]}"
+echo "messages=$MESSAGES size=$SIZE sessions=$SESSIONS connections to the sink: estafeta $EST_CONCURRENCY, postfix $PF_CONCURRENCY; estafeta log level $EST_LOG; DKIM=$DKIM${DKIM_ALGORITHM:+ ($DKIM_ALGORITHM only)} rounds=$ROUNDS; machine: $(nproc) cores"
