@@ -235,14 +235,11 @@ async fn check(
         .map(|(_, d)| trust.for_domain(d).1)
         .find(|a| *a == DmarcAction::Enforce)
         .unwrap_or(DmarcAction::Tag);
-    let ours = if results.from_domains.is_empty() || dmarc == DmarcAction::Tag {
+    let ours = if dmarc == DmarcAction::Tag {
         Vec::new()
     } else {
-        match shared.store.list_domains().await {
-            Ok(domains) => domains
-                .into_iter()
-                .map(|d| d.name.to_ascii_lowercase())
-                .collect(),
+        match our_domains_among(shared, &results.from_domains).await {
+            Ok(ours) => ours,
             Err(e) => {
                 tracing::error!(queue_id = %envelope.id, error = %e, "domain lookup failed");
                 return Err("451 4.3.0 Error: temporary lookup failure".into());
@@ -270,6 +267,32 @@ async fn check(
         }),
         Action::Refuse(reply) => Err(reply),
     }
+}
+
+/// Which of `domains` (a From: field's) are ours: one lookup per domain for the usual
+/// handful, the whole list of our domains for a crowd (so that a crowd hides nothing).
+async fn our_domains_among(
+    shared: &SmtpState,
+    domains: &[String],
+) -> Result<Vec<String>, estafeta_store::StoreError> {
+    const LOOKUPS: usize = 8;
+    let mut distinct: Vec<&String> = domains.iter().collect();
+    distinct.sort();
+    distinct.dedup();
+    if distinct.len() > LOOKUPS {
+        let all = shared.store.list_domains().await?;
+        return Ok(all
+            .into_iter()
+            .map(|d| d.name.to_ascii_lowercase())
+            .collect());
+    }
+    let mut ours = Vec::new();
+    for d in distinct {
+        if shared.store.is_local_domain(d).await? {
+            ours.push(d.clone());
+        }
+    }
+    Ok(ours)
 }
 
 async fn commit(
