@@ -49,6 +49,9 @@ pub struct DeliveryConfig {
     /// The port MX hosts (and A/AAAA fallbacks) are contacted on. 25 except in tests.
     #[serde(default = "mx_port")]
     pub mx_port: u16,
+    /// The port MTA-STS policies are fetched from (HTTPS). 443 except in tests.
+    #[serde(default = "https_port")]
+    pub https_port: u16,
     /// DNS servers for MX and address lookups (`"192.0.2.53"` or `"127.0.0.1:5353"`);
     /// empty uses the system's (/etc/resolv.conf).
     #[serde(default)]
@@ -75,6 +78,7 @@ impl Default for DeliveryConfig {
             scan_interval: scan_interval(),
             connect_timeout: connect_timeout(),
             mx_port: mx_port(),
+            https_port: https_port(),
             dns_servers: Vec::new(),
             smarthost: None,
             routes: Vec::new(),
@@ -215,6 +219,10 @@ fn mx_port() -> u16 {
     25
 }
 
+fn https_port() -> u16 {
+    443
+}
+
 /// A DNS server as written in `delivery.dns_servers`: an address, with port 53 unless one
 /// is given.
 pub fn parse_dns_server(s: &str) -> Option<SocketAddr> {
@@ -245,6 +253,7 @@ pub(crate) fn validate(d: &DeliveryConfig) -> Result<(), ConfigError> {
         ("delivery.scan_interval", d.scan_interval),
         ("delivery.connect_timeout", d.connect_timeout),
         ("delivery.mx_port", u64::from(d.mx_port)),
+        ("delivery.https_port", u64::from(d.https_port)),
     ] {
         if value == 0 {
             return Err(ConfigError::invalid(key, 0, "expected at least 1"));

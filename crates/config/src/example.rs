@@ -151,6 +151,8 @@ scan_interval = 30
 connect_timeout = 30
 # Port MX hosts are contacted on (tests use another).
 mx_port = 25
+# Port MTA-STS policies are fetched from over HTTPS (tests use another).
+https_port = 443
 # DNS servers for MX and address lookups, e.g. ["127.0.0.1:5353"]; [] uses /etc/resolv.conf.
 dns_servers = []
 
@@ -188,6 +190,12 @@ dmarc = "enforce"
 # Seconds the checks of one message may take; past it they count as temporary errors
 # (451 4.7.5 where a failure would be refused), never as a pass.
 timeout = 20
+# Apply recipient domains' MTA-STS policies (RFC 8461) when delivering: under "enforce",
+# mail goes only to an MX the policy names, over TLS with a valid certificate, or waits.
+mta_sts = true
+# Authorities (PEM) that MTA-STS policy hosts and MX certificates under a policy must
+# chain to, instead of the system's roots:
+# ca_file = "/etc/estafeta/sts-ca.pem"
 # Another policy for mail to one of our domains:
 # [[trust.domain]]
 # name = "example.com"

@@ -1,5 +1,6 @@
 //! `[trust]`: what the server checks of mail from outside (SPF, DKIM, ARC, DMARC) and what
-//! a failed check does, server-wide and per domain of ours.
+//! a failed check does, server-wide and per domain of ours; and what delivery trusts of
+//! recipient domains (MTA-STS).
 
 use serde::Deserialize;
 
@@ -42,6 +43,14 @@ pub struct TrustConfig {
     /// errors (never a pass).
     #[serde(default = "timeout")]
     pub timeout: u64,
+    /// Apply the MTA-STS policies (RFC 8461) of recipient domains to delivery: `enforce`
+    /// means TLS with a valid certificate to an MX the policy names, or the mail waits.
+    #[serde(default = "yes")]
+    pub mta_sts: bool,
+    /// Certificate authorities (PEM) that MTA-STS policy hosts and MX hosts under a
+    /// policy must chain to, instead of the system's.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
     /// Per domain of ours, as recipient: `[[trust.domain]] name = "example.com"` with
     /// `spf_fail` and/or `dmarc` replacing the server-wide values.
     #[serde(default)]
@@ -81,6 +90,8 @@ impl Default for TrustConfig {
             spf_fail: spf_fail(),
             dmarc: dmarc(),
             timeout: timeout(),
+            mta_sts: true,
+            ca_file: None,
             domain: Vec::new(),
         }
     }

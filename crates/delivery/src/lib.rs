@@ -14,7 +14,7 @@
 //! | `scheduler` | leasing due recipients, jobs, starting workers, waking, stopping |
 //! | `queues` | jobs waiting per destination, connection counts, recipients in flight |
 //! | `worker` | one connection: hosts in order, TLS fallback, jobs over one session |
-//! | `routing` | destination of a domain; hosts to try; mail that loops back to us |
+//! | `routing` | destination of a domain; hosts to try (under its MTA-STS policy); mail that loops back to us |
 //! | `dns` | MX (null MX, no MX → A/AAAA) and address lookups with hickory-resolver |
 //! | `outcome` | replies → delivered / deferred / failed, reports owed, the log line |
 //! | `retry` | backoff schedule and expiry |
@@ -32,7 +32,6 @@ mod queues;
 mod recorder;
 mod reports;
 pub mod retry;
-mod roots;
 mod routing;
 mod scheduler;
 mod settings;
@@ -94,8 +93,22 @@ impl Delivery {
             queues.clone(),
             wake.clone(),
         );
+        let mta_sts = match &settings.mta_sts {
+            Some((port, roots)) => {
+                let connector = estafeta_net::client_tls::connector(Some(roots.clone()))
+                    .map_err(|e| format!("cannot set up TLS for MTA-STS: {e}"))?;
+                Some(estafeta_trust::mta_sts::MtaSts::new(
+                    resolver.clone(),
+                    connector,
+                    *port,
+                    settings.timeouts.connect,
+                ))
+            }
+            None => None,
+        };
         let ctx = Arc::new(DeliveryContext {
             store,
+            mta_sts,
             hosts: HostHealth::new(settings.host_retry_after),
             settings,
             resolver,

@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use estafeta_smtp::outbound::ClientSettings;
+use estafeta_trust::mta_sts::{Mode, PolicyAnswer};
 use hickory_resolver::TokioResolver;
 
 use crate::dns::{self, DnsFailure, MailHosts};
@@ -98,11 +99,14 @@ impl NoRoute {
     }
 }
 
-/// The hosts to try for a destination, best first.
+/// The hosts to try for a destination, best first. Under an MTA-STS policy in `enforce`
+/// mode only the MX hosts it names are kept, and each needs TLS with a certificate valid
+/// for its name.
 pub async fn targets(
     settings: &DeliverySettings,
     resolver: &TokioResolver,
     dest: &Destination,
+    policy: &PolicyAnswer,
 ) -> Result<Vec<Target>, NoRoute> {
     match dest {
         Destination::Relay(relay) => {
@@ -114,7 +118,6 @@ pub async fn targets(
             })
         }
         Destination::Mx(domain) => {
-            let client = Arc::new(settings.mx_client());
             let hosts = match dns::mail_hosts(resolver, domain).await {
                 Ok(MailHosts::Mx(hosts)) => hosts,
                 Ok(MailHosts::Implicit) => vec![(0, domain.clone())],
@@ -130,7 +133,34 @@ pub async fn targets(
                     return Err(NoRoute::temporary(format!("4.4.3 {why}")));
                 }
             };
-            let found = resolve(settings, resolver, &hosts, settings.mx_port, client).await;
+            let (hosts, client) = match (policy, &settings.mta_sts) {
+                (PolicyAnswer::Policy(p), Some((_, roots))) if p.mode == Mode::Enforce => {
+                    let named: Vec<(u16, String)> = hosts
+                        .iter()
+                        .filter(|(_, h)| p.matches(h))
+                        .cloned()
+                        .collect();
+                    if named.is_empty() {
+                        let all: Vec<&str> = hosts.iter().map(|(_, h)| h.as_str()).collect();
+                        return Err(NoRoute::temporary(format!(
+                            "4.7.5 no MX host of {domain} ({}) is named by its MTA-STS policy \
+                             (mode enforce, mx {})",
+                            all.join(", "),
+                            p.mx.join(", ")
+                        )));
+                    }
+                    (named, settings.mx_client_enforced(roots.clone()))
+                }
+                _ => (hosts, settings.mx_client()),
+            };
+            let found = resolve(
+                settings,
+                resolver,
+                &hosts,
+                settings.mx_port,
+                Arc::new(client),
+            )
+            .await;
             finish(found, domain, || format!("the MX hosts of {domain}"))
         }
     }

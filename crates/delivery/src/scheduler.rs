@@ -32,6 +32,8 @@ pub struct DeliveryContext {
     pub store: Arc<dyn Store>,
     pub settings: DeliverySettings,
     pub resolver: TokioResolver,
+    /// Recipient domains' MTA-STS policies; `None` when `trust.mta_sts` is off.
+    pub mta_sts: Option<estafeta_trust::mta_sts::MtaSts>,
     pub hosts: HostHealth,
     pub queues: Arc<Queues>,
     pub recorder: Recorder,

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use estafeta_config::{Config, Relay, RelayAuth, RelayTls};
 use estafeta_smtp::outbound::{AuthMechanism, ClientSettings, Credentials, Timeouts, TlsPolicy};
+use rustls::RootCertStore;
 
 use crate::retry::RetryPolicy;
 
@@ -41,6 +42,10 @@ pub struct DeliverySettings {
     pub scan_interval: Duration,
     /// The port of MX hosts and A/AAAA fallbacks.
     pub mx_port: u16,
+    /// Apply recipient domains' MTA-STS policies, fetched on this port (443) and checked,
+    /// like the certificates of MX hosts under a policy, against these roots; `None`:
+    /// MTA-STS is off (`trust.mta_sts = false`).
+    pub mta_sts: Option<(u16, Arc<RootCertStore>)>,
     pub timeouts: Timeouts,
     pub smarthost: Option<Arc<RelayTarget>>,
     /// By recipient domain (lower case).
@@ -101,6 +106,13 @@ impl DeliverySettings {
             lease_time: d.lease_time as i64,
             scan_interval: Duration::from_secs(d.scan_interval),
             mx_port: d.mx_port,
+            mta_sts: match (&config.trust.mta_sts, &config.trust.ca_file) {
+                (false, _) => None,
+                (true, Some(file)) => {
+                    Some((d.https_port, estafeta_net::roots::from_file("trust", file)?))
+                }
+                (true, None) => Some((d.https_port, estafeta_net::roots::system())),
+            },
             timeouts,
             smarthost,
             routes,
@@ -115,6 +127,16 @@ impl DeliverySettings {
         ClientSettings {
             timeouts: self.timeouts,
             ..ClientSettings::new(self.hostname.clone())
+        }
+    }
+
+    /// The client settings for MX hosts under an MTA-STS policy in `enforce` mode: TLS
+    /// required, the certificate valid for the MX name.
+    pub fn mx_client_enforced(&self, roots: Arc<RootCertStore>) -> ClientSettings {
+        ClientSettings {
+            tls: TlsPolicy::Required,
+            verify_certificate: Some(roots),
+            ..self.mx_client()
         }
     }
 }
@@ -148,8 +170,8 @@ fn relay_target(
         _ => None,
     };
     let verify_certificate = match (&r.ca_file, r.tls_verify) {
-        (Some(file), _) => Some(crate::roots::from_file(key, file)?),
-        (None, true) => Some(crate::roots::system()),
+        (Some(file), _) => Some(estafeta_net::roots::from_file(key, file)?),
+        (None, true) => Some(estafeta_net::roots::system()),
         (None, false) => {
             if r.tls_mode(is_route) != RelayTls::None {
                 tracing::warn!(

@@ -11,6 +11,7 @@ use estafeta_smtp::outbound::{
     ClientSettings, Error, OutboundMessage, Rcpt, SmtpClient, TlsPolicy,
 };
 use estafeta_store::{RecipientUpdate, now};
+use estafeta_trust::mta_sts::PolicyAnswer;
 use tracing::Instrument;
 
 use crate::outcome::{self, Job, Via};
@@ -36,7 +37,11 @@ async fn work(ctx: &DeliveryContext, dest: &Destination, key: &str) {
     let Some(first) = ctx.queues.next(key) else {
         return;
     };
-    let targets = match routing::targets(&ctx.settings, &ctx.resolver, dest).await {
+    let policy = match (dest, &ctx.mta_sts) {
+        (Destination::Mx(domain), Some(sts)) => sts.policy(domain).await,
+        _ => PolicyAnswer::None,
+    };
+    let targets = match routing::targets(&ctx.settings, &ctx.resolver, dest, &policy).await {
         Ok(t) => t,
         Err(no) => {
             // every job waiting for this destination gets the same answer

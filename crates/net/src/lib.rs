@@ -5,7 +5,7 @@
 //! share: line I/O with pipelining and the STARTTLS swap, the connection-limit refusal,
 //! the SASL exchange (PLAIN, LOGIN, SCRAM-SHA-256) and logging in through the failed-login
 //! throttle, the PROXY protocol header and the command budgets before authentication (per
-//! client, IPv6 grouped by prefix); and the client side of TLS for outbound SMTP.
+//! client, IPv6 grouped by prefix); and the client side of TLS for outbound SMTP and HTTPS, with the roots it trusts.
 
 pub mod client_tls;
 mod command_budget;
@@ -16,6 +16,7 @@ mod listen;
 pub mod login;
 mod networks;
 pub mod proxy;
+pub mod roots;
 pub mod sasl;
 pub mod scram;
 mod stream;

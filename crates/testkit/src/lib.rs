@@ -8,6 +8,7 @@
 //! ([`scram_client`]).
 
 pub mod dns;
+pub mod https;
 pub mod postgres;
 pub mod scram_client;
 pub mod scripted_smtp;

@@ -3,11 +3,13 @@
 //! the ARC chain, DMARC with alignment) and the one `Authentication-Results:` field that
 //! reports them (`checks`); what a result does under the operator's policy (`policy`); and
 //! removing `Authentication-Results:` fields from outside that claim to be ours
-//! (`forged`). The SMTP session decides *when* each runs; this crate decides *what* they
+//! (`forged`); and for mail going out, the MTA-STS policies of recipient domains
+//! (`mta_sts`). The SMTP session decides *when* each runs; this crate decides *what* they
 //! say. Nothing here knows SMTP replies' wire form or the store.
 
 mod checks;
 mod forged;
+pub mod mta_sts;
 mod policy;
 mod resolver;
 pub mod signing;

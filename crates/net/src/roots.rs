@@ -1,8 +1,9 @@
-//! The certificate authorities a relay's certificate is checked against: the operator's
-//! `ca_file`, or else the system's roots (`/etc/ssl/certs` and the like, read once per
-//! process through rustls-native-certs). A machine without a CA bundle (a bare container)
-//! falls back to the Mozilla roots compiled into the binary (webpki-roots), and says so,
-//! so that checking never silently turns into not checking.
+//! The certificate authorities that checked certificates (relays, MTA-STS policy hosts, MX
+//! hosts under a policy) must chain to: the operator's `ca_file`, or else the system's
+//! roots (`/etc/ssl/certs` and the like, read once per process through
+//! rustls-native-certs). A machine without a CA bundle (a bare container) falls back to
+//! the Mozilla roots compiled into the binary (webpki-roots), and says so, so that
+//! checking never silently turns into not checking.
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
