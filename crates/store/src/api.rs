@@ -13,7 +13,7 @@ use crate::model::*;
 /// Everything storage offers, on one engine.
 #[async_trait]
 pub trait Store:
-    Directory + Suppressions + DkimKeys + Mailboxes + Folders + Messages + Queue + Changes
+    Directory + Suppressions + DkimKeys + TlsResults + Mailboxes + Folders + Messages + Queue + Changes
 {
     /// "sqlite" or "postgres".
     fn engine_name(&self) -> &'static str;
@@ -90,6 +90,16 @@ pub trait DkimKeys: Send + Sync {
     /// Makes a key sign new mail, or retires it.
     async fn set_dkim_key_active(&self, domain: &str, selector: &str, active: bool) -> Result<()>;
     async fn remove_dkim_key(&self, domain: &str, selector: &str) -> Result<()>;
+}
+
+/// Outcomes of outbound TLS sessions, counted for TLS reports (`tls_results.rs`).
+#[async_trait]
+pub trait TlsResults: Send + Sync {
+    /// Adds each count to what its period, domain, policy and result already have.
+    async fn add_tls_results(&self, results: &[TlsResult]) -> Result<()>;
+    /// Removes and returns the counts of periods that ended at or before `ended_by`; a
+    /// count is given to one caller only, whichever node asks.
+    async fn take_tls_results(&self, ended_by: i64) -> Result<Vec<TlsResult>>;
 }
 
 /// Reading mailboxes and their messages, and removing messages (`mailbox.rs`).

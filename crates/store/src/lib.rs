@@ -1,6 +1,6 @@
 //! The Store: everything estafeta keeps — the directory (domains, users, aliases),
 //! message bodies, mailboxes, the outbound queue and what left through it — behind a few
-//! traits by concern ([`Directory`], [`Suppressions`], [`DkimKeys`], [`Mailboxes`], [`Folders`],
+//! traits by concern ([`Directory`], [`Suppressions`], [`DkimKeys`], [`TlsResults`], [`Mailboxes`], [`Folders`],
 //! [`Messages`], [`Queue`], [`Changes`]) gathered in one handle, [`Store`], on two
 //! engines: SQLite (embedded, the default) and PostgreSQL (several nodes, one database).
 //! Only this crate knows SQL. [`Envelope`] is where a resolved message becomes what the
@@ -30,11 +30,13 @@ mod scram_keys;
 mod sent;
 mod sql_store;
 mod suppression;
+mod tls_results;
 
 use std::sync::Arc;
 
 pub use api::{
     Changes, Directory, DkimKeys, Folders, Mailboxes, Messages, Queue, Store, Suppressions,
+    TlsResults,
 };
 pub use directory::DEFAULT_FOLDERS;
 pub use dsn_params::{Notify, Ret};

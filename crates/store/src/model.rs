@@ -471,3 +471,25 @@ pub struct FlagUpdate {
     /// UIDs left alone because they changed after UNCHANGEDSINCE.
     pub modified: Vec<u32>,
 }
+
+/// A count of outbound TLS sessions with one outcome, for a TLS report (RFC 8460). Empty
+/// strings stand for "none".
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TlsResult {
+    /// The reporting period, seconds since the epoch (a UTC day unless configured).
+    pub period_start: i64,
+    pub period_end: i64,
+    /// The recipient domain whose policy applied.
+    pub domain: String,
+    /// `sts`, `tlsa` or `no-policy-found`.
+    pub policy_type: String,
+    /// The policy's lines, joined by `\n`.
+    pub policy: String,
+    /// The policy's `mx` patterns, joined by `\n`.
+    pub mx_patterns: String,
+    /// `success`, or an RFC 8460 result type such as `certificate-host-mismatch`.
+    pub result: String,
+    pub receiving_mx: String,
+    pub receiving_ip: String,
+    pub count: i64,
+}

@@ -54,6 +54,7 @@ conformance!(
     suppression_lists,
     suppressions_in_one_transaction,
     dkim_keys,
+    tls_results_add_up_and_are_taken_once,
     sent_messages_are_recorded_on_delivery,
     queue_leases,
     queue_concurrent_leases_are_disjoint,
@@ -707,6 +708,35 @@ fn suppression(domain: &str, address: &str, reason: &str) -> NewSuppression {
         address: address.into(),
         reason: reason.into(),
     }
+}
+
+async fn tls_results_add_up_and_are_taken_once(store: Arc<dyn Store>) {
+    let result = |start: i64, outcome: &str, count: i64| TlsResult {
+        period_start: start,
+        period_end: start + 86400,
+        domain: "example.net".into(),
+        policy_type: "sts".into(),
+        policy: "version: STSv1\nmode: enforce".into(),
+        mx_patterns: "mx.example.net".into(),
+        result: outcome.into(),
+        receiving_mx: "mx.example.net".into(),
+        receiving_ip: "192.0.2.1".into(),
+        count,
+    };
+    store
+        .add_tls_results(&[result(0, "success", 2), result(0, "certificate-expired", 1)])
+        .await
+        .unwrap();
+    store
+        .add_tls_results(&[result(0, "success", 3), result(86400, "success", 7)])
+        .await
+        .unwrap();
+    assert!(store.take_tls_results(86399).await.unwrap().is_empty(), "not ended yet");
+    let mut taken = store.take_tls_results(86400).await.unwrap();
+    taken.sort_by(|a, b| a.result.cmp(&b.result));
+    assert_eq!(taken, vec![result(0, "certificate-expired", 1), result(0, "success", 5)]);
+    assert!(store.take_tls_results(86400).await.unwrap().is_empty(), "taken once");
+    assert_eq!(store.take_tls_results(i64::MAX).await.unwrap(), vec![result(86400, "success", 7)]);
 }
 
 async fn dkim_keys(store: Arc<dyn Store>) {
