@@ -196,6 +196,11 @@ mta_sts = true
 # Authorities (PEM) that MTA-STS policy hosts and MX certificates under a policy must
 # chain to, instead of the system's roots:
 # ca_file = "/etc/estafeta/sts-ca.pem"
+# Send daily TLS reports (RFC 8460) of our outbound TLS sessions to the recipient domains
+# that publish an _smtp._tls TXT record asking for them.
+tls_reports = true
+# Seconds one report covers: a UTC day. Only tests use less.
+report_period = 86400
 # Another policy for mail to one of our domains:
 # [[trust.domain]]
 # name = "example.com"

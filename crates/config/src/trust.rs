@@ -51,6 +51,13 @@ pub struct TrustConfig {
     /// policy must chain to, instead of the system's.
     #[serde(default)]
     pub ca_file: Option<std::path::PathBuf>,
+    /// Send TLS reports (RFC 8460) of our outbound TLS sessions, once a period, to the
+    /// recipient domains that ask for them (`_smtp._tls` TXT record with `rua`).
+    #[serde(default = "yes")]
+    pub tls_reports: bool,
+    /// Seconds one report covers: a UTC day (86400). Only tests use less.
+    #[serde(default = "report_period")]
+    pub report_period: u64,
     /// Per domain of ours, as recipient: `[[trust.domain]] name = "example.com"` with
     /// `spf_fail` and/or `dmarc` replacing the server-wide values.
     #[serde(default)]
@@ -83,6 +90,10 @@ fn timeout() -> u64 {
     20
 }
 
+fn report_period() -> u64 {
+    86_400
+}
+
 impl Default for TrustConfig {
     fn default() -> Self {
         TrustConfig {
@@ -92,6 +103,8 @@ impl Default for TrustConfig {
             timeout: timeout(),
             mta_sts: true,
             ca_file: None,
+            tls_reports: true,
+            report_period: report_period(),
             domain: Vec::new(),
         }
     }

@@ -45,6 +45,13 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     }
     validate_smtp(config)?;
     validate_auth(config)?;
+    if config.trust.report_period == 0 || 86_400 % config.trust.report_period != 0 {
+        return Err(ConfigError::invalid(
+            "trust.report_period",
+            config.trust.report_period,
+            "expected a number of seconds that divides a day (86400, the RFC's period)",
+        ));
+    }
     if config.trust.timeout == 0 {
         return Err(ConfigError::invalid(
             "trust.timeout",

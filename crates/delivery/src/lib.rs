@@ -22,6 +22,7 @@
 //! | `recorder` | writing outcomes back in batches |
 //! | `reports` | the reports outcomes owe, built and handed to the store; those left owed |
 //! | `dsn` | the RFC 3464 reports, with mail-builder |
+//! | `tls_reports` | TLS sessions with MX hosts counted; the daily TLS reports (RFC 8460) sent |
 //! | `settings` | the configuration as delivery uses it |
 
 mod dns;
@@ -35,6 +36,7 @@ pub mod retry;
 mod routing;
 mod scheduler;
 mod settings;
+mod tls_reports;
 mod worker;
 
 use std::sync::Arc;
@@ -117,6 +119,15 @@ impl Delivery {
             wake,
             owner,
         });
+        if let Some(period) = ctx.settings.tls_report_period {
+            tokio::spawn(tls_reports::run(
+                ctx.store.clone(),
+                ctx.resolver.clone(),
+                ctx.settings.hostname.clone(),
+                period,
+                stop.clone(),
+            ));
+        }
         let (handoff, handoffs) = tokio::sync::mpsc::channel(HANDOFF_QUEUE);
         ctx.store.hand_off(
             &ctx.owner,

@@ -17,6 +17,7 @@ use tracing::Instrument;
 use crate::outcome::{self, Job, Via};
 use crate::routing::{self, Destination, Target};
 use crate::scheduler::DeliveryContext;
+use crate::tls_reports::Sessions;
 
 /// Runs a worker of `dest` until its jobs are done (or the connection limit reached).
 pub async fn run(ctx: Arc<DeliveryContext>, dest: Destination) {
@@ -41,6 +42,7 @@ async fn work(ctx: &DeliveryContext, dest: &Destination, key: &str) {
         (Destination::Mx(domain), Some(sts)) => sts.policy(domain).await,
         _ => PolicyAnswer::None,
     };
+    let mut sessions = Sessions::new(ctx.settings.tls_report_period, dest, &policy);
     let targets = match routing::targets(&ctx.settings, &ctx.resolver, dest, &policy).await {
         Ok(t) => t,
         Err(no) => {
@@ -105,7 +107,10 @@ async fn work(ctx: &DeliveryContext, dest: &Destination, key: &str) {
             continue;
         }
         if session.is_none() {
-            match connect(ctx, &targets).instrument(span.clone()).await {
+            match connect(ctx, &targets, sessions.as_mut())
+                .instrument(span.clone())
+                .await
+            {
                 Ok(s) => session = Some(s),
                 Err(no) => {
                     // the destination cannot be reached now: its waiting jobs too
@@ -120,6 +125,9 @@ async fn work(ctx: &DeliveryContext, dest: &Destination, key: &str) {
                             outcome::all_deferred(&ctx.settings, &job, &no.via, &no.reason, now())
                         };
                         ctx.recorder.record(updates);
+                    }
+                    if let Some(s) = sessions {
+                        s.save(&ctx.store);
                     }
                     return;
                 }
@@ -157,6 +165,9 @@ async fn work(ctx: &DeliveryContext, dest: &Destination, key: &str) {
     }
     if let Some((client, _)) = session {
         client.quit().await;
+    }
+    if let Some(s) = sessions {
+        s.save(&ctx.store);
     }
 }
 
@@ -197,6 +208,7 @@ fn outbound<'a>(job: &Job, body: &'a [u8]) -> OutboundMessage<'a> {
 async fn connect(
     ctx: &DeliveryContext,
     targets: &[Target],
+    mut sessions: Option<&mut Sessions>,
 ) -> Result<(SmtpClient, Target), NoSession> {
     let mut last: Option<NoSession> = None;
     let mut all_permanent = true;
@@ -215,6 +227,11 @@ async fn connect(
             continue;
         }
         let mut result = SmtpClient::connect(t.addr, &t.name, &t.client).await;
+        // a failed handshake counts once, whatever the plaintext retry below gives
+        let mut counted = false;
+        if let (Err(e), Some(s)) = (&result, sessions.as_deref_mut()) {
+            counted = s.failed(t, e);
+        }
         // plaintext after a failed handshake only where no certificate is checked (MX
         // hosts): a relay whose certificate fails the check gets nothing at all
         if let Err(Error::Tls(why)) = &result
@@ -230,6 +247,9 @@ async fn connect(
         }
         match result {
             Ok(client) => {
+                if let (false, Some(s)) = (counted, sessions.as_deref_mut()) {
+                    s.opened(t, client.tls().is_some());
+                }
                 ctx.hosts.worked(t.addr);
                 return Ok((client, t.clone()));
             }

@@ -1,7 +1,8 @@
 //! MTA-STS (RFC 8461) over real sockets: recipient domains whose `_mta-sts` TXT records
 //! are served by a DNS server on loopback, policies served by an HTTPS server on loopback
 //! (its certificate in `trust.ca_file`, or not), and scripted MX hosts with STARTTLS
-//! (a certificate for `scripted.test`, also in `trust.ca_file`).
+//! (a certificate for `scripted.test`, also in `trust.ca_file`); and the TLS reports
+//! (RFC 8460) of those sessions, sent by mail to the domains that ask.
 
 mod common;
 
@@ -13,6 +14,7 @@ use estafeta_store::RecipientState;
 use estafeta_testkit::dns::{Records, TestDns};
 use estafeta_testkit::https::{HttpsServer, answer, policy_answer};
 use estafeta_testkit::scripted_smtp::{Script, ScriptedSmtp};
+use mail_auth::report::tlsrpt::{PolicyType, ResultType, TlsReport};
 
 const LOCAL: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
 const MX_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
@@ -45,6 +47,16 @@ struct World {
 }
 
 async fn world(script: Script, records: Records, policies: HashMap<String, Vec<u8>>) -> World {
+    world_with(script, records, policies, "").await
+}
+
+/// [`world`] with more `[trust]` keys.
+async fn world_with(
+    script: Script,
+    records: Records,
+    policies: HashMap<String, Vec<u8>>,
+    trust: &str,
+) -> World {
     let mx = ScriptedSmtp::start_on("127.0.0.2:0".parse().unwrap(), script).await;
     // the certificate names every policy host but mta-sts.badcert.test
     let mut names: Vec<String> = policies
@@ -63,7 +75,7 @@ async fn world(script: Script, records: Records, policies: HashMap<String, Vec<u
     )
     .unwrap();
     let delivery = format!("https_port = {}", https.addr.port());
-    let tables = format!("[trust]\nca_file = \"{}\"\n", ca.display());
+    let tables = format!("[trust]\nca_file = \"{}\"\n{trust}\n", ca.display());
     let sender = Sender::start(
         &dns,
         mx.addr.port(),
@@ -244,4 +256,83 @@ async fn testing_mode_delivers_anyway() {
     wait_messages(&w.mx, 1).await;
     w.sender.wait_empty().await;
     assert_eq!(w.https.asked(), vec!["mta-sts.sts.test"]);
+}
+
+/// TLS reports: each domain that publishes an `_smtp._tls` record gets, once the period
+/// ends, a report of our sessions with its MX hosts under its policy: successes, and
+/// failures by result type and host. The report goes to its `mailto:` from `<>`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_reports_count_successes_and_failures_per_domain() {
+    let records = sts_domain(Records::new(), "sts.test", "scripted.test");
+    let records = sts_domain(records, "bad.test", "wrong-name.test")
+        .txt(
+            "_smtp._tls.sts.test",
+            "v=TLSRPTv1; rua=mailto:tlsrpt@reports.test",
+        )
+        .txt(
+            "_smtp._tls.bad.test",
+            "v=TLSRPTv1;rua=mailto:tlsrpt@reports.test",
+        )
+        .mx("reports.test", 10, "scripted.test");
+    let policies = HashMap::from([
+        (
+            "mta-sts.sts.test".to_string(),
+            policy_answer(&enforce("scripted.test")),
+        ),
+        (
+            "mta-sts.bad.test".to_string(),
+            policy_answer(&enforce("wrong-name.test")),
+        ),
+    ]);
+    let w = world_with(starttls(), records, policies, "report_period = 2").await;
+    w.sender.queue(ANN, &["a@sts.test"], "counted").await;
+    w.sender.queue(ANN, &["a@bad.test"], "refused").await;
+    let reports = wait_for("the TLS reports of sts.test and bad.test", || {
+        let got: Vec<_> =
+            w.mx.messages()
+                .into_iter()
+                .filter(|m| m.rcpts == vec!["RCPT TO:<tlsrpt@reports.test>"])
+                .collect();
+        let domains: std::collections::HashSet<String> = got
+            .iter()
+            .filter_map(|m| TlsReport::parse_rfc5322(&m.body, 1 << 20).ok())
+            .map(|r| r.policies[0].policy.policy_domain.clone())
+            .collect();
+        std::future::ready((domains.len() == 2).then_some(got))
+    })
+    .await;
+    for m in &reports {
+        assert!(m.mail.starts_with("MAIL FROM:<>"), "{}", m.mail);
+        let text = String::from_utf8_lossy(&m.body);
+        assert!(text.contains("TLS-Report-Submitter: out.test"), "{text}");
+        let report = TlsReport::parse_rfc5322(&m.body, 1 << 20).unwrap();
+        let end = report.date_range.end_datetime.to_timestamp();
+        assert_eq!(end - report.date_range.start_datetime.to_timestamp(), 2);
+        for p in &report.policies {
+            assert_eq!(p.policy.policy_type, PolicyType::Sts);
+            assert!(
+                p.policy.policy_string.iter().any(|l| l == "mode: enforce"),
+                "{p:?}"
+            );
+            match p.policy.policy_domain.as_str() {
+                "sts.test" => {
+                    assert_eq!(
+                        (p.summary.total_success, p.summary.total_failure),
+                        (1, 0),
+                        "{p:?}"
+                    );
+                    assert_eq!(p.policy.mx_host, vec!["scripted.test"]);
+                }
+                "bad.test" => {
+                    assert_eq!(p.summary.total_success, 0, "{p:?}");
+                    assert!(p.summary.total_failure >= 1, "{p:?}");
+                    let d = &p.failure_details[0];
+                    assert_eq!(d.result_type, ResultType::CertificateHostMismatch, "{d:?}");
+                    assert_eq!(d.receiving_mx_hostname.as_deref(), Some("wrong-name.test"));
+                    assert_eq!(d.receiving_ip, Some(MX_IP.into()));
+                }
+                other => panic!("a report for {other}"),
+            }
+        }
+    }
 }

@@ -731,12 +731,24 @@ async fn tls_results_add_up_and_are_taken_once(store: Arc<dyn Store>) {
         .add_tls_results(&[result(0, "success", 3), result(86400, "success", 7)])
         .await
         .unwrap();
-    assert!(store.take_tls_results(86399).await.unwrap().is_empty(), "not ended yet");
+    assert!(
+        store.take_tls_results(86399).await.unwrap().is_empty(),
+        "not ended yet"
+    );
     let mut taken = store.take_tls_results(86400).await.unwrap();
     taken.sort_by(|a, b| a.result.cmp(&b.result));
-    assert_eq!(taken, vec![result(0, "certificate-expired", 1), result(0, "success", 5)]);
-    assert!(store.take_tls_results(86400).await.unwrap().is_empty(), "taken once");
-    assert_eq!(store.take_tls_results(i64::MAX).await.unwrap(), vec![result(86400, "success", 7)]);
+    assert_eq!(
+        taken,
+        vec![result(0, "certificate-expired", 1), result(0, "success", 5)]
+    );
+    assert!(
+        store.take_tls_results(86400).await.unwrap().is_empty(),
+        "taken once"
+    );
+    assert_eq!(
+        store.take_tls_results(i64::MAX).await.unwrap(),
+        vec![result(86400, "success", 7)]
+    );
 }
 
 async fn dkim_keys(store: Arc<dyn Store>) {

@@ -4,7 +4,7 @@
 //! reports them (`checks`); what a result does under the operator's policy (`policy`); and
 //! removing `Authentication-Results:` fields from outside that claim to be ours
 //! (`forged`); and for mail going out, the MTA-STS policies of recipient domains
-//! (`mta_sts`). The SMTP session decides *when* each runs; this crate decides *what* they
+//! (`mta_sts`) and the TLS reports owed to them (`tls_report`). The SMTP session decides *when* each runs; this crate decides *what* they
 //! say. Nothing here knows SMTP replies' wire form or the store.
 
 mod checks;
@@ -14,6 +14,7 @@ mod policy;
 mod resolver;
 pub mod signing;
 pub mod srs;
+pub mod tls_report;
 
 pub use checks::{Checker, MessageResults, Sent, SpfCheck, SpfResults};
 pub use forged::remove_forged_results;
