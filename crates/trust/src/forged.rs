@@ -32,8 +32,14 @@ pub fn remove_forged_results(message: &mut Vec<u8>, hostname: &str) -> usize {
 }
 
 /// Where the field starting at `start` ends: after its last line's LF (continuation lines
-/// start with a space or a tab), or at the end of the message.
+/// start with a space or a tab), or at the end of the message. The empty line that ends
+/// the header section is a line of its own, even when the body's first line starts with
+/// white space.
 fn field_end(message: &[u8], start: usize) -> usize {
+    let rest = &message[start..];
+    if rest.starts_with(b"\r\n") || rest.starts_with(b"\n") {
+        return start + if rest[0] == b'\r' { 2 } else { 1 };
+    }
     let mut at = start;
     loop {
         match message[at..].iter().position(|&b| b == b'\n') {
@@ -87,6 +93,9 @@ Authentication-Results: mx.test; body stays\r\n"
         let mut no_body = b"Authentication-Results: mx.test; x".to_vec();
         assert_eq!(remove_forged_results(&mut no_body, "mx.test"), 1);
         assert!(no_body.is_empty());
+        // a body whose first line starts with white space is still the body
+        let mut indented = b"Subject: a\r\n\r\n indented\r\nAuthentication-Results: mx.test; x\r\n".to_vec();
+        assert_eq!(remove_forged_results(&mut indented, "mx.test"), 0);
         let mut not_ours = b"Authentication-Results: mx.test.evil; x\r\n\r\n".to_vec();
         assert_eq!(remove_forged_results(&mut not_ours, "mx.test"), 0);
     }
