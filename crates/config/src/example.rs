@@ -196,6 +196,11 @@ mta_sts = true
 # Authorities (PEM) that MTA-STS policy hosts and MX certificates under a policy must
 # chain to, instead of the system's roots:
 # ca_file = "/etc/estafeta/sts-ca.pem"
+# Apply the DANE TLSA records (RFC 7672) of MX hosts whose domain's MX records are
+# DNSSEC-signed (validated by estafeta itself from the IANA root keys).
+dane = true
+# A file of DNSKEY records to validate DNSSEC from instead of the root keys:
+# dnssec_trust_anchor = "/etc/estafeta/trust-anchor.txt"
 # Send daily TLS reports (RFC 8460) of our outbound TLS sessions to the recipient domains
 # that publish an _smtp._tls TXT record asking for them.
 tls_reports = true

@@ -51,6 +51,13 @@ pub struct TrustConfig {
     /// policy must chain to, instead of the system's.
     #[serde(default)]
     pub ca_file: Option<std::path::PathBuf>,
+    /// Apply the DANE TLSA records (RFC 7672) of MX hosts whose domain's MX records are
+    /// DNSSEC-signed: TLS with a certificate the records match, or the mail waits.
+    #[serde(default = "yes")]
+    pub dane: bool,
+    /// A file of DNSKEY records to validate DNSSEC from, instead of the IANA root keys.
+    #[serde(default)]
+    pub dnssec_trust_anchor: Option<std::path::PathBuf>,
     /// Send TLS reports (RFC 8460) of our outbound TLS sessions, once a period, to the
     /// recipient domains that ask for them (`_smtp._tls` TXT record with `rua`).
     #[serde(default = "yes")]
@@ -103,6 +110,8 @@ impl Default for TrustConfig {
             timeout: timeout(),
             mta_sts: true,
             ca_file: None,
+            dane: true,
+            dnssec_trust_anchor: None,
             tls_reports: true,
             report_period: report_period(),
             domain: Vec::new(),

@@ -14,7 +14,7 @@
 //! | `scheduler` | leasing due recipients, jobs, starting workers, waking, stopping |
 //! | `queues` | jobs waiting per destination, connection counts, recipients in flight |
 //! | `worker` | one connection: hosts in order, TLS fallback, jobs over one session |
-//! | `routing` | destination of a domain; hosts to try (under its MTA-STS policy); mail that loops back to us |
+//! | `routing` | destination of a domain; hosts to try (under MTA-STS and DANE); mail that loops back to us |
 //! | `dns` | MX (null MX, no MX → A/AAAA) and address lookups with hickory-resolver |
 //! | `outcome` | replies → delivered / deferred / failed, reports owed, the log line |
 //! | `retry` | backoff schedule and expiry |
@@ -63,13 +63,14 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    /// Starts delivering the queue of `store`. Stops when `stop` turns true: transactions
-    /// in progress finish (for up to 20 s), their outcomes are written, and the leases
-    /// held for work not started are given back.
+    /// Starts delivering the queue of `store` (with DANE when `dane` is given). Stops when
+    /// `stop` turns true: transactions in progress finish (for up to 20 s), their outcomes
+    /// are written, and the leases held for work not started are given back.
     pub async fn start(
         store: Arc<dyn Store>,
         settings: DeliverySettings,
         resolver: hickory_resolver::TokioResolver,
+        dane: Option<estafeta_trust::dane::Dane>,
         stop: watch::Receiver<bool>,
     ) -> Result<Delivery, String> {
         let signal = store
@@ -111,6 +112,7 @@ impl Delivery {
         let ctx = Arc::new(DeliveryContext {
             store,
             mta_sts,
+            dane,
             hosts: HostHealth::new(settings.host_retry_after),
             settings,
             resolver,

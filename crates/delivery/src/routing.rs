@@ -8,7 +8,8 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use estafeta_smtp::outbound::ClientSettings;
+use estafeta_smtp::outbound::{ClientSettings, TlsPolicy};
+use estafeta_trust::dane::{Dane, DaneVerifier, TlsaAnswer};
 use estafeta_trust::mta_sts::{Mode, PolicyAnswer};
 use hickory_resolver::TokioResolver;
 
@@ -67,6 +68,16 @@ pub struct Target {
     pub name: String,
     pub addr: SocketAddr,
     pub client: Arc<ClientSettings>,
+    /// The host's DANE TLSA records (as text, for TLS reports) when DANE applies.
+    pub tlsa: Option<Arc<Vec<String>>>,
+}
+
+/// A host to look up, with what connecting to it takes.
+struct Host {
+    preference: u16,
+    name: String,
+    client: Arc<ClientSettings>,
+    tlsa: Option<Arc<Vec<String>>>,
 }
 
 /// `mx1.example.org[192.0.2.1]:25`, as in Postfix's `relay=` and the queue listing.
@@ -101,26 +112,33 @@ impl NoRoute {
 
 /// The hosts to try for a destination, best first. Under an MTA-STS policy in `enforce`
 /// mode only the MX hosts it names are kept, and each needs TLS with a certificate valid
-/// for its name.
+/// for its name. When the domain's MX records are DNSSEC-signed, a host with secure TLSA
+/// records needs TLS with a certificate they match (DANE comes before MTA-STS, RFC 8461
+/// §2), and a host whose TLSA lookup failed is not used now.
 pub async fn targets(
     settings: &DeliverySettings,
     resolver: &TokioResolver,
     dest: &Destination,
     policy: &PolicyAnswer,
+    dane: Option<&Dane>,
 ) -> Result<Vec<Target>, NoRoute> {
     match dest {
         Destination::Relay(relay) => {
-            let client = Arc::new(relay.client.clone());
-            let hosts = vec![(0, relay.host.clone())];
-            let found = resolve(settings, resolver, &hosts, relay.port, client).await;
+            let hosts = vec![Host {
+                preference: 0,
+                name: relay.host.clone(),
+                client: Arc::new(relay.client.clone()),
+                tlsa: None,
+            }];
+            let found = resolve(settings, resolver, &hosts, relay.port, Vec::new()).await;
             finish(found, &relay.host, || {
                 format!("{} [{}]:{}", relay.name, relay.host, relay.port)
             })
         }
         Destination::Mx(domain) => {
-            let hosts = match dns::mail_hosts(resolver, domain).await {
-                Ok(MailHosts::Mx(hosts)) => hosts,
-                Ok(MailHosts::Implicit) => vec![(0, domain.clone())],
+            let (hosts, has_mx) = match dns::mail_hosts(resolver, domain).await {
+                Ok(MailHosts::Mx(hosts)) => (hosts, true),
+                Ok(MailHosts::Implicit) => (vec![(0, domain.clone())], false),
                 Ok(MailHosts::NullMx) => {
                     return Err(NoRoute::permanent(format!(
                         "5.1.10 {domain} does not accept mail: its MX record is the null MX (RFC 7505)"
@@ -153,14 +171,24 @@ pub async fn targets(
                 }
                 _ => (hosts, settings.mx_client()),
             };
-            let found = resolve(
-                settings,
-                resolver,
-                &hosts,
-                settings.mx_port,
-                Arc::new(client),
-            )
-            .await;
+            let client = Arc::new(client);
+            let mut list: Vec<Host> = hosts
+                .into_iter()
+                .map(|(preference, name)| Host {
+                    preference,
+                    name,
+                    client: client.clone(),
+                    tlsa: None,
+                })
+                .collect();
+            let mut unusable = Vec::new();
+            if let Some(dane) = dane
+                && has_mx
+                && dane.mx_is_secure(domain).await
+            {
+                list = with_dane(settings, dane, list, &mut unusable).await;
+            }
+            let found = resolve(settings, resolver, &list, settings.mx_port, unusable).await;
             finish(found, domain, || format!("the MX hosts of {domain}"))
         }
     }
@@ -176,23 +204,56 @@ struct Found {
     not_found: Vec<String>,
 }
 
+/// The hosts with DANE's demands: secure TLSA records make TLS with a matching
+/// certificate required; a failed TLSA lookup takes the host out (its reason kept in
+/// `unusable`).
+async fn with_dane(
+    settings: &DeliverySettings,
+    dane: &Dane,
+    hosts: Vec<Host>,
+    unusable: &mut Vec<String>,
+) -> Vec<Host> {
+    let mut kept = Vec::with_capacity(hosts.len());
+    for mut host in hosts {
+        match dane.tlsa(&host.name, settings.mx_port).await {
+            TlsaAnswer::None => kept.push(host),
+            TlsaAnswer::Records(records) => {
+                host.tlsa = Some(Arc::new(records.iter().map(|r| r.to_string()).collect()));
+                host.client = Arc::new(ClientSettings {
+                    tls: TlsPolicy::Required,
+                    verify_certificate: None,
+                    verifier: Some(Arc::new(DaneVerifier::new(records))),
+                    ..settings.mx_client()
+                });
+                kept.push(host);
+            }
+            TlsaAnswer::Failed(why) => {
+                tracing::warn!(host = %host.name, error = %why, "DANE: host not used");
+                unusable.push(format!("4.7.5 {}: {why}", host.name));
+            }
+        }
+    }
+    kept
+}
+
 async fn resolve(
     settings: &DeliverySettings,
     resolver: &TokioResolver,
-    hosts: &[(u16, String)],
+    hosts: &[Host],
     port: u16,
-    client: Arc<ClientSettings>,
+    unusable: Vec<String>,
 ) -> Found {
     let mut found = Found {
         targets: Vec::new(),
         looped: false,
-        temporary: Vec::new(),
+        temporary: unusable,
         not_found: Vec::new(),
     };
     // RFC 5321 §5.1: when we are in the list, we and every host not preferred over us
     // are dropped
     let mut cut: Option<u16> = None;
-    for (preference, name) in hosts {
+    for host in hosts {
+        let (preference, name) = (&host.preference, &host.name);
         if cut.is_some_and(|c| *preference >= c) {
             continue;
         }
@@ -225,7 +286,8 @@ async fn resolve(
             found.targets.push(Target {
                 name: name.clone(),
                 addr,
-                client: client.clone(),
+                client: host.client.clone(),
+                tlsa: host.tlsa.clone(),
             });
         }
     }
@@ -233,8 +295,8 @@ async fn resolve(
         // hosts of our preference found before we were seen go too
         let keep: Vec<&str> = hosts
             .iter()
-            .filter(|(p, _)| *p < c)
-            .map(|(_, n)| n.as_str())
+            .filter(|h| h.preference < c)
+            .map(|h| h.name.as_str())
             .collect();
         found.targets.retain(|t| keep.contains(&t.name.as_str()));
     }

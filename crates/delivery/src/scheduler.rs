@@ -34,6 +34,8 @@ pub struct DeliveryContext {
     pub resolver: TokioResolver,
     /// Recipient domains' MTA-STS policies; `None` when `trust.mta_sts` is off.
     pub mta_sts: Option<estafeta_trust::mta_sts::MtaSts>,
+    /// DNSSEC-validated TLSA lookups; `None` when `trust.dane` is off.
+    pub dane: Option<estafeta_trust::dane::Dane>,
     pub hosts: HostHealth,
     pub queues: Arc<Queues>,
     pub recorder: Recorder,

@@ -58,12 +58,22 @@ impl Sessions {
     }
 
     fn add(&mut self, result: &str, target: Option<&Target>) {
-        self.results.push(TlsResult {
+        let mut r = TlsResult {
             result: result.into(),
             receiving_mx: target.map(|t| t.name.clone()).unwrap_or_default(),
             receiving_ip: target.map(|t| t.addr.ip().to_string()).unwrap_or_default(),
             ..self.template.clone()
-        });
+        };
+        // a host under DANE is reported under its TLSA records
+        if let Some(tlsa) = target.and_then(|t| t.tlsa.as_ref()) {
+            r.policy_type = "tlsa".into();
+            r.policy = tlsa.join("\n");
+            r.mx_patterns = String::new();
+            if r.result == "certificate-not-trusted" {
+                r.result = "tlsa-invalid".into();
+            }
+        }
+        self.results.push(r);
     }
 
     /// A session opened with `target`, over TLS or not.
@@ -119,7 +129,10 @@ fn tls_failure(e: &Error) -> Option<&'static str> {
                 "certificate-host-mismatch"
             } else if why.contains("Expired") || why.contains("expired") {
                 "certificate-expired"
-            } else if why.contains("UnknownIssuer") || why.contains("certificate") {
+            } else if why.contains("UnknownIssuer")
+                || why.contains("ApplicationVerificationFailure")
+                || why.contains("certificate")
+            {
                 "certificate-not-trusted"
             } else {
                 "validation-failure"

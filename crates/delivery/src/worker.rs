@@ -43,7 +43,15 @@ async fn work(ctx: &DeliveryContext, dest: &Destination, key: &str) {
         _ => PolicyAnswer::None,
     };
     let mut sessions = Sessions::new(ctx.settings.tls_report_period, dest, &policy);
-    let targets = match routing::targets(&ctx.settings, &ctx.resolver, dest, &policy).await {
+    let targets = match routing::targets(
+        &ctx.settings,
+        &ctx.resolver,
+        dest,
+        &policy,
+        ctx.dane.as_ref(),
+    )
+    .await
+    {
         Ok(t) => t,
         Err(no) => {
             // every job waiting for this destination gets the same answer
@@ -237,6 +245,7 @@ async fn connect(
         if let Err(Error::Tls(why)) = &result
             && t.client.tls == TlsPolicy::Opportunistic
             && t.client.verify_certificate.is_none()
+            && t.client.verifier.is_none()
         {
             tracing::info!(host = %t, error = %why, "TLS failed: trying this host again without TLS");
             let plain = ClientSettings {

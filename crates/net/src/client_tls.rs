@@ -18,6 +18,19 @@ pub fn connector(roots: Option<Arc<RootCertStore>>) -> Result<TlsConnector, rust
     connector_for(roots, &[&rustls::version::TLS13, &rustls::version::TLS12])
 }
 
+/// A TLS 1.2/1.3 connector whose certificate check is `verifier` (DANE's).
+pub fn connector_with(
+    verifier: Arc<dyn ServerCertVerifier>,
+) -> Result<TlsConnector, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
 /// [`connector`] limited to some TLS versions (tests of what TLS 1.2 clients get).
 pub(crate) fn connector_for(
     roots: Option<Arc<RootCertStore>>,

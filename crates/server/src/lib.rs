@@ -139,7 +139,15 @@ impl Bound {
                 .chain(self.also_ours)
                 .collect();
             let settings = DeliverySettings::from_config(&config, ours)?;
-            Some(Delivery::start(store.clone(), settings, resolver, stopped.clone()).await?)
+            // DANE asks a resolver of its own: it validates DNSSEC, the shared one does not
+            let dane = match config.trust.dane {
+                true => Some(estafeta_trust::dane::Dane::new(
+                    &dns_servers,
+                    config.trust.dnssec_trust_anchor.as_deref(),
+                )?),
+                false => None,
+            };
+            Some(Delivery::start(store.clone(), settings, resolver, dane, stopped.clone()).await?)
         } else {
             None
         };

@@ -24,7 +24,12 @@ use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_server::Server;
-use hickory_server::proto::rr::rdata::{A, AAAA, MX, SOA, TXT};
+use hickory_server::dnssec::NxProofKind;
+use hickory_server::proto::dnssec::crypto::Ed25519SigningKey;
+use hickory_server::proto::dnssec::rdata::DNSKEY;
+use hickory_server::proto::dnssec::{DnssecSigner, SigningKey};
+use hickory_server::proto::rr::rdata::tlsa::{CertUsage, Matching, Selector};
+use hickory_server::proto::rr::rdata::{A, AAAA, MX, SOA, TLSA, TXT};
 use hickory_server::proto::rr::{LowerName, Name, RData, Record};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
@@ -74,6 +79,17 @@ impl Records {
         self.add(owner, RData::TXT(TXT::new(strings)))
     }
 
+    /// A TLSA record (RFC 6698): `usage selector matching data`, e.g. `3 1 1 <sha256>`.
+    pub fn tlsa(self, owner: &str, usage: u8, selector: u8, matching: u8, data: &[u8]) -> Records {
+        let tlsa = TLSA::new(
+            CertUsage::from(usage),
+            Selector::from(selector),
+            Matching::from(matching),
+            data.to_vec(),
+        );
+        self.add(owner, RData::TLSA(tlsa))
+    }
+
     fn add(mut self, owner: &str, data: RData) -> Records {
         self.0.push(Record::from_rdata(name(owner), TTL, data));
         self
@@ -95,15 +111,48 @@ pub struct TestDns {
     /// UDP and TCP, same port.
     pub addr: SocketAddr,
     server: Server<Catalog>,
+    /// The key the zone is signed with, as a trust anchor line; `None` when unsigned.
+    anchor: Option<String>,
 }
 
 impl TestDns {
     pub async fn start(records: Records) -> TestDns {
+        TestDns::serve(records, false).await
+    }
+
+    /// [`TestDns::start`] with the zone signed (DNSSEC, Ed25519, NSEC for names that do not
+    /// exist): a validating resolver whose trust anchor is [`TestDns::trust_anchor`] finds
+    /// every answer secure, as if the test names were a signed part of the real DNS.
+    pub async fn start_signed(records: Records) -> TestDns {
+        TestDns::serve(records, true).await
+    }
+
+    /// The zone's key as a trust anchor file line (`. 3600 IN DNSKEY 257 3 15 …`).
+    pub fn trust_anchor(&self) -> String {
+        self.anchor.clone().expect("a signed TestDns")
+    }
+
+    async fn serve(records: Records, signed: bool) -> TestDns {
         let mut zone = InMemoryZoneHandler::<TokioRuntimeProvider>::empty(
             Name::root(),
             ZoneType::Primary,
             AxfrPolicy::Deny,
+            signed.then_some(NxProofKind::Nsec),
         );
+        let mut anchor = None;
+        if signed {
+            let pkcs8 = Ed25519SigningKey::generate_pkcs8().expect("key");
+            let key = Ed25519SigningKey::from_pkcs8(&pkcs8).expect("key");
+            let dnskey = DNSKEY::new(true, true, false, key.to_public_key().expect("public key"));
+            anchor = Some(format!(". 3600 IN DNSKEY {dnskey}"));
+            let signer = DnssecSigner::new(
+                dnskey,
+                Box::new(key),
+                Name::root(),
+                Duration::from_secs(86400),
+            );
+            zone.add_zone_signing_key_mut(signer).expect("signing key");
+        }
         let serial = 1;
         let soa = SOA::new(
             name("ns.test"),
@@ -120,6 +169,9 @@ impl TestDns {
             let shown = format!("{record}");
             assert!(zone.upsert_mut(record, serial), "record refused: {shown}");
         }
+        if signed {
+            zone.secure_zone_mut().expect("zone signed");
+        }
         let mut catalog = Catalog::new();
         let zone: Arc<dyn ZoneHandler> = Arc::new(zone);
         catalog.upsert(LowerName::from(Name::root()), vec![zone]);
@@ -129,7 +181,11 @@ impl TestDns {
         let mut server = Server::new(catalog);
         server.register_socket(udp);
         server.register_listener(tcp, Duration::from_secs(10), 64);
-        TestDns { addr, server }
+        TestDns {
+            addr,
+            server,
+            anchor,
+        }
     }
 
     /// A resolver configuration that asks only this server (UDP, then TCP when truncated).

@@ -94,7 +94,8 @@ Authentication-Results: mx.test; body stays\r\n"
         assert_eq!(remove_forged_results(&mut no_body, "mx.test"), 1);
         assert!(no_body.is_empty());
         // a body whose first line starts with white space is still the body
-        let mut indented = b"Subject: a\r\n\r\n indented\r\nAuthentication-Results: mx.test; x\r\n".to_vec();
+        let mut indented =
+            b"Subject: a\r\n\r\n indented\r\nAuthentication-Results: mx.test; x\r\n".to_vec();
         assert_eq!(remove_forged_results(&mut indented, "mx.test"), 0);
         let mut not_ours = b"Authentication-Results: mx.test.evil; x\r\n\r\n".to_vec();
         assert_eq!(remove_forged_results(&mut not_ours, "mx.test"), 0);

@@ -132,8 +132,11 @@ async fn open(
     let connector = match settings.tls {
         TlsPolicy::Disabled => None,
         _ => Some(
-            estafeta_net::client_tls::connector(settings.verify_certificate.clone())
-                .map_err(|e| Error::Tls(format!("client set-up: {e}")))?,
+            match &settings.verifier {
+                Some(v) => estafeta_net::client_tls::connector_with(v.clone()),
+                None => estafeta_net::client_tls::connector(settings.verify_certificate.clone()),
+            }
+            .map_err(|e| Error::Tls(format!("client set-up: {e}")))?,
         ),
     };
     let name = ServerName::try_from(server_name.to_string())

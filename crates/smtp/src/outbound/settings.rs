@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::RootCertStore;
+use rustls::client::danger::ServerCertVerifier;
 
 /// How long to wait, stage by stage. [`Timeouts::default`] gives the RFC 5321 §4.5.3.2
 /// values; tests use short ones.
@@ -116,6 +117,9 @@ pub struct ClientSettings {
     /// Roots the server's certificate must chain to (and name the host). `None`, the
     /// default, takes any certificate: opportunistic TLS (RFC 7435).
     pub verify_certificate: Option<Arc<RootCertStore>>,
+    /// A check of the server's certificate other than the roots' (DANE's TLSA records);
+    /// when set, it alone decides.
+    pub verifier: Option<Arc<dyn ServerCertVerifier>>,
     /// AUTH after EHLO (and after TLS, when there is TLS).
     pub credentials: Option<Credentials>,
     /// Send credentials over a connection without TLS. Off by default: a password is never
@@ -136,6 +140,7 @@ impl ClientSettings {
             timeouts: Timeouts::default(),
             tls: TlsPolicy::Opportunistic,
             verify_certificate: None,
+            verifier: None,
             credentials: None,
             allow_plaintext_auth: false,
             pipelining: true,
