@@ -204,6 +204,9 @@ dane = true
 # Send daily TLS reports (RFC 8460) of our outbound TLS sessions to the recipient domains
 # that publish an _smtp._tls TXT record asking for them.
 tls_reports = true
+# Send daily DMARC aggregate reports (RFC 7489) of the mail from outside we checked to
+# the From: domains whose DMARC record asks for them (rua=).
+dmarc_reports = false
 # Seconds one report covers: a UTC day. Only tests use less.
 report_period = 86400
 # Another policy for mail to one of our domains:

@@ -62,6 +62,10 @@ pub struct TrustConfig {
     /// recipient domains that ask for them (`_smtp._tls` TXT record with `rua`).
     #[serde(default = "yes")]
     pub tls_reports: bool,
+    /// Send DMARC aggregate reports (RFC 7489 §7.2) of the mail from outside we checked,
+    /// once a period, to the From: domains whose DMARC record asks (`rua`).
+    #[serde(default)]
+    pub dmarc_reports: bool,
     /// Seconds one report covers: a UTC day (86400). Only tests use less.
     #[serde(default = "report_period")]
     pub report_period: u64,
@@ -113,6 +117,7 @@ impl Default for TrustConfig {
             dane: true,
             dnssec_trust_anchor: None,
             tls_reports: true,
+            dmarc_reports: false,
             report_period: report_period(),
             domain: Vec::new(),
         }

@@ -22,9 +22,11 @@
 //! | `recorder` | writing outcomes back in batches |
 //! | `reports` | the reports outcomes owe, built and handed to the store; those left owed |
 //! | `dsn` | the RFC 3464 reports, with mail-builder |
-//! | `tls_reports` | TLS sessions with MX hosts counted; the daily TLS reports (RFC 8460) sent |
+//! | `tls_reports` | TLS sessions with MX hosts counted; the TLS reports (RFC 8460) built |
+//! | `daily_reports` | once a period: TLS reports and DMARC aggregate reports queued |
 //! | `settings` | the configuration as delivery uses it |
 
+mod daily_reports;
 mod dns;
 pub mod dsn;
 mod hosts;
@@ -121,12 +123,13 @@ impl Delivery {
             wake,
             owner,
         });
-        if let Some(period) = ctx.settings.tls_report_period {
-            tokio::spawn(tls_reports::run(
+        let reports = ctx.settings.reports;
+        if reports.tls || reports.dmarc {
+            tokio::spawn(daily_reports::run(
                 ctx.store.clone(),
                 ctx.resolver.clone(),
                 ctx.settings.hostname.clone(),
-                period,
+                reports,
                 stop.clone(),
             ));
         }

@@ -46,8 +46,8 @@ pub struct DeliverySettings {
     /// like the certificates of MX hosts under a policy, against these roots; `None`:
     /// MTA-STS is off (`trust.mta_sts = false`).
     pub mta_sts: Option<(u16, Arc<RootCertStore>)>,
-    /// Seconds one TLS report covers; `None`: no TLS reports (`trust.tls_reports = false`).
-    pub tls_report_period: Option<i64>,
+    /// Which reports go out once a period, and the period.
+    pub reports: crate::daily_reports::Reports,
     pub timeouts: Timeouts,
     pub smarthost: Option<Arc<RelayTarget>>,
     /// By recipient domain (lower case).
@@ -115,10 +115,11 @@ impl DeliverySettings {
                 }
                 (true, None) => Some((d.https_port, estafeta_net::roots::system())),
             },
-            tls_report_period: config
-                .trust
-                .tls_reports
-                .then_some(config.trust.report_period as i64),
+            reports: crate::daily_reports::Reports {
+                period: config.trust.report_period as i64,
+                tls: config.trust.tls_reports,
+                dmarc: config.trust.dmarc_reports,
+            },
             timeouts,
             smarthost,
             routes,

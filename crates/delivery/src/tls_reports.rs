@@ -1,21 +1,19 @@
 //! TLS reports (RFC 8460), delivery's side: each connection to a domain's MX hosts is
 //! counted (a TLS session, or why there was none: the server offered no STARTTLS, its
 //! certificate did not check out, the domain's MTA-STS policy could not be had) under the
-//! policy that applied, into the store's `tls_results`; and once a period (a UTC day) the
-//! counts of the period that ended are taken, and each domain that publishes an
-//! `_smtp._tls` record gets its report, queued to its `mailto:` addresses like any mail.
+//! policy that applied, into the store's `tls_results`; and, when `daily_reports` says
+//! a period has ended, each domain that publishes an `_smtp._tls` record gets its report,
+//! queued to its `mailto:` addresses like any mail.
 //! Only connections to MX hosts count (not relays). Counts go to the store without
 //! waiting: a store that fails loses a count, never a message.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use estafeta_smtp::outbound::{Error, Stage};
-use estafeta_store::{Accept, RemoteRecipient, Store, TlsResult, new_queue_id, now};
+use estafeta_store::{Store, TlsResult, now};
 use estafeta_trust::mta_sts::PolicyAnswer;
 use estafeta_trust::tls_report::{self, ReportUri};
 use hickory_resolver::TokioResolver;
-use tokio::sync::watch;
 
 use crate::routing::{Destination, Target};
 
@@ -142,32 +140,8 @@ fn tls_failure(e: &Error) -> Option<&'static str> {
     }
 }
 
-/// Sends the reports of each period once it has ended (and at start, those a stopped
-/// process left), until `stop`.
-pub async fn run(
-    store: Arc<dyn Store>,
-    resolver: TokioResolver,
-    hostname: String,
-    period: i64,
-    mut stop: watch::Receiver<bool>,
-) {
-    loop {
-        send_due(&*store, &resolver, &hostname).await;
-        let next_end = (now() / period + 1) * period;
-        // a moment after the period ends, so that its last counts are in
-        let wait = Duration::from_secs((next_end - now()).max(0) as u64 + 1);
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = stop.changed() => return,
-        }
-        if *stop.borrow() {
-            return;
-        }
-    }
-}
-
 /// Takes the counts of periods that have ended and queues each domain's report.
-async fn send_due(store: &dyn Store, resolver: &TokioResolver, hostname: &str) {
+pub async fn send_due(store: &dyn Store, resolver: &TokioResolver, hostname: &str) {
     let taken = match store.take_tls_results(now()).await {
         Ok(t) => t,
         Err(e) => {
@@ -202,28 +176,6 @@ async fn send_due(store: &dyn Store, resolver: &TokioResolver, hostname: &str) {
                 continue;
             }
         };
-        let queue_id = new_queue_id();
-        let accepted = store
-            .accept(Accept {
-                queue_id: queue_id.clone(),
-                body,
-                sender: String::new(),
-                remote: to
-                    .iter()
-                    .map(|a| RemoteRecipient {
-                        address: a.clone(),
-                        ..RemoteRecipient::default()
-                    })
-                    .collect(),
-                internal_date: now(),
-                ..Accept::default()
-            })
-            .await;
-        match accepted {
-            Ok(_) => {
-                tracing::info!(%queue_id, %domain, to = %to.join(", "), report_id = %report.report_id, "TLS report queued")
-            }
-            Err(e) => tracing::warn!(%domain, error = %e, "TLS report not queued"),
-        }
+        crate::daily_reports::queue(store, "TLS report", domain, &to, body).await;
     }
 }

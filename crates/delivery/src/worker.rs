@@ -42,7 +42,14 @@ async fn work(ctx: &DeliveryContext, dest: &Destination, key: &str) {
         (Destination::Mx(domain), Some(sts)) => sts.policy(domain).await,
         _ => PolicyAnswer::None,
     };
-    let mut sessions = Sessions::new(ctx.settings.tls_report_period, dest, &policy);
+    let mut sessions = Sessions::new(
+        ctx.settings
+            .reports
+            .tls
+            .then_some(ctx.settings.reports.period),
+        dest,
+        &policy,
+    );
     let targets = match routing::targets(
         &ctx.settings,
         &ctx.resolver,

@@ -121,6 +121,7 @@ impl Bound {
         let checker = config.trust.checks.then(|| {
             let timeout = Duration::from_secs(config.trust.timeout);
             Checker::new(resolver.clone(), &config.hostname, timeout)
+                .with_dmarc_reports(config.trust.dmarc_reports)
         });
         let smtp = SmtpServer::new(
             &config,

@@ -13,7 +13,16 @@ use crate::model::*;
 /// Everything storage offers, on one engine.
 #[async_trait]
 pub trait Store:
-    Directory + Suppressions + DkimKeys + TlsResults + Mailboxes + Folders + Messages + Queue + Changes
+    Directory
+    + Suppressions
+    + DkimKeys
+    + TlsResults
+    + DmarcRecords
+    + Mailboxes
+    + Folders
+    + Messages
+    + Queue
+    + Changes
 {
     /// "sqlite" or "postgres".
     fn engine_name(&self) -> &'static str;
@@ -100,6 +109,16 @@ pub trait TlsResults: Send + Sync {
     /// Removes and returns the counts of periods that ended at or before `ended_by`; a
     /// count is given to one caller only, whichever node asks.
     async fn take_tls_results(&self, ended_by: i64) -> Result<Vec<TlsResult>>;
+}
+
+/// What DMARC checks found, counted for aggregate reports (`dmarc_records.rs`).
+#[async_trait]
+pub trait DmarcRecords: Send + Sync {
+    /// Adds each count to what its period, domain, policy and row already have.
+    async fn add_dmarc_records(&self, records: &[DmarcRecord]) -> Result<()>;
+    /// Removes and returns the counts of periods that ended at or before `ended_by`, to
+    /// one caller only.
+    async fn take_dmarc_records(&self, ended_by: i64) -> Result<Vec<DmarcRecord>>;
 }
 
 /// Reading mailboxes and their messages, and removing messages (`mailbox.rs`).

@@ -1,6 +1,6 @@
 //! The Store: everything estafeta keeps — the directory (domains, users, aliases),
 //! message bodies, mailboxes, the outbound queue and what left through it — behind a few
-//! traits by concern ([`Directory`], [`Suppressions`], [`DkimKeys`], [`TlsResults`], [`Mailboxes`], [`Folders`],
+//! traits by concern ([`Directory`], [`Suppressions`], [`DkimKeys`], [`TlsResults`], [`DmarcRecords`], [`Mailboxes`], [`Folders`],
 //! [`Messages`], [`Queue`], [`Changes`]) gathered in one handle, [`Store`], on two
 //! engines: SQLite (embedded, the default) and PostgreSQL (several nodes, one database).
 //! Only this crate knows SQL. [`Envelope`] is where a resolved message becomes what the
@@ -12,6 +12,7 @@ mod api;
 mod blobs;
 mod directory;
 mod dkim_keys;
+mod dmarc_records;
 mod dsn_params;
 mod engine;
 mod envelope;
@@ -35,8 +36,8 @@ mod tls_results;
 use std::sync::Arc;
 
 pub use api::{
-    Changes, Directory, DkimKeys, Folders, Mailboxes, Messages, Queue, Store, Suppressions,
-    TlsResults,
+    Changes, Directory, DkimKeys, DmarcRecords, Folders, Mailboxes, Messages, Queue, Store,
+    Suppressions, TlsResults,
 };
 pub use directory::DEFAULT_FOLDERS;
 pub use dsn_params::{Notify, Ret};

@@ -493,3 +493,20 @@ pub struct TlsResult {
     pub receiving_ip: String,
     pub count: i64,
 }
+
+/// A count of messages with one DMARC outcome, for an aggregate report (RFC 7489 §7.2).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DmarcRecord {
+    /// The reporting period, seconds since the epoch (a UTC day unless configured).
+    pub period_start: i64,
+    pub period_end: i64,
+    /// The From: domain whose policy was evaluated.
+    pub domain: String,
+    /// Where it wants aggregate reports: addresses, joined by `\n`.
+    pub rua: String,
+    /// The policy it published, as mail-auth's JSON.
+    pub policy: String,
+    /// The result row (source address, identifiers, results), as mail-auth's JSON.
+    pub record: String,
+    pub count: i64,
+}

@@ -55,6 +55,7 @@ conformance!(
     suppressions_in_one_transaction,
     dkim_keys,
     tls_results_add_up_and_are_taken_once,
+    dmarc_records_add_up_and_are_taken_once,
     sent_messages_are_recorded_on_delivery,
     queue_leases,
     queue_concurrent_leases_are_disjoint,
@@ -748,6 +749,38 @@ async fn tls_results_add_up_and_are_taken_once(store: Arc<dyn Store>) {
     assert_eq!(
         store.take_tls_results(i64::MAX).await.unwrap(),
         vec![result(86400, "success", 7)]
+    );
+}
+
+async fn dmarc_records_add_up_and_are_taken_once(store: Arc<dyn Store>) {
+    let record = |start: i64, row: &str, count: i64| DmarcRecord {
+        period_start: start,
+        period_end: start + 86400,
+        domain: "example.net".into(),
+        rua: "dmarc@example.net".into(),
+        policy: "{\"p\":\"reject\"}".into(),
+        record: row.into(),
+        count,
+    };
+    store
+        .add_dmarc_records(&[record(0, "a", 1), record(0, "b", 1), record(0, "a", 2)])
+        .await
+        .unwrap();
+    store
+        .add_dmarc_records(&[record(86400, "a", 4)])
+        .await
+        .unwrap();
+    assert!(store.take_dmarc_records(86399).await.unwrap().is_empty());
+    let mut taken = store.take_dmarc_records(86400).await.unwrap();
+    taken.sort_by(|a, b| a.record.cmp(&b.record));
+    assert_eq!(taken, vec![record(0, "a", 3), record(0, "b", 1)]);
+    assert!(
+        store.take_dmarc_records(86400).await.unwrap().is_empty(),
+        "taken once"
+    );
+    assert_eq!(
+        store.take_dmarc_records(i64::MAX).await.unwrap(),
+        vec![record(86400, "a", 4)]
     );
 }
 

@@ -90,6 +90,34 @@ impl Drop for SpfCheck {
     }
 }
 
+/// What a DMARC aggregate report needs of one message, when its From: domain asks for
+/// reports (`rua`).
+fn dmarc_evidence(
+    dmarc: &DmarcOutput,
+    dkim: &[DkimOutput<'_>],
+    spf: &SpfResults,
+    ip: IpAddr,
+    mail_from_domain: &str,
+) -> Option<crate::dmarc_report::Evidence> {
+    let record = dmarc.dmarc_record()?;
+    if record.rua().is_empty() {
+        return None;
+    }
+    let domain = dmarc.domain().to_ascii_lowercase();
+    Some(crate::dmarc_report::Evidence {
+        rua: record.rua().iter().map(|u| u.uri().to_string()).collect(),
+        policy: mail_auth::report::PolicyPublished::from_record(domain.clone(), record),
+        record: mail_auth::report::Record::new()
+            .with_source_ip(ip)
+            .with_envelope_from(mail_from_domain)
+            .with_header_from(domain.clone())
+            .with_dkim_output(dkim)
+            .with_spf_output(&spf.mail_from, mail_auth::report::SPFDomainScope::MailFrom)
+            .with_dmarc_output(dmarc),
+        domain,
+    })
+}
+
 fn temporary(domain: &str) -> SpfOutput {
     SpfOutput::new(domain.to_string()).with_result(SpfResult::TempError)
 }
@@ -123,6 +151,8 @@ pub struct MessageResults {
     pub aligned_pass: bool,
     /// Some check could not get an answer (DNS failure, timeout).
     pub temporary: bool,
+    /// For the DMARC aggregate report, when reports are on and the From: domain asks.
+    pub report: Option<crate::dmarc_report::Evidence>,
 }
 
 /// The checker: mail-auth over our resolver, our host name as authserv-id.
@@ -131,6 +161,7 @@ pub struct Checker {
     auth: Arc<MessageAuthenticator>,
     hostname: Arc<str>,
     timeout: Duration,
+    dmarc_reports: bool,
 }
 
 impl Checker {
@@ -139,7 +170,14 @@ impl Checker {
             auth: Arc::new(MessageAuthenticator(resolver)),
             hostname: hostname.into(),
             timeout,
+            dmarc_reports: false,
         }
+    }
+
+    /// Keeps what DMARC aggregate reports need of each message whose From: domain asks.
+    pub fn with_dmarc_reports(mut self, on: bool) -> Checker {
+        self.dmarc_reports = on;
+        self
     }
 
     /// Starts SPF for the client at `ip` that said `helo` and `MAIL FROM:<sender>`.
@@ -212,6 +250,7 @@ impl Checker {
                 from_domains: Vec::new(),
                 aligned_pass: false,
                 temporary: spf.mail_from.result() == SpfResult::TempError,
+                report: None,
             };
         };
         message.dkim_headers.truncate(MAX_DKIM_SIGNATURES);
@@ -286,7 +325,12 @@ impl Checker {
                 .iter()
                 .any(|o| matches!(o.result(), DkimResult::TempError(_)))
             || matches!(dmarc.result(), DmarcResult::TempError(_));
+        let report = self
+            .dmarc_reports
+            .then(|| dmarc_evidence(&dmarc, &dkim, spf, ip, &mail_from_domain))
+            .flatten();
         MessageResults {
+            report,
             header,
             dmarc: dmarc.result(),
             policy: dmarc.policy(),
@@ -317,6 +361,7 @@ impl Checker {
             from_domains,
             aligned_pass: false,
             temporary: true,
+            report: None,
         }
     }
 

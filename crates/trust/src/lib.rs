@@ -3,13 +3,14 @@
 //! the ARC chain, DMARC with alignment) and the one `Authentication-Results:` field that
 //! reports them (`checks`); what a result does under the operator's policy (`policy`); and
 //! removing `Authentication-Results:` fields from outside that claim to be ours
-//! (`forged`); and for mail going out, the MTA-STS policies of recipient domains
+//! (`forged`); the rows of DMARC aggregate reports (`dmarc_report`); and for mail going out, the MTA-STS policies of recipient domains
 //! (`mta_sts`), their DANE records (`dane`) and the TLS reports owed to them
 //! (`tls_report`). The SMTP session decides *when* each runs; this crate decides *what* they
 //! say. Nothing here knows SMTP replies' wire form or the store.
 
 mod checks;
 pub mod dane;
+pub mod dmarc_report;
 mod forged;
 pub mod mta_sts;
 mod policy;

@@ -90,6 +90,7 @@ mod tests {
             from_domains: vec!["sender.test".into()],
             aligned_pass,
             temporary: false,
+            report: None,
         }
     }
 

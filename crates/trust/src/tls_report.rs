@@ -163,7 +163,7 @@ pub fn gzipped_json(report: &TlsReport) -> Result<Vec<u8>, String> {
 
 /// An address we are willing to queue mail to: `local@domain`, printable ASCII without
 /// spaces or angle brackets, at most 254 octets (a TXT record is anyone's to write).
-fn plain_address(address: &str) -> bool {
+pub fn plain_address(address: &str) -> bool {
     address.len() <= 254
         && address
             .bytes()

@@ -14,6 +14,7 @@
 use estafeta_config::DmarcAction;
 use estafeta_store::{Accept, now, return_path};
 use estafeta_trust::Action;
+use estafeta_trust::dmarc_report::Done;
 
 use super::SmtpState;
 use super::bounces::{self, Report};
@@ -256,6 +257,23 @@ async fn check(
         action = ?action,
         "message checked"
     );
+    if let Some(evidence) = &results.report {
+        let done = match action {
+            Action::Deliver => Done::Delivered,
+            Action::Junk => Done::Junk,
+            Action::Refuse(_) => Done::Refused,
+        };
+        let period = trust.report_period as i64;
+        if let Some(row) = estafeta_trust::dmarc_report::row(evidence, done, period, now()) {
+            // a count lost to a store failure is a report row, never a message
+            let store = shared.store.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.add_dmarc_records(&[row]).await {
+                    tracing::warn!(error = %e, "DMARC report row not saved");
+                }
+            });
+        }
+    }
     match action {
         Action::Deliver => Ok(Checked {
             header: results.header,
