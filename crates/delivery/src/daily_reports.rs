@@ -22,17 +22,19 @@ pub struct Reports {
     pub dmarc: bool,
 }
 
-/// Sends the reports of each period once it has ended, until `stop`.
+/// Sends the reports of each period once it has ended, until `stop`; HTTPS servers
+/// are checked by `web`.
 pub async fn run(
     store: Arc<dyn Store>,
     resolver: TokioResolver,
     hostname: String,
     reports: Reports,
+    web: tokio_rustls::TlsConnector,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
         if reports.tls {
-            tls_reports::send_due(&*store, &resolver, &hostname).await;
+            tls_reports::send_due(&*store, &resolver, &web, &hostname).await;
         }
         if reports.dmarc {
             send_dmarc_due(&*store, &resolver, &hostname).await;

@@ -125,11 +125,14 @@ impl Delivery {
         });
         let reports = ctx.settings.reports;
         if reports.tls || reports.dmarc {
+            let web = estafeta_net::client_tls::connector(Some(ctx.settings.web_roots.clone()))
+                .map_err(|e| format!("cannot set up TLS for reports: {e}"))?;
             tokio::spawn(daily_reports::run(
                 ctx.store.clone(),
                 ctx.resolver.clone(),
                 ctx.settings.hostname.clone(),
                 reports,
+                web,
                 stop.clone(),
             ));
         }

@@ -46,6 +46,9 @@ pub struct DeliverySettings {
     /// like the certificates of MX hosts under a policy, against these roots; `None`:
     /// MTA-STS is off (`trust.mta_sts = false`).
     pub mta_sts: Option<(u16, Arc<RootCertStore>)>,
+    /// Roots that HTTPS servers (MTA-STS policy hosts, TLS report addresses) must chain
+    /// to: `trust.ca_file`, or the system's.
+    pub web_roots: Arc<RootCertStore>,
     /// Which reports go out once a period, and the period.
     pub reports: crate::daily_reports::Reports,
     pub timeouts: Timeouts,
@@ -97,6 +100,10 @@ impl DeliverySettings {
             routes.insert(domain, target);
         }
         let max_connections = d.max_connections as usize;
+        let web_roots = match &config.trust.ca_file {
+            Some(file) => estafeta_net::roots::from_file("trust", file)?,
+            None => estafeta_net::roots::system(),
+        };
         Ok(DeliverySettings {
             hostname: config.hostname.to_ascii_lowercase(),
             max_connections,
@@ -108,13 +115,11 @@ impl DeliverySettings {
             lease_time: d.lease_time as i64,
             scan_interval: Duration::from_secs(d.scan_interval),
             mx_port: d.mx_port,
-            mta_sts: match (&config.trust.mta_sts, &config.trust.ca_file) {
-                (false, _) => None,
-                (true, Some(file)) => {
-                    Some((d.https_port, estafeta_net::roots::from_file("trust", file)?))
-                }
-                (true, None) => Some((d.https_port, estafeta_net::roots::system())),
-            },
+            mta_sts: config
+                .trust
+                .mta_sts
+                .then(|| (d.https_port, web_roots.clone())),
+            web_roots,
             reports: crate::daily_reports::Reports {
                 period: config.trust.report_period as i64,
                 tls: config.trust.tls_reports,

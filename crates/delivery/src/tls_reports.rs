@@ -3,7 +3,7 @@
 //! certificate did not check out, the domain's MTA-STS policy could not be had) under the
 //! policy that applied, into the store's `tls_results`; and, when `daily_reports` says
 //! a period has ended, each domain that publishes an `_smtp._tls` record gets its report,
-//! queued to its `mailto:` addresses like any mail.
+//! queued to its `mailto:` addresses like any mail and posted to its `https:` ones.
 //! Only connections to MX hosts count (not relays). Counts go to the store without
 //! waiting: a store that fails loses a count, never a message.
 
@@ -16,6 +16,9 @@ use estafeta_trust::tls_report::{self, ReportUri};
 use hickory_resolver::TokioResolver;
 
 use crate::routing::{Destination, Target};
+
+/// How long posting a report over HTTPS may take.
+const POST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The connections of one worker to one domain, counted.
 pub struct Sessions {
@@ -141,7 +144,12 @@ fn tls_failure(e: &Error) -> Option<&'static str> {
 }
 
 /// Takes the counts of periods that have ended and queues each domain's report.
-pub async fn send_due(store: &dyn Store, resolver: &TokioResolver, hostname: &str) {
+pub async fn send_due(
+    store: &dyn Store,
+    resolver: &TokioResolver,
+    web: &tokio_rustls::TlsConnector,
+    hostname: &str,
+) {
     let taken = match store.take_tls_results(now()).await {
         Ok(t) => t,
         Err(e) => {
@@ -152,22 +160,28 @@ pub async fn send_due(store: &dyn Store, resolver: &TokioResolver, hostname: &st
     for group in taken.chunk_by(|a, b| (a.period_start, &a.domain) == (b.period_start, &b.domain)) {
         let domain = &group[0].domain;
         let rua = tls_report::report_addresses(resolver, domain).await;
-        let to: Vec<String> = rua
-            .iter()
-            .filter_map(|uri| match uri {
-                ReportUri::Mail(address) => Some(address.clone()),
-                ReportUri::Http(url) => {
-                    tracing::info!(%domain, %url, "TLS report over HTTPS not sent: estafeta sends them by mail only");
-                    None
-                }
-            })
-            .collect();
-        if to.is_empty() {
-            continue;
+        let mut to = Vec::new();
+        let mut urls = Vec::new();
+        for uri in rua {
+            match uri {
+                ReportUri::Mail(address) => to.push(address),
+                ReportUri::Http(url) => urls.push(url),
+            }
         }
         let Some(report) = tls_report::build(hostname, group) else {
             continue;
         };
+        for url in &urls {
+            match tls_report::post(resolver, web, url, &report, POST_TIMEOUT).await {
+                Ok(()) => {
+                    tracing::info!(%domain, %url, report_id = %report.report_id, "TLS report posted")
+                }
+                Err(e) => tracing::warn!(%domain, %url, error = %e, "TLS report not posted"),
+            }
+        }
+        if to.is_empty() {
+            continue;
+        }
         let from = format!("postmaster@{hostname}");
         let body = match tls_report::message(&report, domain, hostname, &from, &to) {
             Ok(b) => b,

@@ -47,13 +47,13 @@ struct World {
 }
 
 async fn world(script: Script, records: Records, policies: HashMap<String, Vec<u8>>) -> World {
-    world_with(script, records, policies, "").await
+    world_with(script, move |_| records, policies, "").await
 }
 
-/// [`world`] with more `[trust]` keys.
+/// [`world`] with more `[trust]` keys, and records that may name the HTTPS server's port.
 async fn world_with(
     script: Script,
-    records: Records,
+    records: impl FnOnce(u16) -> Records,
     policies: HashMap<String, Vec<u8>>,
     trust: &str,
 ) -> World {
@@ -66,7 +66,7 @@ async fn world_with(
         .collect();
     names.extend(["mta-sts.sts.test".into(), "mta-sts.missing.test".into()]);
     let https = HttpsServer::start(&names, policies).await;
-    let dns = TestDns::start(records).await;
+    let dns = TestDns::start(records(https.addr.port())).await;
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(
@@ -263,17 +263,20 @@ async fn testing_mode_delivers_anyway() {
 /// failures by result type and host. The report goes to its `mailto:` from `<>`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_reports_count_successes_and_failures_per_domain() {
-    let records = sts_domain(Records::new(), "sts.test", "scripted.test");
-    let records = sts_domain(records, "bad.test", "wrong-name.test")
-        .txt(
-            "_smtp._tls.sts.test",
-            "v=TLSRPTv1; rua=mailto:tlsrpt@reports.test",
-        )
-        .txt(
-            "_smtp._tls.bad.test",
-            "v=TLSRPTv1;rua=mailto:tlsrpt@reports.test",
-        )
-        .mx("reports.test", 10, "scripted.test");
+    let records =
+        |port: u16| {
+            let records = sts_domain(Records::new(), "sts.test", "scripted.test");
+            sts_domain(records, "bad.test", "wrong-name.test")
+            .txt(
+                "_smtp._tls.sts.test",
+                &format!(
+                    "v=TLSRPTv1; rua=mailto:tlsrpt@reports.test,https://reports.test:{port}/tlsrpt"
+                ),
+            )
+            .a("reports.test", LOCAL)
+            .txt("_smtp._tls.bad.test", "v=TLSRPTv1;rua=mailto:tlsrpt@reports.test")
+            .mx("reports.test", 10, "scripted.test")
+        };
     let policies = HashMap::from([
         (
             "mta-sts.sts.test".to_string(),
@@ -282,6 +285,10 @@ async fn tls_reports_count_successes_and_failures_per_domain() {
         (
             "mta-sts.bad.test".to_string(),
             policy_answer(&enforce("wrong-name.test")),
+        ),
+        (
+            "reports.test".to_string(),
+            answer("201 Created", "text/plain", ""),
         ),
     ]);
     let w = world_with(starttls(), records, policies, "report_period = 2").await;
@@ -335,4 +342,25 @@ async fn tls_reports_count_successes_and_failures_per_domain() {
             }
         }
     }
+    // sts.test's report was also posted to its https: address, the same report
+    let posted = wait_for("the TLS report posted over HTTPS", || {
+        let posted: Vec<_> = w
+            .https
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "POST")
+            .collect();
+        std::future::ready((!posted.is_empty()).then_some(posted))
+    })
+    .await;
+    assert_eq!(posted[0].path, "/tlsrpt");
+    assert_eq!(posted[0].content_type, "application/tlsrpt+gzip");
+    let mut json = String::new();
+    std::io::Read::read_to_string(
+        &mut mail_auth::flate2::read::GzDecoder::new(&posted[0].body[..]),
+        &mut json,
+    )
+    .unwrap();
+    let report = TlsReport::parse_json(json.as_bytes()).unwrap();
+    assert_eq!(report.policies[0].policy.policy_domain, "sts.test");
 }

@@ -1,6 +1,7 @@
-//! A small HTTPS server on loopback for tests of MTA-STS: one self-signed certificate
-//! (for the names it is started with, by rcgen), and for each `Host:` a canned answer. It records
-//! the hosts asked for, so tests can see what was fetched.
+//! A small HTTPS server on loopback for tests of MTA-STS and TLS reports: one self-signed
+//! certificate (for the names it is started with, by rcgen), and for each `Host:` a canned
+//! answer (to a GET of the MTA-STS policy, or any POST). It records each request, so tests
+//! can see what was fetched or posted.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -11,10 +12,20 @@ use estafeta_net::TlsSetup;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+/// A request as received.
+#[derive(Debug, Clone, Default)]
+pub struct Received {
+    pub host: String,
+    pub method: String,
+    pub path: String,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
 /// A running server; it stops when dropped.
 pub struct HttpsServer {
     pub addr: SocketAddr,
-    asked: Arc<Mutex<Vec<String>>>,
+    asked: Arc<Mutex<Vec<Received>>>,
     task: tokio::task::JoinHandle<()>,
     dir: tempfile::TempDir,
 }
@@ -67,15 +78,42 @@ impl HttpsServer {
                             Ok(n) => request.extend_from_slice(&buf[..n]),
                         }
                     }
-                    let text = String::from_utf8_lossy(&request);
-                    let host = text
-                        .lines()
-                        .find_map(|l| l.strip_prefix("Host: "))
-                        .unwrap_or("")
-                        .trim()
-                        .to_string();
-                    let path_ok = text.starts_with("GET /.well-known/mta-sts.txt ");
-                    log.lock().expect("log").push(host.clone());
+                    let end = request
+                        .windows(4)
+                        .position(|w| w == b"\r\n\r\n")
+                        .map_or(request.len(), |i| i + 4);
+                    let text = String::from_utf8_lossy(&request[..end]).to_string();
+                    let field = |name: &str| {
+                        text.lines()
+                            .find_map(|l| {
+                                l.split_once(':')
+                                    .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                                    .map(|(_, v)| v.trim().to_string())
+                            })
+                            .unwrap_or_default()
+                    };
+                    let length: usize = field("content-length").parse().unwrap_or(0);
+                    let mut body = request[end..].to_vec();
+                    while body.len() < length.min(1 << 20) {
+                        match tls.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => body.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let mut words = text.split_whitespace();
+                    let (method, path) = (
+                        words.next().unwrap_or("").to_string(),
+                        words.next().unwrap_or("").to_string(),
+                    );
+                    let host = field("host");
+                    let path_ok = method == "POST" || path == "/.well-known/mta-sts.txt";
+                    log.lock().expect("log").push(Received {
+                        host: host.clone(),
+                        method,
+                        path,
+                        content_type: field("content-type"),
+                        body,
+                    });
                     let reply = match answers.get(&host) {
                         Some(a) if path_ok => a.clone(),
                         _ => answer("404 Not Found", "text/plain", "no such policy"),
@@ -95,6 +133,11 @@ impl HttpsServer {
 
     /// The `Host:` of every request so far.
     pub fn asked(&self) -> Vec<String> {
+        self.requests().into_iter().map(|r| r.host).collect()
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<Received> {
         self.asked.lock().expect("log").clone()
     }
 

@@ -12,6 +12,7 @@ mod checks;
 pub mod dane;
 pub mod dmarc_report;
 mod forged;
+pub mod https;
 pub mod mta_sts;
 mod policy;
 mod resolver;

@@ -149,6 +149,58 @@ pub fn message(
     Ok(out)
 }
 
+/// Posts the report to an `https:` address (RFC 8460 §3): gzipped JSON as
+/// `application/tlsrpt+gzip`; any 2xx answer is taken.
+pub async fn post(
+    resolver: &TokioResolver,
+    connector: &tokio_rustls::TlsConnector,
+    url: &str,
+    report: &TlsReport,
+    timeout: std::time::Duration,
+) -> Result<(), String> {
+    let (host, port, path) =
+        https_url(url).ok_or_else(|| format!("{url:?} is not an https: URL we post to"))?;
+    let body = gzipped_json(report)?;
+    let req = crate::https::Request {
+        host: &host,
+        port,
+        method: "POST",
+        path: &path,
+        media_type: "application/tlsrpt+gzip",
+        body: &body,
+    };
+    let answer = crate::https::request(resolver, connector, &req, 4096, timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    if (200..300).contains(&answer.status) {
+        Ok(())
+    } else {
+        Err(format!("{url}: HTTP {}", answer.status))
+    }
+}
+
+/// `https://host[:port]/path` as (host, port, path); `None` for anything else, or a URL
+/// with characters that have no place in a request line (a TXT record is anyone's).
+fn https_url(url: &str) -> Option<(String, u16, String)> {
+    let rest = url.strip_prefix("https://")?;
+    if url.len() > 1024 || !url.bytes().all(|b| b.is_ascii_graphic()) {
+        return None;
+    }
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().ok()?),
+        None => (authority, 443),
+    };
+    let valid = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    valid.then(|| (host.to_ascii_lowercase(), port, path.to_string()))
+}
+
 /// The report as gzipped JSON, as it is posted to an `https:` address.
 pub fn gzipped_json(report: &TlsReport) -> Result<Vec<u8>, String> {
     use std::io::Write;
@@ -264,6 +316,23 @@ mod tests {
         assert!(text.contains("TLS-Report-Domain: example.net"), "{text}");
         assert!(text.contains("application/tlsrpt+gzip"), "{text}");
         assert!(build("h", &[]).is_none());
+        assert_eq!(
+            https_url("https://Reports.example.net:8443/tls?x=1"),
+            Some(("reports.example.net".into(), 8443, "/tls?x=1".into()))
+        );
+        assert_eq!(
+            https_url("https://r.example"),
+            Some(("r.example".into(), 443, "/".into()))
+        );
+        for bad in [
+            "http://r.example/",
+            "https://r.example/a b",
+            "https://user@r.example/",
+            "https://r.example:99999/",
+            "https://r.example/\r\nX: y",
+        ] {
+            assert_eq!(https_url(bad), None, "{bad:?}");
+        }
         assert!(plain_address("tlsrpt@example.net"));
         for bad in [
             "a@b",

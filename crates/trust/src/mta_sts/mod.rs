@@ -18,7 +18,8 @@ use hickory_resolver::TokioResolver;
 use mail_auth::common::parse::TxtRecordParser;
 use tokio_rustls::TlsConnector;
 
-pub use fetch::{FetchFailure, MAX_HEAD, MAX_POLICY};
+pub use crate::https::MAX_HEAD;
+pub use fetch::{FetchFailure, MAX_POLICY};
 pub use policy::{Mode, Policy};
 
 /// Domains whose policy (or failure) is remembered at most.
