@@ -471,6 +471,10 @@ fn dns_prints_every_record_with_our_values() {
     env.ok(&["--config", config, "domain", "add", "example.com"], "");
     let before = env.ok(&["--config", config, "dns", "example.com"], "");
     assert!(
+        before.contains("; DANE (RFC 7672): no certificate at"),
+        "{before}"
+    );
+    assert!(
         before.contains("; DKIM: no keys yet; make them with `estafeta dkim generate example.com`"),
         "{before}"
     );
@@ -488,7 +492,20 @@ fn dns_prints_every_record_with_our_values() {
         ],
         "",
     );
+    // the certificate `serve` would make, and its key's digest in a TLSA record
+    let tls = estafeta_net::TlsSetup::load_or_generate(
+        &Default::default(),
+        "mail.example.net",
+        &env.data_dir(),
+    )
+    .unwrap();
+    drop(tls);
     let out = env.ok(&["--config", config, "dns", "Example.COM"], "");
+    let tlsa = out
+        .lines()
+        .find(|l| l.starts_with("_25._tcp.mail.example.net. IN TLSA 3 1 1 "))
+        .unwrap_or_else(|| panic!("no TLSA record in:\n{out}"));
+    assert_eq!(tlsa.rsplit(' ').next().unwrap().len(), 64, "{tlsa}");
     for record in [
         "example.com. IN MX 10 mail.example.net.",
         "example.com. IN TXT \"v=spf1 mx -all\"",

@@ -67,6 +67,7 @@ pub async fn run(domain: &str, config: &Config, store: &dyn Store) -> CommandRes
          which this server does not serve yet: publish the record once something does"
     ));
     line(format!("; _mta-sts.{domain}. IN TXT \"v=STSv1; id=1\""));
+    line(tlsa_line(config, host));
     for (service, port) in srv_records(config) {
         line(format!(
             "_{service}._tcp.{domain}. IN SRV 0 1 {port} {host}."
@@ -74,6 +75,40 @@ pub async fn run(domain: &str, config: &Config, store: &dyn Store) -> CommandRes
     }
     print!("{out}");
     Ok(())
+}
+
+/// DANE for mail to us (RFC 7672): a TLSA record of our certificate's key (`3 1 1`, so
+/// that a new certificate for the same key needs no new record), from the configured
+/// certificate or the self-signed one `serve` made; useful only in a DNSSEC-signed zone.
+fn tlsa_line(config: &Config, host: &str) -> String {
+    let file = config
+        .tls
+        .certificate
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("tls/self-signed.crt"));
+    let Ok(pem) = std::fs::read(&file) else {
+        return format!(
+            "; DANE (RFC 7672): no certificate at {} yet; start the server once, then run this again",
+            file.display()
+        );
+    };
+    use rustls_pki_types::pem::PemObject;
+    let data = rustls_pki_types::CertificateDer::from_pem_slice(&pem)
+        .ok()
+        .and_then(|cert| estafeta_trust::dane::association(&cert, true, 1));
+    match data {
+        Some(data) => {
+            let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
+            format!(
+                "; DANE (RFC 7672), only where {host}'s zone is DNSSEC-signed; a new key needs a new record first\n\
+                 _25._tcp.{host}. IN TLSA 3 1 1 {hex}"
+            )
+        }
+        None => format!(
+            "; DANE: {} holds no certificate estafeta can read",
+            file.display()
+        ),
+    }
 }
 
 /// The SRV records of the listeners mail apps use: submission (587) and submissions

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use estafeta_config::{Config, ListenerTls, Protocol};
 use estafeta_net::testing::LineClient;
@@ -169,4 +170,46 @@ impl Client {
             base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
         self.cmd(&format!("AUTH PLAIN {token}")).await
     }
+}
+
+// Waiting for replies, and the checks that follow hostile input.
+
+/// How long a test waits for a reply before it calls the server stuck.
+pub const REPLY_WAIT: Duration = Duration::from_secs(10);
+
+pub async fn reply_within(c: &mut Client) -> String {
+    tokio::time::timeout(REPLY_WAIT, c.reply())
+        .await
+        .expect("a reply in time")
+}
+
+/// MAIL, RCPT and DATA up to the 354.
+pub async fn open_data(c: &mut Client, from: &str, to: &str) {
+    let r = c.cmd(&format!("MAIL FROM:<{from}>")).await;
+    assert!(r.starts_with("250"), "MAIL: {r}");
+    let r = c.cmd(&format!("RCPT TO:<{to}>")).await;
+    assert!(r.starts_with("250"), "RCPT: {r}");
+    let r = c.cmd("DATA").await;
+    assert!(r.starts_with("354"), "DATA: {r}");
+}
+
+/// A whole transaction with a correct message; returns the final reply.
+pub async fn good_message(c: &mut Client, to: &str, subject: &str) -> String {
+    open_data(c, "sender@outside.test", to).await;
+    c.send(&format!("Subject: {subject}\r\n\r\nfine\r\n.\r\n"))
+        .await;
+    reply_within(c).await
+}
+
+/// The server greets a new connection and takes a command: nothing took it down.
+pub async fn still_serving(addr: std::net::SocketAddr) {
+    let (mut c, greeting) = Client::connect(addr).await;
+    assert!(greeting.starts_with("220 mail.test"), "{greeting}");
+    assert!(c.cmd("EHLO after.test").await.starts_with("250"));
+    assert_eq!(c.cmd("QUIT").await, "221 2.0.0 Bye\r\n");
+}
+
+/// The next reply is the one to NOOP: no other reply was pending.
+pub async fn nothing_pending(c: &mut Client, what: &str) {
+    assert_eq!(c.cmd("NOOP").await, "250 2.0.0 Ok\r\n", "{what}");
 }
