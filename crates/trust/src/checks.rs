@@ -17,8 +17,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
+use mail_auth::Parameters;
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dmarc::Policy;
+
+use crate::record_cache::TxtCache;
 use mail_auth::{
     AuthenticatedMessage, AuthenticationResults, DkimOutput, DkimResult, DmarcOutput, DmarcResult,
     MessageAuthenticator, SpfOutput, SpfResult, dmarc::verify::DmarcParameters,
@@ -162,6 +165,8 @@ pub struct Checker {
     hostname: Arc<str>,
     timeout: Duration,
     dmarc_reports: bool,
+    /// Parsed SPF, DKIM and DMARC records, shared by every session.
+    txt: Arc<TxtCache>,
 }
 
 impl Checker {
@@ -171,6 +176,7 @@ impl Checker {
             hostname: hostname.into(),
             timeout,
             dmarc_reports: false,
+            txt: Arc::new(TxtCache::default()),
         }
     }
 
@@ -207,7 +213,10 @@ impl Checker {
         let helo_result = if is_domain(helo) {
             Some(
                 self.auth
-                    .verify_spf(SpfParameters::verify_ehlo(ip, helo, host))
+                    .verify_spf(
+                        Parameters::new(SpfParameters::verify_ehlo(ip, helo, host))
+                            .with_txt_cache(&*self.txt),
+                    )
                     .await,
             )
         } else {
@@ -219,7 +228,10 @@ impl Checker {
                 .unwrap_or_else(|| SpfOutput::new(String::new()))
         } else {
             self.auth
-                .verify_spf(SpfParameters::verify_mail_from(ip, helo, host, sender))
+                .verify_spf(
+                    Parameters::new(SpfParameters::verify_mail_from(ip, helo, host, sender))
+                        .with_txt_cache(&*self.txt),
+                )
                 .await
         };
         SpfResults {
@@ -286,17 +298,26 @@ impl Checker {
             sender,
             spf,
         } = sent;
-        let dkim = self.auth.verify_dkim(message).await;
-        let arc = self.auth.verify_arc(message).await;
+        let dkim = self
+            .auth
+            .verify_dkim(Parameters::new(message).with_txt_cache(&*self.txt))
+            .await;
+        let arc = self
+            .auth
+            .verify_arc(Parameters::new(message).with_txt_cache(&*self.txt))
+            .await;
         let mail_from_domain = sender_domain(sender, helo);
         let dmarc = self
             .auth
-            .verify_dmarc(DmarcParameters::new(
-                message,
-                &dkim,
-                &mail_from_domain,
-                &spf.mail_from,
-            ))
+            .verify_dmarc(
+                Parameters::new(DmarcParameters::new(
+                    message,
+                    &dkim,
+                    &mail_from_domain,
+                    &spf.mail_from,
+                ))
+                .with_txt_cache(&*self.txt),
+            )
             .await;
         let results = self
             .results(sent)

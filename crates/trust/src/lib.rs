@@ -15,6 +15,7 @@ mod forged;
 pub mod https;
 pub mod mta_sts;
 mod policy;
+mod record_cache;
 mod resolver;
 pub mod signing;
 pub mod srs;
