@@ -33,6 +33,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("hops", hops),
     ("config", config),
     ("trust", trust),
+    ("outbound_policy", outbound_policy),
 ];
 
 /// The line and the rest: up to and including the first LF, or everything.
@@ -658,5 +659,36 @@ pub fn trust(data: &[u8]) {
             !domain.contains(|c: char| c.is_whitespace() || c.is_control() || c == '@'),
             "{domain:?}"
         );
+    }
+}
+
+/// What delivery reads from other domains' servers and DNS: an MTA-STS policy file, an
+/// HTTPS answer, a TLS report's `https:` URL and a report address. Bounds kept, and no
+/// character that could break a request line or an SMTP command gets through.
+pub fn outbound_policy(data: &[u8]) {
+    use estafeta_trust::mta_sts::policy::{MAX_AGE, MAX_MX, Policy};
+    let text = String::from_utf8_lossy(data);
+    if let Ok(policy) = Policy::parse(&text) {
+        assert!(policy.mx.len() <= MAX_MX && policy.max_age <= MAX_AGE);
+        assert!(policy.lines.len() <= MAX_MX + 8);
+        let host = text.lines().next().unwrap_or_default();
+        let _ = policy.matches(host);
+    }
+    if let Ok(answer) = estafeta_trust::https::parse_answer(data, 4096) {
+        assert!(answer.body.len() <= 4096);
+    }
+    for line in text.lines().take(16) {
+        if let Some((host, _, path)) = estafeta_trust::tls_report::https_url(line) {
+            assert!(!host.is_empty() && path.starts_with('/'));
+            assert!(!path.contains(|c: char| c.is_whitespace() || c.is_control()));
+        }
+        if estafeta_trust::tls_report::plain_address(line) {
+            assert!(
+                !line.contains(|c: char| c.is_whitespace()
+                    || c.is_control()
+                    || c == '<'
+                    || c == '>')
+            );
+        }
     }
 }

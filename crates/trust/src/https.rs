@@ -157,7 +157,7 @@ async fn exchange(
 }
 
 /// The status, media type and body of an answer (a body cut at its Content-Length).
-fn parse_answer(answer: &[u8], max_body: usize) -> Result<Answer, String> {
+pub fn parse_answer(answer: &[u8], max_body: usize) -> Result<Answer, String> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut response = httparse::Response::new(&mut headers);
     let head_len = match response.parse(answer) {

@@ -181,7 +181,7 @@ pub async fn post(
 
 /// `https://host[:port]/path` as (host, port, path); `None` for anything else, or a URL
 /// with characters that have no place in a request line (a TXT record is anyone's).
-fn https_url(url: &str) -> Option<(String, u16, String)> {
+pub fn https_url(url: &str) -> Option<(String, u16, String)> {
     let rest = url.strip_prefix("https://")?;
     if url.len() > 1024 || !url.bytes().all(|b| b.is_ascii_graphic()) {
         return None;
