@@ -251,8 +251,7 @@ async fn connect(
         // hosts): a relay whose certificate fails the check gets nothing at all
         if let Err(Error::Tls(why)) = &result
             && t.client.tls == TlsPolicy::Opportunistic
-            && t.client.verify_certificate.is_none()
-            && t.client.verifier.is_none()
+            && !t.client.checks_certificate()
         {
             tracing::info!(host = %t, error = %why, "TLS failed: trying this host again without TLS");
             let plain = ClientSettings {

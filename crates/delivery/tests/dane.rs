@@ -8,7 +8,6 @@ mod common;
 use std::net::Ipv4Addr;
 
 use common::*;
-use estafeta_store::RecipientState;
 use estafeta_testkit::dns::{Records, TestDns};
 use estafeta_testkit::scripted_smtp::{Script, ScriptedSmtp};
 use rustls_pki_types::CertificateDer;
@@ -140,16 +139,7 @@ async fn a_certificate_the_records_do_not_match_is_not_used() {
     ] {
         let w = world(&c).await;
         let id = w.sender.queue(ANN, &["a@dane.test"], "dane-refused").await;
-        let store = w.sender.store.clone();
-        let r = wait_for("the recipient to be deferred", || {
-            let store = store.clone();
-            let id = id.clone();
-            async move {
-                let r = store.queue_get(&id).await.ok()??.recipients[0].clone();
-                (r.state == RecipientState::Deferred).then_some(r)
-            }
-        })
-        .await;
+        let r = w.sender.wait_deferred(&id).await;
         let reply = r.last_reply.unwrap_or_default();
         assert!(reply.starts_with('4'), "{}: {reply}", c.what);
         assert!(

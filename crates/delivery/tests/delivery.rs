@@ -617,16 +617,7 @@ async fn smarthost_with_a_certificate_nobody_vouches_for_gets_no_password() {
         );
         let s = Sender::start(&dns, 25, Options::tables(&tables)).await;
         let id = s.queue(ANN, &["x@far.test"], "not-via-mitm").await;
-        let store = s.store.clone();
-        let r = wait_for("the recipient to be deferred", || {
-            let store = store.clone();
-            let id = id.clone();
-            async move {
-                let r = store.queue_get(&id).await.ok()??.recipients[0].clone();
-                (r.state == RecipientState::Deferred).then_some(r)
-            }
-        })
-        .await;
+        let r = s.wait_deferred(&id).await;
         let reply = r.last_reply.clone().unwrap_or_default();
         assert!(reply.to_lowercase().contains("certificate"), "{tls}: {r:?}");
         assert!(relay.messages().is_empty(), "{tls}");
@@ -656,16 +647,7 @@ async fn connection_dropped_mid_data_is_deferred_then_delivered_once() {
     let dns = TestDns::start(Records::new().mx_at("drop.test", ip(2))).await;
     let s = Sender::start(&dns, addr.port(), Options::default()).await;
     let id = s.queue(ANN, &["u@drop.test"], "dropped").await;
-    let store = s.store.clone();
-    let r = wait_for("the recipient to be deferred", || {
-        let store = store.clone();
-        let id = id.clone();
-        async move {
-            let r = store.queue_get(&id).await.ok()??.recipients[0].clone();
-            (r.state == RecipientState::Deferred).then_some(r)
-        }
-    })
-    .await;
+    let r = s.wait_deferred(&id).await;
     assert!(
         r.last_reply
             .as_deref()

@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use common::*;
-use estafeta_store::RecipientState;
 use estafeta_testkit::dns::{Records, TestDns};
 use estafeta_testkit::https::{HttpsServer, answer, policy_answer};
 use estafeta_testkit::scripted_smtp::{Script, ScriptedSmtp};
@@ -102,20 +101,6 @@ fn starttls() -> Script {
     }
 }
 
-async fn deferred(s: &Sender, id: &str) -> String {
-    let store = s.store.clone();
-    let r = wait_for("the recipient to be deferred", || {
-        let store = store.clone();
-        let id = id.to_string();
-        async move {
-            let r = store.queue_get(&id).await.ok()??.recipients[0].clone();
-            (r.state == RecipientState::Deferred).then_some(r)
-        }
-    })
-    .await;
-    r.last_reply.unwrap_or_default()
-}
-
 /// `enforce`, the MX named by the policy and its certificate valid: delivered over TLS;
 /// the policy is fetched once and then taken from the cache.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,7 +134,12 @@ async fn enforce_defers_rather_than_send_without_verified_tls() {
             HashMap::from([("mta-sts.sts.test".to_string(), policy_answer(&enforce(mx)))]);
         let w = world(script, records, policies).await;
         let id = w.sender.queue(ANN, &["a@sts.test"], "no-tls").await;
-        let reply = deferred(&w.sender, &id).await;
+        let reply = w
+            .sender
+            .wait_deferred(&id)
+            .await
+            .last_reply
+            .unwrap_or_default();
         assert!(reply.contains(why), "{mx}: {reply}");
         assert!(reply.starts_with('4'), "{reply}");
         assert!(w.mx.messages().is_empty(), "{mx}: nothing sent");
@@ -179,7 +169,12 @@ async fn enforce_defers_when_the_policy_names_no_mx_of_the_domain() {
         )]);
         let w = world(starttls(), records.clone(), policies).await;
         let id = w.sender.queue(ANN, &["a@sts.test"], "unnamed").await;
-        let reply = deferred(&w.sender, &id).await;
+        let reply = w
+            .sender
+            .wait_deferred(&id)
+            .await
+            .last_reply
+            .unwrap_or_default();
         assert!(
             reply.starts_with("4.7.5 no MX host of sts.test"),
             "{pattern}: {reply}"

@@ -74,16 +74,10 @@ pub async fn authorized(resolver: &TokioResolver, domain: &str, rua: &[&str]) ->
         let internal = theirs == domain || theirs.ends_with(&format!(".{domain}"));
         let consents = internal || {
             let name = format!("{domain}._report._dmarc.{theirs}.");
-            match resolver.txt_lookup(name.as_str()).await {
-                Ok(lookup) => lookup.answers().iter().any(|r| match &r.data {
-                    hickory_resolver::proto::rr::RData::TXT(txt) => txt
-                        .txt_data
-                        .first()
-                        .is_some_and(|s| s.to_ascii_lowercase().starts_with(b"v=dmarc1")),
-                    _ => false,
-                }),
-                Err(_) => false,
-            }
+            crate::resolver::txt_records(resolver, &name)
+                .await
+                .iter()
+                .any(|text| text.to_ascii_lowercase().starts_with(b"v=dmarc1"))
         };
         if consents {
             kept.push(address.to_string());

@@ -1,5 +1,6 @@
 //! The one DNS resolver of the server (hickory, with its cache): delivery's MX and
-//! address lookups and the checks' SPF, DKIM and DMARC lookups share it.
+//! address lookups and the checks' SPF, DKIM and DMARC lookups share it; and the TXT
+//! records of a name as whole texts, for the records mail-auth does not look up itself.
 
 use std::net::SocketAddr;
 
@@ -39,4 +40,41 @@ pub fn resolver(servers: &[SocketAddr]) -> Result<TokioResolver, String> {
     .with_options(opts)
     .build()
     .map_err(|e| format!("cannot start the DNS resolver: {e}"))
+}
+
+/// The TXT records of `name` (absolute, with its final dot), each as one text (its
+/// strings joined); none when the lookup fails or finds nothing.
+pub(crate) async fn txt_records(resolver: &TokioResolver, name: &str) -> Vec<Vec<u8>> {
+    let Ok(lookup) = resolver.txt_lookup(name).await else {
+        return Vec::new();
+    };
+    lookup
+        .answers()
+        .iter()
+        .filter_map(|record| match &record.data {
+            hickory_resolver::proto::rr::RData::TXT(txt) => Some(
+                txt.txt_data
+                    .iter()
+                    .flat_map(|s| s.iter().copied())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The one record of `name` that parses as `T`; none when none or several do (RFC 8461
+/// §3.1 and RFC 8460 §3 say several mean none).
+pub(crate) async fn single_record<T: mail_auth::common::parse::TxtRecordParser>(
+    resolver: &TokioResolver,
+    name: &str,
+) -> Option<T> {
+    let mut parsed = txt_records(resolver, name)
+        .await
+        .into_iter()
+        .filter_map(|text| T::parse(&text).ok());
+    match (parsed.next(), parsed.next()) {
+        (Some(record), None) => Some(record),
+        _ => None,
+    }
 }

@@ -9,7 +9,6 @@ use std::net::IpAddr;
 
 use estafeta_store::TlsResult;
 use hickory_resolver::TokioResolver;
-use mail_auth::common::parse::TxtRecordParser;
 pub use mail_auth::mta_sts::ReportUri;
 use mail_auth::mta_sts::TlsRpt;
 use mail_auth::report::tlsrpt::{
@@ -27,25 +26,8 @@ pub const MAX_RUA: usize = 5;
 /// when it publishes no `v=TLSRPTv1` record (or several).
 pub async fn report_addresses(resolver: &TokioResolver, domain: &str) -> Vec<ReportUri> {
     let name = format!("_smtp._tls.{}.", domain.trim_end_matches('.'));
-    let Ok(lookup) = resolver.txt_lookup(name.as_str()).await else {
-        return Vec::new();
-    };
-    let mut records = lookup
-        .answers()
-        .iter()
-        .filter_map(|record| match &record.data {
-            hickory_resolver::proto::rr::RData::TXT(txt) => {
-                let text: Vec<u8> = txt
-                    .txt_data
-                    .iter()
-                    .flat_map(|s| s.iter().copied())
-                    .collect();
-                TlsRpt::parse(&text).ok()
-            }
-            _ => None,
-        });
-    match (records.next(), records.next()) {
-        (Some(record), None) => record
+    match crate::resolver::single_record::<TlsRpt>(resolver, &name).await {
+        Some(record) => record
             .rua
             .into_iter()
             .filter(|uri| match uri {
@@ -54,7 +36,7 @@ pub async fn report_addresses(resolver: &TokioResolver, domain: &str) -> Vec<Rep
             })
             .take(MAX_RUA)
             .collect(),
-        _ => Vec::new(),
+        None => Vec::new(),
     }
 }
 

@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 
 use estafeta_config::{Config, Listener, ListenerTls, Protocol};
 use estafeta_server::{RunningServer, Server};
-use estafeta_store::{Accept, NewUser, QueuedMessage, RemoteRecipient, Ret, Store, new_queue_id};
+use estafeta_store::{
+    Accept, NewUser, QueueRecipient, QueuedMessage, RecipientState, RemoteRecipient, Ret, Store,
+    new_queue_id,
+};
 use estafeta_testkit::dns::TestDns;
 
 /// The sending server's host name.
@@ -174,6 +177,20 @@ impl Sender {
 
     pub async fn queued(&self, queue_id: &str) -> Option<QueuedMessage> {
         self.store.queue_get(queue_id).await.expect("queue_get")
+    }
+
+    /// Waits until the first recipient of `queue_id` is deferred; gives it.
+    pub async fn wait_deferred(&self, queue_id: &str) -> QueueRecipient {
+        let store = self.store.clone();
+        wait_for("the recipient to be deferred", || {
+            let store = store.clone();
+            let id = queue_id.to_string();
+            async move {
+                let r = store.queue_get(&id).await.ok()??.recipients[0].clone();
+                (r.state == RecipientState::Deferred).then_some(r)
+            }
+        })
+        .await
     }
 
     /// Waits until the queue is empty.

@@ -132,6 +132,12 @@ pub struct ClientSettings {
 }
 
 impl ClientSettings {
+    /// Whether the server's certificate is checked (against roots, or by a verifier such
+    /// as DANE's): a host whose check fails must not get the mail in plaintext instead.
+    pub fn checks_certificate(&self) -> bool {
+        self.verify_certificate.is_some() || self.verifier.is_some()
+    }
+
     /// The defaults for MX delivery: opportunistic TLS without certificate checks, no
     /// AUTH, the RFC timeouts, PIPELINING and CHUNKING when offered.
     pub fn new(hostname: impl Into<String>) -> ClientSettings {

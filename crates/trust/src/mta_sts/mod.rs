@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hickory_resolver::TokioResolver;
-use mail_auth::common::parse::TxtRecordParser;
 use tokio_rustls::TlsConnector;
 
 pub use crate::https::MAX_HEAD;
@@ -155,29 +154,10 @@ impl MtaSts {
     /// The `id` of the domain's one `v=STSv1` TXT record.
     async fn record_id(&self, domain: &str) -> Result<String, ()> {
         let name = format!("_mta-sts.{domain}.");
-        let lookup = self
-            .resolver
-            .txt_lookup(name.as_str())
+        crate::resolver::single_record::<mail_auth::mta_sts::MtaSts>(&self.resolver, &name)
             .await
-            .map_err(|_| ())?;
-        let mut ids = lookup
-            .answers()
-            .iter()
-            .filter_map(|record| match &record.data {
-                hickory_resolver::proto::rr::RData::TXT(txt) => {
-                    let text: Vec<u8> = txt
-                        .txt_data
-                        .iter()
-                        .flat_map(|s| s.iter().copied())
-                        .collect();
-                    mail_auth::mta_sts::MtaSts::parse(&text).ok().map(|r| r.id)
-                }
-                _ => None,
-            });
-        match (ids.next(), ids.next()) {
-            (Some(id), None) => Ok(id),
-            _ => Err(()), // none, or several: no policy (§3.1)
-        }
+            .map(|r| r.id)
+            .ok_or(())
     }
 
     /// What the cache holds for `domain` that is still good: with `id`, only an answer
