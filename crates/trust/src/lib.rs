@@ -18,6 +18,7 @@ mod policy;
 mod record_cache;
 mod resolver;
 pub mod signing;
+mod signing_key;
 pub mod srs;
 pub mod tls_report;
 

@@ -10,14 +10,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::signing_key::{DomainKey as SigningKey, RsaKey};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use estafeta_store::{DkimKey, Store};
 use mail_auth::arc::ArcSealer;
-use mail_auth::common::crypto::{DkimKey as SigningKey, Ed25519Key, RsaKey, Sha256};
+use mail_auth::common::crypto::Ed25519Key;
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::{Canonicalization, DkimSigner, Done, generate::DkimKeyPair};
-use rustls_pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer};
 
 /// How long keys read from the store are used before they are read again.
 pub const KEY_CACHE_TIME: Duration = Duration::from_secs(60);
@@ -268,10 +268,7 @@ fn signing_key(key: &DkimKey) -> Result<SigningKey, String> {
         "ed25519" => {
             SigningKey::Ed25519(Ed25519Key::from_pkcs8_der(&der).map_err(|e| e.to_string())?)
         }
-        "rsa" => SigningKey::Rsa(
-            RsaKey::<Sha256>::from_key_der(PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(der)))
-                .map_err(|e| e.to_string())?,
-        ),
+        "rsa" => SigningKey::Rsa(RsaKey::from_pkcs1_der(&der)?),
         other => return Err(format!("unknown algorithm {other}")),
     };
     Ok(signing)
