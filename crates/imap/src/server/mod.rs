@@ -31,6 +31,7 @@ mod fetch;
 mod find;
 mod folders;
 mod input;
+mod keywords;
 mod snapshots;
 mod summaries;
 mod update;
@@ -200,4 +201,6 @@ struct View {
     /// UIDs expunged by others and not yet told, because the commands since could not.
     pending_expunge: Vec<u32>,
     changes: tokio::sync::broadcast::Receiver<estafeta_store::MailboxChange>,
+    /// The keywords the client has been told in FLAGS.
+    keywords: keywords::Keywords,
 }

@@ -52,6 +52,9 @@ impl Session {
         };
         let mut lines = Vec::new();
         if let Some(view) = self.view.as_mut() {
+            if view.keywords.learn(update.changed.iter().map(|(_, f)| f)) {
+                lines.extend(view.keywords.lines(view.read_only));
+            }
             for (u, new_flags) in &update.changed {
                 if let Ok(i) = view.entries.binary_search_by_key(u, |e| e.uid) {
                     let entry = &mut view.entries_mut()[i];

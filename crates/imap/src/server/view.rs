@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::input::{self, Got};
+use super::keywords::Keywords;
 use super::*;
 use crate::sequence::compact;
 
@@ -70,6 +71,7 @@ impl Session {
                 return;
             }
         };
+        let keywords = Keywords::of(entries.iter().map(|e| &e.flags));
         let mut view = View {
             modseq: mailbox.highestmodseq,
             mailbox,
@@ -77,13 +79,15 @@ impl Session {
             entries,
             pending_expunge: Vec::new(),
             changes,
+            keywords,
         };
         let unseen = view
             .entries
             .iter()
             .position(|e| !e.flags.contains("\\Seen"));
-        self.line("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
-        self.line("* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] flags permitted");
+        for l in view.keywords.lines(read_only) {
+            self.line(&l);
+        }
         self.line(&format!("* {} EXISTS", view.entries.len()));
         if !self.rev2 {
             self.line("* 0 RECENT");
@@ -276,6 +280,10 @@ impl Session {
         }
         if added {
             out.push(format!("* {} EXISTS", entries.len()));
+        }
+        if view.keywords.learn(view.entries.iter().map(|e| &e.flags)) {
+            let lines = view.keywords.lines(view.read_only);
+            out.splice(0..0, lines);
         }
         view.modseq = now.highestmodseq;
         view.mailbox.uidnext = now.uidnext;
