@@ -173,11 +173,28 @@ impl<'a> Reader<'a> {
         Ok(data)
     }
 
-    pub fn string_bytes(&mut self) -> PResult<Vec<u8>> {
+    /// Whether a literal starts here: `{`, or `~{` (literal8). A `~` alone starts an atom
+    /// (`~foo` is a mailbox name).
+    fn at_literal(&self) -> bool {
         match self.peek() {
-            Some(b'"') => self.quoted(),
-            Some(b'{') | Some(b'~') => self.literal(),
-            _ => Err(format!("expected a string at octet {}", self.pos)),
+            Some(b'{') => true,
+            Some(b'~') => self.bytes.get(self.pos + 1) == Some(&b'{'),
+            _ => false,
+        }
+    }
+
+    /// Whether a string (quoted or literal) starts here.
+    fn at_string(&self) -> bool {
+        self.peek() == Some(b'"') || self.at_literal()
+    }
+
+    pub fn string_bytes(&mut self) -> PResult<Vec<u8>> {
+        if self.peek() == Some(b'"') {
+            self.quoted()
+        } else if self.at_literal() {
+            self.literal()
+        } else {
+            Err(format!("expected a string at octet {}", self.pos))
         }
     }
 
@@ -191,16 +208,14 @@ impl<'a> Reader<'a> {
     }
 
     fn astring_bytes(&mut self) -> PResult<Vec<u8>> {
-        match self.peek() {
-            Some(b'"') | Some(b'{') | Some(b'~') => self.string_bytes(),
-            _ => {
-                let a = self.take_while(|b| is_atom_char(b) || b == b']');
-                if a.is_empty() {
-                    return Err(format!("expected an atom or string at octet {}", self.pos));
-                }
-                Ok(a.to_vec())
-            }
+        if self.at_string() {
+            return self.string_bytes();
         }
+        let a = self.take_while(|b| is_atom_char(b) || b == b']');
+        if a.is_empty() {
+            return Err(format!("expected an atom or string at octet {}", self.pos));
+        }
+        Ok(a.to_vec())
     }
 
     /// A mailbox name; `INBOX` in any case is INBOX. Unlike other strings, a name that is
@@ -217,16 +232,14 @@ impl<'a> Reader<'a> {
 
     /// LIST patterns may also hold `%` and `*`.
     fn list_mailbox(&mut self) -> PResult<String> {
-        match self.peek() {
-            Some(b'"') | Some(b'{') | Some(b'~') => utf8_name(self.string_bytes()?),
-            _ => {
-                let a = self.take_while(|b| is_atom_char(b) || matches!(b, b']' | b'%' | b'*'));
-                if a.is_empty() {
-                    return Err("expected a mailbox pattern".into());
-                }
-                Ok(String::from_utf8_lossy(a).into_owned())
-            }
+        if self.at_string() {
+            return utf8_name(self.string_bytes()?);
         }
+        let a = self.take_while(|b| is_atom_char(b) || matches!(b, b']' | b'%' | b'*'));
+        if a.is_empty() {
+            return Err("expected a mailbox pattern".into());
+        }
+        Ok(String::from_utf8_lossy(a).into_owned())
     }
 
     pub fn sequence_set(&mut self) -> PResult<SequenceSet> {

@@ -259,10 +259,11 @@ pub fn matches(key: &SearchKey, c: &Context<'_>) -> bool {
         })
     };
     let internal_day = c.entry.internal_date.div_euclid(86_400);
+    // the day the sender wrote, not that day moved to UTC
     let sent_day = || {
         c.message
-            .and_then(|m| estafeta_mime::date(m.root()))
-            .map(|d| d.div_euclid(86_400))
+            .and_then(|m| estafeta_mime::date_as_written(m.root()))
+            .map(|(y, m, d)| estafeta_net::dates::days_from_civil(y, m, d))
     };
     match key {
         All => true,

@@ -6,11 +6,12 @@
 //! range in turn made that ranges × messages (billions for a large mailbox). `parse`
 //! sorts and merges the ranges without `*`, and folds those with `*` into at most two.
 
-/// One range; `u32::MAX` stands for `*` (the largest number in use).
+/// One range; [`STAR`] stands for `*` (the largest number in use). The ends are wider
+/// than the numbers they hold, so that `*` is not 4294967295, a valid UID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SeqRange {
-    pub start: u32,
-    pub end: u32,
+    pub start: u64,
+    pub end: u64,
 }
 
 /// In the form `parse` gives: first the ranges without `*`, each with `start <= end`,
@@ -19,11 +20,12 @@ pub struct SeqRange {
 pub struct SequenceSet(Vec<SeqRange>);
 
 /// `*` in a sequence set.
-pub const STAR: u32 = u32::MAX;
+pub const STAR: u64 = u64::MAX;
 
 impl SequenceSet {
     /// Whether `n` is in the set, given the largest number in use (what `*` means).
     pub fn contains(&self, n: u32, largest: u32) -> bool {
+        let (n, largest) = (u64::from(n), u64::from(largest));
         let plain = self.0.partition_point(|r| r.end != STAR);
         let (plain, starred) = self.0.split_at(plain);
         let before = plain.partition_point(|r| r.start <= n);
@@ -44,7 +46,7 @@ impl SequenceSet {
         let mut plain = Vec::new();
         // `a:*` is a..=largest (or largest..=a); all of them contain `largest`, so their
         // union is the one from the smallest a to the largest: two ranges keep it
-        let mut starred: Option<(u32, u32)> = None;
+        let mut starred: Option<(u64, u64)> = None;
         for item in s.split(',') {
             let (a, b) = match item.split_once(':') {
                 Some((a, b)) => (number(a)?, number(b)?),
@@ -127,14 +129,14 @@ pub fn compact(sorted: &[u32]) -> String {
     out
 }
 
-fn number(s: &str) -> Option<u32> {
+fn number(s: &str) -> Option<u64> {
     if s == "*" {
         return Some(STAR);
     }
     if s.is_empty() || s.starts_with('0') || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    s.parse().ok()
+    s.parse::<u32>().ok().map(u64::from)
 }
 
 #[cfg(test)]
@@ -148,6 +150,10 @@ mod tests {
         let reversed = SequenceSet::parse("5:2").unwrap();
         assert!(reversed.contains(3, 9));
         assert!(SequenceSet::parse("*").unwrap().contains(9, 9));
+        // the largest UID is a number, not `*`
+        let top = SequenceSet::parse("4:4294967295").unwrap();
+        assert!(!top.contains(3, 3) && top.contains(u32::MAX, 3));
+        assert!(SequenceSet::parse("4294967296").is_none());
         assert_eq!(compact(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
         assert_eq!(compact(&[4]), "4");
         assert_eq!(compact(&[]), "");

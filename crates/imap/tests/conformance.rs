@@ -66,3 +66,119 @@ async fn a_new_keyword_is_in_flags_before_any_fetch_shows_it() {
     );
     assert!(r.contains("* OK [PERMANENTFLAGS ()]"), "{r}");
 }
+
+async fn append(c: &mut Client, message: &str) {
+    c.send(&format!(
+        "a APPEND INBOX {{{}+}}\r\n{message}\r\n",
+        message.len()
+    ))
+    .await;
+    let r = c.until_tagged("a").await;
+    assert!(r.contains("a OK [APPENDUID"), "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn atoms_sets_and_store_replies() {
+    let h = Harness::start().await;
+    let mut c = logged_in(&h, "bob@example.com").await;
+    // `~` starts a literal8 only before `{`: `~foo` is an atom
+    assert!(c.run("c", "CREATE ~foo").await.contains("c OK"));
+    let r = c.run("l", "LIST \"\" ~foo").await;
+    assert!(r.contains("\"~foo\"\r\n") && r.contains("l OK"), "{r}");
+    assert!(c.run("s", "SELECT ~foo").await.contains("s OK"));
+    for s in ["one", "two", "three"] {
+        h.deliver("bob@example.com", s).await;
+    }
+    c.run("s", "SELECT INBOX").await;
+    // 4294967295 is the largest UID, not `*`
+    let r = c.run("u", "UID SEARCH UID 4:4294967295").await;
+    assert!(r.contains("* SEARCH\r\n"), "{r}");
+    let r = c.run("u2", "UID FETCH 4:4294967295 FLAGS").await;
+    assert!(!r.contains("FETCH ("), "{r}");
+    // STORE tells the flags of every message named, changed or not
+    c.run("f", "STORE 1:2 +FLAGS.SILENT (\\Seen)").await;
+    let r = c.run("f2", "STORE 1:3 +FLAGS (\\Seen)").await;
+    for n in 1..=3 {
+        assert!(r.contains(&format!("* {n} FETCH (FLAGS (\\Seen))")), "{r}");
+    }
+    let r = c.run("f3", "STORE 1 -FLAGS ($absent)").await;
+    assert!(r.contains("* 1 FETCH (FLAGS (\\Seen))"), "{r}");
+    let r = c.run("f4", "STORE 2 +FLAGS.SILENT (\\Seen)").await;
+    assert!(!r.contains("FETCH"), "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sent_dates_are_the_senders_day() {
+    let h = Harness::start().await;
+    let mut c = logged_in(&h, "bob@example.com").await;
+    // 25 March at +0200 is 24 March in UTC: SENTON compares the day as written
+    append(
+        &mut c,
+        "Date: Sun, 25 Mar 2007 00:00:00 +0200\r\nSubject: a\r\n\r\nx\r\n",
+    )
+    .await;
+    append(
+        &mut c,
+        "Date: Sun, 25 Mar 2007 23:30:00 -0500\r\nSubject: b\r\n\r\nx\r\n",
+    )
+    .await;
+    c.run("s", "SELECT INBOX").await;
+    let r = c.run("o", "SEARCH SENTON 25-Mar-2007").await;
+    assert!(r.contains("* SEARCH 1 2\r\n"), "{r}");
+    let r = c.run("b", "SEARCH SENTBEFORE 25-Mar-2007").await;
+    assert!(r.contains("* SEARCH\r\n"), "{r}");
+    let r = c.run("n", "SEARCH SENTSINCE 26-Mar-2007").await;
+    assert!(r.contains("* SEARCH\r\n"), "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_binary_and_condstore_details() {
+    let h = Harness::start().await;
+    let mut c = logged_in(&h, "bob@example.com").await;
+    // quoted-printable with transport padding and soft breaks after it
+    append(
+        &mut c,
+        "Subject: qp\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+         hello  \r\nfoo\t \t= \r\nb\r\nfoo = \t\r\nbar\r\n",
+    )
+    .await;
+    // a NUL in an 8bit body may not go out in a literal: 0x80 instead, as Dovecot
+    c.send("a APPEND INBOX {21+}\r\nSubject: nul\r\n\r\na\0b\r\n\r\n")
+        .await;
+    assert!(c.until_tagged("a").await.contains("a OK"));
+    c.run("s", "SELECT INBOX").await;
+    let r = c.run("q", "FETCH 1 (BINARY.SIZE[1] BINARY.PEEK[1])").await;
+    assert!(r.contains("BINARY.SIZE[1] 25"), "{r}");
+    assert!(
+        r.contains("BINARY[1] {25}\r\nhello\r\nfoo\t \tb\r\nfoo bar\r\n"),
+        "{r}"
+    );
+    let r = c.run("n", "FETCH 2 BODY.PEEK[TEXT]").await;
+    assert!(r.contains("BODY[TEXT] {5}\r\na\u{FFFD}b\r\n"), "{r}");
+    // the first CONDSTORE-enabling command tells HIGHESTMODSEQ
+    let r = c.run("m", "FETCH 1 MODSEQ").await;
+    assert!(r.contains("* OK [HIGHESTMODSEQ "), "{r}");
+    assert!(
+        !c.run("m2", "FETCH 1 MODSEQ")
+            .await
+            .contains("HIGHESTMODSEQ")
+    );
+    c.run("f", "STORE 1 +FLAGS.SILENT (\\Seen)").await;
+    c.run("f", "STORE 2 +FLAGS.SILENT (\\Seen)").await;
+    let modseq = |r: &str, uid: u32| -> String {
+        let at = at(r, &format!("* {uid} FETCH (MODSEQ ("));
+        r[at..]
+            .split(['(', ')'])
+            .nth(2)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let all = c.run("a", "FETCH 1:2 MODSEQ").await;
+    let (m1, m2) = (modseq(&all, 1), modseq(&all, 2));
+    assert_ne!(m1, m2, "{all}");
+    // RFC 7162 §3.1.5: MIN alone carries the MODSEQ of the message it returns
+    let r = c.run("e", "SEARCH RETURN (MIN) MODSEQ 1").await;
+    assert!(r.contains(&format!("MIN 1 MODSEQ {m1}\r\n")), "{r}");
+    let r = c.run("e2", "SEARCH RETURN (MAX) MODSEQ 1").await;
+    assert!(r.contains(&format!("MAX 2 MODSEQ {m2}\r\n")), "{r}");
+}

@@ -12,6 +12,19 @@ pub use structure::{Kind, MAX_BOUNDARY, MAX_DEPTH, MAX_PARTS, Message, Part, par
 
 use mail_parser::{HeaderName, HeaderValue};
 
+/// The calendar day the `Date:` of `part` names, as written (year, month, day), whatever
+/// its zone: what SEARCH SENTON and its kin compare (RFC 9051 §6.4.4).
+pub fn date_as_written(part: &Part<'_>) -> Option<(i64, i64, i64)> {
+    part.headers()
+        .iter()
+        .rev()
+        .find(|h| h.name == HeaderName::Date)
+        .and_then(|h| match &h.value {
+            HeaderValue::DateTime(d) => Some((d.year as i64, d.month as i64, d.day as i64)),
+            _ => None,
+        })
+}
+
 /// The `Date:` of `part` in seconds since 1970, when it can be read.
 pub fn date(part: &Part<'_>) -> Option<i64> {
     part.headers()

@@ -32,39 +32,50 @@ pub fn decoded<'a>(msg: &Message<'a>, part: &Part<'_>) -> Result<Vec<u8>, Unknow
 }
 
 /// Undoes quoted-printable (RFC 2045 §6.7), keeping the part's line breaks as they are:
-/// soft breaks (`=` at a line's end) go, `=XX` becomes the octet, anything malformed
-/// passes through unchanged.
+/// spaces and tabs at a line's end are transport padding and go (rule 3), a line ending in
+/// `=` (after that padding) is a soft break and joins the next (rule 5), `=XX` becomes
+/// the octet, anything malformed passes through unchanged. One pass, line by line.
 pub fn quoted_printable(body: &[u8]) -> Vec<u8> {
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
     let mut out = Vec::with_capacity(body.len());
-    let mut i = 0;
-    while i < body.len() {
-        let c = body[i];
-        if c != b'=' {
-            out.push(c);
-            i += 1;
-            continue;
-        }
-        match (body.get(i + 1), body.get(i + 2)) {
-            (Some(b'\r'), Some(b'\n')) => i += 3,
-            (Some(b'\n'), _) => i += 2,
-            (Some(&a), Some(&b)) => match (hex(a), hex(b)) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 3;
-                }
-                _ => {
-                    out.push(c);
-                    i += 1;
-                }
-            },
-            _ => {
-                out.push(c);
-                i += 1;
+    for line in body.split_inclusive(|&b| b == b'\n') {
+        let (content, ending) = match line {
+            [c @ .., b'\r', b'\n'] => (c, &b"\r\n"[..]),
+            [c @ .., b'\n'] => (c, &b"\n"[..]),
+            c => (c, &b""[..]),
+        };
+        let end = content
+            .iter()
+            .rposition(|&b| b != b' ' && b != b'\t')
+            .map_or(0, |i| i + 1);
+        let content = &content[..end];
+        match content.strip_suffix(b"=") {
+            Some(joined) => decode_qp_line(joined, &mut out),
+            None => {
+                decode_qp_line(content, &mut out);
+                out.extend_from_slice(ending);
             }
         }
     }
     out
+}
+
+/// `=XX` escapes of one line (without its break) decoded into `out`.
+fn decode_qp_line(line: &[u8], out: &mut Vec<u8>) {
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut i = 0;
+    while i < line.len() {
+        let c = line[i];
+        if c == b'='
+            && i + 2 < line.len()
+            && let (Some(h), Some(l)) = (hex(line[i + 1]), hex(line[i + 2]))
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
+        }
+        out.push(c);
+        i += 1;
+    }
 }
 
 /// The text of a leaf `text/*` part (or a part with no type) in UTF-8, HTML turned into
@@ -119,4 +130,23 @@ pub fn body_text(msg: &Message<'_>) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quoted_printable;
+
+    #[test]
+    fn quoted_printable_padding_soft_breaks_and_escapes() {
+        // imaptest's fetch-binary-mime-qp body
+        let body = b"hello  \r\nbar\r\nfoo\tbar\r\nfoo\t \t= \r\nb\r\nfoo = \t\r\nbar\r\nfoo b\r\nfoo  \r\nbar\r\nfoo_bar\r\n";
+        assert_eq!(
+            quoted_printable(body),
+            b"hello\r\nbar\r\nfoo\tbar\r\nfoo\t \tb\r\nfoo bar\r\nfoo b\r\nfoo\r\nbar\r\nfoo_bar\r\n"
+        );
+        assert_eq!(quoted_printable(b"a=3Db=\nc=\r\nd"), b"a=bcd");
+        // malformed escapes pass through; a bare `=` at the very end is a soft break
+        assert_eq!(quoted_printable(b"=zz =4 x="), b"=zz =4 x");
+        assert_eq!(quoted_printable(b"no break"), b"no break");
+    }
 }

@@ -98,12 +98,13 @@ impl LineClient {
         s.flush().await.expect("flush");
     }
 
-    /// One line with its CRLF; empty when the connection closed.
+    /// One line with its CRLF (octets that are not UTF-8 as U+FFFD); empty when the
+    /// connection closed.
     pub async fn line(&mut self) -> String {
         use tokio::io::AsyncBufReadExt;
-        let mut line = String::new();
-        self.stream.read_line(&mut line).await.unwrap_or(0);
-        line
+        let mut line = Vec::new();
+        self.stream.read_until(b'\n', &mut line).await.unwrap_or(0);
+        String::from_utf8_lossy(&line).into_owned()
     }
 
     /// Sends a line and reads one line back.

@@ -39,7 +39,7 @@ impl Session {
         }
         let mut items = items.to_vec();
         if changed_since.is_some() || items.contains(&FetchItem::ModSeq) {
-            self.condstore = true;
+            self.enable_condstore();
             if !items.contains(&FetchItem::ModSeq) {
                 items.push(FetchItem::ModSeq);
             }

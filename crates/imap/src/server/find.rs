@@ -33,7 +33,7 @@ impl Session {
         let largest_uid = entries.last().map(|e| e.uid).unwrap_or(0);
         let needs_body = search::needs_message(key);
         let mut hits = Vec::new();
-        let mut highest_modseq = 0;
+        let mut modseqs = Vec::new();
         for (c, chunk) in entries.chunks(BODY_BATCH).enumerate() {
             let mut bodies = std::collections::HashMap::new();
             if needs_body && let (Some(a), Some(b)) = (chunk.first(), chunk.last()) {
@@ -67,14 +67,16 @@ impl Session {
                 };
                 if search::matches(key, &ctx) {
                     hits.push(if uid { e.uid } else { seq });
-                    highest_modseq = highest_modseq.max(e.modseq);
+                    modseqs.push(e.modseq);
                 }
             }
         }
-        // CONDSTORE: a MODSEQ key makes the reply carry the highest MODSEQ found
-        let modseq = (uses_modseq(key) && !hits.is_empty()).then_some(highest_modseq);
+        // CONDSTORE: a MODSEQ key makes the reply carry a MODSEQ
+        let modseq = uses_modseq(key)
+            .then(|| reply_modseq(returns.unwrap_or_default(), &modseqs))
+            .flatten();
         if modseq.is_some() {
-            self.condstore = true;
+            self.enable_condstore();
         }
         let line = match returns {
             None if !self.rev2 => {
@@ -121,6 +123,21 @@ fn esearch(tag: &str, uid: bool, options: &[String], hits: &[u32], modseq: Optio
     line
 }
 
+/// The MODSEQ a CONDSTORE search reply carries (RFC 7162 §3.1.5), given the hits' MODSEQs
+/// in hit order (ascending numbers): that of the one message MIN or MAX alone returns,
+/// the higher of the two for MIN and MAX, else the highest of all; none without a hit.
+fn reply_modseq(options: &[String], modseqs: &[i64]) -> Option<i64> {
+    let (first, last) = (*modseqs.first()?, *modseqs.last()?);
+    let has = |o: &str| options.iter().any(|x| x == o);
+    let others = has("COUNT") || has("ALL") || options.is_empty();
+    Some(match (has("MIN"), has("MAX"), others) {
+        (true, false, false) => first,
+        (false, true, false) => last,
+        (true, true, false) => first.max(last),
+        _ => modseqs.iter().copied().max().unwrap_or(last),
+    })
+}
+
 fn uses_modseq(key: &SearchKey) -> bool {
     match key {
         SearchKey::ModSeq(_) => true,
@@ -144,6 +161,13 @@ mod tests {
             esearch("t", false, &opts, &[5, 7], Some(12)),
             "* ESEARCH (TAG \"t\") MIN 5 MAX 7 COUNT 2 MODSEQ 12"
         );
+        let o = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(reply_modseq(&o(&["MIN"]), &[6, 8, 7]), Some(6));
+        assert_eq!(reply_modseq(&o(&["MAX"]), &[6, 8, 7]), Some(7));
+        assert_eq!(reply_modseq(&o(&["MIN", "MAX"]), &[6, 8, 7]), Some(7));
+        assert_eq!(reply_modseq(&o(&["MIN", "COUNT"]), &[6, 8, 7]), Some(8));
+        assert_eq!(reply_modseq(&[], &[6, 8, 7]), Some(8));
+        assert_eq!(reply_modseq(&[], &[]), None);
         assert_eq!(
             esearch("t", false, &opts, &[], None),
             "* ESEARCH (TAG \"t\") COUNT 0"

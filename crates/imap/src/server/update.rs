@@ -1,5 +1,7 @@
 //! Changing messages of the selected mailbox: STORE (with UNCHANGEDSINCE), COPY and MOVE.
 
+use std::collections::{HashMap, HashSet};
+
 use super::*;
 
 impl Session {
@@ -17,6 +19,9 @@ impl Session {
         if self.view.as_ref().is_some_and(|v| v.read_only) {
             self.no(tag, "[READ-ONLY] mailbox selected with EXAMINE");
             return;
+        }
+        if unchanged_since.is_some() {
+            self.enable_condstore();
         }
         let seqs = self.resolve(uid, set);
         let Some(view) = self.view.as_ref() else {
@@ -55,28 +60,43 @@ impl Session {
             if view.keywords.learn(update.changed.iter().map(|(_, f)| f)) {
                 lines.extend(view.keywords.lines(view.read_only));
             }
-            for (u, new_flags) in &update.changed {
-                if let Ok(i) = view.entries.binary_search_by_key(u, |e| e.uid) {
+            let changed: HashMap<u32, &Flags> =
+                update.changed.iter().map(|(u, f)| (*u, f)).collect();
+            let refused: HashSet<u32> = update.modified.iter().copied().collect();
+            for u in &uids {
+                let Ok(i) = view.entries.binary_search_by_key(u, |e| e.uid) else {
+                    continue;
+                };
+                let new_flags = changed.get(u);
+                if let Some(flags) = new_flags {
                     let entry = &mut view.entries_mut()[i];
-                    entry.flags = new_flags.clone();
+                    entry.flags = (*flags).clone();
                     entry.modseq = update.modseq;
-                    if !silent || unchanged_since.is_some() {
-                        let uid_part = if uid {
-                            format!("UID {u} ")
-                        } else {
-                            String::new()
-                        };
-                        let modseq = if self.condstore || unchanged_since.is_some() {
-                            format!(" MODSEQ ({})", update.modseq)
-                        } else {
-                            String::new()
-                        };
-                        lines.push(format!(
-                            "* {} FETCH ({uid_part}FLAGS {}{modseq})",
-                            i + 1,
-                            flag_list(new_flags)
-                        ));
-                    }
+                }
+                // RFC 9051 §6.4.6: the flags as they now are, changed or not, unless
+                // .SILENT (which still tells CONDSTORE clients the new MODSEQs)
+                let tell = if new_flags.is_some() {
+                    !silent || unchanged_since.is_some()
+                } else {
+                    !silent && !refused.contains(u)
+                };
+                if tell {
+                    let entry = &view.entries[i];
+                    let uid_part = if uid {
+                        format!("UID {u} ")
+                    } else {
+                        String::new()
+                    };
+                    let modseq = if self.condstore || unchanged_since.is_some() {
+                        format!(" MODSEQ ({})", entry.modseq)
+                    } else {
+                        String::new()
+                    };
+                    lines.push(format!(
+                        "* {} FETCH ({uid_part}FLAGS {}{modseq})",
+                        i + 1,
+                        flag_list(&entry.flags)
+                    ));
                 }
             }
         }

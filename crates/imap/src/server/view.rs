@@ -352,6 +352,16 @@ impl Session {
         }
     }
 
+    /// Turns CONDSTORE on for the session (a CONDSTORE-enabling command, RFC 7162 §3.1);
+    /// the first time, with a mailbox selected, tells its HIGHESTMODSEQ.
+    pub(super) fn enable_condstore(&mut self) {
+        if !std::mem::replace(&mut self.condstore, true)
+            && let Some(m) = self.view.as_ref().map(|v| v.modseq)
+        {
+            self.line(&format!("* OK [HIGHESTMODSEQ {m}] highest"));
+        }
+    }
+
     /// The sequence numbers (1-based) a set names, in order.
     pub(super) fn resolve(&self, uid: bool, set: &SequenceSet) -> Vec<usize> {
         let Some(view) = self.view.as_ref() else {
