@@ -182,3 +182,62 @@ async fn bodies_binary_and_condstore_details() {
     let r = c.run("e2", "SEARCH RETURN (MAX) MODSEQ 1").await;
     assert!(r.contains(&format!("MAX 2 MODSEQ {m2}\r\n")), "{r}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hierarchy_and_subscriptions() {
+    let h = Harness::start().await;
+    let mut c = logged_in(&h, "bob@example.com").await;
+    // a trailing separator declares a parent-to-be: the name is made without it
+    assert!(c.run("c", "CREATE top/").await.contains("c OK"));
+    assert!(c.run("c2", "CREATE top/mid/leaf").await.contains("c2 OK"));
+    let r = c.run("l", "LIST \"\" top/%").await;
+    assert!(
+        r.contains("* LIST (\\HasChildren) \"/\" \"top/mid\"\r\n"),
+        "{r}"
+    );
+    assert!(c.run("s", "SELECT top/mid").await.contains("s OK"));
+    // CREATE does not subscribe; SUBSCRIBE takes a name with no mailbox
+    let r = c.run("ls", "LSUB \"\" top*").await;
+    assert!(!r.contains("* LSUB"), "{r}");
+    assert!(c.run("u", "SUBSCRIBE top/mid/leaf").await.contains("u OK"));
+    assert!(c.run("u2", "SUBSCRIBE ghost").await.contains("u2 OK"));
+    // LSUB with `%` gives the unsubscribed parent, \Noselect (RFC 3501 §6.3.9)
+    let r = c.run("ls2", "LSUB \"\" top/%").await;
+    assert!(
+        r.contains("* LSUB (\\Noselect) \"/\" \"top/mid\"\r\n"),
+        "{r}"
+    );
+    // DELETE keeps the subscription: \NonExistent under LIST (SUBSCRIBED)
+    c.run("x", "UNSELECT").await;
+    assert!(c.run("d", "DELETE top/mid/leaf").await.contains("d OK"));
+    let r = c.run("l2", "LIST (SUBSCRIBED) \"\" *").await;
+    assert!(
+        r.contains("(\\NonExistent \\Subscribed) \"/\" \"top/mid/leaf\""),
+        "{r}"
+    );
+    assert!(
+        r.contains("(\\NonExistent \\Subscribed) \"/\" \"ghost\""),
+        "{r}"
+    );
+    assert!(
+        r.contains("\"Sent\""),
+        "default folders stay subscribed: {r}"
+    );
+    // RECURSIVEMATCH: the parent for its subscribed child, with CHILDINFO
+    let r = c
+        .run("l3", "LIST (SUBSCRIBED RECURSIVEMATCH) \"\" top/%")
+        .await;
+    assert!(
+        r.contains("* LIST (\\HasNoChildren) \"/\" \"top/mid\" (\"CHILDINFO\" (\"SUBSCRIBED\"))"),
+        "{r}"
+    );
+    // unknown selection options and RECURSIVEMATCH alone are BAD, even with an empty pattern
+    for (tag, cmd) in [
+        ("b1", "LIST (imaptest) \"\" \"\""),
+        ("b2", "LIST (RECURSIVEMATCH) \"\" \"\""),
+        ("b3", "LIST (RECURSIVEMATCH REMOTE) \"\" *"),
+    ] {
+        let r = c.run(tag, cmd).await;
+        assert!(r.contains(&format!("{tag} BAD")), "{r}");
+    }
+}

@@ -172,6 +172,8 @@ pub trait Folders: Send + Sync {
     /// Deletes a folder and its messages (not INBOX).
     async fn delete_mailbox(&self, user_id: i64, name: &str) -> Result<()>;
     async fn set_subscribed(&self, user_id: i64, name: &str, subscribed: bool) -> Result<()>;
+    /// The subscribed names, mailbox or not, sorted.
+    async fn subscriptions(&self, user_id: i64) -> Result<Vec<String>>;
 }
 
 /// What IMAP does to messages: APPEND, COPY, MOVE, STORE, the changes since a MODSEQ, and

@@ -154,10 +154,11 @@ impl Directory for SqlStore {
         };
         let user = user_from_row(&row)?;
         let uidvalidity = created_at.clamp(1, i64::from(u32::MAX));
+        // the default folders, subscribed (clients that show only subscribed ones see them)
         for (name, role) in DEFAULT_FOLDERS {
             sqlx::query(
-                "INSERT INTO mailboxes (user_id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed) \
-                 VALUES ($1, $2, $3, $4, 1, 1, 1)",
+                "INSERT INTO mailboxes (user_id, name, special_use, uidvalidity, uidnext, highestmodseq) \
+                 VALUES ($1, $2, $3, $4, 1, 1)",
             )
             .bind(user.id)
             .bind(name)
@@ -165,6 +166,11 @@ impl Directory for SqlStore {
             .bind(uidvalidity)
             .execute(&mut *w.tx)
             .await?;
+            sqlx::query("INSERT INTO subscriptions (user_id, name) VALUES ($1, $2)")
+                .bind(user.id)
+                .bind(name)
+                .execute(&mut *w.tx)
+                .await?;
         }
         sqlx::query("UPDATE users SET last_uidvalidity = $1 WHERE id = $2")
             .bind(uidvalidity)
@@ -198,6 +204,7 @@ impl Directory for SqlStore {
             "DELETE FROM mailbox_messages WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE user_id = $1)",
             "DELETE FROM expunged WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE user_id = $1)",
             "DELETE FROM mailboxes WHERE user_id = $1",
+            "DELETE FROM subscriptions WHERE user_id = $1",
             "DELETE FROM users WHERE id = $1",
         ] {
             sqlx::query(sql).bind(id).execute(&mut *w.tx).await?;

@@ -1,5 +1,8 @@
-//! Folder management for IMAP — the store's [`Folders`]: create, rename (with children,
-//! and the INBOX rule), delete, subscribe. Folder names use `/` as the hierarchy separator.
+//! Folder management for IMAP — the store's [`Folders`]: create (with the parents the
+//! name needs), rename (with children, and the INBOX rule), delete, subscribe. Folder
+//! names use `/` as the hierarchy separator. Subscriptions are kept by name, apart from
+//! the mailboxes (RFC 9051 §6.3.7): CREATE does not subscribe, DELETE keeps the
+//! subscription, a name with no mailbox may be subscribed; RENAME takes them along.
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -49,36 +52,8 @@ impl Folders for SqlStore {
             ));
         }
         let mut w = self.db.begin_write().await?;
-        // A new UIDVALIDITY, never one this user had before (not even for a deleted folder).
-        let uidvalidity: Option<i64> = sqlx::query_scalar(
-            "UPDATE users SET last_uidvalidity = CASE WHEN last_uidvalidity + 1 > $1 \
-               THEN last_uidvalidity + 1 ELSE $1 END \
-             WHERE id = $2 RETURNING last_uidvalidity",
-        )
-        .bind(now().clamp(1, i64::from(u32::MAX)))
-        .bind(user_id)
-        .fetch_optional(&mut *w.tx)
-        .await?;
-        let uidvalidity = uidvalidity
-            .ok_or_else(|| StoreError::NotFound(format!("user {user_id} does not exist")))?;
-        let inserted = sqlx::query(
-            "INSERT INTO mailboxes (user_id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed) \
-             VALUES ($1, $2, $3, $4, 1, 1, 1) RETURNING id",
-        )
-        .bind(user_id)
-        .bind(name)
-        .bind(special_use)
-        .bind(uidvalidity)
-        .fetch_one(&mut *w.tx)
-        .await;
-        match inserted {
-            Err(e) if StoreError::is_unique_violation(&e) => {
-                return Err(StoreError::AlreadyExists(format!(
-                    "mailbox {name} already exists"
-                )));
-            }
-            other => other?,
-        };
+        make_parents(&mut w, user_id, name).await?;
+        insert_mailbox(&mut w, user_id, name, special_use).await?;
         w.commit().await?;
         self.get_mailbox(user_id, name)
             .await?
@@ -89,6 +64,11 @@ impl Folders for SqlStore {
     /// folder and leaves INBOX empty (RFC 9051 §6.3.6).
     async fn rename_mailbox(&self, user_id: i64, from: &str, to: &str) -> Result<()> {
         check_name(to)?;
+        if to.starts_with(&format!("{from}{SEPARATOR}")) {
+            return Err(StoreError::Invalid(format!(
+                "{from} cannot move under itself ({to})"
+            )));
+        }
         if is_inbox(to) {
             return Err(StoreError::AlreadyExists(
                 "mailbox INBOX already exists".into(),
@@ -134,6 +114,8 @@ impl Folders for SqlStore {
             .bind(source.id)
             .execute(&mut *w.tx)
             .await?;
+        make_parents(&mut w, user_id, to).await?;
+        rename_subscription(&mut w, user_id, from, to).await?;
         for child in children {
             let id: i64 = child.try_get("id")?;
             let name: String = child.try_get("name")?;
@@ -146,6 +128,7 @@ impl Folders for SqlStore {
                 .bind(id)
                 .execute(&mut *w.tx)
                 .await?;
+            rename_subscription(&mut w, user_id, &name, &renamed).await?;
         }
         w.commit().await
     }
@@ -181,20 +164,114 @@ impl Folders for SqlStore {
         w.commit().await
     }
 
+    /// Subscribes or unsubscribes a name, whether a mailbox has it or not.
     async fn set_subscribed(&self, user_id: i64, name: &str, subscribed: bool) -> Result<()> {
-        let mut w = self.db.begin_write().await?;
-        let done =
-            sqlx::query("UPDATE mailboxes SET subscribed = $1 WHERE user_id = $2 AND name = $3")
-                .bind(i64::from(subscribed))
-                .bind(user_id)
-                .bind(name)
-                .execute(&mut *w.tx)
-                .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "mailbox {name} does not exist"
-            )));
+        let name = if is_inbox(name) { "INBOX" } else { name };
+        if subscribed {
+            check_name(name)?;
         }
+        let mut w = self.db.begin_write().await?;
+        let sql = if subscribed {
+            "INSERT INTO subscriptions (user_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM subscriptions WHERE user_id = $1 AND name = $2"
+        };
+        sqlx::query(sql)
+            .bind(user_id)
+            .bind(name)
+            .execute(&mut *w.tx)
+            .await?;
         w.commit().await
     }
+
+    async fn subscriptions(&self, user_id: i64) -> Result<Vec<String>> {
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM subscriptions WHERE user_id = $1 ORDER BY name")
+                .bind(user_id)
+                .fetch_all(&self.db.pool)
+                .await?;
+        Ok(names)
+    }
+}
+
+/// The parents a name needs, made where missing, as RFC 9051 §6.3.4 asks of CREATE and
+/// §6.3.6 of RENAME: `a/b/c` needs `a` and `a/b`. At most 256 (names are 512 octets).
+async fn make_parents(w: &mut crate::engine::WriteTx<'_>, user_id: i64, name: &str) -> Result<()> {
+    let parents = name
+        .match_indices(SEPARATOR)
+        .map(|(i, _)| &name[..i])
+        .filter(|p| !is_inbox(p));
+    for parent in parents {
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM mailboxes WHERE user_id = $1 AND name = $2")
+                .bind(user_id)
+                .bind(parent)
+                .fetch_optional(&mut *w.tx)
+                .await?;
+        if exists.is_none() {
+            insert_mailbox(w, user_id, parent, None).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Adds a mailbox with a new UIDVALIDITY, never one this user had before (not even for a
+/// deleted folder).
+async fn insert_mailbox(
+    w: &mut crate::engine::WriteTx<'_>,
+    user_id: i64,
+    name: &str,
+    special_use: Option<&str>,
+) -> Result<()> {
+    let uidvalidity: Option<i64> = sqlx::query_scalar(
+        "UPDATE users SET last_uidvalidity = CASE WHEN last_uidvalidity + 1 > $1 \
+           THEN last_uidvalidity + 1 ELSE $1 END \
+         WHERE id = $2 RETURNING last_uidvalidity",
+    )
+    .bind(now().clamp(1, i64::from(u32::MAX)))
+    .bind(user_id)
+    .fetch_optional(&mut *w.tx)
+    .await?;
+    let uidvalidity = uidvalidity
+        .ok_or_else(|| StoreError::NotFound(format!("user {user_id} does not exist")))?;
+    let inserted = sqlx::query(
+        "INSERT INTO mailboxes (user_id, name, special_use, uidvalidity, uidnext, highestmodseq) \
+         VALUES ($1, $2, $3, $4, 1, 1)",
+    )
+    .bind(user_id)
+    .bind(name)
+    .bind(special_use)
+    .bind(uidvalidity)
+    .execute(&mut *w.tx)
+    .await;
+    match inserted {
+        Err(e) if StoreError::is_unique_violation(&e) => Err(StoreError::AlreadyExists(format!(
+            "mailbox {name} already exists"
+        ))),
+        other => other.map(|_| ()).map_err(Into::into),
+    }
+}
+
+/// A renamed mailbox keeps its subscription under the new name.
+async fn rename_subscription(
+    w: &mut crate::engine::WriteTx<'_>,
+    user_id: i64,
+    from: &str,
+    to: &str,
+) -> Result<()> {
+    let done = sqlx::query("DELETE FROM subscriptions WHERE user_id = $1 AND name = $2")
+        .bind(user_id)
+        .bind(from)
+        .execute(&mut *w.tx)
+        .await?;
+    if done.rows_affected() > 0 {
+        sqlx::query(
+            "INSERT INTO subscriptions (user_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(to)
+        .execute(&mut *w.tx)
+        .await?;
+    }
+    Ok(())
 }

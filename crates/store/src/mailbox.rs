@@ -14,8 +14,11 @@ use crate::flags::Flags;
 use crate::model::{Mailbox, MailboxChange, MailboxEntry, Summary};
 use crate::sql_store::SqlStore;
 
-const MAILBOX_COLUMNS: &str =
-    "id, user_id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed";
+/// A mailbox's columns, and whether its name is subscribed (a subscription is kept by
+/// name, apart from the mailbox: see `folders.rs`).
+const MAILBOX_COLUMNS: &str = "id, user_id, name, special_use, uidvalidity, uidnext, highestmodseq, \
+     CASE WHEN EXISTS (SELECT 1 FROM subscriptions s \
+       WHERE s.user_id = mailboxes.user_id AND s.name = mailboxes.name) THEN 1 ELSE 0 END AS subscribed";
 
 fn mailbox_from_row(row: &AnyRow) -> Result<Mailbox> {
     Ok(Mailbox {

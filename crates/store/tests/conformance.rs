@@ -1638,7 +1638,15 @@ async fn folders_create_rename_delete(f: &Fixture) {
     let inbox = inbox(&store, &bob).await;
     let work = store.create_mailbox(bob.id, "Work", None).await.unwrap();
     assert!(work.uidvalidity > inbox.uidvalidity, "a fresh UIDVALIDITY");
-    assert_eq!((work.uidnext, work.subscribed), (1, true));
+    // CREATE does not subscribe (RFC 9051 §6.3.7 keeps the two apart)
+    assert_eq!((work.uidnext, work.subscribed), (1, false));
+    assert!(
+        store
+            .subscriptions(bob.id)
+            .await
+            .unwrap()
+            .contains(&"Sent".to_string())
+    );
     let e = store
         .create_mailbox(bob.id, "Work", None)
         .await
@@ -1728,15 +1736,57 @@ async fn folders_create_rename_delete(f: &Fixture) {
         Err(StoreError::NotFound(_))
     ));
 
-    store.set_subscribed(bob.id, "Job", false).await.unwrap();
+    // subscriptions are by name: with or without a mailbox, kept by DELETE, moved by RENAME
+    store.set_subscribed(bob.id, "Job", true).await.unwrap();
     assert!(
-        !store
+        store
             .get_mailbox(bob.id, "Job")
             .await
             .unwrap()
             .unwrap()
             .subscribed
     );
+    store.set_subscribed(bob.id, "Not/yet", true).await.unwrap();
+    store.rename_mailbox(bob.id, "Job", "Task").await.unwrap();
+    assert!(
+        store
+            .get_mailbox(bob.id, "Task")
+            .await
+            .unwrap()
+            .unwrap()
+            .subscribed
+    );
+    store.delete_mailbox(bob.id, "Task/2026").await.unwrap();
+    store.delete_mailbox(bob.id, "Task").await.unwrap();
+    let subs = store.subscriptions(bob.id).await.unwrap();
+    assert!(
+        subs.contains(&"Task".to_string()) && subs.contains(&"Not/yet".to_string()),
+        "{subs:?}"
+    );
+    assert!(!subs.contains(&"Job".to_string()), "{subs:?}");
+    store.set_subscribed(bob.id, "Task", false).await.unwrap();
+    assert!(
+        !store
+            .subscriptions(bob.id)
+            .await
+            .unwrap()
+            .contains(&"Task".to_string())
+    );
+
+    // a name needs its parents: they are made, and a folder cannot move under itself
+    store.create_mailbox(bob.id, "A/B/C", None).await.unwrap();
+    for name in ["A", "A/B", "A/B/C"] {
+        assert!(
+            store.get_mailbox(bob.id, name).await.unwrap().is_some(),
+            "{name}"
+        );
+    }
+    store.rename_mailbox(bob.id, "A/B/C", "X/Y").await.unwrap();
+    assert!(store.get_mailbox(bob.id, "X").await.unwrap().is_some());
+    assert!(matches!(
+        store.rename_mailbox(bob.id, "A", "A/Z").await,
+        Err(StoreError::Invalid(_))
+    ));
 }
 
 async fn append_copy_move(f: &Fixture) {

@@ -181,6 +181,12 @@ impl Session {
                 mailbox,
                 special_use,
             } if authenticated => {
+                // RFC 9051 §6.3.4: a trailing separator declares a parent-to-be; the name
+                // is created without it
+                let mailbox = match mailbox.strip_suffix('/') {
+                    Some(name) if !name.is_empty() => name.to_string(),
+                    _ => mailbox,
+                };
                 let r = self
                     .store_call(|s, u| async move {
                         s.create_mailbox(

@@ -1,6 +1,8 @@
 //! Commands on folders rather than on the selected mailbox: LIST/LSUB, STATUS, APPEND
 //! and GETQUOTA.
 
+use std::collections::HashSet;
+
 use super::dispatch::quoted;
 use super::*;
 use crate::pattern::{MAX_PATTERN, Pattern};
@@ -34,11 +36,6 @@ impl Session {
                 return;
             }
         };
-        if patterns.len() == 1 && patterns[0].is_empty() {
-            self.line("* LIST (\\Noselect) \"/\" \"\"");
-            self.ok(tag, "LIST completed");
-            return;
-        }
         // LIST-EXTENDED selection options (RFC 5258 §3.1, RFC 6154 §5.1)
         if let Some(bad) = selection.iter().find(|s| {
             !["SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"].contains(&s.as_str())
@@ -52,52 +49,90 @@ impl Session {
             self.bad(tag, "RECURSIVEMATCH needs another selection option");
             return;
         }
+        if patterns.len() == 1 && patterns[0].is_empty() {
+            self.line(&format!("* {word} (\\Noselect) \"/\" \"\""));
+            self.ok(tag, &format!("{word} completed"));
+            return;
+        }
         let subscribed_only = selects("SUBSCRIBED");
         let special_only = selects("SPECIAL-USE");
-        let chosen = |mb: &Mailbox| {
-            (!subscribed_only || mb.subscribed) && (!special_only || mb.special_use.is_some())
+        let subscriptions: HashSet<String> = match store.subscriptions(self.user_id()).await {
+            Ok(s) => s.into_iter().collect(),
+            Err(e) => {
+                self.unavailable(tag, &e);
+                return;
+            }
+        };
+        // the names to consider: every mailbox, and with SUBSCRIBED the subscribed names
+        // that have none (RFC 5258 §3.1: listed \NonExistent)
+        let mut names: Vec<(&str, Option<&Mailbox>)> = boxes
+            .iter()
+            .map(|mb| (mb.name.as_str(), Some(mb)))
+            .collect();
+        if subscribed_only {
+            let existing: HashSet<&str> = boxes.iter().map(|mb| mb.name.as_str()).collect();
+            let mut gone: Vec<&str> = subscriptions
+                .iter()
+                .map(String::as_str)
+                .filter(|n| !existing.contains(n))
+                .collect();
+            gone.sort_unstable();
+            names.extend(gone.into_iter().map(|n| (n, None)));
+        }
+        let subscribed = |name: &str| subscriptions.contains(name);
+        let chosen = |name: &str, mb: Option<&Mailbox>| {
+            (!subscribed_only || subscribed(name))
+                && (!special_only || mb.is_some_and(|m| m.special_use.is_some()))
+        };
+        let has_children = |name: &str| {
+            let prefix = format!("{name}/");
+            boxes.iter().any(|o| o.name.starts_with(&prefix))
         };
         // each pattern with the reference in front; bounded, and matched in linear time
         let compiled: Vec<Pattern> = patterns
             .iter()
             .filter_map(|p| Pattern::new(&format!("{reference}{p}")))
             .collect();
-        for mb in &boxes {
-            if !compiled.iter().any(|p| p.matches(&mb.name)) {
+        let matches = |name: &str| compiled.iter().any(|p| p.matches(name));
+        let mut listed: HashSet<&str> = HashSet::new();
+        let mut lines = Vec::new();
+        for &(name, mb) in &names {
+            if !matches(name) {
                 continue;
             }
-            let prefix = format!("{}/", mb.name);
+            let prefix = format!("{name}/");
             // RECURSIVEMATCH: a parent that is not chosen itself is listed for its
             // chosen descendants, with CHILDINFO saying why
             let child_info = recursive
-                && !chosen(mb)
-                && boxes
+                && !chosen(name, mb)
+                && names
                     .iter()
-                    .any(|o| o.name.starts_with(&prefix) && chosen(o));
-            if !chosen(mb) && !child_info {
+                    .any(|&(o, omb)| o.starts_with(&prefix) && chosen(o, omb));
+            if !chosen(name, mb) && !child_info {
                 continue;
             }
             let mut attrs = Vec::new();
-            let has_children = boxes.iter().any(|o| o.name.starts_with(&prefix));
-            attrs.push(
-                if has_children {
-                    "\\HasChildren"
-                } else {
-                    "\\HasNoChildren"
-                }
-                .to_string(),
-            );
+            match mb {
+                None if lsub => attrs.push("\\Noselect"),
+                None => attrs.push("\\NonExistent"),
+                Some(_) if has_children(name) => attrs.push("\\HasChildren"),
+                Some(_) => attrs.push("\\HasNoChildren"),
+            }
             if !lsub
-                && mb.subscribed
+                && subscribed(name)
                 && (subscribed_only || returns.contains(&ListReturn::Subscribed))
             {
-                attrs.push("\\Subscribed".into());
+                attrs.push("\\Subscribed");
             }
-            if let Some(role) = &mb.special_use {
-                attrs.push(format!("\\{role}"));
+            let role = mb
+                .and_then(|m| m.special_use.as_ref())
+                .map(|r| format!("\\{r}"));
+            let mut attrs = attrs.join(" ");
+            if let Some(role) = role {
+                attrs.push(' ');
+                attrs.push_str(&role);
             }
-            let attrs = attrs.join(" ");
-            let mut line = format!("* {word} ({attrs}) \"/\" {}", quoted(&mb.name));
+            let mut line = format!("* {word} ({attrs}) \"/\" {}", quoted(name));
             if child_info {
                 let why: Vec<&str> = [
                     ("SUBSCRIBED", subscribed_only),
@@ -109,7 +144,45 @@ impl Session {
                 .collect();
                 line.push_str(&format!(" (\"CHILDINFO\" (\"{}\"))", why.join("\" \"")));
             }
+            listed.insert(name);
+            lines.push((line, mb));
+        }
+        // a chosen name below what `%` reaches: its nearest matching parent that was not
+        // listed goes out \Noselect (RFC 3501 §6.3.9 for LSUB; older data for LIST)
+        if !recursive {
+            let mut parents: Vec<&str> = Vec::new();
+            for &(name, mb) in &names {
+                if matches(name) || !chosen(name, mb) {
+                    continue;
+                }
+                let mut at = name.len();
+                while let Some(i) = name[..at].rfind('/') {
+                    let parent = &name[..i];
+                    if matches(parent) {
+                        if !listed.contains(parent) && !parents.contains(&parent) {
+                            parents.push(parent);
+                        }
+                        break;
+                    }
+                    at = i;
+                }
+            }
+            for parent in parents {
+                let exists = boxes.iter().any(|b| b.name == parent);
+                if exists && !lsub {
+                    continue; // a mailbox that was not chosen stays out of LIST
+                }
+                let attrs = if lsub {
+                    "\\Noselect"
+                } else {
+                    "\\Noselect \\HasChildren"
+                };
+                lines.push((format!("* {word} ({attrs}) \"/\" {}", quoted(parent)), None));
+            }
+        }
+        for (line, mb) in lines {
             self.line(&line);
+            let Some(mb) = mb else { continue };
             for r in returns {
                 if let ListReturn::Status(items) = r {
                     match self.status_line(mb, items).await {
