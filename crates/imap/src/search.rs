@@ -216,6 +216,8 @@ pub struct Context<'a> {
     pub count: u32,
     pub largest_uid: u32,
     pub entry: &'a estafeta_store::MailboxEntry,
+    /// Whether the message is recent to this session (`\Recent`).
+    pub recent: bool,
     /// The parsed message, when a key needs headers or text.
     pub message: Option<&'a estafeta_mime::Message<'a>>,
     /// The decoded body text in lower case, made on first use: several BODY/TEXT keys
@@ -274,8 +276,9 @@ pub fn matches(key: &SearchKey, c: &Context<'_>) -> bool {
         Uid(set) => set.contains(c.entry.uid, c.largest_uid),
         Flag(f) => has(f),
         NotFlag(f) => !has(f),
-        New | Recent => false,
-        Old => true,
+        Recent => c.recent,
+        New => c.recent && !has("\\Seen"),
+        Old => !c.recent,
         Bcc(s) => header("Bcc", s),
         Cc(s) => header("Cc", s),
         From(s) => header("From", s),

@@ -42,7 +42,7 @@ async fn a_new_keyword_is_in_flags_before_any_fetch_shows_it() {
         "[PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work \\*)]",
     );
     assert!(
-        flags < permanent && permanent < at(&r, "* 1 FETCH (FLAGS ($Work))"),
+        flags < permanent && permanent < at(&r, "* 1 FETCH (FLAGS ($Work \\Recent))"),
         "{r}"
     );
     // told once: the same keyword again brings no FLAGS
@@ -99,10 +99,13 @@ async fn atoms_sets_and_store_replies() {
     c.run("f", "STORE 1:2 +FLAGS.SILENT (\\Seen)").await;
     let r = c.run("f2", "STORE 1:3 +FLAGS (\\Seen)").await;
     for n in 1..=3 {
-        assert!(r.contains(&format!("* {n} FETCH (FLAGS (\\Seen))")), "{r}");
+        assert!(
+            r.contains(&format!("* {n} FETCH (FLAGS (\\Recent \\Seen))")),
+            "{r}"
+        );
     }
     let r = c.run("f3", "STORE 1 -FLAGS ($absent)").await;
-    assert!(r.contains("* 1 FETCH (FLAGS (\\Seen))"), "{r}");
+    assert!(r.contains("* 1 FETCH (FLAGS (\\Recent \\Seen))"), "{r}");
     let r = c.run("f4", "STORE 2 +FLAGS.SILENT (\\Seen)").await;
     assert!(!r.contains("FETCH"), "{r}");
 }
@@ -240,4 +243,47 @@ async fn hierarchy_and_subscriptions() {
         let r = c.run(tag, cmd).await;
         assert!(r.contains(&format!("{tag} BAD")), "{r}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recent_belongs_to_the_first_session_that_selects() {
+    let h = Harness::start().await;
+    h.deliver("bob@example.com", "one").await;
+    h.deliver("bob@example.com", "two").await;
+    let mut a = logged_in(&h, "bob@example.com").await;
+    let mut b = logged_in(&h, "bob@example.com").await;
+    // EXAMINE looks without taking
+    let r = b.run("e", "EXAMINE INBOX").await;
+    assert!(r.contains("* 2 RECENT\r\n"), "{r}");
+    let r = a.run("st", "STATUS INBOX (RECENT MESSAGES)").await;
+    assert!(r.contains("(RECENT 2 MESSAGES 2)"), "{r}");
+    let r = a.run("s", "SELECT INBOX").await;
+    assert!(r.contains("* 2 RECENT\r\n"), "{r}");
+    let r = a.run("f", "FETCH 1 FLAGS").await;
+    assert!(r.contains("* 1 FETCH (FLAGS (\\Recent))"), "{r}");
+    let r = a.run("q", "SEARCH RECENT").await;
+    assert!(r.contains("* SEARCH 1 2\r\n"), "{r}");
+    a.run("q", "STORE 1 +FLAGS.SILENT (\\Seen \\Recent)").await;
+    let r = a.run("q", "SEARCH NEW").await;
+    assert!(r.contains("* SEARCH 2\r\n"), "{r}");
+    let r = a.run("q", "SEARCH OLD").await;
+    assert!(r.contains("* SEARCH\r\n"), "{r}");
+    // taken: another SELECT sees none; new mail goes to the session that sees it first
+    let r = b.run("s", "SELECT INBOX").await;
+    assert!(r.contains("* 0 RECENT\r\n"), "{r}");
+    let r = b.run("f", "FETCH 1 FLAGS").await;
+    assert!(
+        r.contains("* 1 FETCH (FLAGS (\\Seen))"),
+        "\\Recent is never stored: {r}"
+    );
+    h.deliver("bob@example.com", "three").await;
+    let r = a.run("n", "NOOP").await;
+    assert!(r.contains("* 3 EXISTS\r\n* 3 RECENT\r\n"), "{r}");
+    let r = b.run("n", "NOOP").await;
+    assert!(r.contains("* 3 EXISTS\r\n* 0 RECENT\r\n"), "{r}");
+    // IMAP4rev2 has no \Recent
+    let mut c = logged_in(&h, "bob@example.com").await;
+    c.run("en", "ENABLE IMAP4rev2").await;
+    let r = c.run("s", "SELECT INBOX").await;
+    assert!(!r.contains("RECENT"), "{r}");
 }

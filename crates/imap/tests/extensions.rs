@@ -57,7 +57,7 @@ async fn qresync_reports_vanished_and_changes() {
     assert!(r.contains("* VANISHED 2\r\n"), "{r}");
     assert!(!r.contains("EXPUNGE"), "{r}");
     assert!(
-        r.contains("* 1 FETCH (UID 1 FLAGS (\\Flagged) MODSEQ ("),
+        r.contains("* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent) MODSEQ ("),
         "{r}"
     );
     // selecting another mailbox says the first one closed
@@ -122,7 +122,9 @@ async fn condstore_changes_since() {
         .run("f", &format!("FETCH 1:* (FLAGS) (CHANGEDSINCE {start})"))
         .await;
     assert!(
-        r.contains(&format!("* 2 FETCH (FLAGS (\\Seen) MODSEQ ({changed}))")),
+        r.contains(&format!(
+            "* 2 FETCH (FLAGS (\\Recent \\Seen) MODSEQ ({changed}))"
+        )),
         "{r}"
     );
     assert!(!r.contains("* 1 FETCH"), "{r}");
@@ -144,7 +146,7 @@ async fn esearch_and_imap4rev2() {
     }
     let mut c = logged_in(&h, "bob@example.com").await;
     let r = c.run("s", "SELECT INBOX").await;
-    assert!(r.contains("* 0 RECENT"), "IMAP4rev1 until ENABLE: {r}");
+    assert!(r.contains("* 3 RECENT"), "IMAP4rev1 until ENABLE: {r}");
     let r = c
         .run("a", "SEARCH RETURN (MIN MAX COUNT) SUBJECT alpha")
         .await;
@@ -207,9 +209,12 @@ async fn binary_fetch_decodes_parts() {
     let r = c.run("u", "FETCH 1 BINARY.PEEK[3]").await;
     assert!(r.contains("u NO [UNKNOWN-CTE]"), "{r}");
     let r = c.run("f", "FETCH 1 FLAGS").await;
-    assert!(r.contains("FLAGS ()"), "PEEK leaves \\Seen alone: {r}");
+    assert!(
+        r.contains("FLAGS (\\Recent)"),
+        "PEEK leaves \\Seen alone: {r}"
+    );
     let r = c.run("n", "FETCH 1 BINARY[2]").await;
-    assert!(r.contains("FLAGS (\\Seen)"), "{r}");
+    assert!(r.contains("FLAGS (\\Recent \\Seen)"), "{r}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -287,7 +292,10 @@ async fn expunges_by_others_wait_for_a_command_that_may_tell_them() {
     // FETCH by sequence number: flag news yes, EXPUNGE no (numbers must not shift)
     let r = a.run("f", "FETCH 1:* (UID)").await;
     assert!(!r.contains("EXPUNGE"), "{r}");
-    assert!(r.contains("* 3 FETCH (UID 3 FLAGS (\\Flagged))"), "{r}");
+    assert!(
+        r.contains("* 3 FETCH (UID 3 FLAGS (\\Flagged \\Recent))"),
+        "{r}"
+    );
     let r = a.run("s2", "SEARCH ALL").await;
     assert!(!r.contains("EXPUNGE"), "{r}");
     // NOOP tells the expunge, once

@@ -48,7 +48,7 @@ async fn select_and_fetch_are_byte_identical_to_smtp() {
         )
         .await;
     assert!(r.contains(&format!("RFC822.SIZE {}", stored.len())), "{r}");
-    assert!(r.contains("UID 1 FLAGS ()"), "{r}");
+    assert!(r.contains("UID 1 FLAGS (\\Recent)"), "{r}");
     assert!(
         r.contains("ENVELOPE (NIL \"hello imap\" ((NIL NIL \"someone\" \"outside.test\"))"),
         "{r}"
@@ -64,14 +64,14 @@ async fn select_and_fetch_are_byte_identical_to_smtp() {
         literal_after(&r, "BODY[TEXT] ").starts_with("Hello.\r\n"),
         "{r}"
     );
-    assert!(r.contains("FLAGS (\\Seen)"), "{r}");
+    assert!(r.contains("FLAGS (\\Recent \\Seen)"), "{r}");
     let r = c
         .run(
             "h",
             "UID FETCH 1 (FLAGS BODY.PEEK[HEADER.FIELDS (Subject)])",
         )
         .await;
-    assert!(r.contains("FLAGS (\\Seen)"), "{r}");
+    assert!(r.contains("FLAGS (\\Recent \\Seen)"), "{r}");
     assert_eq!(
         literal_after(&r, "BODY[HEADER.FIELDS (\"Subject\")] "),
         "Subject: hello imap\r\n\r\n"
@@ -88,7 +88,7 @@ async fn flags_set_in_one_session_appear_in_another_and_idle_wakes() {
     a.run("s", "SELECT INBOX").await;
     b.run("s", "SELECT INBOX").await;
     let r = a.run("t", "STORE 1 +FLAGS (\\Flagged)").await;
-    assert!(r.contains("* 1 FETCH (FLAGS (\\Flagged))"), "{r}");
+    assert!(r.contains("* 1 FETCH (FLAGS (\\Flagged \\Recent))"), "{r}");
     let r = b.run("n", "NOOP").await;
     assert!(r.contains("* 1 FETCH (UID 1 FLAGS (\\Flagged))"), "{r}");
     // a changes the message, then b opens it: b hears of a's change before its FETCH
@@ -106,7 +106,10 @@ async fn flags_set_in_one_session_appear_in_another_and_idle_wakes() {
     let r = b.run("n2", "NOOP").await;
     assert!(!r.contains("FETCH"), "nothing new to tell: {r}");
     let r = a.run("n3", "NOOP").await;
-    assert!(r.contains("FLAGS (\\Answered \\Flagged \\Seen)"), "{r}");
+    assert!(
+        r.contains("FLAGS (\\Answered \\Flagged \\Recent \\Seen)"),
+        "{r}"
+    );
     // \Deleted taken off by a: b's EXPUNGE must not remove the message
     b.run("d", "STORE 1 +FLAGS.SILENT (\\Deleted)").await;
     a.run("u", "STORE 1 -FLAGS.SILENT (\\Deleted)").await;
@@ -125,6 +128,8 @@ async fn flags_set_in_one_session_appear_in_another_and_idle_wakes() {
         .await
         .expect("IDLE reported the delivery within 5 s");
     assert_eq!(pushed, "* 2 EXISTS\r\n");
+    // b is the first to see it: recent to b
+    assert_eq!(b.line().await, "* 1 RECENT\r\n");
     b.send("DONE\r\n").await;
     assert!(b.until_tagged("i").await.starts_with("i OK"));
 }

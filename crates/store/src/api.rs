@@ -128,6 +128,10 @@ pub trait Mailboxes: Send + Sync {
     async fn get_mailbox(&self, user_id: i64, name: &str) -> Result<Option<Mailbox>>;
     /// The mailbox by its id (a selected mailbox may be renamed meanwhile).
     async fn mailbox_by_id(&self, mailbox_id: i64) -> Result<Option<Mailbox>>;
+    /// Takes the mailbox's recent messages for the caller (RFC 3501 §2.3.2): returns
+    /// `(from, to)`, the messages with UIDs in `from+1..=to` are recent to this session
+    /// and to no other.
+    async fn claim_recent(&self, mailbox_id: i64) -> Result<(u32, u32)>;
     async fn list_messages(&self, mailbox_id: i64) -> Result<Vec<MailboxEntry>>;
     /// The message's bytes as a reader sees them: per-recipient prefix, then the body.
     async fn read_message(&self, mailbox_id: i64, uid: u32) -> Result<Option<Vec<u8>>> {

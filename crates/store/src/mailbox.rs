@@ -16,7 +16,7 @@ use crate::sql_store::SqlStore;
 
 /// A mailbox's columns, and whether its name is subscribed (a subscription is kept by
 /// name, apart from the mailbox: see `folders.rs`).
-const MAILBOX_COLUMNS: &str = "id, user_id, name, special_use, uidvalidity, uidnext, highestmodseq, \
+const MAILBOX_COLUMNS: &str = "id, user_id, name, special_use, uidvalidity, uidnext, highestmodseq, recent_uid, \
      CASE WHEN EXISTS (SELECT 1 FROM subscriptions s \
        WHERE s.user_id = mailboxes.user_id AND s.name = mailboxes.name) THEN 1 ELSE 0 END AS subscribed";
 
@@ -30,6 +30,7 @@ fn mailbox_from_row(row: &AnyRow) -> Result<Mailbox> {
         uidnext: to_u32(row.try_get("uidnext")?)?,
         highestmodseq: row.try_get("highestmodseq")?,
         subscribed: row.try_get::<i64, _>("subscribed")? != 0,
+        recent_uid: to_u32(row.try_get("recent_uid")?)?,
     })
 }
 
@@ -100,6 +101,32 @@ impl Mailboxes for SqlStore {
         .fetch_optional(&self.db.pool)
         .await?;
         row.as_ref().map(mailbox_from_row).transpose()
+    }
+
+    async fn claim_recent(&self, mailbox_id: i64) -> Result<(u32, u32)> {
+        let mut w = self.db.begin_write().await?;
+        // the row locked first (PostgreSQL), so that two sessions cannot take the same
+        // messages; SQLite's write transactions are one at a time anyway
+        sqlx::query("UPDATE mailboxes SET recent_uid = recent_uid WHERE id = $1")
+            .bind(mailbox_id)
+            .execute(&mut *w.tx)
+            .await?;
+        let row = sqlx::query("SELECT recent_uid, uidnext FROM mailboxes WHERE id = $1")
+            .bind(mailbox_id)
+            .fetch_optional(&mut *w.tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox_id} does not exist")))?;
+        let from = to_u32(row.try_get("recent_uid")?)?;
+        let to = to_u32(row.try_get::<i64, _>("uidnext")? - 1)?;
+        if to > from {
+            sqlx::query("UPDATE mailboxes SET recent_uid = $1 WHERE id = $2")
+                .bind(i64::from(to))
+                .bind(mailbox_id)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        w.commit().await?;
+        Ok((from, to.max(from)))
     }
 
     /// The cached summaries of the bodies of UIDs `first..=last`, in UID order.

@@ -124,6 +124,9 @@ pub struct Mailbox {
     pub uidnext: u32,
     pub highestmodseq: i64,
     pub subscribed: bool,
+    /// Messages with a higher UID are recent (`\Recent`) to the next session that takes
+    /// them (`Mailboxes::claim_recent`).
+    pub recent_uid: u32,
 }
 
 /// One message in a mailbox.

@@ -74,6 +74,7 @@ conformance!(
     queue_operator_commands,
     removing_a_user_releases_bodies,
     folders_create_rename_delete,
+    recent_messages_are_taken_once,
     append_copy_move,
 );
 
@@ -1630,6 +1631,32 @@ async fn reopen_keeps_committed_data_sqlite() {
             .is_some()
     );
     f.finish().await;
+}
+
+async fn recent_messages_are_taken_once(f: &Fixture) {
+    let store = f.store.clone();
+    let bob = setup_user(&store, "bob@example.com").await;
+    let inbox = inbox(&store, &bob).await;
+    assert_eq!(inbox.recent_uid, 0);
+    store.accept(message("one", &[&bob], &[])).await.unwrap();
+    store.accept(message("two", &[&bob], &[])).await.unwrap();
+    // two sessions at once: the messages go to one of them
+    let (a, b) = tokio::join!(store.claim_recent(inbox.id), store.claim_recent(inbox.id));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut taken = [a, b];
+    taken.sort_unstable();
+    assert_eq!(taken, [(0, 2), (2, 2)], "{a:?} {b:?}");
+    assert_eq!(
+        store
+            .mailbox_by_id(inbox.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .recent_uid,
+        2
+    );
+    store.accept(message("three", &[&bob], &[])).await.unwrap();
+    assert_eq!(store.claim_recent(inbox.id).await.unwrap(), (2, 3));
 }
 
 async fn folders_create_rename_delete(f: &Fixture) {

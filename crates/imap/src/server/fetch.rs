@@ -318,6 +318,12 @@ impl Session {
         } else {
             entry.flags.clone()
         };
+        let recent = !self.rev2
+            && self
+                .view
+                .as_ref()
+                .is_some_and(|v| v.recent.contains(entry.uid));
+        let shown_flags = super::recent::shown(&shown_flags, recent);
         let mut out = format!("* {seq} FETCH (").into_bytes();
         for (n, item) in items.iter().enumerate() {
             if n > 0 {

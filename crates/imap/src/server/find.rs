@@ -30,6 +30,12 @@ impl Session {
         };
         let entries = Arc::clone(&view.entries);
         let mailbox_id = view.mailbox.id;
+        // what is recent to this session, as UIDs (the view may change meanwhile)
+        let recent: std::collections::HashSet<u32> = entries
+            .iter()
+            .filter(|e| !self.rev2 && view.recent.contains(e.uid))
+            .map(|e| e.uid)
+            .collect();
         let largest_uid = entries.last().map(|e| e.uid).unwrap_or(0);
         let needs_body = search::needs_message(key);
         let mut hits = Vec::new();
@@ -62,6 +68,7 @@ impl Session {
                     count: entries.len() as u32,
                     largest_uid,
                     entry: e,
+                    recent: recent.contains(&e.uid),
                     message: parsed.as_ref(),
                     body: Default::default(),
                 };

@@ -103,11 +103,12 @@ impl Session {
             let prefix = format!("{name}/");
             // RECURSIVEMATCH: a parent that is not chosen itself is listed for its
             // chosen descendants, with CHILDINFO saying why
+            // (only for descendants the patterns do not list themselves, RFC 5258 §3.5)
             let child_info = recursive
                 && !chosen(name, mb)
                 && names
                     .iter()
-                    .any(|&(o, omb)| o.starts_with(&prefix) && chosen(o, omb));
+                    .any(|&(o, omb)| o.starts_with(&prefix) && chosen(o, omb) && !matches(o));
             if !chosen(name, mb) && !child_info {
                 continue;
             }
@@ -208,7 +209,10 @@ impl Session {
         for item in items {
             parts.push(match item {
                 StatusItem::Messages => format!("MESSAGES {}", entries.len()),
-                StatusItem::Recent => "RECENT 0".to_string(),
+                StatusItem::Recent => format!(
+                    "RECENT {}",
+                    entries.iter().filter(|e| e.uid > mb.recent_uid).count()
+                ),
                 StatusItem::UidNext => format!("UIDNEXT {}", mb.uidnext),
                 StatusItem::UidValidity => format!("UIDVALIDITY {}", mb.uidvalidity),
                 StatusItem::Unseen => format!(
@@ -271,7 +275,7 @@ impl Session {
             return;
         };
         let date = date.unwrap_or_else(estafeta_store::now);
-        let flags = Flags::new(flags.iter().map(String::as_str));
+        let flags = super::recent::settable(flags);
         match self.shared.store.append(mb.id, message, &flags, date).await {
             Ok(d) => {
                 self.refresh(true).await;

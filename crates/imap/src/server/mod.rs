@@ -32,6 +32,7 @@ mod find;
 mod folders;
 mod input;
 mod keywords;
+mod recent;
 mod snapshots;
 mod summaries;
 mod update;
@@ -203,4 +204,6 @@ struct View {
     changes: tokio::sync::broadcast::Receiver<estafeta_store::MailboxChange>,
     /// The keywords the client has been told in FLAGS.
     keywords: keywords::Keywords,
+    /// The messages recent to this session (IMAP4rev1's `\Recent`).
+    recent: recent::Recent,
 }

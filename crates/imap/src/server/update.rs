@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::recent;
 use super::*;
 
 impl Session {
@@ -44,7 +45,7 @@ impl Session {
                 mailbox_id,
                 &uids,
                 change,
-                &Flags::new(flags.iter().map(String::as_str)),
+                &recent::settable(flags),
                 unchanged_since.map(|m| m as i64),
             )
             .await;
@@ -57,7 +58,14 @@ impl Session {
         };
         let mut lines = Vec::new();
         if let Some(view) = self.view.as_mut() {
-            if view.keywords.learn(update.changed.iter().map(|(_, f)| f)) {
+            // the keywords named are created even where nothing changed (`-FLAGS ($new)`,
+            // or messages expunged meanwhile), as in Dovecot and imaptest's checks
+            let named = Flags::new(flags.iter().map(String::as_str));
+            let changed_flags = update.changed.iter().map(|(_, f)| f);
+            if view
+                .keywords
+                .learn(std::iter::once(&named).chain(changed_flags))
+            {
                 lines.extend(view.keywords.lines(view.read_only));
             }
             let changed: HashMap<u32, &Flags> =
@@ -92,10 +100,11 @@ impl Session {
                     } else {
                         String::new()
                     };
+                    let shown = recent::shown(&entry.flags, !self.rev2 && view.recent.contains(*u));
                     lines.push(format!(
                         "* {} FETCH ({uid_part}FLAGS {}{modseq})",
                         i + 1,
-                        flag_list(&entry.flags)
+                        flag_list(&shown)
                     ));
                 }
             }

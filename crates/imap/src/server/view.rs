@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::input::{self, Got};
 use super::keywords::Keywords;
+use super::recent::{self, Recent};
 use super::*;
 use crate::sequence::compact;
 
@@ -72,6 +73,14 @@ impl Session {
             }
         };
         let keywords = Keywords::of(entries.iter().map(|e| &e.flags));
+        let mut recent = Recent::default();
+        match recent::take(&*self.shared.store, &mailbox, read_only).await {
+            Ok(taken) => recent.add(taken),
+            Err(e) => {
+                self.unavailable(tag, &e);
+                return;
+            }
+        }
         let mut view = View {
             modseq: mailbox.highestmodseq,
             mailbox,
@@ -80,6 +89,7 @@ impl Session {
             pending_expunge: Vec::new(),
             changes,
             keywords,
+            recent,
         };
         let unseen = view
             .entries
@@ -90,7 +100,7 @@ impl Session {
         }
         self.line(&format!("* {} EXISTS", view.entries.len()));
         if !self.rev2 {
-            self.line("* 0 RECENT");
+            self.line(&format!("* {} RECENT", view.recent.count(&view.entries)));
             if let Some(i) = unseen {
                 self.line(&format!("* OK [UNSEEN {}] first unseen", i + 1));
             }
@@ -165,11 +175,12 @@ impl Session {
         }
         for (i, e) in view.entries.iter().enumerate() {
             if e.modseq as u64 > q.modseq && known(e.uid) {
+                let flags = recent::shown(&e.flags, !self.rev2 && view.recent.contains(e.uid));
                 self.line(&format!(
                     "* {} FETCH (UID {} FLAGS {} MODSEQ ({}))",
                     i + 1,
                     e.uid,
-                    flag_list(&e.flags),
+                    flag_list(&flags),
                     e.modseq
                 ));
             }
@@ -230,7 +241,8 @@ impl Session {
             HashSet::new()
         };
         let mut removed = Vec::new();
-        let entries = view.entries_mut();
+        // the field itself, so that the other fields of the view stay readable
+        let entries = Arc::make_mut(&mut view.entries);
         let mut i = entries.len();
         while i > 0 {
             i -= 1;
@@ -262,11 +274,13 @@ impl Session {
                         } else {
                             String::new()
                         };
+                        let flags =
+                            recent::shown(&e.flags, !self.rev2 && view.recent.contains(e.uid));
                         out.push(format!(
                             "* {} FETCH (UID {} FLAGS {}{modseq})",
                             i + 1,
                             e.uid,
-                            flag_list(&e.flags)
+                            flag_list(&flags)
                         ));
                     }
                     entries[i] = e;
@@ -280,6 +294,13 @@ impl Session {
         }
         if added {
             out.push(format!("* {} EXISTS", entries.len()));
+            match recent::take(&*store, &now, view.read_only).await {
+                Ok(taken) => view.recent.add(taken),
+                Err(e) => tracing::warn!(error = %e, "cannot take the recent messages"),
+            }
+            if !self.rev2 {
+                out.push(format!("* {} RECENT", view.recent.count(&view.entries)));
+            }
         }
         if view.keywords.learn(view.entries.iter().map(|e| &e.flags)) {
             let lines = view.keywords.lines(view.read_only);
