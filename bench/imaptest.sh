@@ -13,6 +13,8 @@
 # stress-default.txt, stress-ownflags.txt) and the server's log as est.log.
 #   IMAPTEST_SRC=DIR bash bench/imaptest.sh
 #     (SECS=60 CLIENTS=5 IMAPTEST_BUILD=/tmp/imaptest-build OUT=… EST_BIN=… no build)
+#   PG=postgres://postgres@127.0.0.1:5432 IMAPTEST_SRC=DIR bash bench/imaptest.sh
+#     the same with the store on PostgreSQL, in a database made for the run and dropped after
 # IMAPTEST_SRC is imaptest's source at commit 924f619 (2022-03-09), the last one that
 # builds against Debian 12's dovecot-dev 2.3.19 (the next, f4f39aa, follows a 2.4 API):
 #   git clone https://github.com/dovecot/imaptest /tmp/imaptest.git    (or any snapshot)
@@ -23,7 +25,7 @@ set -euo pipefail
 BENCH=imaptest
 source "$(dirname "$0")/lib.sh"
 
-knobs SECS=60 CLIENTS=5 IMAPTEST_BUILD=/tmp/imaptest-build SCRIPT_TIMEOUT=900
+knobs SECS=60 CLIENTS=5 IMAPTEST_BUILD=/tmp/imaptest-build SCRIPT_TIMEOUT=900 PG=
 WORK="$(mktemp -d /tmp/estafeta-imaptest.XXXXXX)"
 knobs OUT="$WORK/out"
 IP=127.0.0.44; IMAP=10243; IMAPS=10993
@@ -88,7 +90,17 @@ PY
 
 # ---- estafeta: an imap listener without TLS (loopback logins allowed) and one with
 est_binary
+STORAGE=""
+if [ -n "$PG" ]; then
+    PG_DB="estafeta_imaptest_$$"
+    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB" -c "CREATE DATABASE $PG_DB" >/dev/null \
+        || die "cannot make database $PG_DB on $PG"
+    trap 'bench_cleanup; psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+    STORAGE=$(printf '[storage]\nengine = "postgres"\nurl = "%s/%s"' "$PG" "$PG_DB")
+    say "store: PostgreSQL database $PG_DB"
+fi
 est_toml "$DOMAIN" "$WORK/est" warn <<TOML
+$STORAGE
 [auth]
 allow_plaintext_on_loopback = true
 [imap]
