@@ -132,6 +132,8 @@ pub enum StatusItem {
     Deleted,
     Size,
     HighestModSeq,
+    /// OBJECTID (RFC 8474).
+    MailboxId,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +183,11 @@ pub enum FetchItem {
     Rfc822,
     Rfc822Header,
     Rfc822Text,
+    /// OBJECTID (RFC 8474): the message's content id, and its thread (none: NIL).
+    EmailId,
+    ThreadId,
+    /// PREVIEW (RFC 8970), with or without LAZY: the start of the text.
+    Preview,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

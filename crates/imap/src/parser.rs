@@ -591,6 +591,7 @@ fn status_item(r: &mut Reader<'_>) -> PResult<StatusItem> {
         "DELETED" => StatusItem::Deleted,
         "SIZE" => StatusItem::Size,
         "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
+        "MAILBOXID" => StatusItem::MailboxId,
         other => return Err(format!("unknown STATUS item {other}")),
     })
 }
@@ -701,6 +702,21 @@ fn fetch_item(r: &mut Reader<'_>) -> PResult<Vec<FetchItem>> {
     }
     if r.keyword("MODSEQ") {
         return one(ModSeq);
+    }
+    if r.keyword("EMAILID") {
+        return one(EmailId);
+    }
+    if r.keyword("THREADID") {
+        return one(ThreadId);
+    }
+    if r.keyword("PREVIEW") {
+        // PREVIEW (LAZY): we always have a preview to give
+        let rest = &r.bytes[r.pos..];
+        let lazy = b" (LAZY)";
+        if rest.len() >= lazy.len() && rest[..lazy.len()].eq_ignore_ascii_case(lazy) {
+            r.pos += lazy.len();
+        }
+        return one(Preview);
     }
     if r.keyword("BINARY.SIZE") {
         return one(BinarySize(section_parts(r)?));

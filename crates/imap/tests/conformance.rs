@@ -287,3 +287,45 @@ async fn recent_belongs_to_the_first_session_that_selects() {
     let r = c.run("s", "SELECT INBOX").await;
     assert!(!r.contains("RECENT"), "{r}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objectid_and_preview_through_imaplib() {
+    let h = Harness::start().await;
+    let script = format!(
+        r#"
+import imaplib, re, ssl
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+m = imaplib.IMAP4_SSL("127.0.0.1", {port}, ssl_context=ctx)
+m.login("bob@example.com", "secret")
+assert "OBJECTID" in m.capabilities and "PREVIEW" in m.capabilities, m.capabilities
+typ, data = m.create("Work")
+made = re.search(rb"MAILBOXID \((M\w+)\)", data[0])
+assert typ == "OK" and made, data
+body = b"Subject: hi\r\nContent-Type: text/html\r\n\r\n<p>Dear   team,</p>\r\n<p>lunch at noon</p>\r\n"
+assert m.append("Work", None, None, body)[0] == "OK"
+typ, data = m.status("Work", "(MAILBOXID MESSAGES)")
+assert made.group(1) in data[0], data
+# RENAME keeps the MAILBOXID; SELECT tells it
+m.rename("Work", "Job")
+typ, _ = m.select("Job")
+assert m.untagged_responses.get("OK") and any(made.group(1) in r for r in m.response("OK")[1] if r), m.response("OK")
+typ, data = m.fetch("1", "(EMAILID THREADID PREVIEW)")
+line = data[0]
+assert b"THREADID NIL" in line, line
+assert b'PREVIEW "Dear team, lunch at noon"' in line, line
+first = re.search(rb"EMAILID \((E\w+)\)", line).group(1)
+# a copy has the same EMAILID, PREVIEW (LAZY) the same text
+m.copy("1", "INBOX")
+m.select("INBOX")
+typ, data = m.fetch("1", "(EMAILID PREVIEW (LAZY))")
+assert first in data[0] and b"lunch at noon" in data[0], data
+m.logout()
+print("ok")
+"#,
+        port = h.imaps.port()
+    );
+    let stdout = estafeta_testkit::python(&script).await;
+    assert_eq!(String::from_utf8_lossy(&stdout).trim(), "ok");
+}

@@ -110,6 +110,31 @@ pub fn part_text(msg: &Message<'_>, part: &Part<'_>) -> Option<String> {
     Some(if is_html { html_to_text(&text) } else { text })
 }
 
+/// Most characters of a preview (RFC 8970 allows 256).
+pub const MAX_PREVIEW: usize = 200;
+
+/// A preview of the message (IMAP PREVIEW, RFC 8970): the start of its first text part,
+/// decoded, HTML as text, runs of white space as one space, at most [`MAX_PREVIEW`]
+/// characters. Empty when the message has no text part. Linear in that part's size.
+pub fn preview(msg: &Message<'_>) -> String {
+    let Some(text) = msg.parts.iter().find_map(|p| part_text(msg, p)) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    let mut chars = 0;
+    for word in text.split_whitespace() {
+        let space = (!out.is_empty()).then_some(' ');
+        for c in space.into_iter().chain(word.chars()) {
+            if chars == MAX_PREVIEW {
+                return out;
+            }
+            out.push(c);
+            chars += 1;
+        }
+    }
+    out
+}
+
 /// The decoded text of every text part of the message, one after the other, at most
 /// [`MAX_SEARCH_TEXT`] octets (cut at a character boundary).
 pub fn body_text(msg: &Message<'_>) -> String {
@@ -134,7 +159,20 @@ pub fn body_text(msg: &Message<'_>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::quoted_printable;
+    use super::{MAX_PREVIEW, preview, quoted_printable};
+
+    #[test]
+    fn previews_are_short_single_spaced_text() {
+        let raw = b"Subject: x\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\n\
+            Content-Type: text/html\r\n\r\n<p>Hello   <b>there</b></p>\r\n\r\n<p>again</p>\r\n--b--\r\n";
+        assert_eq!(preview(&crate::parse(raw)), "Hello there again");
+        let long = format!("Subject: x\r\n\r\n{}\r\n", "word ".repeat(100));
+        let p = preview(&crate::parse(long.as_bytes()));
+        assert_eq!(p.chars().count(), MAX_PREVIEW);
+        assert!(p.starts_with("word word"));
+        let none = b"Content-Type: image/png\r\n\r\nxx\r\n";
+        assert_eq!(preview(&crate::parse(none)), "");
+    }
 
     #[test]
     fn quoted_printable_padding_soft_breaks_and_escapes() {

@@ -46,6 +46,8 @@ impl Session {
             "QUOTA",
             "QUOTA=RES-STORAGE",
             "STATUS=SIZE",
+            "OBJECTID",
+            "PREVIEW",
         ]
         .into_iter()
         .map(String::from)
@@ -195,10 +197,19 @@ impl Session {
                             special_use.as_deref().map(|f| f.trim_start_matches('\\')),
                         )
                         .await
-                        .map(|_| ())
                     })
                     .await;
-                self.done(&tag, "CREATE", r);
+                match r {
+                    // OBJECTID (RFC 8474 §4): the new mailbox's id
+                    Ok(mb) => self.ok(
+                        &tag,
+                        &format!(
+                            "[MAILBOXID ({})] CREATE completed",
+                            super::folders::mailbox_id(&mb)
+                        ),
+                    ),
+                    Err(e) => self.done(&tag, "CREATE", Err(e)),
+                }
             }
             C::Delete(mailbox) if authenticated => {
                 let r = self
@@ -371,10 +382,10 @@ impl Session {
         }
     }
 
-    pub(super) async fn store_call<F, Fut>(&self, f: F) -> Result<(), StoreError>
+    pub(super) async fn store_call<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(Arc<dyn Store>, i64) -> Fut,
-        Fut: std::future::Future<Output = Result<(), StoreError>>,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
     {
         let user = self.user.as_ref().map(|u| u.id).unwrap_or(0);
         f(self.shared.store.clone(), user).await

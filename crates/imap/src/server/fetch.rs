@@ -92,6 +92,7 @@ impl Session {
                     | FetchItem::Rfc822
                     | FetchItem::Rfc822Header
                     | FetchItem::Rfc822Text
+                    | FetchItem::Preview
             )
         });
         let needs_summary = items.iter().any(|i| {
@@ -299,7 +300,7 @@ impl Session {
         };
         // the whole message (BODY[], BINARY[]) needs no parse; parts and headers do
         let needs_parse = items.iter().any(|i| match i {
-            FetchItem::Rfc822Header | FetchItem::Rfc822Text => true,
+            FetchItem::Rfc822Header | FetchItem::Rfc822Text | FetchItem::Preview => true,
             FetchItem::BodySection { section, .. } => {
                 !section.parts.is_empty() || section.text.is_some()
             }
@@ -342,6 +343,17 @@ impl Session {
                 }
                 FetchItem::ModSeq => {
                     out.extend_from_slice(format!("MODSEQ ({})", entry.modseq).as_bytes())
+                }
+                FetchItem::EmailId => {
+                    out.extend_from_slice(format!("EMAILID ({})", email_id(entry)).as_bytes())
+                }
+                FetchItem::ThreadId => out.extend_from_slice(b"THREADID NIL"),
+                FetchItem::Preview => {
+                    out.extend_from_slice(b"PREVIEW ");
+                    match &parsed {
+                        Some(p) => string(&mut out, estafeta_mime::text::preview(p).as_bytes()),
+                        None => out.extend_from_slice(b"NIL"),
+                    }
                 }
                 FetchItem::Envelope => {
                     out.extend_from_slice(b"ENVELOPE ");
@@ -424,6 +436,18 @@ impl Session {
 fn empty_summary() -> Arc<Summary> {
     static EMPTY: std::sync::OnceLock<Arc<Summary>> = std::sync::OnceLock::new();
     Arc::clone(EMPTY.get_or_init(|| Arc::new(Summary::empty())))
+}
+
+/// OBJECTID's EMAILID (RFC 8474 §5.1): from the stored body's hash, so that a message
+/// keeps it when copied or moved, and copies share it.
+fn email_id(entry: &MailboxEntry) -> String {
+    let hash: String = entry
+        .blob_hash
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(24)
+        .collect();
+    format!("E{hash}")
 }
 
 /// ` <literal>` or ` NIL`, after `<start>` for a partial fetch.

@@ -7,6 +7,12 @@ use super::dispatch::quoted;
 use super::*;
 use crate::pattern::{MAX_PATTERN, Pattern};
 
+/// OBJECTID's MAILBOXID (RFC 8474 §4): from the mailbox's row id, which RENAME keeps and
+/// a deleted and re-created mailbox does not get again.
+pub(super) fn mailbox_id(mb: &Mailbox) -> String {
+    format!("M{}", mb.id)
+}
+
 impl Session {
     pub(super) async fn list(
         &mut self,
@@ -231,6 +237,7 @@ impl Session {
                 ),
                 StatusItem::Size => format!("SIZE {}", entries.iter().map(|e| e.size).sum::<i64>()),
                 StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", mb.highestmodseq),
+                StatusItem::MailboxId => format!("MAILBOXID ({})", mailbox_id(mb)),
             });
         }
         Ok(format!(

@@ -110,6 +110,7 @@ impl Session {
             format!("* OK [UIDVALIDITY {}] UIDs valid", m.uidvalidity),
             format!("* OK [UIDNEXT {}] predicted next UID", m.uidnext),
             format!("* OK [HIGHESTMODSEQ {}] highest", m.highestmodseq),
+            format!("* OK [MAILBOXID ({})] ok", super::folders::mailbox_id(m)),
         ];
         for l in lines {
             self.line(&l);
