@@ -68,6 +68,13 @@ pub enum CommandBody {
     Unselect,
     Expunge,
     UidExpunge(SequenceSet),
+    /// SORT (RFC 5256, with RFC 5957's DISPLAYFROM and DISPLAYTO).
+    Sort {
+        uid: bool,
+        criteria: Vec<SortCriterion>,
+        charset: String,
+        key: SearchKey,
+    },
     Search {
         uid: bool,
         /// ESEARCH return options (RFC 4731); `Some(empty)` for `RETURN ()`.
@@ -188,6 +195,26 @@ pub enum FetchItem {
     ThreadId,
     /// PREVIEW (RFC 8970), with or without LAZY: the start of the text.
     Preview,
+}
+
+/// One SORT criterion: what to compare, and whether the order is reversed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortCriterion {
+    pub reverse: bool,
+    pub key: SortKey,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Arrival,
+    Cc,
+    Date,
+    From,
+    Size,
+    Subject,
+    To,
+    DisplayFrom,
+    DisplayTo,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -434,6 +434,7 @@ fn command_body(r: &mut Reader<'_>) -> PResult<CommandBody> {
         }
         "APPEND" => append(r),
         "SEARCH" => search::parse(r, false),
+        "SORT" => search::parse_sort(r, false),
         "FETCH" => fetch(r, false),
         "STORE" => store(r, false),
         "COPY" | "MOVE" => copy_move(r, false, name == "MOVE"),
@@ -444,6 +445,7 @@ fn command_body(r: &mut Reader<'_>) -> PResult<CommandBody> {
                 "FETCH" => fetch(r, true),
                 "STORE" => store(r, true),
                 "SEARCH" => search::parse(r, true),
+                "SORT" => search::parse_sort(r, true),
                 "COPY" | "MOVE" => copy_move(r, true, sub == "MOVE"),
                 "EXPUNGE" => {
                     r.sp()?;

@@ -11,7 +11,7 @@
 //!   by literals could otherwise carry millions;
 //! - a string to search for holds at most [`MAX_SEARCH_STRING`] octets.
 
-use crate::command::{CommandBody, SearchKey};
+use crate::command::{CommandBody, SearchKey, SortCriterion, SortKey};
 use crate::parser::{PResult, Reader};
 
 pub(crate) fn parse(r: &mut Reader<'_>, uid: bool) -> PResult<CommandBody> {
@@ -28,21 +28,63 @@ pub(crate) fn parse(r: &mut Reader<'_>, uid: bool) -> PResult<CommandBody> {
         charset = Some(r.astring()?.to_ascii_uppercase());
         r.sp()?;
     }
+    Ok(CommandBody::Search {
+        uid,
+        returns,
+        charset,
+        key: keys(r)?,
+    })
+}
+
+/// `SORT (criteria) charset keys` (RFC 5256 §3), after the command name.
+pub(crate) fn parse_sort(r: &mut Reader<'_>, uid: bool) -> PResult<CommandBody> {
+    r.sp()?;
+    let criteria = r.paren_list(|r| {
+        let mut word = r.atom()?.to_ascii_uppercase();
+        let reverse = word == "REVERSE";
+        if reverse {
+            r.sp()?;
+            word = r.atom()?.to_ascii_uppercase();
+        }
+        let key = match word.as_str() {
+            "ARRIVAL" => SortKey::Arrival,
+            "CC" => SortKey::Cc,
+            "DATE" => SortKey::Date,
+            "FROM" => SortKey::From,
+            "SIZE" => SortKey::Size,
+            "SUBJECT" => SortKey::Subject,
+            "TO" => SortKey::To,
+            "DISPLAYFROM" => SortKey::DisplayFrom,
+            "DISPLAYTO" => SortKey::DisplayTo,
+            other => return Err(format!("unknown SORT criterion {other}")),
+        };
+        Ok(SortCriterion { reverse, key })
+    })?;
+    if criteria.is_empty() {
+        return Err("SORT needs at least one criterion".into());
+    }
+    r.sp()?;
+    let charset = r.astring()?.to_ascii_uppercase();
+    r.sp()?;
+    Ok(CommandBody::Sort {
+        uid,
+        criteria,
+        charset,
+        key: keys(r)?,
+    })
+}
+
+/// The search keys to the end of the command, all of which must match.
+fn keys(r: &mut Reader<'_>) -> PResult<SearchKey> {
     let mut count = 0;
     let mut keys = vec![key(r, 0, &mut count)?];
     while r.eat(b' ') {
         keys.push(key(r, 0, &mut count)?);
     }
-    let key = if keys.len() == 1 {
+    Ok(if keys.len() == 1 {
         keys.remove(0)
     } else {
         SearchKey::And(keys)
-    };
-    Ok(CommandBody::Search {
-        uid,
-        returns,
-        charset,
-        key,
     })
 }
 

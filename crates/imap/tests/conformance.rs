@@ -57,11 +57,22 @@ async fn a_new_keyword_is_in_flags_before_any_fetch_shows_it() {
     );
     let r = a.run("n", "NOOP").await;
     assert!(at(&r, "Later)\r\n") < at(&r, "* 2 FETCH"), "{r}");
+    // a STORE that changes nothing still tells the flags, as they are now (the refresh
+    // before it tells b's change first)
+    b.run("k", "STORE 2 +FLAGS.SILENT (Urgent)").await;
+    let r = a.run("k3", "STORE 2 +FLAGS ($Work)").await;
+    let told = at(&r, "* 2 FETCH (UID 2 FLAGS ($work \\Recent Later Urgent))");
+    assert!(
+        told < at(&r, "* 2 FETCH (FLAGS ($work \\Recent Later Urgent))"),
+        "{r}"
+    );
     // a new session learns them all at SELECT; EXAMINE offers no permanent flag
     let mut c = logged_in(&h, "bob@example.com").await;
     let r = c.run("e", "EXAMINE INBOX").await;
     assert!(
-        r.contains("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work Later)\r\n"),
+        r.contains(
+            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work Later Urgent)\r\n"
+        ),
         "{r}"
     );
     assert!(r.contains("* OK [PERMANENTFLAGS ()]"), "{r}");
@@ -321,6 +332,52 @@ m.copy("1", "INBOX")
 m.select("INBOX")
 typ, data = m.fetch("1", "(EMAILID PREVIEW (LAZY))")
 assert first in data[0] and b"lunch at noon" in data[0], data
+m.logout()
+print("ok")
+"#,
+        port = h.imaps.port()
+    );
+    let stdout = estafeta_testkit::python(&script).await;
+    assert_eq!(String::from_utf8_lossy(&stdout).trim(), "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sort_through_imaplib() {
+    let h = Harness::start().await;
+    let script = format!(
+        r#"
+import imaplib, ssl
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+m = imaplib.IMAP4_SSL("127.0.0.1", {port}, ssl_context=ctx)
+m.login("bob@example.com", "secret")
+assert "SORT" in m.capabilities and "SORT=DISPLAY" in m.capabilities, m.capabilities
+msgs = [
+    (b"From: Zoe <zoe@b.test>\r\nTo: x@a.test\r\nDate: Tue, 3 Mar 2026 10:00:00 +0000\r\nSubject: Re: [list] budget\r\n\r\nbig " + b"x" * 500 + b"\r\n"),
+    (b"From: adam@c.test\r\nTo: y@a.test\r\nDate: Sun, 1 Mar 2026 10:00:00 +0000\r\nSubject: Agenda\r\n\r\nsmall\r\n"),
+    (b"From: \"Bea\" <bea@a.test>\r\nTo: z@a.test\r\nDate: Mon, 2 Mar 2026 23:30:00 -0500\r\nSubject: Fwd: Budget (fwd)\r\n\r\nmid " + b"y" * 100 + b"\r\n"),
+]
+for i, body in enumerate(msgs):
+    arrived = imaplib.Time2Internaldate(1_700_000_000 + 100 * i)
+    assert m.append("INBOX", None, arrived, body)[0] == "OK"
+m.select("INBOX")
+def sort(criteria, *keys):
+    typ, data = m.sort(criteria, "UTF-8", *keys)
+    assert typ == "OK", (typ, data)
+    return data[0].decode()
+# 2 Mar 23:30 -0500 is 3 Mar 04:30 UTC: between the other two
+assert sort("(DATE)", "ALL") == "2 3 1", sort("(DATE)", "ALL")
+assert sort("(REVERSE DATE)", "ALL") == "1 3 2"
+assert sort("(SUBJECT)", "ALL") == "2 1 3", sort("(SUBJECT)", "ALL")
+assert sort("(FROM)", "ALL") == "2 3 1", sort("(FROM)", "ALL")
+assert sort("(DISPLAYFROM)", "ALL") == "2 3 1"
+assert sort("(REVERSE SIZE)", "ALL") == "1 3 2"
+assert sort("(SUBJECT REVERSE ARRIVAL)", "NOT", "FROM", "adam") == "3 1", sort("(SUBJECT REVERSE ARRIVAL)", "NOT", "FROM", "adam")
+typ, data = m.uid("SORT", "(SIZE)", "UTF-8", "ALL")
+assert data[0] == b"2 3 1", data
+typ, data = m.sort("(DATE)", "KOI8-R", "ALL")
+assert typ == "NO" and b"BADCHARSET" in data[0], (typ, data)
 m.logout()
 print("ok")
 "#,

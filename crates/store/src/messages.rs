@@ -133,7 +133,9 @@ impl Messages for SqlStore {
                 FlagChange::Remove => old.without(flags),
             };
             if new == old {
-                continue; // nothing changes: MODSEQ stays (RFC 7162 §3.2)
+                // nothing changes: MODSEQ stays (RFC 7162 §3.2)
+                update.unchanged.push((uid, old, current_modseq));
+                continue;
             }
             sqlx::query("UPDATE mailbox_messages SET flags = $1, modseq = $2 WHERE mailbox_id = $3 AND uid = $4")
                 .bind(new.as_str())

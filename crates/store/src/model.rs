@@ -471,6 +471,9 @@ pub struct FlagUpdate {
     pub modseq: i64,
     /// (UID, new flags) of each message whose flags changed.
     pub changed: Vec<(u32, Flags)>,
+    /// (UID, flags, MODSEQ) of each message named whose flags were already so: what
+    /// they are now, which another session may have changed since the caller looked.
+    pub unchanged: Vec<(u32, Flags, i64)>,
     /// UIDs left alone because they changed after UNCHANGEDSINCE.
     pub modified: Vec<u32>,
 }

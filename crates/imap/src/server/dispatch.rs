@@ -48,6 +48,8 @@ impl Session {
             "STATUS=SIZE",
             "OBJECTID",
             "PREVIEW",
+            "SORT",
+            "SORT=DISPLAY",
         ]
         .into_iter()
         .map(String::from)
@@ -308,6 +310,15 @@ impl Session {
                         .is_some_and(|c| c != "UTF-8" && c != "US-ASCII") =>
             {
                 self.no(&tag, "[BADCHARSET (UTF-8 US-ASCII)] only UTF-8 is searched")
+            }
+            C::Sort { charset, .. } if selected && charset != "UTF-8" && charset != "US-ASCII" => {
+                self.no(&tag, "[BADCHARSET (UTF-8 US-ASCII)] only UTF-8 is searched")
+            }
+            C::Sort {
+                uid, criteria, key, ..
+            } if selected => {
+                self.refresh(uid).await;
+                self.sort(&tag, uid, &criteria, &key).await
             }
             C::Search {
                 uid, returns, key, ..

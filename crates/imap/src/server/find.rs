@@ -25,59 +25,14 @@ impl Session {
             self.bad(tag, &format!("RETURN option {bad} is not offered"));
             return;
         }
-        let Some(view) = self.view.as_ref() else {
+        let Some(found) = self.matching(tag, key).await else {
             return;
         };
-        let entries = Arc::clone(&view.entries);
-        let mailbox_id = view.mailbox.id;
-        // what is recent to this session, as UIDs (the view may change meanwhile)
-        let recent: std::collections::HashSet<u32> = entries
+        let hits: Vec<u32> = found
             .iter()
-            .filter(|e| !self.rev2 && view.recent.contains(e.uid))
-            .map(|e| e.uid)
+            .map(|(seq, e)| if uid { e.uid } else { *seq })
             .collect();
-        let largest_uid = entries.last().map(|e| e.uid).unwrap_or(0);
-        let needs_body = search::needs_message(key);
-        let mut hits = Vec::new();
-        let mut modseqs = Vec::new();
-        for (c, chunk) in entries.chunks(BODY_BATCH).enumerate() {
-            let mut bodies = std::collections::HashMap::new();
-            if needs_body && let (Some(a), Some(b)) = (chunk.first(), chunk.last()) {
-                match self
-                    .shared
-                    .store
-                    .read_messages(mailbox_id, a.uid, b.uid)
-                    .await
-                {
-                    Ok(list) => bodies.extend(list),
-                    Err(e) => {
-                        self.unavailable(tag, &e);
-                        return;
-                    }
-                }
-            }
-            for (j, e) in chunk.iter().enumerate() {
-                let seq = (c * BODY_BATCH + j) as u32 + 1;
-                let parsed = match bodies.get(&e.uid) {
-                    Some(raw) => Some(mime::parse(raw)),
-                    None if needs_body => continue, // expunged meanwhile: no match
-                    None => None,
-                };
-                let ctx = search::Context {
-                    seq,
-                    count: entries.len() as u32,
-                    largest_uid,
-                    entry: e,
-                    recent: recent.contains(&e.uid),
-                    message: parsed.as_ref(),
-                    body: Default::default(),
-                };
-                if search::matches(key, &ctx) {
-                    hits.push(if uid { e.uid } else { seq });
-                    modseqs.push(e.modseq);
-                }
-            }
-        }
+        let modseqs: Vec<i64> = found.iter().map(|(_, e)| e.modseq).collect();
         // CONDSTORE: a MODSEQ key makes the reply carry a MODSEQ
         let modseq = uses_modseq(key)
             .then(|| reply_modseq(returns.unwrap_or_default(), &modseqs))
@@ -100,6 +55,64 @@ impl Session {
         };
         self.line(&line);
         self.ok(tag, "SEARCH completed");
+    }
+    /// The messages of the selected mailbox that match `key`, in order, with their
+    /// sequence numbers; `None` after a store failure (the NO sent here).
+    pub(super) async fn matching(
+        &mut self,
+        tag: &str,
+        key: &SearchKey,
+    ) -> Option<Vec<(u32, MailboxEntry)>> {
+        let view = self.view.as_ref()?;
+        let entries = Arc::clone(&view.entries);
+        let mailbox_id = view.mailbox.id;
+        // what is recent to this session, as UIDs (the view may change meanwhile)
+        let recent: std::collections::HashSet<u32> = entries
+            .iter()
+            .filter(|e| !self.rev2 && view.recent.contains(e.uid))
+            .map(|e| e.uid)
+            .collect();
+        let largest_uid = entries.last().map(|e| e.uid).unwrap_or(0);
+        let needs_body = search::needs_message(key);
+        let mut found = Vec::new();
+        for (c, chunk) in entries.chunks(BODY_BATCH).enumerate() {
+            let mut bodies = std::collections::HashMap::new();
+            if needs_body && let (Some(a), Some(b)) = (chunk.first(), chunk.last()) {
+                match self
+                    .shared
+                    .store
+                    .read_messages(mailbox_id, a.uid, b.uid)
+                    .await
+                {
+                    Ok(list) => bodies.extend(list),
+                    Err(e) => {
+                        self.unavailable(tag, &e);
+                        return None;
+                    }
+                }
+            }
+            for (j, e) in chunk.iter().enumerate() {
+                let seq = (c * BODY_BATCH + j) as u32 + 1;
+                let parsed = match bodies.get(&e.uid) {
+                    Some(raw) => Some(mime::parse(raw)),
+                    None if needs_body => continue, // expunged meanwhile: no match
+                    None => None,
+                };
+                let ctx = search::Context {
+                    seq,
+                    count: entries.len() as u32,
+                    largest_uid,
+                    entry: e,
+                    recent: recent.contains(&e.uid),
+                    message: parsed.as_ref(),
+                    body: Default::default(),
+                };
+                if search::matches(key, &ctx) {
+                    found.push((seq, e.clone()));
+                }
+            }
+        }
+        Some(found)
     }
 }
 

@@ -34,6 +34,7 @@ mod input;
 mod keywords;
 mod recent;
 mod snapshots;
+mod sort;
 mod summaries;
 mod update;
 mod view;

@@ -62,15 +62,21 @@ impl Session {
             // or messages expunged meanwhile), as in Dovecot and imaptest's checks
             let named = Flags::new(flags.iter().map(String::as_str));
             let changed_flags = update.changed.iter().map(|(_, f)| f);
-            if view
-                .keywords
-                .learn(std::iter::once(&named).chain(changed_flags))
-            {
+            let unchanged_flags = update.unchanged.iter().map(|(_, f, _)| f);
+            let seen = std::iter::once(&named)
+                .chain(changed_flags)
+                .chain(unchanged_flags);
+            if view.keywords.learn(seen) {
                 lines.extend(view.keywords.lines(view.read_only));
             }
             let changed: HashMap<u32, &Flags> =
                 update.changed.iter().map(|(u, f)| (*u, f)).collect();
             let refused: HashSet<u32> = update.modified.iter().copied().collect();
+            let unchanged: HashMap<u32, (&Flags, i64)> = update
+                .unchanged
+                .iter()
+                .map(|(u, f, m)| (*u, (f, *m)))
+                .collect();
             for u in &uids {
                 let Ok(i) = view.entries.binary_search_by_key(u, |e| e.uid) else {
                     continue;
@@ -80,6 +86,13 @@ impl Session {
                     let entry = &mut view.entries_mut()[i];
                     entry.flags = (*flags).clone();
                     entry.modseq = update.modseq;
+                } else if let Some((flags, modseq)) = unchanged.get(u)
+                    && !silent
+                {
+                    // told below as they are now, another session's change included
+                    let entry = &mut view.entries_mut()[i];
+                    entry.flags = (*flags).clone();
+                    entry.modseq = *modseq;
                 }
                 // RFC 9051 §6.4.6: the flags as they now are, changed or not, unless
                 // .SILENT (which still tells CONDSTORE clients the new MODSEQs)
