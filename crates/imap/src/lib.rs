@@ -1,8 +1,9 @@
 //! IMAP for estafeta. This crate holds the command syntax of IMAP4rev2 (RFC 9051) and
 //! IMAP4rev1 (RFC 3501) with the extensions the server will offer (LITERAL+, ENABLE,
 //! CONDSTORE/QRESYNC, UIDPLUS, MOVE, LIST-EXTENDED, LIST-STATUS, ESEARCH, QUOTA, ID,
-//! SPECIAL-USE, OBJECTID, PREVIEW, SORT). The parser is written by hand: no crate covers IMAP4rev2 with CONDSTORE,
-//! and keeping it apart from the session lets it be fuzzed alone. `server` serves the
+//! SPECIAL-USE, OBJECTID, PREVIEW, SORT). The parser is written by hand: no crate covers
+//! IMAP4rev2 with CONDSTORE, and keeping it apart from the session lets it be fuzzed
+//! alone. `server` serves the
 //! `imap` listeners: IMAP4rev1, and IMAP4rev2 after ENABLE, with the extensions its
 //! CAPABILITY announces.
 
