@@ -113,26 +113,48 @@ fn message_keys(raw: &[u8], internal_date: i64) -> Keys {
     let msg = crate::mime::parse(raw);
     let root = msg.root();
     let header = |name: HeaderName<'_>| root.headers().iter().rev().find(|h| h.name == name);
+    // (addr-mailbox, display) of the first address: the local part as ENVELOPE gives it
+    // (a group's name for a group, as Dovecot), and the decoded display name, else the
+    // address (RFC 5256 §3, RFC 5957 §2)
     let first = |name: HeaderName<'_>| -> (String, String) {
-        let addr = header(name).and_then(|h| match &h.value {
+        let Some(h) = header(name) else {
+            return (String::new(), String::new());
+        };
+        let raw = msg
+            .raw
+            .get(h.offset_start as usize..h.offset_end as usize)
+            .unwrap_or_default();
+        let Some(first) = crate::address::parse_list(raw).into_iter().next() else {
+            return (String::new(), String::new());
+        };
+        let text = |b: &Option<Vec<u8>>| {
+            String::from_utf8_lossy(b.as_deref().unwrap_or_default()).into_owned()
+        };
+        let mailbox = text(&first.mailbox);
+        if first.host.is_none() {
+            // a group: its name is all there is to sort by
+            let group = mailbox.to_ascii_uppercase();
+            return (group.clone(), group);
+        }
+        let decoded = match &h.value {
             HeaderValue::Address(Address::List(list)) => list.first().cloned(),
             HeaderValue::Address(Address::Group(groups)) => {
                 groups.iter().find_map(|g| g.addresses.first().cloned())
             }
             _ => None,
-        });
-        let Some(addr) = addr else {
-            return (String::new(), String::new());
         };
-        let spec = addr.address.as_deref().unwrap_or_default();
-        // addr-mailbox: the local part (RFC 5256 §3)
-        let mailbox = spec.rsplit_once('@').map_or(spec, |(l, _)| l);
-        // the display name, or the address when there is none (RFC 5957 §2)
-        let display = addr
-            .name
-            .as_deref()
+        let display = decoded
+            .as_ref()
+            .and_then(|a| a.name.as_deref())
             .filter(|n| !n.trim().is_empty())
-            .unwrap_or(spec);
+            .map(str::to_string)
+            .or_else(|| {
+                decoded
+                    .as_ref()
+                    .and_then(|a| a.address.as_deref())
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| mailbox.clone());
         (mailbox.to_ascii_uppercase(), display.to_ascii_uppercase())
     };
     let (from, display_from) = first(HeaderName::From);

@@ -38,6 +38,7 @@ impl Session {
             StoreAction::Remove => FlagChange::Remove,
         };
         let mailbox_id = view.mailbox.id;
+        let asked = recent::settable(flags);
         let result = self
             .shared
             .store
@@ -45,7 +46,7 @@ impl Session {
                 mailbox_id,
                 &uids,
                 change,
-                &recent::settable(flags),
+                &asked,
                 unchanged_since.map(|m| m as i64),
             )
             .await;
@@ -103,6 +104,15 @@ impl Session {
                 };
                 if tell {
                     let entry = &view.entries[i];
+                    // a message another session expunged meanwhile (its EXPUNGE still to
+                    // come): the flags as this STORE would have left them
+                    let gone = new_flags.is_none() && !unchanged.contains_key(u);
+                    let flags = match (gone, change) {
+                        (false, _) => entry.flags.clone(),
+                        (true, FlagChange::Replace) => asked.clone(),
+                        (true, FlagChange::Add) => entry.flags.with(asked.iter()),
+                        (true, FlagChange::Remove) => entry.flags.without(&asked),
+                    };
                     let uid_part = if uid {
                         format!("UID {u} ")
                     } else {
@@ -113,7 +123,7 @@ impl Session {
                     } else {
                         String::new()
                     };
-                    let shown = recent::shown(&entry.flags, !self.rev2 && view.recent.contains(*u));
+                    let shown = recent::shown(&flags, !self.rev2 && view.recent.contains(*u));
                     lines.push(format!(
                         "* {} FETCH ({uid_part}FLAGS {}{modseq})",
                         i + 1,
