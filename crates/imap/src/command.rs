@@ -71,6 +71,8 @@ pub enum CommandBody {
     /// SORT (RFC 5256, with RFC 5957's DISPLAYFROM and DISPLAYTO).
     Sort {
         uid: bool,
+        /// ESORT return options (RFC 5267); `Some(empty)` for `RETURN ()`.
+        returns: Option<Vec<String>>,
         criteria: Vec<SortCriterion>,
         charset: String,
         key: SearchKey,

@@ -39,6 +39,12 @@ pub(crate) fn parse(r: &mut Reader<'_>, uid: bool) -> PResult<CommandBody> {
 /// `SORT (criteria) charset keys` (RFC 5256 §3), after the command name.
 pub(crate) fn parse_sort(r: &mut Reader<'_>, uid: bool) -> PResult<CommandBody> {
     r.sp()?;
+    let mut returns = None;
+    if r.keyword("RETURN") {
+        r.sp()?;
+        returns = Some(r.paren_list(|r| Ok(r.atom()?.to_ascii_uppercase()))?);
+        r.sp()?;
+    }
     let criteria = r.paren_list(|r| {
         let mut word = r.atom()?.to_ascii_uppercase();
         let reverse = word == "REVERSE";
@@ -68,6 +74,7 @@ pub(crate) fn parse_sort(r: &mut Reader<'_>, uid: bool) -> PResult<CommandBody> 
     r.sp()?;
     Ok(CommandBody::Sort {
         uid,
+        returns,
         criteria,
         charset,
         key: keys(r)?,

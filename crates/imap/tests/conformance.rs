@@ -342,7 +342,7 @@ print("ok")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sort_through_imaplib() {
+async fn sort_and_esort_through_imaplib() {
     let h = Harness::start().await;
     let script = format!(
         r#"
@@ -376,6 +376,10 @@ assert sort("(REVERSE SIZE)", "ALL") == "1 3 2"
 assert sort("(SUBJECT REVERSE ARRIVAL)", "NOT", "FROM", "adam") == "3 1", sort("(SUBJECT REVERSE ARRIVAL)", "NOT", "FROM", "adam")
 typ, data = m.uid("SORT", "(SIZE)", "UTF-8", "ALL")
 assert data[0] == b"2 3 1", data
+assert "ESORT" in m.capabilities, m.capabilities
+typ, data = m._simple_command("SORT", "RETURN (MIN MAX COUNT ALL)", "(REVERSE SIZE)", "UTF-8", "ALL")
+typ, data = m._untagged_response(typ, data, "ESEARCH")
+assert typ == "OK" and b"MIN 1 MAX 2 COUNT 3 ALL 1,3,2" in data[0], (typ, data)
 typ, data = m.sort("(DATE)", "KOI8-R", "ALL")
 assert typ == "NO" and b"BADCHARSET" in data[0], (typ, data)
 m.logout()

@@ -50,6 +50,7 @@ impl Session {
             "PREVIEW",
             "SORT",
             "SORT=DISPLAY",
+            "ESORT",
         ]
         .into_iter()
         .map(String::from)
@@ -315,10 +316,15 @@ impl Session {
                 self.no(&tag, "[BADCHARSET (UTF-8 US-ASCII)] only UTF-8 is searched")
             }
             C::Sort {
-                uid, criteria, key, ..
+                uid,
+                returns,
+                criteria,
+                key,
+                ..
             } if selected => {
                 self.refresh(uid).await;
-                self.sort(&tag, uid, &criteria, &key).await
+                self.sort(&tag, uid, returns.as_deref(), &criteria, &key)
+                    .await
             }
             C::Search {
                 uid, returns, key, ..

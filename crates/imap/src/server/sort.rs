@@ -1,4 +1,5 @@
-//! SORT (RFC 5256, with RFC 5957's DISPLAYFROM and DISPLAYTO): the messages a SEARCH
+//! SORT (RFC 5256, with RFC 5957's DISPLAYFROM and DISPLAYTO, and RFC 5267's ESORT
+//! RETURN options): the messages a SEARCH
 //! would find, in the order of the criteria, ties broken by sequence number. Keys that
 //! look into the header (addresses, Date:, Subject:) read the matching messages in
 //! batches, as SEARCH does; each message's key is made once. The base subject (§2.1) is
@@ -34,9 +35,18 @@ impl Session {
         &mut self,
         tag: &str,
         uid: bool,
+        returns: Option<&[String]>,
         criteria: &[SortCriterion],
         key: &SearchKey,
     ) {
+        if let Some(bad) = returns
+            .unwrap_or_default()
+            .iter()
+            .find(|r| !["MIN", "MAX", "COUNT", "ALL"].contains(&r.as_str()))
+        {
+            self.bad(tag, &format!("RETURN option {bad} is not offered"));
+            return;
+        }
         let Some(found) = self.matching(tag, key).await else {
             return;
         };
@@ -98,14 +108,61 @@ impl Session {
             }
             found[a].0.cmp(&found[b].0)
         });
-        let mut line = String::from("* SORT");
-        for i in order {
-            let (seq, e) = &found[i];
-            line.push_str(&format!(" {}", if uid { e.uid } else { *seq }));
-        }
+        let sorted: Vec<u32> = order
+            .iter()
+            .map(|&i| if uid { found[i].1.uid } else { found[i].0 })
+            .collect();
+        let line = match returns {
+            Some(options) => esort(tag, uid, options, &sorted),
+            None => {
+                let mut line = String::from("* SORT");
+                for n in &sorted {
+                    line.push_str(&format!(" {n}"));
+                }
+                line
+            }
+        };
         self.line(&line);
         self.ok(tag, "SORT completed");
     }
+}
+
+/// ESORT's answer (RFC 5267 §3): `* ESEARCH (TAG "a1") UID MIN 9 MAX 2 COUNT 3 ALL 9,4:5`,
+/// MIN and MAX the first and last in sort order, ALL in sort order (runs that go up by
+/// one written `a:b`); no options means ALL.
+fn esort(tag: &str, uid: bool, options: &[String], sorted: &[u32]) -> String {
+    let mut line = format!("* ESEARCH (TAG {})", super::dispatch::quoted(tag));
+    if uid {
+        line.push_str(" UID");
+    }
+    let wants = |o: &str| options.iter().any(|x| x == o) || (options.is_empty() && o == "ALL");
+    if let (true, Some(min)) = (wants("MIN"), sorted.first()) {
+        line.push_str(&format!(" MIN {min}"));
+    }
+    if let (true, Some(max)) = (wants("MAX"), sorted.last()) {
+        line.push_str(&format!(" MAX {max}"));
+    }
+    if wants("COUNT") {
+        line.push_str(&format!(" COUNT {}", sorted.len()));
+    }
+    if wants("ALL") && !sorted.is_empty() {
+        let mut runs: Vec<String> = Vec::new();
+        let mut i = 0;
+        while i < sorted.len() {
+            let start = sorted[i];
+            while i + 1 < sorted.len() && sorted[i + 1] == sorted[i].wrapping_add(1) {
+                i += 1;
+            }
+            runs.push(if sorted[i] == start {
+                start.to_string()
+            } else {
+                format!("{start}:{}", sorted[i])
+            });
+            i += 1;
+        }
+        line.push_str(&format!(" ALL {}", runs.join(",")));
+    }
+    line
 }
 
 /// The sort keys of one message, compared as i;ascii-casemap (ASCII upper case).
@@ -248,7 +305,22 @@ fn strip_blob(s: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::base_subject;
+    use super::{base_subject, esort};
+
+    #[test]
+    fn esort_lines_keep_the_sort_order() {
+        let all = esort("t", false, &[], &[9, 4, 5, 6, 1]);
+        assert_eq!(all, "* ESEARCH (TAG \"t\") ALL 9,4:6,1");
+        let opts: Vec<String> = ["MIN", "MAX", "COUNT"].map(String::from).to_vec();
+        assert_eq!(
+            esort("t", true, &opts, &[9, 4, 5]),
+            "* ESEARCH (TAG \"t\") UID MIN 9 MAX 5 COUNT 3"
+        );
+        assert_eq!(
+            esort("t", false, &opts, &[]),
+            "* ESEARCH (TAG \"t\") COUNT 0"
+        );
+    }
 
     #[test]
     fn base_subjects() {
