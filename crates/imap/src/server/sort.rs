@@ -1,9 +1,9 @@
 //! SORT (RFC 5256, with RFC 5957's DISPLAYFROM and DISPLAYTO, and RFC 5267's ESORT
-//! RETURN options): the messages a SEARCH
-//! would find, in the order of the criteria, ties broken by sequence number. Keys that
-//! look into the header (addresses, Date:, Subject:) read the matching messages in
-//! batches, as SEARCH does; each message's key is made once. The base subject (§2.1) is
-//! made in a bounded number of passes over a subject cut to [`MAX_SUBJECT`] characters.
+//! RETURN options): the messages a SEARCH would find, in the order of the criteria, ties
+//! broken by sequence number. Keys that look into the header (addresses, Date:,
+//! Subject:) read the matching messages in batches, as SEARCH does; each message's key is
+//! made once. The base subject (§2.1) is made in a bounded number of passes over a
+//! subject cut to [`MAX_SUBJECT`] characters.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
