@@ -14,7 +14,7 @@ use super::*;
 use crate::command::{SortCriterion, SortKey};
 
 /// Longest subject compared (characters); a longer one is cut.
-const MAX_SUBJECT: usize = 1000;
+const MAX_SUBJECT: usize = 256;
 /// Messages read at once for the header keys.
 const BATCH: usize = 256;
 
@@ -237,70 +237,67 @@ fn message_keys(raw: &[u8], internal_date: i64) -> Keys {
 
 /// The base subject (RFC 5256 §2.1): white space single, `Re:`, `Fw:`, `Fwd:` and
 /// `[list]` blobs taken off the front, `(fwd)` off the end, `[fwd: …]` unwrapped; in
-/// ASCII upper case. Each pass shortens the subject, so the loop ends.
+/// ASCII upper case. Works on slices of the subject cut to [`MAX_SUBJECT`] characters;
+/// each pass takes something off, so there are at most that many passes.
 pub(super) fn base_subject(subject: &str) -> String {
     let cut: String = subject.chars().take(MAX_SUBJECT).collect();
-    let mut s = cut
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_ascii_uppercase();
+    let single = cut.split_whitespace().collect::<Vec<_>>().join(" ");
+    let upper = single.to_ascii_uppercase();
+    let mut s: &str = &upper;
     loop {
         let before = s.len();
         // (2) trailers
         loop {
             let t = s.trim_end();
             match t.strip_suffix("(FWD)") {
-                Some(rest) => s = rest.to_string(),
+                Some(rest) => s = rest,
                 None => {
-                    s = t.to_string();
+                    s = t;
                     break;
                 }
             }
         }
-        // (3)/(4) leaders and blobs
+        // (3)/(4) leaders, and blobs while something follows them
         loop {
-            let t = s.trim_start().to_string();
-            if let Some(rest) = strip_leader(&t) {
+            let t = s.trim_start();
+            if let Some(rest) = strip_leader(t) {
                 s = rest;
-                continue;
-            }
-            if let Some(rest) = strip_blob(&t).filter(|r| !r.trim().is_empty()) {
+            } else if let Some(rest) = strip_blob(t).filter(|r| !r.trim().is_empty()) {
                 s = rest;
-                continue;
+            } else {
+                s = t;
+                break;
             }
-            s = t;
-            break;
         }
         // (6) [FWD: …]
         if let Some(inner) = s.strip_prefix("[FWD:").and_then(|r| r.strip_suffix(']')) {
-            s = inner.to_string();
+            s = inner;
         }
         if s.len() == before {
-            return s;
+            return s.to_string();
         }
     }
 }
 
 /// `*blob ("RE" / "FW" / "FWD") [blob] ":"` off the front.
-fn strip_leader(s: &str) -> Option<String> {
-    let mut t = s.to_string();
-    while let Some(rest) = strip_blob(&t) {
-        t = rest.trim_start().to_string();
+fn strip_leader(s: &str) -> Option<&str> {
+    let mut t = s;
+    while let Some(rest) = strip_blob(t) {
+        t = rest.trim_start();
     }
     let rest = ["RE", "FWD", "FW"]
         .iter()
         .find_map(|w| t.strip_prefix(w))?
         .trim_start();
-    let rest = strip_blob(rest).map_or(rest.to_string(), |r| r.trim_start().to_string());
-    rest.strip_prefix(':').map(str::to_string)
+    let rest = strip_blob(rest).map_or(rest, str::trim_start);
+    rest.strip_prefix(':')
 }
 
 /// One `[…]` (no brackets inside) off the front.
-fn strip_blob(s: &str) -> Option<String> {
+fn strip_blob(s: &str) -> Option<&str> {
     let rest = s.strip_prefix('[')?;
     let end = rest.find(']')?;
-    (!rest[..end].contains('[')).then(|| rest[end + 1..].to_string())
+    (!rest[..end].contains('[')).then(|| &rest[end + 1..])
 }
 
 #[cfg(test)]
@@ -337,5 +334,9 @@ mod tests {
         ] {
             assert_eq!(base_subject(subject), base, "{subject:?}");
         }
+        // hostile subjects: cut to MAX_SUBJECT characters first, then taken apart
+        assert_eq!(base_subject(&"Re: ".repeat(100_000)), "");
+        assert_eq!(base_subject(&"[a]".repeat(80)), "[A]");
+        assert_eq!(base_subject(&format!("{}x", "[a] ".repeat(50))), "X");
     }
 }
