@@ -17,6 +17,11 @@ EST_IP=127.0.0.31; EST_SMTP=10031; EST_IMAP=10143
 DOV_IP=127.0.0.32; DOV_IMAP=10144
 
 need dovecot-imapd dovecot
+# dovecot-core alone (imaptest's build wants it) has no imap binary
+if [ ! -x /usr/lib/dovecot/imap ]; then
+    say "installing dovecot-imapd"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null
+fi
 doveadm stop >/dev/null 2>&1 || true   # the instance the package started
 est_binary
 
