@@ -264,6 +264,8 @@ impl Session {
             .map(|(i, e)| (e.uid, i))
             .collect();
         let mut added = false;
+        // keywords new to this view, from the changed entries only (not the whole list)
+        let new_keyword = view.keywords.learn(changed.iter().map(|e| &e.flags));
         for e in changed {
             match known.get(&e.uid) {
                 Some(&i) => {
@@ -303,7 +305,7 @@ impl Session {
                 out.push(format!("* {} RECENT", view.recent.count(&view.entries)));
             }
         }
-        if view.keywords.learn(view.entries.iter().map(|e| &e.flags)) {
+        if new_keyword {
             let lines = view.keywords.lines(view.read_only);
             out.splice(0..0, lines);
         }
