@@ -319,14 +319,15 @@ pub fn imap_command(data: &[u8]) {
 
 /// FETCH over an arbitrary message: the MIME tree (`estafeta_mime::parse`), ENVELOPE,
 /// BODY and BODYSTRUCTURE (`Summary::compute`), BODY[section] and BINARY[section] for the
-/// part numbers of every part of the tree (and numbers that name no part), and the
-/// search text (`body_text`).
+/// part numbers of every part of the tree (and numbers that name no part), the search
+/// text (`body_text`), PREVIEW and the base subject of SORT.
 ///
 /// Checks: the tree keeps its bounds (parts, depth) and its offsets are inside the
 /// message; ENVELOPE, BODY and BODYSTRUCTURE are well-formed IMAP data (parentheses
 /// balanced, quoted strings closed, literals as long as announced, no line break outside
 /// a literal); the cached summary decodes to itself; a section is never longer than the
-/// message (HEADER.FIELDS aside); the search text stays within its bound.
+/// message (HEADER.FIELDS aside); the search text, the preview and the base subject stay
+/// within their bounds.
 pub fn imap_fetch(data: &[u8]) {
     let msg = estafeta_mime::parse(data);
     assert!(!msg.parts.is_empty());
@@ -385,6 +386,14 @@ pub fn imap_fetch(data: &[u8]) {
     }
     let text = estafeta_imap::mime::body_text(&msg);
     assert!(text.len() <= estafeta_mime::text::MAX_SEARCH_TEXT + 1);
+
+    // PREVIEW, and the base subject SORT compares
+    let preview = estafeta_mime::text::preview(&msg);
+    assert!(preview.chars().count() <= estafeta_mime::text::MAX_PREVIEW);
+    for subject in estafeta_imap::mime::header_text(&msg, "Subject") {
+        let base = estafeta_imap::subject::base_subject(&subject);
+        assert!(base.chars().count() <= estafeta_imap::subject::MAX_SUBJECT);
+    }
 }
 
 /// Most parts whose numbers [`imap_fetch`] asks for (each costs a few sections).

@@ -17,6 +17,7 @@ pub mod response;
 mod search;
 pub mod sequence;
 mod server;
+pub mod subject;
 mod summary;
 
 pub use command::*;

@@ -66,12 +66,12 @@ impl Session {
         let view = self.view.as_ref()?;
         let entries = Arc::clone(&view.entries);
         let mailbox_id = view.mailbox.id;
-        // what is recent to this session, as UIDs (the view may change meanwhile)
-        let recent: std::collections::HashSet<u32> = entries
-            .iter()
-            .filter(|e| !self.rev2 && view.recent.contains(e.uid))
-            .map(|e| e.uid)
-            .collect();
+        // what is recent to this session (a few UID ranges; IMAP4rev2 has no \Recent)
+        let recent = if self.rev2 {
+            Default::default()
+        } else {
+            view.recent.clone()
+        };
         let largest_uid = entries.last().map(|e| e.uid).unwrap_or(0);
         let needs_body = search::needs_message(key);
         let mut found = Vec::new();
@@ -103,7 +103,7 @@ impl Session {
                     count: entries.len() as u32,
                     largest_uid,
                     entry: e,
-                    recent: recent.contains(&e.uid),
+                    recent: recent.contains(e.uid),
                     message: parsed.as_ref(),
                     body: Default::default(),
                 };

@@ -8,7 +8,7 @@
 use estafeta_store::{Flags, Mailbox, MailboxEntry, Store, StoreError};
 
 /// The UID ranges `from+1..=to` taken by this session.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct Recent(Vec<(u32, u32)>);
 
 impl Recent {

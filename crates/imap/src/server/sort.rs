@@ -2,8 +2,7 @@
 //! RETURN options): the messages a SEARCH would find, in the order of the criteria, ties
 //! broken by sequence number. Keys that look into the header (addresses, Date:,
 //! Subject:) read the matching messages in batches, as SEARCH does; each message's key is
-//! made once. The base subject (§2.1) is made in a bounded number of passes over a
-//! subject cut to [`MAX_SUBJECT`] characters.
+//! made once; subjects compare by their base subject (`crate::subject`).
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -13,8 +12,6 @@ use mail_parser::{Address, HeaderName, HeaderValue};
 use super::*;
 use crate::command::{SortCriterion, SortKey};
 
-/// Longest subject compared (characters); a longer one is cut.
-const MAX_SUBJECT: usize = 256;
 /// Messages read at once for the header keys.
 const BATCH: usize = 256;
 
@@ -226,7 +223,7 @@ fn message_keys(raw: &[u8], internal_date: i64) -> Keys {
         .unwrap_or_default();
     Keys {
         date: estafeta_mime::date(root).unwrap_or(internal_date),
-        subject: base_subject(&subject),
+        subject: crate::subject::base_subject(&subject),
         from,
         to,
         cc,
@@ -235,74 +232,9 @@ fn message_keys(raw: &[u8], internal_date: i64) -> Keys {
     }
 }
 
-/// The base subject (RFC 5256 §2.1): white space single, `Re:`, `Fw:`, `Fwd:` and
-/// `[list]` blobs taken off the front, `(fwd)` off the end, `[fwd: …]` unwrapped; in
-/// ASCII upper case. Works on slices of the subject cut to [`MAX_SUBJECT`] characters;
-/// each pass takes something off, so there are at most that many passes.
-pub(super) fn base_subject(subject: &str) -> String {
-    let cut: String = subject.chars().take(MAX_SUBJECT).collect();
-    let single = cut.split_whitespace().collect::<Vec<_>>().join(" ");
-    let upper = single.to_ascii_uppercase();
-    let mut s: &str = &upper;
-    loop {
-        let before = s.len();
-        // (2) trailers
-        loop {
-            let t = s.trim_end();
-            match t.strip_suffix("(FWD)") {
-                Some(rest) => s = rest,
-                None => {
-                    s = t;
-                    break;
-                }
-            }
-        }
-        // (3)/(4) leaders, and blobs while something follows them
-        loop {
-            let t = s.trim_start();
-            if let Some(rest) = strip_leader(t) {
-                s = rest;
-            } else if let Some(rest) = strip_blob(t).filter(|r| !r.trim().is_empty()) {
-                s = rest;
-            } else {
-                s = t;
-                break;
-            }
-        }
-        // (6) [FWD: …]
-        if let Some(inner) = s.strip_prefix("[FWD:").and_then(|r| r.strip_suffix(']')) {
-            s = inner;
-        }
-        if s.len() == before {
-            return s.to_string();
-        }
-    }
-}
-
-/// `*blob ("RE" / "FW" / "FWD") [blob] ":"` off the front.
-fn strip_leader(s: &str) -> Option<&str> {
-    let mut t = s;
-    while let Some(rest) = strip_blob(t) {
-        t = rest.trim_start();
-    }
-    let rest = ["RE", "FWD", "FW"]
-        .iter()
-        .find_map(|w| t.strip_prefix(w))?
-        .trim_start();
-    let rest = strip_blob(rest).map_or(rest, str::trim_start);
-    rest.strip_prefix(':')
-}
-
-/// One `[…]` (no brackets inside) off the front.
-fn strip_blob(s: &str) -> Option<&str> {
-    let rest = s.strip_prefix('[')?;
-    let end = rest.find(']')?;
-    (!rest[..end].contains('[')).then(|| &rest[end + 1..])
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{base_subject, esort};
+    use super::esort;
 
     #[test]
     fn esort_lines_keep_the_sort_order() {
@@ -317,26 +249,5 @@ mod tests {
             esort("t", false, &opts, &[]),
             "* ESEARCH (TAG \"t\") COUNT 0"
         );
-    }
-
-    #[test]
-    fn base_subjects() {
-        for (subject, base) in [
-            ("Hello", "HELLO"),
-            ("Re: hello", "HELLO"),
-            ("RE: Re:  Fwd: hello   world", "HELLO WORLD"),
-            ("[list] Re: [other] hello (fwd)", "HELLO"),
-            ("[Fwd: Re: hello]", "HELLO"),
-            ("re[2]: hello", "HELLO"),
-            ("[only a blob]", "[ONLY A BLOB]"),
-            ("Reply to all", "REPLY TO ALL"),
-            ("", ""),
-        ] {
-            assert_eq!(base_subject(subject), base, "{subject:?}");
-        }
-        // hostile subjects: cut to MAX_SUBJECT characters first, then taken apart
-        assert_eq!(base_subject(&"Re: ".repeat(100_000)), "");
-        assert_eq!(base_subject(&"[a]".repeat(80)), "[A]");
-        assert_eq!(base_subject(&format!("{}x", "[a] ".repeat(50))), "X");
     }
 }
