@@ -5,14 +5,6 @@ mod common;
 
 use common::{Client, Harness};
 
-async fn logged_in(h: &Harness, user: &str) -> Client {
-    let mut c = Client::tls(h.imaps).await;
-    c.line().await;
-    let r = c.run("l", &format!("LOGIN {user} secret")).await;
-    assert!(r.starts_with("l OK"), "{r}");
-    c
-}
-
 /// Position of `needle` in `text`, which must hold it.
 fn at(text: &str, needle: &str) -> usize {
     text.find(needle)
@@ -24,8 +16,8 @@ async fn a_new_keyword_is_in_flags_before_any_fetch_shows_it() {
     let h = Harness::start().await;
     h.deliver("bob@example.com", "one").await;
     h.deliver("bob@example.com", "two").await;
-    let mut a = logged_in(&h, "bob@example.com").await;
-    let mut b = logged_in(&h, "bob@example.com").await;
+    let mut a = h.logged_in("bob@example.com").await;
+    let mut b = h.logged_in("bob@example.com").await;
     let r = a.run("s", "SELECT INBOX").await;
     assert!(
         r.contains("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"),
@@ -67,7 +59,7 @@ async fn a_new_keyword_is_in_flags_before_any_fetch_shows_it() {
         "{r}"
     );
     // a new session learns them all at SELECT; EXAMINE offers no permanent flag
-    let mut c = logged_in(&h, "bob@example.com").await;
+    let mut c = h.logged_in("bob@example.com").await;
     let r = c.run("e", "EXAMINE INBOX").await;
     assert!(
         r.contains(
@@ -91,7 +83,7 @@ async fn append(c: &mut Client, message: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn atoms_sets_and_store_replies() {
     let h = Harness::start().await;
-    let mut c = logged_in(&h, "bob@example.com").await;
+    let mut c = h.logged_in("bob@example.com").await;
     // `~` starts a literal8 only before `{`: `~foo` is an atom
     assert!(c.run("c", "CREATE ~foo").await.contains("c OK"));
     let r = c.run("l", "LIST \"\" ~foo").await;
@@ -124,7 +116,7 @@ async fn atoms_sets_and_store_replies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sent_dates_are_the_senders_day() {
     let h = Harness::start().await;
-    let mut c = logged_in(&h, "bob@example.com").await;
+    let mut c = h.logged_in("bob@example.com").await;
     // 25 March at +0200 is 24 March in UTC: SENTON compares the day as written
     append(
         &mut c,
@@ -148,7 +140,7 @@ async fn sent_dates_are_the_senders_day() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_binary_and_condstore_details() {
     let h = Harness::start().await;
-    let mut c = logged_in(&h, "bob@example.com").await;
+    let mut c = h.logged_in("bob@example.com").await;
     // quoted-printable with transport padding and soft breaks after it
     append(
         &mut c,
@@ -200,7 +192,7 @@ async fn bodies_binary_and_condstore_details() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hierarchy_and_subscriptions() {
     let h = Harness::start().await;
-    let mut c = logged_in(&h, "bob@example.com").await;
+    let mut c = h.logged_in("bob@example.com").await;
     // a trailing separator declares a parent-to-be: the name is made without it
     assert!(c.run("c", "CREATE top/").await.contains("c OK"));
     assert!(c.run("c2", "CREATE top/mid/leaf").await.contains("c2 OK"));
@@ -261,8 +253,8 @@ async fn recent_belongs_to_the_first_session_that_selects() {
     let h = Harness::start().await;
     h.deliver("bob@example.com", "one").await;
     h.deliver("bob@example.com", "two").await;
-    let mut a = logged_in(&h, "bob@example.com").await;
-    let mut b = logged_in(&h, "bob@example.com").await;
+    let mut a = h.logged_in("bob@example.com").await;
+    let mut b = h.logged_in("bob@example.com").await;
     // EXAMINE looks without taking
     let r = b.run("e", "EXAMINE INBOX").await;
     assert!(r.contains("* 2 RECENT\r\n"), "{r}");
@@ -293,7 +285,7 @@ async fn recent_belongs_to_the_first_session_that_selects() {
     let r = b.run("n", "NOOP").await;
     assert!(r.contains("* 3 EXISTS\r\n* 0 RECENT\r\n"), "{r}");
     // IMAP4rev2 has no \Recent
-    let mut c = logged_in(&h, "bob@example.com").await;
+    let mut c = h.logged_in("bob@example.com").await;
     c.run("en", "ENABLE IMAP4rev2").await;
     let r = c.run("s", "SELECT INBOX").await;
     assert!(!r.contains("RECENT"), "{r}");
@@ -302,14 +294,9 @@ async fn recent_belongs_to_the_first_session_that_selects() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objectid_and_preview_through_imaplib() {
     let h = Harness::start().await;
-    let script = format!(
-        r#"
-import imaplib, re, ssl
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-m = imaplib.IMAP4_SSL("127.0.0.1", {port}, ssl_context=ctx)
-m.login("bob@example.com", "secret")
+    let out = h
+        .imaplib(
+            r#"
 assert "OBJECTID" in m.capabilities and "PREVIEW" in m.capabilities, m.capabilities
 typ, data = m.create("Work")
 made = re.search(rb"MAILBOXID \((M\w+)\)", data[0])
@@ -335,23 +322,17 @@ assert first in data[0] and b"lunch at noon" in data[0], data
 m.logout()
 print("ok")
 "#,
-        port = h.imaps.port()
-    );
-    let stdout = estafeta_testkit::python(&script).await;
-    assert_eq!(String::from_utf8_lossy(&stdout).trim(), "ok");
+        )
+        .await;
+    assert_eq!(out.trim(), "ok");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sort_and_esort_through_imaplib() {
     let h = Harness::start().await;
-    let script = format!(
-        r#"
-import imaplib, ssl
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-m = imaplib.IMAP4_SSL("127.0.0.1", {port}, ssl_context=ctx)
-m.login("bob@example.com", "secret")
+    let out = h
+        .imaplib(
+            r#"
 assert "SORT" in m.capabilities and "SORT=DISPLAY" in m.capabilities, m.capabilities
 msgs = [
     (b"From: Zoe <zoe@b.test>\r\nTo: x@a.test\r\nDate: Tue, 3 Mar 2026 10:00:00 +0000\r\nSubject: Re: [list] budget\r\n\r\nbig " + b"x" * 500 + b"\r\n"),
@@ -385,8 +366,7 @@ assert typ == "NO" and b"BADCHARSET" in data[0], (typ, data)
 m.logout()
 print("ok")
 "#,
-        port = h.imaps.port()
-    );
-    let stdout = estafeta_testkit::python(&script).await;
-    assert_eq!(String::from_utf8_lossy(&stdout).trim(), "ok");
+        )
+        .await;
+    assert_eq!(out.trim(), "ok");
 }

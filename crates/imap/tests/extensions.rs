@@ -6,14 +6,6 @@ mod common;
 
 use common::{Client, Harness};
 
-async fn logged_in(h: &Harness, user: &str) -> Client {
-    let mut c = Client::tls(h.imaps).await;
-    c.line().await;
-    let r = c.run("l", &format!("LOGIN {user} secret")).await;
-    assert!(r.starts_with("l OK"), "{r}");
-    c
-}
-
 /// The number after `code ` in a response, e.g. `UIDVALIDITY 17`.
 fn number_after(text: &str, code: &str) -> u64 {
     let at = text
@@ -34,7 +26,7 @@ async fn qresync_reports_vanished_and_changes() {
     for s in ["one", "two", "three"] {
         h.deliver("bob@example.com", s).await;
     }
-    let mut a = logged_in(&h, "bob@example.com").await;
+    let mut a = h.logged_in("bob@example.com").await;
     // QRESYNC at SELECT needs ENABLE first
     let r = a.run("q", "SELECT INBOX (QRESYNC (1 1))").await;
     assert!(r.contains("q BAD"), "{r}");
@@ -45,7 +37,7 @@ async fn qresync_reports_vanished_and_changes() {
     let before = number_after(&r, "[HIGHESTMODSEQ");
 
     // another session, without QRESYNC: expunges as EXPUNGE
-    let mut b = logged_in(&h, "bob@example.com").await;
+    let mut b = h.logged_in("bob@example.com").await;
     b.run("s", "SELECT INBOX").await;
     b.run("d", "STORE 2 +FLAGS.SILENT (\\Deleted)").await;
     let r = b.run("x", "EXPUNGE").await;
@@ -66,7 +58,7 @@ async fn qresync_reports_vanished_and_changes() {
     a.run("o", "LOGOUT").await;
 
     // a client coming back with its state gets only what changed since
-    let mut c = logged_in(&h, "bob@example.com").await;
+    let mut c = h.logged_in("bob@example.com").await;
     c.run("e", "ENABLE QRESYNC").await;
     let r = c
         .run(
@@ -112,7 +104,7 @@ async fn condstore_changes_since() {
     let h = Harness::start().await;
     h.deliver("bob@example.com", "one").await;
     h.deliver("bob@example.com", "two").await;
-    let mut c = logged_in(&h, "bob@example.com").await;
+    let mut c = h.logged_in("bob@example.com").await;
     let r = c.run("s", "SELECT INBOX (CONDSTORE)").await;
     let start = number_after(&r, "[HIGHESTMODSEQ");
     let r = c.run("t", "STORE 2 +FLAGS (\\Seen)").await;
@@ -144,7 +136,7 @@ async fn esearch_and_imap4rev2() {
     for s in ["alpha", "beta", "alpha two"] {
         h.deliver("bob@example.com", s).await;
     }
-    let mut c = logged_in(&h, "bob@example.com").await;
+    let mut c = h.logged_in("bob@example.com").await;
     let r = c.run("s", "SELECT INBOX").await;
     assert!(r.contains("* 3 RECENT"), "IMAP4rev1 until ENABLE: {r}");
     let r = c
@@ -190,7 +182,7 @@ async fn binary_fetch_decodes_parts() {
         --b\r\nContent-Type: application/x-odd\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\n\
         begin 644\r\n\
         --b--\r\n";
-    let mut c = logged_in(&h, "bob@example.com").await;
+    let mut c = h.logged_in("bob@example.com").await;
     c.send(&format!(
         "a APPEND INBOX {{{}+}}\r\n{message}\r\n",
         message.len()
@@ -221,7 +213,7 @@ async fn binary_fetch_decodes_parts() {
 async fn list_extended_and_list_status() {
     let h = Harness::start().await;
     h.deliver("bob@example.com", "one").await;
-    let mut c = logged_in(&h, "bob@example.com").await;
+    let mut c = h.logged_in("bob@example.com").await;
     for box_ in ["Projects", "Projects/Alpha"] {
         let r = c.run("c", &format!("CREATE {box_}")).await;
         assert!(r.contains("c OK"), "{r}");
@@ -282,8 +274,8 @@ async fn expunges_by_others_wait_for_a_command_that_may_tell_them() {
     for s in ["one", "two", "three"] {
         h.deliver("bob@example.com", s).await;
     }
-    let mut a = logged_in(&h, "bob@example.com").await;
-    let mut b = logged_in(&h, "bob@example.com").await;
+    let mut a = h.logged_in("bob@example.com").await;
+    let mut b = h.logged_in("bob@example.com").await;
     a.run("s", "SELECT INBOX").await;
     b.run("s", "SELECT INBOX").await;
     b.run("d", "STORE 2 +FLAGS.SILENT (\\Deleted)").await;

@@ -33,6 +33,30 @@ impl Harness {
 
     /// With the test configuration changed by `tweak`: 3 failed logins block a user name
     /// or a client, each answered after 1 ms.
+    /// A client logged in as `user` (password `secret`) over implicit TLS.
+    pub async fn logged_in(&self, user: &str) -> Client {
+        let mut c = Client::tls(self.imaps).await;
+        c.line().await;
+        let r = c.run("l", &format!("LOGIN {user} secret")).await;
+        assert!(r.starts_with("l OK"), "{r}");
+        c
+    }
+
+    /// Runs `body` in Python after it has logged in as bob@example.com over implicit TLS
+    /// with `imaplib` (as `m`); what it prints.
+    pub async fn imaplib(&self, body: &str) -> String {
+        let script = format!(
+            "import imaplib, re, ssl\n\
+             ctx = ssl.create_default_context()\n\
+             ctx.check_hostname = False\n\
+             ctx.verify_mode = ssl.CERT_NONE\n\
+             m = imaplib.IMAP4_SSL(\"127.0.0.1\", {}, ssl_context=ctx)\n\
+             m.login(\"bob@example.com\", \"secret\")\n{body}",
+            self.imaps.port()
+        );
+        String::from_utf8_lossy(&estafeta_testkit::python(&script).await).into_owned()
+    }
+
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Harness {
         let host = MailHost::two_ports(Protocol::Imap, true, tweak).await;
         let (imap, imaps) = (host.listeners[0], host.listeners[1]);
