@@ -394,6 +394,59 @@ pub fn imap_fetch(data: &[u8]) {
         let base = estafeta_imap::subject::base_subject(&subject);
         assert!(base.chars().count() <= estafeta_imap::subject::MAX_SUBJECT);
     }
+    threads(data);
+}
+
+/// THREAD over messages made from the input's lines (the first id of a line its
+/// Message-ID, all of them its References, the line its subject): both algorithms list
+/// every message exactly once, in balanced parentheses.
+fn threads(data: &[u8]) {
+    use estafeta_imap::threading::{self, Item};
+    let items: Vec<Item> = data
+        .split(|&b| b == b'\n')
+        .take(2000)
+        .enumerate()
+        .map(|(i, line)| {
+            let text = String::from_utf8_lossy(line);
+            let (subject, reply) = estafeta_imap::subject::base_and_reply(&text);
+            let mut references = threading::message_ids(line, threading::MAX_REFERENCES);
+            let message_id = threading::first_message_id(line);
+            if !references.is_empty() {
+                references.remove(0);
+            }
+            Item {
+                number: i as u32 + 1,
+                seq: i as u32 + 1,
+                date: i64::from(line.first().copied().unwrap_or(0)),
+                subject,
+                reply,
+                message_id,
+                references,
+            }
+        })
+        .collect();
+    for out in [
+        threading::references(&items),
+        threading::ordered_subject(&items),
+    ] {
+        let mut depth = 0i64;
+        for c in out.chars() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ => {}
+            }
+            assert!(depth >= 0, "{out}");
+        }
+        assert_eq!(depth, 0, "{out}");
+        let mut numbers: Vec<u32> = out
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        numbers.sort_unstable();
+        let expected: Vec<u32> = (1..=items.len() as u32).collect();
+        assert_eq!(numbers, expected, "{out}");
+    }
 }
 
 /// Most parts whose numbers [`imap_fetch`] asks for (each costs a few sections).

@@ -77,6 +77,13 @@ pub enum CommandBody {
         charset: String,
         key: SearchKey,
     },
+    /// THREAD (RFC 5256 §3).
+    Thread {
+        uid: bool,
+        algorithm: ThreadAlgorithm,
+        charset: String,
+        key: SearchKey,
+    },
     Search {
         uid: bool,
         /// ESEARCH return options (RFC 4731); `Some(empty)` for `RETURN ()`.
@@ -197,6 +204,13 @@ pub enum FetchItem {
     ThreadId,
     /// PREVIEW (RFC 8970), with or without LAZY: the start of the text.
     Preview,
+}
+
+/// How THREAD groups messages (RFC 5256 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadAlgorithm {
+    OrderedSubject,
+    References,
 }
 
 /// One SORT criterion: what to compare, and whether the order is reversed.

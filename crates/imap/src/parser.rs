@@ -243,6 +243,10 @@ impl<'a> Reader<'a> {
     }
 
     pub fn sequence_set(&mut self) -> PResult<SequenceSet> {
+        // SEARCHRES (RFC 5182): `$` alone stands for the saved result
+        if self.eat(b'$') {
+            return Ok(SequenceSet::saved());
+        }
         let text = self.take_while(|b| b.is_ascii_digit() || matches!(b, b':' | b',' | b'*'));
         std::str::from_utf8(text)
             .ok()
@@ -435,6 +439,7 @@ fn command_body(r: &mut Reader<'_>) -> PResult<CommandBody> {
         "APPEND" => append(r),
         "SEARCH" => search::parse(r, false),
         "SORT" => search::parse_sort(r, false),
+        "THREAD" => search::parse_thread(r, false),
         "FETCH" => fetch(r, false),
         "STORE" => store(r, false),
         "COPY" | "MOVE" => copy_move(r, false, name == "MOVE"),
@@ -446,6 +451,7 @@ fn command_body(r: &mut Reader<'_>) -> PResult<CommandBody> {
                 "STORE" => store(r, true),
                 "SEARCH" => search::parse(r, true),
                 "SORT" => search::parse_sort(r, true),
+                "THREAD" => search::parse_thread(r, true),
                 "COPY" | "MOVE" => copy_move(r, true, sub == "MOVE"),
                 "EXPUNGE" => {
                     r.sp()?;

@@ -11,7 +11,7 @@
 //!   by literals could otherwise carry millions;
 //! - a string to search for holds at most [`MAX_SEARCH_STRING`] octets.
 
-use crate::command::{CommandBody, SearchKey, SortCriterion, SortKey};
+use crate::command::{CommandBody, SearchKey, SortCriterion, SortKey, ThreadAlgorithm};
 use crate::parser::{PResult, Reader};
 
 pub(crate) fn parse(r: &mut Reader<'_>, uid: bool) -> PResult<CommandBody> {
@@ -81,6 +81,25 @@ pub(crate) fn parse_sort(r: &mut Reader<'_>, uid: bool) -> PResult<CommandBody> 
     })
 }
 
+/// `THREAD algorithm charset keys` (RFC 5256 §3), after the command name.
+pub(crate) fn parse_thread(r: &mut Reader<'_>, uid: bool) -> PResult<CommandBody> {
+    r.sp()?;
+    let algorithm = match r.atom()?.to_ascii_uppercase().as_str() {
+        "ORDEREDSUBJECT" => ThreadAlgorithm::OrderedSubject,
+        "REFERENCES" => ThreadAlgorithm::References,
+        other => return Err(format!("unknown THREAD algorithm {other}")),
+    };
+    r.sp()?;
+    let charset = r.astring()?.to_ascii_uppercase();
+    r.sp()?;
+    Ok(CommandBody::Thread {
+        uid,
+        algorithm,
+        charset,
+        key: keys(r)?,
+    })
+}
+
 /// The search keys to the end of the command, all of which must match.
 fn keys(r: &mut Reader<'_>) -> PResult<SearchKey> {
     let mut count = 0;
@@ -124,7 +143,9 @@ fn key(r: &mut Reader<'_>, depth: usize, count: &mut usize) -> PResult<SearchKey
             And(keys)
         });
     }
-    if r.peek().is_some_and(|b| b.is_ascii_digit() || b == b'*') {
+    if r.peek()
+        .is_some_and(|b| b.is_ascii_digit() || b == b'*' || b == b'$')
+    {
         return Ok(SequenceSet(r.sequence_set()?));
     }
     let word = r.atom()?.to_ascii_uppercase();

@@ -22,7 +22,37 @@ pub struct SequenceSet(Vec<SeqRange>);
 /// `*` in a sequence set.
 pub const STAR: u64 = u64::MAX;
 
+/// The one range of `$` (SEARCHRES), a set the session fills in before use; left as it
+/// is, it contains nothing.
+const SAVED: SeqRange = SeqRange {
+    start: STAR - 1,
+    end: STAR - 1,
+};
+
 impl SequenceSet {
+    /// `$`: the result the last `SEARCH RETURN (SAVE)` kept (RFC 5182).
+    pub fn saved() -> SequenceSet {
+        SequenceSet(vec![SAVED])
+    }
+
+    /// Whether this is `$`, to be replaced by the saved result.
+    pub fn is_saved(&self) -> bool {
+        self.0 == [SAVED]
+    }
+
+    /// The set of exactly these numbers (sorted, no duplicates).
+    pub fn of(sorted: &[u32]) -> SequenceSet {
+        let mut ranges: Vec<SeqRange> = Vec::new();
+        for &n in sorted {
+            let n = u64::from(n);
+            match ranges.last_mut() {
+                Some(last) if last.end + 1 == n => last.end = n,
+                _ => ranges.push(SeqRange { start: n, end: n }),
+            }
+        }
+        SequenceSet(ranges)
+    }
+
     /// Whether `n` is in the set, given the largest number in use (what `*` means).
     pub fn contains(&self, n: u32, largest: u32) -> bool {
         let (n, largest) = (u64::from(n), u64::from(largest));

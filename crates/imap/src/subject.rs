@@ -12,6 +12,14 @@ pub const MAX_SUBJECT: usize = 256;
 /// ASCII upper case. Works on slices of the subject cut to [`MAX_SUBJECT`] characters;
 /// each pass takes something off, so there are at most that many passes.
 pub fn base_subject(subject: &str) -> String {
+    base_and_reply(subject).0
+}
+
+/// The base subject, and whether taking it apart removed a reply or forward mark
+/// (`Re:`, `Fw:`, `Fwd:`, `(fwd)`, `[fwd: …]`): what THREAD=REFERENCES calls a reply or
+/// forward (RFC 5256 §2.1).
+pub fn base_and_reply(subject: &str) -> (String, bool) {
+    let mut reply = false;
     let cut: String = subject.chars().take(MAX_SUBJECT).collect();
     let single = cut.split_whitespace().collect::<Vec<_>>().join(" ");
     let upper = single.to_ascii_uppercase();
@@ -22,7 +30,10 @@ pub fn base_subject(subject: &str) -> String {
         loop {
             let t = s.trim_end();
             match t.strip_suffix("(FWD)") {
-                Some(rest) => s = rest,
+                Some(rest) => {
+                    s = rest;
+                    reply = true;
+                }
                 None => {
                     s = t;
                     break;
@@ -34,6 +45,7 @@ pub fn base_subject(subject: &str) -> String {
             let t = s.trim_start();
             if let Some(rest) = strip_leader(t) {
                 s = rest;
+                reply = true;
             } else if let Some(rest) = strip_blob(t).filter(|r| !r.trim().is_empty()) {
                 s = rest;
             } else {
@@ -44,9 +56,10 @@ pub fn base_subject(subject: &str) -> String {
         // (6) [FWD: …]
         if let Some(inner) = s.strip_prefix("[FWD:").and_then(|r| r.strip_suffix(']')) {
             s = inner;
+            reply = true;
         }
         if s.len() == before {
-            return s.to_string();
+            return (s.to_string(), reply);
         }
     }
 }
@@ -74,7 +87,7 @@ fn strip_blob(s: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::base_subject;
+    use super::{base_and_reply, base_subject};
 
     #[test]
     fn base_subjects() {
@@ -95,5 +108,7 @@ mod tests {
         assert_eq!(base_subject(&"Re: ".repeat(100_000)), "");
         assert_eq!(base_subject(&"[a]".repeat(80)), "[A]");
         assert_eq!(base_subject(&format!("{}x", "[a] ".repeat(50))), "X");
+        assert!(base_and_reply("Re: x").1 && base_and_reply("x (fwd)").1);
+        assert!(base_and_reply("[fwd: x]").1 && !base_and_reply("[list] x").1);
     }
 }

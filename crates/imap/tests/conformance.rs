@@ -370,3 +370,109 @@ print("ok")
         .await;
     assert_eq!(out.trim(), "ok");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn searchres_keeps_a_result_for_later_commands() {
+    let h = Harness::start().await;
+    let out = h
+        .imaplib(
+            r#"
+assert "SEARCHRES" in m.capabilities, m.capabilities
+for i, who in enumerate(["ann", "bob", "ann", "cid", "ann"]):
+    body = f"From: {who}@a.test\r\nSubject: n{i}\r\n\r\nbody {i}\r\n".encode()
+    assert m.append("INBOX", None, None, body)[0] == "OK"
+m.select("INBOX")
+# before any SAVE, $ is empty: commands on it succeed with nothing
+typ, data = m.fetch("$", "(UID)")
+assert typ == "OK" and data == [None], data
+# SAVE alone: no ESEARCH response, just OK
+typ, data = m._simple_command("SEARCH", "RETURN (SAVE)", "FROM", "ann")
+assert typ == "OK", (typ, data)
+assert "ESEARCH" not in m.untagged_responses, m.untagged_responses
+typ, data = m.fetch("$", "(UID)")
+assert [d for d in data] == [b"1 (UID 1)", b"3 (UID 3)", b"5 (UID 5)"], data
+# $ in SEARCH, combined with other keys; in STORE and UID FETCH
+typ, data = m.search(None, "$", "SUBJECT", "n2")
+assert data == [b"3"], data
+typ, data = m.store("$", "+FLAGS", "(\\Flagged)")
+assert typ == "OK" and len(data) == 3, data
+typ, data = m.uid("FETCH", "$", "(FLAGS)")
+assert all(b"\\Flagged" in d for d in data) and len(data) == 3, data
+# SAVE MIN MAX keeps only those two, and still answers them
+typ, data = m._simple_command("SEARCH", "RETURN (SAVE MIN MAX)", "FROM", "ann")
+typ, data = m._untagged_response(typ, data, "ESEARCH")
+assert b"MIN 1 MAX 5" in data[0], data
+typ, data = m.fetch("$", "(UID)")
+assert data == [b"1 (UID 1)", b"5 (UID 5)"], data
+# expunged messages leave the result; sequence numbers follow
+typ, data = m._simple_command("SEARCH", "RETURN (SAVE)", "NOT", "FROM", "bob")
+m.store("1", "+FLAGS", "(\\Deleted)")
+m.expunge()
+typ, data = m.fetch("$", "(UID)")
+assert data == [b"2 (UID 3)", b"3 (UID 4)", b"4 (UID 5)"], data
+m.create("Archive")
+typ, data = m.copy("$", "Archive")
+assert typ == "OK" and re.search(rb"COPYUID \d+ (3:5|3,4,5) ", data[0]), data
+# a failed SEARCH with SAVE empties $
+try:
+    m._simple_command("SEARCH", "RETURN (SAVE)", "FROB")
+except m.error:
+    pass
+typ, data = m.fetch("$", "(UID)")
+assert data == [None], data
+# `$` does not combine with numbers
+try:
+    m._simple_command("FETCH", "1,$", "(UID)")
+    raise SystemExit("1,$ accepted")
+except m.error as e:
+    assert "sequence set" in str(e), e
+m.logout()
+print("ok")
+"#,
+        )
+        .await;
+    assert_eq!(out.trim(), "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thread_through_imaplib() {
+    let h = Harness::start().await;
+    let out = h
+        .imaplib(
+            r#"
+assert "THREAD=REFERENCES" in m.capabilities and "THREAD=ORDEREDSUBJECT" in m.capabilities, m.capabilities
+msgs = [
+    ("Mon, 2 Mar 2026 10:00:00 +0000", "Plans", "<a@x>", ""),
+    ("Mon, 2 Mar 2026 11:00:00 +0000", "Re: Plans", "<b@x>", "References: <a@x>\r\n"),
+    ("Mon, 2 Mar 2026 09:00:00 +0000", "Lunch", "<c@x>", ""),
+    ("Mon, 2 Mar 2026 12:00:00 +0000", "Re: Plans", "<d@x>", "In-Reply-To: <a@x> <zz@x>\r\n"),
+    ("Mon, 2 Mar 2026 13:00:00 +0000", "Re: Re: Plans", "<e@x>", "References: <a@x>\r\n <b@x>\r\n"),
+    # its parent never arrived: joined to Lunch by its subject
+    ("Mon, 2 Mar 2026 14:00:00 +0000", "Re: Lunch", "<f@x>", "References: <gone@x>\r\n"),
+]
+for date, subject, mid, extra in msgs:
+    body = f"From: a@x\r\nDate: {date}\r\nSubject: {subject}\r\nMessage-ID: {mid}\r\n{extra}\r\nhi\r\n".encode()
+    assert m.append("INBOX", None, None, body)[0] == "OK"
+m.select("INBOX")
+typ, data = m.thread("REFERENCES", "UTF-8", "ALL")
+assert typ == "OK" and data == [b"(3 6)(1 (2 5)(4))"], data
+typ, data = m.thread("ORDEREDSUBJECT", "UTF-8", "ALL")
+assert data == [b"(3 6)(1 (2)(4)(5))"], data
+typ, data = m.uid("THREAD", "REFERENCES", "UTF-8", "NOT", "SUBJECT", "lunch")
+assert data == [b"(1 (2 5)(4))"], data
+typ, data = m.thread("REFERENCES", "UTF-8", "SUBJECT", "nothing-matches")
+assert typ == "OK" and data in ([None], [b""]), data
+typ, data = m.thread("REFERENCES", "KOI8-R", "ALL")
+assert typ == "NO" and b"BADCHARSET" in data[0], data
+try:
+    m.thread("BYWEATHER", "UTF-8", "ALL")
+    raise SystemExit("unknown algorithm accepted")
+except m.error as e:
+    assert "THREAD algorithm" in str(e), e
+m.logout()
+print("ok")
+"#,
+        )
+        .await;
+    assert_eq!(out.trim(), "ok");
+}

@@ -51,6 +51,9 @@ impl Session {
             "SORT",
             "SORT=DISPLAY",
             "ESORT",
+            "SEARCHRES",
+            "THREAD=ORDEREDSUBJECT",
+            "THREAD=REFERENCES",
         ]
         .into_iter()
         .map(String::from)
@@ -111,7 +114,13 @@ impl Session {
                         Err(IoError::Timeout) => return "timeout",
                         Err(IoError::Io(_)) => return "error",
                     },
-                    Err(e) => self.bad(&e.tag, &e.message),
+                    Err(e) => {
+                        // RFC 5182 §2.1: a SEARCH with SAVE answered BAD empties `$`
+                        if searchres::saves(&bytes) {
+                            self.forget_result();
+                        }
+                        self.bad(&e.tag, &e.message)
+                    }
                 }
             }
             if self.bad_commands >= self.shared.settings.max_bad_commands {
@@ -122,7 +131,8 @@ impl Session {
         }
     }
 
-    pub(super) async fn command(&mut self, cmd: Command) -> Step {
+    pub(super) async fn command(&mut self, mut cmd: Command) -> Step {
+        self.fill_saved(&mut cmd.body);
         let tag = cmd.tag;
         let authenticated = self.user.is_some();
         let selected = self.view.is_some();
@@ -325,6 +335,20 @@ impl Session {
                 self.refresh(uid).await;
                 self.sort(&tag, uid, returns.as_deref(), &criteria, &key)
                     .await
+            }
+            C::Thread { charset, .. }
+                if selected && charset != "UTF-8" && charset != "US-ASCII" =>
+            {
+                self.no(&tag, "[BADCHARSET (UTF-8 US-ASCII)] only UTF-8 is searched")
+            }
+            C::Thread {
+                uid,
+                algorithm,
+                key,
+                ..
+            } if selected => {
+                self.refresh(uid).await;
+                self.thread(&tag, uid, algorithm, &key).await
             }
             C::Search {
                 uid, returns, key, ..

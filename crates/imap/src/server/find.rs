@@ -6,8 +6,8 @@ use super::*;
 use crate::search;
 use crate::sequence::compact;
 
-/// The RETURN options this server answers (SAVE needs SEARCHRES, not offered).
-const RETURN_OPTIONS: [&str; 4] = ["MIN", "MAX", "COUNT", "ALL"];
+/// The RETURN options this server answers (SAVE is SEARCHRES, RFC 5182).
+const RETURN_OPTIONS: [&str; 5] = ["MIN", "MAX", "COUNT", "ALL", "SAVE"];
 
 impl Session {
     pub(super) async fn search(
@@ -25,9 +25,26 @@ impl Session {
             self.bad(tag, &format!("RETURN option {bad} is not offered"));
             return;
         }
+        let saves = returns.unwrap_or_default().iter().any(|r| r == "SAVE");
         let Some(found) = self.matching(tag, key).await else {
+            if saves {
+                self.forget_result();
+            }
             return;
         };
+        // SAVE is not an answer: the other options (none left means none asked for)
+        let returns: Option<Vec<String>> =
+            returns.map(|r| r.iter().filter(|o| o.as_str() != "SAVE").cloned().collect());
+        let returns = returns.as_deref();
+        if saves {
+            let uids: Vec<u32> = found.iter().map(|(_, e)| e.uid).collect();
+            self.save_result(returns.unwrap_or_default(), &uids);
+            // SAVE alone: no ESEARCH response (RFC 5182 §2.4)
+            if returns.is_some_and(<[String]>::is_empty) {
+                self.ok(tag, "SEARCH completed, result saved");
+                return;
+            }
+        }
         let hits: Vec<u32> = found
             .iter()
             .map(|(seq, e)| if uid { e.uid } else { *seq })

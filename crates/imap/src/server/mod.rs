@@ -33,9 +33,11 @@ mod folders;
 mod input;
 mod keywords;
 mod recent;
+mod searchres;
 mod snapshots;
 mod sort;
 mod summaries;
+mod thread;
 mod update;
 mod view;
 
@@ -207,4 +209,6 @@ struct View {
     keywords: keywords::Keywords,
     /// The messages recent to this session (IMAP4rev1's `\Recent`).
     recent: recent::Recent,
+    /// UIDs of the result `SEARCH RETURN (SAVE)` kept, ascending (`$`, SEARCHRES).
+    saved: Vec<u32>,
 }

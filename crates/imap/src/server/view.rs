@@ -90,6 +90,7 @@ impl Session {
             changes,
             keywords,
             recent,
+            saved: Vec::new(),
         };
         let unseen = view
             .entries
