@@ -476,3 +476,43 @@ print("ok")
         .await;
     assert_eq!(out.trim(), "ok");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_messages_are_streamed_whole_and_in_ranges() {
+    let h = Harness::start().await;
+    let out = h
+        .imaplib(
+            r#"
+# 6 MiB: over the streaming threshold (1 MiB), several pieces (256 KiB) and batches;
+# every line numbered, so that a piece out of place shows
+big = b"From: a@x\r\nSubject: big\r\n\r\n" + b"".join(
+    b"%06d " % i + b"abcdefghij"[i % 10:] * 7 + b"\r\n" for i in range(80_000))
+small = b"From: a@x\r\nSubject: small\r\n\r\nhello\r\n"
+for body in (small, big, small):
+    assert m.append("INBOX", None, None, body)[0] == "OK"
+m.select("INBOX")
+typ, data = m.fetch("2", "(BODY.PEEK[])")
+assert typ == "OK" and data[0][1] == big, (len(data[0][1]), len(big))
+# with other items around it, and its structure from the summary
+typ, data = m.fetch("1:3", "(UID RFC822.SIZE ENVELOPE BODY.PEEK[] FLAGS)")
+bodies = [d[1] for d in data if isinstance(d, tuple)]
+assert bodies == [small, big, small], [len(b) for b in bodies]
+assert b"RFC822.SIZE %d" % len(big) in data[2][0] and b'"big"' in data[2][0], data[2][0][:300]
+assert b" FLAGS (" in data[3], data[3]
+# ranges: inside, across the end, past the end
+for start, count in [(0, 10), (1_000_000, 300_000), (len(big) - 5, 100), (len(big) + 10, 5)]:
+    typ, data = m.fetch("2", f"(BODY.PEEK[]<{start}.{count}>)")
+    assert data[0][1] == big[start:start + count] or (data[0][1] is None and not big[start:start + count]), (start, count, data[0][0])
+    assert f"BODY[]<{min(start, len(big))}>".encode() in data[0][0], data[0][0]
+typ, data = m.fetch("2", "(BINARY.PEEK[] BINARY.SIZE[])")
+assert data[0][1] == big and b"~{%d}" % len(big) in data[0][0], data[0][0]
+# RFC822 sets \Seen and says so
+typ, data = m.fetch("2", "RFC822")
+assert data[0][1] == big and b"\\Seen" in data[1], data[1]
+m.logout()
+print("ok")
+"#,
+        )
+        .await;
+    assert_eq!(out.trim(), "ok");
+}

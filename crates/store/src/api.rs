@@ -149,6 +149,16 @@ pub trait Mailboxes: Send + Sync {
         first: u32,
         last: u32,
     ) -> Result<Vec<(u32, Vec<u8>)>>;
+    /// Octets `start..start + len` of a message as readers see it (prefix, then body),
+    /// fewer at its end: a large message sent in pieces, never held whole. `None` when
+    /// the message is gone.
+    async fn read_message_range(
+        &self,
+        mailbox_id: i64,
+        uid: u32,
+        start: u64,
+        len: u64,
+    ) -> Result<Option<Vec<u8>>>;
     /// For UIDs `first..=last`, what a reader cached about each body (`None` where nothing
     /// is cached yet). The store keeps these bytes without looking into them.
     async fn read_summaries(&self, mailbox_id: i64, first: u32, last: u32) -> Result<Vec<Summary>>;

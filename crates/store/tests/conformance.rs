@@ -49,6 +49,7 @@ conformance!(
     accept_local_and_remote,
     quarantined_copies_go_to_junk,
     concurrent_accepts_get_increasing_uids,
+    a_message_is_read_in_ranges,
     flags_and_expunge_bump_modseq,
     summaries_are_cached_per_body,
     suppression_lists,
@@ -648,6 +649,62 @@ async fn concurrent_accepts_get_increasing_uids(store: Arc<dyn Store>) {
         entries
             .windows(2)
             .all(|w| w[0].uid < w[1].uid && w[0].modseq < w[1].modseq)
+    );
+}
+
+async fn a_message_is_read_in_ranges(store: Arc<dyn Store>) {
+    let bob = setup_user(&store, "bob@example.com").await;
+    let body: String = (0..5000).map(|i| format!("line {i}\r\n")).collect();
+    let accepted = store
+        .accept(message(
+            &format!("Subject: big\r\n\r\n{body}"),
+            &[&bob],
+            &[],
+        ))
+        .await
+        .unwrap();
+    let mb = inbox(&store, &bob).await;
+    let uid = accepted.delivered[0].uid;
+    let whole = store.read_message(mb.id, uid).await.unwrap().unwrap();
+    assert!(whole.len() > 40_000);
+    // pieces across the prefix/body seam, inside the body, past the end
+    let prefix = whole.len() - (body.len() + "Subject: big\r\n\r\n".len());
+    for (start, len) in [
+        (0u64, 10u64),
+        (0, 100_000),
+        (prefix as u64 - 3, 7),
+        (prefix as u64, 1),
+        (12_345, 4096),
+        (whole.len() as u64 - 5, 100),
+        (whole.len() as u64, 10),
+        (u64::MAX, 10),
+    ] {
+        let got = store
+            .read_message_range(mb.id, uid, start, len)
+            .await
+            .unwrap()
+            .unwrap();
+        let s = (start.min(whole.len() as u64)) as usize;
+        let e = s.saturating_add(len as usize).min(whole.len());
+        assert_eq!(got, whole[s..e], "{start}+{len}");
+    }
+    // read back in pieces, it is the message
+    let mut joined = Vec::new();
+    while let Some(piece) = store
+        .read_message_range(mb.id, uid, joined.len() as u64, 8192)
+        .await
+        .unwrap()
+        .filter(|p| !p.is_empty())
+    {
+        joined.extend_from_slice(&piece);
+    }
+    assert_eq!(joined, whole);
+    assert!(
+        store
+            .read_message_range(mb.id, uid + 1, 0, 10)
+            .await
+            .unwrap()
+            .is_none()
     );
 }
 

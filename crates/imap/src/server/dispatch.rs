@@ -365,7 +365,11 @@ impl Session {
             } if selected => {
                 self.refresh(uid).await;
                 self.fetch(&tag, uid, &set, &items, changed_since, vanished)
-                    .await
+                    .await;
+                // a large message could not be sent whole: the session cannot go on
+                if self.ended.is_some() {
+                    return Ok(false);
+                }
             }
             C::Store {
                 uid,

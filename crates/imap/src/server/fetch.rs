@@ -1,6 +1,14 @@
 //! FETCH: message attributes, structure and sections. Messages are read in batches; what
 //! only needs the structure (ENVELOPE, BODYSTRUCTURE) comes from the summary cached beside
 //! the body, which the first FETCH computes. Output is flushed batch by batch.
+//!
+//! Memory per connection: a batch of bodies holds at most [`BODY_BATCH`] messages and
+//! about [`BATCH_BYTES`] octets (a message larger than that is a batch of its own). A
+//! message over [`STREAM_SIZE`] whose items need no part of its structure (BODY[],
+//! BODY.PEEK[], RFC822, BINARY[], whole or partial, with FLAGS, UID, ENVELOPE, …) is
+//! never held whole: its literal is read from the store and sent [`STREAM_CHUNK`]
+//! octets at a time. Sections inside a message (BODY[1], HEADER, TEXT, …) need it
+//! parsed, so that one message is held whole while its response is written.
 
 use std::collections::HashMap;
 
@@ -13,10 +21,80 @@ use crate::summary::Summary;
 /// Summaries read per query.
 const SUMMARY_BATCH: usize = 2000;
 
+/// Bodies of one batch: about this many octets at most (one larger message excepted).
+const BATCH_BYTES: i64 = 8 << 20;
+/// A message larger than this is sent in pieces when its items allow.
+const STREAM_SIZE: i64 = 1 << 20;
+/// The pieces a large message is read and sent in.
+const STREAM_CHUNK: u64 = 256 << 10;
+
 /// What FETCH has of one message beyond its entry.
+#[derive(Default)]
 struct FetchSource {
     raw: Option<Vec<u8>>,
     summary: Option<Arc<Summary>>,
+    /// The message is read from the store as it is sent, not held (`raw` is `None`).
+    streamed: bool,
+}
+
+/// A response as written: octets, and the ranges of a streamed message between them.
+enum Piece {
+    Bytes(Vec<u8>),
+    /// Octets `start..start + len` of the message; `binary`: as they are (a literal8),
+    /// else NUL sent as 0x80 (see `response::literal`).
+    Stream {
+        start: u64,
+        len: u64,
+        binary: bool,
+    },
+}
+
+/// Whether the items need the message parsed (a part, a header, the text), given
+/// whether its structure is cached.
+fn needs_parse(items: &[FetchItem], summary_cached: bool) -> bool {
+    items.iter().any(|i| match i {
+        FetchItem::Rfc822Header | FetchItem::Rfc822Text | FetchItem::Preview => true,
+        FetchItem::BodySection { section, .. } => {
+            !section.parts.is_empty() || section.text.is_some()
+        }
+        FetchItem::Binary { parts, .. } | FetchItem::BinarySize(parts) => !parts.is_empty(),
+        FetchItem::Envelope | FetchItem::Body | FetchItem::BodyStructure => !summary_cached,
+        _ => false,
+    })
+}
+
+/// The targets in batches: at most `count` messages and about [`BATCH_BYTES`] octets
+/// each when bodies are read; a large message that can be streamed alone, flagged.
+fn batches(
+    targets: &[(usize, MailboxEntry)],
+    count: usize,
+    bodies: bool,
+    streamable: bool,
+) -> Vec<(&[(usize, MailboxEntry)], bool)> {
+    if !bodies {
+        return targets.chunks(count).map(|c| (c, false)).collect();
+    }
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0i64);
+    for (i, (_, e)) in targets.iter().enumerate() {
+        if streamable && e.size > STREAM_SIZE {
+            if start < i {
+                out.push((&targets[start..i], false));
+            }
+            out.push((&targets[i..=i], true));
+            (start, bytes) = (i + 1, 0);
+            continue;
+        }
+        if start < i && (i - start >= count || bytes + e.size > BATCH_BYTES) {
+            out.push((&targets[start..i], false));
+            (start, bytes) = (i, 0);
+        }
+        bytes += e.size.max(0);
+    }
+    if start < targets.len() {
+        out.push((&targets[start..], false));
+    }
+    out
 }
 
 impl Session {
@@ -117,9 +195,13 @@ impl Session {
         } else {
             SUMMARY_BATCH
         };
+        // structure items of a streamed message come from its summary
+        let streamable = !needs_parse(&items, true);
         let mut seen_now = Vec::new();
-        for chunk in targets.chunks(batch) {
-            let material = if needs_body {
+        for (chunk, streamed) in batches(&targets, batch, needs_body, streamable) {
+            let material = if streamed {
+                self.read_streamed(mailbox_id, chunk, needs_summary).await
+            } else if needs_body {
                 self.read_bodies(mailbox_id, chunk).await
             } else if needs_summary {
                 self.read_summaries(mailbox_id, chunk).await
@@ -138,10 +220,7 @@ impl Session {
                 if (needs_body || needs_summary) && m.is_none() {
                     continue; // expunged meanwhile: the next refresh says so
                 }
-                let m = m.unwrap_or(FetchSource {
-                    raw: None,
-                    summary: None,
-                });
+                let m = m.unwrap_or_default();
                 let will_set_seen = marks_seen && !entry.flags.contains("\\Seen");
                 if will_set_seen {
                     seen_now.push(entry.uid);
@@ -156,7 +235,16 @@ impl Session {
                         return;
                     }
                 };
-                self.io().write(&out);
+                for piece in out {
+                    match piece {
+                        Piece::Bytes(b) => self.io().write(&b),
+                        Piece::Stream { start, len, binary } => {
+                            if !self.stream(mailbox_id, entry.uid, start, len, binary).await {
+                                return;
+                            }
+                        }
+                    }
+                }
             }
             if let Err(e) = self.io().flush().await {
                 tracing::debug!(error = ?e, "client gone during FETCH");
@@ -195,6 +283,79 @@ impl Session {
         self.ok(tag, "FETCH completed");
     }
 
+    /// A message to be streamed: its summary when structure items are asked for.
+    async fn read_streamed(
+        &self,
+        mailbox_id: i64,
+        chunk: &[(usize, MailboxEntry)],
+        needs_summary: bool,
+    ) -> Result<HashMap<u32, FetchSource>, StoreError> {
+        let mut out = if needs_summary {
+            self.read_summaries(mailbox_id, chunk).await?
+        } else {
+            chunk
+                .iter()
+                .map(|(_, e)| (e.uid, FetchSource::default()))
+                .collect()
+        };
+        for m in out.values_mut() {
+            m.streamed = true;
+        }
+        Ok(out)
+    }
+
+    /// Sends octets `start..start + len` of a message, read from the store a piece at a
+    /// time and flushed piece by piece. False when the session must end: the client is
+    /// gone, or the message went (expunged and its body deleted) after its literal's
+    /// length was announced, which leaves nothing true to send.
+    async fn stream(
+        &mut self,
+        mailbox_id: i64,
+        uid: u32,
+        start: u64,
+        len: u64,
+        binary: bool,
+    ) -> bool {
+        let mut sent = 0u64;
+        while sent < len {
+            let want = (len - sent).min(STREAM_CHUNK);
+            let piece = match self
+                .shared
+                .store
+                .read_message_range(mailbox_id, uid, start + sent, want)
+                .await
+            {
+                Ok(Some(p)) if !p.is_empty() => p,
+                Ok(_) => {
+                    tracing::warn!(uid, "message gone while it was sent: ending the session");
+                    self.ended = Some("message gone during FETCH");
+                    return false;
+                }
+                Err(e) => {
+                    tracing::error!(uid, error = %e, "cannot read a message being sent: ending the session");
+                    self.ended = Some("store failure during FETCH");
+                    return false;
+                }
+            };
+            sent += piece.len() as u64;
+            if binary || !piece.contains(&0) {
+                self.io().write(&piece);
+            } else {
+                let mapped: Vec<u8> = piece
+                    .iter()
+                    .map(|&b| if b == 0 { 0x80 } else { b })
+                    .collect();
+                self.io().write(&mapped);
+            }
+            if let Err(e) = self.io().flush().await {
+                tracing::debug!(error = ?e, "client gone during FETCH");
+                self.ended = Some("closed");
+                return false;
+            }
+        }
+        true
+    }
+
     /// Bodies of a batch of messages, parsed once for what needs structure.
     async fn read_bodies(
         &self,
@@ -215,7 +376,7 @@ impl Session {
                     u,
                     FetchSource {
                         raw: Some(raw),
-                        summary: None,
+                        ..FetchSource::default()
                     },
                 )
             })
@@ -231,8 +392,8 @@ impl Session {
     ) -> Result<HashMap<u32, FetchSource>, StoreError> {
         let memory = &self.shared.summaries;
         let material = |summary| FetchSource {
-            raw: None,
             summary: Some(summary),
+            ..FetchSource::default()
         };
         let mut out = HashMap::new();
         let mut wanted = std::collections::HashSet::new();
@@ -290,7 +451,7 @@ impl Session {
         items: &[FetchItem],
         m: &FetchSource,
         will_set_seen: bool,
-    ) -> Result<Vec<u8>, mime::UnknownEncoding> {
+    ) -> Result<Vec<Piece>, mime::UnknownEncoding> {
         let raw = m.raw.as_deref().unwrap_or_default();
         let structure = |i: &FetchItem| {
             matches!(
@@ -299,15 +460,25 @@ impl Session {
             )
         };
         // the whole message (BODY[], BINARY[]) needs no parse; parts and headers do
-        let needs_parse = items.iter().any(|i| match i {
-            FetchItem::Rfc822Header | FetchItem::Rfc822Text | FetchItem::Preview => true,
-            FetchItem::BodySection { section, .. } => {
-                !section.parts.is_empty() || section.text.is_some()
-            }
-            FetchItem::Binary { parts, .. } | FetchItem::BinarySize(parts) => !parts.is_empty(),
-            i => structure(i) && m.summary.is_none(),
-        });
-        let parsed = (m.raw.is_some() && needs_parse).then(|| mime::parse(raw));
+        let parsed =
+            (m.raw.is_some() && needs_parse(items, m.summary.is_some())).then(|| mime::parse(raw));
+        let mut pieces = Vec::new();
+        let total = entry.size.max(0) as u64;
+        // a streamed literal: its length now, its octets when written
+        let mut stream = |out: &mut Vec<u8>, partial: Option<(u32, u32)>, binary: bool| {
+            let (start, len) = match partial {
+                Some((s, c)) => {
+                    let s = u64::from(s).min(total);
+                    out.extend_from_slice(format!("<{s}>").as_bytes());
+                    (s, u64::from(c).min(total - s))
+                }
+                None => (0, total),
+            };
+            let open = if binary { "~" } else { "" };
+            out.extend_from_slice(format!(" {open}{{{len}}}\r\n").as_bytes());
+            pieces.push(Piece::Bytes(std::mem::take(out)));
+            pieces.push(Piece::Stream { start, len, binary });
+        };
         let summary = match (&m.summary, &parsed) {
             (Some(s), _) => Some(Arc::clone(s)),
             (None, Some(p)) if items.iter().any(structure) => Some(Arc::new(Summary::of(p))),
@@ -367,6 +538,10 @@ impl Session {
                     out.extend_from_slice(b"BODYSTRUCTURE ");
                     out.extend_from_slice(&summary.body_structure);
                 }
+                FetchItem::Rfc822 if m.streamed => {
+                    out.extend_from_slice(b"RFC822");
+                    stream(&mut out, None, false);
+                }
                 FetchItem::Rfc822 => {
                     out.extend_from_slice(b"RFC822 ");
                     literal(&mut out, raw);
@@ -392,12 +567,18 @@ impl Session {
                     section, partial, ..
                 } => {
                     out.extend_from_slice(format!("BODY[{}]", section_name(section)).as_bytes());
-                    if section.parts.is_empty() && section.text.is_none() {
+                    if m.streamed {
+                        stream(&mut out, *partial, false);
+                    } else if section.parts.is_empty() && section.text.is_none() {
                         partial_literal(&mut out, m.raw.as_deref(), *partial, false);
                     } else {
                         let bytes = parsed.as_ref().and_then(|p| mime::section(p, section));
                         partial_literal(&mut out, bytes.as_deref(), *partial, false);
                     }
+                }
+                FetchItem::Binary { parts, partial, .. } if m.streamed => {
+                    out.extend_from_slice(format!("BINARY[{}]", part_numbers(parts)).as_bytes());
+                    stream(&mut out, *partial, true);
                 }
                 FetchItem::Binary { parts, partial, .. } => {
                     let bytes = match &parsed {
@@ -410,6 +591,7 @@ impl Session {
                 }
                 FetchItem::BinarySize(parts) => {
                     let size = match &parsed {
+                        _ if parts.is_empty() && m.streamed => Some(total as usize),
                         _ if parts.is_empty() => m.raw.as_ref().map(Vec::len),
                         Some(p) => mime::binary(p, parts)?.map(|b| b.len()),
                         None => None,
@@ -428,7 +610,9 @@ impl Session {
             out.extend_from_slice(format!(" FLAGS {}", flag_list(&shown_flags)).as_bytes());
         }
         out.extend_from_slice(b")\r\n");
-        Ok(out)
+        drop(stream);
+        pieces.push(Piece::Bytes(out));
+        Ok(pieces)
     }
 }
 
