@@ -610,7 +610,6 @@ impl Session {
             out.extend_from_slice(format!(" FLAGS {}", flag_list(&shown_flags)).as_bytes());
         }
         out.extend_from_slice(b")\r\n");
-        drop(stream);
         pieces.push(Piece::Bytes(out));
         Ok(pieces)
     }
