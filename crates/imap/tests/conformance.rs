@@ -516,3 +516,46 @@ print("ok")
         .await;
     assert_eq!(out.trim(), "ok");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uidonly_speaks_in_uids() {
+    let h = Harness::start().await;
+    let out = h
+        .imaplib(
+            r#"
+assert "UIDONLY" in m.capabilities, m.capabilities
+for i in range(4):
+    assert m.append("INBOX", None, None, f"Subject: n{i}\r\n\r\nbody\r\n".encode())[0] == "OK"
+typ, data = m._simple_command("ENABLE", "UIDONLY")
+assert m.untagged_responses.pop("ENABLED") == [b"UIDONLY"], (typ, data)
+m.select("INBOX")
+# UID FETCH answers UIDFETCH, keyed by UID, without a UID item
+typ, data = m.uid("FETCH", "2:3", "(UID FLAGS RFC822.SIZE)")
+got = m.untagged_responses.pop("UIDFETCH")
+assert typ == "OK" and got[0].startswith(b"2 (FLAGS (") and b"UID" not in got[0], got
+assert len(got) == 2 and got[1].startswith(b"3 ("), got
+# sequence numbers are refused, the session goes on
+for cmd, args in [("FETCH", ("1", "(FLAGS)")), ("STORE", ("1", "+FLAGS", "(\\Seen)")),
+                  ("SEARCH", ("ALL",)), ("COPY", ("1", "INBOX")), ("UID", ("SEARCH", "1:2")),
+                  ("UID", ("SEARCH", "NOT", "(OR", "SUBJECT", "x", "3)"))]:
+    try:
+        m._simple_command(cmd, *args)
+        raise SystemExit(f"{cmd} accepted")
+    except m.error as e:
+        assert "UIDREQUIRED" in str(e), (cmd, e)
+typ, data = m.uid("SEARCH", "UID", "2:*")
+assert data == [b"2 3 4"], data
+# a STORE answers UIDFETCH; an expunge is VANISHED, never EXPUNGE
+m.uid("STORE", "4", "+FLAGS", "(\\Deleted)")
+got = m.untagged_responses.pop("UIDFETCH")
+assert got[0].startswith(b"4 (FLAGS (\\Deleted"), got
+typ, data = m.uid("EXPUNGE", "4")
+assert "EXPUNGE" not in m.untagged_responses, m.untagged_responses
+assert m.untagged_responses.pop("VANISHED") == [b"4"], m.untagged_responses
+m.logout()
+print("ok")
+"#,
+        )
+        .await;
+    assert_eq!(out.trim(), "ok");
+}

@@ -54,6 +54,7 @@ impl Session {
             "SEARCHRES",
             "THREAD=ORDEREDSUBJECT",
             "THREAD=REFERENCES",
+            "UIDONLY",
         ]
         .into_iter()
         .map(String::from)
@@ -133,6 +134,13 @@ impl Session {
 
     pub(super) async fn command(&mut self, mut cmd: Command) -> Step {
         self.fill_saved(&mut cmd.body);
+        if self.uidonly && uses_sequence_numbers(&cmd.body) {
+            self.bad(
+                &cmd.tag,
+                "[UIDREQUIRED] message sequence numbers are off (UIDONLY): use UID commands",
+            );
+            return Ok(true);
+        }
         let tag = cmd.tag;
         let authenticated = self.user.is_some();
         let selected = self.view.is_some();
@@ -174,6 +182,7 @@ impl Session {
                             !std::mem::replace(&mut self.qresync, true)
                         }
                         "IMAP4REV2" => !std::mem::replace(&mut self.rev2, true),
+                        "UIDONLY" => !std::mem::replace(&mut self.uidonly, true),
                         _ => false,
                     };
                     if newly {
@@ -472,4 +481,38 @@ pub(super) fn quoted(s: &str) -> String {
     let mut out = Vec::new();
     string(&mut out, s.as_bytes());
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether a command names messages by sequence number (refused after ENABLE UIDONLY,
+/// RFC 9586 §3): FETCH, STORE, COPY, MOVE, SEARCH, SORT and THREAD without UID, and a
+/// sequence-set search key anywhere in a search.
+fn uses_sequence_numbers(body: &CommandBody) -> bool {
+    use CommandBody as C;
+    let key = match body {
+        C::Fetch { uid, .. } | C::Store { uid, .. } | C::Copy { uid, .. } | C::Move { uid, .. } => {
+            return !uid;
+        }
+        C::Search { uid, key, .. } | C::Sort { uid, key, .. } | C::Thread { uid, key, .. } => {
+            if !uid {
+                return true;
+            }
+            key
+        }
+        _ => return false,
+    };
+    // without recursion: the parser bounds the depth, this does not rely on it
+    let mut stack = vec![key];
+    while let Some(k) = stack.pop() {
+        match k {
+            SearchKey::SequenceSet(_) => return true,
+            SearchKey::And(keys) => stack.extend(keys),
+            SearchKey::Or(a, b) => {
+                stack.push(a);
+                stack.push(b);
+            }
+            SearchKey::Not(k) => stack.push(k),
+            _ => {}
+        }
+    }
+    false
 }

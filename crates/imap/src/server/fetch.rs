@@ -496,9 +496,18 @@ impl Session {
                 .as_ref()
                 .is_some_and(|v| v.recent.contains(entry.uid));
         let shown_flags = super::recent::shown(&shown_flags, recent);
-        let mut out = format!("* {seq} FETCH (").into_bytes();
-        for (n, item) in items.iter().enumerate() {
-            if n > 0 {
+        let mut out = if self.uidonly {
+            format!("* {} UIDFETCH (", entry.uid).into_bytes()
+        } else {
+            format!("* {seq} FETCH (").into_bytes()
+        };
+        let mut first = true;
+        for item in items {
+            // UIDFETCH carries the UID already (RFC 9586 §3.3)
+            if self.uidonly && *item == FetchItem::Uid {
+                continue;
+            }
+            if !std::mem::take(&mut first) {
                 out.push(b' ');
             }
             match item {

@@ -137,6 +137,7 @@ impl Service for ImapServer {
                 condstore: false,
                 qresync: false,
                 rev2: false,
+                uidonly: false,
                 bad_commands: 0,
                 ended: None,
             };
@@ -185,6 +186,8 @@ struct Session {
     qresync: bool,
     /// ENABLE IMAP4rev2: the RFC 9051 forms of responses (ESEARCH, no RECENT).
     rev2: bool,
+    /// ENABLE UIDONLY (RFC 9586): no sequence numbers either way; UIDFETCH, VANISHED.
+    uidonly: bool,
     /// `BAD` replies and refused literals so far (see `input`).
     bad_commands: u32,
     /// Why a command ended the session, when it was not LOGOUT (for the log).

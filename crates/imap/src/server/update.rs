@@ -124,11 +124,15 @@ impl Session {
                         String::new()
                     };
                     let shown = recent::shown(&flags, !self.rev2 && view.recent.contains(*u));
-                    lines.push(format!(
-                        "* {} FETCH ({uid_part}FLAGS {}{modseq})",
-                        i + 1,
-                        flag_list(&shown)
-                    ));
+                    lines.push(if self.uidonly {
+                        format!("* {u} UIDFETCH (FLAGS {}{modseq})", flag_list(&shown))
+                    } else {
+                        format!(
+                            "* {} FETCH ({uid_part}FLAGS {}{modseq})",
+                            i + 1,
+                            flag_list(&shown)
+                        )
+                    });
                 }
             }
         }

@@ -178,10 +178,9 @@ impl Session {
         for (i, e) in view.entries.iter().enumerate() {
             if e.modseq as u64 > q.modseq && known(e.uid) {
                 let flags = recent::shown(&e.flags, !self.rev2 && view.recent.contains(e.uid));
+                let head = fetch_head(self.uidonly, i + 1, e.uid);
                 self.line(&format!(
-                    "* {} FETCH (UID {} FLAGS {} MODSEQ ({}))",
-                    i + 1,
-                    e.uid,
+                    "{head}FLAGS {} MODSEQ ({}))",
                     flag_list(&flags),
                     e.modseq
                 ));
@@ -196,6 +195,8 @@ impl Session {
     /// expunges may not be told (RFC 9051 §7.5.1): `allow_expunge` false keeps them for
     /// the next command that may.
     pub(super) async fn refresh(&mut self, allow_expunge: bool) {
+        // RFC 7162 §3.2.10, RFC 9586 §3.2: VANISHED rather than EXPUNGE
+        let (as_vanished, uidonly) = (self.qresync || self.uidonly, self.uidonly);
         let Some(view) = self.view.as_mut() else {
             return;
         };
@@ -250,12 +251,12 @@ impl Session {
             i -= 1;
             if gone.contains(&entries[i].uid) {
                 removed.push(entries.remove(i).uid);
-                if !self.qresync {
+                if !as_vanished {
                     out.push(format!("* {} EXPUNGE", i + 1));
                 }
             }
         }
-        if self.qresync && !removed.is_empty() {
+        if as_vanished && !removed.is_empty() {
             removed.reverse();
             out.push(format!("* VANISHED {}", compact(&removed)));
         }
@@ -281,9 +282,8 @@ impl Session {
                         let flags =
                             recent::shown(&e.flags, !self.rev2 && view.recent.contains(e.uid));
                         out.push(format!(
-                            "* {} FETCH (UID {} FLAGS {}{modseq})",
-                            i + 1,
-                            e.uid,
+                            "{}FLAGS {}{modseq})",
+                            fetch_head(uidonly, i + 1, e.uid),
                             flag_list(&flags)
                         ));
                     }
@@ -446,5 +446,15 @@ fn merge(list: &mut Vec<MailboxEntry>, changed: Vec<MailboxEntry>) {
             Ok(i) => list[i] = e,
             Err(i) => list.insert(i, e),
         }
+    }
+}
+
+/// The start of an unsolicited flag update: `* 3 FETCH (UID 7 `, or after ENABLE
+/// UIDONLY `* 7 UIDFETCH (` (RFC 9586 §3.3).
+fn fetch_head(uidonly: bool, seq: usize, uid: u32) -> String {
+    if uidonly {
+        format!("* {uid} UIDFETCH (")
+    } else {
+        format!("* {seq} FETCH (UID {uid} ")
     }
 }
