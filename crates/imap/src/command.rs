@@ -204,6 +204,8 @@ pub enum FetchItem {
     ThreadId,
     /// PREVIEW (RFC 8970), with or without LAZY: the start of the text.
     Preview,
+    /// SAVEDATE (RFC 8514): when the message was saved in this mailbox.
+    SaveDate,
 }
 
 /// How THREAD groups messages (RFC 5256 §3).
@@ -263,6 +265,12 @@ pub enum SearchKey {
     SentBefore(i64),
     SentOn(i64),
     SentSince(i64),
+    /// SAVEDBEFORE, SAVEDON, SAVEDSINCE (RFC 8514), in days since the Unix epoch.
+    SavedBefore(i64),
+    SavedOn(i64),
+    SavedSince(i64),
+    /// SAVEDATESUPPORTED: every message, since every mailbox keeps save dates.
+    SaveDateSupported,
     Larger(u64),
     Smaller(u64),
     ModSeq(u64),

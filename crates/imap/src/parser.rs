@@ -714,6 +714,9 @@ fn fetch_item(r: &mut Reader<'_>) -> PResult<Vec<FetchItem>> {
     if r.keyword("EMAILID") {
         return one(EmailId);
     }
+    if r.keyword("SAVEDATE") {
+        return one(SaveDate);
+    }
     if r.keyword("THREADID") {
         return one(ThreadId);
     }

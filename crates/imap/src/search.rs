@@ -189,7 +189,9 @@ fn key(r: &mut Reader<'_>, depth: usize, count: &mut usize) -> PResult<SearchKey
             let field = arg(r)?;
             Ok(Header(field, arg(r)?))
         }
-        "BEFORE" | "ON" | "SINCE" | "SENTBEFORE" | "SENTON" | "SENTSINCE" => {
+        "SAVEDATESUPPORTED" => Ok(SaveDateSupported),
+        "BEFORE" | "ON" | "SINCE" | "SENTBEFORE" | "SENTON" | "SENTSINCE" | "SAVEDBEFORE"
+        | "SAVEDON" | "SAVEDSINCE" => {
             let text = arg(r)?;
             let day = date(&text)
                 .ok_or_else(|| format!("bad date {text:?}: expected like 1-Feb-2026"))?;
@@ -199,6 +201,9 @@ fn key(r: &mut Reader<'_>, depth: usize, count: &mut usize) -> PResult<SearchKey
                 "SINCE" => Since(day),
                 "SENTBEFORE" => SentBefore(day),
                 "SENTON" => SentOn(day),
+                "SAVEDBEFORE" => SavedBefore(day),
+                "SAVEDON" => SavedOn(day),
+                "SAVEDSINCE" => SavedSince(day),
                 _ => SentSince(day),
             })
         }
@@ -331,6 +336,7 @@ pub fn matches(key: &SearchKey, c: &Context<'_>) -> bool {
         })
     };
     let internal_day = c.entry.internal_date.div_euclid(86_400);
+    let saved_day = c.entry.saved_at.div_euclid(86_400);
     // the day the sender wrote, not that day moved to UTC
     let sent_day = || {
         c.message
@@ -369,6 +375,10 @@ pub fn matches(key: &SearchKey, c: &Context<'_>) -> bool {
         Before(d) => internal_day < *d,
         On(d) => internal_day == *d,
         Since(d) => internal_day >= *d,
+        SavedBefore(d) => saved_day < *d,
+        SavedOn(d) => saved_day == *d,
+        SavedSince(d) => saved_day >= *d,
+        SaveDateSupported => true,
         SentBefore(d) => sent_day().is_some_and(|s| s < *d),
         SentOn(d) => sent_day().is_some_and(|s| s == *d),
         SentSince(d) => sent_day().is_some_and(|s| s >= *d),

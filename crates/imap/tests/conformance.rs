@@ -559,3 +559,37 @@ print("ok")
         .await;
     assert_eq!(out.trim(), "ok");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn savedate_is_when_the_message_was_saved() {
+    let h = Harness::start().await;
+    let out = h
+        .imaplib(
+            r#"
+import time
+assert "SAVEDATE" in m.capabilities, m.capabilities
+old = imaplib.Time2Internaldate(1_600_000_000)
+assert m.append("INBOX", None, old, b"Subject: old\r\n\r\nbody\r\n")[0] == "OK"
+m.select("INBOX")
+typ, data = m.fetch("1", "(INTERNALDATE SAVEDATE)")
+line = data[0].decode()
+assert 'INTERNALDATE "13-Sep-2020' in line, line
+today = time.strftime("%d-%b-%Y", time.gmtime())
+assert f'SAVEDATE "{today}' in line or f'SAVEDATE "{today.lstrip("0")}' in line, (line, today)
+assert m.search(None, "SAVEDSINCE", today)[1] == [b"1"]
+assert m.search(None, "SAVEDON", today)[1] == [b"1"]
+assert m.search(None, "SAVEDBEFORE", today)[1] == [b""]
+assert m.search(None, "SINCE", today)[1] == [b""]
+assert m.search(None, "SAVEDATESUPPORTED")[1] == [b"1"]
+try:
+    m.search(None, "SAVEDSINCE", "yesterday")
+    raise SystemExit("bad date accepted")
+except m.error as e:
+    assert "bad date" in str(e), e
+m.logout()
+print("ok")
+"#,
+        )
+        .await;
+    assert_eq!(out.trim(), "ok");
+}

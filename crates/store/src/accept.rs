@@ -185,8 +185,8 @@ pub(crate) async fn accept_in(
         })
         .await?;
         sqlx::query(
-            "INSERT INTO mailbox_messages (mailbox_id, uid, blob_hash, prefix, flags, internal_date, size, modseq) \
-             VALUES ($1, $2, $3, $4, '', $5, $6, $7)",
+            "INSERT INTO mailbox_messages (mailbox_id, uid, blob_hash, prefix, flags, internal_date, size, modseq, saved_at) \
+             VALUES ($1, $2, $3, $4, '', $5, $6, $7, $5)",
         )
         .bind(mailbox_id)
         .bind(i64::from(uid))

@@ -43,6 +43,7 @@ pub(crate) fn entry_from_row(row: &AnyRow) -> Result<MailboxEntry> {
         internal_date: row.try_get("internal_date")?,
         size: row.try_get("size")?,
         modseq: row.try_get("modseq")?,
+        saved_at: row.try_get("saved_at")?,
     })
 }
 
@@ -181,7 +182,7 @@ impl Mailboxes for SqlStore {
 
     async fn list_messages(&self, mailbox_id: i64) -> Result<Vec<MailboxEntry>> {
         let rows = sqlx::query(
-            "SELECT mailbox_id, uid, blob_hash, flags, internal_date, size, modseq \
+            "SELECT mailbox_id, uid, blob_hash, flags, internal_date, size, modseq, saved_at \
              FROM mailbox_messages WHERE mailbox_id = $1 ORDER BY uid",
         )
         .bind(mailbox_id)

@@ -42,8 +42,8 @@ impl Messages for SqlStore {
             .await?;
         blobs::retain(&mut w.tx, &hash, message, 1).await?;
         sqlx::query(
-            "INSERT INTO mailbox_messages (mailbox_id, uid, blob_hash, prefix, flags, internal_date, size, modseq) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO mailbox_messages (mailbox_id, uid, blob_hash, prefix, flags, internal_date, size, modseq, saved_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(mailbox_id)
         .bind(i64::from(uid))
@@ -53,6 +53,7 @@ impl Messages for SqlStore {
         .bind(internal_date)
         .bind(message.len() as i64)
         .bind(modseq)
+        .bind(crate::now())
         .execute(&mut *w.tx)
         .await?;
         w.commit().await?;
@@ -153,7 +154,7 @@ impl Messages for SqlStore {
     /// Entries changed (added or flags changed) after `modseq`.
     async fn changed_since(&self, mailbox_id: i64, modseq: i64) -> Result<Vec<MailboxEntry>> {
         let rows = sqlx::query(
-            "SELECT mailbox_id, uid, blob_hash, flags, internal_date, size, modseq FROM mailbox_messages \
+            "SELECT mailbox_id, uid, blob_hash, flags, internal_date, size, modseq, saved_at FROM mailbox_messages \
              WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid",
         )
         .bind(mailbox_id)
@@ -268,8 +269,8 @@ async fn copy_in(
             .execute(&mut *w.tx)
             .await?;
         sqlx::query(
-            "INSERT INTO mailbox_messages (mailbox_id, uid, blob_hash, prefix, flags, internal_date, size, modseq) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO mailbox_messages (mailbox_id, uid, blob_hash, prefix, flags, internal_date, size, modseq, saved_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(to)
         .bind(i64::from(uid))
@@ -279,6 +280,7 @@ async fn copy_in(
         .bind(row.try_get::<i64, _>("internal_date")?)
         .bind(row.try_get::<i64, _>("size")?)
         .bind(modseq)
+        .bind(crate::now())
         .execute(&mut *w.tx)
         .await?;
         copied.push(CopiedUid {

@@ -139,6 +139,8 @@ pub struct MailboxEntry {
     pub internal_date: i64,
     pub size: i64,
     pub modseq: i64,
+    /// When the message was saved in this mailbox (SAVEDATE, RFC 8514), Unix seconds.
+    pub saved_at: i64,
 }
 
 /// What a reader cached about a message's body (see `Mailboxes::read_summaries`).

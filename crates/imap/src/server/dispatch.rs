@@ -55,6 +55,7 @@ impl Session {
             "THREAD=ORDEREDSUBJECT",
             "THREAD=REFERENCES",
             "UIDONLY",
+            "SAVEDATE",
         ]
         .into_iter()
         .map(String::from)

@@ -528,6 +528,9 @@ impl Session {
                     out.extend_from_slice(format!("EMAILID ({})", email_id(entry)).as_bytes())
                 }
                 FetchItem::ThreadId => out.extend_from_slice(b"THREADID NIL"),
+                FetchItem::SaveDate => out.extend_from_slice(
+                    format!("SAVEDATE \"{}\"", imap_date_time(entry.saved_at)).as_bytes(),
+                ),
                 FetchItem::Preview => {
                     out.extend_from_slice(b"PREVIEW ");
                     match &parsed {
