@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::scram;
-use crate::throttle::{Attempt, AuthThrottle};
+use crate::throttle::{Attempt, AuthThrottle, Blocked};
 
 /// The directory lookups a login needs.
 #[async_trait]
@@ -60,6 +60,9 @@ pub enum Login<U> {
     Unavailable,
 }
 
+/// The longest a login waits for the client's other logins in progress to be decided.
+pub const BUSY_WAIT: Duration = Duration::from_secs(10);
+
 /// A client about to log in: the accounts, the shared throttle, and its address.
 pub struct Gate<'a, A: Accounts + ?Sized> {
     pub accounts: &'a A,
@@ -87,19 +90,35 @@ impl<'a, A: Accounts + ?Sized> Gate<'a, A> {
     }
 
     /// Checks the client and the pair and reserves a failure in one step (see
-    /// [`AuthThrottle::begin`]); `None` while blocked.
-    pub fn begin(&self, name: &str) -> Option<Attempt> {
-        let attempt = self.throttle.begin(self.ip, name).ok();
-        if attempt.is_none() {
-            tracing::info!(username = %name, "login refused: blocked after failed logins");
+    /// [`AuthThrottle::begin`]); `None` while blocked. While attempts in progress fill
+    /// the limit ([`Blocked::Busy`]: several connections logging in at once), waits for
+    /// them, up to [`BUSY_WAIT`].
+    pub async fn begin(&self, name: &str) -> Option<Attempt> {
+        let deadline = tokio::time::Instant::now() + BUSY_WAIT;
+        loop {
+            let settled = self.throttle.settled();
+            tokio::pin!(settled);
+            settled.as_mut().enable();
+            match self.throttle.begin(self.ip, name) {
+                Ok(attempt) => return Some(attempt),
+                Err(Blocked::Busy) => {
+                    if tokio::time::timeout_at(deadline, settled).await.is_err() {
+                        tracing::info!(username = %name, "login refused: too many logins in progress");
+                        return None;
+                    }
+                }
+                Err(_) => {
+                    tracing::info!(username = %name, "login refused: blocked after failed logins");
+                    return None;
+                }
+            }
         }
-        attempt
     }
 
     /// Checks a password through the throttle.
     pub async fn password(&self, name: &str, password: &str) -> Login<A::User> {
         // the check and the count in one step: parallel sessions cannot race past it
-        let Some(attempt) = self.begin(name) else {
+        let Some(attempt) = self.begin(name).await else {
             return Login::Blocked;
         };
         match self.accounts.authenticate(name, password).await {

@@ -10,7 +10,10 @@
 //! checked; [`Attempt::succeeded`] gives the reservation back, [`Attempt::failed`] makes
 //! it a failure. So parallel sessions cannot all pass the check before their failures are
 //! counted: at most the limit get a verdict on a password. An attempt dropped without a
-//! verdict (a store error) gives its reservation back.
+//! verdict (a store error) gives its reservation back. Where only attempts in progress
+//! (no failures) fill the limit — a client opening several connections at once, as
+//! Thunderbird does — the next attempt is told [`Blocked::Busy`] and waits for one of
+//! them to be decided ([`AuthThrottle::settled`]) rather than being refused.
 //!
 //! Memory: each of the two tables keeps at most [`crate::table::MAX_ENTRIES`] entries,
 //! forgetting the least recently used half when full; a user name is kept as a 64-bit
@@ -60,6 +63,9 @@ pub enum Blocked {
     Address,
     /// This user name from this client reached `per_user`.
     User,
+    /// Not blocked: attempts still in progress fill the limit. Wait for one to be
+    /// decided ([`AuthThrottle::settled`]) and try again.
+    Busy,
 }
 
 struct Count {
@@ -98,12 +104,15 @@ impl Count {
         }
     }
 
-    fn refuses(&self, now: Instant, limit: u32, block: Duration) -> bool {
+    /// `Some(false)`: blocked; `Some(true)`: full of attempts in progress; `None`: free.
+    fn refuses(&self, now: Instant, limit: u32, block: Duration) -> Option<bool> {
         if block.is_zero() {
-            return false;
+            return None;
         }
-        self.blocked_until.is_some_and(|until| until > now)
-            || self.failures.saturating_add(self.pending) >= limit
+        if self.blocked_until.is_some_and(|until| until > now) || self.failures >= limit {
+            return Some(false);
+        }
+        (self.failures.saturating_add(self.pending) >= limit).then_some(true)
     }
 
     fn idle(&self) -> bool {
@@ -121,6 +130,8 @@ pub struct AuthThrottle {
     settings: ThrottleSettings,
     hasher: RandomState,
     state: Mutex<State>,
+    /// Woken whenever an attempt is decided or dropped.
+    settled: tokio::sync::Notify,
 }
 
 impl AuthThrottle {
@@ -132,7 +143,15 @@ impl AuthThrottle {
                 clients: Table::new(MAX_ENTRIES),
                 pairs: Table::new(MAX_ENTRIES),
             }),
+            settled: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Resolves when some attempt is decided or dropped: what a [`Blocked::Busy`]
+    /// attempt waits for. Create it (and `enable` it) before calling
+    /// [`AuthThrottle::begin`], so that a decision in between is not missed.
+    pub fn settled(&self) -> tokio::sync::futures::Notified<'_> {
+        self.settled.notified()
     }
 
     /// The prefix IPv6 clients are grouped by, for the command budgets to group alike.
@@ -178,13 +197,14 @@ impl AuthThrottle {
         let mut state = self.lock();
         let c = state.clients.entry(client, || Count::new(now));
         c.refresh(now, s.block);
-        if c.refuses(now, s.per_address, s.block) {
-            return Err(Blocked::Address);
-        }
+        let address = c.refuses(now, s.per_address, s.block);
         let p = state.pairs.entry(pair, || Count::new(now));
         p.refresh(now, s.block);
-        if p.refuses(now, s.per_user, s.block) {
-            return Err(Blocked::User);
+        match (address, p.refuses(now, s.per_user, s.block)) {
+            (Some(false), _) => return Err(Blocked::Address),
+            (_, Some(false)) => return Err(Blocked::User),
+            (Some(true), _) | (_, Some(true)) => return Err(Blocked::Busy),
+            (None, None) => {}
         }
         p.pending += 1;
         // the pair's entry may have pushed the client's out of a full table
@@ -215,6 +235,8 @@ impl Attempt {
         let mut state = self.throttle.lock();
         release(&mut state.clients, &self.client, false);
         release(&mut state.pairs, &self.pair, true);
+        drop(state);
+        self.throttle.settled.notify_waiters();
     }
 
     /// The password was wrong: the reservation becomes a failure of the client and of
@@ -232,6 +254,8 @@ impl Attempt {
             fail(p, now, s.per_user, s.block);
             pair_failures = p.failures.max(1);
         }
+        drop(state);
+        self.throttle.settled.notify_waiters();
         if s.block.is_zero() {
             return s.delay;
         }
@@ -267,6 +291,8 @@ impl Drop for Attempt {
             let mut state = self.throttle.lock();
             release(&mut state.clients, &self.client, false);
             release(&mut state.pairs, &self.pair, false);
+            drop(state);
+            self.throttle.settled.notify_waiters();
         }
     }
 }
@@ -287,6 +313,25 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("address")
+    }
+
+    #[test]
+    fn logins_in_progress_make_others_wait_not_fail() {
+        let t = throttle(3, 8);
+        let a = ip("192.0.2.7");
+        // three connections logging in at once fill the pair's limit…
+        let held: Vec<Attempt> = (0..3).map(|_| t.begin(a, "bob").expect("free")).collect();
+        // …the fourth waits: it is not blocked, nobody has failed
+        assert_eq!(t.begin(a, "bob").err(), Some(Blocked::Busy));
+        let mut held = held.into_iter();
+        held.next().expect("one").succeeded();
+        t.begin(a, "bob").expect("room again").succeeded();
+        // failures still block, and parallel guesses still get at most the limit
+        for attempt in held {
+            attempt.failed();
+        }
+        t.begin(a, "bob").expect("third").failed();
+        assert_eq!(t.begin(a, "bob").err(), Some(Blocked::User));
     }
 
     #[test]

@@ -229,7 +229,7 @@ impl<'a, A: Accounts + ?Sized> Exchange<'a, A> {
         };
         let username = first.username.clone();
         // the check and the count in one step, as for a password
-        let Some(attempt) = self.gate.begin(&username) else {
+        let Some(attempt) = self.gate.begin(&username).await else {
             return Step::Failed(Failure::Blocked);
         };
         let (user, secrets) = match self.gate.accounts.scram_secrets(&username).await {
