@@ -104,6 +104,15 @@ impl LineIo {
         self.out.extend_from_slice(bytes);
     }
 
+    /// Queues raw bytes to send, taking them without a copy when nothing else waits.
+    pub fn write_owned(&mut self, bytes: Vec<u8>) {
+        if self.out.is_empty() && bytes.capacity() >= self.out.capacity() {
+            self.out = bytes;
+        } else {
+            self.out.extend_from_slice(&bytes);
+        }
+    }
+
     /// Queues a reply line (CRLF added).
     pub fn reply(&mut self, line: &str) {
         self.out.extend_from_slice(line.as_bytes());

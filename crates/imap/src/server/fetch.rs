@@ -237,7 +237,7 @@ impl Session {
                 };
                 for piece in out {
                     match piece {
-                        Piece::Bytes(b) => self.io().write(&b),
+                        Piece::Bytes(b) => self.io().write_owned(b),
                         Piece::Stream { start, len, binary } => {
                             if !self.stream(mailbox_id, entry.uid, start, len, binary).await {
                                 return;
@@ -485,17 +485,20 @@ impl Session {
             _ => None,
         }
         .unwrap_or_else(empty_summary);
-        let shown_flags = if will_set_seen {
-            entry.flags.with(["\\Seen"])
-        } else {
-            entry.flags.clone()
+        // the flags as shown, made only when they are
+        let shown_flags = || {
+            let flags = if will_set_seen {
+                entry.flags.with(["\\Seen"])
+            } else {
+                entry.flags.clone()
+            };
+            let recent = !self.rev2
+                && self
+                    .view
+                    .as_ref()
+                    .is_some_and(|v| v.recent.contains(entry.uid));
+            super::recent::shown(&flags, recent)
         };
-        let recent = !self.rev2
-            && self
-                .view
-                .as_ref()
-                .is_some_and(|v| v.recent.contains(entry.uid));
-        let shown_flags = super::recent::shown(&shown_flags, recent);
         let mut out = if self.uidonly {
             format!("* {} UIDFETCH (", entry.uid).into_bytes()
         } else {
@@ -513,7 +516,7 @@ impl Session {
             match item {
                 FetchItem::Uid => out.extend_from_slice(format!("UID {}", entry.uid).as_bytes()),
                 FetchItem::Flags => {
-                    out.extend_from_slice(format!("FLAGS {}", flag_list(&shown_flags)).as_bytes())
+                    out.extend_from_slice(format!("FLAGS {}", flag_list(&shown_flags())).as_bytes())
                 }
                 FetchItem::InternalDate => out.extend_from_slice(
                     format!("INTERNALDATE \"{}\"", imap_date_time(entry.internal_date)).as_bytes(),
@@ -619,7 +622,7 @@ impl Session {
             }
         }
         if will_set_seen && !items.contains(&FetchItem::Flags) {
-            out.extend_from_slice(format!(" FLAGS {}", flag_list(&shown_flags)).as_bytes());
+            out.extend_from_slice(format!(" FLAGS {}", flag_list(&shown_flags())).as_bytes());
         }
         out.extend_from_slice(b")\r\n");
         pieces.push(Piece::Bytes(out));
