@@ -51,6 +51,8 @@ impl Session {
             "SORT",
             "SORT=DISPLAY",
             "ESORT",
+            "METADATA",
+            "METADATA-SERVER",
         ]
         .into_iter()
         .map(String::from)
@@ -364,6 +366,18 @@ impl Session {
             }
             C::Move { uid, set, mailbox } if selected => {
                 self.copy(&tag, uid, &set, &mailbox, true).await
+            }
+            C::GetMetadata {
+                mailbox,
+                entries,
+                max_size,
+                depth,
+            } if authenticated => {
+                self.get_metadata(&tag, &mailbox, &entries, max_size, depth)
+                    .await
+            }
+            C::SetMetadata { mailbox, entries } if authenticated => {
+                self.set_metadata(&tag, &mailbox, entries).await
             }
             C::Compress(mechanism) if authenticated => {
                 return self.compress(&tag, &mechanism).await;
