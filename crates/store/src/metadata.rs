@@ -1,12 +1,13 @@
 //! IMAP METADATA (RFC 5464) annotations — the store's [`Metadata`]: per user, the server's
 //! entries (no mailbox) and each mailbox's, by entry name. The store keeps names and
 //! values as given (the IMAP server checks the syntax and lowercases names); it bounds
-//! the number of entries per target inside the writing transaction, so concurrent
-//! SETMETADATA cannot pass the bound together. Entries are keyed by the mailbox's id:
-//! they follow RENAME, and go with DELETE (`folders.rs`) and with the user.
+//! the number of entries per target inside the writing transaction, with the user's row
+//! locked on PostgreSQL, so concurrent SETMETADATA cannot pass the bound together.
+//! Entries are keyed by the mailbox's id: they follow RENAME, and go with DELETE
+//! (`folders.rs`) and with the user.
 
 use async_trait::async_trait;
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Row};
 
 use crate::api::Metadata;
 use crate::error::Result;
@@ -43,6 +44,16 @@ impl Metadata for SqlStore {
     ) -> Result<bool> {
         let target = mailbox_id.unwrap_or(SERVER);
         let mut w = self.db.begin_write().await?;
+        // one writer of a user's entries at a time, so that two commands cannot pass the
+        // bound together (on SQLite the writer lock already does it)
+        // only a fixed clause is formatted in
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT id FROM users WHERE id = $1 {}",
+            self.db.for_update()
+        )))
+        .bind(user_id)
+        .fetch_optional(&mut *w.tx)
+        .await?;
         for (name, value) in changes {
             match value {
                 Some(v) => {
