@@ -29,6 +29,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("sasl", sasl),
     ("scram", scram),
     ("proxy_header", proxy_header),
+    ("imap_deflate", imap_deflate),
     ("dsn", dsn),
     ("hops", hops),
     ("config", config),
@@ -315,6 +316,49 @@ pub fn imap_command(data: &[u8]) {
             no_line_break("BAD message", &e.message);
         }
     }
+}
+
+/// An IMAP session's input after COMPRESS=DEFLATE: the octets as the client's raw
+/// DEFLATE stream, read in `net::compress::INPUT`-octet pieces and inflated into a 4 KiB
+/// buffer as the connection's reader does (`compress::Inflater`), what comes out cut into
+/// commands as [`imap_command`] does. Checks: a step never writes past the buffer nor
+/// consumes past its input, the inflated total stays within DEFLATE's ratio (1032:1),
+/// and a step that can make no progress waits for more input rather than spin.
+pub fn imap_deflate(data: &[u8]) {
+    use estafeta_net::compress::{INPUT, Inflater};
+    let mut inflater = Inflater::default();
+    let mut out = [0u8; 4096];
+    let mut inflated = Vec::new();
+    let mut pending: Vec<u8> = Vec::new();
+    let mut taken_in = 0usize;
+    'read: for piece in data.chunks(INPUT) {
+        pending.extend_from_slice(piece);
+        let mut at = 0;
+        loop {
+            // called with no input left too: what was taken may still owe output
+            let Ok((used, made, end)) = inflater.inflate(&pending[at..], &mut out) else {
+                break 'read; // corrupt: the connection ends
+            };
+            assert!(used <= pending.len() - at && made <= out.len());
+            at += used;
+            taken_in += used;
+            inflated.extend_from_slice(&out[..made]);
+            assert!(
+                inflated.len() <= 1032 * taken_in + 4096,
+                "{} octets from {taken_in}",
+                inflated.len()
+            );
+            if end {
+                break 'read;
+            }
+            if made == 0 && (used == 0 || at == pending.len()) {
+                break; // wants more input
+            }
+        }
+        pending.drain(..at);
+        assert!(pending.len() <= 2 * INPUT, "input kept without progress");
+    }
+    imap_command(&inflated);
 }
 
 /// FETCH over an arbitrary message: the MIME tree (`estafeta_mime::parse`), ENVELOPE,

@@ -120,6 +120,19 @@ pub enum CommandBody {
     GetQuotaRoot(String),
     Id(Vec<(String, Option<String>)>),
     Compress(String),
+    /// GETMETADATA (RFC 5464): the mailbox (`""` the server), the entries, and the
+    /// options MAXSIZE and DEPTH (0, 1, or `u32::MAX` for infinity).
+    GetMetadata {
+        mailbox: String,
+        entries: Vec<String>,
+        max_size: Option<u64>,
+        depth: u32,
+    },
+    /// SETMETADATA: entries and their values (`None` for NIL: remove).
+    SetMetadata {
+        mailbox: String,
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    },
 }
 
 /// QRESYNC parameters of SELECT/EXAMINE (RFC 7162 §3.2.5).

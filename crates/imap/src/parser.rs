@@ -485,6 +485,68 @@ fn command_body(r: &mut Reader<'_>) -> PResult<CommandBody> {
             }
             Ok(CommandBody::Id(fields))
         }
+        "GETMETADATA" => {
+            r.sp()?;
+            let (mut max_size, mut depth) = (None, 0);
+            if r.peek() == Some(b'(') {
+                r.paren_list(|r| {
+                    if r.keyword("MAXSIZE") {
+                        r.sp()?;
+                        max_size = Some(r.number()?);
+                    } else if r.keyword("DEPTH") {
+                        r.sp()?;
+                        depth = if r.keyword("INFINITY") {
+                            u32::MAX
+                        } else {
+                            match r.number()? {
+                                0 => 0,
+                                1 => 1,
+                                _ => return Err("DEPTH is 0, 1 or infinity".into()),
+                            }
+                        };
+                    } else {
+                        return Err("GETMETADATA options are MAXSIZE and DEPTH".into());
+                    }
+                    Ok(())
+                })?;
+                r.sp()?;
+            }
+            let mailbox = r.mailbox()?;
+            r.sp()?;
+            let entries = if r.peek() == Some(b'(') {
+                r.paren_list(|r| r.astring())?
+            } else {
+                vec![r.astring()?]
+            };
+            if entries.is_empty() {
+                return Err("GETMETADATA needs an entry".into());
+            }
+            Ok(CommandBody::GetMetadata {
+                mailbox,
+                entries,
+                max_size,
+                depth,
+            })
+        }
+        "SETMETADATA" => {
+            r.sp()?;
+            let mailbox = r.mailbox()?;
+            r.sp()?;
+            let entries = r.paren_list(|r| {
+                let entry = r.astring()?;
+                r.sp()?;
+                let value = if r.keyword("NIL") {
+                    None
+                } else {
+                    Some(r.string_bytes()?)
+                };
+                Ok((entry, value))
+            })?;
+            if entries.is_empty() {
+                return Err("SETMETADATA needs an entry".into());
+            }
+            Ok(CommandBody::SetMetadata { mailbox, entries })
+        }
         "COMPRESS" => {
             r.sp()?;
             Ok(CommandBody::Compress(r.atom()?.to_ascii_uppercase()))

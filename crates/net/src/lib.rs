@@ -2,13 +2,14 @@
 //! TLS set-up (a configured PEM certificate, or a self-signed one generated and kept), and
 //! the accept loop that hands each connection, already wrapped in TLS on implicit-TLS
 //! listeners, to the protocol's [`Service`]; and the pieces the line-based protocols
-//! share: line I/O with pipelining and the STARTTLS swap, the connection-limit refusal,
+//! share: line I/O with pipelining, the STARTTLS swap and COMPRESS=DEFLATE, the connection-limit refusal,
 //! the SASL exchange (PLAIN, LOGIN, SCRAM-SHA-256) and logging in through the failed-login
 //! throttle, the PROXY protocol header and the command budgets before authentication (per
 //! client, IPv6 grouped by prefix); and the client side of TLS for outbound SMTP and HTTPS, with the roots it trusts.
 
 pub mod client_tls;
 mod command_budget;
+pub mod compress;
 pub mod dates;
 mod limits;
 mod lineio;

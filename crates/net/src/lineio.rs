@@ -270,6 +270,40 @@ impl LineIo {
         self.reader.get_ref().tls_exporter()
     }
 
+    /// Whether the client has sent input that no read has taken yet.
+    pub fn has_buffered_input(&self) -> bool {
+        !self.reader.buffer().is_empty()
+    }
+
+    /// Whether COMPRESS=DEFLATE is on.
+    pub fn is_compressed(&self) -> bool {
+        self.reader.get_ref().is_compressed()
+    }
+
+    /// IMAP COMPRESS=DEFLATE (RFC 4978): sends `go_ahead` (the tagged OK) as the last
+    /// plaintext, then everything in both directions is raw DEFLATE
+    /// ([`crate::compress`]). The caller refuses the command when input is already
+    /// buffered (the client should have waited for the OK, and what it sent ahead was not
+    /// compressed); were any left it would be dropped, as at STARTTLS. Keeps the read
+    /// buffer's size, the idle timeout and the deadline. `None` when the OK cannot be
+    /// sent; the connection is then done.
+    pub async fn start_compress(mut self, go_ahead: &str) -> Option<LineIo> {
+        self.reply(go_ahead);
+        self.flush().await.ok()?;
+        let dropped = self.discard_buffered();
+        if dropped > 0 {
+            tracing::warn!(
+                octets = dropped,
+                "discarded plaintext sent ahead of COMPRESS"
+            );
+        }
+        let (idle, capacity, deadline) = (self.idle, self.capacity, self.deadline);
+        let stream = MaybeTls::Deflate(Box::new(crate::compress::Deflate::new(self.into_stream())));
+        let mut io = LineIo::with_buffer(stream, idle, capacity);
+        io.deadline = deadline;
+        Some(io)
+    }
+
     /// STARTTLS / STLS: sends the protocol's go-ahead (`220 2.0.0 Ready to start TLS`,
     /// `+OK begin TLS negotiation`, …), drops the input the client sent ahead (it was not
     /// protected by TLS: the command-injection class of attacks), then does the handshake.

@@ -1,5 +1,6 @@
 //! A connection that is plaintext or TLS (server or client side), readable and writable
 //! the same way either way: what the protocol servers and the outbound SMTP client talk over.
+//! Either may carry COMPRESS=DEFLATE ([`crate::compress`]) once an IMAP session asks.
 
 use std::io;
 use std::pin::Pin;
@@ -12,11 +13,22 @@ use tokio_rustls::TlsStream;
 pub enum MaybeTls {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    /// Raw DEFLATE over one of the others (IMAP COMPRESS, RFC 4978).
+    Deflate(Box<crate::compress::Deflate>),
 }
 
 impl MaybeTls {
     pub fn is_tls(&self) -> bool {
-        matches!(self, MaybeTls::Tls(_))
+        match self {
+            MaybeTls::Plain(_) => false,
+            MaybeTls::Tls(_) => true,
+            MaybeTls::Deflate(d) => d.get_ref().is_tls(),
+        }
+    }
+
+    /// Whether COMPRESS=DEFLATE is on.
+    pub fn is_compressed(&self) -> bool {
+        matches!(self, MaybeTls::Deflate(_))
     }
 
     /// Negotiated protocol version and cipher suite, e.g. ("TLSv1.3", "TLS13_AES_256_GCM_SHA384").
@@ -24,6 +36,7 @@ impl MaybeTls {
         match self {
             MaybeTls::Plain(_) => None,
             MaybeTls::Tls(s) => Some(crate::client_tls::describe(s.get_ref().1)),
+            MaybeTls::Deflate(d) => d.get_ref().tls_info(),
         }
     }
 
@@ -37,6 +50,7 @@ impl MaybeTls {
                 TlsStream::Server(s) => exporter(s.get_ref().1),
                 TlsStream::Client(s) => exporter(s.get_ref().1),
             },
+            MaybeTls::Deflate(d) => d.get_ref().tls_exporter(),
         }
     }
 }
@@ -59,6 +73,7 @@ impl AsyncRead for MaybeTls {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_read(cx, buf),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            MaybeTls::Deflate(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -72,6 +87,7 @@ impl AsyncWrite for MaybeTls {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_write(cx, buf),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            MaybeTls::Deflate(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -79,6 +95,7 @@ impl AsyncWrite for MaybeTls {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_flush(cx),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            MaybeTls::Deflate(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -86,6 +103,7 @@ impl AsyncWrite for MaybeTls {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_shutdown(cx),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            MaybeTls::Deflate(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }

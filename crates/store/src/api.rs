@@ -23,12 +23,34 @@ pub trait Store:
     + Messages
     + Queue
     + Changes
+    + Metadata
 {
     /// "sqlite" or "postgres".
     fn engine_name(&self) -> &'static str;
 
     /// Closes the connections, flushing what the engine buffers.
     async fn close(&self);
+}
+
+/// IMAP METADATA (RFC 5464) entries of a user: the server's (`mailbox_id` `None`) and
+/// each mailbox's, by entry name (`metadata.rs`).
+#[async_trait]
+pub trait Metadata: Send + Sync {
+    /// The entries of the server or of one mailbox, by name.
+    async fn metadata(
+        &self,
+        user_id: i64,
+        mailbox_id: Option<i64>,
+    ) -> Result<Vec<(String, Vec<u8>)>>;
+    /// Sets (`Some`) or removes (`None`) entries, all in one transaction. When the target
+    /// would then hold more than `max_entries`, nothing changes and the answer is false.
+    async fn set_metadata(
+        &self,
+        user_id: i64,
+        mailbox_id: Option<i64>,
+        changes: &[(String, Option<Vec<u8>>)],
+        max_entries: usize,
+    ) -> Result<bool>;
 }
 
 /// Domains, users, logins, aliases, and where mail for an address goes (`directory.rs`).

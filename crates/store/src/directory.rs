@@ -205,6 +205,7 @@ impl Directory for SqlStore {
             "DELETE FROM expunged WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE user_id = $1)",
             "DELETE FROM mailboxes WHERE user_id = $1",
             "DELETE FROM subscriptions WHERE user_id = $1",
+            "DELETE FROM metadata WHERE user_id = $1",
             "DELETE FROM users WHERE id = $1",
         ] {
             sqlx::query(sql).bind(id).execute(&mut *w.tx).await?;

@@ -3,6 +3,7 @@
 //! names use `/` as the hierarchy separator. Subscriptions are kept by name, apart from
 //! the mailboxes (RFC 9051 §6.3.7): CREATE does not subscribe, DELETE keeps the
 //! subscription, a name with no mailbox may be subscribed; RENAME takes them along.
+//! A mailbox's METADATA entries (`metadata.rs`) go with it at DELETE.
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -152,6 +153,7 @@ impl Folders for SqlStore {
         for sql in [
             "DELETE FROM mailbox_messages WHERE mailbox_id = $1",
             "DELETE FROM expunged WHERE mailbox_id = $1",
+            "DELETE FROM metadata WHERE mailbox_id = $1",
             "DELETE FROM mailboxes WHERE id = $1",
         ] {
             sqlx::query(sql).bind(mb.id).execute(&mut *w.tx).await?;

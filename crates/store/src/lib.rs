@@ -22,6 +22,7 @@ mod folders;
 mod logins;
 mod mailbox;
 mod messages;
+mod metadata;
 mod model;
 mod notify;
 mod password;
@@ -36,8 +37,8 @@ mod tls_results;
 use std::sync::Arc;
 
 pub use api::{
-    Changes, Directory, DkimKeys, DmarcRecords, Folders, Mailboxes, Messages, Queue, Store,
-    Suppressions, TlsResults,
+    Changes, Directory, DkimKeys, DmarcRecords, Folders, Mailboxes, Messages, Metadata, Queue,
+    Store, Suppressions, TlsResults,
 };
 pub use directory::DEFAULT_FOLDERS;
 pub use dsn_params::{Notify, Ret};

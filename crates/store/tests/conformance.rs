@@ -65,6 +65,7 @@ conformance!(
     change_notification,
     store_flags_and_changes_since,
     quota_is_enforced,
+    metadata_entries,
 );
 
 conformance!(
@@ -2077,4 +2078,118 @@ async fn quota_is_enforced(store: Arc<dyn Store>) {
         2,
         "a refused APPEND takes no UID"
     );
+}
+
+/// METADATA (RFC 5464): server and mailbox entries per user, private and shared apart,
+/// NIL removes, the bound on entries is all or nothing, entries follow RENAME and go
+/// with DELETE and with the user.
+async fn metadata_entries(store: Arc<dyn Store>) {
+    let bob = setup_user(&store, "bob@example.com").await;
+    let alice = setup_user(&store, "alice@example.com").await;
+    let work = store.create_mailbox(bob.id, "Work", None).await.unwrap();
+    let set = |name: &str, value: Option<&[u8]>| (name.to_string(), value.map(<[u8]>::to_vec));
+    assert!(
+        store
+            .set_metadata(
+                bob.id,
+                None,
+                &[
+                    set("/private/comment", Some(b"mine")),
+                    set("/shared/comment", Some(b"ours")),
+                ],
+                3,
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .set_metadata(
+                bob.id,
+                Some(work.id),
+                &[set("/private/comment", Some(&[0, 255, 10]))],
+                3
+            )
+            .await
+            .unwrap()
+    );
+    let server = store.metadata(bob.id, None).await.unwrap();
+    assert_eq!(
+        server,
+        vec![
+            ("/private/comment".to_string(), b"mine".to_vec()),
+            ("/shared/comment".to_string(), b"ours".to_vec()),
+        ]
+    );
+    assert_eq!(
+        store.metadata(bob.id, Some(work.id)).await.unwrap(),
+        vec![("/private/comment".to_string(), vec![0, 255, 10])],
+        "binary values kept as they are"
+    );
+    assert!(
+        store.metadata(alice.id, None).await.unwrap().is_empty(),
+        "per user"
+    );
+
+    // over the bound: nothing of the command is kept
+    assert!(
+        !store
+            .set_metadata(
+                bob.id,
+                None,
+                &[
+                    set("/private/comment", Some(b"changed")),
+                    set("/private/a", Some(b"1")),
+                    set("/private/b", Some(b"2")),
+                ],
+                3,
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.metadata(bob.id, None).await.unwrap(), server);
+    // a replacement and a removal in one command
+    assert!(
+        store
+            .set_metadata(
+                bob.id,
+                None,
+                &[
+                    set("/private/comment", Some(b"new")),
+                    set("/shared/comment", None)
+                ],
+                3,
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.metadata(bob.id, None).await.unwrap(),
+        vec![("/private/comment".to_string(), b"new".to_vec())]
+    );
+
+    // RENAME keeps them, DELETE drops them (a new mailbox of the name starts empty)
+    store.rename_mailbox(bob.id, "Work", "Job").await.unwrap();
+    let job = store.get_mailbox(bob.id, "Job").await.unwrap().unwrap();
+    assert_eq!(store.metadata(bob.id, Some(job.id)).await.unwrap().len(), 1);
+    store.delete_mailbox(bob.id, "Job").await.unwrap();
+    assert!(
+        store
+            .metadata(bob.id, Some(job.id))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store.create_mailbox(bob.id, "Job", None).await.unwrap();
+    assert!(
+        store
+            .metadata(bob.id, Some(again.id))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // and removing the user removes the user's entries
+    store.remove_user("bob@example.com").await.unwrap();
+    assert!(store.metadata(bob.id, None).await.unwrap().is_empty());
 }

@@ -1,6 +1,8 @@
 //! Logging in: STARTTLS, LOGIN and AUTHENTICATE (PLAIN, SCRAM-SHA-256 and -PLUS). The
 //! exchange and the failed-login throttle are `net`'s (`sasl::Exchange`, `login::Gate`);
-//! here their framing (`+ ` continuations, SASL-IR) and their replies.
+//! here their framing (`+ ` continuations, SASL-IR) and their replies. And the other
+//! change of the connection's layers, COMPRESS=DEFLATE after login (the codec is `net`'s
+//! `compress`).
 //!
 //! Bound: an AUTHENTICATE response, as an initial response or on its own line, holds at
 //! most [`sasl::MAX_RESPONSE`] octets (`BAD authentication response too long`); its own
@@ -27,6 +29,39 @@ impl Session {
             return Ok(false);
         };
         self.tls = io.tls_info();
+        self.io = Some(io);
+        Ok(true)
+    }
+
+    /// COMPRESS (RFC 4978), in the authenticated and selected states (the dispatch
+    /// answers it BAD before login): DEFLATE only, once per connection (`NO
+    /// [COMPRESSIONACTIVE]` the second time). The client must wait for the tagged OK
+    /// before it compresses; when it has already sent more (plaintext pipelined behind
+    /// COMPRESS, or compressed data it did not wait to send), COMPRESS is refused with BAD
+    /// and the session goes on uncompressed, so nothing the client sent is dropped or
+    /// read in the wrong form. Octets still in flight when the OK leaves cannot be told
+    /// apart: they are inflated, and if they are not DEFLATE the connection ends.
+    pub(super) async fn compress(&mut self, tag: &str, mechanism: &str) -> Step {
+        if mechanism != "DEFLATE" {
+            self.bad(tag, "unknown compression mechanism: DEFLATE is offered");
+            return Ok(true);
+        }
+        if self.io().is_compressed() {
+            self.no(tag, "[COMPRESSIONACTIVE] DEFLATE is already active");
+            return Ok(true);
+        }
+        if self.io().has_buffered_input() {
+            self.bad(
+                tag,
+                "input sent ahead of COMPRESS's reply: wait for it, then compress",
+            );
+            return Ok(true);
+        }
+        let io = self.io.take().expect("connection present");
+        let Some(io) = io.start_compress(&format!("{tag} OK DEFLATE active")).await else {
+            return Ok(false);
+        };
+        tracing::info!("COMPRESS=DEFLATE on");
         self.io = Some(io);
         Ok(true)
     }

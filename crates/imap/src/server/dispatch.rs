@@ -56,10 +56,15 @@ impl Session {
             "THREAD=REFERENCES",
             "UIDONLY",
             "SAVEDATE",
+            "METADATA",
+            "METADATA-SERVER",
         ]
         .into_iter()
         .map(String::from)
         .collect::<Vec<_>>();
+        if !self.io.as_ref().is_some_and(|io| io.is_compressed()) {
+            caps.push("COMPRESS=DEFLATE".into());
+        }
         caps.push(format!(
             "APPENDLIMIT={}",
             self.shared.settings.max_message_size
@@ -400,7 +405,21 @@ impl Session {
             C::Move { uid, set, mailbox } if selected => {
                 self.copy(&tag, uid, &set, &mailbox, true).await
             }
-            C::Compress(_) => self.no(&tag, "COMPRESS is not offered"),
+            C::GetMetadata {
+                mailbox,
+                entries,
+                max_size,
+                depth,
+            } if authenticated => {
+                self.get_metadata(&tag, &mailbox, &entries, max_size, depth)
+                    .await
+            }
+            C::SetMetadata { mailbox, entries } if authenticated => {
+                self.set_metadata(&tag, &mailbox, entries).await
+            }
+            C::Compress(mechanism) if authenticated => {
+                return self.compress(&tag, &mechanism).await;
+            }
             _ if !authenticated => self.bad(&tag, "command not allowed before login"),
             _ if !selected => self.bad(&tag, "no mailbox selected"),
             _ => self.bad(&tag, "command not allowed now"),

@@ -32,6 +32,7 @@ mod find;
 mod folders;
 mod input;
 mod keywords;
+mod metadata;
 mod recent;
 mod searchres;
 mod snapshots;
@@ -55,6 +56,8 @@ pub(crate) struct ImapSettings {
     /// `BAD` replies (and refused literals) in a session before `* BYE Too many invalid
     /// commands` (`imap.max_bad_commands`).
     pub max_bad_commands: u32,
+    /// The server's `/shared/admin` METADATA entry: `mailto:postmaster@` + `hostname`.
+    pub admin: String,
 }
 
 struct ImapState {
@@ -91,6 +94,7 @@ impl ImapServer {
             max_message_size: config.smtp.max_message_size,
             command_timeout: Duration::from_secs(imap.command_timeout),
             max_bad_commands: imap.max_bad_commands,
+            admin: format!("mailto:postmaster@{}", config.hostname),
         };
         ImapServer {
             shared: Arc::new(ImapState {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod deflate;
+
 use std::net::SocketAddr;
 
 use estafeta_config::{Config, Protocol};

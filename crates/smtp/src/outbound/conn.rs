@@ -51,18 +51,14 @@ impl Conn {
     }
 
     pub fn is_tls(&self) -> bool {
-        matches!(self.reader.get_ref(), MaybeTls::Tls(_))
+        self.reader.get_ref().is_tls()
     }
 
     pub fn tls_info(&self) -> Option<TlsInfo> {
-        match self.reader.get_ref() {
-            MaybeTls::Plain(_) => None,
-            MaybeTls::Tls(_) => self
-                .reader
-                .get_ref()
-                .tls_info()
-                .map(|(version, cipher)| TlsInfo { version, cipher }),
-        }
+        self.reader
+            .get_ref()
+            .tls_info()
+            .map(|(version, cipher)| TlsInfo { version, cipher })
     }
 
     /// The TLS handshake, at the start (implicit TLS) or after the server's 220 to
