@@ -239,7 +239,10 @@ pub fn references(items: &[Item]) -> String {
         // the last reference is the parent: the message's own word overrides a guess
         match previous {
             Some(p) if f.nodes[own].parent == Some(p) => {}
+            // the old parent goes first: a link that would close a loop is then
+            // judged on the tree without it (RFC 5256 §3, REFERENCES step 1C)
             Some(p) => {
+                f.unlink(own);
                 if f.can_link(p, own) {
                     f.link(p, own);
                 }
@@ -469,6 +472,18 @@ mod tests {
             item(7, 5, "Lone", "", &[]),
         ];
         assert_eq!(references(&items), "(7)(1 (2 5)(4))(3 6)");
+    }
+
+    #[test]
+    fn a_message_leaves_a_guessed_parent_before_its_own_is_linked() {
+        // imaptest's `thread` group: c was guessed a's child from b's References; c's own
+        // word (its parent is b, itself under c) would close a loop, so c is a root
+        let items = [
+            item(1, 3, "", "a", &[]),
+            item(2, 1, "", "b", &["a", "c"]),
+            item(3, 2, "", "c", &["b"]),
+        ];
+        assert_eq!(references(&items), "(3 2)(1)");
     }
 
     #[test]
