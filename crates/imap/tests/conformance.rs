@@ -483,7 +483,7 @@ async fn large_messages_are_streamed_whole_and_in_ranges() {
     let out = h
         .imaplib(
             r#"
-# 6 MiB: over the streaming threshold (1 MiB), several pieces (256 KiB) and batches;
+# 6 MiB: over the streaming threshold (1 MiB), several pieces (1 MiB each) and batches;
 # every line numbered, so that a piece out of place shows
 big = b"From: a@x\r\nSubject: big\r\n\r\n" + b"".join(
     b"%06d " % i + b"abcdefghij"[i % 10:] * 7 + b"\r\n" for i in range(80_000))

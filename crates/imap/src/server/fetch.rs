@@ -9,6 +9,9 @@
 //! never held whole: its literal is read from the store and sent [`STREAM_CHUNK`]
 //! octets at a time. Sections inside a message (BODY[1], HEADER, TEXT, …) need it
 //! parsed, so that one message is held whole while its response is written.
+//! (The session holds one piece; SQLite itself still reads the whole body for each
+//! piece, since sqlx has no incremental blob reads: a cost in time, and in memory up to
+//! the store's connections times the message, not per session.)
 
 use std::collections::HashMap;
 
@@ -26,7 +29,7 @@ const BATCH_BYTES: i64 = 8 << 20;
 /// A message larger than this is sent in pieces when its items allow.
 const STREAM_SIZE: i64 = 1 << 20;
 /// The pieces a large message is read and sent in.
-const STREAM_CHUNK: u64 = 256 << 10;
+const STREAM_CHUNK: u64 = 1 << 20;
 
 /// What FETCH has of one message beyond its entry.
 #[derive(Default)]
