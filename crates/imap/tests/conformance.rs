@@ -545,6 +545,10 @@ for cmd, args in [("FETCH", ("1", "(FLAGS)")), ("STORE", ("1", "+FLAGS", "(\\See
         assert "UIDREQUIRED" in str(e), (cmd, e)
 typ, data = m.uid("SEARCH", "UID", "2:*")
 assert data == [b"2 3 4"], data
+# the saved result is not a sequence number
+typ, data = m._simple_command("UID", "SEARCH", "RETURN", "(SAVE)", "UID", "3:4")
+typ, data = m.uid("SEARCH", "$")
+assert data == [b"3 4"], data
 # a STORE answers UIDFETCH; an expunge is VANISHED, never EXPUNGE
 m.uid("STORE", "4", "+FLAGS", "(\\Deleted)")
 got = m.untagged_responses.pop("UIDFETCH")

@@ -139,7 +139,7 @@ impl Session {
     }
 
     pub(super) async fn command(&mut self, mut cmd: Command) -> Step {
-        self.fill_saved(&mut cmd.body);
+        // before `$` is filled in: the saved result is not a use of sequence numbers
         if self.uidonly && uses_sequence_numbers(&cmd.body) {
             self.bad(
                 &cmd.tag,
@@ -147,6 +147,7 @@ impl Session {
             );
             return Ok(true);
         }
+        self.fill_saved(&mut cmd.body);
         let tag = cmd.tag;
         let authenticated = self.user.is_some();
         let selected = self.view.is_some();
@@ -524,7 +525,7 @@ fn uses_sequence_numbers(body: &CommandBody) -> bool {
     let mut stack = vec![key];
     while let Some(k) = stack.pop() {
         match k {
-            SearchKey::SequenceSet(_) => return true,
+            SearchKey::SequenceSet(set) if !set.is_saved() => return true,
             SearchKey::And(keys) => stack.extend(keys),
             SearchKey::Or(a, b) => {
                 stack.push(a);
