@@ -16,12 +16,7 @@ use crate::parser::{PResult, Reader};
 
 pub(crate) fn parse(r: &mut Reader<'_>, uid: bool) -> PResult<CommandBody> {
     r.sp()?;
-    let mut returns = None;
-    if r.keyword("RETURN") {
-        r.sp()?;
-        returns = Some(r.paren_list(|r| Ok(r.atom()?.to_ascii_uppercase()))?);
-        r.sp()?;
-    }
+    let returns = return_options(r)?;
     let mut charset = None;
     if r.keyword("CHARSET") {
         r.sp()?;
@@ -36,15 +31,22 @@ pub(crate) fn parse(r: &mut Reader<'_>, uid: bool) -> PResult<CommandBody> {
     })
 }
 
+/// `RETURN (options) ` (RFC 4731, RFC 5267), when the command has it: the options in
+/// upper case.
+fn return_options(r: &mut Reader<'_>) -> PResult<Option<Vec<String>>> {
+    if !r.keyword("RETURN") {
+        return Ok(None);
+    }
+    r.sp()?;
+    let options = r.paren_list(|r| Ok(r.atom()?.to_ascii_uppercase()))?;
+    r.sp()?;
+    Ok(Some(options))
+}
+
 /// `SORT (criteria) charset keys` (RFC 5256 §3), after the command name.
 pub(crate) fn parse_sort(r: &mut Reader<'_>, uid: bool) -> PResult<CommandBody> {
     r.sp()?;
-    let mut returns = None;
-    if r.keyword("RETURN") {
-        r.sp()?;
-        returns = Some(r.paren_list(|r| Ok(r.atom()?.to_ascii_uppercase()))?);
-        r.sp()?;
-    }
+    let returns = return_options(r)?;
     let criteria = r.paren_list(|r| {
         let mut word = r.atom()?.to_ascii_uppercase();
         let reverse = word == "REVERSE";

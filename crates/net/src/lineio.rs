@@ -270,6 +270,18 @@ impl LineIo {
         self.reader.get_ref().tls_exporter()
     }
 
+    /// Sends the last reply of the old stream (STARTTLS's or COMPRESS's go-ahead), then
+    /// drops what the client sent ahead of the new one; `None` when it cannot be sent.
+    async fn go_ahead(&mut self, go_ahead: &str, what: &str) -> Option<()> {
+        self.reply(go_ahead);
+        self.flush().await.ok()?;
+        let dropped = self.discard_buffered();
+        if dropped > 0 {
+            tracing::warn!(octets = dropped, "discarded plaintext sent ahead of {what}");
+        }
+        Some(())
+    }
+
     /// Whether the client has sent input that no read has taken yet.
     pub fn has_buffered_input(&self) -> bool {
         !self.reader.buffer().is_empty()
@@ -288,15 +300,7 @@ impl LineIo {
     /// buffer's size, the idle timeout and the deadline. `None` when the OK cannot be
     /// sent; the connection is then done.
     pub async fn start_compress(mut self, go_ahead: &str) -> Option<LineIo> {
-        self.reply(go_ahead);
-        self.flush().await.ok()?;
-        let dropped = self.discard_buffered();
-        if dropped > 0 {
-            tracing::warn!(
-                octets = dropped,
-                "discarded plaintext sent ahead of COMPRESS"
-            );
-        }
+        self.go_ahead(go_ahead, "COMPRESS").await?;
         let (idle, capacity, deadline) = (self.idle, self.capacity, self.deadline);
         let stream = MaybeTls::Deflate(Box::new(crate::compress::Deflate::new(self.into_stream())));
         let mut io = LineIo::with_buffer(stream, idle, capacity);
@@ -311,15 +315,7 @@ impl LineIo {
     /// `None` when the go-ahead cannot be sent or the handshake fails; the connection is
     /// then done.
     pub async fn start_tls(mut self, go_ahead: &str, acceptor: &TlsAcceptor) -> Option<LineIo> {
-        self.reply(go_ahead);
-        self.flush().await.ok()?;
-        let dropped = self.discard_buffered();
-        if dropped > 0 {
-            tracing::warn!(
-                octets = dropped,
-                "discarded plaintext sent ahead of the TLS handshake"
-            );
-        }
+        self.go_ahead(go_ahead, "the TLS handshake").await?;
         let (idle, capacity, deadline) = (self.idle, self.capacity, self.deadline);
         let MaybeTls::Plain(tcp) = self.into_stream() else {
             return None;
