@@ -24,8 +24,6 @@ use crate::summary::Summary;
 /// Summaries read per query.
 const SUMMARY_BATCH: usize = 2000;
 
-/// Bodies of one batch: about this many octets at most (one larger message excepted).
-const BATCH_BYTES: i64 = 8 << 20;
 /// A message larger than this is sent in pieces when its items allow.
 const STREAM_SIZE: i64 = 1 << 20;
 /// The pieces a large message is read and sent in.
@@ -66,38 +64,21 @@ fn needs_parse(items: &[FetchItem], summary_cached: bool) -> bool {
     })
 }
 
-/// The targets in batches: at most `count` messages and about [`BATCH_BYTES`] octets
-/// each when bodies are read; a large message that can be streamed alone, flagged.
+/// The targets in batches (see `body_batches` when bodies are read), each flagged when
+/// it is one large message to stream.
 fn batches(
     targets: &[(usize, MailboxEntry)],
-    count: usize,
     bodies: bool,
     streamable: bool,
 ) -> Vec<(&[(usize, MailboxEntry)], bool)> {
     if !bodies {
-        return targets.chunks(count).map(|c| (c, false)).collect();
+        return targets.chunks(SUMMARY_BATCH).map(|c| (c, false)).collect();
     }
-    let mut out = Vec::new();
-    let (mut start, mut bytes) = (0, 0i64);
-    for (i, (_, e)) in targets.iter().enumerate() {
-        if streamable && e.size > STREAM_SIZE {
-            if start < i {
-                out.push((&targets[start..i], false));
-            }
-            out.push((&targets[i..=i], true));
-            (start, bytes) = (i + 1, 0);
-            continue;
-        }
-        if start < i && (i - start >= count || bytes + e.size > BATCH_BYTES) {
-            out.push((&targets[start..i], false));
-            (start, bytes) = (i, 0);
-        }
-        bytes += e.size.max(0);
-    }
-    if start < targets.len() {
-        out.push((&targets[start..], false));
-    }
-    out
+    let large = |(_, e): &(usize, MailboxEntry)| streamable && e.size > STREAM_SIZE;
+    body_batches(targets, |(_, e)| e.size, large)
+        .into_iter()
+        .map(|c| (c, c.len() == 1 && large(&c[0])))
+        .collect()
 }
 
 impl Session {
@@ -193,15 +174,10 @@ impl Session {
                         | FetchItem::Binary { peek: false, .. }
                 )
             });
-        let batch = if needs_body {
-            BODY_BATCH
-        } else {
-            SUMMARY_BATCH
-        };
         // structure items of a streamed message come from its summary
         let streamable = !needs_parse(&items, true);
         let mut seen_now = Vec::new();
-        for (chunk, streamed) in batches(&targets, batch, needs_body, streamable) {
+        for (chunk, streamed) in batches(&targets, needs_body, streamable) {
             let material = if streamed {
                 self.read_streamed(mailbox_id, chunk, needs_summary).await
             } else if needs_body {

@@ -92,7 +92,14 @@ impl Session {
         let largest_uid = entries.last().map(|e| e.uid).unwrap_or(0);
         let needs_body = search::needs_message(key);
         let mut found = Vec::new();
-        for (c, chunk) in entries.chunks(BODY_BATCH).enumerate() {
+        // without bodies, one run: nothing is read
+        let chunks = if needs_body {
+            body_batches(&entries, |e| e.size, |_| false)
+        } else {
+            vec![&entries[..]]
+        };
+        let mut before = 0;
+        for chunk in chunks {
             let mut bodies = std::collections::HashMap::new();
             if needs_body && let (Some(a), Some(b)) = (chunk.first(), chunk.last()) {
                 match self
@@ -109,7 +116,7 @@ impl Session {
                 }
             }
             for (j, e) in chunk.iter().enumerate() {
-                let seq = (c * BODY_BATCH + j) as u32 + 1;
+                let seq = (before + j) as u32 + 1;
                 let parsed = match bodies.get(&e.uid) {
                     Some(raw) => Some(mime::parse(raw)),
                     None if needs_body => continue, // expunged meanwhile: no match
@@ -128,6 +135,7 @@ impl Session {
                     found.push((seq, e.clone()));
                 }
             }
+            before += chunk.len();
         }
         Some(found)
     }

@@ -173,8 +173,36 @@ impl Service for ImapServer {
 /// The read buffer of a connection: most IMAP connections spend their life in IDLE, so
 /// it is kept small; long lines and literals are read across several fills.
 const READ_BUFFER: usize = 4 * 1024;
-/// Messages whose bodies one FETCH reads per query.
+/// Messages whose bodies one query reads (FETCH, SEARCH, SORT, THREAD).
 const BODY_BATCH: usize = 200;
+/// Bodies of one batch: about this many octets at most (one larger message excepted).
+const BATCH_BYTES: i64 = 8 << 20;
+
+/// `items` in consecutive runs whose bodies are read in one query: at most
+/// [`BODY_BATCH`] messages and about [`BATCH_BYTES`] octets each (by `size`), so that a
+/// folder of large messages never has hundreds of them in memory at once; a message
+/// larger than that, or one `alone` picks, is a run of its own.
+fn body_batches<T>(items: &[T], size: impl Fn(&T) -> i64, alone: impl Fn(&T) -> bool) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0i64);
+    for (i, item) in items.iter().enumerate() {
+        let n = size(item).max(0);
+        let full = i - start >= BODY_BATCH || bytes.saturating_add(n) > BATCH_BYTES;
+        if start < i && (alone(item) || full) {
+            out.push(&items[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes = bytes.saturating_add(n);
+        if alone(item) {
+            out.push(&items[i..=i]);
+            (start, bytes) = (i + 1, 0);
+        }
+    }
+    if start < items.len() {
+        out.push(&items[start..]);
+    }
+    out
+}
 
 struct Session {
     shared: Arc<ImapState>,
@@ -218,4 +246,33 @@ struct View {
     recent: recent::Recent,
     /// UIDs of the result `SEARCH RETURN (SAVE)` kept, ascending (`$`, SEARCHRES).
     saved: Vec<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BATCH_BYTES, BODY_BATCH, body_batches};
+
+    #[test]
+    fn body_batches_are_bounded_by_count_and_octets() {
+        let lens = |sizes: &[i64], alone: &dyn Fn(&i64) -> bool| -> Vec<usize> {
+            body_batches(sizes, |s| *s, alone)
+                .iter()
+                .map(|b| b.len())
+                .collect()
+        };
+        let small = vec![1i64; BODY_BATCH * 2 + 3];
+        assert_eq!(lens(&small, &|_| false), [BODY_BATCH, BODY_BATCH, 3]);
+        // octets: four of a third each fill one run and start the next
+        let third = BATCH_BYTES / 3;
+        assert_eq!(lens(&[third; 4], &|_| false), [3, 1]);
+        // a message over the bound is a run of its own; so is one picked to be alone
+        let big = BATCH_BYTES * 3;
+        assert_eq!(lens(&[1, big, 1, 1], &|_| false), [1, 1, 2]);
+        assert_eq!(lens(&[1, 5, 1, 5], &|s| *s == 5), [1, 1, 1, 1]);
+        assert!(lens(&[], &|_| false).is_empty());
+        // every item once, in order
+        let sizes: Vec<i64> = (0..1000).map(|i| (i % 7) * third / 2).collect();
+        let joined: Vec<i64> = body_batches(&sizes, |s| *s, |s| *s == 0).concat();
+        assert_eq!(joined, sizes);
+    }
 }

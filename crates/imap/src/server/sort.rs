@@ -12,9 +12,6 @@ use mail_parser::{Address, HeaderName, HeaderValue};
 use super::*;
 use crate::command::{SortCriterion, SortKey};
 
-/// Messages read at once for the header keys.
-const BATCH: usize = 256;
-
 /// What one message is sorted by.
 #[derive(Default)]
 struct Keys {
@@ -54,7 +51,12 @@ impl Session {
             .iter()
             .any(|c| !matches!(c.key, SortKey::Arrival | SortKey::Size));
         let mut keys: Vec<Keys> = Vec::with_capacity(found.len());
-        for chunk in found.chunks(BATCH) {
+        let chunks = if needs_header {
+            body_batches(&found, |(_, e)| e.size, |_| false)
+        } else {
+            vec![&found[..]]
+        };
+        for chunk in chunks {
             let bodies = match (needs_header, chunk.first(), chunk.last()) {
                 (true, Some((_, a)), Some((_, b))) => {
                     match self

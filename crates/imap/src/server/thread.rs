@@ -7,9 +7,6 @@ use mail_parser::{HeaderName, HeaderValue};
 use super::*;
 use crate::threading::{self, Item, MAX_REFERENCES};
 
-/// Messages read at once.
-const BATCH: usize = 256;
-
 impl Session {
     pub(super) async fn thread(
         &mut self,
@@ -25,7 +22,7 @@ impl Session {
             return;
         };
         let mut items = Vec::with_capacity(found.len());
-        for chunk in found.chunks(BATCH) {
+        for chunk in body_batches(&found, |(_, e)| e.size, |_| false) {
             let (Some((_, a)), Some((_, b))) = (chunk.first(), chunk.last()) else {
                 continue;
             };
