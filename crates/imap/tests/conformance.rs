@@ -70,6 +70,42 @@ async fn a_new_keyword_is_in_flags_before_any_fetch_shows_it() {
     assert!(r.contains("* OK [PERMANENTFLAGS ()]"), "{r}");
 }
 
+/// imaptest's own_flags "Owned keyword changed": a STORE on a message another session
+/// expunged meanwhile answers with the flags it would have left, and the view keeps them
+/// until the EXPUNGE may be told (a FETCH before that shows the same flags).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_on_a_message_expunged_meanwhile_is_kept_until_its_expunge() {
+    let h = Harness::start().await;
+    h.deliver("bob@example.com", "one").await;
+    h.deliver("bob@example.com", "two").await;
+    let mut a = h.logged_in("bob@example.com").await;
+    let mut b = h.logged_in("bob@example.com").await;
+    a.run("s", "SELECT INBOX").await;
+    b.run("s", "SELECT INBOX").await;
+    b.run("d", "STORE 1 +FLAGS.SILENT (\\Deleted $Theirs)")
+        .await;
+    assert!(b.run("e", "EXPUNGE").await.contains("* 1 EXPUNGE"));
+    // sequence numbers in use: the EXPUNGE waits, the STORE answers as if it had landed
+    let r = a.run("k", "STORE 1 +FLAGS ($Mine)").await;
+    assert!(r.contains("* 1 FETCH (FLAGS ($Mine \\Recent))"), "{r}");
+    assert!(!r.contains("EXPUNGE"), "{r}");
+    let r = a.run("f", "FETCH 1:2 (UID FLAGS)").await;
+    assert!(
+        r.contains("* 1 FETCH (UID 1 FLAGS ($Mine \\Recent))"),
+        "{r}"
+    );
+    assert!(!r.contains("EXPUNGE"), "{r}");
+    let r = a.run("r", "STORE 1 -FLAGS ($Mine)").await;
+    assert!(r.contains("* 1 FETCH (FLAGS (\\Recent))"), "{r}");
+    let r = a.run("f2", "FETCH 1 (UID FLAGS)").await;
+    assert!(r.contains("* 1 FETCH (UID 1 FLAGS (\\Recent))"), "{r}");
+    // then told, and gone
+    let r = a.run("n", "NOOP").await;
+    assert!(r.contains("* 1 EXPUNGE"), "{r}");
+    let r = a.run("f3", "FETCH 1 (UID FLAGS)").await;
+    assert!(r.contains("* 1 FETCH (UID 2 FLAGS (\\Recent))"), "{r}");
+}
+
 async fn append(c: &mut Client, message: &str) {
     c.send(&format!(
         "a APPEND INBOX {{{}+}}\r\n{message}\r\n",

@@ -83,6 +83,11 @@ impl Session {
                     continue;
                 };
                 let new_flags = changed.get(u);
+                // a message another session expunged meanwhile (its EXPUNGE still to
+                // come): the flags as this STORE would have left them, kept in the view
+                // too, so that a FETCH before the EXPUNGE is told shows the same
+                let gone =
+                    new_flags.is_none() && !unchanged.contains_key(u) && !refused.contains(u);
                 if let Some(flags) = new_flags {
                     let entry = &mut view.entries_mut()[i];
                     entry.flags = (*flags).clone();
@@ -94,6 +99,13 @@ impl Session {
                     let entry = &mut view.entries_mut()[i];
                     entry.flags = (*flags).clone();
                     entry.modseq = *modseq;
+                } else if gone {
+                    let entry = &mut view.entries_mut()[i];
+                    entry.flags = match change {
+                        FlagChange::Replace => asked.clone(),
+                        FlagChange::Add => entry.flags.with(asked.iter()),
+                        FlagChange::Remove => entry.flags.without(&asked),
+                    };
                 }
                 // RFC 9051 §6.4.6: the flags as they now are, changed or not, unless
                 // .SILENT (which still tells CONDSTORE clients the new MODSEQs)
@@ -104,15 +116,7 @@ impl Session {
                 };
                 if tell {
                     let entry = &view.entries[i];
-                    // a message another session expunged meanwhile (its EXPUNGE still to
-                    // come): the flags as this STORE would have left them
-                    let gone = new_flags.is_none() && !unchanged.contains_key(u);
-                    let flags = match (gone, change) {
-                        (false, _) => entry.flags.clone(),
-                        (true, FlagChange::Replace) => asked.clone(),
-                        (true, FlagChange::Add) => entry.flags.with(asked.iter()),
-                        (true, FlagChange::Remove) => entry.flags.without(&asked),
-                    };
+                    let flags = &entry.flags;
                     let uid_part = if uid {
                         format!("UID {u} ")
                     } else {
@@ -123,7 +127,7 @@ impl Session {
                     } else {
                         String::new()
                     };
-                    let shown = recent::shown(&flags, !self.rev2 && view.recent.contains(*u));
+                    let shown = recent::shown(flags, !self.rev2 && view.recent.contains(*u));
                     lines.push(if self.uidonly {
                         format!("* {u} UIDFETCH (FLAGS {}{modseq})", flag_list(&shown))
                     } else {
