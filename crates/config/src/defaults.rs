@@ -143,6 +143,11 @@ pub fn mailbox_command_timeout() -> u64 {
     60
 }
 
+/// IMAP SEARCH TEXT/BODY narrowed by the store's search index (`imap.search_index`).
+pub fn imap_search_index() -> bool {
+    true
+}
+
 /// `BAD` replies in one IMAP session before it is closed (`imap.max_bad_commands`), as
 /// Dovecot's 20.
 pub fn max_bad_commands() -> u32 {

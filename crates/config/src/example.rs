@@ -109,6 +109,9 @@ max_bad_commands = 20
 # Commands per minute from one client address, over all its sessions, before login;
 # then "* BYE [UNAVAILABLE] too many commands". 0: no limit.
 unauthenticated_commands_per_minute = 1000
+# SEARCH TEXT and BODY ask the search index which messages may hold the string and look
+# only through those (the answer is the same); false: look through every message.
+search_index = true
 
 [pop3]
 # Simultaneous POP3 connections, in total and from one IP address; over the limit a

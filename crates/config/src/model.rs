@@ -230,6 +230,10 @@ pub struct ImapConfig {
     /// Commands per minute from one client address (grouped) before login (0: no limit).
     #[serde(default = "defaults::mailbox_unauthenticated_commands_per_minute")]
     pub unauthenticated_commands_per_minute: u32,
+    /// SEARCH TEXT/BODY asks the store's search index which messages may match, and looks
+    /// only through those; off, it looks through every message.
+    #[serde(default = "defaults::imap_search_index")]
+    pub search_index: bool,
 }
 
 impl Default for ImapConfig {
@@ -241,6 +245,7 @@ impl Default for ImapConfig {
             max_bad_commands: defaults::max_bad_commands(),
             unauthenticated_commands_per_minute:
                 defaults::mailbox_unauthenticated_commands_per_minute(),
+            search_index: defaults::imap_search_index(),
         }
     }
 }

@@ -364,14 +364,16 @@ pub fn imap_deflate(data: &[u8]) {
 /// FETCH over an arbitrary message: the MIME tree (`estafeta_mime::parse`), ENVELOPE,
 /// BODY and BODYSTRUCTURE (`Summary::compute`), BODY[section] and BINARY[section] for the
 /// part numbers of every part of the tree (and numbers that name no part), the search
-/// text (`body_text`), PREVIEW and the base subject of SORT.
+/// text (`body_text`), what the search index keeps of it (`index_text`), PREVIEW and the
+/// base subject of SORT.
 ///
 /// Checks: the tree keeps its bounds (parts, depth) and its offsets are inside the
 /// message; ENVELOPE, BODY and BODYSTRUCTURE are well-formed IMAP data (parentheses
 /// balanced, quoted strings closed, literals as long as announced, no line break outside
 /// a literal); the cached summary decodes to itself; a section is never longer than the
 /// message (HEADER.FIELDS aside); the search text, the preview and the base subject stay
-/// within their bounds.
+/// within their bounds; the search index keeps exactly the texts SEARCH looks through, in
+/// the matcher's lower case, or marks them partial beyond its bounds.
 pub fn imap_fetch(data: &[u8]) {
     let msg = estafeta_mime::parse(data);
     assert!(!msg.parts.is_empty());
@@ -430,6 +432,24 @@ pub fn imap_fetch(data: &[u8]) {
     }
     let text = estafeta_imap::mime::body_text(&msg);
     assert!(text.len() <= estafeta_mime::text::MAX_SEARCH_TEXT + 1);
+
+    // the search index: what SEARCH BODY and TEXT compare, lowered as the matcher does
+    let index = estafeta_mime::text::index_text(data);
+    let kept = |s: String| s.replace('\0', " ");
+    if index.body_complete {
+        assert_eq!(index.body, kept(text.to_lowercase()));
+        assert!(index.body.len() <= estafeta_mime::text::MAX_INDEX_BODY);
+    } else {
+        assert!(index.body.is_empty());
+    }
+    if index.raw_complete {
+        assert_eq!(
+            index.raw,
+            kept(String::from_utf8_lossy(data).to_lowercase())
+        );
+    } else {
+        assert!(index.raw.is_empty() && data.len() > estafeta_mime::text::MAX_INDEX_RAW);
+    }
 
     // PREVIEW, and the base subject SORT compares
     let preview = estafeta_mime::text::preview(&msg);

@@ -323,6 +323,25 @@ pub fn needs_message(key: &SearchKey) -> bool {
     }
 }
 
+/// The TEXT and BODY strings every match of `key` must contain: those of the key itself,
+/// or of the keys of an AND (nested ANDs too) — not those under OR or NOT. The search
+/// index may narrow a search to the messages that may hold them.
+pub fn required_text(key: &SearchKey) -> Vec<(&str, estafeta_store::SearchScope)> {
+    use estafeta_store::SearchScope;
+    let mut out = Vec::new();
+    let mut stack = vec![key];
+    // iterative: an AND nests at most MAX_DEPTH levels, but no recursion is needed
+    while let Some(k) = stack.pop() {
+        match k {
+            SearchKey::Body(s) => out.push((s.as_str(), SearchScope::Body)),
+            SearchKey::Text(s) => out.push((s.as_str(), SearchScope::Text)),
+            SearchKey::And(keys) => stack.extend(keys.iter()),
+            _ => {}
+        }
+    }
+    out
+}
+
 fn contains(haystack: &str, needle: &str) -> bool {
     haystack.to_lowercase().contains(&needle.to_lowercase())
 }
@@ -393,6 +412,25 @@ pub fn matches(key: &SearchKey, c: &Context<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn required_text_is_what_every_match_holds() {
+        use SearchKey::*;
+        use estafeta_store::SearchScope;
+        let k = And(vec![
+            Text("a".into()),
+            Or(Box::new(Body("b".into())), Box::new(All)),
+            Not(Box::new(Body("c".into()))),
+            And(vec![Body("d".into()), Flag("\\Seen".into())]),
+        ]);
+        let mut got = required_text(&k);
+        got.sort_by_key(|(s, _)| *s);
+        assert_eq!(
+            got,
+            vec![("a", SearchScope::Text), ("d", SearchScope::Body)]
+        );
+        assert!(required_text(&Or(Box::new(Text("x".into())), Box::new(All))).is_empty());
+    }
 
     #[test]
     fn dates() {

@@ -298,3 +298,139 @@ async fn expunges_by_others_wait_for_a_command_that_may_tell_them() {
     let r = a.run("c", "SEARCH ALL").await;
     assert!(r.contains("* SEARCH 1 2\r\n"), "{r}");
 }
+
+/// The messages of the SEARCH TEXT/BODY tests: delivered over SMTP (with a Return-Path:
+/// line before them) and appended (without); plain, base64 and quoted-printable text,
+/// and query syntax of the search index's engines in a header.
+async fn search_corpus(h: &Harness) {
+    let deliver = |body: &str| {
+        let body = format!("From: someone@outside.test\r\nTo: bob@example.com\r\n{body}");
+        async move {
+            estafeta_net::testing::smtp_send(
+                h.smtp,
+                "someone@outside.test",
+                "bob@example.com",
+                &body,
+            )
+            .await
+        }
+    };
+    deliver("Subject: Alpha\r\n\r\nThe quick brown FOX jumps.\r\n").await;
+    deliver(
+        "Subject: b64\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\nSGlkZGVuIFRyZWFzdXJlLCA1MCUgb2ZmX25vdw==\r\n",
+    )
+    .await;
+    let mut c = h.logged_in("bob@example.com").await;
+    for message in [
+        "Subject: qp\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n\
+         --b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+         Caf=C3=A9 CR=C3=88ME br=\r\nul=C3=A9e, the quick one\r\n--b--\r\n",
+        "Subject: odd \"NEAR\" OR -x:y* (a b) {raw}: 1\r\n\r\nplain fox-free text\r\n",
+    ] {
+        c.send(&format!(
+            "a APPEND INBOX {{{}+}}\r\n{message}\r\n",
+            message.len()
+        ))
+        .await;
+        let r = c.until_tagged("a").await;
+        assert!(r.contains("a OK [APPENDUID"), "{r}");
+    }
+}
+
+/// The SEARCH commands compared (the keys after `SEARCH`), with what they find.
+const TEXT_SEARCHES: &[(&str, &str)] = &[
+    ("TEXT fox", "1 4"),
+    ("BODY FOX", "1 4"),
+    ("BODY \"quick brown fox\"", "1"),
+    ("BODY \"jumps nowhere\"", ""),
+    ("TEXT nothing-like-this", ""),
+    // base64: the decoded text is the body's, the encoded one only TEXT's
+    ("BODY treasure", "2"),
+    ("BODY \"50% off_now\"", "2"),
+    ("TEXT SGlkZGVu", "2"),
+    ("BODY SGlkZGVu", ""),
+    // quoted-printable, UTF-8, a soft line break inside a word
+    ("CHARSET UTF-8 BODY {14+}\r\ncrème brulée", "3"),
+    ("BODY \"the quick\"", "1 3"),
+    // the engines' query syntax is only text here
+    ("TEXT \"\\\"near\\\" or -x:y*\"", "4"),
+    ("TEXT \"{raw}: 1\"", "4"),
+    ("TEXT \"NEAR(\"", ""),
+    ("TEXT \"*\"", "4"),
+    ("TEXT \"\\\"\"", "4"),
+    ("TEXT \"(a b)\"", "4"),
+    ("BODY \"%_\"", ""),
+    // the Return-Path: line delivery puts before a message is TEXT's too
+    ("TEXT \"return-path: <someone\"", "1 2"),
+    // short strings, combinations the index narrows and those it does not
+    ("BODY ox", "1 4"),
+    ("BODY quick BODY fox", "1"),
+    ("BODY quick SUBJECT qp", "3"),
+    ("OR BODY fox BODY treasure", "1 2 4"),
+    ("NOT BODY fox", "2 3"),
+    ("TEXT quick NOT BODY fox", "3"),
+    ("UNSEEN TEXT quick", "1 3"),
+];
+
+/// Runs every search of [`TEXT_SEARCHES`]; the `* SEARCH` line of each.
+async fn text_searches(c: &mut Client) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, (keys, expected)) in TEXT_SEARCHES.iter().enumerate() {
+        let tag = format!("s{i}");
+        c.send(&format!("{tag} SEARCH {keys}\r\n")).await;
+        let r = c.until_tagged(&tag).await;
+        assert!(r.contains(&format!("{tag} OK")), "{keys}: {r}");
+        let line = r.lines().find(|l| l.starts_with("* SEARCH")).unwrap_or("");
+        let want = format!("* SEARCH {expected}");
+        assert_eq!(line.trim_end(), want.trim_end(), "SEARCH {keys}");
+        out.push(line.to_string());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_text_and_body_use_the_index_and_answer_as_a_scan() {
+    let indexed = Harness::start().await;
+    let scanned = Harness::start_with(|c| c.imap.search_index = false).await;
+    search_corpus(&indexed).await;
+    search_corpus(&scanned).await;
+    // whatever the background indexer has done, the answer is the same...
+    let mut c = indexed.logged_in("bob@example.com").await;
+    c.run("s", "SELECT INBOX").await;
+    let early = text_searches(&mut c).await;
+    // ...and once every body is indexed
+    while indexed
+        .store
+        .index_pending(estafeta_store::INDEX_BATCH)
+        .await
+        .expect("index")
+        > 0
+    {}
+    let mailbox = (indexed.store.get_user("bob@example.com").await)
+        .expect("user")
+        .expect("bob");
+    let inbox = (indexed.store.get_mailbox(mailbox.id, "INBOX").await)
+        .expect("inbox")
+        .expect("INBOX");
+    let narrowed = indexed
+        .store
+        .search_candidates(inbox.id, "treasure", estafeta_store::SearchScope::Body)
+        .await
+        .expect("candidates");
+    assert_eq!(narrowed, Some(vec![2]), "the index answers");
+    let late = text_searches(&mut c).await;
+    let mut s = scanned.logged_in("bob@example.com").await;
+    s.run("s", "SELECT INBOX").await;
+    let scan = text_searches(&mut s).await;
+    assert_eq!(early, scan);
+    assert_eq!(late, scan);
+    // a search string of 64 KiB is refused, and the session goes on
+    let huge = "x".repeat(64 * 1024);
+    c.send(&format!("h SEARCH TEXT {{{}+}}\r\n{huge}\r\n", huge.len()))
+        .await;
+    let r = c.until_tagged("h").await;
+    assert!(r.contains("h BAD"), "{}", &r[..r.len().min(300)]);
+    let r = c.run("n", "NOOP").await;
+    assert!(r.contains("n OK"), "{r}");
+}

@@ -157,9 +157,74 @@ pub fn body_text(msg: &Message<'_>) -> String {
     out
 }
 
+/// Most octets of a message a search index keeps for SEARCH TEXT: a longer message is
+/// indexed as "partial" and always looked through.
+pub const MAX_INDEX_RAW: usize = 256 * 1024;
+/// Most octets of decoded body text a search index keeps for SEARCH BODY (and TEXT).
+pub const MAX_INDEX_BODY: usize = 256 * 1024;
+
+/// What a substring index keeps of one message: exactly the texts SEARCH TEXT and BODY
+/// look through, in the same lower case (`str::to_lowercase`, as the matcher does), so
+/// that a string found by the matcher is found in these texts too.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IndexText {
+    /// The whole message as text (invalid UTF-8 replaced), lower case; empty when the
+    /// message is longer than [`MAX_INDEX_RAW`] (then `raw_complete` is false).
+    pub raw: String,
+    /// The decoded text of its text parts ([`body_text`]), lower case; empty when longer
+    /// than [`MAX_INDEX_BODY`] (then `body_complete` is false).
+    pub body: String,
+    pub raw_complete: bool,
+    pub body_complete: bool,
+}
+
+/// The texts a search index keeps for `message` (see [`IndexText`]). NUL characters are
+/// kept as spaces (PostgreSQL's text cannot hold them; a searched string holds none, so
+/// no match is lost). Linear in the message's size, bounded by [`MAX_SEARCH_TEXT`].
+pub fn index_text(message: &[u8]) -> IndexText {
+    let clean = |s: String| {
+        if s.contains('\0') {
+            s.replace('\0', " ")
+        } else {
+            s
+        }
+    };
+    let raw_complete = message.len() <= MAX_INDEX_RAW;
+    let raw = match raw_complete {
+        true => clean(String::from_utf8_lossy(message).to_lowercase()),
+        false => String::new(),
+    };
+    let body = body_text(&crate::parse(message)).to_lowercase();
+    let body_complete = body.len() <= MAX_INDEX_BODY;
+    let body = match body_complete {
+        true => clean(body),
+        false => String::new(),
+    };
+    IndexText {
+        raw,
+        body,
+        raw_complete,
+        body_complete,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{MAX_PREVIEW, preview, quoted_printable};
+    use super::{MAX_INDEX_RAW, MAX_PREVIEW, index_text, preview, quoted_printable};
+
+    #[test]
+    fn index_text_is_lower_case_decoded_and_bounded() {
+        let raw = b"Subject: Hi\r\nContent-Type: text/plain; charset=utf-8\r\n\
+            Content-Transfer-Encoding: base64\r\n\r\nSGVsbG8gV8OWcmxkIQ==\r\n";
+        let t = index_text(raw);
+        assert!(t.raw_complete && t.body_complete);
+        assert!(t.raw.contains("subject: hi") && t.raw.contains("sgvsbg8"));
+        assert_eq!(t.body.trim_end(), "hello wörld!");
+        let big = vec![b'a'; MAX_INDEX_RAW + 1];
+        let t = index_text(&big);
+        assert!(!t.raw_complete && t.raw.is_empty());
+        assert!(index_text(b"a\0b").raw == "a b");
+    }
 
     #[test]
     fn previews_are_short_single_spaced_text() {

@@ -1,7 +1,8 @@
 //! One way to start estafeta from its configuration, for `estafeta serve` and for every
 //! test host: [`Server::bind`] sets up TLS and binds the listener table (what may need
 //! root), [`Bound::start`] starts, over a store, the SMTP, IMAP and POP3 servers on those
-//! listeners with one failed-login throttle for all three, and the delivery scheduler;
+//! listeners with one failed-login throttle for all three, the delivery scheduler and the
+//! store's search indexer;
 //! [`RunningServer::stop`] stops them in order. Each server takes its settings from the
 //! configuration's sections itself.
 
@@ -152,6 +153,11 @@ impl Bound {
         } else {
             None
         };
+        // bodies are indexed for SEARCH after they are stored; ends when the server stops
+        tokio::spawn(estafeta_store::index_in_background(
+            store.clone(),
+            stopped.clone(),
+        ));
         let imap = ImapServer::new(&config, store.clone(), tls.clone(), throttle.clone());
         let pop3 = Pop3Server::new(&config, store.clone(), tls.clone(), throttle);
         let (imap, pop3): (Arc<dyn Service>, Arc<dyn Service>) = (Arc::new(imap), Arc::new(pop3));

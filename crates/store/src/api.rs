@@ -24,6 +24,7 @@ pub trait Store:
     + Queue
     + Changes
     + Metadata
+    + SearchIndex
 {
     /// "sqlite" or "postgres".
     fn engine_name(&self) -> &'static str;
@@ -319,6 +320,30 @@ pub trait Queue: Send + Sync {
         queue_ids: &[String],
         message_ids: &[String],
     ) -> Result<Vec<SentMessage>>;
+}
+
+/// The substring index behind IMAP SEARCH TEXT and BODY (`search.rs`): one document per
+/// body, made in the background after the body is stored, gone with the body.
+#[async_trait]
+pub trait SearchIndex: Send + Sync {
+    /// The UIDs of the mailbox's messages that may contain `needle` (case-insensitive, as
+    /// SEARCH compares) in `scope`, in UID order: those whose indexed text holds it, and
+    /// every message the index cannot answer for (body not indexed yet, text longer than
+    /// the index keeps; for TEXT, a per-recipient prefix that may hold it). A superset of
+    /// the matches, to be confirmed by the caller's matcher. `None` when the index cannot
+    /// narrow the search for this string (too short: see `search.rs`).
+    async fn search_candidates(
+        &self,
+        mailbox_id: i64,
+        needle: &str,
+        scope: SearchScope,
+    ) -> Result<Option<Vec<u32>>>;
+    /// Indexes up to `max` bodies that wait for it; returns how many it took (0: none
+    /// wait). Several indexers (nodes) may run at once: each body is indexed once.
+    async fn index_pending(&self, max: usize) -> Result<usize>;
+    /// Woken when this process has stored bodies that wait for the indexer; a wake-up
+    /// given while nobody waits is kept for the next wait.
+    fn search_signal(&self) -> std::sync::Arc<tokio::sync::Notify>;
 }
 
 /// Being told of committed changes: mailboxes (IMAP IDLE) and queue work (`notify.rs`).

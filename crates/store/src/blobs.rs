@@ -1,32 +1,39 @@
 //! Message bodies: stored once under their SHA-256, reference-counted, deleted when the
-//! last mailbox entry or queued message that uses them is gone.
+//! last mailbox entry or queued message that uses them is gone. A new body waits in
+//! `search_pending` for the search indexer (`search.rs`); its index rows go with it.
 
 use sha2::{Digest, Sha256};
 use sqlx::{Any, Transaction};
 
+use crate::engine::WriteTx;
 use crate::error::Result;
 
 pub fn hash(body: &[u8]) -> String {
     hex::encode(Sha256::digest(body))
 }
 
-/// Stores the body if new and adds `refs` references to it.
-pub async fn retain(
-    tx: &mut Transaction<'static, Any>,
-    hash: &str,
-    body: &[u8],
-    refs: i64,
-) -> Result<()> {
-    sqlx::query(
+/// Stores the body if new (then it waits for the search indexer) and adds `refs`
+/// references to it.
+pub async fn retain(w: &mut WriteTx<'_>, hash: &str, body: &[u8], refs: i64) -> Result<()> {
+    let count: i64 = sqlx::query_scalar(
         "INSERT INTO blobs (hash, data, size, refcount) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount + excluded.refcount",
+         ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount + excluded.refcount \
+         RETURNING refcount",
     )
     .bind(hash)
     .bind(body)
     .bind(body.len() as i64)
     .bind(refs)
-    .execute(&mut **tx)
+    .fetch_one(&mut *w.tx)
     .await?;
+    if count == refs {
+        // inserted now (a body in use has at least one reference more)
+        sqlx::query("INSERT INTO search_pending (hash) VALUES ($1) ON CONFLICT (hash) DO NOTHING")
+            .bind(hash)
+            .execute(&mut *w.tx)
+            .await?;
+        w.search_pending();
+    }
     Ok(())
 }
 

@@ -59,6 +59,8 @@ pub(crate) struct Db {
     /// Woken when queue work becomes due now: a message with remote recipients accepted,
     /// a report queued, a retry asked for (by this process; on PostgreSQL by any node).
     pub queue_wake: Arc<Notify>,
+    /// Woken when bodies wait for the search indexer (stored by this process).
+    pub search_wake: Arc<Notify>,
     /// The secret SCRAM decoy salts are derived from, once read from the database.
     pub scram_secret: tokio::sync::OnceCell<Vec<u8>>,
     /// The SRS secret (`server_secrets` row `srs`), read once.
@@ -81,6 +83,7 @@ pub(crate) struct WriteTx<'a> {
     _turn: Option<MutexGuard<'a, ()>>,
     pending: Vec<MailboxChange>,
     queue_changed: bool,
+    search_pending: bool,
 }
 
 impl WriteTx<'_> {
@@ -119,8 +122,16 @@ impl WriteTx<'_> {
         Ok(())
     }
 
+    /// Wakes the search indexer once (and only if) this transaction commits.
+    pub fn search_pending(&mut self) {
+        self.search_pending = true;
+    }
+
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
+        if self.search_pending {
+            self.db.search_wake.notify_one();
+        }
         for change in self.pending {
             // No receiver is not an error: nobody is watching.
             let _ = self.db.changes.send(change);
@@ -141,6 +152,7 @@ impl Db {
             changes: broadcast::channel(4096).0,
             url,
             queue_wake: Arc::new(Notify::new()),
+            search_wake: Arc::new(Notify::new()),
             handoff: std::sync::Mutex::new(None),
             scram_secret: tokio::sync::OnceCell::new(),
             srs_secret: tokio::sync::OnceCell::new(),
@@ -166,6 +178,7 @@ impl Db {
                     _turn: Some(turn),
                     pending: Vec::new(),
                     queue_changed: false,
+                    search_pending: false,
                 })
             }
             Kind::Postgres => Ok(WriteTx {
@@ -174,6 +187,7 @@ impl Db {
                 _turn: None,
                 pending: Vec::new(),
                 queue_changed: false,
+                search_pending: false,
             }),
         }
     }

@@ -1,7 +1,7 @@
 //! The Store: everything estafeta keeps — the directory (domains, users, aliases),
 //! message bodies, mailboxes, the outbound queue and what left through it — behind a few
 //! traits by concern ([`Directory`], [`Suppressions`], [`DkimKeys`], [`TlsResults`], [`DmarcRecords`], [`Mailboxes`], [`Folders`],
-//! [`Messages`], [`Queue`], [`Changes`]) gathered in one handle, [`Store`], on two
+//! [`Messages`], [`Queue`], [`Changes`], [`SearchIndex`]) gathered in one handle, [`Store`], on two
 //! engines: SQLite (embedded, the default) and PostgreSQL (several nodes, one database).
 //! Only this crate knows SQL. [`Envelope`] is where a resolved message becomes what the
 //! store accepts.
@@ -29,6 +29,7 @@ mod password;
 mod queue;
 mod resolve;
 mod scram_keys;
+mod search;
 mod sent;
 mod sql_store;
 mod suppression;
@@ -38,7 +39,7 @@ use std::sync::Arc;
 
 pub use api::{
     Changes, Directory, DkimKeys, DmarcRecords, Folders, Mailboxes, Messages, Metadata, Queue,
-    Store, Suppressions, TlsResults,
+    SearchIndex, Store, Suppressions, TlsResults,
 };
 pub use directory::DEFAULT_FOLDERS;
 pub use dsn_params::{Notify, Ret};
@@ -49,6 +50,7 @@ pub use flags::Flags;
 pub use folders::SEPARATOR;
 pub use model::*;
 pub use scram_keys::ITERATIONS as SCRAM_ITERATIONS;
+pub use search::{INDEX_BATCH, MAX_INDEXED_NEEDLE, index_in_background};
 pub use sent::{MAX_LOOKUP_IDS, SENT_RETENTION_SECS};
 pub use sql_store::SqlStore;
 

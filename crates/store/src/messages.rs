@@ -40,7 +40,7 @@ impl Messages for SqlStore {
         let (user_id, uid, modseq) = bump(&mut w, mailbox_id, true).await?;
         self.check_quota(&mut w, user_id, message.len() as i64)
             .await?;
-        blobs::retain(&mut w.tx, &hash, message, 1).await?;
+        blobs::retain(&mut w, &hash, message, 1).await?;
         sqlx::query(
             "INSERT INTO mailbox_messages (mailbox_id, uid, blob_hash, prefix, flags, internal_date, size, modseq, saved_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",

@@ -458,6 +458,15 @@ pub struct CopiedUid {
     pub target: u32,
 }
 
+/// Which text of a message a search string is looked for in (IMAP SEARCH).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchScope {
+    /// The decoded text of the text parts (SEARCH BODY).
+    Body,
+    /// The whole message as it is, header included, or the decoded text (SEARCH TEXT).
+    Text,
+}
+
 /// How STORE changes flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlagChange {

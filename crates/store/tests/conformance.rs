@@ -78,6 +78,7 @@ conformance!(
     folders_create_rename_delete,
     recent_messages_are_taken_once,
     append_copy_move,
+    search_index_narrows_and_follows_bodies,
 );
 
 async fn setup_user(store: &Arc<dyn Store>, address: &str) -> User {
@@ -2192,4 +2193,143 @@ async fn metadata_entries(store: Arc<dyn Store>) {
     // and removing the user removes the user's entries
     store.remove_user("bob@example.com").await.unwrap();
     assert!(store.metadata(bob.id, None).await.unwrap().is_empty());
+}
+
+/// Indexes every body waiting for the search index.
+async fn index_all(store: &Arc<dyn Store>) {
+    while store.index_pending(INDEX_BATCH).await.unwrap() > 0 {}
+}
+
+async fn search_index_narrows_and_follows_bodies(f: &Fixture) {
+    let store = f.store.clone();
+    let bob = setup_user(&store, "bob@example.com").await;
+    let mbox = inbox(&store, &bob).await.id;
+    let bodies = [
+        "Subject: Alpha\r\n\r\nThe quick brown FOX\r\n".to_string(),
+        // "Hidden Treasure, 50% off_now" in base64
+        "Subject: b64\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+         SGlkZGVuIFRyZWFzdXJlLCA1MCUgb2ZmX25vdw==\r\n"
+            .to_string(),
+        "Subject: qp\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: quoted-printable\r\n\r\nCaf=C3=A9 CR=C3=88ME br=\r\nul=C3=A9e\r\n"
+            .to_string(),
+        "Subject: odd \"NEAR\" OR -x:y* (a b)\r\n\r\nplain\r\n".to_string(),
+    ];
+    for b in &bodies {
+        store.accept(message(b, &[&bob], &[])).await.unwrap();
+    }
+    let find = |needle: &str, scope| {
+        let store = store.clone();
+        let needle = needle.to_string();
+        async move { store.search_candidates(mbox, &needle, scope).await.unwrap() }
+    };
+    use SearchScope::{Body, Text};
+    // not indexed yet: every message may match
+    assert_eq!(find("fox", Body).await, Some(vec![1, 2, 3, 4]));
+    index_all(&store).await;
+    assert_eq!(f.count("SELECT COUNT(*) FROM search_pending").await, 0);
+    assert_eq!(find("fOx", Body).await, Some(vec![1]));
+    assert_eq!(find("quick brown", Text).await, Some(vec![1]));
+    assert_eq!(find("treasure", Body).await, Some(vec![2]));
+    assert_eq!(find("50% off_now", Body).await, Some(vec![2]));
+    assert_eq!(find("ure, 50% o", Body).await, Some(vec![2]));
+    // the raw (encoded) text is TEXT's, not BODY's
+    assert_eq!(find("sglkzgvu", Text).await, Some(vec![2]));
+    assert_eq!(find("sglkzgvu", Body).await, Some(vec![]));
+    assert_eq!(find("Crème brulée", Body).await, Some(vec![3]));
+    assert_eq!(find("subject: alpha", Body).await, Some(vec![]));
+    assert_eq!(find("nowhere", Text).await, Some(vec![]));
+    // too short to look up: the caller scans
+    assert_eq!(find("ox", Body).await, None);
+    // the per-recipient prefix (Return-Path:) is TEXT's too
+    assert_eq!(find("SENDER@outside", Text).await, Some(vec![1, 2, 3, 4]));
+    assert_eq!(find("SENDER@outside", Body).await, Some(vec![]));
+    // query syntax in the string is only text
+    assert_eq!(find("\"near\" or -x:y* (a", Text).await, Some(vec![4]));
+    for hostile in [
+        "\"",
+        "\"\"\"",
+        "NEAR(a b)",
+        "* OR *",
+        "-x",
+        "raw : x",
+        "body:plain",
+        "a\" OR \"b",
+        "x*",
+        "^abc",
+        "{raw body}: x",
+        "%%%",
+        "___",
+        "\\\\\\",
+        "'; DROP TABLE blobs; --",
+    ] {
+        let found = find(hostile, Text).await;
+        assert!(
+            found.as_ref().is_none_or(|v| v.is_empty() || v == &[4]),
+            "{hostile:?}: {found:?}"
+        );
+    }
+    let huge = "quick ".repeat(64 * 1024 / 6);
+    assert!(find(&huge, Text).await.is_none_or(|v| v.len() <= 1));
+
+    // a body too long to keep is always a candidate
+    let long = format!("Subject: long\r\n\r\n{}\r\n", "lorem ipsum ".repeat(30_000));
+    store.accept(message(&long, &[&bob], &[])).await.unwrap();
+    index_all(&store).await;
+    assert_eq!(find("nowhere", Body).await, Some(vec![5]));
+    assert_eq!(find("fox", Text).await, Some(vec![1, 5]));
+
+    // the index goes with its body, and comes back with it
+    let docs = f.count("SELECT COUNT(*) FROM search_docs").await;
+    store.expunge(mbox, &[1]).await.unwrap();
+    assert_eq!(f.count("SELECT COUNT(*) FROM search_docs").await, docs - 1);
+    if f.is_sqlite() {
+        // the FTS rows too (the trigger); a match would find no doc, but must not linger
+        assert_eq!(f.count("SELECT COUNT(*) FROM search_fts").await, docs - 1);
+    }
+    assert_eq!(find("fox", Body).await, Some(vec![5]));
+    store
+        .accept(message(&bodies[0], &[&bob], &[]))
+        .await
+        .unwrap();
+    assert_eq!(find("fox", Body).await, Some(vec![5, 6]));
+    index_all(&store).await;
+    // (5 is a candidate of every BODY search: its text is too long to keep)
+    assert_eq!(find("fox", Body).await, Some(vec![5, 6]));
+    assert_eq!(find("brown fox", Text).await, Some(vec![5, 6]));
+    assert_eq!(find("lorem", Text).await, Some(vec![5]));
+    // a body shared by two folders is indexed once and found in each
+    let other = store
+        .create_mailbox(bob.id, "Other", None)
+        .await
+        .unwrap()
+        .id;
+    store.copy_messages(mbox, &[6], other).await.unwrap();
+    assert_eq!(store.index_pending(INDEX_BATCH).await.unwrap(), 0);
+    let in_other = store.search_candidates(other, "fox", Body).await.unwrap();
+    assert_eq!(in_other, Some(vec![1]));
+    // APPEND waits for the indexer like delivery
+    store
+        .append(
+            other,
+            b"Subject: appended\r\n\r\nzebra\r\n",
+            &Flags::default(),
+            0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(f.count("SELECT COUNT(*) FROM search_pending").await, 1);
+    assert_eq!(
+        store.search_candidates(other, "fox", Body).await.unwrap(),
+        Some(vec![1, 2])
+    );
+    index_all(&store).await;
+    assert_eq!(
+        store.search_candidates(other, "fox", Body).await.unwrap(),
+        Some(vec![1])
+    );
+    assert_eq!(
+        store.search_candidates(other, "zebra", Body).await.unwrap(),
+        Some(vec![2])
+    );
 }

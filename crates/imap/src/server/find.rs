@@ -1,6 +1,9 @@
 //! SEARCH over the selected mailbox, answered as `* SEARCH` or, with RETURN options or
 //! after ENABLE IMAP4rev2, as `* ESEARCH` (RFC 4731 / RFC 9051 §7.3.4). Messages are read
-//! in batches only when a key looks into headers or text.
+//! in batches only when a key looks into headers or text. A TEXT or BODY key that every
+//! match must satisfy (at the top, or in the top-level AND) first asks the store's search
+//! index which messages may hold its string: only those are read and matched, with the
+//! same matcher, so the answer is the one a scan of every message gives.
 
 use super::*;
 use crate::search;
@@ -91,51 +94,93 @@ impl Session {
         };
         let largest_uid = entries.last().map(|e| e.uid).unwrap_or(0);
         let needs_body = search::needs_message(key);
-        let mut found = Vec::new();
-        // without bodies, one run: nothing is read
-        let chunks = if needs_body {
-            body_batches(&entries, |e| e.size, |_| false)
-        } else {
-            vec![&entries[..]]
-        };
-        let mut before = 0;
-        for chunk in chunks {
-            let mut bodies = std::collections::HashMap::new();
-            if needs_body && let (Some(a), Some(b)) = (chunk.first(), chunk.last()) {
-                match self
-                    .shared
-                    .store
-                    .read_messages(mailbox_id, a.uid, b.uid)
-                    .await
-                {
-                    Ok(list) => bodies.extend(list),
+        // the messages that may match, when the search index can tell
+        let mut candidates: Option<Vec<u32>> = None;
+        if self.shared.settings.search_index {
+            for (needle, scope) in search::required_text(key) {
+                let store = &self.shared.store;
+                match store.search_candidates(mailbox_id, needle, scope).await {
+                    Ok(Some(uids)) => {
+                        candidates = Some(match candidates {
+                            None => uids,
+                            Some(before) => (before.into_iter())
+                                .filter(|u| uids.binary_search(u).is_ok())
+                                .collect(),
+                        })
+                    }
+                    Ok(None) => {}
                     Err(e) => {
                         self.unavailable(tag, &e);
                         return None;
                     }
                 }
             }
-            for (j, e) in chunk.iter().enumerate() {
-                let seq = (before + j) as u32 + 1;
-                let parsed = match bodies.get(&e.uid) {
-                    Some(raw) => Some(mime::parse(raw)),
-                    None if needs_body => continue, // expunged meanwhile: no match
-                    None => None,
-                };
-                let ctx = search::Context {
-                    seq,
-                    count: entries.len() as u32,
-                    largest_uid,
-                    entry: e,
-                    recent: recent.contains(e.uid),
-                    message: parsed.as_ref(),
-                    body: Default::default(),
-                };
-                if search::matches(key, &ctx) {
-                    found.push((seq, e.clone()));
+        }
+        let may_match = |uid: u32| {
+            candidates
+                .as_ref()
+                .is_none_or(|c| c.binary_search(&uid).is_ok())
+        };
+        let mut found = Vec::new();
+        // without bodies, one run and nothing read; with them, the runs of messages the
+        // index leaves (all of them without it), each read in bounded batches
+        let runs = if needs_body {
+            candidate_runs(&entries, |e| may_match(e.uid))
+        } else {
+            vec![0..entries.len()]
+        };
+        for run in runs {
+            let mut before = run.start;
+            let batches = if needs_body {
+                body_batches(&entries[run], |e| e.size, |_| false)
+            } else {
+                vec![&entries[run]]
+            };
+            for chunk in batches {
+                let mut bodies = std::collections::HashMap::new();
+                // the span read: from the batch's first candidate to its last
+                let mut wanted = chunk.iter().filter(|e| may_match(e.uid));
+                let first = wanted.next();
+                let last = wanted.next_back().or(first);
+                if needs_body && let (Some(a), Some(b)) = (first, last) {
+                    match self
+                        .shared
+                        .store
+                        .read_messages(mailbox_id, a.uid, b.uid)
+                        .await
+                    {
+                        Ok(list) => bodies.extend(list),
+                        Err(e) => {
+                            self.unavailable(tag, &e);
+                            return None;
+                        }
+                    }
                 }
+                for (j, e) in chunk.iter().enumerate() {
+                    let seq = (before + j) as u32 + 1;
+                    if !may_match(e.uid) {
+                        continue;
+                    }
+                    let parsed = match bodies.get(&e.uid) {
+                        Some(raw) => Some(mime::parse(raw)),
+                        None if needs_body => continue, // expunged meanwhile: no match
+                        None => None,
+                    };
+                    let ctx = search::Context {
+                        seq,
+                        count: entries.len() as u32,
+                        largest_uid,
+                        entry: e,
+                        recent: recent.contains(e.uid),
+                        message: parsed.as_ref(),
+                        body: Default::default(),
+                    };
+                    if search::matches(key, &ctx) {
+                        found.push((seq, e.clone()));
+                    }
+                }
+                before += chunk.len();
             }
-            before += chunk.len();
         }
         Some(found)
     }
@@ -193,6 +238,27 @@ fn uses_modseq(key: &SearchKey) -> bool {
     }
 }
 
+/// Messages the index ruled out that may lie between two candidates of one run: read
+/// along with them rather than costing a query each.
+const MAX_GAP: usize = 16;
+
+/// The ranges of `entries` holding every message `may_match` keeps, split where more
+/// than [`MAX_GAP`] others lie between two of them, so that sparse index hits do not
+/// make the whole mailbox read.
+fn candidate_runs<T>(entries: &[T], may_match: impl Fn(&T) -> bool) -> Vec<std::ops::Range<usize>> {
+    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        if !may_match(e) {
+            continue;
+        }
+        match runs.last_mut() {
+            Some(run) if i - run.end <= MAX_GAP => run.end = i + 1,
+            _ => runs.push(i..i + 1),
+        }
+    }
+    runs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +283,17 @@ mod tests {
             esearch("t", false, &opts, &[], None),
             "* ESEARCH (TAG \"t\") COUNT 0"
         );
+    }
+
+    #[test]
+    fn runs_cover_every_candidate_and_skip_long_gaps() {
+        let all: Vec<u32> = (0..100).collect();
+        assert_eq!(candidate_runs(&all, |_| true), vec![0..100]);
+        assert!(candidate_runs(&all, |_| false).is_empty());
+        // a gap of MAX_GAP others is read along, one more splits
+        let near = candidate_runs(&all, |u| *u == 3 || *u as usize == 4 + MAX_GAP);
+        assert_eq!(near, vec![3..5 + MAX_GAP]);
+        let far = candidate_runs(&all, |u| *u == 3 || *u as usize == 5 + MAX_GAP);
+        assert_eq!(far, vec![3..4, 5 + MAX_GAP..6 + MAX_GAP]);
     }
 }

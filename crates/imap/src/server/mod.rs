@@ -58,6 +58,8 @@ pub(crate) struct ImapSettings {
     pub max_bad_commands: u32,
     /// The server's `/shared/admin` METADATA entry: `mailto:postmaster@` + `hostname`.
     pub admin: String,
+    /// SEARCH TEXT/BODY narrowed by the store's search index (`imap.search_index`).
+    pub search_index: bool,
 }
 
 struct ImapState {
@@ -95,6 +97,7 @@ impl ImapServer {
             command_timeout: Duration::from_secs(imap.command_timeout),
             max_bad_commands: imap.max_bad_commands,
             admin: format!("mailto:postmaster@{}", config.hostname),
+            search_index: imap.search_index,
         };
         ImapServer {
             shared: Arc::new(ImapState {

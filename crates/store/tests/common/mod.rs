@@ -84,6 +84,25 @@ impl Fixture {
         n
     }
 
+    /// One number the database answers to `sql` (a test's look at tables no trait shows).
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        let url = match &self.options.backend {
+            Backend::Sqlite { path } => format!("sqlite://{}", path.display()),
+            Backend::Postgres { url } => url.clone(),
+        };
+        let mut conn = AnyConnection::connect(&url).await.expect("connect");
+        let n: i64 = sqlx::query_scalar(sql)
+            .fetch_one(&mut conn)
+            .await
+            .expect("count");
+        conn.close().await.ok();
+        n
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self.options.backend, Backend::Sqlite { .. })
+    }
+
     pub async fn finish(self) {
         self.store.close().await;
         if let Some((admin, name)) = self.postgres
