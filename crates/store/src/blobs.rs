@@ -1,12 +1,21 @@
 //! Message bodies: stored once under their SHA-256, reference-counted, deleted when the
 //! last mailbox entry or queued message that uses them is gone. A new body waits in
 //! `search_pending` for the search indexer (`search.rs`); its index rows go with it.
+//!
+//! A body over [`CHUNK`] octets is kept in pieces of [`CHUNK`] in `blob_chunks`, with an
+//! empty `data` in `blobs` (`length(data) < size` tells it): whoever reads part of it
+//! reads only the pieces that part lies in, and neither engine has to load the whole
+//! value to cut a piece out of it. Readers of whole bodies put the pieces back together
+//! ([`whole`]).
 
 use sha2::{Digest, Sha256};
-use sqlx::{Any, Transaction};
+use sqlx::{Any, Pool, Transaction};
 
 use crate::engine::WriteTx;
 use crate::error::Result;
+
+/// Octets per piece of a body kept in pieces, and the size above which it is.
+pub const CHUNK: usize = 1 << 20;
 
 pub fn hash(body: &[u8]) -> String {
     hex::encode(Sha256::digest(body))
@@ -15,19 +24,31 @@ pub fn hash(body: &[u8]) -> String {
 /// Stores the body if new (then it waits for the search indexer) and adds `refs`
 /// references to it.
 pub async fn retain(w: &mut WriteTx<'_>, hash: &str, body: &[u8], refs: i64) -> Result<()> {
+    let in_pieces = body.len() > CHUNK;
+    let data: &[u8] = if in_pieces { &[] } else { body };
     let count: i64 = sqlx::query_scalar(
         "INSERT INTO blobs (hash, data, size, refcount) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount + excluded.refcount \
          RETURNING refcount",
     )
     .bind(hash)
-    .bind(body)
+    .bind(data)
     .bind(body.len() as i64)
     .bind(refs)
     .fetch_one(&mut *w.tx)
     .await?;
     if count == refs {
         // inserted now (a body in use has at least one reference more)
+        if in_pieces {
+            for (seq, piece) in body.chunks(CHUNK).enumerate() {
+                sqlx::query("INSERT INTO blob_chunks (hash, seq, data) VALUES ($1, $2, $3)")
+                    .bind(hash)
+                    .bind(seq as i64)
+                    .bind(piece)
+                    .execute(&mut *w.tx)
+                    .await?;
+            }
+        }
         sqlx::query("INSERT INTO search_pending (hash) VALUES ($1) ON CONFLICT (hash) DO NOTHING")
             .bind(hash)
             .execute(&mut *w.tx)
@@ -54,4 +75,56 @@ pub async fn release(tx: &mut Transaction<'static, Any>, hash: &str, refs: i64) 
             .await?;
     }
     Ok(())
+}
+
+/// The body named `hash` whole, given what its `blobs` row holds: `data` itself, or
+/// (when shorter than `size`) its pieces put together. `None` when the pieces are gone
+/// (the body was deleted since its row was read).
+pub async fn whole(
+    pool: &Pool<Any>,
+    hash: &str,
+    data: Vec<u8>,
+    size: i64,
+) -> Result<Option<Vec<u8>>> {
+    if data.len() as i64 >= size {
+        return Ok(Some(data));
+    }
+    let pieces = pieces(pool, hash, 0, size).await?;
+    let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    for p in &pieces {
+        out.extend_from_slice(p);
+    }
+    Ok((out.len() as i64 == size).then_some(out))
+}
+
+/// The octets `start..end` of a body kept in pieces (fewer when it is shorter), reading
+/// only the pieces they lie in.
+pub async fn range(pool: &Pool<Any>, hash: &str, start: i64, end: i64) -> Result<Vec<u8>> {
+    let chunk = CHUNK as i64;
+    if end <= start {
+        return Ok(Vec::new());
+    }
+    let first = start / chunk;
+    let pieces = pieces(pool, hash, start, end).await?;
+    let mut out = Vec::with_capacity((end - start) as usize);
+    for (i, p) in pieces.iter().enumerate() {
+        let at = (first + i as i64) * chunk;
+        let from = (start - at).clamp(0, p.len() as i64) as usize;
+        let to = (end - at).clamp(0, p.len() as i64) as usize;
+        out.extend_from_slice(&p[from..to]);
+    }
+    Ok(out)
+}
+
+/// The pieces that octets `start..end` of a body lie in, in order.
+async fn pieces(pool: &Pool<Any>, hash: &str, start: i64, end: i64) -> Result<Vec<Vec<u8>>> {
+    let chunk = CHUNK as i64;
+    Ok(sqlx::query_scalar(
+        "SELECT data FROM blob_chunks WHERE hash = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq",
+    )
+    .bind(hash)
+    .bind(start / chunk)
+    .bind((end - 1).max(0) / chunk)
+    .fetch_all(pool)
+    .await?)
 }

@@ -199,7 +199,8 @@ impl Mailboxes for SqlStore {
         last: u32,
     ) -> Result<Vec<(u32, Vec<u8>)>> {
         let rows = sqlx::query(
-            "SELECT m.uid, m.prefix, b.data FROM mailbox_messages m JOIN blobs b ON b.hash = m.blob_hash \
+            "SELECT m.uid, m.prefix, m.blob_hash, b.data, b.size FROM mailbox_messages m \
+             JOIN blobs b ON b.hash = m.blob_hash \
              WHERE m.mailbox_id = $1 AND m.uid >= $2 AND m.uid <= $3 ORDER BY m.uid",
         )
         .bind(mailbox_id)
@@ -207,14 +208,20 @@ impl Mailboxes for SqlStore {
         .bind(i64::from(last))
         .fetch_all(&self.db.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let mut bytes: Vec<u8> = row.try_get("prefix")?;
-                let body: Vec<u8> = row.try_get("data")?;
-                bytes.extend_from_slice(&body);
-                Ok((to_u32(row.try_get("uid")?)?, bytes))
-            })
-            .collect()
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut bytes: Vec<u8> = row.try_get("prefix")?;
+            let data: Vec<u8> = row.try_get("data")?;
+            let size: i64 = row.try_get("size")?;
+            let hash: String = row.try_get("blob_hash")?;
+            // a body kept in pieces, put together; gone meanwhile: as if expunged
+            let Some(body) = blobs::whole(&self.db.pool, &hash, data, size).await? else {
+                continue;
+            };
+            bytes.extend_from_slice(&body);
+            out.push((to_u32(row.try_get("uid")?)?, bytes));
+        }
+        Ok(out)
     }
 
     async fn read_message_range(
@@ -225,12 +232,13 @@ impl Mailboxes for SqlStore {
         len: u64,
     ) -> Result<Option<Vec<u8>>> {
         // the prefix is a few lines, read whole; of the body only the piece asked for
-        // (substr counts from 1; both engines take it on a BLOB/BYTEA)
+        // (substr counts from 1; both engines take it on a BLOB/BYTEA). A body kept in
+        // pieces has an empty `data`: its piece comes from the pieces it lies in.
         // no stored message reaches 2 GiB: both fit the engines' INTEGER
         let start = start.min(i32::MAX as u64) as i64;
         let len = len.min(i32::MAX as u64) as i64;
         let row = sqlx::query(
-            "SELECT m.prefix, substr(b.data, \
+            "SELECT m.prefix, m.blob_hash, b.size, CAST(length(b.data) AS BIGINT) AS kept, substr(b.data, \
                CAST((CASE WHEN $3 > length(m.prefix) THEN $3 - length(m.prefix) ELSE 0 END) + 1 AS INTEGER), \
                CAST($4 AS INTEGER)) AS piece \
              FROM mailbox_messages m JOIN blobs b ON b.hash = m.blob_hash \
@@ -246,7 +254,16 @@ impl Mailboxes for SqlStore {
             return Ok(None);
         };
         let prefix: Vec<u8> = row.try_get("prefix")?;
-        let piece: Vec<u8> = row.try_get("piece")?;
+        let size: i64 = row.try_get("size")?;
+        let kept: i64 = row.try_get("kept")?;
+        let piece: Vec<u8> = if kept < size {
+            let hash: String = row.try_get("blob_hash")?;
+            let from = (start - prefix.len() as i64).max(0);
+            let to = (start + len - prefix.len() as i64).clamp(0, size);
+            blobs::range(&self.db.pool, &hash, from, to).await?
+        } else {
+            row.try_get("piece")?
+        };
         let len = len as usize;
         let mut out = Vec::with_capacity(len.min(prefix.len() + piece.len()));
         if let Some(head) = usize::try_from(start).ok().and_then(|s| prefix.get(s..)) {

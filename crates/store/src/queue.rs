@@ -122,12 +122,23 @@ impl Queue for SqlStore {
 
     /// The body of a queued message, `None` when the message is not queued (any more).
     async fn queue_body(&self, queue_id: &str) -> Result<Option<Vec<u8>>> {
-        Ok(sqlx::query_scalar(
-            "SELECT b.data FROM queue_messages m JOIN blobs b ON b.hash = m.blob_hash WHERE m.id = $1",
+        let row = sqlx::query(
+            "SELECT b.hash, b.data, b.size FROM queue_messages m JOIN blobs b ON b.hash = m.blob_hash WHERE m.id = $1",
         )
         .bind(queue_id)
         .fetch_optional(&self.db.pool)
-        .await?)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let hash: String = row.try_get("hash")?;
+        crate::blobs::whole(
+            &self.db.pool,
+            &hash,
+            row.try_get("data")?,
+            row.try_get("size")?,
+        )
+        .await
     }
 
     async fn lease_due(

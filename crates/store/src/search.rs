@@ -235,11 +235,17 @@ impl SearchIndex for SqlStore {
                 break;
             }
             let hash: String = row.try_get("hash")?;
-            let data: Option<Vec<u8>> =
-                sqlx::query_scalar("SELECT data FROM blobs WHERE hash = $1")
-                    .bind(&hash)
-                    .fetch_optional(&self.db.pool)
-                    .await?;
+            let row = sqlx::query("SELECT data, size FROM blobs WHERE hash = $1")
+                .bind(&hash)
+                .fetch_optional(&self.db.pool)
+                .await?;
+            let data = match row {
+                Some(row) => {
+                    let (data, size) = (row.try_get("data")?, row.try_get("size")?);
+                    crate::blobs::whole(&self.db.pool, &hash, data, size).await?
+                }
+                None => None,
+            };
             if let Some(data) = data {
                 bytes += size;
                 bodies.push((hash, data));

@@ -79,6 +79,7 @@ conformance!(
     recent_messages_are_taken_once,
     append_copy_move,
     search_index_narrows_and_follows_bodies,
+    large_bodies_are_kept_in_pieces,
 );
 
 async fn setup_user(store: &Arc<dyn Store>, address: &str) -> User {
@@ -2332,4 +2333,84 @@ async fn search_index_narrows_and_follows_bodies(f: &Fixture) {
         store.search_candidates(other, "zebra", Body).await.unwrap(),
         Some(vec![2])
     );
+}
+
+/// A body over 1 MiB is kept in pieces of 1 MiB: whole reads put it back together
+/// (mailbox and queue), a range reads across the seams between pieces, and the pieces
+/// go with the body.
+async fn large_bodies_are_kept_in_pieces(f: &Fixture) {
+    const MIB: usize = 1 << 20;
+    let store = f.store.clone();
+    let bob = setup_user(&store, "bob@example.com").await;
+    // every line differs, so that a piece out of place shows
+    let text = |n: usize, tag: &str| -> String {
+        let mut t = format!("Subject: {tag}\r\n\r\n");
+        let mut i = 0;
+        while t.len() < n {
+            t.push_str(&format!("{tag} line {i:08}\r\n"));
+            i += 1;
+        }
+        t
+    };
+    let big = text(3 * MIB + MIB / 2, "big");
+    let accepted = store
+        .accept(message(&big, &[&bob], &["carol@remote.test"]))
+        .await
+        .unwrap();
+    let pieces = "SELECT COUNT(*) FROM blob_chunks";
+    assert_eq!(f.count(pieces).await, 4);
+    assert_eq!(
+        f.count("SELECT COUNT(*) FROM blobs WHERE length(data) = 0 AND size > 0")
+            .await,
+        1
+    );
+    let mb = inbox(&store, &bob).await;
+    let uid = accepted.delivered[0].uid;
+    let whole = store.read_message(mb.id, uid).await.unwrap().unwrap();
+    let prefix = whole.len() - big.len();
+    assert_eq!(&whole[prefix..], big.as_bytes());
+    let listed = store.read_messages(mb.id, uid, uid).await.unwrap();
+    assert_eq!(listed, vec![(uid, whole.clone())]);
+    assert_eq!(
+        store.queue_body(&accepted.queue_id).await.unwrap().unwrap(),
+        big.as_bytes()
+    );
+    // ranges across the prefix, the seams of the pieces, and the end
+    let p = prefix as u64;
+    let m = MIB as u64;
+    for (start, len) in [
+        (0u64, 10u64),
+        (p - 2, 5),
+        (p + m - 3, 7),
+        (p + m, m),
+        (p + 2 * m - 1, 2 * m + 2),
+        (p + 3 * m + 5, 10 * m),
+        (whole.len() as u64 - 1, 5),
+        (whole.len() as u64, 5),
+        (0, u64::MAX),
+    ] {
+        let got = store
+            .read_message_range(mb.id, uid, start, len)
+            .await
+            .unwrap()
+            .unwrap();
+        let s = start.min(whole.len() as u64) as usize;
+        let e = s
+            .saturating_add(len.min(usize::MAX as u64) as usize)
+            .min(whole.len());
+        assert!(got == whole[s..e], "{start}+{len}: {} octets", got.len());
+    }
+    // a second large body, delivered and expunged: its pieces go with it
+    let other = text(2 * MIB + 10, "other");
+    let second = store.accept(message(&other, &[&bob], &[])).await.unwrap();
+    assert_eq!(f.count(pieces).await, 7);
+    let deleted = Flags::parse("\\Deleted");
+    let uid2 = second.delivered[0].uid;
+    store
+        .store_flags(mb.id, &[uid2], FlagChange::Add, &deleted, None)
+        .await
+        .unwrap();
+    store.expunge_deleted(mb.id, &[uid2]).await.unwrap();
+    assert_eq!(f.refcount(&second.blob_hash).await, None);
+    assert_eq!(f.count(pieces).await, 4);
 }
