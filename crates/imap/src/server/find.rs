@@ -127,7 +127,7 @@ impl Session {
         let runs = if needs_body {
             candidate_runs(&entries, |e| may_match(e.uid))
         } else {
-            vec![0..entries.len()]
+            std::iter::once(0..entries.len()).collect()
         };
         for run in runs {
             let mut before = run.start;
