@@ -133,6 +133,85 @@ pub enum CommandBody {
         mailbox: String,
         entries: Vec<(String, Option<Vec<u8>>)>,
     },
+    /// NOTIFY (RFC 5465): `None` for NOTIFY NONE, else what NOTIFY SET asks for.
+    Notify(Option<NotifySet>),
+}
+
+/// NOTIFY SET (RFC 5465 §3.1): whether STATUS is sent at once, and the event groups in
+/// the order given (see `crate::notify` for the rules the parser enforces).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifySet {
+    pub status: bool,
+    pub groups: Vec<NotifyGroup>,
+}
+
+/// One event group: which mailboxes, and which events (empty for `NONE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyGroup {
+    pub filter: NotifyFilter,
+    pub events: Vec<NotifyEvent>,
+}
+
+/// The mailboxes of an event group (RFC 5465 §6). Names are as `Reader::mailbox` reads
+/// them (INBOX in any case is `INBOX`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyFilter {
+    Selected,
+    SelectedDelayed,
+    Inboxes,
+    Personal,
+    Subscribed,
+    Subtree(Vec<String>),
+    Mailboxes(Vec<String>),
+}
+
+impl NotifyFilter {
+    pub fn is_selected(&self) -> bool {
+        matches!(self, NotifyFilter::Selected | NotifyFilter::SelectedDelayed)
+    }
+}
+
+/// An event type (RFC 5465 §5); `Other` is any other atom (answered `NO [BADEVENT]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyEvent {
+    /// With the FETCH items to send for each new message (selected mailbox only).
+    MessageNew(Vec<FetchItem>),
+    MessageExpunge,
+    FlagChange,
+    AnnotationChange,
+    MailboxName,
+    SubscriptionChange,
+    MailboxMetadataChange,
+    ServerMetadataChange,
+    Other(String),
+}
+
+impl NotifyEvent {
+    /// The event's name as RFC 5465 spells it.
+    pub fn name(&self) -> &str {
+        match self {
+            NotifyEvent::MessageNew(_) => "MessageNew",
+            NotifyEvent::MessageExpunge => "MessageExpunge",
+            NotifyEvent::FlagChange => "FlagChange",
+            NotifyEvent::AnnotationChange => "AnnotationChange",
+            NotifyEvent::MailboxName => "MailboxName",
+            NotifyEvent::SubscriptionChange => "SubscriptionChange",
+            NotifyEvent::MailboxMetadataChange => "MailboxMetadataChange",
+            NotifyEvent::ServerMetadataChange => "ServerMetadataChange",
+            NotifyEvent::Other(name) => name,
+        }
+    }
+
+    /// A `message-event` (RFC 5465 §8), the only kind a selected filter may name.
+    pub fn is_message_event(&self) -> bool {
+        matches!(
+            self,
+            NotifyEvent::MessageNew(_)
+                | NotifyEvent::MessageExpunge
+                | NotifyEvent::FlagChange
+                | NotifyEvent::AnnotationChange
+        )
+    }
 }
 
 /// QRESYNC parameters of SELECT/EXAMINE (RFC 7162 §3.2.5).

@@ -1,7 +1,7 @@
 //! IMAP for estafeta. This crate holds the command syntax of IMAP4rev2 (RFC 9051) and
 //! IMAP4rev1 (RFC 3501) with the extensions the server will offer (LITERAL+, ENABLE,
 //! CONDSTORE/QRESYNC, UIDPLUS, MOVE, LIST-EXTENDED, LIST-STATUS, ESEARCH, QUOTA, ID,
-//! SPECIAL-USE, OBJECTID, PREVIEW, SORT, THREAD, SEARCHRES). The parser is written by hand: no crate covers
+//! SPECIAL-USE, OBJECTID, PREVIEW, SORT, THREAD, SEARCHRES, METADATA, NOTIFY). The parser is written by hand: no crate covers
 //! IMAP4rev2 with CONDSTORE, and keeping it apart from the session lets it be fuzzed
 //! alone. `server` serves the
 //! `imap` listeners: IMAP4rev1, and IMAP4rev2 after ENABLE, with the extensions its
@@ -11,6 +11,7 @@ mod address;
 pub mod command;
 pub mod framing;
 pub mod mime;
+mod notify;
 mod parser;
 mod pattern;
 pub mod response;

@@ -9,7 +9,8 @@
 //!   patterns and options, SELECT and STORE modifiers) and the capabilities of ENABLE
 //!   hold at most [`MAX_LIST_ITEMS`] items;
 //! - a header field name in `BODY[HEADER.FIELDS (…)]` holds at most [`MAX_FIELD_NAME`]
-//!   octets.
+//!   octets;
+//! - NOTIFY has its own bounds on groups, names and events (`crate::notify`).
 //!
 //! Beyond a bound the command gets `BAD` with the reason.
 
@@ -547,6 +548,7 @@ fn command_body(r: &mut Reader<'_>) -> PResult<CommandBody> {
             }
             Ok(CommandBody::SetMetadata { mailbox, entries })
         }
+        "NOTIFY" => crate::notify::parse(r),
         "COMPRESS" => {
             r.sp()?;
             Ok(CommandBody::Compress(r.atom()?.to_ascii_uppercase()))
@@ -731,7 +733,7 @@ fn fetch(r: &mut Reader<'_>, uid: bool) -> PResult<CommandBody> {
 }
 
 /// One FETCH attribute (a macro gives several).
-fn fetch_item(r: &mut Reader<'_>) -> PResult<Vec<FetchItem>> {
+pub(crate) fn fetch_item(r: &mut Reader<'_>) -> PResult<Vec<FetchItem>> {
     use FetchItem::*;
     let one = |i| Ok(vec![i]);
     if r.keyword("ALL") {

@@ -12,7 +12,7 @@ use crate::api::{Folders, Mailboxes, Messages};
 use crate::blobs;
 use crate::error::{Result, StoreError};
 use crate::mailbox::bump;
-use crate::model::Mailbox;
+use crate::model::{Mailbox, MailboxChange};
 use crate::now;
 use crate::sql_store::SqlStore;
 
@@ -55,6 +55,7 @@ impl Folders for SqlStore {
         let mut w = self.db.begin_write().await?;
         make_parents(&mut w, user_id, name).await?;
         insert_mailbox(&mut w, user_id, name, special_use).await?;
+        folders_changed(&mut w, user_id).await?;
         w.commit().await?;
         self.get_mailbox(user_id, name)
             .await?
@@ -131,6 +132,7 @@ impl Folders for SqlStore {
                 .await?;
             rename_subscription(&mut w, user_id, &name, &renamed).await?;
         }
+        folders_changed(&mut w, user_id).await?;
         w.commit().await
     }
 
@@ -163,6 +165,7 @@ impl Folders for SqlStore {
             let n: i64 = row.try_get("n")?;
             blobs::release(&mut w.tx, &hash, n).await?;
         }
+        folders_changed(&mut w, user_id).await?;
         w.commit().await
     }
 
@@ -183,6 +186,7 @@ impl Folders for SqlStore {
             .bind(name)
             .execute(&mut *w.tx)
             .await?;
+        folders_changed(&mut w, user_id).await?;
         w.commit().await
     }
 
@@ -194,6 +198,16 @@ impl Folders for SqlStore {
                 .await?;
         Ok(names)
     }
+}
+
+/// Tells watchers (IMAP NOTIFY) that the user's folders or subscriptions changed: a
+/// change of mailbox 0, which no mailbox has (see `MailboxChange`).
+async fn folders_changed(w: &mut crate::engine::WriteTx<'_>, user_id: i64) -> Result<()> {
+    w.changed(MailboxChange {
+        user_id,
+        mailbox_id: 0,
+    })
+    .await
 }
 
 /// The parents a name needs, made where missing, as RFC 9051 §6.3.4 asks of CREATE and

@@ -11,6 +11,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 use crate::api::Metadata;
 use crate::error::Result;
+use crate::model::MailboxChange;
 use crate::sql_store::SqlStore;
 
 /// The `mailbox_id` of server entries.
@@ -91,6 +92,12 @@ impl Metadata for SqlStore {
             // dropping the transaction rolls every change of the command back
             return Ok(false);
         }
+        // watchers (IMAP NOTIFY) are told the mailbox, or 0 for the server's entries
+        w.changed(MailboxChange {
+            user_id,
+            mailbox_id: target,
+        })
+        .await?;
         w.commit().await?;
         Ok(true)
     }

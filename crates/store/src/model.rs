@@ -444,7 +444,9 @@ pub struct ReportsQueued {
     pub stale: Vec<String>,
 }
 
-/// A mailbox changed (new message, flags, expunge): sent to watchers such as IMAP IDLE.
+/// A mailbox changed (new message, flags, expunge, its METADATA): sent to watchers such
+/// as IMAP IDLE and NOTIFY. `mailbox_id` 0 (no mailbox has it) says that the user's
+/// folders (created, renamed, deleted), subscriptions or server METADATA changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MailboxChange {
     pub user_id: i64,

@@ -1631,6 +1631,42 @@ async fn change_notification(store: Arc<dyn Store>) {
         .unwrap()
         .unwrap();
     assert_eq!(change.mailbox_id, accepted.delivered[0].mailbox_id);
+    // folders, subscriptions and server METADATA: mailbox 0 of the user (IMAP NOTIFY)
+    let user_level = MailboxChange {
+        user_id: bob.id,
+        mailbox_id: 0,
+    };
+    let folder = store.create_mailbox(bob.id, "Lists", None).await.unwrap();
+    assert_eq!(next_change(&mut changes).await, user_level);
+    store
+        .rename_mailbox(bob.id, "Lists", "Lists2")
+        .await
+        .unwrap();
+    assert_eq!(next_change(&mut changes).await, user_level);
+    store.set_subscribed(bob.id, "Lists2", true).await.unwrap();
+    assert_eq!(next_change(&mut changes).await, user_level);
+    let entry = [("/private/comment".to_string(), Some(b"x".to_vec()))];
+    store
+        .set_metadata(bob.id, Some(folder.id), &entry, 10)
+        .await
+        .unwrap();
+    let change = next_change(&mut changes).await;
+    assert_eq!((change.user_id, change.mailbox_id), (bob.id, folder.id));
+    store.set_metadata(bob.id, None, &entry, 10).await.unwrap();
+    assert_eq!(next_change(&mut changes).await, user_level);
+    store.delete_mailbox(bob.id, "Lists2").await.unwrap();
+    // the mailbox's own change, then the folder list's
+    assert_eq!(next_change(&mut changes).await.mailbox_id, folder.id);
+    assert_eq!(next_change(&mut changes).await, user_level);
+}
+
+async fn next_change(
+    changes: &mut tokio::sync::broadcast::Receiver<MailboxChange>,
+) -> MailboxChange {
+    tokio::time::timeout(Duration::from_secs(5), changes.recv())
+        .await
+        .expect("a change within 5 s")
+        .unwrap()
 }
 
 async fn removing_a_user_releases_bodies(f: &Fixture) {

@@ -69,6 +69,10 @@ impl Session {
             "APPENDLIMIT={}",
             self.shared.settings.max_message_size
         ));
+        if self.user.is_some() {
+            // RFC 5465: NOTIFY is for authenticated sessions
+            caps.push("NOTIFY".into());
+        }
         if self.user.is_none() {
             if self.starttls_offered && self.tls.is_none() {
                 caps.push("STARTTLS".into());
@@ -98,6 +102,17 @@ impl Session {
         );
         self.line(&greeting);
         loop {
+            // with NOTIFY set, changes are told while the next command is awaited
+            if self.notify.is_some() {
+                match self.await_command().await {
+                    Ok(()) => {}
+                    Err(IoError::Timeout) => {
+                        self.line("* BYE autologout: idle too long");
+                        return "timeout";
+                    }
+                    Err(IoError::Io(_)) => return "error",
+                }
+            }
             let bytes = match self.read_command().await {
                 Ok(Input::Command(b)) => Some(b),
                 Ok(Input::Refused) => None,
@@ -418,6 +433,7 @@ impl Session {
             C::SetMetadata { mailbox, entries } if authenticated => {
                 self.set_metadata(&tag, &mailbox, entries).await
             }
+            C::Notify(set) if authenticated => self.notify_command(&tag, set).await,
             C::Compress(mechanism) if authenticated => {
                 return self.compress(&tag, &mechanism).await;
             }

@@ -92,12 +92,32 @@ impl Session {
         changed_since: Option<u64>,
         vanished: bool,
     ) {
+        if self
+            .fetch_rows(tag, uid, set, items, changed_since, vanished)
+            .await
+        {
+            self.ok(tag, "FETCH completed");
+        }
+    }
+
+    /// The FETCH responses of a FETCH command, or of NOTIFY's MessageNew (`tag` `*`):
+    /// true when all were sent; when not, a reply saying why has been (with `tag`).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn fetch_rows(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        set: &SequenceSet,
+        items: &[FetchItem],
+        changed_since: Option<u64>,
+        vanished: bool,
+    ) -> bool {
         if vanished && !(uid && self.qresync && changed_since.is_some()) {
             self.bad(
                 tag,
                 "VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC",
             );
-            return;
+            return false;
         }
         let mut items = items.to_vec();
         if changed_since.is_some() || items.contains(&FetchItem::ModSeq) {
@@ -111,7 +131,7 @@ impl Session {
             items.insert(0, FetchItem::Uid);
         }
         let Some(view) = self.view.as_ref() else {
-            return;
+            return false;
         };
         let mailbox_id = view.mailbox.id;
         let read_only = view.read_only;
@@ -126,7 +146,7 @@ impl Session {
                 Ok(g) => g,
                 Err(e) => {
                     self.unavailable(tag, &e);
-                    return;
+                    return false;
                 }
             };
             let gone: Vec<u32> = gone
@@ -191,7 +211,7 @@ impl Session {
                 Ok(m) => m,
                 Err(e) => {
                     self.unavailable(tag, &e);
-                    return;
+                    return false;
                 }
             };
             for (seq, entry) in chunk {
@@ -211,7 +231,7 @@ impl Session {
                             tag,
                             "[UNKNOWN-CTE] cannot decode the part's transfer encoding",
                         );
-                        return;
+                        return false;
                     }
                 };
                 for piece in out {
@@ -219,7 +239,7 @@ impl Session {
                         Piece::Bytes(b) => self.io().write_owned(b),
                         Piece::Stream { start, len, binary } => {
                             if !self.stream(mailbox_id, entry.uid, start, len, binary).await {
-                                return;
+                                return false;
                             }
                         }
                     }
@@ -227,7 +247,7 @@ impl Session {
             }
             if let Err(e) = self.io().flush().await {
                 tracing::debug!(error = ?e, "client gone during FETCH");
-                return;
+                return false;
             }
         }
         if !seen_now.is_empty() {
@@ -259,7 +279,7 @@ impl Session {
                 Err(e) => tracing::error!(error = %e, "cannot set \\Seen"),
             }
         }
-        self.ok(tag, "FETCH completed");
+        true
     }
 
     /// A message to be streamed: its summary when structure items are asked for.

@@ -33,6 +33,7 @@ mod folders;
 mod input;
 mod keywords;
 mod metadata;
+mod notify;
 mod recent;
 mod searchres;
 mod snapshots;
@@ -147,6 +148,7 @@ impl Service for ImapServer {
                 uidonly: false,
                 bad_commands: 0,
                 ended: None,
+                notify: None,
             };
             tracing::info!(tls = s.tls.is_some(), "connect");
             let end = s.serve().await;
@@ -227,6 +229,8 @@ struct Session {
     bad_commands: u32,
     /// Why a command ended the session, when it was not LOGOUT (for the log).
     ended: Option<&'static str>,
+    /// NOTIFY SET is in force (RFC 5465): what to tell, and what was told.
+    notify: Option<Box<notify::Notifier>>,
 }
 
 type Step = Result<bool, IoError>;

@@ -193,22 +193,22 @@ impl Session {
     /// expunged messages (EXPUNGE, or VANISHED after ENABLE QRESYNC), flag changes (FETCH)
     /// and new messages (EXISTS). During FETCH, STORE and SEARCH by sequence number
     /// expunges may not be told (RFC 9051 §7.5.1): `allow_expunge` false keeps them for
-    /// the next command that may.
-    pub(super) async fn refresh(&mut self, allow_expunge: bool) {
+    /// the next command that may. Returns the UIDs of the new messages told (EXISTS).
+    pub(super) async fn refresh(&mut self, allow_expunge: bool) -> Vec<u32> {
         // RFC 7162 §3.2.10, RFC 9586 §3.2: VANISHED rather than EXPUNGE
         let (as_vanished, uidonly) = (self.qresync || self.uidonly, self.uidonly);
         let Some(view) = self.view.as_mut() else {
-            return;
+            return Vec::new();
         };
         while view.changes.try_recv().is_ok() {}
         let store = self.shared.store.clone();
         let id = view.mailbox.id;
         let now = match store.mailbox_by_id(id).await {
             Ok(Some(now)) => now,
-            Ok(None) => return, // deleted meanwhile: the client learns it at its next SELECT
+            Ok(None) => return Vec::new(), // deleted meanwhile: the client learns it at its next SELECT
             Err(e) => {
                 tracing::warn!(error = %e, "cannot bring the view up to date; next command tries again");
-                return;
+                return Vec::new();
             }
         };
         let (vanished, changed) = if now.highestmodseq == view.modseq {
@@ -222,7 +222,7 @@ impl Session {
                 (Ok(vanished), Ok(changed)) => (vanished, changed),
                 (Err(e), _) | (_, Err(e)) => {
                     tracing::warn!(error = %e, "cannot bring the view up to date; next command tries again");
-                    return;
+                    return Vec::new();
                 }
             }
         };
@@ -231,7 +231,7 @@ impl Session {
             && (view.pending_expunge.is_empty() || !allow_expunge)
         {
             view.modseq = now.highestmodseq;
-            return;
+            return Vec::new();
         }
         let mut out = Vec::new();
         view.pending_expunge.extend(vanished);
@@ -266,6 +266,7 @@ impl Session {
             .map(|(i, e)| (e.uid, i))
             .collect();
         let mut added = false;
+        let mut new_uids = Vec::new();
         // keywords new to this view, from the changed entries only (not the whole list)
         let new_keyword = view.keywords.learn(changed.iter().map(|e| &e.flags));
         for e in changed {
@@ -290,6 +291,7 @@ impl Session {
                     entries[i] = e;
                 }
                 None if entries.last().is_none_or(|l| l.uid < e.uid) => {
+                    new_uids.push(e.uid);
                     entries.push(e);
                     added = true;
                 }
@@ -315,6 +317,7 @@ impl Session {
         for l in out {
             self.line(&l);
         }
+        new_uids
     }
 
     pub(super) async fn idle(&mut self, tag: &str) -> Step {
@@ -323,7 +326,11 @@ impl Session {
         loop {
             self.io().flush().await?;
             let has_view = self.view.is_some();
+            // with NOTIFY set, IDLE tells what NOTIFY asked for, and only that (RFC 5465 §4)
             let change = async {
+                if let Some(n) = self.notify.as_mut() {
+                    return Some(n.changes.recv().await);
+                }
                 match self.view.as_mut() {
                     Some(v) if has_view => {
                         // only changes to the selected mailbox wake the client's view
@@ -341,6 +348,7 @@ impl Session {
                     }
                     _ => std::future::pending::<()>().await,
                 }
+                None
             };
             let io = self.io.as_mut().expect("connection present");
             let idle = self.shared.settings.idle_timeout;
@@ -372,7 +380,12 @@ impl Session {
                         }
                     }
                 }
-                _ = change => self.refresh(true).await,
+                woke = change => match woke {
+                    Some(c) => self.notified(c).await,
+                    None => {
+                        self.refresh(true).await;
+                    }
+                },
             }
         }
     }
