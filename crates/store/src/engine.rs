@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyPool, AssertSqlSafe, Executor, Transaction};
 use std::sync::Arc;
 
 use tokio::sync::{Mutex, MutexGuard, Notify, broadcast};
@@ -230,6 +230,10 @@ impl Db {
     }
 }
 
+/// Octets of the SQLite file each connection reads through a memory map (1 GiB; SQLite
+/// maps at most the file's size).
+pub const SQLITE_MMAP_SIZE: u64 = 1 << 30;
+
 async fn open_sqlite(path: &Path, max_connections: u32) -> Result<Db> {
     let shown = path.display().to_string();
     if shown.contains('?') {
@@ -248,6 +252,14 @@ async fn open_sqlite(path: &Path, max_connections: u32) -> Result<Db> {
                 conn.execute("PRAGMA journal_mode = WAL").await?;
                 conn.execute("PRAGMA synchronous = FULL").await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
+                // reads from the mapped file instead of a pread per page: FETCH of 10,000
+                // bodies 0.24 s -> 0.15 s (docs/performance.md). Writes still go through
+                // the WAL; the mapped pages are the kernel's page cache, shared, counted
+                // as RssFile rather than the process's own memory
+                conn.execute(AssertSqlSafe(format!(
+                    "PRAGMA mmap_size = {SQLITE_MMAP_SIZE}"
+                )))
+                .await?;
                 Ok(())
             })
         })
