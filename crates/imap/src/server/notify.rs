@@ -471,10 +471,10 @@ impl Session {
                 break;
             };
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            // changes first: what happened before the command was read is told before
-            // its answer
+            // no bias: under a steady stream of changes (mail pouring into a watched
+            // folder) the client's next command must still get its turn; what a command
+            // needs to know of its own mailbox its refresh tells anyway
             tokio::select! {
-                biased;
                 change = n.changes.recv() => self.notified(change).await,
                 ready = input::wait_for_input(io, left) => {
                     ready?;
