@@ -132,6 +132,20 @@ impl SearchIndex for SqlStore {
             }
             Ok(())
         };
+        // bodies not indexed yet, asked FIRST: the indexer deletes a body's pending row
+        // and writes its index rows in one transaction, so a body is either still
+        // pending here or, if its transaction committed before this read, in the index
+        // the queries below read. Asked the other way round, a body indexed between two
+        // reads was in neither answer (imaptest's search-body, on a fresh APPEND)
+        take(
+            sqlx::query(
+                "SELECT m.uid FROM search_pending p CROSS JOIN mailbox_messages m \
+                 WHERE m.blob_hash = p.hash AND m.mailbox_id = $1",
+            )
+            .bind(mailbox_id)
+            .fetch_all(pool)
+            .await?,
+        )?;
         // the hits. On SQLite the FTS query runs once (a MATERIALIZED CTE) and the joins
         // go from its rows to their entries (CROSS JOIN fixes the order; INDEXED BY the
         // body's index, else SQLite walks the whole mailbox for each hit: 10 s for a word
@@ -179,16 +193,6 @@ impl SearchIndex for SqlStore {
                 "SELECT m.uid FROM search_docs d CROSS JOIN mailbox_messages m \
                  WHERE d.partial <> 0 AND {partial} AND m.blob_hash = d.hash AND m.mailbox_id = $1"
             )))
-            .bind(mailbox_id)
-            .fetch_all(pool)
-            .await?,
-        )?;
-        // bodies not indexed yet
-        take(
-            sqlx::query(
-                "SELECT m.uid FROM search_pending p CROSS JOIN mailbox_messages m \
-                 WHERE m.blob_hash = p.hash AND m.mailbox_id = $1",
-            )
             .bind(mailbox_id)
             .fetch_all(pool)
             .await?,
