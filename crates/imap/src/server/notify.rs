@@ -11,7 +11,7 @@
 //!   wait for a command that may tell them. Without FlagChange, a change of flags alone
 //!   does not wake the client (the next command tells it, as without NOTIFY);
 //! - other watched mailboxes: `* STATUS name (MESSAGES UIDNEXT UIDVALIDITY UNSEEN)`, with
-//!   HIGHESTMODSEQ once CONDSTORE is on, when their counters changed in a way the group's
+//!   HIGHESTMODSEQ once CONDSTORE is on or FlagChange is watched, when their counters changed in a way the group's
 //!   events cover (§5.1–5.3); never for the selected mailbox;
 //! - MailboxName: `* LIST` for each mailbox created, deleted (`\NonExistent`) or renamed
 //!   (with `OLDNAME`); SubscriptionChange: `* LIST` with `\Subscribed` when subscribed
@@ -291,7 +291,12 @@ impl Session {
             ids.sort();
             for (name, id) in ids {
                 if let Some(c) = n.watched.get(&id) {
-                    initial.push(self.status_notification(&name, c));
+                    let subscribed = n
+                        .folders
+                        .as_ref()
+                        .is_some_and(|f| f.subscriptions.contains(&name));
+                    let flags = n.events_for(&name, subscribed).flags;
+                    initial.push(self.status_notification(&name, c, flags));
                 }
             }
         }
@@ -319,8 +324,10 @@ impl Session {
         })
     }
 
-    fn status_notification(&self, name: &str, c: &Counters) -> String {
-        let modseq = if self.condstore {
+    /// With HIGHESTMODSEQ once CONDSTORE is on, or when the mailbox's flag changes are
+    /// watched (FlagChange: how a client sees that flags changed, as imaptest expects).
+    fn status_notification(&self, name: &str, c: &Counters, flags_watched: bool) -> String {
+        let modseq = if self.condstore || flags_watched {
             format!(" HIGHESTMODSEQ {}", c.highestmodseq)
         } else {
             String::new()
@@ -581,7 +588,7 @@ impl Session {
             let flags = now.unseen != old.unseen || now.highestmodseq != old.highestmodseq;
             let tell = (ev.messages && (added || removed)) || (ev.flags && flags);
             if tell && Some(id) != selected_id {
-                out.push(self.status_notification(&mb.name, &now));
+                out.push(self.status_notification(&mb.name, &now, ev.flags));
             }
             n.watched.insert(id, now);
         }
