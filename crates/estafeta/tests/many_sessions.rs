@@ -11,28 +11,11 @@
 
 mod common;
 
-use common::{Env, Server};
+use common::Env;
 
 fn run(storage: &str) {
     let env = Env::new();
-    let config = env.write_config(&format!(
-        "{}[auth]\nallow_plaintext_on_loopback = true\n{storage}",
-        common::loopback_config()
-    ));
-    let c = config.to_str().expect("utf-8 path");
-    env.ok(&["-c", c, "domain", "add", "example.com"], "");
-    env.ok(
-        &[
-            "-c",
-            c,
-            "user",
-            "add",
-            "bob@example.com",
-            "--password-stdin",
-        ],
-        "secret\n",
-    );
-    let server = Server::start(&env, &config);
+    let server = common::serve_with_users(&env, storage, &["bob@example.com"]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/many_sessions.py");
     let out = std::process::Command::new("python3")
         .arg(script)

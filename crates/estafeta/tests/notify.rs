@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Env, Server};
+use common::Env;
 use estafeta_net::testing::LineClient;
 
 /// Reads lines until one satisfies `want` (within 20 s); all lines read, for messages.
@@ -203,19 +203,7 @@ async fn scenario(imap: std::net::SocketAddr) {
 
 fn run(storage: &str) {
     let env = Env::new();
-    let config = env.write_config(&format!(
-        "{}[auth]\nallow_plaintext_on_loopback = true\n{storage}",
-        common::loopback_config()
-    ));
-    let c = config.to_str().expect("utf-8 path");
-    env.ok(&["-c", c, "domain", "add", "example.com"], "");
-    for user in ["bob@example.com", "ann@example.com"] {
-        env.ok(
-            &["-c", c, "user", "add", user, "--password-stdin"],
-            "secret\n",
-        );
-    }
-    let server = Server::start(&env, &config);
+    let server = common::serve_with_users(&env, storage, &["bob@example.com", "ann@example.com"]);
     let imap = server.address("imap");
     tokio::runtime::Runtime::new()
         .expect("runtime")

@@ -121,6 +121,25 @@ pub fn loopback_config() -> String {
     s
 }
 
+/// `estafeta serve` in `env` on [`loopback_config`] with plaintext logins on loopback and
+/// `storage` (a `[storage]` table, or "" for SQLite), serving the domain example.com with
+/// these users, each with the password "secret".
+pub fn serve_with_users(env: &Env, storage: &str, users: &[&str]) -> Server {
+    let config = env.write_config(&format!(
+        "{}[auth]\nallow_plaintext_on_loopback = true\n{storage}",
+        loopback_config()
+    ));
+    let c = config.to_str().expect("utf-8 path");
+    env.ok(&["-c", c, "domain", "add", "example.com"], "");
+    for user in users {
+        env.ok(
+            &["-c", c, "user", "add", user, "--password-stdin"],
+            "secret\n",
+        );
+    }
+    Server::start(env, &config)
+}
+
 /// `estafeta serve` running as a child process.
 pub struct Server {
     pub child: Child,
