@@ -172,37 +172,7 @@ SCANNED=$(python3 "$WORK/measure.py" "$EST_IP" "$EST_IMAP")
 est_stop
 DOVECOT_RESULT="{}"
 if [ "$DOVECOT" = 1 ]; then
-    DOV_CONF="$WORK/dovecot.conf"
-    cat > "$DOV_CONF" <<CONF
-protocols = imap
-listen = $DOV_IP
-base_dir = $WORK/dovecot-run
-state_dir = $WORK/dovecot-state
-log_path = $WORK/dovecot.log
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-passdb {
-  driver = static
-  args = password=secret
-}
-userdb {
-  driver = static
-  args = uid=65534 gid=65534 home=$WORK/dovecot-home/%u
-}
-mail_location = maildir:~/Maildir
-first_valid_uid = 1
-service imap-login {
-  inet_listener imap {
-    address = $DOV_IP
-    port = $DOV_IMAP
-  }
-  inet_listener imaps {
-    port = 0
-  }
-}
-CONF
-    dovecot -c "$DOV_CONF"
+    dov_start "$DOV_IP" "$DOV_IMAP"
     say "searching Dovecot"
     DOVECOT_RESULT=$(python3 "$WORK/measure.py" "$DOV_IP" "$DOV_IMAP")
 fi

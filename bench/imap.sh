@@ -80,37 +80,7 @@ wait_until pending 600 "the search indexer"
 chown -R 65534:65534 "$WORK/dovecot-home"
 
 # ---- Dovecot: reads that Maildir
-DOV_CONF="$WORK/dovecot.conf"
-cat > "$DOV_CONF" <<CONF
-protocols = imap
-listen = $DOV_IP
-base_dir = $WORK/dovecot-run
-state_dir = $WORK/dovecot-state
-log_path = $WORK/dovecot.log
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-passdb {
-  driver = static
-  args = password=secret
-}
-userdb {
-  driver = static
-  args = uid=65534 gid=65534 home=$WORK/dovecot-home/%u
-}
-mail_location = maildir:~/Maildir
-first_valid_uid = 1
-service imap-login {
-  inet_listener imap {
-    address = $DOV_IP
-    port = $DOV_IMAP
-  }
-  inet_listener imaps {
-    port = 0
-  }
-}
-CONF
-dovecot -c "$DOV_CONF"
+dov_start "$DOV_IP" "$DOV_IMAP"
 
 python3 - "$EST_IP" "$EST_IMAP" "$DOV_IP" "$DOV_IMAP" "$MESSAGES" <<'PY'
 import socket, statistics, sys, time

@@ -170,3 +170,40 @@ pf_start() {
 }
 
 pf_stop() { postfix -c "$PF_CONF" stop >/dev/null 2>&1 || true; }
+
+# ---------------------------------------------------------------- Dovecot
+dov_start() { # ADDRESS PORT: Dovecot's imap on ADDRESS:PORT (plaintext, one static password
+    # "secret" for every user, uid 65534), each user's Maildir in $WORK/dovecot-home/USER/Maildir
+    DOV_CONF="$WORK/dovecot.conf"
+    mkdir -p "$WORK/dovecot-run" "$WORK/dovecot-state"
+    cat > "$DOV_CONF" <<CONF
+protocols = imap
+listen = $1
+base_dir = $WORK/dovecot-run
+state_dir = $WORK/dovecot-state
+log_path = $WORK/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+passdb {
+  driver = static
+  args = password=secret
+}
+userdb {
+  driver = static
+  args = uid=65534 gid=65534 home=$WORK/dovecot-home/%u
+}
+mail_location = maildir:~/Maildir
+first_valid_uid = 1
+service imap-login {
+  inet_listener imap {
+    address = $1
+    port = $2
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+CONF
+    dovecot -c "$DOV_CONF"
+}
