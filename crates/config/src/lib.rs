@@ -12,6 +12,7 @@ mod model;
 mod renamed;
 mod trust;
 mod validate;
+mod web;
 
 pub use delivery::{DeliveryConfig, Relay, RelayAuth, RelayTls, parse_dns_server};
 pub use error::ConfigError;
@@ -23,6 +24,7 @@ pub use model::{
 pub use renamed::Renamed;
 pub use trust::{DmarcAction, SpfFail, TrustConfig, TrustDomain};
 pub use validate::parse_network;
+pub use web::{MtaStsMode, WebConfig};
 
 use std::path::Path;
 

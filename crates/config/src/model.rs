@@ -38,6 +38,8 @@ pub struct Config {
     pub delivery: crate::delivery::DeliveryConfig,
     #[serde(default)]
     pub trust: crate::trust::TrustConfig,
+    #[serde(default)]
+    pub web: crate::web::WebConfig,
     /// The listener table; a file that has `[[listener]]` entries replaces the defaults.
     #[serde(default = "defaults::listeners", rename = "listener")]
     pub listeners: Vec<Listener>,
@@ -156,6 +158,11 @@ pub enum Protocol {
     Submission,
     Imap,
     Pop3,
+    /// HTTP: client set-up documents, the MTA-STS policy, sign-in pages, metrics
+    /// (`tls = "none"`).
+    Http,
+    /// The same over TLS from the first byte (`tls = "implicit"`).
+    Https,
 }
 
 impl Protocol {
@@ -165,6 +172,8 @@ impl Protocol {
             Protocol::Submission => "submission",
             Protocol::Imap => "imap",
             Protocol::Pop3 => "pop3",
+            Protocol::Http => "http",
+            Protocol::Https => "https",
         }
     }
 }

@@ -82,9 +82,11 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         }
     }
     crate::delivery::validate(&config.delivery)?;
+    crate::web::validate(&config.web)?;
     let mut seen = HashSet::new();
     for (i, l) in config.listeners.iter().enumerate() {
         validate_proxy(i, l)?;
+        validate_web_listener(i, l)?;
         if l.port != 0 && !seen.insert((l.address, l.port)) {
             return Err(ConfigError::invalid(
                 format!("listener[{i}].port"),
@@ -95,6 +97,28 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
                 ),
             ));
         }
+    }
+    Ok(())
+}
+
+/// HTTP is plaintext or TLS from the first byte: there is no STARTTLS in HTTP.
+fn validate_web_listener(i: usize, l: &Listener) -> Result<(), ConfigError> {
+    use crate::model::{ListenerTls, Protocol};
+    let wanted = match l.protocol {
+        Protocol::Http => ListenerTls::None,
+        Protocol::Https => ListenerTls::Implicit,
+        _ => return Ok(()),
+    };
+    if l.tls != wanted {
+        return Err(ConfigError::invalid(
+            format!("listener[{i}].tls"),
+            quoted(l.tls.as_str()),
+            &format!(
+                "protocol {:?} takes tls = {:?} (HTTP has no STARTTLS; use protocol \"https\" with tls = \"implicit\" for TLS)",
+                l.protocol.as_str(),
+                wanted.as_str()
+            ),
+        ));
     }
     Ok(())
 }

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use estafeta_store::{AttemptRecorded, RecipientUpdate, Store};
+use estafeta_store::{AttemptRecorded, DeliveryOutcome, RecipientUpdate, Store};
 use tokio::sync::{Notify, mpsc};
 
 use crate::dsn::DsnBuilder;
@@ -119,6 +119,14 @@ async fn write_one(store: &dyn Store, owner: &str, batch: &[RecipientUpdate]) ->
 }
 
 fn logged(batch: &[RecipientUpdate], done: AttemptRecorded) -> Vec<String> {
+    for u in batch.iter().filter(|u| !done.conflicts.contains(&u.recipient_id)) {
+        let result = match u.outcome {
+            DeliveryOutcome::Delivered { .. } => "delivered",
+            DeliveryOutcome::Deferred { .. } => "deferred",
+            DeliveryOutcome::Failed { .. } => "bounced",
+        };
+        metrics::counter!("estafeta_deliveries_total", "result" => result).increment(1);
+    }
     for id in &done.conflicts {
         if let Some(u) = batch.iter().find(|u| u.recipient_id == *id) {
             tracing::warn!(

@@ -77,6 +77,11 @@ impl ConnectionLimits {
         })
     }
 
+    /// Connections open now.
+    pub fn open(&self) -> u32 {
+        *self.open.borrow()
+    }
+
     /// Waits until no connection is open.
     pub async fn wait_idle(&self) {
         let mut open = self.open.subscribe();

@@ -208,6 +208,7 @@ async fn accept_loop(
             );
             continue;
         }
+        metrics::counter!("estafeta_connections_total", "protocol" => protocol).increment(1);
         let slot = match service.limits().admit_total() {
             Ok(slot) => slot,
             Err(refusal) => {
@@ -327,6 +328,8 @@ fn refuse(
     refusal: Refusal,
 ) {
     tracing::info!(%peer, %local, protocol, reason = refusal.reason(), "connection refused");
+    metrics::counter!("estafeta_connections_refused_total", "protocol" => protocol, "reason" => refusal.reason())
+        .increment(1);
     if !implicit {
         let line = refusal.line(service.refusal_words());
         tokio::spawn(tell_and_close(tcp, line));

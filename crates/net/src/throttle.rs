@@ -243,6 +243,7 @@ impl Attempt {
     /// the pair. Returns how long to wait before answering.
     pub fn failed(mut self) -> Duration {
         self.decided = true;
+        metrics::counter!("estafeta_auth_failures_total").increment(1);
         let now = Instant::now();
         let s = &self.throttle.settings;
         let mut state = self.throttle.lock();

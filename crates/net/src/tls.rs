@@ -139,12 +139,26 @@ fn server_config(
     Ok(config)
 }
 
+/// Days a self-signed certificate is valid: what publicly trusted ones get (TLS scanners
+/// grade longer lifetimes as a fault).
+pub const SELF_SIGNED_DAYS: i64 = 90;
+/// A self-signed certificate with fewer days than this left is made anew at start.
+pub const SELF_SIGNED_RENEW_DAYS: i64 = 30;
+
 fn self_signed(hostname: &str, data_dir: &Path) -> Result<TlsSetup, TlsError> {
     let dir = data_dir.join("tls");
     let cert_path = dir.join("self-signed.crt");
     let key_path = dir.join("self-signed.key");
     let mut generated = false;
-    if !cert_path.exists() || !key_path.exists() {
+    let renew = match (cert_path.exists() && key_path.exists(), due(&cert_path, hostname)) {
+        (false, _) => true,
+        (true, Some(why)) => {
+            tracing::info!(certificate = %cert_path.display(), why, "self-signed certificate made anew");
+            true
+        }
+        (true, None) => false,
+    };
+    if renew {
         generate(hostname, &dir, &cert_path, &key_path)?;
         generated = true;
     }
@@ -169,6 +183,34 @@ fn self_signed(hostname: &str, data_dir: &Path) -> Result<TlsSetup, TlsError> {
     ))
 }
 
+/// Why the self-signed certificate at `path` must be made anew: it ends within
+/// [`SELF_SIGNED_RENEW_DAYS`] (or lasts longer than [`SELF_SIGNED_DAYS`], as those made
+/// before this rule did), or does not name `hostname`. `None`: keep it. A file that cannot
+/// be read is left for the loader to report.
+fn due(path: &Path, hostname: &str) -> Option<&'static str> {
+    let pem = std::fs::read(path).ok()?;
+    let der = CertificateDer::from_pem_slice(&pem).ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+    let not_after = cert.validity().not_after.to_datetime();
+    let left = not_after - time::OffsetDateTime::now_utc();
+    if left < time::Duration::days(SELF_SIGNED_RENEW_DAYS) {
+        return Some("it ends within 30 days");
+    }
+    if left > time::Duration::days(SELF_SIGNED_DAYS + 1) {
+        return Some("it was valid for longer than 90 days");
+    }
+    let named = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .is_some_and(|san| {
+            san.value.general_names.iter().any(|n| {
+                matches!(n, x509_parser::extensions::GeneralName::DNSName(name) if name.eq_ignore_ascii_case(hostname))
+            })
+        });
+    (!named).then_some("it does not name the configured hostname")
+}
+
 fn generate(hostname: &str, dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(), TlsError> {
     let cannot = |what: &Path, e: std::io::Error| {
         TlsError(format!(
@@ -181,11 +223,19 @@ fn generate(hostname: &str, dir: &Path, cert_path: &Path, key_path: &Path) -> Re
     if hostname != "localhost" {
         names.push("localhost".to_string());
     }
-    let made = rcgen::generate_simple_self_signed(names)
-        .map_err(|e| TlsError(format!("cannot generate a self-signed certificate: {e}")))?;
-    write_private(key_path, made.signing_key.serialize_pem().as_bytes())
-        .map_err(|e| cannot(key_path, e))?;
-    std::fs::write(cert_path, made.cert.pem()).map_err(|e| cannot(cert_path, e))?;
+    let failed = |e: rcgen::Error| TlsError(format!("cannot generate a self-signed certificate: {e}"));
+    let mut params = rcgen::CertificateParams::new(names).map_err(failed)?;
+    let now = time::OffsetDateTime::now_utc();
+    // a day back, for clients whose clocks are a little behind
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(SELF_SIGNED_DAYS);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, hostname);
+    let key = rcgen::KeyPair::generate().map_err(failed)?;
+    let cert = params.self_signed(&key).map_err(failed)?;
+    write_private(key_path, key.serialize_pem().as_bytes()).map_err(|e| cannot(key_path, e))?;
+    std::fs::write(cert_path, cert.pem()).map_err(|e| cannot(cert_path, e))?;
     Ok(())
 }
 
@@ -234,6 +284,60 @@ mod tests {
         assert_eq!(
             pem,
             std::fs::read(dir.path().join("tls/self-signed.crt")).unwrap()
+        );
+    }
+
+    fn not_after(dir: &Path) -> time::OffsetDateTime {
+        let pem = std::fs::read(dir.join("tls/self-signed.crt")).unwrap();
+        let der = CertificateDer::from_pem_slice(&pem).unwrap();
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+        cert.validity().not_after.to_datetime()
+    }
+
+    #[test]
+    fn self_signed_lasts_90_days_and_is_renewed_when_due() {
+        let dir = tempfile::tempdir().unwrap();
+        TlsSetup::load_or_generate(&TlsConfig::default(), "mail.example.test", dir.path())
+            .unwrap();
+        let left = not_after(dir.path()) - time::OffsetDateTime::now_utc();
+        assert!(
+            left > time::Duration::days(89) && left <= time::Duration::days(90),
+            "{left}"
+        );
+        // one made the old way (rcgen's default: valid until 4096) is replaced at start
+        let old = rcgen::generate_simple_self_signed(vec!["mail.example.test".into()]).unwrap();
+        std::fs::write(dir.path().join("tls/self-signed.crt"), old.cert.pem()).unwrap();
+        std::fs::write(
+            dir.path().join("tls/self-signed.key"),
+            old.signing_key.serialize_pem(),
+        )
+        .unwrap();
+        let again =
+            TlsSetup::load_or_generate(&TlsConfig::default(), "mail.example.test", dir.path())
+                .unwrap();
+        assert!(matches!(
+            again.source,
+            TlsSource::SelfSigned {
+                generated: true,
+                ..
+            }
+        ));
+        assert!(not_after(dir.path()) - time::OffsetDateTime::now_utc() <= time::Duration::days(90));
+        // a new hostname gets a certificate that names it
+        let renamed =
+            TlsSetup::load_or_generate(&TlsConfig::default(), "mx.example.test", dir.path())
+                .unwrap();
+        assert!(matches!(
+            renamed.source,
+            TlsSource::SelfSigned {
+                generated: true,
+                ..
+            }
+        ));
+        assert_eq!(due(&dir.path().join("tls/self-signed.crt"), "mx.example.test"), None);
+        assert_eq!(
+            due(&dir.path().join("tls/self-signed.crt"), "mail.example.test"),
+            Some("it does not name the configured hostname")
         );
     }
 

@@ -2,7 +2,7 @@
 //! test host: [`Server::bind`] sets up TLS and binds the listener table (what may need
 //! root), [`Bound::start`] starts, over a store, the SMTP, IMAP and POP3 servers on those
 //! listeners with one failed-login throttle for all three, the delivery scheduler and the
-//! store's search indexer;
+//! store's search indexer, and the web server of the `http`/`https` listeners;
 //! [`RunningServer::stop`] stops them in order. Each server takes its settings from the
 //! configuration's sections itself.
 
@@ -18,6 +18,7 @@ use estafeta_pop3::Pop3Server;
 use estafeta_smtp::SmtpServer;
 use estafeta_store::Store;
 use estafeta_trust::Checker;
+use estafeta_web::WebServer;
 use tokio::sync::watch;
 
 /// How long open SMTP sessions get to finish a commit and say 421 when the server stops,
@@ -159,13 +160,25 @@ impl Bound {
             stopped.clone(),
         ));
         let imap = ImapServer::new(&config, store.clone(), tls.clone(), throttle.clone());
-        let pop3 = Pop3Server::new(&config, store.clone(), tls.clone(), throttle);
+        let pop3 = Pop3Server::new(&config, store.clone(), tls.clone(), throttle.clone());
         let (imap, pop3): (Arc<dyn Service>, Arc<dyn Service>) = (Arc::new(imap), Arc::new(pop3));
         let smtp_service: Arc<dyn Service> = Arc::new(smtp.clone());
+        let web: Arc<dyn Service> = Arc::new(WebServer::new(
+            &config,
+            &bound,
+            store.clone(),
+            throttle,
+            vec![
+                ("smtp", smtp_service.limits().clone()),
+                ("imap", imap.limits().clone()),
+                ("pop3", pop3.limits().clone()),
+            ],
+        ));
         let service_for = move |protocol| match protocol {
             Protocol::Smtp | Protocol::Submission => smtp_service.clone(),
             Protocol::Imap => imap.clone(),
             Protocol::Pop3 => pop3.clone(),
+            Protocol::Http | Protocol::Https => web.clone(),
         };
         let accepting = tokio::spawn(estafeta_net::serve(listeners, service_for, tls, stopped));
         Ok(RunningServer {

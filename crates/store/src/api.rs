@@ -82,6 +82,9 @@ pub trait Directory: Send + Sync {
     /// The secret SRS addresses are signed with: made on first use, the same on every
     /// node.
     async fn srs_secret(&self) -> Result<Vec<u8>>;
+    /// The secret web sign-ins and their forms are signed with: made on first use, the
+    /// same on every node.
+    async fn web_secret(&self) -> Result<Vec<u8>>;
 
     // ---- aliases ----
     async fn add_alias(&self, address: &str, targets: &[String]) -> Result<()>;
@@ -255,6 +258,9 @@ pub trait Queue: Send + Sync {
     async fn accept(&self, message: Accept) -> Result<Accepted>;
 
     async fn queue_list(&self) -> Result<Vec<QueuedMessage>>;
+    /// The queue in two figures, for monitoring: messages queued, and when the oldest
+    /// was accepted (Unix seconds; `None` when the queue is empty).
+    async fn queue_summary(&self) -> Result<(i64, Option<i64>)>;
     async fn queue_get(&self, queue_id: &str) -> Result<Option<QueuedMessage>>;
     /// The body of a queued message; `None` when it is not queued (any more).
     async fn queue_body(&self, queue_id: &str) -> Result<Option<Vec<u8>>>;

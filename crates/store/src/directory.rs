@@ -339,6 +339,10 @@ impl Directory for SqlStore {
         self.server_secret("srs", &self.db.srs_secret).await
     }
 
+    async fn web_secret(&self) -> Result<Vec<u8>> {
+        self.server_secret("web", &self.db.web_secret).await
+    }
+
     async fn scram_secrets(&self, name: &str) -> Result<ScramSecrets> {
         let row = match normalize(name) {
             Ok(a) => {

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::{Any, AnyPool, AssertSqlSafe, Executor, Transaction};
 use std::sync::Arc;
 
@@ -48,6 +49,11 @@ pub(crate) enum Kind {
 /// The connection pool and what is needed to write safely through it.
 pub(crate) struct Db {
     pub pool: AnyPool,
+    /// SQLite only: connections that read message bodies through sqlx's SQLite driver
+    /// itself. A row through `Any` is converted value by value (each body copied twice
+    /// more, column names and types built per row); FETCH of whole bodies reads nothing
+    /// else, and this is a fifth of its time (docs/performance.md).
+    pub bodies: Option<SqlitePool>,
     pub kind: Kind,
     write_lock: Mutex<()>,
     /// Mailbox changes committed by this process (SQLite) or by any node (PostgreSQL).
@@ -65,6 +71,8 @@ pub(crate) struct Db {
     pub scram_secret: tokio::sync::OnceCell<Vec<u8>>,
     /// The SRS secret (`server_secrets` row `srs`), read once.
     pub srs_secret: tokio::sync::OnceCell<Vec<u8>>,
+    /// The web sign-in secret (`server_secrets` row `web`), read once.
+    pub web_secret: tokio::sync::OnceCell<Vec<u8>>,
 }
 
 /// This process's delivery scheduler, taking accepted messages in memory.
@@ -128,7 +136,9 @@ impl WriteTx<'_> {
     }
 
     pub async fn commit(self) -> Result<()> {
+        let started = std::time::Instant::now();
         self.tx.commit().await?;
+        metrics::histogram!("estafeta_store_commit_seconds").record(started.elapsed().as_secs_f64());
         if self.search_pending {
             self.db.search_wake.notify_one();
         }
@@ -144,9 +154,10 @@ impl WriteTx<'_> {
 }
 
 impl Db {
-    fn new(pool: AnyPool, kind: Kind, url: Option<String>) -> Db {
+    fn new(pool: AnyPool, bodies: Option<SqlitePool>, kind: Kind, url: Option<String>) -> Db {
         Db {
             pool,
+            bodies,
             kind,
             write_lock: Mutex::new(()),
             changes: broadcast::channel(4096).0,
@@ -156,6 +167,7 @@ impl Db {
             handoff: std::sync::Mutex::new(None),
             scram_secret: tokio::sync::OnceCell::new(),
             srs_secret: tokio::sync::OnceCell::new(),
+            web_secret: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -234,6 +246,10 @@ impl Db {
 /// maps at most the file's size).
 pub const SQLITE_MMAP_SIZE: u64 = 1 << 30;
 
+/// At most this many connections read bodies on SQLite (each session's FETCH holds one
+/// for one batch at a time).
+const BODY_READERS: u32 = 8;
+
 async fn open_sqlite(path: &Path, max_connections: u32) -> Result<Db> {
     let shown = path.display().to_string();
     if shown.contains('?') {
@@ -267,7 +283,20 @@ async fn open_sqlite(path: &Path, max_connections: u32) -> Result<Db> {
         .await
         .map_err(|e| StoreError::Open(format!("{shown}: {}", describe(&e))))?;
     SQLITE_MIGRATIONS.run(&pool).await?;
-    Ok(Db::new(pool, Kind::Sqlite, None))
+    // after the migrations: the body readers only read (`query_only`), and find the schema made
+    let bodies = SqlitePoolOptions::new()
+        .max_connections(max_connections.clamp(1, BODY_READERS))
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(
+            SqliteConnectOptions::new()
+                .filename(path)
+                .busy_timeout(Duration::from_secs(10))
+                .pragma("query_only", "ON")
+                .pragma("mmap_size", SQLITE_MMAP_SIZE.to_string()),
+        )
+        .await
+        .map_err(|e| StoreError::Open(format!("{shown}: {}", describe(&e))))?;
+    Ok(Db::new(pool, Some(bodies), Kind::Sqlite, None))
 }
 
 async fn open_postgres(url: &str, max_connections: u32) -> Result<Db> {
@@ -278,7 +307,7 @@ async fn open_postgres(url: &str, max_connections: u32) -> Result<Db> {
         .await
         .map_err(|e| StoreError::Open(format!("{}: {}", redact(url), describe(&e))))?;
     POSTGRES_MIGRATIONS.run(&pool).await?;
-    Ok(Db::new(pool, Kind::Postgres, Some(url.to_string())))
+    Ok(Db::new(pool, None, Kind::Postgres, Some(url.to_string())))
 }
 
 fn describe(e: &sqlx::Error) -> String {

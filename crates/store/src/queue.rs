@@ -115,6 +115,15 @@ impl Queue for SqlStore {
             .collect()
     }
 
+    async fn queue_summary(&self) -> Result<(i64, Option<i64>)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, CAST(MIN(created_at) AS BIGINT) AS oldest FROM queue_messages",
+        )
+        .fetch_one(&self.db.pool)
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("oldest")?))
+    }
+
     async fn queue_get(&self, queue_id: &str) -> Result<Option<QueuedMessage>> {
         let mut conn = self.db.pool.acquire().await?;
         message_in(&mut conn, queue_id).await

@@ -2,7 +2,7 @@
 //! values — MX, SPF, DKIM (from the store's keys), DMARC, MTA-STS, TLS-RPT and the SRV
 //! records mail apps use to find the servers (RFC 6186, RFC 8314) — in zone-file form.
 
-use estafeta_config::{Config, ListenerTls, Protocol};
+use estafeta_config::Config;
 use estafeta_store::Store;
 
 use crate::failure::{CommandResult, Failure};
@@ -63,12 +63,24 @@ pub async fn run(domain: &str, config: &Config, store: &dyn Store) -> CommandRes
         "_smtp._tls.{domain}. IN TXT \"v=TLSRPTv1; rua=mailto:postmaster@{domain}\""
     ));
     line(format!(
-        "; MTA-STS (RFC 8461) also needs its policy at https://mta-sts.{domain}/.well-known/mta-sts.txt, \
-         which this server does not serve yet: publish the record once something does"
+        "; MTA-STS (RFC 8461): senders fetch the policy from https://mta-sts.{domain}/.well-known/mta-sts.txt, \
+         which an https listener serves (mode {}); mta-sts.{domain} must reach this server and \
+         its certificate must name mta-sts.{domain}",
+        config.web.mta_sts_mode.as_str()
     ));
-    line(format!("; _mta-sts.{domain}. IN TXT \"v=STSv1; id=1\""));
+    line(format!("mta-sts.{domain}. IN CNAME {host}."));
+    line(format!(
+        "_mta-sts.{domain}. IN TXT \"v=STSv1; id={}\"",
+        estafeta_web::mta_sts::policy_id(config)
+    ));
+    line(format!(
+        "; client set-up: Thunderbird asks autoconfig.{domain}, Outlook autodiscover.{domain} \
+         (served by an http/https listener)"
+    ));
+    line(format!("autoconfig.{domain}. IN CNAME {host}."));
+    line(format!("autodiscover.{domain}. IN CNAME {host}."));
     line(tlsa_line(config, host));
-    for (service, port) in srv_records(config) {
+    for (service, port) in estafeta_web::ClientSettings::from_config(config).srv_records() {
         line(format!(
             "_{service}._tcp.{domain}. IN SRV 0 1 {port} {host}."
         ));
@@ -109,35 +121,4 @@ fn tlsa_line(config: &Config, host: &str) -> String {
             file.display()
         ),
     }
-}
-
-/// The SRV records of the listeners mail apps use: submission (587) and submissions
-/// (465), imap and imaps, pop3 and pop3s, each once, in that order.
-fn srv_records(config: &Config) -> Vec<(&'static str, u16)> {
-    let mut found: Vec<(&'static str, u16)> = Vec::new();
-    for l in &config.listeners {
-        let implicit = l.tls == ListenerTls::Implicit;
-        let service = match (l.protocol, implicit) {
-            (Protocol::Submission, false) => "submission",
-            (Protocol::Submission, true) => "submissions",
-            (Protocol::Imap, false) => "imap",
-            (Protocol::Imap, true) => "imaps",
-            (Protocol::Pop3, false) => "pop3",
-            (Protocol::Pop3, true) => "pop3s",
-            (Protocol::Smtp, _) => continue,
-        };
-        if l.port != 0 && !found.iter().any(|(s, _)| *s == service) {
-            found.push((service, l.port));
-        }
-    }
-    let order = [
-        "submission",
-        "submissions",
-        "imap",
-        "imaps",
-        "pop3",
-        "pop3s",
-    ];
-    found.sort_by_key(|(s, _)| order.iter().position(|o| o == s));
-    found
 }

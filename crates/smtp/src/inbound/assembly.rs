@@ -330,6 +330,8 @@ async fn commit(
         return Err(TEMPORARY_STORAGE_FAILURE.into());
     }
     std::mem::take(&mut envelope.held).keep();
+    metrics::counter!("estafeta_smtp_messages_total", "result" => "accepted").increment(1);
+    metrics::counter!("estafeta_smtp_recipients_total").increment(envelope.rcpts.len() as u64);
     tracing::info!(
         queue_id = %envelope.id,
         from = %envelope.sender,

@@ -1,0 +1,253 @@
+//! The account page: a user signs in with their mail address and password (through the
+//! same failed-login throttle as SMTP, IMAP and POP3) and reads exactly what to type into
+//! a mail app, or downloads the Apple profile. A password is taken only over TLS, or over
+//! plaintext from loopback when `auth.allow_plaintext_on_loopback` is on (a TLS-ending
+//! proxy on the same machine), as for the mail protocols.
+
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use estafeta_net::login::{Gate, Login};
+use serde::Deserialize;
+
+use crate::WebState;
+use crate::clients::Endpoint;
+use crate::html::{escape, page};
+use crate::routes::Client;
+use crate::session::{self, Session};
+
+#[derive(Deserialize)]
+pub struct SignIn {
+    #[serde(default)]
+    address: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Deserialize)]
+pub struct SignOut {
+    #[serde(default)]
+    token: String,
+}
+
+/// Whether a password may be sent on this connection.
+fn may_take_password(state: &WebState, client: &Client) -> bool {
+    client.secure
+        || (state.config.auth.allow_plaintext_on_loopback && client.peer.ip().is_loopback())
+}
+
+/// The signed-in user's session, if the request carries a valid one for an existing user.
+async fn signed_in(state: &WebState, headers: &HeaderMap) -> Option<(Session, Vec<u8>)> {
+    let secret = state.store.web_secret().await.ok()?;
+    let session = Session::from_headers(&secret, headers, estafeta_store::now())?;
+    match state.store.get_user(&session.address).await {
+        Ok(Some(_)) => Some((session, secret)),
+        _ => None,
+    }
+}
+
+pub async fn show(
+    State(state): State<Arc<WebState>>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+) -> Response {
+    match signed_in(&state, &headers).await {
+        Some((session, secret)) => settings_page(&state, &session, &secret),
+        None => sign_in_page(&state, &client, StatusCode::OK, None),
+    }
+}
+
+pub async fn sign_in(
+    State(state): State<Arc<WebState>>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+    Form(form): Form<SignIn>,
+) -> Response {
+    if !session::same_origin(&headers) {
+        return forbidden("This form was sent from another site.");
+    }
+    if !may_take_password(&state, &client) {
+        return sign_in_page(&state, &client, StatusCode::FORBIDDEN, None);
+    }
+    let address = form.address.trim().to_ascii_lowercase();
+    if address.is_empty() || form.password.is_empty() || address.len() > 320 {
+        return sign_in_page(
+            &state,
+            &client,
+            StatusCode::BAD_REQUEST,
+            Some("Give your mail address and its password."),
+        );
+    }
+    let secret = match state.store.web_secret().await {
+        Ok(s) => s,
+        Err(e) => return unavailable(&e.to_string()),
+    };
+    let gate = Gate::new(&*state.store, &state.throttle, client.peer.ip());
+    match gate.password(&address, &form.password).await {
+        Login::LoggedIn(user) => {
+            let now = estafeta_store::now();
+            let lifetime = i64::try_from(state.config.web.session_lifetime).unwrap_or(3600);
+            let session = Session::new(&secret, &user.address, now + lifetime);
+            tracing::info!(user = %user.address, peer = %client.peer, "web sign-in");
+            (
+                [(header::SET_COOKIE, session.set_cookie(client.secure, now))],
+                Redirect::to("/account"),
+            )
+                .into_response()
+        }
+        Login::Refused { delay } => {
+            tokio::time::sleep(delay).await;
+            sign_in_page(
+                &state,
+                &client,
+                StatusCode::UNAUTHORIZED,
+                Some("Wrong address or password."),
+            )
+        }
+        Login::Blocked => sign_in_page(
+            &state,
+            &client,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("Too many failed sign-ins from your address: try again later."),
+        ),
+        Login::Unavailable => unavailable("the user directory could not be read"),
+    }
+}
+
+pub async fn sign_out(
+    State(state): State<Arc<WebState>>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+    Form(form): Form<SignOut>,
+) -> Response {
+    if !session::same_origin(&headers) {
+        return forbidden("This form was sent from another site.");
+    }
+    if let Some((session, secret)) = signed_in(&state, &headers).await
+        && !session.form_token_matches(&secret, &form.token)
+    {
+        return forbidden("This form has expired: reload the page and try again.");
+    }
+    (
+        [(header::SET_COOKIE, session::clear_cookie(client.secure))],
+        Redirect::to("/account"),
+    )
+        .into_response()
+}
+
+/// The signed-in user's Apple profile.
+pub async fn profile(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
+    let Some((session, _)) = signed_in(&state, &headers).await else {
+        return Redirect::to("/account").into_response();
+    };
+    match crate::mobileconfig::profile(&session.address, &state.clients) {
+        Some(body) => (
+            [
+                (header::CONTENT_TYPE, "application/x-apple-aspen-config"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"mail.mobileconfig\"",
+                ),
+            ],
+            body,
+        )
+            .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            page(
+                "No profile",
+                "<p>This server offers no IMAP or submission port over TLS.</p>",
+            ),
+        )
+            .into_response(),
+    }
+}
+
+fn sign_in_page(
+    state: &WebState,
+    client: &Client,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Response {
+    let host = escape(&state.clients.hostname);
+    let body = if !may_take_password(state, client) {
+        format!(
+            "<h1>Your mail account</h1>\n<p class=\"error\">Passwords are taken over HTTPS only: \
+             open <a href=\"https://{host}/account\">https://{host}/account</a>.</p>"
+        )
+    } else {
+        let error = error
+            .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>\n", escape(e)))
+            .unwrap_or_default();
+        format!(
+            "<h1>Your mail account</h1>\n{error}\
+             <form method=\"post\" action=\"/account/sign-in\">\n\
+             <label>Mail address <input name=\"address\" type=\"email\" autocomplete=\"username\" required></label>\n\
+             <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\n\
+             <button type=\"submit\">Sign in</button>\n</form>"
+        )
+    };
+    (status, page("Sign in", &body)).into_response()
+}
+
+fn settings_page(state: &WebState, session: &Session, secret: &[u8]) -> Response {
+    let c = &state.clients;
+    let host = escape(&c.hostname);
+    let address = escape(&session.address);
+    let mut rows = String::new();
+    for (what, list) in [
+        ("Receiving: IMAP", &c.imap),
+        ("Receiving: POP3", &c.pop3),
+        ("Sending: SMTP", &c.submission),
+    ] {
+        for (i, Endpoint { port, security }) in list.iter().enumerate() {
+            let what = if i == 0 {
+                what.to_string()
+            } else {
+                format!("{what} (or)")
+            };
+            rows.push_str(&format!(
+                "<tr><td>{what}</td><td>{host}</td><td>{port}</td><td>{}</td></tr>\n",
+                security.label()
+            ));
+        }
+    }
+    let token = escape(&session.form_token(secret));
+    let body = format!(
+        "<h1>Mail settings for {address}</h1>\n\
+         <p>Most mail apps set themselves up from your address and password. \
+         Where one asks, type these:</p>\n\
+         <table>\n<tr><th>Server</th><th>Name</th><th>Port</th><th>Security</th></tr>\n{rows}</table>\n\
+         <p>User name: <code>{address}</code> (the whole address), for receiving and for sending. \
+         Password: your mail password. Authentication: normal password.</p>\n\
+         <p>iPhone, iPad, Mac: <a href=\"/account/profile.mobileconfig\">download a profile</a> \
+         that sets up this account.</p>\n\
+         <form method=\"post\" action=\"/account/sign-out\">\
+         <input type=\"hidden\" name=\"token\" value=\"{token}\">\
+         <button type=\"submit\">Sign out</button></form>"
+    );
+    page("Mail settings", &body)
+}
+
+pub fn forbidden(why: &str) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        page("Refused", &format!("<p class=\"error\">{}</p>", escape(why))),
+    )
+        .into_response()
+}
+
+fn unavailable(why: &str) -> Response {
+    tracing::error!(error = why, "web sign-in unavailable");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        page(
+            "Unavailable",
+            "<p class=\"error\">Signing in is unavailable just now: try again in a moment.</p>",
+        ),
+    )
+        .into_response()
+}

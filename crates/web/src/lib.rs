@@ -1,0 +1,141 @@
+//! estafeta's HTTP side, served on the `http` and `https` listeners of the table: the
+//! documents mail apps set themselves up from (Thunderbird autoconfig, Outlook
+//! autodiscover, Apple profiles), the MTA-STS policy of our domains, the account page
+//! where a user signs in with their mail password and reads their settings, and
+//! Prometheus metrics.
+//!
+//! Each accepted connection (TLS already up on `https`) is served by hyper's HTTP/1.1
+//! server with axum's router ([`routes`]). Bounds, beside the listener's connection limits
+//! ([`WebServer::new`]): request headers must arrive within [`HEADER_TIMEOUT`] and fit
+//! hyper's read buffer ([`MAX_HEADER_BYTES`]); a request body is at most [`MAX_BODY`]
+//! octets and must arrive within [`BODY_TIMEOUT`]; a connection lives at most
+//! [`CONNECTION_LIFETIME`].
+
+mod account;
+mod autoconfig;
+mod autodiscover;
+mod clients;
+mod html;
+pub mod metrics;
+mod mobileconfig;
+pub mod mta_sts;
+mod routes;
+mod session;
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use estafeta_config::{Config, Listener, Protocol};
+use std::net::SocketAddr;
+use estafeta_net::{AuthThrottle, Connection, ConnectionLimits, Networks, RefusalWords, Service};
+use estafeta_store::Store;
+
+pub use clients::ClientSettings;
+
+/// How long a client may take to send a request's headers.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// hyper's read buffer, which bounds a request line and its headers.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// The largest request body read (sign-in forms, autodiscover requests).
+pub const MAX_BODY: usize = 64 * 1024;
+/// How long a client may take to send a request's body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest one connection is served, however busy.
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(600);
+
+/// Simultaneous HTTP connections, in total and from one address.
+const MAX_CONNECTIONS: u32 = 2_000;
+const MAX_CONNECTIONS_PER_IP: u32 = 64;
+
+/// What every request handler reads.
+pub(crate) struct WebState {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub throttle: Arc<AuthThrottle>,
+    pub clients: ClientSettings,
+    pub metrics_from: Networks,
+    pub gauges: metrics::Gauges,
+}
+
+/// The HTTP server of the `http` and `https` listeners.
+pub struct WebServer {
+    router: axum::Router,
+    limits: Arc<ConnectionLimits>,
+}
+
+impl WebServer {
+    /// `open_connections`: the other protocols' connection limits, whose open counts
+    /// `/metrics` shows.
+    pub fn new(
+        config: &Config,
+        listeners: &[(Listener, SocketAddr)],
+        store: Arc<dyn Store>,
+        throttle: Arc<AuthThrottle>,
+        open_connections: Vec<(&'static str, Arc<ConnectionLimits>)>,
+    ) -> WebServer {
+        // the recorder costs a little on every count: only where someone can read it
+        if listeners
+            .iter()
+            .any(|(l, _)| matches!(l.protocol, Protocol::Http | Protocol::Https))
+        {
+            metrics::install();
+        }
+        let limits = ConnectionLimits::new(MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP);
+        let mut open = open_connections;
+        open.push(("http", limits.clone()));
+        let state = Arc::new(WebState {
+            clients: ClientSettings::from_listeners(&config.hostname, listeners),
+            metrics_from: Networks::parse(&config.web.metrics_networks),
+            gauges: metrics::Gauges::new(open),
+            config: config.clone(),
+            store,
+            throttle,
+        });
+        WebServer {
+            router: routes::router(state),
+            limits,
+        }
+    }
+}
+
+#[async_trait]
+impl Service for WebServer {
+    async fn handle(&self, conn: Connection) {
+        let peer = conn.peer;
+        let secure = conn.stream.is_tls();
+        let router = self
+            .router
+            .clone()
+            .layer(axum::Extension(routes::Client { peer, secure }));
+        let service = hyper_util::service::TowerToHyperService::new(router);
+        let io = hyper_util::rt::TokioIo::new(conn.stream);
+        let serving = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .max_buf_size(MAX_HEADER_BYTES)
+            .serve_connection(io, service);
+        match tokio::time::timeout(CONNECTION_LIFETIME, serving).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "HTTP connection ended"),
+            Err(_) => tracing::debug!(%peer, "HTTP connection closed: served its lifetime"),
+        }
+        drop(conn.slot);
+    }
+
+    fn limits(&self) -> &Arc<ConnectionLimits> {
+        &self.limits
+    }
+
+    fn refusal_words(&self) -> &RefusalWords {
+        // said before any request is read: a bare status line, then the connection closes
+        static WORDS: RefusalWords = RefusalWords {
+            permanent: Cow::Borrowed("HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n"),
+            temporary: Cow::Borrowed(
+                "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n",
+            ),
+        };
+        &WORDS
+    }
+}
