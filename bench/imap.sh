@@ -6,11 +6,12 @@
 #   FETCH 1:* (FLAGS RFC822.SIZE ENVELOPE)
 #   FETCH 1:* BODY.PEEK[]
 # timed by a raw socket client (no client-side parsing) on loopback; stops by itself.
-#   bench/imap.sh        (MESSAGES=… to change the count; EST_BIN=… to use that binary)
+#   bench/imap.sh        (MESSAGES=… to change the count; EST_BIN=… to use that binary;
+#                         PERF_OUT=file records estafeta with `perf record -g` while it is timed)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-knobs MESSAGES=10000
+knobs MESSAGES=10000 PERF_OUT=
 WORK="$(mktemp -d /tmp/estafeta-imap-bench.XXXXXX)"
 chmod 755 "$WORK"
 EST_IP=127.0.0.31; EST_SMTP=10031; EST_IMAP=10143
@@ -82,6 +83,10 @@ chown -R 65534:65534 "$WORK/dovecot-home"
 # ---- Dovecot: reads that Maildir
 dov_start "$DOV_IP" "$DOV_IMAP"
 
+PERF_PID=""
+if [ -n "$PERF_OUT" ]; then
+    perf record -q -F 1999 -g -p "$EST_PID" -o "$PERF_OUT" >/dev/null 2>&1 & PERF_PID=$!
+fi
 python3 - "$EST_IP" "$EST_IMAP" "$DOV_IP" "$DOV_IMAP" "$MESSAGES" <<'PY'
 import socket, statistics, sys, time
 
@@ -134,4 +139,5 @@ print(f"{'command (' + n + ' messages, median of 3 warm runs)':52} {'estafeta s'
 for k in est:
     print(f"{k:52} {est[k]:11.3f} {dov[k]:10.3f} {est[k] / dov[k]:16.2f}x")
 PY
+if [ -n "$PERF_PID" ]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; say "perf data in $PERF_OUT"; fi
 echo "machine: $(nproc) cores; corpus $(du -sh "$MAILDIR/cur" | cut -f1)"

@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::{Any, AnyPool, AssertSqlSafe, Executor, Transaction};
 use std::sync::Arc;
 
@@ -49,11 +48,8 @@ pub(crate) enum Kind {
 /// The connection pool and what is needed to write safely through it.
 pub(crate) struct Db {
     pub pool: AnyPool,
-    /// SQLite only: connections that read message bodies through sqlx's SQLite driver
-    /// itself. A row through `Any` is converted value by value (each body copied twice
-    /// more, column names and types built per row); FETCH of whole bodies reads nothing
-    /// else, and this is a fifth of its time (docs/performance.md).
-    pub bodies: Option<SqlitePool>,
+    /// SQLite only: readers of message bodies a batch at a time (`body_reader.rs`).
+    pub bodies: Option<crate::body_reader::BodyReaders>,
     pub kind: Kind,
     write_lock: Mutex<()>,
     /// Mailbox changes committed by this process (SQLite) or by any node (PostgreSQL).
@@ -154,7 +150,12 @@ impl WriteTx<'_> {
 }
 
 impl Db {
-    fn new(pool: AnyPool, bodies: Option<SqlitePool>, kind: Kind, url: Option<String>) -> Db {
+    fn new(
+        pool: AnyPool,
+        bodies: Option<crate::body_reader::BodyReaders>,
+        kind: Kind,
+        url: Option<String>,
+    ) -> Db {
         Db {
             pool,
             bodies,
@@ -246,9 +247,6 @@ impl Db {
 /// maps at most the file's size).
 pub const SQLITE_MMAP_SIZE: u64 = 1 << 30;
 
-/// At most this many connections read bodies on SQLite (each session's FETCH holds one
-/// for one batch at a time).
-const BODY_READERS: u32 = 8;
 
 async fn open_sqlite(path: &Path, max_connections: u32) -> Result<Db> {
     let shown = path.display().to_string();
@@ -283,19 +281,8 @@ async fn open_sqlite(path: &Path, max_connections: u32) -> Result<Db> {
         .await
         .map_err(|e| StoreError::Open(format!("{shown}: {}", describe(&e))))?;
     SQLITE_MIGRATIONS.run(&pool).await?;
-    // after the migrations: the body readers only read (`query_only`), and find the schema made
-    let bodies = SqlitePoolOptions::new()
-        .max_connections(max_connections.clamp(1, BODY_READERS))
-        .acquire_timeout(Duration::from_secs(30))
-        .connect_with(
-            SqliteConnectOptions::new()
-                .filename(path)
-                .busy_timeout(Duration::from_secs(10))
-                .pragma("query_only", "ON")
-                .pragma("mmap_size", SQLITE_MMAP_SIZE.to_string()),
-        )
-        .await
-        .map_err(|e| StoreError::Open(format!("{shown}: {}", describe(&e))))?;
+    // after the migrations: the body readers only read, and find the schema made
+    let bodies = crate::body_reader::BodyReaders::new(path);
     Ok(Db::new(pool, Some(bodies), Kind::Sqlite, None))
 }
 

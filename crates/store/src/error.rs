@@ -23,6 +23,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// SQLite through rusqlite (the body readers).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("password hashing failed: {0}")]
     Password(String),
 }

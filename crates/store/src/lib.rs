@@ -10,6 +10,7 @@ mod accept;
 pub mod address;
 mod api;
 mod blobs;
+mod body_reader;
 mod directory;
 mod dkim_keys;
 mod dmarc_records;

@@ -201,25 +201,8 @@ impl Mailboxes for SqlStore {
         const QUERY: &str = "SELECT m.uid, m.prefix, m.blob_hash, b.data, b.size FROM mailbox_messages m \
              JOIN blobs b ON b.hash = m.blob_hash \
              WHERE m.mailbox_id = $1 AND m.uid >= $2 AND m.uid <= $3 ORDER BY m.uid";
-        // (uid, the message when whole in its row, or the prefix and the hash of a body
-        // kept in pieces)
-        let mut read: Vec<(u32, Vec<u8>, Option<(String, i64)>)> = Vec::new();
-        if let Some(bodies) = &self.db.bodies {
-            let rows = sqlx::query(QUERY)
-                .bind(mailbox_id)
-                .bind(i64::from(first))
-                .bind(i64::from(last))
-                .fetch_all(bodies)
-                .await?;
-            read.reserve(rows.len());
-            for row in rows {
-                let prefix: &[u8] = row.try_get("prefix")?;
-                let data: &[u8] = row.try_get("data")?;
-                let size: i64 = row.try_get("size")?;
-                read.push(assemble(row.try_get("uid")?, prefix, data, size, || {
-                    row.try_get("blob_hash")
-                })?);
-            }
+        let read: Vec<crate::body_reader::Read> = if let Some(bodies) = &self.db.bodies {
+            bodies.read(mailbox_id, first, last).await?
         } else {
             let rows = sqlx::query(QUERY)
                 .bind(mailbox_id)
@@ -227,16 +210,17 @@ impl Mailboxes for SqlStore {
                 .bind(i64::from(last))
                 .fetch_all(&self.db.pool)
                 .await?;
-            read.reserve(rows.len());
+            let mut read = Vec::with_capacity(rows.len());
             for row in rows {
                 let prefix: &[u8] = row.try_get("prefix")?;
                 let data: &[u8] = row.try_get("data")?;
                 let size: i64 = row.try_get("size")?;
-                read.push(assemble(row.try_get("uid")?, prefix, data, size, || {
+                read.push(crate::body_reader::assemble(row.try_get("uid")?, prefix, data, size, || {
                     row.try_get("blob_hash")
                 })?);
             }
-        }
+            read
+        };
         let mut out = Vec::with_capacity(read.len());
         for (uid, mut bytes, in_pieces) in read {
             if let Some((hash, size)) = in_pieces {
@@ -355,23 +339,4 @@ impl SqlStore {
         w.commit().await?;
         Ok((modseq, gone))
     }
-}
-
-/// One row of [`SqlStore::read_messages`]: the message when its body is in the row (one
-/// copy, prefix then body), else its prefix and what reads the pieces.
-fn assemble(
-    uid: i64,
-    prefix: &[u8],
-    data: &[u8],
-    size: i64,
-    hash: impl FnOnce() -> std::result::Result<String, sqlx::Error>,
-) -> Result<(u32, Vec<u8>, Option<(String, i64)>)> {
-    let uid = to_u32(uid)?;
-    if (data.len() as i64) < size {
-        return Ok((uid, prefix.to_vec(), Some((hash()?, size))));
-    }
-    let mut bytes = Vec::with_capacity(prefix.len() + data.len());
-    bytes.extend_from_slice(prefix);
-    bytes.extend_from_slice(data);
-    Ok((uid, bytes, None))
 }

@@ -152,15 +152,36 @@ impl MailHost {
         ann_keeps: bool,
         tweak: impl FnOnce(&mut Config),
     ) -> MailHost {
+        MailHost::with_bob_and_ann(
+            &[
+                (protocol, ListenerTls::Starttls),
+                (protocol, ListenerTls::Implicit),
+            ],
+            ann_keeps,
+            tweak,
+        )
+        .await
+    }
+
+    /// bob and ann as for [`MailHost::two_ports`] (ann's POP3 mail kept), on `listeners`.
+    pub async fn two_ports_with(
+        listeners: &[(Protocol, ListenerTls)],
+        tweak: impl FnOnce(&mut Config),
+    ) -> MailHost {
+        MailHost::with_bob_and_ann(listeners, true, tweak).await
+    }
+
+    async fn with_bob_and_ann(
+        listeners: &[(Protocol, ListenerTls)],
+        ann_keeps: bool,
+        tweak: impl FnOnce(&mut Config),
+    ) -> MailHost {
         MailHost::start(
             &[
                 TestUser("bob@example.com", "secret", true),
                 TestUser("ann@example.com", "secret", ann_keeps),
             ],
-            &[
-                (protocol, ListenerTls::Starttls),
-                (protocol, ListenerTls::Implicit),
-            ],
+            listeners,
             |c| {
                 c.auth.max_failures = 3;
                 c.auth.max_failures_per_address = 3;

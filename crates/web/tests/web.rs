@@ -1,0 +1,360 @@
+//! The HTTP side over real sockets, driven by Python's urllib (a real HTTP client) and
+//! checked with Python's XML and plist parsers: autoconfig, autodiscover, the MTA-STS
+//! policy, the account page's sign-in, its settings and Apple profile, metrics, and what
+//! the server does with hostile requests.
+
+use std::net::SocketAddr;
+
+use estafeta_config::{ListenerTls, Protocol};
+use estafeta_testkit::{HOST, MailHost, python};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// bob@example.com and ann@example.com (password "secret"); listeners in this order:
+/// http, https, imaps, imap (STARTTLS), submissions, submission (STARTTLS), pop3s.
+async fn host(tweak: impl FnOnce(&mut estafeta_config::Config)) -> MailHost {
+    MailHost::two_ports_with(
+        &[
+            (Protocol::Http, ListenerTls::None),
+            (Protocol::Https, ListenerTls::Implicit),
+            (Protocol::Imap, ListenerTls::Implicit),
+            (Protocol::Imap, ListenerTls::Starttls),
+            (Protocol::Submission, ListenerTls::Implicit),
+            (Protocol::Submission, ListenerTls::Starttls),
+            (Protocol::Pop3, ListenerTls::Implicit),
+        ],
+        tweak,
+    )
+    .await
+}
+
+/// Python prelude: `get(url, host=…, headers=…)` and `post(url, data, …)` return
+/// `(status, headers, body)` without following redirects or failing on 4xx/5xx; TLS
+/// certificates are not checked (the server's is self-signed).
+const PRELUDE: &str = r#"
+import urllib.request, urllib.error, ssl, sys, json, plistlib
+import xml.etree.ElementTree as ET
+CTX = ssl.create_default_context(); CTX.check_hostname = False; CTX.verify_mode = ssl.CERT_NONE
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *a, **k): return None
+OPENER = urllib.request.build_opener(NoRedirect, urllib.request.HTTPSHandler(context=CTX))
+def call(url, data=None, host=None, headers=None, method=None):
+    h = dict(headers or {})
+    if host: h["Host"] = host
+    req = urllib.request.Request(url, data=data, headers=h, method=method)
+    try:
+        r = OPENER.open(req, timeout=20)
+        return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+def get(url, **k): return call(url, **k)
+def post(url, data, **k):
+    if isinstance(data, dict): data = urllib.parse.urlencode(data).encode()
+    return call(url, data=data, method="POST", **k)
+def check(cond, *what):
+    if not cond:
+        print("FAILED:", *what, file=sys.stderr); sys.exit(1)
+"#;
+
+async fn run(script: &str) -> String {
+    String::from_utf8(python(&format!("{PRELUDE}\n{script}")).await).expect("utf-8")
+}
+
+fn ports(h: &MailHost) -> (SocketAddr, SocketAddr) {
+    (h.listeners[0], h.listeners[1])
+}
+
+#[tokio::test]
+async fn thunderbird_autoconfig_lists_tls_ports_first_and_never_plaintext() {
+    let h = host(|_| {}).await;
+    let (http, _) = ports(&h);
+    let (imaps, imap, subs, sub, pop3s) = (
+        h.listeners[2].port(),
+        h.listeners[3].port(),
+        h.listeners[4].port(),
+        h.listeners[5].port(),
+        h.listeners[6].port(),
+    );
+    run(&format!(
+        r#"
+for path, host in [("/mail/config-v1.1.xml?emailaddress=bob%40example.com", "autoconfig.example.com"),
+                   ("/.well-known/autoconfig/mail/config-v1.1.xml", "example.com")]:
+    status, headers, body = get("http://{http}" + path, host=host)
+    check(status == 200, path, status, body)
+    check(headers["Content-Type"].startswith("application/xml"), headers["Content-Type"])
+    root = ET.fromstring(body)
+    check(root.tag == "clientConfig" and root.get("version") == "1.1", root.tag)
+    p = root.find("emailProvider")
+    check(p.get("id") == "example.com" and p.findtext("domain") == "example.com", body)
+    servers = [(s.get("type"), s.findtext("hostname"), int(s.findtext("port")), s.findtext("socketType"),
+                s.findtext("authentication"), s.findtext("username"))
+               for s in p.findall("incomingServer") + p.findall("outgoingServer")]
+    want = [("imap", "{HOST}", {imaps}, "SSL"), ("imap", "{HOST}", {imap}, "STARTTLS"),
+            ("pop3", "{HOST}", {pop3s}, "SSL"),
+            ("smtp", "{HOST}", {subs}, "SSL"), ("smtp", "{HOST}", {sub}, "STARTTLS")]
+    check([s[:4] for s in servers] == want, servers)
+    check(all(s[4] == "password-cleartext" and s[5] == "%EMAILADDRESS%" for s in servers), servers)
+# a domain that is not ours gets nothing
+status, _, _ = get("http://{http}/mail/config-v1.1.xml?emailaddress=x%40elsewhere.test", host="autoconfig.elsewhere.test")
+check(status == 404, status)
+status, _, _ = get("http://{http}/mail/config-v1.1.xml", host="autoconfig.elsewhere.test")
+check(status == 404, status)
+"#
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn outlook_autodiscover_answers_pox_and_json_for_our_domains() {
+    let h = host(|_| {}).await;
+    let (_, https) = ports(&h);
+    let (imaps, subs, pop3s) = (
+        h.listeners[2].port(),
+        h.listeners[4].port(),
+        h.listeners[6].port(),
+    );
+    run(&format!(
+        r#"
+REQ = '''<?xml version="1.0" encoding="utf-8"?>
+<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006">
+  <Request><EMailAddress>{{}}</EMailAddress>
+  <AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema>
+  </Request></Autodiscover>'''
+NS = {{"a": "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006",
+      "o": "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"}}
+# Outlook spells the path either way
+for path in ["/autodiscover/autodiscover.xml", "/Autodiscover/Autodiscover.xml"]:
+    status, headers, body = post("https://{https}" + path, REQ.format("bob@example.com").encode(),
+                                 host="autodiscover.example.com", headers={{"Content-Type": "text/xml"}})
+    check(status == 200, path, status, body)
+    root = ET.fromstring(body)
+    check(root.tag == "{{%s}}Autodiscover" % NS["a"], root.tag)
+    account = root.find("o:Response/o:Account", NS)
+    check(account.findtext("o:AccountType", namespaces=NS) == "email", body)
+    check(account.findtext("o:Action", namespaces=NS) == "settings", body)
+    got = [(p.findtext("o:Type", namespaces=NS), p.findtext("o:Server", namespaces=NS),
+            int(p.findtext("o:Port", namespaces=NS)), p.findtext("o:SSL", namespaces=NS),
+            p.findtext("o:Encryption", namespaces=NS), p.findtext("o:LoginName", namespaces=NS),
+            p.findtext("o:AuthRequired", namespaces=NS))
+           for p in account.findall("o:Protocol", NS)]
+    check(got == [("IMAP", "{HOST}", {imaps}, "on", "SSL", "bob@example.com", "on"),
+                  ("POP3", "{HOST}", {pop3s}, "on", "SSL", "bob@example.com", "on"),
+                  ("SMTP", "{HOST}", {subs}, "on", "SSL", "bob@example.com", "on")], got)
+# refusals: another domain, no address, not XML, a GET
+status, _, _ = post("https://{https}/autodiscover/autodiscover.xml", REQ.format("x@elsewhere.test").encode())
+check(status == 404, status)
+for junk in [b"", b"<Autodiscover/>", b"\xff\xfe not xml", b"<a>" * 10000]:
+    status, _, _ = post("https://{https}/autodiscover/autodiscover.xml", junk)
+    check(status == 400, junk[:20], status)
+status, headers, _ = get("https://{https}/autodiscover/autodiscover.xml")
+check(status == 405 and headers["Allow"] == "POST", status)
+# the JSON variant points at the XML one; other protocols are refused as Exchange does
+status, _, body = get("https://{https}/autodiscover/autodiscover.json/v1.0/bob@example.com?Protocol=AutodiscoverV1",
+                      host="autodiscover.example.com")
+check(status == 200, status, body)
+check(json.loads(body) == {{"Protocol": "AutodiscoverV1",
+                           "Url": "https://autodiscover.example.com/autodiscover/autodiscover.xml"}}, body)
+status, _, body = get("https://{https}/autodiscover/autodiscover.json?Email=bob%40example.com&Protocol=ActiveSync")
+check(status == 400 and json.loads(body)["ErrorCode"] == "InvalidProtocol", status, body)
+status, _, _ = get("https://{https}/autodiscover/autodiscover.json?Email=x%40elsewhere.test&Protocol=AutodiscoverV1")
+check(status == 404, status)
+"#
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn mta_sts_policy_is_served_for_our_domains_only() {
+    let h = host(|c| c.web.mta_sts_mode = estafeta_config::MtaStsMode::Enforce).await;
+    let (_, https) = ports(&h);
+    run(&format!(
+        r#"
+status, headers, body = get("https://{https}/.well-known/mta-sts.txt", host="mta-sts.example.com")
+check(status == 200, status, body)
+check(headers["Content-Type"] == "text/plain", headers["Content-Type"])
+check(body == b"version: STSv1\r\nmode: enforce\r\nmx: {HOST}\r\nmax_age: 604800\r\n", body)
+for host in ["mta-sts.elsewhere.test", "example.com", "{HOST}"]:
+    status, _, _ = get("https://{https}/.well-known/mta-sts.txt", host=host)
+    check(status == 404, host, status)
+"#
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn account_page_signs_in_shows_settings_and_hands_out_a_profile() {
+    let h = host(|_| {}).await;
+    let (http, https) = ports(&h);
+    let (imaps, subs) = (h.listeners[2].port(), h.listeners[4].port());
+    run(&format!(
+        r#"
+import re
+base = "https://{https}"
+status, _, body = get(base + "/account")
+check(status == 200 and b'name="password"' in body, status, body)
+# wrong password: refused, no cookie
+status, headers, body = post(base + "/account/sign-in", {{"address": "bob@example.com", "password": "nope"}})
+check(status == 401 and b"Wrong address or password" in body and "Set-Cookie" not in headers, status, body)
+# a form posted from another site is refused before the password is looked at
+status, _, _ = post(base + "/account/sign-in", {{"address": "bob@example.com", "password": "secret"}},
+                    headers={{"Origin": "https://evil.test"}})
+check(status == 403, status)
+# right password: a secure session cookie, then the settings
+status, headers, _ = post(base + "/account/sign-in", {{"address": "Bob@Example.com", "password": "secret"}})
+check(status == 303 and headers["Location"] == "/account", status)
+cookie = headers["Set-Cookie"]
+for attr in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"]:
+    check(attr in cookie, attr, cookie)
+jar = {{"Cookie": cookie.split(";")[0]}}
+status, headers, body = get(base + "/account", headers=jar)
+check(status == 200 and b"Mail settings for bob@example.com" in body, status, body)
+check("script-src" not in headers["Content-Security-Policy"] and "default-src 'none'" in headers["Content-Security-Policy"], headers)
+text = body.decode()
+check("<td>Receiving: IMAP</td><td>{HOST}</td><td>{imaps}</td><td>SSL/TLS</td>" in text, text)
+check("<td>Sending: SMTP</td><td>{HOST}</td><td>{subs}</td><td>SSL/TLS</td>" in text, text)
+# the Apple profile parses as a plist and names this account's servers
+status, headers, body = get(base + "/account/profile.mobileconfig", headers=jar)
+check(status == 200 and headers["Content-Type"] == "application/x-apple-aspen-config", status)
+profile = plistlib.loads(body)
+check(profile["PayloadType"] == "Configuration" and profile["PayloadVersion"] == 1, profile)
+mail = profile["PayloadContent"][0]
+check(mail["PayloadType"] == "com.apple.mail.managed", mail)
+check((mail["EmailAddress"], mail["IncomingMailServerHostName"], mail["IncomingMailServerPortNumber"],
+       mail["IncomingMailServerUseSSL"], mail["OutgoingMailServerPortNumber"], mail["OutgoingMailServerUsername"])
+      == ("bob@example.com", "{HOST}", {imaps}, True, {subs}, "bob@example.com"), mail)
+# without a session: back to the sign-in
+status, headers, _ = get(base + "/account/profile.mobileconfig")
+check(status == 303 and headers["Location"] == "/account", status)
+# a forged or altered cookie is nobody
+forged = jar["Cookie"][:-1] + ("0" if jar["Cookie"][-1] != "0" else "1")
+status, _, body = get(base + "/account", headers={{"Cookie": forged}})
+check(b'name="password"' in body, body)
+# sign-out needs the form's token
+status, _, _ = post(base + "/account/sign-out", {{"token": "0" * 64}}, headers=jar)
+check(status == 403, status)
+token = re.search(r'name="token" value="([0-9a-f]+)"', text).group(1)
+status, headers, _ = post(base + "/account/sign-out", {{"token": token}}, headers=jar)
+check(status == 303 and "Max-Age=0" in headers["Set-Cookie"], status, headers)
+# plain HTTP from loopback without allow_plaintext_on_loopback: no password taken
+status, _, body = get("http://{http}/account")
+check(b"Passwords are taken over HTTPS only" in body and b'name="password"' not in body, body)
+status, _, _ = post("http://{http}/account/sign-in", {{"address": "bob@example.com", "password": "secret"}})
+check(status == 403, status)
+"#
+    ))
+    .await;
+}
+
+/// Failed web sign-ins count in the same throttle as IMAP logins: after the limit, the
+/// right password is refused on both.
+#[tokio::test]
+async fn web_sign_in_shares_the_login_throttle_with_imap() {
+    let h = host(|_| {}).await;
+    let (_, https) = ports(&h);
+    let imaps = h.listeners[2];
+    run(&format!(
+        r#"
+import imaplib
+base = "https://{https}"
+for _ in range(3):
+    status, _, _ = post(base + "/account/sign-in", {{"address": "ann@example.com", "password": "wrong"}})
+    check(status == 401, status)
+status, _, body = post(base + "/account/sign-in", {{"address": "ann@example.com", "password": "secret"}})
+check(status == 429 and b"Too many failed sign-ins" in body, status, body)
+imap = imaplib.IMAP4_SSL("{ip}", {port}, ssl_context=CTX)
+try:
+    imap.login("ann@example.com", "secret")
+    check(False, "IMAP login went through a blocked throttle")
+except imaplib.IMAP4.error as e:
+    pass
+"#,
+        ip = imaps.ip(),
+        port = imaps.port()
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn metrics_show_connections_queue_and_accepted_mail_to_allowed_networks_only() {
+    let h = host(|_| {}).await;
+    let (http, _) = ports(&h);
+    h.deliver("bob@example.com", "counted").await;
+    let body = run(&format!(
+        r#"
+status, headers, body = get("http://{http}/metrics")
+check(status == 200 and headers["Content-Type"].startswith("text/plain"), status)
+print(body.decode())
+"#
+    ))
+    .await;
+    for want in [
+        "estafeta_connections_open{protocol=\"imap\"}",
+        "estafeta_connections_open{protocol=\"http\"} 1",
+        "estafeta_queue_messages 0",
+        "estafeta_queue_oldest_age_seconds 0",
+        "estafeta_smtp_messages_total{result=\"accepted\"}",
+        "estafeta_connections_total{protocol=\"smtp\"}",
+        "estafeta_store_commit_seconds_bucket",
+    ] {
+        assert!(body.contains(want), "{want} missing from:\n{body}");
+    }
+    let refused = host(|c| c.web.metrics_networks = vec!["192.0.2.0/24".into()]).await;
+    let (http, _) = ports(&refused);
+    run(&format!(
+        r#"
+status, _, body = get("http://{http}/metrics")
+check(status == 403 and b"web.metrics_networks" in body, status, body)
+"#
+    ))
+    .await;
+}
+
+/// Raw bytes on the socket: what hyper and our limits make of requests no browser sends.
+#[tokio::test]
+async fn hostile_requests_get_http_errors_and_the_server_keeps_serving() {
+    let h = host(|_| {}).await;
+    let (http, _) = ports(&h);
+    async fn exchange(at: SocketAddr, request: &[u8]) -> String {
+        let mut s = tokio::net::TcpStream::connect(at).await.expect("connect");
+        s.write_all(request).await.expect("write");
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            s.read_to_end(&mut out),
+        )
+        .await;
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    let huge_header = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Junk: {}\r\n\r\n",
+        "a".repeat(100_000)
+    );
+    let status = |r: &str| r.lines().next().unwrap_or("").to_string();
+    assert!(
+        status(&exchange(http, huge_header.as_bytes()).await).starts_with("HTTP/1.1 431"),
+        "an oversize header block"
+    );
+    assert!(
+        status(&exchange(http, b"\x16\x03\x01garbage\r\n\r\n").await).starts_with("HTTP/1.1 400"),
+        "not HTTP"
+    );
+    let big_body = format!(
+        "POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        200_000,
+        "a".repeat(200_000)
+    );
+    assert!(
+        status(&exchange(http, big_body.as_bytes()).await).starts_with("HTTP/1.1 413"),
+        "a body over the limit"
+    );
+    let promised = "POST /account/sign-in HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\nConnection: close\r\n\r\nshort";
+    assert!(
+        status(&exchange(http, promised.as_bytes()).await).starts_with("HTTP/1.1 413"),
+        "a body promised far over the limit is refused without waiting for it"
+    );
+    let fine = exchange(
+        http,
+        b"GET /account HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(status(&fine).starts_with("HTTP/1.1 200"), "{fine}");
+}
