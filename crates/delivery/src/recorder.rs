@@ -119,7 +119,10 @@ async fn write_one(store: &dyn Store, owner: &str, batch: &[RecipientUpdate]) ->
 }
 
 fn logged(batch: &[RecipientUpdate], done: AttemptRecorded) -> Vec<String> {
-    for u in batch.iter().filter(|u| !done.conflicts.contains(&u.recipient_id)) {
+    for u in batch
+        .iter()
+        .filter(|u| !done.conflicts.contains(&u.recipient_id))
+    {
         let result = match u.outcome {
             DeliveryOutcome::Delivered { .. } => "delivered",
             DeliveryOutcome::Deferred { .. } => "deferred",

@@ -124,6 +124,9 @@ pub enum UserCommand {
         /// POP3 deletes messages once downloaded (default: they stay unless the client deletes them).
         #[arg(long)]
         pop3_delete: bool,
+        /// May use the web admin pages (an `https` listener's /admin).
+        #[arg(long)]
+        admin: bool,
     },
     /// List users, of one domain or all.
     List { domain: Option<String> },
@@ -147,6 +150,12 @@ pub enum UserCommand {
         /// POP3 deletes messages once downloaded.
         #[arg(long)]
         pop3_delete: bool,
+        /// May use the web admin pages.
+        #[arg(long, conflicts_with = "no_admin")]
+        admin: bool,
+        /// May not use the web admin pages.
+        #[arg(long)]
+        no_admin: bool,
     },
 }
 

@@ -150,7 +150,10 @@ fn self_signed(hostname: &str, data_dir: &Path) -> Result<TlsSetup, TlsError> {
     let cert_path = dir.join("self-signed.crt");
     let key_path = dir.join("self-signed.key");
     let mut generated = false;
-    let renew = match (cert_path.exists() && key_path.exists(), due(&cert_path, hostname)) {
+    let renew = match (
+        cert_path.exists() && key_path.exists(),
+        due(&cert_path, hostname),
+    ) {
         (false, _) => true,
         (true, Some(why)) => {
             tracing::info!(certificate = %cert_path.display(), why, "self-signed certificate made anew");
@@ -223,7 +226,8 @@ fn generate(hostname: &str, dir: &Path, cert_path: &Path, key_path: &Path) -> Re
     if hostname != "localhost" {
         names.push("localhost".to_string());
     }
-    let failed = |e: rcgen::Error| TlsError(format!("cannot generate a self-signed certificate: {e}"));
+    let failed =
+        |e: rcgen::Error| TlsError(format!("cannot generate a self-signed certificate: {e}"));
     let mut params = rcgen::CertificateParams::new(names).map_err(failed)?;
     let now = time::OffsetDateTime::now_utc();
     // a day back, for clients whose clocks are a little behind
@@ -297,8 +301,7 @@ mod tests {
     #[test]
     fn self_signed_lasts_90_days_and_is_renewed_when_due() {
         let dir = tempfile::tempdir().unwrap();
-        TlsSetup::load_or_generate(&TlsConfig::default(), "mail.example.test", dir.path())
-            .unwrap();
+        TlsSetup::load_or_generate(&TlsConfig::default(), "mail.example.test", dir.path()).unwrap();
         let left = not_after(dir.path()) - time::OffsetDateTime::now_utc();
         assert!(
             left > time::Duration::days(89) && left <= time::Duration::days(90),
@@ -322,7 +325,9 @@ mod tests {
                 ..
             }
         ));
-        assert!(not_after(dir.path()) - time::OffsetDateTime::now_utc() <= time::Duration::days(90));
+        assert!(
+            not_after(dir.path()) - time::OffsetDateTime::now_utc() <= time::Duration::days(90)
+        );
         // a new hostname gets a certificate that names it
         let renamed =
             TlsSetup::load_or_generate(&TlsConfig::default(), "mx.example.test", dir.path())
@@ -334,7 +339,10 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(due(&dir.path().join("tls/self-signed.crt"), "mx.example.test"), None);
+        assert_eq!(
+            due(&dir.path().join("tls/self-signed.crt"), "mx.example.test"),
+            None
+        );
         assert_eq!(
             due(&dir.path().join("tls/self-signed.crt"), "mail.example.test"),
             Some("it does not name the configured hostname")

@@ -72,6 +72,8 @@ pub trait Directory: Send + Sync {
     async fn set_password(&self, address: &str, password: &str) -> Result<()>;
     async fn update_user(&self, address: &str, changes: UserChanges) -> Result<User>;
     async fn get_user(&self, address: &str) -> Result<Option<User>>;
+    /// Makes a user an administrator of the web admin pages, or not.
+    async fn set_admin(&self, address: &str, admin: bool) -> Result<()>;
     async fn list_users(&self, domain: Option<&str>) -> Result<Vec<User>>;
     /// The user if the password is right, `None` otherwise (unknown user included).
     /// Stores the user's SCRAM keys if they have none yet (users created before SCRAM).

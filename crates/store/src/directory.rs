@@ -24,10 +24,10 @@ pub const DEFAULT_FOLDERS: [(&str, Option<&str>); 6] = [
     ("Archive", Some("Archive")),
 ];
 
-const USER_COLUMNS: &str = "id, address, domain, quota_bytes, pop3_keep, created_at";
+const USER_COLUMNS: &str = "id, address, domain, quota_bytes, pop3_keep, created_at, admin";
 /// The same columns from a query where `users` is aliased `u`.
 pub(crate) const USER_COLUMNS_U: &str =
-    "u.id, u.address, u.domain, u.quota_bytes, u.pop3_keep, u.created_at";
+    "u.id, u.address, u.domain, u.quota_bytes, u.pop3_keep, u.created_at, u.admin";
 
 pub(crate) fn user_from_row(row: &AnyRow) -> Result<User> {
     Ok(User {
@@ -37,6 +37,7 @@ pub(crate) fn user_from_row(row: &AnyRow) -> Result<User> {
         quota_bytes: row.try_get("quota_bytes")?,
         pop3_keep: row.try_get::<i64, _>("pop3_keep")? != 0,
         created_at: row.try_get("created_at")?,
+        admin: row.try_get::<i64, _>("admin")? != 0,
     })
 }
 
@@ -265,6 +266,22 @@ impl Directory for SqlStore {
         let user = user_from_row(&row)?;
         w.commit().await?;
         Ok(user)
+    }
+
+    async fn set_admin(&self, address: &str, admin: bool) -> Result<()> {
+        let address = normalize(address)?;
+        let mut w = self.db.begin_write().await?;
+        let done = sqlx::query("UPDATE users SET admin = $1 WHERE address = $2")
+            .bind(i64::from(admin))
+            .bind(&address)
+            .execute(&mut *w.tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "user {address} does not exist"
+            )));
+        }
+        w.commit().await
     }
 
     async fn get_user(&self, address: &str) -> Result<Option<User>> {

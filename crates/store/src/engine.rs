@@ -134,7 +134,8 @@ impl WriteTx<'_> {
     pub async fn commit(self) -> Result<()> {
         let started = std::time::Instant::now();
         self.tx.commit().await?;
-        metrics::histogram!("estafeta_store_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("estafeta_store_commit_seconds")
+            .record(started.elapsed().as_secs_f64());
         if self.search_pending {
             self.db.search_wake.notify_one();
         }
@@ -246,7 +247,6 @@ impl Db {
 /// Octets of the SQLite file each connection reads through a memory map (1 GiB; SQLite
 /// maps at most the file's size).
 pub const SQLITE_MMAP_SIZE: u64 = 1 << 30;
-
 
 async fn open_sqlite(path: &Path, max_connections: u32) -> Result<Db> {
     let shown = path.display().to_string();

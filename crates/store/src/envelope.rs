@@ -110,6 +110,7 @@ mod tests {
             quota_bytes: 0,
             pop3_keep: true,
             created_at: 0,
+            admin: false,
         };
         let external = vec!["fwd@outside.test".into()];
         let here = to(Resolution::Deliver {

@@ -215,9 +215,13 @@ impl Mailboxes for SqlStore {
                 let prefix: &[u8] = row.try_get("prefix")?;
                 let data: &[u8] = row.try_get("data")?;
                 let size: i64 = row.try_get("size")?;
-                read.push(crate::body_reader::assemble(row.try_get("uid")?, prefix, data, size, || {
-                    row.try_get("blob_hash")
-                })?);
+                read.push(crate::body_reader::assemble(
+                    row.try_get("uid")?,
+                    prefix,
+                    data,
+                    size,
+                    || row.try_get("blob_hash"),
+                )?);
             }
             read
         };
@@ -225,8 +229,7 @@ impl Mailboxes for SqlStore {
         for (uid, mut bytes, in_pieces) in read {
             if let Some((hash, size)) = in_pieces {
                 // a body kept in pieces, put together; gone meanwhile: as if expunged
-                let Some(body) = blobs::whole(&self.db.pool, &hash, Vec::new(), size).await?
-                else {
+                let Some(body) = blobs::whole(&self.db.pool, &hash, Vec::new(), size).await? else {
                     continue;
                 };
                 bytes.extend_from_slice(&body);

@@ -34,6 +34,8 @@ pub struct User {
     /// POP3 leaves retrieved messages on the server unless the client deletes them.
     pub pop3_keep: bool,
     pub created_at: i64,
+    /// May use the admin pages.
+    pub admin: bool,
 }
 
 /// A user's SCRAM-SHA-256 keys (RFC 5802 §3): what the server needs to check a proof,

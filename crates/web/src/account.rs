@@ -11,6 +11,7 @@ use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use estafeta_net::login::{Gate, Login};
+use estafeta_store::User;
 use serde::Deserialize;
 
 use crate::WebState;
@@ -39,12 +40,16 @@ fn may_take_password(state: &WebState, client: &Client) -> bool {
         || (state.config.auth.allow_plaintext_on_loopback && client.peer.ip().is_loopback())
 }
 
-/// The signed-in user's session, if the request carries a valid one for an existing user.
-async fn signed_in(state: &WebState, headers: &HeaderMap) -> Option<(Session, Vec<u8>)> {
+/// The signed-in user's session, the web secret and the user, if the request carries a
+/// valid session of an existing user.
+pub(crate) async fn signed_in(
+    state: &WebState,
+    headers: &HeaderMap,
+) -> Option<(Session, Vec<u8>, User)> {
     let secret = state.store.web_secret().await.ok()?;
     let session = Session::from_headers(&secret, headers, estafeta_store::now())?;
     match state.store.get_user(&session.address).await {
-        Ok(Some(_)) => Some((session, secret)),
+        Ok(Some(user)) => Some((session, secret, user)),
         _ => None,
     }
 }
@@ -55,7 +60,7 @@ pub async fn show(
     headers: HeaderMap,
 ) -> Response {
     match signed_in(&state, &headers).await {
-        Some((session, secret)) => settings_page(&state, &session, &secret),
+        Some((session, secret, user)) => settings_page(&state, &session, &secret, user.admin),
         None => sign_in_page(&state, &client, StatusCode::OK, None),
     }
 }
@@ -126,7 +131,7 @@ pub async fn sign_out(
     if !session::same_origin(&headers) {
         return forbidden("This form was sent from another site.");
     }
-    if let Some((session, secret)) = signed_in(&state, &headers).await
+    if let Some((session, secret, _)) = signed_in(&state, &headers).await
         && !session.form_token_matches(&secret, &form.token)
     {
         return forbidden("This form has expired: reload the page and try again.");
@@ -140,7 +145,7 @@ pub async fn sign_out(
 
 /// The signed-in user's Apple profile.
 pub async fn profile(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
-    let Some((session, _)) = signed_in(&state, &headers).await else {
+    let Some((session, _, _)) = signed_in(&state, &headers).await else {
         return Redirect::to("/account").into_response();
     };
     match crate::mobileconfig::profile(&session.address, &state.clients) {
@@ -193,7 +198,7 @@ fn sign_in_page(
     (status, page("Sign in", &body)).into_response()
 }
 
-fn settings_page(state: &WebState, session: &Session, secret: &[u8]) -> Response {
+fn settings_page(state: &WebState, session: &Session, secret: &[u8], admin: bool) -> Response {
     let c = &state.clients;
     let host = escape(&c.hostname);
     let address = escape(&session.address);
@@ -216,6 +221,11 @@ fn settings_page(state: &WebState, session: &Session, secret: &[u8]) -> Response
         }
     }
     let token = escape(&session.form_token(secret));
+    let admin = if admin {
+        "<p><a href=\"/admin\">Administration</a>: domains, users, aliases, the queue, suppression lists.</p>\n"
+    } else {
+        ""
+    };
     let body = format!(
         "<h1>Mail settings for {address}</h1>\n\
          <p>Most mail apps set themselves up from your address and password. \
@@ -224,7 +234,7 @@ fn settings_page(state: &WebState, session: &Session, secret: &[u8]) -> Response
          <p>User name: <code>{address}</code> (the whole address), for receiving and for sending. \
          Password: your mail password. Authentication: normal password.</p>\n\
          <p>iPhone, iPad, Mac: <a href=\"/account/profile.mobileconfig\">download a profile</a> \
-         that sets up this account.</p>\n\
+         that sets up this account.</p>\n{admin}\
          <form method=\"post\" action=\"/account/sign-out\">\
          <input type=\"hidden\" name=\"token\" value=\"{token}\">\
          <button type=\"submit\">Sign out</button></form>"
@@ -235,7 +245,10 @@ fn settings_page(state: &WebState, session: &Session, secret: &[u8]) -> Response
 pub fn forbidden(why: &str) -> Response {
     (
         StatusCode::FORBIDDEN,
-        page("Refused", &format!("<p class=\"error\">{}</p>", escape(why))),
+        page(
+            "Refused",
+            &format!("<p class=\"error\">{}</p>", escape(why)),
+        ),
     )
         .into_response()
 }

@@ -26,7 +26,9 @@ pub fn requested_address(body: &str) -> Option<String> {
                 inside = true;
                 text.clear();
             }
-            Event::End(e) if inside && e.local_name().as_ref().eq_ignore_ascii_case("EMailAddress") => {
+            Event::End(e)
+                if inside && e.local_name().as_ref().eq_ignore_ascii_case("EMailAddress") =>
+            {
                 let address = text.trim();
                 return (!address.is_empty()).then(|| address.to_string());
             }

@@ -6,12 +6,13 @@
 //!
 //! Each accepted connection (TLS already up on `https`) is served by hyper's HTTP/1.1
 //! server with axum's router ([`routes`]). Bounds, beside the listener's connection limits
-//! ([`WebServer::new`]): request headers must arrive within [`HEADER_TIMEOUT`] and fit
-//! hyper's read buffer ([`MAX_HEADER_BYTES`]); a request body is at most [`MAX_BODY`]
+//! ([`WebServer::new`]): request headers must arrive within [`HEADER_TIMEOUT`] and be at
+//! most [`MAX_HEADER_BYTES`] (hyper's read buffer stops at twice that); a request body is at most [`MAX_BODY`]
 //! octets and must arrive within [`BODY_TIMEOUT`]; a connection lives at most
 //! [`CONNECTION_LIFETIME`].
 
 mod account;
+mod admin;
 mod autoconfig;
 mod autodiscover;
 mod clients;
@@ -28,15 +29,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use estafeta_config::{Config, Listener, Protocol};
-use std::net::SocketAddr;
 use estafeta_net::{AuthThrottle, Connection, ConnectionLimits, Networks, RefusalWords, Service};
 use estafeta_store::Store;
+use std::net::SocketAddr;
 
 pub use clients::ClientSettings;
 
 /// How long a client may take to send a request's headers.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
-/// hyper's read buffer, which bounds a request line and its headers.
+/// The largest request line and headers answered (hyper reads at most about twice this).
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// The largest request body read (sign-in forms, autodiscover requests).
 pub const MAX_BODY: usize = 64 * 1024;

@@ -89,8 +89,14 @@ mod tests {
     #[test]
     fn uuids_are_stable_and_well_formed() {
         let a = super::uuid("mail.example.test", "ana@example.test", "account");
-        assert_eq!(a, super::uuid("mail.example.test", "ana@example.test", "account"));
-        assert_ne!(a, super::uuid("mail.example.test", "bob@example.test", "account"));
+        assert_eq!(
+            a,
+            super::uuid("mail.example.test", "ana@example.test", "account")
+        );
+        assert_ne!(
+            a,
+            super::uuid("mail.example.test", "bob@example.test", "account")
+        );
         assert_eq!(a.len(), 36);
         assert_eq!(&a[14..15], "8", "version 8: {a}");
     }

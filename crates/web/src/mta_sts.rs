@@ -53,7 +53,10 @@ mod tests {
 
     #[test]
     fn host_names_the_domain() {
-        assert_eq!(domain_of_host("mta-sts.Example.TEST:443").as_deref(), Some("example.test"));
+        assert_eq!(
+            domain_of_host("mta-sts.Example.TEST:443").as_deref(),
+            Some("example.test")
+        );
         assert_eq!(domain_of_host("mta-sts."), None);
         assert_eq!(domain_of_host("example.test"), None);
     }

@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::html::{escape, page};
-use crate::{WebState, account};
+use crate::{WebState, account, admin};
 
 /// The client of the connection a request came on.
 #[derive(Debug, Clone, Copy)]
@@ -26,7 +26,10 @@ pub struct Client {
 pub fn router(state: Arc<WebState>) -> Router {
     Router::new()
         .route("/", get(index))
-        .route("/.well-known/autoconfig/mail/config-v1.1.xml", get(autoconfig))
+        .route(
+            "/.well-known/autoconfig/mail/config-v1.1.xml",
+            get(autoconfig),
+        )
         .route("/mail/config-v1.1.xml", get(autoconfig))
         .route("/autodiscover/autodiscover.json", get(autodiscover_json))
         .route(
@@ -39,15 +42,41 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/account/sign-in", post(account::sign_in))
         .route("/account/sign-out", post(account::sign_out))
         .route("/account/profile.mobileconfig", get(account::profile))
+        .route("/admin", get(admin::overview))
+        .route("/admin/{section}", get(admin::show).post(admin::change))
         // Outlook spells the autodiscover path in any case: the fallback matches it
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(crate::MAX_BODY))
-        .layer(axum::middleware::from_fn(body_deadline))
+        .layer(axum::middleware::from_fn(bounds))
         .with_state(state)
 }
 
-/// A request whose body has not arrived within `BODY_TIMEOUT` is answered 408.
-async fn body_deadline(request: Request, next: axum::middleware::Next) -> Response {
+/// The bounds hyper does not keep exactly: a request line and headers over
+/// `MAX_HEADER_BYTES` are answered 431 (hyper stops reading at about twice that), and a
+/// body that has not arrived within `BODY_TIMEOUT` 408.
+async fn bounds(request: Request, next: axum::middleware::Next) -> Response {
+    let head: usize = request.uri().to_string().len()
+        + request
+            .headers()
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum::<usize>();
+    if head > crate::MAX_HEADER_BYTES {
+        return (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            [(header::CONNECTION, "close")],
+            "request headers too large\n",
+        )
+            .into_response();
+    }
+    let promised = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if promised.is_some_and(|n| n > crate::MAX_BODY as u64) {
+        return too_large();
+    }
     let (parts, body) = request.into_parts();
     let bytes = match tokio::time::timeout(
         crate::BODY_TIMEOUT,
@@ -56,13 +85,20 @@ async fn body_deadline(request: Request, next: axum::middleware::Next) -> Respon
     .await
     {
         Ok(Ok(b)) => b,
-        Ok(Err(_)) => {
-            return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response();
-        }
+        Ok(Err(_)) => return too_large(),
         Err(_) => return (StatusCode::REQUEST_TIMEOUT, "request body too slow\n").into_response(),
     };
     next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
         .await
+}
+
+fn too_large() -> Response {
+    (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        [(header::CONNECTION, "close")],
+        "request body too large\n",
+    )
+        .into_response()
 }
 
 /// The host a request was sent to, lower case, without port or final dot.
@@ -232,7 +268,10 @@ async fn mta_sts(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Resp
     let Some(domain) = crate::mta_sts::domain_of_host(&host) else {
         return not_found();
     };
-    if our_domain(&state, Some(&format!("@{domain}")), "").await.is_none() {
+    if our_domain(&state, Some(&format!("@{domain}")), "")
+        .await
+        .is_none()
+    {
         return not_ours();
     }
     (
@@ -245,7 +284,10 @@ async fn mta_sts(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Resp
         .into_response()
 }
 
-async fn metrics(State(state): State<Arc<WebState>>, Extension(client): Extension<Client>) -> Response {
+async fn metrics(
+    State(state): State<Arc<WebState>>,
+    Extension(client): Extension<Client>,
+) -> Response {
     if !state.metrics_from.contains(client.peer.ip()) {
         return (
             StatusCode::FORBIDDEN,

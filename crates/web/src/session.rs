@@ -182,9 +182,15 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("mail.example.test"));
         assert!(same_origin(&h));
-        h.insert(header::ORIGIN, HeaderValue::from_static("https://mail.example.test"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://mail.example.test"),
+        );
         assert!(same_origin(&h));
-        h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.test"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://evil.test"),
+        );
         assert!(!same_origin(&h));
         h.insert(header::ORIGIN, HeaderValue::from_static("null"));
         assert!(!same_origin(&h));

@@ -315,13 +315,11 @@ async fn hostile_requests_get_http_errors_and_the_server_keeps_serving() {
     let (http, _) = ports(&h);
     async fn exchange(at: SocketAddr, request: &[u8]) -> String {
         let mut s = tokio::net::TcpStream::connect(at).await.expect("connect");
-        s.write_all(request).await.expect("write");
+        // the server may close before reading it all
+        let _ = s.write_all(request).await;
         let mut out = Vec::new();
-        let _ = tokio::time::timeout(
-            std::time::Duration::from_secs(20),
-            s.read_to_end(&mut out),
-        )
-        .await;
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_secs(20), s.read_to_end(&mut out)).await;
         String::from_utf8_lossy(&out).into_owned()
     }
     let huge_header = format!(
@@ -332,6 +330,17 @@ async fn hostile_requests_get_http_errors_and_the_server_keeps_serving() {
     assert!(
         status(&exchange(http, huge_header.as_bytes()).await).starts_with("HTTP/1.1 431"),
         "an oversize header block"
+    );
+    // far over: hyper stops reading, answers 431 and closes; the kernel may reset the
+    // connection first (the request's rest is unread), which loses the answer
+    let enormous = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Junk: {}\r\n\r\n",
+        "a".repeat(1_000_000)
+    );
+    let answer = status(&exchange(http, enormous.as_bytes()).await);
+    assert!(
+        answer.starts_with("HTTP/1.1 431") || answer.is_empty(),
+        "a header block far over the limit: {answer}"
     );
     assert!(
         status(&exchange(http, b"\x16\x03\x01garbage\r\n\r\n").await).starts_with("HTTP/1.1 400"),
@@ -357,4 +366,97 @@ async fn hostile_requests_get_http_errors_and_the_server_keeps_serving() {
     )
     .await;
     assert!(status(&fine).starts_with("HTTP/1.1 200"), "{fine}");
+}
+
+/// An administrator signs in and changes what the CLI changes; a user who is not one
+/// cannot, nor can a form without the session's token.
+#[tokio::test]
+async fn admin_pages_change_domains_users_aliases_and_suppression() {
+    let h = host(|_| {}).await;
+    h.store
+        .set_admin("bob@example.com", true)
+        .await
+        .expect("admin");
+    let (_, https) = ports(&h);
+    run(&format!(
+        r#"
+import re, urllib.parse
+base = "https://{https}"
+def sign_in(address):
+    status, headers, _ = post(base + "/account/sign-in", {{"address": address, "password": "secret"}})
+    check(status == 303, address, status)
+    return {{"Cookie": headers["Set-Cookie"].split(";")[0]}}
+bob = sign_in("bob@example.com")
+status, _, body = get(base + "/account", headers=bob)
+check(b'href="/admin"' in body, body)
+status, headers, _ = get(base + "/admin", headers=bob)
+check(status == 303 and headers["Location"] == "/admin/domains", status)
+status, _, body = get(base + "/admin/domains", headers=bob)
+check(status == 200 and b"<td>example.com</td>" in body, status, body)
+token = re.search(rb'name="token" value="([0-9a-f]+)"', body).group(1).decode()
+def change(action, **fields):
+    status, headers, _ = post(base + "/admin/" + action, dict(fields, token=token), headers=bob)
+    check(status == 303, action, status)
+    section, query = headers["Location"].split("?", 1)
+    said = urllib.parse.parse_qs(query)
+    status, _, page = get(base + section, headers=bob)
+    check(status == 200, section, status)
+    return said, page
+said, page = change("domain-add", name="Second.Test")
+check(said == {{"done": ["domain second.test added"]}}, said)
+check(b"<td>second.test</td>" in page, page)
+said, _ = change("domain-add", name="not a domain")
+check("error" in said, said)
+said, page = change("user-add", address="carol@second.test", password=" spaced pass ", quota_mb="5")
+check(said == {{"done": ["user carol@second.test added"]}}, said)
+check(b"<td>carol@second.test</td><td>5 MB</td>" in page, page)
+# the password keeps its spaces: carol signs in with it
+status, _, _ = post(base + "/account/sign-in", {{"address": "carol@second.test", "password": " spaced pass "}})
+check(status == 303, "carol", status)
+said, page = change("alias-add", address="sales@second.test", targets="carol@second.test, bob@example.com")
+check(b"<td>sales@second.test</td><td>bob@example.com</td>" in page and b"<td>carol@second.test</td>" in page, page)
+said, page = change("alias-remove", address="sales@second.test", target="bob@example.com")
+check(b"<td>sales@second.test</td><td>bob@example.com</td>" not in page, page)
+said, page = change("suppression-add", domain="example.com", address="gone@outside.test", reason="550 5.1.1 no such user")
+check(b"<td>gone@outside.test</td><td>550 5.1.1 no such user</td>" in page, page)
+said, page = change("suppression-enforce", domain="example.com", on="yes")
+check(b"refused at RCPT" in page, page)
+said, page = change("suppression-remove", domain="example.com", address="gone@outside.test")
+check(b"gone@outside.test" not in page, page)
+said, page = change("queue-retry")
+check(said == {{"done": ["0 recipients due now"]}}, said)
+check(b"0 messages queued" in page, page)
+said, _ = change("queue-delete", id="nosuchid")
+check(said == {{"error": ["nosuchid is not in the queue"]}}, said)
+said, page = change("user-admin", address="carol@second.test", admin="yes")
+check(b"<td>carol@second.test</td><td>5 MB</td><td>admin</td>" in page, page)
+said, page = change("user-remove", address="carol@second.test")
+check(b"carol@second.test</td>" not in page, page)
+# markup in what the store returns is shown as text
+said, page = change("domain-add", name="<script>x</script>")
+check(b"<script>" not in page, page)
+# refusals: no token, a wrong token, another site, not an administrator, no session
+status, _, _ = post(base + "/admin/domain-add", {{"name": "third.test"}}, headers=bob)
+check(status == 403, status)
+status, _, _ = post(base + "/admin/domain-add", {{"name": "third.test", "token": "0" * 64}}, headers=bob)
+check(status == 403, status)
+status, _, _ = post(base + "/admin/domain-add", {{"name": "third.test", "token": token}},
+                    headers=dict(bob, Origin="https://evil.test"))
+check(status == 403, status)
+ann = sign_in("ann@example.com")
+status, _, body = get(base + "/admin/users", headers=ann)
+check(status == 403 and b"for administrators" in body, status)
+status, _, _ = post(base + "/admin/domain-add", {{"name": "third.test", "token": token}}, headers=ann)
+check(status == 403, status)
+status, headers, _ = get(base + "/admin/users")
+check(status == 303 and headers["Location"] == "/account", status)
+status, _, _ = get(base + "/admin/nosuch", headers=bob)
+check(status == 404, status)
+"#
+    ))
+    .await;
+    assert!(
+        !h.store.is_local_domain("third.test").await.expect("lookup"),
+        "no refused change went through"
+    );
 }

@@ -15,6 +15,7 @@ pub async fn run(cmd: UserCommand, store: &dyn Store) -> CommandResult {
             password,
             quota,
             pop3_delete,
+            admin,
         } => {
             // Check what can be checked before asking for a password.
             let normalized = estafeta_store::address::normalize(&address)?;
@@ -34,7 +35,14 @@ pub async fn run(cmd: UserCommand, store: &dyn Store) -> CommandResult {
                     pop3_keep: !pop3_delete,
                 })
                 .await?;
-            println!("user {} added", user.address);
+            if admin {
+                store.set_admin(&user.address, true).await?;
+            }
+            println!(
+                "user {} added{}",
+                user.address,
+                if admin { " (administrator)" } else { "" }
+            );
         }
         UserCommand::List { domain } => {
             let users = store.list_users(domain.as_deref()).await?;
@@ -63,16 +71,33 @@ pub async fn run(cmd: UserCommand, store: &dyn Store) -> CommandResult {
             quota,
             pop3_keep,
             pop3_delete,
+            admin,
+            no_admin,
         } => {
             let pop3 = match (pop3_keep, pop3_delete) {
                 (true, _) => Some(true),
                 (_, true) => Some(false),
                 _ => None,
             };
-            if quota.is_none() && pop3.is_none() {
+            let admin = match (admin, no_admin) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            };
+            if quota.is_none() && pop3.is_none() && admin.is_none() {
                 return Err(Failure::new(
-                    "nothing to change: give --quota, --pop3-keep or --pop3-delete",
+                    "nothing to change: give --quota, --pop3-keep, --pop3-delete, --admin or --no-admin",
                 ));
+            }
+            if let Some(admin) = admin {
+                store.set_admin(&address, admin).await?;
+            }
+            if quota.is_none() && pop3.is_none() {
+                let user = store.get_user(&address).await?;
+                if let Some(user) = user {
+                    println!("{}", describe(&user));
+                }
+                return Ok(());
             }
             let user = store
                 .update_user(
@@ -100,7 +125,8 @@ fn describe(u: &User) -> String {
     } else {
         "pop3 deletes on download"
     };
-    format!("{}  {quota}  {pop3}", u.address)
+    let admin = if u.admin { "  administrator" } else { "" };
+    format!("{}  {quota}  {pop3}{admin}", u.address)
 }
 
 pub fn human_size(bytes: i64) -> String {
