@@ -124,6 +124,28 @@ fn directory_management_round_trip() {
         env.ok(&["user", "list", "example.com"], "")
             .contains("bob@example.com  quota 500M")
     );
+    assert_eq!(
+        env.ok(&["user", "set", "bob@example.com", "--admin"], ""),
+        "bob@example.com  quota 500M  pop3 keeps mail  administrator\n"
+    );
+    assert_eq!(
+        env.ok(&["user", "set", "bob@example.com", "--no-admin"], ""),
+        "bob@example.com  quota 500M  pop3 keeps mail\n"
+    );
+    assert_eq!(
+        env.ok(
+            &[
+                "user",
+                "add",
+                "boss@example.com",
+                "--admin",
+                "--password-stdin"
+            ],
+            "pw\n"
+        ),
+        "user boss@example.com added (administrator)\n"
+    );
+    env.ok(&["user", "remove", "boss@example.com"], "");
     assert_eq!(env.ok(&["queue", "list"], ""), "queue is empty\n");
     env.ok(&["alias", "remove", "team@example.com"], "");
     env.ok(&["alias", "remove", "@example.com"], "");
