@@ -8,10 +8,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use estafeta_store::{AttemptRecorded, DeliveryOutcome, RecipientUpdate, Store};
+use estafeta_store::{
+    AttemptRecorded, DeliveryFailure, DeliveryOutcome, RecipientUpdate, StatEvent, Store,
+};
 use tokio::sync::{Notify, mpsc};
 
 use crate::dsn::DsnBuilder;
+use crate::outcome::Job;
 use crate::queues::Queues;
 use crate::reports;
 
@@ -23,6 +26,8 @@ const LOOK_AGAIN: Duration = Duration::from_secs(5);
 /// The workers' side.
 pub struct Recorder {
     tx: mpsc::UnboundedSender<Vec<RecipientUpdate>>,
+    /// Where the outcomes are counted for the statistics.
+    store: Arc<dyn Store>,
 }
 
 impl Recorder {
@@ -36,6 +41,7 @@ impl Recorder {
         wake: Arc<Notify>,
     ) -> Recorder {
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<RecipientUpdate>>();
+        let counter = store.clone();
         tokio::spawn(async move {
             // at start, what a process that stopped left owed
             let mut owed_left = true;
@@ -64,16 +70,57 @@ impl Recorder {
                 wake.notify_one();
             }
         });
-        Recorder { tx }
+        Recorder { tx, store: counter }
     }
 
-    /// Queues updates for writing.
-    pub fn record(&self, updates: Vec<RecipientUpdate>) {
+    /// Queues the updates of `job`'s recipients for writing, and counts them for the
+    /// statistics (under the sending user's domain, else the sender's; deferrals and
+    /// bounces with their replies).
+    pub fn record(&self, job: &Job, updates: Vec<RecipientUpdate>) {
         if updates.is_empty() {
             return;
         }
+        self.count(job, &updates);
         if self.tx.send(updates).is_err() {
             tracing::error!("the delivery recorder has stopped: outcomes not written");
+        }
+    }
+}
+
+impl Recorder {
+    fn count(&self, job: &Job, updates: &[RecipientUpdate]) {
+        let message = &job.message;
+        let user = message.auth_user.as_deref().unwrap_or("");
+        let domain = user
+            .rsplit_once('@')
+            .or_else(|| message.sender.rsplit_once('@'))
+            .map_or("", |(_, d)| d);
+        let now = estafeta_store::now();
+        for u in updates {
+            let (event, reply, bounced) = match &u.outcome {
+                DeliveryOutcome::Delivered { .. } => (StatEvent::Delivered, None, false),
+                DeliveryOutcome::Deferred { reply, .. } => {
+                    (StatEvent::Deferred, Some(reply), false)
+                }
+                DeliveryOutcome::Failed { reply } => (StatEvent::Bounced, Some(reply), true),
+            };
+            self.store.count(event, domain, user, 1);
+            if let Some(reply) = reply {
+                let recipient = job
+                    .recipients
+                    .iter()
+                    .find(|r| r.id == u.recipient_id)
+                    .map(|r| r.address.clone())
+                    .unwrap_or_default();
+                self.store.failure(DeliveryFailure {
+                    at: now,
+                    queue_id: message.id.clone(),
+                    sender: message.sender.clone(),
+                    recipient,
+                    reply: reply.clone(),
+                    bounced,
+                });
+            }
         }
     }
 }

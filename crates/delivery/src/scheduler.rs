@@ -251,7 +251,8 @@ fn record_already_failed(
             body: body.cloned(),
         };
         let _span = tracing::info_span!("delivery", queue_id = %message.id).entered();
-        ctx.recorder.record(outcome::already_failed(&job, now()));
+        ctx.recorder
+            .record(&job, outcome::already_failed(&job, now()));
     }
     rest
 }

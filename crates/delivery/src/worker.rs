@@ -72,7 +72,7 @@ async fn work(ctx: &DeliveryContext, dest: &Destination, key: &str) {
                 } else {
                     outcome::all_deferred(&ctx.settings, &job, &via, &no.reason, now())
                 };
-                ctx.recorder.record(updates);
+                ctx.recorder.record(&job, updates);
             }
             return;
         }
@@ -108,7 +108,7 @@ async fn work(ctx: &DeliveryContext, dest: &Destination, key: &str) {
                     &format!("4.3.0 cannot read the queued message: {e}"),
                     now(),
                 );
-                ctx.recorder.record(updates);
+                ctx.recorder.record(&job, updates);
                 next = ctx.queues.next(key);
                 continue;
             }
@@ -117,7 +117,7 @@ async fn work(ctx: &DeliveryContext, dest: &Destination, key: &str) {
             // a loop: sending it on would only make it go round again
             let updates =
                 span.in_scope(|| outcome::all_failed(&job, &Via::default(), &reason, now()));
-            ctx.recorder.record(updates);
+            ctx.recorder.record(&job, updates);
             next = ctx.queues.next(key);
             continue;
         }
@@ -139,7 +139,7 @@ async fn work(ctx: &DeliveryContext, dest: &Destination, key: &str) {
                         } else {
                             outcome::all_deferred(&ctx.settings, &job, &no.via, &no.reason, now())
                         };
-                        ctx.recorder.record(updates);
+                        ctx.recorder.record(&job, updates);
                     }
                     if let Some(s) = sessions {
                         s.save(&ctx.store);
@@ -168,7 +168,7 @@ async fn work(ctx: &DeliveryContext, dest: &Destination, key: &str) {
                 )
             }
         });
-        ctx.recorder.record(updates);
+        ctx.recorder.record(&job, updates);
         if result.is_err() {
             session = None; // the client is unusable; the next job connects again
         }

@@ -159,6 +159,11 @@ impl Bound {
             store.clone(),
             stopped.clone(),
         ));
+        // delivery statistics counted in memory, written every few seconds
+        tokio::spawn(estafeta_store::stats::flush_in_background(
+            store.clone(),
+            stopped.clone(),
+        ));
         let imap = ImapServer::new(&config, store.clone(), tls.clone(), throttle.clone());
         let pop3 = Pop3Server::new(&config, store.clone(), tls.clone(), throttle.clone());
         let (imap, pop3): (Arc<dyn Service>, Arc<dyn Service>) = (Arc::new(imap), Arc::new(pop3));
@@ -241,6 +246,9 @@ impl RunningServer {
                 seconds = DELIVERY_GRACE.as_secs(),
                 "delivery still sending: its leases will expire and be taken up again"
             );
+        }
+        if let Err(e) = self.store.flush_stats().await {
+            tracing::warn!(error = %e, "the last statistics were not written");
         }
         self.store.close().await;
     }

@@ -293,6 +293,7 @@ pub(crate) async fn accept_in(
                     ret: m.ret,
                     size: m.body.len() as i64,
                     created_at: created,
+                    auth_user: m.auth_user.clone(),
                     recipients,
                 },
             });

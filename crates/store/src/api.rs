@@ -25,6 +25,7 @@ pub trait Store:
     + Changes
     + Metadata
     + SearchIndex
+    + crate::stats::Statistics
 {
     /// "sqlite" or "postgres".
     fn engine_name(&self) -> &'static str;

@@ -67,6 +67,8 @@ pub(crate) struct Db {
     pub scram_secret: tokio::sync::OnceCell<Vec<u8>>,
     /// The SRS secret (`server_secrets` row `srs`), read once.
     pub srs_secret: tokio::sync::OnceCell<Vec<u8>>,
+    /// Delivery statistics counted and not written yet (`stats.rs`).
+    pub stats: crate::stats::StatsBuffer,
     /// The web sign-in secret (`server_secrets` row `web`), read once.
     pub web_secret: tokio::sync::OnceCell<Vec<u8>>,
 }
@@ -170,6 +172,7 @@ impl Db {
             scram_secret: tokio::sync::OnceCell::new(),
             srs_secret: tokio::sync::OnceCell::new(),
             web_secret: tokio::sync::OnceCell::new(),
+            stats: Default::default(),
         }
     }
 

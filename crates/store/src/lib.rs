@@ -33,6 +33,7 @@ mod scram_keys;
 mod search;
 mod sent;
 mod sql_store;
+pub mod stats;
 mod suppression;
 mod tls_results;
 
@@ -54,6 +55,7 @@ pub use scram_keys::ITERATIONS as SCRAM_ITERATIONS;
 pub use search::{INDEX_BATCH, MAX_INDEXED_NEEDLE, index_in_background};
 pub use sent::{MAX_LOOKUP_IDS, SENT_RETENTION_SECS};
 pub use sql_store::SqlStore;
+pub use stats::{DeliveryFailure, StatCount, StatEvent, Statistics};
 
 /// Opens the store described by `options`, running migrations.
 pub async fn open(options: &StoreOptions) -> Result<Arc<dyn Store>> {

@@ -342,6 +342,8 @@ pub struct QueuedMessage {
     pub ret: Option<Ret>,
     pub size: i64,
     pub created_at: i64,
+    /// The user who submitted it (SMTP AUTH), if one did.
+    pub auth_user: Option<String>,
     pub recipients: Vec<QueueRecipient>,
 }
 

@@ -77,11 +77,12 @@ fn message_from_row(row: &AnyRow, recipients: Vec<QueueRecipient>) -> Result<Que
             .and_then(Ret::parse),
         size: row.try_get("size")?,
         created_at: row.try_get("created_at")?,
+        auth_user: row.try_get("auth_user")?,
         recipients,
     })
 }
 
-const MESSAGE_COLUMNS: &str = "id, blob_hash, sender, envid, ret, size, created_at";
+const MESSAGE_COLUMNS: &str = "id, blob_hash, sender, envid, ret, size, created_at, auth_user";
 
 #[async_trait]
 impl Queue for SqlStore {

@@ -66,6 +66,7 @@ conformance!(
     store_flags_and_changes_since,
     quota_is_enforced,
     metadata_entries,
+    statistics_add_up_across_flushes,
 );
 
 conformance!(
@@ -770,6 +771,54 @@ fn suppression(domain: &str, address: &str, reason: &str) -> NewSuppression {
         address: address.into(),
         reason: reason.into(),
     }
+}
+
+async fn statistics_add_up_across_flushes(store: Arc<dyn Store>) {
+    use estafeta_store::{DeliveryFailure, StatEvent};
+    assert_eq!(store.flush_stats().await.unwrap(), 0, "nothing counted");
+    store.count(StatEvent::Accepted, "Example.com", "bob@example.com", 2);
+    store.count(StatEvent::Accepted, "example.com", "bob@example.com", 1);
+    store.count(StatEvent::Refused, "", "", 4);
+    let failure = |n: i64| DeliveryFailure {
+        at: n,
+        queue_id: format!("Q{n}"),
+        sender: "bob@example.com".into(),
+        recipient: "x@outside.test".into(),
+        reply: format!("450 4.2.0 try later ({n})"),
+        bounced: n % 2 == 0,
+    };
+    store.failure(failure(1));
+    assert_eq!(store.flush_stats().await.unwrap(), 2);
+    store.count(StatEvent::Accepted, "example.com", "bob@example.com", 5);
+    store.failure(failure(2));
+    store.flush_stats().await.unwrap();
+    let hour = estafeta_store::now() / 3600 * 3600;
+    let mut rows = store.stats_since(hour - 3600).await.unwrap();
+    rows.sort_by_key(|r| r.event);
+    let got: Vec<(String, String, StatEvent, i64)> = rows
+        .iter()
+        .map(|r| (r.domain.clone(), r.user.clone(), r.event, r.count))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "example.com".into(),
+                "bob@example.com".into(),
+                StatEvent::Accepted,
+                8
+            ),
+            (String::new(), String::new(), StatEvent::Refused, 4),
+        ]
+    );
+    assert!(rows.iter().all(|r| r.hour == hour || r.hour == hour - 3600));
+    assert!(store.stats_since(hour + 3600).await.unwrap().is_empty());
+    assert_eq!(
+        store.recent_failures(10).await.unwrap(),
+        vec![failure(2), failure(1)],
+        "newest first"
+    );
+    assert_eq!(store.recent_failures(1).await.unwrap(), vec![failure(2)]);
 }
 
 async fn tls_results_add_up_and_are_taken_once(store: Arc<dyn Store>) {

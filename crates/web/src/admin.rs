@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use estafeta_store::{NewSuppression, NewUser, Store, UserChanges};
 
@@ -20,7 +20,8 @@ use crate::html::{escape, page};
 use crate::session::{self, Session};
 
 /// The sections, in the order of the menu.
-const SECTIONS: [(&str, &str); 5] = [
+const SECTIONS: [(&str, &str); 6] = [
+    ("statistics", "Statistics"),
     ("domains", "Domains"),
     ("users", "Users"),
     ("aliases", "Aliases"),
@@ -46,11 +47,13 @@ async fn admin(state: &WebState, headers: &HeaderMap) -> Result<(Session, Vec<u8
 pub struct Said {
     done: Option<String>,
     error: Option<String>,
+    /// The statistics of one domain only.
+    domain: Option<String>,
 }
 
 pub async fn overview(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {
     match admin(&state, &headers).await {
-        Ok(_) => Redirect::to("/admin/domains").into_response(),
+        Ok(_) => Redirect::to("/admin/statistics").into_response(),
         Err(r) => r,
     }
 }
@@ -67,7 +70,24 @@ pub async fn show(
     };
     let token = escape(&session.form_token(&secret));
     let store = &*state.store;
+    if section == "statistics.csv" {
+        return match crate::statistics::csv(store).await {
+            Ok(csv) => (
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"estafeta-statistics.csv\"",
+                    ),
+                ],
+                csv,
+            )
+                .into_response(),
+            Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+        };
+    }
     let body = match section.as_str() {
+        "statistics" => crate::statistics::page(store, said.domain.as_deref()).await,
         "domains" => domains(store, &token).await,
         "users" => users(store, &token).await,
         "aliases" => aliases(store, &token).await,
@@ -130,7 +150,7 @@ fn hidden(name: &str, value: &str) -> String {
     )
 }
 
-fn date(unix: i64) -> String {
+pub(crate) fn date(unix: i64) -> String {
     let secs = unix.rem_euclid(86_400);
     let days = unix.div_euclid(86_400);
     // civil date from days since 1970-01-01 (Howard Hinnant's algorithm)
@@ -539,7 +559,7 @@ async fn apply(store: &dyn Store, action: &str, field: &Fields<'_>) -> Result<St
 }
 
 /// `application/x-www-form-urlencoded` value encoding (unreserved characters kept).
-fn url_encode(s: &str) -> String {
+pub(crate) fn url_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

@@ -22,6 +22,7 @@ mod mobileconfig;
 pub mod mta_sts;
 mod routes;
 mod session;
+mod statistics;
 
 use std::borrow::Cow;
 use std::sync::Arc;

@@ -390,7 +390,7 @@ bob = sign_in("bob@example.com")
 status, _, body = get(base + "/account", headers=bob)
 check(b'href="/admin"' in body, body)
 status, headers, _ = get(base + "/admin", headers=bob)
-check(status == 303 and headers["Location"] == "/admin/domains", status)
+check(status == 303 and headers["Location"] == "/admin/statistics", status)
 status, _, body = get(base + "/admin/domains", headers=bob)
 check(status == 200 and b"<td>example.com</td>" in body, status, body)
 token = re.search(rb'name="token" value="([0-9a-f]+)"', body).group(1).decode()
@@ -459,4 +459,55 @@ check(status == 404, status)
         !h.store.is_local_domain("third.test").await.expect("lookup"),
         "no refused change went through"
     );
+}
+
+/// Mail accepted and refused over SMTP shows on the statistics page, in its CSV, and
+/// under its domain.
+#[tokio::test]
+async fn statistics_page_counts_accepted_delivered_and_refused_mail() {
+    let h = host(|_| {}).await;
+    h.store
+        .set_admin("bob@example.com", true)
+        .await
+        .expect("admin");
+    h.deliver("ann@example.com", "counted").await;
+    let (_, https) = ports(&h);
+    run(&format!(
+        r#"
+import smtplib
+with smtplib.SMTP("{smtp_ip}", {smtp_port}) as s:
+    s.ehlo("client.test")
+    s.mail("someone@outside.test")
+    code, _ = s.rcpt("nobody@example.com")
+    check(code == 550, code)
+    s.rset()
+base = "https://{https}"
+status, headers, _ = post(base + "/account/sign-in", {{"address": "bob@example.com", "password": "secret"}})
+bob = {{"Cookie": headers["Set-Cookie"].split(";")[0]}}
+status, headers, _ = get(base + "/admin", headers=bob)
+check(status == 303 and headers["Location"] == "/admin/statistics", status)
+status, _, body = get(base + "/admin/statistics", headers=bob)
+text = body.decode()
+check(status == 200 and "<svg" in text and "<script" not in text, status)
+# the current hour: 1 accepted, 1 delivered, 0 deferred, 0 bounced, 1 refused
+check("<td>1</td><td>1</td><td>0</td><td>0</td><td>1</td></tr>" in text, text)
+check('<a href="/admin/statistics?domain=example.com">example.com</a></td><td>1</td><td>1</td>' in text, text)
+status, _, body = get(base + "/admin/statistics?domain=example.com", headers=bob)
+check("<td>1</td><td>1</td><td>0</td><td>0</td><td>0</td></tr>" in body.decode(), body)
+status, headers, body = get(base + "/admin/statistics.csv", headers=bob)
+check(status == 200 and headers["Content-Type"].startswith("text/csv"), status)
+lines = body.decode().split("\r\n")
+check(lines[0] == "hour,domain,user,event,count", lines[0])
+rows = sorted(l.split(",", 1)[1] for l in lines[1:] if l)
+check(rows == [",,refused,1", "example.com,,accepted,1", "example.com,,delivered,1"], rows)
+# not for other users
+status, headers, _ = post(base + "/account/sign-in", {{"address": "ann@example.com", "password": "secret"}})
+ann = {{"Cookie": headers["Set-Cookie"].split(";")[0]}}
+status, _, _ = get(base + "/admin/statistics.csv", headers=ann)
+check(status == 403, status)
+"#,
+        smtp_ip = h.smtp.ip(),
+        smtp_port = h.smtp.port()
+    ))
+    .await;
 }

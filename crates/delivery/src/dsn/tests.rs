@@ -14,6 +14,7 @@ fn message(sender: &str, ret: Option<&str>) -> QueuedMessage {
         ret: ret.and_then(Ret::parse),
         size: 0,
         created_at: 1_700_000_000,
+        auth_user: None,
         recipients: Vec::new(),
     }
 }

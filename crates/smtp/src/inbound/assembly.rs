@@ -12,7 +12,7 @@
 //! `Authentication-Results:` above our `Received:`.
 
 use estafeta_config::DmarcAction;
-use estafeta_store::{Accept, now, return_path};
+use estafeta_store::{Accept, StatEvent, now, return_path};
 use estafeta_trust::Action;
 use estafeta_trust::dmarc_report::Done;
 
@@ -331,6 +331,7 @@ async fn commit(
     }
     std::mem::take(&mut envelope.held).keep();
     metrics::counter!("estafeta_smtp_messages_total", "result" => "accepted").increment(1);
+    count_accepted(shared, client, &envelope, &placed);
     metrics::counter!("estafeta_smtp_recipients_total").increment(envelope.rcpts.len() as u64);
     tracing::info!(
         queue_id = %envelope.id,
@@ -351,4 +352,49 @@ async fn commit(
         reports::record(&*shared.store, &envelope.id, &report).await;
     }
     Ok(format!("250 2.0.0 Ok: queued as {}", envelope.id))
+}
+
+/// Counts the accepted recipients for the statistics: under the user's domain for mail a
+/// user sends, else under the recipient's domain when it is ours (local recipients),
+/// else under no domain (relayed for a trusted network); those put in a mailbox now are
+/// delivered too.
+fn count_accepted(
+    shared: &SmtpState,
+    client: &Client<'_>,
+    envelope: &Transaction,
+    placed: &Placement,
+) {
+    let store = &shared.store;
+    let local: Vec<&str> = placed
+        .room
+        .iter()
+        .map(|u| u.domain.as_str())
+        .chain(placed.failed.iter().map(|f| domain_of(&f.address)))
+        .collect();
+    match client.user {
+        Some(u) => {
+            let n = envelope.rcpts.len() as i64;
+            store.count(StatEvent::Accepted, &u.domain, &u.address, n);
+            store.count(
+                StatEvent::Delivered,
+                &u.domain,
+                &u.address,
+                placed.room.len() as i64,
+            );
+        }
+        None => {
+            for d in &local {
+                store.count(StatEvent::Accepted, d, "", 1);
+            }
+            for u in &placed.room {
+                store.count(StatEvent::Delivered, &u.domain, "", 1);
+            }
+            let others = envelope.rcpts.len().saturating_sub(local.len());
+            store.count(StatEvent::Accepted, "", "", others as i64);
+        }
+    }
+}
+
+fn domain_of(address: &str) -> &str {
+    address.rsplit_once('@').map_or("", |(_, d)| d)
 }

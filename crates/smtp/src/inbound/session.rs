@@ -32,7 +32,7 @@ use tokio::time::Instant;
 
 use estafeta_config::{ListenerTls, Protocol};
 use estafeta_net::Connection;
-use estafeta_store::User;
+use estafeta_store::{StatEvent, User};
 use smtp_proto::{
     AUTH_LOGIN, AUTH_PLAIN, AUTH_SCRAM_SHA_256, AUTH_SCRAM_SHA_256_PLUS, Error as ParseError,
     Request,
@@ -581,6 +581,7 @@ impl Session {
         };
         match verdict {
             Verdict::Refuse(reply) => {
+                self.count_refused(1);
                 self.say(&reply);
                 return;
             }
@@ -706,6 +707,7 @@ impl Session {
         // the same rules as DATA, answered after the LAST chunk
         if let Some(reply) = tx.check.finish().refusal(max) {
             tracing::info!(queue_id = %tx.transaction.id, problems = ?tx.check.problems, "message refused");
+            self.count_refused(tx.transaction.rcpts.len());
             self.say(&reply);
             return Ok(Next::Continue);
         }
@@ -717,14 +719,31 @@ impl Session {
     /// Assembles and stores the message; the reply is 250 only once the store's commit
     /// is durable.
     async fn deliver(&mut self, tx: Tx, spool: Spool) -> String {
+        let recipients = tx.transaction.rcpts.len();
         let stored = assembly::store(&self.shared, &self.client(), tx.transaction, spool).await;
         match stored {
             Ok(reply) => {
                 self.accepted += 1;
                 reply
             }
-            Err(refusal) => refusal,
+            Err(refusal) => {
+                self.count_refused(recipients);
+                refusal
+            }
         }
+    }
+
+    /// Counts refused recipients for the statistics: under the user's domain when one is
+    /// logged in, else under no domain (a refused recipient's domain may not be ours, and
+    /// a stranger could make up any number of them).
+    fn count_refused(&self, recipients: usize) {
+        let (domain, user) = match &self.user {
+            Some(u) => (u.domain.as_str(), u.address.as_str()),
+            None => ("", ""),
+        };
+        self.shared
+            .store
+            .count(StatEvent::Refused, domain, user, recipients as i64);
     }
 }
 
