@@ -19,8 +19,9 @@
 # builds against Debian 12's dovecot-dev 2.3.19 (the next, f4f39aa, follows a 2.4 API):
 #   git clone https://github.com/dovecot/imaptest /tmp/imaptest.git    (or any snapshot)
 #   mkdir DIR && git --git-dir=/tmp/imaptest.git archive 924f619 | tar -x -C DIR
-# The tree is copied to IMAPTEST_BUILD and edited there with sed: imap_parser_create()
-# gets 2.3's fourth argument (NULL parameters), and a `version` file stands in for .git.
+# The tree is copied to IMAPTEST_BUILD and edited there: imap_parser_create() gets 2.3's
+# fourth argument (NULL parameters), own_flags' keyword owners are respected by the
+# client that sets a keyword (see build_imaptest), and a `version` file stands in for .git.
 set -euo pipefail
 BENCH=imaptest
 source "$(dirname "$0")/lib.sh"
@@ -60,6 +61,29 @@ build_imaptest() {
         "$IMAPTEST_BUILD"/src/{commands.c,imap-client.c,test-parser.c}
     [ "$(grep -c 'imap_parser_create(.*(size_t)-1, NULL)' "$IMAPTEST_BUILD"/src/{commands.c,imap-client.c,test-parser.c} \
         | awk -F: '{s += $2} END {print s}')" -eq 3 ] || die "the imap_parser_create() edit did not apply"
+    # own_flags: imaptest lets a client set a keyword it does not own when the keyword is
+    # not in its view yet, then the keyword's owner (chosen when it is first told) reports
+    # "Owned keyword changed" against the server (docs/conformance.md, "own_flags"). Only
+    # the owner may set a keyword, whether the client's view has it or not:
+    (cd "$IMAPTEST_BUILD" && patch -s -p1) <<'PATCH' || die "the own_flags edit did not apply"
+--- a/src/mailbox.c
++++ b/src/mailbox.c
+@@ -454,6 +454,14 @@
+ 			/* not our keyword, can't set it */
+ 			continue;
+ 		}
++		if (storage->assign_flag_owners && kw == NULL &&
++		    mailbox_keyword_name_get(storage, keywords[i])->
++		    owner_client_idx1 != client_idx + 1) {
++			/* not yet in our view, but the keyword may already
++			   have an owner (or gets one now): only the owner
++			   may set it */
++			continue;
++		}
+ 		if (str_len(str) != 0)
+ 			str_append_c(str, ' ');
+ 		str_append(str, keywords[i]);
+PATCH
     echo "0.0.0-924f619-estafeta" > "$IMAPTEST_BUILD/version"
     if ! (cd "$IMAPTEST_BUILD" && autoreconf -i && ./configure --with-dovecot=/usr/lib/dovecot && make) \
         >"$IMAPTEST_BUILD/build.log" 2>&1; then

@@ -106,6 +106,39 @@ async fn a_store_on_a_message_expunged_meanwhile_is_kept_until_its_expunge() {
     assert!(r.contains("* 1 FETCH (UID 2 FLAGS (\\Recent))"), "{r}");
 }
 
+/// imaptest's own_flags "Owned keyword changed", mid-run: a keyword no message carried any
+/// more was left out of FLAGS for sessions selecting after that (and never told to those
+/// selected before it was first used), so imaptest's clients took it for an unknown keyword
+/// anyone may set. Once told for a mailbox, a keyword stays offered, as in Dovecot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyword_once_told_stays_in_flags_for_every_session() {
+    let h = Harness::start().await;
+    h.deliver("bob@example.com", "one").await;
+    let mut a = h.logged_in("bob@example.com").await;
+    let mut b = h.logged_in("bob@example.com").await;
+    a.run("s", "SELECT INBOX").await;
+    b.run("s", "SELECT INBOX").await;
+    a.run("k", "STORE 1 +FLAGS.SILENT ($Work)").await;
+    a.run("r", "STORE 1 -FLAGS.SILENT ($Work)").await;
+    // a -FLAGS of a keyword no message has changes no message, and still creates it
+    let r = a.run("n", "STORE 1 -FLAGS ($New)").await;
+    assert!(r.contains("$New $Work)\r\n"), "{r}");
+    // b, selected before either was used, is told both at its next command
+    let r = b.run("n", "NOOP").await;
+    assert!(
+        r.contains("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $New $Work)\r\n"),
+        "{r}"
+    );
+    // and a new session at SELECT, though no message carries either
+    let mut c = h.logged_in("bob@example.com").await;
+    let r = c.run("s", "SELECT INBOX").await;
+    assert!(
+        r.contains("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $New $Work)\r\n"),
+        "{r}"
+    );
+    assert!(r.contains("$New $Work \\*)] flags permitted"), "{r}");
+}
+
 async fn append(c: &mut Client, message: &str) {
     c.send(&format!(
         "a APPEND INBOX {{{}+}}\r\n{message}\r\n",

@@ -70,6 +70,8 @@ struct ImapState {
     settings: ImapSettings,
     snapshots: snapshots::Snapshots,
     summaries: summaries::SummaryCache,
+    /// The keywords told for each mailbox, offered again at its next SELECT.
+    keywords: keywords::KeywordMemory,
     connections: Arc<ConnectionLimits>,
     /// Commands per minute per client before login.
     commands: CommandBudget,
@@ -118,6 +120,7 @@ impl ImapServer {
                 settings,
                 snapshots: Default::default(),
                 summaries: Default::default(),
+                keywords: Default::default(),
             }),
         }
     }

@@ -67,7 +67,9 @@ impl Session {
             let seen = std::iter::once(&named)
                 .chain(changed_flags)
                 .chain(unchanged_flags);
-            if view.keywords.learn(seen) {
+            let key = (view.mailbox.id, view.mailbox.uidvalidity);
+            let learnt = view.keywords.learn(seen);
+            if learnt | self.shared.keywords.share(key, &mut view.keywords) {
                 lines.extend(view.keywords.lines(view.read_only));
             }
             let changed: HashMap<u32, &Flags> =

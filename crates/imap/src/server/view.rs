@@ -72,7 +72,11 @@ impl Session {
                 return;
             }
         };
-        let keywords = Keywords::of(entries.iter().map(|e| &e.flags));
+        let mut keywords = Keywords::of(entries.iter().map(|e| &e.flags));
+        // and those told before for the mailbox, carried by no message any more
+        self.shared
+            .keywords
+            .share((mailbox.id, mailbox.uidvalidity), &mut keywords);
         let mut recent = Recent::default();
         match recent::take(&*self.shared.store, &mailbox, read_only).await {
             Ok(taken) => recent.add(taken),
@@ -226,11 +230,20 @@ impl Session {
                 }
             }
         };
+        // keywords other sessions told for the mailbox (a `-FLAGS ($new)` changes no message)
+        let key = (id, view.mailbox.uidvalidity);
+        let mut new_keyword = self.shared.keywords.share(key, &mut view.keywords);
         if vanished.is_empty()
             && changed.is_empty()
             && (view.pending_expunge.is_empty() || !allow_expunge)
         {
             view.modseq = now.highestmodseq;
+            if new_keyword {
+                let lines = view.keywords.lines(view.read_only);
+                for l in lines {
+                    self.line(&l);
+                }
+            }
             return Vec::new();
         }
         let mut out = Vec::new();
@@ -268,7 +281,10 @@ impl Session {
         let mut added = false;
         let mut new_uids = Vec::new();
         // keywords new to this view, from the changed entries only (not the whole list)
-        let new_keyword = view.keywords.learn(changed.iter().map(|e| &e.flags));
+        if view.keywords.learn(changed.iter().map(|e| &e.flags)) {
+            self.shared.keywords.share(key, &mut view.keywords);
+            new_keyword = true;
+        }
         for e in changed {
             match known.get(&e.uid) {
                 Some(&i) => {
