@@ -89,6 +89,56 @@ pub fn generate(algorithm: Algorithm) -> Result<NewKey, String> {
     })
 }
 
+/// Makes a key pair for `domain` and stores it, signing from now on; `selector` `None`
+/// names it `ALGORITHM-YYYYMMDD` (`-2`, `-3`… when that is taken: two in a day). The
+/// `estafeta dkim` commands and the admin pages make keys here.
+pub async fn create_key(
+    store: &dyn estafeta_store::Store,
+    domain: &str,
+    selector: Option<&str>,
+    algorithm: Algorithm,
+) -> Result<DkimKey, String> {
+    let selector = match selector {
+        Some(s) => s.to_string(),
+        None => unused_selector(store, domain, algorithm)
+            .await
+            .map_err(|e| e.to_string())?,
+    };
+    let made = generate(algorithm)?;
+    store
+        .add_dkim_key(estafeta_store::NewDkimKey {
+            domain: domain.to_string(),
+            selector,
+            algorithm: algorithm.name().to_string(),
+            private_key: made.private_key,
+            public_key: made.public_key,
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn unused_selector(
+    store: &dyn estafeta_store::Store,
+    domain: &str,
+    algorithm: Algorithm,
+) -> Result<String, estafeta_store::StoreError> {
+    let taken: Vec<String> = store
+        .list_dkim_keys(Some(domain))
+        .await?
+        .into_iter()
+        .map(|k| k.selector)
+        .collect();
+    let (y, m, d) = estafeta_net::dates::civil_from_days(estafeta_store::now() / 86_400);
+    let base = format!("{}-{y:04}{m:02}{d:02}", algorithm.name());
+    let mut selector = base.clone();
+    let mut n = 1;
+    while taken.contains(&selector) {
+        n += 1;
+        selector = format!("{base}-{n}");
+    }
+    Ok(selector)
+}
+
 /// The TXT record that publishes `key`: its name and its value.
 pub fn dns_record(key: &DkimKey) -> (String, String) {
     let k = if key.algorithm == "ed25519" {

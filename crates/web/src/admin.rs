@@ -1,6 +1,6 @@
 //! The admin pages, for users marked admin (`estafeta user add … --admin`, `user set
-//! --admin`): domains, users (quota, password, admin), aliases, the queue (retry,
-//! delete) and suppression lists, each a page with its list and its forms. They sign in
+//! --admin`): domains, users (quota, password, admin), aliases, DKIM keys (generate,
+//! retire, remove), the queue (retry, delete) and suppression lists, each a page with its list and its forms. They sign in
 //! on the account page; every change is a POST with the session's form token, answered
 //! with a redirect back to the section and a line saying what was done (or what was
 //! wrong, in the store's words, which are the CLI's).
@@ -20,11 +20,12 @@ use crate::html::{escape, page};
 use crate::session::{self, Session};
 
 /// The sections, in the order of the menu.
-const SECTIONS: [(&str, &str); 6] = [
+const SECTIONS: [(&str, &str); 7] = [
     ("statistics", "Statistics"),
     ("domains", "Domains"),
     ("users", "Users"),
     ("aliases", "Aliases"),
+    ("dkim", "DKIM keys"),
     ("queue", "Queue"),
     ("suppression", "Suppression lists"),
 ];
@@ -91,6 +92,7 @@ pub async fn show(
         "domains" => domains(store, &token).await,
         "users" => users(store, &token).await,
         "aliases" => aliases(store, &token).await,
+        "dkim" => dkim(store, &token).await,
         "queue" => queue(store, &token).await,
         "suppression" => suppression(store, &token).await,
         _ => {
@@ -272,6 +274,44 @@ async fn aliases(store: &dyn Store, token: &str) -> Page {
     ))
 }
 
+async fn dkim(store: &dyn Store, token: &str) -> Page {
+    let mut rows = String::new();
+    for k in store.list_dkim_keys(None).await?.iter().take(MAX_ROWS) {
+        let which = format!(
+            "{}{}",
+            hidden("domain", &k.domain),
+            hidden("selector", &k.selector)
+        );
+        let toggle = if k.active {
+            form("dkim-retire", token, &which, "Retire (stop signing)")
+        } else {
+            form("dkim-activate", token, &which, "Sign again")
+        };
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{toggle}{}</td></tr>\n",
+            escape(&k.domain),
+            escape(&k.selector),
+            escape(&k.algorithm),
+            if k.active { "signing" } else { "retired" },
+            escape(&estafeta_trust::signing::zone_line(k)),
+            form("dkim-remove", token, &which, "Remove")
+        ));
+    }
+    Ok(format!(
+        "<p>Publish a key's record before mail is signed with it; keep a retired key's record a few days for mail in flight.</p>\n\
+         <table><tr><th>Domain</th><th>Selector</th><th>Algorithm</th><th></th><th>DNS record</th><th></th></tr>\n{rows}</table>\n\
+         <h2>Make keys</h2>\n{}",
+        form(
+            "dkim-generate",
+            token,
+            "<label>Domain <input name=\"domain\" required></label>\
+             <label>Algorithm <select name=\"algorithm\"><option value=\"both\">RSA and Ed25519</option>\
+             <option value=\"rsa\">RSA (2048)</option><option value=\"ed25519\">Ed25519</option></select></label>",
+            "Make"
+        )
+    ))
+}
+
 async fn queue(store: &dyn Store, token: &str) -> Page {
     let messages = store.queue_list().await?;
     let mut rows = String::new();
@@ -376,10 +416,10 @@ pub async fn change(
         return forbidden("This form has expired: reload the page and try again.");
     }
     let section = action.split('-').next().unwrap_or("");
-    let section = if section == "domain" || section == "user" || section == "alias" {
-        format!("{section}{}", if section == "alias" { "es" } else { "s" })
-    } else {
-        section.to_string()
+    let section = match section {
+        "domain" | "user" => format!("{section}s"),
+        "alias" => "aliases".to_string(),
+        other => other.to_string(),
     };
     let done = apply(&*state.store, &action, &field).await;
     match &done {
@@ -499,6 +539,49 @@ async fn apply(store: &dyn Store, action: &str, field: &Fields<'_>) -> Result<St
                 .await
                 .map_err(e)?;
             Ok(format!("alias {} removed", field.get("address")))
+        }
+        "dkim-generate" => {
+            use estafeta_trust::signing::{Algorithm, create_key};
+            let algorithms = match field.get("algorithm") {
+                "rsa" => vec![Algorithm::Rsa],
+                "ed25519" => vec![Algorithm::Ed25519],
+                "both" | "" => vec![Algorithm::Rsa, Algorithm::Ed25519],
+                other => return Err(format!("unknown algorithm {other:?}")),
+            };
+            let mut made = Vec::new();
+            for a in algorithms {
+                let key = create_key(store, field.get("domain"), None, a).await?;
+                made.push(key.selector);
+            }
+            Ok(format!(
+                "keys {} made for {}: publish their records",
+                made.join(", "),
+                field.get("domain")
+            ))
+        }
+        "dkim-retire" | "dkim-activate" => {
+            let on = action == "dkim-activate";
+            store
+                .set_dkim_key_active(field.get("domain"), field.get("selector"), on)
+                .await
+                .map_err(e)?;
+            Ok(format!(
+                "key {} of {} {}",
+                field.get("selector"),
+                field.get("domain"),
+                if on { "signs again" } else { "retired" }
+            ))
+        }
+        "dkim-remove" => {
+            store
+                .remove_dkim_key(field.get("domain"), field.get("selector"))
+                .await
+                .map_err(e)?;
+            Ok(format!(
+                "key {} of {} removed",
+                field.get("selector"),
+                field.get("domain")
+            ))
         }
         "queue-retry" => {
             let id = Some(field.get("id")).filter(|i| !i.is_empty());

@@ -2,7 +2,7 @@
 //! material is made by `estafeta_trust::signing`; this only turns arguments into calls
 //! and prints the DNS records to publish.
 
-use estafeta_store::{DkimKey, NewDkimKey, Store};
+use estafeta_store::{DkimKey, Store};
 use estafeta_trust::signing::{self, Algorithm};
 
 use crate::cli::{DkimCommand, KeyAlgorithm};
@@ -23,11 +23,11 @@ pub async fn run(cmd: DkimCommand, store: &dyn Store) -> CommandResult {
             let one = algorithms.len() == 1;
             for a in algorithms {
                 let selector = match &selector {
-                    Some(s) if one => s.clone(),
-                    Some(s) => format!("{s}-{}", a.name()),
-                    None => format!("{}-{}", a.name(), today()),
+                    Some(s) if one => Some(s.clone()),
+                    Some(s) => Some(format!("{s}-{}", a.name())),
+                    None => None,
                 };
-                add(store, &domain, &selector, a).await?;
+                add(store, &domain, selector.as_deref(), a).await?;
             }
             println!(
                 "Publish the records before sending: until then receivers see dkim=permerror."
@@ -67,8 +67,7 @@ pub async fn run(cmd: DkimCommand, store: &dyn Store) -> CommandResult {
                 kinds = vec![Algorithm::Rsa, Algorithm::Ed25519];
             }
             for a in kinds {
-                let selector = unused_selector(store, &domain, a).await?;
-                add(store, &domain, &selector, a).await?;
+                add(store, &domain, None, a).await?;
             }
             for k in &old {
                 store
@@ -91,23 +90,16 @@ pub async fn run(cmd: DkimCommand, store: &dyn Store) -> CommandResult {
     Ok(())
 }
 
-/// Makes and stores a key, and prints its record.
+/// Makes and stores a key (`selector` `None`: the dated default), and prints its record.
 async fn add(
     store: &dyn Store,
     domain: &str,
-    selector: &str,
+    selector: Option<&str>,
     algorithm: Algorithm,
 ) -> Result<(), Failure> {
-    let made = signing::generate(algorithm).map_err(Failure::new)?;
-    let key = store
-        .add_dkim_key(NewDkimKey {
-            domain: domain.to_string(),
-            selector: selector.to_string(),
-            algorithm: algorithm.name().to_string(),
-            private_key: made.private_key,
-            public_key: made.public_key,
-        })
-        .await?;
+    let key = signing::create_key(store, domain, selector, algorithm)
+        .await
+        .map_err(Failure::new)?;
     println!(
         "{}: new {} key, selector {}",
         key.domain,
@@ -118,34 +110,6 @@ async fn add(
     Ok(())
 }
 
-/// `ALGORITHM-YYYYMMDD`, with `-2`, `-3`… when that is taken (two rotations in a day).
-async fn unused_selector(
-    store: &dyn Store,
-    domain: &str,
-    algorithm: Algorithm,
-) -> Result<String, Failure> {
-    let taken: Vec<String> = store
-        .list_dkim_keys(Some(domain))
-        .await?
-        .into_iter()
-        .map(|k| k.selector)
-        .collect();
-    let base = format!("{}-{}", algorithm.name(), today());
-    let mut selector = base.clone();
-    let mut n = 1;
-    while taken.contains(&selector) {
-        n += 1;
-        selector = format!("{base}-{n}");
-    }
-    Ok(selector)
-}
-
 fn print_record(key: &DkimKey) {
     println!("  {}", signing::zone_line(key));
-}
-
-/// Today as YYYYMMDD (UTC).
-fn today() -> String {
-    let (y, m, d) = estafeta_net::dates::civil_from_days(estafeta_store::now() / 86_400);
-    format!("{y:04}{m:02}{d:02}")
 }
