@@ -218,9 +218,22 @@ report_period = 86400
 # spf_fail = "reject"
 # dmarc = "tag"
 
+# What http/https listeners serve besides the set-up documents for mail apps (none of
+# them is in the default table below: add e.g. port 80 protocol "http" tls "none" and
+# port 443 protocol "https" tls "implicit").
+[web]
+# client networks that may read /metrics (Prometheus)
+metrics_networks = ["127.0.0.0/8", "::1/128"]
+# the MTA-STS policy of our domains: "testing", "enforce" or "none"; seconds it is kept
+mta_sts_mode = "testing"
+mta_sts_max_age = 604800
+# seconds a sign-in on the account and admin pages lasts
+session_lifetime = 28800
+
 # The listener table. Writing any [[listener]] replaces this whole default table.
 # protocol: "smtp" (mail from other servers), "submission" (mail from clients, AUTH
-#           required), "imap", "pop3".
+#           required), "imap", "pop3", "http", "https" (the web side: http takes
+#           tls "none", https takes "implicit").
 # tls: "starttls" (plaintext, then STARTTLS/STLS), "implicit" (TLS from the first byte),
 #      "none" (no TLS offered).
 # address: an IP address; "0.0.0.0" is every IPv4 address, "::" every IPv6 address.
