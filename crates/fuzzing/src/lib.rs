@@ -35,6 +35,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("config", config),
     ("trust", trust),
     ("outbound_policy", outbound_policy),
+    ("web_request", web_request),
 ];
 
 /// The line and the rest: up to and including the first LF, or everything.
@@ -817,4 +818,34 @@ pub fn outbound_policy(data: &[u8]) {
             );
         }
     }
+}
+
+/// What the web side reads from a client before sign-in: an autodiscover request body
+/// (quick-xml, streaming; the server caps it at 64 KiB), a `Host:` value, and a `Cookie:`
+/// value. Checks: a requested address is trimmed and not empty; a host name is lower
+/// case without a port; an unsigned cookie names nobody, and any string as an address
+/// comes back whole from a cookie the server signed.
+pub fn web_request(data: &[u8]) {
+    use estafeta_web::inputs::*;
+    let text = String::from_utf8_lossy(data);
+    if let Some(address) = requested_address(&text) {
+        assert!(
+            !address.is_empty() && address.trim() == address,
+            "{address:?}"
+        );
+    }
+    let host = host_name(&text);
+    assert!(host.len() <= text.len());
+    assert!(!host.bytes().any(|b| b.is_ascii_uppercase()), "{host:?}");
+    if let Some(domain) = domain_of_host(&text) {
+        assert!(!domain.is_empty() && !domain.contains(':') || domain.starts_with('['));
+    }
+    assert_eq!(session_address(b"secret", &text, 0), None, "{text:?}");
+    let cookie = session_cookie(b"secret", &text, 10);
+    assert_eq!(
+        session_address(b"secret", &cookie, 9).as_deref(),
+        Some(&*text)
+    );
+    assert_eq!(session_address(b"other", &cookie, 9), None);
+    assert_eq!(session_address(b"secret", &cookie, 10), None);
 }

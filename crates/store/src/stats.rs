@@ -97,6 +97,11 @@ pub(crate) struct StatsBuffer {
     failures: Mutex<Vec<DeliveryFailure>>,
 }
 
+/// A lock that a panic elsewhere does not poison for good (the counts stay usable).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// At most this many failures wait in memory between two flushes (the newest are kept).
 const MAX_PENDING_FAILURES: usize = 1000;
 
@@ -121,24 +126,14 @@ impl Statistics for SqlStore {
             return;
         }
         let hour = crate::now() / 3600 * 3600;
-        let mut counts = self
-            .db
-            .stats
-            .counts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut counts = lock(&self.db.stats.counts);
         *counts
             .entry((hour, domain.to_ascii_lowercase(), user.to_string(), event))
             .or_insert(0) += n;
     }
 
     fn failure(&self, failure: DeliveryFailure) {
-        let mut failures = self
-            .db
-            .stats
-            .failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut failures = lock(&self.db.stats.failures);
         if failures.len() >= MAX_PENDING_FAILURES {
             failures.remove(0);
         }
@@ -146,34 +141,15 @@ impl Statistics for SqlStore {
     }
 
     async fn flush_stats(&self) -> Result<usize> {
-        let counts = std::mem::take(
-            &mut *self
-                .db
-                .stats
-                .counts
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()),
-        );
-        let failures = std::mem::take(
-            &mut *self
-                .db
-                .stats
-                .failures
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()),
-        );
+        let counts = std::mem::take(&mut *lock(&self.db.stats.counts));
+        let failures = std::mem::take(&mut *lock(&self.db.stats.failures));
         if counts.is_empty() && failures.is_empty() {
             return Ok(0);
         }
         let written = self.write_stats(&counts, &failures).await;
         if written.is_err() {
             // put them back for the next flush
-            let mut pending = self
-                .db
-                .stats
-                .counts
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut pending = lock(&self.db.stats.counts);
             for (key, n) in counts {
                 *pending.entry(key).or_insert(0) += n;
             }

@@ -36,6 +36,31 @@ use std::net::SocketAddr;
 
 pub use clients::ClientSettings;
 
+/// What the web side reads from a client before anyone signs in, for the fuzz targets
+/// (`crates/fuzzing`, target `web_request`).
+pub mod inputs {
+    pub use crate::autodiscover::requested_address;
+    pub use crate::mta_sts::domain_of_host;
+    pub use crate::routes::host_name;
+
+    /// The `Cookie:` value (`name=value`) of a session for `address` signed with `secret`.
+    pub fn session_cookie(secret: &[u8], address: &str, expires: i64) -> String {
+        let set = crate::session::Session::new(secret, address, expires).set_cookie(false, 0);
+        set.split(';').next().unwrap_or_default().to_string()
+    }
+
+    /// The address the session in a `Cookie:` header value names, if `secret` signed it
+    /// and it lasts past `now`.
+    pub fn session_address(secret: &[u8], cookie: &str, now: i64) -> Option<String> {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(
+            axum::http::header::COOKIE,
+            axum::http::HeaderValue::from_str(cookie).ok()?,
+        );
+        crate::session::Session::from_headers(secret, &headers, now).map(|s| s.address)
+    }
+}
+
 /// How long a client may take to send a request's headers.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest request line and headers answered (hyper reads at most about twice this).
