@@ -1,3 +1,3 @@
 fn main() {
-    afl::fuzz!(|data: \&[u8]| estafeta_fuzzing::web_request(data));
+    afl::fuzz!(|data: &[u8]| estafeta_fuzzing::web_request(data));
 }
