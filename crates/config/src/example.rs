@@ -229,6 +229,10 @@ mta_sts_mode = "testing"
 mta_sts_max_age = 604800
 # seconds a sign-in on the account and admin pages lasts
 session_lifetime = 28800
+# the address open and click tracking links name (tracking is switched on per domain:
+# estafeta domain tracking example.com on); unset: https://<hostname> of the first https
+# listener, else http:// of the first http one
+# public_url = "https://mail.example.com"
 
 # The listener table. Writing any [[listener]] replaces this whole default table.
 # protocol: "smtp" (mail from other servers), "submission" (mail from clients, AUTH

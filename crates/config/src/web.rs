@@ -1,6 +1,6 @@
 //! The `[web]` section: what the HTTP listeners (`protocol = "http"` / `"https"`) serve
 //! besides client set-up documents: the MTA-STS policy of our domains, who may read
-//! `/metrics`, and how long a web sign-in lasts.
+//! `/metrics`, how long a web sign-in lasts, and the address tracking links name.
 
 use serde::Deserialize;
 
@@ -43,6 +43,11 @@ pub struct WebConfig {
     /// Seconds a web sign-in lasts.
     #[serde(default = "session_lifetime")]
     pub session_lifetime: u64,
+    /// The address readers' mail apps reach the web side at, for open and click tracking
+    /// links (`https://mail.example.com`). Unset: `https://<hostname>` from the first
+    /// `https` listener (its port when not 443), else `http://` from the first `http` one.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 impl Default for WebConfig {
@@ -52,6 +57,7 @@ impl Default for WebConfig {
             mta_sts_mode: mta_sts_mode(),
             mta_sts_max_age: mta_sts_max_age(),
             session_lifetime: session_lifetime(),
+            public_url: None,
         }
     }
 }
@@ -97,6 +103,20 @@ pub(crate) fn validate(web: &WebConfig) -> Result<(), ConfigError> {
             web.session_lifetime,
             "expected seconds from 60 to 2592000 (30 days)",
         ));
+    }
+    if let Some(url) = &web.public_url {
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        let host = rest.map(|r| r.trim_end_matches('/')).unwrap_or_default();
+        if host.is_empty() || host.contains(['/', '?', '#', ' ']) || url.len() > 200 {
+            return Err(ConfigError::invalid(
+                "web.public_url",
+                format!("{url:?}"),
+                "expected https:// or http:// and a host name (with a port if not the default), \
+                 nothing after it, such as \"https://mail.example.com\"",
+            ));
+        }
     }
     Ok(())
 }

@@ -102,6 +102,9 @@ pub enum DomainCommand {
     List,
     /// Stop serving a domain (it must have no users or aliases left).
     Remove { name: String },
+    /// Open and click tracking of the HTML mail the domain's users send: on or off
+    /// (off by default; needs an http or https listener for the links to reach).
+    Tracking { name: String, state: OnOff },
 }
 
 #[derive(Args, Debug)]

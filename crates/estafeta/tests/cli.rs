@@ -549,3 +549,28 @@ fn dns_prints_every_record_with_our_values() {
         "error: nowhere.example is not one of our domains: add it with `estafeta domain add nowhere.example`"
     );
 }
+
+#[test]
+fn domain_tracking_is_switched_per_domain() {
+    let env = Env::new();
+    env.ok(&["domain", "add", "example.com"], "");
+    env.ok(&["domain", "add", "other.test"], "");
+    assert_eq!(
+        env.ok(&["domain", "tracking", "Example.com", "on"], ""),
+        "example.com: open and click tracking on for the HTML mail its users send\n"
+    );
+    assert_eq!(
+        env.ok(&["domain", "list"], ""),
+        "example.com (open and click tracking on)\nother.test\n"
+    );
+    assert_eq!(
+        env.ok(&["domain", "tracking", "example.com", "off"], ""),
+        "example.com: open and click tracking off\n"
+    );
+    assert_eq!(env.ok(&["domain", "list"], ""), "example.com\nother.test\n");
+    let out = env.run(&["domain", "tracking", "nowhere.test", "on"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(one_line_stderr(&out), "error: domain nowhere.test does not exist");
+    let out = env.run(&["domain", "tracking", "example.com", "maybe"], "");
+    assert_eq!(out.status.code(), Some(2), "clap refuses the value");
+}

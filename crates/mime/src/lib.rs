@@ -5,6 +5,7 @@
 //! message meets the same bounds everywhere. The bounds are the constants below and in
 //! [`text`].
 
+pub mod edit;
 pub mod structure;
 pub mod text;
 

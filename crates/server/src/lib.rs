@@ -132,6 +132,7 @@ impl Bound {
             throttle.clone(),
             stopped.clone(),
             checker,
+            estafeta_web::public_url(&config, &bound),
         );
         let delivery = if self.delivery {
             // our own SMTP sockets: a host at one of them is this server (mail must not loop)

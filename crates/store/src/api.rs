@@ -26,6 +26,7 @@ pub trait Store:
     + Metadata
     + SearchIndex
     + crate::stats::Statistics
+    + crate::tracking::Tracking
 {
     /// "sqlite" or "postgres".
     fn engine_name(&self) -> &'static str;

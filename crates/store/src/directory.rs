@@ -61,7 +61,11 @@ impl Directory for SqlStore {
             other => other?,
         };
         w.commit().await?;
-        Ok(Domain { name, created_at })
+        Ok(Domain {
+            name,
+            created_at,
+            tracking: false,
+        })
     }
 
     async fn remove_domain(&self, name: &str) -> Result<()> {
@@ -94,7 +98,7 @@ impl Directory for SqlStore {
     }
 
     async fn list_domains(&self) -> Result<Vec<Domain>> {
-        let rows = sqlx::query("SELECT name, created_at FROM domains ORDER BY name")
+        let rows = sqlx::query("SELECT name, created_at, tracking FROM domains ORDER BY name")
             .fetch_all(&self.db.pool)
             .await?;
         rows.iter()
@@ -102,6 +106,7 @@ impl Directory for SqlStore {
                 Ok(Domain {
                     name: r.try_get("name")?,
                     created_at: r.try_get("created_at")?,
+                    tracking: r.try_get::<i64, _>("tracking")? != 0,
                 })
             })
             .collect()

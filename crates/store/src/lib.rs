@@ -36,6 +36,7 @@ mod sql_store;
 pub mod stats;
 mod suppression;
 mod tls_results;
+pub mod tracking;
 
 use std::sync::Arc;
 
@@ -56,6 +57,7 @@ pub use search::{INDEX_BATCH, MAX_INDEXED_NEEDLE, index_in_background};
 pub use sent::{MAX_LOOKUP_IDS, SENT_RETENTION_SECS};
 pub use sql_store::SqlStore;
 pub use stats::{DeliveryFailure, StatCount, StatEvent, Statistics};
+pub use tracking::{TrackedClick, TrackedMessage, Tracking};
 
 /// Opens the store described by `options`, running migrations.
 pub async fn open(options: &StoreOptions) -> Result<Arc<dyn Store>> {

@@ -9,6 +9,8 @@ use crate::flags::Flags;
 pub struct Domain {
     pub name: String,
     pub created_at: i64,
+    /// Open and click tracking of the mail its users send (`Tracking`).
+    pub tracking: bool,
 }
 
 /// An address on a domain's suppression list (it hard-bounced mail from that domain).

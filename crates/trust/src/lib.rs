@@ -21,6 +21,7 @@ pub mod signing;
 mod signing_key;
 pub mod srs;
 pub mod tls_report;
+pub mod tracking;
 
 pub use checks::{Checker, MessageResults, Sent, SpfCheck, SpfResults};
 pub use forged::remove_forged_results;

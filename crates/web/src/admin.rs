@@ -168,15 +168,28 @@ type Page = Result<String, estafeta_store::StoreError>;
 async fn domains(store: &dyn Store, token: &str) -> Page {
     let mut rows = String::new();
     for d in store.list_domains().await?.iter().take(MAX_ROWS) {
+        let (now, switch, to) = match d.tracking {
+            true => ("on", "Switch off", "off"),
+            false => ("off", "Switch on", "on"),
+        };
         rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            "<tr><td>{}</td><td>{}</td><td>{now} {}</td><td>{}</td></tr>\n",
             escape(&d.name),
             date(d.created_at),
+            form(
+                "domain-tracking",
+                token,
+                &format!("{}{}", hidden("name", &d.name), hidden("state", to)),
+                switch
+            ),
             form("domain-remove", token, &hidden("name", &d.name), "Remove")
         ));
     }
     Ok(format!(
-        "<table><tr><th>Domain</th><th>Added</th><th></th></tr>\n{rows}</table>\n<h2>Add a domain</h2>\n{}",
+        "<table><tr><th>Domain</th><th>Added</th><th>Open and click tracking</th><th></th></tr>\n{rows}</table>\n\
+         <p>Open and click tracking rewrites the links of the HTML mail a domain's users send and adds \
+         an image that reports when it is shown: readers' clicks and opens are recorded. Switch it on \
+         only where readers have been told (a newsletter's privacy notice).</p>\n<h2>Add a domain</h2>\n{}",
         form(
             "domain-add",
             token,
@@ -457,6 +470,18 @@ async fn apply(store: &dyn Store, action: &str, field: &Fields<'_>) -> Result<St
         "domain-remove" => {
             store.remove_domain(field.get("name")).await.map_err(e)?;
             Ok(format!("domain {} removed", field.get("name")))
+        }
+        "domain-tracking" => {
+            let on = field.get("state") == "on";
+            store
+                .set_domain_tracking(field.get("name"), on)
+                .await
+                .map_err(e)?;
+            Ok(format!(
+                "open and click tracking {} for {}",
+                if on { "on" } else { "off" },
+                field.get("name")
+            ))
         }
         "user-add" => {
             let quota_mb = match field.get("quota_mb") {

@@ -153,3 +153,30 @@ mod tests {
         );
     }
 }
+
+/// Where readers' mail apps reach the web side, for the links of open and click tracking:
+/// `[web] public_url`, else `https://<hostname>` of the first `https` listener (with its
+/// port when not 443), else `http://` of the first `http` one (port 80 left out); `None`
+/// without either.
+pub fn public_url(config: &Config, listeners: &[(Listener, SocketAddr)]) -> Option<String> {
+    if let Some(url) = &config.web.public_url {
+        return Some(url.trim_end_matches('/').to_string());
+    }
+    let host = config.hostname.trim_end_matches('.');
+    let first = |protocol: Protocol| {
+        listeners
+            .iter()
+            .find(|(l, at)| l.protocol == protocol && at.port() != 0)
+            .map(|(_, at)| at.port())
+    };
+    if let Some(port) = first(Protocol::Https) {
+        return Some(match port {
+            443 => format!("https://{host}"),
+            p => format!("https://{host}:{p}"),
+        });
+    }
+    first(Protocol::Http).map(|port| match port {
+        80 => format!("http://{host}"),
+        p => format!("http://{host}:{p}"),
+    })
+}

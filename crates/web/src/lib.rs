@@ -23,6 +23,7 @@ pub mod mta_sts;
 mod routes;
 mod session;
 mod statistics;
+mod tracking;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -34,7 +35,7 @@ use estafeta_net::{AuthThrottle, Connection, ConnectionLimits, Networks, Refusal
 use estafeta_store::Store;
 use std::net::SocketAddr;
 
-pub use clients::ClientSettings;
+pub use clients::{ClientSettings, public_url};
 
 /// What the web side reads from a client before anyone signs in, for the fuzz targets
 /// (`crates/fuzzing`, target `web_request`).

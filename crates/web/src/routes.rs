@@ -44,6 +44,8 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/account/profile.mobileconfig", get(account::profile))
         .route("/admin", get(admin::overview))
         .route("/admin/{section}", get(admin::show).post(admin::change))
+        .route("/t/c/{id}/{sig}/{url}", get(crate::tracking::click))
+        .route("/t/o/{id}/{sig}", get(crate::tracking::open))
         // Outlook spells the autodiscover path in any case: the fallback matches it
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(crate::MAX_BODY))

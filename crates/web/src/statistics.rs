@@ -2,7 +2,8 @@
 //! 30), the recipients accepted, delivered, deferred, bounced and refused, each as a chart
 //! (SVG drawn here: no script, no library) with its table beside it; totals per domain
 //! and per sending user; the last failures with their replies; and the hourly rows as
-//! CSV. The counts are written every few seconds (`store/src/stats.rs`); the page writes
+//! CSV; and, for domains with open and click tracking, the newest tracked messages with
+//! their opens and clicks. The counts are written every few seconds (`store/src/stats.rs`); the page writes
 //! what is pending before it reads, so it is up to date.
 
 use std::collections::BTreeMap;
@@ -14,6 +15,8 @@ use crate::html::escape;
 const HOURS: i64 = 48;
 const DAYS: i64 = 30;
 const FAILURES: i64 = 20;
+/// Tracked messages shown.
+const TRACKED: i64 = 50;
 
 /// Line colours, one per event (in `StatEvent::ALL`'s order), told apart also by the
 /// table beside each chart.
@@ -93,6 +96,52 @@ pub async fn page(
         }
         out.push_str("</table>\n");
     }
+    out.push_str(&tracking(store, domain).await?);
+    Ok(out)
+}
+
+/// The newest messages sent with open and click tracking, with their counts and their
+/// most clicked links; said plainly when no domain has it on.
+async fn tracking(
+    store: &dyn Store,
+    domain: Option<&str>,
+) -> Result<String, estafeta_store::StoreError> {
+    let mut out = String::from("<h2>Opens and clicks</h2>\n");
+    let messages = store.tracked_messages(domain, TRACKED).await?;
+    if messages.is_empty() {
+        out.push_str(
+            "<p>No tracked messages. Open and click tracking is off unless switched on for a \
+             domain (Domains page, or <code>estafeta domain tracking DOMAIN on</code>).</p>\n",
+        );
+        return Ok(out);
+    }
+    out.push_str(
+        "<p>Opens are counted when the reader's mail app shows images (some fetch them for \
+         every message, some never): read them as a trend, not as proof.</p>\n\
+         <table><tr><th>Sent</th><th>Queue id</th><th>Sender</th><th>Subject</th><th>Recipients</th>\
+         <th>Opens</th><th>First open</th><th>Clicks</th><th>Links clicked</th></tr>\n",
+    );
+    for m in messages {
+        let mut clicked = String::new();
+        if m.clicks > 0 {
+            for c in store.tracked_clicks(&m.id).await?.iter().take(5) {
+                clicked.push_str(&format!("{} × {}<br>", c.clicks, escape(&c.url)));
+            }
+        }
+        out.push_str(&format!(
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{clicked}</td></tr>\n",
+            crate::admin::date(m.sent_at),
+            escape(&m.id),
+            escape(&m.sender),
+            escape(&m.subject),
+            m.recipients,
+            m.opens,
+            m.first_open.map(crate::admin::date).unwrap_or_default(),
+            m.clicks,
+        ));
+    }
+    out.push_str("</table>\n");
     Ok(out)
 }
 

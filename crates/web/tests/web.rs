@@ -522,3 +522,116 @@ check(status == 403, status)
     ))
     .await;
 }
+
+/// Open and click tracking, switched on for example.com only: bob's HTML mail reaches
+/// ann with its links pointing at our signed redirect and an open image; following a
+/// link counts a click and leads to the original address; the image counts an open;
+/// both show on the statistics page; a changed link is refused. Plain-text mail and
+/// another domain's mail arrive untouched.
+#[tokio::test]
+async fn tracking_rewrites_html_links_counts_opens_and_clicks_and_refuses_tampering() {
+    let h = host(|_| {}).await;
+    let store = &h.store;
+    store.set_admin("bob@example.com", true).await.expect("admin");
+    store.add_domain("second.test").await.expect("domain");
+    store
+        .add_user(estafeta_store::NewUser {
+            address: "carol@second.test".into(),
+            password: "secret".into(),
+            quota_bytes: 0,
+            pop3_keep: true,
+        })
+        .await
+        .expect("user");
+    store
+        .set_domain_tracking("example.com", true)
+        .await
+        .expect("tracking on");
+    let subs = h.listeners[4];
+    run(&format!(
+        r#"
+import smtplib, ssl
+from email.message import EmailMessage
+def send(user, subject, html=True):
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = user, "ann@example.com", subject
+    m.set_content("Plain: https://shop.test/plain")
+    if html:
+        m.add_alternative('<html><body><p>Hi <a href="https://shop.test/offer?a=1&amp;b=2">the offer</a> '
+                          '<a href="mailto:bob@example.com">write</a></p></body></html>', subtype="html")
+    with smtplib.SMTP_SSL("{ip}", {port}, context=CTX) as s:
+        s.login(user, "secret")
+        s.send_message(m)
+send("bob@example.com", "Tracked news")
+send("bob@example.com", "Only text", html=False)
+send("carol@second.test", "Untracked news")
+"#,
+        ip = subs.ip(),
+        port = subs.port()
+    ))
+    .await;
+    let inbox = h.inbox("ann@example.com").await;
+    assert_eq!(inbox.len(), 3, "three messages delivered");
+    let dir = h.dir.path();
+    for (i, m) in inbox.iter().enumerate() {
+        std::fs::write(dir.join(format!("m{i}.eml")), m).expect("write");
+    }
+    let (_, https) = ports(&h);
+    run(&format!(
+        r#"
+import email, email.policy, re, urllib.parse, base64
+def html_of(i):
+    m = email.message_from_bytes(open("{dir}/m%d.eml" % i, "rb").read(), policy=email.policy.default)
+    part = m.get_body(preferencelist=("html",))
+    return m, (part.get_content() if part and part.get_content_type() == "text/html" else None)
+m, html = html_of(0)
+check(m["Subject"] == "Tracked news", m["Subject"])
+check("shop.test" not in html, html)
+check('href="mailto:bob@example.com"' in html, html)
+links = re.findall(r'href="(https://[^"]+/t/c/[^"]+)"', html)
+check(len(links) == 1, links)
+images = re.findall(r'<img src="(https://[^"]+/t/o/[^"]+)"', html)
+check(len(images) == 1 and html.index("<img") < html.index("</body>"), html)
+check(m.get_body(preferencelist=("plain",)).get_content().strip() == "Plain: https://shop.test/plain", "plain part untouched")
+_, plain = html_of(1)
+check(plain is None, plain)
+m2, other = html_of(2)
+check('href="https://shop.test/offer?a=1&amp;b=2"' in other and "/t/o/" not in other, other)
+base = "https://{https}"
+path = urllib.parse.urlsplit(links[0]).path
+status, headers, _ = get(base + path)
+check(status == 302 and headers["Location"] == "https://shop.test/offer?a=1&b=2", status, headers)
+check(headers["Referrer-Policy"] == "no-referrer", headers)
+status, headers, _ = get(base + path)
+check(status == 302, status)
+status, headers, body = get(base + urllib.parse.urlsplit(images[0]).path)
+check(status == 200 and headers["Content-Type"] == "image/gif" and body.startswith(b"GIF89a"), status, headers)
+check("no-store" in headers["Cache-Control"], headers)
+# tampering: another address under the same signature, a changed signature, another id
+parts = path.split("/")  # '', 't', 'c', id, sig, url
+evil = base64.urlsafe_b64encode(b"https://evil.test/").decode().rstrip("=")
+for bad in ["/".join(parts[:5] + [evil]),
+            "/".join(parts[:4] + ["A" * 22, parts[5]]),
+            "/".join(parts[:3] + ["0000000000000000"] + parts[4:]),
+            "/t/c/x/y", "/t/o/" + parts[3] + "/" + "A" * 22]:
+    status, headers, body = get(base + bad)
+    check(status == 404 and "Location" not in headers, bad, status)
+status, headers, _ = post(base + "/account/sign-in", {{"address": "bob@example.com", "password": "secret"}})
+bob = {{"Cookie": headers["Set-Cookie"].split(";")[0]}}
+status, _, body = get(base + "/admin/statistics", headers=bob)
+text = body.decode()
+row = re.search(r"<tr><td>[^<]*</td><td><code>%s</code></td>(.*?)</tr>" % parts[3], text)
+check(row, text)
+cells = re.findall(r"<td>(.*?)</td>", row.group(1))
+# sender, subject, recipients, opens, first open, clicks, links clicked
+check(cells[0] == "bob@example.com" and cells[1] == "Tracked news" and cells[2] == "1", cells)
+check(cells[3] == "1" and cells[4] != "" and cells[5] == "2", cells)
+check(cells[6] == "2 × https://shop.test/offer?a=1&amp;b=2<br>", cells)
+check("Untracked news" not in text and "Only text" not in text, "only tracked mail listed")
+status, _, body = get(base + "/admin/domains", headers=bob)
+check("<td>on <form" in body.decode(), body)
+"#,
+        dir = dir.display()
+    ))
+    .await;
+}

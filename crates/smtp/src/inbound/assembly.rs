@@ -9,7 +9,8 @@
 //! `Authentication-Results:` fields claiming our name are removed from every message, and
 //! mail from outside is checked (DKIM, ARC, DMARC with the SPF started at MAIL,
 //! `estafeta_trust`): refused, put in Junk, or delivered with our own
-//! `Authentication-Results:` above our `Received:`.
+//! `Authentication-Results:` above our `Received:`. A logged-in user's HTML mail gets open
+//! and click tracking first when their domain has it on (`tracking`).
 
 use estafeta_config::DmarcAction;
 use estafeta_store::{Accept, StatEvent, now, return_path};
@@ -55,6 +56,8 @@ struct Assembled {
     placed: Placement,
     /// The delivery report the message is, when it is one addressed to our users.
     report: Option<Report>,
+    /// The message as open and click tracking records it, when its domain tracks mail.
+    tracked: Option<estafeta_store::TrackedMessage>,
 }
 
 async fn assemble(
@@ -93,6 +96,7 @@ async fn assemble(
     if forged > 0 {
         tracing::info!(queue_id = %envelope.id, removed = forged, "Authentication-Results: claiming to be ours removed");
     }
+    let tracked = super::tracking::track(shared, client, envelope, &mut body).await;
     let checked = check(shared, client, envelope, &body).await?;
     let mut prefix = checked.header.into_bytes();
     prefix.extend_from_slice(headers::received(&trace).as_bytes());
@@ -148,6 +152,7 @@ async fn assemble(
         accept,
         placed,
         report,
+        tracked,
     })
 }
 
@@ -323,6 +328,7 @@ async fn commit(
         accept,
         placed,
         report,
+        tracked,
     } = assembled;
     let size = accept.body.len();
     if let Err(e) = shared.store.accept(accept).await {
@@ -350,6 +356,12 @@ async fn commit(
     }
     if let Some(report) = report {
         reports::record(&*shared.store, &envelope.id, &report).await;
+    }
+    if let Some(tracked) = tracked
+        && let Err(e) = shared.store.add_tracked_message(&tracked).await
+    {
+        // the message is stored and goes out; only its counts are missing
+        tracing::warn!(queue_id = %envelope.id, error = %e, "tracked message not recorded");
     }
     Ok(format!("250 2.0.0 Ok: queued as {}", envelope.id))
 }

@@ -14,6 +14,7 @@ mod reports;
 mod sender;
 mod session;
 mod spool;
+mod tracking;
 mod transaction;
 
 use std::sync::Arc;
@@ -69,6 +70,9 @@ pub(crate) struct SmtpState {
     pub checker: Option<estafeta_trust::Checker>,
     /// DKIM signatures on our users' mail, with their domains' keys.
     pub signer: estafeta_trust::signing::Signer,
+    /// Where the web side is reached (`https://host`), for the links of open and click
+    /// tracking; `None` without an `http`/`https` listener (no tracking then).
+    pub tracking_base: Option<String>,
 }
 
 impl SmtpState {
@@ -94,6 +98,7 @@ impl SmtpServer {
         auth_throttle: Arc<AuthThrottle>,
         shutdown: tokio::sync::watch::Receiver<bool>,
         checker: Option<estafeta_trust::Checker>,
+        tracking_base: Option<String>,
     ) -> SmtpServer {
         let settings = SmtpSettings::from_config(config);
         let s = &settings.smtp;
@@ -122,6 +127,7 @@ impl SmtpServer {
             settings,
             shutdown,
             checker,
+            tracking_base,
         };
         SmtpServer {
             shared: Arc::new(shared),
