@@ -36,6 +36,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("trust", trust),
     ("outbound_policy", outbound_policy),
     ("web_request", web_request),
+    ("tracking", tracking),
 ];
 
 /// The line and the rest: up to and including the first LF, or everything.
@@ -848,4 +849,43 @@ pub fn web_request(data: &[u8]) {
     );
     assert_eq!(session_address(b"other", &cookie, 9), None);
     assert_eq!(session_address(b"secret", &cookie, 10), None);
+}
+
+/// Open and click tracking's rewriting of a submitted message (`trust::tracking` over
+/// `mime::edit`): the input as a whole message, and as the HTML body of a one-part
+/// `text/html` message. Checks: at most `MAX_LINKS` links; every click link in the
+/// rewritten HTML leads back, under the secret, to an `http`/`https` address; the open
+/// image is there; rewriting never fails on what it made (a second pass ends too).
+pub fn tracking(data: &[u8]) {
+    use estafeta_trust::tracking::{MAX_LINKS, Tracker, check_click, check_open};
+    const SECRET: &[u8] = b"fuzzing secret";
+    let tracker = Tracker::new(SECRET, "https://t.test");
+    if let Some(tracked) = tracker.rewrite(data, "Q1") {
+        assert!(tracked.links <= MAX_LINKS);
+        let _ = tracker.rewrite(&tracked.message, "Q2");
+    }
+    let mut message = b"Content-Type: text/html\r\nContent-Transfer-Encoding: 8bit\r\n\r\n".to_vec();
+    message.extend_from_slice(data);
+    let Some(tracked) = tracker.rewrite(&message, "Q1") else {
+        panic!("an HTML message is always rewritten (the image at least)");
+    };
+    assert!(tracked.links <= MAX_LINKS);
+    let parsed = estafeta_mime::parse(&tracked.message);
+    let html = estafeta_mime::text::decoded(&parsed, parsed.root()).expect("quoted-printable");
+    let html = String::from_utf8_lossy(&html);
+    let mut found = 0;
+    for piece in html.split("https://t.test/t/").skip(1) {
+        let end = piece.find(['"', '\'', '>', ' ']).unwrap_or(piece.len());
+        let parts: Vec<&str> = piece[..end].split('/').collect();
+        match parts.as_slice() {
+            ["c", id, sig, url] if *id == "Q1" && check_click(SECRET, id, sig, url).is_some() => {
+                found += 1
+            }
+            ["o", id, sig] if *id == "Q1" && check_open(SECRET, id, sig) => {}
+            // the input's own text may name the same prefix
+            _ => {}
+        }
+    }
+    assert!(found >= tracked.links, "{found} of {} links lead back", tracked.links);
+    assert!(html.contains("https://t.test/t/o/Q1/"), "the open image is there");
 }

@@ -293,7 +293,12 @@ fn unescape(value: &str) -> String {
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);
         rest = &rest[amp..];
-        let Some(semi) = rest[..rest.len().min(12)].find(';') else {
+        // a reference is short: its `;` within 12 octets (found by octet: `rest` may hold
+        // multi-octet characters there)
+        let semi = rest.as_bytes()[..rest.len().min(12)]
+            .iter()
+            .position(|&b| b == b';');
+        let Some(semi) = semi else {
             out.push('&');
             rest = &rest[1..];
             continue;
@@ -433,5 +438,6 @@ mod tests {
     fn references_are_undone() {
         assert_eq!(unescape("a&amp;b&#38;c&#x26;d&nope;e&"), "a&b&c&d&nope;e&");
         assert_eq!(unescape("&#xZZ;&#99999999;"), "&#xZZ;&#99999999;");
+        assert_eq!(unescape("&ééééééé;&é"), "&ééééééé;&é", "no cut inside a character");
     }
 }
