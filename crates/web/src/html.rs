@@ -46,7 +46,9 @@ pub fn page(title: &str, body: &str) -> Response {
                 "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
             ),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::REFERRER_POLICY, "no-referrer"),
+            // not "no-referrer": under it browsers send `Origin: null` with a form's POST,
+            // which the same-origin check refuses (found by the Chromium test)
+            (header::REFERRER_POLICY, "same-origin"),
             (header::CACHE_CONTROL, "no-store"),
         ],
         html,
