@@ -389,11 +389,26 @@ fn old_names_of_the_auth_keys() {
 
 #[test]
 fn web_public_url_is_an_origin() {
-    let c = Config::from_toml("[web]\npublic_url = \"https://mail.example.com:8443\"\n", "t")
-        .expect("valid");
-    assert_eq!(c.web.public_url.as_deref(), Some("https://mail.example.com:8443"));
-    for bad in ["mail.example.com", "ftp://x.test", "https://", "https://x.test/path", "https://x.test?q"] {
+    let c = Config::from_toml(
+        "[web]\npublic_url = \"https://mail.example.com:8443\"\n",
+        "t",
+    )
+    .expect("valid");
+    assert_eq!(
+        c.web.public_url.as_deref(),
+        Some("https://mail.example.com:8443")
+    );
+    for bad in [
+        "mail.example.com",
+        "ftp://x.test",
+        "https://",
+        "https://x.test/path",
+        "https://x.test?q",
+    ] {
         let e = err(&format!("[web]\npublic_url = \"{bad}\"\n"));
-        assert!(e.contains("web.public_url") && e.contains("https://"), "{bad}: {e}");
+        assert!(
+            e.contains("web.public_url") && e.contains("https://"),
+            "{bad}: {e}"
+        );
     }
 }

@@ -570,7 +570,10 @@ fn domain_tracking_is_switched_per_domain() {
     assert_eq!(env.ok(&["domain", "list"], ""), "example.com\nother.test\n");
     let out = env.run(&["domain", "tracking", "nowhere.test", "on"], "");
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(one_line_stderr(&out), "error: domain nowhere.test does not exist");
+    assert_eq!(
+        one_line_stderr(&out),
+        "error: domain nowhere.test does not exist"
+    );
     let out = env.run(&["domain", "tracking", "example.com", "maybe"], "");
     assert_eq!(out.status.code(), Some(2), "clap refuses the value");
 }

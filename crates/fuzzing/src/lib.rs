@@ -864,7 +864,8 @@ pub fn tracking(data: &[u8]) {
         assert!(tracked.links <= MAX_LINKS);
         let _ = tracker.rewrite(&tracked.message, "Q2");
     }
-    let mut message = b"Content-Type: text/html\r\nContent-Transfer-Encoding: 8bit\r\n\r\n".to_vec();
+    let mut message =
+        b"Content-Type: text/html\r\nContent-Transfer-Encoding: 8bit\r\n\r\n".to_vec();
     message.extend_from_slice(data);
     let Some(tracked) = tracker.rewrite(&message, "Q1") else {
         panic!("an HTML message is always rewritten (the image at least)");
@@ -886,6 +887,13 @@ pub fn tracking(data: &[u8]) {
             _ => {}
         }
     }
-    assert!(found >= tracked.links, "{found} of {} links lead back", tracked.links);
-    assert!(html.contains("https://t.test/t/o/Q1/"), "the open image is there");
+    assert!(
+        found >= tracked.links,
+        "{found} of {} links lead back",
+        tracked.links
+    );
+    assert!(
+        html.contains("https://t.test/t/o/Q1/"),
+        "the open image is there"
+    );
 }

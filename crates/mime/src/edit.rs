@@ -84,7 +84,11 @@ pub fn edit_html_parts(
         };
         changes.push(Change {
             header,
-            body: (part.body_start(), part.end().max(part.body_start()), encoded),
+            body: (
+                part.body_start(),
+                part.end().max(part.body_start()),
+                encoded,
+            ),
         });
     }
     if changes.is_empty() {
@@ -192,7 +196,10 @@ mod tests {
         assert!(text.contains("Content-Transfer-Encoding: quoted-printable\r\n\r\n"));
         assert!(!text.contains("8bit"));
         assert!(text.contains("Subject: hi\r\n"), "other fields kept");
-        assert!(out.split(|&b| b == b'\n').all(|l| l.len() <= 78), "short lines");
+        assert!(
+            out.split(|&b| b == b'\n').all(|l| l.len() <= 78),
+            "short lines"
+        );
         let want = format!("<P>CAF\u{e9} {}</P>\r\n", long.to_uppercase()).into_bytes();
         assert!(html_of(&out) == vec![want], "decodes to the edited HTML");
     }
@@ -212,8 +219,13 @@ mod tests {
         let text = String::from_utf8_lossy(&out);
         assert!(text.contains("<a href=x>plain</a>"), "plain text untouched");
         assert!(text.contains("<b>att</b>"), "attachment untouched");
-        assert!(text.contains("<i>forwarded</i>"), "enclosed message untouched");
-        assert!(text.contains("Content-Transfer-Encoding: base64\r\n\r\nPEEgSFJFRj1YPkhUTUw8L0E+\r\n--b2--"));
+        assert!(
+            text.contains("<i>forwarded</i>"),
+            "enclosed message untouched"
+        );
+        assert!(text.contains(
+            "Content-Transfer-Encoding: base64\r\n\r\nPEEgSFJFRj1YPkhUTUw8L0E+\r\n--b2--"
+        ));
         assert_eq!(out.len(), raw.len(), "the rest octet for octet");
     }
 
@@ -226,7 +238,8 @@ mod tests {
 
     #[test]
     fn folded_encoding_fields_are_replaced() {
-        let block = b"Content-Type: text/html\r\nContent-Transfer-Encoding:\r\n 7bit\r\nX-A: b\r\n\r\n";
+        let block =
+            b"Content-Type: text/html\r\nContent-Transfer-Encoding:\r\n 7bit\r\nX-A: b\r\n\r\n";
         assert_eq!(
             with_quoted_printable(block),
             b"Content-Type: text/html\r\nX-A: b\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"

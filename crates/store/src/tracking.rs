@@ -203,26 +203,25 @@ impl Tracking for SqlStore {
         domain: Option<&str>,
         limit: i64,
     ) -> Result<Vec<TrackedMessage>> {
-        let rows = match domain {
-            Some(d) => {
-                sqlx::query(AssertSqlSafe(format!(
-                    "SELECT {COLUMNS} FROM tracked_messages WHERE domain = $1 \
+        let rows =
+            match domain {
+                Some(d) => {
+                    sqlx::query(AssertSqlSafe(format!(
+                        "SELECT {COLUMNS} FROM tracked_messages WHERE domain = $1 \
                      ORDER BY sent_at DESC, id DESC LIMIT $2"
-                )))
-                .bind(d.to_ascii_lowercase())
-                .bind(limit)
-                .fetch_all(&self.db.pool)
-                .await?
-            }
-            None => {
-                sqlx::query(AssertSqlSafe(format!(
+                    )))
+                    .bind(d.to_ascii_lowercase())
+                    .bind(limit)
+                    .fetch_all(&self.db.pool)
+                    .await?
+                }
+                None => sqlx::query(AssertSqlSafe(format!(
                     "SELECT {COLUMNS} FROM tracked_messages ORDER BY sent_at DESC, id DESC LIMIT $1"
                 )))
                 .bind(limit)
                 .fetch_all(&self.db.pool)
-                .await?
-            }
-        };
+                .await?,
+            };
         rows.iter().map(message_from_row).collect()
     }
 

@@ -825,13 +825,19 @@ async fn statistics_add_up_across_flushes(store: Arc<dyn Store>) {
 async fn tracking_counts_opens_and_clicks(store: Arc<dyn Store>) {
     use estafeta_store::TrackedMessage;
     store.add_domain("example.com").await.unwrap();
-    assert!(!store.domain_tracking("example.com").await.unwrap(), "off by default");
+    assert!(
+        !store.domain_tracking("example.com").await.unwrap(),
+        "off by default"
+    );
     assert!(!store.domain_tracking("nowhere.test").await.unwrap());
     assert!(matches!(
         store.set_domain_tracking("nowhere.test", true).await,
         Err(StoreError::NotFound(_))
     ));
-    store.set_domain_tracking("Example.COM", true).await.unwrap();
+    store
+        .set_domain_tracking("Example.COM", true)
+        .await
+        .unwrap();
     assert!(store.domain_tracking("example.com").await.unwrap());
     let listed = store.list_domains().await.unwrap();
     assert!(listed.iter().any(|d| d.name == "example.com" && d.tracking));
@@ -848,28 +854,63 @@ async fn tracking_counts_opens_and_clicks(store: Arc<dyn Store>) {
     };
     // one too old to keep: forgotten when the next is added
     store.add_tracked_message(&message("OLD", 1)).await.unwrap();
-    store.add_tracked_message(&message("Q1", now)).await.unwrap();
-    store.add_tracked_message(&message("Q1", now)).await.unwrap();
+    store
+        .add_tracked_message(&message("Q1", now))
+        .await
+        .unwrap();
+    store
+        .add_tracked_message(&message("Q1", now))
+        .await
+        .unwrap();
     assert!(!store.record_open("OLD", now).await.unwrap(), "forgotten");
     assert!(!store.record_open("nothing", now).await.unwrap());
-    assert!(!store.record_click("nothing", "https://a.test/", now).await.unwrap());
+    assert!(
+        !store
+            .record_click("nothing", "https://a.test/", now)
+            .await
+            .unwrap()
+    );
     assert!(store.record_open("Q1", now + 5).await.unwrap());
     assert!(store.record_open("Q1", now + 9).await.unwrap());
     let long = format!("https://a.test/{}", "é".repeat(3000));
-    for url in ["https://a.test/x", "https://a.test/x", "https://b.test/", &long] {
+    for url in [
+        "https://a.test/x",
+        "https://a.test/x",
+        "https://b.test/",
+        &long,
+    ] {
         assert!(store.record_click("Q1", url, now + 10).await.unwrap());
     }
-    let got = store.tracked_messages(Some("EXAMPLE.com"), 10).await.unwrap();
+    let got = store
+        .tracked_messages(Some("EXAMPLE.com"), 10)
+        .await
+        .unwrap();
     assert_eq!(got.len(), 1);
     let m = &got[0];
     assert_eq!((m.opens, m.clicks, m.recipients, m.links), (2, 4, 2, 3));
-    assert_eq!((m.first_open, m.last_event), (Some(now + 5), Some(now + 10)));
-    assert!(store.tracked_messages(Some("other.test"), 10).await.unwrap().is_empty());
+    assert_eq!(
+        (m.first_open, m.last_event),
+        (Some(now + 5), Some(now + 10))
+    );
+    assert!(
+        store
+            .tracked_messages(Some("other.test"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(store.tracked_messages(None, 10).await.unwrap().len(), 1);
     let clicks = store.tracked_clicks("Q1").await.unwrap();
     assert_eq!(clicks.len(), 3);
-    assert_eq!((clicks[0].url.as_str(), clicks[0].clicks), ("https://a.test/x", 2));
-    assert!(clicks.iter().all(|c| c.url.len() <= estafeta_store::tracking::MAX_TRACKED_URL));
+    assert_eq!(
+        (clicks[0].url.as_str(), clicks[0].clicks),
+        ("https://a.test/x", 2)
+    );
+    assert!(
+        clicks
+            .iter()
+            .all(|c| c.url.len() <= estafeta_store::tracking::MAX_TRACKED_URL)
+    );
 }
 
 async fn tls_results_add_up_and_are_taken_once(store: Arc<dyn Store>) {

@@ -61,7 +61,11 @@ impl Tracker {
 
     /// The signed image address that counts an open of message `id`.
     pub fn open_image(&self, id: &str) -> String {
-        format!("{}/t/o/{id}/{}", self.base, sign(&self.secret, "open", id, ""))
+        format!(
+            "{}/t/o/{id}/{}",
+            self.base,
+            sign(&self.secret, "open", id, "")
+        )
     }
 
     /// `message` with its HTML parts' links and an image made to report to us, under
@@ -243,7 +247,9 @@ fn link_tag(tag: &[u8]) -> Option<(usize, usize, String)> {
             i += 1;
         }
         let start = i;
-        while i < tag.len() && !matches!(tag[i], b'=' | b'>' | b'/') && !tag[i].is_ascii_whitespace()
+        while i < tag.len()
+            && !matches!(tag[i], b'=' | b'>' | b'/')
+            && !tag[i].is_ascii_whitespace()
         {
             i += 1;
         }
@@ -352,7 +358,8 @@ mod tests {
 
     #[test]
     fn links_and_the_image_are_rewritten() {
-        let html = br##"<html><body><p>Hi <A class=x HREF="https://shop.test/a?x=1&amp;y=2">shop</A>
+        let html =
+            br##"<html><body><p>Hi <A class=x HREF="https://shop.test/a?x=1&amp;y=2">shop</A>
 <a href='http://b.test/'>b</a> <a href=https://c.test/c>c</a>
 <a href="mailto:x@y.test">mail</a> <a name=top>top</a> <a href="#top">up</a>
 <!-- <a href="https://hidden.test/"> --><area shape=rect href="https://d.test/">
@@ -361,12 +368,22 @@ mod tests {
         let out = String::from_utf8(out).unwrap();
         assert_eq!(n, 4, "{out}");
         assert!(out.contains("<A class=x HREF=\"https://mail.example.com/t/c/Q1/"));
-        for kept in ["mailto:x@y.test", "href=\"#top\"", "<a name=top>", "https://hidden.test/"] {
+        for kept in [
+            "mailto:x@y.test",
+            "href=\"#top\"",
+            "<a name=top>",
+            "https://hidden.test/",
+        ] {
             assert!(out.contains(kept), "{kept} kept: {out}");
         }
         assert!(!out.contains("shop.test") && !out.contains("b.test/'"));
-        let image = out.find("<img src=\"https://mail.example.com/t/o/Q1/").unwrap();
-        assert!(image < out.find("</body>").unwrap(), "image inside the body");
+        let image = out
+            .find("<img src=\"https://mail.example.com/t/o/Q1/")
+            .unwrap();
+        assert!(
+            image < out.find("</body>").unwrap(),
+            "image inside the body"
+        );
         // each link leads back to its address
         let first = out.split('"').find(|s| s.contains("/t/c/")).unwrap();
         let p = parts(first);
@@ -382,12 +399,24 @@ mod tests {
         let p = parts(&link);
         assert!(check_click(SECRET, &p[1], &p[2], &p[3]).is_some());
         let other = URL_SAFE_NO_PAD.encode("https://evil.test/");
-        assert_eq!(check_click(SECRET, &p[1], &p[2], &other), None, "other address");
-        assert_eq!(check_click(SECRET, "Q2", &p[2], &p[3]), None, "other message");
+        assert_eq!(
+            check_click(SECRET, &p[1], &p[2], &other),
+            None,
+            "other address"
+        );
+        assert_eq!(
+            check_click(SECRET, "Q2", &p[2], &p[3]),
+            None,
+            "other message"
+        );
         assert_eq!(check_click(b"another secret", &p[1], &p[2], &p[3]), None);
         let mut sig = p[2].clone();
         sig.replace_range(0..1, if sig.starts_with('A') { "B" } else { "A" });
-        assert_eq!(check_click(SECRET, &p[1], &sig, &p[3]), None, "changed signature");
+        assert_eq!(
+            check_click(SECRET, &p[1], &sig, &p[3]),
+            None,
+            "changed signature"
+        );
         assert_eq!(check_click(SECRET, &p[1], "", &p[3]), None);
         assert_eq!(check_click(SECRET, &p[1], "!!", "!!"), None);
         // a signed address that is not a web one is still refused
@@ -411,12 +440,23 @@ mod tests {
         assert_eq!(n, 0);
         assert!(out.starts_with(long.as_bytes()));
         // unterminated tags, quotes and comments end at the end
-        for bad in ["<a href=\"https://x.test/", "<!-- <a href=x>", "<a href", "<", "<a =>", "<a href='"] {
+        for bad in [
+            "<a href=\"https://x.test/",
+            "<!-- <a href=x>",
+            "<a href",
+            "<",
+            "<a =>",
+            "<a href='",
+        ] {
             let (out, n) = tracker().rewrite_html(bad.as_bytes(), "Q1", MAX_LINKS);
             assert_eq!(n, 0, "{bad}");
             assert!(out.starts_with(bad.as_bytes()));
         }
-        assert!(tracker().rewrite(b"Content-Type: text/html\r\n\r\n<p>x</p>", "bad/id").is_none());
+        assert!(
+            tracker()
+                .rewrite(b"Content-Type: text/html\r\n\r\n<p>x</p>", "bad/id")
+                .is_none()
+        );
     }
 
     #[test]
@@ -430,7 +470,10 @@ mod tests {
 
     #[test]
     fn the_subject_is_read() {
-        assert_eq!(subject_of(b"Subject: =?utf-8?q?caf=C3=A9?=\r\n\r\nx"), "caf\u{e9}");
+        assert_eq!(
+            subject_of(b"Subject: =?utf-8?q?caf=C3=A9?=\r\n\r\nx"),
+            "caf\u{e9}"
+        );
         assert_eq!(subject_of(b"From: a@b\r\n\r\nx"), "");
     }
 
@@ -438,6 +481,10 @@ mod tests {
     fn references_are_undone() {
         assert_eq!(unescape("a&amp;b&#38;c&#x26;d&nope;e&"), "a&b&c&d&nope;e&");
         assert_eq!(unescape("&#xZZ;&#99999999;"), "&#xZZ;&#99999999;");
-        assert_eq!(unescape("&ééééééé;&é"), "&ééééééé;&é", "no cut inside a character");
+        assert_eq!(
+            unescape("&ééééééé;&é"),
+            "&ééééééé;&é",
+            "no cut inside a character"
+        );
     }
 }

@@ -110,6 +110,33 @@ impl ClientSettings {
     }
 }
 
+/// Where readers' mail apps reach the web side, for the links of open and click tracking:
+/// `[web] public_url`, else `https://<hostname>` of the first `https` listener (with its
+/// port when not 443), else `http://` of the first `http` one (port 80 left out); `None`
+/// without either.
+pub fn public_url(config: &Config, listeners: &[(Listener, SocketAddr)]) -> Option<String> {
+    if let Some(url) = &config.web.public_url {
+        return Some(url.trim_end_matches('/').to_string());
+    }
+    let host = config.hostname.trim_end_matches('.');
+    let first = |protocol: Protocol| {
+        listeners
+            .iter()
+            .find(|(l, at)| l.protocol == protocol && at.port() != 0)
+            .map(|(_, at)| at.port())
+    };
+    if let Some(port) = first(Protocol::Https) {
+        return Some(match port {
+            443 => format!("https://{host}"),
+            p => format!("https://{host}:{p}"),
+        });
+    }
+    first(Protocol::Http).map(|port| match port {
+        80 => format!("http://{host}"),
+        p => format!("http://{host}:{p}"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,31 +179,33 @@ mod tests {
             }]
         );
     }
-}
 
-/// Where readers' mail apps reach the web side, for the links of open and click tracking:
-/// `[web] public_url`, else `https://<hostname>` of the first `https` listener (with its
-/// port when not 443), else `http://` of the first `http` one (port 80 left out); `None`
-/// without either.
-pub fn public_url(config: &Config, listeners: &[(Listener, SocketAddr)]) -> Option<String> {
-    if let Some(url) = &config.web.public_url {
-        return Some(url.trim_end_matches('/').to_string());
+    #[test]
+    fn public_url_prefers_the_setting_then_https_then_http() {
+        use std::net::{IpAddr, Ipv4Addr};
+        let mut config = Config::defaults().expect("defaults");
+        config.hostname = "mail.example.com.".into();
+        let at = |p| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), p);
+        let spec = |protocol, tls| Listener {
+            protocol,
+            tls,
+            ..config.listeners[0].clone()
+        };
+        let http = (spec(Protocol::Http, ListenerTls::None), at(80));
+        let https = (spec(Protocol::Https, ListenerTls::Implicit), at(8443));
+        assert_eq!(public_url(&config, &[]), None);
+        assert_eq!(
+            public_url(&config, std::slice::from_ref(&http)).as_deref(),
+            Some("http://mail.example.com")
+        );
+        assert_eq!(
+            public_url(&config, &[http.clone(), https]).as_deref(),
+            Some("https://mail.example.com:8443")
+        );
+        config.web.public_url = Some("https://track.example.com/".into());
+        assert_eq!(
+            public_url(&config, &[http]).as_deref(),
+            Some("https://track.example.com")
+        );
     }
-    let host = config.hostname.trim_end_matches('.');
-    let first = |protocol: Protocol| {
-        listeners
-            .iter()
-            .find(|(l, at)| l.protocol == protocol && at.port() != 0)
-            .map(|(_, at)| at.port())
-    };
-    if let Some(port) = first(Protocol::Https) {
-        return Some(match port {
-            443 => format!("https://{host}"),
-            p => format!("https://{host}:{p}"),
-        });
-    }
-    first(Protocol::Http).map(|port| match port {
-        80 => format!("http://{host}"),
-        p => format!("http://{host}:{p}"),
-    })
 }

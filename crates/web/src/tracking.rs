@@ -16,9 +16,9 @@ use crate::WebState;
 
 /// A transparent 1×1 GIF.
 const PIXEL: &[u8] = &[
-    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00,
-    0x00, 0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00,
-    0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
 ];
 
 fn refused() -> Response {
@@ -41,7 +41,11 @@ pub async fn click(
         tracing::info!(queue_id = %id, "tracking: a click link with a bad signature refused");
         return refused();
     };
-    match state.store.record_click(&id, &url, estafeta_store::now()).await {
+    match state
+        .store
+        .record_click(&id, &url, estafeta_store::now())
+        .await
+    {
         Ok(true) => tracing::debug!(queue_id = %id, "tracking: click"),
         Ok(false) => tracing::debug!(queue_id = %id, "tracking: click on a message no longer kept"),
         Err(e) => tracing::warn!(queue_id = %id, error = %e, "tracking: click not counted"),
@@ -53,8 +57,14 @@ pub async fn click(
         StatusCode::FOUND,
         [
             (header::LOCATION, location),
-            (header::CACHE_CONTROL, header::HeaderValue::from_static("no-store")),
-            (header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer")),
+            (
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static("no-store"),
+            ),
+            (
+                header::REFERRER_POLICY,
+                header::HeaderValue::from_static("no-referrer"),
+            ),
         ],
     )
         .into_response()

@@ -532,7 +532,10 @@ check(status == 403, status)
 async fn tracking_rewrites_html_links_counts_opens_and_clicks_and_refuses_tampering() {
     let h = host(|_| {}).await;
     let store = &h.store;
-    store.set_admin("bob@example.com", true).await.expect("admin");
+    store
+        .set_admin("bob@example.com", true)
+        .await
+        .expect("admin");
     store.add_domain("second.test").await.expect("domain");
     store
         .add_user(estafeta_store::NewUser {

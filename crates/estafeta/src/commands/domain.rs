@@ -32,9 +32,9 @@ pub async fn run(cmd: DomainCommand, store: &dyn Store) -> CommandResult {
             store.set_domain_tracking(&name, on).await?;
             let name = name.trim().to_lowercase();
             match on {
-                true => println!(
-                    "{name}: open and click tracking on for the HTML mail its users send"
-                ),
+                true => {
+                    println!("{name}: open and click tracking on for the HTML mail its users send")
+                }
                 false => println!("{name}: open and click tracking off"),
             }
         }
