@@ -3,7 +3,8 @@
 //! enclosed message) is decoded, handed to an editor, and written back in the part's
 //! transfer encoding — base64 stays base64, anything else becomes quoted-printable (its
 //! `Content-Transfer-Encoding:` changed to say so) so that no line of the result is longer
-//! than SMTP allows. Every other octet of the message is kept. Open and click tracking
+//! than SMTP allows. Every other octet of the message is kept. A message its sender signed
+//! (S/MIME, OpenPGP, DKIM) is never changed: that would break the signature. Open and click tracking
 //! (`estafeta_trust::tracking`) is the one user.
 //!
 //! Bounds: the structure is read by [`crate::parse`] (its bounds); at most
@@ -34,6 +35,9 @@ pub fn edit_html_parts(
     mut edit: impl FnMut(&[u8]) -> Option<Vec<u8>>,
 ) -> Option<Vec<u8>> {
     let msg = parse(raw);
+    if sealed(&msg) {
+        return None;
+    }
     let mut changes = Vec::new();
     for (index, part) in msg.parts.iter().enumerate() {
         if changes.len() >= MAX_EDITED_PARTS {
@@ -104,6 +108,23 @@ pub fn edit_html_parts(
         }
     }
     Some(out)
+}
+
+/// Whether changing the message would break a signature its sender made: S/MIME or
+/// OpenPGP (`multipart/signed`, `multipart/encrypted`, `application/pkcs7-mime`), or a
+/// `DKIM-Signature:` already in its header.
+fn sealed(msg: &Message<'_>) -> bool {
+    let dkim = msg
+        .root()
+        .headers()
+        .iter()
+        .any(|h| h.name.as_str().eq_ignore_ascii_case("dkim-signature"));
+    dkim || msg.parts.iter().any(|p| {
+        p.is_type("multipart", Some("signed"))
+            || p.is_type("multipart", Some("encrypted"))
+            || p.is_type("application", Some("pkcs7-mime"))
+            || p.is_type("application", Some("x-pkcs7-mime"))
+    })
 }
 
 fn encoding(part: &Part<'_>) -> Option<String> {
@@ -234,6 +255,17 @@ mod tests {
         assert!(edit_html_parts(b"Subject: x\r\n\r\nplain\r\n", upper).is_none());
         let html = b"Content-Type: text/html\r\n\r\n<p>x</p>";
         assert!(edit_html_parts(html, |_| None).is_none());
+    }
+
+    #[test]
+    fn signed_messages_are_left_alone() {
+        let signed = b"Content-Type: multipart/signed; protocol=\"application/pgp-signature\"; boundary=b\r\n\r\n\
+            --b\r\nContent-Type: text/html\r\n\r\n<p>x</p>\r\n--b\r\nContent-Type: application/pgp-signature\r\n\r\nsig\r\n--b--\r\n";
+        assert!(edit_html_parts(signed, upper).is_none());
+        let dkim = b"DKIM-Signature: v=1; d=a.test\r\nContent-Type: text/html\r\n\r\n<p>x</p>";
+        assert!(edit_html_parts(dkim, upper).is_none());
+        let smime = b"Content-Type: application/pkcs7-mime; smime-type=enveloped-data\r\n\r\nMIAG";
+        assert!(edit_html_parts(smime, upper).is_none());
     }
 
     #[test]
