@@ -55,6 +55,18 @@ pub enum Command {
     Dkim(DkimCommand),
     /// Every DNS record DOMAIN needs for mail through this server, in zone-file form.
     Dns { domain: String },
+    /// A consistent copy of the SQLite store, taken while the server runs (PostgreSQL:
+    /// use pg_dump).
+    Backup {
+        /// The backup file to write (it must not exist yet).
+        file: PathBuf,
+    },
+    /// Put a backup in place of the SQLite store; the server must be stopped. The store
+    /// it replaces is kept beside it.
+    Restore {
+        /// A file `estafeta backup` wrote.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]

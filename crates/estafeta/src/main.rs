@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod data_lock;
 mod failure;
 mod logging;
 mod privileges;
@@ -66,6 +67,8 @@ fn run(cli: Cli) -> CommandResult {
                 commands::suppression::run(cmd, &*settings.open_store().await?).await
             }
             Command::Dkim(cmd) => commands::dkim::run(cmd, &*settings.open_store().await?).await,
+            Command::Backup { file } => commands::backup::backup(&settings, &file).await,
+            Command::Restore { file } => commands::backup::restore(&settings, &file).await,
             Command::Dns { domain } => {
                 let store = settings.open_store().await?;
                 commands::dns::run(&domain, &settings.config, &*store).await

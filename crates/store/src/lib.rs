@@ -9,6 +9,7 @@
 mod accept;
 pub mod address;
 mod api;
+pub mod backup;
 mod blobs;
 mod body_reader;
 mod directory;

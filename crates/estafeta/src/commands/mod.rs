@@ -1,6 +1,7 @@
 //! One module per command family; each turns arguments into Store calls and prints.
 
 pub mod alias;
+pub mod backup;
 pub mod config;
 pub mod dkim;
 pub mod dns;

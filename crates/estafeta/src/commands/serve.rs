@@ -27,6 +27,8 @@ pub async fn run(settings: Settings) -> CommandResult {
     // TLS keys read and ports bound: nothing more needs root
     let bound = Server::bind(config).await.map_err(Failure::new)?;
     crate::privileges::assume(&identity, data_dir)?;
+    // one server per data directory; `restore` waits for it to stop
+    let _lock = crate::data_lock::take(data_dir, "starting another")?;
     let store = settings.open_store().await?;
     tracing::info!(engine = store.engine_name(), data_dir = %data_dir.display(), "store open");
 

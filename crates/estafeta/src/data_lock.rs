@@ -1,0 +1,48 @@
+//! The data directory's lock: `serve` holds `estafeta.lock` in it (an exclusive `flock`,
+//! released by the kernel however the process ends) for as long as it runs, with its
+//! process id written inside. A second `serve` on the same data, and a `restore` while
+//! the server runs, are refused with that id instead of corrupting what the first uses.
+
+use std::io::{Read, Seek, Write};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use crate::failure::Failure;
+
+const NAME: &str = "estafeta.lock";
+
+/// Held while it lives.
+pub struct DataLock {
+    _file: std::fs::File,
+}
+
+/// Takes the lock of `dir` for `what` (said in the refusal), or says who holds it.
+pub fn take(dir: &Path, what: &str) -> Result<DataLock, Failure> {
+    let path = dir.join(NAME);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| Failure::new(format!("cannot open {}: {e}", path.display())))?;
+    // SAFETY: flock on a descriptor this function owns; no memory is involved.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let mut holder = String::new();
+        let _ = file.read_to_string(&mut holder);
+        let holder = holder.trim();
+        let who = match holder.is_empty() {
+            true => String::new(),
+            false => format!(" (process {holder})"),
+        };
+        return Err(Failure::new(format!(
+            "estafeta serve is running on the data directory {}{who}: stop it before {what}",
+            dir.display()
+        )));
+    }
+    let _ = file.set_len(0);
+    let _ = file.rewind();
+    let _ = writeln!(file, "{}", std::process::id());
+    Ok(DataLock { _file: file })
+}
