@@ -208,8 +208,12 @@ async fn users(store: &dyn Store, token: &str) -> Page {
             format!("{} MB", u.quota_bytes / 1_000_000)
         };
         let a = hidden("address", &u.address);
+        let (pop3, to, switch) = match u.pop3_keep {
+            true => ("POP3 keeps", "delete", "POP3: delete once downloaded"),
+            false => ("POP3 deletes", "keep", "POP3: keep on the server"),
+        };
         rows.push_str(&format!(
-            "<tr><td>{}</td><td>{quota}</td><td>{}</td><td>{}{}{}{}</td></tr>\n",
+            "<tr><td>{}</td><td>{quota}</td><td>{}</td><td>{pop3}</td><td>{}{}{}{}{}</td></tr>\n",
             escape(&u.address),
             if u.admin { "admin" } else { "" },
             form(
@@ -230,17 +234,24 @@ async fn users(store: &dyn Store, token: &str) -> Page {
                 &format!("{a}{}", hidden("admin", if u.admin { "no" } else { "yes" })),
                 if u.admin { "Make not admin" } else { "Make admin" }
             ),
+            form(
+                "user-pop3",
+                token,
+                &format!("{a}{}", hidden("pop3", to)),
+                switch
+            ),
             form("user-remove", token, &a, "Remove (and all their mail)")
         ));
     }
     Ok(format!(
-        "<table><tr><th>User</th><th>Quota</th><th></th><th>Change</th></tr>\n{rows}</table>\n<h2>Add a user</h2>\n{}",
+        "<table><tr><th>User</th><th>Quota</th><th></th><th>POP3</th><th>Change</th></tr>\n{rows}</table>\n<h2>Add a user</h2>\n{}",
         form(
             "user-add",
             token,
             "<label>Address <input name=\"address\" type=\"email\" required></label>\
              <label>Password <input name=\"password\" type=\"password\" autocomplete=\"new-password\" required></label>\
              <label>Quota (MB, 0: none) <input name=\"quota_mb\" type=\"number\" min=\"0\" value=\"0\"></label>\
+             <label><input name=\"pop3_delete\" type=\"checkbox\" value=\"yes\"> POP3 deletes messages once downloaded</label>\
              <label><input name=\"admin\" type=\"checkbox\" value=\"yes\"> Administrator</label>",
             "Add"
         )
@@ -493,7 +504,7 @@ async fn apply(store: &dyn Store, action: &str, field: &Fields<'_>) -> Result<St
                     address: field.get("address").to_string(),
                     password: field.raw("password").to_string(),
                     quota_bytes: quota_mb,
-                    pop3_keep: true,
+                    pop3_keep: field.get("pop3_delete") != "yes",
                 })
                 .await
                 .map_err(e)?;
@@ -525,6 +536,28 @@ async fn apply(store: &dyn Store, action: &str, field: &Fields<'_>) -> Result<St
                 .await
                 .map_err(e)?;
             Ok(format!("quota of {} set", user.address))
+        }
+        "user-pop3" => {
+            let keep = match field.get("pop3") {
+                "keep" => true,
+                "delete" => false,
+                other => return Err(format!("pop3 {other:?}: expected keep or delete")),
+            };
+            let user = store
+                .update_user(
+                    field.get("address"),
+                    UserChanges {
+                        quota_bytes: None,
+                        pop3_keep: Some(keep),
+                    },
+                )
+                .await
+                .map_err(e)?;
+            Ok(format!(
+                "POP3 {} the mail of {} once downloaded",
+                if keep { "keeps" } else { "deletes" },
+                user.address
+            ))
         }
         "user-admin" => {
             let on = field.get("admin") == "yes";
