@@ -218,7 +218,7 @@ async fn accept_loop(
         };
         let service = service.clone();
         let spec = bound.spec.clone();
-        let acceptor = tls.acceptor.clone();
+        let tls = tls.clone();
         let handshakes = handshakes.clone();
         tokio::spawn(async move {
             let opened = Opened {
@@ -248,11 +248,15 @@ async fn accept_loop(
                     return;
                 };
                 let done =
-                    tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(opened.tcp)).await;
+                    tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&tls, opened.tcp)).await;
                 drop(place);
                 let (peer, local) = (opened.peer, opened.local);
                 match done {
-                    Ok(Ok(s)) => MaybeTls::Tls(Box::new(s.into())),
+                    Ok(Ok(Some(s))) => MaybeTls::Tls(Box::new(s.into())),
+                    Ok(Ok(None)) => {
+                        tracing::info!(%peer, %local, "ACME TLS-ALPN-01 validation handshake answered");
+                        return;
+                    }
                     Ok(Err(e)) => {
                         tracing::info!(%peer, %local, error = %e, "TLS handshake failed");
                         return;
@@ -277,6 +281,34 @@ async fn accept_loop(
                 .await;
         });
     }
+}
+
+/// The server side of an implicit-TLS handshake. A ClientHello offering ALPN `acme-tls/1`
+/// is a CA validating a TLS-ALPN-01 challenge: it gets the challenge certificate of the
+/// name it asks for (or the handshake fails when none is pending), and the connection is
+/// closed once the handshake is done, never served (RFC 8737 §3): `Ok(None)`. Everyone
+/// else gets the shared configuration, whose ALPN list stays empty, so clients offering
+/// `h2`, `http/1.1` or `imap` connect as before.
+async fn handshake(
+    tls: &TlsSetup,
+    tcp: tokio::net::TcpStream,
+) -> io::Result<Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>> {
+    let start =
+        tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp).await?;
+    let hello = start.client_hello();
+    if !crate::certs::offers_acme_tls(&hello) {
+        return start.into_stream(tls.config.clone()).await.map(Some);
+    }
+    let Some(config) = tls.certs.challenge_config(hello.server_name()) else {
+        return Err(io::Error::other(format!(
+            "ALPN acme-tls/1 for {:?}, which has no pending challenge",
+            hello.server_name().unwrap_or("(no name)")
+        )));
+    };
+    let mut stream = start.into_stream(config).await?;
+    use tokio::io::AsyncWriteExt;
+    let _ = stream.shutdown().await;
+    Ok(None)
 }
 
 /// A connection between accept and its session.
