@@ -439,8 +439,12 @@ impl Client {
             .initial_delay(Duration::from_millis(250))
             .backoff(2.0)
             .timeout(POLL_TIMEOUT);
-        let status = order.poll_ready(&polling).await?;
-        if status != OrderStatus::Ready {
+        let status = order.poll_ready(&polling).await;
+        if !matches!(status, Ok(OrderStatus::Ready)) {
+            let status = match status {
+                Ok(other) => format!("the order is {other:?}"),
+                Err(e) => e.to_string(),
+            };
             let mut failed = Vec::new();
             let mut invalid_names = Vec::new();
             let mut authorizations = order.authorizations();
@@ -460,7 +464,10 @@ impl Client {
                 invalid_names.push(name);
             }
             return Err(OrderError {
-                message: format!("the order is {status:?}: {}", failed.join("; ")),
+                message: match failed.is_empty() {
+                    true => status,
+                    false => format!("{status}: {}", failed.join("; ")),
+                },
                 invalid_names,
             });
         }

@@ -116,9 +116,16 @@ pub fn challenge_certificate(
     let cert = params.self_signed(&key).map_err(failed)?;
     let der = rustls_pki_types::PrivateKeyDer::try_from(key.serialize_der())
         .map_err(|e| format!("cannot use the TLS-ALPN-01 key: {e}"))?;
-    CertifiedKey::from_der(vec![cert.der().clone()], der, &crate::tls::provider())
-        .map(Arc::new)
-        .map_err(|e| format!("cannot use the TLS-ALPN-01 certificate: {e}"))
+    // not CertifiedKey::from_der: its key check parses the certificate with webpki,
+    // which refuses the critical acmeIdentifier extension
+    let signing = crate::tls::provider()
+        .key_provider
+        .load_private_key(der)
+        .map_err(|e| format!("cannot use the TLS-ALPN-01 key: {e}"))?;
+    Ok(Arc::new(CertifiedKey::new(
+        vec![cert.der().clone()],
+        signing,
+    )))
 }
 
 /// Pending HTTP-01 challenges: token → key authorization, served at
