@@ -261,8 +261,15 @@ impl Client {
             .map_err(|e| format!("cannot read the domain list: {e}"))?;
         let wanted = self.settings.names(&domains);
         let stored = load_stored(&self.settings.dir);
+        let saved_directory = std::fs::read(self.settings.dir.join(ACCOUNT_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<SavedAccount>(&b).ok())
+            .map(|s| s.directory);
         let reason = match &stored {
             None => "there is no certificate yet",
+            Some(_) if saved_directory.as_deref() != Some(self.settings.directory_url.as_str()) => {
+                "it comes from another ACME directory (tls.acme_directory changed)"
+            }
             Some(s) if s.days_left() < i64::from(self.settings.renew_days) => {
                 self.left_out.clear();
                 "it is due for renewal"
