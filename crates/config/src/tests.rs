@@ -391,13 +391,15 @@ const HTTPS_LISTENER: &str = "[[listener]]\nport = 443\nprotocol = \"https\"\ntl
 
 #[test]
 fn acme_needs_a_contact() {
-    let e = err(&format!("[tls]\nacme = true\n{HTTPS_LISTENER}"));
+    let e = err(&format!(
+        "hostname = \"mail.example.com\"\n[tls]\nacme = true\n{HTTPS_LISTENER}"
+    ));
     assert!(
         e.starts_with("config error: tls.acme_contact = (missing): acme = true needs a contact"),
         "{e}"
     );
     let e = err(&format!(
-        "[tls]\nacme = true\nacme_contact = \"postmaster@example.com\"\n{HTTPS_LISTENER}"
+        "hostname = \"mail.example.com\"\n[tls]\nacme = true\nacme_contact = \"postmaster@example.com\"\n{HTTPS_LISTENER}"
     ));
     assert!(e.contains("expected a mailto: URL"), "{e}");
 }
@@ -405,7 +407,7 @@ fn acme_needs_a_contact() {
 #[test]
 fn acme_and_configured_files_exclude_each_other() {
     let e = err(&format!(
-        "[tls]\nacme = true\nacme_contact = \"mailto:a@example.com\"\ncertificate = \"/c.pem\"\nprivate_key = \"/k.pem\"\n{HTTPS_LISTENER}"
+        "hostname = \"mail.example.com\"\n[tls]\nacme = true\nacme_contact = \"mailto:a@example.com\"\ncertificate = \"/c.pem\"\nprivate_key = \"/k.pem\"\n{HTTPS_LISTENER}"
     ));
     assert!(
         e.starts_with(
@@ -418,7 +420,9 @@ fn acme_and_configured_files_exclude_each_other() {
 #[test]
 fn acme_challenge_needs_its_listener() {
     // the default listener table has neither http nor https
-    let e = err("[tls]\nacme = true\nacme_contact = \"mailto:a@example.com\"\n");
+    let e = err(
+        "hostname = \"mail.example.com\"\n[tls]\nacme = true\nacme_contact = \"mailto:a@example.com\"\n",
+    );
     assert!(
         e.starts_with(
             "config error: tls.acme_challenge = \"tls-alpn-01\": the CA connects to port 443"
@@ -427,13 +431,13 @@ fn acme_challenge_needs_its_listener() {
     );
     assert!(e.contains("protocol = \"https\""), "{e}");
     let e = err(&format!(
-        "[tls]\nacme = true\nacme_contact = \"mailto:a@example.com\"\nacme_challenge = \"http-01\"\n{HTTPS_LISTENER}"
+        "hostname = \"mail.example.com\"\n[tls]\nacme = true\nacme_contact = \"mailto:a@example.com\"\nacme_challenge = \"http-01\"\n{HTTPS_LISTENER}"
     ));
     assert!(
         e.starts_with("config error: tls.acme_challenge = \"http-01\": the CA connects to port 80"),
         "{e}"
     );
-    let e = err("[tls]\nacme_challenge = \"dns-01\"\n");
+    let e = err("hostname = \"mail.example.com\"\n[tls]\nacme_challenge = \"dns-01\"\n");
     assert!(e.contains("tls-alpn-01") && e.contains("http-01"), "{e}");
 }
 
@@ -441,7 +445,7 @@ fn acme_challenge_needs_its_listener() {
 fn acme_configuration_is_read() {
     let c = Config::from_toml(
         &format!(
-            "[tls]\nacme = true\nacme_contact = \"mailto:a@example.com\"\nacme_names = [\"imap.example.com\"]\nacme_renew_days = 20\n{HTTPS_LISTENER}"
+            "hostname = \"mail.example.com\"\n[tls]\nacme = true\nacme_contact = \"mailto:a@example.com\"\nacme_names = [\"imap.example.com\"]\nacme_renew_days = 20\n{HTTPS_LISTENER}"
         ),
         "test.toml",
     )
@@ -455,9 +459,18 @@ fn acme_configuration_is_read() {
     assert_eq!(c.tls.acme_names, vec!["imap.example.com".to_string()]);
     assert_eq!(c.tls.acme_renew_days, 20);
     let e = err(&format!(
-        "[tls]\nacme = true\nacme_contact = \"mailto:a@example.com\"\nacme_names = [\"*.example.com\"]\n{HTTPS_LISTENER}"
+        "hostname = \"mail.example.com\"\n[tls]\nacme = true\nacme_contact = \"mailto:a@example.com\"\nacme_names = [\"*.example.com\"]\n{HTTPS_LISTENER}"
     ));
     assert!(e.contains("tls.acme_names[0]"), "{e}");
     let e = err("[tls]\nacme_typo = true\n");
     assert!(e.contains("acme_typo"), "{e}");
+    let e = err(&format!(
+        "hostname = \"localhost\"\n[tls]\nacme = true\nacme_contact = \"mailto:a@example.com\"\n{HTTPS_LISTENER}"
+    ));
+    assert!(
+        e.starts_with(
+            "config error: hostname = \"localhost\": acme = true needs the server's public DNS name"
+        ),
+        "{e}"
+    );
 }

@@ -227,6 +227,13 @@ fn validate_acme(config: &Config) -> Result<(), ConfigError> {
         }
         Some(_) => {}
     }
+    if !config.hostname.contains('.') || config.hostname.eq_ignore_ascii_case("localhost") {
+        return Err(ConfigError::invalid(
+            "hostname",
+            quoted(&config.hostname),
+            "acme = true needs the server's public DNS name, such as \"mail.example.com\": a CA issues certificates only for such names",
+        ));
+    }
     if !tls.acme_directory.starts_with("https://") {
         return Err(ConfigError::invalid(
             "tls.acme_directory",

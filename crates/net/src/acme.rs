@@ -4,7 +4,9 @@
 //! due (fewer than `tls.acme_renew_days` left) or does not cover the wanted names, answers
 //! the CA's challenges (TLS-ALPN-01 through the [`CertStore`], HTTP-01 through
 //! [`Http01Tokens`]), and puts the new certificate in the [`CertStore`]: the next
-//! handshake gets it, open connections keep theirs.
+//! handshake gets it, open connections keep theirs. The certificate's key is kept across
+//! renewals (a DANE `3 1 1` record of it stays true); creating the account agrees to the
+//! CA's terms of service.
 //!
 //! Bounds: every HTTP request to the CA gets [`REQUEST_TIMEOUT`] for its answer and again
 //! for the body, of at most [`MAX_ANSWER`] octets; polling an order stops after
@@ -197,7 +199,12 @@ pub async fn run(
     };
     let mut failures: u32 = 0;
     loop {
-        let wait = match tokio::time::timeout(ATTEMPT_TIMEOUT, client.check(&domains)).await {
+        let attempt = tokio::time::timeout(ATTEMPT_TIMEOUT, client.check(&domains));
+        let outcome = tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            outcome = attempt => outcome,
+        };
+        let wait = match outcome {
             Ok(Ok(Checked::Fresh)) => {
                 failures = 0;
                 client.settings.check_interval
@@ -480,7 +487,15 @@ impl Client {
         }
         drop(pending);
         let failed = |e: rcgen::Error| OrderError::from(format!("cannot make the CSR: {e}"));
-        let key = rcgen::KeyPair::generate().map_err(failed)?;
+        // the stored key is kept across renewals, so that a DANE record of it (`3 1 1`,
+        // as `estafeta dns` prints) stays true; a new one only when there is none
+        let kept = std::fs::read_to_string(self.settings.dir.join(KEY_FILE))
+            .ok()
+            .and_then(|pem| rcgen::KeyPair::from_pem(&pem).ok());
+        let key = match kept {
+            Some(key) => key,
+            None => rcgen::KeyPair::generate().map_err(failed)?,
+        };
         let csr = rcgen::CertificateParams::new(names.to_vec())
             .map_err(failed)?
             .serialize_request(&key)

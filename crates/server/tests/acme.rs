@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use estafeta_config::{Config, Protocol};
 use estafeta_server::RunningServer;
 use estafeta_testkit::dns::{Records, TestDns};
-use estafeta_testkit::pebble::{self, Pebble, connect, free_port, peer_serial, roots_of};
+use estafeta_testkit::pebble::{
+    self, Pebble, connect, free_port, peer_public_key, peer_serial, roots_of,
+};
 use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -207,6 +209,8 @@ async fn renewal_is_swapped_in_while_connections_stay_open() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_ne!(peer_serial(&renewed), first);
+    // the key is kept across renewals (a DANE 3 1 1 record of it stays true)
+    assert_eq!(peer_public_key(&renewed), peer_public_key(&old));
     // the connection opened before the renewal is still served, on its old certificate
     assert_eq!(
         get(&mut old, "/.well-known/acme-challenge/x").await,

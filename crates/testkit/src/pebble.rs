@@ -213,3 +213,14 @@ pub fn peer_serial(stream: &tokio_rustls::client::TlsStream<tokio::net::TcpStrea
         .expect("certificates");
     estafeta_net::acme::serial(&certs[0])
 }
+
+/// The public key (SPKI, DER) of the certificate `stream`'s server presented.
+pub fn peer_public_key(stream: &tokio_rustls::client::TlsStream<tokio::net::TcpStream>) -> Vec<u8> {
+    let certs = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .expect("certificates");
+    let cert = webpki::EndEntityCert::try_from(&certs[0]).expect("certificate");
+    cert.subject_public_key_info().as_ref().to_vec()
+}
