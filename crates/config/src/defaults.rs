@@ -188,3 +188,18 @@ pub fn listeners() -> Vec<Listener> {
         entry(995, Protocol::Pop3, ListenerTls::Implicit),
     ]
 }
+
+/// Let's Encrypt's production directory.
+pub fn acme_directory() -> String {
+    "https://acme-v02.api.letsencrypt.org/directory".into()
+}
+
+/// Let's Encrypt's certificates last 90 days (shorter ones are coming): renew with 30 left.
+pub fn acme_renew_days() -> u32 {
+    30
+}
+
+/// Twice a day.
+pub fn acme_check_interval() -> u64 {
+    12 * 3600
+}

@@ -31,6 +31,27 @@ max_connections = 16
 # data_dir/tls/. Set both or neither.
 # certificate = "/etc/letsencrypt/live/mail.example.com/fullchain.pem"
 # private_key = "/etc/letsencrypt/live/mail.example.com/privkey.pem"
+#
+# Or automatic certificates (ACME, RFC 8555) from Let's Encrypt or another ACME CA,
+# obtained at start and renewed without a restart (instead of certificate/private_key).
+# The certificate names hostname, autoconfig.<domain> and mta-sts.<domain> for each
+# domain, and acme_names; files in data_dir/tls/acme/.
+acme = false
+# The account's contact address; required with acme = true.
+# acme_contact = "mailto:postmaster@example.com"
+# Let's Encrypt's staging directory, for trying: https://acme-staging-v02.api.letsencrypt.org/directory
+acme_directory = "https://acme-v02.api.letsencrypt.org/directory"
+# "tls-alpn-01": the CA connects to port 443 (an "https" listener is needed);
+# "http-01": the CA fetches http://<name>/.well-known/acme-challenge/ (an "http" listener on 80).
+acme_challenge = "tls-alpn-01"
+# More names for the certificate; each must resolve to this server.
+acme_names = []
+# A root (PEM) the directory's HTTPS certificate must chain to, for a private CA.
+# acme_ca_certificate = "/etc/estafeta/acme-ca.pem"
+# Renew when fewer days than this are left.
+acme_renew_days = 30
+# Seconds between two checks of the certificate (12 hours); lower only for tests.
+acme_check_interval = 43200
 
 [auth]
 # Accept passwords over unencrypted connections from loopback addresses (127.0.0.0/8, ::1).

@@ -18,8 +18,8 @@ pub use delivery::{DeliveryConfig, Relay, RelayAuth, RelayTls, parse_dns_server}
 pub use error::ConfigError;
 pub use example::EXAMPLE;
 pub use model::{
-    AuthConfig, Config, Engine, ImapConfig, Listener, ListenerTls, LogConfig, Pop3Config, Protocol,
-    SmtpConfig, StorageConfig, TlsConfig,
+    AcmeChallenge, AuthConfig, Config, Engine, ImapConfig, Listener, ListenerTls, LogConfig,
+    Pop3Config, Protocol, SmtpConfig, StorageConfig, TlsConfig,
 };
 pub use renamed::Renamed;
 pub use trust::{DmarcAction, SpfFail, TrustConfig, TrustDomain};

@@ -82,8 +82,9 @@ impl Default for StorageConfig {
     }
 }
 
-/// The certificate every TLS listener presents.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+/// The certificate every TLS listener presents: configured files, automatic certificates
+/// from an ACME certification authority (RFC 8555), or a self-signed one.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM file with the certificate chain, leaf first. Unset: a self-signed certificate is
@@ -93,6 +94,71 @@ pub struct TlsConfig {
     /// PEM file with the private key matching `certificate`.
     #[serde(default)]
     pub private_key: Option<PathBuf>,
+    /// Obtain and renew certificates from an ACME CA (Let's Encrypt by default).
+    #[serde(default)]
+    pub acme: bool,
+    /// The account's contact, `mailto:postmaster@example.com`; required with `acme`.
+    #[serde(default)]
+    pub acme_contact: Option<String>,
+    /// The ACME directory URL.
+    #[serde(default = "defaults::acme_directory")]
+    pub acme_directory: String,
+    /// How the CA checks that the names are ours.
+    #[serde(default)]
+    pub acme_challenge: AcmeChallenge,
+    /// Names the certificate covers besides `hostname` and each domain's `autoconfig.`
+    /// and `mta-sts.` names.
+    #[serde(default)]
+    pub acme_names: Vec<String>,
+    /// PEM file of a root certificate the directory's HTTPS certificate must chain to
+    /// (a private CA, a test CA); unset: the publicly trusted roots (webpki-roots).
+    #[serde(default)]
+    pub acme_ca_certificate: Option<PathBuf>,
+    /// Renew when fewer than this many days of validity remain.
+    #[serde(default = "defaults::acme_renew_days")]
+    pub acme_renew_days: u32,
+    /// Seconds between two checks of whether the certificate is due (12 hours). Lower
+    /// values are for tests.
+    #[serde(default = "defaults::acme_check_interval")]
+    pub acme_check_interval: u64,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            certificate: None,
+            private_key: None,
+            acme: false,
+            acme_contact: None,
+            acme_directory: defaults::acme_directory(),
+            acme_challenge: AcmeChallenge::default(),
+            acme_names: Vec::new(),
+            acme_ca_certificate: None,
+            acme_renew_days: defaults::acme_renew_days(),
+            acme_check_interval: defaults::acme_check_interval(),
+        }
+    }
+}
+
+/// The ACME challenge type (RFC 8555 §8.3, RFC 8737).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum AcmeChallenge {
+    /// A TLS handshake with ALPN `acme-tls/1` on an `https` listener (port 443 for a real CA).
+    #[default]
+    #[serde(rename = "tls-alpn-01")]
+    TlsAlpn01,
+    /// `GET /.well-known/acme-challenge/<token>` on an `http` listener (port 80 for a real CA).
+    #[serde(rename = "http-01")]
+    Http01,
+}
+
+impl AcmeChallenge {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AcmeChallenge::TlsAlpn01 => "tls-alpn-01",
+            AcmeChallenge::Http01 => "http-01",
+        }
+    }
 }
 
 /// Logging in, for SMTP AUTH, IMAP and POP3 alike: where a password may be sent, and the

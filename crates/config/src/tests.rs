@@ -412,3 +412,91 @@ fn web_public_url_is_an_origin() {
         );
     }
 }
+
+const HTTPS_LISTENER: &str = "[[listener]]\nport = 443\nprotocol = \"https\"\ntls = \"implicit\"\n";
+
+#[test]
+fn acme_needs_a_contact() {
+    let e = err(&format!(
+        "hostname = \"mail.example.com\"\n[tls]\nacme = true\n{HTTPS_LISTENER}"
+    ));
+    assert!(
+        e.starts_with("config error: tls.acme_contact = (missing): acme = true needs a contact"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "hostname = \"mail.example.com\"\n[tls]\nacme = true\nacme_contact = \"postmaster@example.com\"\n{HTTPS_LISTENER}"
+    ));
+    assert!(e.contains("expected a mailto: URL"), "{e}");
+}
+
+#[test]
+fn acme_and_configured_files_exclude_each_other() {
+    let e = err(&format!(
+        "hostname = \"mail.example.com\"\n[tls]\nacme = true\nacme_contact = \"mailto:a@example.com\"\ncertificate = \"/c.pem\"\nprivate_key = \"/k.pem\"\n{HTTPS_LISTENER}"
+    ));
+    assert!(
+        e.starts_with(
+            "config error: tls.certificate = \"/c.pem\": acme = true obtains the certificate itself"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn acme_challenge_needs_its_listener() {
+    // the default listener table has neither http nor https
+    let e = err(
+        "hostname = \"mail.example.com\"\n[tls]\nacme = true\nacme_contact = \"mailto:a@example.com\"\n",
+    );
+    assert!(
+        e.starts_with(
+            "config error: tls.acme_challenge = \"tls-alpn-01\": the CA connects to port 443"
+        ),
+        "{e}"
+    );
+    assert!(e.contains("protocol = \"https\""), "{e}");
+    let e = err(&format!(
+        "hostname = \"mail.example.com\"\n[tls]\nacme = true\nacme_contact = \"mailto:a@example.com\"\nacme_challenge = \"http-01\"\n{HTTPS_LISTENER}"
+    ));
+    assert!(
+        e.starts_with("config error: tls.acme_challenge = \"http-01\": the CA connects to port 80"),
+        "{e}"
+    );
+    let e = err("hostname = \"mail.example.com\"\n[tls]\nacme_challenge = \"dns-01\"\n");
+    assert!(e.contains("tls-alpn-01") && e.contains("http-01"), "{e}");
+}
+
+#[test]
+fn acme_configuration_is_read() {
+    let c = Config::from_toml(
+        &format!(
+            "hostname = \"mail.example.com\"\n[tls]\nacme = true\nacme_contact = \"mailto:a@example.com\"\nacme_names = [\"imap.example.com\"]\nacme_renew_days = 20\n{HTTPS_LISTENER}"
+        ),
+        "test.toml",
+    )
+    .expect("valid");
+    assert!(c.tls.acme);
+    assert_eq!(c.tls.acme_challenge, AcmeChallenge::TlsAlpn01);
+    assert_eq!(
+        c.tls.acme_directory,
+        "https://acme-v02.api.letsencrypt.org/directory"
+    );
+    assert_eq!(c.tls.acme_names, vec!["imap.example.com".to_string()]);
+    assert_eq!(c.tls.acme_renew_days, 20);
+    let e = err(&format!(
+        "hostname = \"mail.example.com\"\n[tls]\nacme = true\nacme_contact = \"mailto:a@example.com\"\nacme_names = [\"*.example.com\"]\n{HTTPS_LISTENER}"
+    ));
+    assert!(e.contains("tls.acme_names[0]"), "{e}");
+    let e = err("[tls]\nacme_typo = true\n");
+    assert!(e.contains("acme_typo"), "{e}");
+    let e = err(&format!(
+        "hostname = \"localhost\"\n[tls]\nacme = true\nacme_contact = \"mailto:a@example.com\"\n{HTTPS_LISTENER}"
+    ));
+    assert!(
+        e.starts_with(
+            "config error: hostname = \"localhost\": acme = true needs the server's public DNS name"
+        ),
+        "{e}"
+    );
+}

@@ -191,7 +191,105 @@ fn validate_tls(config: &Config) -> Result<(), ConfigError> {
             "tls.private_key is set, so the certificate's PEM file is needed too",
         )),
         _ => Ok(()),
+    }?;
+    validate_acme(config)
+}
+
+/// `acme = true`: a contact, no configured files, and a listener the CA can reach for the
+/// chosen challenge.
+fn validate_acme(config: &Config) -> Result<(), ConfigError> {
+    use crate::model::{AcmeChallenge, Protocol};
+    let tls = &config.tls;
+    if !tls.acme {
+        return Ok(());
     }
+    if let Some(cert) = &tls.certificate {
+        return Err(ConfigError::invalid(
+            "tls.certificate",
+            quoted(&cert.display().to_string()),
+            "acme = true obtains the certificate itself: remove certificate and private_key, or set acme = false",
+        ));
+    }
+    match tls.acme_contact.as_deref() {
+        None => {
+            return Err(ConfigError::invalid(
+                "tls.acme_contact",
+                "(missing)",
+                "acme = true needs a contact address for the CA's account, such as \"mailto:postmaster@example.com\"",
+            ));
+        }
+        Some(c) if !is_mailto(c) => {
+            return Err(ConfigError::invalid(
+                "tls.acme_contact",
+                quoted(c),
+                "expected a mailto: URL such as \"mailto:postmaster@example.com\"",
+            ));
+        }
+        Some(_) => {}
+    }
+    if !config.hostname.contains('.') || config.hostname.eq_ignore_ascii_case("localhost") {
+        return Err(ConfigError::invalid(
+            "hostname",
+            quoted(&config.hostname),
+            "acme = true needs the server's public DNS name, such as \"mail.example.com\": a CA issues certificates only for such names",
+        ));
+    }
+    if !tls.acme_directory.starts_with("https://") {
+        return Err(ConfigError::invalid(
+            "tls.acme_directory",
+            quoted(&tls.acme_directory),
+            "expected an https:// URL such as \"https://acme-v02.api.letsencrypt.org/directory\"",
+        ));
+    }
+    for (i, name) in tls.acme_names.iter().enumerate() {
+        if !is_hostname(name) || !name.contains('.') {
+            return Err(ConfigError::invalid(
+                format!("tls.acme_names[{i}]"),
+                quoted(name),
+                "expected a DNS name such as \"imap.example.com\" (no wildcards, no IP addresses)",
+            ));
+        }
+    }
+    if tls.acme_renew_days == 0 {
+        return Err(ConfigError::invalid(
+            "tls.acme_renew_days",
+            0,
+            "expected at least 1 (days of validity left when the certificate is renewed)",
+        ));
+    }
+    if tls.acme_check_interval == 0 {
+        return Err(ConfigError::invalid(
+            "tls.acme_check_interval",
+            0,
+            "expected at least 1 (seconds between two checks of the certificate)",
+        ));
+    }
+    let (protocol, port) = match tls.acme_challenge {
+        AcmeChallenge::TlsAlpn01 => (Protocol::Https, 443),
+        AcmeChallenge::Http01 => (Protocol::Http, 80),
+    };
+    if !config.listeners.iter().any(|l| l.protocol == protocol) {
+        return Err(ConfigError::invalid(
+            "tls.acme_challenge",
+            quoted(tls.acme_challenge.as_str()),
+            &format!(
+                "the CA connects to port {port} to check the challenge, and no listener has protocol {:?}: add a [[listener]] with port = {port}, protocol = {:?}, tls = {:?}",
+                protocol.as_str(),
+                protocol.as_str(),
+                if port == 443 { "implicit" } else { "none" }
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn is_mailto(contact: &str) -> bool {
+    contact
+        .strip_prefix("mailto:")
+        .and_then(|a| a.split_once('@'))
+        .is_some_and(|(local, domain)| {
+            !local.is_empty() && is_hostname(domain) && !contact.contains(',')
+        })
 }
 
 fn quoted(s: &str) -> String {

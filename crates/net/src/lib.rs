@@ -7,6 +7,8 @@
 //! throttle, the PROXY protocol header and the command budgets before authentication (per
 //! client, IPv6 grouped by prefix); and the client side of TLS for outbound SMTP and HTTPS, with the roots it trusts.
 
+pub mod acme;
+pub mod certs;
 pub mod client_tls;
 mod command_budget;
 pub mod compress;

@@ -14,6 +14,11 @@
 //! session's peer (relay policy, throttles, logs, `Received:`), and the destination it
 //! names is the session's local address. Then the TLS handshake on implicit-TLS
 //! listeners. A connection without a valid header in time is closed without a word.
+//!
+//! The implicit-TLS handshake reads the ClientHello first: one offering ALPN `acme-tls/1`
+//! is an ACME CA validating a TLS-ALPN-01 challenge, answered with the challenge
+//! certificate of the name it asks for and closed after the handshake (RFC 8737), never
+//! handed to a service.
 
 use std::fmt;
 use std::io;
@@ -218,7 +223,7 @@ async fn accept_loop(
         };
         let service = service.clone();
         let spec = bound.spec.clone();
-        let acceptor = tls.acceptor.clone();
+        let tls = tls.clone();
         let handshakes = handshakes.clone();
         tokio::spawn(async move {
             let opened = Opened {
@@ -248,11 +253,15 @@ async fn accept_loop(
                     return;
                 };
                 let done =
-                    tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(opened.tcp)).await;
+                    tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&tls, opened.tcp)).await;
                 drop(place);
                 let (peer, local) = (opened.peer, opened.local);
                 match done {
-                    Ok(Ok(s)) => MaybeTls::Tls(Box::new(s.into())),
+                    Ok(Ok(Some(s))) => MaybeTls::Tls(Box::new(s.into())),
+                    Ok(Ok(None)) => {
+                        tracing::info!(%peer, %local, "ACME TLS-ALPN-01 validation handshake answered");
+                        return;
+                    }
                     Ok(Err(e)) => {
                         tracing::info!(%peer, %local, error = %e, "TLS handshake failed");
                         return;
@@ -277,6 +286,34 @@ async fn accept_loop(
                 .await;
         });
     }
+}
+
+/// The server side of an implicit-TLS handshake. A ClientHello offering ALPN `acme-tls/1`
+/// is a CA validating a TLS-ALPN-01 challenge: it gets the challenge certificate of the
+/// name it asks for (or the handshake fails when none is pending), and the connection is
+/// closed once the handshake is done, never served (RFC 8737 §3): `Ok(None)`. Everyone
+/// else gets the shared configuration, whose ALPN list stays empty, so clients offering
+/// `h2`, `http/1.1` or `imap` connect as before.
+async fn handshake(
+    tls: &TlsSetup,
+    tcp: tokio::net::TcpStream,
+) -> io::Result<Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>> {
+    let start =
+        tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp).await?;
+    let hello = start.client_hello();
+    if !crate::certs::offers_acme_tls(&hello) {
+        return start.into_stream(tls.config.clone()).await.map(Some);
+    }
+    let Some(config) = tls.certs.challenge_config(hello.server_name()) else {
+        return Err(io::Error::other(format!(
+            "ALPN acme-tls/1 for {:?}, which has no pending challenge",
+            hello.server_name().unwrap_or("(no name)")
+        )));
+    };
+    let mut stream = start.into_stream(config).await?;
+    use tokio::io::AsyncWriteExt;
+    let _ = stream.shutdown().await;
+    Ok(None)
 }
 
 /// A connection between accept and its session.
@@ -345,4 +382,140 @@ async fn tell_and_close(mut tcp: tokio::net::TcpStream, line: String) {
         tcp.shutdown().await
     };
     let _ = tokio::time::timeout(Duration::from_secs(10), write).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// Takes any certificate and signature: a TLS-ALPN-01 certificate's critical
+    /// acmeIdentifier extension stops webpki from even reading its key, and what is
+    /// checked here is which certificate comes, not the PKI.
+    #[derive(Debug)]
+    struct NoCheck(Arc<rustls::crypto::CryptoProvider>);
+
+    impl rustls::client::danger::ServerCertVerifier for NoCheck {
+        fn verify_server_cert(
+            &self,
+            _: &rustls_pki_types::CertificateDer<'_>,
+            _: &[rustls_pki_types::CertificateDer<'_>],
+            _: &rustls_pki_types::ServerName<'_>,
+            _: &[u8],
+            _: rustls_pki_types::UnixTime,
+        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            _: &[u8],
+            _: &rustls_pki_types::CertificateDer<'_>,
+            _: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            _: &[u8],
+            _: &rustls_pki_types::CertificateDer<'_>,
+            _: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+
+    /// A client offering `alpn` for `name`, taking any certificate.
+    async fn client(
+        at: SocketAddr,
+        name: &str,
+        alpn: &[&[u8]],
+    ) -> io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(io::Error::other)?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoCheck(provider)))
+            .with_no_client_auth();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        let tcp = tokio::net::TcpStream::connect(at).await?;
+        let name =
+            rustls_pki_types::ServerName::try_from(name.to_string()).map_err(io::Error::other)?;
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+    }
+
+    /// Serves one handshake on a loopback port; its outcome: `Some(true)` a connection to
+    /// serve, `Some(false)` an acme-tls/1 handshake closed, `None` no handshake.
+    async fn serve_one(tls: TlsSetup) -> (SocketAddr, tokio::task::JoinHandle<Option<bool>>) {
+        let socket = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let at = socket.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let (tcp, _) = socket.accept().await.unwrap();
+            match handshake(&tls, tcp).await {
+                Ok(Some(_)) => Some(true),
+                Ok(None) => Some(false),
+                Err(_) => None,
+            }
+        });
+        (at, task)
+    }
+
+    #[tokio::test]
+    async fn acme_tls_alpn_gets_the_challenge_certificate_and_is_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let tls = TlsSetup::load_or_generate(
+            &estafeta_config::TlsConfig::default(),
+            "mail.example.test",
+            dir.path(),
+        )
+        .unwrap();
+        let challenge =
+            crate::certs::challenge_certificate("mail.example.test", &[9u8; 32]).unwrap();
+        tls.certs
+            .add_challenge("mail.example.test", challenge.clone())
+            .unwrap();
+
+        // the CA: acme-tls/1 negotiated, the challenge certificate, then end of stream
+        let (at, server) = serve_one(tls.clone()).await;
+        let mut ca = client(at, "mail.example.test", &[crate::certs::ACME_TLS_ALPN])
+            .await
+            .expect("handshake");
+        let (_, session) = ca.get_ref();
+        assert_eq!(session.alpn_protocol(), Some(crate::certs::ACME_TLS_ALPN));
+        assert_eq!(session.peer_certificates().unwrap()[0], challenge.cert[0]);
+        assert_eq!(server.await.unwrap(), Some(false), "never served");
+        let mut rest = Vec::new();
+        let _ = ca.read_to_end(&mut rest).await;
+        assert!(rest.is_empty());
+
+        // a browser offering h2 and http/1.1 gets the current certificate, no ALPN, and is served
+        let (at, server) = serve_one(tls.clone()).await;
+        let browser = client(at, "mail.example.test", &[b"h2", b"http/1.1"])
+            .await
+            .expect("handshake");
+        let (_, session) = browser.get_ref();
+        assert_eq!(session.alpn_protocol(), None);
+        assert_eq!(
+            session.peer_certificates().unwrap()[0],
+            tls.certs.current().cert[0]
+        );
+        assert_eq!(server.await.unwrap(), Some(true));
+
+        // acme-tls/1 for a name with no pending challenge: no handshake
+        let (at, server) = serve_one(tls.clone()).await;
+        assert!(
+            client(at, "other.example.test", &[crate::certs::ACME_TLS_ALPN])
+                .await
+                .is_err()
+        );
+        assert_eq!(server.await.unwrap(), None);
+    }
 }

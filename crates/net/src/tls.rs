@@ -1,5 +1,8 @@
 //! TLS set-up: load the configured certificate and key (PEM), or generate a self-signed
-//! certificate for the host name on first start and keep it under `<data_dir>/tls/`.
+//! certificate for the host name on first start and keep it under `<data_dir>/tls/`, or,
+//! with `tls.acme`, serve the last certificate the ACME client stored (`acme`) until it
+//! obtains a new one. The certificate sits in a [`CertStore`] that the one shared
+//! `ServerConfig` asks at each handshake, so it can be replaced while the server runs.
 //! TLS 1.2 and 1.3 only, with the ring provider.
 
 use std::fmt;
@@ -9,10 +12,12 @@ use std::sync::Arc;
 use estafeta_config::TlsConfig;
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
-use rustls::sign::{CertifiedKey, SingleCertAndKey};
+use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
+
+use crate::certs::{CertStore, Http01Tokens};
 
 /// Where the certificate came from, for the start-up log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +29,12 @@ pub enum TlsSource {
         certificate: PathBuf,
         generated: bool,
     },
+    /// `tls.acme`: the certificate the ACME client stored last, when there is one still
+    /// valid (`stored`), else the self-signed one until the first is obtained.
+    Acme {
+        certificate: PathBuf,
+        stored: bool,
+    },
 }
 
 /// The server side of TLS, shared by every listener.
@@ -32,6 +43,11 @@ pub struct TlsSetup {
     pub acceptor: TlsAcceptor,
     pub config: Arc<ServerConfig>,
     pub source: TlsSource,
+    /// The certificate `config` presents, replaceable while the server runs, and the
+    /// pending TLS-ALPN-01 challenges.
+    pub certs: Arc<CertStore>,
+    /// The pending HTTP-01 challenges, for the web server.
+    pub http01: Arc<Http01Tokens>,
 }
 
 /// A certificate or key problem, in one line that names the file and the way out.
@@ -54,38 +70,86 @@ impl TlsSetup {
     ) -> Result<TlsSetup, TlsError> {
         match (&config.certificate, &config.private_key) {
             (Some(cert), Some(key)) => {
-                let server = server_config(cert, key, "tls.certificate", "tls.private_key")?;
-                Ok(TlsSetup::new(
-                    server,
+                let key = certified_key(cert, key, "tls.certificate", "tls.private_key")?;
+                TlsSetup::new(
+                    key,
                     TlsSource::Configured {
                         certificate: cert.clone(),
                     },
-                ))
+                )
             }
-            _ => self_signed(hostname, data_dir),
+            _ => {
+                let (key, source) = self_signed(hostname, data_dir)?;
+                if !config.acme {
+                    return TlsSetup::new(key, source);
+                }
+                let dir = crate::acme::directory(data_dir);
+                let certificate = dir.join(crate::acme::CERTIFICATE_FILE);
+                match crate::acme::load_stored(&dir) {
+                    Some(stored) if stored.days_left() > 0 => TlsSetup::new(
+                        stored.key,
+                        TlsSource::Acme {
+                            certificate,
+                            stored: true,
+                        },
+                    ),
+                    _ => TlsSetup::new(
+                        key,
+                        TlsSource::Acme {
+                            certificate,
+                            stored: false,
+                        },
+                    ),
+                }
+            }
         }
     }
 
-    fn new(config: ServerConfig, source: TlsSource) -> TlsSetup {
+    fn new(key: Arc<CertifiedKey>, source: TlsSource) -> Result<TlsSetup, TlsError> {
+        let certs = CertStore::new(key);
+        let config = ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| TlsError(format!("TLS set-up failed: {e}")))?
+            .with_no_client_auth()
+            .with_cert_resolver(certs.clone());
         let config = Arc::new(config);
-        TlsSetup {
+        Ok(TlsSetup {
             acceptor: TlsAcceptor::from(config.clone()),
             config,
             source,
-        }
+            certs,
+            http01: Http01Tokens::new(),
+        })
     }
 }
 
-fn provider() -> Arc<CryptoProvider> {
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn server_config(
+/// A certificate chain and its key from PEM text, checked to belong together.
+pub(crate) fn certified_key_from_pem(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+) -> Result<Arc<CertifiedKey>, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("not a readable PEM certificate: {e}"))?;
+    if certs.is_empty() {
+        return Err("no certificate".into());
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|_| "no private key".to_string())?;
+    CertifiedKey::from_der(certs, key, &provider())
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
+}
+
+fn certified_key(
     cert_path: &Path,
     key_path: &Path,
     cert_key: &str,
     key_key: &str,
-) -> Result<ServerConfig, TlsError> {
+) -> Result<Arc<CertifiedKey>, TlsError> {
     let cert_pem = std::fs::read(cert_path).map_err(|e| {
         TlsError(format!(
             "{cert_key}: cannot read {}: {e}",
@@ -119,8 +183,7 @@ fn server_config(
             key_path.display()
         ))
     })?;
-    let provider = provider();
-    let certified = CertifiedKey::from_der(certs, key, &provider).map_err(|e| {
+    let certified = CertifiedKey::from_der(certs, key, &provider()).map_err(|e| {
         let why = match e {
             rustls::Error::InconsistentKeys(_) => format!(
                 "the key in {} does not belong to the certificate in {}: give the matching pair",
@@ -131,12 +194,7 @@ fn server_config(
         };
         TlsError(format!("{key_key}: {why}"))
     })?;
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| TlsError(format!("TLS set-up failed: {e}")))?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
-    Ok(config)
+    Ok(Arc::new(certified))
 }
 
 /// Days a self-signed certificate is valid: what publicly trusted ones get (TLS scanners
@@ -145,7 +203,10 @@ pub const SELF_SIGNED_DAYS: i64 = 90;
 /// A self-signed certificate with fewer days than this left is made anew at start.
 pub const SELF_SIGNED_RENEW_DAYS: i64 = 30;
 
-fn self_signed(hostname: &str, data_dir: &Path) -> Result<TlsSetup, TlsError> {
+fn self_signed(
+    hostname: &str,
+    data_dir: &Path,
+) -> Result<(Arc<CertifiedKey>, TlsSource), TlsError> {
     let dir = data_dir.join("tls");
     let cert_path = dir.join("self-signed.crt");
     let key_path = dir.join("self-signed.key");
@@ -165,7 +226,7 @@ fn self_signed(hostname: &str, data_dir: &Path) -> Result<TlsSetup, TlsError> {
         generate(hostname, &dir, &cert_path, &key_path)?;
         generated = true;
     }
-    let config = server_config(
+    let key = certified_key(
         &cert_path,
         &key_path,
         "self-signed certificate",
@@ -177,8 +238,8 @@ fn self_signed(hostname: &str, data_dir: &Path) -> Result<TlsSetup, TlsError> {
             dir.display()
         ))
     })?;
-    Ok(TlsSetup::new(
-        config,
+    Ok((
+        key,
         TlsSource::SelfSigned {
             certificate: cert_path,
             generated,
@@ -358,6 +419,7 @@ mod tests {
         let config = TlsConfig {
             certificate: Some(a.path().join("tls/self-signed.crt")),
             private_key: Some(b.path().join("tls/self-signed.key")),
+            ..TlsConfig::default()
         };
         let e = TlsSetup::load_or_generate(&config, "a.test", a.path())
             .err()
@@ -374,6 +436,7 @@ mod tests {
         let config = TlsConfig {
             certificate: Some(dir.path().join("missing.pem")),
             private_key: Some(junk.clone()),
+            ..TlsConfig::default()
         };
         let e = TlsSetup::load_or_generate(&config, "a.test", dir.path())
             .err()
@@ -382,6 +445,7 @@ mod tests {
         let config = TlsConfig {
             certificate: Some(junk.clone()),
             private_key: Some(junk),
+            ..TlsConfig::default()
         };
         let e = TlsSetup::load_or_generate(&config, "a.test", dir.path())
             .err()

@@ -2,7 +2,8 @@
 //! test host: [`Server::bind`] sets up TLS and binds the listener table (what may need
 //! root), [`Bound::start`] starts, over a store, the SMTP, IMAP and POP3 servers on those
 //! listeners with one failed-login throttle for all three, the delivery scheduler and the
-//! store's search indexer, and the web server of the `http`/`https` listeners;
+//! store's search indexer, the web server of the `http`/`https` listeners, and with
+//! `tls.acme` the ACME client that keeps the certificate fresh;
 //! [`RunningServer::stop`] stops them in order. Each server takes its settings from the
 //! configuration's sections itself.
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 use estafeta_config::{Config, Listener, Protocol};
 use estafeta_delivery::{Delivery, DeliverySettings};
 use estafeta_imap::ImapServer;
+use estafeta_net::acme::AcmeSettings;
 use estafeta_net::{AuthThrottle, Service, ThrottleSettings, TlsSetup, TlsSource};
 use estafeta_pop3::Pop3Server;
 use estafeta_smtp::SmtpServer;
@@ -50,7 +52,22 @@ impl Server {
                 certificate = %certificate.display(),
                 generated,
                 hostname = %config.hostname,
-                "TLS uses a self-signed certificate: set tls.certificate and tls.private_key for one clients trust"
+                "TLS uses a self-signed certificate: set tls.certificate and tls.private_key, or tls.acme, for one clients trust"
+            ),
+            TlsSource::Acme {
+                certificate,
+                stored: true,
+            } => tracing::info!(
+                certificate = %certificate.display(),
+                "TLS certificate loaded (ACME); renewed automatically"
+            ),
+            TlsSource::Acme {
+                certificate,
+                stored: false,
+            } => tracing::info!(
+                certificate = %certificate.display(),
+                directory = %config.tls.acme_directory,
+                "ACME: no certificate yet; the self-signed one is used until one is obtained"
             ),
         }
         let listeners = estafeta_net::bind_all(&config.listeners)
@@ -179,6 +196,7 @@ impl Bound {
                 ("imap", imap.limits().clone()),
                 ("pop3", pop3.limits().clone()),
             ],
+            tls.http01.clone(),
         ));
         let service_for = move |protocol| match protocol {
             Protocol::Smtp | Protocol::Submission => smtp_service.clone(),
@@ -186,6 +204,22 @@ impl Bound {
             Protocol::Pop3 => pop3.clone(),
             Protocol::Http | Protocol::Https => web.clone(),
         };
+        if let Some(settings) = AcmeSettings::from_config(&config) {
+            let store = store.clone();
+            let domains: estafeta_net::acme::Domains = Box::new(move || {
+                let store = store.clone();
+                Box::pin(async move {
+                    let domains = store.list_domains().await.map_err(|e| e.to_string())?;
+                    Ok(domains.into_iter().map(|d| d.name).collect())
+                })
+            });
+            tokio::spawn(estafeta_net::acme::run(
+                settings,
+                tls.clone(),
+                domains,
+                stopped.clone(),
+            ));
+        }
         let accepting = tokio::spawn(estafeta_net::serve(listeners, service_for, tls, stopped));
         Ok(RunningServer {
             listeners: bound,

@@ -56,6 +56,7 @@ impl HttpsServer {
         let config = TlsConfig {
             certificate: Some(certificate),
             private_key: Some(private_key),
+            ..TlsConfig::default()
         };
         let tls = TlsSetup::load_or_generate(&config, "unused", dir.path()).expect("TLS set-up");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind HTTPS");

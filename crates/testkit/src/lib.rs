@@ -4,11 +4,12 @@
 //! `estafeta_server::Server` as `estafeta serve` — to which a suite adds its own protocol's
 //! listeners;
 //! for the outbound side, a scripted SMTP server ([`scripted_smtp`]) and a DNS server with
-//! test zones ([`dns`]), both on loopback; and an independent SCRAM client
-//! ([`scram_client`]).
+//! test zones ([`dns`]), both on loopback; Debian's ACME test server ([`pebble`]); and an
+//! independent SCRAM client ([`scram_client`]).
 
 pub mod dns;
 pub mod https;
+pub mod pebble;
 pub mod postgres;
 pub mod scram_client;
 pub mod scripted_smtp;

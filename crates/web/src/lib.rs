@@ -1,6 +1,7 @@
 //! estafeta's HTTP side, served on the `http` and `https` listeners of the table: the
 //! documents mail apps set themselves up from (Thunderbird autoconfig, Outlook
-//! autodiscover, Apple profiles), the MTA-STS policy of our domains, the account page
+//! autodiscover, Apple profiles), the MTA-STS policy of our domains, the answers to the
+//! ACME client's HTTP-01 challenges, the account page
 //! where a user signs in with their mail password and reads their settings, and
 //! Prometheus metrics.
 //!
@@ -31,6 +32,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use estafeta_config::{Config, Listener, Protocol};
+use estafeta_net::certs::Http01Tokens;
 use estafeta_net::{AuthThrottle, Connection, ConnectionLimits, Networks, RefusalWords, Service};
 use estafeta_store::Store;
 use std::net::SocketAddr;
@@ -85,6 +87,8 @@ pub(crate) struct WebState {
     pub clients: ClientSettings,
     pub metrics_from: Networks,
     pub gauges: metrics::Gauges,
+    /// Pending ACME HTTP-01 challenges, served at `/.well-known/acme-challenge/<token>`.
+    pub acme_tokens: Arc<Http01Tokens>,
 }
 
 /// The HTTP server of the `http` and `https` listeners.
@@ -95,13 +99,14 @@ pub struct WebServer {
 
 impl WebServer {
     /// `open_connections`: the other protocols' connection limits, whose open counts
-    /// `/metrics` shows.
+    /// `/metrics` shows. `acme_tokens`: the ACME client's pending HTTP-01 challenges.
     pub fn new(
         config: &Config,
         listeners: &[(Listener, SocketAddr)],
         store: Arc<dyn Store>,
         throttle: Arc<AuthThrottle>,
         open_connections: Vec<(&'static str, Arc<ConnectionLimits>)>,
+        acme_tokens: Arc<Http01Tokens>,
     ) -> WebServer {
         // the recorder costs a little on every count: only where someone can read it
         if listeners
@@ -120,6 +125,7 @@ impl WebServer {
             config: config.clone(),
             store,
             throttle,
+            acme_tokens,
         });
         WebServer {
             router: routes::router(state),

@@ -37,6 +37,7 @@ pub fn router(state: Arc<WebState>) -> Router {
             get(autodiscover_json_path),
         )
         .route("/.well-known/mta-sts.txt", get(mta_sts))
+        .route("/.well-known/acme-challenge/{token}", get(acme_challenge))
         .route("/metrics", get(metrics))
         .route("/account", get(account::show))
         .route("/account/sign-in", post(account::sign_in))
@@ -263,6 +264,19 @@ async fn autodiscover_pointer(
         return not_ours();
     }
     axum::Json(crate::autodiscover::json_pointer(&host)).into_response()
+}
+
+/// An HTTP-01 challenge of the ACME client (RFC 8555 §8.3): the key authorization of a
+/// pending token, 404 for any other.
+async fn acme_challenge(State(state): State<Arc<WebState>>, Path(token): Path<String>) -> Response {
+    match state.acme_tokens.get(&token) {
+        Some(key_authorization) => (
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            key_authorization,
+        )
+            .into_response(),
+        None => not_found(),
+    }
 }
 
 async fn mta_sts(State(state): State<Arc<WebState>>, headers: HeaderMap) -> Response {

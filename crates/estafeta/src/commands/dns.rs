@@ -78,6 +78,13 @@ pub async fn run(domain: &str, config: &Config, store: &dyn Store) -> CommandRes
          (served by an http/https listener)"
     ));
     line(format!("autoconfig.{domain}. IN CNAME {host}."));
+    if config.tls.acme {
+        line(format!(
+            "; certificate (tls.acme): obtained from {} for {host}, autoconfig.{domain} and \
+             mta-sts.{domain}; each must resolve to this server, or it is left out until the next renewal",
+            config.tls.acme_directory
+        ));
+    }
     line(format!("autodiscover.{domain}. IN CNAME {host}."));
     line(tlsa_line(config, host));
     for (service, port) in estafeta_web::ClientSettings::from_config(config).srv_records() {
@@ -93,11 +100,14 @@ pub async fn run(domain: &str, config: &Config, store: &dyn Store) -> CommandRes
 /// that a new certificate for the same key needs no new record), from the configured
 /// certificate or the self-signed one `serve` made; useful only in a DNSSEC-signed zone.
 fn tlsa_line(config: &Config, host: &str) -> String {
-    let file = config
-        .tls
-        .certificate
-        .clone()
-        .unwrap_or_else(|| config.data_dir.join("tls/self-signed.crt"));
+    let acme =
+        estafeta_net::acme::directory(&config.data_dir).join(estafeta_net::acme::CERTIFICATE_FILE);
+    let file = match &config.tls.certificate {
+        Some(file) => file.clone(),
+        // the ACME client keeps its key across renewals: the record stays true
+        None if config.tls.acme && acme.exists() => acme,
+        None => config.data_dir.join("tls/self-signed.crt"),
+    };
     let Ok(pem) = std::fs::read(&file) else {
         return format!(
             "; DANE (RFC 7672): no certificate at {} yet; start the server once, then run this again",
