@@ -203,3 +203,7 @@ pub fn acme_renew_days() -> u32 {
 pub fn acme_check_interval() -> u64 {
     12 * 3600
 }
+
+pub fn sendmail_allowed_users() -> Vec<String> {
+    vec!["*".to_string()]
+}

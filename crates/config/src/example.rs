@@ -255,6 +255,11 @@ session_lifetime = 28800
 # listener, else http:// of the first http one
 # public_url = "https://mail.example.com"
 
+# Which local Unix users may hand mail to the server with `sendmail` (any envelope
+# sender): user names, or "*" for everyone on the machine; root always may.
+[sendmail]
+allowed_users = ["*"]
+
 # The listener table. Writing any [[listener]] replaces this whole default table.
 # protocol: "smtp" (mail from other servers), "submission" (mail from clients, AUTH
 #           required), "imap", "pop3", "http", "https" (the web side: http takes

@@ -19,7 +19,7 @@ pub use error::ConfigError;
 pub use example::EXAMPLE;
 pub use model::{
     AcmeChallenge, AuthConfig, Config, Engine, ImapConfig, Listener, ListenerTls, LogConfig,
-    Pop3Config, Protocol, SmtpConfig, StorageConfig, TlsConfig,
+    Pop3Config, Protocol, SendmailConfig, SmtpConfig, StorageConfig, TlsConfig,
 };
 pub use renamed::Renamed;
 pub use trust::{DmarcAction, SpfFail, TrustConfig, TrustDomain};

@@ -40,6 +40,8 @@ pub struct Config {
     pub trust: crate::trust::TrustConfig,
     #[serde(default)]
     pub web: crate::web::WebConfig,
+    #[serde(default)]
+    pub sendmail: SendmailConfig,
     /// The listener table; a file that has `[[listener]]` entries replaces the defaults.
     #[serde(default = "defaults::listeners", rename = "listener")]
     pub listeners: Vec<Listener>,
@@ -460,6 +462,25 @@ impl Default for SmtpConfig {
             domain_messages_per_hour: 0,
             domain_recipients_per_hour: 0,
             rate_limit_window: defaults::rate_limit_window(),
+        }
+    }
+}
+
+/// The `sendmail` command (`estafeta sendmail`, or the binary called `sendmail`): which
+/// local Unix users may hand mail to the server with it, with any envelope sender, as
+/// Postfix's `authorized_submit_users` does.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendmailConfig {
+    /// User names, or `"*"` for every user of the machine; root may always.
+    #[serde(default = "defaults::sendmail_allowed_users")]
+    pub allowed_users: Vec<String>,
+}
+
+impl Default for SendmailConfig {
+    fn default() -> Self {
+        SendmailConfig {
+            allowed_users: defaults::sendmail_allowed_users(),
         }
     }
 }

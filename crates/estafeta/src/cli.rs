@@ -61,6 +61,14 @@ pub enum Command {
         /// The backup file to write (it must not exist yet).
         file: PathBuf,
     },
+    /// Hand a message on standard input to the running server, as sendmail does
+    /// (`-t`, `-f`, `-F`, `-i`, `-bs`, `-bp`, `-v`; see docs/operations.md). The binary
+    /// called `sendmail`, `mailq` or `newaliases` (a symlink) does the same.
+    #[command(disable_help_flag = true, disable_version_flag = true)]
+    Sendmail {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Put a backup in place of the SQLite store; the server must be stopped. The store
     /// it replaces is kept beside it.
     Restore {

@@ -19,7 +19,17 @@ use settings::Settings;
 fn main() {
     return_large_buffers_to_the_system();
     privileges::private_umask();
-    let cli = Cli::parse();
+    let cli = match program_name().as_deref() {
+        // the names mail-sending programs expect on the machine (symlinks to this binary)
+        Some("sendmail") => Cli::parse_from(
+            ["estafeta".to_string(), "sendmail".to_string()]
+                .into_iter()
+                .chain(std::env::args().skip(1)),
+        ),
+        Some("mailq") => Cli::parse_from(["estafeta", "queue", "list"]),
+        Some("newaliases") => Cli::parse_from(["estafeta", "sendmail", "-bi"]),
+        _ => Cli::parse(),
+    };
     let result = run(cli);
     if let Err(f) = result {
         eprintln!("{}", f.message);
@@ -39,7 +49,45 @@ fn return_large_buffers_to_the_system() {
     }
 }
 
+/// The name this binary was called by, without its directory.
+fn program_name() -> Option<String> {
+    let first = std::env::args_os().next()?;
+    let name = std::path::Path::new(&first).file_name()?;
+    Some(name.to_string_lossy().into_owned())
+}
+
+/// `sendmail`: its flags read, the configuration loaded (its `-C` wins), then either the
+/// queue listing (`-bp`) or the hand-over; failures exit with sysexits.h's codes.
+fn sendmail(mut cli: Cli, args: &[String]) -> Result<Cli, Failure> {
+    use commands::sendmail::{self, Mode};
+    let fail = |e: sendmail::Exit| Failure {
+        message: e.message,
+        code: e.code,
+    };
+    let request = sendmail::parse(args).map_err(fail)?;
+    if let Some(file) = &request.config {
+        cli.config = Some(file.clone());
+    }
+    if request.mode == Mode::Queue {
+        cli.command = Command::Queue(cli::QueueCommand::List);
+        return Ok(cli);
+    }
+    let settings = Settings::load(&cli).map_err(|f| Failure {
+        message: format!("sendmail: {}", f.message),
+        code: sendmail::EX_CONFIG,
+    })?;
+    sendmail::run(&request, &settings.config).map_err(fail)?;
+    std::process::exit(sendmail::EX_OK);
+}
+
 fn run(cli: Cli) -> CommandResult {
+    let cli = match &cli.command {
+        Command::Sendmail { args } => {
+            let args = args.clone();
+            sendmail(cli, &args)?
+        }
+        _ => cli,
+    };
     let settings = Settings::load(&cli);
     // `config` commands must work, and report, even when the configuration is broken.
     let command = match cli.command {
@@ -67,6 +115,7 @@ fn run(cli: Cli) -> CommandResult {
                 commands::suppression::run(cmd, &*settings.open_store().await?).await
             }
             Command::Dkim(cmd) => commands::dkim::run(cmd, &*settings.open_store().await?).await,
+            Command::Sendmail { .. } => Ok(()),
             Command::Backup { file } => commands::backup::backup(&settings, &file).await,
             Command::Restore { file } => commands::backup::restore(&settings, &file).await,
             Command::Dns { domain } => {

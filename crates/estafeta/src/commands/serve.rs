@@ -28,13 +28,18 @@ pub async fn run(settings: Settings) -> CommandResult {
     let bound = Server::bind(config).await.map_err(Failure::new)?;
     crate::privileges::assume(&identity, data_dir)?;
     // one server per data directory; `restore` waits for it to stop
-    let _lock = crate::data_lock::take(data_dir, "starting another")?;
+    let mut lock = crate::data_lock::take(data_dir, "starting another")?;
     let store = settings.open_store().await?;
     tracing::info!(engine = store.engine_name(), data_dir = %data_dir.display(), "store open");
 
     // Watch signals before saying "ready", so that a stop request is never missed.
     let mut stop_request = stop::watch()?;
     let server = bound.start(store).await.map_err(Failure::new)?;
+    let smtp: Vec<_> = (server.listeners().iter())
+        .filter(|(l, _)| l.protocol == estafeta_config::Protocol::Smtp && !l.proxy_protocol)
+        .map(|(_, at)| *at)
+        .collect();
+    lock.announce_smtp(&smtp);
     tracing::info!(hostname = %config.hostname, "estafeta ready");
 
     let which = match stop_request.wait_for(Option::is_some).await {
