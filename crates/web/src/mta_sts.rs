@@ -27,7 +27,13 @@ pub fn policy_id(config: &Config) -> String {
 pub fn domain_of_host(host: &str) -> Option<String> {
     let name = crate::routes::host_name(host);
     let domain = name.strip_prefix("mta-sts.")?;
-    (!domain.is_empty()).then(|| domain.to_string())
+    // a name, not whatever the Host: value held (found by the web_request fuzz target)
+    let name_like = !domain.is_empty()
+        && domain.len() <= 253
+        && domain
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    name_like.then(|| domain.to_string())
 }
 
 #[cfg(test)]
@@ -59,5 +65,7 @@ mod tests {
         );
         assert_eq!(domain_of_host("mta-sts."), None);
         assert_eq!(domain_of_host("example.test"), None);
+        assert_eq!(domain_of_host("mta-sts.exa:k.:4s"), None, "not a name");
+        assert_eq!(domain_of_host("mta-sts.a\u{e9}.test"), None);
     }
 }
