@@ -61,6 +61,9 @@ pub enum Command {
         /// The backup file to write (it must not exist yet).
         file: PathBuf,
     },
+    /// Move users in from another server.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Hand a message on standard input to the running server, as sendmail does
     /// (`-t`, `-f`, `-F`, `-i`, `-bs`, `-bp`, `-v`; see docs/operations.md). The binary
     /// called `sendmail`, `mailq` or `newaliases` (a symlink) does the same.
@@ -112,6 +115,19 @@ pub enum ConfigCommand {
     Check { file: Option<PathBuf> },
     /// Print a fully commented example configuration with every default.
     Example,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// Users of a Dovecot passwd-file, with their password hashes ({SHA512-CRYPT},
+    /// {SHA256-CRYPT}, {BLF-CRYPT}, {ARGON2ID}, {PLAIN}); each is replaced by argon2id at
+    /// the user's first login. Existing users are left alone.
+    PasswdFile {
+        file: PathBuf,
+        /// The domain of lines whose user has no @.
+        #[arg(long)]
+        domain: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -116,6 +116,10 @@ fn run(cli: Cli) -> CommandResult {
             }
             Command::Dkim(cmd) => commands::dkim::run(cmd, &*settings.open_store().await?).await,
             Command::Sendmail { .. } => Ok(()),
+            Command::Import(cli::ImportCommand::PasswdFile { file, domain }) => {
+                let store = settings.open_store().await?;
+                commands::import::passwd_file(&*store, &file, domain.as_deref()).await
+            }
             Command::Backup { file } => commands::backup::backup(&settings, &file).await,
             Command::Restore { file } => commands::backup::restore(&settings, &file).await,
             Command::Dns { domain } => {

@@ -69,6 +69,11 @@ pub trait Directory: Send + Sync {
     // ---- users ----
     /// Creates the user and the default folders (INBOX, Sent, Drafts, Junk, Trash, Archive).
     async fn add_user(&self, user: NewUser) -> Result<User>;
+    /// Creates the user as [`Directory::add_user`] does, with a password hash made
+    /// elsewhere (SHA-512/256-crypt, bcrypt or argon2, as a Dovecot passwd-file holds
+    /// them; `user.password` is not used). Its first login with the password stores an
+    /// argon2id hash and the SCRAM keys in its place.
+    async fn add_user_with_hash(&self, user: NewUser, hash: &str) -> Result<User>;
     /// Removes the user, their folders and their messages.
     async fn remove_user(&self, address: &str) -> Result<()>;
     async fn set_password(&self, address: &str, password: &str) -> Result<()>;

@@ -131,62 +131,25 @@ impl Directory for SqlStore {
         if new.quota_bytes < 0 {
             return Err(StoreError::Invalid("the quota may not be negative".into()));
         }
-        let domain = domain_of(&address).to_string();
-        self.require_domain(&domain).await?;
         let hash = password::hash(&new.password).await?;
         let scram = scram_keys::format(&scram_keys::derive_new(&new.password).await);
-        let created_at = now();
-        let mut w = self.db.begin_write().await?;
-        let inserted = sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO users (address, domain, password_hash, scram_sha256, quota_bytes, pop3_keep, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {USER_COLUMNS}"
-        )))
-        .bind(&address)
-        .bind(&domain)
-        .bind(&hash)
-        .bind(&scram)
-        .bind(new.quota_bytes)
-        .bind(i64::from(new.pop3_keep))
-        .bind(created_at)
-        .fetch_one(&mut *w.tx)
-        .await;
-        let row = match inserted {
-            Err(e) if StoreError::is_unique_violation(&e) => {
-                return Err(StoreError::AlreadyExists(format!(
-                    "user {address} already exists"
-                )));
-            }
-            other => other?,
-        };
-        let user = user_from_row(&row)?;
-        let uidvalidity = created_at.clamp(1, i64::from(u32::MAX));
-        // the default folders, subscribed (clients that show only subscribed ones see them)
-        for (name, role) in DEFAULT_FOLDERS {
-            sqlx::query(
-                "INSERT INTO mailboxes (user_id, name, special_use, uidvalidity, uidnext, highestmodseq) \
-                 VALUES ($1, $2, $3, $4, 1, 1)",
-            )
-            .bind(user.id)
-            .bind(name)
-            .bind(role)
-            .bind(uidvalidity)
-            .execute(&mut *w.tx)
-            .await?;
-            sqlx::query("INSERT INTO subscriptions (user_id, name) VALUES ($1, $2)")
-                .bind(user.id)
-                .bind(name)
-                .execute(&mut *w.tx)
-                .await?;
-        }
-        sqlx::query("UPDATE users SET last_uidvalidity = $1 WHERE id = $2")
-            .bind(uidvalidity)
-            .bind(user.id)
-            .execute(&mut *w.tx)
-            .await?;
-        w.commit().await?;
-        Ok(user)
+        self.insert_user(&address, &new, &hash, Some(&scram)).await
     }
 
+    async fn add_user_with_hash(&self, new: NewUser, hash: &str) -> Result<User> {
+        let address = normalize(&new.address)?;
+        if new.quota_bytes < 0 {
+            return Err(StoreError::Invalid("the quota may not be negative".into()));
+        }
+        if password::kind(hash).is_none() {
+            return Err(StoreError::Invalid(format!(
+                "the password hash of {address} is not one estafeta can check (SHA512-CRYPT, \
+                 SHA256-CRYPT, BLF-CRYPT or ARGON2, within their cost bounds): set a password \
+                 with `estafeta user passwd {address}`"
+            )));
+        }
+        self.insert_user(&address, &new, hash, None).await
+    }
     async fn remove_user(&self, address: &str) -> Result<()> {
         let address = normalize(address)?;
         let mut w = self.db.begin_write().await?;
@@ -340,7 +303,12 @@ impl Directory for SqlStore {
                 if password::verify_cached(password, &hash).await {
                     let user = user_from_row(&row)?;
                     let scram: Option<String> = row.try_get("scram_sha256")?;
-                    if scram.as_deref().and_then(scram_keys::parse).is_none() {
+                    if password::needs_rehash(&hash) {
+                        // an imported hash (or an older cost): ours from now on, with
+                        // the SCRAM keys it could not give
+                        self.set_password(&user.address, password).await?;
+                        tracing::info!(user = %user.address, "password hash replaced by argon2id at login");
+                    } else if scram.as_deref().and_then(scram_keys::parse).is_none() {
                         self.add_scram_keys(&user, &hash, password).await?;
                     }
                     Ok(Some(user))
@@ -576,5 +544,69 @@ fn alias_key(address: &str) -> Result<(String, String)> {
         let a = normalize(trimmed)?;
         let d = domain_of(&a).to_string();
         Ok((a, d))
+    }
+}
+
+impl SqlStore {
+    /// The user's row, default folders and subscriptions, in one transaction.
+    async fn insert_user(
+        &self,
+        address: &str,
+        new: &NewUser,
+        hash: &str,
+        scram: Option<&str>,
+    ) -> Result<User> {
+        let domain = domain_of(address).to_string();
+        self.require_domain(&domain).await?;
+        let created_at = now();
+        let mut w = self.db.begin_write().await?;
+        let inserted = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO users (address, domain, password_hash, scram_sha256, quota_bytes, pop3_keep, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {USER_COLUMNS}"
+        )))
+        .bind(address)
+        .bind(&domain)
+        .bind(hash)
+        .bind(scram)
+        .bind(new.quota_bytes)
+        .bind(i64::from(new.pop3_keep))
+        .bind(created_at)
+        .fetch_one(&mut *w.tx)
+        .await;
+        let row = match inserted {
+            Err(e) if StoreError::is_unique_violation(&e) => {
+                return Err(StoreError::AlreadyExists(format!(
+                    "user {address} already exists"
+                )));
+            }
+            other => other?,
+        };
+        let user = user_from_row(&row)?;
+        let uidvalidity = created_at.clamp(1, i64::from(u32::MAX));
+        // the default folders, subscribed (clients that show only subscribed ones see them)
+        for (name, role) in DEFAULT_FOLDERS {
+            sqlx::query(
+                "INSERT INTO mailboxes (user_id, name, special_use, uidvalidity, uidnext, highestmodseq) \
+                 VALUES ($1, $2, $3, $4, 1, 1)",
+            )
+            .bind(user.id)
+            .bind(name)
+            .bind(role)
+            .bind(uidvalidity)
+            .execute(&mut *w.tx)
+            .await?;
+            sqlx::query("INSERT INTO subscriptions (user_id, name) VALUES ($1, $2)")
+                .bind(user.id)
+                .bind(name)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        sqlx::query("UPDATE users SET last_uidvalidity = $1 WHERE id = $2")
+            .bind(uidvalidity)
+            .bind(user.id)
+            .execute(&mut *w.tx)
+            .await?;
+        w.commit().await?;
+        Ok(user)
     }
 }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod dkim;
 pub mod dns;
 pub mod domain;
+pub mod import;
 pub mod queue;
 pub mod sendmail;
 pub mod serve;
