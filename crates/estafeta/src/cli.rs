@@ -128,6 +128,22 @@ pub enum ImportCommand {
         #[arg(long)]
         domain: Option<String>,
     },
+    /// A user's Maildir (Dovecot's Maildir++: INBOX and its .Folders), flags and dates
+    /// kept; what is already there is skipped.
+    Maildir {
+        dir: PathBuf,
+        #[arg(long)]
+        user: String,
+    },
+    /// An mbox file into one folder, flags (Status:, X-Status:) and dates kept.
+    Mbox {
+        file: PathBuf,
+        #[arg(long)]
+        user: String,
+        /// The folder it goes to.
+        #[arg(long, default_value = "INBOX")]
+        folder: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -120,6 +120,14 @@ fn run(cli: Cli) -> CommandResult {
                 let store = settings.open_store().await?;
                 commands::import::passwd_file(&*store, &file, domain.as_deref()).await
             }
+            Command::Import(cli::ImportCommand::Maildir { dir, user }) => {
+                let store = settings.open_store().await?;
+                commands::import_mail::maildir(&*store, &dir, &user).await
+            }
+            Command::Import(cli::ImportCommand::Mbox { file, user, folder }) => {
+                let store = settings.open_store().await?;
+                commands::import_mail::mbox(&*store, &file, &user, &folder).await
+            }
             Command::Backup { file } => commands::backup::backup(&settings, &file).await,
             Command::Restore { file } => commands::backup::restore(&settings, &file).await,
             Command::Dns { domain } => {

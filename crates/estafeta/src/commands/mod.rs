@@ -7,6 +7,7 @@ pub mod dkim;
 pub mod dns;
 pub mod domain;
 pub mod import;
+pub mod import_mail;
 pub mod queue;
 pub mod sendmail;
 pub mod serve;

@@ -1,0 +1,500 @@
+//! `estafeta import maildir DIR --user ADDRESS` and `estafeta import mbox FILE --user
+//! ADDRESS [--folder NAME]`: mail moved in from Dovecot (Maildir++) or any mbox, into the
+//! user's folders with flags and dates kept. Maildir: the directory itself is INBOX, each
+//! `.Name.Sub` beside `cur/` is the folder `Name/Sub`; a file's flags come from its `:2,`
+//! suffix (`S` seen, `R` answered, `F` flagged, `T` deleted, `D` draft, `a`–`z` the
+//! keywords of `dovecot-keywords`), its date from its modification time. mbox: messages
+//! start at `From ` lines (mboxrd: `>From ` unescaped), the date is the `From ` line's,
+//! flags come from `Status:` (`R` seen) and `X-Status:` (`A` answered, `F` flagged, `T`
+//! draft, `D` deleted). Line ends become CRLF.
+//!
+//! A message already in the folder is skipped — the same `Message-ID:`, or without one
+//! the same octets — so an interrupted import runs again from the start and adds only
+//! what is missing. Progress (messages, rate, time left) is drawn on standard error when
+//! it is a terminal, and nothing but the summary otherwise. Bounds: messages over
+//! [`MAX_MESSAGE`] octets are skipped and reported; an mbox is read line by line.
+
+use std::collections::HashSet;
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
+
+use estafeta_store::{Flags, Store};
+
+use crate::failure::{CommandResult, Failure};
+
+/// The largest message imported.
+pub const MAX_MESSAGE: usize = 100 * 1024 * 1024;
+
+/// One message to import.
+pub struct Item {
+    pub folder: String,
+    pub bytes: Vec<u8>,
+    pub flags: Vec<String>,
+    pub date: i64,
+}
+
+/// The folders of a Maildir++ tree: (our name, the maildir).
+pub fn maildir_folders(root: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let mut out = vec![("INBOX".to_string(), root.to_path_buf())];
+    let mut subs = Vec::new();
+    for entry in std::fs::read_dir(root)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(folder) = name.strip_prefix('.')
+            && !folder.is_empty()
+            && entry.path().join("cur").is_dir()
+        {
+            let ours = folder.replace('.', "/");
+            let ours = if ours.eq_ignore_ascii_case("inbox") {
+                "INBOX".to_string()
+            } else {
+                ours
+            };
+            subs.push((ours, entry.path()));
+        }
+    }
+    subs.sort();
+    out.extend(subs);
+    Ok(out)
+}
+
+/// The keywords of a maildir's `dovecot-keywords` file, by letter (`0` is `a`).
+fn keywords(maildir: &Path) -> Vec<Option<String>> {
+    let mut out = vec![None; 26];
+    if let Ok(text) = std::fs::read_to_string(maildir.join("dovecot-keywords")) {
+        for line in text.lines() {
+            if let Some((n, word)) = line.split_once(' ')
+                && let Ok(n) = n.parse::<usize>()
+                && n < 26
+                && !word.trim().is_empty()
+            {
+                out[n] = Some(word.trim().to_string());
+            }
+        }
+    }
+    out
+}
+
+/// IMAP flags of a maildir file name's `:2,` info.
+pub fn maildir_flags(file_name: &str, keywords: &[Option<String>]) -> Vec<String> {
+    let Some((_, info)) = file_name.rsplit_once(":2,") else {
+        return Vec::new();
+    };
+    let mut flags = Vec::new();
+    for c in info.chars() {
+        let flag = match c {
+            'S' => Some("\\Seen".to_string()),
+            'R' => Some("\\Answered".to_string()),
+            'F' => Some("\\Flagged".to_string()),
+            'T' => Some("\\Deleted".to_string()),
+            'D' => Some("\\Draft".to_string()),
+            'a'..='z' => keywords[(c as u8 - b'a') as usize].clone(),
+            _ => None,
+        };
+        flags.extend(flag);
+    }
+    flags
+}
+
+/// The messages of one maildir (`cur/` and `new/`), oldest name first.
+pub fn maildir_files(maildir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for sub in ["cur", "new"] {
+        if let Ok(entries) = std::fs::read_dir(maildir.join(sub)) {
+            files.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_file()));
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Bare LF line ends made CRLF.
+pub fn crlf(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 32);
+    let mut previous = 0u8;
+    for &b in bytes {
+        if b == b'\n' && previous != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        previous = b;
+    }
+    out
+}
+
+/// Seconds since 1970 of an mbox `From ` line's asctime date (`Mon Jan  1 10:00:00 2024`).
+pub fn from_line_date(line: &str) -> Option<i64> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    // From sender Day Mon DD HH:MM:SS YYYY
+    let n = words.len();
+    if n < 7 {
+        return None;
+    }
+    let (month, day, time, year) = (words[n - 4], words[n - 3], words[n - 2], words[n - 1]);
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| m.eq_ignore_ascii_case(month))? as i64
+        + 1;
+    let day: i64 = day.parse().ok()?;
+    let year: i64 = year.parse().ok()?;
+    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, m, s) = (
+        hms.next()??,
+        hms.next()??,
+        hms.next().flatten().unwrap_or(0),
+    );
+    let days = estafeta_net::dates::days_from_civil(year, month, day);
+    Some(days * 86_400 + h * 3600 + m * 60 + s)
+}
+
+/// IMAP flags from an mbox message's `Status:` and `X-Status:` fields.
+pub fn mbox_flags(message: &[u8]) -> Vec<String> {
+    let head_end = message
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .or_else(|| message.windows(4).position(|w| w == b"\r\n\r\n"))
+        .unwrap_or(message.len());
+    let head = String::from_utf8_lossy(&message[..head_end]);
+    let mut flags = Vec::new();
+    for line in head.lines() {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("status") && value.contains('R') {
+            flags.push("\\Seen".to_string());
+        }
+        if name.eq_ignore_ascii_case("x-status") {
+            for (c, flag) in [
+                ('A', "\\Answered"),
+                ('F', "\\Flagged"),
+                ('T', "\\Draft"),
+                ('D', "\\Deleted"),
+            ] {
+                if value.contains(c) {
+                    flags.push(flag.to_string());
+                }
+            }
+        }
+    }
+    flags
+}
+
+/// Reads an mbox: each message with its `From ` line's date (mboxrd unescaping).
+pub fn read_mbox(
+    reader: impl BufRead,
+    mut each: impl FnMut(Vec<u8>, Option<i64>),
+) -> std::io::Result<usize> {
+    let mut current: Option<(Vec<u8>, Option<i64>)> = None;
+    let mut skipped = 0;
+    let mut too_big = false;
+    for line in reader.split(b'\n') {
+        let mut line = line?;
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        if line.starts_with(b"From ") {
+            if let Some((bytes, date)) = current.take() {
+                if too_big {
+                    skipped += 1
+                } else {
+                    each(bytes, date)
+                }
+            }
+            too_big = false;
+            current = Some((Vec::new(), from_line_date(&String::from_utf8_lossy(&line))));
+            continue;
+        }
+        let Some((bytes, _)) = current.as_mut() else {
+            continue;
+        };
+        // mboxrd: ">From " (with any number of >) loses one >
+        let unescaped = match line.iter().position(|&b| b != b'>') {
+            Some(i) if i > 0 && line[i..].starts_with(b"From ") => &line[1..],
+            _ => &line[..],
+        };
+        if bytes.len() + unescaped.len() + 2 > MAX_MESSAGE {
+            too_big = true;
+            continue;
+        }
+        bytes.extend_from_slice(unescaped);
+        bytes.extend_from_slice(b"\r\n");
+    }
+    if let Some((bytes, date)) = current.take() {
+        if too_big {
+            skipped += 1
+        } else {
+            each(bytes, date)
+        }
+    }
+    Ok(skipped)
+}
+
+/// What identifies a message for "already there": its Message-ID, else its octets' hash.
+fn key(bytes: &[u8]) -> String {
+    let head_end = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(bytes.len());
+    let head = String::from_utf8_lossy(&bytes[..head_end.min(256 * 1024)]);
+    for line in head.split("\r\n") {
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("message-id")
+            && !value.trim().is_empty()
+        {
+            return format!("id:{}", value.trim());
+        }
+    }
+    format!("hash:{}", estafeta_store::body_hash(bytes))
+}
+
+/// The keys of what a folder holds, read in batches.
+async fn existing(store: &dyn Store, mailbox_id: i64) -> Result<HashSet<String>, Failure> {
+    let mut keys = HashSet::new();
+    let entries = store.list_messages(mailbox_id).await?;
+    for chunk in entries.chunks(500) {
+        let (first, last) = (chunk[0].uid, chunk[chunk.len() - 1].uid);
+        for (_, bytes) in store.read_messages(mailbox_id, first, last).await? {
+            keys.insert(key(&bytes));
+        }
+    }
+    Ok(keys)
+}
+
+/// Where a run stands, drawn when standard error is a terminal.
+fn progress(total: u64) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    let style = indicatif::ProgressStyle::with_template(
+        "{bar:30} {pos}/{len} messages, {per_sec}, {eta} left",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}
+
+/// The counts of one run.
+#[derive(Default)]
+struct Tally {
+    imported: u64,
+    existing: u64,
+    failed: u64,
+}
+
+struct Importer<'a> {
+    store: &'a dyn Store,
+    user_id: i64,
+    folders: std::collections::HashMap<String, (i64, HashSet<String>)>,
+    tally: Tally,
+}
+
+impl Importer<'_> {
+    async fn put(&mut self, item: Item, bar: &indicatif::ProgressBar) -> Result<(), Failure> {
+        if !self.folders.contains_key(&item.folder) {
+            let mailbox = match self.store.get_mailbox(self.user_id, &item.folder).await? {
+                Some(m) => m,
+                None => {
+                    self.store
+                        .create_mailbox(self.user_id, &item.folder, None)
+                        .await?
+                }
+            };
+            let keys = existing(self.store, mailbox.id).await?;
+            self.folders.insert(item.folder.clone(), (mailbox.id, keys));
+        }
+        let Some((mailbox_id, keys)) = self.folders.get_mut(&item.folder) else {
+            return Ok(());
+        };
+        let k = key(&item.bytes);
+        if keys.contains(&k) {
+            self.tally.existing += 1;
+            return Ok(());
+        }
+        let flags = Flags::new(item.flags.iter().map(String::as_str));
+        match self
+            .store
+            .append(*mailbox_id, &item.bytes, &flags, item.date)
+            .await
+        {
+            Ok(_) => {
+                keys.insert(k);
+                self.tally.imported += 1;
+            }
+            Err(e) => {
+                bar.suspend(|| eprintln!("{}: {e}", item.folder));
+                self.tally.failed += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn importer<'a>(store: &'a dyn Store, user: &str) -> Result<Importer<'a>, Failure> {
+    let found = store.get_user(user).await?.ok_or_else(|| {
+        Failure::new(format!(
+            "user {user} does not exist: add it first (`estafeta user add {user}`)"
+        ))
+    })?;
+    Ok(Importer {
+        store,
+        user_id: found.id,
+        folders: Default::default(),
+        tally: Tally::default(),
+    })
+}
+
+fn summary(t: &Tally, skipped: u64) -> CommandResult {
+    println!(
+        "{} imported, {} already there, {} failed, {} too large",
+        t.imported, t.existing, t.failed, skipped
+    );
+    if t.failed > 0 {
+        return Err(Failure::new(format!(
+            "{} message(s) could not be imported (see above)",
+            t.failed
+        )));
+    }
+    Ok(())
+}
+
+pub async fn maildir(store: &dyn Store, root: &Path, user: &str) -> CommandResult {
+    if !root.join("cur").is_dir() {
+        return Err(Failure::new(format!(
+            "{} is not a Maildir (no cur/ in it): give the user's Maildir, e.g. /var/mail/vhosts/example.com/bob/Maildir",
+            root.display()
+        )));
+    }
+    let mut importer = importer(store, user).await?;
+    let folders = maildir_folders(root)
+        .map_err(|e| Failure::new(format!("cannot read {}: {e}", root.display())))?;
+    let plan: Vec<(String, Vec<Option<String>>, Vec<PathBuf>)> = folders
+        .into_iter()
+        .map(|(name, dir)| (name, keywords(&dir), maildir_files(&dir)))
+        .collect();
+    let total: u64 = plan.iter().map(|(_, _, files)| files.len() as u64).sum();
+    let bar = progress(total);
+    let mut skipped = 0;
+    for (folder, keywords, files) in plan {
+        for file in files {
+            bar.inc(1);
+            let Ok(meta) = std::fs::metadata(&file) else {
+                continue;
+            };
+            if meta.len() as usize > MAX_MESSAGE {
+                skipped += 1;
+                bar.suspend(|| {
+                    eprintln!(
+                        "{}: larger than {MAX_MESSAGE} octets, skipped",
+                        file.display()
+                    )
+                });
+                continue;
+            }
+            let bytes = match std::fs::read(&file) {
+                Ok(b) => crlf(&b),
+                Err(e) => {
+                    bar.suspend(|| eprintln!("{}: {e}", file.display()));
+                    importer.tally.failed += 1;
+                    continue;
+                }
+            };
+            let date = meta
+                .modified()
+                .ok()
+                .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or_else(estafeta_store::now, |d| d.as_secs() as i64);
+            let name = file
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            let item = Item {
+                folder: folder.clone(),
+                bytes,
+                flags: maildir_flags(&name, &keywords),
+                date,
+            };
+            importer.put(item, &bar).await?;
+        }
+    }
+    bar.finish_and_clear();
+    summary(&importer.tally, skipped)
+}
+
+pub async fn mbox(store: &dyn Store, file: &Path, user: &str, folder: &str) -> CommandResult {
+    let opened = std::fs::File::open(file)
+        .map_err(|e| Failure::new(format!("cannot read {}: {e}", file.display())))?;
+    let size = opened.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut importer = importer(store, user).await?;
+    let bar = progress(size);
+    if std::io::stderr().is_terminal() {
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:30} {bytes}/{total_bytes}, {bytes_per_sec}, {eta} left",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+    }
+    let mut items = Vec::new();
+    let reader = std::io::BufReader::new(bar.wrap_read(opened));
+    // messages are collected per batch of the reader's callbacks and put in order
+    let skipped = read_mbox(reader, |bytes, date| {
+        let flags = mbox_flags(&bytes);
+        items.push(Item {
+            folder: folder.to_string(),
+            bytes,
+            flags,
+            date: date.unwrap_or_else(estafeta_store::now),
+        });
+    })
+    .map_err(|e| Failure::new(format!("cannot read {}: {e}", file.display())))?;
+    for item in items {
+        importer.put(item, &bar).await?;
+    }
+    bar.finish_and_clear();
+    summary(&importer.tally, skipped as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maildir_names_and_flags() {
+        let kw = {
+            let mut k = vec![None; 26];
+            k[0] = Some("$Important".to_string());
+            k
+        };
+        assert_eq!(
+            maildir_flags("1700000000.M1P2.host,S=100:2,FRSa", &kw),
+            ["\\Flagged", "\\Answered", "\\Seen", "$Important"]
+        );
+        assert!(maildir_flags("1700000000.M1P2.host", &kw).is_empty());
+        assert!(
+            maildir_flags("x:2,b", &kw).is_empty(),
+            "a letter without a keyword"
+        );
+    }
+
+    #[test]
+    fn mbox_reading() {
+        let mbox = b"From a@b.test Mon Jan  1 10:00:00 2024\nSubject: one\nStatus: RO\nX-Status: AF\n\n>From the start\n>>From deeper\nbody\n\nFrom c@d.test Tue Feb 27 23:59:59 2024\nSubject: two\n\nx\n";
+        let mut got = Vec::new();
+        read_mbox(&mbox[..], |bytes, date| got.push((bytes, date))).unwrap();
+        assert_eq!(got.len(), 2);
+        let one = String::from_utf8(got[0].0.clone()).unwrap();
+        assert!(
+            one.contains("\r\nFrom the start\r\n>From deeper\r\nbody\r\n"),
+            "{one}"
+        );
+        assert_eq!(got[0].1, Some(1_704_103_200));
+        assert_eq!(mbox_flags(&got[0].0), ["\\Seen", "\\Answered", "\\Flagged"]);
+        assert_eq!(from_line_date("From x"), None);
+        assert_eq!(crlf(b"a\nb\r\nc"), b"a\r\nb\r\nc");
+    }
+}
