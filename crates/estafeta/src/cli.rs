@@ -61,6 +61,17 @@ pub enum Command {
         /// The backup file to write (it must not exist yet).
         file: PathBuf,
     },
+    /// Write a user's folders out as Maildir (Dovecot's Maildir++) or mbox files.
+    #[command(group(clap::ArgGroup::new("form").required(true).args(["maildir", "mbox"])))]
+    Export {
+        user: String,
+        /// A new or empty directory to write the Maildir into.
+        #[arg(long, value_name = "DIR")]
+        maildir: Option<PathBuf>,
+        /// A new or empty directory to write one mbox file per folder into.
+        #[arg(long, value_name = "DIR")]
+        mbox: Option<PathBuf>,
+    },
     /// Move users in from another server.
     #[command(subcommand)]
     Import(ImportCommand),

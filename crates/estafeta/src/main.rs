@@ -116,6 +116,19 @@ fn run(cli: Cli) -> CommandResult {
             }
             Command::Dkim(cmd) => commands::dkim::run(cmd, &*settings.open_store().await?).await,
             Command::Sendmail { .. } => Ok(()),
+            Command::Export {
+                user,
+                maildir,
+                mbox,
+            } => {
+                let store = settings.open_store().await?;
+                let (target, form) = match (maildir, mbox) {
+                    (Some(dir), _) => (dir, commands::export::Form::Maildir),
+                    (None, Some(dir)) => (dir, commands::export::Form::Mbox),
+                    (None, None) => return Err(Failure::new("give --maildir DIR or --mbox DIR")),
+                };
+                commands::export::run(&*store, &user, &target, form).await
+            }
             Command::Import(cli::ImportCommand::PasswdFile { file, domain }) => {
                 let store = settings.open_store().await?;
                 commands::import::passwd_file(&*store, &file, domain.as_deref()).await

@@ -220,3 +220,217 @@ c.logout()
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Each folder's messages of an exported Maildir as (folder, flags part of the name,
+/// modification time, content), sorted: what must survive export and import again.
+fn maildir_tree(root: &std::path::Path) -> Vec<(String, String, u64, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(root).expect("dir").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let folder = match name.as_str() {
+            "cur" => "INBOX".to_string(),
+            n if n.starts_with('.') => n.to_string(),
+            _ => continue,
+        };
+        let cur = if name == "cur" {
+            entry.path()
+        } else {
+            entry.path().join("cur")
+        };
+        let keywords =
+            std::fs::read_to_string(cur.parent().expect("folder").join("dovecot-keywords"))
+                .unwrap_or_default();
+        for file in std::fs::read_dir(&cur).expect("cur").flatten() {
+            let fname = file.file_name().to_string_lossy().into_owned();
+            let info = fname
+                .rsplit_once(":2,")
+                .map(|(_, i)| i.to_string())
+                .unwrap_or_default();
+            // keyword letters as their words, since letters are per export
+            let words: Vec<String> = info
+                .chars()
+                .map(|c| match c {
+                    'a'..='z' => keywords
+                        .lines()
+                        .find_map(|l| l.strip_prefix(&format!("{} ", c as u8 - b'a')))
+                        .unwrap_or("?")
+                        .to_string(),
+                    other => other.to_string(),
+                })
+                .collect();
+            let mtime = file
+                .metadata()
+                .expect("meta")
+                .modified()
+                .expect("mtime")
+                .duration_since(UNIX_EPOCH)
+                .expect("after 1970")
+                .as_secs();
+            out.push((
+                folder.clone(),
+                words.join(","),
+                mtime,
+                std::fs::read(file.path()).expect("read"),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn export_then_import_keeps_folders_flags_dates_and_content() {
+    let env = Env::new();
+    let config = env.write_config(&loopback_config());
+    let c = config.to_str().expect("utf-8");
+    env.ok(&["-c", c, "domain", "add", "example.com"], "");
+    for user in ["bob", "carol"] {
+        env.ok(
+            &[
+                "-c",
+                c,
+                "user",
+                "add",
+                &format!("{user}@example.com"),
+                "--password-stdin",
+            ],
+            "pw\n",
+        );
+    }
+    let md = env.dir.path().join("Maildir");
+    std::fs::create_dir_all(md.join("tmp")).expect("tmp");
+    std::fs::write(md.join("dovecot-keywords"), "0 $Important\n").expect("keywords");
+    put(
+        &md.join("cur/1700000000.M1P1.host:2,FRSa"),
+        "Message-ID: <one@x.test>\nSubject: one\n\nFrom the start\n",
+        1_700_000_000,
+    );
+    put(
+        &md.join("cur/1700000001.M2P1.host:2,"),
+        "Subject: two\n\nx\n",
+        1_700_000_001,
+    );
+    put(
+        &md.join(".Projects.2024/cur/1600000000.M3P1.host:2,DT"),
+        "Message-ID: <three@x.test>\n\nthree\n",
+        1_600_000_000,
+    );
+    env.ok(
+        &[
+            "-c",
+            c,
+            "import",
+            "maildir",
+            md.to_str().expect("utf-8"),
+            "--user",
+            "bob@example.com",
+        ],
+        "",
+    );
+    let out1 = env.dir.path().join("export1");
+    let said = env.ok(
+        &[
+            "-c",
+            c,
+            "export",
+            "bob@example.com",
+            "--maildir",
+            out1.to_str().expect("utf-8"),
+        ],
+        "",
+    );
+    assert!(
+        said.starts_with("3 message(s) in 8 folder(s) written to "),
+        "{said}"
+    );
+    // into another user, and out again: the same tree
+    env.ok(
+        &[
+            "-c",
+            c,
+            "import",
+            "maildir",
+            out1.to_str().expect("utf-8"),
+            "--user",
+            "carol@example.com",
+        ],
+        "",
+    );
+    let out2 = env.dir.path().join("export2");
+    env.ok(
+        &[
+            "-c",
+            c,
+            "export",
+            "carol@example.com",
+            "--maildir",
+            out2.to_str().expect("utf-8"),
+        ],
+        "",
+    );
+    let (first, second) = (maildir_tree(&out1), maildir_tree(&out2));
+    assert_eq!(first.len(), 3);
+    assert_eq!(first, second);
+    assert!(
+        first.iter().any(|(f, flags, t, body)| f == ".Projects.2024"
+            && flags == "D,T"
+            && *t == 1_600_000_000
+            && body == b"Message-ID: <three@x.test>\n\nthree\n"),
+        "{first:?}"
+    );
+    assert!(
+        first
+            .iter()
+            .any(|(_, flags, _, _)| flags == "F,R,S,$Important"),
+        "{first:?}"
+    );
+    // mbox: the same messages, From_ escaped, back in through import mbox
+    let mbox_dir = env.dir.path().join("mboxes");
+    env.ok(
+        &[
+            "-c",
+            c,
+            "export",
+            "bob@example.com",
+            "--mbox",
+            mbox_dir.to_str().expect("utf-8"),
+        ],
+        "",
+    );
+    let inbox = std::fs::read_to_string(mbox_dir.join("INBOX.mbox")).expect("mbox");
+    assert!(
+        inbox
+            .starts_with("From MAILER-DAEMON Tue Nov 14 22:13:20 2023\nStatus: RO\nX-Status: AF\n"),
+        "{inbox}"
+    );
+    assert!(inbox.contains("\n>From the start\n"), "{inbox}");
+    let back = env.ok(
+        &[
+            "-c",
+            c,
+            "import",
+            "mbox",
+            mbox_dir.join("INBOX.mbox").to_str().expect("utf-8"),
+            "--user",
+            "carol@example.com",
+            "--folder",
+            "FromMbox",
+        ],
+        "",
+    );
+    assert_eq!(back, "2 imported, 0 already there, 0 failed, 0 too large\n");
+    // a target that is not empty is refused
+    let out = env.run(
+        &[
+            "-c",
+            c,
+            "export",
+            "bob@example.com",
+            "--maildir",
+            out1.to_str().expect("utf-8"),
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not empty"));
+}

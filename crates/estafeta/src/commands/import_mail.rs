@@ -264,7 +264,7 @@ async fn existing(store: &dyn Store, mailbox_id: i64) -> Result<HashSet<String>,
 }
 
 /// Where a run stands, drawn when standard error is a terminal.
-fn progress(total: u64) -> indicatif::ProgressBar {
+pub fn progress(total: u64) -> indicatif::ProgressBar {
     if !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod dkim;
 pub mod dns;
 pub mod domain;
+pub mod export;
 pub mod import;
 pub mod import_mail;
 pub mod queue;
