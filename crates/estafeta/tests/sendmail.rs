@@ -232,18 +232,48 @@ fn sendmail_says_what_is_wrong_with_sysexits_codes() {
     assert_eq!(code(&out), Some(64));
     server.signal(libc::SIGTERM);
     assert_eq!(server.child.wait().expect("wait").code(), Some(0));
-    // the server stopped: a temporary failure, said plainly
+    // the server stopped: the message goes into the store, local copies at once and
+    // mail for other servers queued for when it starts
     let out = run(
         &env,
         bin,
         &config,
-        &["sendmail", "bob@example.com"],
+        &["sendmail", "bob@example.com", "far@elsewhere.test"],
+        b"Subject: while down\n\nbody\n",
+    );
+    assert_eq!(
+        code(&out),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = one_line_stderr(&out);
+    assert!(
+        said.contains("estafeta serve is not running: queued as"),
+        "{said}"
+    );
+    let bob = inbox(&env, "bob@example.com");
+    assert_eq!(bob.len(), 1);
+    assert!(
+        bob[0].contains("Received: from local user") && bob[0].contains("Subject: while down"),
+        "{}",
+        bob[0]
+    );
+    let queue = run(&env, bin, &config, &["queue", "list"], b"");
+    assert!(
+        String::from_utf8_lossy(&queue.stdout).contains("far@elsewhere.test"),
+        "{queue:?}"
+    );
+    // unknown here: refused by name; -bs needs the server
+    let out = run(
+        &env,
+        bin,
+        &config,
+        &["sendmail", "nobody@example.com"],
         b"Subject: x\n\nbody\n",
     );
+    assert_eq!(code(&out), Some(67));
+    let out = run(&env, bin, &config, &["sendmail", "-bs"], b"QUIT\r\n");
     assert_eq!(code(&out), Some(75));
-    assert!(one_line_stderr(&out).contains("estafeta serve is not running"));
-    assert!(
-        inbox(&env, "bob@example.com").is_empty(),
-        "nothing was sent"
-    );
+    assert!(one_line_stderr(&out).contains("-bs needs it"));
 }

@@ -37,3 +37,38 @@ pub fn date(part: &Part<'_>) -> Option<i64> {
             _ => None,
         })
 }
+
+/// Longest Message-ID kept for the store (a longer one is not recorded).
+pub const MAX_MESSAGE_ID: usize = 250;
+
+/// The Message-ID of a message (without angle brackets), from its header section only:
+/// the first `Message-ID:` field, folded lines joined, at most [`MAX_MESSAGE_ID`]
+/// printable ASCII characters; `None` otherwise.
+pub fn message_id_of(message: &[u8]) -> Option<String> {
+    let mut value: Option<Vec<u8>> = None;
+    for line in message.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break; // end of the header section
+        }
+        match &mut value {
+            Some(v) if line.starts_with(b" ") || line.starts_with(b"\t") => {
+                if v.len() > MAX_MESSAGE_ID + 2 {
+                    return None;
+                }
+                v.extend_from_slice(line);
+            }
+            Some(_) => break,
+            None => {
+                if line.len() >= 11 && line[..11].eq_ignore_ascii_case(b"message-id:") {
+                    value = Some(line[11..].to_vec());
+                }
+            }
+        }
+    }
+    let value = value?;
+    let text = std::str::from_utf8(&value).ok()?.trim();
+    let id = text.strip_prefix('<')?.strip_suffix('>')?;
+    (!id.is_empty() && id.len() <= MAX_MESSAGE_ID && id.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| id.to_string())
+}

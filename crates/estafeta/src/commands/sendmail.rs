@@ -508,16 +508,22 @@ pub fn run(request: &Request, config: &estafeta_config::Config) -> Result<(), Ex
         return Ok(());
     }
     let user = local_user(&config.sendmail.allowed_users)?;
-    let listeners = crate::data_lock::running(&config.data_dir).ok_or_else(|| {
-        exit(
-            EX_TEMPFAIL,
-            format!(
-                "estafeta serve is not running on {}: nothing was sent; start it (or name its data \
-                 directory with ESTAFETA_DATA_DIR or its configuration with -C)",
-                config.data_dir.display()
-            ),
-        )
-    })?;
+    let Some(listeners) = crate::data_lock::running(&config.data_dir) else {
+        return match request.mode {
+            Mode::Smtp => Err(exit(
+                EX_TEMPFAIL,
+                format!(
+                    "estafeta serve is not running on {}: -bs needs it; start it (or name its data \
+                     directory with ESTAFETA_DATA_DIR or its configuration with -C)",
+                    config.data_dir.display()
+                ),
+            )),
+            _ => {
+                let (sender, recipients, message) = envelope(request, config, &user)?;
+                queue_in_store(config, &user, &sender, &recipients, message)
+            }
+        };
+    };
     let at = server_address(&listeners).ok_or_else(|| {
         exit(
             EX_UNAVAILABLE,
@@ -527,6 +533,20 @@ pub fn run(request: &Request, config: &estafeta_config::Config) -> Result<(), Ex
     if request.mode == Mode::Smtp {
         return relay_session(at);
     }
+    let (sender, recipients, prepared) = envelope(request, config, &user)?;
+    let taken = submit(at, &sender, &recipients, &prepared, request.verbose)?;
+    if request.verbose {
+        eprintln!("sendmail: handed to {at} for {taken} recipient(s)");
+    }
+    Ok(())
+}
+
+/// The message read from standard input and made ready, with its sender and recipients.
+fn envelope(
+    request: &Request,
+    config: &estafeta_config::Config,
+    user: &str,
+) -> Result<(String, Vec<String>, Vec<u8>), Exit> {
     let max = usize::try_from(config.smtp.max_message_size).unwrap_or(usize::MAX);
     let message = read_message(std::io::stdin().lock(), request.ignore_dots, max)?;
     let host = config.hostname.trim_end_matches('.');
@@ -553,11 +573,113 @@ pub fn run(request: &Request, config: &estafeta_config::Config) -> Result<(), Ex
         ));
     }
     let prepared = prepare(&message, &sender, request.full_name.as_deref(), host);
-    let taken = submit(at, &sender, &recipients, &prepared, request.verbose)?;
-    if request.verbose {
-        eprintln!("sendmail: handed to {at} for {taken} recipient(s)");
-    }
-    Ok(())
+    Ok((sender, recipients, prepared))
+}
+
+/// With no server running: the message goes into the store as the server would take it
+/// (a `Received:` field, the DKIM signature of its From: domain when that is the
+/// sender's, local copies now, remote recipients queued for when the server starts).
+/// Recipients nobody receives mail at are refused one by one; mailbox quotas are not
+/// checked on this path.
+fn queue_in_store(
+    config: &estafeta_config::Config,
+    user: &str,
+    sender: &str,
+    recipients: &[String],
+    message: Vec<u8>,
+) -> Result<(), Exit> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| exit(EX_TEMPFAIL, format!("cannot start: {e}")))?;
+    runtime.block_on(async {
+        let settings = crate::settings::Settings {
+            config: config.clone(),
+            origin: None,
+        };
+        let store = settings.open_store().await.map_err(|f| {
+            exit(
+                EX_TEMPFAIL,
+                format!("the store cannot be opened: {}", f.message),
+            )
+        })?;
+        let mut envelope = estafeta_store::Envelope {
+            sender: sender.to_string(),
+            auth_user: None,
+            ..Default::default()
+        };
+        let mut refused = 0;
+        for r in recipients {
+            let resolution = store
+                .resolve(r)
+                .await
+                .map_err(|e| exit(EX_TEMPFAIL, format!("{r}: {e}")))?;
+            match estafeta_store::Envelope::to_resolved(sender, r, resolution) {
+                Some(one) => {
+                    for u in one.local {
+                        if !envelope.local.iter().any(|l| l.id == u.id) {
+                            envelope.local.push(u);
+                        }
+                    }
+                    for remote in one.remote {
+                        if !envelope.remote.iter().any(|x| x.address == remote.address) {
+                            envelope.remote.push(remote);
+                        }
+                    }
+                }
+                None => {
+                    eprintln!("sendmail: {r}: no such user here");
+                    refused += 1;
+                }
+            }
+        }
+        if envelope.local.is_empty() && envelope.remote.is_empty() {
+            return Err(exit(
+                EX_NOUSER,
+                format!("no recipient was taken ({refused} unknown)"),
+            ));
+        }
+        let queue_id = estafeta_store::new_queue_id();
+        let host = config.hostname.trim_end_matches('.');
+        let now = estafeta_store::now();
+        let mut body = format!(
+            "Received: from local user {user} by {host} (estafeta sendmail, server not running)\r\n\
+             \tid {queue_id}; {}\r\n",
+            estafeta_net::dates::rfc5322_date(now)
+        )
+        .into_bytes();
+        body.extend_from_slice(&message);
+        if let (Some(from), Some((_, domain))) = (
+            estafeta_trust::signing::from_domain(&body),
+            sender.rsplit_once('@'),
+        ) && from.eq_ignore_ascii_case(domain)
+        {
+            let signatures = estafeta_trust::signing::Signer::new(store.clone())
+                .sign(&from, &body)
+                .await;
+            body.splice(0..0, signatures.into_bytes());
+        }
+        let message_id = estafeta_mime::message_id_of(&body);
+        let accept = envelope.accept(queue_id.clone(), body, message_id, now);
+        store.accept(accept).await.map_err(|e| {
+            exit(
+                EX_TEMPFAIL,
+                format!("the store did not take the message: {e}"),
+            )
+        })?;
+        store.close().await;
+        eprintln!(
+            "sendmail: estafeta serve is not running: queued as {queue_id} in the store; mail to \
+             other servers leaves when it starts"
+        );
+        if refused > 0 {
+            return Err(exit(
+                EX_NOUSER,
+                format!("{refused} recipient(s) unknown (see above)"),
+            ));
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -86,40 +86,7 @@ pub fn scan(message: &[u8]) -> HeaderScan {
     scan
 }
 
-/// Longest Message-ID kept for the store (a longer one is not recorded).
-const MAX_MESSAGE_ID: usize = 250;
-
-/// The Message-ID of a message (without angle brackets), from its header section only:
-/// the first `Message-ID:` field, folded lines joined, at most [`MAX_MESSAGE_ID`]
-/// printable ASCII characters; `None` otherwise.
-pub fn message_id_of(message: &[u8]) -> Option<String> {
-    let mut value: Option<Vec<u8>> = None;
-    for line in message.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            break; // end of the header section
-        }
-        match &mut value {
-            Some(v) if line.starts_with(b" ") || line.starts_with(b"\t") => {
-                if v.len() > MAX_MESSAGE_ID + 2 {
-                    return None;
-                }
-                v.extend_from_slice(line);
-            }
-            Some(_) => break,
-            None => {
-                if line.len() >= 11 && line[..11].eq_ignore_ascii_case(b"message-id:") {
-                    value = Some(line[11..].to_vec());
-                }
-            }
-        }
-    }
-    let value = value?;
-    let text = std::str::from_utf8(&value).ok()?.trim();
-    let id = text.strip_prefix('<')?.strip_suffix('>')?;
-    (!id.is_empty() && id.len() <= MAX_MESSAGE_ID && id.bytes().all(|b| b.is_ascii_graphic()))
-        .then(|| id.to_string())
-}
+pub use estafeta_mime::message_id_of;
 
 pub fn message_id(queue_id: &str, hostname: &str) -> String {
     format!(
