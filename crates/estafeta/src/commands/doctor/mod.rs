@@ -114,7 +114,7 @@ pub async fn run(settings: &Settings, domains: &[String], json: bool) -> Command
     listeners::check(config, &domains, &mut report).await;
     relay::check(config, &mut report).await;
 
-    match estafeta_trust::resolver(&dns::servers(config)) {
+    match estafeta_trust::dns_only_resolver(&dns::servers(config)) {
         Err(e) => report.skip("dns", format!("no resolver: {e}")),
         Ok(resolver) => {
             let resolver = dns::Dns::new(resolver);
