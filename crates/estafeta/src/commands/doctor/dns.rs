@@ -616,7 +616,7 @@ async fn check_dkim(store: Option<&dyn Store>, dns: &Dns, domain: &str, report: 
             Ok(records) => {
                 let published: Vec<String> =
                     records.iter().filter_map(|r| public_key_of(r)).collect();
-                if published.iter().any(|p| *p == ours) {
+                if published.contains(&ours) {
                     report.ok(
                         &name,
                         format!("{owner} publishes our {} key", key.algorithm),

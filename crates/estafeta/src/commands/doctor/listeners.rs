@@ -17,7 +17,7 @@ use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use super::{NET_TIMEOUT, Report};
+use super::{NET_TIMEOUT, Report, Status};
 
 /// Certificates expiring within this many days are a warning.
 const EXPIRY_WARNING_DAYS: i64 = 21;
@@ -469,17 +469,24 @@ fn certificate(
         );
     } else {
         let shown: Vec<String> = missing.iter().map(|m| m.to_string()).collect();
-        report.fail(
+        // the host name is what every client checks; the web names only the https side
+        let status = if missing.iter().any(|m| Some(*m) == wanted.first()) {
+            Status::Fail
+        } else {
+            Status::Warn
+        };
+        report.push(
             &format!("{name} names"),
+            status,
             format!(
                 "does not cover {} (it names: {})",
                 shown.join(", "),
                 if names.is_empty() { "nothing".to_string() } else { names.join(", ") }
             ),
-            format!(
+            Some(format!(
                 "a certificate for {}: set [tls] acme = true (it asks for these names), or [tls] certificate/private_key",
                 wanted.join(", ")
-            ),
+            )),
         );
     }
     let now = UnixTime::now().as_secs() as i64;
