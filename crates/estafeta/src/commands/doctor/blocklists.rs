@@ -99,3 +99,17 @@ pub async fn check(config: &Config, dns: &Dns, ours: &Addresses, report: &mut Re
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::reversed;
+
+    #[test]
+    fn reversed_addresses() {
+        assert_eq!(reversed("192.0.2.1".parse().expect("ip")), "1.2.0.192");
+        let v6 = reversed("2001:db8::1".parse().expect("ip"));
+        assert!(v6.starts_with("1.0.0.0.0.0.0.0."), "{v6}");
+        assert!(v6.ends_with(".8.b.d.0.1.0.0.2"), "{v6}");
+        assert_eq!(v6.split('.').count(), 32);
+    }
+}

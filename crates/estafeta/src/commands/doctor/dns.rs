@@ -637,3 +637,28 @@ async fn check_dkim(store: Option<&dyn Store>, dns: &Dns, domain: &str, report: 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{public_key_of, tagged};
+
+    #[test]
+    fn dkim_public_key() {
+        assert_eq!(
+            public_key_of("v=DKIM1; k=rsa; p=MIIB CgK==").as_deref(),
+            Some("MIIBCgK==")
+        );
+        assert_eq!(public_key_of("v=DKIM1; k=ed25519"), None);
+    }
+
+    #[test]
+    fn tagged_records() {
+        let records = vec![
+            "v=spf1 mx -all".to_string(),
+            "google-site-verification=x".to_string(),
+            "V=SPF1 a".to_string(),
+        ];
+        assert_eq!(tagged(&records, "v=spf1").len(), 2);
+        assert!(tagged(&records, "v=DMARC1").is_empty());
+    }
+}

@@ -520,3 +520,17 @@ fn certificate(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::covers;
+
+    #[test]
+    fn certificate_names() {
+        assert!(covers("mail.example.com", "MAIL.example.com"));
+        assert!(covers("*.example.com", "mta-sts.example.com"));
+        assert!(!covers("*.example.com", "example.com"));
+        assert!(!covers("*.example.com", "a.b.example.com"));
+        assert!(!covers("mail.example.com", "autoconfig.example.com"));
+    }
+}
