@@ -338,3 +338,58 @@ fn human_output_and_exit_code_without_a_server() {
     let out = env.run(&["-c", file.to_str().expect("utf-8"), "doctor"], "");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_summary_names_the_deferred_and_their_last_replies() {
+    // remote.test's MX is loopback, on a port where nothing listens: delivery defers
+    let closed = free_port();
+    let dns = TestDns::start(Records::new().mx_at("remote.test", Ipv4Addr::LOCALHOST)).await;
+    let env = Env::new();
+    let file = env.write_config(&format!(
+        "hostname = \"mail.test\"\n[trust]\nchecks = false\n\
+         [delivery]\ndns_servers = [\"{}\"]\nmx_port = {closed}\nretry_schedule = [3600]\n\
+         [doctor]\nblocklists = []\n\
+         [[listener]]\naddress = \"127.0.0.1\"\nport = 0\nprotocol = \"smtp\"\ntls = \"starttls\"\n",
+        dns.addr
+    ));
+    let c = file.to_str().expect("utf-8").to_string();
+    let server = Server::start(&env, &file);
+    estafeta_net::testing::smtp_send(
+        server.address("smtp"),
+        "sender@outside.test",
+        "u@remote.test",
+        "From: sender@outside.test\r\nTo: u@remote.test\r\nSubject: waits\r\n\r\nHi.\r\n",
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let queue = loop {
+        let (_, report, _) = doctor(&env, &c).await;
+        let queue = check(&report, "queue").clone();
+        if queue["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("1 deferred"))
+        {
+            break queue;
+        }
+        assert!(Instant::now() < deadline, "never deferred: {report:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(queue["status"], "ok", "{queue:#}");
+    let detail = queue["detail"].as_str().unwrap_or_default();
+    assert!(detail.starts_with("1 message(s), oldest "), "{detail}");
+    assert!(
+        detail.contains("most frequent last replies: 1× "),
+        "{detail}"
+    );
+    // a listener on port 0 cannot be checked from its configuration
+    assert_status(
+        &check_report(&env, &c).await,
+        "listener smtp 127.0.0.1:0",
+        "skipped",
+    );
+    drop(server);
+}
+
+async fn check_report(env: &Env, config: &str) -> serde_json::Value {
+    doctor(env, config).await.1
+}
