@@ -4,6 +4,7 @@
 //! (`commands::dns::Expected`, the DKIM keys' `zone_line`).
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
 
 use estafeta_config::Config;
 use estafeta_store::Store;
@@ -32,10 +33,15 @@ pub enum Answer {
     Failed(String),
 }
 
-/// The resolver, each query bounded by [`DNS_TIMEOUT`].
+/// The resolver, each query bounded by [`DNS_TIMEOUT`] and all of them by
+/// [`DNS_BUDGET`]: past it, what is left is skipped.
 pub struct Dns {
     resolver: TokioResolver,
+    deadline: Instant,
 }
+
+/// The longest all of doctor's DNS queries may take together.
+const DNS_BUDGET: Duration = Duration::from_secs(180);
 
 fn absolute(name: &str) -> String {
     let name = name.trim_end_matches('.');
@@ -44,7 +50,10 @@ fn absolute(name: &str) -> String {
 
 impl Dns {
     pub fn new(resolver: TokioResolver) -> Dns {
-        Dns { resolver }
+        Dns {
+            resolver,
+            deadline: Instant::now() + DNS_BUDGET,
+        }
     }
 
     pub async fn lookup(&self, name: &str, kind: RecordType) -> Answer {
@@ -56,10 +65,17 @@ impl Dns {
         name: impl hickory_resolver::proto::rr::IntoName,
         kind: RecordType,
     ) -> Answer {
-        match tokio::time::timeout(DNS_TIMEOUT, self.resolver.lookup(name, kind)).await {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Answer::Failed(format!(
+                "doctor's DNS queries took {} seconds in all: the rest were not made",
+                DNS_BUDGET.as_secs()
+            ));
+        }
+        match tokio::time::timeout(DNS_TIMEOUT.min(left), self.resolver.lookup(name, kind)).await {
             Err(_) => Answer::Failed(format!(
                 "no answer within {} seconds",
-                DNS_TIMEOUT.as_secs()
+                DNS_TIMEOUT.min(left).as_secs()
             )),
             Ok(Err(e)) if e.is_nx_domain() => Answer::Missing("NXDOMAIN".into()),
             Ok(Err(e)) if e.is_no_records_found() => Answer::Missing(format!("no {kind} record")),
