@@ -260,6 +260,14 @@ session_lifetime = 28800
 [sendmail]
 allowed_users = ["*"]
 
+# What `estafeta doctor` checks against.
+[doctor]
+# The addresses the world reaches this server at (MX, SPF, PTR, blocklists); [] takes
+# the listeners' addresses that are neither wildcard nor loopback, else hostname's A/AAAA.
+public_addresses = []
+# DNS blocklists our public addresses are looked up on (through delivery.dns_servers).
+blocklists = ["zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org"]
+
 # The listener table. Writing any [[listener]] replaces this whole default table.
 # protocol: "smtp" (mail from other servers), "submission" (mail from clients, AUTH
 #           required), "imap", "pop3", "http", "https" (the web side: http takes

@@ -6,6 +6,7 @@
 
 mod defaults;
 mod delivery;
+mod doctor;
 mod error;
 mod example;
 mod model;
@@ -15,6 +16,7 @@ mod validate;
 mod web;
 
 pub use delivery::{DeliveryConfig, Relay, RelayAuth, RelayTls, parse_dns_server};
+pub use doctor::DoctorConfig;
 pub use error::ConfigError;
 pub use example::EXAMPLE;
 pub use model::{

@@ -42,6 +42,8 @@ pub struct Config {
     pub web: crate::web::WebConfig,
     #[serde(default)]
     pub sendmail: SendmailConfig,
+    #[serde(default)]
+    pub doctor: crate::doctor::DoctorConfig,
     /// The listener table; a file that has `[[listener]]` entries replaces the defaults.
     #[serde(default = "defaults::listeners", rename = "listener")]
     pub listeners: Vec<Listener>,

@@ -500,3 +500,23 @@ fn acme_configuration_is_read() {
         "{e}"
     );
 }
+
+#[test]
+fn doctor_section() {
+    let c = Config::from_toml(
+        "[doctor]\npublic_addresses = [\"192.0.2.1\", \"2001:db8::1\"]\nblocklists = []\n",
+        "t",
+    )
+    .expect("valid");
+    assert_eq!(c.doctor.public_addresses.len(), 2);
+    assert!(c.doctor.blocklists.is_empty());
+    assert_eq!(
+        err("[doctor]\nblocklists = [\"not a zone\"]\n"),
+        "config error: doctor.blocklists[0] = \"not a zone\": expected a DNS zone name such as \"zen.spamhaus.org\""
+    );
+    assert!(
+        err("[doctor]\npublic_addresses = [\"mail.example.com\"]\n")
+            .contains("doctor.public_addresses")
+    );
+    assert!(err("[doctor]\nblocklist = []\n").contains("blocklist"));
+}

@@ -45,6 +45,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     }
     validate_smtp(config)?;
     validate_auth(config)?;
+    crate::doctor::validate(&config.doctor)?;
     if config.trust.report_period == 0 || 86_400 % config.trust.report_period != 0 {
         return Err(ConfigError::invalid(
             "trust.report_period",

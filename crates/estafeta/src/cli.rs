@@ -55,6 +55,15 @@ pub enum Command {
     Dkim(DkimCommand),
     /// Every DNS record DOMAIN needs for mail through this server, in zone-file form.
     Dns { domain: String },
+    /// Check the configuration, the data directory, the store, the queue, each listener
+    /// and its TLS, the DNS records of our domains (all of them, or those named), the DNS
+    /// blocklists, and that we are no open relay; each failure with its fix.
+    Doctor {
+        domains: Vec<String>,
+        /// One JSON object, for monitoring.
+        #[arg(long)]
+        json: bool,
+    },
     /// A consistent copy of the SQLite store, taken while the server runs (PostgreSQL:
     /// use pg_dump).
     Backup {

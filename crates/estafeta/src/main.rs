@@ -143,6 +143,9 @@ fn run(cli: Cli) -> CommandResult {
             }
             Command::Backup { file } => commands::backup::backup(&settings, &file).await,
             Command::Restore { file } => commands::backup::restore(&settings, &file).await,
+            Command::Doctor { domains, json } => {
+                commands::doctor::run(&settings, &domains, json).await
+            }
             Command::Dns { domain } => {
                 let store = settings.open_store().await?;
                 commands::dns::run(&domain, &settings.config, &*store).await

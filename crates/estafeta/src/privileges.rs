@@ -183,9 +183,19 @@ fn give(data_dir: &Path, uid: Uid, gid: Gid) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Warns about the data directory, the database and the TLS key when people other than
-/// their owner can read them, with the command that fixes it.
-pub fn check_modes(data_dir: &Path, config: &Config) {
+/// A file or directory of ours that people other than its owner can reach.
+pub struct ModeProblem {
+    pub path: PathBuf,
+    /// Its permission bits.
+    pub mode: u32,
+    /// The mode to `chmod` it to.
+    pub wanted: u32,
+    pub is_dir: bool,
+}
+
+/// The data directory, the database and the TLS keys that people other than their owner
+/// can read, with the mode each should have.
+pub fn mode_problems(data_dir: &Path, config: &Config) -> Vec<ModeProblem> {
     let mut files: Vec<(PathBuf, u32)> = vec![(data_dir.to_path_buf(), 0o700)];
     for name in ["estafeta.db", "estafeta.db-wal", "estafeta.db-shm"] {
         files.push((data_dir.join(name), 0o600));
@@ -202,24 +212,40 @@ pub fn check_modes(data_dir: &Path, config: &Config) {
     if let Some(key) = &config.tls.private_key {
         files.push((key.clone(), 0o600));
     }
+    let mut problems = Vec::new();
     for (path, wanted) in files {
         let Ok(meta) = std::fs::metadata(&path) else {
             continue;
         };
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
-            let what = if meta.is_dir() {
-                "the data directory holds all mail and password hashes"
-            } else {
-                "it holds mail, password hashes or a private key"
-            };
-            tracing::warn!(
-                path = %path.display(),
-                mode = format!("{mode:o}"),
-                "{} can be read by other users ({what}); fix with: chmod {wanted:o} {}",
-                path.display(),
-                path.display()
-            );
+            problems.push(ModeProblem {
+                path,
+                mode,
+                wanted,
+                is_dir: meta.is_dir(),
+            });
         }
+    }
+    problems
+}
+
+/// Warns about the data directory, the database and the TLS key when people other than
+/// their owner can read them, with the command that fixes it.
+pub fn check_modes(data_dir: &Path, config: &Config) {
+    for p in mode_problems(data_dir, config) {
+        let what = if p.is_dir {
+            "the data directory holds all mail and password hashes"
+        } else {
+            "it holds mail, password hashes or a private key"
+        };
+        tracing::warn!(
+            path = %p.path.display(),
+            mode = format!("{:o}", p.mode),
+            "{} can be read by other users ({what}); fix with: chmod {:o} {}",
+            p.path.display(),
+            p.wanted,
+            p.path.display()
+        );
     }
 }

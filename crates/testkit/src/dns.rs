@@ -1,5 +1,5 @@
 //! A DNS server on loopback for delivery tests: hickory-server answering authoritatively,
-//! over UDP and TCP on one free port of 127.0.0.1, with the MX, A, AAAA and TXT records a
+//! over UDP and TCP on one free port of 127.0.0.1, with the MX, A, AAAA, TXT and PTR records a
 //! test gives (a null MX "0 ." included), and a hickory-resolver pointed at it.
 //!
 //! ```text
@@ -29,7 +29,7 @@ use hickory_server::proto::dnssec::crypto::Ed25519SigningKey;
 use hickory_server::proto::dnssec::rdata::DNSKEY;
 use hickory_server::proto::dnssec::{DnssecSigner, SigningKey};
 use hickory_server::proto::rr::rdata::tlsa::{CertUsage, Matching, Selector};
-use hickory_server::proto::rr::rdata::{A, AAAA, MX, SOA, TLSA, TXT};
+use hickory_server::proto::rr::rdata::{A, AAAA, MX, PTR, SOA, TLSA, TXT};
 use hickory_server::proto::rr::{LowerName, Name, RData, Record};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
@@ -77,6 +77,12 @@ impl Records {
             .map(|c| String::from_utf8_lossy(c).into_owned())
             .collect();
         self.add(owner, RData::TXT(TXT::new(strings)))
+    }
+
+    /// The PTR record of `ip` (its `in-addr.arpa` / `ip6.arpa` name) naming `host`.
+    pub fn ptr(self, ip: std::net::IpAddr, host: &str) -> Records {
+        let owner = Name::from(ip).to_ascii();
+        self.add(&owner, RData::PTR(PTR(name(host))))
     }
 
     /// A TLSA record (RFC 6698): `usage selector matching data`, e.g. `3 1 1 <sha256>`.

@@ -26,4 +26,4 @@ pub mod tracking;
 pub use checks::{Checker, MessageResults, Sent, SpfCheck, SpfResults};
 pub use forged::remove_forged_results;
 pub use policy::{Action, at_data, at_rcpt};
-pub use resolver::resolver;
+pub use resolver::{dns_only_resolver, resolver};

@@ -10,14 +10,31 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 
 /// The resolver: the given servers, or the system's when there are none.
 pub fn resolver(servers: &[SocketAddr]) -> Result<TokioResolver, String> {
+    build(servers, |_| {})
+}
+
+/// [`resolver`] answering from the DNS alone, never from /etc/hosts, one attempt per
+/// server: what the rest of the world sees of our names and addresses (`estafeta doctor`).
+pub fn dns_only_resolver(servers: &[SocketAddr]) -> Result<TokioResolver, String> {
+    build(servers, |opts| {
+        opts.use_hosts_file = hickory_resolver::config::ResolveHosts::Never;
+        opts.attempts = 1;
+    })
+}
+
+fn build(
+    servers: &[SocketAddr],
+    adjust: impl Fn(&mut ResolverOpts),
+) -> Result<TokioResolver, String> {
     if servers.is_empty() {
-        return TokioResolver::builder_tokio()
-            .map_err(|e| {
-                format!(
-                    "cannot read the system's DNS configuration (/etc/resolv.conf): {e}; \
-                     name the servers in delivery.dns_servers"
-                )
-            })?
+        let mut builder = TokioResolver::builder_tokio().map_err(|e| {
+            format!(
+                "cannot read the system's DNS configuration (/etc/resolv.conf): {e}; \
+                 name the servers in delivery.dns_servers"
+            )
+        })?;
+        adjust(builder.options_mut());
+        return builder
             .build()
             .map_err(|e| format!("cannot start the DNS resolver: {e}"));
     }
@@ -33,6 +50,7 @@ pub fn resolver(servers: &[SocketAddr]) -> Result<TokioResolver, String> {
         .collect();
     let mut opts = ResolverOpts::default();
     opts.attempts = 2;
+    adjust(&mut opts);
     TokioResolver::builder_with_config(
         ResolverConfig::from_name_servers(name_servers),
         TokioRuntimeProvider::default(),

@@ -7,6 +7,39 @@ use estafeta_store::Store;
 
 use crate::failure::{CommandResult, Failure};
 
+/// The records of one domain that `estafeta dns` prints and `estafeta doctor` checks,
+/// each as a zone-file line.
+pub struct Expected {
+    pub mx: String,
+    pub spf: String,
+    pub dmarc: String,
+    pub tls_rpt: String,
+    pub mta_sts_host: String,
+    pub mta_sts: String,
+}
+
+impl Expected {
+    /// `domain` lower case, without its final dot.
+    pub fn new(domain: &str, config: &Config) -> Expected {
+        let host = config.hostname.trim_end_matches('.');
+        Expected {
+            mx: format!("{domain}. IN MX 10 {host}."),
+            spf: format!("{domain}. IN TXT \"v=spf1 mx -all\""),
+            dmarc: format!(
+                "_dmarc.{domain}. IN TXT \"v=DMARC1; p=quarantine; rua=mailto:postmaster@{domain}\""
+            ),
+            tls_rpt: format!(
+                "_smtp._tls.{domain}. IN TXT \"v=TLSRPTv1; rua=mailto:postmaster@{domain}\""
+            ),
+            mta_sts_host: format!("mta-sts.{domain}. IN CNAME {host}."),
+            mta_sts: format!(
+                "_mta-sts.{domain}. IN TXT \"v=STSv1; id={}\"",
+                estafeta_web::mta_sts::policy_id(config)
+            ),
+        }
+    }
+}
+
 pub async fn run(domain: &str, config: &Config, store: &dyn Store) -> CommandResult {
     let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
     if !store.is_local_domain(&domain).await? {
@@ -32,12 +65,13 @@ pub async fn run(domain: &str, config: &Config, store: &dyn Store) -> CommandRes
     line(format!(
         "; {host} needs A/AAAA records of this machine, and their PTR records must name {host}"
     ));
-    line(format!("{domain}. IN MX 10 {host}."));
+    let expected = Expected::new(&domain, config);
+    line(expected.mx.clone());
     line(
         "; SPF: our MX hosts send our mail; add the smarthost's include if mail leaves through one"
             .into(),
     );
-    line(format!("{domain}. IN TXT \"v=spf1 mx -all\""));
+    line(expected.spf.clone());
     if keys.is_empty() {
         line(format!(
             "; DKIM: no keys yet; make them with `estafeta dkim generate {domain}`"
@@ -56,23 +90,16 @@ pub async fn run(domain: &str, config: &Config, store: &dyn Store) -> CommandRes
         line(estafeta_trust::signing::zone_line(key));
     }
     line("; DMARC: start with p=none to watch the reports, then quarantine or reject".into());
-    line(format!(
-        "_dmarc.{domain}. IN TXT \"v=DMARC1; p=quarantine; rua=mailto:postmaster@{domain}\""
-    ));
-    line(format!(
-        "_smtp._tls.{domain}. IN TXT \"v=TLSRPTv1; rua=mailto:postmaster@{domain}\""
-    ));
+    line(expected.dmarc.clone());
+    line(expected.tls_rpt.clone());
     line(format!(
         "; MTA-STS (RFC 8461): senders fetch the policy from https://mta-sts.{domain}/.well-known/mta-sts.txt, \
          which an https listener serves (mode {}); mta-sts.{domain} must reach this server and \
          its certificate must name mta-sts.{domain}",
         config.web.mta_sts_mode.as_str()
     ));
-    line(format!("mta-sts.{domain}. IN CNAME {host}."));
-    line(format!(
-        "_mta-sts.{domain}. IN TXT \"v=STSv1; id={}\"",
-        estafeta_web::mta_sts::policy_id(config)
-    ));
+    line(expected.mta_sts_host.clone());
+    line(expected.mta_sts.clone());
     line(format!(
         "; client set-up: Thunderbird asks autoconfig.{domain}, Outlook autodiscover.{domain} \
          (served by an http/https listener)"

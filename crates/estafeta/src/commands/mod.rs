@@ -5,6 +5,7 @@ pub mod backup;
 pub mod config;
 pub mod dkim;
 pub mod dns;
+pub mod doctor;
 pub mod domain;
 pub mod export;
 pub mod import;
