@@ -65,7 +65,8 @@ pub fn take(dir: &Path, what: &str) -> Result<DataLock, Failure> {
     if rc != 0 {
         let mut holder = String::new();
         let _ = file.read_to_string(&mut holder);
-        let holder = holder.trim();
+        // the first line is the process id; the listeners follow it
+        let holder = holder.lines().next().unwrap_or_default().trim();
         let who = match holder.is_empty() {
             true => String::new(),
             false => format!(" (process {holder})"),
