@@ -465,7 +465,42 @@ impl Directory for SqlStore {
     }
 }
 
+/// A per-domain on/off setting kept in the `domains` row.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum DomainSwitch {
+    SuppressionEnforced,
+    Tracking,
+}
+
 impl SqlStore {
+    /// Sets one of a domain's switches; `NotFound` for a domain not served here.
+    pub(crate) async fn set_domain_switch(
+        &self,
+        switch: DomainSwitch,
+        domain: &str,
+        on: bool,
+    ) -> Result<()> {
+        let domain = normalize_domain(domain)?;
+        let sql = match switch {
+            DomainSwitch::SuppressionEnforced => {
+                "UPDATE domains SET suppression_enforced = $1 WHERE name = $2"
+            }
+            DomainSwitch::Tracking => "UPDATE domains SET tracking = $1 WHERE name = $2",
+        };
+        let mut w = self.db.begin_write().await?;
+        let done = sqlx::query(sql)
+            .bind(i64::from(on))
+            .bind(&domain)
+            .execute(&mut *w.tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "domain {domain} does not exist"
+            )));
+        }
+        w.commit().await
+    }
+
     async fn require_domain(&self, domain: &str) -> Result<()> {
         if self.is_local_domain(domain).await? {
             Ok(())

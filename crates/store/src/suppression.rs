@@ -6,6 +6,7 @@ use sqlx::Row;
 
 use crate::address::{normalize, normalize_domain};
 use crate::api::Suppressions;
+use crate::directory::DomainSwitch;
 use crate::error::{Result, StoreError};
 use crate::model::{NewSuppression, Suppression};
 use crate::sql_store::SqlStore;
@@ -103,19 +104,8 @@ impl Suppressions for SqlStore {
     }
 
     async fn set_suppression_enforced(&self, domain: &str, enforced: bool) -> Result<()> {
-        let domain = normalize_domain(domain)?;
-        let mut w = self.db.begin_write().await?;
-        let done = sqlx::query("UPDATE domains SET suppression_enforced = $1 WHERE name = $2")
-            .bind(i64::from(enforced))
-            .bind(&domain)
-            .execute(&mut *w.tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "domain {domain} does not exist"
-            )));
-        }
-        w.commit().await
+        self.set_domain_switch(DomainSwitch::SuppressionEnforced, domain, enforced)
+            .await
     }
 
     /// The entry that makes `domain`'s senders unable to write to `address`: on the list,

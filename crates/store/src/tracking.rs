@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::address::normalize_domain;
-use crate::error::{Result, StoreError};
+use crate::error::Result;
 use crate::sql_store::SqlStore;
 
 /// Tracked messages older than this are forgotten (about 13 months, as the statistics).
@@ -102,19 +102,8 @@ fn cut(text: &str, max: usize) -> &str {
 #[async_trait]
 impl Tracking for SqlStore {
     async fn set_domain_tracking(&self, domain: &str, on: bool) -> Result<()> {
-        let domain = normalize_domain(domain)?;
-        let mut w = self.db.begin_write().await?;
-        let done = sqlx::query("UPDATE domains SET tracking = $1 WHERE name = $2")
-            .bind(i64::from(on))
-            .bind(&domain)
-            .execute(&mut *w.tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "domain {domain} does not exist"
-            )));
-        }
-        w.commit().await
+        self.set_domain_switch(crate::directory::DomainSwitch::Tracking, domain, on)
+            .await
     }
 
     async fn domain_tracking(&self, domain: &str) -> Result<bool> {
