@@ -15,7 +15,7 @@
 //! [`MAX_MESSAGE`] octets are skipped and reported; an mbox is read line by line.
 
 use std::collections::HashSet;
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
 use estafeta_store::{Flags, Store};
@@ -190,8 +190,32 @@ pub fn read_mbox(
     let mut current: Option<(Vec<u8>, Option<i64>)> = None;
     let mut skipped = 0;
     let mut too_big = false;
-    for line in reader.split(b'\n') {
-        let mut line = line?;
+    let mut reader = reader;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        // one line at most MAX_MESSAGE octets in memory; the rest of a longer one is
+        // read and dropped, and its message counted as too large
+        let n = (&mut reader)
+            .take(MAX_MESSAGE as u64 + 1)
+            .read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        if line.len() > MAX_MESSAGE && !line.ends_with(b"\n") {
+            too_big = true;
+            let mut rest = Vec::new();
+            while (&mut reader).take(64 * 1024).read_until(b'\n', &mut rest)? > 0 {
+                if rest.ends_with(b"\n") {
+                    break;
+                }
+                rest.clear();
+            }
+            continue;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
         if line.last() == Some(&b'\r') {
             line.pop();
         }
