@@ -35,7 +35,7 @@ use sqlx::{AssertSqlSafe, Row};
 use tokio::sync::{Notify, watch};
 
 use crate::api::{SearchIndex, Store};
-use crate::engine::Kind;
+use crate::engine::{Kind, WriteTx};
 use crate::error::{Result, StoreError};
 use crate::mailbox::to_u32;
 use crate::model::SearchScope;
@@ -110,6 +110,53 @@ fn prefix_may_hold(prefix: &[u8], lower: &str) -> bool {
         let tail = &p[i..];
         tail.starts_with(lower) || lower.starts_with(tail)
     })
+}
+
+impl SqlStore {
+    /// Writes one body's index rows in `w`, if this indexer is the one that removes its
+    /// pending row (another node may race for it).
+    async fn write_doc(&self, w: &mut WriteTx<'_>, hash: &str, text: &IndexText) -> Result<()> {
+        let mine = sqlx::query("DELETE FROM search_pending WHERE hash = $1")
+            .bind(hash)
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
+        if mine == 0 {
+            return Ok(());
+        }
+        let partial = if text.raw_complete { 0 } else { PARTIAL_RAW }
+            | if text.body_complete { 0 } else { PARTIAL_BODY };
+        match self.db.kind {
+            Kind::Sqlite => {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO search_docs (hash, partial) VALUES ($1, $2) RETURNING id",
+                )
+                .bind(hash)
+                .bind(partial)
+                .fetch_one(&mut *w.tx)
+                .await?;
+                sqlx::query("INSERT INTO search_fts (rowid, raw, body) VALUES ($1, $2, $3)")
+                    .bind(id)
+                    .bind(text.raw.as_str())
+                    .bind(text.body.as_str())
+                    .execute(&mut *w.tx)
+                    .await?;
+            }
+            Kind::Postgres => {
+                sqlx::query(
+                    "INSERT INTO search_docs (hash, partial, raw, body) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (hash) DO NOTHING",
+                )
+                .bind(hash)
+                .bind(partial as i32)
+                .bind(text.raw.as_str())
+                .bind(text.body.as_str())
+                .execute(&mut *w.tx)
+                .await?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -271,50 +318,39 @@ impl SearchIndex for SqlStore {
         })
         .await
         .map_err(|e| StoreError::Invalid(format!("search indexer failed: {e}")))?;
-        let mut w = self.db.begin_write().await?;
-        for (hash, text) in &docs {
-            // whoever removes the pending row indexes the body (another node may race)
-            let mine = sqlx::query("DELETE FROM search_pending WHERE hash = $1")
-                .bind(hash)
-                .execute(&mut *w.tx)
-                .await?
-                .rows_affected();
-            if mine == 0 {
-                continue;
+        match self.db.kind {
+            // one writer at a time: the whole batch in one transaction
+            Kind::Sqlite => {
+                let mut w = self.db.begin_write().await?;
+                for (hash, text) in &docs {
+                    self.write_doc(&mut w, hash, text).await?;
+                }
+                w.commit().await?;
             }
-            let partial = if text.raw_complete { 0 } else { PARTIAL_RAW }
-                | if text.body_complete { 0 } else { PARTIAL_BODY };
-            match self.db.kind {
-                Kind::Sqlite => {
-                    let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO search_docs (hash, partial) VALUES ($1, $2) RETURNING id",
-                    )
-                    .bind(hash)
-                    .bind(partial)
-                    .fetch_one(&mut *w.tx)
-                    .await?;
-                    sqlx::query("INSERT INTO search_fts (rowid, raw, body) VALUES ($1, $2, $3)")
-                        .bind(id)
-                        .bind(text.raw.as_str())
-                        .bind(text.body.as_str())
+            // One body per transaction, its `blobs` row locked first: a transaction
+            // that deletes bodies locks `blobs` rows and then their `search_pending`
+            // rows, in its own order; an indexer holding several bodies' rows could
+            // wait for one it deletes while it waits for another the indexer holds
+            // (the deadlock detector then aborted the deletion: a failed IMAP DELETE).
+            // The commit need not be durable: a crash loses the index rows and the
+            // removal of the pending row together, and the body is indexed again.
+            Kind::Postgres => {
+                for (hash, text) in &docs {
+                    let mut w = self.db.begin_write().await?;
+                    sqlx::query("SET LOCAL synchronous_commit TO OFF")
                         .execute(&mut *w.tx)
                         .await?;
-                }
-                Kind::Postgres => {
-                    sqlx::query(
-                        "INSERT INTO search_docs (hash, partial, raw, body) VALUES ($1, $2, $3, $4) \
-                         ON CONFLICT (hash) DO NOTHING",
-                    )
-                    .bind(hash)
-                    .bind(partial as i32)
-                    .bind(text.raw.as_str())
-                    .bind(text.body.as_str())
-                    .execute(&mut *w.tx)
-                    .await?;
+                    let there = sqlx::query("SELECT 1 FROM blobs WHERE hash = $1 FOR KEY SHARE")
+                        .bind(hash)
+                        .fetch_optional(&mut *w.tx)
+                        .await?;
+                    if there.is_some() {
+                        self.write_doc(&mut w, hash, text).await?;
+                    }
+                    w.commit().await?;
                 }
             }
         }
-        w.commit().await?;
         Ok(taken)
     }
 

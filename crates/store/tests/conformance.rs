@@ -82,6 +82,7 @@ conformance!(
     append_copy_move,
     search_index_narrows_and_follows_bodies,
     large_bodies_are_kept_in_pieces,
+    indexing_and_deleting_the_same_bodies_both_succeed,
 );
 
 async fn setup_user(store: &Arc<dyn Store>, address: &str) -> User {
@@ -2376,6 +2377,53 @@ async fn metadata_entries(store: Arc<dyn Store>) {
 /// Indexes every body waiting for the search index.
 async fn index_all(store: &Arc<dyn Store>) {
     while store.index_pending(INDEX_BATCH).await.unwrap() > 0 {}
+}
+
+/// The search indexer and a folder's deletion meet on the same bodies (imaptest's
+/// DELETE of its test folder while the indexer works on what it appended): neither
+/// fails. On PostgreSQL the two once locked a body's rows in opposite orders and the
+/// deadlock detector aborted the DELETE.
+async fn indexing_and_deleting_the_same_bodies_both_succeed(f: &Fixture) {
+    let store = f.store.clone();
+    let bob = setup_user(&store, "bob@example.com").await;
+    let filler = "lorem ipsum dolor sit amet ".repeat(300);
+    let (done_tx, done) = tokio::sync::watch::channel(false);
+    // the indexer works without pause for as long as folders come and go
+    let indexer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut batches = 0u32;
+            while !*done.borrow() {
+                if store.index_pending(INDEX_BATCH).await? > 0 {
+                    batches += 1;
+                } else {
+                    tokio::task::yield_now().await;
+                }
+            }
+            Ok::<_, StoreError>(batches)
+        })
+    };
+    let none = Flags::default();
+    for round in 0..20 {
+        let mb = store.create_mailbox(bob.id, "race", None).await.unwrap();
+        for i in 0..INDEX_BATCH * 2 {
+            let body = format!("Subject: {round}/{i}\r\n\r\n{round} {i} {filler}\r\n");
+            store
+                .append(mb.id, body.as_bytes(), &none, 1)
+                .await
+                .unwrap();
+        }
+        let deleted = store.delete_mailbox(bob.id, "race").await;
+        assert!(deleted.is_ok(), "round {round}: DELETE failed: {deleted:?}");
+        assert!(store.get_mailbox(bob.id, "race").await.unwrap().is_none());
+    }
+    done_tx.send(true).unwrap();
+    let batches = indexer.await.unwrap();
+    assert!(batches.is_ok(), "indexer failed: {batches:?}");
+    // nothing of the deleted bodies is left behind
+    while store.index_pending(INDEX_BATCH).await.unwrap() > 0 {}
+    assert_eq!(f.count("SELECT COUNT(*) FROM search_pending").await, 0);
+    assert_eq!(f.count("SELECT COUNT(*) FROM search_docs").await, 0);
 }
 
 async fn search_index_narrows_and_follows_bodies(f: &Fixture) {
