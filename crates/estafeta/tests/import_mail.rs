@@ -434,3 +434,72 @@ fn export_then_import_keeps_folders_flags_dates_and_content() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not empty"));
 }
+
+/// An import larger than one write batch, into a quota that holds only part of it: what
+/// fits is kept (a refused batch is retried one message at a time), each message that
+/// does not fit is counted as failed with exit status 1, a message twice in the file is
+/// imported once; after the quota is raised, a second run adds exactly the rest.
+#[test]
+fn a_partial_import_over_quota_keeps_what_fits_and_resumes() {
+    let env = Env::new();
+    let config = env.write_config(&loopback_config());
+    let c = config.to_str().expect("utf-8");
+    env.ok(&["-c", c, "domain", "add", "example.com"], "");
+    env.ok(
+        &[
+            "-c",
+            c,
+            "user",
+            "add",
+            "bob@example.com",
+            "--password-stdin",
+            "--quota",
+            "300000",
+        ],
+        "pw\n",
+    );
+    // 450 messages of exactly 1,000 octets once stored (CRLF), then the first again
+    let mut mbox = String::new();
+    let one = |i: usize| {
+        let head = format!("Message-ID: <{i}@bulk.test>\nSubject: number {i:03}\n\n");
+        // the body pads the message to 1,000 octets: the head's three line ends become
+        // CRLF (+3) and the body's line takes CRLF (+2)
+        let pad = 1000 - head.len() - 5;
+        format!(
+            "From a@b.test Mon Jan  1 10:00:00 2024\n{head}{}\n",
+            "x".repeat(pad)
+        )
+    };
+    for i in 0..450 {
+        mbox.push_str(&one(i));
+    }
+    mbox.push_str(&one(0));
+    let file = env.dir.path().join("bulk.mbox");
+    std::fs::write(&file, mbox).expect("mbox");
+    let f = file.to_str().expect("utf-8");
+    let args = ["-c", c, "import", "mbox", f, "--user", "bob@example.com"];
+    let out = env.run(&args, "");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert_eq!(
+        stdout, "300 imported, 1 already there, 150 failed, 0 too large\n",
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("quota exceeded").count(), 150, "{stderr}");
+    assert!(
+        stderr.contains("150 message(s) could not be imported"),
+        "{stderr}"
+    );
+    env.ok(
+        &["-c", c, "user", "set", "bob@example.com", "--quota", "0"],
+        "",
+    );
+    let again = env.ok(&args, "");
+    assert_eq!(
+        again,
+        "150 imported, 301 already there, 0 failed, 0 too large\n"
+    );
+    let listed = env.ok(&["-c", c, "user", "list", "example.com"], "");
+    assert!(listed.contains("bob@example.com"), "{listed}");
+}

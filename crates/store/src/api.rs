@@ -237,6 +237,13 @@ pub trait Messages: Send + Sync {
         flags: &Flags,
         internal_date: i64,
     ) -> Result<Delivered>;
+    /// Adds several messages to a folder, all or none (imports, IMAP MULTIAPPEND); the
+    /// lot is refused when it would go over quota.
+    async fn append_many(
+        &self,
+        mailbox_id: i64,
+        messages: &[NewMessage<'_>],
+    ) -> Result<Vec<Delivered>>;
     /// Copies messages to another folder of the same user; the bodies are shared.
     async fn copy_messages(&self, from: i64, uids: &[u32], to: i64) -> Result<Vec<CopiedUid>>;
     /// Copies and expunges in one transaction.

@@ -11,7 +11,7 @@ use crate::engine::WriteTx;
 use crate::error::{Result, StoreError};
 use crate::flags::Flags;
 use crate::mailbox::{bump, to_u32};
-use crate::model::{CopiedUid, Delivered, FlagChange, FlagUpdate, MailboxEntry};
+use crate::model::{CopiedUid, Delivered, FlagChange, FlagUpdate, MailboxEntry, NewMessage};
 use crate::sql_store::SqlStore;
 
 #[async_trait]
@@ -35,34 +35,60 @@ impl Messages for SqlStore {
         flags: &Flags,
         internal_date: i64,
     ) -> Result<Delivered> {
-        let hash = blobs::hash(message);
+        let one = NewMessage {
+            message,
+            flags,
+            internal_date,
+        };
+        self.append_many(mailbox_id, &[one])
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Invalid("append stored nothing".into()))
+    }
+
+    /// All in one transaction: one durable commit and one quota check for the lot.
+    async fn append_many(
+        &self,
+        mailbox_id: i64,
+        messages: &[NewMessage<'_>],
+    ) -> Result<Vec<Delivered>> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut w = self.db.begin_write().await?;
-        let (user_id, uid, modseq) = bump(&mut w, mailbox_id, true).await?;
-        self.check_quota(&mut w, user_id, message.len() as i64)
+        let mut delivered = Vec::with_capacity(messages.len());
+        for (i, m) in messages.iter().enumerate() {
+            let hash = blobs::hash(m.message);
+            let (user_id, uid, modseq) = bump(&mut w, mailbox_id, true).await?;
+            if i == 0 {
+                let total = messages.iter().map(|m| m.message.len() as i64).sum();
+                self.check_quota(&mut w, user_id, total).await?;
+            }
+            blobs::retain(&mut w, &hash, m.message, 1).await?;
+            sqlx::query(
+                "INSERT INTO mailbox_messages (mailbox_id, uid, blob_hash, prefix, flags, internal_date, size, modseq, saved_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(mailbox_id)
+            .bind(i64::from(uid))
+            .bind(&hash)
+            .bind(Vec::<u8>::new())
+            .bind(m.flags.as_str())
+            .bind(m.internal_date)
+            .bind(m.message.len() as i64)
+            .bind(modseq)
+            .bind(crate::now())
+            .execute(&mut *w.tx)
             .await?;
-        blobs::retain(&mut w, &hash, message, 1).await?;
-        sqlx::query(
-            "INSERT INTO mailbox_messages (mailbox_id, uid, blob_hash, prefix, flags, internal_date, size, modseq, saved_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(mailbox_id)
-        .bind(i64::from(uid))
-        .bind(&hash)
-        .bind(Vec::<u8>::new())
-        .bind(flags.as_str())
-        .bind(internal_date)
-        .bind(message.len() as i64)
-        .bind(modseq)
-        .bind(crate::now())
-        .execute(&mut *w.tx)
-        .await?;
+            delivered.push(Delivered {
+                user_id,
+                mailbox_id,
+                uid,
+                modseq,
+            });
+        }
         w.commit().await?;
-        Ok(Delivered {
-            user_id,
-            mailbox_id,
-            uid,
-            modseq,
-        })
+        Ok(delivered)
     }
 
     /// Copies messages (by UID, in the order given) to another mailbox of the same user.

@@ -264,6 +264,14 @@ pub struct Accepted {
     pub delivered: Vec<Delivered>,
 }
 
+/// One message for [`crate::Messages::append_many`].
+#[derive(Debug, Clone, Copy)]
+pub struct NewMessage<'a> {
+    pub message: &'a [u8],
+    pub flags: &'a crate::Flags,
+    pub internal_date: i64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Delivered {
     pub user_id: i64,

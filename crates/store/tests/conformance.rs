@@ -65,6 +65,7 @@ conformance!(
     change_notification,
     store_flags_and_changes_since,
     quota_is_enforced,
+    append_many_is_all_or_nothing,
     metadata_entries,
     statistics_add_up_across_flushes,
     tracking_counts_opens_and_clicks,
@@ -2220,6 +2221,76 @@ async fn store_flags_and_changes_since(store: Arc<dyn Store>) {
         .map(|e| e.uid)
         .collect();
     assert_eq!(only_three, vec![3]);
+}
+
+/// Several messages in one call: consecutive UIDs, each with its flags and date, the
+/// same body twice stored once; over quota, none of them.
+async fn append_many_is_all_or_nothing(store: Arc<dyn Store>) {
+    let bob = setup_user(&store, "bob@example.com").await;
+    let mb = inbox(&store, &bob).await;
+    let seen = Flags::new(["\\Seen", "$Label1"]);
+    let none = Flags::default();
+    let batch = [
+        NewMessage {
+            message: b"Subject: one\r\n\r\n1\r\n",
+            flags: &seen,
+            internal_date: 1_000_000,
+        },
+        NewMessage {
+            message: b"Subject: two\r\n\r\n2\r\n",
+            flags: &none,
+            internal_date: 2_000_000,
+        },
+        NewMessage {
+            message: b"Subject: one\r\n\r\n1\r\n",
+            flags: &none,
+            internal_date: 3_000_000,
+        },
+    ];
+    let delivered = store.append_many(mb.id, &batch).await.unwrap();
+    let uids: Vec<u32> = delivered.iter().map(|d| d.uid).collect();
+    assert_eq!(uids, vec![1, 2, 3]);
+    assert!(delivered.windows(2).all(|w| w[0].modseq < w[1].modseq));
+    let listed = store.list_messages(mb.id).await.unwrap();
+    assert_eq!(listed.len(), 3);
+    assert!(listed[0].flags.contains("\\Seen") && listed[0].flags.contains("$Label1"));
+    assert!(!listed[1].flags.contains("\\Seen"));
+    let dates: Vec<i64> = listed.iter().map(|e| e.internal_date).collect();
+    assert_eq!(dates, vec![1_000_000, 2_000_000, 3_000_000]);
+    assert_eq!(
+        store.read_messages(mb.id, 3, 3).await.unwrap()[0].1,
+        b"Subject: one\r\n\r\n1\r\n"
+    );
+    assert!(store.append_many(mb.id, &[]).await.unwrap().is_empty());
+    // over quota: the whole lot is refused and takes no UID
+    store
+        .update_user(
+            "bob@example.com",
+            UserChanges {
+                quota_bytes: Some(100),
+                pop3_keep: None,
+            },
+        )
+        .await
+        .unwrap();
+    let big = [b'x'; 30];
+    let over = [
+        NewMessage {
+            message: &big,
+            flags: &none,
+            internal_date: 1,
+        },
+        NewMessage {
+            message: &big,
+            flags: &none,
+            internal_date: 1,
+        },
+    ];
+    let e = store.append_many(mb.id, &over).await.unwrap_err();
+    assert!(matches!(e, StoreError::OverQuota(_)), "{e}");
+    assert_eq!(store.list_messages(mb.id).await.unwrap().len(), 3);
+    assert_eq!(inbox(&store, &bob).await.uidnext, 4);
+    store.append_many(mb.id, &over[..1]).await.unwrap();
 }
 
 async fn quota_is_enforced(store: Arc<dyn Store>) {

@@ -11,14 +11,18 @@
 //! A message already in the folder is skipped — the same `Message-ID:`, or without one
 //! the same octets — so an interrupted import runs again from the start and adds only
 //! what is missing. Progress (messages, rate, time left) is drawn on standard error when
-//! it is a terminal, and nothing but the summary otherwise. Bounds: messages over
-//! [`MAX_MESSAGE`] octets are skipped and reported; an mbox is read line by line.
+//! it is a terminal, and nothing but the summary otherwise. Messages are written
+//! [`BATCH_MESSAGES`] at a time in one transaction (one durable commit); a batch the
+//! store refuses (over quota) is retried one message at a time, so what fits is kept
+//! and each refusal told. Bounds: messages over [`MAX_MESSAGE`] octets are skipped and
+//! reported; an mbox is read line by line on a blocking thread and handed over four
+//! messages at a time; a batch holds at most [`BATCH_BYTES`] octets.
 
 use std::collections::HashSet;
 use std::io::{BufRead, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
-use estafeta_store::{Flags, Store};
+use estafeta_store::{Flags, NewMessage, Store};
 
 use crate::failure::{CommandResult, Failure};
 
@@ -309,10 +313,19 @@ struct Tally {
     failed: u64,
 }
 
+/// Messages written in one transaction (one durable commit), and the most octets held
+/// for one: a first import of 100,000 messages committed each alone ran at 157 a second.
+const BATCH_MESSAGES: usize = 200;
+const BATCH_BYTES: usize = 32 * 1024 * 1024;
+
 struct Importer<'a> {
     store: &'a dyn Store,
     user_id: i64,
     folders: std::collections::HashMap<String, (i64, HashSet<String>)>,
+    /// Messages waiting to be written: all for `batch_folder`.
+    batch: Vec<Item>,
+    batch_folder: Option<i64>,
+    batch_bytes: usize,
     tally: Tally,
 }
 
@@ -333,27 +346,68 @@ impl Importer<'_> {
         let Some((mailbox_id, keys)) = self.folders.get_mut(&item.folder) else {
             return Ok(());
         };
-        let k = key(&item.bytes);
-        if keys.contains(&k) {
+        let mailbox_id = *mailbox_id;
+        // a key is taken when queued, so a message twice in one run is imported once
+        if !keys.insert(key(&item.bytes)) {
             self.tally.existing += 1;
             return Ok(());
         }
-        let flags = Flags::new(item.flags.iter().map(String::as_str));
-        match self
-            .store
-            .append(*mailbox_id, &item.bytes, &flags, item.date)
-            .await
+        if self.batch_folder != Some(mailbox_id)
+            || self.batch.len() >= BATCH_MESSAGES
+            || self.batch_bytes + item.bytes.len() > BATCH_BYTES
         {
-            Ok(_) => {
-                keys.insert(k);
-                self.tally.imported += 1;
-            }
-            Err(e) => {
-                bar.suspend(|| eprintln!("{}: {e}", item.folder));
-                self.tally.failed += 1;
+            self.flush(bar).await;
+        }
+        self.batch_folder = Some(mailbox_id);
+        self.batch_bytes += item.bytes.len();
+        self.batch.push(item);
+        Ok(())
+    }
+
+    /// Writes the waiting messages in one transaction; when that is refused (over
+    /// quota, say), one at a time, so that each failure is told and the rest kept.
+    async fn flush(&mut self, bar: &indicatif::ProgressBar) {
+        let batch = std::mem::take(&mut self.batch);
+        self.batch_bytes = 0;
+        let Some(mailbox_id) = self.batch_folder.take() else {
+            return;
+        };
+        if batch.is_empty() {
+            return;
+        }
+        let flags: Vec<Flags> = batch
+            .iter()
+            .map(|i| Flags::new(i.flags.iter().map(String::as_str)))
+            .collect();
+        let all: Vec<NewMessage<'_>> = batch
+            .iter()
+            .zip(&flags)
+            .map(|(i, f)| NewMessage {
+                message: &i.bytes,
+                flags: f,
+                internal_date: i.date,
+            })
+            .collect();
+        if self.store.append_many(mailbox_id, &all).await.is_ok() {
+            self.tally.imported += all.len() as u64;
+            return;
+        }
+        for (one, item) in all.iter().zip(&batch) {
+            match self
+                .store
+                .append_many(mailbox_id, std::slice::from_ref(one))
+                .await
+            {
+                Ok(_) => self.tally.imported += 1,
+                Err(e) => {
+                    bar.suspend(|| eprintln!("{}: {e}", item.folder));
+                    self.tally.failed += 1;
+                    if let Some((_, keys)) = self.folders.get_mut(&item.folder) {
+                        keys.remove(&key(&item.bytes));
+                    }
+                }
             }
         }
-        Ok(())
     }
 }
 
@@ -367,6 +421,9 @@ async fn importer<'a>(store: &'a dyn Store, user: &str) -> Result<Importer<'a>, 
         store,
         user_id: found.id,
         folders: Default::default(),
+        batch: Vec::new(),
+        batch_folder: None,
+        batch_bytes: 0,
         tally: Tally::default(),
     })
 }
@@ -445,6 +502,7 @@ pub async fn maildir(store: &dyn Store, root: &Path, user: &str) -> CommandResul
             importer.put(item, &bar).await?;
         }
     }
+    importer.flush(&bar).await;
     bar.finish_and_clear();
     summary(&importer.tally, skipped)
 }
@@ -463,22 +521,31 @@ pub async fn mbox(store: &dyn Store, file: &Path, user: &str, folder: &str) -> C
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
     }
-    let mut items = Vec::new();
+    // the file is read on a blocking thread and handed over a few messages at a time:
+    // an mbox of any size is never held whole
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Vec<u8>, Option<i64>)>(4);
     let reader = std::io::BufReader::new(bar.wrap_read(opened));
-    // messages are collected per batch of the reader's callbacks and put in order
-    let skipped = read_mbox(reader, |bytes, date| {
+    let reading = tokio::task::spawn_blocking(move || {
+        read_mbox(reader, |bytes, date| {
+            // a closed channel means the import stopped; the rest is read and dropped
+            let _ = tx.blocking_send((bytes, date));
+        })
+    });
+    while let Some((bytes, date)) = rx.recv().await {
         let flags = mbox_flags(&bytes);
-        items.push(Item {
+        let item = Item {
             folder: folder.to_string(),
             bytes,
             flags,
             date: date.unwrap_or_else(estafeta_store::now),
-        });
-    })
-    .map_err(|e| Failure::new(format!("cannot read {}: {e}", file.display())))?;
-    for item in items {
+        };
         importer.put(item, &bar).await?;
     }
+    importer.flush(&bar).await;
+    let skipped = reading
+        .await
+        .map_err(|e| Failure::new(format!("reading {} failed: {e}", file.display())))?
+        .map_err(|e| Failure::new(format!("cannot read {}: {e}", file.display())))?;
     bar.finish_and_clear();
     summary(&importer.tally, skipped as u64)
 }
