@@ -164,6 +164,37 @@ pub enum ImportCommand {
         #[arg(long, default_value = "INBOX")]
         folder: String,
     },
+    /// A mailbox on another IMAP server (the old one, while it still runs): every
+    /// folder, flags and dates kept; what is already here is skipped, so it can run
+    /// again just before the switch. The password is asked, or read with
+    /// --password-stdin.
+    Imap {
+        /// The old server: HOST, HOST:PORT or [IPv6]:PORT (port 993, or 143 with
+        /// --starttls or --plaintext).
+        server: String,
+        /// The login name there.
+        #[arg(long)]
+        login: String,
+        /// The user here the mail goes to.
+        #[arg(long)]
+        user: String,
+        /// STARTTLS on port 143 instead of TLS on 993.
+        #[arg(long, conflicts_with = "plaintext")]
+        starttls: bool,
+        /// No TLS at all (loopback or a trusted network only).
+        #[arg(long)]
+        plaintext: bool,
+        /// The CA certificate(s) the server's certificate must chain to, PEM (default:
+        /// the system's roots).
+        #[arg(long, conflicts_with = "insecure")]
+        ca_file: Option<PathBuf>,
+        /// Accept any certificate (an old server with a self-signed one).
+        #[arg(long)]
+        insecure: bool,
+        /// Read the password from standard input (one line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

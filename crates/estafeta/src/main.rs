@@ -141,6 +141,33 @@ fn run(cli: Cli) -> CommandResult {
                 let store = settings.open_store().await?;
                 commands::import_mail::mbox(&*store, &file, &user, &folder).await
             }
+            Command::Import(cli::ImportCommand::Imap {
+                server,
+                login,
+                user,
+                starttls,
+                plaintext,
+                ca_file,
+                insecure,
+                password_stdin,
+            }) => {
+                use commands::import_imap::{Security, Source};
+                let security = match (starttls, plaintext) {
+                    (true, _) => Security::StartTls,
+                    (_, true) => Security::Plaintext,
+                    _ => Security::Tls,
+                };
+                let source = Source {
+                    server: &server,
+                    login: &login,
+                    security,
+                    ca_file: ca_file.as_deref(),
+                    insecure,
+                    password_stdin,
+                };
+                let store = settings.open_store().await?;
+                commands::import_imap::run(&*store, &source, &user).await
+            }
             Command::Backup { file } => commands::backup::backup(&settings, &file).await,
             Command::Restore { file } => commands::backup::restore(&settings, &file).await,
             Command::Doctor { domains, json } => {

@@ -307,10 +307,10 @@ pub fn progress(total: u64) -> indicatif::ProgressBar {
 
 /// The counts of one run.
 #[derive(Default)]
-struct Tally {
-    imported: u64,
-    existing: u64,
-    failed: u64,
+pub struct Tally {
+    pub imported: u64,
+    pub existing: u64,
+    pub failed: u64,
 }
 
 /// Messages written in one transaction (one durable commit), and the most octets held
@@ -318,7 +318,8 @@ struct Tally {
 const BATCH_MESSAGES: usize = 200;
 const BATCH_BYTES: usize = 32 * 1024 * 1024;
 
-struct Importer<'a> {
+/// Puts messages into a user's folders, in batches, skipping what is there already.
+pub struct Importer<'a> {
     store: &'a dyn Store,
     user_id: i64,
     folders: std::collections::HashMap<String, (i64, HashSet<String>)>,
@@ -326,23 +327,38 @@ struct Importer<'a> {
     batch: Vec<Item>,
     batch_folder: Option<i64>,
     batch_bytes: usize,
-    tally: Tally,
+    pub tally: Tally,
 }
 
 impl Importer<'_> {
-    async fn put(&mut self, item: Item, bar: &indicatif::ProgressBar) -> Result<(), Failure> {
-        if !self.folders.contains_key(&item.folder) {
-            let mailbox = match self.store.get_mailbox(self.user_id, &item.folder).await? {
+    /// The folder's id and the keys of what it holds, the folder made if missing.
+    async fn open_folder(&mut self, folder: &str) -> Result<(), Failure> {
+        if !self.folders.contains_key(folder) {
+            let mailbox = match self.store.get_mailbox(self.user_id, folder).await? {
                 Some(m) => m,
                 None => {
                     self.store
-                        .create_mailbox(self.user_id, &item.folder, None)
+                        .create_mailbox(self.user_id, folder, None)
                         .await?
                 }
             };
             let keys = existing(self.store, mailbox.id).await?;
-            self.folders.insert(item.folder.clone(), (mailbox.id, keys));
+            self.folders.insert(folder.to_string(), (mailbox.id, keys));
         }
+        Ok(())
+    }
+
+    /// Whether a message with this key ([`key`]) is in the folder or on its way there.
+    pub async fn knows(&mut self, folder: &str, key: &str) -> Result<bool, Failure> {
+        self.open_folder(folder).await?;
+        Ok(self
+            .folders
+            .get(folder)
+            .is_some_and(|(_, keys)| keys.contains(key)))
+    }
+
+    pub async fn put(&mut self, item: Item, bar: &indicatif::ProgressBar) -> Result<(), Failure> {
+        self.open_folder(&item.folder).await?;
         let Some((mailbox_id, keys)) = self.folders.get_mut(&item.folder) else {
             return Ok(());
         };
@@ -366,7 +382,7 @@ impl Importer<'_> {
 
     /// Writes the waiting messages in one transaction; when that is refused (over
     /// quota, say), one at a time, so that each failure is told and the rest kept.
-    async fn flush(&mut self, bar: &indicatif::ProgressBar) {
+    pub async fn flush(&mut self, bar: &indicatif::ProgressBar) {
         let batch = std::mem::take(&mut self.batch);
         self.batch_bytes = 0;
         let Some(mailbox_id) = self.batch_folder.take() else {
@@ -411,7 +427,7 @@ impl Importer<'_> {
     }
 }
 
-async fn importer<'a>(store: &'a dyn Store, user: &str) -> Result<Importer<'a>, Failure> {
+pub async fn importer<'a>(store: &'a dyn Store, user: &str) -> Result<Importer<'a>, Failure> {
     let found = store.get_user(user).await?.ok_or_else(|| {
         Failure::new(format!(
             "user {user} does not exist: add it first (`estafeta user add {user}`)"
@@ -428,7 +444,7 @@ async fn importer<'a>(store: &'a dyn Store, user: &str) -> Result<Importer<'a>, 
     })
 }
 
-fn summary(t: &Tally, skipped: u64) -> CommandResult {
+pub fn summary(t: &Tally, skipped: u64) -> CommandResult {
     println!(
         "{} imported, {} already there, {} failed, {} too large",
         t.imported, t.existing, t.failed, skipped

@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod domain;
 pub mod export;
 pub mod import;
+pub mod import_imap;
 pub mod import_mail;
 pub mod queue;
 pub mod sendmail;
