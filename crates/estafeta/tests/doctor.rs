@@ -115,6 +115,10 @@ async fn doctor_against_a_good_and_a_broken_zone_then_without_dns() {
             "",
         );
     }
+    // SPF evaluated as a receiver would: through include:, a redirect loop, a softfail
+    for domain in ["included.example", "looping.example", "soft.example"] {
+        env.ok(&["-c", &c, "domain", "add", domain], "");
+    }
     let good_key = public_key(&env.ok(&["-c", &c, "dkim", "list", "example.com"], ""));
     let broken_key = public_key(&env.ok(&["-c", &c, "dkim", "list", "broken.example"], ""));
     assert_ne!(good_key, broken_key);
@@ -147,6 +151,13 @@ async fn doctor_against_a_good_and_a_broken_zone_then_without_dns() {
             "s1._domainkey.broken.example",
             &format!("v=DKIM1; k=ed25519; p={good_key}"),
         )
+        .txt("included.example", "v=spf1 include:_spf.provider.test -all")
+        .txt(
+            "_spf.provider.test",
+            "v=spf1 ip4:127.0.0.1 ip4:192.0.2.0/24 ~all",
+        )
+        .txt("looping.example", "v=spf1 redirect=looping.example")
+        .txt("soft.example", "v=spf1 ip4:127.0.0.1 ~all")
         // the blocklist bl.test lists 127.0.0.1; clean.test does not
         .a("1.0.0.127.bl.test", Ipv4Addr::new(127, 0, 0, 2));
     let dns = TestDns::start(records).await;
@@ -235,6 +246,22 @@ async fn doctor_against_a_good_and_a_broken_zone_then_without_dns() {
     assert_eq!(
         fix(&report, "dns broken.example TLS-RPT"),
         "publish: _smtp._tls.broken.example. IN TXT \"v=TLSRPTv1; rua=mailto:postmaster@broken.example\""
+    );
+
+    // SPF followed through include: and redirect=
+    assert_status(&report, "dns included.example SPF", "ok");
+    assert_status(&report, "dns looping.example SPF", "fail");
+    let looping = check(&report, "dns looping.example SPF")["detail"].to_string();
+    assert!(looping.contains("permerror"), "{looping}");
+    assert_eq!(
+        fix(&report, "dns looping.example SPF"),
+        "publish: looping.example. IN TXT \"v=spf1 mx -all\""
+    );
+    assert_status(&report, "dns soft.example SPF", "fail");
+    let soft = check(&report, "dns soft.example SPF")["detail"].to_string();
+    assert!(
+        soft.contains("192.0.2.10 (softfail)") && !soft.contains("127.0.0.1 ("),
+        "{soft}"
     );
 
     // blocklists

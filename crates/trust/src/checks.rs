@@ -445,3 +445,47 @@ mod tests {
         assert!(!aligned("example.com.evil.test", "example.com"));
     }
 }
+
+/// What SPF says of one address sending for a domain ([`spf_of`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpfVerdict {
+    Pass,
+    /// fail, softfail, neutral or none
+    NotPass(&'static str),
+    /// the record cannot be evaluated (RFC 7208 permerror: syntax, too many lookups)
+    PermError,
+    /// a lookup failed for now
+    TempError,
+}
+
+/// SPF's verdict on mail from `ip` with `postmaster@domain` as MAIL FROM, the whole
+/// record evaluated as a receiver would (`include:` and `redirect=` followed, within
+/// RFC 7208's ten lookups): for `estafeta doctor`, which asks it for each of our
+/// public addresses. `hostname` is ours, used as the HELO name.
+pub async fn spf_of(
+    resolver: TokioResolver,
+    ip: IpAddr,
+    domain: &str,
+    hostname: &str,
+) -> SpfVerdict {
+    let sender = format!("postmaster@{domain}");
+    let cache = crate::record_cache::TxtCache::default();
+    let result = MessageAuthenticator(resolver)
+        .verify_spf(
+            Parameters::new(SpfParameters::verify_mail_from(
+                ip, hostname, hostname, &sender,
+            ))
+            .with_txt_cache(&cache),
+        )
+        .await
+        .result();
+    match result {
+        SpfResult::Pass => SpfVerdict::Pass,
+        SpfResult::Fail => SpfVerdict::NotPass("fail"),
+        SpfResult::SoftFail => SpfVerdict::NotPass("softfail"),
+        SpfResult::Neutral => SpfVerdict::NotPass("neutral"),
+        SpfResult::None => SpfVerdict::NotPass("none"),
+        SpfResult::PermError => SpfVerdict::PermError,
+        SpfResult::TempError => SpfVerdict::TempError,
+    }
+}

@@ -23,7 +23,7 @@ pub mod srs;
 pub mod tls_report;
 pub mod tracking;
 
-pub use checks::{Checker, MessageResults, Sent, SpfCheck, SpfResults};
+pub use checks::{Checker, MessageResults, Sent, SpfCheck, SpfResults, SpfVerdict, spf_of};
 pub use forged::remove_forged_results;
 pub use policy::{Action, at_data, at_rcpt};
 pub use resolver::{dns_only_resolver, resolver};

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use estafeta_config::Config;
 use estafeta_store::Store;
+use estafeta_trust::SpfVerdict;
 use hickory_resolver::TokioResolver;
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
 
@@ -54,6 +55,16 @@ impl Dns {
             resolver,
             deadline: Instant::now() + DNS_BUDGET,
         }
+    }
+
+    /// The resolver, for checks that make their own lookups (SPF's evaluation).
+    pub fn resolver(&self) -> TokioResolver {
+        self.resolver.clone()
+    }
+
+    /// What is left of doctor's DNS time.
+    pub fn left(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
     }
 
     pub async fn lookup(&self, name: &str, kind: RecordType) -> Answer {
@@ -335,7 +346,7 @@ pub async fn check_domain(
     let expected = Expected::new(domain, config);
     let host = config.hostname.trim_end_matches('.').to_ascii_lowercase();
     check_mx(dns, domain, &host, &expected, ours, report).await;
-    check_spf(dns, domain, &expected, ours, report).await;
+    check_spf(dns, domain, &host, &expected, ours, report).await;
     check_dkim(store, dns, domain, report).await;
     // DMARC, MTA-STS and TLS-RPT: one tagged TXT record each
     for (what, owner, tag, record, required) in [
@@ -464,12 +475,14 @@ async fn check_mx(
     );
 }
 
-/// Whether the SPF record lets our addresses send: a simple reading of its `ip4:`,
-/// `ip6:`, `a` and `mx` mechanisms (with `+` or no qualifier); `include:` and
-/// `redirect=` are not followed.
+/// Whether the SPF record lets our addresses send: the record is evaluated for each of
+/// them as a receiver would (mail-auth, through doctor's resolver: `include:` and
+/// `redirect=` followed, within RFC 7208's ten lookups), with `postmaster@DOMAIN` as the
+/// sender; `+all` is refused on its own.
 async fn check_spf(
     dns: &Dns,
     domain: &str,
+    host: &str,
     expected: &Expected,
     ours: &Addresses,
     report: &mut Report,
@@ -494,101 +507,70 @@ async fn check_spf(
             );
         }
     };
+    let plus_all = record
+        .split_whitespace()
+        .any(|t| t.eq_ignore_ascii_case("all") || t.eq_ignore_ascii_case("+all"));
+    if plus_all {
+        return report.fail(
+            &name,
+            format!("\"{record}\" ends in +all: anyone may send as {domain}"),
+            format!("publish instead: {}", expected.spf),
+        );
+    }
     if ours.ips.is_empty() {
         return report.ok(
             &name,
             format!("\"{record}\" (no public address known to check it against)"),
         );
     }
-    let mut covered: Vec<IpAddr> = Vec::new();
-    let mut unfollowed = Vec::new();
-    let mut plus_all = false;
-    for term in record.split_whitespace().skip(1) {
-        let (pass, term) = match term.as_bytes().first() {
-            Some(b'+') => (true, &term[1..]),
-            Some(b'-' | b'~' | b'?') => (false, &term[1..]),
-            _ => (true, term),
-        };
-        let lower = term.to_ascii_lowercase();
-        if lower == "all" {
-            plus_all = pass;
-            continue;
-        }
-        if lower.starts_with("include:") || lower.starts_with("redirect=") {
-            unfollowed.push(term.to_string());
-            continue;
-        }
-        if !pass {
-            continue;
-        }
-        let mut networks: Vec<String> = Vec::new();
-        if let Some(net) = lower
-            .strip_prefix("ip4:")
-            .or_else(|| lower.strip_prefix("ip6:"))
-        {
-            networks.push(net.to_string());
-        } else if lower == "a" || lower.starts_with("a:") || lower.starts_with("a/") {
-            let target = lower.strip_prefix("a:").unwrap_or(domain);
-            let target = target.split('/').next().unwrap_or(domain);
-            let ips = dns.addresses(target).await.unwrap_or_default();
-            networks.extend(ips.iter().map(|i| i.to_string()));
-        } else if lower == "mx" || lower.starts_with("mx:") || lower.starts_with("mx/") {
-            let target = lower.strip_prefix("mx:").unwrap_or(domain);
-            let target = target.split('/').next().unwrap_or(domain);
-            if let Answer::Found(data) = dns.lookup(target, RecordType::MX).await {
-                for d in data {
-                    if let RData::MX(mx) = d {
-                        let ips = dns
-                            .addresses(&mx.exchange.to_ascii())
-                            .await
-                            .unwrap_or_default();
-                        networks.extend(ips.iter().map(|i| i.to_string()));
-                    }
-                }
+    let mut refused = Vec::new();
+    let mut unknown = Vec::new();
+    for ip in &ours.ips {
+        let verdict = tokio::time::timeout(
+            dns.left(),
+            estafeta_trust::spf_of(dns.resolver(), *ip, domain, host),
+        )
+        .await
+        .unwrap_or(SpfVerdict::TempError);
+        match verdict {
+            SpfVerdict::Pass => {}
+            SpfVerdict::NotPass(what) => refused.push(format!("{ip} ({what})")),
+            SpfVerdict::TempError => unknown.push(ip.to_string()),
+            SpfVerdict::PermError => {
+                return report.fail(
+                    &name,
+                    format!(
+                        "\"{record}\" cannot be evaluated: RFC 7208 permerror (a syntax error, a loop, \
+                         or more than ten DNS lookups through include:, redirect=, a, mx, ptr, exists), \
+                         so receivers treat {domain}'s mail as unauthenticated"
+                    ),
+                    fix,
+                );
             }
         }
-        let networks = estafeta_net::Networks::parse(&networks);
-        covered.extend(ours.ips.iter().filter(|ip| networks.contains(**ip)));
     }
-    let missing: Vec<String> = ours
-        .ips
-        .iter()
-        .filter(|ip| !covered.contains(ip))
-        .map(|ip| ip.to_string())
-        .collect();
-    let how = "read for ip4:/ip6:/a/mx; include: and redirect= not followed";
-    if plus_all {
-        report.fail(
-            &name,
-            format!("\"{record}\" ends in +all: anyone may send as {domain}"),
-            format!("publish instead: {}", expected.spf),
-        );
-    } else if missing.is_empty() {
-        report.ok(
-            &name,
-            format!("\"{record}\" lets our addresses send ({how})"),
-        );
-    } else if !unfollowed.is_empty() {
-        report.warn(
-            &name,
-            format!(
-                "\"{record}\": {} not covered directly; perhaps through {} ({how})",
-                missing.join(", "),
-                unfollowed.join(" ")
-            ),
-            format!(
-                "make sure our addresses pass, e.g. publish: {}",
-                expected.spf
-            ),
-        );
-    } else {
+    let how = "evaluated as a receiver would, include: and redirect= followed";
+    if !refused.is_empty() {
         report.fail(
             &name,
             format!(
                 "\"{record}\" does not let {} send ({how})",
-                missing.join(", ")
+                refused.join(", ")
             ),
-            format!("publish: {}", expected.spf),
+            fix,
+        );
+    } else if !unknown.is_empty() {
+        report.skip(
+            &name,
+            format!(
+                "a lookup failed while evaluating \"{record}\" for {}",
+                unknown.join(", ")
+            ),
+        );
+    } else {
+        report.ok(
+            &name,
+            format!("\"{record}\" lets our addresses send ({how})"),
         );
     }
 }
