@@ -420,3 +420,74 @@ async fn queue_summary_names_the_deferred_and_their_last_replies() {
 async fn check_report(env: &Env, config: &str) -> serde_json::Value {
     doctor(env, config).await.1
 }
+
+/// Something on port 25 that accepts every recipient (a fake server standing where ours
+/// should be) is reported as an open relay, and a submission listener taking MAIL
+/// without AUTH as such; a data directory others can write to fails with the chmod that
+/// fixes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_relay_and_a_world_writable_data_dir_fail() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let (port, submission) = (yes_server().await, yes_server().await);
+    let env = Env::new();
+    let file = env.write_config(&format!(
+        "hostname = \"mail.example.com\"\n[smtp]\ntrusted_networks = []\n\
+         [delivery]\ndns_servers = [\"127.0.0.1:{}\"]\n[doctor]\nblocklists = []\n\
+         [[listener]]\naddress = \"127.0.0.1\"\nport = {port}\nprotocol = \"smtp\"\ntls = \"starttls\"\n\
+         [[listener]]\naddress = \"127.0.0.1\"\nport = {submission}\nprotocol = \"submission\"\ntls = \"starttls\"\n",
+        free_port()
+    ));
+    let c = file.to_str().expect("utf-8").to_string();
+    env.ok(&["-c", &c, "domain", "add", "example.com"], "");
+    let data = env.data_dir();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+
+    let (out, report, _) = doctor(&env, &c).await;
+    assert_eq!(out.status.code(), Some(1));
+    let relay = format!("open relay smtp 127.0.0.1:{port}");
+    assert_status(&report, &relay, "fail");
+    assert!(
+        check(&report, &relay)["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("OPEN RELAY")),
+        "{report:#}"
+    );
+    assert!(fix(&report, &relay).contains("smtp.trusted_networks"));
+    let auth = format!("auth required submission 127.0.0.1:{submission}");
+    assert_status(&report, &auth, "fail");
+    assert_status(&report, "data directory", "fail");
+    assert_eq!(
+        fix(&report, "data directory"),
+        format!("run: chmod 700 {}", data.display())
+    );
+}
+
+/// A fake SMTP server on loopback that says 250 to everything; its port.
+async fn yes_server() -> u16 {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let fake = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = fake.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = fake.accept().await {
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read).lines();
+                let _ = write.write_all(b"220 yes.test ESMTP\r\n").await;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let reply: &[u8] = if line.eq_ignore_ascii_case("QUIT") {
+                        b"221 bye\r\n"
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    if write.write_all(reply).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
