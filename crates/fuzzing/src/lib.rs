@@ -37,6 +37,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("outbound_policy", outbound_policy),
     ("web_request", web_request),
     ("tracking", tracking),
+    ("mailfiles", mailfiles),
+    ("local_input", local_input),
 ];
 
 /// The line and the rest: up to and including the first LF, or everything.
@@ -903,4 +905,68 @@ pub fn tracking(data: &[u8]) {
         html.contains("https://t.test/t/o/Q1/"),
         "the open image is there"
     );
+}
+
+/// `estafeta import`'s readers of other software's mail files (`mime::mailfiles`): the
+/// input as an mbox, its lines as `From ` lines, and as a Maildir file name.
+pub fn mailfiles(data: &[u8]) {
+    use estafeta_mime::mailfiles::{
+        MAX_MESSAGE, crlf, from_line_date, maildir_flags, mbox_flags, message_key, read_mbox,
+    };
+    let mut messages = 0usize;
+    let skipped = read_mbox(data, |bytes, date| {
+        messages += 1;
+        assert!(bytes.len() <= MAX_MESSAGE);
+        assert!(
+            bytes.is_empty() || bytes.ends_with(b"\r\n"),
+            "CRLF line ends"
+        );
+        assert!(
+            !bytes.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'),
+            "no bare LF"
+        );
+        if let Some(d) = date {
+            assert!((0..=253_402_300_800).contains(&d), "years 1970-9999: {d}");
+        }
+        let _ = mbox_flags(&bytes);
+        assert!(message_key(&bytes).len() < 300_000);
+    })
+    .expect("reading from memory");
+    assert!(messages + skipped <= data.len());
+    let text = String::from_utf8_lossy(data);
+    for line in text.lines() {
+        if let Some(d) = from_line_date(line) {
+            assert!((0..=253_402_300_800).contains(&d), "{line:?}: {d}");
+        }
+    }
+    let keywords: Vec<Option<String>> = (0..26).map(|i| Some(format!("k{i}"))).collect();
+    assert!(maildir_flags(&text, &keywords).len() <= text.len());
+    let _ = maildir_flags(&text, &[]);
+    let converted = crlf(data);
+    assert!(converted.len() <= data.len() * 2);
+}
+
+/// `sendmail`'s reader of a message from a local program (`mime::local_input`), with a
+/// small size limit: the first octet chooses `-i` (dots kept) or not.
+pub fn local_input(data: &[u8]) {
+    use estafeta_mime::local_input::{ReadError, header_recipients, read_message};
+    const MAX: usize = 4096;
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    match read_message(rest, first & 1 == 1, MAX) {
+        Ok(m) => {
+            let header: usize = m.header.iter().map(|f| f.len() + 2).sum();
+            // every line end may have become CRLF
+            assert!(header + m.body.len() <= 2 * MAX + 2, "bounded by max");
+            for field in &m.header {
+                assert!(!field.is_empty());
+            }
+            for address in header_recipients(&m.header) {
+                assert!(!address.contains(['\r', '\n']), "{address:?}");
+            }
+        }
+        Err(ReadError::TooLarge) => assert!(rest.len() > MAX),
+        Err(ReadError::Io(e)) => panic!("reading from memory: {e}"),
+    }
 }

@@ -6,6 +6,8 @@
 //! [`text`].
 
 pub mod edit;
+pub mod local_input;
+pub mod mailfiles;
 pub mod structure;
 pub mod text;
 

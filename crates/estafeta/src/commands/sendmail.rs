@@ -23,6 +23,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use estafeta_mime::local_input::{self, Message, ReadError, field_name, header_recipients};
+
 /// sysexits.h
 pub const EX_OK: i32 = 0;
 pub const EX_USAGE: i32 = 64;
@@ -156,110 +158,18 @@ pub fn parse(args: &[String]) -> Result<Request, Exit> {
     Ok(r)
 }
 
-/// A message read from standard input: its header fields (unfolded lines kept as they
-/// came, CRLF) and its body (CRLF).
-#[derive(Debug, PartialEq, Eq)]
-pub struct Message {
-    pub header: Vec<String>,
-    pub body: Vec<u8>,
-}
-
-/// Reads the message: up to end of input, or to a line holding only `.` unless
-/// `ignore_dots`; line ends become CRLF; more than `max` octets is refused.
+/// Reads the message from standard input ([`local_input::read_message`]), the errors
+/// as sendmail's exit codes.
 pub fn read_message(input: impl Read, ignore_dots: bool, max: usize) -> Result<Message, Exit> {
-    let mut reader = BufReader::new(input.take(max as u64 + 1));
-    let mut header: Vec<String> = Vec::new();
-    let mut body = Vec::new();
-    let mut in_header = true;
-    let mut total = 0usize;
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| exit(EX_DATAERR, format!("cannot read the message: {e}")))?;
-        if n == 0 {
-            break;
-        }
-        total += n;
-        if total > max {
-            return Err(exit(
-                EX_DATAERR,
-                format!(
-                    "the message is larger than smtp.max_message_size ({max} octets): nothing sent"
-                ),
-            ));
-        }
-        while matches!(line.last(), Some(b'\n' | b'\r')) {
-            line.pop();
-        }
-        if !ignore_dots && line == b"." {
-            break;
-        }
-        if in_header {
-            if line.is_empty() {
-                in_header = false;
-                continue;
-            }
-            let text = String::from_utf8_lossy(&line).into_owned();
-            let continues = text.starts_with([' ', '\t']);
-            if !continues && !is_field(&text) && header.is_empty() {
-                // a first line that is not a field: there is no header, it is all body
-                in_header = false;
-                body.extend_from_slice(&line);
-                body.extend_from_slice(b"\r\n");
-                continue;
-            }
-            match header.last_mut() {
-                Some(last) if continues => {
-                    last.push_str("\r\n");
-                    last.push_str(&text);
-                }
-                _ => header.push(text),
-            }
-            continue;
-        }
-        body.extend_from_slice(&line);
-        body.extend_from_slice(b"\r\n");
-    }
-    Ok(Message { header, body })
-}
-
-fn is_field(line: &str) -> bool {
-    line.split_once(':').is_some_and(|(name, _)| {
-        !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
+    local_input::read_message(input, ignore_dots, max).map_err(|e| match e {
+        ReadError::TooLarge => exit(
+            EX_DATAERR,
+            format!(
+                "the message is larger than smtp.max_message_size ({max} octets): nothing sent"
+            ),
+        ),
+        ReadError::Io(e) => exit(EX_DATAERR, format!("cannot read the message: {e}")),
     })
-}
-
-fn field_name(field: &str) -> &str {
-    field.split_once(':').map_or("", |(n, _)| n.trim())
-}
-
-/// The addresses of the To, Cc and Bcc fields (`-t`), in order.
-pub fn header_recipients(header: &[String]) -> Vec<String> {
-    let mut out = Vec::new();
-    for field in header {
-        let name = field_name(field);
-        if !["to", "cc", "bcc"]
-            .iter()
-            .any(|n| name.eq_ignore_ascii_case(n))
-        {
-            continue;
-        }
-        let raw = format!("{field}\r\n\r\n");
-        let parsed = mail_parser::MessageParser::new().parse_headers(raw.as_bytes());
-        let Some(parsed) = parsed else { continue };
-        for h in parsed.headers() {
-            if let Some(list) = h.value().as_address() {
-                for a in list.iter() {
-                    if let Some(address) = a.address() {
-                        out.push(address.to_string());
-                    }
-                }
-            }
-        }
-    }
-    out
 }
 
 /// Bcc removed; From:, Date: and Message-ID: added when missing (as Postfix's cleanup
