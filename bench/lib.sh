@@ -174,6 +174,12 @@ pf_stop() { postfix -c "$PF_CONF" stop >/dev/null 2>&1 || true; }
 # ---------------------------------------------------------------- Dovecot
 dov_start() { # ADDRESS PORT: Dovecot's imap on ADDRESS:PORT (plaintext, one static password
     # "secret" for every user, uid 65534), each user's Maildir in $WORK/dovecot-home/USER/Maildir
+    dov_config "$1" "$2"
+    dovecot -c "$DOV_CONF"
+}
+
+dov_config() { # ADDRESS PORT: dov_start's configuration in $DOV_CONF, without starting it
+    # (doveadm alone needs no daemon)
     DOV_CONF="$WORK/dovecot.conf"
     mkdir -p "$WORK/dovecot-run" "$WORK/dovecot-state"
     cat > "$DOV_CONF" <<CONF
@@ -205,5 +211,4 @@ service imap-login {
   }
 }
 CONF
-    dovecot -c "$DOV_CONF"
 }
