@@ -930,6 +930,7 @@ pub fn mailfiles(data: &[u8]) {
         }
         let _ = mbox_flags(&bytes);
         assert!(message_key(&bytes).len() < 300_000);
+        true
     })
     .expect("reading from memory");
     assert!(messages + skipped <= data.len());

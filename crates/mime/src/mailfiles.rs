@@ -122,10 +122,11 @@ pub fn mbox_flags(message: &[u8]) -> Vec<String> {
     flags
 }
 
-/// Reads an mbox: each message with its `From ` line's date (mboxrd unescaping).
+/// Reads an mbox: each message with its `From ` line's date (mboxrd unescaping), until
+/// the end or until `each` answers `false`; returns how many were too large.
 pub fn read_mbox(
     reader: impl BufRead,
-    mut each: impl FnMut(Vec<u8>, Option<i64>),
+    mut each: impl FnMut(Vec<u8>, Option<i64>) -> bool,
 ) -> std::io::Result<usize> {
     let mut current: Option<(Vec<u8>, Option<i64>)> = None;
     let mut skipped = 0;
@@ -163,8 +164,8 @@ pub fn read_mbox(
             if let Some((bytes, date)) = current.take() {
                 if too_big {
                     skipped += 1
-                } else {
-                    each(bytes, date)
+                } else if !each(bytes, date) {
+                    return Ok(skipped);
                 }
             }
             too_big = false;
@@ -190,7 +191,7 @@ pub fn read_mbox(
         if too_big {
             skipped += 1
         } else {
-            each(bytes, date)
+            each(bytes, date);
         }
     }
     Ok(skipped)
@@ -243,7 +244,19 @@ mod tests {
     fn mbox_reading() {
         let mbox = b"From a@b.test Mon Jan  1 10:00:00 2024\nSubject: one\nStatus: RO\nX-Status: AF\n\n>From the start\n>>From deeper\nbody\n\nFrom c@d.test Tue Feb 27 23:59:59 2024\nSubject: two\n\nx\n";
         let mut got = Vec::new();
-        read_mbox(&mbox[..], |bytes, date| got.push((bytes, date))).unwrap();
+        read_mbox(&mbox[..], |bytes, date| {
+            got.push((bytes, date));
+            true
+        })
+        .unwrap();
+        assert_eq!(got.len(), 2);
+        let mut first = 0;
+        read_mbox(&mbox[..], |_, _| {
+            first += 1;
+            false
+        })
+        .unwrap();
+        assert_eq!(first, 1, "false stops the reading");
         assert_eq!(got.len(), 2);
         let one = String::from_utf8(got[0].0.clone()).unwrap();
         assert!(

@@ -356,8 +356,8 @@ pub async fn mbox(store: &dyn Store, file: &Path, user: &str, folder: &str) -> C
     let reader = std::io::BufReader::new(bar.wrap_read(opened));
     let reading = tokio::task::spawn_blocking(move || {
         read_mbox(reader, |bytes, date| {
-            // a closed channel means the import stopped; the rest is read and dropped
-            let _ = tx.blocking_send((bytes, date));
+            // a closed channel means the import stopped: so does the reading
+            tx.blocking_send((bytes, date)).is_ok()
         })
     });
     while let Some((bytes, date)) = rx.recv().await {
