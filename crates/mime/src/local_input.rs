@@ -89,6 +89,17 @@ pub fn field_name(field: &str) -> &str {
     field.split_once(':').map_or("", |(n, _)| n.trim())
 }
 
+/// Whether `address` can stand in an SMTP envelope as it is: not empty, at most 254
+/// octets, and no angle brackets, spaces or control characters (a bare CR from a
+/// malformed header field among them) that would break the command it goes into.
+pub fn envelope_address_ok(address: &str) -> bool {
+    !address.is_empty()
+        && address.len() <= 254
+        && !address
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '<' || c == '>')
+}
+
 /// The addresses of the To, Cc and Bcc fields (`-t`), in order.
 pub fn header_recipients(header: &[String]) -> Vec<String> {
     let mut out = Vec::new();
@@ -114,4 +125,34 @@ pub fn header_recipients(header: &[String]) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_addresses() {
+        assert!(envelope_address_ok("bob@example.com"));
+        for bad in [
+            "",
+            "c@z\rtest",
+            "a@b\n",
+            "a\0@b",
+            "a b@c",
+            "<a@b>",
+            "a@b\u{85}",
+            &"x".repeat(255),
+        ] {
+            assert!(!envelope_address_ok(bad), "{bad:?}");
+        }
+        // what the fuzzer found: a bare CR inside a Cc: field gives such an address
+        let m = read_message(&b"Cc: c@z\rtest\n\nhi\n"[..], true, 1000).expect("read");
+        let found = header_recipients(&m.header);
+        assert!(
+            found
+                .iter()
+                .all(|a| !envelope_address_ok(a) || !a.contains('\r'))
+        );
+    }
 }

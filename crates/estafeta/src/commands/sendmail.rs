@@ -23,7 +23,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use estafeta_mime::local_input::{self, Message, ReadError, field_name, header_recipients};
+use estafeta_mime::local_input::{
+    self, Message, ReadError, envelope_address_ok, field_name, header_recipients,
+};
 
 /// sysexits.h
 pub const EX_OK: i32 = 0;
@@ -461,7 +463,7 @@ fn envelope(
     let message = read_message(std::io::stdin().lock(), request.ignore_dots, max)?;
     let host = config.hostname.trim_end_matches('.');
     let sender = match &request.sender {
-        Some(s) if s.contains(['<', '>', '\r', '\n', ' ']) => {
+        Some(s) if !s.is_empty() && !envelope_address_ok(s) => {
             return Err(exit(EX_USAGE, format!("-f {s:?}: not an address")));
         }
         Some(s) => s.clone(),
@@ -472,7 +474,7 @@ fn envelope(
         recipients.extend(header_recipients(&message.header));
     }
     for r in &recipients {
-        if r.contains(['<', '>', '\r', '\n', ' ']) || r.is_empty() {
+        if !envelope_address_ok(r) {
             return Err(exit(EX_NOUSER, format!("{r:?}: not an address")));
         }
     }
