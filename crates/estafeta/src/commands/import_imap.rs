@@ -22,7 +22,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Debug;
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -95,11 +95,7 @@ pub async fn run(store: &dyn Store, source: &Source<'_>, user: &str) -> CommandR
 
 fn read_password(source: &Source<'_>) -> Result<String, Failure> {
     let password = if source.password_stdin {
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).map_err(|e| {
-            Failure::new(format!("cannot read the password from standard input: {e}"))
-        })?;
-        line.trim_end_matches(['\r', '\n']).to_string()
+        super::user::password_line()?
     } else if std::io::stdin().is_terminal() {
         rpassword::prompt_password(format!(
             "password of {} on {}: ",

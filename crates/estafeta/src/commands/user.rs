@@ -144,13 +144,20 @@ pub fn human_size(bytes: i64) -> String {
     format!("{bytes} bytes")
 }
 
+/// One line of standard input, without its line end: a password given with
+/// `--password-stdin`.
+pub fn password_line() -> Result<String, Failure> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Failure::new(format!("cannot read the password from standard input: {e}")))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
 fn read_password(source: &PasswordSource, address: &str) -> Result<String, Failure> {
     let password = if source.password_stdin {
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).map_err(|e| {
-            Failure::new(format!("cannot read the password from standard input: {e}"))
-        })?;
-        line.trim_end_matches(['\r', '\n']).to_string()
+        password_line()?
     } else if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password(format!("password for {address}: "))
             .map_err(|e| Failure::new(format!("cannot read the password: {e}")))?;
