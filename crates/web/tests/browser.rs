@@ -48,7 +48,21 @@ def find(css):
     return wd("POST", S + "/element", {"using": "css selector", "value": css})[KEY]
 def type_in(css, text):
     e = find(css); wd("POST", S + "/element/%s/clear" % e, {}); wd("POST", S + "/element/%s/value" % e, {"text": text})
-def click(css): wd("POST", S + "/element/%s/click" % find(css), {})
+def stale(e):
+    try:
+        urllib.request.urlopen(urllib.request.Request(WD + S + "/element/%s/name" % e), timeout=60).read()
+        return False
+    except urllib.error.HTTPError as err:
+        return b"stale element" in err.read()
+# a click that navigates (a form's button, a link) returns once the old page is gone:
+# chromedriver may answer the click before the new page has started loading
+def click(css):
+    old = find("html")
+    wd("POST", S + "/element/%s/click" % find(css), {})
+    deadline = time.time() + 30
+    while not stale(old):
+        check(time.time() < deadline, "the click on %s did not load a new page" % css)
+        time.sleep(0.05)
 def source(): return wd("GET", S + "/source")
 def url(): return wd("GET", S + "/url")
 def shot(name):
