@@ -186,6 +186,7 @@ pub fn listeners() -> Vec<Listener> {
         entry(993, Protocol::Imap, ListenerTls::Implicit),
         entry(110, Protocol::Pop3, ListenerTls::Starttls),
         entry(995, Protocol::Pop3, ListenerTls::Implicit),
+        entry(4190, Protocol::Managesieve, ListenerTls::Starttls),
     ]
 }
 

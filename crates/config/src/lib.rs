@@ -11,6 +11,7 @@ mod error;
 mod example;
 mod model;
 mod renamed;
+mod sieve;
 mod trust;
 mod validate;
 mod web;
@@ -24,6 +25,7 @@ pub use model::{
     Pop3Config, Protocol, SendmailConfig, SmtpConfig, StorageConfig, TlsConfig,
 };
 pub use renamed::Renamed;
+pub use sieve::SieveConfig;
 pub use trust::{DmarcAction, SpfFail, TrustConfig, TrustDomain};
 pub use validate::parse_network;
 pub use web::{MtaStsMode, WebConfig};

@@ -44,6 +44,8 @@ pub struct Config {
     pub sendmail: SendmailConfig,
     #[serde(default)]
     pub doctor: crate::doctor::DoctorConfig,
+    #[serde(default)]
+    pub sieve: crate::sieve::SieveConfig,
     /// The listener table; a file that has `[[listener]]` entries replaces the defaults.
     #[serde(default = "defaults::listeners", rename = "listener")]
     pub listeners: Vec<Listener>,
@@ -233,6 +235,9 @@ pub enum Protocol {
     Http,
     /// The same over TLS from the first byte (`tls = "implicit"`).
     Https,
+    /// ManageSieve (RFC 5804, port 4190): users manage their Sieve scripts
+    /// (`tls = "starttls"`, or `"none"` behind a TLS proxy).
+    Managesieve,
 }
 
 impl Protocol {
@@ -244,6 +249,7 @@ impl Protocol {
             Protocol::Pop3 => "pop3",
             Protocol::Http => "http",
             Protocol::Https => "https",
+            Protocol::Managesieve => "managesieve",
         }
     }
 }

@@ -84,6 +84,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     }
     crate::delivery::validate(&config.delivery)?;
     crate::web::validate(&config.web)?;
+    crate::sieve::validate(&config.sieve)?;
     let mut seen = HashSet::new();
     for (i, l) in config.listeners.iter().enumerate() {
         validate_proxy(i, l)?;

@@ -50,6 +50,9 @@ pub enum Command {
     /// Per-domain suppression lists: remote addresses that hard-bounced.
     #[command(subcommand)]
     Suppression(SuppressionCommand),
+    /// Users' Sieve filters (run at delivery; also managed over ManageSieve, port 4190).
+    #[command(subcommand)]
+    Sieve(SieveCommand),
     /// DKIM keys that sign our domains' mail, and the DNS records that publish them.
     #[command(subcommand)]
     Dkim(DkimCommand),
@@ -306,6 +309,36 @@ pub enum SuppressionCommand {
     },
     /// Refuse (on) or allow (off) RCPT to listed addresses for DOMAIN's users.
     Enforce { domain: String, state: OnOff },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SieveCommand {
+    /// USER's scripts: name, size, which one is active, the last error a run met.
+    List { user: String },
+    /// Store a script for USER from FILE (`-` for standard input); it must compile.
+    Put {
+        user: String,
+        /// The script's name.
+        name: String,
+        file: PathBuf,
+        /// Make it the active script too.
+        #[arg(long)]
+        activate: bool,
+    },
+    /// Print one of USER's scripts.
+    Get { user: String, name: String },
+    /// Make NAME USER's active script (`--none`: no script runs).
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["name", "none"])))]
+    Activate {
+        user: String,
+        name: Option<String>,
+        #[arg(long)]
+        none: bool,
+    },
+    /// Remove one of USER's scripts (not the active one).
+    Delete { user: String, name: String },
+    /// Check that FILE compiles, as delivery and ManageSieve would.
+    Check { file: PathBuf },
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -115,6 +115,7 @@ fn run(cli: Cli) -> CommandResult {
                 commands::suppression::run(cmd, &*settings.open_store().await?).await
             }
             Command::Dkim(cmd) => commands::dkim::run(cmd, &*settings.open_store().await?).await,
+            Command::Sieve(cmd) => commands::sieve::run(cmd, &settings).await,
             Command::Sendmail { .. } => Ok(()),
             Command::Export {
                 user,

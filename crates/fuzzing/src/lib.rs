@@ -39,6 +39,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("tracking", tracking),
     ("mailfiles", mailfiles),
     ("local_input", local_input),
+    ("sieve", sieve),
 ];
 
 /// The line and the rest: up to and including the first LF, or everything.
@@ -975,5 +976,68 @@ pub fn local_input(data: &[u8]) {
         }
         Err(ReadError::TooLarge) => assert!(rest.len() > MAX),
         Err(ReadError::Io(e)) => panic!("reading from memory: {e}"),
+    }
+}
+
+/// A Sieve script and a message (`estafeta-sieve`), split at the first NUL octet: the
+/// script (as lossy UTF-8) is compiled and, when it compiles, run against the message
+/// with an environment that knows nothing. Checks: no panic; an error keeps the message
+/// (exactly one keep, no duplicate marks); a compile error is one printable line; a
+/// redirect address has no line break, space or angle bracket.
+pub fn sieve(data: &[u8]) {
+    use estafeta_sieve::{Action, Environment, Limits, Location, Message};
+    struct Nothing;
+    impl Environment for Nothing {
+        fn mailbox_exists(&mut self, name: &str) -> bool {
+            name.len() % 2 == 0
+        }
+        fn duplicate_seen(&mut self, key: &str) -> bool {
+            key.len() % 2 == 0
+        }
+        fn script_source(&mut self, _: Location, name: &str) -> Option<String> {
+            (name == "self").then(|| "require \"include\"; include \"self\";".to_string())
+        }
+        fn spam_score(&mut self) -> Option<u8> {
+            Some(5)
+        }
+        fn virus_score(&mut self) -> Option<u8> {
+            None
+        }
+    }
+    let (script, message) = match data.iter().position(|&b| b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[][..]),
+    };
+    let limits = Limits {
+        max_steps: 100_000,
+        ..Limits::default()
+    };
+    let source = String::from_utf8_lossy(script);
+    let script = match estafeta_sieve::compile(&source, &limits) {
+        Ok(s) => s,
+        Err(e) => {
+            let shown = e.to_string();
+            no_line_break("a compile error", &shown);
+            return;
+        }
+    };
+    let users = vec!["me@example.com".to_string()];
+    let m = Message {
+        raw: message,
+        envelope_from: "sender@example.org",
+        envelope_to: "me@example.com",
+        user_addresses: &users,
+        now: 1_700_000_000,
+    };
+    let o = estafeta_sieve::execute(&[&script], &m, &mut Nothing, &limits);
+    if o.error.is_some() {
+        assert_eq!(o.actions, [Action::Keep { flags: vec![] }]);
+        assert!(o.duplicates.is_empty());
+    }
+    for a in &o.actions {
+        if let Action::Redirect { address } = a {
+            assert!(address.len() <= 254, "{address:?}");
+            assert!(!address.contains(['\r', '\n', ' ', '<', '>']), "{address:?}");
+        }
     }
 }

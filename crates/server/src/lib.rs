@@ -142,6 +142,8 @@ impl Bound {
             Checker::new(resolver.clone(), &config.hostname, timeout)
                 .with_dmarc_reports(config.trust.dmarc_reports)
         });
+        // Sieve at delivery; a server-wide script that does not compile stops the start
+        let filters = Arc::new(estafeta_smtp::inbound::filters::Filters::from_config(&config.sieve)?);
         let smtp = SmtpServer::new(
             &config,
             store.clone(),
@@ -150,6 +152,7 @@ impl Bound {
             stopped.clone(),
             checker,
             estafeta_web::public_url(&config, &bound),
+            filters,
         );
         let delivery = if self.delivery {
             // our own SMTP sockets: a host at one of them is this server (mail must not loop)
@@ -184,6 +187,12 @@ impl Bound {
         ));
         let imap = ImapServer::new(&config, store.clone(), tls.clone(), throttle.clone());
         let pop3 = Pop3Server::new(&config, store.clone(), tls.clone(), throttle.clone());
+        let managesieve: Arc<dyn Service> = Arc::new(estafeta_managesieve::ManageSieveServer::new(
+            &config,
+            store.clone(),
+            tls.clone(),
+            throttle.clone(),
+        ));
         let (imap, pop3): (Arc<dyn Service>, Arc<dyn Service>) = (Arc::new(imap), Arc::new(pop3));
         let smtp_service: Arc<dyn Service> = Arc::new(smtp.clone());
         let web: Arc<dyn Service> = Arc::new(WebServer::new(
@@ -202,6 +211,7 @@ impl Bound {
             Protocol::Smtp | Protocol::Submission => smtp_service.clone(),
             Protocol::Imap => imap.clone(),
             Protocol::Pop3 => pop3.clone(),
+            Protocol::Managesieve => managesieve.clone(),
             Protocol::Http | Protocol::Https => web.clone(),
         };
         if let Some(settings) = AcmeSettings::from_config(&config) {

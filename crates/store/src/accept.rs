@@ -148,6 +148,50 @@ const INTO_JUNK: &str = "UPDATE mailboxes SET uidnext = uidnext + 1, highestmods
                  ORDER BY CASE WHEN name = 'INBOX' THEN 1 ELSE 0 END LIMIT 1) \
      RETURNING id, uidnext - 1 AS uid, highestmodseq";
 
+/// The same for a named folder (Sieve's `fileinto`); INBOX's name in any case is INBOX.
+const INTO_FOLDER: &str = "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 \
+     WHERE user_id = $1 AND name = $2 \
+     RETURNING id, uidnext - 1 AS uid, highestmodseq";
+
+/// Takes the next UID and MODSEQ of `folder`, made first (with its parents) when `create`
+/// and missing; `None` when it does not exist and is not to be made (or its name is not a
+/// usable folder name): the copy goes to INBOX, as Sieve's implicit keep would.
+async fn into_folder(
+    w: &mut WriteTx<'_>,
+    user_id: i64,
+    folder: &str,
+    create: bool,
+) -> Result<Option<sqlx::any::AnyRow>> {
+    let name = if folder.eq_ignore_ascii_case("INBOX") {
+        "INBOX"
+    } else {
+        folder
+    };
+    if let Some(row) = take_uid(w, user_id, name).await? {
+        return Ok(Some(row));
+    }
+    if !create {
+        return Ok(None);
+    }
+    match crate::folders::create_in(w, user_id, name).await {
+        Ok(()) => take_uid(w, user_id, name).await,
+        Err(StoreError::Invalid(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+async fn take_uid(
+    w: &mut WriteTx<'_>,
+    user_id: i64,
+    name: &str,
+) -> Result<Option<sqlx::any::AnyRow>> {
+    Ok(sqlx::query(INTO_FOLDER)
+        .bind(user_id)
+        .bind(name)
+        .fetch_optional(&mut *w.tx)
+        .await?)
+}
+
 pub(crate) async fn accept_in(
     w: &mut WriteTx<'_>,
     m: &Accept,
@@ -170,11 +214,20 @@ pub(crate) async fn accept_in(
     for local in &m.local {
         // One statement finds the INBOX and takes its next UID and MODSEQ; the row stays
         // locked until commit, so UIDs follow commit order.
-        let row = sqlx::query(if local.junk { INTO_JUNK } else { INTO_INBOX })
-            .bind(local.user_id)
-            .fetch_optional(&mut *w.tx)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("user {} has no INBOX", local.user_id)))?;
+        let row = match &local.folder {
+            Some(folder) => into_folder(w, local.user_id, folder, local.create).await?,
+            None => None,
+        };
+        let row = match row {
+            Some(row) => row,
+            None => sqlx::query(if local.junk { INTO_JUNK } else { INTO_INBOX })
+                .bind(local.user_id)
+                .fetch_optional(&mut *w.tx)
+                .await?
+                .ok_or_else(|| {
+                    StoreError::NotFound(format!("user {} has no INBOX", local.user_id))
+                })?,
+        };
         let mailbox_id: i64 = row.try_get("id")?;
         let uid = to_u32(row.try_get("uid")?)?;
         let modseq: i64 = row.try_get("highestmodseq")?;
@@ -186,7 +239,7 @@ pub(crate) async fn accept_in(
         .await?;
         sqlx::query(
             "INSERT INTO mailbox_messages (mailbox_id, uid, blob_hash, prefix, flags, internal_date, size, modseq, saved_at) \
-             VALUES ($1, $2, $3, $4, '', $5, $6, $7, $5)",
+             VALUES ($1, $2, $3, $4, $8, $5, $6, $7, $5)",
         )
         .bind(mailbox_id)
         .bind(i64::from(uid))
@@ -195,6 +248,7 @@ pub(crate) async fn accept_in(
         .bind(m.internal_date)
         .bind((local.prefix.len() + m.body.len()) as i64)
         .bind(modseq)
+        .bind(local.flags.as_str())
         .execute(&mut *w.tx)
         .await?;
         delivered.push(Delivered {

@@ -27,12 +27,70 @@ pub trait Store:
     + SearchIndex
     + crate::stats::Statistics
     + crate::tracking::Tracking
+    + SieveScripts
 {
     /// "sqlite" or "postgres".
     fn engine_name(&self) -> &'static str;
 
     /// Closes the connections, flushing what the engine buffers.
     async fn close(&self);
+}
+
+/// Users' Sieve scripts (`sieve.rs`): by name, at most one active; and what Sieve
+/// remembers between messages (vacation replies sent, duplicate ids). The store keeps
+/// the text as given: compiling it is the caller's (ManageSieve, the CLI, delivery).
+#[async_trait]
+pub trait SieveScripts: Send + Sync {
+    /// A user's scripts, by name (without their text).
+    async fn sieve_scripts(&self, user_id: i64) -> Result<Vec<SieveScript>>;
+    /// One script's text.
+    async fn sieve_script(&self, user_id: i64, name: &str) -> Result<Option<String>>;
+    /// Stores a script under `name`, replacing one of that name (its active mark kept).
+    /// `OverQuota` when the user would hold more than `max_scripts` scripts or more than
+    /// `max_bytes` of them; checked inside the writing transaction.
+    async fn put_sieve_script(
+        &self,
+        user_id: i64,
+        name: &str,
+        text: &str,
+        max_scripts: usize,
+        max_bytes: usize,
+    ) -> Result<()>;
+    /// Whether `put_sieve_script` would fit (ManageSieve's HAVESPACE), without storing.
+    async fn sieve_space(
+        &self,
+        user_id: i64,
+        name: &str,
+        size: usize,
+        max_scripts: usize,
+        max_bytes: usize,
+    ) -> Result<bool>;
+    /// `NotFound` when there is none; `Conflict` when it is the active one (RFC 5804
+    /// §2.10: the active script is not deleted).
+    async fn delete_sieve_script(&self, user_id: i64, name: &str) -> Result<()>;
+    /// `NotFound`, or `AlreadyExists` for the new name.
+    async fn rename_sieve_script(&self, user_id: i64, from: &str, to: &str) -> Result<()>;
+    /// Makes `name` the active script (`None`: none active). `NotFound` when missing.
+    async fn activate_sieve_script(&self, user_id: i64, name: Option<&str>) -> Result<()>;
+    /// The active script of each of `user_ids` that has one: (user id, name, text).
+    async fn active_sieve_scripts(&self, user_ids: &[i64]) -> Result<Vec<(i64, String, String)>>;
+    /// Records (or clears) the error the last run of a script met.
+    async fn set_sieve_error(&self, user_id: i64, name: &str, error: Option<&str>)
+    -> Result<()>;
+    /// Whether `key` of `kind` ("vacation", "duplicate") is remembered for the user and
+    /// has not expired at `now`.
+    async fn sieve_remembers(&self, user_id: i64, kind: &str, key: &str, now: i64)
+    -> Result<bool>;
+    /// Remembers `key` until `expires_at` (replacing an older memory of it), and forgets
+    /// the user's expired memories.
+    async fn sieve_remember(
+        &self,
+        user_id: i64,
+        kind: &str,
+        key: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<()>;
 }
 
 /// IMAP METADATA (RFC 5464) entries of a user: the server's (`mailbox_id` `None`) and

@@ -175,6 +175,8 @@ impl Directory for SqlStore {
             "DELETE FROM mailboxes WHERE user_id = $1",
             "DELETE FROM subscriptions WHERE user_id = $1",
             "DELETE FROM metadata WHERE user_id = $1",
+            "DELETE FROM sieve_scripts WHERE user_id = $1",
+            "DELETE FROM sieve_memory WHERE user_id = $1",
             "DELETE FROM users WHERE id = $1",
         ] {
             sqlx::query(sql).bind(id).execute(&mut *w.tx).await?;

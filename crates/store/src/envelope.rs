@@ -76,6 +76,9 @@ impl Envelope {
                     user_id: u.id,
                     prefix: prefix.clone(),
                     junk: self.junk,
+                    folder: None,
+                    create: false,
+                    flags: crate::Flags::default(),
                 })
                 .collect(),
             sender: self.sender,

@@ -200,6 +200,19 @@ impl Folders for SqlStore {
     }
 }
 
+/// Makes folder `name` (and the parents it needs) inside an open transaction: Sieve's
+/// `fileinto :create` at delivery. `Invalid` for a name no folder may have.
+pub(crate) async fn create_in(
+    w: &mut crate::engine::WriteTx<'_>,
+    user_id: i64,
+    name: &str,
+) -> Result<()> {
+    check_name(name)?;
+    make_parents(w, user_id, name).await?;
+    insert_mailbox(w, user_id, name, None).await?;
+    folders_changed(w, user_id).await
+}
+
 /// Tells watchers (IMAP NOTIFY) that the user's folders or subscriptions changed: a
 /// change of mailbox 0, which no mailbox has (see `MailboxChange`).
 async fn folders_changed(w: &mut crate::engine::WriteTx<'_>, user_id: i64) -> Result<()> {

@@ -33,6 +33,7 @@ mod resolve;
 mod scram_keys;
 mod search;
 mod sent;
+mod sieve;
 mod sql_store;
 pub mod stats;
 mod suppression;
@@ -43,7 +44,7 @@ use std::sync::Arc;
 
 pub use api::{
     Changes, Directory, DkimKeys, DmarcRecords, Folders, Mailboxes, Messages, Metadata, Queue,
-    SearchIndex, Store, Suppressions, TlsResults,
+    SearchIndex, SieveScripts, Store, Suppressions, TlsResults,
 };
 pub use directory::DEFAULT_FOLDERS;
 pub use dsn_params::{Notify, Ret};

@@ -164,6 +164,12 @@ pub struct LocalDelivery {
     /// Into the user's Junk folder (special-use `\Junk`) rather than INBOX; INBOX when
     /// the user has no Junk folder.
     pub junk: bool,
+    /// Into this folder instead (Sieve's `fileinto`): INBOX when it does not exist,
+    /// unless `create` (RFC 5490 `:create`), which makes it and the parents it needs.
+    pub folder: Option<String>,
+    pub create: bool,
+    /// The flags the copy arrives with (Sieve's imap4flags).
+    pub flags: crate::Flags,
 }
 
 /// A remote recipient of an accepted message, with its DSN parameters (RFC 3461).
@@ -542,4 +548,15 @@ pub struct DmarcRecord {
     /// The result row (source address, identifiers, results), as mail-auth's JSON.
     pub record: String,
     pub count: i64,
+}
+
+/// One of a user's Sieve scripts, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SieveScript {
+    pub name: String,
+    pub active: bool,
+    pub size: usize,
+    pub updated_at: i64,
+    /// What the last run of the script met, when it failed (the message was kept).
+    pub last_error: Option<String>,
 }

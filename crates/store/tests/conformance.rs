@@ -117,6 +117,9 @@ fn message(body: &str, local: &[&User], remote: &[&str]) -> Accept {
                 )
                 .into_bytes(),
                 junk: false,
+                folder: None,
+                create: false,
+                flags: Default::default(),
             })
             .collect(),
         remote: remote

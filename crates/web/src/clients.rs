@@ -70,7 +70,9 @@ impl ClientSettings {
                 Protocol::Imap => &mut settings.imap,
                 Protocol::Pop3 => &mut settings.pop3,
                 Protocol::Submission => &mut settings.submission,
-                Protocol::Smtp | Protocol::Http | Protocol::Https => continue,
+                Protocol::Smtp | Protocol::Http | Protocol::Https | Protocol::Managesieve => {
+                    continue;
+                }
             };
             let endpoint = Endpoint {
                 port: at.port(),

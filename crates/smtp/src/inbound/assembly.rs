@@ -13,13 +13,16 @@
 //! and click tracking first when their domain has it on (`tracking`).
 
 use estafeta_config::DmarcAction;
-use estafeta_store::{Accept, StatEvent, now, return_path};
+use estafeta_store::{
+    Accept, LocalDelivery, RemoteRecipient, Resolution, StatEvent, now, return_path,
+};
 use estafeta_trust::Action;
 use estafeta_trust::dmarc_report::Done;
 
 use super::SmtpState;
 use super::bounces::{self, Report};
 use super::client::Client;
+use super::filters::{self, Plan};
 use super::headers::{self, Trace};
 use super::quota::{self, Placement};
 use super::reports;
@@ -58,6 +61,11 @@ struct Assembled {
     report: Option<Report>,
     /// The message as open and click tracking records it, when its domain tracks mail.
     tracked: Option<estafeta_store::TrackedMessage>,
+    /// What the recipients' Sieve scripts decided: vacation replies and duplicate ids are
+    /// for after the commit.
+    plans: Vec<Plan>,
+    /// Every recipient's script discarded it: nothing is stored.
+    discarded: bool,
 }
 
 async fn assemble(
@@ -145,6 +153,7 @@ async fn assemble(
         failed: placed.failed.clone(),
     };
     let mut accept = resolved.accept(envelope.id.clone(), message, message_id, at);
+    let (plans, discarded) = filter(shared, envelope, &placed, &mut accept, at).await?;
     if client.is_outside(shared) && !accept.remote.is_empty() && !accept.sender.is_empty() {
         accept.sender = forwarding_sender(shared, envelope, &accept.sender).await?;
     }
@@ -153,7 +162,94 @@ async fn assemble(
         placed,
         report,
         tracked,
+        plans,
+        discarded,
     })
+}
+
+/// Runs the local recipients' Sieve scripts (`filters`) and applies what they decided to
+/// `accept`: their copies, redirects (a local address delivered here, others queued),
+/// refusals. `Err` with the DATA reply when every recipient refused it; `discarded`
+/// when nobody keeps it (nothing to store, 250 all the same).
+async fn filter(
+    shared: &SmtpState,
+    envelope: &Transaction,
+    placed: &Placement,
+    accept: &mut Accept,
+    at: i64,
+) -> Result<(Vec<Plan>, bool), String> {
+    if placed.room.is_empty() {
+        return Ok((Vec::new(), false));
+    }
+    let body = std::sync::Arc::new(std::mem::take(&mut accept.body));
+    let plans = filters::run(
+        &shared.filters,
+        &shared.store,
+        &envelope.id,
+        &envelope.sender,
+        &body,
+        &placed.room,
+        at,
+    )
+    .await;
+    accept.body = std::sync::Arc::try_unwrap(body).unwrap_or_else(|b| (*b).clone());
+    if plans.is_empty() {
+        return Ok((plans, false));
+    }
+    let applied = filters::apply(&plans, accept, &envelope.local);
+    for to in &applied.redirects {
+        match shared.store.resolve(to).await {
+            Ok(Resolution::Deliver { users, external }) => {
+                let prefix = return_path(&accept.sender);
+                for u in users {
+                    accept.local.push(LocalDelivery {
+                        user_id: u.id,
+                        prefix: prefix.clone(),
+                        junk: false,
+                        folder: None,
+                        create: false,
+                        flags: Default::default(),
+                    });
+                }
+                for address in external {
+                    add_remote(accept, address);
+                }
+            }
+            Ok(Resolution::NotLocal) => add_remote(accept, to.clone()),
+            Ok(Resolution::UnknownUser) => {
+                tracing::warn!(queue_id = %envelope.id, to = %to, "Sieve redirect to an unknown local user: not made");
+            }
+            Err(e) => {
+                tracing::error!(queue_id = %envelope.id, error = %e, "Sieve redirect not resolved");
+                return Err(TEMPORARY_STORAGE_FAILURE.into());
+            }
+        }
+    }
+    if accept.local.is_empty() && accept.remote.is_empty() {
+        if let Some(reason) = applied.rejections.first() {
+            tracing::info!(queue_id = %envelope.id, reason = %reason, "message refused by the recipients' filters");
+            return Err(format!("550 5.7.1 Refused by the recipient's filter: {reason}"));
+        }
+        if !accept.failed.is_empty() {
+            return Err(placed.refusal().to_string());
+        }
+        tracing::info!(queue_id = %envelope.id, discarded = applied.discarded, "message discarded by the recipients' filters");
+        return Ok((plans, true));
+    }
+    Ok((plans, false))
+}
+
+fn add_remote(accept: &mut Accept, address: String) {
+    if !accept
+        .remote
+        .iter()
+        .any(|r| r.address.eq_ignore_ascii_case(&address))
+    {
+        accept.remote.push(RemoteRecipient {
+            address,
+            ..RemoteRecipient::default()
+        });
+    }
 }
 
 /// Mail from outside that an alias sends on to other outside addresses leaves with an SRS
@@ -219,7 +315,7 @@ async fn check(
     let forwarded_by = (!envelope.remote.is_empty())
         .then(|| envelope.rcpts.first().and_then(|r| r.rsplit_once('@')))
         .flatten()
-        .map(|(_, domain)| (&shared.signer, domain));
+        .map(|(_, domain)| (&*shared.signer, domain));
     let results = checker
         .message(
             body,
@@ -329,11 +425,34 @@ async fn commit(
         placed,
         report,
         tracked,
+        plans,
+        discarded,
     } = assembled;
     let size = accept.body.len();
-    if let Err(e) = shared.store.accept(accept).await {
+    let original = plans
+        .iter()
+        .any(|p| p.vacation.is_some())
+        .then(|| accept.body.clone());
+    if !discarded && let Err(e) = shared.store.accept(accept).await {
         tracing::error!(queue_id = %envelope.id, error = %e, "message not stored");
         return Err(TEMPORARY_STORAGE_FAILURE.into());
+    }
+    if !plans.is_empty() {
+        let (store, queue_id, sender) = (shared.store.clone(), envelope.id.clone(), envelope.sender.clone());
+        let shared_signer = shared.signer.clone();
+        let hostname = shared.settings.hostname.clone();
+        tokio::spawn(async move {
+            super::vacation::after_commit(
+                &store,
+                &shared_signer,
+                &hostname,
+                &queue_id,
+                &sender,
+                original.as_deref().unwrap_or_default(),
+                plans,
+            )
+            .await;
+        });
     }
     std::mem::take(&mut envelope.held).keep();
     metrics::counter!("estafeta_smtp_messages_total", "result" => "accepted").increment(1);

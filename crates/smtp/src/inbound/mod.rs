@@ -5,6 +5,7 @@ mod assembly;
 pub mod bounces;
 mod client;
 pub mod data;
+pub mod filters;
 mod headers;
 mod policy;
 mod quota;
@@ -16,6 +17,7 @@ mod session;
 mod spool;
 mod tracking;
 mod transaction;
+mod vacation;
 
 use std::sync::Arc;
 
@@ -69,10 +71,12 @@ pub(crate) struct SmtpState {
     /// SPF, DKIM, ARC and DMARC of mail from outside; `None` with `trust.checks = false`.
     pub checker: Option<estafeta_trust::Checker>,
     /// DKIM signatures on our users' mail, with their domains' keys.
-    pub signer: estafeta_trust::signing::Signer,
+    pub signer: Arc<estafeta_trust::signing::Signer>,
     /// Where the web side is reached (`https://host`), for the links of open and click
     /// tracking; `None` without an `http`/`https` listener (no tracking then).
     pub tracking_base: Option<String>,
+    /// Sieve at delivery (`[sieve]`).
+    pub filters: Arc<filters::Filters>,
 }
 
 impl SmtpState {
@@ -99,6 +103,7 @@ impl SmtpServer {
         shutdown: tokio::sync::watch::Receiver<bool>,
         checker: Option<estafeta_trust::Checker>,
         tracking_base: Option<String>,
+        filters: Arc<filters::Filters>,
     ) -> SmtpServer {
         let settings = SmtpSettings::from_config(config);
         let s = &settings.smtp;
@@ -121,13 +126,14 @@ impl SmtpServer {
                 s.ipv6_prefix,
                 estafeta_net::Networks::parse(&s.trusted_networks),
             ),
-            signer: estafeta_trust::signing::Signer::new(store.clone()),
+            signer: Arc::new(estafeta_trust::signing::Signer::new(store.clone())),
             store,
             tls,
             settings,
             shutdown,
             checker,
             tracking_base,
+            filters,
         };
         SmtpServer {
             shared: Arc::new(shared),

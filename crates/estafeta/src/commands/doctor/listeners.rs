@@ -284,6 +284,23 @@ async fn start_tls(l: &Listener, client: Client) -> Result<Client, String> {
                 return Err(format!("STLS refused: {reply}"));
             }
         }
+        Protocol::Managesieve => {
+            // the greeting is the capability list, ended by OK
+            loop {
+                let line = client.line().await?;
+                if line.starts_with("OK") {
+                    break;
+                }
+                if line.starts_with("NO") || line.starts_with("BYE") {
+                    return Err(format!("greeting: {line}"));
+                }
+            }
+            client.send("STARTTLS").await?;
+            let reply = client.line().await?;
+            if !reply.starts_with("OK") {
+                return Err(format!("STARTTLS refused: {reply}"));
+            }
+        }
         Protocol::Http | Protocol::Https => return Err("HTTP has no STARTTLS".into()),
     }
     Ok(client)

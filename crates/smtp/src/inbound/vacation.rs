@@ -1,0 +1,208 @@
+//! What a stored message's Sieve plans leave to do once it is durable: vacation replies
+//! (RFC 5230) and the duplicate test's ids (RFC 7352, recorded only for a message that
+//! was stored), and the errors recorded on the scripts.
+//!
+//! A vacation reply goes to the envelope sender at most once per `:days` (or
+//! `:seconds`) per handle: the store remembers the SHA-256 of handle and sender until
+//! then. The interpreter has already refused to answer the null sender, mailing lists,
+//! bulk and automatic mail, and mail not addressed to the user. The reply is sent from
+//! the null sender (RFC 5230 §5.1, RFC 3834 §3.3), with `Auto-Submitted: auto-replied`,
+//! `In-Reply-To:`/`References:`, signed with the user's domain's DKIM key, and queued
+//! (or delivered here, for a local sender) like a delivery report. A reply lost to a
+//! crash before it is queued is not sent: the message itself is already safe.
+
+use std::sync::Arc;
+
+use estafeta_sieve::Vacation;
+use estafeta_store::{Envelope, Store, new_queue_id, now};
+
+use super::filters::{Plan, memory_key};
+
+/// The subject a reply gets without `:subject`: "Auto: " and the original's, cut.
+const MAX_SUBJECT: usize = 200;
+
+/// Vacation replies, duplicate ids and script errors of `plans`, for the message
+/// `queue_id` (just stored) from `sender`.
+pub async fn after_commit(
+    store: &Arc<dyn Store>,
+    signer: &estafeta_trust::signing::Signer,
+    hostname: &str,
+    queue_id: &str,
+    sender: &str,
+    message: &[u8],
+    plans: Vec<Plan>,
+) {
+    let at = now();
+    for plan in plans {
+        for mark in &plan.duplicates {
+            let key = memory_key(&[&mark.key]);
+            let until = at.saturating_add(i64::try_from(mark.seconds).unwrap_or(i64::MAX));
+            if let Err(e) = store
+                .sieve_remember(plan.user.id, "duplicate", &key, until, at)
+                .await
+            {
+                tracing::warn!(queue_id, error = %e, "Sieve duplicate id not recorded");
+            }
+        }
+        if let Some((script, error)) = &plan.error
+            && let Err(e) = store.set_sieve_error(plan.user.id, script, Some(error)).await
+        {
+            tracing::warn!(queue_id, error = %e, "Sieve error not recorded on the script");
+        }
+        if let Some(vacation) = &plan.vacation
+            && plan.reject.is_none()
+        {
+            reply(store, signer, hostname, queue_id, sender, message, &plan, vacation, at).await;
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn reply(
+    store: &Arc<dyn Store>,
+    signer: &estafeta_trust::signing::Signer,
+    hostname: &str,
+    queue_id: &str,
+    sender: &str,
+    message: &[u8],
+    plan: &Plan,
+    vacation: &Vacation,
+    at: i64,
+) {
+    let user = &plan.user;
+    let to = vacation.to.to_ascii_lowercase();
+    let key = memory_key(&[&vacation.handle, &to]);
+    match store.sieve_remembers(user.id, "vacation", &key, at).await {
+        Ok(true) => {
+            tracing::info!(queue_id, user = %user.address, to = %to, "vacation: already answered within the period");
+            return;
+        }
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(queue_id, error = %e, "vacation not sent: memory unreadable");
+            return;
+        }
+    }
+    let until = at.saturating_add(i64::try_from(vacation.seconds).unwrap_or(i64::MAX));
+    // remembered first: a failure below costs a reply, never a second one
+    if let Err(e) = store
+        .sieve_remember(user.id, "vacation", &key, until, at)
+        .await
+    {
+        tracing::warn!(queue_id, error = %e, "vacation not sent: memory not written");
+        return;
+    }
+    let reply_id = new_queue_id();
+    let mut text = build(vacation, &user.address, message, hostname, &reply_id, at);
+    let signatures = signer.sign(&user.domain, &text).await;
+    text.splice(0..0, signatures.into_bytes());
+    let resolution = match store.resolve(&vacation.to).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(queue_id, error = %e, "vacation not sent: recipient lookup failed");
+            return;
+        }
+    };
+    let Some(envelope) = Envelope::to_resolved("", &vacation.to, resolution) else {
+        tracing::info!(queue_id, to = %vacation.to, "vacation not sent: no such local user");
+        return;
+    };
+    let message_id = Some(format!("{reply_id}@{hostname}"));
+    match store
+        .accept(envelope.accept(reply_id.clone(), text, message_id, at))
+        .await
+    {
+        Ok(_) => tracing::info!(queue_id, reply = %reply_id, user = %user.address, to = %vacation.to, sender, "vacation reply queued"),
+        Err(e) => tracing::warn!(queue_id, error = %e, "vacation reply not stored"),
+    }
+}
+
+/// The reply message.
+fn build(
+    vacation: &Vacation,
+    user: &str,
+    original: &[u8],
+    hostname: &str,
+    reply_id: &str,
+    at: i64,
+) -> Vec<u8> {
+    let subject = match &vacation.subject {
+        Some(s) => s.clone(),
+        None => {
+            // the header alone, at most 64 KiB of it, read by mail-parser (RFC 2047 words)
+            let head_end = original
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map_or(original.len(), |i| i + 4)
+                .min(64 * 1024);
+            let parsed = mail_parser::MessageParser::default().parse(&original[..head_end]);
+            let theirs = parsed
+                .as_ref()
+                .and_then(|m| m.subject())
+                .unwrap_or_default();
+            let cut: String = theirs.chars().take(MAX_SUBJECT).collect();
+            format!("Auto: {cut}")
+        }
+    };
+    let from = vacation.from.clone().unwrap_or_else(|| user.to_string());
+    let their_id = estafeta_mime::message_id_of(original);
+    let mut head = String::new();
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(998)
+            .collect()
+    };
+    head.push_str(&format!("From: {}\r\n", clean(&from)));
+    head.push_str(&format!("To: <{}>\r\n", clean(&vacation.to)));
+    head.push_str(&format!("Subject: {}\r\n", encode_word(&clean(&subject))));
+    head.push_str(&format!("Date: {}\r\n", rfc5322_date(at)));
+    head.push_str(&format!("Message-ID: <{reply_id}@{hostname}>\r\n"));
+    if let Some(id) = their_id.as_deref().filter(|i| i.len() < 900) {
+        head.push_str(&format!("In-Reply-To: <{id}>\r\nReferences: <{id}>\r\n"));
+    }
+    head.push_str("Auto-Submitted: auto-replied (vacation)\r\nPrecedence: bulk\r\nMIME-Version: 1.0\r\n");
+    if vacation.mime {
+        // the reason is a MIME entity: its own header fields, a blank line, its body
+        let entity = vacation.reason.replace("\r\n", "\n").replace('\n', "\r\n");
+        head.push_str(&entity);
+        if !entity.contains("\r\n\r\n") {
+            head.push_str("\r\n\r\n");
+        }
+    } else {
+        head.push_str("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n");
+        let body = vacation.reason.replace("\r\n", "\n");
+        for line in body.split('\n') {
+            head.push_str(line);
+            head.push_str("\r\n");
+        }
+    }
+    head.into_bytes()
+}
+
+/// A subject with characters outside ASCII as one RFC 2047 word per 40 characters.
+fn encode_word(subject: &str) -> String {
+    if subject.is_ascii() {
+        return subject.to_string();
+    }
+    use base64::Engine;
+    let chars: Vec<char> = subject.chars().collect();
+    chars
+        .chunks(40)
+        .map(|c| {
+            let piece: String = c.iter().collect();
+            format!(
+                "=?utf-8?b?{}?=",
+                base64::engine::general_purpose::STANDARD.encode(piece.as_bytes())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n ")
+}
+
+fn rfc5322_date(at: i64) -> String {
+    super::headers::date_header(at)
+        .trim_start_matches("Date: ")
+        .trim_end()
+        .to_string()
+}
