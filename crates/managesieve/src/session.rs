@@ -85,10 +85,11 @@ enum Read {
     Over(&'static str),
 }
 
-/// A string as ManageSieve sends it: quoted when short and plain, else a literal.
+/// A string as ManageSieve sends it: quoted (with `"` and `\\` escaped) when short and on
+/// one line, else a literal.
 fn string(s: &str) -> String {
-    if s.len() <= 1024 && !s.contains(['"', '\\', '\r', '\n']) {
-        format!("\"{s}\"")
+    if s.len() <= 1024 && !s.contains(['\r', '\n', '\0']) {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
     } else {
         format!("{{{}}}\r\n{s}", s.len())
     }

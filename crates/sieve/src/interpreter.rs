@@ -460,11 +460,11 @@ impl State<'_, '_> {
         })
     }
 
+    /// A test: the recursive part is kept small (its frame is what nesting multiplies);
+    /// the other tests are in [`State::leaf_test`].
     fn test(&mut self, t: &Test, ctx: &mut Ctx) -> Result<bool, RunError> {
         self.budget.step()?;
         match t {
-            Test::True => Ok(true),
-            Test::False => Ok(false),
             Test::Not(t) => Ok(!self.test(t, ctx)?),
             Test::AllOf(ts) => {
                 for t in ts {
@@ -482,6 +482,16 @@ impl State<'_, '_> {
                 }
                 Ok(false)
             }
+            t => self.leaf_test(t, ctx),
+        }
+    }
+
+    #[inline(never)]
+    fn leaf_test(&mut self, t: &Test, ctx: &mut Ctx) -> Result<bool, RunError> {
+        match t {
+            Test::True => Ok(true),
+            Test::False => Ok(false),
+            Test::Not(_) | Test::AllOf(_) | Test::AnyOf(_) => self.test(t, ctx),
             Test::Address {
                 cmp,
                 part,

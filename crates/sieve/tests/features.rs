@@ -672,3 +672,35 @@ fn lexical_details() {
     // uppercase commands and tags
     assert!(discards("IF TRUE { DISCARD; }", MSG));
 }
+
+#[test]
+fn deepest_script_runs_on_a_small_stack() {
+    // the fuzz harness runs targets on 256 KiB stacks: the deepest scripts allowed by the
+    // default max_nesting (32) must compile and run there, even in a debug build
+    let blocks = format!(
+        "{}if header :contains \"subject\" \"x\" {{ discard; }}{}",
+        "if true {".repeat(31),
+        "}".repeat(31)
+    );
+    let nots = format!("if {}true {{ discard; }}", "not ".repeat(31));
+    let mixed = format!(
+        "{}if {}true{} {{ keep; }}{}",
+        "if true {".repeat(8),
+        "allof(not ".repeat(11),
+        ")".repeat(11),
+        "}".repeat(8)
+    );
+    let too_deep = format!("if {}true {{ discard; }}", "not ".repeat(32));
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            for s in [blocks, nots, mixed] {
+                let o = run(&s, MSG);
+                assert_eq!(o.error, None);
+            }
+            assert!(compile(&too_deep, &Limits::default()).is_err());
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
