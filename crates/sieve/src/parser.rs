@@ -2,9 +2,10 @@
 //! handling (unknown extension: error; extension used without being required: error),
 //! and each command's and test's arguments checked (tags, their order, their types).
 //!
-//! Bounds: the token list is linear in the script's size. The parser recurses for nested
-//! blocks and tests, and checks the depth against `Limits::max_nesting` before each
-//! descent, so it is never deeper than that.
+//! Bounds: the token list is linear in the script's size. Blocks are parsed with an
+//! explicit stack; tests recurse (`not`, `anyof`, `allof`), and the nesting of both is
+//! checked against `Limits::max_nesting` before each descent, so the recursion is never
+//! deeper than that.
 
 use std::collections::HashSet;
 
@@ -131,6 +132,20 @@ struct Parser<'l> {
     end: Pos,
 }
 
+/// A block being parsed, and the `if` it belongs to (None at the top level).
+struct Open {
+    cmds: Vec<Command>,
+    owner: Option<IfChain>,
+}
+
+/// An `if` whose blocks are being parsed: the branches so far, the test of the block
+/// being parsed (None: it is the `else` block), and the `else` block once parsed.
+struct IfChain {
+    branches: Vec<(Test, Vec<Command>)>,
+    test: Option<Test>,
+    otherwise: Option<Vec<Command>>,
+}
+
 /// Gathered comparator, match type, address part and index tags of a test.
 #[derive(Default)]
 struct MatchOpts {
@@ -154,7 +169,7 @@ pub fn parse(toks: Vec<Token>, limits: &Limits) -> Result<Script, CompileError> 
         features: Features::default(),
         end,
     };
-    let commands = p.block(0, true)?;
+    let commands = p.script()?;
     Ok(Script {
         requires: p.requires,
         commands,
@@ -206,17 +221,56 @@ impl Parser<'_> {
         l.into_iter().map(|s| self.string(s, pos)).collect()
     }
 
-    /// Commands up to the closing brace (or the end, at the top level).
-    fn block(&mut self, depth: usize, top: bool) -> Result<Vec<Command>, CompileError> {
-        let mut out = Vec::new();
-        let mut requires_allowed = top;
+    /// The whole script. Blocks are parsed with an explicit stack of open blocks (one per
+    /// nesting level, at most `max_nesting`), so only tests recurse.
+    fn script(&mut self) -> Result<Vec<Command>, CompileError> {
+        let mut stack: Vec<Open> = vec![Open {
+            cmds: Vec::new(),
+            owner: None,
+        }];
+        let mut requires_allowed = true;
         loop {
+            let depth = stack.len() - 1;
             match self.peek() {
-                None if top => return Ok(out),
+                None if depth == 0 => return Ok(stack.pop().map(|o| o.cmds).unwrap_or_default()),
                 None => return Err(err(self.pos(), "missing \"}\"")),
-                Some(Tok::RBrace) if !top => {
+                Some(Tok::RBrace) if depth > 0 => {
                     self.i += 1;
-                    return Ok(out);
+                    let Some(Open {
+                        cmds,
+                        owner: Some(mut chain),
+                    }) = stack.pop()
+                    else {
+                        return Err(err(self.pos(), "unexpected \"}\""));
+                    };
+                    match chain.test.take() {
+                        Some(test) => chain.branches.push((test, cmds)),
+                        None => chain.otherwise = Some(cmds),
+                    }
+                    let next = match (&chain.otherwise, self.peek()) {
+                        (None, Some(Tok::Ident(n))) if n == "elsif" || n == "else" => n.clone(),
+                        _ => String::new(),
+                    };
+                    if next.is_empty() {
+                        let done = Command::If {
+                            branches: chain.branches,
+                            otherwise: chain.otherwise,
+                        };
+                        if let Some(parent) = stack.last_mut() {
+                            parent.cmds.push(done);
+                        }
+                        continue;
+                    }
+                    self.i += 1;
+                    if next == "elsif" {
+                        chain.test = Some(self.test(depth)?);
+                    }
+                    // the if is at depth - 1; its blocks at depth
+                    self.open_brace(depth - 1)?;
+                    stack.push(Open {
+                        cmds: Vec::new(),
+                        owner: Some(chain),
+                    });
                 }
                 Some(Tok::Ident(name)) if name == "require" => {
                     let pos = self.pos();
@@ -230,10 +284,25 @@ impl Parser<'_> {
                     self.expect(Tok::Semi, "\";\" after require")?;
                     self.require(list, lpos)?;
                 }
+                Some(Tok::Ident(name)) if name == "if" => {
+                    requires_allowed = false;
+                    self.i += 1;
+                    let test = self.test(depth + 1)?;
+                    self.open_brace(depth)?;
+                    stack.push(Open {
+                        cmds: Vec::new(),
+                        owner: Some(IfChain {
+                            branches: Vec::new(),
+                            test: Some(test),
+                            otherwise: None,
+                        }),
+                    });
+                }
                 Some(Tok::Ident(_)) => {
                     requires_allowed = false;
-                    if let Some(c) = self.command(depth)? {
-                        out.push(c);
+                    let c = self.command()?;
+                    if let Some(top) = stack.last_mut() {
+                        top.cmds.push(c);
                     }
                 }
                 Some(_) => return Err(err(self.pos(), "expected a command")),
@@ -322,59 +391,28 @@ impl Parser<'_> {
         }
     }
 
-    fn braced_block(&mut self, depth: usize) -> Result<Vec<Command>, CompileError> {
+    /// The `{` of a block at nesting `depth + 1`.
+    fn open_brace(&mut self, depth: usize) -> Result<(), CompileError> {
         let pos = self.pos();
         self.expect(Tok::LBrace, "\"{\"")?;
-        self.nesting(depth + 1, pos)?;
-        self.block(depth + 1, false)
+        self.nesting(depth + 1, pos)
     }
 
-    fn semicolon(&mut self) -> Result<(), CompileError> {
-        self.expect(Tok::Semi, "\";\"")
-    }
-
-    /// One command (an `if` with its `elsif`s and `else`).
-    fn command(&mut self, depth: usize) -> Result<Option<Command>, CompileError> {
+    /// One command other than `if`.
+    fn command(&mut self) -> Result<Command, CompileError> {
         let pos = self.pos();
         let name = match self.bump().map(|t| t.tok) {
             Some(Tok::Ident(n)) => n,
             _ => return Err(err(pos, "expected a command")),
         };
-        if name == "if" {
-            let mut branches = Vec::new();
-            let test = self.test(depth + 1)?;
-            let block = self.braced_block(depth)?;
-            branches.push((test, block));
-            let mut otherwise = None;
-            loop {
-                match self.peek() {
-                    Some(Tok::Ident(n)) if n == "elsif" => {
-                        self.i += 1;
-                        let test = self.test(depth + 1)?;
-                        let block = self.braced_block(depth)?;
-                        branches.push((test, block));
-                    }
-                    Some(Tok::Ident(n)) if n == "else" => {
-                        self.i += 1;
-                        otherwise = Some(self.braced_block(depth)?);
-                        break;
-                    }
-                    _ => break,
-                }
-            }
-            return Ok(Some(Command::If {
-                branches,
-                otherwise,
-            }));
-        }
         if name == "elsif" || name == "else" {
             return Err(err(pos, format!("{} without \"if\"", quote(&name))));
         }
         let mut a = self.arguments(&name)?;
         let cmd = self.simple_command(&name, pos, &mut a)?;
         a.end()?;
-        self.semicolon()?;
-        Ok(Some(cmd))
+        self.expect(Tok::Semi, "\";\"")?;
+        Ok(cmd)
     }
 
     fn flags_tag(&mut self, a: &mut Args, pos: Pos) -> Result<Vec<Str>, CompileError> {

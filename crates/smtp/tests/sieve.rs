@@ -264,3 +264,58 @@ async fn discard_and_reject_at_data_and_the_others_still_get_it() {
     let why = failed[0].failure.clone().unwrap_or_default();
     assert!(why.contains("5.7.1") && why.contains("I do not take mail from you."), "{why}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_wide_script_runs_first_and_duplicates_are_dropped() {
+    let dir = tempfile::tempdir().expect("dir");
+    let before = dir.path().join("before.sieve");
+    std::fs::write(
+        &before,
+        "require [\"fileinto\", \"mailbox\"];\nif header :contains \"X-Spam-Flag\" \"YES\" { fileinto :create \"Spam\"; stop; }\n",
+    )
+    .expect("write");
+    let global = dir.path().join("global");
+    std::fs::create_dir(&global).expect("dir");
+    std::fs::write(
+        global.join("lists.sieve"),
+        "require [\"fileinto\", \"mailbox\"];\nif exists \"List-Id\" { fileinto :create \"Lists\"; }\n",
+    )
+    .expect("write");
+    let (b, g) = (before.display().to_string(), global.display().to_string());
+    let h = MailHost::two_ports_with(&[(Protocol::Imap, ListenerTls::Implicit)], move |c| {
+        c.sieve.before = Some(b);
+        c.sieve.global_dir = Some(g);
+    })
+    .await;
+    script(
+        &h,
+        "bob@example.com",
+        r#"require ["duplicate", "include", "fileinto"];
+if duplicate { discard; stop; }
+include :global "lists";
+if header :contains "subject" "spam-looking" { fileinto "INBOX"; }"#,
+    )
+    .await;
+    let to = "bob@example.com";
+    let from = "amy@outside.test";
+    for (subject, extra) in [
+        ("first", ""),
+        ("first", ""), // the same Message-ID again: a duplicate
+        ("spam-looking", "X-Spam-Flag: YES\r\n"),
+        ("news", "List-Id: <news.outside.test>\r\n"),
+    ] {
+        let (_, end) = send(&h, from, &[to], &message(from, to, subject, extra)).await;
+        assert!(end.starts_with("250"), "{end}");
+    }
+    let u = h.store.get_user(to).await.unwrap().unwrap();
+    let count = |name: &'static str| {
+        let store = h.store.clone();
+        async move {
+            let mb = store.get_mailbox(u.id, name).await.unwrap().expect(name);
+            store.list_messages(mb.id).await.unwrap().len()
+        }
+    };
+    assert_eq!(count("INBOX").await, 1, "one 'first', its duplicate dropped");
+    assert_eq!(count("Spam").await, 1, "the server-wide script filed it and stopped");
+    assert_eq!(count("Lists").await, 1, "the global include filed it");
+}

@@ -438,11 +438,14 @@ async fn commit(
         return Err(TEMPORARY_STORAGE_FAILURE.into());
     }
     if !plans.is_empty() {
+        super::vacation::remember(&shared.store, &envelope.id, &plans).await;
+    }
+    if plans.iter().any(|p| p.vacation.is_some()) {
         let (store, queue_id, sender) = (shared.store.clone(), envelope.id.clone(), envelope.sender.clone());
         let shared_signer = shared.signer.clone();
         let hostname = shared.settings.hostname.clone();
         tokio::spawn(async move {
-            super::vacation::after_commit(
+            super::vacation::replies(
                 &store,
                 &shared_signer,
                 &hostname,

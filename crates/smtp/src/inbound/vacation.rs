@@ -1,6 +1,6 @@
-//! What a stored message's Sieve plans leave to do once it is durable: vacation replies
-//! (RFC 5230) and the duplicate test's ids (RFC 7352, recorded only for a message that
-//! was stored), and the errors recorded on the scripts.
+//! What a stored message's Sieve plans leave to do once it is durable: the duplicate
+//! test's ids (RFC 7352, recorded only for a message that was stored) and the errors
+//! recorded on the scripts, before the 250; vacation replies (RFC 5230) after it.
 //!
 //! A vacation reply goes to the envelope sender at most once per `:days` (or
 //! `:seconds`) per handle: the store remembers the SHA-256 of handle and sender until
@@ -21,17 +21,10 @@ use super::filters::{Plan, memory_key};
 /// The subject a reply gets without `:subject`: "Auto: " and the original's, cut.
 const MAX_SUBJECT: usize = 200;
 
-/// Vacation replies, duplicate ids and script errors of `plans`, for the message
-/// `queue_id` (just stored) from `sender`.
-pub async fn after_commit(
-    store: &Arc<dyn Store>,
-    signer: &estafeta_trust::signing::Signer,
-    hostname: &str,
-    queue_id: &str,
-    sender: &str,
-    message: &[u8],
-    plans: Vec<Plan>,
-) {
+/// The duplicate ids and script errors of `plans`, for the message `queue_id` (just
+/// stored): done before the 250, so that the same message sent again right after it is
+/// known.
+pub async fn remember(store: &Arc<dyn Store>, queue_id: &str, plans: &[Plan]) {
     let at = now();
     for plan in plans {
         for mark in &plan.duplicates {
@@ -49,6 +42,22 @@ pub async fn after_commit(
         {
             tracing::warn!(queue_id, error = %e, "Sieve error not recorded on the script");
         }
+    }
+}
+
+/// The vacation replies of `plans`, for the message `queue_id` (just stored) from
+/// `sender`.
+pub async fn replies(
+    store: &Arc<dyn Store>,
+    signer: &estafeta_trust::signing::Signer,
+    hostname: &str,
+    queue_id: &str,
+    sender: &str,
+    message: &[u8],
+    plans: Vec<Plan>,
+) {
+    let at = now();
+    for plan in plans {
         if let Some(vacation) = &plan.vacation
             && plan.reject.is_none()
         {
