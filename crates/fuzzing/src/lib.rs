@@ -1037,7 +1037,10 @@ pub fn sieve(data: &[u8]) {
     for a in &o.actions {
         if let Action::Redirect { address } = a {
             assert!(address.len() <= 254, "{address:?}");
-            assert!(!address.contains(['\r', '\n', ' ', '<', '>']), "{address:?}");
+            assert!(
+                !address.contains(['\r', '\n', ' ', '<', '>']),
+                "{address:?}"
+            );
         }
     }
 }

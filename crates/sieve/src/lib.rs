@@ -12,7 +12,8 @@
 //! [`Limits`] and README.md):
 //! - compile: the script's size (`max_script_bytes`) bounds every token, string, list
 //!   and `text:` block; nesting of blocks and tests is checked against `max_nesting`
-//!   before descending (the parser recurses at most that deep); numbers saturate.
+//!   before descending (blocks are parsed with an explicit stack, tests recurse at most
+//!   that deep); numbers saturate.
 //! - run: `max_steps` counts commands, tests and match work (one step is one command or
 //!   test, or [`UNITS_PER_STEP`] character comparisons); `:matches` is
 //!   O(len(text) × len(pattern)) and never backtracks exponentially; variables are cut
