@@ -40,6 +40,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("mailfiles", mailfiles),
     ("local_input", local_input),
     ("sieve", sieve),
+    ("managesieve_command", managesieve_command),
 ];
 
 /// The line and the rest: up to and including the first LF, or everything.
@@ -1041,6 +1042,60 @@ pub fn sieve(data: &[u8]) {
                 !address.contains(['\r', '\n', ' ', '<', '>']),
                 "{address:?}"
             );
+        }
+    }
+}
+
+/// ManageSieve command lines (RFC 5804) as the session reads them: the input split into
+/// lines, each lexed into the tokens of one command; an announced literal takes the
+/// next octets (at most what is left, as the session reads at most the announced
+/// count); then the command is parsed. Checked: no panic; at most `MAX_TOKENS` tokens;
+/// a quoted string within `MAX_QUOTED`; a parsed script name valid by RFC 5804 §1.6.
+pub fn managesieve_command(data: &[u8]) {
+    use estafeta_managesieve::command::{
+        Command, MAX_NAME, MAX_QUOTED, MAX_TOKENS, Token, check_name, lex_line, parse,
+    };
+    let mut rest = data;
+    let mut tokens = Vec::new();
+    let mut commands = 0;
+    while !rest.is_empty() && commands < 64 {
+        let end = rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |i| i + 1);
+        let (line, after) = rest.split_at(end);
+        rest = after;
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        match lex_line(line, &mut tokens) {
+            Err(e) => {
+                assert!(!e.contains(['\r', '\n']));
+                tokens.clear();
+                commands += 1;
+            }
+            Ok(Some(n)) => {
+                let take = (n as usize).min(rest.len());
+                tokens.push(Token::Str(rest[..take].to_vec()));
+                rest = &rest[take..];
+                assert!(tokens.len() <= MAX_TOKENS);
+            }
+            Ok(None) => {
+                assert!(tokens.len() <= MAX_TOKENS);
+                for t in &tokens {
+                    if let Token::Atom(a) = t {
+                        assert!(a.len() <= 64);
+                    }
+                }
+                let parsed = parse(std::mem::take(&mut tokens));
+                commands += 1;
+                match parsed {
+                    Ok(Command::PutScript { name, .. })
+                    | Ok(Command::GetScript(name))
+                    | Ok(Command::DeleteScript(name)) => {
+                        assert!(name.len() <= MAX_NAME && check_name(&name).is_ok());
+                    }
+                    Ok(Command::Noop(Some(tag))) => assert!(tag.len() <= MAX_QUOTED),
+                    Ok(_) => {}
+                    Err(e) => assert!(!e.contains(['\r', '\n'])),
+                }
+            }
         }
     }
 }
