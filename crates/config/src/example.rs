@@ -268,10 +268,31 @@ public_addresses = []
 # DNS blocklists our public addresses are looked up on (through delivery.dns_servers).
 blocklists = ["zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org"]
 
+# Users' filters run at delivery (Sieve), managed over ManageSieve (port 4190).
+[sieve]
+# Run the users' active scripts (and before/after) at delivery.
+enabled = true
+# Largest script, in octets; scripts per user; octets of scripts per user in all.
+max_script_size = 262144
+max_scripts = 20
+max_storage = 1048576
+# Actions and redirects one run may take; beyond, the message is kept and the error shown.
+max_actions = 32
+max_redirects = 4
+# Script files run for every local recipient before and after their own (unset: none):
+# before = "/etc/estafeta/before.sieve"
+# after = "/etc/estafeta/after.sieve"
+# Where include :global "name" finds name.sieve (unset: global includes are not found):
+# global_dir = "/etc/estafeta/sieve"
+# Simultaneous ManageSieve connections, in total and from one IP address.
+max_connections = 100
+max_connections_per_ip = 10
+
 # The listener table. Writing any [[listener]] replaces this whole default table.
 # protocol: "smtp" (mail from other servers), "submission" (mail from clients, AUTH
-#           required), "imap", "pop3", "http", "https" (the web side: http takes
-#           tls "none", https takes "implicit").
+#           required), "imap", "pop3", "managesieve" (Sieve scripts, RFC 5804),
+#           "http", "https" (the web side: http takes tls "none", https takes
+#           "implicit").
 # tls: "starttls" (plaintext, then STARTTLS/STLS), "implicit" (TLS from the first byte),
 #      "none" (no TLS offered).
 # address: an IP address; "0.0.0.0" is every IPv4 address, "::" every IPv6 address.
@@ -328,4 +349,10 @@ address = "0.0.0.0"
 port = 995
 protocol = "pop3"
 tls = "implicit"
+
+[[listener]]
+address = "0.0.0.0"
+port = 4190
+protocol = "managesieve"
+tls = "starttls"
 "#;

@@ -13,7 +13,7 @@ fn no_file_is_a_valid_configuration() {
     assert_eq!(c.data_dir, std::path::PathBuf::from("./estafeta-data"));
     assert_eq!(c.storage.engine, Engine::Sqlite);
     let ports: Vec<u16> = c.listeners.iter().map(|l| l.port).collect();
-    assert_eq!(ports, vec![25, 587, 465, 2525, 143, 993, 110, 995]);
+    assert_eq!(ports, vec![25, 587, 465, 2525, 143, 993, 110, 995, 4190]);
     assert_eq!(c.listeners[2].tls, ListenerTls::Implicit);
     assert_eq!(c.listeners[2].protocol, Protocol::Submission);
     assert!(!c.hostname.is_empty());
