@@ -60,7 +60,11 @@ pub async fn show(
     headers: HeaderMap,
 ) -> Response {
     match signed_in(&state, &headers).await {
-        Some((session, secret, user)) => settings_page(&state, &session, &secret, user.admin),
+        Some((session, secret, user)) => {
+            let vacation = crate::vacation::current(&*state.store, &user).await;
+            let vacation = crate::vacation::form(&vacation, &session.form_token(&secret));
+            settings_page(&state, &session, &secret, user.admin, &vacation)
+        }
         None => sign_in_page(&state, &client, StatusCode::OK, None),
     }
 }
@@ -198,7 +202,13 @@ fn sign_in_page(
     (status, page("Sign in", &body)).into_response()
 }
 
-fn settings_page(state: &WebState, session: &Session, secret: &[u8], admin: bool) -> Response {
+fn settings_page(
+    state: &WebState,
+    session: &Session,
+    secret: &[u8],
+    admin: bool,
+    vacation: &str,
+) -> Response {
     let c = &state.clients;
     let host = escape(&c.hostname);
     let address = escape(&session.address);
@@ -234,7 +244,7 @@ fn settings_page(state: &WebState, session: &Session, secret: &[u8], admin: bool
          <p>User name: <code>{address}</code> (the whole address), for receiving and for sending. \
          Password: your mail password. Authentication: normal password.</p>\n\
          <p>iPhone, iPad, Mac: <a href=\"/account/profile.mobileconfig\">download a profile</a> \
-         that sets up this account.</p>\n{admin}\
+         that sets up this account.</p>\n{vacation}{admin}\
          <form method=\"post\" action=\"/account/sign-out\">\
          <input type=\"hidden\" name=\"token\" value=\"{token}\">\
          <button type=\"submit\">Sign out</button></form>"

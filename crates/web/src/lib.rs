@@ -25,6 +25,7 @@ mod routes;
 mod session;
 mod statistics;
 mod tracking;
+mod vacation;
 
 use std::borrow::Cow;
 use std::sync::Arc;

@@ -42,6 +42,7 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/account", get(account::show))
         .route("/account/sign-in", post(account::sign_in))
         .route("/account/sign-out", post(account::sign_out))
+        .route("/account/vacation", post(crate::vacation::save))
         .route("/account/profile.mobileconfig", get(account::profile))
         .route("/admin", get(admin::overview))
         .route("/admin/{section}", get(admin::show).post(admin::change))

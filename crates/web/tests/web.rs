@@ -604,3 +604,73 @@ check("<td>on <form" in body.decode(), body)
     ))
     .await;
 }
+
+/// The account page's vacation form writes the user's Sieve script `vacation`, makes it
+/// active in front of the script the user had (which keeps running), answers mail, and
+/// turned off gives the user's own script back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vacation_form_writes_a_sieve_reply_and_gives_the_old_script_back() {
+    let h = host(|_| {}).await;
+    let bob = h.store.get_user("bob@example.com").await.unwrap().unwrap();
+    h.store
+        .put_sieve_script(bob.id, "mine", "require [\"fileinto\", \"mailbox\"];\nif header :contains \"subject\" \"[news]\" { fileinto :create \"News\"; }\n", 20, 1 << 20)
+        .await
+        .unwrap();
+    h.store.activate_sieve_script(bob.id, Some("mine")).await.unwrap();
+    let (_, https) = ports(&h);
+    let script = |on: bool| {
+        format!(
+            r#"
+import re
+base = "https://{https}"
+status, headers, _ = post(base + "/account/sign-in", {{"address": "bob@example.com", "password": "secret"}})
+jar = {{"Cookie": headers["Set-Cookie"].split(";")[0]}}
+status, _, body = get(base + "/account", headers=jar)
+text = body.decode()
+check("Vacation reply" in text and 'action="/account/vacation"' in text, text)
+token = re.search(r'name="token" value="([0-9a-f]+)"', text).group(1)
+# without the form's token: refused
+status, _, _ = post(base + "/account/vacation", {{"token": "0" * 64, "on": "on"}}, headers=jar)
+check(status == 403, status)
+form = {{"token": token, "days": "3", "subject": 'Away "till" Monday', "text": "Back on Monday.\n.dot line"}}
+if {on}:
+    form["on"] = "on"
+status, headers, _ = post(base + "/account/vacation", form, headers=jar)
+check(status == 303, status)
+status, _, body = get(base + "/account", headers=jar)
+text = body.decode()
+check(("checked" in text) == {on}, text)
+check("Away &quot;till&quot; Monday" in text and ".dot line" in text, text)
+"#,
+            on = if on { "True" } else { "False" }
+        )
+    };
+    run(&script(true)).await;
+    let listed = h.store.sieve_scripts(bob.id).await.unwrap();
+    let active: Vec<&str> = listed.iter().filter(|s| s.active).map(|s| s.name.as_str()).collect();
+    assert_eq!(active, ["vacation"]);
+    // mail arrives: answered, and the user's own rule still files it
+    let body = "From: amy@outside.test\r\nTo: bob@example.com\r\nSubject: [news] weekly\r\n\r\nHello.\r\n";
+    estafeta_net::testing::smtp_send(h.smtp, "amy@outside.test", "bob@example.com", body).await;
+    let news = h.store.get_mailbox(bob.id, "News").await.unwrap().expect("filed by bob's own script");
+    assert_eq!(h.store.list_messages(news.id).await.unwrap().len(), 1);
+    assert!(h.inbox("bob@example.com").await.is_empty());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let reply = loop {
+        let queued = h.store.queue_list().await.unwrap();
+        if let Some(m) = queued.into_iter().find(|m| m.sender.is_empty()) {
+            break m;
+        }
+        assert!(std::time::Instant::now() < deadline, "no vacation reply");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(reply.recipients[0].address, "amy@outside.test");
+    let text = String::from_utf8_lossy(&h.store.queue_body(&reply.id).await.unwrap().unwrap()).into_owned();
+    assert!(text.contains("Subject: Away \"till\" Monday") && text.contains(".dot line"), "{text}");
+    // turned off: the user's own script is active again, the reply kept for next time
+    run(&script(false)).await;
+    let listed = h.store.sieve_scripts(bob.id).await.unwrap();
+    let active: Vec<&str> = listed.iter().filter(|s| s.active).map(|s| s.name.as_str()).collect();
+    assert_eq!(active, ["mine"]);
+    assert!(listed.iter().any(|s| s.name == "vacation"));
+}
