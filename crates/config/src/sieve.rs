@@ -99,7 +99,12 @@ fn max_connections_per_ip() -> u32 {
 
 pub(crate) fn validate(sieve: &SieveConfig) -> Result<(), ConfigError> {
     let ranges: [(&str, usize, usize, usize); 5] = [
-        ("sieve.max_script_size", sieve.max_script_size, 1024, 16 << 20),
+        (
+            "sieve.max_script_size",
+            sieve.max_script_size,
+            1024,
+            16 << 20,
+        ),
         ("sieve.max_scripts", sieve.max_scripts, 1, 1000),
         ("sieve.max_storage", sieve.max_storage, 1024, 256 << 20),
         ("sieve.max_actions", sieve.max_actions, 1, 1000),
@@ -121,7 +126,10 @@ pub(crate) fn validate(sieve: &SieveConfig) -> Result<(), ConfigError> {
             "expected at least sieve.max_script_size: one script must fit",
         ));
     }
-    for (key, path) in [("sieve.before", &sieve.before), ("sieve.after", &sieve.after)] {
+    for (key, path) in [
+        ("sieve.before", &sieve.before),
+        ("sieve.after", &sieve.after),
+    ] {
         if let Some(path) = path
             && path.trim().is_empty()
         {

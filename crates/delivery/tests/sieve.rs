@@ -79,8 +79,11 @@ fn message(subject: &str, extra: &str) -> String {
 async fn a_redirect_arrives_at_the_second_server_and_a_loop_is_stopped() {
     let site = Site::start().await;
     site.script(ANN, "redirect \"carol@remote.test\";").await;
-    site.script("bob@example.com", "require \"copy\";\nredirect :copy \"carol@remote.test\";")
-        .await;
+    site.script(
+        "bob@example.com",
+        "require \"copy\";\nredirect :copy \"carol@remote.test\";",
+    )
+    .await;
     let (_, end) = smtp_transaction(
         site.smtp,
         "<sender@remote.test>",
@@ -91,12 +94,17 @@ async fn a_redirect_arrives_at_the_second_server_and_a_loop_is_stopped() {
     assert!(end.expect("data").starts_with("250 2.0.0"));
     let got = site.there.wait_inbox("carol@remote.test", 1).await;
     let text = String::from_utf8_lossy(&got[0]);
-    assert!(text.contains("X-Sieve-Redirected-From: <ann@example.com>"), "{text}");
+    assert!(
+        text.contains("X-Sieve-Redirected-From: <ann@example.com>"),
+        "{text}"
+    );
     assert!(text.contains("Subject: redirected"), "{text}");
     // mail from outside leaves with an SRS sender of our domain
     assert!(text.contains("Return-Path: <SRS0="), "{text}");
     assert!(
-        estafeta_testkit::inbox(&*site.here.store, ANN).await.is_empty(),
+        estafeta_testkit::inbox(&*site.here.store, ANN)
+            .await
+            .is_empty(),
         "no copy kept without :copy"
     );
 
@@ -111,7 +119,12 @@ async fn a_redirect_arrives_at_the_second_server_and_a_loop_is_stopped() {
     assert!(end.expect("data").starts_with("250 2.0.0"));
     let got = site.there.wait_inbox("carol@remote.test", 2).await;
     assert!(String::from_utf8_lossy(&got[1]).contains("Subject: copied"));
-    assert_eq!(estafeta_testkit::inbox(&*site.here.store, "bob@example.com").await.len(), 1);
+    assert_eq!(
+        estafeta_testkit::inbox(&*site.here.store, "bob@example.com")
+            .await
+            .len(),
+        1
+    );
 
     // a message ann redirected before comes back: kept, not sent round again
     let (_, end) = smtp_transaction(
@@ -125,10 +138,15 @@ async fn a_redirect_arrives_at_the_second_server_and_a_loop_is_stopped() {
     let kept = estafeta_testkit::inbox(&*site.here.store, ANN).await;
     assert_eq!(kept.len(), 1);
     let text = String::from_utf8_lossy(&kept[0]);
-    assert!(text.contains("X-Sieve-Error:") && text.contains("loop"), "{text}");
+    assert!(
+        text.contains("X-Sieve-Error:") && text.contains("loop"),
+        "{text}"
+    );
     site.here.wait_empty().await;
     assert_eq!(
-        estafeta_testkit::inbox(&*site.there.store, "carol@remote.test").await.len(),
+        estafeta_testkit::inbox(&*site.there.store, "carol@remote.test")
+            .await
+            .len(),
         2,
         "the looped message was not sent"
     );
@@ -137,8 +155,11 @@ async fn a_redirect_arrives_at_the_second_server_and_a_loop_is_stopped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reject_by_one_recipient_reaches_the_sender_as_a_report() {
     let site = Site::start().await;
-    site.script(ANN, "require \"reject\";\nreject \"Ann does not take orders by mail.\";")
-        .await;
+    site.script(
+        ANN,
+        "require \"reject\";\nreject \"Ann does not take orders by mail.\";",
+    )
+    .await;
     let (rcpts, end) = smtp_transaction(
         site.smtp,
         "<sender@remote.test>",
@@ -148,11 +169,23 @@ async fn a_reject_by_one_recipient_reaches_the_sender_as_a_report() {
     .await;
     assert!(rcpts.iter().all(|r| r.starts_with("250")), "{rcpts:?}");
     assert!(end.expect("data").starts_with("250 2.0.0"));
-    assert_eq!(estafeta_testkit::inbox(&*site.here.store, "bob@example.com").await.len(), 1);
-    assert!(estafeta_testkit::inbox(&*site.here.store, ANN).await.is_empty());
+    assert_eq!(
+        estafeta_testkit::inbox(&*site.here.store, "bob@example.com")
+            .await
+            .len(),
+        1
+    );
+    assert!(
+        estafeta_testkit::inbox(&*site.here.store, ANN)
+            .await
+            .is_empty()
+    );
     let reports = site.there.wait_inbox("sender@remote.test", 1).await;
     let (_, status, _) = parse_dsn(&reports[0]);
-    assert!(status.contains("Action: failed") && status.contains("Status: 5.7.1"), "{status}");
+    assert!(
+        status.contains("Action: failed") && status.contains("Status: 5.7.1"),
+        "{status}"
+    );
     assert!(status.contains("ann@example.com"), "{status}");
     let text = String::from_utf8_lossy(&reports[0]);
     assert!(text.contains("Ann does not take orders by mail."), "{text}");

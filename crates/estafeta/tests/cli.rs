@@ -582,31 +582,67 @@ fn domain_tracking_is_switched_per_domain() {
 fn sieve_scripts_from_the_command_line() {
     let env = Env::new();
     env.ok(&["domain", "add", "example.com"], "");
-    env.ok(&["user", "add", "bob@example.com", "--password-stdin"], "pw\n");
+    env.ok(
+        &["user", "add", "bob@example.com", "--password-stdin"],
+        "pw\n",
+    );
     let good = "require \"fileinto\";\nif header :contains \"subject\" \"[list]\" { fileinto \"Lists\"; }\n";
     let out = env.ok(&["sieve", "check", "-"], good);
     assert_eq!(out, "-: the script compiles\n");
     // a script that does not compile: one line naming the line, exit 1, nothing stored
-    let out = env.run(&["sieve", "put", "bob@example.com", "main", "-"], "if true {\n  fileinot \"x\";\n}\n");
+    let out = env.run(
+        &["sieve", "put", "bob@example.com", "main", "-"],
+        "if true {\n  fileinot \"x\";\n}\n",
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = one_line_stderr(&out);
     assert!(err.contains("line 2"), "{err}");
-    let out = env.ok(&["sieve", "put", "bob@example.com", "main", "-", "--activate"], good);
-    assert_eq!(out, "script \"main\" stored for bob@example.com and active\n");
-    env.ok(&["sieve", "put", "bob@example.com", "spare", "-"], "keep;\n");
+    let out = env.ok(
+        &["sieve", "put", "bob@example.com", "main", "-", "--activate"],
+        good,
+    );
+    assert_eq!(
+        out,
+        "script \"main\" stored for bob@example.com and active\n"
+    );
+    env.ok(
+        &["sieve", "put", "bob@example.com", "spare", "-"],
+        "keep;\n",
+    );
     let listed = env.ok(&["sieve", "list", "bob@example.com"], "");
-    assert_eq!(listed, format!("main  {} octets  (active)\nspare  6 octets\n", good.len()));
-    assert_eq!(env.ok(&["sieve", "get", "bob@example.com", "main"], ""), good);
+    assert_eq!(
+        listed,
+        format!("main  {} octets  (active)\nspare  6 octets\n", good.len())
+    );
+    assert_eq!(
+        env.ok(&["sieve", "get", "bob@example.com", "main"], ""),
+        good
+    );
     // the active script is not deleted
     let out = env.run(&["sieve", "delete", "bob@example.com", "main"], "");
     assert_eq!(out.status.code(), Some(1));
-    assert!(one_line_stderr(&out).contains("active script"), "{}", one_line_stderr(&out));
+    assert!(
+        one_line_stderr(&out).contains("active script"),
+        "{}",
+        one_line_stderr(&out)
+    );
     env.ok(&["sieve", "activate", "bob@example.com", "--none"], "");
     env.ok(&["sieve", "delete", "bob@example.com", "main"], "");
-    assert_eq!(env.ok(&["sieve", "list", "bob@example.com"], ""), "spare  6 octets\n");
+    assert_eq!(
+        env.ok(&["sieve", "list", "bob@example.com"], ""),
+        "spare  6 octets\n"
+    );
     // unknown user, unknown script: what is wrong and how to look
     let out = env.run(&["sieve", "list", "nobody@example.com"], "");
-    assert!(one_line_stderr(&out).contains("estafeta user list"), "{}", one_line_stderr(&out));
+    assert!(
+        one_line_stderr(&out).contains("estafeta user list"),
+        "{}",
+        one_line_stderr(&out)
+    );
     let out = env.run(&["sieve", "get", "bob@example.com", "nope"], "");
-    assert!(one_line_stderr(&out).contains("estafeta sieve list"), "{}", one_line_stderr(&out));
+    assert!(
+        one_line_stderr(&out).contains("estafeta sieve list"),
+        "{}",
+        one_line_stderr(&out)
+    );
 }

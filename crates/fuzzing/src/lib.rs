@@ -990,10 +990,10 @@ pub fn sieve(data: &[u8]) {
     struct Nothing;
     impl Environment for Nothing {
         fn mailbox_exists(&mut self, name: &str) -> bool {
-            name.len() % 2 == 0
+            name.len().is_multiple_of(2)
         }
         fn duplicate_seen(&mut self, key: &str) -> bool {
-            key.len() % 2 == 0
+            key.len().is_multiple_of(2)
         }
         fn script_source(&mut self, _: Location, name: &str) -> Option<String> {
             (name == "self").then(|| "require \"include\"; include \"self\";".to_string())
@@ -1059,7 +1059,10 @@ pub fn managesieve_command(data: &[u8]) {
     let mut tokens = Vec::new();
     let mut commands = 0;
     while !rest.is_empty() && commands < 64 {
-        let end = rest.iter().position(|&b| b == b'\n').map_or(rest.len(), |i| i + 1);
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(rest.len(), |i| i + 1);
         let (line, after) = rest.split_at(end);
         rest = after;
         let line = line.strip_suffix(b"\n").unwrap_or(line);

@@ -111,7 +111,8 @@ pub fn lex_line(line: &[u8], tokens: &mut Vec<Token>) -> Result<Literal, String>
                 }
                 let inner = &line[i + 1..end];
                 let digits = inner.strip_suffix(b"+").unwrap_or(inner);
-                if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
+                if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit)
+                {
                     return Err("bad literal length".into());
                 }
                 let n: u64 = std::str::from_utf8(digits)
@@ -155,13 +156,18 @@ pub fn parse(tokens: Vec<Token>) -> Result<Command, String> {
         if args.len() == n {
             Ok(())
         } else {
-            Err(format!("{verb} takes {n} argument{}", if n == 1 { "" } else { "s" }))
+            Err(format!(
+                "{verb} takes {n} argument{}",
+                if n == 1 { "" } else { "s" }
+            ))
         }
     };
     Ok(match verb.as_str() {
         "AUTHENTICATE" => {
             if args.is_empty() || args.len() > 2 {
-                return Err("AUTHENTICATE takes a mechanism and an optional initial response".into());
+                return Err(
+                    "AUTHENTICATE takes a mechanism and an optional initial response".into(),
+                );
             }
             Command::Authenticate {
                 mechanism: text(&args[0])?,
@@ -281,8 +287,7 @@ pub fn check_name(n: &str) -> Result<(), String> {
     if n.is_empty() || n.len() > MAX_NAME {
         return Err(format!("a script name has 1 to {MAX_NAME} octets"));
     }
-    if n
-        .chars()
+    if n.chars()
         .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
     {
         return Err("a script name holds no control characters".into());
@@ -322,7 +327,13 @@ mod tests {
             })
         );
         let (t, _) = lexed(r#"Authenticate "PLAIN" "AGJvYgBzZWNyZXQ=""#);
-        assert!(matches!(parse(t), Ok(Command::Authenticate { initial: Some(_), .. })));
+        assert!(matches!(
+            parse(t),
+            Ok(Command::Authenticate {
+                initial: Some(_),
+                ..
+            })
+        ));
         let (t, _) = lexed(r#"SETACTIVE """#);
         assert_eq!(parse(t), Ok(Command::SetActive(String::new())));
     }
@@ -342,7 +353,12 @@ mod tests {
             let lexed = lex_line(bad.as_bytes(), &mut t);
             assert!(lexed.is_err() || parse(t).is_err(), "{bad}");
         }
-        for bad in ["DELETESCRIPT \"\"", "GETSCRIPT \"a\u{7}b\"", "FROB", "LOGOUT now"] {
+        for bad in [
+            "DELETESCRIPT \"\"",
+            "GETSCRIPT \"a\u{7}b\"",
+            "FROB",
+            "LOGOUT now",
+        ] {
             let mut t = Vec::new();
             lex_line(bad.as_bytes(), &mut t).expect("lexes");
             assert!(parse(t).is_err(), "{bad}");

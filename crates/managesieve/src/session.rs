@@ -115,7 +115,11 @@ impl Session {
     }
 
     fn login_allowed(&self) -> bool {
-        sasl::password_allowed(self.tls, self.shared.allow_plaintext_on_loopback, self.peer.ip())
+        sasl::password_allowed(
+            self.tls,
+            self.shared.allow_plaintext_on_loopback,
+            self.peer.ip(),
+        )
     }
 
     fn capabilities(&mut self) {
@@ -222,8 +226,7 @@ impl Session {
             };
             if n > max_script {
                 if n > MAX_SKIPPED {
-                    self.io()
-                        .reply("BYE (QUOTA/MAXSIZE) \"literal too large\"");
+                    self.io().reply("BYE (QUOTA/MAXSIZE) \"literal too large\"");
                     return Read::Over("literal too large");
                 }
                 // the octets are on their way (a non-synchronising literal): dropped
@@ -308,7 +311,11 @@ impl Session {
         Ok(true)
     }
 
-    async fn authenticate(&mut self, mechanism: &str, initial: Option<String>) -> Result<bool, IoError> {
+    async fn authenticate(
+        &mut self,
+        mechanism: &str,
+        initial: Option<String>,
+    ) -> Result<bool, IoError> {
         if !self.login_allowed() {
             self.no(
                 Some("ENCRYPT-NEEDED"),
@@ -426,7 +433,10 @@ impl Session {
                     );
                     return;
                 }
-                match store.sieve_space(user.id, &name, size, max_scripts, max_bytes).await {
+                match store
+                    .sieve_space(user.id, &name, size, max_scripts, max_bytes)
+                    .await
+                {
                     Ok(true) => {
                         self.ok("there is room");
                         Ok(())
@@ -445,7 +455,9 @@ impl Session {
                 return;
             }
             Command::PutScript { name, script } => {
-                let Some(text) = self.compiles(&script) else { return };
+                let Some(text) = self.compiles(&script) else {
+                    return;
+                };
                 match store
                     .put_sieve_script(user.id, &name, &text, max_scripts, max_bytes)
                     .await

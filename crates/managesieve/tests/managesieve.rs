@@ -63,7 +63,11 @@ async fn sieve_connect_manages_a_script_that_then_files_mail() {
     let script = "require [\"fileinto\", \"mailbox\"];\r\nif address :is \"from\" \"boss@outside.test\" {\r\n  fileinto :create \"Work\";\r\n}\r\n";
     std::fs::write(&local, script).expect("write");
     let local = local.display().to_string();
-    sieve_connect(&h, &["--upload", "--localsieve", &local, "--remotesieve", "rules"]).await;
+    sieve_connect(
+        &h,
+        &["--upload", "--localsieve", &local, "--remotesieve", "rules"],
+    )
+    .await;
     let listed = sieve_connect(&h, &["--list"]).await;
     assert!(listed.contains("rules"), "{listed}");
     sieve_connect(&h, &["--activate", "--remotesieve", "rules"]).await;
@@ -72,13 +76,20 @@ async fn sieve_connect_manages_a_script_that_then_files_mail() {
     let back = dir.path().join("back.sieve");
     sieve_connect(
         &h,
-        &["--download", "--remotesieve", "rules", "--localsieve", &back.display().to_string()],
+        &[
+            "--download",
+            "--remotesieve",
+            "rules",
+            "--localsieve",
+            &back.display().to_string(),
+        ],
     )
     .await;
     assert_eq!(std::fs::read_to_string(&back).expect("downloaded"), script);
 
     // the active script runs at delivery
-    let body = "From: boss@outside.test\r\nTo: bob@example.com\r\nSubject: report\r\n\r\nDue Friday.\r\n";
+    let body =
+        "From: boss@outside.test\r\nTo: bob@example.com\r\nSubject: report\r\n\r\nDue Friday.\r\n";
     estafeta_net::testing::smtp_send(h.smtp, "boss@outside.test", "bob@example.com", body).await;
     let user = h.store.get_user("bob@example.com").await.unwrap().unwrap();
     let work = h

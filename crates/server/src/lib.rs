@@ -142,8 +142,6 @@ impl Bound {
             Checker::new(resolver.clone(), &config.hostname, timeout)
                 .with_dmarc_reports(config.trust.dmarc_reports)
         });
-        // Sieve at delivery; a server-wide script that does not compile stops the start
-        let filters = Arc::new(estafeta_smtp::inbound::filters::Filters::from_config(&config.sieve)?);
         let smtp = SmtpServer::new(
             &config,
             store.clone(),
@@ -152,8 +150,7 @@ impl Bound {
             stopped.clone(),
             checker,
             estafeta_web::public_url(&config, &bound),
-            filters,
-        );
+        )?;
         let delivery = if self.delivery {
             // our own SMTP sockets: a host at one of them is this server (mail must not loop)
             let ours = bound

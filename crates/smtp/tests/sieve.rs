@@ -70,7 +70,10 @@ async fn wait_replies(store: &dyn Store, n: usize) -> Vec<QueuedMessage> {
         if replies.len() >= n {
             return replies;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {n} replies");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {n} replies"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -92,7 +95,12 @@ if header :contains "subject" "invoice" {
         &h,
         "shop@outside.test",
         &["bob@example.com"],
-        &message("shop@outside.test", "bob@example.com", "Your invoice 42", ""),
+        &message(
+            "shop@outside.test",
+            "bob@example.com",
+            "Your invoice 42",
+            "",
+        ),
     )
     .await;
     assert!(end.starts_with("250 2.0.0"), "{end}");
@@ -128,7 +136,10 @@ m.logout()
     .await;
     let out = String::from_utf8_lossy(&out);
     assert!(out.contains("Billing/2026"), "{out}");
-    assert!(out.contains("\\\\Flagged") && out.contains("Your invoice 42"), "{out}");
+    assert!(
+        out.contains("\\\\Flagged") && out.contains("Your invoice 42"),
+        "{out}"
+    );
     assert!(out.contains("INBOX 1") && out.contains("lunch"), "{out}");
     assert!(!out.contains("INBOX 2"), "{out}");
 }
@@ -152,14 +163,24 @@ vacation :days 3 :subject "Away until Monday" "I am away; back on Monday.";"#,
         ("robot@outside.test", "Auto-Submitted: auto-generated\r\n"),
         ("carl@outside.test", "Precedence: bulk\r\n"),
     ] {
-        let header_from = if from.is_empty() { "mailer-daemon@outside.test" } else { from };
+        let header_from = if from.is_empty() {
+            "mailer-daemon@outside.test"
+        } else {
+            from
+        };
         let (_, end) = send(&h, from, &[to], &message(header_from, to, "hello", extra)).await;
         assert!(end.starts_with("250"), "{end}");
         // every message is kept as well
     }
     assert_eq!(h.inbox(to).await.len(), 6);
     // one more, from someone new, so that the count below cannot be early
-    let (_, end) = send(&h, "dan@outside.test", &[to], &message("dan@outside.test", to, "hi", "")).await;
+    let (_, end) = send(
+        &h,
+        "dan@outside.test",
+        &[to],
+        &message("dan@outside.test", to, "hi", ""),
+    )
+    .await;
     assert!(end.starts_with("250"), "{end}");
     let replies = wait_replies(&*h.store, 2).await;
     let mut to_whom: Vec<String> = replies
@@ -177,7 +198,11 @@ vacation :days 3 :subject "Away until Monday" "I am away; back on Monday.";"#,
     let text = String::from_utf8_lossy(&body);
     assert!(text.contains("Subject: Away until Monday"), "{text}");
     assert!(text.contains("Auto-Submitted: auto-replied"), "{text}");
-    assert!(text.contains("In-Reply-To: <hello@outside.test>") || text.contains("In-Reply-To: <hi@outside.test>"), "{text}");
+    assert!(
+        text.contains("In-Reply-To: <hello@outside.test>")
+            || text.contains("In-Reply-To: <hi@outside.test>"),
+        "{text}"
+    );
     assert!(text.contains("I am away; back on Monday."), "{text}");
 }
 
@@ -187,12 +212,21 @@ async fn a_broken_script_keeps_the_message_and_says_why() {
     // stored behind the compiler's back, as an older release might have left it
     script(&h, "bob@example.com", "if true { fileinto \"x\" ").await;
     let to = "bob@example.com";
-    let (_, end) = send(&h, "amy@outside.test", &[to], &message("amy@outside.test", to, "kept", "")).await;
+    let (_, end) = send(
+        &h,
+        "amy@outside.test",
+        &[to],
+        &message("amy@outside.test", to, "kept", ""),
+    )
+    .await;
     assert!(end.starts_with("250 2.0.0"), "{end}");
     let inbox = h.inbox(to).await;
     assert_eq!(inbox.len(), 1);
     let text = String::from_utf8_lossy(&inbox[0]);
-    assert!(text.contains("X-Sieve-Error: main: the script does not compile"), "{text}");
+    assert!(
+        text.contains("X-Sieve-Error: main: the script does not compile"),
+        "{text}"
+    );
     let u = h.store.get_user(to).await.unwrap().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -211,7 +245,13 @@ async fn a_broken_script_keeps_the_message_and_says_why() {
 redirect "d@outside.test"; redirect "e@outside.test";"#,
     )
     .await;
-    let (_, end) = send(&h, "amy@outside.test", &[to], &message("amy@outside.test", to, "kept too", "")).await;
+    let (_, end) = send(
+        &h,
+        "amy@outside.test",
+        &[to],
+        &message("amy@outside.test", to, "kept too", ""),
+    )
+    .await;
     assert!(end.starts_with("250 2.0.0"), "{end}");
     let inbox = h.inbox(to).await;
     assert_eq!(inbox.len(), 2);
@@ -223,14 +263,34 @@ redirect "d@outside.test"; redirect "e@outside.test";"#,
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discard_and_reject_at_data_and_the_others_still_get_it() {
     let h = host().await;
-    script(&h, "bob@example.com", "require \"reject\";\nreject \"I do not take mail from you.\";").await;
+    script(
+        &h,
+        "bob@example.com",
+        "require \"reject\";\nreject \"I do not take mail from you.\";",
+    )
+    .await;
     script(&h, "ann@example.com", "discard;").await;
     let from = "amy@outside.test";
     // bob alone refuses it: the end of DATA says so, with his reason
-    let (_, end) = send(&h, from, &["bob@example.com"], &message(from, "bob@example.com", "one", "")).await;
-    assert!(end.starts_with("550 5.7.1") && end.contains("I do not take mail from you."), "{end}");
+    let (_, end) = send(
+        &h,
+        from,
+        &["bob@example.com"],
+        &message(from, "bob@example.com", "one", ""),
+    )
+    .await;
+    assert!(
+        end.starts_with("550 5.7.1") && end.contains("I do not take mail from you."),
+        "{end}"
+    );
     // ann alone discards it: accepted, and nowhere
-    let (_, end) = send(&h, from, &["ann@example.com"], &message(from, "ann@example.com", "two", "")).await;
+    let (_, end) = send(
+        &h,
+        from,
+        &["ann@example.com"],
+        &message(from, "ann@example.com", "two", ""),
+    )
+    .await;
     assert!(end.starts_with("250"), "{end}");
     assert!(h.inbox("ann@example.com").await.is_empty());
     // with a third user who keeps mail, bob's refusal is queued to be reported to the sender
@@ -262,7 +322,10 @@ async fn discard_and_reject_at_data_and_the_others_still_get_it() {
         .collect();
     assert_eq!(failed.len(), 1, "{queued:?}");
     let why = failed[0].failure.clone().unwrap_or_default();
-    assert!(why.contains("5.7.1") && why.contains("I do not take mail from you."), "{why}");
+    assert!(
+        why.contains("5.7.1") && why.contains("I do not take mail from you."),
+        "{why}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,7 +378,15 @@ if header :contains "subject" "spam-looking" { fileinto "INBOX"; }"#,
             store.list_messages(mb.id).await.unwrap().len()
         }
     };
-    assert_eq!(count("INBOX").await, 1, "one 'first', its duplicate dropped");
-    assert_eq!(count("Spam").await, 1, "the server-wide script filed it and stopped");
+    assert_eq!(
+        count("INBOX").await,
+        1,
+        "one 'first', its duplicate dropped"
+    );
+    assert_eq!(
+        count("Spam").await,
+        1,
+        "the server-wide script filed it and stopped"
+    );
     assert_eq!(count("Lists").await, 1, "the global include filed it");
 }

@@ -75,12 +75,10 @@ pub trait SieveScripts: Send + Sync {
     /// The active script of each of `user_ids` that has one: (user id, name, text).
     async fn active_sieve_scripts(&self, user_ids: &[i64]) -> Result<Vec<(i64, String, String)>>;
     /// Records (or clears) the error the last run of a script met.
-    async fn set_sieve_error(&self, user_id: i64, name: &str, error: Option<&str>)
-    -> Result<()>;
+    async fn set_sieve_error(&self, user_id: i64, name: &str, error: Option<&str>) -> Result<()>;
     /// Whether `key` of `kind` ("vacation", "duplicate") is remembered for the user and
     /// has not expired at `now`.
-    async fn sieve_remembers(&self, user_id: i64, kind: &str, key: &str, now: i64)
-    -> Result<bool>;
+    async fn sieve_remembers(&self, user_id: i64, kind: &str, key: &str, now: i64) -> Result<bool>;
     /// Remembers `key` until `expires_at` (replacing an older memory of it), and forgets
     /// the user's expired memories.
     async fn sieve_remember(

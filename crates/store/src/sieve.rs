@@ -39,12 +39,16 @@ impl SqlStore {
         .fetch_optional(&mut *w.tx)
         .await?;
         if user.is_none() {
-            return Err(StoreError::NotFound(format!("user {user_id} does not exist")));
+            return Err(StoreError::NotFound(format!(
+                "user {user_id} does not exist"
+            )));
         }
-        let rows = sqlx::query("SELECT name, LENGTH(content) AS size FROM sieve_scripts WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_all(&mut *w.tx)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT name, LENGTH(content) AS size FROM sieve_scripts WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_all(&mut *w.tx)
+        .await?;
         let mut count = 1usize;
         let mut bytes = size;
         for row in &rows {
@@ -87,11 +91,13 @@ impl SieveScripts for SqlStore {
 
     async fn sieve_script(&self, user_id: i64, name: &str) -> Result<Option<String>> {
         Ok(
-            sqlx::query_scalar("SELECT content FROM sieve_scripts WHERE user_id = $1 AND name = $2")
-                .bind(user_id)
-                .bind(name)
-                .fetch_optional(&self.db.pool)
-                .await?,
+            sqlx::query_scalar(
+                "SELECT content FROM sieve_scripts WHERE user_id = $1 AND name = $2",
+            )
+            .bind(user_id)
+            .bind(name)
+            .fetch_optional(&self.db.pool)
+            .await?,
         )
     }
 
@@ -144,13 +150,12 @@ impl SieveScripts for SqlStore {
 
     async fn delete_sieve_script(&self, user_id: i64, name: &str) -> Result<()> {
         let mut w = self.db.begin_write().await?;
-        let active: Option<i64> = sqlx::query_scalar(
-            "SELECT active FROM sieve_scripts WHERE user_id = $1 AND name = $2",
-        )
-        .bind(user_id)
-        .bind(name)
-        .fetch_optional(&mut *w.tx)
-        .await?;
+        let active: Option<i64> =
+            sqlx::query_scalar("SELECT active FROM sieve_scripts WHERE user_id = $1 AND name = $2")
+                .bind(user_id)
+                .bind(name)
+                .fetch_optional(&mut *w.tx)
+                .await?;
         match active {
             None => Err(StoreError::NotFound(format!("no script named {name:?}"))),
             Some(a) if a != 0 => Err(StoreError::Conflict(format!(
@@ -236,18 +241,17 @@ impl SieveScripts for SqlStore {
             .fetch_all(&self.db.pool)
             .await?;
             for r in rows {
-                found.push((r.try_get("user_id")?, r.try_get("name")?, r.try_get("content")?));
+                found.push((
+                    r.try_get("user_id")?,
+                    r.try_get("name")?,
+                    r.try_get("content")?,
+                ));
             }
         }
         Ok(found)
     }
 
-    async fn set_sieve_error(
-        &self,
-        user_id: i64,
-        name: &str,
-        error: Option<&str>,
-    ) -> Result<()> {
+    async fn set_sieve_error(&self, user_id: i64, name: &str, error: Option<&str>) -> Result<()> {
         let mut w = self.db.begin_write().await?;
         sqlx::query("UPDATE sieve_scripts SET last_error = $3 WHERE user_id = $1 AND name = $2")
             .bind(user_id)
@@ -258,13 +262,7 @@ impl SieveScripts for SqlStore {
         w.commit().await
     }
 
-    async fn sieve_remembers(
-        &self,
-        user_id: i64,
-        kind: &str,
-        key: &str,
-        now: i64,
-    ) -> Result<bool> {
+    async fn sieve_remembers(&self, user_id: i64, kind: &str, key: &str, now: i64) -> Result<bool> {
         let found: Option<i64> = sqlx::query_scalar(
             "SELECT expires_at FROM sieve_memory WHERE user_id = $1 AND kind = $2 AND key = $3",
         )

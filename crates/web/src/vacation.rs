@@ -126,12 +126,20 @@ pub async fn save(
         };
         let script = write(&wanted);
         store
-            .put_sieve_script(user.id, SCRIPT, &script, sieve.max_scripts, sieve.max_storage)
+            .put_sieve_script(
+                user.id,
+                SCRIPT,
+                &script,
+                sieve.max_scripts,
+                sieve.max_storage,
+            )
             .await?;
         if wanted.on {
             store.activate_sieve_script(user.id, Some(SCRIPT)).await?;
         } else if old.on {
-            store.activate_sieve_script(user.id, previous.as_deref()).await?;
+            store
+                .activate_sieve_script(user.id, previous.as_deref())
+                .await?;
         }
         Ok::<_, estafeta_store::StoreError>(wanted.on)
     }
@@ -184,7 +192,12 @@ pub fn read_back(script: &str) -> Option<Vacation> {
     if !lines.next()?.starts_with(MARK) {
         return None;
     }
-    let days = lines.next()?.strip_prefix("# days: ")?.trim().parse().ok()?;
+    let days = lines
+        .next()?
+        .strip_prefix("# days: ")?
+        .trim()
+        .parse()
+        .ok()?;
     let head = script.find("vacation :days")?;
     let rest = &script[head..];
     let line_end = rest.find('\n')?;
@@ -229,7 +242,11 @@ mod tests {
     fn the_script_compiles_and_reads_back_whatever_was_typed() {
         for (subject, text, previous) in [
             ("Away", "Back on Monday.", None),
-            ("Say \"hi\" \\ bye", ".starts with a dot\n\n..two\nend", Some("my \"rules\"")),
+            (
+                "Say \"hi\" \\ bye",
+                ".starts with a dot\n\n..two\nend",
+                Some("my \"rules\""),
+            ),
             ("", "", None),
         ] {
             let v = Vacation {

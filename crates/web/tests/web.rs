@@ -616,7 +616,10 @@ async fn the_vacation_form_writes_a_sieve_reply_and_gives_the_old_script_back() 
         .put_sieve_script(bob.id, "mine", "require [\"fileinto\", \"mailbox\"];\nif header :contains \"subject\" \"[news]\" { fileinto :create \"News\"; }\n", 20, 1 << 20)
         .await
         .unwrap();
-    h.store.activate_sieve_script(bob.id, Some("mine")).await.unwrap();
+    h.store
+        .activate_sieve_script(bob.id, Some("mine"))
+        .await
+        .unwrap();
     let (_, https) = ports(&h);
     let script = |on: bool| {
         format!(
@@ -647,12 +650,22 @@ check("Away &quot;till&quot; Monday" in text and ".dot line" in text, text)
     };
     run(&script(true)).await;
     let listed = h.store.sieve_scripts(bob.id).await.unwrap();
-    let active: Vec<&str> = listed.iter().filter(|s| s.active).map(|s| s.name.as_str()).collect();
+    let active: Vec<&str> = listed
+        .iter()
+        .filter(|s| s.active)
+        .map(|s| s.name.as_str())
+        .collect();
     assert_eq!(active, ["vacation"]);
     // mail arrives: answered, and the user's own rule still files it
-    let body = "From: amy@outside.test\r\nTo: bob@example.com\r\nSubject: [news] weekly\r\n\r\nHello.\r\n";
+    let body =
+        "From: amy@outside.test\r\nTo: bob@example.com\r\nSubject: [news] weekly\r\n\r\nHello.\r\n";
     estafeta_net::testing::smtp_send(h.smtp, "amy@outside.test", "bob@example.com", body).await;
-    let news = h.store.get_mailbox(bob.id, "News").await.unwrap().expect("filed by bob's own script");
+    let news = h
+        .store
+        .get_mailbox(bob.id, "News")
+        .await
+        .unwrap()
+        .expect("filed by bob's own script");
     assert_eq!(h.store.list_messages(news.id).await.unwrap().len(), 1);
     assert!(h.inbox("bob@example.com").await.is_empty());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -665,12 +678,20 @@ check("Away &quot;till&quot; Monday" in text and ".dot line" in text, text)
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
     assert_eq!(reply.recipients[0].address, "amy@outside.test");
-    let text = String::from_utf8_lossy(&h.store.queue_body(&reply.id).await.unwrap().unwrap()).into_owned();
-    assert!(text.contains("Subject: Away \"till\" Monday") && text.contains(".dot line"), "{text}");
+    let text = String::from_utf8_lossy(&h.store.queue_body(&reply.id).await.unwrap().unwrap())
+        .into_owned();
+    assert!(
+        text.contains("Subject: Away \"till\" Monday") && text.contains(".dot line"),
+        "{text}"
+    );
     // turned off: the user's own script is active again, the reply kept for next time
     run(&script(false)).await;
     let listed = h.store.sieve_scripts(bob.id).await.unwrap();
-    let active: Vec<&str> = listed.iter().filter(|s| s.active).map(|s| s.name.as_str()).collect();
+    let active: Vec<&str> = listed
+        .iter()
+        .filter(|s| s.active)
+        .map(|s| s.name.as_str())
+        .collect();
     assert_eq!(active, ["mine"]);
     assert!(listed.iter().any(|s| s.name == "vacation"));
 }

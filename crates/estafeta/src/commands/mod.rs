@@ -13,7 +13,7 @@ pub mod import_imap;
 pub mod import_mail;
 pub mod queue;
 pub mod sendmail;
-pub mod sieve;
 pub mod serve;
+pub mod sieve;
 pub mod suppression;
 pub mod user;

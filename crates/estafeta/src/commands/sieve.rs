@@ -81,7 +81,9 @@ pub async fn run(cmd: SieveCommand, settings: &Settings) -> CommandResult {
         }
         SieveCommand::Activate { user, name, .. } => {
             let user = user_of(&*store, &user).await?;
-            store.activate_sieve_script(user.id, name.as_deref()).await?;
+            store
+                .activate_sieve_script(user.id, name.as_deref())
+                .await?;
             match name {
                 Some(n) => println!("{n:?} is now the active script of {}", user.address),
                 None => println!("{} has no active script now", user.address),

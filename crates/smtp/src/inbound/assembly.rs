@@ -228,7 +228,9 @@ async fn filter(
     if accept.local.is_empty() && accept.remote.is_empty() {
         if let Some(reason) = applied.rejections.first() {
             tracing::info!(queue_id = %envelope.id, reason = %reason, "message refused by the recipients' filters");
-            return Err(format!("550 5.7.1 Refused by the recipient's filter: {reason}"));
+            return Err(format!(
+                "550 5.7.1 Refused by the recipient's filter: {reason}"
+            ));
         }
         if !accept.failed.is_empty() {
             return Err(placed.refusal().to_string());
@@ -441,7 +443,11 @@ async fn commit(
         super::vacation::remember(&shared.store, &envelope.id, &plans).await;
     }
     if plans.iter().any(|p| p.vacation.is_some()) {
-        let (store, queue_id, sender) = (shared.store.clone(), envelope.id.clone(), envelope.sender.clone());
+        let (store, queue_id, sender) = (
+            shared.store.clone(),
+            envelope.id.clone(),
+            envelope.sender.clone(),
+        );
         let shared_signer = shared.signer.clone();
         let hostname = shared.settings.hostname.clone();
         tokio::spawn(async move {

@@ -93,7 +93,8 @@ impl Filters {
         if let Some(script) = cache.get(&key) {
             return Ok(script.clone());
         }
-        let script = Arc::new(estafeta_sieve::compile(text, &self.limits).map_err(|e| e.to_string())?);
+        let script =
+            Arc::new(estafeta_sieve::compile(text, &self.limits).map_err(|e| e.to_string())?);
         if cache.len() >= CACHE_SIZE {
             cache.clear();
         }
@@ -159,12 +160,16 @@ pub async fn run(
         let handle = tokio::runtime::Handle::current();
         let queue = queue_id.to_string();
         let planned = tokio::task::spawn_blocking(move || {
-            one_user(&filters, &store, &handle, &queue, &sender, &message, user, own, at)
+            one_user(
+                &filters, &store, &handle, &queue, &sender, &message, user, own, at,
+            )
         })
         .await;
         match planned {
             Ok(plan) => plans.push(plan),
-            Err(e) => tracing::error!(queue_id, error = %e, "Sieve run failed: delivering without filters"),
+            Err(e) => {
+                tracing::error!(queue_id, error = %e, "Sieve run failed: delivering without filters")
+            }
         }
     }
     plans
@@ -192,7 +197,9 @@ fn one_user(
         error: None,
         discarded: false,
     };
-    let name = own.as_ref().map_or("(server-wide)".to_string(), |o| o.1.clone());
+    let name = own
+        .as_ref()
+        .map_or("(server-wide)".to_string(), |o| o.1.clone());
     let mut scripts: Vec<Arc<Script>> = Vec::new();
     scripts.extend(filters.before.clone());
     if let Some((_, _, text)) = &own {
@@ -332,9 +339,14 @@ struct Env<'a> {
 
 impl estafeta_sieve::Environment for Env<'_> {
     fn mailbox_exists(&mut self, name: &str) -> bool {
-        let name = if name.eq_ignore_ascii_case("INBOX") { "INBOX" } else { name };
+        let name = if name.eq_ignore_ascii_case("INBOX") {
+            "INBOX"
+        } else {
+            name
+        };
         matches!(
-            self.handle.block_on(self.store.get_mailbox(self.user_id, name)),
+            self.handle
+                .block_on(self.store.get_mailbox(self.user_id, name)),
             Ok(Some(_))
         )
     }
@@ -342,7 +354,10 @@ impl estafeta_sieve::Environment for Env<'_> {
     fn duplicate_seen(&mut self, key: &str) -> bool {
         let key = memory_key(&[key]);
         self.handle
-            .block_on(self.store.sieve_remembers(self.user_id, "duplicate", &key, self.at))
+            .block_on(
+                self.store
+                    .sieve_remembers(self.user_id, "duplicate", &key, self.at),
+            )
             .unwrap_or(false)
     }
 

@@ -94,7 +94,8 @@ impl SmtpServer {
     /// The server of the `smtp` and `submission` listeners, from the `[smtp]` section
     /// (and `hostname`, `data_dir`, `auth.allow_plaintext_on_loopback`), with the
     /// failed-login throttle every protocol shares. `shutdown` turning true makes every
-    /// session answer `421 4.3.2` and close. `checker` checks mail from outside.
+    /// session answer `421 4.3.2` and close. `checker` checks mail from outside. `Err`
+    /// names a `[sieve]` server-wide script that cannot be read or compiled.
     pub fn new(
         config: &Config,
         store: Arc<dyn Store>,
@@ -103,8 +104,9 @@ impl SmtpServer {
         shutdown: tokio::sync::watch::Receiver<bool>,
         checker: Option<estafeta_trust::Checker>,
         tracking_base: Option<String>,
-        filters: Arc<filters::Filters>,
-    ) -> SmtpServer {
+    ) -> Result<SmtpServer, String> {
+        // Sieve at delivery; a server-wide script that does not compile stops the start
+        let filters = Arc::new(filters::Filters::from_config(&config.sieve)?);
         let settings = SmtpSettings::from_config(config);
         let s = &settings.smtp;
         let host = &settings.hostname;
@@ -135,9 +137,9 @@ impl SmtpServer {
             tracking_base,
             filters,
         };
-        SmtpServer {
+        Ok(SmtpServer {
             shared: Arc::new(shared),
-        }
+        })
     }
 }
 

@@ -38,7 +38,9 @@ pub async fn remember(store: &Arc<dyn Store>, queue_id: &str, plans: &[Plan]) {
             }
         }
         if let Some((script, error)) = &plan.error
-            && let Err(e) = store.set_sieve_error(plan.user.id, script, Some(error)).await
+            && let Err(e) = store
+                .set_sieve_error(plan.user.id, script, Some(error))
+                .await
         {
             tracing::warn!(queue_id, error = %e, "Sieve error not recorded on the script");
         }
@@ -61,7 +63,10 @@ pub async fn replies(
         if let Some(vacation) = &plan.vacation
             && plan.reject.is_none()
         {
-            reply(store, signer, hostname, queue_id, sender, message, &plan, vacation, at).await;
+            reply(
+                store, signer, hostname, queue_id, sender, message, &plan, vacation, at,
+            )
+            .await;
         }
     }
 }
@@ -121,7 +126,9 @@ async fn reply(
         .accept(envelope.accept(reply_id.clone(), text, message_id, at))
         .await
     {
-        Ok(_) => tracing::info!(queue_id, reply = %reply_id, user = %user.address, to = %vacation.to, sender, "vacation reply queued"),
+        Ok(_) => {
+            tracing::info!(queue_id, reply = %reply_id, user = %user.address, to = %vacation.to, sender, "vacation reply queued")
+        }
         Err(e) => tracing::warn!(queue_id, error = %e, "vacation reply not stored"),
     }
 }
@@ -170,7 +177,9 @@ fn build(
     if let Some(id) = their_id.as_deref().filter(|i| i.len() < 900) {
         head.push_str(&format!("In-Reply-To: <{id}>\r\nReferences: <{id}>\r\n"));
     }
-    head.push_str("Auto-Submitted: auto-replied (vacation)\r\nPrecedence: bulk\r\nMIME-Version: 1.0\r\n");
+    head.push_str(
+        "Auto-Submitted: auto-replied (vacation)\r\nPrecedence: bulk\r\nMIME-Version: 1.0\r\n",
+    );
     if vacation.mime {
         // the reason is a MIME entity: its own header fields, a blank line, its body
         let entity = vacation.reason.replace("\r\n", "\n").replace('\n', "\r\n");
@@ -179,7 +188,9 @@ fn build(
             head.push_str("\r\n\r\n");
         }
     } else {
-        head.push_str("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n");
+        head.push_str(
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
+        );
         let body = vacation.reason.replace("\r\n", "\n");
         for line in body.split('\n') {
             head.push_str(line);
