@@ -276,7 +276,11 @@ impl Session {
             },
             (Command::StartTls, None) => return self.starttls().await,
             (Command::Authenticate { mechanism, initial }, None) => {
-                return self.authenticate(&mechanism, initial).await;
+                let done = self.authenticate(&mechanism, initial).await;
+                if let Some(io) = self.io.as_mut() {
+                    io.set_deadline(None);
+                }
+                return done;
             }
             (Command::Unauthenticate, Some(_)) => {
                 self.user = None;
@@ -333,6 +337,9 @@ impl Session {
         let gate = Gate::new(&*shared.store, &shared.throttle, self.peer.ip());
         let (mut exchange, mut step) =
             sasl::Exchange::start(gate, mechanism, binding, initial.as_deref()).await;
+        // the whole exchange within one command's time (cleared by `command`)
+        let deadline = tokio::time::Instant::now() + COMMAND_TIME;
+        self.io().set_deadline(Some(deadline));
         loop {
             step = match step {
                 Step::Challenge(challenge) => {

@@ -481,10 +481,17 @@ pub fn apply(plans: &[Plan], accept: &mut Accept, local: &[LocalRecipient]) -> A
         }
         if let Some(reason) = &plan.reject {
             let brought = local.iter().find(|l| l.user.id == plan.user.id);
+            // it goes into an SMTP reply line and a report: printable ASCII, 200 at most
             let reason: String = reason
                 .chars()
-                .map(|c| if c.is_control() { ' ' } else { c })
-                .take(400)
+                .map(|c| {
+                    if c.is_ascii_graphic() || c == ' ' {
+                        c
+                    } else {
+                        '?'
+                    }
+                })
+                .take(200)
                 .collect();
             accept.failed.push(FailedRecipient {
                 address: brought.map_or(plan.user.address.clone(), |l| l.rcpt.clone()),

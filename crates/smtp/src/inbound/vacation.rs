@@ -160,7 +160,18 @@ fn build(
             format!("Auto: {cut}")
         }
     };
-    let from = vacation.from.clone().unwrap_or_else(|| user.to_string());
+    // `:from` only where it is the user's own address (with a display name or not): the
+    // reply is signed in the user's domain's name and must not speak for another
+    let from = vacation
+        .from
+        .clone()
+        .filter(|f| {
+            let address = f
+                .rsplit_once('<')
+                .map_or(f.as_str(), |(_, a)| a.trim_end_matches('>'));
+            address.trim().eq_ignore_ascii_case(user)
+        })
+        .unwrap_or_else(|| user.to_string());
     let their_id = estafeta_mime::message_id_of(original);
     let mut head = String::new();
     let clean = |s: &str| -> String {
@@ -225,4 +236,49 @@ fn rfc5322_date(at: i64) -> String {
         .trim_start_matches("Date: ")
         .trim_end()
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vacation(from: Option<&str>, subject: Option<&str>) -> Vacation {
+        Vacation {
+            to: "amy@outside.test".into(),
+            handle: "h".into(),
+            seconds: 86400,
+            subject: subject.map(String::from),
+            from: from.map(String::from),
+            reason: "Away.\nBack soon.".into(),
+            mime: false,
+        }
+    }
+
+    fn reply(v: &Vacation) -> String {
+        let original = b"From: amy@outside.test\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\nMessage-ID: <m1@outside.test>\r\n\r\nhi\r\n";
+        String::from_utf8(build(v, "bob@example.com", original, "mail.test", "Q1", 0))
+            .expect("utf-8")
+    }
+
+    #[test]
+    fn the_reply_speaks_only_for_the_user_and_answers_the_thread() {
+        let own = reply(&vacation(Some("Bob Smith <Bob@Example.com>"), None));
+        assert!(
+            own.starts_with("From: Bob Smith <Bob@Example.com>\r\n"),
+            "{own}"
+        );
+        // another address in :from is not used: the reply is signed in bob's domain
+        let spoof = reply(&vacation(Some("CEO <ceo@bank.test>"), None));
+        assert!(spoof.starts_with("From: bob@example.com\r\n"), "{spoof}");
+        // the original's subject decoded, re-encoded as RFC 2047 since it is not ASCII
+        assert!(own.contains("Subject: =?utf-8?b?"), "{own}");
+        assert!(
+            own.contains("In-Reply-To: <m1@outside.test>\r\nReferences: <m1@outside.test>\r\n")
+        );
+        assert!(own.contains("Auto-Submitted: auto-replied"));
+        assert!(own.ends_with("\r\n\r\nAway.\r\nBack soon.\r\n"), "{own}");
+        // line breaks in a subject never make a second header field
+        let injected = reply(&vacation(None, Some("hi\r\nBcc: x@evil.test")));
+        assert!(!injected.contains("\r\nBcc:"), "{injected}");
+    }
 }
