@@ -44,7 +44,7 @@ impl SqlStore {
             )));
         }
         let rows = sqlx::query(
-            "SELECT name, LENGTH(content) AS size FROM sieve_scripts WHERE user_id = $1",
+            "SELECT name, OCTET_LENGTH(content) AS size FROM sieve_scripts WHERE user_id = $1",
         )
         .bind(user_id)
         .fetch_all(&mut *w.tx)
@@ -68,7 +68,7 @@ impl SqlStore {
 impl SieveScripts for SqlStore {
     async fn sieve_scripts(&self, user_id: i64) -> Result<Vec<SieveScript>> {
         let rows = sqlx::query(
-            "SELECT name, active, LENGTH(content) AS size, updated_at, last_error \
+            "SELECT name, active, OCTET_LENGTH(content) AS size, updated_at, last_error \
              FROM sieve_scripts WHERE user_id = $1 ORDER BY name",
         )
         .bind(user_id)

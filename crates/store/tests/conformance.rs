@@ -84,6 +84,7 @@ conformance!(
     search_index_narrows_and_follows_bodies,
     large_bodies_are_kept_in_pieces,
     indexing_and_deleting_the_same_bodies_both_succeed,
+    sieve_scripts_one_active_bounded_and_remembered,
 );
 
 async fn setup_user(store: &Arc<dyn Store>, address: &str) -> User {
@@ -2712,4 +2713,204 @@ async fn large_bodies_are_kept_in_pieces(f: &Fixture) {
     store.expunge_deleted(mb.id, &[uid2]).await.unwrap();
     assert_eq!(f.refcount(&second.blob_hash).await, None);
     assert_eq!(f.count(pieces).await, 4);
+}
+
+/// Sieve scripts: stored and replaced by name, one active, the active one not deleted,
+/// renames, the per-user bounds, the folders `fileinto :create` makes in the accept
+/// transaction, and Sieve's memory until it expires; all gone with the user.
+async fn sieve_scripts_one_active_bounded_and_remembered(f: &Fixture) {
+    let store = f.store.clone();
+    let bob = setup_user(&store, "bob@example.com").await;
+    store
+        .put_sieve_script(bob.id, "a", "keep;", 3, 100)
+        .await
+        .unwrap();
+    store
+        .put_sieve_script(bob.id, "b", "discard;", 3, 100)
+        .await
+        .unwrap();
+    store
+        .put_sieve_script(bob.id, "a", "keep; keep;", 3, 100)
+        .await
+        .unwrap();
+    // sizes are octets, not characters
+    store
+        .put_sieve_script(bob.id, "u", "# café\n", 3, 100)
+        .await
+        .unwrap();
+    let listed = store.sieve_scripts(bob.id).await.unwrap();
+    assert_eq!(listed.iter().find(|s| s.name == "u").unwrap().size, 8);
+    store.delete_sieve_script(bob.id, "u").await.unwrap();
+    assert_eq!(
+        store.sieve_script(bob.id, "a").await.unwrap().as_deref(),
+        Some("keep; keep;")
+    );
+    // bounds: a fourth script, or more octets than allowed in all
+    assert!(matches!(
+        store.put_sieve_script(bob.id, "c", "x", 2, 100).await,
+        Err(StoreError::OverQuota(_))
+    ));
+    assert!(matches!(
+        store
+            .put_sieve_script(bob.id, "c", &"x".repeat(90), 3, 100)
+            .await,
+        Err(StoreError::OverQuota(_))
+    ));
+    assert!(store.sieve_space(bob.id, "c", 80, 3, 100).await.unwrap());
+    assert!(!store.sieve_space(bob.id, "c", 90, 3, 100).await.unwrap());
+    // replacing a script counts its new size only
+    assert!(store.sieve_space(bob.id, "a", 92, 3, 100).await.unwrap());
+    store
+        .activate_sieve_script(bob.id, Some("a"))
+        .await
+        .unwrap();
+    store
+        .activate_sieve_script(bob.id, Some("b"))
+        .await
+        .unwrap();
+    let listed = store.sieve_scripts(bob.id).await.unwrap();
+    let active: Vec<&str> = listed
+        .iter()
+        .filter(|s| s.active)
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(active, ["b"]);
+    assert_eq!(listed.iter().find(|s| s.name == "a").unwrap().size, 11);
+    assert!(matches!(
+        store.delete_sieve_script(bob.id, "b").await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.activate_sieve_script(bob.id, Some("nope")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.rename_sieve_script(bob.id, "a", "b").await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    store
+        .rename_sieve_script(bob.id, "b", "main")
+        .await
+        .unwrap();
+    let active = store
+        .active_sieve_scripts(&[bob.id, 999_999])
+        .await
+        .unwrap();
+    assert_eq!(
+        active,
+        vec![(bob.id, "main".to_string(), "discard;".to_string())]
+    );
+    store
+        .set_sieve_error(bob.id, "main", Some("line 1: oops"))
+        .await
+        .unwrap();
+    let listed = store.sieve_scripts(bob.id).await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .find(|s| s.name == "main")
+            .unwrap()
+            .last_error
+            .as_deref(),
+        Some("line 1: oops")
+    );
+    store.activate_sieve_script(bob.id, None).await.unwrap();
+    assert!(
+        store
+            .active_sieve_scripts(&[bob.id])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store.delete_sieve_script(bob.id, "main").await.unwrap();
+    assert!(matches!(
+        store.delete_sieve_script(bob.id, "main").await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // memory: until it expires, per kind
+    store
+        .sieve_remember(bob.id, "vacation", "k1", 200, 100)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .sieve_remembers(bob.id, "vacation", "k1", 150)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .sieve_remembers(bob.id, "duplicate", "k1", 150)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .sieve_remembers(bob.id, "vacation", "k1", 200)
+            .await
+            .unwrap()
+    );
+    store
+        .sieve_remember(bob.id, "vacation", "k1", 400, 300)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .sieve_remembers(bob.id, "vacation", "k1", 350)
+            .await
+            .unwrap()
+    );
+
+    // fileinto: a folder that exists, one made with its parents, one that is not there
+    let mut m = message("Subject: filed\r\n\r\nx\r\n", &[&bob, &bob, &bob], &[]);
+    m.local[0].folder = Some("Archive/2026".into());
+    m.local[0].create = true;
+    m.local[0].flags = estafeta_store::Flags::new(["\\Flagged"]);
+    m.local[1].folder = Some("Missing".into());
+    m.local[2].folder = Some("inbox".into());
+    store.accept(m).await.unwrap();
+    let archive = store
+        .get_mailbox(bob.id, "Archive/2026")
+        .await
+        .unwrap()
+        .expect("made");
+    assert!(
+        store
+            .get_mailbox(bob.id, "Archive")
+            .await
+            .unwrap()
+            .is_some(),
+        "its parent too"
+    );
+    let filed = store.list_messages(archive.id).await.unwrap();
+    assert_eq!(filed.len(), 1);
+    assert!(filed[0].flags.contains("\\Flagged"));
+    assert!(
+        store
+            .get_mailbox(bob.id, "Missing")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let inbox = store.get_mailbox(bob.id, "INBOX").await.unwrap().unwrap();
+    assert_eq!(
+        store.list_messages(inbox.id).await.unwrap().len(),
+        2,
+        "the missing folder's copy and INBOX's"
+    );
+
+    store
+        .put_sieve_script(bob.id, "left", "keep;", 3, 100)
+        .await
+        .unwrap();
+    store.remove_user("bob@example.com").await.unwrap();
+    let again = setup_user(&store, "bob@example.com").await;
+    assert!(store.sieve_scripts(again.id).await.unwrap().is_empty());
+    assert!(
+        !store
+            .sieve_remembers(again.id, "vacation", "k1", 350)
+            .await
+            .unwrap()
+    );
 }
