@@ -12,8 +12,9 @@
 //!   which the session ends with `BYE`);
 //! - a command must arrive within [`COMMAND_TIME`] of its first octet, and a client may
 //!   stay idle [`IDLE_TIMEOUT`];
-//! - [`MAX_ERRORS`] `NO` replies end the session with `BYE`; before login, the
-//!   per-client command budget of IMAP applies.
+//! - [`MAX_ERRORS`] `NO` replies in a row end the session with `BYE`; before login,
+//!   the per-client command budget of IMAP applies, and a literal holds at most
+//!   [`PRE_LOGIN_LITERAL`] octets.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,8 +38,10 @@ pub const MAX_SKIPPED: u64 = 64 << 20;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// From a command's first octet to its end (literals included).
 pub const COMMAND_TIME: Duration = Duration::from_secs(300);
-/// `NO` replies before the session is ended.
+/// `NO` replies in a row before the session is ended.
 pub const MAX_ERRORS: u32 = 20;
+/// The largest literal before login.
+pub const PRE_LOGIN_LITERAL: u64 = 4096;
 
 pub async fn run(shared: Arc<SieveState>, conn: Connection) {
     let span = tracing::info_span!("managesieve", peer = %conn.peer, port = conn.local.port());
@@ -110,6 +113,8 @@ impl Session {
     }
 
     fn ok(&mut self, text: &str) {
+        // errors are counted in a row: a long session of ordinary work is not ended
+        self.errors = 0;
         let line = format!("OK {}", string(text));
         self.io().reply(&line);
     }
@@ -143,6 +148,7 @@ impl Session {
             }
         } else if let Some(u) = &self.user {
             lines.push(format!("\"OWNER\" {}", string(&u.address)));
+            lines.push("\"UNAUTHENTICATE\"".to_string());
         }
         for l in lines {
             self.io().reply(&l);
@@ -184,7 +190,11 @@ impl Session {
     async fn read_command(&mut self) -> Read {
         let mut tokens = Vec::new();
         let mut started = false;
-        let max_script = self.shared.limits.max_script_bytes as u64;
+        // before login nothing needs a script: a literal of 4 KiB at most
+        let max_script = match self.user {
+            Some(_) => self.shared.limits.max_script_bytes as u64,
+            None => PRE_LOGIN_LITERAL,
+        };
         loop {
             let line = match self.io().read_line(MAX_LINE).await {
                 Ok(Line::Complete(l)) => l,
@@ -359,7 +369,21 @@ impl Session {
                             [Token::Str(s)] => String::from_utf8_lossy(s).into_owned(),
                             _ => String::from("*"),
                         },
-                        _ => String::from("*"),
+                        // RFC 5804 §2.1: a response may be a literal
+                        Ok(Some(n)) if tokens.is_empty() && n as usize <= sasl::MAX_RESPONSE => {
+                            let mut octets = Vec::new();
+                            if !self.io().read_chunk(n as usize, Some(&mut octets)).await? {
+                                return Ok(false);
+                            }
+                            // the rest of the line after the literal (its CRLF)
+                            let _ = self.io().read_line(MAX_LINE).await?;
+                            String::from_utf8_lossy(&octets).into_owned()
+                        }
+                        Ok(Some(_)) => {
+                            self.no(None, "authentication response too long");
+                            return Ok(false);
+                        }
+                        Err(_) => String::from("*"),
                     };
                     exchange.respond(&response).await
                 }

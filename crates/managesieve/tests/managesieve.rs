@@ -155,7 +155,12 @@ check(r[-1].startswith("NO"), "log in first", r)
 bad = base64.b64encode(b"\0bob@example.com\0wrong").decode()
 r = cmd('AUTHENTICATE "PLAIN" "%s"' % bad)
 check(r[-1].startswith("NO"), r)
-r = cmd('AUTHENTICATE "PLAIN" "%s"' % plain)
+# the response as a literal (RFC 5804 §2.1), after an empty challenge
+s.sendall(b'AUTHENTICATE "PLAIN"\r\n')
+challenge = line()
+check(challenge == '""', challenge)
+s.sendall(("{{%d+}}\r\n%s\r\n" % (len(plain), plain)).encode())
+r = until_done()
 check(r == ['OK "logged in"'], r)
 def put(name, text):
     data = text.encode()

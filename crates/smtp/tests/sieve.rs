@@ -390,3 +390,75 @@ if header :contains "subject" "spam-looking" { fileinto "INBOX"; }"#,
     );
     assert_eq!(count("Lists").await, 1, "the global include filed it");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_sender_puts_in_a_header_cannot_break_the_folder_or_the_flags() {
+    let h = host().await;
+    let to = "bob@example.com";
+    script(
+        &h,
+        to,
+        r#"require ["fileinto", "mailbox", "imap4flags", "variables"];
+if header :matches "subject" "*" {
+    fileinto :create :flags ["${1}", "ok", "\\Seen", "bad)flag"] "lists/${1}";
+}"#,
+    )
+    .await;
+    // a NUL in the subject, as an encoded word: the folder name and the flag hold it
+    let (_, end) = send(
+        &h,
+        "amy@outside.test",
+        &[to],
+        &message("amy@outside.test", to, "=?utf-8?q?a=00b?=", ""),
+    )
+    .await;
+    assert!(end.starts_with("250 2.0.0"), "{end}");
+    let u = h.store.get_user(to).await.unwrap().unwrap();
+    let inbox = h.store.get_mailbox(u.id, "INBOX").await.unwrap().unwrap();
+    let kept = h.store.list_messages(inbox.id).await.unwrap();
+    assert_eq!(
+        kept.len(),
+        1,
+        "kept in INBOX, not in a folder named with a NUL"
+    );
+    let flags: Vec<&str> = kept[0].flags.iter().collect();
+    assert_eq!(flags, ["\\Seen", "ok"], "only flags IMAP can show");
+    // a plain subject files as asked
+    let (_, end) = send(
+        &h,
+        "amy@outside.test",
+        &[to],
+        &message("amy@outside.test", to, "rust", ""),
+    )
+    .await;
+    assert!(end.starts_with("250 2.0.0"), "{end}");
+    assert!(
+        h.store
+            .get_mailbox(u.id, "lists/rust")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_an_unknown_local_user_keeps_the_message() {
+    let h = host().await;
+    let to = "bob@example.com";
+    script(&h, to, "redirect \"nobody@example.com\";").await;
+    let (_, end) = send(
+        &h,
+        "amy@outside.test",
+        &[to],
+        &message("amy@outside.test", to, "typo", ""),
+    )
+    .await;
+    assert!(end.starts_with("250 2.0.0"), "{end}");
+    let inbox = h.inbox(to).await;
+    assert_eq!(inbox.len(), 1, "not lost");
+    let text = String::from_utf8_lossy(&inbox[0]);
+    assert!(
+        text.contains("X-Sieve-Error: redirect to nobody@example.com not made"),
+        "{text}"
+    );
+}

@@ -167,6 +167,11 @@ async fn into_folder(
     } else {
         folder
     };
+    // before any SQL: a name no folder may have (a NUL would abort the transaction on
+    // PostgreSQL, and the message with it) is INBOX's copy
+    if name != "INBOX" && crate::folders::check_name(name).is_err() {
+        return Ok(None);
+    }
     if let Some(row) = take_uid(w, user_id, name).await? {
         return Ok(Some(row));
     }

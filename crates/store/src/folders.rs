@@ -19,7 +19,7 @@ use crate::sql_store::SqlStore;
 /// The hierarchy separator of folder names.
 pub const SEPARATOR: char = '/';
 
-fn check_name(name: &str) -> Result<()> {
+pub(crate) fn check_name(name: &str) -> Result<()> {
     if name.is_empty()
         || name.len() > 512
         || name.starts_with(SEPARATOR)
@@ -201,17 +201,38 @@ impl Folders for SqlStore {
 }
 
 /// Makes folder `name` (and the parents it needs) inside an open transaction: Sieve's
-/// `fileinto :create` at delivery. `Invalid` for a name no folder may have.
+/// `fileinto :create` at delivery. `Invalid` for a name no folder may have, one more
+/// than [`MAX_DELIVERY_DEPTH`] levels deep, or a user with [`MAX_DELIVERY_FOLDERS`].
 pub(crate) async fn create_in(
     w: &mut crate::engine::WriteTx<'_>,
     user_id: i64,
     name: &str,
 ) -> Result<()> {
     check_name(name)?;
+    if name.matches(SEPARATOR).count() >= MAX_DELIVERY_DEPTH {
+        return Err(StoreError::Invalid(format!(
+            "{name:?}: folders made at delivery are at most {MAX_DELIVERY_DEPTH} levels deep"
+        )));
+    }
+    let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mailboxes WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_one(&mut *w.tx)
+        .await?;
+    if held >= MAX_DELIVERY_FOLDERS {
+        return Err(StoreError::Invalid(format!(
+            "a user with {held} folders gets no more at delivery"
+        )));
+    }
     make_parents(w, user_id, name).await?;
     insert_mailbox(w, user_id, name, None).await?;
     folders_changed(w, user_id).await
 }
+
+/// Levels of a folder made at delivery (`fileinto :create`), whose name a sender may
+/// choose through a script's variables: deeper ones are not made.
+pub(crate) const MAX_DELIVERY_DEPTH: usize = 8;
+/// Folders a user may have for delivery to make one more.
+pub(crate) const MAX_DELIVERY_FOLDERS: i64 = 1000;
 
 /// Tells watchers (IMAP NOTIFY) that the user's folders or subscriptions changed: a
 /// change of mailbox 0, which no mailbox has (see `MailboxChange`).

@@ -2863,7 +2863,17 @@ async fn sieve_scripts_one_active_bounded_and_remembered(f: &Fixture) {
     );
 
     // fileinto: a folder that exists, one made with its parents, one that is not there
-    let mut m = message("Subject: filed\r\n\r\nx\r\n", &[&bob, &bob, &bob], &[]);
+    let mut m = message(
+        "Subject: filed\r\n\r\nx\r\n",
+        &[&bob, &bob, &bob, &bob, &bob],
+        &[],
+    );
+    // a NUL (a sender's, through a script's variable) and a ninth level: INBOX, and the
+    // transaction goes through (on PostgreSQL a NUL would have aborted it)
+    m.local[3].folder = Some("lists/a\0b".into());
+    m.local[3].create = true;
+    m.local[4].folder = Some("a/b/c/d/e/f/g/h/i".into());
+    m.local[4].create = true;
     m.local[0].folder = Some("Archive/2026".into());
     m.local[0].create = true;
     m.local[0].flags = estafeta_store::Flags::new(["\\Flagged"]);
@@ -2896,9 +2906,10 @@ async fn sieve_scripts_one_active_bounded_and_remembered(f: &Fixture) {
     let inbox = store.get_mailbox(bob.id, "INBOX").await.unwrap().unwrap();
     assert_eq!(
         store.list_messages(inbox.id).await.unwrap().len(),
-        2,
-        "the missing folder's copy and INBOX's"
+        4,
+        "the copies for a missing folder, INBOX, a bad name and a too deep one"
     );
+    assert!(store.get_mailbox(bob.id, "a").await.unwrap().is_none());
 
     store
         .put_sieve_script(bob.id, "left", "keep;", 3, 100)

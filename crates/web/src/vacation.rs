@@ -115,7 +115,11 @@ pub async fn save(
         // form's script ran in front of already
         let previous = match active {
             Some(name) if name != SCRIPT => Some(name),
-            _ => old.previous.clone(),
+            // the script the reply ran in front of, if it is still there
+            _ => old
+                .previous
+                .clone()
+                .filter(|p| scripts.iter().any(|s| &s.name == p)),
         };
         let wanted = Vacation {
             on: form.on.is_some(),

@@ -197,7 +197,7 @@ async fn filter(
         return Ok((plans, false));
     }
     let applied = filters::apply(&plans, accept, &envelope.local);
-    for to in &applied.redirects {
+    for (to, by) in &applied.redirects {
         match shared.store.resolve(to).await {
             Ok(Resolution::Deliver { users, external }) => {
                 let prefix = return_path(&accept.sender);
@@ -217,7 +217,23 @@ async fn filter(
             }
             Ok(Resolution::NotLocal) => add_remote(accept, to.clone()),
             Ok(Resolution::UnknownUser) => {
-                tracing::warn!(queue_id = %envelope.id, to = %to, "Sieve redirect to an unknown local user: not made");
+                // a redirect that cannot be made keeps the message (RFC 5228 §2.10.6)
+                tracing::warn!(queue_id = %envelope.id, to = %to, "Sieve redirect to an unknown local user: not made, kept");
+                let mut prefix = return_path(&accept.sender);
+                prefix.extend_from_slice(
+                    format!("X-Sieve-Error: redirect to {to} not made: no such user here\r\n")
+                        .as_bytes(),
+                );
+                for user_id in by {
+                    accept.local.push(LocalDelivery {
+                        user_id: *user_id,
+                        prefix: prefix.clone(),
+                        junk: false,
+                        folder: None,
+                        create: false,
+                        flags: Default::default(),
+                    });
+                }
             }
             Err(e) => {
                 tracing::error!(queue_id = %envelope.id, error = %e, "Sieve redirect not resolved");

@@ -26,12 +26,16 @@ use sha2::{Digest, Sha256};
 
 use super::quota::LocalRecipient;
 
-/// Compiled scripts kept at most.
+/// Compiled scripts kept at most, and the octets of their sources.
 const CACHE_SIZE: usize = 1000;
+const CACHE_BYTES: usize = 32 << 20;
 
 /// The header field a redirected message carries, naming who redirected it: a message
 /// that comes back with it for the same user is not redirected again (a loop).
 pub const REDIRECTED_FROM: &str = "X-Sieve-Redirected-From";
+
+/// Compiled scripts by the SHA-256 of their text, or why they do not compile.
+type Compiled = HashMap<[u8; 32], Result<Arc<Script>, String>>;
 
 /// Sieve as the SMTP server runs it: settings, the server-wide scripts, the cache.
 pub struct Filters {
@@ -40,7 +44,10 @@ pub struct Filters {
     before: Option<Arc<Script>>,
     after: Option<Arc<Script>>,
     global_dir: Option<std::path::PathBuf>,
-    cache: Mutex<HashMap<[u8; 32], Arc<Script>>>,
+    /// Our authserv-id: the `Authentication-Results:` field spamtest reads.
+    hostname: String,
+    /// Compiled scripts (or why they do not compile), with the octets of source held.
+    cache: Mutex<(Compiled, usize)>,
 }
 
 /// The interpreter's bounds from `[sieve]`.
@@ -55,7 +62,7 @@ pub fn limits(config: &SieveConfig) -> Limits {
 
 impl Filters {
     /// From `[sieve]`: `Err` names a server-wide script that cannot be read or compiled.
-    pub fn from_config(config: &SieveConfig) -> Result<Filters, String> {
+    pub fn from_config(config: &SieveConfig, hostname: &str) -> Result<Filters, String> {
         let limits = limits(config);
         let load = |key: &str, path: &Option<String>| -> Result<Option<Arc<Script>>, String> {
             let Some(path) = path else { return Ok(None) };
@@ -70,8 +77,9 @@ impl Filters {
             before: load("before", &config.before)?,
             after: load("after", &config.after)?,
             global_dir: config.global_dir.as_ref().map(std::path::PathBuf::from),
+            hostname: hostname.to_ascii_lowercase(),
             limits,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new((HashMap::new(), 0)),
         })
     }
 
@@ -83,23 +91,34 @@ impl Filters {
             before: None,
             after: None,
             global_dir: None,
-            cache: Mutex::new(HashMap::new()),
+            hostname: String::new(),
+            cache: Mutex::new((HashMap::new(), 0)),
         }
     }
 
+    /// The compiled script of `text` (or why it does not compile), from the cache; a
+    /// compile happens outside the cache's lock.
     fn compiled(&self, text: &str) -> Result<Arc<Script>, String> {
         let key: [u8; 32] = Sha256::digest(text.as_bytes()).into();
+        if let Some(known) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .get(&key)
+        {
+            return known.clone();
+        }
+        let compiled = estafeta_sieve::compile(text, &self.limits)
+            .map(Arc::new)
+            .map_err(|e| e.to_string());
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(script) = cache.get(&key) {
-            return Ok(script.clone());
+        if cache.0.len() >= CACHE_SIZE || cache.1 + text.len() > CACHE_BYTES {
+            *cache = (HashMap::new(), 0);
         }
-        let script =
-            Arc::new(estafeta_sieve::compile(text, &self.limits).map_err(|e| e.to_string())?);
-        if cache.len() >= CACHE_SIZE {
-            cache.clear();
-        }
-        cache.insert(key, script.clone());
-        Ok(script)
+        cache.1 += text.len();
+        cache.0.insert(key, compiled.clone());
+        compiled
     }
 }
 
@@ -226,7 +245,7 @@ fn one_user(
         at,
         global_dir: filters.global_dir.as_deref(),
         message,
-        hostname: None,
+        hostname: &filters.hostname,
     };
     let refs: Vec<&Script> = scripts.iter().map(|s| s.as_ref()).collect();
     let outcome = estafeta_sieve::execute(&refs, &input, &mut env, &filters.limits);
@@ -292,8 +311,9 @@ fn redirected_by(message: &[u8], user: &str) -> bool {
 }
 
 /// The values of the header fields named `name` (unfolded), among the first 1,000 fields
-/// of the header, each cut at 4 KiB.
+/// of the header and its first 256 KiB, each cut at 4 KiB.
 fn header_values(message: &[u8], name: &str) -> Vec<String> {
+    let message = &message[..message.len().min(256 * 1024)];
     let end = message
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -334,7 +354,7 @@ struct Env<'a> {
     at: i64,
     global_dir: Option<&'a std::path::Path>,
     message: &'a [u8],
-    hostname: Option<&'a str>,
+    hostname: &'a str,
 }
 
 impl estafeta_sieve::Environment for Env<'_> {
@@ -391,13 +411,20 @@ impl estafeta_sieve::Environment for Env<'_> {
     }
 }
 
-/// spamtest's value from the authentication results we added (the first
-/// `Authentication-Results:` field; forged ones claiming our name were removed at
-/// assembly): the only evidence about a message this server has. DMARC fail 10, SPF fail
-/// 8, DKIM fail or SPF softfail 6, DMARC pass 1, anything else 3; no field: not tested.
-fn spam_score(message: &[u8], _hostname: Option<&str>) -> Option<u8> {
+/// spamtest's value from the authentication results we added (the
+/// `Authentication-Results:` field of our authserv-id, `hostname`; forged ones claiming
+/// it were removed at assembly, others are not ours to believe): the only evidence about
+/// a message this server has. DMARC fail 10, SPF fail 8, DKIM fail or SPF softfail 6,
+/// DMARC pass 1, anything else 3; no field of ours: not tested.
+fn spam_score(message: &[u8], hostname: &str) -> Option<u8> {
     let results = header_values(message, "Authentication-Results");
-    let ours = results.first()?.to_ascii_lowercase();
+    let ours = results
+        .iter()
+        .map(|r| r.trim().to_ascii_lowercase())
+        .find(|r| {
+            r.strip_prefix(hostname)
+                .is_some_and(|rest| rest.starts_with([';', ' ', '\t', '\r', '\n']))
+        })?;
     let has = |what: &str| ours.contains(what);
     Some(if has("dmarc=fail") {
         10
@@ -422,15 +449,34 @@ pub fn memory_key(parts: &[&str]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Flags a copy may arrive with, at most.
+const MAX_FLAGS: usize = 32;
+
+/// An IMAP flag a script may set: a system flag, or a keyword atom of at most 64
+/// characters (RFC 3501 `flag-keyword`); anything else a script sets (from a header,
+/// say) is dropped, as it would break IMAP's responses.
+fn flag_ok(flag: &str) -> bool {
+    const SYSTEM: [&str; 5] = ["\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"];
+    if flag.starts_with('\\') {
+        return SYSTEM.iter().any(|s| s.eq_ignore_ascii_case(flag));
+    }
+    !flag.is_empty()
+        && flag.len() <= 64
+        && flag
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"(){%*\"\\]".contains(&b))
+}
+
 /// What the plans changed in the `Accept`: the refusals to report at DATA when nobody
 /// else takes the message.
 #[derive(Debug, Default)]
 pub struct Applied {
     pub rejections: Vec<String>,
     pub discarded: usize,
-    /// Where the plans redirect to, each once: the caller resolves them (a local address
-    /// is delivered here, another queued).
-    pub redirects: Vec<String>,
+    /// Where the plans redirect to, each once, with the users who redirected there: the
+    /// caller resolves them (a local address is delivered here, another queued, an
+    /// unknown one gives the redirecting users their copy back).
+    pub redirects: Vec<(String, Vec<i64>)>,
 }
 
 /// Applies the plans to the accept made for every local user: each planned user's INBOX
@@ -473,7 +519,13 @@ pub fn apply(plans: &[Plan], accept: &mut Accept, local: &[LocalRecipient]) -> A
                 junk: delivery.junk && folder.is_none(),
                 folder,
                 create: copy.create,
-                flags: Flags::new(copy.flags.iter().map(String::as_str)),
+                flags: Flags::new(
+                    copy.flags
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|f| flag_ok(f))
+                        .take(MAX_FLAGS),
+                ),
             });
         }
         if plan.copies.is_empty() && plan.redirects.is_empty() && plan.reject.is_none() {
@@ -507,8 +559,13 @@ pub fn apply(plans: &[Plan], accept: &mut Accept, local: &[LocalRecipient]) -> A
     for plan in plans.iter().filter(|p| !p.redirects.is_empty()) {
         marks.push_str(&format!("{REDIRECTED_FROM}: <{}>\r\n", plan.user.address));
         for to in &plan.redirects {
-            if !applied.redirects.iter().any(|r| r.eq_ignore_ascii_case(to)) {
-                applied.redirects.push(to.clone());
+            match applied
+                .redirects
+                .iter_mut()
+                .find(|(r, _)| r.eq_ignore_ascii_case(to))
+            {
+                Some((_, users)) => users.push(plan.user.id),
+                None => applied.redirects.push((to.clone(), vec![plan.user.id])),
             }
         }
     }

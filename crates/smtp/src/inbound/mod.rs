@@ -106,7 +106,10 @@ impl SmtpServer {
         tracking_base: Option<String>,
     ) -> Result<SmtpServer, String> {
         // Sieve at delivery; a server-wide script that does not compile stops the start
-        let filters = Arc::new(filters::Filters::from_config(&config.sieve)?);
+        let filters = Arc::new(filters::Filters::from_config(
+            &config.sieve,
+            &config.hostname,
+        )?);
         let settings = SmtpSettings::from_config(config);
         let s = &settings.smtp;
         let host = &settings.hostname;

@@ -20,6 +20,10 @@ use super::filters::{Plan, memory_key};
 
 /// The subject a reply gets without `:subject`: "Auto: " and the original's, cut.
 const MAX_SUBJECT: usize = 200;
+/// The shortest period between two replies to one sender, in seconds.
+const MIN_PERIOD: u64 = 3600;
+/// Duplicate ids one message records, at most (the rest are not remembered).
+const MAX_DUPLICATE_MARKS: usize = 16;
 
 /// The duplicate ids and script errors of `plans`, for the message `queue_id` (just
 /// stored): done before the 250, so that the same message sent again right after it is
@@ -27,7 +31,7 @@ const MAX_SUBJECT: usize = 200;
 pub async fn remember(store: &Arc<dyn Store>, queue_id: &str, plans: &[Plan]) {
     let at = now();
     for plan in plans {
-        for mark in &plan.duplicates {
+        for mark in plan.duplicates.iter().take(MAX_DUPLICATE_MARKS) {
             let key = memory_key(&[&mark.key]);
             let until = at.saturating_add(i64::try_from(mark.seconds).unwrap_or(i64::MAX));
             if let Err(e) = store
@@ -97,7 +101,10 @@ async fn reply(
             return;
         }
     }
-    let until = at.saturating_add(i64::try_from(vacation.seconds).unwrap_or(i64::MAX));
+    // at least an hour between two replies to one sender, whatever the script asks
+    // (`:seconds 0` would make every forged sender a target of signed replies)
+    let seconds = vacation.seconds.max(MIN_PERIOD);
+    let until = at.saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX));
     // remembered first: a failure below costs a reply, never a second one
     if let Err(e) = store
         .sieve_remember(user.id, "vacation", &key, until, at)
@@ -166,10 +173,13 @@ fn build(
         .from
         .clone()
         .filter(|f| {
+            // one mailbox: one `@`, no list separators, the address the user's own
             let address = f
                 .rsplit_once('<')
                 .map_or(f.as_str(), |(_, a)| a.trim_end_matches('>'));
-            address.trim().eq_ignore_ascii_case(user)
+            f.matches('@').count() == 1
+                && !f.contains([',', ';', ':'])
+                && address.trim().eq_ignore_ascii_case(user)
         })
         .unwrap_or_else(|| user.to_string());
     let their_id = estafeta_mime::message_id_of(original);
@@ -192,11 +202,27 @@ fn build(
         "Auto-Submitted: auto-replied (vacation)\r\nPrecedence: bulk\r\nMIME-Version: 1.0\r\n",
     );
     if vacation.mime {
-        // the reason is a MIME entity: its own header fields, a blank line, its body
-        let entity = vacation.reason.replace("\r\n", "\n").replace('\n', "\r\n");
-        head.push_str(&entity);
-        if !entity.contains("\r\n\r\n") {
-            head.push_str("\r\n\r\n");
+        // the reason is a MIME entity: its own header fields, a blank line, its body;
+        // of its fields only Content-* ones are kept (no second From: or To:)
+        let entity = vacation.reason.replace("\r\n", "\n");
+        let (fields, body) = entity.split_once("\n\n").unwrap_or((entity.as_str(), ""));
+        let mut kept = false;
+        for line in fields.split('\n') {
+            let continued = line.starts_with([' ', '\t']);
+            if !continued {
+                kept = line
+                    .get(..8)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("content-"));
+            }
+            if kept {
+                head.push_str(line);
+                head.push_str("\r\n");
+            }
+        }
+        head.push_str("\r\n");
+        for line in body.split('\n') {
+            head.push_str(line);
+            head.push_str("\r\n");
         }
     } else {
         head.push_str(
@@ -277,6 +303,34 @@ mod tests {
         );
         assert!(own.contains("Auto-Submitted: auto-replied"));
         assert!(own.ends_with("\r\n\r\nAway.\r\nBack soon.\r\n"), "{own}");
+        // a :mime reason gives its Content-* fields only: no second From:
+        let mut v = vacation(None, None);
+        v.mime = true;
+        v.reason =
+            "From: CEO <ceo@bank.test>\nContent-Type: text/plain;\n charset=utf-8\n\nAway.".into();
+        let mime = reply(&v);
+        assert_eq!(mime.matches("From:").count(), 1, "{mime}");
+        assert!(
+            mime.contains("Content-Type: text/plain;\r\n charset=utf-8\r\n\r\nAway.\r\n"),
+            "{mime}"
+        );
+        // two addresses in :from, the user's among them: not used
+        let two = reply(&vacation(Some("ceo@bank.test, <bob@example.com>"), None));
+        assert!(two.starts_with("From: bob@example.com\r\n"), "{two}");
+        // a :mime reason gives its Content-* fields only: no second From:
+        let mut v = vacation(None, None);
+        v.mime = true;
+        v.reason =
+            "From: CEO <ceo@bank.test>\nContent-Type: text/plain;\n charset=utf-8\n\nAway.".into();
+        let mime = reply(&v);
+        assert_eq!(mime.matches("From:").count(), 1, "{mime}");
+        assert!(
+            mime.contains("Content-Type: text/plain;\r\n charset=utf-8\r\n\r\nAway.\r\n"),
+            "{mime}"
+        );
+        // two addresses in :from, the user's among them: not used
+        let two = reply(&vacation(Some("ceo@bank.test, <bob@example.com>"), None));
+        assert!(two.starts_with("From: bob@example.com\r\n"), "{two}");
         // line breaks in a subject never make a second header field
         let injected = reply(&vacation(None, Some("hi\r\nBcc: x@evil.test")));
         assert!(!injected.contains("\r\nBcc:"), "{injected}");
