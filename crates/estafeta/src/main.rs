@@ -102,7 +102,7 @@ fn run(cli: Cli) -> CommandResult {
         .build()
         .map_err(|e| Failure::new(format!("cannot start the async runtime: {e}")))?;
     let outcome = runtime.block_on(async move {
-        match command {
+        let outcome = match command {
             Command::Serve => commands::serve::run(settings).await,
             Command::Config(_) => Ok(()),
             Command::Domain(cmd) => {
@@ -178,7 +178,9 @@ fn run(cli: Cli) -> CommandResult {
                 let store = settings.open_store().await?;
                 commands::dns::run(&domain, &settings.config, &*store).await
             }
-        }
+        };
+        settings::close_stores().await;
+        outcome
     });
     // blocking work still running (a password check) is not waited for
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));

@@ -81,11 +81,31 @@ impl Settings {
     }
 
     /// Opens the store the configuration names (creating the data directory for SQLite).
+    /// [`close_stores`] closes it when the command ends.
     pub async fn open_store(&self) -> Result<std::sync::Arc<dyn estafeta_store::Store>, Failure> {
         if self.config.storage.engine == Engine::Sqlite {
             self.prepare_data_dir()?;
         }
-        Ok(estafeta_store::open(&self.store_options()).await?)
+        let store = estafeta_store::open(&self.store_options()).await?;
+        OPENED
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(store.clone());
+        Ok(store)
+    }
+}
+
+/// The stores commands opened, closed when the command ends.
+static OPENED: std::sync::Mutex<Vec<std::sync::Arc<dyn estafeta_store::Store>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Closes every store a command opened: each pooled connection ends with the database's
+/// goodbye (PostgreSQL's Terminate) instead of a reset when the process exits, which
+/// PostgreSQL would log as "could not receive data from client".
+pub async fn close_stores() {
+    let opened = std::mem::take(&mut *OPENED.lock().unwrap_or_else(|p| p.into_inner()));
+    for store in opened {
+        store.close().await;
     }
 }
 

@@ -646,3 +646,95 @@ fn sieve_scripts_from_the_command_line() {
         one_line_stderr(&out)
     );
 }
+
+/// Every connection to PostgreSQL ends with the protocol's goodbye (a Terminate message)
+/// rather than a reset, after CLI commands and after a server's clean stop: otherwise
+/// PostgreSQL logs "could not receive data from client: Connection reset by peer" for
+/// each. Seen through a TCP relay in front of PostgreSQL that looks at the last message
+/// each client sent.
+#[test]
+fn postgres_connections_end_with_a_goodbye() {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::{Arc, Mutex};
+
+    let Some(db) = common::PgDatabase::create("estafeta_bye") else {
+        return;
+    };
+    let (prefix, rest) = db.url.split_once('@').expect("user@host in the URL");
+    let (upstream, name) = rest.split_once('/').expect("host/database");
+    let upstream = upstream.to_string();
+    let relay = TcpListener::bind("127.0.0.1:0").expect("relay");
+    let relay_addr = relay.local_addr().expect("address");
+    // per client connection: whether its last message was Terminate ('X', length 4)
+    let endings: Arc<Mutex<Vec<bool>>> = Arc::default();
+    {
+        let endings = endings.clone();
+        std::thread::spawn(move || {
+            for client in relay.incoming() {
+                let Ok(mut client) = client else { continue };
+                let Ok(mut server) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let (mut client_r, mut server_w) = (
+                    client.try_clone().expect("clone"),
+                    server.try_clone().expect("clone"),
+                );
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut server, &mut client);
+                });
+                let endings = endings.clone();
+                std::thread::spawn(move || {
+                    let mut last: Vec<u8> = Vec::new();
+                    let mut buf = [0u8; 16384];
+                    let clean = loop {
+                        match client_r.read(&mut buf) {
+                            Ok(0) => break last.ends_with(b"X\0\0\0\x04"),
+                            Ok(n) => {
+                                last.extend_from_slice(&buf[..n]);
+                                let keep = last.len().saturating_sub(16);
+                                last.drain(..keep);
+                                if server_w.write_all(&buf[..n]).is_err() {
+                                    break false;
+                                }
+                            }
+                            Err(_) => break false,
+                        }
+                    };
+                    let _ = server_w.shutdown(std::net::Shutdown::Both);
+                    endings.lock().unwrap().push(clean);
+                });
+            }
+        });
+    }
+    let env = Env::new();
+    let config = env.write_config(&format!(
+        "{}[storage]\nengine = \"postgres\"\nurl = \"{prefix}@{relay_addr}/{name}?sslmode=disable\"\n",
+        common::loopback_config(),
+    ));
+    let c = config.to_str().unwrap();
+    env.ok(&["-c", c, "domain", "add", "example.com"], "");
+    env.ok(&["-c", c, "user", "list"], "");
+    let mut server = common::Server::start(&env, &config);
+    server.signal(libc::SIGTERM);
+    let status = server.child.wait().expect("server ends");
+    assert!(status.success(), "{status:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let seen = endings.lock().unwrap().clone();
+        // the CLI's and the server's pools, and the server's LISTEN connection
+        if seen.len() >= 3 {
+            assert!(
+                seen.iter().all(|clean| *clean),
+                "connections reset: {seen:?}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} connections ended: {seen:?}",
+            seen.len()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -49,13 +49,21 @@ impl Changes for SqlStore {
     }
 }
 
-/// On PostgreSQL, one LISTEN connection per process for both channels.
-async fn listen(db: &Db, listening: &OnceCell<()>) -> Result<()> {
+/// On PostgreSQL, one LISTEN connection per process for both channels, in a pool of its
+/// own: closing that pool (with the store) ends the listening task, which hands the
+/// connection back to be closed with PostgreSQL's goodbye.
+async fn listen(db: &Db, listening: &OnceCell<Option<sqlx::PgPool>>) -> Result<()> {
     if db.kind == Kind::Postgres {
         listening
             .get_or_try_init(|| async {
                 let url = db.url.clone().unwrap_or_default();
-                let mut listener = PgListener::connect(&url).await?;
+                let pool = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .max_lifetime(None)
+                    .idle_timeout(None)
+                    .connect(&url)
+                    .await?;
+                let mut listener = PgListener::connect_with(&pool).await?;
                 listener.listen_all([CHANNEL, QUEUE_CHANNEL]).await?;
                 let sender = db.changes.clone();
                 let queue = db.queue_wake.clone();
@@ -68,6 +76,8 @@ async fn listen(db: &Db, listening: &OnceCell<()>) -> Result<()> {
                                     let _ = sender.send(change);
                                 }
                             }
+                            // the store is closing
+                            Err(sqlx::Error::PoolClosed) => break,
                             Err(e) => {
                                 tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
                                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -75,7 +85,7 @@ async fn listen(db: &Db, listening: &OnceCell<()>) -> Result<()> {
                         }
                     }
                 });
-                Ok::<(), StoreError>(())
+                Ok::<Option<sqlx::PgPool>, StoreError>(Some(pool))
             })
             .await?;
     }

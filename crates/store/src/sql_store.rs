@@ -18,8 +18,9 @@ use crate::error::Result;
 pub struct SqlStore {
     pub(crate) db: Arc<Db>,
     pub(crate) committer: Committer,
-    /// Set once the PostgreSQL LISTEN connection runs (see `notify.rs`).
-    pub(crate) listening: OnceCell<()>,
+    /// Set once the LISTEN connection runs (see `notify.rs`): on PostgreSQL, the pool of
+    /// one connection it lives in, closed with the store.
+    pub(crate) listening: OnceCell<Option<sqlx::PgPool>>,
 }
 
 impl SqlStore {
@@ -45,6 +46,10 @@ impl Store for SqlStore {
     }
 
     async fn close(&self) {
+        // the LISTEN connection first: its task lets go of it when its pool closes
+        if let Some(Some(listen)) = self.listening.get() {
+            listen.close().await;
+        }
         self.db.pool.close().await;
     }
 }
