@@ -11,7 +11,7 @@ use std::time::Duration;
 use estafeta_store::{
     AttemptRecorded, DeliveryFailure, DeliveryOutcome, RecipientUpdate, StatEvent, Store,
 };
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::dsn::DsnBuilder;
 use crate::outcome::Job;
@@ -23,9 +23,12 @@ const MAX_BATCH: usize = 512;
 /// How soon to look again for reports a hand-over left owed.
 const LOOK_AGAIN: Duration = Duration::from_secs(5);
 
+/// Updates to write, and who waits for them to be written.
+type Batch = (Vec<RecipientUpdate>, Option<oneshot::Sender<()>>);
+
 /// The workers' side.
 pub struct Recorder {
-    tx: mpsc::UnboundedSender<Vec<RecipientUpdate>>,
+    tx: mpsc::UnboundedSender<Batch>,
     /// Where the outcomes are counted for the statistics.
     store: Arc<dyn Store>,
 }
@@ -40,7 +43,7 @@ impl Recorder {
         queues: Arc<Queues>,
         wake: Arc<Notify>,
     ) -> Recorder {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<RecipientUpdate>>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Batch>();
         let counter = store.clone();
         tokio::spawn(async move {
             // at start, what a process that stopped left owed
@@ -57,14 +60,24 @@ impl Recorder {
                 } else {
                     rx.recv().await
                 };
-                let Some(mut batch) = next else { break };
+                let Some((mut batch, waiter)) = next else {
+                    break;
+                };
+                let mut waiters: Vec<oneshot::Sender<()>> = waiter.into_iter().collect();
                 while batch.len() < MAX_BATCH {
                     match rx.try_recv() {
-                        Ok(more) => batch.extend(more),
+                        Ok((more, waiter)) => {
+                            batch.extend(more);
+                            waiters.extend(waiter);
+                        }
                         Err(_) => break,
                     }
                 }
                 let owed = write(&*store, &owner, &batch).await;
+                // written for good: the workers may send their next message
+                for w in waiters {
+                    let _ = w.send(());
+                }
                 owed_left |= !reports::hand_over(&*store, &dsn, &owed).await;
                 queues.release(batch.iter().map(|u| u.recipient_id));
                 wake.notify_one();
@@ -81,9 +94,28 @@ impl Recorder {
             return;
         }
         self.count(job, &updates);
-        if self.tx.send(updates).is_err() {
+        if self.tx.send((updates, None)).is_err() {
             tracing::error!("the delivery recorder has stopped: outcomes not written");
         }
+    }
+
+    /// [`Recorder::record`], with a receiver told once the updates are written (or at
+    /// once when there is nothing to write; dropped if the recorder has stopped).
+    pub fn record_durably(
+        &self,
+        job: &Job,
+        updates: Vec<RecipientUpdate>,
+    ) -> oneshot::Receiver<()> {
+        let (done, written) = oneshot::channel();
+        if updates.is_empty() {
+            let _ = done.send(());
+            return written;
+        }
+        self.count(job, &updates);
+        if self.tx.send((updates, Some(done))).is_err() {
+            tracing::error!("the delivery recorder has stopped: outcomes not written");
+        }
+        written
     }
 }
 

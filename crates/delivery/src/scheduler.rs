@@ -45,6 +45,12 @@ pub struct DeliveryContext {
     pub owner: String,
 }
 
+/// How often a delivering process writes its heartbeat (`nodes`).
+const HEARTBEAT: Duration = Duration::from_secs(5);
+/// A node whose heartbeat is older than this is taken for stopped: its leases are freed.
+/// With [`HEARTBEAT`], a dead node's work is taken over within 25 seconds.
+const DEAD_AFTER: i64 = 20;
+
 /// Runs until `stop` turns true, then stops cleanly. `handoffs` brings messages leased
 /// to us at acceptance.
 pub async fn run(
@@ -55,6 +61,17 @@ pub async fn run(
 ) {
     let renew_every = Duration::from_secs((ctx.settings.lease_time / 3).max(1) as u64);
     let mut renewed = Instant::now();
+    // alone on its store (SQLite), the process takes back what the one before it held
+    if ctx.store.engine_name() == "sqlite" {
+        match ctx.store.release_other_leases(&ctx.owner).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(freed = n, "leases of the previous process taken back"),
+            Err(e) => {
+                tracing::warn!(error = %e, "leases of the previous process not taken back (they expire)")
+            }
+        }
+    }
+    let mut beat = Instant::now() - HEARTBEAT;
     // leasing is a write transaction: done when something may be due, at most every
     // FILL_GAP (accepted messages mostly come handed over and need none)
     let mut fill_wanted = true;
@@ -76,7 +93,19 @@ pub async fn run(
                 Err(_) => break,
             }
         }
-        let mut wake_at = Instant::now() + ctx.settings.scan_interval;
+        if beat.elapsed() >= HEARTBEAT {
+            beat = Instant::now();
+            let at = now();
+            match ctx.store.heartbeat(&ctx.owner, at, at - DEAD_AFTER).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(freed = n, "taking over the work of a stopped node");
+                    fill_wanted = true;
+                }
+                Err(e) => tracing::warn!(error = %e, "heartbeat not written"),
+            }
+        }
+        let mut wake_at = (Instant::now() + ctx.settings.scan_interval).min(beat + HEARTBEAT);
         let may_fill = last_fill.is_none_or(|t| t.elapsed() >= FILL_GAP);
         if fill_wanted && may_fill {
             fill_wanted = false;

@@ -1,7 +1,9 @@
 //! One outbound connection's life, for one destination: find its hosts, connect (hosts in
 //! order, failed ones skipped, TLS dropped for a host whose handshake fails), send the
 //! destination's waiting jobs one after another over the connection (RSET between them)
-//! up to the per-connection limit, hand each outcome to the recorder, QUIT. A message
+//! up to the per-connection limit, hand each outcome to the recorder, QUIT. A message's
+//! data goes out only once the previous message's outcome is written, so that a crash
+//! sends at most one message twice per open connection. A message
 //! with more `Received:` fields than `smtp.max_hops` is not sent at all: its recipients
 //! fail with 5.4.6 (a mail loop) and the sender gets the usual report.
 
@@ -78,6 +80,10 @@ async fn work(ctx: &DeliveryContext, dest: &Destination, key: &str) {
         }
     };
     let mut session: Option<(SmtpClient, Target)> = None;
+    // the previous message's outcome on this connection, until it is written: the next
+    // message's data waits for it (at most one message per connection sent twice after
+    // a crash)
+    let mut unwritten: Option<tokio::sync::oneshot::Receiver<()>> = None;
     let mut sent = 0;
     let mut next = Some(first);
     while let Some(job) = next.take() {
@@ -153,7 +159,16 @@ async fn work(ctx: &DeliveryContext, dest: &Destination, key: &str) {
         };
         let message = outbound(&job, &body);
         let tls = client.tls().map(|t| t.version.clone());
-        let result = client.send(&message).instrument(span.clone()).await;
+        let previous = unwritten.take();
+        let ready = async move {
+            if let Some(written) = previous {
+                let _ = written.await;
+            }
+        };
+        let result = client
+            .send_when(&message, ready)
+            .instrument(span.clone())
+            .await;
         let updates: Vec<RecipientUpdate> = span.in_scope(|| match &result {
             Ok(tx) => outcome::from_transaction(&ctx.settings, &job, target, tls, tx, now()),
             Err(e) => {
@@ -168,7 +183,7 @@ async fn work(ctx: &DeliveryContext, dest: &Destination, key: &str) {
                 )
             }
         });
-        ctx.recorder.record(&job, updates);
+        unwritten = Some(ctx.recorder.record_durably(&job, updates));
         if result.is_err() {
             session = None; // the client is unusable; the next job connects again
         }

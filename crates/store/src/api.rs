@@ -369,8 +369,16 @@ pub trait Queue: Send + Sync {
     async fn queue_reports(&self, reports: &[ReportHandover]) -> Result<ReportsQueued>;
     /// Extends every lease `owner` holds to `until`.
     async fn renew_leases(&self, owner: &str, until: i64) -> Result<u64>;
-    /// Gives up every lease `owner` holds, so that the work is due again at once.
+    /// Gives up every lease `owner` holds, so that the work is due again at once, and
+    /// its heartbeat.
     async fn release_leases(&self, owner: &str) -> Result<u64>;
+    /// Records that `owner` is alive at `now`, and frees the leases of every node whose
+    /// last heartbeat is older than `dead_before` (a node killed, or cut off): returns how
+    /// many were freed.
+    async fn heartbeat(&self, owner: &str, now: i64, dead_before: i64) -> Result<u64>;
+    /// Frees every lease not `owner`'s: a process that is the only one on its store
+    /// (SQLite) takes back at start what the process before it held.
+    async fn release_other_leases(&self, owner: &str) -> Result<u64>;
     /// When the next waiting recipient becomes due (next attempt, or end of its lease).
     async fn queue_next_due(&self) -> Result<Option<i64>>;
     /// Makes the waiting recipients of one message, or of all, due now; returns how many.

@@ -206,7 +206,70 @@ impl Queue for SqlStore {
         .execute(&mut *w.tx)
         .await?
         .rows_affected();
+        sqlx::query("DELETE FROM nodes WHERE owner = $1")
+            .bind(owner)
+            .execute(&mut *w.tx)
+            .await?;
         w.queue_changed().await?;
+        w.commit().await?;
+        Ok(n)
+    }
+
+    async fn heartbeat(&self, owner: &str, now: i64, dead_before: i64) -> Result<u64> {
+        let mut w = self.db.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO nodes (owner, heartbeat) VALUES ($1, $2) \
+             ON CONFLICT (owner) DO UPDATE SET heartbeat = excluded.heartbeat",
+        )
+        .bind(owner)
+        .bind(now)
+        .execute(&mut *w.tx)
+        .await?;
+        let dead: Vec<String> =
+            sqlx::query_scalar("SELECT owner FROM nodes WHERE heartbeat < $1 AND owner <> $2")
+                .bind(dead_before)
+                .bind(owner)
+                .fetch_all(&mut *w.tx)
+                .await?;
+        let mut freed = 0;
+        for node in &dead {
+            freed += sqlx::query(
+                "UPDATE queue_recipients SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+            )
+            .bind(node)
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
+            sqlx::query("DELETE FROM nodes WHERE owner = $1")
+                .bind(node)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        if freed > 0 {
+            // every node looks: the work is due again
+            w.queue_changed().await?;
+        }
+        w.commit().await?;
+        for node in &dead {
+            tracing::warn!(node = %node, "a delivery node stopped beating: its leases freed");
+        }
+        Ok(freed)
+    }
+
+    async fn release_other_leases(&self, owner: &str) -> Result<u64> {
+        let mut w = self.db.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE queue_recipients SET lease_owner = NULL, lease_until = NULL \
+             WHERE lease_owner IS NOT NULL AND lease_owner <> $1",
+        )
+        .bind(owner)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM nodes WHERE owner <> $1")
+            .bind(owner)
+            .execute(&mut *w.tx)
+            .await?;
         w.commit().await?;
         Ok(n)
     }

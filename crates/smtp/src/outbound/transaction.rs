@@ -21,11 +21,24 @@ impl SmtpClient {
     /// connection, garbage), after which no recipient is known to have the message:
     /// all are to be retried, and this client is no longer usable.
     pub async fn send(&mut self, msg: &OutboundMessage<'_>) -> Result<TransactionOutcome, Error> {
+        self.send_when(msg, std::future::ready(())).await
+    }
+
+    /// [`SmtpClient::send`], with the message itself (DATA or BDAT) sent only once `ready`
+    /// is done: delivery passes the durability of the previous message's outcome, so that
+    /// a crash can make the remote server receive at most one message twice per
+    /// connection (the one whose outcome was not yet written), while this message's
+    /// MAIL and RCPT already overlap that write.
+    pub async fn send_when(
+        &mut self,
+        msg: &OutboundMessage<'_>,
+        ready: impl std::future::Future<Output = ()>,
+    ) -> Result<TransactionOutcome, Error> {
         if self.broken {
             return Err(Error::Unusable);
         }
         let span = self.span();
-        let result = self.transaction(msg).instrument(span.clone()).await;
+        let result = self.transaction(msg, ready).instrument(span.clone()).await;
         match &result {
             Ok(outcome) => span.in_scope(|| log_outcome(outcome)),
             Err(e) => {
@@ -39,6 +52,7 @@ impl SmtpClient {
     async fn transaction(
         &mut self,
         msg: &OutboundMessage<'_>,
+        ready: impl std::future::Future<Output = ()>,
     ) -> Result<TransactionOutcome, Error> {
         let ext = self.info.extensions.clone();
         let t = self.timeouts;
@@ -183,6 +197,8 @@ impl SmtpClient {
             return Ok(outcome(finals, Transfer::NotSent, None));
         }
 
+        // the message goes out only once the caller is ready for a new outcome
+        ready.await;
         let (transfer, data_reply) = if self.chunking && ext.chunking {
             (Transfer::Bdat, self.bdat(&body).await?)
         } else {
