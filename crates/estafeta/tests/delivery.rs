@@ -367,3 +367,78 @@ fn kill_9_mid_relay_sends_at_most_one_message_twice_per_connection() {
     );
     drop(server);
 }
+
+/// Two nodes on one PostgreSQL: the one holding the leases is killed (kill -9), and the
+/// other takes its work over once its heartbeat is 20 seconds old, though the leases
+/// themselves would last an hour; every message arrives, at most one per connection twice.
+#[test]
+fn a_killed_nodes_work_is_taken_over_by_the_other_within_seconds() {
+    const N: usize = 20;
+    let Some(db) = common::PgDatabase::create("estafeta_failover") else {
+        return;
+    };
+    // the next hop takes 500 ms a message: node a still holds most leases when killed
+    let world = World::start(Script::new().on(|c| {
+        if c.verb == "." {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        None
+    }));
+    let toml = world.config(&db.storage_config(), "[1]").replace(
+        "max_connections_per_destination = 1\n",
+        "max_connections_per_destination = 1\nlease_time = 3600\n",
+    );
+    let env_a = Env::new();
+    let config_a = env_a.write_config(&toml);
+    let mut a = Server::start(&env_a, &config_a);
+    let smtp = a.address("smtp");
+    std::thread::scope(|scope| {
+        for i in 0..N {
+            let world = &world;
+            scope.spawn(move || world.submit(smtp, &format!("f{i:02}")));
+        }
+    });
+    // a holds the leases of what it has not sent yet (its own hand-overs)
+    let env_b = Env::new();
+    let config_b = env_b.write_config(&toml);
+    let b = Server::start(&env_b, &config_b);
+    a.signal(libc::SIGKILL);
+    a.child.wait().unwrap();
+    let before = {
+        let mut got = world.received();
+        got.sort();
+        got.dedup();
+        got.len()
+    };
+    assert!(before < N, "the kill came with work left ({before} of {N})");
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(90);
+    loop {
+        let mut got = world.received();
+        got.sort();
+        got.dedup();
+        if got.len() >= N {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {N} delivered after the kill",
+            got.len()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = started.elapsed();
+    let got = world.received();
+    let mut seen = std::collections::HashMap::new();
+    for s in &got {
+        *seen.entry(s.clone()).or_insert(0usize) += 1;
+    }
+    assert!(seen.values().all(|n| *n <= 2), "{seen:?}");
+    // not before the heartbeat is 20 s old, well before the leases' hour
+    assert!(
+        took >= Duration::from_secs(15) && took < Duration::from_secs(60),
+        "taken over in {took:?}"
+    );
+    eprintln!("{before} delivered before the kill, the rest {took:?} after it");
+    drop(b);
+}
