@@ -4,7 +4,10 @@
 //! queued, a retry asked for), when a worker or the recorder made progress, when the
 //! next deferred recipient or lease comes due, and every scan interval in any case. It
 //! renews the leases it holds while workers run, and on stop hands back what it did not
-//! start.
+//! start. Every [`HEARTBEAT`] it writes the node's heartbeat, freeing the leases of
+//! nodes whose heartbeat is older than [`DEAD_AFTER`] seconds (a killed node's work is
+//! taken over within 25 seconds, not when its leases run out); on SQLite, where one
+//! process owns the store, it takes back at start every lease of the process before.
 
 use std::collections::HashMap;
 use std::sync::Arc;
