@@ -442,3 +442,128 @@ fn a_killed_nodes_work_is_taken_over_by_the_other_within_seconds() {
     eprintln!("{before} delivered before the kill, the rest {took:?} after it");
     drop(b);
 }
+
+/// Three nodes on one PostgreSQL: mail comes in through every node (for a local user and
+/// for the next hop), every node's IMAP shows the whole INBOX, and one node killed in the
+/// middle of relaying leaves its work to the two others: every message arrives, none
+/// more than twice.
+#[test]
+fn three_nodes_share_mail_in_and_out_and_survive_one_killed() {
+    const PER_NODE: usize = 8;
+    let Some(db) = common::PgDatabase::create("estafeta_three") else {
+        return;
+    };
+    let world = World::start(Script::new().on(|c| {
+        if c.verb == "." {
+            std::thread::sleep(Duration::from_millis(700));
+        }
+        None
+    }));
+    let toml = format!(
+        "{}[auth]\nallow_plaintext_on_loopback = true\n\
+         [[listener]]\naddress = \"127.0.0.1\"\nport = 0\nprotocol = \"imap\"\ntls = \"none\"\n",
+        world.config(&db.storage_config(), "[1]").replace(
+            "max_connections_per_destination = 1\n",
+            "max_connections_per_destination = 1\nlease_time = 3600\n"
+        )
+    );
+    let envs: Vec<Env> = (0..3).map(|_| Env::new()).collect();
+    let configs: Vec<_> = envs.iter().map(|e| e.write_config(&toml)).collect();
+    let c0 = configs[0].to_str().unwrap();
+    envs[0].ok(&["-c", c0, "domain", "add", "example.com"], "");
+    envs[0].ok(
+        &[
+            "-c",
+            c0,
+            "user",
+            "add",
+            "bob@example.com",
+            "--password-stdin",
+        ],
+        "pw\n",
+    );
+    let mut nodes: Vec<Server> = envs
+        .iter()
+        .zip(&configs)
+        .map(|(e, c)| Server::start(e, c))
+        .collect();
+    // in through every node: mail for bob, read through every node
+    std::thread::scope(|scope| {
+        for (n, node) in nodes.iter().enumerate() {
+            let smtp = node.address("smtp");
+            let world = &world;
+            scope.spawn(move || {
+                for i in 0..PER_NODE {
+                    let body = format!("From: a@outside.test\r\nTo: bob@example.com\r\nSubject: local n{n}-{i:02}\r\n\r\nHi.\r\n");
+                    world.rt.block_on(estafeta_net::testing::smtp_send(
+                        smtp,
+                        "a@outside.test",
+                        "bob@example.com",
+                        &body,
+                    ));
+                }
+            });
+        }
+    });
+    for node in &nodes {
+        let imap = node.address("imap");
+        let out = world.rt.block_on(estafeta_testkit::python(&format!(
+            "import imaplib\nm = imaplib.IMAP4('{}', {})\nm.login('bob@example.com', 'pw')\n\
+             typ, n = m.select('INBOX')\nprint(n[0].decode())\nm.logout()\n",
+            imap.ip(),
+            imap.port()
+        )));
+        assert_eq!(
+            String::from_utf8_lossy(&out).trim(),
+            (3 * PER_NODE).to_string()
+        );
+    }
+    // mail for the next hop through every node, each keeping what it accepted
+    std::thread::scope(|scope| {
+        for (n, node) in nodes.iter().enumerate() {
+            let smtp = node.address("smtp");
+            let world = &world;
+            scope.spawn(move || {
+                for i in 0..PER_NODE {
+                    world.submit(smtp, &format!("n{n}-{i:02}"));
+                }
+            });
+        }
+    });
+    // one node killed while the next hop is slow: the others finish its work
+    let killed = nodes.remove(1);
+    killed.signal(libc::SIGKILL);
+    let mut killed = killed;
+    killed.child.wait().unwrap();
+    let from_killed = world
+        .received()
+        .iter()
+        .filter(|s| s.starts_with("n1-"))
+        .count();
+    assert!(from_killed < PER_NODE, "the killed node had work left");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let mut got = world.received();
+        got.sort();
+        got.dedup();
+        if got.len() >= 3 * PER_NODE {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} delivered",
+            got.len(),
+            3 * PER_NODE
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut seen = std::collections::HashMap::new();
+    for s in world.received() {
+        *seen.entry(s).or_insert(0usize) += 1;
+    }
+    assert_eq!(seen.len(), 3 * PER_NODE);
+    // at most one message per connection twice: one connection per node here
+    let twice = seen.values().filter(|n| **n > 1).count();
+    assert!(twice <= 3 && seen.values().all(|n| *n <= 2), "{seen:?}");
+    drop(nodes);
+}
