@@ -45,6 +45,10 @@ impl<K: Hash + Eq + Clone, V: Recent> Table<K, V> {
         self.map.remove(key);
     }
 
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
+        self.map.iter_mut()
+    }
+
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.map.len()

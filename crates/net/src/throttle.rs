@@ -17,9 +17,13 @@
 //!
 //! Memory: each of the two tables keeps at most [`crate::table::MAX_ENTRIES`] entries,
 //! forgetting the least recently used half when full; a user name is kept as a 64-bit
-//! keyed hash of its lower-case form, whatever its length.
+//! hash (SHA-256) of its lower-case form, whatever its length.
+//!
+//! A cluster: [`AuthThrottle::shared_counts`] gives this node's failures by key and
+//! [`AuthThrottle::set_shared`] takes the other nodes' (exchanged through the store every
+//! few seconds by `server`); a client or pair is refused when its failures here and there
+//! together reach the limit.
 
-use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -128,8 +132,9 @@ struct State {
 /// Failed logins per client and per (client, user name).
 pub struct AuthThrottle {
     settings: ThrottleSettings,
-    hasher: RandomState,
     state: Mutex<State>,
+    /// The other nodes' failures, by [`AuthThrottle::shared_counts`]'s keys.
+    shared: Mutex<std::collections::HashMap<String, u32>>,
     /// Woken whenever an attempt is decided or dropped.
     settled: tokio::sync::Notify,
 }
@@ -138,7 +143,7 @@ impl AuthThrottle {
     pub fn new(settings: ThrottleSettings) -> AuthThrottle {
         AuthThrottle {
             settings,
-            hasher: RandomState::new(),
+            shared: Mutex::new(std::collections::HashMap::new()),
             state: Mutex::new(State {
                 clients: Table::new(MAX_ENTRIES),
                 pairs: Table::new(MAX_ENTRIES),
@@ -164,8 +169,58 @@ impl AuthThrottle {
         client_group(ip, self.settings.ipv6_prefix)
     }
 
+    /// The same on every node, so that nodes can add up a pair's failures.
     fn user_key(&self, user: &str) -> u64 {
-        self.hasher.hash_one(user.to_lowercase())
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(user.to_lowercase().as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        u64::from_be_bytes(first)
+    }
+
+    /// This node's failures (within the block time) by key — `c/<client>` and
+    /// `p/<client>/<user hash>` — for the other nodes of a cluster.
+    pub fn shared_counts(&self) -> Vec<(String, u64)> {
+        let now = Instant::now();
+        let block = self.settings.block;
+        let mut state = self.lock();
+        let mut out = Vec::new();
+        for (client, c) in state.clients.iter_mut() {
+            c.refresh(now, block);
+            if c.failures > 0 {
+                out.push((format!("c/{client}"), u64::from(c.failures)));
+            }
+        }
+        for ((client, user), p) in state.pairs.iter_mut() {
+            p.refresh(now, block);
+            if p.failures > 0 {
+                out.push((format!("p/{client}/{user:016x}"), u64::from(p.failures)));
+            }
+        }
+        out
+    }
+
+    /// The other nodes' failures, by [`AuthThrottle::shared_counts`]'s keys.
+    pub fn set_shared(&self, counts: Vec<(String, u64)>) {
+        let map = counts
+            .into_iter()
+            .map(|(k, n)| (k, u32::try_from(n).unwrap_or(u32::MAX)))
+            .collect();
+        *self.shared.lock().unwrap_or_else(|p| p.into_inner()) = map;
+    }
+
+    /// The other nodes' failures of a client and of a pair.
+    fn elsewhere(&self, client: IpAddr, pair: (IpAddr, u64)) -> (u32, u32) {
+        let shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        if shared.is_empty() {
+            return (0, 0);
+        }
+        let c = shared.get(&format!("c/{client}")).copied().unwrap_or(0);
+        let p = shared
+            .get(&format!("p/{}/{:016x}", pair.0, pair.1))
+            .copied()
+            .unwrap_or(0);
+        (c, p)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -194,13 +249,17 @@ impl AuthThrottle {
         let s = &self.settings;
         let client = self.client(ip);
         let pair = (client, self.user_key(user));
+        let (client_elsewhere, pair_elsewhere) = self.elsewhere(client, pair);
         let mut state = self.lock();
         let c = state.clients.entry(client, || Count::new(now));
         c.refresh(now, s.block);
-        let address = c.refuses(now, s.per_address, s.block);
+        let address = c.refuses(now, s.per_address.saturating_sub(client_elsewhere), s.block);
         let p = state.pairs.entry(pair, || Count::new(now));
         p.refresh(now, s.block);
-        match (address, p.refuses(now, s.per_user, s.block)) {
+        match (
+            address,
+            p.refuses(now, s.per_user.saturating_sub(pair_elsewhere), s.block),
+        ) {
             (Some(false), _) => return Err(Blocked::Address),
             (_, Some(false)) => return Err(Blocked::User),
             (Some(true), _) | (_, Some(true)) => return Err(Blocked::Busy),

@@ -5,7 +5,10 @@
 //! store's search indexer, the web server of the `http`/`https` listeners, and with
 //! `tls.acme` the ACME client that keeps the certificate fresh;
 //! [`RunningServer::stop`] stops them in order. Each server takes its settings from the
-//! configuration's sections itself.
+//! configuration's sections itself. On PostgreSQL, `cluster` shares the counts behind
+//! the limits with the other nodes.
+
+mod cluster;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -172,6 +175,24 @@ impl Bound {
         } else {
             None
         };
+        // several nodes on one PostgreSQL: the counts behind the limits are shared
+        if store.engine_name() == "postgres" {
+            let node = format!(
+                "{}/{}/{:08x}",
+                config.hostname,
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos())
+            );
+            tokio::spawn(cluster::share_counts(
+                store.clone(),
+                node,
+                throttle.clone(),
+                smtp.clone(),
+                stopped.clone(),
+            ));
+        }
         // bodies are indexed for SEARCH after they are stored; ends when the server stops
         tokio::spawn(estafeta_store::index_in_background(
             store.clone(),

@@ -28,12 +28,30 @@ pub trait Store:
     + crate::stats::Statistics
     + crate::tracking::Tracking
     + SieveScripts
+    + SharedCounts
 {
     /// "sqlite" or "postgres".
     fn engine_name(&self) -> &'static str;
 
     /// Closes the connections, flushing what the engine buffers.
     async fn close(&self);
+}
+
+/// Counts the nodes of a cluster share (`shared_counts.rs`): sending rates and failed
+/// logins, so that limits hold for the cluster (on PostgreSQL; on SQLite there is one
+/// node and nothing to share).
+#[async_trait]
+pub trait SharedCounts: Send + Sync {
+    /// Writes `node`'s counts of `scope` (replacing its previous ones) and returns the
+    /// sums of the other nodes' counts written since `fresh_after`, by key.
+    async fn exchange_counts(
+        &self,
+        node: &str,
+        scope: &str,
+        counts: &[(String, u64)],
+        now: i64,
+        fresh_after: i64,
+    ) -> Result<Vec<(String, u64)>>;
 }
 
 /// Users' Sieve scripts (`sieve.rs`): by name, at most one active; and what Sieve

@@ -33,6 +33,7 @@ mod resolve;
 mod scram_keys;
 mod search;
 mod sent;
+mod shared_counts;
 mod sieve;
 mod sql_store;
 pub mod stats;
@@ -44,7 +45,7 @@ use std::sync::Arc;
 
 pub use api::{
     Changes, Directory, DkimKeys, DmarcRecords, Folders, Mailboxes, Messages, Metadata, Queue,
-    SearchIndex, SieveScripts, Store, Suppressions, TlsResults,
+    SearchIndex, SharedCounts, SieveScripts, Store, Suppressions, TlsResults,
 };
 pub use directory::DEFAULT_FOLDERS;
 pub use dsn_params::{Notify, Ret};

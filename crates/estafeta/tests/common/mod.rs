@@ -271,6 +271,24 @@ impl PgDatabase {
         format!("[storage]\nengine = \"postgres\"\nurl = \"{}\"\n", self.url)
     }
 
+    /// Rows of two integer columns from a query on this database.
+    pub fn rows(&self, sql: &str) -> Vec<(i64, i64)> {
+        use sqlx::{AssertSqlSafe, Connection, Row};
+        self.runtime.block_on(async {
+            let mut c = sqlx::PgConnection::connect(&self.url)
+                .await
+                .expect("connect");
+            let rows = sqlx::query(AssertSqlSafe(sql.to_string()))
+                .fetch_all(&mut c)
+                .await
+                .expect("query");
+            let _ = c.close().await;
+            rows.iter()
+                .map(|r| (r.get::<i64, _>(0), r.get::<i64, _>(1)))
+                .collect()
+        })
+    }
+
     fn admin_sql(&self, sql: &str) {
         use sqlx::{AssertSqlSafe, Connection, Executor};
         self.runtime.block_on(async {

@@ -147,6 +147,16 @@ impl SmtpServer {
 }
 
 impl SmtpServer {
+    /// This node's sending-rate counts, for the other nodes of a cluster.
+    pub fn shared_rate_counts(&self) -> Vec<(String, u64)> {
+        self.shared.rates.shared_counts()
+    }
+
+    /// The other nodes' sending-rate counts.
+    pub fn set_shared_rate_counts(&self, counts: Vec<(String, u64)>) {
+        self.shared.rates.set_shared(counts);
+    }
+
     /// Waits until every SMTP session has ended.
     pub async fn wait_idle(&self) {
         self.shared.connections.wait_idle().await;

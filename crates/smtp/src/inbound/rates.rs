@@ -1,7 +1,9 @@
 //! Sending rate limits: messages and recipients per authenticated user and per sender
 //! domain (one of ours) within a sliding window (an hour by default). Over a limit MAIL
 //! or RCPT gets `451 4.7.0`, so the client retries later; nothing is dropped. Counts live
-//! in this process's memory: each node of a cluster counts its own.
+//! in this process's memory; in a cluster each node also knows the others' counts
+//! ([`RateLimits::shared_counts`], [`RateLimits::set_shared`], exchanged through the
+//! store every few seconds by `server`), and checks its limits against the sum.
 //!
 //! Only what our own users send is counted: the domain's count is spent by sessions that
 //! logged in or come from `trusted_networks`, never by a stranger on port 25 writing
@@ -28,6 +30,19 @@ pub struct RateLimits {
     window: Duration,
     limits: [(Counter, u32); 4],
     events: Mutex<HashMap<(Counter, String), VecDeque<Instant>>>,
+    /// The other nodes' counts in the window, by [`RateLimits::shared_counts`]'s keys.
+    shared: Mutex<HashMap<String, u32>>,
+}
+
+impl Counter {
+    fn name(self) -> &'static str {
+        match self {
+            Counter::UserMessages => "user-messages",
+            Counter::UserRecipients => "user-recipients",
+            Counter::DomainMessages => "domain-messages",
+            Counter::DomainRecipients => "domain-recipients",
+        }
+    }
 }
 
 /// Who a message is counted against: the logged-in user and the sender's domain (when
@@ -48,7 +63,36 @@ impl RateLimits {
                 (Counter::DomainRecipients, c.domain_recipients_per_hour),
             ],
             events: Mutex::new(HashMap::new()),
+            shared: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// This node's counts in the window, by `<counter>/<user or domain>`, for the other
+    /// nodes of a cluster.
+    pub fn shared_counts(&self) -> Vec<(String, u64)> {
+        let now = Instant::now();
+        let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        events.retain(|_, seen| {
+            while seen
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= self.window)
+            {
+                seen.pop_front();
+            }
+            !seen.is_empty()
+        });
+        events
+            .iter()
+            .map(|((c, key), seen)| (format!("{}/{key}", c.name()), seen.len() as u64))
+            .collect()
+    }
+
+    /// The other nodes' counts, by [`RateLimits::shared_counts`]'s keys.
+    pub fn set_shared(&self, counts: Vec<(String, u64)>) {
+        *self.shared.lock().unwrap_or_else(|p| p.into_inner()) = counts
+            .into_iter()
+            .map(|(k, n)| (k, u32::try_from(n).unwrap_or(u32::MAX)))
+            .collect();
     }
 
     pub fn domain_limited(&self) -> bool {
@@ -107,9 +151,20 @@ impl RateLimits {
         if keys.is_empty() {
             return Ok(held);
         }
+        let elsewhere: Vec<u32> = {
+            let shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+            keys.iter()
+                .map(|(c, key, _)| {
+                    shared
+                        .get(&format!("{}/{key}", c.name()))
+                        .copied()
+                        .unwrap_or(0)
+                })
+                .collect()
+        };
         let now = Instant::now();
         let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
-        for (c, key, n) in &keys {
+        for ((c, key, n), others) in keys.iter().zip(&elsewhere) {
             let seen = events.entry((*c, key.clone())).or_default();
             while seen
                 .front()
@@ -117,7 +172,7 @@ impl RateLimits {
             {
                 seen.pop_front();
             }
-            if seen.len() >= *n as usize {
+            if seen.len() + *others as usize >= *n as usize {
                 let whom = match c {
                     Counter::UserMessages | Counter::UserRecipients => "user",
                     _ => "domain",
