@@ -177,7 +177,10 @@ fn yes() -> bool {
 }
 
 fn max_connections_per_destination() -> u32 {
-    5
+    // Postfix's default_destination_concurrency_limit. A connection carries one message
+    // at a time whose outcome is not yet written (at most one sent twice after a crash),
+    // so a destination's rate is about this many messages per commit of the store.
+    20
 }
 
 fn max_messages_per_connection() -> u32 {

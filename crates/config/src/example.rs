@@ -154,7 +154,7 @@ unauthenticated_commands_per_minute = 1000
 # Outbound SMTP connections open at once: in total, to one destination (a domain, or a
 # relay), and messages sent over one connection (RSET between them) before it closes.
 max_connections = 100
-max_connections_per_destination = 5
+max_connections_per_destination = 20
 max_messages_per_connection = 100
 # Seconds to wait after the 1st, 2nd, ... failed attempt (4xx, refused or dropped
 # connection, timeout); the last value repeats: 5m 10m 20m 40m 1h 2h 4h, then every 4h.

@@ -182,7 +182,7 @@ fn delivery_defaults_and_relays() {
         vec![300, 600, 1200, 2400, 3600, 7200, 14400]
     );
     assert_eq!(c.delivery.max_queue_time, 5 * 86_400);
-    assert_eq!(c.delivery.max_connections_per_destination, 5);
+    assert_eq!(c.delivery.max_connections_per_destination, 20);
     assert_eq!(c.delivery.mx_port, 25);
     assert!(c.delivery.smarthost.is_none());
     let c = Config::from_toml(
