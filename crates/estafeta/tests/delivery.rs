@@ -59,6 +59,28 @@ impl World {
         ));
     }
 
+    /// How many times the scripted server received each subject.
+    fn received_counts(&self) -> std::collections::HashMap<String, usize> {
+        let mut seen = std::collections::HashMap::new();
+        for s in self.received() {
+            *seen.entry(s).or_insert(0) += 1;
+        }
+        seen
+    }
+
+    /// Waits (polling, up to `secs` seconds) until `n` different subjects arrived.
+    fn wait_distinct(&self, n: usize, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let got = self.received_counts().len();
+            if got >= n {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{got} of {n} delivered");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Subjects the scripted server received, in order.
     fn received(&self) -> Vec<String> {
         self.mx
@@ -337,20 +359,11 @@ fn kill_9_mid_relay_sends_at_most_one_message_twice_per_connection() {
 
     // the leases last an hour: only taking them back at start finishes within the wait
     let server = Server::start(&env, &config);
-    wait_for("every message at the next hop", || {
-        let mut got = world.received();
-        got.sort();
-        got.dedup();
-        (got.len() >= N).then_some(())
-    });
+    world.wait_distinct(N, 30);
     wait_for("an empty queue", || {
         (env.ok(&["-c", c, "queue", "list"], "") == "queue is empty\n").then_some(())
     });
-    let got = world.received();
-    let mut seen = std::collections::HashMap::new();
-    for s in &got {
-        *seen.entry(s.clone()).or_insert(0usize) += 1;
-    }
+    let seen = world.received_counts();
     let twice: Vec<&String> = seen
         .iter()
         .filter(|(_, n)| **n > 1)
@@ -404,35 +417,12 @@ fn a_killed_nodes_work_is_taken_over_by_the_other_within_seconds() {
     let b = Server::start(&env_b, &config_b);
     a.signal(libc::SIGKILL);
     a.child.wait().unwrap();
-    let before = {
-        let mut got = world.received();
-        got.sort();
-        got.dedup();
-        got.len()
-    };
+    let before = world.received_counts().len();
     assert!(before < N, "the kill came with work left ({before} of {N})");
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(90);
-    loop {
-        let mut got = world.received();
-        got.sort();
-        got.dedup();
-        if got.len() >= N {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {N} delivered after the kill",
-            got.len()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    world.wait_distinct(N, 90);
     let took = started.elapsed();
-    let got = world.received();
-    let mut seen = std::collections::HashMap::new();
-    for s in &got {
-        *seen.entry(s.clone()).or_insert(0usize) += 1;
-    }
+    let seen = world.received_counts();
     assert!(seen.values().all(|n| *n <= 2), "{seen:?}");
     // not before the heartbeat is 20 s old, well before the leases' hour
     assert!(
@@ -541,26 +531,8 @@ fn three_nodes_share_mail_in_and_out_and_survive_one_killed() {
         .filter(|s| s.starts_with("n1-"))
         .count();
     assert!(from_killed < PER_NODE, "the killed node had work left");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let mut got = world.received();
-        got.sort();
-        got.dedup();
-        if got.len() >= 3 * PER_NODE {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {} delivered",
-            got.len(),
-            3 * PER_NODE
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let mut seen = std::collections::HashMap::new();
-    for s in world.received() {
-        *seen.entry(s).or_insert(0usize) += 1;
-    }
+    world.wait_distinct(3 * PER_NODE, 90);
+    let seen = world.received_counts();
     assert_eq!(seen.len(), 3 * PER_NODE);
     // at most one message per connection twice: one connection per node here
     let twice = seen.values().filter(|n| **n > 1).count();

@@ -64,6 +64,17 @@ impl SqlStore {
     }
 }
 
+/// Whether the user has a script of that name (`Some`), and its active mark (non-zero).
+async fn script_state(w: &mut WriteTx<'_>, user_id: i64, name: &str) -> Result<Option<i64>> {
+    Ok(
+        sqlx::query_scalar("SELECT active FROM sieve_scripts WHERE user_id = $1 AND name = $2")
+            .bind(user_id)
+            .bind(name)
+            .fetch_optional(&mut *w.tx)
+            .await?,
+    )
+}
+
 #[async_trait]
 impl SieveScripts for SqlStore {
     async fn sieve_scripts(&self, user_id: i64) -> Result<Vec<SieveScript>> {
@@ -150,13 +161,7 @@ impl SieveScripts for SqlStore {
 
     async fn delete_sieve_script(&self, user_id: i64, name: &str) -> Result<()> {
         let mut w = self.db.begin_write().await?;
-        let active: Option<i64> =
-            sqlx::query_scalar("SELECT active FROM sieve_scripts WHERE user_id = $1 AND name = $2")
-                .bind(user_id)
-                .bind(name)
-                .fetch_optional(&mut *w.tx)
-                .await?;
-        match active {
+        match script_state(&mut w, user_id, name).await? {
             None => Err(StoreError::NotFound(format!("no script named {name:?}"))),
             Some(a) if a != 0 => Err(StoreError::Conflict(format!(
                 "{name:?} is the active script: activate another (or none) first"
@@ -174,17 +179,10 @@ impl SieveScripts for SqlStore {
 
     async fn rename_sieve_script(&self, user_id: i64, from: &str, to: &str) -> Result<()> {
         let mut w = self.db.begin_write().await?;
-        let exists = |name: &str| {
-            sqlx::query_scalar::<_, i64>(
-                "SELECT active FROM sieve_scripts WHERE user_id = $1 AND name = $2",
-            )
-            .bind(user_id)
-            .bind(name.to_string())
-        };
-        if exists(from).fetch_optional(&mut *w.tx).await?.is_none() {
+        if script_state(&mut w, user_id, from).await?.is_none() {
             return Err(StoreError::NotFound(format!("no script named {from:?}")));
         }
-        if from != to && exists(to).fetch_optional(&mut *w.tx).await?.is_some() {
+        if from != to && script_state(&mut w, user_id, to).await?.is_some() {
             return Err(StoreError::AlreadyExists(format!(
                 "a script named {to:?} already exists"
             )));
@@ -200,17 +198,10 @@ impl SieveScripts for SqlStore {
 
     async fn activate_sieve_script(&self, user_id: i64, name: Option<&str>) -> Result<()> {
         let mut w = self.db.begin_write().await?;
-        if let Some(name) = name {
-            let found: Option<i64> = sqlx::query_scalar(
-                "SELECT active FROM sieve_scripts WHERE user_id = $1 AND name = $2",
-            )
-            .bind(user_id)
-            .bind(name)
-            .fetch_optional(&mut *w.tx)
-            .await?;
-            if found.is_none() {
-                return Err(StoreError::NotFound(format!("no script named {name:?}")));
-            }
+        if let Some(name) = name
+            && script_state(&mut w, user_id, name).await?.is_none()
+        {
+            return Err(StoreError::NotFound(format!("no script named {name:?}")));
         }
         sqlx::query("UPDATE sieve_scripts SET active = 0 WHERE user_id = $1 AND active = 1")
             .bind(user_id)

@@ -447,10 +447,11 @@ async fn commit(
         discarded,
     } = assembled;
     let size = accept.body.len();
+    // a vacation reply reads the original's header only (subject, Message-ID)
     let original = plans
         .iter()
         .any(|p| p.vacation.is_some())
-        .then(|| accept.body.clone());
+        .then(|| super::vacation::header_of(&accept.body).to_vec());
     if !discarded && let Err(e) = shared.store.accept(accept).await {
         tracing::error!(queue_id = %envelope.id, error = %e, "message not stored");
         return Err(TEMPORARY_STORAGE_FAILURE.into());

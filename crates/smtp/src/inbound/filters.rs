@@ -574,3 +574,51 @@ pub fn apply(plans: &[Plan], accept: &mut Accept, local: &[LocalRecipient]) -> A
     }
     applied
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_reading_is_bounded_whatever_the_message() {
+        // 10 MB of header fields and no empty line: at most 1,000 fields of 256 KiB
+        let mut hostile = Vec::new();
+        while hostile.len() < 10 << 20 {
+            hostile.extend_from_slice(b"X-Sieve-Redirected-From: <bob@example.com>\r\n");
+        }
+        let values = header_values(&hostile, REDIRECTED_FROM);
+        assert!(
+            !values.is_empty() && values.len() <= 1000,
+            "{}",
+            values.len()
+        );
+        // one field folded over megabytes: its value is cut at 4 KiB (and a line)
+        let mut folded = b"Subject: x".to_vec();
+        for _ in 0..200_000 {
+            folded.extend_from_slice(b"\r\n continued");
+        }
+        let subject = header_values(&folded, "subject");
+        assert!(
+            subject.len() == 1 && subject[0].len() < 4096 + 64,
+            "{}",
+            subject[0].len()
+        );
+        assert!(redirected_by(&hostile, "BOB@example.com"));
+        assert!(!redirected_by(&hostile, "ann@example.com"));
+    }
+
+    #[test]
+    fn spamtest_believes_only_our_own_results() {
+        let ours =
+            b"Authentication-Results: mail.test; spf=fail smtp.mailfrom=x@y.test\r\n\r\nhi\r\n";
+        assert_eq!(spam_score(ours, "mail.test"), Some(8));
+        // a sender's field naming another server, or claiming a longer name: not ours
+        let theirs = b"Authentication-Results: mail.test.evil; dmarc=pass\r\n\
+Authentication-Results: other.test; dmarc=pass\r\n\r\nhi\r\n";
+        assert_eq!(spam_score(theirs, "mail.test"), None);
+        let both = b"Authentication-Results: other.test; dmarc=pass\r\n\
+Authentication-Results: mail.test; dmarc=fail\r\n\r\nhi\r\n";
+        assert_eq!(spam_score(both, "mail.test"), Some(10));
+        assert_eq!(spam_score(b"Subject: x\r\n\r\n", "mail.test"), None);
+    }
+}

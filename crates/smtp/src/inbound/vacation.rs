@@ -140,6 +140,17 @@ async fn reply(
     }
 }
 
+/// The header section of `message` (with the empty line that ends it), at most 64 KiB:
+/// all a reply reads of the original.
+pub fn header_of(message: &[u8]) -> &[u8] {
+    let head = &message[..message.len().min(64 * 1024)];
+    let end = head
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(head.len(), |i| i + 4);
+    &head[..end]
+}
+
 /// The reply message.
 fn build(
     vacation: &Vacation,
@@ -152,13 +163,8 @@ fn build(
     let subject = match &vacation.subject {
         Some(s) => s.clone(),
         None => {
-            // the header alone, at most 64 KiB of it, read by mail-parser (RFC 2047 words)
-            let head_end = original
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-                .map_or(original.len(), |i| i + 4)
-                .min(64 * 1024);
-            let parsed = mail_parser::MessageParser::default().parse(&original[..head_end]);
+            // the header alone, read by mail-parser (RFC 2047 words)
+            let parsed = mail_parser::MessageParser::default().parse(header_of(original));
             let theirs = parsed
                 .as_ref()
                 .and_then(|m| m.subject())
