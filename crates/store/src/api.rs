@@ -97,6 +97,17 @@ pub trait SieveScripts: Send + Sync {
     /// Whether `key` of `kind` ("vacation", "duplicate") is remembered for the user and
     /// has not expired at `now`.
     async fn sieve_remembers(&self, user_id: i64, kind: &str, key: &str, now: i64) -> Result<bool>;
+    /// Remembers `key` unless it is remembered and not expired at `now`, in one statement
+    /// (two deliveries at once cannot both get `true`): `true` when this call remembered
+    /// it, until `expires_at`.
+    async fn sieve_remember_once(
+        &self,
+        user_id: i64,
+        kind: &str,
+        key: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool>;
     /// Remembers `key` until `expires_at` (replacing an older memory of it), and forgets
     /// the user's expired memories.
     async fn sieve_remember(

@@ -265,6 +265,32 @@ impl SieveScripts for SqlStore {
         Ok(found.is_some_and(|until| until > now))
     }
 
+    async fn sieve_remember_once(
+        &self,
+        user_id: i64,
+        kind: &str,
+        key: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool> {
+        let mut w = self.db.begin_write().await?;
+        let n = sqlx::query(
+            "INSERT INTO sieve_memory (user_id, kind, key, expires_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (user_id, kind, key) DO UPDATE SET expires_at = excluded.expires_at \
+             WHERE sieve_memory.expires_at <= $5",
+        )
+        .bind(user_id)
+        .bind(kind)
+        .bind(key)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        w.commit().await?;
+        Ok(n > 0)
+    }
+
     async fn sieve_remember(
         &self,
         user_id: i64,

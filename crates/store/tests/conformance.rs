@@ -2855,6 +2855,20 @@ async fn sieve_scripts_one_active_bounded_and_remembered(f: &Fixture) {
         .sieve_remember(bob.id, "vacation", "k1", 400, 300)
         .await
         .unwrap();
+    // once: not while remembered, again once expired
+    let once = |key: &'static str, until: i64, now: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .sieve_remember_once(bob.id, "vacation", key, until, now)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(!once("k1", 900, 350).await);
+    assert!(once("k2", 900, 350).await);
+    assert!(!once("k2", 900, 360).await);
+    assert!(once("k2", 1900, 900).await);
     assert!(
         store
             .sieve_remembers(bob.id, "vacation", "k1", 350)

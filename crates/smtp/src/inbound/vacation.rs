@@ -90,28 +90,25 @@ async fn reply(
     let user = &plan.user;
     let to = vacation.to.to_ascii_lowercase();
     let key = memory_key(&[&vacation.handle, &to]);
-    match store.sieve_remembers(user.id, "vacation", &key, at).await {
-        Ok(true) => {
-            tracing::info!(queue_id, user = %user.address, to = %to, "vacation: already answered within the period");
-            return;
-        }
-        Ok(false) => {}
-        Err(e) => {
-            tracing::warn!(queue_id, error = %e, "vacation not sent: memory unreadable");
-            return;
-        }
-    }
     // at least an hour between two replies to one sender, whatever the script asks
     // (`:seconds 0` would make every forged sender a target of signed replies)
     let seconds = vacation.seconds.max(MIN_PERIOD);
     let until = at.saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX));
-    // remembered first: a failure below costs a reply, never a second one
-    if let Err(e) = store
-        .sieve_remember(user.id, "vacation", &key, until, at)
+    // remembered first, in one statement (two messages at once get one reply): a failure
+    // below costs a reply, never a second one
+    match store
+        .sieve_remember_once(user.id, "vacation", &key, until, at)
         .await
     {
-        tracing::warn!(queue_id, error = %e, "vacation not sent: memory not written");
-        return;
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(queue_id, user = %user.address, to = %to, "vacation: already answered within the period");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(queue_id, error = %e, "vacation not sent: memory not written");
+            return;
+        }
     }
     let reply_id = new_queue_id();
     let mut text = build(vacation, &user.address, message, hostname, &reply_id, at);
