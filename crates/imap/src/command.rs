@@ -32,7 +32,8 @@ pub enum CommandBody {
     },
     Create {
         mailbox: String,
-        special_use: Option<String>,
+        /// RFC 6154 use attributes as written (`\\Sent`), possibly none
+        special_use: Vec<String>,
     },
     Delete(String),
     Rename {

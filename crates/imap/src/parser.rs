@@ -391,15 +391,16 @@ fn command_body(r: &mut Reader<'_>) -> PResult<CommandBody> {
         "CREATE" => {
             r.sp()?;
             let mailbox = r.mailbox()?;
-            let mut special_use = None;
+            // RFC 6154 §3 (CREATE-SPECIAL-USE): `(USE (attr ...))`, every attribute kept
+            // for the server to judge
+            let mut special_use = Vec::new();
             if r.eat(b' ') {
                 r.expect(b'(')?;
                 if !r.keyword("USE") {
                     return Err("only the USE parameter is supported".into());
                 }
                 r.sp()?;
-                let flags = r.flag_list()?;
-                special_use = flags.into_iter().next();
+                special_use = r.flag_list()?;
                 r.expect(b')')?;
             }
             Ok(CommandBody::Create {

@@ -146,7 +146,7 @@ fn mailbox_commands() {
         ok("a CREATE \"Work/Projects\" (USE (\\Archive))"),
         CommandBody::Create {
             mailbox: "Work/Projects".into(),
-            special_use: Some("\\Archive".into())
+            special_use: vec!["\\Archive".into()]
         }
     );
     assert_eq!(
@@ -532,7 +532,7 @@ fn mailbox_names_that_are_not_utf8_are_refused() {
             .body,
         CommandBody::Create {
             mailbox: "café/été".into(),
-            special_use: None
+            special_use: Vec::new()
         }
     );
     // other strings are repaired, not refused: a search for them finds nothing

@@ -247,6 +247,41 @@ async fn list_extended_and_list_status() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_special_use_gives_a_role_or_refuses_with_useattr() {
+    let h = Harness::start().await;
+    let mut c = h.logged_in("bob@example.com").await;
+    let r = c.run("k", "CAPABILITY").await;
+    assert!(r.contains(" CREATE-SPECIAL-USE"), "{r}");
+    let r = c.run("a", "CREATE \"Old mail\" (USE (\\archive))").await;
+    assert!(r.contains("a OK"), "{r}");
+    let r = c.run("e", "CREATE Nothing (USE ())").await;
+    assert!(r.contains("e OK"), "{r}");
+    // refused, and nothing created: an unknown use, a virtual one, two at once
+    for (tag, name, attrs) in [
+        ("u", "Odd", "\\Important"),
+        ("v", "Every", "\\All"),
+        ("f", "Stars", "\\Flagged"),
+        ("t", "Both", "\\Sent \\Trash"),
+    ] {
+        let r = c.run(tag, &format!("CREATE {name} (USE ({attrs}))")).await;
+        assert!(r.contains(&format!("{tag} NO [USEATTR]")), "{r}");
+    }
+    let r = c.run("b", "CREATE Bad (COLOR (red))").await;
+    assert!(r.contains("b BAD"), "{r}");
+    let r = c.run("p", "LIST (SPECIAL-USE) \"\" \"*\"").await;
+    assert!(
+        r.contains("(\\HasNoChildren \\Archive) \"/\" \"Old mail\""),
+        "{r}"
+    );
+    assert!(!r.contains("Nothing"), "{r}");
+    let r = c.run("l", "LIST \"\" \"*\"").await;
+    assert!(r.contains("\"Nothing\""), "{r}");
+    for name in ["Odd", "Every", "Stars", "Both", "Bad"] {
+        assert!(!r.contains(&format!("\"{name}\"")), "{name} created: {r}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_per_ip_limit_are_refused() {
     let h = Harness::start_with(|c| c.imap.max_connections_per_ip = 2).await;
     let mut first = Client::tls(h.imaps).await;

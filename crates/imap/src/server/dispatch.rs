@@ -37,6 +37,7 @@ impl Session {
             "ID",
             "CHILDREN",
             "SPECIAL-USE",
+            "CREATE-SPECIAL-USE",
             "LIST-EXTENDED",
             "LIST-STATUS",
             "CONDSTORE",
@@ -233,15 +234,15 @@ impl Session {
                     Some(name) if !name.is_empty() => name.to_string(),
                     _ => mailbox,
                 };
+                let role = match super::folders::role_to_create(&special_use) {
+                    Ok(role) => role,
+                    Err(why) => {
+                        self.no(&tag, &format!("[USEATTR] {why}"));
+                        return Ok(true);
+                    }
+                };
                 let r = self
-                    .store_call(|s, u| async move {
-                        s.create_mailbox(
-                            u,
-                            &mailbox,
-                            special_use.as_deref().map(|f| f.trim_start_matches('\\')),
-                        )
-                        .await
-                    })
+                    .store_call(|s, u| async move { s.create_mailbox(u, &mailbox, role).await })
                     .await;
                 match r {
                     // OBJECTID (RFC 8474 §4): the new mailbox's id

@@ -314,3 +314,32 @@ impl Session {
         self.ok(tag, "GETQUOTA completed");
     }
 }
+
+/// The special use a CREATE asks for (RFC 6154 §3), as the store keeps it (no
+/// backslash), or why it cannot be given (answered `NO [USEATTR]`, nothing created).
+/// A mailbox holds one role; `\All` and `\Flagged` name virtual mailboxes, which are
+/// not offered.
+pub(super) fn role_to_create(attrs: &[String]) -> Result<Option<&'static str>, String> {
+    const ROLES: [&str; 5] = ["Archive", "Drafts", "Junk", "Sent", "Trash"];
+    match attrs {
+        [] => Ok(None),
+        [one] => {
+            let name = one.strip_prefix('\\').unwrap_or("");
+            if let Some(role) = ROLES.iter().find(|r| r.eq_ignore_ascii_case(name)) {
+                Ok(Some(role))
+            } else if ["All", "Flagged"]
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(name))
+            {
+                Err(format!(
+                    "{one} names a virtual mailbox, which this server does not offer"
+                ))
+            } else {
+                Err(format!(
+                    "{one} is not a special use this server gives (\\Archive \\Drafts \\Junk \\Sent \\Trash)"
+                ))
+            }
+        }
+        _ => Err("a mailbox holds one special use here".into()),
+    }
+}
