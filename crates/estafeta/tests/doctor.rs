@@ -491,3 +491,124 @@ async fn yes_server() -> u16 {
     });
     port
 }
+
+/// A certificate for mail.example.com valid until `days` from now (negative: already
+/// expired), written as PEM files in the data directory's parent; their paths.
+fn certificate_ending_in(env: &Env, days: i64, tag: &str) -> (String, String) {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params =
+        rcgen::CertificateParams::new(vec!["mail.example.com".to_string()]).expect("params");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let at = |secs: i64| {
+        rcgen::date_time_ymd(1970, 1, 1)
+            + Duration::from_secs(u64::try_from(secs).expect("after 1970"))
+    };
+    params.not_before = at(now - 400 * 86_400);
+    params.not_after = at(now + days * 86_400);
+    let cert = params.self_signed(&key).expect("certificate");
+    let dir = env.data_dir().parent().expect("parent").to_path_buf();
+    let (c, k) = (
+        dir.join(format!("{tag}.crt")),
+        dir.join(format!("{tag}.key")),
+    );
+    std::fs::write(&c, cert.pem()).expect("write certificate");
+    std::fs::write(&k, key.serialize_pem()).expect("write key");
+    (
+        c.to_str().expect("utf-8").to_string(),
+        k.to_str().expect("utf-8").to_string(),
+    )
+}
+
+/// A certificate that has expired fails, with the way to renew it; one ending within 21
+/// days is a warning; one with months left is fine. Each served by a real `serve`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_expiry_fails_when_past_and_warns_within_21_days() {
+    for (days, status, detail) in [
+        (-3, "fail", "expired on "),
+        (10, "warn", "expires in "),
+        (200, "ok", "valid for "),
+    ] {
+        let env = Env::new();
+        let (certificate, key) = certificate_ending_in(&env, days, "mail");
+        let port = free_port();
+        let file = env.write_config(&format!(
+            "hostname = \"mail.example.com\"\n[smtp]\ntrusted_networks = []\n\
+             [delivery]\ndns_servers = [\"127.0.0.1:{}\"]\n[doctor]\nblocklists = []\n\
+             [tls]\ncertificate = \"{certificate}\"\nprivate_key = \"{key}\"\n\
+             [[listener]]\naddress = \"127.0.0.1\"\nport = {port}\nprotocol = \"imap\"\ntls = \"implicit\"\n",
+            free_port()
+        ));
+        let c = file.to_str().expect("utf-8").to_string();
+        let _server = Server::start(&env, &file);
+        let (out, report, _) = doctor(&env, &c).await;
+        let name = format!("tls imap 127.0.0.1:{port} expiry");
+        assert_status(&report, &name, status);
+        assert!(
+            check(&report, &name)["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with(detail)),
+            "{days} days: {report:#}"
+        );
+        if status == "ok" {
+            assert!(check(&report, &name)["fix"].is_null(), "{report:#}");
+        } else {
+            assert!(
+                fix(&report, &name).contains("[tls] acme = true"),
+                "{report:#}"
+            );
+        }
+        if status == "fail" {
+            assert_eq!(out.status.code(), Some(1), "{report:#}");
+        }
+    }
+}
+
+/// A listener that answers one greeting line a second, forever, (each line within the
+/// per-reply timeout) is given up at the per-listener budget of 30 s, for the TLS check
+/// and for the relay check, and the doctor still finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_that_never_finishes_its_greeting_is_given_up() {
+    use tokio::io::AsyncWriteExt;
+    let slow = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = slow.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = slow.accept().await {
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    if stream.write_all(b"220-still greeting\r\n").await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let env = Env::new();
+    let file = env.write_config(&format!(
+        "hostname = \"mail.example.com\"\n[smtp]\ntrusted_networks = []\n\
+         [delivery]\ndns_servers = [\"127.0.0.1:{}\"]\n[doctor]\nblocklists = []\n\
+         [[listener]]\naddress = \"127.0.0.1\"\nport = {port}\nprotocol = \"smtp\"\ntls = \"starttls\"\n",
+        free_port()
+    ));
+    let c = file.to_str().expect("utf-8").to_string();
+    let (_, report, elapsed) = doctor(&env, &c).await;
+    for name in [
+        format!("tls smtp 127.0.0.1:{port}"),
+        format!("open relay smtp 127.0.0.1:{port}"),
+    ] {
+        assert_status(&report, &name, "skipped");
+        assert!(
+            check(&report, &name)["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("no result within 30 s")),
+            "{report:#}"
+        );
+    }
+    assert!(elapsed < Duration::from_secs(100), "took {elapsed:?}");
+}

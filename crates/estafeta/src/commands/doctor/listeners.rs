@@ -306,7 +306,12 @@ async fn start_tls(l: &Listener, client: Client) -> Result<Client, String> {
     Ok(client)
 }
 
-pub async fn check(config: &Config, domains: &[String], report: &mut Report) {
+pub async fn check(
+    config: &Config,
+    domains: &[String],
+    budget: &super::Budget,
+    report: &mut Report,
+) {
     let host = config.hostname.trim_end_matches('.').to_ascii_lowercase();
     for l in &config.listeners {
         let name = format!("listener {}", label(l));
@@ -317,62 +322,71 @@ pub async fn check(config: &Config, domains: &[String], report: &mut Report) {
             );
             continue;
         }
-        let addr = target(l);
-        let client = match connect(addr).await {
-            Ok(c) => c,
-            Err(e) => {
-                report.fail(
-                    &name,
-                    format!("cannot connect to {addr}: {e}"),
-                    "is `estafeta serve` running? (systemctl status estafeta)",
-                );
-                continue;
-            }
-        };
-        report.ok(&name, format!("accepts connections on {addr}"));
-        let tls_name = format!("tls {}", label(l));
-        let recorder = Recorder::new();
-        let outcome = match l.tls {
-            ListenerTls::None => {
-                if matches!(l.protocol, Protocol::Http) {
-                    continue;
-                }
-                report.warn(
-                    &tls_name,
-                    "no TLS on this listener: what crosses it (mail, passwords) is readable on the way",
-                    format!(
-                        "set tls = \"starttls\" (or \"implicit\") on this [[listener]] ({})",
-                        label(l)
-                    ),
-                );
-                continue;
-            }
-            ListenerTls::Implicit => handshake(client.reader.into_inner(), &recorder, &host).await,
-            ListenerTls::Starttls => match start_tls(l, client).await {
-                Ok(c) => c.tls(&recorder, &host).await,
-                Err(e) => Err(e),
-            },
-        };
-        let version = match outcome {
-            Ok((_, version)) => version,
-            Err(e) => {
-                report.fail(
-                    &tls_name,
-                    e,
-                    "see the server's log (journalctl -u estafeta) and [tls] certificate/private_key",
-                );
-                continue;
-            }
-        };
-        let mut wanted = vec![host.clone()];
-        if l.protocol == Protocol::Https {
-            for d in domains {
-                wanted.push(format!("autoconfig.{d}"));
-                wanted.push(format!("mta-sts.{d}"));
-            }
+        let one = check_one(l, &host, domains, report);
+        if let Err(why) = budget.within(one).await {
+            report.skip(&format!("tls {}", label(l)), why);
         }
-        certificate(&tls_name, &recorder.chain(), &wanted, &version, report);
     }
+}
+
+/// One listener: connected to, then its TLS looked at.
+async fn check_one(l: &Listener, host: &str, domains: &[String], report: &mut Report) {
+    let name = format!("listener {}", label(l));
+    let addr = target(l);
+    let client = match connect(addr).await {
+        Ok(c) => c,
+        Err(e) => {
+            report.fail(
+                &name,
+                format!("cannot connect to {addr}: {e}"),
+                "is `estafeta serve` running? (systemctl status estafeta)",
+            );
+            return;
+        }
+    };
+    report.ok(&name, format!("accepts connections on {addr}"));
+    let tls_name = format!("tls {}", label(l));
+    let recorder = Recorder::new();
+    let outcome = match l.tls {
+        ListenerTls::None => {
+            if matches!(l.protocol, Protocol::Http) {
+                return;
+            }
+            report.warn(
+                &tls_name,
+                "no TLS on this listener: what crosses it (mail, passwords) is readable on the way",
+                format!(
+                    "set tls = \"starttls\" (or \"implicit\") on this [[listener]] ({})",
+                    label(l)
+                ),
+            );
+            return;
+        }
+        ListenerTls::Implicit => handshake(client.reader.into_inner(), &recorder, host).await,
+        ListenerTls::Starttls => match start_tls(l, client).await {
+            Ok(c) => c.tls(&recorder, host).await,
+            Err(e) => Err(e),
+        },
+    };
+    let version = match outcome {
+        Ok((_, version)) => version,
+        Err(e) => {
+            report.fail(
+                &tls_name,
+                e,
+                "see the server's log (journalctl -u estafeta) and [tls] certificate/private_key",
+            );
+            return;
+        }
+    };
+    let mut wanted = vec![host.to_string()];
+    if l.protocol == Protocol::Https {
+        for d in domains {
+            wanted.push(format!("autoconfig.{d}"));
+            wanted.push(format!("mta-sts.{d}"));
+        }
+    }
+    certificate(&tls_name, &recorder.chain(), &wanted, &version, report);
 }
 
 /// Whether `pattern` (a certificate's DNS name, perhaps `*.example.com`) covers `name`.

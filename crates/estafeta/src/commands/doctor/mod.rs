@@ -12,8 +12,9 @@ mod listeners;
 mod local;
 mod relay;
 
+use std::future::Future;
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -24,6 +25,45 @@ use crate::settings::Settings;
 pub(crate) const DNS_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest one connection (connect, and each reply after it) may take.
 pub(crate) const NET_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest the checks of one listener (connection and TLS, or the relay and AUTH
+/// tries) may take together, whatever each step's own timeout.
+const LISTENER_BUDGET: Duration = Duration::from_secs(30);
+/// The longest all listener, TLS, relay and AUTH checks may take together; past it the
+/// rest are skipped. (DNS has its own budget, `dns::DNS_BUDGET`.)
+const NETWORK_BUDGET: Duration = Duration::from_secs(120);
+
+/// Time left for the checks that talk to our own listeners.
+pub struct Budget {
+    deadline: Instant,
+}
+
+impl Budget {
+    fn new() -> Budget {
+        Budget {
+            deadline: Instant::now() + NETWORK_BUDGET,
+        }
+    }
+
+    /// Runs one listener's check within [`LISTENER_BUDGET`] and what is left of the whole;
+    /// `Err` says which ran out (what the check found before that stays in the report).
+    pub async fn within(&self, check: impl Future<Output = ()>) -> Result<(), String> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!(
+                "the listener checks together took over {} s; the rest were not tried",
+                NETWORK_BUDGET.as_secs()
+            ));
+        }
+        tokio::time::timeout(left.min(LISTENER_BUDGET), check)
+            .await
+            .map_err(|_| {
+                format!(
+                    "no result within {} s (the listener answers too slowly)",
+                    left.min(LISTENER_BUDGET).as_secs()
+                )
+            })
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -111,8 +151,9 @@ pub async fn run(settings: &Settings, domains: &[String], json: bool) -> Command
     let store = local::check(settings, &mut report).await;
     let domains = local::domains(store.as_deref(), domains, &mut report).await;
 
-    listeners::check(config, &domains, &mut report).await;
-    relay::check(config, &mut report).await;
+    let budget = Budget::new();
+    listeners::check(config, &domains, &budget, &mut report).await;
+    relay::check(config, &budget, &mut report).await;
 
     match estafeta_trust::dns_only_resolver(&dns::servers(config)) {
         Err(e) => report.skip("dns", format!("no resolver: {e}")),

@@ -13,17 +13,26 @@ use estafeta_net::Networks;
 use super::Report;
 use super::listeners::{Client, label, open_smtp, target};
 
-pub async fn check(config: &Config, report: &mut Report) {
+pub async fn check(config: &Config, budget: &super::Budget, report: &mut Report) {
     let host = config.hostname.trim_end_matches('.').to_ascii_lowercase();
     let trusted = Networks::parse(&config.smtp.trusted_networks);
     for l in &config.listeners {
         if l.port == 0 {
             continue;
         }
-        match l.protocol {
-            Protocol::Smtp => relay(l, &host, &trusted, report).await,
-            Protocol::Submission => auth_required(config, l, &host, report).await,
-            _ => {}
+        let (name, outcome) = match l.protocol {
+            Protocol::Smtp => (
+                format!("open relay {}", label(l)),
+                budget.within(relay(l, &host, &trusted, report)).await,
+            ),
+            Protocol::Submission => (
+                format!("auth required {}", label(l)),
+                budget.within(auth_required(config, l, &host, report)).await,
+            ),
+            _ => continue,
+        };
+        if let Err(why) = outcome {
+            report.skip(&name, why);
         }
     }
 }
