@@ -21,7 +21,8 @@
 # Knobs: MESSAGES, SESSIONS, SIZE, PF_CONCURRENCY, EST_LOG (server log filter), DKIM,
 # DKIM_ALGORITHM (rsa or ed25519: only that key, one signature; both when empty),
 # ROUNDS (medians over that many runs of each), PY_DKIM (a Python with the dkim module,
-# for DKIM=1: /usr/bin/python3), EST_BIN.
+# for DKIM=1: /usr/bin/python3), EST_BIN, PERF_OUT (a file: estafeta's runs recorded
+# with `perf record -g` while they are timed).
 # Prints per server: accepted messages/s, seconds until the sink has every message,
 # relayed messages/s, seconds until the relay's queue is empty, estafeta's CPU time per
 # message (to the empty queue), each the median of ROUNDS runs; then estafeta over
@@ -32,7 +33,7 @@ BENCH=relay
 source "$(dirname "$0")/lib.sh"
 
 knobs MESSAGES=5000 SESSIONS=20 SIZE=4096 EST_CONCURRENCY=20 PF_CONCURRENCY=20 EST_LOG=info \
-    DKIM=0 DKIM_ALGORITHM= ROUNDS=1 PY_DKIM=/usr/bin/python3
+    DKIM=0 DKIM_ALGORITHM= ROUNDS=1 PY_DKIM=/usr/bin/python3 PERF_OUT=
 WORK="$(mktemp -d /tmp/estafeta-relay.XXXXXX)"
 chmod 755 "$WORK"
 EST_IP=127.0.0.30; EST_PORT=10030
@@ -133,7 +134,12 @@ run() {
 run_est() {
     local mode=${1:-} a s r q cpu
     start_sink; start_estafeta "$mode"
+    local perf_pid=""
+    if [ -n "$PERF_OUT" ]; then
+        perf record -q -F 1999 -g -p "$EST_PID" -o "$PERF_OUT" >/dev/null 2>&1 & perf_pid=$!
+    fi
     read -r a s r q < <(run $EST_IP $EST_PORT est_queue_empty)
+    if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; say "perf data in $PERF_OUT"; fi
     [ -n "$q" ] || die "estafeta's run did not finish"
     cpu=$(est_cpu_ms "$MESSAGES")
     [ "$mode" = signed ] && check_signatures

@@ -1,9 +1,13 @@
 //! The scheduler's memory: jobs leased and waiting per destination, the connections open
-//! per destination and in total (the limits), and the recipients in flight (leased by
-//! this process and not yet recorded), so that a recipient is never handed out twice.
+//! per destination and in total (the limits), the workers idle on an open connection
+//! waiting for their destination's next job (a connection cache, as Postfix's), and the
+//! recipients in flight (leased by this process and not yet recorded), so that a
+//! recipient is never handed out twice.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Semaphore;
 
 use crate::outcome::Job;
 use crate::routing::Destination;
@@ -20,7 +24,31 @@ fn body_len(job: &Job) -> usize {
 struct Lane {
     destination: Destination,
     jobs: VecDeque<Job>,
+    /// Workers of this destination, idle ones included (each holds a connection slot).
     workers: usize,
+    /// Workers waiting on an open connection for this destination's next job.
+    idle: usize,
+    /// A permit per job pushed for an idle worker to take (closed when stopping).
+    ready: Arc<Semaphore>,
+}
+
+/// What a worker gets when it asks for its destination's next job.
+pub enum Next {
+    Job(Job),
+    /// No job now: the worker is counted idle until [`Queues::leave_idle`]; a permit of
+    /// this semaphore comes with each job pushed meanwhile.
+    Idle(Arc<Semaphore>),
+    /// No job, and the worker is not to wait (stopping, or it asked not to).
+    Done,
+}
+
+impl Inner {
+    fn pop(&mut self, key: &str) -> Option<Job> {
+        let job = self.lanes.get_mut(key)?.jobs.pop_front()?;
+        self.waiting -= 1;
+        self.body_bytes -= body_len(&job);
+        Some(job)
+    }
 }
 
 #[derive(Default)]
@@ -82,16 +110,52 @@ impl Queues {
         if !q.lanes.contains_key(&key) {
             q.order.push_back(key.clone());
         }
-        q.lanes
-            .entry(key)
-            .or_insert_with(|| Lane {
-                destination,
-                jobs: VecDeque::new(),
-                workers: 0,
-            })
-            .jobs
-            .push_back(job);
+        let lane = q.lanes.entry(key).or_insert_with(|| Lane {
+            destination,
+            jobs: VecDeque::new(),
+            workers: 0,
+            idle: 0,
+            ready: Arc::new(Semaphore::new(0)),
+        });
+        lane.jobs.push_back(job);
+        // an idle worker takes it on its open connection (no more permits than idle
+        // workers: one left over would only wake a worker for nothing)
+        if lane.idle > lane.ready.available_permits() {
+            lane.ready.add_permits(1);
+        }
         q.waiting += 1;
+    }
+
+    /// The next job of a destination; with none waiting, the worker is counted idle
+    /// (`linger`) or told it is done.
+    pub fn next_or_idle(&self, key: &str, linger: bool) -> Next {
+        let mut q = self.lock();
+        if q.stopping {
+            return Next::Done;
+        }
+        if let Some(job) = q.pop(key) {
+            return Next::Job(job);
+        }
+        match q.lanes.get_mut(key) {
+            Some(lane) if linger => {
+                lane.idle += 1;
+                Next::Idle(lane.ready.clone())
+            }
+            _ => Next::Done,
+        }
+    }
+
+    /// An idle worker wakes (a job came, its time is up, or the scheduler stops): it is
+    /// no longer idle; the next job, if there is one for it.
+    pub fn leave_idle(&self, key: &str) -> Option<Job> {
+        let mut q = self.lock();
+        if let Some(lane) = q.lanes.get_mut(key) {
+            lane.idle = lane.idle.saturating_sub(1);
+        }
+        if q.stopping {
+            return None;
+        }
+        q.pop(key)
     }
 
     /// The next job of a destination, for a worker that has a connection (or is about to
@@ -101,10 +165,7 @@ impl Queues {
         if q.stopping {
             return None;
         }
-        let job = q.lanes.get_mut(key)?.jobs.pop_front()?;
-        q.waiting -= 1;
-        q.body_bytes -= body_len(&job);
-        Some(job)
+        q.pop(key)
     }
 
     /// Every job still waiting for a destination (a destination that cannot be reached:
@@ -140,9 +201,11 @@ impl Queues {
             let Some(lane) = q.lanes.get_mut(&key) else {
                 continue;
             };
+            // jobs an idle worker will take need no new connection
             let want = lane
                 .jobs
                 .len()
+                .saturating_sub(lane.idle)
                 .min(per_destination.saturating_sub(lane.workers));
             let take = want.min(max_total - total);
             lane.workers += take;
@@ -189,6 +252,8 @@ impl Queues {
         let mut jobs = Vec::new();
         for lane in q.lanes.values_mut() {
             jobs.extend(lane.jobs.drain(..));
+            // idle workers end now, not when their time is up
+            lane.ready.close();
         }
         q.waiting = 0;
         q.body_bytes = 0;

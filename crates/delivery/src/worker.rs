@@ -17,6 +17,7 @@ use estafeta_trust::mta_sts::PolicyAnswer;
 use tracing::Instrument;
 
 use crate::outcome::{self, Job, Via};
+use crate::queues::Next;
 use crate::routing::{self, Destination, Target};
 use crate::scheduler::DeliveryContext;
 use crate::tls_reports::Sessions;
@@ -191,13 +192,53 @@ async fn work(ctx: &DeliveryContext, dest: &Destination, key: &str) {
         if sent >= ctx.settings.messages_per_connection {
             break;
         }
-        next = ctx.queues.next(key);
+        next = next_job(ctx, key, &mut session).await;
     }
     if let Some((client, _)) = session {
         client.quit().await;
     }
     if let Some(s) = sessions {
         s.save(&ctx.store);
+    }
+}
+
+/// How long a worker keeps its open connection waiting for its destination's next job
+/// (Postfix's `smtp_connection_cache_time_limit`): mail that comes in a stream, one
+/// message at a time, goes out over one connection instead of one each.
+const IDLE_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The destination's next job. With none waiting and a usable session, the worker waits
+/// up to [`IDLE_TIME`] for one; a session that sat idle is tried with RSET before it is
+/// used, and dropped (the next job connects anew) if it does not answer.
+async fn next_job(
+    ctx: &DeliveryContext,
+    key: &str,
+    session: &mut Option<(SmtpClient, Target)>,
+) -> Option<Job> {
+    let linger = session.as_ref().is_some_and(|(c, _)| c.is_usable());
+    let deadline = tokio::time::Instant::now() + IDLE_TIME;
+    loop {
+        let ready = match ctx.queues.next_or_idle(key, linger) {
+            Next::Job(job) => return Some(job),
+            Next::Done => return None,
+            Next::Idle(ready) => ready,
+        };
+        if let Ok(Ok(permit)) = tokio::time::timeout_at(deadline, ready.acquire()).await {
+            permit.forget();
+        }
+        let job = ctx.queues.leave_idle(key);
+        if let Some(job) = job {
+            if let Some((client, _)) = session.as_mut()
+                && client.reset().await.is_err()
+            {
+                tracing::debug!("the idle session is gone: connecting anew");
+                *session = None;
+            }
+            return Some(job);
+        }
+        if tokio::time::Instant::now() >= deadline || ready.is_closed() {
+            return None;
+        }
     }
 }
 

@@ -93,6 +93,60 @@ async fn two_domains_three_recipients_in_one_transaction() {
     );
 }
 
+/// Mail that comes one message at a time goes out over one connection: the worker keeps
+/// it open a moment for the destination's next message (a connection cache), and sends
+/// RSET before trusting it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_in_a_stream_share_one_connection() {
+    let host = scripted(2, 0, Script::new()).await;
+    let dns = TestDns::start(Records::new().mx_at("stream.test", ip(2))).await;
+    let s = Sender::start(&dns, host.addr.port(), Options::default()).await;
+    for (n, subject) in ["first", "second", "third"].into_iter().enumerate() {
+        s.queue(ANN, &["u@stream.test"], subject).await;
+        wait_messages(&host, n + 1).await;
+    }
+    s.wait_empty().await;
+    let sessions = host.sessions();
+    assert_eq!(sessions.len(), 1, "one connection for the three");
+    assert_eq!(mail_commands(&host), 3);
+    let lines = sessions[0].lines();
+    assert!(lines.iter().any(|l| *l == "RSET"), "{lines:?}");
+}
+
+/// A connection the remote closed while it sat idle is found out by the RSET before the
+/// next message, which goes over a new connection at once, never deferred.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_connection_closed_by_the_remote_is_replaced_without_a_deferral() {
+    let host = scripted(
+        2,
+        0,
+        Script::new().on(|c| {
+            // the first RSET ends its session, as a server that closed an idle
+            // connection would appear
+            (c.verb == "RSET" && c.nth == 1).then_some(Action::Close)
+        }),
+    )
+    .await;
+    let dns = TestDns::start(Records::new().mx_at("closing.test", ip(2))).await;
+    let s = Sender::start(&dns, host.addr.port(), Options::default()).await;
+    s.queue(ANN, &["u@closing.test"], "first").await;
+    wait_messages(&host, 1).await;
+    s.queue(ANN, &["u@closing.test"], "second").await;
+    let got = wait_messages(&host, 2).await;
+    assert!(String::from_utf8_lossy(&got[1].body).contains("Subject: second"));
+    s.wait_empty().await;
+    let sessions = host.sessions();
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(
+        sessions[0].lines().last(),
+        Some(&"RSET"),
+        "the idle session was tried"
+    );
+    s.store.flush_stats().await.expect("flush");
+    let failures = s.store.recent_failures(10).await.expect("failures");
+    assert!(failures.is_empty(), "nothing deferred: {failures:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mx_preference_order_and_fallback_when_the_first_refuses() {
     let mx2 = scripted(3, 0, Script::new()).await;
@@ -199,7 +253,8 @@ async fn temporary_failure_then_success_on_retry() {
     let got = wait_messages(&host, 1).await;
     s.wait_empty().await;
     assert_eq!(got.len(), 1);
-    assert_eq!(host.sessions().len(), 2);
+    // two transactions (the retry may reuse the idle connection of the first)
+    assert_eq!(mail_commands(&host), 2);
     assert!(
         s.ann_inbox().await.is_empty(),
         "no report: NOTIFY=DELAY was not asked"
@@ -350,7 +405,7 @@ async fn expiry_bounces_to_an_outside_sender() {
         "the last error is kept: {status}"
     );
     s.wait_empty().await;
-    assert!(host.sessions().len() >= 2, "retried before expiring");
+    assert!(mail_commands(&host) >= 2, "retried before expiring");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -849,4 +904,13 @@ async fn the_report_about_forwarded_mail_goes_to_the_original_sender() {
         "the report names the refused recipient"
     );
     s.wait_empty().await;
+}
+
+/// The MAIL commands a host received, over all its connections.
+fn mail_commands(host: &ScriptedSmtp) -> usize {
+    host.sessions()
+        .iter()
+        .flat_map(|s| s.lines())
+        .filter(|l| l.to_ascii_uppercase().starts_with("MAIL FROM"))
+        .count()
 }

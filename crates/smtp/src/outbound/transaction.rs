@@ -261,6 +261,25 @@ impl SmtpClient {
     }
 
     /// The reply to an RSET already sent: 250, or the session cannot go on.
+    /// RSET and its reply: whether a session that sat idle is still there before a
+    /// message is trusted to it (a server may close an idle session at any time; a
+    /// message sent into a closed one would be deferred for nothing). `Err` leaves the
+    /// client unusable.
+    pub async fn reset(&mut self) -> Result<(), Error> {
+        if self.broken {
+            return Err(Error::Unusable);
+        }
+        let t = self.timeouts.command;
+        let result = match self.conn.write(b"RSET\r\n", t, Stage::Rset).await {
+            Ok(()) => self.rset_reply().await,
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            self.broken = true;
+        }
+        result
+    }
+
     async fn rset_reply(&mut self) -> Result<(), Error> {
         let reply = self
             .conn
