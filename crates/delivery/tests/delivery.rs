@@ -110,7 +110,7 @@ async fn messages_in_a_stream_share_one_connection() {
     assert_eq!(sessions.len(), 1, "one connection for the three");
     assert_eq!(mail_commands(&host), 3);
     let lines = sessions[0].lines();
-    assert!(lines.iter().any(|l| *l == "RSET"), "{lines:?}");
+    assert!(lines.contains(&"RSET"), "{lines:?}");
 }
 
 /// A connection the remote closed while it sat idle is found out by the RSET before the
