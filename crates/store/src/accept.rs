@@ -213,7 +213,7 @@ pub(crate) async fn accept_in(
     let queued = !m.remote.is_empty() || !m.failed.is_empty();
     let hash = blobs::hash(&m.body);
     let refs = m.local.len() as i64 + i64::from(queued);
-    blobs::retain(w, &hash, &m.body, refs).await?;
+    blobs::retain(w, &hash, &m.body, refs, !m.local.is_empty()).await?;
 
     let mut delivered = Vec::with_capacity(m.local.len());
     for local in &m.local {

@@ -1,6 +1,7 @@
 //! Message bodies: stored once under their SHA-256, reference-counted, deleted when the
-//! last mailbox entry or queued message that uses them is gone. A new body waits in
-//! `search_pending` for the search indexer (`search.rs`); its index rows go with it.
+//! last mailbox entry or queued message that uses them is gone. A body a mailbox shows
+//! waits in `search_pending` for the search indexer (`search.rs`) until it is indexed;
+//! its index rows go with it. Bodies only queued for delivery are not indexed.
 //!
 //! A body over [`CHUNK`] octets is kept in pieces of [`CHUNK`] in `blob_chunks`, with an
 //! empty `data` in `blobs` (`length(data) < size` tells it): whoever reads part of it
@@ -21,9 +22,17 @@ pub fn hash(body: &[u8]) -> String {
     hex::encode(Sha256::digest(body))
 }
 
-/// Stores the body if new (then it waits for the search indexer) and adds `refs`
-/// references to it.
-pub async fn retain(w: &mut WriteTx<'_>, hash: &str, body: &[u8], refs: i64) -> Result<()> {
+/// Stores the body if new and adds `refs` references to it. A body a mailbox shows
+/// (`searchable`) waits for the search indexer when it is not indexed yet; a body only
+/// queued for delivery elsewhere is never indexed (nobody searches it, and indexing
+/// costs more than storing), so it is made to wait if a mailbox takes it later.
+pub async fn retain(
+    w: &mut WriteTx<'_>,
+    hash: &str,
+    body: &[u8],
+    refs: i64,
+    searchable: bool,
+) -> Result<()> {
     let in_pieces = body.len() > CHUNK;
     let data: &[u8] = if in_pieces { &[] } else { body };
     let count: i64 = sqlx::query_scalar(
@@ -49,11 +58,30 @@ pub async fn retain(w: &mut WriteTx<'_>, hash: &str, body: &[u8], refs: i64) -> 
                     .await?;
             }
         }
-        sqlx::query("INSERT INTO search_pending (hash) VALUES ($1) ON CONFLICT (hash) DO NOTHING")
+        if searchable {
+            sqlx::query(
+                "INSERT INTO search_pending (hash) VALUES ($1) ON CONFLICT (hash) DO NOTHING",
+            )
             .bind(hash)
             .execute(&mut *w.tx)
             .await?;
-        w.search_pending();
+            w.search_pending();
+        }
+    } else if searchable {
+        // a body kept before, perhaps only for the queue (so never indexed): indexed
+        // unless it is already
+        let waits = sqlx::query(
+            "INSERT INTO search_pending (hash) SELECT b.hash FROM blobs b WHERE b.hash = $1 \
+             AND NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.hash = $1) \
+             ON CONFLICT (hash) DO NOTHING",
+        )
+        .bind(hash)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        if waits > 0 {
+            w.search_pending();
+        }
     }
     Ok(())
 }

@@ -64,7 +64,7 @@ impl Messages for SqlStore {
                 let total = messages.iter().map(|m| m.message.len() as i64).sum();
                 self.check_quota(&mut w, user_id, total).await?;
             }
-            blobs::retain(&mut w, &hash, m.message, 1).await?;
+            blobs::retain(&mut w, &hash, m.message, 1, true).await?;
             sqlx::query(
                 "INSERT INTO mailbox_messages (mailbox_id, uid, blob_hash, prefix, flags, internal_date, size, modseq, saved_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",

@@ -2633,6 +2633,27 @@ async fn search_index_narrows_and_follows_bodies(f: &Fixture) {
         store.search_candidates(other, "zebra", Body).await.unwrap(),
         Some(vec![2])
     );
+
+    // a body only queued for elsewhere is never indexed (nobody searches it); when a
+    // mailbox takes the same body later, it waits for the indexer and SEARCH finds it
+    let relayed = "Subject: relayed\r\n\r\nwalrus\r\n";
+    store
+        .accept(message(relayed, &[], &["x@elsewhere.example"]))
+        .await
+        .unwrap();
+    assert_eq!(f.count("SELECT COUNT(*) FROM search_pending").await, 0);
+    assert_eq!(store.index_pending(INDEX_BATCH).await.unwrap(), 0);
+    store.accept(message(relayed, &[&bob], &[])).await.unwrap();
+    assert_eq!(f.count("SELECT COUNT(*) FROM search_pending").await, 1);
+    // (5 stays a candidate of every BODY search, as above)
+    assert_eq!(find("walrus", Body).await, Some(vec![5, 7]));
+    index_all(&store).await;
+    assert_eq!(find("walrus", Body).await, Some(vec![5, 7]));
+    assert_eq!(find("fox", Body).await, Some(vec![5, 6]));
+    // already indexed: a third copy does not wait again
+    store.accept(message(relayed, &[&bob], &[])).await.unwrap();
+    assert_eq!(f.count("SELECT COUNT(*) FROM search_pending").await, 0);
+    assert_eq!(find("walrus", Body).await, Some(vec![5, 7, 8]));
 }
 
 /// A body over 1 MiB is kept in pieces of 1 MiB: whole reads put it back together
