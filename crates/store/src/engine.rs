@@ -246,6 +246,12 @@ impl Db {
         }
     }
 
+    /// Whether writers are serialised by the engine itself (SQLite's one writer), so
+    /// that a row need not be locked before it is changed.
+    pub fn writers_serialised(&self) -> bool {
+        matches!(self.kind, Kind::Sqlite)
+    }
+
     /// The clause that locks selected rows until commit (SQLite's writer lock already
     /// serialises writers).
     pub fn for_update(&self) -> &'static str {

@@ -339,13 +339,15 @@ impl Queue for SqlStore {
         messages.sort_unstable();
         messages.dedup();
         let mut w = self.db.begin_write().await?;
+        let serialised = w.db().writers_serialised();
         for queue_id in messages {
             // The message row is locked first (PostgreSQL; SQLite's writer lock does that
-            // already), so two workers finishing recipients of one message settle it one
-            // after the other, the second seeing the first's outcome. A message deleted
-            // meanwhile has no recipients left: its updates find no row.
+            // already, so there it is not read), so two workers finishing recipients of
+            // one message settle it one after the other, the second seeing the first's
+            // outcome. A message deleted meanwhile has no recipients left: its updates
+            // find no row.
             let mine = updates.iter().filter(|u| u.queue_id == queue_id);
-            if lock_message(&mut w, queue_id).await?.is_none() {
+            if !serialised && lock_message(&mut w, queue_id).await?.is_none() {
                 done.conflicts.extend(mine.map(|u| u.recipient_id));
                 continue;
             }
@@ -360,6 +362,12 @@ impl Queue for SqlStore {
             if recorded {
                 settle(&mut w, queue_id, at, &mut done).await?;
             }
+        }
+        if updates
+            .iter()
+            .any(|u| matches!(u.outcome, DeliveryOutcome::Delivered { .. }))
+        {
+            sent::expire(&mut w, at).await?;
         }
         w.commit().await?;
         Ok(done)

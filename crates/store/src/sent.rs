@@ -32,6 +32,12 @@ pub(crate) async fn record(w: &mut WriteTx<'_>, recipient_id: i64, at: i64) -> R
     .bind(recipient_id)
     .execute(&mut *w.tx)
     .await?;
+    Ok(())
+}
+
+/// Forgets what was sent before the retention: once per transaction that recorded
+/// deliveries, not once per recipient.
+pub(crate) async fn expire(w: &mut WriteTx<'_>, at: i64) -> Result<()> {
     sqlx::query("DELETE FROM sent_messages WHERE sent_at < $1")
         .bind(at - SENT_RETENTION_SECS)
         .execute(&mut *w.tx)
