@@ -21,6 +21,10 @@ pub struct DeliveryConfig {
     /// Messages sent over one connection (RSET between them) before it is closed.
     #[serde(default = "max_messages_per_connection")]
     pub max_messages_per_connection: u32,
+    /// Seconds a connection with no message waiting stays open for its destination's
+    /// next one (Postfix's smtp_connection_cache_time_limit); 0: closed at once.
+    #[serde(default = "connection_cache_time")]
+    pub connection_cache_time: u64,
     /// Seconds to wait after the 1st, 2nd, … failed attempt; the last value repeats.
     #[serde(default = "retry_schedule")]
     pub retry_schedule: Vec<u64>,
@@ -70,6 +74,7 @@ impl Default for DeliveryConfig {
             max_connections: max_connections(),
             max_connections_per_destination: max_connections_per_destination(),
             max_messages_per_connection: max_messages_per_connection(),
+            connection_cache_time: connection_cache_time(),
             retry_schedule: retry_schedule(),
             max_queue_time: max_queue_time(),
             delay_warning: delay_warning(),
@@ -187,6 +192,14 @@ fn max_messages_per_connection() -> u32 {
     100
 }
 
+/// Postfix's smtp_connection_cache_time_limit.
+fn connection_cache_time() -> u64 {
+    2
+}
+
+/// The longest `connection_cache_time`: an idle connection holds a connection slot.
+pub const MAX_CONNECTION_CACHE_TIME: u64 = 300;
+
 /// 5 m, 10 m, 20 m, 40 m, 1 h, 2 h, 4 h, then every 4 h.
 fn retry_schedule() -> Vec<u64> {
     vec![300, 600, 1200, 2400, 3600, 7200, 14400]
@@ -241,6 +254,13 @@ pub fn parse_dns_server(s: &str) -> Option<SocketAddr> {
 }
 
 pub(crate) fn validate(d: &DeliveryConfig) -> Result<(), ConfigError> {
+    if d.connection_cache_time > MAX_CONNECTION_CACHE_TIME {
+        return Err(ConfigError::invalid(
+            "delivery.connection_cache_time",
+            d.connection_cache_time,
+            "at most 300 seconds (an idle connection holds one of delivery.max_connections); 0 closes connections at once",
+        ));
+    }
     for (key, value) in [
         ("delivery.max_connections", u64::from(d.max_connections)),
         (

@@ -156,6 +156,9 @@ unauthenticated_commands_per_minute = 1000
 max_connections = 100
 max_connections_per_destination = 20
 max_messages_per_connection = 100
+# Seconds a connection with no message waiting stays open for its destination's next
+# one (an idle one gives its slot up when another destination waits); 0: closed at once.
+connection_cache_time = 2
 # Seconds to wait after the 1st, 2nd, ... failed attempt (4xx, refused or dropped
 # connection, timeout); the last value repeats: 5m 10m 20m 40m 1h 2h 4h, then every 4h.
 retry_schedule = [300, 600, 1200, 2400, 3600, 7200, 14400]

@@ -210,6 +210,10 @@ fn delivery_defaults_and_relays() {
 #[test]
 fn delivery_errors_name_the_key() {
     assert_eq!(
+        err("[delivery]\nconnection_cache_time = 301\n"),
+        "config error: delivery.connection_cache_time = 301: at most 300 seconds (an idle connection holds one of delivery.max_connections); 0 closes connections at once"
+    );
+    assert_eq!(
         err("[delivery]\nretry_schedule = []\n"),
         "config error: delivery.retry_schedule = []: expected at least one delay in seconds, such as [300, 600, 1200]"
     );

@@ -28,6 +28,8 @@ struct Lane {
     workers: usize,
     /// Workers waiting on an open connection for this destination's next job.
     idle: usize,
+    /// Idle workers asked to end, to give their connection slot to another destination.
+    evict: usize,
     /// A permit per job pushed for an idle worker to take (closed when stopping).
     ready: Arc<Semaphore>,
 }
@@ -42,7 +44,38 @@ pub enum Next {
     Done,
 }
 
+/// What an idle worker finds when it wakes.
+pub enum Woken {
+    Job(Job),
+    /// Its slot is wanted by another destination: end now.
+    Evicted,
+    /// Nothing for it (yet): wait on, if its time is not up.
+    Nothing,
+}
+
 impl Inner {
+    /// At the total limit, with a destination waiting for a connection it may still
+    /// open: one idle worker of a destination with nothing waiting is asked to end, so
+    /// that its slot goes to the one waiting (the scheduler starts it when told that the
+    /// worker ended).
+    fn evict_for_others(&mut self, per_destination: usize) {
+        let starved = self
+            .lanes
+            .values()
+            .any(|l| l.jobs.len() > l.idle && l.workers < per_destination);
+        if !starved {
+            return;
+        }
+        if let Some(lane) = self
+            .lanes
+            .values_mut()
+            .find(|l| l.jobs.is_empty() && l.idle > l.evict)
+        {
+            lane.evict += 1;
+            lane.ready.add_permits(1);
+        }
+    }
+
     fn pop(&mut self, key: &str) -> Option<Job> {
         let job = self.lanes.get_mut(key)?.jobs.pop_front()?;
         self.waiting -= 1;
@@ -115,6 +148,7 @@ impl Queues {
             jobs: VecDeque::new(),
             workers: 0,
             idle: 0,
+            evict: 0,
             ready: Arc::new(Semaphore::new(0)),
         });
         lane.jobs.push_back(job);
@@ -145,17 +179,34 @@ impl Queues {
         }
     }
 
-    /// An idle worker wakes (a job came, its time is up, or the scheduler stops): it is
-    /// no longer idle; the next job, if there is one for it.
-    pub fn leave_idle(&self, key: &str) -> Option<Job> {
+    /// An idle worker wakes (a job came, its time is up, its slot is wanted, or the
+    /// scheduler stops): it is no longer idle; what it is to do.
+    pub fn leave_idle(&self, key: &str) -> Woken {
         let mut q = self.lock();
-        if let Some(lane) = q.lanes.get_mut(key) {
-            lane.idle = lane.idle.saturating_sub(1);
-        }
         if q.stopping {
-            return None;
+            if let Some(lane) = q.lanes.get_mut(key) {
+                lane.idle = lane.idle.saturating_sub(1);
+            }
+            return Woken::Nothing;
         }
-        q.pop(key)
+        if let Some(job) = q.pop(key) {
+            if let Some(lane) = q.lanes.get_mut(key) {
+                lane.idle = lane.idle.saturating_sub(1);
+                lane.evict = lane.evict.min(lane.idle);
+            }
+            return Woken::Job(job);
+        }
+        let Some(lane) = q.lanes.get_mut(key) else {
+            return Woken::Nothing;
+        };
+        lane.idle = lane.idle.saturating_sub(1);
+        if lane.evict > 0 {
+            lane.evict -= 1;
+            lane.evict = lane.evict.min(lane.idle);
+            return Woken::Evicted;
+        }
+        lane.evict = lane.evict.min(lane.idle);
+        Woken::Nothing
     }
 
     /// The next job of a destination, for a worker that has a connection (or is about to
@@ -220,6 +271,9 @@ impl Queues {
             } else {
                 q.order.push_back(key);
             }
+        }
+        if q.workers >= max_total {
+            q.evict_for_others(per_destination);
         }
         out
     }

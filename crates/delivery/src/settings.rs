@@ -33,6 +33,8 @@ pub struct DeliverySettings {
     pub max_connections: usize,
     pub per_destination: usize,
     pub messages_per_connection: usize,
+    /// How long a worker keeps its connection for the destination's next message.
+    pub connection_cache_time: Duration,
     pub retry: RetryPolicy,
     /// Seconds after which NOTIFY=DELAY recipients get a "delayed" report; `None`: never.
     pub delay_warning: Option<i64>,
@@ -109,6 +111,7 @@ impl DeliverySettings {
             max_connections,
             per_destination: d.max_connections_per_destination as usize,
             messages_per_connection: d.max_messages_per_connection as usize,
+            connection_cache_time: Duration::from_secs(d.connection_cache_time),
             retry: RetryPolicy::new(d.retry_schedule.clone(), d.max_queue_time),
             delay_warning: (d.delay_warning > 0).then_some(d.delay_warning as i64),
             host_retry_after: Duration::from_secs(d.host_retry_after),

@@ -17,7 +17,7 @@ use estafeta_trust::mta_sts::PolicyAnswer;
 use tracing::Instrument;
 
 use crate::outcome::{self, Job, Via};
-use crate::queues::Next;
+use crate::queues::{Next, Woken};
 use crate::routing::{self, Destination, Target};
 use crate::scheduler::DeliveryContext;
 use crate::tls_reports::Sessions;
@@ -202,21 +202,20 @@ async fn work(ctx: &DeliveryContext, dest: &Destination, key: &str) {
     }
 }
 
-/// How long a worker keeps its open connection waiting for its destination's next job
-/// (Postfix's `smtp_connection_cache_time_limit`): mail that comes in a stream, one
-/// message at a time, goes out over one connection instead of one each.
-const IDLE_TIME: std::time::Duration = std::time::Duration::from_secs(2);
-
 /// The destination's next job. With none waiting and a usable session, the worker waits
-/// up to [`IDLE_TIME`] for one; a session that sat idle is tried with RSET before it is
-/// used, and dropped (the next job connects anew) if it does not answer.
+/// up to `delivery.connection_cache_time` for one (Postfix's connection cache: mail that
+/// comes in a stream, one message at a time, goes out over one connection instead of one
+/// each); a session that sat idle is tried with RSET before it is used, and dropped (the
+/// next job connects anew) if it does not answer. An idle worker also ends early when
+/// another destination needs its connection slot.
 async fn next_job(
     ctx: &DeliveryContext,
     key: &str,
     session: &mut Option<(SmtpClient, Target)>,
 ) -> Option<Job> {
-    let linger = session.as_ref().is_some_and(|(c, _)| c.is_usable());
-    let deadline = tokio::time::Instant::now() + IDLE_TIME;
+    let idle_time = ctx.settings.connection_cache_time;
+    let linger = !idle_time.is_zero() && session.as_ref().is_some_and(|(c, _)| c.is_usable());
+    let deadline = tokio::time::Instant::now() + idle_time;
     loop {
         let ready = match ctx.queues.next_or_idle(key, linger) {
             Next::Job(job) => return Some(job),
@@ -226,19 +225,23 @@ async fn next_job(
         if let Ok(Ok(permit)) = tokio::time::timeout_at(deadline, ready.acquire()).await {
             permit.forget();
         }
-        let job = ctx.queues.leave_idle(key);
-        if let Some(job) = job {
-            if let Some((client, _)) = session.as_mut()
-                && client.reset().await.is_err()
-            {
-                tracing::debug!("the idle session is gone: connecting anew");
-                *session = None;
+        let job = match ctx.queues.leave_idle(key) {
+            Woken::Job(job) => job,
+            Woken::Evicted => return None,
+            Woken::Nothing => {
+                if tokio::time::Instant::now() >= deadline || ready.is_closed() {
+                    return None;
+                }
+                continue;
             }
-            return Some(job);
+        };
+        if let Some((client, _)) = session.as_mut()
+            && client.reset().await.is_err()
+        {
+            tracing::debug!("the idle session is gone: connecting anew");
+            *session = None;
         }
-        if tokio::time::Instant::now() >= deadline || ready.is_closed() {
-            return None;
-        }
+        return Some(job);
     }
 }
 

@@ -113,6 +113,39 @@ async fn messages_in_a_stream_share_one_connection() {
     assert!(lines.contains(&"RSET"), "{lines:?}");
 }
 
+/// At the total connection limit, an idle connection gives its slot up to another
+/// destination that has mail waiting, instead of holding it for its whole idle time
+/// (here 5 minutes: without the hand-over the second message would wait that long).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_connection_gives_its_slot_to_a_destination_waiting() {
+    let first = scripted(2, 0, Script::new()).await;
+    let port = first.addr.port();
+    let second = scripted(3, port, Script::new()).await;
+    let dns = TestDns::start(
+        Records::new()
+            .mx_at("first.test", ip(2))
+            .mx_at("second.test", ip(3)),
+    )
+    .await;
+    let s = Sender::start(
+        &dns,
+        port,
+        Options::delivery("max_connections = 1\nconnection_cache_time = 300"),
+    )
+    .await;
+    s.queue(ANN, &["u@first.test"], "to the first").await;
+    wait_messages(&first, 1).await;
+    s.queue(ANN, &["u@second.test"], "to the second").await;
+    let got = wait_messages(&second, 1).await;
+    assert!(String::from_utf8_lossy(&got[0].body).contains("Subject: to the second"));
+    s.wait_empty().await;
+    let lines = first.sessions()[0].lines().join(" ");
+    assert!(
+        lines.ends_with("QUIT"),
+        "the idle one ended politely: {lines}"
+    );
+}
+
 /// A connection the remote closed while it sat idle is found out by the RSET before the
 /// next message, which goes over a new connection at once, never deferred.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
