@@ -183,30 +183,26 @@ impl Queues {
     /// scheduler stops): it is no longer idle; what it is to do.
     pub fn leave_idle(&self, key: &str) -> Woken {
         let mut q = self.lock();
-        if q.stopping {
-            if let Some(lane) = q.lanes.get_mut(key) {
+        let stopping = q.stopping;
+        let job = if stopping { None } else { q.pop(key) };
+        let evicted = match q.lanes.get_mut(key) {
+            Some(lane) => {
                 lane.idle = lane.idle.saturating_sub(1);
-            }
-            return Woken::Nothing;
-        }
-        if let Some(job) = q.pop(key) {
-            if let Some(lane) = q.lanes.get_mut(key) {
-                lane.idle = lane.idle.saturating_sub(1);
+                let evicted = job.is_none() && !stopping && lane.evict > 0;
+                if evicted {
+                    lane.evict -= 1;
+                }
+                // asks to end never outnumber the idle workers left to answer them
                 lane.evict = lane.evict.min(lane.idle);
+                evicted
             }
-            return Woken::Job(job);
-        }
-        let Some(lane) = q.lanes.get_mut(key) else {
-            return Woken::Nothing;
+            None => false,
         };
-        lane.idle = lane.idle.saturating_sub(1);
-        if lane.evict > 0 {
-            lane.evict -= 1;
-            lane.evict = lane.evict.min(lane.idle);
-            return Woken::Evicted;
+        match job {
+            Some(job) => Woken::Job(job),
+            None if evicted => Woken::Evicted,
+            None => Woken::Nothing,
         }
-        lane.evict = lane.evict.min(lane.idle);
-        Woken::Nothing
     }
 
     /// The next job of a destination, for a worker that has a connection (or is about to

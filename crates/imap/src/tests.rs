@@ -562,3 +562,21 @@ proptest! {
         prop_assert_eq!(parsed.body, CommandBody::Login { user: "bob".into(), password });
     }
 }
+
+/// CREATE's USE list is a flag list: at most MAX_LIST_ITEMS attributes, anything after
+/// the list refused, and a list never closed refused, without recursion or a long wait.
+#[test]
+fn create_use_lists_are_bounded() {
+    let many = vec!["\\Sent"; crate::parser::MAX_LIST_ITEMS].join(" ");
+    match ok(&format!("a CREATE x (USE ({many}))")) {
+        CommandBody::Create { special_use, .. } => {
+            assert_eq!(special_use.len(), crate::parser::MAX_LIST_ITEMS)
+        }
+        other => panic!("{other:?}"),
+    }
+    let over = vec!["\\Sent"; crate::parser::MAX_LIST_ITEMS + 1].join(" ");
+    bad(&format!("a CREATE x (USE ({over}))"));
+    bad(&format!("a CREATE x (USE ({}", "(".repeat(100_000)));
+    bad("a CREATE x (USE (\\Sent)) trailing");
+    bad("a CREATE x (USE (\\Sent)");
+}

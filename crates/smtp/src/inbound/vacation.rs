@@ -320,20 +320,6 @@ mod tests {
         // two addresses in :from, the user's among them: not used
         let two = reply(&vacation(Some("ceo@bank.test, <bob@example.com>"), None));
         assert!(two.starts_with("From: bob@example.com\r\n"), "{two}");
-        // a :mime reason gives its Content-* fields only: no second From:
-        let mut v = vacation(None, None);
-        v.mime = true;
-        v.reason =
-            "From: CEO <ceo@bank.test>\nContent-Type: text/plain;\n charset=utf-8\n\nAway.".into();
-        let mime = reply(&v);
-        assert_eq!(mime.matches("From:").count(), 1, "{mime}");
-        assert!(
-            mime.contains("Content-Type: text/plain;\r\n charset=utf-8\r\n\r\nAway.\r\n"),
-            "{mime}"
-        );
-        // two addresses in :from, the user's among them: not used
-        let two = reply(&vacation(Some("ceo@bank.test, <bob@example.com>"), None));
-        assert!(two.starts_with("From: bob@example.com\r\n"), "{two}");
         // line breaks in a subject never make a second header field
         let injected = reply(&vacation(None, Some("hi\r\nBcc: x@evil.test")));
         assert!(!injected.contains("\r\nBcc:"), "{injected}");
