@@ -71,6 +71,11 @@ impl Committer {
 }
 
 async fn commit_batch(db: &Db, batch: Vec<Job>) {
+    if let Some(writer) = &db.writer
+        && batch.iter().all(|(m, _)| crate::accept_embedded::takes(m))
+    {
+        return crate::accept_embedded::commit(db, writer, batch).await;
+    }
     if batch.len() > 1 {
         let shared = async {
             let mut w = db.begin_write().await?;
@@ -138,12 +143,12 @@ fn hand_over(pending: Option<Pending>, accepted: Accept) {
 /// scheduler in this process with room, the remote recipients are written leased to it,
 /// and the message is returned for handing over after the commit.
 /// Takes the next UID and MODSEQ of the user's INBOX.
-const INTO_INBOX: &str = "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 \
+pub(crate) const INTO_INBOX: &str = "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 \
      WHERE user_id = $1 AND name = 'INBOX' \
      RETURNING id, uidnext - 1 AS uid, highestmodseq";
 
 /// The same for the user's Junk folder (special-use), INBOX when there is none.
-const INTO_JUNK: &str = "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 \
+pub(crate) const INTO_JUNK: &str = "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 \
      WHERE id = (SELECT id FROM mailboxes WHERE user_id = $1 AND (special_use = 'Junk' OR name = 'INBOX') \
                  ORDER BY CASE WHEN name = 'INBOX' THEN 1 ELSE 0 END LIMIT 1) \
      RETURNING id, uidnext - 1 AS uid, highestmodseq";
@@ -197,11 +202,18 @@ async fn take_uid(
         .await?)
 }
 
-pub(crate) async fn accept_in(
-    w: &mut WriteTx<'_>,
-    m: &Accept,
-    handoff: bool,
-) -> Result<(Accepted, Option<Pending>)> {
+/// Adds a copy to a mailbox (its UID and MODSEQ taken by one of the `INTO_` statements).
+pub(crate) const INSERT_MAILBOX_MESSAGE: &str = "INSERT INTO mailbox_messages (mailbox_id, uid, blob_hash, prefix, flags, internal_date, size, modseq, saved_at) \
+     VALUES ($1, $2, $3, $4, $8, $5, $6, $7, $5)";
+
+pub(crate) const INSERT_QUEUE_MESSAGE: &str = "INSERT INTO queue_messages (id, blob_hash, sender, envid, ret, auth_user, size, created_at, message_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+pub(crate) const INSERT_QUEUE_RECIPIENT: &str = "INSERT INTO queue_recipients (queue_id, address, domain, orcpt, notify, state, attempts, next_attempt, lease_owner, lease_until, updated_at, failure) \
+     VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $7, $8, $6, $9) RETURNING id";
+
+/// What a message must have before anything of it is written.
+pub(crate) fn check(m: &Accept) -> Result<()> {
     if m.queue_id.is_empty() {
         return Err(StoreError::Invalid("a message needs a queue id".into()));
     }
@@ -210,7 +222,89 @@ pub(crate) async fn accept_in(
             "a message needs at least one recipient".into(),
         ));
     }
-    let queued = !m.remote.is_empty() || !m.failed.is_empty();
+    Ok(())
+}
+
+/// Whether the message has a part for the queue.
+pub(crate) fn queues(m: &Accept) -> bool {
+    !m.remote.is_empty() || !m.failed.is_empty()
+}
+
+/// The queue's recipients of a message, each with the failure it is queued with: the
+/// failing local recipients go through delivery like the remote ones, which records
+/// their failure, with the report it owes, as any outcome.
+pub(crate) fn queue_recipients(
+    m: &Accept,
+) -> impl Iterator<Item = (RemoteRecipient, Option<String>)> + '_ {
+    let failing = m.failed.iter().map(|f| {
+        let r = RemoteRecipient {
+            address: f.address.clone(),
+            orcpt: f.orcpt.clone(),
+            notify: f.notify,
+        };
+        (r, Some(f.reason.clone()))
+    });
+    m.remote.iter().map(|r| (r.clone(), None)).chain(failing)
+}
+
+/// A queue recipient as just written (row `id`), leased to `lease` when it is `Some`.
+pub(crate) fn queue_recipient(
+    id: i64,
+    m: &Accept,
+    address: String,
+    r: &RemoteRecipient,
+    created: i64,
+    lease: (Option<String>, Option<i64>),
+    failure: Option<String>,
+) -> QueueRecipient {
+    QueueRecipient {
+        id,
+        queue_id: m.queue_id.clone(),
+        domain: domain_of(&address).to_string(),
+        address,
+        orcpt: r.orcpt.clone(),
+        notify: r.notify,
+        state: RecipientState::Queued,
+        attempts: 0,
+        next_attempt: created,
+        last_reply: None,
+        last_host: None,
+        last_attempt: None,
+        report: None,
+        delay_reported: false,
+        lease_owner: lease.0,
+        lease_until: lease.1,
+        failure,
+    }
+}
+
+/// The queued message as just written, for handing over.
+pub(crate) fn queued_message(
+    m: &Accept,
+    hash: &str,
+    created: i64,
+    recipients: Vec<QueueRecipient>,
+) -> QueuedMessage {
+    QueuedMessage {
+        id: m.queue_id.clone(),
+        blob_hash: hash.to_string(),
+        sender: m.sender.clone(),
+        envid: m.envid.clone(),
+        ret: m.ret,
+        size: m.body.len() as i64,
+        created_at: created,
+        auth_user: m.auth_user.clone(),
+        recipients,
+    }
+}
+
+pub(crate) async fn accept_in(
+    w: &mut WriteTx<'_>,
+    m: &Accept,
+    handoff: bool,
+) -> Result<(Accepted, Option<Pending>)> {
+    check(m)?;
+    let queued = queues(m);
     let hash = blobs::hash(&m.body);
     let refs = m.local.len() as i64 + i64::from(queued);
     blobs::retain(w, &hash, &m.body, refs, !m.local.is_empty()).await?;
@@ -242,20 +336,17 @@ pub(crate) async fn accept_in(
             mailbox_id,
         })
         .await?;
-        sqlx::query(
-            "INSERT INTO mailbox_messages (mailbox_id, uid, blob_hash, prefix, flags, internal_date, size, modseq, saved_at) \
-             VALUES ($1, $2, $3, $4, $8, $5, $6, $7, $5)",
-        )
-        .bind(mailbox_id)
-        .bind(i64::from(uid))
-        .bind(&hash)
-        .bind(&local.prefix)
-        .bind(m.internal_date)
-        .bind((local.prefix.len() + m.body.len()) as i64)
-        .bind(modseq)
-        .bind(local.flags.as_str())
-        .execute(&mut *w.tx)
-        .await?;
+        sqlx::query(INSERT_MAILBOX_MESSAGE)
+            .bind(mailbox_id)
+            .bind(i64::from(uid))
+            .bind(&hash)
+            .bind(&local.prefix)
+            .bind(m.internal_date)
+            .bind((local.prefix.len() + m.body.len()) as i64)
+            .bind(modseq)
+            .bind(local.flags.as_str())
+            .execute(&mut *w.tx)
+            .await?;
         delivered.push(Delivered {
             user_id,
             mailbox_id,
@@ -273,88 +364,51 @@ pub(crate) async fn accept_in(
         } else {
             None
         };
-        sqlx::query(
-            "INSERT INTO queue_messages (id, blob_hash, sender, envid, ret, auth_user, size, created_at, message_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&m.queue_id)
-        .bind(&hash)
-        .bind(&m.sender)
-        .bind(&m.envid)
-        .bind(m.ret.map(Ret::as_str))
-        .bind(&m.auth_user)
-        .bind(m.body.len() as i64)
-        .bind(created)
-        .bind(&m.message_id)
-        .execute(&mut *w.tx)
-        .await?;
+        sqlx::query(INSERT_QUEUE_MESSAGE)
+            .bind(&m.queue_id)
+            .bind(&hash)
+            .bind(&m.sender)
+            .bind(&m.envid)
+            .bind(m.ret.map(Ret::as_str))
+            .bind(&m.auth_user)
+            .bind(m.body.len() as i64)
+            .bind(created)
+            .bind(&m.message_id)
+            .execute(&mut *w.tx)
+            .await?;
         let (owner, until) = match &lease {
             Some((owner, secs, _)) => (Some(owner.clone()), Some(created + secs)),
             None => (None, None),
         };
         let mut recipients = Vec::with_capacity(m.remote.len() + m.failed.len());
-        // the failing local recipients go through delivery like the remote ones: it
-        // records their failure, with the report it owes, as any outcome
-        let failing = m.failed.iter().map(|f| {
-            let r = RemoteRecipient {
-                address: f.address.clone(),
-                orcpt: f.orcpt.clone(),
-                notify: f.notify,
-            };
-            (r, Some(f.reason.clone()))
-        });
-        let all = m.remote.iter().map(|r| (r.clone(), None)).chain(failing);
-        for (r, failure) in all {
+        for (r, failure) in queue_recipients(m) {
             let address = normalize(&r.address)?;
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO queue_recipients (queue_id, address, domain, orcpt, notify, state, attempts, next_attempt, lease_owner, lease_until, updated_at, failure) \
-                 VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $7, $8, $6, $9) RETURNING id",
-            )
-            .bind(&m.queue_id)
-            .bind(&address)
-            .bind(domain_of(&address))
-            .bind(&r.orcpt)
-            .bind(r.notify.map(|n| n.to_string()))
-            .bind(created)
-            .bind(&owner)
-            .bind(until)
-            .bind(&failure)
-            .fetch_one(&mut *w.tx)
-            .await?;
-            recipients.push(QueueRecipient {
+            let id: i64 = sqlx::query_scalar(INSERT_QUEUE_RECIPIENT)
+                .bind(&m.queue_id)
+                .bind(&address)
+                .bind(domain_of(&address))
+                .bind(&r.orcpt)
+                .bind(r.notify.map(|n| n.to_string()))
+                .bind(created)
+                .bind(&owner)
+                .bind(until)
+                .bind(&failure)
+                .fetch_one(&mut *w.tx)
+                .await?;
+            recipients.push(queue_recipient(
                 id,
-                queue_id: m.queue_id.clone(),
-                domain: domain_of(&address).to_string(),
+                m,
                 address,
-                orcpt: r.orcpt.clone(),
-                notify: r.notify,
-                state: RecipientState::Queued,
-                attempts: 0,
-                next_attempt: created,
-                last_reply: None,
-                last_host: None,
-                last_attempt: None,
-                report: None,
-                delay_reported: false,
-                lease_owner: owner.clone(),
-                lease_until: until,
+                &r,
+                created,
+                (owner.clone(), until),
                 failure,
-            });
+            ));
         }
         if let Some((_, _, permit)) = lease {
             pending = Some(Pending {
                 permit,
-                message: QueuedMessage {
-                    id: m.queue_id.clone(),
-                    blob_hash: hash.clone(),
-                    sender: m.sender.clone(),
-                    envid: m.envid.clone(),
-                    ret: m.ret,
-                    size: m.body.len() as i64,
-                    created_at: created,
-                    auth_user: m.auth_user.clone(),
-                    recipients,
-                },
+                message: queued_message(m, &hash, created, recipients),
             });
         }
     }

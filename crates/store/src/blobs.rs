@@ -22,6 +22,25 @@ pub fn hash(body: &[u8]) -> String {
     hex::encode(Sha256::digest(body))
 }
 
+/// Stores a body or adds references to the stored one; the references it has now.
+pub(crate) const RETAIN: &str = "INSERT INTO blobs (hash, data, size, refcount) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount + excluded.refcount \
+     RETURNING refcount";
+/// One piece of a body larger than [`CHUNK`].
+pub(crate) const INSERT_CHUNK: &str =
+    "INSERT INTO blob_chunks (hash, seq, data) VALUES ($1, $2, $3)";
+/// A new body a mailbox shows waits for the search indexer.
+pub(crate) const SEARCH_NEW: &str =
+    "INSERT INTO search_pending (hash) VALUES ($1) ON CONFLICT (hash) DO NOTHING";
+/// A stored body a mailbox now shows waits for the indexer unless it is indexed.
+pub(crate) const SEARCH_AGAIN: &str = "INSERT INTO search_pending (hash) SELECT b.hash FROM blobs b WHERE b.hash = $1 \
+     AND NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.hash = $1) \
+     ON CONFLICT (hash) DO NOTHING";
+/// Deletes a body whose last references go (`$2` of them).
+pub(crate) const DELETE_LAST: &str = "DELETE FROM blobs WHERE hash = $1 AND refcount <= $2";
+/// Takes `$1` references from a body that keeps others.
+pub(crate) const UNREF: &str = "UPDATE blobs SET refcount = refcount - $1 WHERE hash = $2";
+
 /// Stores the body if new and adds `refs` references to it. A body a mailbox shows
 /// (`searchable`) waits for the search indexer when it is not indexed yet; a body only
 /// queued for delivery elsewhere is never indexed (nobody searches it, and indexing
@@ -35,22 +54,18 @@ pub async fn retain(
 ) -> Result<()> {
     let in_pieces = body.len() > CHUNK;
     let data: &[u8] = if in_pieces { &[] } else { body };
-    let count: i64 = sqlx::query_scalar(
-        "INSERT INTO blobs (hash, data, size, refcount) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (hash) DO UPDATE SET refcount = blobs.refcount + excluded.refcount \
-         RETURNING refcount",
-    )
-    .bind(hash)
-    .bind(data)
-    .bind(body.len() as i64)
-    .bind(refs)
-    .fetch_one(&mut *w.tx)
-    .await?;
+    let count: i64 = sqlx::query_scalar(RETAIN)
+        .bind(hash)
+        .bind(data)
+        .bind(body.len() as i64)
+        .bind(refs)
+        .fetch_one(&mut *w.tx)
+        .await?;
     if count == refs {
         // inserted now (a body in use has at least one reference more)
         if in_pieces {
             for (seq, piece) in body.chunks(CHUNK).enumerate() {
-                sqlx::query("INSERT INTO blob_chunks (hash, seq, data) VALUES ($1, $2, $3)")
+                sqlx::query(INSERT_CHUNK)
                     .bind(hash)
                     .bind(seq as i64)
                     .bind(piece)
@@ -59,26 +74,20 @@ pub async fn retain(
             }
         }
         if searchable {
-            sqlx::query(
-                "INSERT INTO search_pending (hash) VALUES ($1) ON CONFLICT (hash) DO NOTHING",
-            )
-            .bind(hash)
-            .execute(&mut *w.tx)
-            .await?;
+            sqlx::query(SEARCH_NEW)
+                .bind(hash)
+                .execute(&mut *w.tx)
+                .await?;
             w.search_pending();
         }
     } else if searchable {
         // a body kept before, perhaps only for the queue (so never indexed): indexed
         // unless it is already
-        let waits = sqlx::query(
-            "INSERT INTO search_pending (hash) SELECT b.hash FROM blobs b WHERE b.hash = $1 \
-             AND NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.hash = $1) \
-             ON CONFLICT (hash) DO NOTHING",
-        )
-        .bind(hash)
-        .execute(&mut *w.tx)
-        .await?
-        .rows_affected();
+        let waits = sqlx::query(SEARCH_AGAIN)
+            .bind(hash)
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
         if waits > 0 {
             w.search_pending();
         }
@@ -89,14 +98,14 @@ pub async fn retain(
 /// Drops `refs` references; the body is deleted when none remain (one statement when
 /// these were the last ones).
 pub async fn release(tx: &mut Transaction<'static, Any>, hash: &str, refs: i64) -> Result<()> {
-    let deleted = sqlx::query("DELETE FROM blobs WHERE hash = $1 AND refcount <= $2")
+    let deleted = sqlx::query(DELETE_LAST)
         .bind(hash)
         .bind(refs)
         .execute(&mut **tx)
         .await?
         .rows_affected();
     if deleted == 0 {
-        sqlx::query("UPDATE blobs SET refcount = refcount - $1 WHERE hash = $2")
+        sqlx::query(UNREF)
             .bind(refs)
             .bind(hash)
             .execute(&mut **tx)

@@ -59,6 +59,8 @@ pub(crate) struct Db {
     pub pool: AnyPool,
     /// SQLite only: readers of message bodies a batch at a time (`body_reader.rs`).
     pub bodies: Option<crate::body_reader::BodyReaders>,
+    /// SQLite only: the writer of group commits (`sqlite_writer.rs`).
+    pub writer: Option<crate::sqlite_writer::SqliteWriter>,
     pub kind: Kind,
     write_lock: Mutex<()>,
     /// Mailbox changes committed by this process (SQLite) or by any node (PostgreSQL).
@@ -147,18 +149,23 @@ impl WriteTx<'_> {
         self.tx.commit().await?;
         metrics::histogram!("estafeta_store_commit_seconds")
             .record(started.elapsed().as_secs_f64());
-        if self.search_pending {
-            self.db.search_wake.notify_one();
-        }
-        for change in self.pending {
-            // No receiver is not an error: nobody is watching.
-            let _ = self.db.changes.send(change);
-        }
-        if self.queue_changed {
-            self.db.queue_wake.notify_one();
-        }
+        self.db.announce(Committed {
+            changes: self.pending,
+            queue_changed: self.queue_changed,
+            search_pending: self.search_pending,
+        });
         Ok(())
     }
+}
+
+/// What a committed transaction tells this process's watchers.
+#[derive(Default)]
+pub(crate) struct Committed {
+    pub changes: Vec<MailboxChange>,
+    /// Queue work is due now.
+    pub queue_changed: bool,
+    /// Bodies wait for the search indexer.
+    pub search_pending: bool,
 }
 
 impl Db {
@@ -171,6 +178,7 @@ impl Db {
         Db {
             pool,
             bodies,
+            writer: None,
             kind,
             write_lock: Mutex::new(()),
             changes: broadcast::channel(4096).0,
@@ -191,6 +199,27 @@ impl Db {
             Backend::Sqlite { path } => open_sqlite(path, options.max_connections).await,
             Backend::Postgres { url } => open_postgres(url, options.max_connections).await,
         }
+    }
+
+    /// Tells watchers what a transaction changed, once it has committed (on PostgreSQL
+    /// the mailbox changes went out through NOTIFY with the transaction instead).
+    pub fn announce(&self, committed: Committed) {
+        if committed.search_pending {
+            self.search_wake.notify_one();
+        }
+        for change in committed.changes {
+            // No receiver is not an error: nobody is watching.
+            let _ = self.changes.send(change);
+        }
+        if committed.queue_changed {
+            self.queue_wake.notify_one();
+        }
+    }
+
+    /// This process's writer turn (SQLite: one writer at a time, without waiting on
+    /// SQLite's own lock).
+    pub async fn write_turn(&self) -> MutexGuard<'_, ()> {
+        self.write_lock.lock().await
     }
 
     pub async fn begin_write(&self) -> Result<WriteTx<'_>> {
@@ -301,7 +330,9 @@ async fn open_sqlite(path: &Path, max_connections: u32) -> Result<Db> {
     SQLITE_MIGRATIONS.run(&pool).await?;
     // after the migrations: the body readers only read, and find the schema made
     let bodies = crate::body_reader::BodyReaders::new(path);
-    Ok(Db::new(pool, Some(bodies), Kind::Sqlite, None))
+    let mut db = Db::new(pool, Some(bodies), Kind::Sqlite, None);
+    db.writer = Some(crate::sqlite_writer::SqliteWriter::new(path));
+    Ok(db)
 }
 
 async fn open_postgres(url: &str, max_connections: u32) -> Result<Db> {

@@ -7,6 +7,7 @@
 //! store accepts.
 
 mod accept;
+mod accept_embedded;
 pub mod address;
 mod api;
 pub mod backup;
@@ -29,6 +30,7 @@ mod model;
 mod notify;
 mod password;
 mod queue;
+mod record_embedded;
 mod resolve;
 mod scram_keys;
 mod search;
@@ -36,6 +38,7 @@ mod sent;
 mod shared_counts;
 mod sieve;
 mod sql_store;
+mod sqlite_writer;
 pub mod stats;
 mod suppression;
 mod tls_results;

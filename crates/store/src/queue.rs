@@ -332,12 +332,12 @@ impl Queue for SqlStore {
         owner: &str,
         updates: &[RecipientUpdate],
     ) -> Result<AttemptRecorded> {
+        if let Some(writer) = &self.db.writer {
+            return crate::record_embedded::record_attempt(&self.db, writer, owner, updates).await;
+        }
         let at = now();
         let mut done = AttemptRecorded::default();
-        // messages in a fixed order: concurrent transactions lock them in the same order
-        let mut messages: Vec<&str> = updates.iter().map(|u| u.queue_id.as_str()).collect();
-        messages.sort_unstable();
-        messages.dedup();
+        let messages = in_lock_order(updates);
         let mut w = self.db.begin_write().await?;
         let serialised = w.db().writers_serialised();
         for queue_id in messages {
@@ -363,10 +363,7 @@ impl Queue for SqlStore {
                 settle(&mut w, queue_id, at, &mut done).await?;
             }
         }
-        if updates
-            .iter()
-            .any(|u| matches!(u.outcome, DeliveryOutcome::Delivered { .. }))
-        {
+        if any_delivered(updates) {
             sent::expire(&mut w, at).await?;
         }
         w.commit().await?;
@@ -453,6 +450,22 @@ impl Queue for SqlStore {
     }
 }
 
+/// The messages `updates` touch, each once, in a fixed order: concurrent transactions
+/// lock them in the same order.
+pub(crate) fn in_lock_order(updates: &[RecipientUpdate]) -> Vec<&str> {
+    let mut messages: Vec<&str> = updates.iter().map(|u| u.queue_id.as_str()).collect();
+    messages.sort_unstable();
+    messages.dedup();
+    messages
+}
+
+/// Whether any update is a delivery (the sent-messages record is then trimmed).
+pub(crate) fn any_delivered(updates: &[RecipientUpdate]) -> bool {
+    updates
+        .iter()
+        .any(|u| matches!(u.outcome, DeliveryOutcome::Delivered { .. }))
+}
+
 /// Locks a queued message's row until the transaction ends (PostgreSQL; SQLite's writer
 /// lock serialises writers anyway); its body's hash, `None` when it is not queued.
 async fn lock_message(w: &mut WriteTx<'_>, queue_id: &str) -> Result<Option<String>> {
@@ -465,27 +478,56 @@ async fn lock_message(w: &mut WriteTx<'_>, queue_id: &str) -> Result<Option<Stri
     .await?)
 }
 
+/// A message's recipients at `$2`: in flight (leased), owing a report, still waiting;
+/// and its body's hash.
+pub(crate) const TALLY: &str = "SELECT \
+       SUM(CASE WHEN lease_owner IS NOT NULL AND lease_until >= $2 THEN 1 ELSE 0 END) AS leased, \
+       SUM(CASE WHEN report IS NOT NULL THEN 1 ELSE 0 END) AS owed, \
+       SUM(CASE WHEN state IN ('queued', 'deferred') THEN 1 ELSE 0 END) AS open, \
+       (SELECT blob_hash FROM queue_messages WHERE id = $1) AS hash \
+     FROM queue_recipients WHERE queue_id = $1";
+
 /// A message's recipients at `at`: in flight (leased), owing a report, still waiting.
-struct Tally {
-    leased: i64,
-    owed: i64,
-    open: i64,
-    hash: Option<String>,
+pub(crate) struct Tally {
+    pub leased: i64,
+    pub owed: i64,
+    pub open: i64,
+    pub hash: Option<String>,
+}
+
+/// What becomes of a message once outcomes were written for it.
+pub(crate) enum Settled {
+    /// Recipients wait still, or reports are owed with some recipient in flight.
+    Waits,
+    /// Reports are owed and nothing is in flight: they are to be built now; the body
+    /// stays for them (`queue_reports` removes the message).
+    OwesReports,
+    /// Every recipient is final and nothing is owed: the message goes, with its body.
+    Finished(String),
+}
+
+impl Tally {
+    pub fn settled(self) -> Settled {
+        if self.owed > 0 {
+            return if self.leased == 0 {
+                Settled::OwesReports
+            } else {
+                Settled::Waits
+            };
+        }
+        match (self.open, self.hash) {
+            (0, Some(hash)) => Settled::Finished(hash),
+            _ => Settled::Waits,
+        }
+    }
 }
 
 async fn tally(w: &mut WriteTx<'_>, queue_id: &str, at: i64) -> Result<Tally> {
-    let row = sqlx::query(
-        "SELECT \
-           SUM(CASE WHEN lease_owner IS NOT NULL AND lease_until >= $2 THEN 1 ELSE 0 END) AS leased, \
-           SUM(CASE WHEN report IS NOT NULL THEN 1 ELSE 0 END) AS owed, \
-           SUM(CASE WHEN state IN ('queued', 'deferred') THEN 1 ELSE 0 END) AS open, \
-           (SELECT blob_hash FROM queue_messages WHERE id = $1) AS hash \
-         FROM queue_recipients WHERE queue_id = $1",
-    )
-    .bind(queue_id)
-    .bind(at)
-    .fetch_one(&mut *w.tx)
-    .await?;
+    let row = sqlx::query(TALLY)
+        .bind(queue_id)
+        .bind(at)
+        .fetch_one(&mut *w.tx)
+        .await?;
     let count =
         |name: &str| -> Result<i64> { Ok(row.try_get::<Option<i64>, _>(name)?.unwrap_or(0)) };
     Ok(Tally {
@@ -505,17 +547,13 @@ async fn settle(
     at: i64,
     done: &mut AttemptRecorded,
 ) -> Result<()> {
-    let t = tally(w, queue_id, at).await?;
-    if t.owed > 0 {
-        // the body stays for the report: `queue_reports` removes the message
-        if t.leased == 0 {
-            done.owed.push(queue_id.to_string());
+    match tally(w, queue_id, at).await?.settled() {
+        Settled::Waits => {}
+        Settled::OwesReports => done.owed.push(queue_id.to_string()),
+        Settled::Finished(hash) => {
+            remove_message(w, queue_id, &hash).await?;
+            done.finished.push(queue_id.to_string());
         }
-        return Ok(());
-    }
-    if let (0, Some(hash)) = (t.open, t.hash) {
-        remove_message(w, queue_id, &hash).await?;
-        done.finished.push(queue_id.to_string());
     }
     Ok(())
 }
@@ -542,6 +580,26 @@ async fn still_owed(w: &mut WriteTx<'_>, h: &ReportHandover) -> Result<bool> {
         .all(|(id, kind)| marked.contains(&(*id, Some(*kind)))))
 }
 
+/// Writes a recipient's outcome if `$9` still holds its lease.
+pub(crate) const RECORD_OUTCOME: &str = "UPDATE queue_recipients SET state = $1, attempts = attempts + 1, \
+       next_attempt = COALESCE($2, next_attempt), last_reply = $3, last_host = $4, \
+       last_attempt = $5, report = $6, lease_owner = NULL, lease_until = NULL, updated_at = $5 \
+     WHERE id = $7 AND queue_id = $8 AND lease_owner = $9";
+
+impl DeliveryOutcome {
+    /// The recipient's new state, the reply, and the next attempt when deferred.
+    pub(crate) fn columns(&self) -> (RecipientState, &String, Option<i64>) {
+        match self {
+            DeliveryOutcome::Delivered { reply } => (RecipientState::Delivered, reply, None),
+            DeliveryOutcome::Failed { reply } => (RecipientState::Failed, reply, None),
+            DeliveryOutcome::Deferred {
+                reply,
+                next_attempt,
+            } => (RecipientState::Deferred, reply, Some(*next_attempt)),
+        }
+    }
+}
+
 /// Writes one recipient's outcome if `owner` still holds its lease.
 async fn record_one(
     w: &mut WriteTx<'_>,
@@ -549,32 +607,20 @@ async fn record_one(
     u: &RecipientUpdate,
     at: i64,
 ) -> Result<bool> {
-    let (state, reply, next) = match &u.outcome {
-        DeliveryOutcome::Delivered { reply } => (RecipientState::Delivered, reply, None),
-        DeliveryOutcome::Failed { reply } => (RecipientState::Failed, reply, None),
-        DeliveryOutcome::Deferred {
-            reply,
-            next_attempt,
-        } => (RecipientState::Deferred, reply, Some(*next_attempt)),
-    };
-    let n = sqlx::query(
-        "UPDATE queue_recipients SET state = $1, attempts = attempts + 1, \
-           next_attempt = COALESCE($2, next_attempt), last_reply = $3, last_host = $4, \
-           last_attempt = $5, report = $6, lease_owner = NULL, lease_until = NULL, updated_at = $5 \
-         WHERE id = $7 AND queue_id = $8 AND lease_owner = $9",
-    )
-    .bind(state.as_str())
-    .bind(next)
-    .bind(reply)
-    .bind(&u.host)
-    .bind(at)
-    .bind(u.report.map(ReportKind::as_str))
-    .bind(u.recipient_id)
-    .bind(&u.queue_id)
-    .bind(owner)
-    .execute(&mut *w.tx)
-    .await?
-    .rows_affected();
+    let (state, reply, next) = u.outcome.columns();
+    let n = sqlx::query(RECORD_OUTCOME)
+        .bind(state.as_str())
+        .bind(next)
+        .bind(reply)
+        .bind(&u.host)
+        .bind(at)
+        .bind(u.report.map(ReportKind::as_str))
+        .bind(u.recipient_id)
+        .bind(&u.queue_id)
+        .bind(owner)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
     if n == 1 && matches!(u.outcome, DeliveryOutcome::Delivered { .. }) {
         sent::record(w, u.recipient_id, at).await?;
     }
@@ -607,12 +653,15 @@ async fn message_in(
     Ok(Some(message_from_row(&row, recipients)?))
 }
 
+pub(crate) const DELETE_RECIPIENTS: &str = "DELETE FROM queue_recipients WHERE queue_id = $1";
+pub(crate) const DELETE_MESSAGE: &str = "DELETE FROM queue_messages WHERE id = $1";
+
 async fn remove_message(w: &mut WriteTx<'_>, queue_id: &str, hash: &str) -> Result<()> {
-    sqlx::query("DELETE FROM queue_recipients WHERE queue_id = $1")
+    sqlx::query(DELETE_RECIPIENTS)
         .bind(queue_id)
         .execute(&mut *w.tx)
         .await?;
-    sqlx::query("DELETE FROM queue_messages WHERE id = $1")
+    sqlx::query(DELETE_MESSAGE)
         .bind(queue_id)
         .execute(&mut *w.tx)
         .await?;

@@ -17,28 +17,31 @@ pub const SENT_RETENTION_SECS: i64 = 30 * 86_400;
 /// Most identifiers looked up for one report.
 pub const MAX_LOOKUP_IDS: usize = 16;
 
+/// Records recipient `$2`'s message as sent at `$1` (not for the null sender's).
+pub(crate) const RECORD: &str = "INSERT INTO sent_messages (queue_id, recipient, message_id, sender, sent_at) \
+     SELECT m.id, r.address, m.message_id, m.sender, $1 \
+     FROM queue_recipients r JOIN queue_messages m ON m.id = r.queue_id \
+     WHERE r.id = $2 AND m.sender <> '' \
+     ON CONFLICT (queue_id, recipient) DO UPDATE SET sent_at = excluded.sent_at";
+/// Forgets what was sent before `$1`.
+pub(crate) const EXPIRE: &str = "DELETE FROM sent_messages WHERE sent_at < $1";
+
 /// Records the delivered queue recipient `recipient_id` (its message is still queued: the
 /// outcome is being written in `w`), and forgets what is older than the retention.
 /// Mail from the null sender (reports) is not recorded: nothing reports about it.
 pub(crate) async fn record(w: &mut WriteTx<'_>, recipient_id: i64, at: i64) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO sent_messages (queue_id, recipient, message_id, sender, sent_at) \
-         SELECT m.id, r.address, m.message_id, m.sender, $1 \
-         FROM queue_recipients r JOIN queue_messages m ON m.id = r.queue_id \
-         WHERE r.id = $2 AND m.sender <> '' \
-         ON CONFLICT (queue_id, recipient) DO UPDATE SET sent_at = excluded.sent_at",
-    )
-    .bind(at)
-    .bind(recipient_id)
-    .execute(&mut *w.tx)
-    .await?;
+    sqlx::query(RECORD)
+        .bind(at)
+        .bind(recipient_id)
+        .execute(&mut *w.tx)
+        .await?;
     Ok(())
 }
 
 /// Forgets what was sent before the retention: once per transaction that recorded
 /// deliveries, not once per recipient.
 pub(crate) async fn expire(w: &mut WriteTx<'_>, at: i64) -> Result<()> {
-    sqlx::query("DELETE FROM sent_messages WHERE sent_at < $1")
+    sqlx::query(EXPIRE)
         .bind(at - SENT_RETENTION_SECS)
         .execute(&mut *w.tx)
         .await?;

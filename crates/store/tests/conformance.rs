@@ -49,6 +49,7 @@ conformance!(
     accept_local_and_remote,
     quarantined_copies_go_to_junk,
     concurrent_accepts_get_increasing_uids,
+    a_bad_message_in_a_group_commit_fails_alone,
     a_message_is_read_in_ranges,
     flags_and_expunge_bump_modseq,
     summaries_are_cached_per_body,
@@ -661,6 +662,59 @@ async fn concurrent_accepts_get_increasing_uids(store: Arc<dyn Store>) {
             .windows(2)
             .all(|w| w[0].uid < w[1].uid && w[0].modseq < w[1].modseq)
     );
+}
+
+/// Messages accepted together share a transaction (SQLite: one savepoint each; PostgreSQL:
+/// retried one by one): one that cannot be stored fails alone, and leaves nothing behind:
+/// not its other recipient's copy, not the UID it took, not its queue entry.
+async fn a_bad_message_in_a_group_commit_fails_alone(store: Arc<dyn Store>) {
+    let bob = setup_user(&store, "bob@example.com").await;
+    let ghost = User {
+        id: i64::MAX,
+        ..bob.clone()
+    };
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let store = store.clone();
+        let (bob, ghost) = (bob.clone(), ghost.clone());
+        tasks.push(tokio::spawn(async move {
+            let bad = i % 10 == 9;
+            let body = format!("Subject: {i}\r\n\r\nbody {i}\r\n");
+            let m = if bad {
+                // bob's copy is written before the missing user's fails
+                message(&body, &[&bob, &ghost], &["far@remote.test"])
+            } else {
+                message(&body, &[&bob], &["far@remote.test"])
+            };
+            let queue_id = m.queue_id.clone();
+            (bad, queue_id, store.accept(m).await)
+        }));
+    }
+    let mut stored = Vec::new();
+    for t in tasks {
+        let (bad, queue_id, outcome) = t.await.unwrap();
+        assert_eq!(outcome.is_err(), bad, "{queue_id}: {outcome:?}");
+        if !bad {
+            stored.push(queue_id);
+        }
+    }
+    let after = inbox(&store, &bob).await;
+    assert_eq!(after.uidnext, 37, "the failed messages' UIDs were given back");
+    let entries = store.list_messages(after.id).await.unwrap();
+    assert_eq!(
+        entries.iter().map(|e| e.uid).collect::<Vec<_>>(),
+        (1..=36).collect::<Vec<u32>>()
+    );
+    let mut queued: Vec<String> = store
+        .queue_list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|q| q.id)
+        .collect();
+    queued.sort();
+    stored.sort();
+    assert_eq!(queued, stored, "only the stored messages are queued");
 }
 
 async fn a_message_is_read_in_ranges(store: Arc<dyn Store>) {
