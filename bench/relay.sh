@@ -174,7 +174,7 @@ pf_milter() { # on|off
 # one message relayed through Postfix and OpenDKIM to a sink that keeps it: dies unless
 # it has one signature per key and all verify (python3-dkim, with the public keys)
 check_pf_signatures() {
-    mkdir -p "$WORK/dump"; chmod 777 "$WORK/dump"   # smtp-sink writes as nobody
+    rm -rf "$WORK/dump"; mkdir -p "$WORK/dump"; chmod 777 "$WORK/dump"   # smtp-sink writes as nobody, and appends
     smtp-sink -u nobody -D "$WORK/dump/message" -c "$SINK_IP:$SINK_PORT" 10 > /dev/null 2>&1 & local dump_pid=$!
     wait_until "port_open $SINK_IP $SINK_PORT" 5 "the dumping smtp-sink to listen"
     smtp-source -m 1 -l "$SIZE" -f "$SENDER" -t u@relay.test "$PF_IP:$PF_PORT"
