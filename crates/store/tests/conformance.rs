@@ -699,7 +699,10 @@ async fn a_bad_message_in_a_group_commit_fails_alone(store: Arc<dyn Store>) {
         }
     }
     let after = inbox(&store, &bob).await;
-    assert_eq!(after.uidnext, 37, "the failed messages' UIDs were given back");
+    assert_eq!(
+        after.uidnext, 37,
+        "the failed messages' UIDs were given back"
+    );
     let entries = store.list_messages(after.id).await.unwrap();
     assert_eq!(
         entries.iter().map(|e| e.uid).collect::<Vec<_>>(),
