@@ -41,6 +41,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("local_input", local_input),
     ("sieve", sieve),
     ("managesieve_command", managesieve_command),
+    ("html", html),
 ];
 
 /// The line and the rest: up to and including the first LF, or everything.
@@ -1101,4 +1102,74 @@ pub fn managesieve_command(data: &[u8]) {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The webmail's HTML
+
+/// A message's HTML as the webmail would show it (`estafeta_mime::html::sanitize`), with
+/// remote images blocked and shown. Checks: no panic; the bounds kept; nothing that runs
+/// or loads survives (no `<script`, no event attribute, no `javascript:`); with images
+/// blocked, no remote `src` at all.
+pub fn html(data: &[u8]) {
+    use estafeta_mime::html::{MAX_HTML, RemoteImages, sanitize};
+    let text = String::from_utf8_lossy(data);
+    for images in [RemoteImages::Block, RemoteImages::Show] {
+        let out = sanitize(&text, images);
+        assert!(out.truncated || text.len() <= MAX_HTML);
+        // text is escaped (`&lt;`), so each `<` of the output opens a tag; attribute
+        // values are always in double quotes, with `"` escaped: the checks read names
+        // and URL values only (text or a title may say "onerror=" harmlessly)
+        for tag in out.html.split('<').skip(1) {
+            let tag = tag.split('>').next().unwrap_or("");
+            let (name, attributes) = tag_parts(tag);
+            assert!(
+                !matches!(
+                    name.as_str(),
+                    "script" | "style" | "iframe" | "object" | "embed" | "form" | "base" | "meta"
+                ),
+                "<{tag}>"
+            );
+            for (attribute, value) in attributes {
+                assert!(!attribute.starts_with("on"), "an event attribute: <{tag}>");
+                if matches!(attribute.as_str(), "href" | "src" | "action" | "background") {
+                    let value = value.trim().to_ascii_lowercase();
+                    assert!(
+                        value.starts_with("http:")
+                            || value.starts_with("https:")
+                            || value.starts_with("mailto:")
+                            || value.starts_with("cid:"),
+                        "a URL of another kind: <{tag}>"
+                    );
+                    if images == RemoteImages::Block && name == "img" && attribute == "src" {
+                        assert!(value.starts_with("cid:"), "a remote image shown: <{tag}>");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A serialised tag's name and attributes, lower-cased names (values as written).
+fn tag_parts(tag: &str) -> (String, Vec<(String, String)>) {
+    let tag = tag.trim_start_matches('/');
+    let end = tag
+        .find(|c: char| c.is_ascii_whitespace())
+        .unwrap_or(tag.len());
+    let name = tag[..end].trim_end_matches('/').to_ascii_lowercase();
+    let mut attributes = Vec::new();
+    let mut rest = &tag[end..];
+    loop {
+        rest = rest.trim_start();
+        let Some(eq) = rest.find('=') else { break };
+        let attribute = rest[..eq].trim().to_ascii_lowercase();
+        let after = &rest[eq + 1..];
+        let Some(value) = after.strip_prefix('"') else {
+            break;
+        };
+        let close = value.find('"').unwrap_or(value.len());
+        attributes.push((attribute, value[..close].to_string()));
+        rest = value.get(close + 1..).unwrap_or("");
+    }
+    (name, attributes)
 }

@@ -6,6 +6,7 @@
 //! [`text`].
 
 pub mod edit;
+pub mod html;
 pub mod local_input;
 pub mod mailfiles;
 pub mod structure;
