@@ -142,3 +142,72 @@ pub(crate) fn first_row<T>(
         None => Ok(None),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::{Backend, Db, StoreOptions};
+
+    /// A kill -9 test cannot see a missing fsync (the page cache survives the process), so
+    /// the settings that make the writer's commits durable are checked on its connection,
+    /// as `engine.rs` checks the pool's.
+    #[tokio::test]
+    async fn the_writers_commits_are_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&StoreOptions {
+            backend: Backend::Sqlite {
+                path: dir.path().join("d.db"),
+            },
+            max_connections: 2,
+        })
+        .await
+        .unwrap();
+        let writer = db.writer.as_ref().expect("SQLite has a writer");
+        let settings = writer
+            .run(&db, |tx| {
+                let mode: String = tx.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+                let sync: i64 = tx.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+                let keys: i64 = tx.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+                Ok((mode, sync, keys))
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            settings,
+            ("wal".to_string(), 2, 1),
+            "WAL, synchronous=FULL, foreign keys"
+        );
+    }
+
+    /// A closure that fails leaves nothing behind, and the writer stays usable.
+    #[tokio::test]
+    async fn a_failed_transaction_rolls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&StoreOptions {
+            backend: Backend::Sqlite {
+                path: dir.path().join("d.db"),
+            },
+            max_connections: 2,
+        })
+        .await
+        .unwrap();
+        let writer = db.writer.as_ref().unwrap();
+        let failed = writer
+            .run(&db, |tx| {
+                super::execute(
+                    tx,
+                    "INSERT INTO domains (name, created_at) VALUES ($1, $2)",
+                    &[&"a.test", &1_i64],
+                )?;
+                Err::<(), _>(crate::error::StoreError::Invalid("stop".into()))
+            })
+            .await;
+        assert!(failed.is_err());
+        let count = writer
+            .run(&db, |tx| {
+                Ok(tx.query_row("SELECT COUNT(*) FROM domains", [], |r| r.get::<_, i64>(0))?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(count, 0);
+    }
+}
