@@ -6,6 +6,9 @@
 //! next transaction together, so N concurrent sessions pay for one fsync, not N. If a
 //! shared transaction fails, its messages are retried one by one so that one bad message
 //! cannot fail the others.
+//!
+//! On SQLite a batch runs on the blocking writer instead (`accept_embedded.rs`, with the
+//! SQL constants and helpers here), unless a message of it is filed into a named folder.
 
 use std::sync::Arc;
 

@@ -13,6 +13,9 @@
 //! body while any mark is set, and `reports_owed` finds marks left by a process that
 //! stopped in between. A hand-over applies only if the marks it names are all still set,
 //! so a report is never queued twice, even by two nodes.
+//!
+//! On SQLite, `record_attempt` runs on the blocking writer (`record_embedded.rs`) with
+//! the SQL constants below; the sqlx code here is PostgreSQL's.
 
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
