@@ -1133,7 +1133,14 @@ pub fn html(data: &[u8]) {
             for (attribute, value) in attributes {
                 assert!(!attribute.starts_with("on"), "an event attribute: <{tag}>");
                 if matches!(attribute.as_str(), "href" | "src" | "action" | "background") {
-                    let value = value.trim().to_ascii_lowercase();
+                    // as a browser reads it (the URL Standard): leading and trailing C0
+                    // controls and spaces skipped, tabs and line breaks removed
+                    let value: String = value
+                        .trim_matches(|c: char| c <= ' ')
+                        .chars()
+                        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+                        .collect::<String>()
+                        .to_ascii_lowercase();
                     assert!(
                         value.starts_with("http:")
                             || value.starts_with("https:")

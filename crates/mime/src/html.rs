@@ -97,13 +97,16 @@ pub fn sanitize(html: &str, images: RemoteImages) -> SafeHtml {
         .add_tag_attributes("tr", ["align", "bgcolor", "valign"])
         .add_tag_attributes("font", ["color", "face", "size"])
         .attribute_filter(move |element, attribute, value| {
-            if images == RemoteImages::Block
-                && element == "img"
-                && attribute == "src"
-                && remote(value)
-            {
-                counter.fetch_add(1, Ordering::Relaxed);
-                return None;
+            if images == RemoteImages::Block && element == "img" && attribute == "src" {
+                // only the message's own images; what else would load is counted
+                return match image_scheme(value).as_deref() {
+                    Some("cid") => Some(value.into()),
+                    Some("http" | "https") => {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        None
+                    }
+                    _ => None,
+                };
             }
             Some(value.into())
         });
@@ -115,11 +118,14 @@ pub fn sanitize(html: &str, images: RemoteImages) -> SafeHtml {
     }
 }
 
-/// Whether a URL would be fetched from elsewhere (the schemes allowed that do).
-fn remote(url: &str) -> bool {
-    let url = url.trim_start();
-    let scheme = url.split(':').next().unwrap_or("");
-    scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")
+/// The scheme a browser would read in an image's URL, lower case; `None` for a relative
+/// or unparsable one. Read by the URL Standard's parser, as the browser and ammonia read
+/// it: leading C0 controls and spaces skipped, tabs and line breaks anywhere removed
+/// (`\u{7}https:` and `ht\ntps:` are `https:`).
+fn image_scheme(url: &str) -> Option<String> {
+    ammonia::Url::parse(url)
+        .ok()
+        .map(|u| u.scheme().to_string())
 }
 
 /// The start of `s` with at most `max` octets (cut at a character boundary) and at most
@@ -208,6 +214,9 @@ mod tests {
                     <p style=\"background:url(https://t.test/b.png)\">text</p>\
                     <img src=\"https://t.test/c.png\" alt=c>\
                     <img src=\" HTTP://t.test/d.png\">\
+                    <img src=\"\u{7}https://t.test/h.png\">\
+                    <img src=\"ht\ntps://t.test/i.png\">\
+                    <img src=\"ftp://t.test/j.png\">\
                     <img src=\"//t.test/e.png\">\
                     <img src=\"/account/sign-out\">\
                     <img srcset=\"https://t.test/f.png 1x\">\
@@ -220,8 +229,8 @@ mod tests {
         assert!(blocked.html.contains("src=\"cid:part1@example.com\""));
         assert!(blocked.html.contains("text"));
         assert_eq!(
-            blocked.blocked_images, 2,
-            "c.png and d.png: {}",
+            blocked.blocked_images, 4,
+            "c, d, h and i.png (ftp:, relative and srcset are dropped, not counted): {}",
             blocked.html
         );
 
@@ -233,7 +242,9 @@ mod tests {
         );
         assert_eq!(asked.blocked_images, 0);
         // asking for images lets only img src through: no CSS, no relative URL
-        for never in ["a.png", "b.png", "e.png", "f.png", "g.png", "/account"] {
+        for never in [
+            "a.png", "b.png", "e.png", "f.png", "g.png", "j.png", "/account",
+        ] {
             assert!(!asked.html.contains(never), "{never} in {}", asked.html);
         }
     }
