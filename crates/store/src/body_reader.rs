@@ -12,11 +12,10 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use crate::engine::SQLITE_MMAP_SIZE;
+use crate::engine::open_rusqlite;
 use crate::error::{Result, StoreError};
 
 /// Batches read at the same time, each on a connection of its own.
@@ -57,7 +56,7 @@ impl BodyReaders {
         let (conn, read) = tokio::task::spawn_blocking(move || {
             let conn = match kept {
                 Some(c) => c,
-                None => open(&path)?,
+                None => open_rusqlite(&path, "PRAGMA query_only = ON;")?,
             };
             let read = batch(&conn, mailbox_id, first, last);
             Ok::<_, StoreError>((conn, read))
@@ -73,21 +72,6 @@ impl BodyReaders {
         }
         read
     }
-}
-
-fn open(path: &Path) -> Result<rusqlite::Connection> {
-    let failed = |e: rusqlite::Error| StoreError::Open(format!("{}: {e}", path.display()));
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(failed)?;
-    conn.busy_timeout(Duration::from_secs(10)).map_err(failed)?;
-    conn.execute_batch(&format!(
-        "PRAGMA query_only = ON; PRAGMA mmap_size = {SQLITE_MMAP_SIZE};"
-    ))
-    .map_err(failed)?;
-    Ok(conn)
 }
 
 fn batch(conn: &rusqlite::Connection, mailbox_id: i64, first: u32, last: u32) -> Result<Vec<Read>> {

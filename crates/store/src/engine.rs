@@ -295,6 +295,22 @@ impl Db {
 /// maps at most the file's size).
 pub const SQLITE_MMAP_SIZE: u64 = 1 << 30;
 
+/// A rusqlite connection to the store's file beside the pool (the body readers, the
+/// writer): waits 10 s for another writer as the pool does, reads through the memory map,
+/// then runs `pragmas`, the settings of its kind.
+pub(crate) fn open_rusqlite(path: &Path, pragmas: &str) -> Result<rusqlite::Connection> {
+    let failed = |e: rusqlite::Error| StoreError::Open(format!("{}: {e}", path.display()));
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(failed)?;
+    conn.busy_timeout(Duration::from_secs(10)).map_err(failed)?;
+    conn.execute_batch(&format!("PRAGMA mmap_size = {SQLITE_MMAP_SIZE}; {pragmas}"))
+        .map_err(failed)?;
+    Ok(conn)
+}
+
 async fn open_sqlite(path: &Path, max_connections: u32) -> Result<Db> {
     let shown = path.display().to_string();
     if shown.contains('?') {
@@ -373,6 +389,19 @@ pub(crate) fn redact(url: &str) -> String {
     }
 }
 
+/// A fresh SQLite store in `dir`, for the store's unit tests.
+#[cfg(test)]
+pub(crate) async fn test_sqlite(dir: &Path) -> Db {
+    Db::open(&StoreOptions {
+        backend: Backend::Sqlite {
+            path: dir.join("d.db"),
+        },
+        max_connections: 2,
+    })
+    .await
+    .expect("a test database")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,14 +411,7 @@ mod tests {
     #[tokio::test]
     async fn sqlite_commits_are_durable() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&StoreOptions {
-            backend: Backend::Sqlite {
-                path: dir.path().join("d.db"),
-            },
-            max_connections: 2,
-        })
-        .await
-        .unwrap();
+        let db = test_sqlite(dir.path()).await;
         let (a, b) = tokio::join!(db.pool.acquire(), db.pool.acquire());
         for mut conn in [a.unwrap(), b.unwrap()] {
             let mode: String = sqlx::query_scalar("PRAGMA journal_mode")

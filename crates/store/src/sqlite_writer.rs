@@ -16,11 +16,10 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
 
 use rusqlite::{Statement, ToSql, Transaction, TransactionBehavior};
 
-use crate::engine::{Db, SQLITE_MMAP_SIZE};
+use crate::engine::{Db, open_rusqlite};
 use crate::error::{Result, StoreError};
 
 /// The writer's connection, kept open between transactions.
@@ -84,19 +83,11 @@ fn transaction<R>(
 }
 
 fn open(path: &Path) -> Result<rusqlite::Connection> {
-    let failed = |e: rusqlite::Error| StoreError::Open(format!("{}: {e}", path.display()));
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(failed)?;
-    conn.busy_timeout(Duration::from_secs(10)).map_err(failed)?;
     // the pool's settings (engine.rs): durable commits, the same constraints
-    conn.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-         PRAGMA mmap_size = {SQLITE_MMAP_SIZE};"
-    ))
-    .map_err(failed)?;
+    let conn = open_rusqlite(
+        path,
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+    )?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
@@ -112,11 +103,22 @@ pub(crate) fn bind<'c>(
     Ok(statement)
 }
 
+/// The parameter names of the shared SQL, `$1` to `$16`.
+const NAMES: [&str; 16] = [
+    "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15",
+    "$16",
+];
+
 fn bind_all(statement: &mut Statement<'_>, params: &[&dyn ToSql]) -> Result<()> {
-    for (i, value) in params.iter().enumerate() {
-        let name = format!("${}", i + 1);
+    if params.len() > NAMES.len() {
+        return Err(StoreError::Invalid(format!(
+            "a statement with {} parameters",
+            params.len()
+        )));
+    }
+    for (name, value) in NAMES.iter().zip(params) {
         let index = statement
-            .parameter_index(&name)?
+            .parameter_index(name)?
             .ok_or_else(|| StoreError::Invalid(format!("the statement has no parameter {name}")))?;
         statement.raw_bind_parameter(index, value)?;
     }
@@ -145,7 +147,7 @@ pub(crate) fn first_row<T>(
 
 #[cfg(test)]
 mod tests {
-    use crate::engine::{Backend, Db, StoreOptions};
+    use crate::engine::test_sqlite;
 
     /// A kill -9 test cannot see a missing fsync (the page cache survives the process), so
     /// the settings that make the writer's commits durable are checked on its connection,
@@ -153,14 +155,7 @@ mod tests {
     #[tokio::test]
     async fn the_writers_commits_are_durable() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&StoreOptions {
-            backend: Backend::Sqlite {
-                path: dir.path().join("d.db"),
-            },
-            max_connections: 2,
-        })
-        .await
-        .unwrap();
+        let db = test_sqlite(dir.path()).await;
         let writer = db.writer.as_ref().expect("SQLite has a writer");
         let settings = writer
             .run(&db, |tx| {
@@ -182,14 +177,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_transaction_rolls_back() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&StoreOptions {
-            backend: Backend::Sqlite {
-                path: dir.path().join("d.db"),
-            },
-            max_connections: 2,
-        })
-        .await
-        .unwrap();
+        let db = test_sqlite(dir.path()).await;
         let writer = db.writer.as_ref().unwrap();
         let failed = writer
             .run(&db, |tx| {
