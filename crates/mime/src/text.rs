@@ -81,6 +81,15 @@ fn decode_qp_line(line: &[u8], out: &mut Vec<u8>) {
 /// The text of a leaf `text/*` part (or a part with no type) in UTF-8, HTML turned into
 /// text; `None` for other parts.
 pub fn part_text(msg: &Message<'_>, part: &Part<'_>) -> Option<String> {
+    let (text, is_html) = part_content(msg, part)?;
+    Some(if is_html { html_to_text(&text) } else { text })
+}
+
+/// The content of a leaf `text/*` part (or a part with no type) in UTF-8 as it is written
+/// (HTML stays HTML), with whether it is `text/html`; `None` for other parts. Transfer
+/// encoding undone (an unknown one left as it is), charset converted (an unknown one read
+/// as UTF-8, invalid sequences replaced).
+pub fn part_content(msg: &Message<'_>, part: &Part<'_>) -> Option<(String, bool)> {
     if part.kind != Kind::Leaf {
         return None;
     }
@@ -107,7 +116,7 @@ pub fn part_text(msg: &Message<'_>, part: &Part<'_>) -> Option<String> {
         None => String::from_utf8(bytes)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
     };
-    Some(if is_html { html_to_text(&text) } else { text })
+    Some((text, is_html))
 }
 
 /// Most characters of a preview (RFC 8970 allows 256).

@@ -224,6 +224,7 @@ impl Bound {
                 ("pop3", pop3.limits().clone()),
             ],
             tls.http01.clone(),
+            Some(Arc::new(JmapSubmission(smtp.clone()))),
         ));
         let service_for = move |protocol| match protocol {
             Protocol::Smtp | Protocol::Submission => smtp_service.clone(),
@@ -320,5 +321,35 @@ impl RunningServer {
 impl Drop for RunningServer {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+    }
+}
+
+/// JMAP's EmailSubmission handed to the SMTP server's submission path.
+struct JmapSubmission(SmtpServer);
+
+#[async_trait::async_trait]
+impl estafeta_web::Submitter for JmapSubmission {
+    async fn may_send_as(&self, user: &estafeta_store::User, address: &str) -> Result<bool, String> {
+        self.0.may_send_as(user, address).await
+    }
+
+    async fn submit(
+        &self,
+        user: &estafeta_store::User,
+        ip: std::net::IpAddr,
+        sender: &str,
+        recipients: &[String],
+        message: Vec<u8>,
+    ) -> Result<String, String> {
+        let handover = estafeta_smtp::inbound::Handover {
+            user,
+            ip,
+            via: "jmap",
+            tls: None,
+            sender,
+            recipients,
+            message,
+        };
+        self.0.submit(handover).await.map(|(id, _)| id)
     }
 }

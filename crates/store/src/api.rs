@@ -25,6 +25,7 @@ pub trait Store:
     + Changes
     + Metadata
     + SearchIndex
+    + Emails
     + crate::stats::Statistics
     + crate::tracking::Tracking
     + SieveScripts
@@ -435,6 +436,39 @@ pub trait Queue: Send + Sync {
         queue_ids: &[String],
         message_ids: &[String],
     ) -> Result<Vec<SentMessage>>;
+}
+
+/// JMAP's view of a user's messages (`emails.rs`): an Email is the user's copies of one
+/// body, in whatever folders, and its id the body's hash.
+#[async_trait]
+pub trait Emails: Send + Sync {
+    /// Every message of every folder of the user, by mailbox then UID.
+    async fn user_messages(&self, user_id: i64) -> Result<Vec<MailboxEntry>>;
+    /// The user's copies of the bodies named by their hashes, by mailbox then UID.
+    async fn messages_by_hash(&self, user_id: i64, hashes: &[String])
+    -> Result<Vec<MailboxEntry>>;
+    /// UIDs expunged after a MODSEQ, with their body's hash (`None` for those expunged
+    /// before the store kept it).
+    async fn expunged_since(
+        &self,
+        mailbox_id: i64,
+        modseq: i64,
+    ) -> Result<Vec<(u32, Option<String>)>>;
+    /// Keeps an uploaded blob under `id` for `emails::UPLOAD_LIFETIME_SECS`, forgetting
+    /// every older one; `OverQuota` when the user's uploads would hold more than
+    /// `max_total` bytes.
+    async fn put_upload(
+        &self,
+        user_id: i64,
+        id: &str,
+        content_type: &str,
+        data: &[u8],
+        now: i64,
+        max_total: i64,
+    ) -> Result<()>;
+    /// An upload of the user's that has not expired at `now`.
+    async fn upload(&self, user_id: i64, id: &str, now: i64)
+    -> Result<Option<crate::emails::Upload>>;
 }
 
 /// The substring index behind IMAP SEARCH TEXT and BODY (`search.rs`): one document per

@@ -17,6 +17,7 @@ mod directory;
 mod dkim_keys;
 mod dmarc_records;
 mod dsn_params;
+mod emails;
 mod engine;
 mod envelope;
 mod error;
@@ -47,11 +48,12 @@ pub mod tracking;
 use std::sync::Arc;
 
 pub use api::{
-    Changes, Directory, DkimKeys, DmarcRecords, Folders, Mailboxes, Messages, Metadata, Queue,
+    Changes, Directory, DkimKeys, DmarcRecords, Emails, Folders, Mailboxes, Messages, Metadata, Queue,
     SearchIndex, SharedCounts, SieveScripts, Store, Suppressions, TlsResults,
 };
 pub use directory::DEFAULT_FOLDERS;
 pub use dsn_params::{Notify, Ret};
+pub use emails::{UPLOAD_LIFETIME_SECS, Upload};
 pub use engine::{Backend, StoreOptions};
 pub use envelope::{Envelope, return_path};
 pub use error::{Result, StoreError};

@@ -336,7 +336,7 @@ impl SqlStore {
             .await?;
             let Some(hash) = hash else { continue };
             blobs::release(&mut w.tx, &hash, 1).await?;
-            crate::messages::record_expunged(&mut w, mailbox_id, uid, modseq).await?;
+            crate::messages::record_expunged(&mut w, mailbox_id, uid, modseq, Some(&hash)).await?;
             gone.push(uid);
         }
         w.commit().await?;

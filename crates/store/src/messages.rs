@@ -113,10 +113,10 @@ impl Messages for SqlStore {
                 .bind(i64::from(c.source))
                 .fetch_optional(&mut *w.tx)
                 .await?;
-                if let Some(hash) = hash {
-                    blobs::release(&mut w.tx, &hash, 1).await?;
+                if let Some(hash) = &hash {
+                    blobs::release(&mut w.tx, hash, 1).await?;
                 }
-                record_expunged(&mut w, from, c.source, modseq).await?;
+                record_expunged(&mut w, from, c.source, modseq, hash.as_deref()).await?;
             }
         }
         w.commit().await?;
@@ -231,14 +231,16 @@ pub(crate) async fn record_expunged(
     mailbox_id: i64,
     uid: u32,
     modseq: i64,
+    blob_hash: Option<&str>,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO expunged (mailbox_id, uid, modseq) VALUES ($1, $2, $3) \
-         ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq",
+        "INSERT INTO expunged (mailbox_id, uid, modseq, blob_hash) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq, blob_hash = excluded.blob_hash",
     )
     .bind(mailbox_id)
     .bind(i64::from(uid))
     .bind(modseq)
+    .bind(blob_hash)
     .execute(&mut *w.tx)
     .await?;
     Ok(())

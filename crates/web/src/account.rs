@@ -35,7 +35,7 @@ pub struct SignOut {
 }
 
 /// Whether a password may be sent on this connection.
-fn may_take_password(state: &WebState, client: &Client) -> bool {
+pub(crate) fn may_take_password(state: &WebState, client: &Client) -> bool {
     client.secure
         || (state.config.auth.allow_plaintext_on_loopback && client.peer.ip().is_loopback())
 }

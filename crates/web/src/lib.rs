@@ -18,6 +18,7 @@ mod autoconfig;
 mod autodiscover;
 mod clients;
 mod html;
+mod jmap;
 pub mod metrics;
 mod mobileconfig;
 pub mod mta_sts;
@@ -39,6 +40,7 @@ use estafeta_store::Store;
 use std::net::SocketAddr;
 
 pub use clients::{ClientSettings, public_url};
+pub use jmap::Submitter;
 
 /// What the web side reads from a client before anyone signs in, for the fuzz targets
 /// (`crates/fuzzing`, target `web_request`).
@@ -90,6 +92,15 @@ pub(crate) struct WebState {
     pub gauges: metrics::Gauges,
     /// Pending ACME HTTP-01 challenges, served at `/.well-known/acme-challenge/<token>`.
     pub acme_tokens: Arc<Http01Tokens>,
+    /// The SMTP server's submission path, for JMAP's EmailSubmission (`None`: no sending).
+    pub submitter: Option<Arc<dyn Submitter>>,
+    /// The Thread of each body seen, for JMAP.
+    pub threads: jmap::ThreadKeys,
+    /// JMAP requests and uploads in progress, per user.
+    pub jmap_in_flight: jmap::InFlight,
+    pub jmap_uploads: jmap::InFlight,
+    /// What JMAP submissions were sent as, for EmailSubmission/get.
+    pub submissions: jmap::Submissions,
 }
 
 /// The HTTP server of the `http` and `https` listeners.
@@ -101,6 +112,7 @@ pub struct WebServer {
 impl WebServer {
     /// `open_connections`: the other protocols' connection limits, whose open counts
     /// `/metrics` shows. `acme_tokens`: the ACME client's pending HTTP-01 challenges.
+    /// `submitter`: the SMTP server's submission path, for JMAP's EmailSubmission.
     pub fn new(
         config: &Config,
         listeners: &[(Listener, SocketAddr)],
@@ -108,6 +120,7 @@ impl WebServer {
         throttle: Arc<AuthThrottle>,
         open_connections: Vec<(&'static str, Arc<ConnectionLimits>)>,
         acme_tokens: Arc<Http01Tokens>,
+        submitter: Option<Arc<dyn Submitter>>,
     ) -> WebServer {
         // the recorder costs a little on every count: only where someone can read it
         if listeners
@@ -127,6 +140,11 @@ impl WebServer {
             store,
             throttle,
             acme_tokens,
+            submitter,
+            threads: jmap::ThreadKeys::default(),
+            jmap_in_flight: jmap::InFlight::default(),
+            jmap_uploads: jmap::InFlight::default(),
+            submissions: jmap::Submissions::default(),
         });
         WebServer {
             router: routes::router(state),

@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::html::{escape, page};
-use crate::{WebState, account, admin};
+use crate::{WebState, account, admin, jmap};
 
 /// The client of the connection a request came on.
 #[derive(Debug, Clone, Copy)]
@@ -24,7 +24,7 @@ pub struct Client {
 }
 
 pub fn router(state: Arc<WebState>) -> Router {
-    Router::new()
+    let pages = Router::new()
         .route("/", get(index))
         .route(
             "/.well-known/autoconfig/mail/config-v1.1.xml",
@@ -51,8 +51,49 @@ pub fn router(state: Arc<WebState>) -> Router {
         // Outlook spells the autodiscover path in any case: the fallback matches it
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(crate::MAX_BODY))
-        .layer(axum::middleware::from_fn(bounds))
-        .with_state(state)
+        .layer(axum::middleware::from_fn(bounds));
+    // JMAP reads larger bodies (requests up to MAX_SIZE_REQUEST, uploads up to the
+    // message size limit), each with its own bound
+    let jmap = Router::new()
+        .route("/.well-known/jmap", get(jmap::session))
+        .route("/jmap/session", get(jmap::session))
+        .route("/jmap/token", post(jmap::auth::issue))
+        .route("/jmap/api", post(jmap_api))
+        .route("/jmap/upload/{account}/", post(jmap::blobs_upload))
+        .route("/jmap/download/{account}/{blob}/{name}", get(jmap::blobs_download))
+        .route("/jmap/eventsource", get(jmap::eventsource))
+        .layer(DefaultBodyLimit::disable());
+    jmap.merge(pages).with_state(state)
+}
+
+/// The API endpoint's body: at most `MAX_SIZE_REQUEST` octets, within `BODY_TIMEOUT`.
+async fn jmap_api(
+    state: State<Arc<WebState>>,
+    client: Extension<Client>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let max = jmap::MAX_SIZE_REQUEST;
+    let limit = || {
+        jmap::problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "urn:ietf:params:jmap:error:limit",
+            &format!("maxSizeRequest: at most {max} octets"),
+        )
+    };
+    let promised = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if promised.is_some_and(|n| n > max as u64) {
+        return limit();
+    }
+    let bytes = match tokio::time::timeout(crate::BODY_TIMEOUT, axum::body::to_bytes(body, max)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => return limit(),
+        Err(_) => return (StatusCode::REQUEST_TIMEOUT, "request body too slow\n").into_response(),
+    };
+    jmap::api(state, client, headers, bytes).await
 }
 
 /// The bounds hyper does not keep exactly: a request line and headers over

@@ -25,7 +25,7 @@ pub struct Session {
     value: String,
 }
 
-fn mac(secret: &[u8], purpose: &str, text: &str) -> String {
+pub(crate) fn mac(secret: &[u8], purpose: &str, text: &str) -> String {
     // HMAC takes a key of any length
     let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
         .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
@@ -35,7 +35,7 @@ fn mac(secret: &[u8], purpose: &str, text: &str) -> String {
     hex::encode(m.finalize().into_bytes())
 }
 
-fn equal(a: &str, b: &str) -> bool {
+pub(crate) fn equal(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 

@@ -22,8 +22,8 @@ use crate::session;
 pub const SCRIPT: &str = "vacation";
 const MARK: &str = "# Written by the vacation form of estafeta's account page;";
 /// Longest subject and text the form takes.
-const MAX_SUBJECT: usize = 200;
-const MAX_TEXT: usize = 4000;
+pub const MAX_SUBJECT: usize = 200;
+pub const MAX_TEXT: usize = 4000;
 
 #[derive(Deserialize)]
 pub struct VacationForm {
@@ -97,56 +97,15 @@ pub async fn save(
         return forbidden("This form has expired: reload the page and try again.");
     }
     let days = form.days.trim().parse::<u32>().unwrap_or(7).clamp(1, 30);
-    let clean = |s: &str, max: usize, lines: bool| -> String {
-        s.chars()
-            .filter(|c| !c.is_control() || (lines && *c == '\n'))
-            .take(max)
-            .collect()
-    };
-    let subject = clean(form.subject.trim(), MAX_SUBJECT, false);
-    let text = clean(&form.text.replace("\r\n", "\n"), MAX_TEXT, true);
-    let store = &*state.store;
-    let old = current(store, &user).await;
-    let sieve = &state.config.sieve;
-    let result = async {
-        let scripts = store.sieve_scripts(user.id).await?;
-        let active = scripts.iter().find(|s| s.active).map(|s| s.name.clone());
-        // the script the reply runs in front of: the one active now, else the one the
-        // form's script ran in front of already
-        let previous = match active {
-            Some(name) if name != SCRIPT => Some(name),
-            // the script the reply ran in front of, if it is still there
-            _ => old
-                .previous
-                .clone()
-                .filter(|p| scripts.iter().any(|s| &s.name == p)),
-        };
-        let wanted = Vacation {
-            on: form.on.is_some(),
-            days,
-            subject,
-            text,
-            previous: previous.clone(),
-        };
-        let script = write(&wanted);
-        store
-            .put_sieve_script(
-                user.id,
-                SCRIPT,
-                &script,
-                sieve.max_scripts,
-                sieve.max_storage,
-            )
-            .await?;
-        if wanted.on {
-            store.activate_sieve_script(user.id, Some(SCRIPT)).await?;
-        } else if old.on {
-            store
-                .activate_sieve_script(user.id, previous.as_deref())
-                .await?;
-        }
-        Ok::<_, estafeta_store::StoreError>(wanted.on)
-    }
+    let result = apply(
+        &*state.store,
+        &state.config.sieve,
+        &user,
+        form.on.is_some(),
+        days,
+        &form.subject,
+        &form.text,
+    )
     .await;
     match result {
         Ok(on) => {
@@ -158,6 +117,61 @@ pub async fn save(
             forbidden(&format!("The vacation reply was not saved: {e}"))
         }
     }
+}
+
+/// Writes the user's vacation reply (on or off) as their `vacation` script, keeping the
+/// script they had active running after it: what the account page's form and JMAP's
+/// VacationResponse both do. The subject and text are cleaned (control characters,
+/// lengths). Returns whether the reply is on.
+pub async fn apply(
+    store: &dyn Store,
+    sieve: &estafeta_config::SieveConfig,
+    user: &User,
+    on: bool,
+    days: u32,
+    subject: &str,
+    text: &str,
+) -> Result<bool, estafeta_store::StoreError> {
+    let clean = |s: &str, max: usize, lines: bool| -> String {
+        s.chars()
+            .filter(|c| !c.is_control() || (lines && *c == '\n'))
+            .take(max)
+            .collect()
+    };
+    let subject = clean(subject.trim(), MAX_SUBJECT, false);
+    let text = clean(&text.replace("\r\n", "\n"), MAX_TEXT, true);
+    let old = current(store, user).await;
+    let scripts = store.sieve_scripts(user.id).await?;
+    let active = scripts.iter().find(|s| s.active).map(|s| s.name.clone());
+    // the script the reply runs in front of: the one active now, else the one the
+    // form's script ran in front of already
+    let previous = match active {
+        Some(name) if name != SCRIPT => Some(name),
+        // the script the reply ran in front of, if it is still there
+        _ => old
+            .previous
+            .clone()
+            .filter(|p| scripts.iter().any(|s| &s.name == p)),
+    };
+    let wanted = Vacation {
+        on,
+        days,
+        subject,
+        text,
+        previous: previous.clone(),
+    };
+    let script = write(&wanted);
+    store
+        .put_sieve_script(user.id, SCRIPT, &script, sieve.max_scripts, sieve.max_storage)
+        .await?;
+    if wanted.on {
+        store.activate_sieve_script(user.id, Some(SCRIPT)).await?;
+    } else if old.on {
+        store
+            .activate_sieve_script(user.id, previous.as_deref())
+            .await?;
+    }
+    Ok(wanted.on)
 }
 
 /// The Sieve script of a vacation reply.

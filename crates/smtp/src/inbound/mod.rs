@@ -14,7 +14,9 @@ mod recipients;
 mod reports;
 mod sender;
 mod session;
+pub use submit::Handover;
 mod spool;
+mod submit;
 mod tracking;
 mod transaction;
 mod vacation;
@@ -155,6 +157,19 @@ impl SmtpServer {
     /// The other nodes' sending-rate counts.
     pub fn set_shared_rate_counts(&self, counts: Vec<(String, u64)>) {
         self.shared.rates.set_shared(counts);
+    }
+
+    /// Stores a message a signed-in user hands over through another protocol (JMAP), with
+    /// the checks of a submission session (`submit`).
+    pub async fn submit(&self, handover: submit::Handover<'_>) -> Result<(String, String), String> {
+        submit::submit(&self.shared, handover).await
+    }
+
+    /// Whether `user` may use `address` as sender, as MAIL on a submission port decides.
+    pub async fn may_send_as(&self, user: &estafeta_store::User, address: &str) -> Result<bool, String> {
+        policy::may_send_as(&*self.shared.store, user, address)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Waits until every SMTP session has ended.

@@ -42,7 +42,7 @@ use tracing::Instrument;
 use super::SmtpState;
 use super::client::Client;
 use super::data::{self, Checker, DataEnd};
-use super::recipients::{self, Verdict};
+use super::recipients;
 use super::spool::Spool;
 use super::transaction::Transaction;
 use super::{assembly, sender};
@@ -579,29 +579,11 @@ impl Session {
         let Some(envelope) = self.tx.as_mut().map(|tx| &mut tx.transaction) else {
             return;
         };
-        match verdict {
-            Verdict::Refuse(reply) => {
-                self.count_refused(1);
-                self.say(&reply);
-                return;
-            }
-            Verdict::Relay { recipient, held } => {
-                envelope.add_remote(recipient);
-                envelope.held.join(held);
-            }
-            Verdict::Local {
-                users,
-                forwards,
-                held,
-            } => {
-                envelope.local.extend(users);
-                for f in forwards {
-                    envelope.add_remote(f);
-                }
-                envelope.held.join(held);
-            }
+        if let Err(reply) = envelope.take(rcpt, verdict) {
+            self.count_refused(1);
+            self.say(&reply);
+            return;
         }
-        envelope.rcpts.push(rcpt);
         self.say("250 2.1.5 Ok");
     }
 

@@ -6,6 +6,7 @@ use estafeta_store::{RemoteRecipient, Ret};
 
 use super::quota::LocalRecipient;
 use super::rates;
+use super::recipients::Verdict;
 
 pub struct Transaction {
     /// The queue id, written in our Received: field and in every log line.
@@ -33,6 +34,30 @@ pub struct Transaction {
 }
 
 impl Transaction {
+    /// Adds the recipient `rcpt` as its verdict says, or gives back the reply refusing it.
+    pub fn take(&mut self, rcpt: String, verdict: Verdict) -> Result<(), String> {
+        match verdict {
+            Verdict::Refuse(reply) => return Err(reply),
+            Verdict::Relay { recipient, held } => {
+                self.add_remote(recipient);
+                self.held.join(held);
+            }
+            Verdict::Local {
+                users,
+                forwards,
+                held,
+            } => {
+                self.local.extend(users);
+                for f in forwards {
+                    self.add_remote(f);
+                }
+                self.held.join(held);
+            }
+        }
+        self.rcpts.push(rcpt);
+        Ok(())
+    }
+
     /// Adds a remote recipient unless the envelope has it already (case-insensitively).
     pub fn add_remote(&mut self, recipient: RemoteRecipient) {
         if !self
