@@ -329,7 +329,11 @@ struct JmapSubmission(SmtpServer);
 
 #[async_trait::async_trait]
 impl estafeta_web::Submitter for JmapSubmission {
-    async fn may_send_as(&self, user: &estafeta_store::User, address: &str) -> Result<bool, String> {
+    async fn may_send_as(
+        &self,
+        user: &estafeta_store::User,
+        address: &str,
+    ) -> Result<bool, String> {
         self.0.may_send_as(user, address).await
     }
 

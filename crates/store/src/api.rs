@@ -445,8 +445,7 @@ pub trait Emails: Send + Sync {
     /// Every message of every folder of the user, by mailbox then UID.
     async fn user_messages(&self, user_id: i64) -> Result<Vec<MailboxEntry>>;
     /// The user's copies of the bodies named by their hashes, by mailbox then UID.
-    async fn messages_by_hash(&self, user_id: i64, hashes: &[String])
-    -> Result<Vec<MailboxEntry>>;
+    async fn messages_by_hash(&self, user_id: i64, hashes: &[String]) -> Result<Vec<MailboxEntry>>;
     /// UIDs expunged after a MODSEQ, with their body's hash (`None` for those expunged
     /// before the store kept it).
     async fn expunged_since(
@@ -467,8 +466,12 @@ pub trait Emails: Send + Sync {
         max_total: i64,
     ) -> Result<()>;
     /// An upload of the user's that has not expired at `now`.
-    async fn upload(&self, user_id: i64, id: &str, now: i64)
-    -> Result<Option<crate::emails::Upload>>;
+    async fn upload(
+        &self,
+        user_id: i64,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<crate::emails::Upload>>;
 }
 
 /// The substring index behind IMAP SEARCH TEXT and BODY (`search.rs`): one document per

@@ -41,11 +41,7 @@ impl Emails for SqlStore {
         rows.iter().map(entry_from_row).collect()
     }
 
-    async fn messages_by_hash(
-        &self,
-        user_id: i64,
-        hashes: &[String],
-    ) -> Result<Vec<MailboxEntry>> {
+    async fn messages_by_hash(&self, user_id: i64, hashes: &[String]) -> Result<Vec<MailboxEntry>> {
         let mut out = Vec::new();
         for chunk in hashes.chunks(HASHES_PER_QUERY) {
             // only placeholders are formatted in

@@ -48,8 +48,8 @@ pub mod tracking;
 use std::sync::Arc;
 
 pub use api::{
-    Changes, Directory, DkimKeys, DmarcRecords, Emails, Folders, Mailboxes, Messages, Metadata, Queue,
-    SearchIndex, SharedCounts, SieveScripts, Store, Suppressions, TlsResults,
+    Changes, Directory, DkimKeys, DmarcRecords, Emails, Folders, Mailboxes, Messages, Metadata,
+    Queue, SearchIndex, SharedCounts, SieveScripts, Store, Suppressions, TlsResults,
 };
 pub use directory::DEFAULT_FOLDERS;
 pub use dsn_params::{Notify, Ret};

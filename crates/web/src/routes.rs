@@ -60,7 +60,10 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/jmap/token", post(jmap::auth::issue))
         .route("/jmap/api", post(jmap_api))
         .route("/jmap/upload/{account}/", post(jmap::blobs_upload))
-        .route("/jmap/download/{account}/{blob}/{name}", get(jmap::blobs_download))
+        .route(
+            "/jmap/download/{account}/{blob}/{name}",
+            get(jmap::blobs_download),
+        )
         .route("/jmap/eventsource", get(jmap::eventsource))
         .layer(DefaultBodyLimit::disable());
     jmap.merge(pages).with_state(state)
@@ -88,7 +91,9 @@ async fn jmap_api(
     if promised.is_some_and(|n| n > max as u64) {
         return limit();
     }
-    let bytes = match tokio::time::timeout(crate::BODY_TIMEOUT, axum::body::to_bytes(body, max)).await {
+    let bytes = match tokio::time::timeout(crate::BODY_TIMEOUT, axum::body::to_bytes(body, max))
+        .await
+    {
         Ok(Ok(b)) => b,
         Ok(Err(_)) => return limit(),
         Err(_) => return (StatusCode::REQUEST_TIMEOUT, "request body too slow\n").into_response(),

@@ -162,7 +162,13 @@ pub async fn apply(
     };
     let script = write(&wanted);
     store
-        .put_sieve_script(user.id, SCRIPT, &script, sieve.max_scripts, sieve.max_storage)
+        .put_sieve_script(
+            user.id,
+            SCRIPT,
+            &script,
+            sieve.max_scripts,
+            sieve.max_storage,
+        )
         .await?;
     if wanted.on {
         store.activate_sieve_script(user.id, Some(SCRIPT)).await?;

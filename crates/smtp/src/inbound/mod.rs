@@ -166,7 +166,11 @@ impl SmtpServer {
     }
 
     /// Whether `user` may use `address` as sender, as MAIL on a submission port decides.
-    pub async fn may_send_as(&self, user: &estafeta_store::User, address: &str) -> Result<bool, String> {
+    pub async fn may_send_as(
+        &self,
+        user: &estafeta_store::User,
+        address: &str,
+    ) -> Result<bool, String> {
         policy::may_send_as(&*self.shared.store, user, address)
             .await
             .map_err(|e| e.to_string())

@@ -40,9 +40,8 @@ pub async fn submit(shared: &SmtpState, h: Handover<'_>) -> Result<(String, Stri
         user: Some(h.user),
         submission: true,
     };
-    let smtputf8 = !h.sender.is_ascii()
-        || h.recipients.iter().any(|r| !r.is_ascii())
-        || !h.message.is_ascii();
+    let smtputf8 =
+        !h.sender.is_ascii() || h.recipients.iter().any(|r| !r.is_ascii()) || !h.message.is_ascii();
     let from = MailFrom {
         address: h.sender.to_string(),
         flags: if smtputf8 { MAIL_SMTPUTF8 } else { 0 },

@@ -72,9 +72,7 @@ pub async fn user(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let Some(authorization) = authorization else {
-        if cookie
-            && let Some((_, _, user)) = crate::account::signed_in(state, headers).await
-        {
+        if cookie && let Some((_, _, user)) = crate::account::signed_in(state, headers).await {
             return Ok(user);
         }
         return Err(unauthorized());
@@ -96,7 +94,10 @@ pub async fn user(
             .ok()
             .and_then(|d| String::from_utf8(d).ok());
         let Some((name, password)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
-            return Err(status(StatusCode::BAD_REQUEST, "malformed Basic credentials\n"));
+            return Err(status(
+                StatusCode::BAD_REQUEST,
+                "malformed Basic credentials\n",
+            ));
         };
         let name = name.trim().to_ascii_lowercase();
         if name.is_empty() || name.len() > 320 || password.is_empty() {
@@ -187,7 +188,10 @@ mod tests {
     #[test]
     fn tokens_name_their_user_until_they_end() {
         let t = token(b"secret", "ana@example.test", 1_000);
-        assert_eq!(token_address(b"secret", &t, 999).as_deref(), Some("ana@example.test"));
+        assert_eq!(
+            token_address(b"secret", &t, 999).as_deref(),
+            Some("ana@example.test")
+        );
         assert_eq!(token_address(b"secret", &t, 1_000), None, "expired");
         assert_eq!(token_address(b"other", &t, 0), None, "another secret");
         let bob = URL_SAFE_NO_PAD.encode("bob@example.test");

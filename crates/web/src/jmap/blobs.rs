@@ -30,9 +30,14 @@ pub fn clean_type(t: &str) -> String {
         && t.split_once('/').is_some_and(|(a, b)| {
             !a.is_empty()
                 && !b.is_empty()
-                && (a.bytes().chain(b.bytes())).all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c))
+                && (a.bytes().chain(b.bytes()))
+                    .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c))
         });
-    if ok { t } else { "application/octet-stream".into() }
+    if ok {
+        t
+    } else {
+        "application/octet-stream".into()
+    }
 }
 
 /// `POST /jmap/upload/{accountId}/`.
@@ -56,24 +61,48 @@ pub async fn upload(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if promised.is_some_and(|n| n > max as u64) {
-        return problem(StatusCode::PAYLOAD_TOO_LARGE, "urn:ietf:params:jmap:error:limit", &format!("maxSizeUpload: at most {max} octets"));
+        return problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "urn:ietf:params:jmap:error:limit",
+            &format!("maxSizeUpload: at most {max} octets"),
+        );
     }
     let Some(_slot) = state.jmap_uploads.take(user.id, MAX_CONCURRENT_UPLOADS) else {
-        return problem(StatusCode::TOO_MANY_REQUESTS, "urn:ietf:params:jmap:error:limit", "maxConcurrentUpload: wait for your other uploads");
+        return problem(
+            StatusCode::TOO_MANY_REQUESTS,
+            "urn:ietf:params:jmap:error:limit",
+            "maxConcurrentUpload: wait for your other uploads",
+        );
     };
     let bytes = match tokio::time::timeout(UPLOAD_TIMEOUT, axum::body::to_bytes(body, max)).await {
         Ok(Ok(b)) => b,
         Ok(Err(_)) => {
-            return problem(StatusCode::PAYLOAD_TOO_LARGE, "urn:ietf:params:jmap:error:limit", &format!("maxSizeUpload: at most {max} octets"));
+            return problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "urn:ietf:params:jmap:error:limit",
+                &format!("maxSizeUpload: at most {max} octets"),
+            );
         }
         Err(_) => return (StatusCode::REQUEST_TIMEOUT, "upload too slow\n").into_response(),
     };
-    let content_type = clean_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or(""));
+    let content_type = clean_type(
+        headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+    );
     let id = ids::new_upload();
     let held = (max as i64).saturating_mul(MAX_UPLOADS_HELD);
     match state
         .store
-        .put_upload(user.id, &id, &content_type, &bytes, estafeta_store::now(), held)
+        .put_upload(
+            user.id,
+            &id,
+            &content_type,
+            &bytes,
+            estafeta_store::now(),
+            held,
+        )
         .await
     {
         Ok(()) => (
@@ -86,7 +115,11 @@ pub async fn upload(
             })),
         )
             .into_response(),
-        Err(estafeta_store::StoreError::OverQuota(m)) => problem(StatusCode::PAYLOAD_TOO_LARGE, "urn:ietf:params:jmap:error:limit", &format!("uploads: {m}; they are kept a day")),
+        Err(estafeta_store::StoreError::OverQuota(m)) => problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "urn:ietf:params:jmap:error:limit",
+            &format!("uploads: {m}; they are kept a day"),
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "JMAP upload not stored");
             (StatusCode::SERVICE_UNAVAILABLE, "try again later\n").into_response()
@@ -117,7 +150,13 @@ pub async fn download(
     }
     let found = match emails::blob_bytes(&state, user.id, &blob).await {
         Ok(f) => f,
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{}\n", e.description)).into_response(),
+        Err(e) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{}\n", e.description),
+            )
+                .into_response();
+        }
     };
     let Some((bytes, stored_type)) = found else {
         return (StatusCode::NOT_FOUND, "no such blob\n").into_response();
@@ -125,16 +164,31 @@ pub async fn download(
     let content_type = clean_type(q.kind.as_deref().unwrap_or(&stored_type));
     let file: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(100)
         .collect();
     (
         [
             (header::CONTENT_TYPE, content_type),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}\""),
+            ),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
-            (header::CONTENT_SECURITY_POLICY, "sandbox; default-src 'none'".to_string()),
-            (header::CACHE_CONTROL, "private, immutable, max-age=31536000".to_string()),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "sandbox; default-src 'none'".to_string(),
+            ),
+            (
+                header::CACHE_CONTROL,
+                "private, immutable, max-age=31536000".to_string(),
+            ),
         ],
         bytes,
     )
@@ -148,8 +202,18 @@ mod tests {
     #[test]
     fn content_types_from_clients_are_kept_only_when_plain() {
         assert_eq!(clean_type("Image/PNG"), "image/png");
-        assert_eq!(clean_type("application/vnd.ms-excel"), "application/vnd.ms-excel");
-        for bad in ["", "text", "text/html; charset=utf-8\r\nX: y", "a/b c", "/x", "x/"] {
+        assert_eq!(
+            clean_type("application/vnd.ms-excel"),
+            "application/vnd.ms-excel"
+        );
+        for bad in [
+            "",
+            "text",
+            "text/html; charset=utf-8\r\nX: y",
+            "a/b c",
+            "/x",
+            "x/",
+        ] {
             assert_eq!(clean_type(bad), "application/octet-stream", "{bad:?}");
         }
     }

@@ -32,7 +32,9 @@ fn store_error(e: StoreError) -> Value {
 
 /// The user's mailbox ids named by a `mailboxIds` object (all must be theirs).
 async fn mailbox_set(ctx: &Ctx<'_>, v: &Value) -> Result<BTreeSet<i64>, Value> {
-    let o = v.as_object().ok_or_else(|| set_error("invalidProperties", "mailboxIds is not an object"))?;
+    let o = v
+        .as_object()
+        .ok_or_else(|| set_error("invalidProperties", "mailboxIds is not an object"))?;
     let boxes = ctx
         .state
         .store
@@ -53,25 +55,37 @@ async fn mailbox_set(ctx: &Ctx<'_>, v: &Value) -> Result<BTreeSet<i64>, Value> {
         out.insert(n);
     }
     if out.is_empty() {
-        return Err(set_error("invalidProperties", "an Email is in at least one mailbox"));
+        return Err(set_error(
+            "invalidProperties",
+            "an Email is in at least one mailbox",
+        ));
     }
     Ok(out)
 }
 
 fn keywords_to_flags(v: &Value) -> Result<Flags, Value> {
-    let o = v.as_object().ok_or_else(|| set_error("invalidProperties", "keywords is not an object"))?;
+    let o = v
+        .as_object()
+        .ok_or_else(|| set_error("invalidProperties", "keywords is not an object"))?;
     let mut flags = Vec::new();
     for (k, on) in o {
         if on != &Value::Bool(true) {
             return Err(set_error("invalidProperties", "keywords values are true"));
         }
-        flags.push(flag_of(k).ok_or_else(|| set_error("invalidProperties", format!("{k} is not a keyword")))?);
+        flags.push(
+            flag_of(k)
+                .ok_or_else(|| set_error("invalidProperties", format!("{k} is not a keyword")))?,
+        );
     }
     Ok(Flags::new(flags.iter().map(String::as_str)))
 }
 
 /// Applies an update patch to one Email (its copies `rows`, non-empty).
-pub async fn update(ctx: &Ctx<'_>, rows: &[MailboxEntry], patch: &Map<String, Value>) -> Result<(), Value> {
+pub async fn update(
+    ctx: &Ctx<'_>,
+    rows: &[MailboxEntry],
+    patch: &Map<String, Value>,
+) -> Result<(), Value> {
     let store = &ctx.state.store;
     let first = &rows[0];
     // keywords: the first copy's, patched
@@ -86,7 +100,8 @@ pub async fn update(ctx: &Ctx<'_>, rows: &[MailboxEntry], patch: &Map<String, Va
             keywords_changed = true;
         } else if let Some(kw) = k.strip_prefix("keywords/") {
             let kw = kw.replace("~1", "/").replace("~0", "~");
-            let flag = flag_of(&kw).ok_or_else(|| set_error("invalidPatch", format!("{kw} is not a keyword")))?;
+            let flag = flag_of(&kw)
+                .ok_or_else(|| set_error("invalidPatch", format!("{kw} is not a keyword")))?;
             let key = keyword_of(&flag).unwrap_or_default();
             match v {
                 Value::Bool(true) => keywords.insert(key),
@@ -104,7 +119,10 @@ pub async fn update(ctx: &Ctx<'_>, rows: &[MailboxEntry], patch: &Map<String, Va
                 .ok_or_else(|| set_error("invalidPatch", format!("no mailbox {m}")))?;
             match v {
                 Value::Bool(true) => {
-                    let theirs = store.list_mailboxes(ctx.user.id).await.map_err(store_error)?;
+                    let theirs = store
+                        .list_mailboxes(ctx.user.id)
+                        .await
+                        .map_err(store_error)?;
                     if !theirs.iter().any(|b| b.id == id) {
                         return Err(set_error("invalidProperties", format!("no mailbox {m}")));
                     }
@@ -116,11 +134,17 @@ pub async fn update(ctx: &Ctx<'_>, rows: &[MailboxEntry], patch: &Map<String, Va
                 _ => return Err(set_error("invalidPatch", "mailboxIds/… is true or null")),
             }
         } else {
-            return Err(set_error("invalidProperties", format!("{k} cannot be changed")));
+            return Err(set_error(
+                "invalidProperties",
+                format!("{k} cannot be changed"),
+            ));
         }
     }
     if boxes.is_empty() {
-        return Err(set_error("invalidProperties", "an Email is in at least one mailbox"));
+        return Err(set_error(
+            "invalidProperties",
+            "an Email is in at least one mailbox",
+        ));
     }
     if keywords_changed {
         let wanted: Vec<String> = keywords.iter().filter_map(|k| flag_of(k)).collect();
@@ -158,7 +182,11 @@ pub async fn update(ctx: &Ctx<'_>, rows: &[MailboxEntry], patch: &Map<String, Va
             .map_err(store_error)?;
     }
     for from in &removed {
-        let uids: Vec<u32> = rows.iter().filter(|r| r.mailbox_id == *from).map(|r| r.uid).collect();
+        let uids: Vec<u32> = rows
+            .iter()
+            .filter(|r| r.mailbox_id == *from)
+            .map(|r| r.uid)
+            .collect();
         store.expunge(*from, &uids).await.map_err(store_error)?;
     }
     Ok(())
@@ -171,22 +199,44 @@ pub async fn destroy(ctx: &Ctx<'_>, rows: &[MailboxEntry]) -> Result<(), Value> 
         by_box.entry(r.mailbox_id).or_default().push(r.uid);
     }
     for (b, uids) in by_box {
-        ctx.state.store.expunge(b, &uids).await.map_err(store_error)?;
+        ctx.state
+            .store
+            .expunge(b, &uids)
+            .await
+            .map_err(store_error)?;
     }
     Ok(())
 }
 
 fn addresses(v: &Value) -> Result<Option<Address<'static>>, Value> {
     let Some(list) = v.as_array() else {
-        return if v.is_null() { Ok(None) } else { Err(set_error("invalidProperties", "addresses are a list")) };
+        return if v.is_null() {
+            Ok(None)
+        } else {
+            Err(set_error("invalidProperties", "addresses are a list"))
+        };
     };
     let mut out = Vec::new();
     for a in list {
-        let email = a.get("email").and_then(Value::as_str).ok_or_else(|| set_error("invalidProperties", "an address without email"))?;
-        if email.is_empty() || email.len() > 320 || email.chars().any(|c| c.is_control() || c == '<' || c == '>' || c == ',') {
-            return Err(set_error("invalidProperties", format!("bad address {email:?}")));
+        let email = a
+            .get("email")
+            .and_then(Value::as_str)
+            .ok_or_else(|| set_error("invalidProperties", "an address without email"))?;
+        if email.is_empty()
+            || email.len() > 320
+            || email
+                .chars()
+                .any(|c| c.is_control() || c == '<' || c == '>' || c == ',')
+        {
+            return Err(set_error(
+                "invalidProperties",
+                format!("bad address {email:?}"),
+            ));
         }
-        let name = a.get("name").and_then(Value::as_str).map(|n| n.replace(['\r', '\n'], " "));
+        let name = a
+            .get("name")
+            .and_then(Value::as_str)
+            .map(|n| n.replace(['\r', '\n'], " "));
         out.push(Address::new_address(name, email.to_string()));
     }
     Ok(Some(Address::new_list(out)))
@@ -199,7 +249,12 @@ fn message_ids(v: &Value) -> Result<Option<MessageId<'static>>, Value> {
     let ids: Vec<String> = list
         .iter()
         .filter_map(Value::as_str)
-        .filter(|s| !s.is_empty() && s.len() <= 250 && s.bytes().all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>'))
+        .filter(|s| {
+            !s.is_empty()
+                && s.len() <= 250
+                && s.bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>')
+        })
         .map(str::to_string)
         .collect();
     if ids.len() != list.len() {
@@ -210,69 +265,143 @@ fn message_ids(v: &Value) -> Result<Option<MessageId<'static>>, Value> {
 
 /// The text of a body part a draft names (`partId` in `bodyValues`).
 fn part_text<'a>(part: &Value, values: &'a Map<String, Value>) -> Result<(&'a str, String), Value> {
-    let id = part.get("partId").and_then(Value::as_str).ok_or_else(|| set_error("invalidProperties", "a body part without partId"))?;
+    let id = part
+        .get("partId")
+        .and_then(Value::as_str)
+        .ok_or_else(|| set_error("invalidProperties", "a body part without partId"))?;
     let text = values
         .get(id)
         .and_then(|v| v.get("value"))
         .and_then(Value::as_str)
         .ok_or_else(|| set_error("invalidProperties", format!("no bodyValues for part {id}")))?;
-    let ty = part.get("type").and_then(Value::as_str).unwrap_or("").to_ascii_lowercase();
+    let ty = part
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_ascii_lowercase();
     Ok((text, ty))
 }
 
 /// A draft's message from its JMAP properties.
 async fn build(ctx: &Ctx<'_>, o: &Map<String, Value>) -> Result<Vec<u8>, Value> {
     let mut b = MessageBuilder::new();
-    let values = o.get("bodyValues").and_then(Value::as_object).cloned().unwrap_or_default();
+    let values = o
+        .get("bodyValues")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     for (k, v) in o {
         b = match k.as_str() {
-            "from" => match addresses(v)? { Some(a) => b.from(a), None => b },
-            "to" => match addresses(v)? { Some(a) => b.to(a), None => b },
-            "cc" => match addresses(v)? { Some(a) => b.cc(a), None => b },
-            "bcc" => match addresses(v)? { Some(a) => b.bcc(a), None => b },
-            "replyTo" => match addresses(v)? { Some(a) => b.reply_to(a), None => b },
-            "sender" => match addresses(v)? { Some(a) => b.sender(a), None => b },
+            "from" => match addresses(v)? {
+                Some(a) => b.from(a),
+                None => b,
+            },
+            "to" => match addresses(v)? {
+                Some(a) => b.to(a),
+                None => b,
+            },
+            "cc" => match addresses(v)? {
+                Some(a) => b.cc(a),
+                None => b,
+            },
+            "bcc" => match addresses(v)? {
+                Some(a) => b.bcc(a),
+                None => b,
+            },
+            "replyTo" => match addresses(v)? {
+                Some(a) => b.reply_to(a),
+                None => b,
+            },
+            "sender" => match addresses(v)? {
+                Some(a) => b.sender(a),
+                None => b,
+            },
             "subject" => match v.as_str() {
                 Some(s) => b.subject(s.replace(['\r', '\n'], " ")),
                 None => b,
             },
-            "messageId" => match message_ids(v)? { Some(m) => b.message_id(m), None => b },
-            "inReplyTo" => match message_ids(v)? { Some(m) => b.in_reply_to(m), None => b },
-            "references" => match message_ids(v)? { Some(m) => b.references(m), None => b },
+            "messageId" => match message_ids(v)? {
+                Some(m) => b.message_id(m),
+                None => b,
+            },
+            "inReplyTo" => match message_ids(v)? {
+                Some(m) => b.in_reply_to(m),
+                None => b,
+            },
+            "references" => match message_ids(v)? {
+                Some(m) => b.references(m),
+                None => b,
+            },
             "sentAt" => match v.as_str().and_then(estafeta_net::dates::parse_rfc3339) {
                 Some(t) => b.date(t),
                 None => return Err(set_error("invalidProperties", "sentAt is not a date")),
             },
-            "mailboxIds" | "keywords" | "receivedAt" | "bodyValues" | "textBody" | "htmlBody" | "attachments" => b,
+            "mailboxIds" | "keywords" | "receivedAt" | "bodyValues" | "textBody" | "htmlBody"
+            | "attachments" => b,
             h if h.starts_with("header:") => {
                 let Some((name, form, false)) = super::message::header_property(h) else {
                     return Err(set_error("invalidProperties", format!("{h} cannot be set")));
                 };
-                let text = v.as_str().ok_or_else(|| set_error("invalidProperties", format!("{h} is not text")))?;
+                let text = v
+                    .as_str()
+                    .ok_or_else(|| set_error("invalidProperties", format!("{h} is not text")))?;
                 if text.contains(['\r', '\n']) && form != super::message::Form::Raw {
-                    return Err(set_error("invalidProperties", format!("{h} holds a line break")));
+                    return Err(set_error(
+                        "invalidProperties",
+                        format!("{h} holds a line break"),
+                    ));
                 }
                 match form {
                     super::message::Form::Raw => b.header(name, Raw::new(text.to_string())),
                     super::message::Form::Text => b.header(name, Text::new(text.to_string())),
-                    _ => return Err(set_error("invalidProperties", format!("{h}: only asRaw and asText are set"))),
+                    _ => {
+                        return Err(set_error(
+                            "invalidProperties",
+                            format!("{h}: only asRaw and asText are set"),
+                        ));
+                    }
                 }
             }
-            other => return Err(set_error("invalidProperties", format!("{other} cannot be set on a new Email"))),
+            other => {
+                return Err(set_error(
+                    "invalidProperties",
+                    format!("{other} cannot be set on a new Email"),
+                ));
+            }
         };
     }
-    for part in o.get("textBody").and_then(Value::as_array).into_iter().flatten().take(1) {
+    for part in o
+        .get("textBody")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .take(1)
+    {
         let (text, _) = part_text(part, &values)?;
         b = b.text_body(text.to_string());
     }
-    for part in o.get("htmlBody").and_then(Value::as_array).into_iter().flatten().take(1) {
+    for part in o
+        .get("htmlBody")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .take(1)
+    {
         let (text, _) = part_text(part, &values)?;
         b = b.html_body(text.to_string());
     }
     let max = ctx.state.config.smtp.max_message_size as usize;
     let mut total = 0usize;
-    for a in o.get("attachments").and_then(Value::as_array).into_iter().flatten() {
-        let blob = a.get("blobId").and_then(Value::as_str).ok_or_else(|| set_error("invalidProperties", "an attachment without blobId"))?;
+    for a in o
+        .get("attachments")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let blob = a
+            .get("blobId")
+            .and_then(Value::as_str)
+            .ok_or_else(|| set_error("invalidProperties", "an attachment without blobId"))?;
         let blob = ctx.resolve_id(blob).unwrap_or_else(|| blob.to_string());
         let (bytes, stored_type) = blob_bytes(ctx.state, ctx.user.id, &blob)
             .await
@@ -280,23 +409,44 @@ async fn build(ctx: &Ctx<'_>, o: &Map<String, Value>) -> Result<Vec<u8>, Value> 
             .ok_or_else(|| set_error("blobNotFound", format!("no blob {blob}")))?;
         total += bytes.len();
         if total > max {
-            return Err(set_error("tooLarge", format!("attachments over {max} octets")));
+            return Err(set_error(
+                "tooLarge",
+                format!("attachments over {max} octets"),
+            ));
         }
-        let ty = a.get("type").and_then(Value::as_str).map(str::to_string).unwrap_or(stored_type);
-        let ty: String = ty.chars().filter(|c| c.is_ascii_graphic() && *c != ';' && *c != '"').take(100).collect();
-        let name = a.get("name").and_then(Value::as_str).unwrap_or("attachment").replace(['\r', '\n', '"'], "_");
+        let ty = a
+            .get("type")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or(stored_type);
+        let ty: String = ty
+            .chars()
+            .filter(|c| c.is_ascii_graphic() && *c != ';' && *c != '"')
+            .take(100)
+            .collect();
+        let name = a
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("attachment")
+            .replace(['\r', '\n', '"'], "_");
         let inline = a.get("disposition").and_then(Value::as_str) == Some("inline");
         b = match (inline, a.get("cid").and_then(Value::as_str)) {
             (true, Some(cid)) => b.inline(ty, cid.replace(['\r', '\n', '<', '>'], ""), bytes),
             _ => b.attachment(ty, name, bytes),
         };
     }
-    if o.get("textBody").is_none() && o.get("htmlBody").is_none() && o.get("attachments").is_none() {
+    if o.get("textBody").is_none() && o.get("htmlBody").is_none() && o.get("attachments").is_none()
+    {
         b = b.body(MimePart::new("text/plain", ""));
     }
-    let bytes = b.write_to_vec().map_err(|e| set_error("serverFail", e.to_string()))?;
+    let bytes = b
+        .write_to_vec()
+        .map_err(|e| set_error("serverFail", e.to_string()))?;
     if bytes.len() > max {
-        return Err(set_error("tooLarge", format!("the message is over {max} octets")));
+        return Err(set_error(
+            "tooLarge",
+            format!("the message is over {max} octets"),
+        ));
     }
     Ok(bytes)
 }
@@ -322,14 +472,24 @@ async fn store_new(ctx: &Ctx<'_>, bytes: &[u8], o: &Map<String, Value>) -> Resul
     };
     let store = &ctx.state.store;
     let delivered = store
-        .append_many(first, &[NewMessage { message: bytes, flags: &flags, internal_date: received }])
+        .append_many(
+            first,
+            &[NewMessage {
+                message: bytes,
+                flags: &flags,
+                internal_date: received,
+            }],
+        )
         .await
         .map_err(store_error)?;
     let Some(d) = delivered.first() else {
         return Err(set_error("serverFail", "nothing stored"));
     };
     for &to in targets {
-        store.copy_messages(first, &[d.uid], to).await.map_err(store_error)?;
+        store
+            .copy_messages(first, &[d.uid], to)
+            .await
+            .map_err(store_error)?;
     }
     let hash = estafeta_store::body_hash(bytes);
     Ok(json!({
@@ -341,9 +501,19 @@ async fn store_new(ctx: &Ctx<'_>, bytes: &[u8], o: &Map<String, Value>) -> Resul
 }
 
 /// The copies of the Emails named, by hash.
-async fn rows_of(ctx: &Ctx<'_>, ids_: &[String]) -> Result<std::collections::HashMap<String, Vec<MailboxEntry>>, MethodError> {
-    let hashes: Vec<String> = ids_.iter().filter_map(|i| ids::email_hash(i).map(str::to_string)).collect();
-    let rows = ctx.state.store.messages_by_hash(ctx.user.id, &hashes).await?;
+async fn rows_of(
+    ctx: &Ctx<'_>,
+    ids_: &[String],
+) -> Result<std::collections::HashMap<String, Vec<MailboxEntry>>, MethodError> {
+    let hashes: Vec<String> = ids_
+        .iter()
+        .filter_map(|i| ids::email_hash(i).map(str::to_string))
+        .collect();
+    let rows = ctx
+        .state
+        .store
+        .messages_by_hash(ctx.user.id, &hashes)
+        .await?;
     let mut out: std::collections::HashMap<String, Vec<MailboxEntry>> = Default::default();
     for r in rows {
         out.entry(r.blob_hash.clone()).or_default().push(r);
@@ -359,7 +529,10 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     if let Some(s) = args.get("ifInState").and_then(Value::as_str)
         && s != old_state
     {
-        return Err(MethodError::new("stateMismatch", "the Emails changed since that state"));
+        return Err(MethodError::new(
+            "stateMismatch",
+            "the Emails changed since that state",
+        ));
     }
     let mut created = Map::new();
     let mut not_created = Map::new();
@@ -389,7 +562,10 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     let mut updated = Map::new();
     let mut not_updated = Map::new();
     if let Some(update) = args.get("update").and_then(Value::as_object) {
-        let names: Vec<String> = update.keys().map(|k| ctx.resolve_id(k).unwrap_or_else(|| k.clone())).collect();
+        let names: Vec<String> = update
+            .keys()
+            .map(|k| ctx.resolve_id(k).unwrap_or_else(|| k.clone()))
+            .collect();
         let rows = rows_of(ctx, &names).await?;
         for ((given, patch), id) in update.iter().zip(names) {
             let Some(copies) = ids::email_hash(&id).and_then(|h| rows.get(h)) else {
@@ -413,7 +589,11 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     let mut destroyed = Vec::new();
     let mut not_destroyed = Map::new();
     if let Some(list) = args.get("destroy").and_then(Value::as_array) {
-        let names: Vec<String> = list.iter().filter_map(Value::as_str).map(|k| ctx.resolve_id(k).unwrap_or_else(|| k.to_string())).collect();
+        let names: Vec<String> = list
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|k| ctx.resolve_id(k).unwrap_or_else(|| k.to_string()))
+            .collect();
         let rows = rows_of(ctx, &names).await?;
         for id in names {
             let Some(copies) = ids::email_hash(&id).and_then(|h| rows.get(h)) else {
@@ -442,7 +622,11 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     }))
 }
 
-async fn update_one(ctx: &Ctx<'_>, copies: &[MailboxEntry], patch: &Map<String, Value>) -> Result<(), Value> {
+async fn update_one(
+    ctx: &Ctx<'_>,
+    copies: &[MailboxEntry],
+    patch: &Map<String, Value>,
+) -> Result<(), Value> {
     update(ctx, copies, patch).await
 }
 
@@ -460,7 +644,10 @@ pub async fn import(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     if let Some(s) = args.get("ifInState").and_then(Value::as_str)
         && s != old_state
     {
-        return Err(MethodError::new("stateMismatch", "the Emails changed since that state"));
+        return Err(MethodError::new(
+            "stateMismatch",
+            "the Emails changed since that state",
+        ));
     }
     let mut created = Map::new();
     let mut not_created = Map::new();
@@ -470,14 +657,20 @@ pub async fn import(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
             continue;
         };
         let Some(blob) = o.get("blobId").and_then(Value::as_str) else {
-            not_created.insert(cid.clone(), set_error("invalidProperties", "blobId is missing"));
+            not_created.insert(
+                cid.clone(),
+                set_error("invalidProperties", "blobId is missing"),
+            );
             continue;
         };
         let blob = ctx.resolve_id(blob).unwrap_or_else(|| blob.to_string());
         let bytes = match blob_bytes(ctx.state, ctx.user.id, &blob).await? {
             Some((b, _)) => b,
             None => {
-                not_created.insert(cid.clone(), set_error("blobNotFound", format!("no blob {blob}")));
+                not_created.insert(
+                    cid.clone(),
+                    set_error("blobNotFound", format!("no blob {blob}")),
+                );
                 continue;
             }
         };
@@ -505,7 +698,11 @@ pub async fn import(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
 
 /// Applies `Email/set`-style update patches (EmailSubmission's `onSuccessUpdateEmail`)
 /// and destructions: the implied `Email/set` response.
-pub async fn implied(ctx: &mut Ctx<'_>, update: Map<String, Value>, destroy: Vec<String>) -> MethodResult {
+pub async fn implied(
+    ctx: &mut Ctx<'_>,
+    update: Map<String, Value>,
+    destroy: Vec<String>,
+) -> MethodResult {
     let mut args = json!({"accountId": ctx.account_id()});
     if !update.is_empty() {
         args["update"] = Value::Object(update);

@@ -11,7 +11,9 @@ use estafeta_store::{Flags, MailboxEntry};
 use serde_json::{Map, Value, json};
 
 use super::state::Snapshot;
-use super::{Ctx, MethodError, MethodResult, get_ids, get_properties, ids, message, since_state, threads};
+use super::{
+    Ctx, MethodError, MethodResult, get_ids, get_properties, ids, message, since_state, threads,
+};
 
 /// The Email properties `Email/get` returns when none are named (RFC 8621 §4.2).
 pub const DEFAULT_PROPERTIES: &[&str] = &[
@@ -42,7 +44,14 @@ pub const DEFAULT_PROPERTIES: &[&str] = &[
 ];
 
 /// Properties read from the store's rows alone, without the message.
-const FROM_ROWS: &[&str] = &["id", "blobId", "mailboxIds", "keywords", "size", "receivedAt"];
+const FROM_ROWS: &[&str] = &[
+    "id",
+    "blobId",
+    "mailboxIds",
+    "keywords",
+    "size",
+    "receivedAt",
+];
 
 /// The JMAP keyword of an IMAP flag; `None` for flags JMAP does not show.
 pub fn keyword_of(flag: &str) -> Option<String> {
@@ -122,10 +131,17 @@ impl BodyFetch {
     pub fn from_args(args: &Value) -> Result<BodyFetch, MethodError> {
         let flag = |n: &str| args.get(n).and_then(Value::as_bool).unwrap_or(false);
         let body_properties = match args.get("bodyProperties") {
-            None | Some(Value::Null) => message::BODY_PROPERTIES.iter().map(|s| s.to_string()).collect(),
+            None | Some(Value::Null) => message::BODY_PROPERTIES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             Some(Value::Array(a)) => a
                 .iter()
-                .map(|v| v.as_str().map(str::to_string).ok_or_else(|| MethodError::invalid("bodyProperties holds a non-string")))
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| MethodError::invalid("bodyProperties holds a non-string"))
+                })
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err(MethodError::invalid("bodyProperties is not an array")),
         };
@@ -133,7 +149,10 @@ impl BodyFetch {
             text: flag("fetchTextBodyValues"),
             html: flag("fetchHTMLBodyValues"),
             all: flag("fetchAllBodyValues"),
-            max: args.get("maxBodyValueBytes").and_then(Value::as_u64).unwrap_or(0) as usize,
+            max: args
+                .get("maxBodyValueBytes")
+                .and_then(Value::as_u64)
+                .unwrap_or(0) as usize,
             body_properties,
         })
     }
@@ -149,8 +168,10 @@ pub fn message_properties(
 ) -> Result<(), MethodError> {
     let msg = estafeta_mime::parse(raw);
     let lists = message::body_lists(&msg);
-    let addresses = |name: &str| message::header_of(&msg, msg.root(), name, message::Form::Addresses, false);
-    let ids_of = |name: &str| message::header_of(&msg, msg.root(), name, message::Form::MessageIds, false);
+    let addresses =
+        |name: &str| message::header_of(&msg, msg.root(), name, message::Form::Addresses, false);
+    let ids_of =
+        |name: &str| message::header_of(&msg, msg.root(), name, message::Form::MessageIds, false);
     for p in properties {
         let v = match p.as_str() {
             "messageId" => ids_of("Message-ID"),
@@ -162,7 +183,9 @@ pub fn message_properties(
             "cc" => addresses("Cc"),
             "bcc" => addresses("Bcc"),
             "replyTo" => addresses("Reply-To"),
-            "subject" => message::header_of(&msg, msg.root(), "Subject", message::Form::Text, false),
+            "subject" => {
+                message::header_of(&msg, msg.root(), "Subject", message::Form::Text, false)
+            }
             "sentAt" => message::header_of(&msg, msg.root(), "Date", message::Form::Date, false),
             "hasAttachment" => Value::Bool(!lists.attachments.is_empty()),
             "preview" => Value::String(estafeta_mime::text::preview(&msg)),
@@ -170,7 +193,9 @@ pub fn message_properties(
             "bodyStructure" => message::body_structure(&msg, hash, &fetch.body_properties),
             "textBody" => message::part_list(&msg, hash, &lists.text, &fetch.body_properties),
             "htmlBody" => message::part_list(&msg, hash, &lists.html, &fetch.body_properties),
-            "attachments" => message::part_list(&msg, hash, &lists.attachments, &fetch.body_properties),
+            "attachments" => {
+                message::part_list(&msg, hash, &lists.attachments, &fetch.body_properties)
+            }
             "bodyValues" => {
                 let mut wanted: BTreeSet<usize> = BTreeSet::new();
                 if fetch.text || fetch.all {
@@ -233,14 +258,16 @@ pub async fn get(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
         .iter()
         .filter_map(|id| ids::email_hash(id).map(str::to_string))
         .collect();
-    let rows = ctx.state.store.messages_by_hash(ctx.user.id, &hashes).await?;
+    let rows = ctx
+        .state
+        .store
+        .messages_by_hash(ctx.user.id, &hashes)
+        .await?;
     let mut by_hash: HashMap<&str, Vec<&MailboxEntry>> = HashMap::new();
     for r in &rows {
         by_hash.entry(r.blob_hash.as_str()).or_default().push(r);
     }
-    let needs_message = properties
-        .iter()
-        .any(|p| !FROM_ROWS.contains(&p.as_str()));
+    let needs_message = properties.iter().any(|p| !FROM_ROWS.contains(&p.as_str()));
     let mut list = Vec::new();
     let mut not_found = Vec::new();
     let mut seen = HashSet::new();
@@ -256,7 +283,12 @@ pub async fn get(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
         let hash = first.blob_hash.as_str();
         let mut o = Map::new();
         let raw = if needs_message {
-            match ctx.state.store.read_message(first.mailbox_id, first.uid).await? {
+            match ctx
+                .state
+                .store
+                .read_message(first.mailbox_id, first.uid)
+                .await?
+            {
                 Some(raw) => Some(raw),
                 None => {
                     // expunged meanwhile
@@ -391,7 +423,9 @@ pub async fn changes(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     let diff = email_changes(ctx, args).await?;
     let n = diff.created.len() + diff.updated.len() + diff.destroyed.len();
     if max.is_some_and(|m| n > m) {
-        return Err(cannot("more changes than maxChanges: fetch the Emails again"));
+        return Err(cannot(
+            "more changes than maxChanges: fetch the Emails again",
+        ));
     }
     Ok(json!({
         "accountId": ctx.account_id(),
@@ -406,7 +440,11 @@ pub async fn changes(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
 
 /// The bytes a blob id names, for this user: an upload, a message, or a part of one
 /// (decoded). `None` when it names nothing of theirs.
-pub async fn blob_bytes(ctx_state: &crate::WebState, user_id: i64, blob: &str) -> Result<Option<(Vec<u8>, String)>, MethodError> {
+pub async fn blob_bytes(
+    ctx_state: &crate::WebState,
+    user_id: i64,
+    blob: &str,
+) -> Result<Option<(Vec<u8>, String)>, MethodError> {
     let store = &ctx_state.store;
     let Some(kind) = ids::blob_of(blob) else {
         return Ok(None);
@@ -417,7 +455,9 @@ pub async fn blob_bytes(ctx_state: &crate::WebState, user_id: i64, blob: &str) -
             .await?
             .map(|u| (u.data, u.content_type))),
         ids::Blob::Raw(ref hash) | ids::Blob::Part(ref hash, _) => {
-            let rows = store.messages_by_hash(user_id, std::slice::from_ref(hash)).await?;
+            let rows = store
+                .messages_by_hash(user_id, std::slice::from_ref(hash))
+                .await?;
             let Some(first) = rows.first() else {
                 return Ok(None);
             };
@@ -430,7 +470,12 @@ pub async fn blob_bytes(ctx_state: &crate::WebState, user_id: i64, blob: &str) -
                     let Some(part) = msg.parts.get(index) else {
                         return Ok(None);
                     };
-                    if !matches!(part.kind, estafeta_mime::Kind::Leaf | estafeta_mime::Kind::Cut | estafeta_mime::Kind::Message(_)) {
+                    if !matches!(
+                        part.kind,
+                        estafeta_mime::Kind::Leaf
+                            | estafeta_mime::Kind::Cut
+                            | estafeta_mime::Kind::Message(_)
+                    ) {
                         return Ok(None);
                     }
                     let bytes = estafeta_mime::text::decoded(&msg, part)
@@ -438,7 +483,13 @@ pub async fn blob_bytes(ctx_state: &crate::WebState, user_id: i64, blob: &str) -
                     let ty = part
                         .mime
                         .content_type()
-                        .map(|c| format!("{}/{}", c.c_type, c.c_subtype.as_deref().unwrap_or("octet-stream")))
+                        .map(|c| {
+                            format!(
+                                "{}/{}",
+                                c.c_type,
+                                c.c_subtype.as_deref().unwrap_or("octet-stream")
+                            )
+                        })
                         .unwrap_or_else(|| "text/plain".into());
                     Ok(Some((bytes, ty.to_ascii_lowercase())))
                 }
@@ -500,5 +551,7 @@ pub async fn parse(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
         message_properties(&bytes, &hash, &rest, &fetch, &mut o)?;
         parsed.insert(blob, Value::Object(o));
     }
-    Ok(json!({"accountId": ctx.account_id(), "parsed": parsed, "notParsable": [], "notFound": not_found}))
+    Ok(
+        json!({"accountId": ctx.account_id(), "parsed": parsed, "notParsable": [], "notFound": not_found}),
+    )
 }

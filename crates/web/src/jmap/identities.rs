@@ -38,7 +38,12 @@ async fn save(ctx: &Ctx<'_>, list: &[Value]) -> Result<(), MethodError> {
     let bytes = serde_json::to_vec(list).map_err(MethodError::server)?;
     ctx.state
         .store
-        .set_metadata(ctx.user.id, None, &[(ENTRY.to_string(), Some(bytes))], usize::MAX)
+        .set_metadata(
+            ctx.user.id,
+            None,
+            &[(ENTRY.to_string(), Some(bytes))],
+            usize::MAX,
+        )
         .await?;
     Ok(())
 }
@@ -56,8 +61,15 @@ pub async fn get(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     let (found, not_found) = match get_ids(ctx, args)? {
         None => (list, Vec::new()),
         Some(w) => {
-            let found = list.iter().filter(|i| w.iter().any(|x| i["id"] == x.as_str())).cloned().collect();
-            let nf = w.into_iter().filter(|x| !list.iter().any(|i| i["id"] == x.as_str())).collect();
+            let found = list
+                .iter()
+                .filter(|i| w.iter().any(|x| i["id"] == x.as_str()))
+                .cloned()
+                .collect();
+            let nf = w
+                .into_iter()
+                .filter(|x| !list.iter().any(|i| i["id"] == x.as_str()))
+                .collect();
             (found, nf)
         }
     };
@@ -70,23 +82,40 @@ pub async fn changes(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     let since = since_state(args)?;
     let state = state_of(&load(ctx).await?);
     if since != state {
-        return Err(MethodError::new("cannotCalculateChanges", "fetch the identities again"));
+        return Err(MethodError::new(
+            "cannotCalculateChanges",
+            "fetch the identities again",
+        ));
     }
-    Ok(json!({"accountId": ctx.account_id(), "oldState": since, "newState": state, "hasMoreChanges": false, "created": [], "updated": [], "destroyed": []}))
+    Ok(
+        json!({"accountId": ctx.account_id(), "oldState": since, "newState": state, "hasMoreChanges": false, "created": [], "updated": [], "destroyed": []}),
+    )
 }
 
 /// Copies the settable fields of `patch` into `identity`.
 fn apply(identity: &mut Value, patch: &Map<String, Value>, creating: bool) -> Result<(), Value> {
     for (k, v) in patch {
         let ok = match k.as_str() {
-            "name" | "textSignature" | "htmlSignature" => v.as_str().is_some_and(|s| s.len() <= MAX_FIELD),
-            "replyTo" | "bcc" => v.is_null() || v.as_array().is_some_and(|a| a.len() <= 20 && a.iter().all(|x| x["email"].as_str().is_some_and(|e| e.len() <= 320))),
+            "name" | "textSignature" | "htmlSignature" => {
+                v.as_str().is_some_and(|s| s.len() <= MAX_FIELD)
+            }
+            "replyTo" | "bcc" => {
+                v.is_null()
+                    || v.as_array().is_some_and(|a| {
+                        a.len() <= 20
+                            && a.iter()
+                                .all(|x| x["email"].as_str().is_some_and(|e| e.len() <= 320))
+                    })
+            }
             "email" => creating && v.as_str().is_some_and(|s| s.len() <= 320),
             "id" | "mayDelete" => false,
             _ => false,
         };
         if !ok {
-            return Err(set_error("invalidProperties", format!("{k} cannot be set so")));
+            return Err(set_error(
+                "invalidProperties",
+                format!("{k} cannot be set so"),
+            ));
         }
         identity[k] = v.clone();
     }
@@ -106,19 +135,37 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     }
     let mut created = Map::new();
     let mut not_created = Map::new();
-    for (cid, o) in args.get("create").and_then(Value::as_object).into_iter().flatten() {
+    for (cid, o) in args
+        .get("create")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
         let Some(o) = o.as_object() else { continue };
         if list.len() >= MAX_IDENTITIES {
-            not_created.insert(cid.clone(), set_error("overQuota", format!("at most {MAX_IDENTITIES} identities")));
+            not_created.insert(
+                cid.clone(),
+                set_error("overQuota", format!("at most {MAX_IDENTITIES} identities")),
+            );
             continue;
         }
-        let email = o.get("email").and_then(Value::as_str).unwrap_or("").to_ascii_lowercase();
+        let email = o
+            .get("email")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_ascii_lowercase();
         let allowed = match &ctx.state.submitter {
-            Some(s) => s.may_send_as(ctx.user, &email).await.map_err(MethodError::server)?,
+            Some(s) => s
+                .may_send_as(ctx.user, &email)
+                .await
+                .map_err(MethodError::server)?,
             None => email.eq_ignore_ascii_case(&ctx.user.address),
         };
         if email.is_empty() || !allowed {
-            not_created.insert(cid.clone(), set_error("forbiddenFrom", format!("you may not send as {email:?}")));
+            not_created.insert(
+                cid.clone(),
+                set_error("forbiddenFrom", format!("you may not send as {email:?}")),
+            );
             continue;
         }
         let id = format!("i{}", hex::encode(rand::random::<[u8; 6]>()));
@@ -136,13 +183,22 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     }
     let mut updated = Map::new();
     let mut not_updated = Map::new();
-    for (id, patch) in args.get("update").and_then(Value::as_object).into_iter().flatten() {
+    for (id, patch) in args
+        .get("update")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
         let id = ctx.resolve_id(id).unwrap_or_else(|| id.clone());
         let Some(identity) = list.iter_mut().find(|i| i["id"] == id.as_str()) else {
             not_updated.insert(id, set_error("notFound", "no such identity"));
             continue;
         };
-        match patch.as_object().ok_or_else(|| set_error("invalidPatch", "not an object")).and_then(|p| apply(identity, p, false)) {
+        match patch
+            .as_object()
+            .ok_or_else(|| set_error("invalidPatch", "not an object"))
+            .and_then(|p| apply(identity, p, false))
+        {
             Ok(()) => {
                 updated.insert(id, Value::Null);
             }
@@ -153,9 +209,18 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     }
     let mut destroyed = Vec::new();
     let mut not_destroyed = Map::new();
-    for id in args.get("destroy").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+    for id in args
+        .get("destroy")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
         if id == "i0" {
-            not_destroyed.insert(id.to_string(), set_error("forbidden", "the user's own address stays"));
+            not_destroyed.insert(
+                id.to_string(),
+                set_error("forbidden", "the user's own address stays"),
+            );
         } else if let Some(at) = list.iter().position(|i| i["id"] == id) {
             list.remove(at);
             destroyed.push(id.to_string());

@@ -21,7 +21,9 @@ pub fn mailbox_of(id: &str) -> Option<i64> {
 }
 
 fn is_hash(h: &str) -> bool {
-    h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    h.len() == 64
+        && h.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 pub fn email(hash: &str) -> String {
@@ -58,7 +60,8 @@ pub fn blob_of(id: &str) -> Option<Blob> {
     }
     if let Some(rest) = id.strip_prefix('p') {
         let (h, part) = rest.split_once('_')?;
-        return (is_hash(h)).then_some(())
+        return (is_hash(h))
+            .then_some(())
             .and_then(|_| part.parse().ok())
             .map(|p| Blob::Part(h.to_string(), p));
     }
@@ -97,14 +100,20 @@ mod tests {
         assert_eq!(blob_of(&part_blob(h, 3)), Some(Blob::Part(h.into(), 3)));
         let u = new_upload();
         assert_eq!(blob_of(&format!("u{u}")), Some(Blob::Upload(u)));
-        for bad in ["", "e", "eABC", "m", "m-1", "m0", "r12", "p_1", "uxyz", "../etc"] {
+        for bad in [
+            "", "e", "eABC", "m", "m-1", "m0", "r12", "p_1", "uxyz", "../etc",
+        ] {
             assert_eq!(email_hash(bad), None, "{bad}");
             assert_eq!(blob_of(bad), None, "{bad}");
         }
         assert_eq!(mailbox_of("mx"), None);
         assert_eq!(email_hash(&format!("e{}", h.to_uppercase())), None);
         let t = thread(Some("A@B"), h);
-        assert!(t.len() < 256 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            t.len() < 256
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
         assert_eq!(thread(Some(&"x".repeat(181)), h), format!("s{h}"));
     }
 }

@@ -59,7 +59,10 @@ fn role(m: &Mailbox) -> Option<&'static str> {
 }
 
 fn special_use_of(role: &str) -> Option<&'static str> {
-    ROLES.iter().find(|(_, r)| *r == role).map(|(imap, _)| *imap)
+    ROLES
+        .iter()
+        .find(|(_, r)| *r == role)
+        .map(|(imap, _)| *imap)
 }
 
 /// The parent of each folder (the longest existing proper prefix) and its JMAP name.
@@ -86,16 +89,21 @@ fn tree(boxes: &[Mailbox]) -> HashMap<i64, (Option<i64>, String)> {
 /// `Mailbox/get`.
 pub async fn get(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     ctx.check_account(args)?;
-    let properties: Vec<String> = get_properties(args)?
-        .unwrap_or_else(|| PROPERTIES.iter().map(|s| s.to_string()).collect());
-    if let Some(p) = properties.iter().find(|p| !PROPERTIES.contains(&p.as_str())) {
+    let properties: Vec<String> =
+        get_properties(args)?.unwrap_or_else(|| PROPERTIES.iter().map(|s| s.to_string()).collect());
+    if let Some(p) = properties
+        .iter()
+        .find(|p| !PROPERTIES.contains(&p.as_str()))
+    {
         return Err(MethodError::invalid(format!("unknown property {p}")));
     }
     let wanted = get_ids(ctx, args)?;
     let boxes = ctx.state.store.list_mailboxes(ctx.user.id).await?;
     let state = Snapshot::of(&boxes).mailbox_state();
     let tree = tree(&boxes);
-    let counts_wanted = properties.iter().any(|p| p.ends_with("Emails") || p.ends_with("Threads"));
+    let counts_wanted = properties
+        .iter()
+        .any(|p| p.ends_with("Emails") || p.ends_with("Threads"));
     let threads_wanted = properties.iter().any(|p| p.ends_with("Threads"));
     // mailbox → (emails, unread emails, threads, unread threads)
     let mut counts: HashMap<i64, (usize, usize, usize, usize)> = HashMap::new();
@@ -153,7 +161,11 @@ pub async fn get(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
         for p in &properties {
             let v = match p.as_str() {
                 "id" => json!(ids::mailbox(m.id)),
-                "name" => json!(if is_inbox(m) { "Inbox".to_string() } else { name.clone() }),
+                "name" => json!(if is_inbox(m) {
+                    "Inbox".to_string()
+                } else {
+                    name.clone()
+                }),
                 "parentId" => parent.map_or(Value::Null, |p| json!(ids::mailbox(p))),
                 "role" => role(m).map_or(Value::Null, |r| json!(r)),
                 "sortOrder" => json!(match role(m) {
@@ -191,7 +203,9 @@ pub async fn changes(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     let since = since_state(args)?;
     let old = Snapshot::read(since)
         .filter(|s| s.digest.is_some())
-        .ok_or_else(|| MethodError::new("cannotCalculateChanges", "that state was not made here"))?;
+        .ok_or_else(|| {
+            MethodError::new("cannotCalculateChanges", "that state was not made here")
+        })?;
     let boxes = ctx.state.store.list_mailboxes(ctx.user.id).await?;
     let now = Snapshot::of(&boxes);
     let renamed = old.digest != now.digest;
@@ -213,7 +227,10 @@ pub async fn changes(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     let counts_only = !renamed && !updated.is_empty();
     let max = super::max_changes(args)?;
     if max.is_some_and(|m| created.len() + updated.len() + destroyed.len() > m) {
-        return Err(MethodError::new("cannotCalculateChanges", "more changes than maxChanges: fetch the Mailboxes again"));
+        return Err(MethodError::new(
+            "cannotCalculateChanges",
+            "more changes than maxChanges: fetch the Mailboxes again",
+        ));
     }
     Ok(json!({
         "accountId": ctx.account_id(),
@@ -254,7 +271,9 @@ pub async fn query(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
                         Value::String(p) => parent.map(ids::mailbox).as_deref() == Some(p.as_str()),
                         _ => false,
                     },
-                    "name" => v.as_str().is_some_and(|n| name.to_lowercase().contains(&n.to_lowercase())),
+                    "name" => v
+                        .as_str()
+                        .is_some_and(|n| name.to_lowercase().contains(&n.to_lowercase())),
                     "role" => match v {
                         Value::Null => role(m).is_none(),
                         Value::String(r) => role(m) == Some(r.as_str()),
@@ -262,7 +281,12 @@ pub async fn query(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
                     },
                     "hasAnyRole" => v.as_bool() == Some(role(m).is_some()),
                     "isSubscribed" => v.as_bool() == Some(m.subscribed),
-                    other => return Err(MethodError::new("unsupportedFilter", format!("no Mailbox filter {other}"))),
+                    other => {
+                        return Err(MethodError::new(
+                            "unsupportedFilter",
+                            format!("no Mailbox filter {other}"),
+                        ));
+                    }
                 };
             }
         }
@@ -272,15 +296,25 @@ pub async fn query(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     }
     if let Some(sort) = args.get("sort").and_then(Value::as_array) {
         for s in sort.iter().rev() {
-            let asc = s.get("isAscending").and_then(Value::as_bool).unwrap_or(true);
+            let asc = s
+                .get("isAscending")
+                .and_then(Value::as_bool)
+                .unwrap_or(true);
             match s.get("property").and_then(Value::as_str) {
-                Some("name") => chosen.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase())),
+                Some("name") => {
+                    chosen.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()))
+                }
                 Some("sortOrder") => chosen.sort_by_key(|m| match role(m) {
                     Some("inbox") => 1,
                     Some(_) => 2,
                     None => 10,
                 }),
-                other => return Err(MethodError::new("unsupportedSort", format!("no Mailbox sort {other:?}"))),
+                other => {
+                    return Err(MethodError::new(
+                        "unsupportedSort",
+                        format!("no Mailbox sort {other:?}"),
+                    ));
+                }
             }
             if !asc {
                 chosen.reverse();
@@ -289,8 +323,15 @@ pub async fn query(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     }
     let all: Vec<String> = chosen.iter().map(|m| ids::mailbox(m.id)).collect();
     let position = args.get("position").and_then(Value::as_u64).unwrap_or(0) as usize;
-    let limit = args.get("limit").and_then(Value::as_u64).map(|l| l as usize);
-    let page: Vec<&String> = all.iter().skip(position).take(limit.unwrap_or(usize::MAX)).collect();
+    let limit = args
+        .get("limit")
+        .and_then(Value::as_u64)
+        .map(|l| l as usize);
+    let page: Vec<&String> = all
+        .iter()
+        .skip(position)
+        .take(limit.unwrap_or(usize::MAX))
+        .collect();
     Ok(json!({
         "accountId": ctx.account_id(),
         "queryState": state,
@@ -303,7 +344,10 @@ pub async fn query(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
 
 fn store_set_error(e: StoreError) -> Value {
     match e {
-        StoreError::AlreadyExists(m) => set_error("invalidProperties", format!("a mailbox of that name exists: {m}")),
+        StoreError::AlreadyExists(m) => set_error(
+            "invalidProperties",
+            format!("a mailbox of that name exists: {m}"),
+        ),
         StoreError::NotFound(m) => set_error("notFound", m),
         StoreError::Invalid(m) => set_error("invalidProperties", m),
         other => set_error("serverFail", other.to_string()),
@@ -312,10 +356,16 @@ fn store_set_error(e: StoreError) -> Value {
 
 /// The full folder name of a Mailbox called `name` under `parent`.
 fn full_name(boxes: &[Mailbox], parent: Option<i64>, name: &str) -> Result<String, Value> {
-    if name.is_empty() || name.len() > MAX_NAME || name.contains(SEPARATOR) || name.chars().any(char::is_control) {
+    if name.is_empty()
+        || name.len() > MAX_NAME
+        || name.contains(SEPARATOR)
+        || name.chars().any(char::is_control)
+    {
         return Err(set_error(
             "invalidProperties",
-            format!("a name is 1 to {MAX_NAME} octets, without control characters or '{SEPARATOR}'"),
+            format!(
+                "a name is 1 to {MAX_NAME} octets, without control characters or '{SEPARATOR}'"
+            ),
         ));
     }
     match parent {
@@ -337,22 +387,54 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     if let Some(s) = args.get("ifInState").and_then(Value::as_str)
         && s != old_state
     {
-        return Err(MethodError::new("stateMismatch", "the mailboxes changed since that state"));
+        return Err(MethodError::new(
+            "stateMismatch",
+            "the mailboxes changed since that state",
+        ));
     }
     let mut created = Map::new();
     let mut not_created = Map::new();
     if let Some(create) = args.get("create").and_then(Value::as_object) {
-        for (cid, obj) in create {
+        // parents before the children that name them by creation id
+        let mut order: Vec<&String> = Vec::with_capacity(create.len());
+        let mut pending: Vec<&String> = create.keys().collect();
+        while !pending.is_empty() {
+            let before = pending.len();
+            pending.retain(|cid| {
+                let waits = create[cid.as_str()]
+                    .get("parentId")
+                    .and_then(Value::as_str)
+                    .and_then(|p| p.strip_prefix('#'))
+                    .is_some_and(|p| {
+                        create.contains_key(p) && !order.iter().any(|o| o.as_str() == p)
+                    });
+                if !waits {
+                    order.push(cid);
+                }
+                waits
+            });
+            if pending.len() == before {
+                // a cycle: what is left fails on its unknown parent
+                order.append(&mut pending);
+            }
+        }
+        for cid in order {
+            let obj = &create[cid.as_str()];
             let boxes = store.list_mailboxes(user_id).await?;
             let parent = match obj.get("parentId") {
                 None | Some(Value::Null) => None,
-                Some(Value::String(p)) => match ctx.resolve_id(p).as_deref().and_then(ids::mailbox_of) {
-                    Some(id) => Some(id),
-                    None => {
-                        not_created.insert(cid.clone(), set_error("invalidProperties", "no such parentId"));
-                        continue;
+                Some(Value::String(p)) => {
+                    match ctx.resolve_id(p).as_deref().and_then(ids::mailbox_of) {
+                        Some(id) => Some(id),
+                        None => {
+                            not_created.insert(
+                                cid.clone(),
+                                set_error("invalidProperties", "no such parentId"),
+                            );
+                            continue;
+                        }
                     }
-                },
+                }
                 Some(_) => {
                     not_created.insert(cid.clone(), set_error("invalidProperties", "parentId"));
                     continue;
@@ -371,7 +453,13 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
                 Some(Value::String(r)) => match special_use_of(r) {
                     Some(s) => Some(s),
                     None => {
-                        not_created.insert(cid.clone(), set_error("invalidProperties", format!("role {r} is not one this server keeps")));
+                        not_created.insert(
+                            cid.clone(),
+                            set_error(
+                                "invalidProperties",
+                                format!("role {r} is not one this server keeps"),
+                            ),
+                        );
                         continue;
                     }
                 },
@@ -402,7 +490,13 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     if let Some(update) = args.get("update").and_then(Value::as_object) {
         for (id, patch) in update {
             let boxes = store.list_mailboxes(user_id).await?;
-            let Some(m) = ctx.resolve_id(id).as_deref().and_then(ids::mailbox_of).and_then(|n| boxes.iter().find(|m| m.id == n)).cloned() else {
+            let Some(m) = ctx
+                .resolve_id(id)
+                .as_deref()
+                .and_then(ids::mailbox_of)
+                .and_then(|n| boxes.iter().find(|m| m.id == n))
+                .cloned()
+            else {
                 not_updated.insert(id.clone(), set_error("notFound", "no such mailbox"));
                 continue;
             };
@@ -418,25 +512,42 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
                 match (k.as_str(), v) {
                     ("name", Value::String(n)) => name = n.clone(),
                     ("parentId", Value::Null) => parent = None,
-                    ("parentId", Value::String(p)) => match ctx.resolve_id(p).as_deref().and_then(ids::mailbox_of) {
-                        Some(p) => parent = Some(p),
-                        None => error = Some(set_error("invalidProperties", "no such parentId")),
-                    },
+                    ("parentId", Value::String(p)) => {
+                        match ctx.resolve_id(p).as_deref().and_then(ids::mailbox_of) {
+                            Some(p) => parent = Some(p),
+                            None => {
+                                error = Some(set_error("invalidProperties", "no such parentId"))
+                            }
+                        }
+                    }
                     ("isSubscribed", Value::Bool(b)) => subscribe = Some(*b),
                     ("sortOrder", _) => {}
                     ("role", r) if *r == role(&m).map_or(Value::Null, |r| json!(r)) => {}
-                    (other, _) => error = Some(set_error("invalidProperties", format!("{other} cannot be set so"))),
+                    (other, _) => {
+                        error = Some(set_error(
+                            "invalidProperties",
+                            format!("{other} cannot be set so"),
+                        ))
+                    }
                 }
             }
             if let Some(e) = error {
                 not_updated.insert(id.clone(), e);
                 continue;
             }
-            let display = if is_inbox(&m) { "Inbox".to_string() } else { tree.get(&m.id).map(|t| t.1.clone()).unwrap_or_default() };
-            let same_name = (name == display || name == m.name) && parent == tree.get(&m.id).and_then(|t| t.0);
+            let display = if is_inbox(&m) {
+                "Inbox".to_string()
+            } else {
+                tree.get(&m.id).map(|t| t.1.clone()).unwrap_or_default()
+            };
+            let same_name =
+                (name == display || name == m.name) && parent == tree.get(&m.id).and_then(|t| t.0);
             if !same_name {
                 if is_inbox(&m) {
-                    not_updated.insert(id.clone(), set_error("forbidden", "the inbox keeps its name"));
+                    not_updated.insert(
+                        id.clone(),
+                        set_error("forbidden", "the inbox keeps its name"),
+                    );
                     continue;
                 }
                 let full = match full_name(&boxes, parent, &name) {
@@ -462,24 +573,45 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     let mut destroyed = Vec::new();
     let mut not_destroyed = Map::new();
     if let Some(destroy) = args.get("destroy").and_then(Value::as_array) {
-        let remove_emails = args.get("onDestroyRemoveEmails").and_then(Value::as_bool).unwrap_or(false);
+        let remove_emails = args
+            .get("onDestroyRemoveEmails")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         for id in destroy.iter().filter_map(Value::as_str) {
             let boxes = store.list_mailboxes(user_id).await?;
-            let Some(m) = ctx.resolve_id(id).as_deref().and_then(ids::mailbox_of).and_then(|n| boxes.iter().find(|m| m.id == n)).cloned() else {
+            let Some(m) = ctx
+                .resolve_id(id)
+                .as_deref()
+                .and_then(ids::mailbox_of)
+                .and_then(|n| boxes.iter().find(|m| m.id == n))
+                .cloned()
+            else {
                 not_destroyed.insert(id.to_string(), set_error("notFound", "no such mailbox"));
                 continue;
             };
             if is_inbox(&m) {
-                not_destroyed.insert(id.to_string(), set_error("forbidden", "the inbox cannot be destroyed"));
+                not_destroyed.insert(
+                    id.to_string(),
+                    set_error("forbidden", "the inbox cannot be destroyed"),
+                );
                 continue;
             }
             let child = format!("{}{SEPARATOR}", m.name);
             if boxes.iter().any(|b| b.name.starts_with(&child)) {
-                not_destroyed.insert(id.to_string(), set_error("mailboxHasChild", "destroy its children first"));
+                not_destroyed.insert(
+                    id.to_string(),
+                    set_error("mailboxHasChild", "destroy its children first"),
+                );
                 continue;
             }
             if !remove_emails && !store.list_messages(m.id).await?.is_empty() {
-                not_destroyed.insert(id.to_string(), set_error("mailboxHasEmail", "it holds messages: set onDestroyRemoveEmails"));
+                not_destroyed.insert(
+                    id.to_string(),
+                    set_error(
+                        "mailboxHasEmail",
+                        "it holds messages: set onDestroyRemoveEmails",
+                    ),
+                );
                 continue;
             }
             match store.delete_mailbox(user_id, &m.name).await {

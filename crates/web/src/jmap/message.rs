@@ -149,10 +149,16 @@ fn form_value(msg: &Message<'_>, h: &mail_parser::Header<'_>, form: Form) -> Val
                 .split(',')
                 .filter_map(|u| {
                     let u = u.trim();
-                    u.strip_prefix('<').and_then(|u| u.strip_suffix('>')).map(str::to_string)
+                    u.strip_prefix('<')
+                        .and_then(|u| u.strip_suffix('>'))
+                        .map(str::to_string)
                 })
                 .collect();
-            if urls.is_empty() { Value::Null } else { json!(urls) }
+            if urls.is_empty() {
+                Value::Null
+            } else {
+                json!(urls)
+            }
         }
     }
 }
@@ -164,7 +170,9 @@ pub fn header_of(msg: &Message<'_>, part: &Part<'_>, name: &str, form: Form, all
     if all {
         Value::Array(found.iter().map(|h| form_value(msg, h, form)).collect())
     } else {
-        found.last().map_or(Value::Null, |h| form_value(msg, h, form))
+        found
+            .last()
+            .map_or(Value::Null, |h| form_value(msg, h, form))
     }
 }
 
@@ -319,7 +327,13 @@ fn decoded_size(msg: &Message<'_>, part: &Part<'_>) -> usize {
         .content_transfer_encoding()
         .map(|e| e.trim().to_ascii_lowercase());
     match encoding.as_deref() {
-        Some("base64") => body.iter().filter(|b| b.is_ascii_alphanumeric() || **b == b'+' || **b == b'/').count() * 3 / 4,
+        Some("base64") => {
+            body.iter()
+                .filter(|b| b.is_ascii_alphanumeric() || **b == b'+' || **b == b'/')
+                .count()
+                * 3
+                / 4
+        }
         Some("quoted-printable") => estafeta_mime::text::quoted_printable(body).len(),
         _ => body.len(),
     }
@@ -327,38 +341,70 @@ fn decoded_size(msg: &Message<'_>, part: &Part<'_>) -> usize {
 
 /// One EmailBodyPart object with the properties asked for; `sub` holds the parts of a
 /// multipart, already built (the caller builds bottom-up).
-fn body_part(msg: &Message<'_>, hash: &str, index: usize, properties: &[String], sub: Option<Vec<Value>>) -> Value {
+fn body_part(
+    msg: &Message<'_>,
+    hash: &str,
+    index: usize,
+    properties: &[String],
+    sub: Option<Vec<Value>>,
+) -> Value {
     let part = &msg.parts[index];
     let (ty, subtype) = media_type(part);
     let multipart = matches!(part.kind, Kind::Multipart(_));
     let mut o = Map::new();
     for p in properties {
         let v = match p.as_str() {
-            "partId" => if multipart { Value::Null } else { Value::String(index.to_string()) },
-            "blobId" => if multipart { Value::Null } else { Value::String(ids::part_blob(hash, index)) },
-            "size" => json!(if multipart { 0 } else { decoded_size(msg, part) }),
+            "partId" => {
+                if multipart {
+                    Value::Null
+                } else {
+                    Value::String(index.to_string())
+                }
+            }
+            "blobId" => {
+                if multipart {
+                    Value::Null
+                } else {
+                    Value::String(ids::part_blob(hash, index))
+                }
+            }
+            "size" => json!(if multipart {
+                0
+            } else {
+                decoded_size(msg, part)
+            }),
             "headers" => all_headers(msg, part),
-            "name" => part.mime.attachment_name().map_or(Value::Null, |n| Value::String(n.to_string())),
+            "name" => part
+                .mime
+                .attachment_name()
+                .map_or(Value::Null, |n| Value::String(n.to_string())),
             "type" => Value::String(format!("{ty}/{subtype}")),
-            "charset" => match part.mime.content_type().and_then(|c| c.attribute("charset")) {
+            "charset" => match part
+                .mime
+                .content_type()
+                .and_then(|c| c.attribute("charset"))
+            {
                 Some(c) => Value::String(c.to_string()),
                 None if ty == "text" => Value::String("us-ascii".into()),
                 None => Value::Null,
             },
-            "disposition" => part
-                .mime
-                .content_disposition()
-                .map_or(Value::Null, |d| Value::String(d.c_type.to_ascii_lowercase())),
-            "cid" => part
-                .mime
-                .content_id()
-                .map_or(Value::Null, |c| Value::String(c.trim_matches(['<', '>']).to_string())),
+            "disposition" => part.mime.content_disposition().map_or(Value::Null, |d| {
+                Value::String(d.c_type.to_ascii_lowercase())
+            }),
+            "cid" => part.mime.content_id().map_or(Value::Null, |c| {
+                Value::String(c.trim_matches(['<', '>']).to_string())
+            }),
             "language" => match part.mime.content_language() {
                 HeaderValue::Text(t) => json!([t.to_string()]),
-                HeaderValue::TextList(l) => json!(l.iter().map(|t| t.to_string()).collect::<Vec<_>>()),
+                HeaderValue::TextList(l) => {
+                    json!(l.iter().map(|t| t.to_string()).collect::<Vec<_>>())
+                }
                 _ => Value::Null,
             },
-            "location" => part.mime.content_location().map_or(Value::Null, |l| Value::String(l.to_string())),
+            "location" => part
+                .mime
+                .content_location()
+                .map_or(Value::Null, |l| Value::String(l.to_string())),
             "subParts" => match &sub {
                 Some(s) if multipart => Value::Array(s.clone()),
                 _ => Value::Null,
@@ -386,17 +432,30 @@ pub fn body_structure(msg: &Message<'_>, hash: &str, properties: &[String]) -> V
     let mut built: Vec<Option<Value>> = vec![None; msg.parts.len()];
     for index in (0..msg.parts.len()).rev() {
         let sub = match &msg.parts[index].kind {
-            Kind::Multipart(children) => Some(children.iter().map(|c| built[*c].take().unwrap_or(Value::Null)).collect()),
+            Kind::Multipart(children) => Some(
+                children
+                    .iter()
+                    .map(|c| built[*c].take().unwrap_or(Value::Null))
+                    .collect(),
+            ),
             _ => None,
         };
         built[index] = Some(body_part(msg, hash, index, &props, sub));
     }
-    built.first_mut().and_then(Option::take).unwrap_or(Value::Null)
+    built
+        .first_mut()
+        .and_then(Option::take)
+        .unwrap_or(Value::Null)
 }
 
 /// A list of parts as EmailBodyPart objects.
 pub fn part_list(msg: &Message<'_>, hash: &str, indexes: &[usize], properties: &[String]) -> Value {
-    Value::Array(indexes.iter().map(|i| body_part(msg, hash, *i, properties, None)).collect())
+    Value::Array(
+        indexes
+            .iter()
+            .map(|i| body_part(msg, hash, *i, properties, None))
+            .collect(),
+    )
 }
 
 /// An EmailBodyValue: the part's text, cut at `max` octets (0: whole) on a character
@@ -499,12 +558,21 @@ mod tests {
 
     #[test]
     fn header_properties_are_read() {
-        assert_eq!(header_property("header:Subject"), Some(("Subject".into(), Form::Raw, false)));
+        assert_eq!(
+            header_property("header:Subject"),
+            Some(("Subject".into(), Form::Raw, false))
+        );
         assert_eq!(
             header_property("header:To:asAddresses:all"),
             Some(("To".into(), Form::Addresses, true))
         );
-        for bad in ["header:", "header:X:asNothing", "header:X:all:all", "subject", "header:a b"] {
+        for bad in [
+            "header:",
+            "header:X:asNothing",
+            "header:X:all:all",
+            "subject",
+            "header:a b",
+        ] {
             assert_eq!(header_property(bad), None, "{bad}");
         }
     }
@@ -514,7 +582,9 @@ mod tests {
     fn deep_structures_are_walked_without_recursion() {
         let mut raw = String::new();
         for i in 0..150 {
-            raw.push_str(&format!("Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n"));
+            raw.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n"
+            ));
         }
         raw.push_str("Content-Type: text/plain\r\n\r\ndeep\r\n");
         let msg = estafeta_mime::parse(raw.as_bytes());

@@ -14,8 +14,8 @@
 
 pub mod auth;
 mod blobs;
-mod emails;
 mod email_set;
+mod emails;
 mod identities;
 mod ids;
 mod mailboxes;
@@ -42,9 +42,9 @@ use serde_json::{Map, Value, json};
 use crate::WebState;
 use crate::routes::Client;
 
-pub use submission::{Submissions, Submitter};
 pub use blobs::{download as blobs_download, upload as blobs_upload};
 pub use push::eventsource;
+pub use submission::{Submissions, Submitter};
 pub use threads::ThreadKeys;
 
 pub const CORE: &str = "urn:ietf:params:jmap:core";
@@ -167,7 +167,7 @@ impl Drop for InFlightSlot<'_> {
 pub fn problem(status: StatusCode, kind: &str, detail: &str) -> Response {
     let mut body = json!({"type": kind, "status": status.as_u16(), "detail": detail});
     if kind == "urn:ietf:params:jmap:error:limit"
-        && let Some(limit) = detail.split_whitespace().next()
+        && let Some(limit) = detail.split(':').next()
     {
         body["limit"] = Value::String(limit.to_string());
     }
@@ -337,7 +337,10 @@ pub async fn api(
         let needs = capability_of(&name);
         if needs.is_some_and(|c| !using.iter().any(|u| u == c)) {
             responses.push(error_response(
-                &MethodError::new("unknownMethod", format!("{name} needs {} in using", needs.unwrap_or(CORE))),
+                &MethodError::new(
+                    "unknownMethod",
+                    format!("{name} needs {} in using", needs.unwrap_or(CORE)),
+                ),
                 &call_id,
             ));
             continue;
@@ -361,14 +364,20 @@ pub async fn api(
 type Call = (String, Map<String, Value>, String);
 
 /// `using`, the method calls and `createdIds` of a request object.
-fn read_request(v: &Value) -> Result<(Vec<String>, Vec<Call>, Option<HashMap<String, String>>), String> {
+fn read_request(
+    v: &Value,
+) -> Result<(Vec<String>, Vec<Call>, Option<HashMap<String, String>>), String> {
     let obj = v.as_object().ok_or("the request is not a JSON object")?;
     let using = obj
         .get("using")
         .and_then(Value::as_array)
         .ok_or("using is missing or not an array")?
         .iter()
-        .map(|u| u.as_str().map(str::to_string).ok_or("using holds a non-string"))
+        .map(|u| {
+            u.as_str()
+                .map(str::to_string)
+                .ok_or("using holds a non-string")
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let calls = obj
         .get("methodCalls")
@@ -376,10 +385,17 @@ fn read_request(v: &Value) -> Result<(Vec<String>, Vec<Call>, Option<HashMap<Str
         .ok_or("methodCalls is missing or not an array")?;
     let mut out = Vec::with_capacity(calls.len().min(MAX_CALLS + 1));
     for c in calls.iter().take(MAX_CALLS + 1) {
-        let parts = c.as_array().filter(|a| a.len() == 3).ok_or("a method call is not [name, arguments, id]")?;
+        let parts = c
+            .as_array()
+            .filter(|a| a.len() == 3)
+            .ok_or("a method call is not [name, arguments, id]")?;
         let name = parts[0].as_str().ok_or("a method name is not a string")?;
-        let args = parts[1].as_object().ok_or("method arguments are not an object")?;
-        let id = parts[2].as_str().ok_or("a method call id is not a string")?;
+        let args = parts[1]
+            .as_object()
+            .ok_or("method arguments are not an object")?;
+        let id = parts[2]
+            .as_str()
+            .ok_or("a method call id is not a string")?;
         out.push((name.to_string(), args.clone(), id.to_string()));
     }
     if calls.len() > MAX_CALLS {
@@ -390,7 +406,14 @@ fn read_request(v: &Value) -> Result<(Vec<String>, Vec<Call>, Option<HashMap<Str
         None | Some(Value::Null) => None,
         Some(Value::Object(m)) => Some(
             m.iter()
-                .map(|(k, v)| Ok((k.clone(), v.as_str().ok_or("createdIds holds a non-string")?.to_string())))
+                .map(|(k, v)| {
+                    Ok((
+                        k.clone(),
+                        v.as_str()
+                            .ok_or("createdIds holds a non-string")?
+                            .to_string(),
+                    ))
+                })
                 .collect::<Result<HashMap<_, _>, &str>>()?,
         ),
         Some(_) => return Err("createdIds is not an object".into()),
@@ -415,36 +438,71 @@ fn capability_of(name: &str) -> Option<&'static str> {
 }
 
 /// Arguments whose names start with `#` replaced by the value their result reference
-/// points at (RFC 8620 §3.7).
-fn resolve_references(args: Map<String, Value>, responses: &[Value]) -> Result<Map<String, Value>, MethodError> {
-    let mut out = Map::with_capacity(args.len());
-    for (key, value) in args {
-        let Some(plain) = key.strip_prefix('#') else {
-            out.insert(key, value);
-            continue;
-        };
-        if out.contains_key(plain) {
-            return Err(MethodError::invalid(format!("{plain} given both plainly and as a reference")));
+/// points at (RFC 8620 §3.7). Besides the top level, references inside argument objects
+/// (a filter's `#inMailbox`, as jmapc and Fastmail's clients write them) are resolved
+/// too; the walk uses a stack of its own, over JSON already bounded to 128 levels.
+fn resolve_references(
+    args: Map<String, Value>,
+    responses: &[Value],
+) -> Result<Map<String, Value>, MethodError> {
+    let mut root = Value::Object(args);
+    let mut stack: Vec<(&mut Value, bool)> = vec![(&mut root, false)];
+    while let Some((v, at_filter)) = stack.pop() {
+        let Value::Object(map) = v else { continue };
+        let refs: Vec<String> = map.keys().filter(|k| k.starts_with('#')).cloned().collect();
+        for key in refs {
+            let plain = key[1..].to_string();
+            let value = map.remove(&key).unwrap_or(Value::Null);
+            if map.contains_key(&plain) {
+                return Err(MethodError::invalid(format!(
+                    "{plain} given both plainly and as a reference"
+                )));
+            }
+            map.insert(plain, resolve_one(&key[1..], &value, responses)?);
         }
-        let bad = || MethodError::new("invalidResultReference", format!("the reference of #{plain} is not a ResultReference"));
-        let result_of = value.get("resultOf").and_then(Value::as_str).ok_or_else(bad)?;
-        let name = value.get("name").and_then(Value::as_str).ok_or_else(bad)?;
-        let path = value.get("path").and_then(Value::as_str).ok_or_else(bad)?;
-        let response = responses
-            .iter()
-            .find(|r| r[2].as_str() == Some(result_of) && r[0].as_str() == Some(name))
-            .ok_or_else(|| {
-                MethodError::new(
-                    "invalidResultReference",
-                    format!("no {name} response with call id {result_of} before this call"),
-                )
-            })?;
-        let found = pointer(&response[1], path).ok_or_else(|| {
-            MethodError::new("invalidResultReference", format!("{path} is not in the {name} response"))
-        })?;
-        out.insert(plain.to_string(), found);
+        // nested references are read in filters only: elsewhere (`onSuccessUpdateEmail`,
+        // `create`) a `#` key names a creation id
+        for (key, child) in map.iter_mut() {
+            if child.is_object() && (key == "filter" || at_filter) {
+                stack.push((child, true));
+            }
+        }
     }
-    Ok(out)
+    match root {
+        Value::Object(m) => Ok(m),
+        _ => Err(MethodError::invalid("arguments are not an object")),
+    }
+}
+
+/// The value one ResultReference points at.
+fn resolve_one(plain: &str, value: &Value, responses: &[Value]) -> Result<Value, MethodError> {
+    let bad = || {
+        MethodError::new(
+            "invalidResultReference",
+            format!("the reference of #{plain} is not a ResultReference"),
+        )
+    };
+    let result_of = value
+        .get("resultOf")
+        .and_then(Value::as_str)
+        .ok_or_else(bad)?;
+    let name = value.get("name").and_then(Value::as_str).ok_or_else(bad)?;
+    let path = value.get("path").and_then(Value::as_str).ok_or_else(bad)?;
+    let response = responses
+        .iter()
+        .find(|r| r[2].as_str() == Some(result_of) && r[0].as_str() == Some(name))
+        .ok_or_else(|| {
+            MethodError::new(
+                "invalidResultReference",
+                format!("no {name} response with call id {result_of} before this call"),
+            )
+        })?;
+    pointer(&response[1], path).ok_or_else(|| {
+        MethodError::new(
+            "invalidResultReference",
+            format!("{path} is not in the {name} response"),
+        )
+    })
 }
 
 /// A JSON pointer with JMAP's `*` (RFC 8620 §3.7): over an array, the values of the rest
@@ -455,7 +513,9 @@ pub fn pointer(root: &Value, path: &str) -> Option<Value> {
     let segments: Vec<String> = if path.is_empty() {
         Vec::new()
     } else {
-        path.split('/').map(|s| s.replace("~1", "/").replace("~0", "~")).collect()
+        path.split('/')
+            .map(|s| s.replace("~1", "/").replace("~0", "~"))
+            .collect()
     };
     // each entry: a value reached, and whether a `*` was passed (results then flatten)
     let mut current: Vec<Value> = vec![root.clone()];
@@ -489,16 +549,26 @@ pub fn pointer(root: &Value, path: &str) -> Option<Value> {
 }
 
 /// Runs one method: its responses (more than one when `/set` implies another call).
-async fn dispatch(ctx: &mut Ctx<'_>, name: &str, args: Map<String, Value>) -> Result<Vec<(String, Value)>, MethodError> {
+async fn dispatch(
+    ctx: &mut Ctx<'_>,
+    name: &str,
+    args: Map<String, Value>,
+) -> Result<Vec<(String, Value)>, MethodError> {
     let args = Value::Object(args);
     let one = |v: Value| Ok(vec![(name.to_string(), v)]);
     match name {
         "Core/echo" => one(args),
-        "Blob/copy" => Err(MethodError::new("unknownMethod", "one account: nothing to copy blobs between")),
+        "Blob/copy" => Err(MethodError::new(
+            "unknownMethod",
+            "one account: nothing to copy blobs between",
+        )),
         "Mailbox/get" => one(mailboxes::get(ctx, &args).await?),
         "Mailbox/changes" => one(mailboxes::changes(ctx, &args).await?),
         "Mailbox/query" => one(mailboxes::query(ctx, &args).await?),
-        "Mailbox/queryChanges" => Err(MethodError::new("cannotCalculateChanges", "query Mailbox/query again")),
+        "Mailbox/queryChanges" => Err(MethodError::new(
+            "cannotCalculateChanges",
+            "query Mailbox/query again",
+        )),
         "Mailbox/set" => one(mailboxes::set(ctx, &args).await?),
         "Email/get" => one(emails::get(ctx, &args).await?),
         "Email/changes" => one(emails::changes(ctx, &args).await?),
@@ -507,7 +577,10 @@ async fn dispatch(ctx: &mut Ctx<'_>, name: &str, args: Map<String, Value>) -> Re
         "Email/set" => one(email_set::set(ctx, &args).await?),
         "Email/import" => one(email_set::import(ctx, &args).await?),
         "Email/parse" => one(emails::parse(ctx, &args).await?),
-        "Email/copy" => Err(MethodError::new("unknownMethod", "one account: use Email/set mailboxIds")),
+        "Email/copy" => Err(MethodError::new(
+            "unknownMethod",
+            "one account: use Email/set mailboxIds",
+        )),
         "Thread/get" => one(threads::get(ctx, &args).await?),
         "Thread/changes" => one(threads::changes(ctx, &args).await?),
         "SearchSnippet/get" => one(snippets::get(ctx, &args).await?),
@@ -515,12 +588,18 @@ async fn dispatch(ctx: &mut Ctx<'_>, name: &str, args: Map<String, Value>) -> Re
         "Identity/changes" => one(identities::changes(ctx, &args).await?),
         "Identity/set" => one(identities::set(ctx, &args).await?),
         "EmailSubmission/get" => one(submission::get(ctx, &args).await?),
-        "EmailSubmission/changes" => Err(MethodError::new("cannotCalculateChanges", "submissions are not kept: use EmailSubmission/get")),
+        "EmailSubmission/changes" => Err(MethodError::new(
+            "cannotCalculateChanges",
+            "submissions are not kept: use EmailSubmission/get",
+        )),
         "EmailSubmission/query" => one(submission::query(ctx, &args).await?),
         "EmailSubmission/set" => submission::set(ctx, &args).await,
         "VacationResponse/get" => one(vacation::get(ctx, &args).await?),
         "VacationResponse/set" => one(vacation::set(ctx, &args).await?),
-        _ => Err(MethodError::new("unknownMethod", format!("no method {name}"))),
+        _ => Err(MethodError::new(
+            "unknownMethod",
+            format!("no method {name}"),
+        )),
     }
 }
 
@@ -530,11 +609,16 @@ pub fn get_ids(ctx: &Ctx<'_>, args: &Value) -> Result<Option<Vec<String>>, Metho
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(a)) => {
             if a.len() > MAX_OBJECTS_IN_GET {
-                return Err(MethodError::new("requestTooLarge", format!("at most {MAX_OBJECTS_IN_GET} ids per get")));
+                return Err(MethodError::new(
+                    "requestTooLarge",
+                    format!("at most {MAX_OBJECTS_IN_GET} ids per get"),
+                ));
             }
             a.iter()
                 .map(|v| {
-                    let s = v.as_str().ok_or_else(|| MethodError::invalid("ids holds a non-string"))?;
+                    let s = v
+                        .as_str()
+                        .ok_or_else(|| MethodError::invalid("ids holds a non-string"))?;
                     Ok(ctx.resolve_id(s).unwrap_or_else(|| s.to_string()))
                 })
                 .collect::<Result<Vec<_>, _>>()
@@ -550,7 +634,11 @@ pub fn get_properties(args: &Value) -> Result<Option<Vec<String>>, MethodError> 
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(a)) => a
             .iter()
-            .map(|v| v.as_str().map(str::to_string).ok_or_else(|| MethodError::invalid("properties holds a non-string")))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| MethodError::invalid("properties holds a non-string"))
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
         Some(_) => Err(MethodError::invalid("properties is not an array")),
@@ -559,11 +647,23 @@ pub fn get_properties(args: &Value) -> Result<Option<Vec<String>>, MethodError> 
 
 /// Counts the changes a `/set` asks for against [`MAX_OBJECTS_IN_SET`].
 pub fn check_set_size(args: &Value) -> Result<(), MethodError> {
-    let n = args.get("create").and_then(Value::as_object).map_or(0, Map::len)
-        + args.get("update").and_then(Value::as_object).map_or(0, Map::len)
-        + args.get("destroy").and_then(Value::as_array).map_or(0, Vec::len);
+    let n = args
+        .get("create")
+        .and_then(Value::as_object)
+        .map_or(0, Map::len)
+        + args
+            .get("update")
+            .and_then(Value::as_object)
+            .map_or(0, Map::len)
+        + args
+            .get("destroy")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
     if n > MAX_OBJECTS_IN_SET {
-        return Err(MethodError::new("requestTooLarge", format!("at most {MAX_OBJECTS_IN_SET} changes per set")));
+        return Err(MethodError::new(
+            "requestTooLarge",
+            format!("at most {MAX_OBJECTS_IN_SET} changes per set"),
+        ));
     }
     Ok(())
 }
@@ -579,7 +679,9 @@ pub fn max_changes(args: &Value) -> Result<Option<usize>, MethodError> {
         None | Some(Value::Null) => Ok(None),
         Some(v) => match v.as_u64() {
             Some(n) if n > 0 => Ok(Some(n as usize)),
-            _ => Err(MethodError::invalid("maxChanges must be a positive integer")),
+            _ => Err(MethodError::invalid(
+                "maxChanges must be a positive integer",
+            )),
         },
     }
 }

@@ -17,8 +17,8 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::auth;
-use super::state::Snapshot;
 use super::ids;
+use super::state::Snapshot;
 use crate::WebState;
 use crate::routes::Client;
 
@@ -75,7 +75,10 @@ pub async fn eventsource(
         .take(10)
         .collect();
     let close_after_state = p.closeafter.as_deref() == Some("state");
-    let ping = p.ping.filter(|p| *p > 0).map(|p| Duration::from_secs(p.clamp(MIN_PING, 3600)));
+    let ping = p
+        .ping
+        .filter(|p| *p > 0)
+        .map(|p| Duration::from_secs(p.clamp(MIN_PING, 3600)));
     let mut changes = match state.store.subscribe().await {
         Ok(r) => r,
         Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "try again later\n").into_response(),
@@ -89,7 +92,12 @@ pub async fn eventsource(
         };
         // the current states first, what a client compares its own with (not when the
         // stream ends at the first event: that one waits for a change)
-        if !close_after_state && tx.send(Ok(event(&account, &types, &email, &mailbox))).await.is_err() {
+        if !close_after_state
+            && tx
+                .send(Ok(event(&account, &types, &email, &mailbox)))
+                .await
+                .is_err()
+        {
             return;
         }
         let ping_every = ping.unwrap_or(Duration::from_secs(24 * 3600));
@@ -120,12 +128,19 @@ pub async fn eventsource(
                 continue;
             }
             (email, mailbox) = (e, m);
-            if tx.send(Ok(event(&account, &types, &email, &mailbox))).await.is_err() || close_after_state {
+            if tx
+                .send(Ok(event(&account, &types, &email, &mailbox)))
+                .await
+                .is_err()
+                || close_after_state
+            {
                 return;
             }
         }
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
     (
         [
             (header::CONTENT_TYPE, "text/event-stream"),

@@ -23,7 +23,15 @@ pub const MAX_FILTER_DEPTH: usize = 10;
 pub const MAX_FILTER_CONDITIONS: usize = 100;
 /// Most ids one query answers with (`limit` is lowered to it).
 pub const MAX_LIMIT: usize = 1000;
-pub const SORTS: &[&str] = &["receivedAt", "size", "sentAt", "from", "to", "subject", "hasKeyword"];
+pub const SORTS: &[&str] = &[
+    "receivedAt",
+    "size",
+    "sentAt",
+    "from",
+    "to",
+    "subject",
+    "hasKeyword",
+];
 
 #[derive(Debug, Default, Clone)]
 struct Condition {
@@ -70,15 +78,28 @@ fn date(v: &Value, name: &str) -> Result<Option<i64>, MethodError> {
 }
 
 /// Reads a filter; depth and count are checked before going deeper.
-fn read_filter(v: &Value, depth: usize, count: &mut usize, ctx: &Ctx<'_>) -> Result<Filter, MethodError> {
+fn read_filter(
+    v: &Value,
+    depth: usize,
+    count: &mut usize,
+    ctx: &Ctx<'_>,
+) -> Result<Filter, MethodError> {
     if depth >= MAX_FILTER_DEPTH {
-        return Err(MethodError::new("unsupportedFilter", format!("filters nest at most {MAX_FILTER_DEPTH} levels")));
+        return Err(MethodError::new(
+            "unsupportedFilter",
+            format!("filters nest at most {MAX_FILTER_DEPTH} levels"),
+        ));
     }
     *count += 1;
     if *count > MAX_FILTER_CONDITIONS {
-        return Err(MethodError::new("unsupportedFilter", format!("at most {MAX_FILTER_CONDITIONS} conditions")));
+        return Err(MethodError::new(
+            "unsupportedFilter",
+            format!("at most {MAX_FILTER_CONDITIONS} conditions"),
+        ));
     }
-    let o = v.as_object().ok_or_else(|| MethodError::invalid("a filter is not an object"))?;
+    let o = v
+        .as_object()
+        .ok_or_else(|| MethodError::invalid("a filter is not an object"))?;
     if let Some(op) = o.get("operator") {
         let conditions = o
             .get("conditions")
@@ -92,12 +113,17 @@ fn read_filter(v: &Value, depth: usize, count: &mut usize, ctx: &Ctx<'_>) -> Res
             Some("AND") => Ok(Filter::And(inner)),
             Some("OR") => Ok(Filter::Or(inner)),
             Some("NOT") => Ok(Filter::Not(inner)),
-            _ => Err(MethodError::new("unsupportedFilter", "operator is AND, OR or NOT")),
+            _ => Err(MethodError::new(
+                "unsupportedFilter",
+                "operator is AND, OR or NOT",
+            )),
         };
     }
     let mut c = Condition::default();
     let mailbox = |v: &Value| -> Result<Option<i64>, MethodError> {
-        let id = v.as_str().ok_or_else(|| MethodError::invalid("a mailbox id is not a string"))?;
+        let id = v
+            .as_str()
+            .ok_or_else(|| MethodError::invalid("a mailbox id is not a string"))?;
         Ok(ctx.resolve_id(id).as_deref().and_then(ids::mailbox_of))
     };
     for (k, v) in o {
@@ -107,7 +133,10 @@ fn read_filter(v: &Value, depth: usize, count: &mut usize, ctx: &Ctx<'_>) -> Res
                 None => c.impossible = true,
             },
             "inMailboxOtherThan" => {
-                for m in v.as_array().ok_or_else(|| MethodError::invalid("inMailboxOtherThan is not an array"))? {
+                for m in v
+                    .as_array()
+                    .ok_or_else(|| MethodError::invalid("inMailboxOtherThan is not an array"))?
+                {
                     if let Some(m) = mailbox(m)? {
                         c.not_in.push(m);
                     }
@@ -117,8 +146,20 @@ fn read_filter(v: &Value, depth: usize, count: &mut usize, ctx: &Ctx<'_>) -> Res
             "after" => c.after = date(v, k)?,
             "minSize" => c.min_size = v.as_i64(),
             "maxSize" => c.max_size = v.as_i64(),
-            "hasKeyword" => c.has_keyword = Some(v.as_str().and_then(flag_of).ok_or_else(|| MethodError::invalid("hasKeyword is not a keyword"))?),
-            "notKeyword" => c.not_keyword = Some(v.as_str().and_then(flag_of).ok_or_else(|| MethodError::invalid("notKeyword is not a keyword"))?),
+            "hasKeyword" => {
+                c.has_keyword = Some(
+                    v.as_str()
+                        .and_then(flag_of)
+                        .ok_or_else(|| MethodError::invalid("hasKeyword is not a keyword"))?,
+                )
+            }
+            "notKeyword" => {
+                c.not_keyword = Some(
+                    v.as_str()
+                        .and_then(flag_of)
+                        .ok_or_else(|| MethodError::invalid("notKeyword is not a keyword"))?,
+                )
+            }
             "text" => c.text = lower(v, k)?,
             "from" => c.from = lower(v, k)?,
             "to" => c.to = lower(v, k)?,
@@ -127,12 +168,23 @@ fn read_filter(v: &Value, depth: usize, count: &mut usize, ctx: &Ctx<'_>) -> Res
             "subject" => c.subject = lower(v, k)?,
             "body" => c.body = lower(v, k)?,
             "header" => {
-                let a = v.as_array().filter(|a| !a.is_empty() && a.len() <= 2).ok_or_else(|| MethodError::invalid("header is [name] or [name, value]"))?;
-                let name = a[0].as_str().ok_or_else(|| MethodError::invalid("header name"))?.to_string();
+                let a = v
+                    .as_array()
+                    .filter(|a| !a.is_empty() && a.len() <= 2)
+                    .ok_or_else(|| MethodError::invalid("header is [name] or [name, value]"))?;
+                let name = a[0]
+                    .as_str()
+                    .ok_or_else(|| MethodError::invalid("header name"))?
+                    .to_string();
                 let value = a.get(1).and_then(Value::as_str).map(str::to_lowercase);
                 c.header = Some((name, value));
             }
-            other => return Err(MethodError::new("unsupportedFilter", format!("no Email filter {other}"))),
+            other => {
+                return Err(MethodError::new(
+                    "unsupportedFilter",
+                    format!("no Email filter {other}"),
+                ));
+            }
         }
     }
     Ok(Filter::Cond(Box::new(c)))
@@ -172,7 +224,12 @@ impl Content {
                     mail_parser::HeaderName::Other(n) => n.to_string(),
                     other => other.as_str().to_string(),
                 };
-                let value = String::from_utf8_lossy(raw.get(h.offset_start as usize..h.offset_end as usize).unwrap_or_default()).trim().to_lowercase();
+                let value = String::from_utf8_lossy(
+                    raw.get(h.offset_start as usize..h.offset_end as usize)
+                        .unwrap_or_default(),
+                )
+                .trim()
+                .to_lowercase();
                 (name, value)
             })
             .collect();
@@ -209,7 +266,13 @@ impl EmailRow<'_> {
 
 fn cond_needs(c: &Condition) -> (bool, bool) {
     let full = c.text.is_some() || c.body.is_some();
-    let header = full || c.from.is_some() || c.to.is_some() || c.cc.is_some() || c.bcc.is_some() || c.subject.is_some() || c.header.is_some();
+    let header = full
+        || c.from.is_some()
+        || c.to.is_some()
+        || c.cc.is_some()
+        || c.bcc.is_some()
+        || c.subject.is_some()
+        || c.header.is_some();
     (header, full)
 }
 
@@ -243,7 +306,9 @@ fn matches_cond(c: &Condition, e: &EmailRow<'_>, content: Option<&Content>) -> b
     if !c.not_in.is_empty() && !e.rows.iter().any(|r| !c.not_in.contains(&r.mailbox_id)) {
         return false;
     }
-    if c.before.is_some_and(|b| first.internal_date >= b) || c.after.is_some_and(|a| first.internal_date < a) {
+    if c.before.is_some_and(|b| first.internal_date >= b)
+        || c.after.is_some_and(|a| first.internal_date < a)
+    {
         return false;
     }
     if c.min_size.is_some_and(|m| first.size < m) || c.max_size.is_some_and(|m| first.size >= m) {
@@ -262,20 +327,32 @@ fn matches_cond(c: &Condition, e: &EmailRow<'_>, content: Option<&Content>) -> b
     let Some(t) = content else {
         return cond_needs(c) == (false, false);
     };
-    let has = |hay: &str, needle: &Option<String>| needle.as_ref().is_none_or(|n| hay.contains(n.as_str()));
+    let has = |hay: &str, needle: &Option<String>| {
+        needle.as_ref().is_none_or(|n| hay.contains(n.as_str()))
+    };
     if let Some(n) = &c.text {
         let hit = t.raw.contains(n.as_str())
             || t.body.contains(n.as_str())
-            || [&t.subject, &t.from, &t.to, &t.cc, &t.bcc].iter().any(|h| h.contains(n.as_str()));
+            || [&t.subject, &t.from, &t.to, &t.cc, &t.bcc]
+                .iter()
+                .any(|h| h.contains(n.as_str()));
         if !hit {
             return false;
         }
     }
-    if !has(&t.body, &c.body) || !has(&t.from, &c.from) || !has(&t.to, &c.to) || !has(&t.cc, &c.cc) || !has(&t.bcc, &c.bcc) || !has(&t.subject, &c.subject) {
+    if !has(&t.body, &c.body)
+        || !has(&t.from, &c.from)
+        || !has(&t.to, &c.to)
+        || !has(&t.cc, &c.cc)
+        || !has(&t.bcc, &c.bcc)
+        || !has(&t.subject, &c.subject)
+    {
         return false;
     }
     if let Some((name, value)) = &c.header {
-        let hit = t.headers.iter().any(|(n, v)| n.eq_ignore_ascii_case(name) && value.as_ref().is_none_or(|x| v.contains(x.as_str())));
+        let hit = t.headers.iter().any(|(n, v)| {
+            n.eq_ignore_ascii_case(name) && value.as_ref().is_none_or(|x| v.contains(x.as_str()))
+        });
         if !hit {
             return false;
         }
@@ -317,28 +394,51 @@ struct Sort {
 
 fn read_sort(args: &Value) -> Result<Vec<Sort>, MethodError> {
     let Some(list) = args.get("sort").filter(|v| !v.is_null()) else {
-        return Ok(vec![Sort { property: "receivedAt".into(), ascending: false, keyword: None }]);
+        return Ok(vec![Sort {
+            property: "receivedAt".into(),
+            ascending: false,
+            keyword: None,
+        }]);
     };
-    let list = list.as_array().ok_or_else(|| MethodError::invalid("sort is not an array"))?;
+    let list = list
+        .as_array()
+        .ok_or_else(|| MethodError::invalid("sort is not an array"))?;
     list.iter()
         .take(10)
         .map(|s| {
-            let property = s.get("property").and_then(Value::as_str).ok_or_else(|| MethodError::invalid("a sort without property"))?;
+            let property = s
+                .get("property")
+                .and_then(Value::as_str)
+                .ok_or_else(|| MethodError::invalid("a sort without property"))?;
             if !SORTS.contains(&property) {
-                return Err(MethodError::new("unsupportedSort", format!("no Email sort {property}")));
+                return Err(MethodError::new(
+                    "unsupportedSort",
+                    format!("no Email sort {property}"),
+                ));
             }
             if let Some(c) = s.get("collation").and_then(Value::as_str)
                 && !["i;ascii-casemap", "i;unicode-casemap", "i;ascii-numeric"].contains(&c)
             {
-                return Err(MethodError::new("unsupportedSort", format!("no collation {c}")));
+                return Err(MethodError::new(
+                    "unsupportedSort",
+                    format!("no collation {c}"),
+                ));
             }
             let keyword = match property {
-                "hasKeyword" => Some(s.get("keyword").and_then(Value::as_str).and_then(flag_of).ok_or_else(|| MethodError::invalid("hasKeyword sort needs a keyword"))?),
+                "hasKeyword" => Some(
+                    s.get("keyword")
+                        .and_then(Value::as_str)
+                        .and_then(flag_of)
+                        .ok_or_else(|| MethodError::invalid("hasKeyword sort needs a keyword"))?,
+                ),
                 _ => None,
             };
             Ok(Sort {
                 property: property.to_string(),
-                ascending: s.get("isAscending").and_then(Value::as_bool).unwrap_or(true),
+                ascending: s
+                    .get("isAscending")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true),
                 keyword,
             })
         })
@@ -354,7 +454,10 @@ pub async fn query(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
         Some(f) => Some(read_filter(f, 0, &mut count, ctx)?),
     };
     let sort = read_sort(args)?;
-    let collapse = args.get("collapseThreads").and_then(Value::as_bool).unwrap_or(false);
+    let collapse = args
+        .get("collapseThreads")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let (all, state) = user_emails(ctx).await?;
     let store = &ctx.state.store;
 
@@ -368,7 +471,10 @@ pub async fn query(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
                 let mut hits = HashSet::new();
                 let mut usable = true;
                 for b in &boxes {
-                    match store.search_candidates(b.id, &needle, SearchScope::Body).await? {
+                    match store
+                        .search_candidates(b.id, &needle, SearchScope::Body)
+                        .await?
+                    {
                         Some(uids) => hits.extend(uids.into_iter().map(|u| (b.id, u))),
                         None => {
                             usable = false;
@@ -386,7 +492,9 @@ pub async fn query(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
         }
     }
     let (need_header, need_full) = filter.as_ref().map_or((false, false), needs);
-    let sort_needs_header = sort.iter().any(|s| ["sentAt", "from", "to", "subject"].contains(&s.property.as_str()));
+    let sort_needs_header = sort
+        .iter()
+        .any(|s| ["sentAt", "from", "to", "subject"].contains(&s.property.as_str()));
     let mut chosen: Vec<(EmailRow<'_>, Option<Content>)> = Vec::new();
     for (hash, rows) in &all {
         let e = EmailRow { hash, rows };
@@ -400,15 +508,24 @@ pub async fn query(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
             let bytes = if need_full {
                 store.read_message(first.mailbox_id, first.uid).await?
             } else {
-                store.read_message_range(first.mailbox_id, first.uid, 0, threads::HEADER_READ).await?
+                store
+                    .read_message_range(first.mailbox_id, first.uid, 0, threads::HEADER_READ)
+                    .await?
             };
             let Some(bytes) = bytes else { continue };
-            let bytes = if need_full { bytes } else { header_section(bytes) };
+            let bytes = if need_full {
+                bytes
+            } else {
+                header_section(bytes)
+            };
             Some(Content::read(&bytes, need_full))
         } else {
             None
         };
-        if filter.as_ref().is_none_or(|f| matches(f, &e, content.as_ref())) {
+        if filter
+            .as_ref()
+            .is_none_or(|f| matches(f, &e, content.as_ref()))
+        {
             chosen.push((e, content));
         }
     }
@@ -417,13 +534,24 @@ pub async fn query(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
             let o = match s.property.as_str() {
                 "receivedAt" => a.first().internal_date.cmp(&b.first().internal_date),
                 "size" => a.first().size.cmp(&b.first().size),
-                "sentAt" => ca.as_ref().and_then(|c| c.sent_at).cmp(&cb.as_ref().and_then(|c| c.sent_at)),
-                "from" => ca.as_ref().map(|c| &c.from).cmp(&cb.as_ref().map(|c| &c.from)),
+                "sentAt" => ca
+                    .as_ref()
+                    .and_then(|c| c.sent_at)
+                    .cmp(&cb.as_ref().and_then(|c| c.sent_at)),
+                "from" => ca
+                    .as_ref()
+                    .map(|c| &c.from)
+                    .cmp(&cb.as_ref().map(|c| &c.from)),
                 "to" => ca.as_ref().map(|c| &c.to).cmp(&cb.as_ref().map(|c| &c.to)),
-                "subject" => ca.as_ref().map(|c| base_subject(&c.subject)).cmp(&cb.as_ref().map(|c| base_subject(&c.subject))),
+                "subject" => ca
+                    .as_ref()
+                    .map(|c| base_subject(&c.subject))
+                    .cmp(&cb.as_ref().map(|c| base_subject(&c.subject))),
                 "hasKeyword" => {
                     let k = s.keyword.as_deref().unwrap_or("");
-                    let has = |e: &EmailRow<'_>| e.first().flags.iter().any(|f| f.eq_ignore_ascii_case(k));
+                    let has = |e: &EmailRow<'_>| {
+                        e.first().flags.iter().any(|f| f.eq_ignore_ascii_case(k))
+                    };
                     has(a).cmp(&has(b))
                 }
                 _ => Ordering::Equal,
@@ -434,7 +562,10 @@ pub async fn query(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
             }
         }
         // newest first, then by id: the same order every time
-        b.first().internal_date.cmp(&a.first().internal_date).then_with(|| a.hash.cmp(b.hash))
+        b.first()
+            .internal_date
+            .cmp(&a.first().internal_date)
+            .then_with(|| a.hash.cmp(b.hash))
     });
     let mut result: Vec<String> = Vec::with_capacity(chosen.len());
     let mut thread_ids: Vec<String> = Vec::new();
@@ -458,14 +589,25 @@ pub async fn query(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
         p => p as usize,
     };
     if let Some(anchor) = args.get("anchor").filter(|v| !v.is_null()) {
-        let anchor = anchor.as_str().ok_or_else(|| MethodError::invalid("anchor is not an id"))?;
-        let at = result.iter().position(|id| id == anchor).ok_or_else(|| MethodError::new("anchorNotFound", "the anchor is not in the results"))?;
-        let offset = args.get("anchorOffset").and_then(Value::as_i64).unwrap_or(0);
+        let anchor = anchor
+            .as_str()
+            .ok_or_else(|| MethodError::invalid("anchor is not an id"))?;
+        let at = result.iter().position(|id| id == anchor).ok_or_else(|| {
+            MethodError::new("anchorNotFound", "the anchor is not in the results")
+        })?;
+        let offset = args
+            .get("anchorOffset")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         position = (at as i64 + offset).max(0) as usize;
     }
     let asked = match args.get("limit") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_u64().ok_or_else(|| MethodError::invalid("limit is a non-negative integer"))? as usize),
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or_else(|| MethodError::invalid("limit is a non-negative integer"))?
+                as usize,
+        ),
     };
     let limit = asked.unwrap_or(MAX_LIMIT).min(MAX_LIMIT);
     let page: Vec<&String> = result.iter().skip(position).take(limit).collect();
@@ -476,7 +618,11 @@ pub async fn query(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
         "position": position.min(total),
         "ids": page,
     });
-    if args.get("calculateTotal").and_then(Value::as_bool).unwrap_or(false) {
+    if args
+        .get("calculateTotal")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+    {
         out["total"] = json!(total);
     }
     if asked.is_none_or(|a| a > MAX_LIMIT) {
@@ -519,7 +665,10 @@ pub async fn query_changes(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
         .ok_or_else(|| MethodError::invalid("sinceQueryState is missing"))?;
     let now = super::emails::current_state(ctx).await?;
     if since != now {
-        return Err(MethodError::new("cannotCalculateChanges", "the Emails changed: query again"));
+        return Err(MethodError::new(
+            "cannotCalculateChanges",
+            "the Emails changed: query again",
+        ));
     }
     let _ = HashMap::<(), ()>::new();
     Ok(json!({

@@ -42,7 +42,10 @@ fn mark(text: &str, needles: &[String]) -> Option<String> {
     let lower = text.to_lowercase();
     if lower.len() != text.len() {
         // lower-casing changed lengths: mark nothing rather than cut a character
-        return needles.iter().any(|n| lower.contains(n.as_str())).then(|| escape(text));
+        return needles
+            .iter()
+            .any(|n| lower.contains(n.as_str()))
+            .then(|| escape(text));
     }
     let mut marks: Vec<(usize, usize)> = Vec::new();
     for n in needles {
@@ -78,7 +81,10 @@ fn preview(text: &str, needles: &[String]) -> Option<String> {
     if lower.len() != text.len() {
         return None;
     }
-    let at = needles.iter().filter_map(|n| lower.find(n.as_str())).min()?;
+    let at = needles
+        .iter()
+        .filter_map(|n| lower.find(n.as_str()))
+        .min()?;
     let mut start = at.saturating_sub(AROUND);
     while !text.is_char_boundary(start) {
         start -= 1;
@@ -87,7 +93,10 @@ fn preview(text: &str, needles: &[String]) -> Option<String> {
     while !text.is_char_boundary(end) {
         end += 1;
     }
-    let piece: String = text[start..end].split_whitespace().collect::<Vec<_>>().join(" ");
+    let piece: String = text[start..end]
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     mark(&piece, needles)
 }
 
@@ -106,12 +115,20 @@ pub async fn get(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
         return Err(MethodError::new("requestTooLarge", "too many emailIds"));
     }
     let needles = needles(args.get("filter").unwrap_or(&Value::Null));
-    let hashes: Vec<String> = wanted.iter().filter_map(|i| ids::email_hash(i).map(str::to_string)).collect();
-    let rows = ctx.state.store.messages_by_hash(ctx.user.id, &hashes).await?;
+    let hashes: Vec<String> = wanted
+        .iter()
+        .filter_map(|i| ids::email_hash(i).map(str::to_string))
+        .collect();
+    let rows = ctx
+        .state
+        .store
+        .messages_by_hash(ctx.user.id, &hashes)
+        .await?;
     let mut list = Vec::new();
     let mut not_found = Vec::new();
     for id in wanted {
-        let Some(r) = ids::email_hash(&id).and_then(|h| rows.iter().find(|r| r.blob_hash == h)) else {
+        let Some(r) = ids::email_hash(&id).and_then(|h| rows.iter().find(|r| r.blob_hash == h))
+        else {
             not_found.push(id);
             continue;
         };
@@ -138,9 +155,15 @@ mod tests {
     #[test]
     fn matches_are_marked_and_the_rest_escaped() {
         let n = vec!["lunch".to_string()];
-        assert_eq!(mark("Lunch <today>?", &n).as_deref(), Some("<mark>Lunch</mark> &lt;today&gt;?"));
+        assert_eq!(
+            mark("Lunch <today>?", &n).as_deref(),
+            Some("<mark>Lunch</mark> &lt;today&gt;?")
+        );
         assert_eq!(mark("nothing here", &n), None);
-        assert_eq!(mark("<script>lunch</script>", &n).as_deref(), Some("&lt;script&gt;<mark>lunch</mark>&lt;/script&gt;"));
+        assert_eq!(
+            mark("<script>lunch</script>", &n).as_deref(),
+            Some("&lt;script&gt;<mark>lunch</mark>&lt;/script&gt;")
+        );
         let long = format!("{} lunch {}", "a ".repeat(200), "b ".repeat(200));
         let p = preview(&long, &n).unwrap();
         assert!(p.contains("<mark>lunch</mark>") && p.len() < 300, "{p}");

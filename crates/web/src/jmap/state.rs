@@ -74,7 +74,11 @@ impl Snapshot {
 
     /// The Mailbox state.
     pub fn mailbox_state(&self) -> String {
-        format!("{}-{}", self.boxes_text(), self.digest.as_deref().unwrap_or(""))
+        format!(
+            "{}-{}",
+            self.boxes_text(),
+            self.digest.as_deref().unwrap_or("")
+        )
     }
 
     /// A state this module wrote; `None` for anything else.
@@ -94,7 +98,11 @@ impl Snapshot {
                 if f.next().is_some() {
                     return None;
                 }
-                out.push(Seen { id, modseq, uidnext });
+                out.push(Seen {
+                    id,
+                    modseq,
+                    uidnext,
+                });
             }
         }
         if !out.windows(2).all(|w| w[0].id < w[1].id) {
@@ -135,7 +143,15 @@ mod tests {
         let flagged = Snapshot::of(&[mailbox(2, "Sent", 6, 3), mailbox(1, "INBOX", 9, 7)]);
         assert_ne!(flagged.email_state(), a.email_state());
         assert_eq!(Snapshot::read("S").unwrap().boxes, vec![]);
-        for bad in ["", "X1.2.3", "S1.2", "S1.2.3.4", "Sa.b.c", "S2.1.1_1.1.1", "S1.1.1_1.1.1"] {
+        for bad in [
+            "",
+            "X1.2.3",
+            "S1.2",
+            "S1.2.3.4",
+            "Sa.b.c",
+            "S2.1.1_1.1.1",
+            "S1.1.1_1.1.1",
+        ] {
             assert_eq!(Snapshot::read(bad), None, "{bad}");
         }
     }

@@ -15,7 +15,9 @@ use estafeta_store::{RecipientState, User};
 use serde_json::{Map, Value, json};
 
 use super::emails::utc;
-use super::{Ctx, MethodError, MethodResult, email_set, get_ids, identities, ids, message, set_error};
+use super::{
+    Ctx, MethodError, MethodResult, email_set, get_ids, identities, ids, message, set_error,
+};
 
 /// Submissions whose details a process remembers for `EmailSubmission/get`.
 pub const MAX_REMEMBERED: usize = 10_000;
@@ -76,10 +78,11 @@ async fn to_json(ctx: &Ctx<'_>, r: &Record) -> Result<Value, MethodError> {
         .filter_map(|a| a["email"].as_str().map(str::to_string))
         .collect();
     for rcpt in rcpts {
-        let delivered = match queued
-            .as_ref()
-            .and_then(|q| q.recipients.iter().find(|x| x.address.eq_ignore_ascii_case(&rcpt)))
-        {
+        let delivered = match queued.as_ref().and_then(|q| {
+            q.recipients
+                .iter()
+                .find(|x| x.address.eq_ignore_ascii_case(&rcpt))
+        }) {
             Some(x) => match x.state {
                 RecipientState::Queued | RecipientState::Deferred => "queued",
                 RecipientState::Delivered => "yes",
@@ -87,7 +90,10 @@ async fn to_json(ctx: &Ctx<'_>, r: &Record) -> Result<Value, MethodError> {
             },
             None => "unknown",
         };
-        status.insert(rcpt, json!({"smtpReply": "250 2.0.0 Ok", "delivered": delivered, "displayed": "unknown"}));
+        status.insert(
+            rcpt,
+            json!({"smtpReply": "250 2.0.0 Ok", "delivered": delivered, "displayed": "unknown"}),
+        );
     }
     Ok(json!({
         "id": r.id,
@@ -125,7 +131,9 @@ pub async fn get(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
             }
         }
     }
-    Ok(json!({"accountId": ctx.account_id(), "state": mine.len().to_string(), "list": list, "notFound": not_found}))
+    Ok(
+        json!({"accountId": ctx.account_id(), "state": mine.len().to_string(), "list": list, "notFound": not_found}),
+    )
 }
 
 /// `EmailSubmission/query`: the user's submissions this process remembers, newest first
@@ -133,7 +141,11 @@ pub async fn get(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
 pub async fn query(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     ctx.check_account(args)?;
     let mine = ctx.state.submissions.of_user(ctx.user.id);
-    let filter = args.get("filter").and_then(Value::as_object).cloned().unwrap_or_default();
+    let filter = args
+        .get("filter")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let within = |name: &str, v: &str| {
         filter
             .get(name)
@@ -147,7 +159,10 @@ pub async fn query(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
             within("emailIds", &r.email_id)
                 && within("identityIds", &r.identity_id)
                 && within("threadIds", r.thread_id.as_deref().unwrap_or(""))
-                && filter.get("undoStatus").and_then(Value::as_str).is_none_or(|s| s == "final")
+                && filter
+                    .get("undoStatus")
+                    .and_then(Value::as_str)
+                    .is_none_or(|s| s == "final")
         })
         .map(|r| r.id.clone())
         .collect();
@@ -207,31 +222,67 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> Result<Vec<(String, Value)>
     ctx.check_account(args)?;
     super::check_set_size(args)?;
     let Some(submitter) = ctx.state.submitter.clone() else {
-        return Err(MethodError::new("forbidden", "this server has no submission path"));
+        return Err(MethodError::new(
+            "forbidden",
+            "this server has no submission path",
+        ));
     };
     let identities = identities::load(ctx).await?;
     let mut created = Map::new();
     let mut not_created = Map::new();
     // creation id → Email id, for the onSuccess… references
     let mut sent: Vec<(String, String)> = Vec::new();
-    for (cid, o) in args.get("create").and_then(Value::as_object).into_iter().flatten() {
+    for (cid, o) in args
+        .get("create")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
         let identity_id = o.get("identityId").and_then(Value::as_str).unwrap_or("");
-        let Some(identity) = identities.iter().find(|i| i["id"].as_str() == Some(identity_id)) else {
-            not_created.insert(cid.clone(), set_error("invalidProperties", "no such identityId"));
+        let Some(identity) = identities
+            .iter()
+            .find(|i| i["id"].as_str() == Some(identity_id))
+        else {
+            not_created.insert(
+                cid.clone(),
+                set_error("invalidProperties", "no such identityId"),
+            );
             continue;
         };
-        let email_id = o.get("emailId").and_then(Value::as_str).and_then(|e| ctx.resolve_id(e)).unwrap_or_default();
+        let email_id = o
+            .get("emailId")
+            .and_then(Value::as_str)
+            .and_then(|e| ctx.resolve_id(e))
+            .unwrap_or_default();
         let Some(hash) = ids::email_hash(&email_id).map(str::to_string) else {
-            not_created.insert(cid.clone(), set_error("invalidProperties", "no such emailId"));
+            not_created.insert(
+                cid.clone(),
+                set_error("invalidProperties", "no such emailId"),
+            );
             continue;
         };
-        let rows = ctx.state.store.messages_by_hash(ctx.user.id, std::slice::from_ref(&hash)).await?;
+        let rows = ctx
+            .state
+            .store
+            .messages_by_hash(ctx.user.id, std::slice::from_ref(&hash))
+            .await?;
         let Some(first) = rows.first() else {
-            not_created.insert(cid.clone(), set_error("invalidProperties", "no such emailId"));
+            not_created.insert(
+                cid.clone(),
+                set_error("invalidProperties", "no such emailId"),
+            );
             continue;
         };
-        let Some(raw) = ctx.state.store.read_message(first.mailbox_id, first.uid).await? else {
-            not_created.insert(cid.clone(), set_error("invalidProperties", "no such emailId"));
+        let Some(raw) = ctx
+            .state
+            .store
+            .read_message(first.mailbox_id, first.uid)
+            .await?
+        else {
+            not_created.insert(
+                cid.clone(),
+                set_error("invalidProperties", "no such emailId"),
+            );
             continue;
         };
         let msg = estafeta_mime::parse(&raw);
@@ -239,15 +290,24 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> Result<Vec<(String, Value)>
         let identity_email = identity["email"].as_str().unwrap_or("").to_string();
         // the From (or Sender) must be an address the user may send as
         let sender_field = message::header_addresses(&msg, "Sender");
-        let shown = sender_field.first().or(from.first()).map(|(_, e)| e.clone());
+        let shown = sender_field
+            .first()
+            .or(from.first())
+            .map(|(_, e)| e.clone());
         let Some(shown) = shown else {
-            not_created.insert(cid.clone(), set_error("invalidEmail", "the message has no From"));
+            not_created.insert(
+                cid.clone(),
+                set_error("invalidEmail", "the message has no From"),
+            );
             continue;
         };
         match submitter.may_send_as(ctx.user, &shown).await {
             Ok(true) => {}
             Ok(false) => {
-                not_created.insert(cid.clone(), set_error("forbiddenFrom", format!("you may not send as {shown}")));
+                not_created.insert(
+                    cid.clone(),
+                    set_error("forbiddenFrom", format!("you may not send as {shown}")),
+                );
                 continue;
             }
             Err(e) => return Err(MethodError::server(e)),
@@ -272,7 +332,11 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> Result<Vec<(String, Value)>
                         }
                     }
                 }
-                let mf = if identity_email.is_empty() { shown.clone() } else { shown.clone() };
+                let mf = if identity_email.is_empty() {
+                    shown.clone()
+                } else {
+                    shown.clone()
+                };
                 (mf, rt)
             }
         };
@@ -284,7 +348,13 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> Result<Vec<(String, Value)>
         drop(msg);
         let outgoing = without_bcc(&raw);
         match submitter
-            .submit(ctx.user, ctx.client.peer.ip(), &mail_from, &rcpt_to, outgoing)
+            .submit(
+                ctx.user,
+                ctx.client.peer.ip(),
+                &mail_from,
+                &rcpt_to,
+                outgoing,
+            )
             .await
         {
             Ok(queue_id) => {
@@ -314,12 +384,29 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> Result<Vec<(String, Value)>
         }
     }
     let mut not_updated = Map::new();
-    for (id, _) in args.get("update").and_then(Value::as_object).into_iter().flatten() {
-        not_updated.insert(id.clone(), set_error("cannotUnsend", "submissions are sent at once"));
+    for (id, _) in args
+        .get("update")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        not_updated.insert(
+            id.clone(),
+            set_error("cannotUnsend", "submissions are sent at once"),
+        );
     }
     let mut not_destroyed = Map::new();
-    for id in args.get("destroy").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
-        not_destroyed.insert(id.to_string(), set_error("cannotUnsend", "submissions are sent at once"));
+    for id in args
+        .get("destroy")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        not_destroyed.insert(
+            id.to_string(),
+            set_error("cannotUnsend", "submissions are sent at once"),
+        );
     }
     let mut out = vec![(
         "EmailSubmission/set".to_string(),
@@ -338,12 +425,20 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> Result<Vec<(String, Value)>
     // the Email changes asked for on success, with `#creation` naming a submission's Email
     let email_of = |key: &str| -> Option<String> {
         match key.strip_prefix('#') {
-            Some(c) => sent.iter().find(|(cid, _)| cid == c).map(|(_, e)| e.clone()),
+            Some(c) => sent
+                .iter()
+                .find(|(cid, _)| cid == c)
+                .map(|(_, e)| e.clone()),
             None => Some(key.to_string()),
         }
     };
     let mut update = Map::new();
-    for (k, patch) in args.get("onSuccessUpdateEmail").and_then(Value::as_object).into_iter().flatten() {
+    for (k, patch) in args
+        .get("onSuccessUpdateEmail")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
         if let Some(e) = email_of(k) {
             update.insert(e, patch.clone());
         }
@@ -371,13 +466,25 @@ mod tests {
     fn bcc_fields_are_removed_with_their_folded_lines() {
         let raw = b"From: a@x\r\nBcc: hidden@y,\r\n more@z\r\nTo: b@x\r\nbcc: x@y\r\n\r\nBcc: in the body stays\r\n";
         let out = String::from_utf8(without_bcc(raw)).unwrap();
-        assert_eq!(out, "From: a@x\r\nTo: b@x\r\n\r\nBcc: in the body stays\r\n");
+        assert_eq!(
+            out,
+            "From: a@x\r\nTo: b@x\r\n\r\nBcc: in the body stays\r\n"
+        );
     }
 
     #[test]
     fn refusals_become_set_errors() {
-        assert_eq!(refusal("553 5.7.1 <x@y>: Sender address rejected: not owned by user a@b")["type"], "forbiddenMailFrom");
-        assert_eq!(refusal("550 5.1.1 <nobody@example.test>: Recipient address rejected")["type"], "invalidRecipients");
-        assert_eq!(refusal("451 4.7.0 rate limit exceeded")["type"], "forbiddenToSend");
+        assert_eq!(
+            refusal("553 5.7.1 <x@y>: Sender address rejected: not owned by user a@b")["type"],
+            "forbiddenMailFrom"
+        );
+        assert_eq!(
+            refusal("550 5.1.1 <nobody@example.test>: Recipient address rejected")["type"],
+            "invalidRecipients"
+        );
+        assert_eq!(
+            refusal("451 4.7.0 rate limit exceeded")["type"],
+            "forbiddenToSend"
+        );
     }
 }

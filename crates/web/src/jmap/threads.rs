@@ -25,7 +25,11 @@ pub struct ThreadKeys(Mutex<HashMap<String, String>>);
 
 impl ThreadKeys {
     fn get(&self, hash: &str) -> Option<String> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(hash).cloned()
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(hash)
+            .cloned()
     }
 
     pub fn remember(&self, hash: &str, thread: &str) {
@@ -83,8 +87,7 @@ pub async fn of_entries(
 /// `Thread/get`.
 pub async fn get(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     ctx.check_account(args)?;
-    let wanted = get_ids(ctx, args)?
-        .ok_or_else(|| MethodError::invalid("Thread/get needs ids"))?;
+    let wanted = get_ids(ctx, args)?.ok_or_else(|| MethodError::invalid("Thread/get needs ids"))?;
     let (all, state) = emails::user_emails(ctx).await?;
     let firsts: Vec<&MailboxEntry> = all.values().map(|rows| &rows[0]).collect();
     let threads = of_entries(ctx, &firsts).await?;
@@ -102,7 +105,9 @@ pub async fn get(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     let mut not_found = Vec::new();
     for id in wanted {
         match members.get(id.as_str()) {
-            Some(m) => list.push(json!({"id": id, "emailIds": m.keys().map(|(_, e)| e.clone()).collect::<Vec<_>>()})),
+            Some(m) => list.push(
+                json!({"id": id, "emailIds": m.keys().map(|(_, e)| e.clone()).collect::<Vec<_>>()}),
+            ),
             None => not_found.push(id),
         }
     }
@@ -127,7 +132,11 @@ pub async fn changes(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
         .chain(diff.updated.iter())
         .cloned()
         .collect();
-    let rows = ctx.state.store.messages_by_hash(ctx.user.id, &hashes).await?;
+    let rows = ctx
+        .state
+        .store
+        .messages_by_hash(ctx.user.id, &hashes)
+        .await?;
     let firsts: Vec<&MailboxEntry> = rows.iter().collect();
     let threads = of_entries(ctx, &firsts).await?;
     let mut updated: Vec<&String> = threads.values().collect();

@@ -32,11 +32,17 @@ pub async fn get(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     let (list, not_found): (Vec<Value>, Vec<String>) = match wanted {
         None => (vec![object(&v)], vec![]),
         Some(w) => (
-            if w.iter().any(|i| i == "singleton") { vec![object(&v)] } else { vec![] },
+            if w.iter().any(|i| i == "singleton") {
+                vec![object(&v)]
+            } else {
+                vec![]
+            },
             w.into_iter().filter(|i| i != "singleton").collect(),
         ),
     };
-    Ok(json!({"accountId": ctx.account_id(), "state": state_of(&v), "list": list, "notFound": not_found}))
+    Ok(
+        json!({"accountId": ctx.account_id(), "state": state_of(&v), "list": list, "notFound": not_found}),
+    )
 }
 
 /// `VacationResponse/set`: updates of `singleton` only.
@@ -46,18 +52,43 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     let old = crate::vacation::current(&*store, ctx.user).await;
     let old_state = state_of(&old);
     let mut not_created = serde_json::Map::new();
-    for (cid, _) in args.get("create").and_then(Value::as_object).into_iter().flatten() {
-        not_created.insert(cid.clone(), set_error("singleton", "there is one VacationResponse: update it"));
+    for (cid, _) in args
+        .get("create")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        not_created.insert(
+            cid.clone(),
+            set_error("singleton", "there is one VacationResponse: update it"),
+        );
     }
     let mut not_destroyed = serde_json::Map::new();
-    for id in args.get("destroy").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
-        not_destroyed.insert(id.to_string(), set_error("singleton", "the VacationResponse cannot be destroyed"));
+    for id in args
+        .get("destroy")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        not_destroyed.insert(
+            id.to_string(),
+            set_error("singleton", "the VacationResponse cannot be destroyed"),
+        );
     }
     let mut updated = serde_json::Map::new();
     let mut not_updated = serde_json::Map::new();
-    for (id, patch) in args.get("update").and_then(Value::as_object).into_iter().flatten() {
+    for (id, patch) in args
+        .get("update")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
         if id != "singleton" {
-            not_updated.insert(id.clone(), set_error("notFound", "the VacationResponse is singleton"));
+            not_updated.insert(
+                id.clone(),
+                set_error("notFound", "the VacationResponse is singleton"),
+            );
             continue;
         }
         let Some(patch) = patch.as_object() else {
@@ -74,7 +105,14 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
                 ("textBody", Value::String(s)) => text = s.clone(),
                 ("textBody", Value::Null) => text.clear(),
                 ("fromDate" | "toDate" | "htmlBody", Value::Null) => {}
-                (other, _) => error = Some(set_error("invalidProperties", format!("{other} cannot be set so (Sieve's vacation has no dates and sends text)"))),
+                (other, _) => {
+                    error = Some(set_error(
+                        "invalidProperties",
+                        format!(
+                            "{other} cannot be set so (Sieve's vacation has no dates and sends text)"
+                        ),
+                    ))
+                }
             }
         }
         if let Some(e) = error {
@@ -82,11 +120,31 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
             continue;
         }
         if subject.len() > crate::vacation::MAX_SUBJECT || text.len() > crate::vacation::MAX_TEXT {
-            not_updated.insert(id.clone(), set_error("invalidProperties", format!("subject at most {} and text at most {} octets", crate::vacation::MAX_SUBJECT, crate::vacation::MAX_TEXT)));
+            not_updated.insert(
+                id.clone(),
+                set_error(
+                    "invalidProperties",
+                    format!(
+                        "subject at most {} and text at most {} octets",
+                        crate::vacation::MAX_SUBJECT,
+                        crate::vacation::MAX_TEXT
+                    ),
+                ),
+            );
             continue;
         }
         let days = if old.days == 0 { 7 } else { old.days };
-        match crate::vacation::apply(&*store, &ctx.state.config.sieve, ctx.user, on, days, &subject, &text).await {
+        match crate::vacation::apply(
+            &*store,
+            &ctx.state.config.sieve,
+            ctx.user,
+            on,
+            days,
+            &subject,
+            &text,
+        )
+        .await
+        {
             Ok(_) => {
                 updated.insert(id.clone(), Value::Null);
             }
