@@ -26,6 +26,9 @@ pub struct SignIn {
     address: String,
     #[serde(default)]
     password: String,
+    /// Where to go once signed in: the webmail (`/mail`) or, by default, this page.
+    #[serde(default)]
+    next: String,
 }
 
 #[derive(Deserialize)]
@@ -65,7 +68,7 @@ pub async fn show(
             let vacation = crate::vacation::form(&vacation, &session.form_token(&secret));
             settings_page(&state, &session, &secret, user.admin, &vacation)
         }
-        None => sign_in_page(&state, &client, StatusCode::OK, None),
+        None => sign_in_page(&state, &client, StatusCode::OK, None, "/account"),
     }
 }
 
@@ -79,7 +82,7 @@ pub async fn sign_in(
         return forbidden("This form was sent from another site.");
     }
     if !may_take_password(&state, &client) {
-        return sign_in_page(&state, &client, StatusCode::FORBIDDEN, None);
+        return sign_in_page(&state, &client, StatusCode::FORBIDDEN, None, &form.next);
     }
     let address = form.address.trim().to_ascii_lowercase();
     if address.is_empty() || form.password.is_empty() || address.len() > 320 {
@@ -88,6 +91,7 @@ pub async fn sign_in(
             &client,
             StatusCode::BAD_REQUEST,
             Some("Give your mail address and its password."),
+            &form.next,
         );
     }
     let secret = match state.store.web_secret().await {
@@ -101,9 +105,15 @@ pub async fn sign_in(
             let lifetime = i64::try_from(state.config.web.session_lifetime).unwrap_or(3600);
             let session = Session::new(&secret, &user.address, now + lifetime);
             tracing::info!(user = %user.address, peer = %client.peer, "web sign-in");
+            // only our own pages: never a redirect to elsewhere
+            let next = if form.next == "/mail" {
+                "/mail"
+            } else {
+                "/account"
+            };
             (
                 [(header::SET_COOKIE, session.set_cookie(client.secure, now))],
-                Redirect::to("/account"),
+                Redirect::to(next),
             )
                 .into_response()
         }
@@ -114,6 +124,7 @@ pub async fn sign_in(
                 &client,
                 StatusCode::UNAUTHORIZED,
                 Some("Wrong address or password."),
+                &form.next,
             )
         }
         Login::Blocked => sign_in_page(
@@ -121,6 +132,7 @@ pub async fn sign_in(
             &client,
             StatusCode::TOO_MANY_REQUESTS,
             Some("Too many failed sign-ins from your address: try again later."),
+            &form.next,
         ),
         Login::Unavailable => unavailable("the user directory could not be read"),
     }
@@ -175,17 +187,19 @@ pub async fn profile(State(state): State<Arc<WebState>>, headers: HeaderMap) -> 
     }
 }
 
-fn sign_in_page(
+pub(crate) fn sign_in_page(
     state: &WebState,
     client: &Client,
     status: StatusCode,
     error: Option<&str>,
+    next: &str,
 ) -> Response {
+    let next = if next == "/mail" { "/mail" } else { "/account" };
     let host = escape(&state.clients.hostname);
     let body = if !may_take_password(state, client) {
         format!(
             "<h1>Your mail account</h1>\n<p class=\"error\">Passwords are taken over HTTPS only: \
-             open <a href=\"https://{host}/account\">https://{host}/account</a>.</p>"
+             open <a href=\"https://{host}{next}\">https://{host}{next}</a>.</p>"
         )
     } else {
         let error = error
@@ -194,6 +208,7 @@ fn sign_in_page(
         format!(
             "<h1>Your mail account</h1>\n{error}\
              <form method=\"post\" action=\"/account/sign-in\">\n\
+             <input type=\"hidden\" name=\"next\" value=\"{next}\">\n\
              <label>Mail address <input name=\"address\" type=\"email\" autocomplete=\"username\" required></label>\n\
              <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\n\
              <button type=\"submit\">Sign in</button>\n</form>"

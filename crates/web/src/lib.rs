@@ -27,6 +27,7 @@ mod session;
 mod statistics;
 mod tracking;
 mod vacation;
+mod webmail;
 
 use std::borrow::Cow;
 use std::sync::Arc;

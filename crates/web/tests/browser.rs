@@ -157,3 +157,166 @@ finally:
         assert!(png.starts_with(b"\x89PNG") && png.len() > 1000, "{step}");
     }
 }
+
+/// The webmail in a real browser: bob signs in, reads a message ann sent him over SMTP,
+/// replies, and the reply arrives in ann's INBOX; a message with a script and a remote
+/// image is shown without running the one or fetching the other until bob asks for
+/// images; search finds a message. Screenshots under `target/test-artifacts/webmail/`.
+#[tokio::test]
+async fn the_webmail_reads_replies_and_shows_hostile_mail_safely() {
+    let h = MailHost::two_ports_with(&[(Protocol::Https, ListenerTls::Implicit)], |_| {}).await;
+    let https = h.listeners[0];
+    let artefacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/test-artifacts/webmail");
+    std::fs::create_dir_all(&artefacts).expect("artefact folder");
+    let artefacts = artefacts.canonicalize().expect("artefact folder");
+    let profile = tempfile::tempdir().expect("browser profile");
+    python(&format!(
+        r##"
+ART = {art:?}
+PROFILE = {profile:?}
+{WEBDRIVER}
+import smtplib, threading, http.server
+# a web server standing for a sender's tracking pixel: it counts the requests it gets
+HITS = []
+class Pixel(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        HITS.append(self.path)
+        self.send_response(200); self.send_header("Content-Type", "image/gif"); self.end_headers()
+        self.wfile.write(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")
+    def log_message(self, *a): pass
+import ssl
+pixel = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Pixel)
+# over TLS (the browser would not fetch a plain-HTTP image into an HTTPS page), with the
+# test server's self-signed certificate: the browser accepts any in this test
+tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+tls.load_cert_chain({cert:?}, {key:?})
+pixel.socket = tls.wrap_socket(pixel.socket, server_side=True, do_handshake_on_connect=False)
+threading.Thread(target=pixel.serve_forever, daemon=True).start()
+PIXEL = "https://127.0.0.1:%d/pixel.gif" % pixel.server_address[1]
+def smtp(sender, to, text):
+    with smtplib.SMTP("{smtp_ip}", {smtp_port}) as s:
+        s.sendmail(sender, [to], text.encode())
+smtp("ann@example.com", "bob@example.com",
+     "From: Ann <ann@example.com>\r\nTo: bob@example.com\r\nSubject: Plans for Friday\r\nMessage-ID: <plans@example.com>\r\n\r\nHello Bob, lunch on Friday?\r\n")
+smtp("promo@outside.test", "bob@example.com",
+     "From: promo@outside.test\r\nTo: bob@example.com\r\nSubject: Big offer\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n"
+     "<p id=offer>Buy now</p><script>parent.document.title='pwned';document.title='pwned'</script>"
+     "<img src=\"" + PIXEL + "\" alt=pixel><a href=\"javascript:parent.document.title='pwned'\">click</a>\r\n")
+def js(script, *args):
+    return wd("POST", S + "/execute/sync", {{"script": script, "args": list(args)}})
+def wait_for(what, test):
+    deadline = time.time() + 30
+    while True:
+        got = test()
+        if got: return got
+        check(time.time() < deadline, "waited for", what)
+        time.sleep(0.05)
+def frame(css):
+    wd("POST", S + "/frame", {{"id": {{KEY: find(css)}}}})
+def top():
+    wd("POST", S + "/frame/parent", {{}})
+def row(subject):
+    return js("for (const a of document.querySelectorAll('#rows a')) if (a.textContent === arguments[0]) return true; return false;", subject)
+def open_row(subject):
+    js("for (const a of document.querySelectorAll('#rows a')) if (a.textContent === arguments[0]) a.click();", subject)
+    wait_for("the message " + subject, lambda: js("return !document.getElementById('reader').hidden && document.querySelector('#reader h2').textContent === arguments[0]", subject))
+try:
+    base = "https://{https}"
+    go(base + "/mail")
+    check("name=\"next\" value=\"/mail\"" in source(), source())
+    shot("1-sign-in")
+    type_in("input[name=address]", "bob@example.com")
+    type_in("input[name=password]", "secret")
+    click("form[action='/account/sign-in'] button")
+    check(url().endswith("/mail"), url())
+    wait_for("the page", lambda: js("return document.body.getAttribute('data-ready')"))
+    wait_for("two messages", lambda: row("Plans for Friday") and row("Big offer"))
+    check(js("return document.querySelector('#folders [aria-current]').textContent").startswith("Inbox"), "inbox chosen")
+    unread = js("return document.querySelector('#folders [aria-current] .unread').textContent")
+    check(unread == "2", "unread count", unread)
+    shot("2-inbox")
+    # read ann's message: its text is in the sandboxed frame
+    open_row("Plans for Friday")
+    frame("iframe.body")
+    wait_for("the body", lambda: "Hello Bob, lunch on Friday?" in source())
+    top()
+    shot("3-reading")
+    # reply
+    js("for (const b of document.querySelectorAll('#reader .actions button')) if (b.textContent === 'Reply') b.click();")
+    wait_for("the composer", lambda: js("return !document.getElementById('composer').hidden"))
+    check(js("return document.getElementById('to').value") == "ann@example.com", "reply to")
+    check(js("return document.getElementById('subject').value") == "Re: Plans for Friday", "subject")
+    e = find("#body")
+    wd("POST", S + "/element/%s/value" % e, {{"text": "Yes, noon at the usual place."}})
+    shot("4-reply")
+    wd("POST", S + "/element/%s/click" % find("#send"), {{}})
+    wait_for("sent", lambda: js("return document.getElementById('status').textContent") == "Sent.")
+    shot("5-sent")
+    # the hostile message: no script ran, no image was fetched
+    open_row("Big offer")
+    frame("iframe.body")
+    wait_for("the offer", lambda: "Buy now" in source())
+    page = source()
+    check("<script" not in page and "pwned" not in page and "javascript:" not in page, page)
+    check(PIXEL not in page, page)
+    top()
+    wait_for("the blocked-images note", lambda: js("const p = document.querySelector('#reader p.blocked'); return p && p.textContent"))
+    check(js("return document.querySelector('#reader p.blocked').textContent").startswith("1 remote image blocked."), "note")
+    check(js("return document.title") != "pwned", "the parent's title")
+    check(HITS == [], "the pixel was fetched", HITS)
+    shot("6-hostile-blocked")
+    wd("POST", S + "/element/%s/click" % find("#reader p.blocked button"), {{}})
+    wait_for("the pixel fetched once asked", lambda: HITS)
+    frame("iframe.body")
+    wait_for("the offer with images", lambda: PIXEL in source())
+    page = source()
+    check("<script" not in page and "pwned" not in page, page)
+    top()
+    check(js("return document.title") != "pwned", "the parent's title")
+    shot("7-images-shown")
+    # search
+    type_in("#q", "lunch")
+    wd("POST", S + "/element/%s/click" % find("#search button"), {{}})
+    # the thread of ann's message and bob's reply (which quotes it): shown once, as its newest
+    wait_for("search results", lambda: js("return document.getElementById('list-title').textContent") == 'Search: "lunch"' and row("Re: Plans for Friday"))
+    check(js("return document.querySelector('#rows .count').textContent") == "(2)", "two in the thread")
+    check(not row("Big offer"), "search narrowed")
+    shot("8-search")
+finally:
+    finish()
+"##,
+        art = artefacts.display().to_string(),
+        profile = profile.path().display().to_string(),
+        smtp_ip = h.smtp.ip(),
+        smtp_port = h.smtp.port(),
+        cert = h.dir.path().join("tls/self-signed.crt").display().to_string(),
+        key = h.dir.path().join("tls/self-signed.key").display().to_string(),
+    ))
+    .await;
+    // the reply arrived in ann's INBOX, answering ann's message
+    let inbox = h.inbox("ann@example.com").await;
+    let reply = inbox
+        .iter()
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .find(|m| m.contains("Subject: Re: Plans for Friday"))
+        .expect("the reply arrived");
+    assert!(reply.contains("Yes, noon at the usual place."), "{reply}");
+    assert!(
+        reply.contains("In-Reply-To: <plans@example.com>"),
+        "{reply}"
+    );
+    for step in [
+        "1-sign-in",
+        "2-inbox",
+        "3-reading",
+        "4-reply",
+        "5-sent",
+        "6-hostile-blocked",
+        "7-images-shown",
+        "8-search",
+    ] {
+        let png = std::fs::read(artefacts.join(format!("{step}.png"))).expect("screenshot");
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 1000, "{step}");
+    }
+}

@@ -21,7 +21,7 @@ use serde_json::json;
 
 use crate::WebState;
 use crate::routes::Client;
-use crate::session::{self, Session, equal, mac};
+use crate::session::{Session, equal, mac};
 
 const PURPOSE: &str = "jmap-token";
 
@@ -177,9 +177,6 @@ pub async fn issue(
 pub fn token_for_session(secret: &[u8], session: &Session) -> String {
     token(secret, &session.address, session.expires)
 }
-
-#[allow(dead_code)]
-fn _uses(_: session::Session) {}
 
 #[cfg(test)]
 mod tests {

@@ -301,9 +301,7 @@ pub async fn query(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
                 .and_then(Value::as_bool)
                 .unwrap_or(true);
             match s.get("property").and_then(Value::as_str) {
-                Some("name") => {
-                    chosen.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()))
-                }
+                Some("name") => chosen.sort_by_key(|m| m.name.to_lowercase()),
                 Some("sortOrder") => chosen.sort_by_key(|m| match role(m) {
                     Some("inbox") => 1,
                     Some(_) => 2,

@@ -17,9 +17,9 @@ mod blobs;
 mod email_set;
 mod emails;
 mod identities;
-mod ids;
+pub mod ids;
 mod mailboxes;
-mod message;
+pub mod message;
 mod push;
 pub mod query;
 mod snippets;
@@ -362,11 +362,11 @@ pub async fn api(
 }
 
 type Call = (String, Map<String, Value>, String);
+/// A request's `using`, method calls and `createdIds`.
+type Request = (Vec<String>, Vec<Call>, Option<HashMap<String, String>>);
 
 /// `using`, the method calls and `createdIds` of a request object.
-fn read_request(
-    v: &Value,
-) -> Result<(Vec<String>, Vec<Call>, Option<HashMap<String, String>>), String> {
+fn read_request(v: &Value) -> Result<Request, String> {
     let obj = v.as_object().ok_or("the request is not a JSON object")?;
     let using = obj
         .get("using")

@@ -11,7 +11,7 @@
 //! (`canCalculateChanges` is false).
 
 use std::cmp::Ordering;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use estafeta_store::{MailboxEntry, SearchScope};
 use serde_json::{Value, json};
@@ -670,7 +670,6 @@ pub async fn query_changes(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
             "the Emails changed: query again",
         ));
     }
-    let _ = HashMap::<(), ()>::new();
     Ok(json!({
         "accountId": ctx.account_id(),
         "oldQueryState": since,

@@ -239,16 +239,16 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> Result<Vec<(String, Value)>
         .flatten()
     {
         let identity_id = o.get("identityId").and_then(Value::as_str).unwrap_or("");
-        let Some(identity) = identities
+        if !identities
             .iter()
-            .find(|i| i["id"].as_str() == Some(identity_id))
-        else {
+            .any(|i| i["id"].as_str() == Some(identity_id))
+        {
             not_created.insert(
                 cid.clone(),
                 set_error("invalidProperties", "no such identityId"),
             );
             continue;
-        };
+        }
         let email_id = o
             .get("emailId")
             .and_then(Value::as_str)
@@ -287,7 +287,6 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> Result<Vec<(String, Value)>
         };
         let msg = estafeta_mime::parse(&raw);
         let from = message::header_addresses(&msg, "From");
-        let identity_email = identity["email"].as_str().unwrap_or("").to_string();
         // the From (or Sender) must be an address the user may send as
         let sender_field = message::header_addresses(&msg, "Sender");
         let shown = sender_field
@@ -332,12 +331,8 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> Result<Vec<(String, Value)>
                         }
                     }
                 }
-                let mf = if identity_email.is_empty() {
-                    shown.clone()
-                } else {
-                    shown.clone()
-                };
-                (mf, rt)
+                // RFC 8621 §7.5: the envelope sender is the Sender (or From) address
+                (shown.clone(), rt)
             }
         };
         if rcpt_to.is_empty() {
