@@ -124,7 +124,7 @@ mod tests {
     fn dates() {
         assert_eq!(rfc5322_date(0), "Thu, 1 Jan 1970 00:00:00 +0000");
         assert_eq!(
-            rfc5322_date(1_795_356_501),
+            rfc5322_date(1_795_442_901),
             "Mon, 23 Nov 2026 14:08:21 +0000"
         );
         assert_eq!(rfc5322_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");

@@ -235,13 +235,13 @@ pub fn body_html(raw: &[u8], show_images: bool) -> (String, usize) {
                     out.push_str("<p><em>This message is too large to show whole.</em></p>");
                 }
             } else {
-                out.push_str(&format!("<pre>{}</pre>", escape(&text)));
+                out.push_str(&format!("<pre>{}</pre>", escape(&text.replace("\r\n", "\n"))));
             }
         }
     } else {
         for &i in &lists.text {
             if let Some((text, _)) = estafeta_mime::text::part_content(&msg, &msg.parts[i]) {
-                out.push_str(&format!("<pre>{}</pre>", escape(&text)));
+                out.push_str(&format!("<pre>{}</pre>", escape(&text.replace("\r\n", "\n"))));
             }
         }
     }
@@ -327,6 +327,6 @@ mod tests {
             "{shown}"
         );
         let (text, _) = body_html(b"Subject: x\r\n\r\n<b>not html</b>\r\n", false);
-        assert_eq!(text, "<pre>&lt;b&gt;not html&lt;/b&gt;\r\n</pre>");
+        assert_eq!(text, "<pre>&lt;b&gt;not html&lt;/b&gt;\n</pre>");
     }
 }
