@@ -24,7 +24,7 @@ seconds="${FUZZ_SECONDS:-600}"
 timeout_ms="${FUZZ_TIMEOUT_MS:-1000}"
 out="${FUZZ_OUT:-$root/fuzz/out}"
 
-all_targets=(smtp_command smtp_data imap_command imap_deflate imap_fetch pop3_command sasl scram proxy_header dsn hops config trust outbound_policy web_request tracking mailfiles local_input sieve managesieve_command html)
+all_targets=(smtp_command smtp_data imap_command imap_deflate imap_fetch pop3_command sasl scram proxy_header dsn hops config trust outbound_policy web_request tracking mailfiles local_input sieve managesieve_command html jmap_request jmap_email)
 if [ "$#" -gt 0 ]; then targets=("$@"); else targets=("${all_targets[@]}"); fi
 
 # cargo-afl builds AFL++ (afl-fuzz and its runtime) when it is installed; `config

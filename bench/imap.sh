@@ -48,32 +48,7 @@ est_start info
 say "generating $MESSAGES messages"
 MAILDIR="$WORK/dovecot-home/u@bench.test/Maildir"
 mkdir -p "$MAILDIR/cur" "$MAILDIR/new" "$MAILDIR/tmp" "$WORK/dovecot-run" "$WORK/dovecot-state"
-python3 - "$MAILDIR/cur" "$MESSAGES" "$EST_IP" "$EST_SMTP" <<'PY'
-import os, random, smtplib, sys, email.utils
-out, n, ip, port = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-rnd = random.Random(42)
-names = ["Ana Pérez", "Bob Stone", "=?utf-8?q?Jos=C3=A9_Mart=C3=ADnez?=", "Chen Wei", "\"Doe, Jane\""]
-words = "invoice meeting report holiday budget release draft photo contract review".split()
-with smtplib.SMTP(ip, port) as s:
-    for i in range(n):
-        frm = f"{rnd.choice(names)} <sender{i % 97}@example.org>"
-        tos = ", ".join(f"user{j}@bench.test" for j in range(rnd.randint(1, 4)))
-        subject = " ".join(rnd.choice(words) for _ in range(rnd.randint(2, 7)))
-        date = email.utils.formatdate(1_700_000_000 + i * 60)
-        body = "\r\n".join(" ".join(rnd.choice(words) for _ in range(12)) for _ in range(rnd.randint(2, 80)))
-        head = f"From: {frm}\r\nTo: {tos}\r\nSubject: {subject}\r\nDate: {date}\r\nMessage-ID: <m{i}@example.org>\r\nMIME-Version: 1.0\r\n"
-        if i % 5 == 0:
-            att = "\r\n".join(["QUJD" * 19] * 16)
-            msg = (head + "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-                   + body + "\r\n--b\r\nContent-Type: application/pdf; name=\"a.pdf\"\r\nContent-Transfer-Encoding: base64\r\n"
-                   + "Content-Disposition: attachment; filename=\"a.pdf\"\r\n\r\n" + att + "\r\n--b--\r\n")
-        else:
-            msg = head + "Content-Type: text/plain; charset=utf-8\r\n\r\n" + body + "\r\n"
-        msg = msg.encode()
-        with open(os.path.join(out, f"{1700000000 + i}.M{i}P1.bench,S={len(msg)}:2,"), "wb") as f:
-            f.write(msg)
-        s.sendmail("sender@example.org", ["u@bench.test"], msg)
-PY
+python3 "$ROOT/bench/corpus.py" "$MAILDIR/cur" "$MESSAGES" "$EST_IP" "$EST_SMTP"
 # the search indexer works in the background after delivery: timed reads wait for it, so
 # that they measure reading, not reading beside indexing
 pending() { [ "$(db_count "$WORK/est/estafeta.db" search_pending)" = 0 ]; }

@@ -42,6 +42,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("sieve", sieve),
     ("managesieve_command", managesieve_command),
     ("html", html),
+    ("jmap_request", jmap_request),
+    ("jmap_email", jmap_email),
 ];
 
 /// The line and the rest: up to and including the first LF, or everything.
@@ -1179,4 +1181,67 @@ fn tag_parts(tag: &str) -> (String, Vec<(String, String)>) {
         rest = value.get(close + 1..).unwrap_or("");
     }
     (name, attributes)
+}
+
+/// A JMAP API request body as the endpoint reads it (serde_json, bounded at 128 levels;
+/// the server caps the body at 4 MiB): the request object, then each call's result
+/// references resolved against a response list made from the input itself. Also the
+/// ids, states and dates a client sends back. Checks: a refusal is an error, never a
+/// panic; at most one call past the limit is read; a state read back reads back the
+/// same; an Email id read back names the same hash; a UTCDate read back is the same
+/// instant.
+pub fn jmap_request(data: &[u8]) {
+    use estafeta_web::inputs::*;
+    let responses: Vec<serde_json::Value> = serde_json::from_slice::<serde_json::Value>(data)
+        .ok()
+        .and_then(|v| v.get("methodResponses").cloned())
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default();
+    if let Ok(calls) = jmap_request(data, &responses) {
+        assert!(calls.len() <= 33, "{}", calls.len());
+    }
+    let text = String::from_utf8_lossy(data);
+    for line in text.lines().take(64) {
+        if let Some(again) = jmap_state(line) {
+            assert_eq!(
+                jmap_state(&again).as_deref(),
+                Some(again.as_str()),
+                "{line:?}"
+            );
+        }
+        if let Some(t) = estafeta_net::dates::parse_rfc3339(line) {
+            let written = estafeta_net::dates::rfc3339(t);
+            assert_eq!(
+                estafeta_net::dates::parse_rfc3339(&written),
+                Some(t),
+                "{line:?}"
+            );
+        }
+    }
+}
+
+/// A message as JMAP and the webmail show it (`estafeta_web`'s `jmap_email`). Checks:
+/// the body lists name only leaf parts of the message; the
+/// structure and header forms serialise; the webmail's rendering, images blocked, has
+/// no script, no event attribute and no remote image address.
+pub fn jmap_email(data: &[u8]) {
+    let view = estafeta_web::inputs::jmap_email(data);
+    for list in [&view.text, &view.html, &view.attachments] {
+        for i in list.iter() {
+            assert!(
+                *i < view.parts && view.leaves.contains(i),
+                "{i} of {}",
+                view.parts
+            );
+        }
+    }
+    assert!(view.structure.starts_with('{'));
+    let lower = view.rendered.to_ascii_lowercase();
+    assert!(!lower.contains("<script"), "{}", view.rendered);
+    assert!(
+        !lower.contains(" onerror=") && !lower.contains(" onload="),
+        "{}",
+        view.rendered
+    );
+    assert!(!lower.contains("src=\"http"), "{}", view.rendered);
 }

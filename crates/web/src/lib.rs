@@ -42,6 +42,7 @@ use std::net::SocketAddr;
 
 pub use clients::{ClientSettings, public_url};
 pub use jmap::Submitter;
+pub use jmap::inputs::EmailView;
 
 /// What the web side reads from a client before anyone signs in, for the fuzz targets
 /// (`crates/fuzzing`, target `web_request`).
@@ -54,6 +55,30 @@ pub mod inputs {
     pub fn session_cookie(secret: &[u8], address: &str, expires: i64) -> String {
         let set = crate::session::Session::new(secret, address, expires).set_cookie(false, 0);
         set.split(';').next().unwrap_or_default().to_string()
+    }
+
+    /// What JMAP reads from a request body before any method runs: the request object
+    /// (`using`, method calls, `createdIds`), result references resolved against
+    /// `responses` (JSON pointers with `*`), and the ids and states a client sends back.
+    /// `Err` says why the request is refused; `Ok` holds the calls' arguments resolved.
+    pub fn jmap_request(
+        body: &[u8],
+        responses: &[serde_json::Value],
+    ) -> Result<Vec<serde_json::Value>, String> {
+        crate::jmap::inputs::request(body, responses)
+    }
+
+    /// A JMAP state string read back and written again (`None`: not one of ours).
+    pub fn jmap_state(text: &str) -> Option<String> {
+        crate::jmap::inputs::state(text)
+    }
+
+    /// A message as JMAP and the webmail show it: the `textBody`/`htmlBody`/`attachments`
+    /// part indexes, the `bodyStructure`, every header form of every field, and the
+    /// webmail's rendering with remote images blocked: (lists, structure, rendering,
+    /// blocked images, number of parts).
+    pub fn jmap_email(raw: &[u8]) -> crate::jmap::inputs::EmailView {
+        crate::jmap::inputs::email(raw)
     }
 
     /// The address the session in a `Cookie:` header value names, if `secret` signed it

@@ -235,13 +235,19 @@ pub fn body_html(raw: &[u8], show_images: bool) -> (String, usize) {
                     out.push_str("<p><em>This message is too large to show whole.</em></p>");
                 }
             } else {
-                out.push_str(&format!("<pre>{}</pre>", escape(&text.replace("\r\n", "\n"))));
+                out.push_str(&format!(
+                    "<pre>{}</pre>",
+                    escape(&text.replace("\r\n", "\n"))
+                ));
             }
         }
     } else {
         for &i in &lists.text {
             if let Some((text, _)) = estafeta_mime::text::part_content(&msg, &msg.parts[i]) {
-                out.push_str(&format!("<pre>{}</pre>", escape(&text.replace("\r\n", "\n"))));
+                out.push_str(&format!(
+                    "<pre>{}</pre>",
+                    escape(&text.replace("\r\n", "\n"))
+                ));
             }
         }
     }

@@ -498,6 +498,38 @@ check(err(jmap([["Email/query", {"accountId": ACC, "anchor": "e" + "1" * 64}, "0
 r = ok(jmap([["Email/get", {"accountId": ACC, "ids": ["e" + "0" * 64, "../x", "", "E" * 300], "properties": ["id"]}, "0"],
              ["Mailbox/get", {"accountId": ACC, "ids": ["m0", "m-1", "m99999999999999999999"]}, "1"]]))
 check(len(r["notFound"]) == 4 and r["list"] == [], r)
+check(err(jmap([["Email/get", {"accountId": ACC, "ids": [], "properties": ["id"] * 201}, "0"]])) == "invalidArguments", "201 properties")
+check(err(jmap([["Email/get", {"accountId": ACC, "ids": [], "bodyProperties": ["type"] * 201}, "0"]])) == "invalidArguments", "201 bodyProperties")
+# ann's mail is out of bob's reach, whatever ids he names
+smtp_deliver("ann@example.com", "ann's own")
+ANN = token("ann@example.com")
+aacc = json.loads(get(BASE + "/jmap/session", headers=ANN)[2])["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+ann_inbox = ok(jmap([["Mailbox/query", {"accountId": aacc, "filter": {"role": "inbox"}}, "0"]], auth=ANN))["ids"][0]
+ann_mail = ok(jmap([["Email/query", {"accountId": aacc}, "0"]], auth=ANN))["ids"][0]
+ann_blob = ok(jmap([["Email/get", {"accountId": aacc, "ids": [ann_mail], "properties": ["blobId"]}, "0"]], auth=ANN))["list"][0]["blobId"]
+check(err(jmap([["Email/get", {"accountId": aacc, "ids": [ann_mail]}, "0"]])) == "accountNotFound", "ann's account")
+r = ok(jmap([["Email/get", {"accountId": ACC, "ids": [ann_mail], "properties": ["subject"]}, "0"]]))
+check(r["notFound"] == [ann_mail], r)
+r = ok(jmap([["Mailbox/get", {"accountId": ACC, "ids": [ann_inbox]}, "0"]]))
+check(r["notFound"] == [ann_inbox], r)
+q = ok(jmap([["Email/query", {"accountId": ACC, "filter": {"inMailbox": ann_inbox}}, "0"]]))
+check(q["ids"] == [], q)
+r = ok(jmap([["Email/set", {"accountId": ACC, "update": {ann_mail: {"keywords": {"$seen": True}}}, "destroy": [ann_mail]}, "0"]]))
+check(r["notUpdated"][ann_mail]["type"] == "notFound" and r["notDestroyed"][ann_mail]["type"] == "notFound", r)
+smtp_deliver("bob@example.com", "bob's own")
+mine = ok(jmap([["Email/query", {"accountId": ACC}, "0"]]))["ids"][0]
+r = ok(jmap([["Email/set", {"accountId": ACC, "update": {mine: {"mailboxIds": {ann_inbox: True}}}}, "0"]]))
+check(r["notUpdated"][mine]["type"] == "invalidProperties", r)
+r = ok(jmap([["Mailbox/set", {"accountId": ACC, "create": {"x": {"name": "in ann's", "parentId": ann_inbox}}, "update": {ann_inbox: {"name": "taken"}}, "destroy": [ann_inbox]}, "0"]]))
+check(r["notCreated"]["x"]["type"] == "invalidProperties" and r["notUpdated"][ann_inbox]["type"] == "notFound" and r["notDestroyed"][ann_inbox]["type"] == "notFound", r)
+s, _, _ = get(BASE + "/jmap/download/" + ACC + "/" + ann_blob + "/x", headers=BOB)
+check(s == 404, "ann's blob", s)
+s, _, _ = get(BASE + "/jmap/download/" + aacc + "/" + ann_blob + "/x", headers=BOB)
+check(s == 404, "ann's account", s)
+s, _, _ = get(BASE + "/mail/render/" + ann_mail, headers=BOB)
+check(s == 404, "ann's message rendered", s)
+r = ok(jmap([["Email/import", {"accountId": ACC, "emails": {"i": {"blobId": ann_blob, "mailboxIds": {ann_inbox: True}}}}, "0"]]))
+check(r["notCreated"]["i"]["type"] == "blobNotFound", r)
 # a call after a failed one still runs; echo echoes
 r = jmap([["Email/explode", {}, "a"], ["Core/echo", {"hello": True}, "b"]])
 check(r[1] == ["Core/echo", {"hello": True}, "b"], r)

@@ -135,6 +135,12 @@ impl BodyFetch {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            Some(Value::Array(a)) if a.len() > super::MAX_PROPERTIES => {
+                return Err(MethodError::invalid(format!(
+                    "at most {} bodyProperties",
+                    super::MAX_PROPERTIES
+                )));
+            }
             Some(Value::Array(a)) => a
                 .iter()
                 .map(|v| {
@@ -149,10 +155,14 @@ impl BodyFetch {
             text: flag("fetchTextBodyValues"),
             html: flag("fetchHTMLBodyValues"),
             all: flag("fetchAllBodyValues"),
-            max: args
+            max: match args
                 .get("maxBodyValueBytes")
                 .and_then(Value::as_u64)
-                .unwrap_or(0) as usize,
+                .unwrap_or(0) as usize
+            {
+                0 => super::MAX_BODY_VALUE,
+                n => n.min(super::MAX_BODY_VALUE),
+            },
             body_properties,
         })
     }

@@ -87,6 +87,23 @@ pub fn thread(root: Option<&str>, hash: &str) -> String {
     }
 }
 
+/// What a Thread id names: the root Message-ID (lower case) of a thread, or the body
+/// hash of a lone message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ThreadOf {
+    Root(String),
+    Lone(String),
+}
+
+pub fn thread_of(id: &str) -> Option<ThreadOf> {
+    if let Some(h) = id.strip_prefix('s') {
+        return is_hash(h).then(|| ThreadOf::Lone(h.to_string()));
+    }
+    let b = id.strip_prefix('t')?;
+    let root = String::from_utf8(URL_SAFE_NO_PAD.decode(b).ok()?).ok()?;
+    (!root.is_empty() && root.len() <= MAX_THREAD_ROOT).then_some(ThreadOf::Root(root))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +132,10 @@ mod tests {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         );
         assert_eq!(thread(Some(&"x".repeat(181)), h), format!("s{h}"));
+        assert_eq!(thread_of(&t), Some(ThreadOf::Root("a@b".into())));
+        assert_eq!(thread_of(&thread(None, h)), Some(ThreadOf::Lone(h.into())));
+        for bad in ["t", "t!!", "s12", "x", ""] {
+            assert_eq!(thread_of(bad), None, "{bad}");
+        }
     }
 }

@@ -583,7 +583,9 @@ mod tests {
     fn deep_structures_are_walked_without_recursion() {
         let mut raw = String::new();
         for i in 0..150 {
-            raw.push_str(&format!("Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n"));
+            raw.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n"
+            ));
         }
         raw.push_str("Content-Type: text/plain\r\n\r\ndeep\r\n");
         let props: Vec<String> = BODY_PROPERTIES.iter().map(|s| s.to_string()).collect();
@@ -600,7 +602,11 @@ mod tests {
                     depth += 1;
                     cur = next;
                 }
-                (depth, l.text.len() + l.html.len() + l.attachments.len(), msg.cut)
+                (
+                    depth,
+                    l.text.len() + l.html.len() + l.attachments.len(),
+                    msg.cut,
+                )
             })
             .expect("thread")
             .join()

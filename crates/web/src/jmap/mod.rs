@@ -7,7 +7,8 @@
 //! Bounds (announced in the session's `urn:ietf:params:jmap:core` capability):
 //! a request body of at most [`MAX_SIZE_REQUEST`] octets, at most [`MAX_CALLS`] method
 //! calls, [`MAX_OBJECTS_IN_GET`] ids per `/get` and [`MAX_OBJECTS_IN_SET`] changes per
-//! `/set`, [`MAX_CONCURRENT_REQUESTS`] requests of one user at a time; JSON nested at most
+//! `/set`, [`MAX_CONCURRENT_REQUESTS`] requests of one user at a time, [`MAX_PROPERTIES`]
+//! properties asked for, body values of at most [`MAX_BODY_VALUE`] octets; JSON nested at most
 //! 128 levels (serde_json's limit), filters at most [`query::MAX_FILTER_DEPTH`] levels,
 //! uploads of at most the SMTP message size limit and [`MAX_UPLOADS_HELD`] of them per
 //! user for a day.
@@ -18,6 +19,7 @@ mod email_set;
 mod emails;
 mod identities;
 pub mod ids;
+pub mod inputs;
 mod mailboxes;
 pub mod message;
 mod push;
@@ -62,6 +64,11 @@ pub const MAX_OBJECTS_IN_GET: usize = 500;
 pub const MAX_OBJECTS_IN_SET: usize = 500;
 /// Requests of one user served at once.
 pub const MAX_CONCURRENT_REQUESTS: usize = 4;
+/// Most names in a `properties` or `bodyProperties` list.
+pub const MAX_PROPERTIES: usize = 200;
+/// Most octets of one body value an `Email/get` returns (a larger `maxBodyValueBytes`,
+/// or none, is lowered to it; the value says it was truncated).
+pub const MAX_BODY_VALUE: usize = 4 * 1024 * 1024;
 /// Uploads of one user at once.
 pub const MAX_CONCURRENT_UPLOADS: usize = 4;
 /// Octets of uploads one user holds (a day each), as multiples of the largest upload.
@@ -632,6 +639,9 @@ pub fn get_ids(ctx: &Ctx<'_>, args: &Value) -> Result<Option<Vec<String>>, Metho
 pub fn get_properties(args: &Value) -> Result<Option<Vec<String>>, MethodError> {
     match args.get("properties") {
         None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(a)) if a.len() > MAX_PROPERTIES => Err(MethodError::invalid(format!(
+            "at most {MAX_PROPERTIES} properties"
+        ))),
         Some(Value::Array(a)) => a
             .iter()
             .map(|v| {

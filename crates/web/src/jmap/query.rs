@@ -568,16 +568,44 @@ pub async fn query(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
             .then_with(|| a.hash.cmp(b.hash))
     });
     let mut result: Vec<String> = Vec::with_capacity(chosen.len());
-    let mut thread_ids: Vec<String> = Vec::new();
+    let want_total = args
+        .get("calculateTotal")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let has_anchor = args.get("anchor").is_some_and(|a| !a.is_null());
     if collapse {
-        let firsts: Vec<&MailboxEntry> = chosen.iter().map(|(e, _)| e.first()).collect();
-        let threads = threads::of_entries(ctx, &firsts).await?;
+        // each Email's Thread is read (once per body and process) only as far as the
+        // answer needs: all of them for a total or an anchor, else up to the page's end
+        let enough = match (
+            want_total || has_anchor,
+            args.get("position").and_then(Value::as_i64),
+        ) {
+            (false, Some(p)) if p >= 0 => Some(
+                p as usize
+                    + args
+                        .get("limit")
+                        .and_then(Value::as_u64)
+                        .map_or(MAX_LIMIT, |l| (l as usize).min(MAX_LIMIT)),
+            ),
+            (false, None) => Some(
+                args.get("limit")
+                    .and_then(Value::as_u64)
+                    .map_or(MAX_LIMIT, |l| (l as usize).min(MAX_LIMIT)),
+            ),
+            _ => None,
+        };
         let mut seen = HashSet::new();
-        for (e, _) in &chosen {
-            let t = threads.get(e.hash).cloned().unwrap_or_default();
-            if seen.insert(t.clone()) {
-                result.push(ids::email(e.hash));
-                thread_ids.push(t);
+        for chunk in chosen.chunks(100) {
+            let firsts: Vec<&MailboxEntry> = chunk.iter().map(|(e, _)| e.first()).collect();
+            let threads = threads::of_entries(ctx, &firsts).await?;
+            for (e, _) in chunk {
+                let t = threads.get(e.hash).cloned().unwrap_or_default();
+                if seen.insert(t) {
+                    result.push(ids::email(e.hash));
+                }
+            }
+            if enough.is_some_and(|n| result.len() >= n) {
+                break;
             }
         }
     } else {

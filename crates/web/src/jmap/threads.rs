@@ -4,12 +4,13 @@
 //! is read from the start of one copy (at most [`HEADER_READ`] octets) and remembered in
 //! [`ThreadKeys`], at most [`MAX_KEYS`] bodies per process (forgotten all at once past
 //! that). Thread/get groups the user's Emails by it; Thread/changes names the Threads
-//! of the Emails that changed.
+//! of the Emails that changed; Thread/get finds a thread's Emails through the search
+//! index (its root Message-ID is in each of its messages' header).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use estafeta_store::MailboxEntry;
+use estafeta_store::{MailboxEntry, SearchScope};
 use serde_json::{Value, json};
 
 use super::{Ctx, MethodError, MethodResult, emails, get_ids, ids, message};
@@ -17,7 +18,7 @@ use super::{Ctx, MethodError, MethodResult, emails, get_ids, ids, message};
 /// Octets read from the start of a message to find its thread.
 pub const HEADER_READ: u64 = 32 * 1024;
 /// Bodies whose Thread a process remembers.
-pub const MAX_KEYS: usize = 500_000;
+pub const MAX_KEYS: usize = 200_000;
 
 /// Body hash → Thread id, for every user (the same body has the same Thread).
 #[derive(Default)]
@@ -84,31 +85,72 @@ pub async fn of_entries(
     Ok(out)
 }
 
-/// `Thread/get`.
+/// `Thread/get`. A thread's Emails are looked for where the search index says its root
+/// Message-ID may be (in every folder; a superset, each confirmed by its own Thread),
+/// or among all the user's Emails when the index cannot narrow it.
 pub async fn get(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     ctx.check_account(args)?;
     let wanted = get_ids(ctx, args)?.ok_or_else(|| MethodError::invalid("Thread/get needs ids"))?;
     let (all, state) = emails::user_emails(ctx).await?;
-    let firsts: Vec<&MailboxEntry> = all.values().map(|rows| &rows[0]).collect();
-    let threads = of_entries(ctx, &firsts).await?;
-    // each thread's Emails, oldest first (by receivedAt, then id)
-    let mut members: HashMap<&str, BTreeMap<(i64, String), ()>> = HashMap::new();
-    for (hash, t) in &threads {
-        if let Some(rows) = all.get(hash) {
-            members
-                .entry(t.as_str())
-                .or_default()
-                .insert((rows[0].internal_date, ids::email(hash)), ());
-        }
-    }
+    let store = &ctx.state.store;
+    let boxes = store.list_mailboxes(ctx.user.id).await?;
+    let by_copy: HashMap<(i64, u32), &str> = all
+        .iter()
+        .flat_map(|(h, rows)| {
+            rows.iter()
+                .map(move |r| ((r.mailbox_id, r.uid), h.as_str()))
+        })
+        .collect();
     let mut list = Vec::new();
     let mut not_found = Vec::new();
     for id in wanted {
-        match members.get(id.as_str()) {
-            Some(m) => list.push(
-                json!({"id": id, "emailIds": m.keys().map(|(_, e)| e.clone()).collect::<Vec<_>>()}),
-            ),
-            None => not_found.push(id),
+        let candidates: Vec<&str> = match ids::thread_of(&id) {
+            None => Vec::new(),
+            Some(ids::ThreadOf::Lone(h)) => all
+                .get_key_value(&h)
+                .map(|(k, _)| k.as_str())
+                .into_iter()
+                .collect(),
+            Some(ids::ThreadOf::Root(root)) => {
+                let mut found: Option<Vec<&str>> = Some(Vec::new());
+                for b in &boxes {
+                    match store
+                        .search_candidates(b.id, &root, SearchScope::Text)
+                        .await?
+                    {
+                        Some(uids) => {
+                            if let Some(f) = found.as_mut() {
+                                f.extend(
+                                    uids.iter()
+                                        .filter_map(|u| by_copy.get(&(b.id, *u)).copied()),
+                                );
+                            }
+                        }
+                        None => {
+                            found = None;
+                            break;
+                        }
+                    }
+                }
+                found.unwrap_or_else(|| all.keys().map(String::as_str).collect())
+            }
+        };
+        let firsts: Vec<&MailboxEntry> = candidates
+            .iter()
+            .filter_map(|h| all.get(*h).map(|rows| &rows[0]))
+            .collect();
+        let keys = of_entries(ctx, &firsts).await?;
+        // oldest first (by receivedAt, then id)
+        let mut members: BTreeMap<(i64, String), ()> = BTreeMap::new();
+        for e in firsts {
+            if keys.get(&e.blob_hash) == Some(&id) {
+                members.insert((e.internal_date, ids::email(&e.blob_hash)), ());
+            }
+        }
+        if members.is_empty() {
+            not_found.push(id);
+        } else {
+            list.push(json!({"id": id, "emailIds": members.keys().map(|(_, e)| e.clone()).collect::<Vec<_>>()}));
         }
     }
     Ok(json!({"accountId": ctx.account_id(), "state": state, "list": list, "notFound": not_found}))

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# JMAP read benchmark, beside IMAP's equivalent, in one run, on the same 10,000 messages
+# (bench/corpus.py): the newest 50 of an INBOX as a mail client's message list wants them.
+#   JMAP (estafeta):  Email/query (inMailbox, receivedAt descending, limit 50) + Email/get
+#                     (subject, from, to, receivedAt, keywords, size, preview), one request
+#   IMAP (estafeta and Dovecot): FETCH of the last 50 sequence numbers
+#                     (UID FLAGS RFC822.SIZE ENVELOPE BODY.PEEK[TEXT]<0.256>), the same
+#                     facts with the start of the text for the preview
+# each on an open, authenticated connection (JMAP with a bearer token, HTTP keep-alive);
+# prints the median and 90th percentile of 50 warm runs; stops by itself.
+#   bench/jmap.sh        (MESSAGES=… to change the count; EST_BIN=… to use that binary)
+set -euo pipefail
+BENCH=jmap
+source "$(dirname "$0")/lib.sh"
+
+knobs MESSAGES=10000
+WORK="$(mktemp -d /tmp/estafeta-jmap-bench.XXXXXX)"
+chmod 755 "$WORK"
+EST_IP=127.0.0.33; EST_SMTP=10033; EST_IMAP=10145; EST_HTTP=10080
+DOV_IP=127.0.0.34; DOV_IMAP=10146
+
+need dovecot-imapd dovecot
+if [ ! -x /usr/lib/dovecot/imap ]; then
+    say "installing dovecot-imapd"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null
+fi
+doveadm stop >/dev/null 2>&1 || true
+est_binary
+
+est_toml estafeta.bench "$WORK/est" warn <<TOML
+[auth]
+allow_plaintext_on_loopback = true
+[smtp]
+unauthenticated_commands_per_minute = 0
+trusted_networks = []
+[trust]
+checks = false
+$(listener $EST_IP $EST_SMTP smtp)
+$(listener $EST_IP $EST_IMAP imap)
+$(listener $EST_IP $EST_HTTP http)
+TOML
+est_users bench.test secret u
+est_start info
+
+say "generating $MESSAGES messages"
+MAILDIR="$WORK/dovecot-home/u@bench.test/Maildir"
+mkdir -p "$MAILDIR/cur" "$MAILDIR/new" "$MAILDIR/tmp" "$WORK/dovecot-run" "$WORK/dovecot-state"
+python3 "$ROOT/bench/corpus.py" "$MAILDIR/cur" "$MESSAGES" "$EST_IP" "$EST_SMTP"
+pending() { [ "$(db_count "$WORK/est/estafeta.db" search_pending)" = 0 ]; }
+wait_until pending 600 "the search indexer"
+chown -R 65534:65534 "$WORK/dovecot-home"
+dov_start "$DOV_IP" "$DOV_IMAP"
+
+python3 - "$EST_IP" "$EST_HTTP" "$EST_IMAP" "$DOV_IP" "$DOV_IMAP" "$MESSAGES" <<'PY'
+import base64, http.client, json, socket, statistics, sys, time
+
+est_ip, http_port, est_imap, dov_ip, dov_imap, n = sys.argv[1:7]
+n = int(n)
+RUNS = 50
+
+def imap_session(ip, port):
+    s = socket.create_connection((ip, int(port)), timeout=120)
+    buf = b""
+    while b"\r\n" not in buf:
+        buf += s.recv(65536)
+    return s
+
+def imap(s, tag, cmd):
+    s.sendall(f"{tag} {cmd}\r\n".encode())
+    end = f"\r\n{tag} ".encode()
+    chunks, tail = [], b"\r\n"
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            raise SystemExit(f"connection closed during {cmd}")
+        chunks.append(chunk)
+        tail = (tail + chunk)[-4096:]
+        at = tail.rfind(end)
+        if at >= 0 and tail.endswith(b"\r\n") and tail.find(b"\r\n", at + 2) == len(tail) - 2:
+            if not tail[at + 2:].startswith(f"{tag} OK".encode()):
+                raise SystemExit(f"{cmd}: {tail[at + 2:]!r}")
+            return b"".join(chunks)
+
+def measure_imap(ip, port):
+    s = imap_session(ip, port)
+    imap(s, "l", "LOGIN u@bench.test secret")
+    got = imap(s, "s", "SELECT INBOX")
+    assert f"* {n} EXISTS".encode() in got, got[:300]
+    cmd = f"FETCH {n - 49}:{n} (UID FLAGS RFC822.SIZE ENVELOPE BODY.PEEK[TEXT]<0.256>)"
+    for i in range(3):
+        got = imap(s, f"w{i}", cmd)
+        assert got.count(b" FETCH (") == 50, got[:300]
+    times = []
+    for i in range(RUNS):
+        t = time.perf_counter()
+        imap(s, f"t{i}", cmd)
+        times.append(time.perf_counter() - t)
+    s.close()
+    return times
+
+def measure_jmap():
+    c = http.client.HTTPConnection(est_ip, int(http_port), timeout=120)
+    basic = "Basic " + base64.b64encode(b"u@bench.test:secret").decode()
+    c.request("POST", "/jmap/token", b"", {"Authorization": basic})
+    r = c.getresponse()
+    token = json.loads(r.read())["accessToken"]
+    auth = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+    using = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"]
+    def call(calls):
+        c.request("POST", "/jmap/api", json.dumps({"using": using, "methodCalls": calls}), auth)
+        r = c.getresponse()
+        body = r.read()
+        assert r.status == 200, body[:300]
+        return json.loads(body)["methodResponses"]
+    account = json.loads((c.request("GET", "/jmap/session", headers=auth), c.getresponse().read())[1])["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+    inbox = call([["Mailbox/query", {"accountId": account, "filter": {"role": "inbox"}}, "0"]])[0][1]["ids"][0]
+    calls = [
+        ["Email/query", {"accountId": account, "filter": {"inMailbox": inbox},
+                         "sort": [{"property": "receivedAt", "isAscending": False}], "limit": 50}, "q"],
+        ["Email/get", {"accountId": account, "#ids": {"resultOf": "q", "name": "Email/query", "path": "/ids"},
+                       "properties": ["subject", "from", "to", "receivedAt", "keywords", "size", "preview"]}, "g"],
+    ]
+    for _ in range(3):
+        got = call(calls)
+        assert len(got[1][1]["list"]) == 50, got
+    times = []
+    for _ in range(RUNS):
+        t = time.perf_counter()
+        call(calls)
+        times.append(time.perf_counter() - t)
+    return times
+
+def row(name, times):
+    times = sorted(times)
+    return name, statistics.median(times) * 1000, times[int(len(times) * 0.9) - 1] * 1000
+
+rows = [row("estafeta JMAP  Email/query + Email/get", measure_jmap()),
+        row("estafeta IMAP  FETCH last 50", measure_imap(est_ip, est_imap)),
+        row("Dovecot IMAP   FETCH last 50", measure_imap(dov_ip, dov_imap))]
+print(f"{'newest 50 of ' + str(n) + ' (' + str(RUNS) + ' warm runs)':44} {'median ms':>10} {'p90 ms':>8}")
+for name, med, p90 in rows:
+    print(f"{name:44} {med:10.2f} {p90:8.2f}")
+PY
+echo "machine: $(nproc) cores"
