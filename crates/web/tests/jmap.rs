@@ -289,6 +289,23 @@ ch = ok(jmap([["Email/changes", {"accountId": ACC, "sinceState": state}, "0"]]))
 check(ch["destroyed"] == [ch["destroyed"][0]] and len(ch["destroyed"]) == 1, ch)
 # a state that is not ours
 check(err(jmap([["Email/changes", {"accountId": ACC, "sinceState": "nonsense"}, "0"]])) == "cannotCalculateChanges", "state")
+# queryChanges: nothing since an unchanged state; a client queries again after a change
+qs = ok(jmap([["Email/query", {"accountId": ACC}, "0"]]))["queryState"]
+qc = ok(jmap([["Email/queryChanges", {"accountId": ACC, "sinceQueryState": qs}, "0"]]))
+check(qc["added"] == [] and qc["removed"] == [] and qc["newQueryState"] == qs, qc)
+m.store("1", "+FLAGS", "\\Seen")
+check(err(jmap([["Email/queryChanges", {"accountId": ACC, "sinceQueryState": qs}, "0"]])) == "cannotCalculateChanges", "queryChanges")
+check(err(jmap([["Mailbox/queryChanges", {"accountId": ACC, "sinceQueryState": qs}, "0"]])) == "cannotCalculateChanges", "Mailbox/queryChanges")
+# Thread/changes: the thread of a changed Email is updated
+ts = ok(jmap([["Thread/get", {"accountId": ACC, "ids": []}, "0"]]))["state"]
+m.select("Archive")
+m.store("1", "+FLAGS", "\\Flagged")
+tc = ok(jmap([["Thread/changes", {"accountId": ACC, "sinceState": ts}, "0"]]))
+check(tc["updated"] == [emails["Lunch?"]["threadId"]] and tc["created"] == [] and tc["destroyed"] == [], tc)
+# Identity/changes: nothing since the current state
+ist = ok(jmap([["Identity/get", {"accountId": ACC}, "0"]]))["state"]
+ic = ok(jmap([["Identity/changes", {"accountId": ACC, "sinceState": ist}, "0"]]))
+check(ic["created"] == [] and ic["newState"] == ist, ic)
 print("ok")
 "##,
     )
@@ -351,6 +368,10 @@ e = ok(jmap([["Email/get", {"accountId": ACC, "ids": [made["id"]], "properties":
 check(e["mailboxIds"] == {sent: True} and e["keywords"] == {"$seen": True}, e)
 g = ok(jmap([["EmailSubmission/get", {"accountId": ACC, "ids": [sub["id"]]}, "0"]]))["list"][0]
 check(g["emailId"] == made["id"] and [x["email"] for x in g["envelope"]["rcptTo"]] == ["ann@example.com"], g)
+q = ok(jmap([["EmailSubmission/query", {"accountId": ACC, "filter": {"emailIds": [made["id"]]}}, "0"]]))
+check(q["ids"] == [sub["id"]], q)
+r = ok(jmap([["EmailSubmission/set", {"accountId": ACC, "update": {sub["id"]: {"undoStatus": "canceled"}}}, "0"]]))
+check(r["notUpdated"][sub["id"]]["type"] == "cannotUnsend", r)
 ANN = token("ann@example.com")
 aacc = json.loads(get(BASE + "/jmap/session", headers=ANN)[2])["primaryAccounts"]["urn:ietf:params:jmap:mail"]
 q = ok(jmap([["Email/query", {"accountId": aacc, "filter": {"subject": "report"}}, "0"],

@@ -172,7 +172,7 @@ pub async fn changes(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
         .created
         .iter()
         .chain(diff.updated.iter())
-        .cloned()
+        .filter_map(|id| ids::email_hash(id).map(str::to_string))
         .collect();
     let rows = ctx
         .state
