@@ -123,18 +123,25 @@ def measure_jmap():
     for _ in range(3):
         got = call(calls)
         assert len(got[1][1]["list"]) == 50, got
-    times = []
+    ids = got[0][1]["ids"]
+    get_only = [["Email/get", dict(calls[1][1], ids=ids), "g"]]
+    get_only[0][1].pop("#ids")
+    times = {"both": [], "query": [], "get": []}
     for _ in range(RUNS):
-        t = time.perf_counter()
-        call(calls)
-        times.append(time.perf_counter() - t)
+        for key, cs in (("both", calls), ("query", calls[:1]), ("get", get_only)):
+            t = time.perf_counter()
+            call(cs)
+            times[key].append(time.perf_counter() - t)
     return times
 
 def row(name, times):
     times = sorted(times)
     return name, statistics.median(times) * 1000, times[int(len(times) * 0.9) - 1] * 1000
 
-rows = [row("estafeta JMAP  Email/query + Email/get", measure_jmap()),
+jmap = measure_jmap()
+rows = [row("estafeta JMAP  Email/query + Email/get", jmap["both"]),
+        row("  of which Email/query alone", jmap["query"]),
+        row("  of which Email/get (50 ids) alone", jmap["get"]),
         row("estafeta IMAP  FETCH last 50", measure_imap(est_ip, est_imap)),
         row("Dovecot IMAP   FETCH last 50", measure_imap(dov_ip, dov_imap))]
 print(f"{'newest 50 of ' + str(n) + ' (' + str(RUNS) + ' warm runs)':44} {'median ms':>10} {'p90 ms':>8}")

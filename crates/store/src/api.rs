@@ -446,6 +446,17 @@ pub trait Emails: Send + Sync {
     async fn user_messages(&self, user_id: i64) -> Result<Vec<MailboxEntry>>;
     /// The user's copies of the bodies named by their hashes, by mailbox then UID.
     async fn messages_by_hash(&self, user_id: i64, hashes: &[String]) -> Result<Vec<MailboxEntry>>;
+    /// The bodies in a mailbox by the time they arrived (the earliest copy's), newest or
+    /// oldest first, then by hash: `limit` of them from `offset`, with that time.
+    async fn mailbox_emails(
+        &self,
+        mailbox_id: i64,
+        newest_first: bool,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<(String, i64)>>;
+    /// How many bodies a mailbox holds (copies of one body counted once).
+    async fn mailbox_email_count(&self, mailbox_id: i64) -> Result<i64>;
     /// UIDs expunged after a MODSEQ, with their body's hash (`None` for those expunged
     /// before the store kept it).
     async fn expunged_since(

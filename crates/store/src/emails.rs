@@ -62,6 +62,38 @@ impl Emails for SqlStore {
         Ok(out)
     }
 
+    async fn mailbox_emails(
+        &self,
+        mailbox_id: i64,
+        newest_first: bool,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<(String, i64)>> {
+        // only a fixed word is formatted in
+        let order = if newest_first { "DESC" } else { "ASC" };
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT blob_hash, MIN(internal_date) AS received FROM mailbox_messages WHERE mailbox_id = $1 \
+             GROUP BY blob_hash ORDER BY received {order}, blob_hash LIMIT $2 OFFSET $3"
+        )))
+        .bind(mailbox_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.db.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("blob_hash")?, r.try_get("received")?)))
+            .collect()
+    }
+
+    async fn mailbox_email_count(&self, mailbox_id: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT CAST(COUNT(DISTINCT blob_hash) AS BIGINT) FROM mailbox_messages WHERE mailbox_id = $1",
+        )
+        .bind(mailbox_id)
+        .fetch_one(&self.db.pool)
+        .await?)
+    }
+
     async fn expunged_since(
         &self,
         mailbox_id: i64,

@@ -70,6 +70,8 @@ conformance!(
     metadata_entries,
     statistics_add_up_across_flushes,
     tracking_counts_opens_and_clicks,
+    jmap_emails_across_folders,
+    jmap_uploads_are_bounded_and_expire,
 );
 
 conformance!(
@@ -3016,4 +3018,144 @@ async fn sieve_scripts_one_active_bounded_and_remembered(f: &Fixture) {
             .await
             .unwrap()
     );
+}
+
+/// JMAP's view (`Emails`): a user's copies by body across folders, a mailbox's bodies a
+/// page at a time by date (copies counted once), and expunged copies with their body.
+async fn jmap_emails_across_folders(store: Arc<dyn Store>) {
+    let bob = setup_user(&store, "bob@example.com").await;
+    let ann = setup_user(&store, "ann@example.com").await;
+    let inbox_id = inbox(&store, &bob).await.id;
+    let mut hashes = Vec::new();
+    for i in 0..5 {
+        let mut m = message(
+            &format!("Subject: {i}\r\n\r\nbody {i}\r\n"),
+            &[&bob, &ann],
+            &[],
+        );
+        m.internal_date = 1_700_000_000 + i;
+        hashes.push(estafeta_store::body_hash(&m.body));
+        store.accept(m).await.unwrap();
+    }
+    let archive = store.get_mailbox(bob.id, "Archive").await.unwrap().unwrap();
+    // a copy in another folder and a second copy in the INBOX: still five bodies
+    store
+        .copy_messages(inbox_id, &[1], archive.id)
+        .await
+        .unwrap();
+    store.copy_messages(inbox_id, &[2], inbox_id).await.unwrap();
+    let all = store.user_messages(bob.id).await.unwrap();
+    assert_eq!(all.len(), 7);
+    assert!(
+        all.windows(2)
+            .all(|w| (w[0].mailbox_id, w[0].uid) < (w[1].mailbox_id, w[1].uid))
+    );
+    let copies = store.messages_by_hash(bob.id, &hashes[..1]).await.unwrap();
+    assert_eq!(
+        copies.iter().map(|c| c.mailbox_id).collect::<Vec<_>>(),
+        vec![inbox_id, archive.id]
+    );
+    assert!(
+        store
+            .messages_by_hash(bob.id, &["0".repeat(64)])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // ann's copies are hers only
+    assert_eq!(
+        store.messages_by_hash(ann.id, &hashes).await.unwrap().len(),
+        5
+    );
+    assert_eq!(store.mailbox_email_count(inbox_id).await.unwrap(), 5);
+    let newest = store.mailbox_emails(inbox_id, true, 0, 2).await.unwrap();
+    assert_eq!(
+        newest,
+        vec![
+            (hashes[4].clone(), 1_700_000_004),
+            (hashes[3].clone(), 1_700_000_003)
+        ]
+    );
+    let next = store.mailbox_emails(inbox_id, true, 2, 10).await.unwrap();
+    assert_eq!(
+        next.iter().map(|(h, _)| h.clone()).collect::<Vec<_>>(),
+        vec![hashes[2].clone(), hashes[1].clone(), hashes[0].clone()]
+    );
+    let oldest = store.mailbox_emails(inbox_id, false, 0, 1).await.unwrap();
+    assert_eq!(oldest[0].0, hashes[0]);
+    // expunged copies keep their body's hash
+    let before = inbox(&store, &bob).await.highestmodseq;
+    store.expunge(inbox_id, &[2]).await.unwrap();
+    store
+        .move_messages(inbox_id, &[3], archive.id)
+        .await
+        .unwrap();
+    let gone = store.expunged_since(inbox_id, before).await.unwrap();
+    assert_eq!(
+        gone,
+        vec![(2, Some(hashes[1].clone())), (3, Some(hashes[2].clone()))]
+    );
+    assert!(
+        store
+            .expunged_since(inbox_id, inbox(&store, &bob).await.highestmodseq)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Uploads: read back by their owner only, bounded per user, gone after a day.
+async fn jmap_uploads_are_bounded_and_expire(store: Arc<dyn Store>) {
+    let bob = setup_user(&store, "bob@example.com").await;
+    let ann = setup_user(&store, "ann@example.com").await;
+    let now = 1_800_000_000;
+    store
+        .put_upload(bob.id, "a1", "application/pdf", b"0123456789", now, 25)
+        .await
+        .unwrap();
+    store
+        .put_upload(bob.id, "a2", "text/plain", b"0123456789", now, 25)
+        .await
+        .unwrap();
+    let over = store
+        .put_upload(bob.id, "a3", "text/plain", b"0123456789", now, 25)
+        .await;
+    assert!(
+        matches!(over, Err(estafeta_store::StoreError::OverQuota(_))),
+        "{over:?}"
+    );
+    // ann's allowance is her own
+    store
+        .put_upload(ann.id, "b1", "text/plain", b"0123456789", now, 25)
+        .await
+        .unwrap();
+    let got = store.upload(bob.id, "a1", now).await.unwrap().unwrap();
+    assert_eq!(
+        (got.content_type.as_str(), got.data.as_slice()),
+        ("application/pdf", &b"0123456789"[..])
+    );
+    assert_eq!(
+        store.upload(ann.id, "a1", now).await.unwrap(),
+        None,
+        "not ann's"
+    );
+    let later = now + estafeta_store::UPLOAD_LIFETIME_SECS + 1;
+    assert_eq!(
+        store.upload(bob.id, "a1", later).await.unwrap(),
+        None,
+        "expired"
+    );
+    // an upload a day later clears the old ones, and their room
+    store
+        .put_upload(
+            bob.id,
+            "a4",
+            "text/plain",
+            b"01234567890123456789",
+            later,
+            25,
+        )
+        .await
+        .unwrap();
+    assert!(store.upload(bob.id, "a4", later).await.unwrap().is_some());
 }

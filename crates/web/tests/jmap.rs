@@ -212,6 +212,16 @@ threads = {x["id"]: x["emailIds"] for x in t["list"]}
 lunch = threads[emails["Lunch?"]["threadId"]]
 # oldest first: both arrived within the same second, so their order is by id
 check(sorted(lunch) == sorted([emails["Lunch?"]["id"], emails["Re: Lunch?"]["id"]]) and len(threads) == 2, lunch)
+# a message list (one mailbox, by date) is answered by the store page by page: the same
+# answer as the general path gives (forced here by a condition that changes nothing)
+for collapse in (False, True):
+    for pos in (0, 1, 2, 5):
+        base = {"accountId": ACC, "sort": [{"property": "receivedAt", "isAscending": False}], "collapseThreads": collapse, "position": pos, "limit": 2}
+        fast = ok(jmap([["Email/query", dict(base, filter={"inMailbox": inbox}), "0"]]))
+        slow = ok(jmap([["Email/query", dict(base, filter={"inMailbox": inbox, "minSize": 0}), "0"]]))
+        check(fast["ids"] == slow["ids"] and fast["queryState"] == slow["queryState"], collapse, pos, fast, slow)
+fast = ok(jmap([["Email/query", {"accountId": ACC, "filter": {"inMailbox": inbox}, "calculateTotal": True, "sort": [{"property": "receivedAt"}]}, "0"]]))
+check(fast["total"] == 3 and len(fast["ids"]) == 3, fast)
 # collapsed threads: two
 q2 = ok(jmap([["Email/query", {"accountId": ACC, "collapseThreads": True, "calculateTotal": True}, "0"]]))
 check(q2["total"] == 2, q2)

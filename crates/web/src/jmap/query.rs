@@ -33,7 +33,7 @@ pub const SORTS: &[&str] = &[
     "hasKeyword",
 ];
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq)]
 struct Condition {
     in_mailbox: Option<i64>,
     not_in: Vec<i64>,
@@ -458,6 +458,9 @@ pub async fn query(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
         .get("collapseThreads")
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    if let Some(answer) = one_mailbox_by_date(ctx, args, filter.as_ref(), &sort, collapse).await? {
+        return Ok(answer);
+    }
     let (all, state) = user_emails(ctx).await?;
     let store = &ctx.state.store;
 
@@ -657,6 +660,123 @@ pub async fn query(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
         out["limit"] = json!(limit);
     }
     Ok(out)
+}
+
+/// The common query of a message list — one mailbox (or nothing else in the filter) by
+/// `receivedAt` — answered by the store a page at a time (ordered and grouped by body
+/// in SQL), without reading the user's other messages; collapsed threads are read page
+/// by page until the answer is full. `None` for any other query (and for one that asks
+/// for an anchor, or a total of collapsed threads), which the general path answers.
+async fn one_mailbox_by_date(
+    ctx: &Ctx<'_>,
+    args: &Value,
+    filter: Option<&Filter>,
+    sort: &[Sort],
+    collapse: bool,
+) -> Result<Option<Value>, MethodError> {
+    let mailbox = match filter {
+        Some(Filter::Cond(c)) => {
+            let only_mailbox = Condition {
+                in_mailbox: c.in_mailbox,
+                ..Condition::default()
+            };
+            match c.in_mailbox {
+                Some(m) if **c == only_mailbox => m,
+                _ => return Ok(None),
+            }
+        }
+        _ => return Ok(None),
+    };
+    let newest_first = match sort {
+        [s] if s.property == "receivedAt" => !s.ascending,
+        _ => return Ok(None),
+    };
+    let want_total = args
+        .get("calculateTotal")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let has_anchor = args.get("anchor").is_some_and(|a| !a.is_null());
+    let position = args.get("position").and_then(Value::as_i64).unwrap_or(0);
+    if has_anchor || position < 0 || (collapse && want_total) {
+        return Ok(None);
+    }
+    let position = position as usize;
+    let asked = match args.get("limit") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or_else(|| MethodError::invalid("limit is a non-negative integer"))?
+                as usize,
+        ),
+    };
+    let limit = asked.unwrap_or(MAX_LIMIT).min(MAX_LIMIT);
+    let store = &ctx.state.store;
+    let boxes = store.list_mailboxes(ctx.user.id).await?;
+    let state = super::state::Snapshot::of(&boxes).email_state();
+    let mine = boxes.iter().any(|b| b.id == mailbox);
+    let mut ids_: Vec<String> = Vec::new();
+    let mut total = 0usize;
+    if mine && !collapse {
+        let page = store
+            .mailbox_emails(mailbox, newest_first, position as i64, limit as i64)
+            .await?;
+        ids_ = page.iter().map(|(h, _)| ids::email(h)).collect();
+        if want_total {
+            total = store.mailbox_email_count(mailbox).await? as usize;
+        }
+    } else if mine {
+        // threads in order of their newest (or oldest) Email, up to the page's end
+        const CHUNK: usize = 200;
+        let mut seen = HashSet::new();
+        let mut offset = 0;
+        let mut threaded = 0usize;
+        'pages: loop {
+            let page = store
+                .mailbox_emails(mailbox, newest_first, offset as i64, CHUNK as i64)
+                .await?;
+            if page.is_empty() {
+                break;
+            }
+            offset += page.len();
+            let hashes: Vec<String> = page.iter().map(|(h, _)| h.clone()).collect();
+            let rows = store.messages_by_hash(ctx.user.id, &hashes).await?;
+            let firsts: Vec<&MailboxEntry> = hashes
+                .iter()
+                .filter_map(|h| rows.iter().find(|r| &r.blob_hash == h))
+                .collect();
+            let threads = threads::of_entries(ctx, &firsts).await?;
+            for (h, _) in &page {
+                let t = threads.get(h).cloned().unwrap_or_default();
+                if seen.insert(t) {
+                    if threaded >= position {
+                        ids_.push(ids::email(h));
+                        if ids_.len() >= limit {
+                            break 'pages;
+                        }
+                    }
+                    threaded += 1;
+                }
+            }
+            if page.len() < CHUNK {
+                break;
+            }
+        }
+    }
+    let mut out = json!({
+        "accountId": ctx.account_id(),
+        "queryState": state,
+        "canCalculateChanges": false,
+        "position": position,
+        "ids": ids_,
+    });
+    if want_total {
+        out["total"] = json!(total);
+        out["position"] = json!(position.min(total));
+    }
+    if asked.is_none_or(|a| a > MAX_LIMIT) {
+        out["limit"] = json!(limit);
+    }
+    Ok(Some(out))
 }
 
 /// The header section of the start of a message (up to and with the empty line).
