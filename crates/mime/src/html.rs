@@ -13,8 +13,10 @@
 //! - **leave the reader's tab:** links open in a new one, with
 //!   `rel="noopener noreferrer nofollow"`.
 //!
-//! Images of the message itself (`cid:` URLs, RFC 2392) stay: the webmail rewrites them
-//! to its own part URLs. Tables and a few presentational attributes stay, since most
+//! Images of the message itself (`cid:` URLs, RFC 2392) stay, numbered: an image's
+//! `src` becomes `cid:<n>`, `n` its place in [`SafeHtml::cids`] (which holds the
+//! Content-IDs as written), so that the webmail can put the part there exactly (a text
+//! that happens to read `src="cid:…"` is not an image). Tables and a few presentational attributes stay, since most
 //! mail is laid out with them.
 //!
 //! Bounds: at most [`MAX_HTML`] octets and [`MAX_TAGS`] start tags are parsed; the input
@@ -56,6 +58,9 @@ pub struct SafeHtml {
     pub blocked_images: usize,
     /// The input was longer than [`MAX_HTML`]: only its start is shown.
     pub truncated: bool,
+    /// The Content-IDs of the message's own images, in the order their `src` numbers
+    /// them (`cid:0`, `cid:1`, …).
+    pub cids: Vec<String>,
 }
 
 /// `html` (a text/html part, decoded) as it may be shown.
@@ -63,6 +68,8 @@ pub fn sanitize(html: &str, images: RemoteImages) -> SafeHtml {
     let (html, truncated) = cut(html, MAX_HTML, MAX_TAGS);
     let blocked = Arc::new(AtomicUsize::new(0));
     let counter = blocked.clone();
+    let cids = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let numbered = cids.clone();
     let mut builder = Builder::default();
     builder
         .url_schemes(HashSet::from(["http", "https", "mailto", "cid"]))
@@ -97,25 +104,64 @@ pub fn sanitize(html: &str, images: RemoteImages) -> SafeHtml {
         .add_tag_attributes("tr", ["align", "bgcolor", "valign"])
         .add_tag_attributes("font", ["color", "face", "size"])
         .attribute_filter(move |element, attribute, value| {
-            if images == RemoteImages::Block && element == "img" && attribute == "src" {
-                // only the message's own images; what else would load is counted
-                return match image_scheme(value).as_deref() {
-                    Some("cid") => Some(value.into()),
-                    Some("http" | "https") => {
-                        counter.fetch_add(1, Ordering::Relaxed);
-                        None
+            if element == "img" && attribute == "src" {
+                match image_scheme(value).as_deref() {
+                    // the message's own image, numbered
+                    Some("cid") => {
+                        let mut list = numbered.lock().unwrap_or_else(|p| p.into_inner());
+                        let id = content_id(value);
+                        list.push(id);
+                        return Some(format!("cid:{}", list.len() - 1).into());
                     }
-                    _ => None,
-                };
+                    // only the message's own images; what else would load is counted
+                    Some("http" | "https") if images == RemoteImages::Block => {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        return None;
+                    }
+                    _ if images == RemoteImages::Block => return None,
+                    _ => {}
+                }
             }
             Some(value.into())
         });
     let html = builder.clean(html).to_string();
+    drop(builder);
+    let cids = std::mem::take(&mut *cids.lock().unwrap_or_else(|p| p.into_inner()));
     SafeHtml {
         html,
         blocked_images: blocked.load(Ordering::Relaxed),
         truncated,
+        cids,
     }
+}
+
+/// The Content-ID a `cid:` URL names (RFC 2392): read as a browser reads the URL (leading
+/// controls and spaces skipped, tabs and line breaks removed), the scheme dropped,
+/// `%XX` decoded.
+fn content_id(url: &str) -> String {
+    let cleaned: String = url
+        .trim_start_matches(|c: char| c <= ' ')
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .collect();
+    let rest = cleaned.get(4..).unwrap_or("");
+    let bytes = rest.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The scheme a browser would read in an image's URL, lower case; `None` for a relative
@@ -226,7 +272,9 @@ mod tests {
         assert!(!blocked.html.contains("t.test"), "{}", blocked.html);
         assert!(!blocked.html.contains("/account"), "{}", blocked.html);
         assert!(!blocked.html.contains("style"), "{}", blocked.html);
-        assert!(blocked.html.contains("src=\"cid:part1@example.com\""));
+        assert!(blocked.html.contains("src=\"cid:0\""), "{}", blocked.html);
+        assert_eq!(blocked.cids, vec!["part1@example.com".to_string()]);
+        assert_eq!(super::content_id("\u{7}CID:a%40b%2"), "a@b%2");
         assert!(blocked.html.contains("text"));
         assert_eq!(
             blocked.blocked_images, 4,

@@ -230,7 +230,7 @@ pub fn body_html(raw: &[u8], show_images: bool) -> (String, usize) {
             if is_html {
                 let safe = sanitize(&text, images);
                 blocked += safe.blocked_images;
-                out.push_str(&inline_images(&safe.html, &msg));
+                out.push_str(&inline_images(&safe.html, &safe.cids, &msg));
                 if safe.truncated {
                     out.push_str("<p><em>This message is too large to show whole.</em></p>");
                 }
@@ -254,9 +254,11 @@ pub fn body_html(raw: &[u8], show_images: bool) -> (String, usize) {
     (out, blocked)
 }
 
-/// `src="cid:…"` in sanitised HTML replaced by the part's content as a `data:` URL (its
-/// type checked to be an image), up to [`MAX_INLINE`] octets in all.
-fn inline_images(html: &str, msg: &estafeta_mime::Message<'_>) -> String {
+/// The message's own images (`src="cid:<n>"`, numbered by the sanitiser, `cids[n]`
+/// their Content-IDs) replaced by their parts' content as `data:` URLs (the part's type
+/// checked to be an image), up to [`MAX_INLINE`] octets in all; an image without a part
+/// keeps no `src`.
+fn inline_images(html: &str, cids: &[String], msg: &estafeta_mime::Message<'_>) -> String {
     const MARK: &str = "src=\"cid:";
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
@@ -264,15 +266,23 @@ fn inline_images(html: &str, msg: &estafeta_mime::Message<'_>) -> String {
     while let Some(at) = rest.find(MARK) {
         out.push_str(&rest[..at]);
         let after = &rest[at + MARK.len()..];
-        let Some(end) = after.find('"') else {
-            out.push_str(&rest[at..]);
-            return out;
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        // only what the sanitiser wrote: digits, then the closing quote
+        let Some(n) = after[..digits]
+            .parse::<usize>()
+            .ok()
+            .filter(|_| after[digits..].starts_with('"'))
+        else {
+            out.push_str(MARK);
+            rest = after;
+            continue;
         };
-        let cid = after[..end].replace("&amp;", "&");
+        let cid = cids.get(n).map(String::as_str).unwrap_or("");
         let part = msg.parts.iter().find(|p| {
-            p.mime
-                .content_id()
-                .is_some_and(|c| c.trim_matches(['<', '>']) == cid)
+            !cid.is_empty()
+                && p.mime
+                    .content_id()
+                    .is_some_and(|c| c.trim().trim_matches(['<', '>']) == cid)
         });
         let data = part.and_then(|p| {
             let ct = p.mime.content_type()?;
@@ -280,9 +290,10 @@ fn inline_images(html: &str, msg: &estafeta_mime::Message<'_>) -> String {
                 return None;
             }
             let sub = ct.c_subtype.as_deref().unwrap_or("");
-            if !sub
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+            if sub.is_empty()
+                || !sub
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
             {
                 return None;
             }
@@ -299,9 +310,9 @@ fn inline_images(html: &str, msg: &estafeta_mime::Message<'_>) -> String {
         });
         match data {
             Some(url) => out.push_str(&format!("src=\"{url}\"")),
-            None => out.push_str("alt=\"\""),
+            None => out.push_str("data-missing=\"\""),
         }
-        rest = &after[end + 1..];
+        rest = &after[digits + 1..];
     }
     out.push_str(rest);
     out

@@ -360,6 +360,7 @@ async function start() {
     if (!q) return;
     current = { search: q };
     position = 0;
+    loadFolders();
     loadList();
   });
   document.body.setAttribute("data-ready", "true");
