@@ -217,3 +217,31 @@ class Imap(Session):
 
     async def cmd(self, command, timeout=IO_TIMEOUT):
         return await self.done(await self.send(command), timeout)
+
+
+def raw_imap_session(ip, port, timeout=120):
+    """A plaintext IMAP connection past its greeting, for timing with raw_imap."""
+    s = socket.create_connection((ip, int(port)), timeout=timeout)
+    buf = b""
+    while b"\r\n" not in buf:
+        buf += s.recv(65536)
+    return s
+
+
+def raw_imap(s, tag, cmd):
+    """Sends a command and reads until its tagged OK (no parsing: only a short tail is
+    searched); exits naming the command on anything else."""
+    s.sendall(f"{tag} {cmd}\r\n".encode())
+    end = f"\r\n{tag} ".encode()
+    chunks, tail = [], b"\r\n"
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            raise SystemExit(f"connection closed during {cmd}")
+        chunks.append(chunk)
+        tail = (tail + chunk)[-4096:]
+        at = tail.rfind(end)
+        if at >= 0 and tail.endswith(b"\r\n") and tail.find(b"\r\n", at + 2) == len(tail) - 2:
+            if not tail[at + 2:].startswith(f"{tag} OK".encode()):
+                raise SystemExit(f"{cmd}: {tail[at + 2:]!r}")
+            return b"".join(chunks)

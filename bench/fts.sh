@@ -22,12 +22,7 @@ EST_IP=127.0.0.33; EST_SMTP=10033; EST_IMAP=10145
 DOV_IP=127.0.0.34; DOV_IMAP=10146
 
 if [ "$DOVECOT" = 1 ]; then
-    need dovecot-imapd dovecot
-    if [ ! -x /usr/lib/dovecot/imap ]; then
-        say "installing dovecot-imapd"
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null
-    fi
-    doveadm stop >/dev/null 2>&1 || true   # the instance the package started
+    need_dovecot_imap
 fi
 est_binary
 
@@ -115,30 +110,14 @@ chown -R 65534:65534 "$WORK/dovecot-home"
 
 # ---- timing: the same searches on each server
 cat > "$WORK/measure.py" <<'PY'
-import json, socket, statistics, sys, time
+import json, statistics, sys, time
+sys.path.insert(0, sys.argv[3])
+from benchlib import raw_imap, raw_imap_session
 
 def session(ip, port):
-    s = socket.create_connection((ip, int(port)), timeout=600)
-    buf = b""
-    while b"\r\n" not in buf:
-        buf += s.recv(65536)
-    return s
+    return raw_imap_session(ip, port, timeout=600)
 
-def run(s, tag, cmd):
-    s.sendall(f"{tag} {cmd}\r\n".encode())
-    end = f"\r\n{tag} ".encode()
-    chunks, tail = [], b"\r\n"
-    while True:
-        chunk = s.recv(1 << 20)
-        if not chunk:
-            raise SystemExit(f"connection closed during {cmd}")
-        chunks.append(chunk)
-        tail = (tail + chunk)[-4096:]
-        at = tail.rfind(end)
-        if at >= 0 and tail.endswith(b"\r\n") and tail.find(b"\r\n", at + 2) == len(tail) - 2:
-            if not tail[at + 2:].startswith(f"{tag} OK".encode()):
-                raise SystemExit(f"{cmd}: {tail[at + 2:]!r}")
-            return b"".join(chunks)
+run = raw_imap
 
 SEARCHES = {"BODY rare (xylophone)": "SEARCH RETURN (COUNT) BODY xylophone",
             "TEXT rare (xylophone)": "SEARCH RETURN (COUNT) TEXT xylophone",
@@ -163,18 +142,18 @@ s.close()
 print(json.dumps(result))
 PY
 say "searching with the index"
-INDEXED=$(python3 "$WORK/measure.py" "$EST_IP" "$EST_IMAP")
+INDEXED=$(python3 "$WORK/measure.py" "$EST_IP" "$EST_IMAP" "$ROOT/bench")
 est_stop
 config false
 est_start info
 say "searching by scan"
-SCANNED=$(python3 "$WORK/measure.py" "$EST_IP" "$EST_IMAP")
+SCANNED=$(python3 "$WORK/measure.py" "$EST_IP" "$EST_IMAP" "$ROOT/bench")
 est_stop
 DOVECOT_RESULT="{}"
 if [ "$DOVECOT" = 1 ]; then
     dov_start "$DOV_IP" "$DOV_IMAP"
     say "searching Dovecot"
-    DOVECOT_RESULT=$(python3 "$WORK/measure.py" "$DOV_IP" "$DOV_IMAP")
+    DOVECOT_RESULT=$(python3 "$WORK/measure.py" "$DOV_IP" "$DOV_IMAP" "$ROOT/bench")
 fi
 
 python3 - "$MESSAGES" "$INDEXED" "$SCANNED" "$DOVECOT_RESULT" <<'PY'

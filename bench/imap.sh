@@ -17,13 +17,7 @@ chmod 755 "$WORK"
 EST_IP=127.0.0.31; EST_SMTP=10031; EST_IMAP=10143
 DOV_IP=127.0.0.32; DOV_IMAP=10144
 
-need dovecot-imapd dovecot
-# dovecot-core alone (imaptest's build wants it) has no imap binary
-if [ ! -x /usr/lib/dovecot/imap ]; then
-    say "installing dovecot-imapd"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null
-fi
-doveadm stop >/dev/null 2>&1 || true   # the instance the package started
+need_dovecot_imap
 est_binary
 
 # ---- estafeta: delivered over SMTP, read over IMAP (plaintext on loopback)
@@ -62,32 +56,14 @@ PERF_PID=""
 if [ -n "$PERF_OUT" ]; then
     perf record -q -F 1999 -g -p "$EST_PID" -o "$PERF_OUT" >/dev/null 2>&1 & PERF_PID=$!
 fi
-python3 - "$EST_IP" "$EST_IMAP" "$DOV_IP" "$DOV_IMAP" "$MESSAGES" <<'PY'
-import socket, statistics, sys, time
+PYTHONPATH="$ROOT/bench" python3 - "$EST_IP" "$EST_IMAP" "$DOV_IP" "$DOV_IMAP" "$MESSAGES" <<'PY'
+import statistics, sys, time
+from benchlib import raw_imap, raw_imap_session
 
 def session(ip, port):
-    s = socket.create_connection((ip, int(port)), timeout=120)
-    buf = b""
-    while b"\r\n" not in buf:
-        buf += s.recv(65536)
-    return s
+    return raw_imap_session(ip, port, timeout=120)
 
-def run(s, tag, cmd):
-    """Sends a command and reads until its tagged OK, keeping only a short tail to search."""
-    s.sendall(f"{tag} {cmd}\r\n".encode())
-    end = f"\r\n{tag} ".encode()
-    chunks, tail = [], b"\r\n"
-    while True:
-        chunk = s.recv(1 << 20)
-        if not chunk:
-            raise SystemExit(f"connection closed during {cmd}")
-        chunks.append(chunk)
-        tail = (tail + chunk)[-4096:]
-        at = tail.rfind(end)
-        if at >= 0 and tail.endswith(b"\r\n") and tail.find(b"\r\n", at + 2) == len(tail) - 2:
-            if not tail[at + 2:].startswith(f"{tag} OK".encode()):
-                raise SystemExit(f"{cmd}: {tail[at + 2:]!r}")
-            return b"".join(chunks)
+run = raw_imap
 
 COMMANDS = {"SELECT": "SELECT INBOX", "FETCH envelope": "FETCH 1:* (FLAGS RFC822.SIZE ENVELOPE)",
             "FETCH bodies": "FETCH 1:* BODY.PEEK[]"}

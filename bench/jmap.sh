@@ -16,15 +16,10 @@ source "$(dirname "$0")/lib.sh"
 knobs MESSAGES=10000
 WORK="$(mktemp -d /tmp/estafeta-jmap-bench.XXXXXX)"
 chmod 755 "$WORK"
-EST_IP=127.0.0.33; EST_SMTP=10033; EST_IMAP=10145; EST_HTTP=10080
-DOV_IP=127.0.0.34; DOV_IMAP=10146
+EST_IP=127.0.0.35; EST_SMTP=10035; EST_IMAP=10147; EST_HTTP=10080
+DOV_IP=127.0.0.36; DOV_IMAP=10148
 
-need dovecot-imapd dovecot
-if [ ! -x /usr/lib/dovecot/imap ]; then
-    say "installing dovecot-imapd"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null
-fi
-doveadm stop >/dev/null 2>&1 || true
+need_dovecot_imap
 est_binary
 
 est_toml estafeta.bench "$WORK/est" warn <<TOML
@@ -51,35 +46,18 @@ wait_until pending 600 "the search indexer"
 chown -R 65534:65534 "$WORK/dovecot-home"
 dov_start "$DOV_IP" "$DOV_IMAP"
 
-python3 - "$EST_IP" "$EST_HTTP" "$EST_IMAP" "$DOV_IP" "$DOV_IMAP" "$MESSAGES" <<'PY'
-import base64, http.client, json, socket, statistics, sys, time
+PYTHONPATH="$ROOT/bench" python3 - "$EST_IP" "$EST_HTTP" "$EST_IMAP" "$DOV_IP" "$DOV_IMAP" "$MESSAGES" <<'PY'
+import base64, http.client, json, statistics, sys, time
+from benchlib import raw_imap, raw_imap_session
 
 est_ip, http_port, est_imap, dov_ip, dov_imap, n = sys.argv[1:7]
 n = int(n)
 RUNS = 50
 
 def imap_session(ip, port):
-    s = socket.create_connection((ip, int(port)), timeout=120)
-    buf = b""
-    while b"\r\n" not in buf:
-        buf += s.recv(65536)
-    return s
+    return raw_imap_session(ip, port, timeout=120)
 
-def imap(s, tag, cmd):
-    s.sendall(f"{tag} {cmd}\r\n".encode())
-    end = f"\r\n{tag} ".encode()
-    chunks, tail = [], b"\r\n"
-    while True:
-        chunk = s.recv(1 << 20)
-        if not chunk:
-            raise SystemExit(f"connection closed during {cmd}")
-        chunks.append(chunk)
-        tail = (tail + chunk)[-4096:]
-        at = tail.rfind(end)
-        if at >= 0 and tail.endswith(b"\r\n") and tail.find(b"\r\n", at + 2) == len(tail) - 2:
-            if not tail[at + 2:].startswith(f"{tag} OK".encode()):
-                raise SystemExit(f"{cmd}: {tail[at + 2:]!r}")
-            return b"".join(chunks)
+imap = raw_imap
 
 def measure_imap(ip, port):
     s = imap_session(ip, port)

@@ -172,6 +172,16 @@ pf_start() {
 pf_stop() { postfix -c "$PF_CONF" stop >/dev/null 2>&1 || true; }
 
 # ---------------------------------------------------------------- Dovecot
+need_dovecot_imap() { # Dovecot's IMAP server, installed if missing, the package's own instance stopped
+    need dovecot-imapd dovecot
+    # dovecot-core alone (imaptest's build wants it) has no imap binary
+    if [ ! -x /usr/lib/dovecot/imap ]; then
+        say "installing dovecot-imapd"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null
+    fi
+    doveadm stop >/dev/null 2>&1 || true   # the instance the package started
+}
+
 dov_start() { # ADDRESS PORT: Dovecot's imap on ADDRESS:PORT (plaintext, one static password
     # "secret" for every user, uid 65534), each user's Maildir in $WORK/dovecot-home/USER/Maildir
     dov_config "$1" "$2"

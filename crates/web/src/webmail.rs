@@ -157,16 +157,21 @@ pub async fn render(
         return (StatusCode::NOT_FOUND, "no such message\n").into_response();
     };
     let store = &state.store;
-    let found = store
-        .messages_by_hash(user.id, &[hash.to_string()])
-        .await
-        .ok()
-        .and_then(|rows| rows.into_iter().next());
+    let unavailable = |e: estafeta_store::StoreError| {
+        tracing::warn!(error = %e, "webmail render failed");
+        (StatusCode::SERVICE_UNAVAILABLE, "try again later\n").into_response()
+    };
+    let found = match store.messages_by_hash(user.id, &[hash.to_string()]).await {
+        Ok(rows) => rows.into_iter().next(),
+        Err(e) => return unavailable(e),
+    };
     let Some(first) = found else {
         return (StatusCode::NOT_FOUND, "no such message\n").into_response();
     };
-    let Ok(Some(raw)) = store.read_message(first.mailbox_id, first.uid).await else {
-        return (StatusCode::NOT_FOUND, "no such message\n").into_response();
+    let raw = match store.read_message(first.mailbox_id, first.uid).await {
+        Ok(Some(raw)) => raw,
+        Ok(None) => return (StatusCode::NOT_FOUND, "no such message\n").into_response(),
+        Err(e) => return unavailable(e),
     };
     let show = q.images.as_deref() == Some("1");
     let (body, blocked) = body_html(&raw, show);
@@ -263,6 +268,13 @@ fn inline_images(html: &str, cids: &[String], msg: &estafeta_mime::Message<'_>) 
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
     let mut budget = MAX_INLINE;
+    // each part's Content-ID once (a message may hold thousands of parts and images)
+    let mut by_cid: std::collections::HashMap<&str, &estafeta_mime::Part<'_>> = Default::default();
+    for p in &msg.parts {
+        if let Some(c) = p.mime.content_id() {
+            by_cid.entry(c.trim().trim_matches(['<', '>'])).or_insert(p);
+        }
+    }
     while let Some(at) = rest.find(MARK) {
         out.push_str(&rest[..at]);
         let after = &rest[at + MARK.len()..];
@@ -277,13 +289,10 @@ fn inline_images(html: &str, cids: &[String], msg: &estafeta_mime::Message<'_>) 
             rest = after;
             continue;
         };
-        let cid = cids.get(n).map(String::as_str).unwrap_or("");
-        let part = msg.parts.iter().find(|p| {
-            !cid.is_empty()
-                && p.mime
-                    .content_id()
-                    .is_some_and(|c| c.trim().trim_matches(['<', '>']) == cid)
-        });
+        let part = cids
+            .get(n)
+            .and_then(|cid| by_cid.get(cid.as_str()))
+            .copied();
         let data = part.and_then(|p| {
             let ct = p.mime.content_type()?;
             if !ct.c_type.eq_ignore_ascii_case("image") {

@@ -94,14 +94,18 @@ check(s == 401 and "Basic" in h["WWW-Authenticate"] and "Bearer" in h["WWW-Authe
 # a password is not taken over plaintext HTTP
 s, _, _ = get("http://{http}/jmap/session", headers=basic("bob@example.com", "secret"))
 check(s == 403, "plaintext", s)
+# an altered token is refused (and counts as a failed login)
+t = BOB["Authorization"]
+altered = t[:-1] + ("0" if t[-1] != "0" else "1")
+s, _, _ = get(BASE + "/jmap/session", headers={{"Authorization": altered}})
+check(s == 401, "altered token", s)
 # wrong passwords count with every protocol's: after 3, even the right one is refused
 answers = [get(BASE + "/jmap/session", headers=basic("ann@example.com", "wrong"))[0] for _ in range(4)]
 check(answers[0] == 401 and answers[-1] == 429 and set(answers) == {{401, 429}}, answers)
 s, _, _ = get(BASE + "/jmap/session", headers=basic("ann@example.com", "secret"))
 check(s == 429, "throttled", s)
 # a forged or altered token is refused, and counts the same (this address is blocked now)
-t = BOB["Authorization"]
-for forged in [t[:-1] + ("0" if t[-1] != "0" else "1"), "Bearer x.y.z", "Bearer "]:
+for forged in [altered, "Bearer x.y.z", "Bearer "]:
     s, _, _ = get(BASE + "/jmap/session", headers={{"Authorization": forged}})
     check(s == 429, forged, s)
 for bad in ["Basic !!!", "Basic " + base64.b64encode(b"no-colon").decode(), "Digest x"]:

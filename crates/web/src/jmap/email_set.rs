@@ -15,8 +15,8 @@ use mail_builder::headers::text::Text;
 use mail_builder::mime::MimePart;
 use serde_json::{Map, Value, json};
 
-use super::emails::{blob_bytes, current_state, flag_of, keyword_of};
-use super::{Ctx, MethodError, MethodResult, check_set_size, ids, set_error, threads};
+use super::emails::{blob_bytes, copies, current_state, flag_of, keyword_of};
+use super::{Ctx, MethodError, MethodResult, SetOutcome, check_set_size, ids, set_error, threads};
 
 fn store_error(e: StoreError) -> Value {
     match e {
@@ -292,30 +292,21 @@ async fn build(ctx: &Ctx<'_>, o: &Map<String, Value>) -> Result<Vec<u8>, Value> 
         .unwrap_or_default();
     for (k, v) in o {
         b = match k.as_str() {
-            "from" => match addresses(v)? {
-                Some(a) => b.from(a),
-                None => b,
-            },
-            "to" => match addresses(v)? {
-                Some(a) => b.to(a),
-                None => b,
-            },
-            "cc" => match addresses(v)? {
-                Some(a) => b.cc(a),
-                None => b,
-            },
-            "bcc" => match addresses(v)? {
-                Some(a) => b.bcc(a),
-                None => b,
-            },
-            "replyTo" => match addresses(v)? {
-                Some(a) => b.reply_to(a),
-                None => b,
-            },
-            "sender" => match addresses(v)? {
-                Some(a) => b.sender(a),
-                None => b,
-            },
+            "from" | "to" | "cc" | "bcc" | "replyTo" | "sender" => {
+                let set: fn(MessageBuilder<'static>, Address<'static>) -> MessageBuilder<'static> =
+                    match k.as_str() {
+                        "from" => MessageBuilder::from,
+                        "to" => MessageBuilder::to,
+                        "cc" => MessageBuilder::cc,
+                        "bcc" => MessageBuilder::bcc,
+                        "replyTo" => MessageBuilder::reply_to,
+                        _ => MessageBuilder::sender,
+                    };
+                match addresses(v)? {
+                    Some(a) => set(b, a),
+                    None => b,
+                }
+            }
             "subject" => match v.as_str() {
                 Some(s) => b.subject(s.replace(['\r', '\n'], " ")),
                 None => b,
@@ -500,46 +491,18 @@ async fn store_new(ctx: &Ctx<'_>, bytes: &[u8], o: &Map<String, Value>) -> Resul
     }))
 }
 
-/// The copies of the Emails named, by hash.
-async fn rows_of(
-    ctx: &Ctx<'_>,
-    ids_: &[String],
-) -> Result<std::collections::HashMap<String, Vec<MailboxEntry>>, MethodError> {
-    let hashes: Vec<String> = ids_
-        .iter()
-        .filter_map(|i| ids::email_hash(i).map(str::to_string))
-        .collect();
-    let rows = ctx
-        .state
-        .store
-        .messages_by_hash(ctx.user.id, &hashes)
-        .await?;
-    let mut out: std::collections::HashMap<String, Vec<MailboxEntry>> = Default::default();
-    for r in rows {
-        out.entry(r.blob_hash.clone()).or_default().push(r);
-    }
-    Ok(out)
-}
-
 /// `Email/set`.
 pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     ctx.check_account(args)?;
     check_set_size(args)?;
     let old_state = current_state(ctx).await?;
-    if let Some(s) = args.get("ifInState").and_then(Value::as_str)
-        && s != old_state
-    {
-        return Err(MethodError::new(
-            "stateMismatch",
-            "the Emails changed since that state",
-        ));
-    }
-    let mut created = Map::new();
-    let mut not_created = Map::new();
+    super::check_in_state(args, &old_state, "Emails")?;
+    let mut out = SetOutcome::default();
     if let Some(create) = args.get("create").and_then(Value::as_object) {
         for (cid, o) in create {
             let Some(o) = o.as_object() else {
-                not_created.insert(cid.clone(), set_error("invalidProperties", "not an object"));
+                out.not_created
+                    .insert(cid.clone(), set_error("invalidProperties", "not an object"));
                 continue;
             };
             let result = match build(ctx, o).await {
@@ -551,83 +514,64 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
                     if let Some(id) = v["id"].as_str() {
                         ctx.created.insert(cid.clone(), id.to_string());
                     }
-                    created.insert(cid.clone(), v);
+                    out.created.insert(cid.clone(), v);
                 }
                 Err(e) => {
-                    not_created.insert(cid.clone(), e);
+                    out.not_created.insert(cid.clone(), e);
                 }
             }
         }
     }
-    let mut updated = Map::new();
-    let mut not_updated = Map::new();
-    if let Some(update) = args.get("update").and_then(Value::as_object) {
-        let names: Vec<String> = update
+    if let Some(updates) = args.get("update").and_then(Value::as_object) {
+        let names: Vec<String> = updates
             .keys()
             .map(|k| ctx.resolve_id(k).unwrap_or_else(|| k.clone()))
             .collect();
-        let rows = rows_of(ctx, &names).await?;
-        for ((given, patch), id) in update.iter().zip(names) {
+        let rows = copies(ctx, &names).await?;
+        for ((given, patch), id) in updates.iter().zip(names) {
             let Some(copies) = ids::email_hash(&id).and_then(|h| rows.get(h)) else {
-                not_updated.insert(given.clone(), set_error("notFound", "no such Email"));
+                out.not_updated
+                    .insert(given.clone(), set_error("notFound", "no such Email"));
                 continue;
             };
             let Some(patch) = patch.as_object() else {
-                not_updated.insert(given.clone(), set_error("invalidPatch", "not an object"));
+                out.not_updated
+                    .insert(given.clone(), set_error("invalidPatch", "not an object"));
                 continue;
             };
-            match update_one(ctx, copies, patch).await {
+            match update(ctx, copies, patch).await {
                 Ok(()) => {
-                    updated.insert(given.clone(), Value::Null);
+                    out.updated.insert(given.clone(), Value::Null);
                 }
                 Err(e) => {
-                    not_updated.insert(given.clone(), e);
+                    out.not_updated.insert(given.clone(), e);
                 }
             }
         }
     }
-    let mut destroyed = Vec::new();
-    let mut not_destroyed = Map::new();
     if let Some(list) = args.get("destroy").and_then(Value::as_array) {
         let names: Vec<String> = list
             .iter()
             .filter_map(Value::as_str)
             .map(|k| ctx.resolve_id(k).unwrap_or_else(|| k.to_string()))
             .collect();
-        let rows = rows_of(ctx, &names).await?;
+        let rows = copies(ctx, &names).await?;
         for id in names {
             let Some(copies) = ids::email_hash(&id).and_then(|h| rows.get(h)) else {
-                not_destroyed.insert(id, set_error("notFound", "no such Email"));
+                out.not_destroyed
+                    .insert(id, set_error("notFound", "no such Email"));
                 continue;
             };
             match destroy(ctx, copies).await {
-                Ok(()) => destroyed.push(id),
+                Ok(()) => out.destroyed.push(id),
                 Err(e) => {
-                    not_destroyed.insert(id, e);
+                    out.not_destroyed.insert(id, e);
                 }
             }
         }
     }
     let new_state = current_state(ctx).await?;
-    Ok(json!({
-        "accountId": ctx.account_id(),
-        "oldState": old_state,
-        "newState": new_state,
-        "created": created,
-        "updated": updated,
-        "destroyed": destroyed,
-        "notCreated": not_created,
-        "notUpdated": not_updated,
-        "notDestroyed": not_destroyed,
-    }))
-}
-
-async fn update_one(
-    ctx: &Ctx<'_>,
-    copies: &[MailboxEntry],
-    patch: &Map<String, Value>,
-) -> Result<(), Value> {
-    update(ctx, copies, patch).await
+    Ok(out.response(ctx, json!(old_state), json!(new_state)))
 }
 
 /// `Email/import`: messages in blobs, stored.
@@ -641,14 +585,7 @@ pub async fn import(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
         return Err(MethodError::new("requestTooLarge", "too many emails"));
     }
     let old_state = current_state(ctx).await?;
-    if let Some(s) = args.get("ifInState").and_then(Value::as_str)
-        && s != old_state
-    {
-        return Err(MethodError::new(
-            "stateMismatch",
-            "the Emails changed since that state",
-        ));
-    }
+    super::check_in_state(args, &old_state, "Emails")?;
     let mut created = Map::new();
     let mut not_created = Map::new();
     for (cid, o) in emails {

@@ -113,6 +113,28 @@ pub async fn user_emails(
     Ok((all, state))
 }
 
+/// The user's copies of the Emails named by their ids, by body hash (ids that name no
+/// Email of theirs are left out).
+pub async fn copies(
+    ctx: &Ctx<'_>,
+    email_ids: &[String],
+) -> Result<HashMap<String, Vec<MailboxEntry>>, MethodError> {
+    let hashes: Vec<String> = email_ids
+        .iter()
+        .filter_map(|i| ids::email_hash(i).map(str::to_string))
+        .collect();
+    let rows = ctx
+        .state
+        .store
+        .messages_by_hash(ctx.user.id, &hashes)
+        .await?;
+    let mut out: HashMap<String, Vec<MailboxEntry>> = HashMap::new();
+    for r in rows {
+        out.entry(r.blob_hash.clone()).or_default().push(r);
+    }
+    Ok(out)
+}
+
 /// The current Email state.
 pub async fn current_state(ctx: &Ctx<'_>) -> Result<String, MethodError> {
     Ok(Snapshot::of(&ctx.state.store.list_mailboxes(ctx.user.id).await?).email_state())
@@ -264,19 +286,7 @@ pub async fn get(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
             ));
         }
     };
-    let hashes: Vec<String> = wanted
-        .iter()
-        .filter_map(|id| ids::email_hash(id).map(str::to_string))
-        .collect();
-    let rows = ctx
-        .state
-        .store
-        .messages_by_hash(ctx.user.id, &hashes)
-        .await?;
-    let mut by_hash: HashMap<&str, Vec<&MailboxEntry>> = HashMap::new();
-    for r in &rows {
-        by_hash.entry(r.blob_hash.as_str()).or_default().push(r);
-    }
+    let by_hash = copies(ctx, &wanted).await?;
     let needs_message = properties.iter().any(|p| !FROM_ROWS.contains(&p.as_str()));
     let mut list = Vec::new();
     let mut not_found = Vec::new();
@@ -289,7 +299,7 @@ pub async fn get(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
             not_found.push(Value::String(id));
             continue;
         };
-        let first = copies[0];
+        let first = &copies[0];
         let hash = first.blob_hash.as_str();
         let mut o = Map::new();
         let raw = if needs_message {

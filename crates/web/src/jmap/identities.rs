@@ -7,7 +7,9 @@
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Ctx, MethodError, MethodResult, check_set_size, get_ids, set_error, since_state};
+use super::{
+    Ctx, MethodError, MethodResult, SetOutcome, check_set_size, get_ids, set_error, since_state,
+};
 
 pub const ENTRY: &str = "/private/vendor/estafeta/jmap-identities";
 pub const MAX_IDENTITIES: usize = 50;
@@ -128,13 +130,8 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     check_set_size(args)?;
     let mut list = load(ctx).await?;
     let old_state = state_of(&list);
-    if let Some(s) = args.get("ifInState").and_then(Value::as_str)
-        && s != old_state
-    {
-        return Err(MethodError::new("stateMismatch", "the identities changed"));
-    }
-    let mut created = Map::new();
-    let mut not_created = Map::new();
+    super::check_in_state(args, &old_state, "identities")?;
+    let mut out = SetOutcome::default();
     for (cid, o) in args
         .get("create")
         .and_then(Value::as_object)
@@ -143,7 +140,7 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     {
         let Some(o) = o.as_object() else { continue };
         if list.len() >= MAX_IDENTITIES {
-            not_created.insert(
+            out.not_created.insert(
                 cid.clone(),
                 set_error("overQuota", format!("at most {MAX_IDENTITIES} identities")),
             );
@@ -162,7 +159,7 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
             None => email.eq_ignore_ascii_case(&ctx.user.address),
         };
         if email.is_empty() || !allowed {
-            not_created.insert(
+            out.not_created.insert(
                 cid.clone(),
                 set_error("forbiddenFrom", format!("you may not send as {email:?}")),
             );
@@ -173,16 +170,15 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
         identity["id"] = json!(id);
         identity["mayDelete"] = json!(true);
         if let Err(e) = apply(&mut identity, o, true) {
-            not_created.insert(cid.clone(), e);
+            out.not_created.insert(cid.clone(), e);
             continue;
         }
         identity["email"] = json!(email);
         list.push(identity);
         ctx.created.insert(cid.clone(), id.clone());
-        created.insert(cid.clone(), json!({"id": id, "mayDelete": true}));
+        out.created
+            .insert(cid.clone(), json!({"id": id, "mayDelete": true}));
     }
-    let mut updated = Map::new();
-    let mut not_updated = Map::new();
     for (id, patch) in args
         .get("update")
         .and_then(Value::as_object)
@@ -191,7 +187,8 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     {
         let id = ctx.resolve_id(id).unwrap_or_else(|| id.clone());
         let Some(identity) = list.iter_mut().find(|i| i["id"] == id.as_str()) else {
-            not_updated.insert(id, set_error("notFound", "no such identity"));
+            out.not_updated
+                .insert(id, set_error("notFound", "no such identity"));
             continue;
         };
         match patch
@@ -200,15 +197,13 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
             .and_then(|p| apply(identity, p, false))
         {
             Ok(()) => {
-                updated.insert(id, Value::Null);
+                out.updated.insert(id, Value::Null);
             }
             Err(e) => {
-                not_updated.insert(id, e);
+                out.not_updated.insert(id, e);
             }
         }
     }
-    let mut destroyed = Vec::new();
-    let mut not_destroyed = Map::new();
     for id in args
         .get("destroy")
         .and_then(Value::as_array)
@@ -217,23 +212,21 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
         .filter_map(Value::as_str)
     {
         if id == "i0" {
-            not_destroyed.insert(
+            out.not_destroyed.insert(
                 id.to_string(),
                 set_error("forbidden", "the user's own address stays"),
             );
         } else if let Some(at) = list.iter().position(|i| i["id"] == id) {
             list.remove(at);
-            destroyed.push(id.to_string());
+            out.destroyed.push(id.to_string());
         } else {
-            not_destroyed.insert(id.to_string(), set_error("notFound", "no such identity"));
+            out.not_destroyed
+                .insert(id.to_string(), set_error("notFound", "no such identity"));
         }
     }
-    if !created.is_empty() || !updated.is_empty() || !destroyed.is_empty() {
+    if out.changed() {
         save(ctx, &list).await?;
     }
-    Ok(json!({
-        "accountId": ctx.account_id(), "oldState": old_state, "newState": state_of(&list),
-        "created": created, "updated": updated, "destroyed": destroyed,
-        "notCreated": not_created, "notUpdated": not_updated, "notDestroyed": not_destroyed,
-    }))
+    let new_state = state_of(&list);
+    Ok(out.response(ctx, json!(old_state), json!(new_state)))
 }

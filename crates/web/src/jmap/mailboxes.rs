@@ -11,8 +11,8 @@ use serde_json::{Map, Value, json};
 use super::emails::user_emails;
 use super::state::Snapshot;
 use super::{
-    Ctx, MethodError, MethodResult, check_set_size, get_ids, get_properties, ids, set_error,
-    since_state, threads,
+    Ctx, MethodError, MethodResult, SetOutcome, check_set_size, get_ids, get_properties, ids,
+    set_error, since_state, threads,
 };
 
 /// Longest Mailbox name, in octets.
@@ -63,6 +63,12 @@ fn special_use_of(role: &str) -> Option<&'static str> {
         .iter()
         .find(|(_, r)| *r == role)
         .map(|(imap, _)| *imap)
+}
+
+/// The user's folder a Mailbox id (or `#creation` reference) names.
+fn named(ctx: &Ctx<'_>, boxes: &[Mailbox], id: &str) -> Option<Mailbox> {
+    let n = ids::mailbox_of(&ctx.resolve_id(id)?)?;
+    boxes.iter().find(|m| m.id == n).cloned()
 }
 
 /// The parent of each folder (the longest existing proper prefix) and its JMAP name.
@@ -382,16 +388,8 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     let store = ctx.state.store.clone();
     let user_id = ctx.user.id;
     let old_state = Snapshot::of(&store.list_mailboxes(user_id).await?).mailbox_state();
-    if let Some(s) = args.get("ifInState").and_then(Value::as_str)
-        && s != old_state
-    {
-        return Err(MethodError::new(
-            "stateMismatch",
-            "the mailboxes changed since that state",
-        ));
-    }
-    let mut created = Map::new();
-    let mut not_created = Map::new();
+    super::check_in_state(args, &old_state, "mailboxes")?;
+    let mut out = SetOutcome::default();
     if let Some(create) = args.get("create").and_then(Value::as_object) {
         // parents before the children that name them by creation id
         let mut order: Vec<&String> = Vec::with_capacity(create.len());
@@ -425,7 +423,7 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
                     match ctx.resolve_id(p).as_deref().and_then(ids::mailbox_of) {
                         Some(id) => Some(id),
                         None => {
-                            not_created.insert(
+                            out.not_created.insert(
                                 cid.clone(),
                                 set_error("invalidProperties", "no such parentId"),
                             );
@@ -434,7 +432,8 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
                     }
                 }
                 Some(_) => {
-                    not_created.insert(cid.clone(), set_error("invalidProperties", "parentId"));
+                    out.not_created
+                        .insert(cid.clone(), set_error("invalidProperties", "parentId"));
                     continue;
                 }
             };
@@ -442,7 +441,7 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
             let full = match full_name(&boxes, parent, name) {
                 Ok(f) => f,
                 Err(e) => {
-                    not_created.insert(cid.clone(), e);
+                    out.not_created.insert(cid.clone(), e);
                     continue;
                 }
             };
@@ -451,7 +450,7 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
                 Some(Value::String(r)) => match special_use_of(r) {
                     Some(s) => Some(s),
                     None => {
-                        not_created.insert(
+                        out.not_created.insert(
                             cid.clone(),
                             set_error(
                                 "invalidProperties",
@@ -470,7 +469,7 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
                     }
                     let id = ids::mailbox(m.id);
                     ctx.created.insert(cid.clone(), id.clone());
-                    created.insert(cid.clone(), json!({
+                    out.created.insert(cid.clone(), json!({
                         "id": id, "totalEmails": 0, "unreadEmails": 0, "totalThreads": 0,
                         "unreadThreads": 0, "sortOrder": if special.is_some() { 2 } else { 10 },
                         "isSubscribed": obj.get("isSubscribed").and_then(Value::as_bool).unwrap_or(true),
@@ -478,30 +477,24 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
                     }));
                 }
                 Err(e) => {
-                    not_created.insert(cid.clone(), store_set_error(e));
+                    out.not_created.insert(cid.clone(), store_set_error(e));
                 }
             }
         }
     }
-    let mut updated = Map::new();
-    let mut not_updated = Map::new();
     if let Some(update) = args.get("update").and_then(Value::as_object) {
         for (id, patch) in update {
             let boxes = store.list_mailboxes(user_id).await?;
-            let Some(m) = ctx
-                .resolve_id(id)
-                .as_deref()
-                .and_then(ids::mailbox_of)
-                .and_then(|n| boxes.iter().find(|m| m.id == n))
-                .cloned()
-            else {
-                not_updated.insert(id.clone(), set_error("notFound", "no such mailbox"));
+            let Some(m) = named(ctx, &boxes, id) else {
+                out.not_updated
+                    .insert(id.clone(), set_error("notFound", "no such mailbox"));
                 continue;
             };
             let tree = tree(&boxes);
             let (mut parent, mut name) = tree.get(&m.id).cloned().unwrap_or((None, m.name.clone()));
             let Some(patch) = patch.as_object() else {
-                not_updated.insert(id.clone(), set_error("invalidPatch", "not an object"));
+                out.not_updated
+                    .insert(id.clone(), set_error("invalidPatch", "not an object"));
                 continue;
             };
             let mut error = None;
@@ -530,7 +523,7 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
                 }
             }
             if let Some(e) = error {
-                not_updated.insert(id.clone(), e);
+                out.not_updated.insert(id.clone(), e);
                 continue;
             }
             let display = if is_inbox(&m) {
@@ -542,7 +535,7 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
                 (name == display || name == m.name) && parent == tree.get(&m.id).and_then(|t| t.0);
             if !same_name {
                 if is_inbox(&m) {
-                    not_updated.insert(
+                    out.not_updated.insert(
                         id.clone(),
                         set_error("forbidden", "the inbox keeps its name"),
                     );
@@ -551,12 +544,12 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
                 let full = match full_name(&boxes, parent, &name) {
                     Ok(f) => f,
                     Err(e) => {
-                        not_updated.insert(id.clone(), e);
+                        out.not_updated.insert(id.clone(), e);
                         continue;
                     }
                 };
                 if let Err(e) = store.rename_mailbox(user_id, &m.name, &full).await {
-                    not_updated.insert(id.clone(), store_set_error(e));
+                    out.not_updated.insert(id.clone(), store_set_error(e));
                     continue;
                 }
                 if let Some(s) = subscribe {
@@ -565,11 +558,9 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
             } else if let Some(s) = subscribe {
                 store.set_subscribed(user_id, &m.name, s).await?;
             }
-            updated.insert(id.clone(), Value::Null);
+            out.updated.insert(id.clone(), Value::Null);
         }
     }
-    let mut destroyed = Vec::new();
-    let mut not_destroyed = Map::new();
     if let Some(destroy) = args.get("destroy").and_then(Value::as_array) {
         let remove_emails = args
             .get("onDestroyRemoveEmails")
@@ -577,18 +568,13 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
             .unwrap_or(false);
         for id in destroy.iter().filter_map(Value::as_str) {
             let boxes = store.list_mailboxes(user_id).await?;
-            let Some(m) = ctx
-                .resolve_id(id)
-                .as_deref()
-                .and_then(ids::mailbox_of)
-                .and_then(|n| boxes.iter().find(|m| m.id == n))
-                .cloned()
-            else {
-                not_destroyed.insert(id.to_string(), set_error("notFound", "no such mailbox"));
+            let Some(m) = named(ctx, &boxes, id) else {
+                out.not_destroyed
+                    .insert(id.to_string(), set_error("notFound", "no such mailbox"));
                 continue;
             };
             if is_inbox(&m) {
-                not_destroyed.insert(
+                out.not_destroyed.insert(
                     id.to_string(),
                     set_error("forbidden", "the inbox cannot be destroyed"),
                 );
@@ -596,14 +582,14 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
             }
             let child = format!("{}{SEPARATOR}", m.name);
             if boxes.iter().any(|b| b.name.starts_with(&child)) {
-                not_destroyed.insert(
+                out.not_destroyed.insert(
                     id.to_string(),
                     set_error("mailboxHasChild", "destroy its children first"),
                 );
                 continue;
             }
             if !remove_emails && !store.list_messages(m.id).await?.is_empty() {
-                not_destroyed.insert(
+                out.not_destroyed.insert(
                     id.to_string(),
                     set_error(
                         "mailboxHasEmail",
@@ -613,23 +599,13 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
                 continue;
             }
             match store.delete_mailbox(user_id, &m.name).await {
-                Ok(()) => destroyed.push(id.to_string()),
+                Ok(()) => out.destroyed.push(id.to_string()),
                 Err(e) => {
-                    not_destroyed.insert(id.to_string(), store_set_error(e));
+                    out.not_destroyed.insert(id.to_string(), store_set_error(e));
                 }
             }
         }
     }
     let new_state = Snapshot::of(&store.list_mailboxes(user_id).await?).mailbox_state();
-    Ok(json!({
-        "accountId": ctx.account_id(),
-        "oldState": old_state,
-        "newState": new_state,
-        "created": created,
-        "updated": updated,
-        "destroyed": destroyed,
-        "notCreated": not_created,
-        "notUpdated": not_updated,
-        "notDestroyed": not_destroyed,
-    }))
+    Ok(out.response(ctx, json!(old_state), json!(new_state)))
 }

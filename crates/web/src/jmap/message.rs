@@ -2,7 +2,10 @@
 //! the body structure and the `textBody`/`htmlBody`/`attachments` lists of §4.1.4, body
 //! values, the preview. Everything comes from `estafeta_mime`'s bounded reading (depth,
 //! parts, boundary length: see that crate); the structure is walked with explicit stacks,
-//! never by recursion.
+//! never by recursion. The `bodyStructure` value nests as deep as the MIME tree, at most
+//! `estafeta_mime::MAX_DEPTH` (100) levels, so serialising and dropping it (which
+//! serde_json does recursively) goes no deeper than that; a test builds the deepest on a
+//! 256 KiB stack.
 
 use estafeta_mime::{Kind, Message, Part};
 use mail_parser::{Address, HeaderValue, MimeHeaders};
@@ -321,22 +324,7 @@ pub fn body_lists(msg: &Message<'_>) -> BodyLists {
 
 /// The decoded size of a leaf part.
 fn decoded_size(msg: &Message<'_>, part: &Part<'_>) -> usize {
-    let body = msg.body(part);
-    let encoding = part
-        .mime
-        .content_transfer_encoding()
-        .map(|e| e.trim().to_ascii_lowercase());
-    match encoding.as_deref() {
-        Some("base64") => {
-            body.iter()
-                .filter(|b| b.is_ascii_alphanumeric() || **b == b'+' || **b == b'/')
-                .count()
-                * 3
-                / 4
-        }
-        Some("quoted-printable") => estafeta_mime::text::quoted_printable(body).len(),
-        _ => body.len(),
-    }
+    estafeta_mime::text::decoded(msg, part).map_or(msg.body(part).len(), |d| d.len())
 }
 
 /// One EmailBodyPart object with the properties asked for; `sub` holds the parts of a

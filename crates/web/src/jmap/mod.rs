@@ -678,6 +678,88 @@ pub fn check_set_size(args: &Value) -> Result<(), MethodError> {
     Ok(())
 }
 
+/// What a `/set` did, object by object (RFC 8620 §5.3).
+#[derive(Default)]
+pub struct SetOutcome {
+    pub created: Map<String, Value>,
+    pub updated: Map<String, Value>,
+    pub destroyed: Vec<String>,
+    pub not_created: Map<String, Value>,
+    pub not_updated: Map<String, Value>,
+    pub not_destroyed: Map<String, Value>,
+}
+
+impl SetOutcome {
+    /// The `/set` response.
+    pub fn response(self, ctx: &Ctx<'_>, old_state: Value, new_state: Value) -> Value {
+        json!({
+            "accountId": ctx.account_id(),
+            "oldState": old_state,
+            "newState": new_state,
+            "created": self.created,
+            "updated": self.updated,
+            "destroyed": self.destroyed,
+            "notCreated": self.not_created,
+            "notUpdated": self.not_updated,
+            "notDestroyed": self.not_destroyed,
+        })
+    }
+
+    /// Refuses every creation, update or destruction (`part`: "create", "update",
+    /// "destroy") the call asks for with `error`.
+    pub fn refuse_all(&mut self, args: &Value, part: &str, error: &Value) {
+        let ids: Vec<String> = match args.get(part) {
+            Some(Value::Object(m)) => m.keys().cloned().collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let into = match part {
+            "create" => &mut self.not_created,
+            "update" => &mut self.not_updated,
+            _ => &mut self.not_destroyed,
+        };
+        for id in ids {
+            into.insert(id, error.clone());
+        }
+    }
+
+    /// Whether anything was created, updated or destroyed.
+    pub fn changed(&self) -> bool {
+        !self.created.is_empty() || !self.updated.is_empty() || !self.destroyed.is_empty()
+    }
+}
+
+/// `stateMismatch` when the call's `ifInState` is not the `current` state.
+pub fn check_in_state(args: &Value, current: &str, what: &str) -> Result<(), MethodError> {
+    match args.get("ifInState").and_then(Value::as_str) {
+        Some(s) if s != current => Err(MethodError::new(
+            "stateMismatch",
+            format!("the {what} changed since that state"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The `limit` of a query as asked (`None`: not given), and as answered (at most
+/// [`query::MAX_LIMIT`]).
+pub fn read_limit(args: &Value) -> Result<(Option<usize>, usize), MethodError> {
+    let asked = match args.get("limit") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or_else(|| MethodError::invalid("limit is a non-negative integer"))?
+                as usize,
+        ),
+    };
+    Ok((
+        asked,
+        asked.unwrap_or(query::MAX_LIMIT).min(query::MAX_LIMIT),
+    ))
+}
+
 /// A SetError (RFC 8620 §5.3).
 pub fn set_error(kind: &str, description: impl Into<String>) -> Value {
     json!({"type": kind, "description": description.into()})

@@ -571,6 +571,7 @@ pub async fn query(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
             .then_with(|| a.hash.cmp(b.hash))
     });
     let mut result: Vec<String> = Vec::with_capacity(chosen.len());
+    let (asked, limit) = super::read_limit(args)?;
     let want_total = args
         .get("calculateTotal")
         .and_then(Value::as_bool)
@@ -583,18 +584,8 @@ pub async fn query(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
             want_total || has_anchor,
             args.get("position").and_then(Value::as_i64),
         ) {
-            (false, Some(p)) if p >= 0 => Some(
-                p as usize
-                    + args
-                        .get("limit")
-                        .and_then(Value::as_u64)
-                        .map_or(MAX_LIMIT, |l| (l as usize).min(MAX_LIMIT)),
-            ),
-            (false, None) => Some(
-                args.get("limit")
-                    .and_then(Value::as_u64)
-                    .map_or(MAX_LIMIT, |l| (l as usize).min(MAX_LIMIT)),
-            ),
+            (false, Some(p)) if p >= 0 => Some(p as usize + limit),
+            (false, None) => Some(limit),
             _ => None,
         };
         let mut seen = HashSet::new();
@@ -632,15 +623,6 @@ pub async fn query(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
             .unwrap_or(0);
         position = (at as i64 + offset).max(0) as usize;
     }
-    let asked = match args.get("limit") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(
-            v.as_u64()
-                .ok_or_else(|| MethodError::invalid("limit is a non-negative integer"))?
-                as usize,
-        ),
-    };
-    let limit = asked.unwrap_or(MAX_LIMIT).min(MAX_LIMIT);
     let page: Vec<&String> = result.iter().skip(position).take(limit).collect();
     let mut out = json!({
         "accountId": ctx.account_id(),
@@ -701,15 +683,7 @@ async fn one_mailbox_by_date(
         return Ok(None);
     }
     let position = position as usize;
-    let asked = match args.get("limit") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(
-            v.as_u64()
-                .ok_or_else(|| MethodError::invalid("limit is a non-negative integer"))?
-                as usize,
-        ),
-    };
-    let limit = asked.unwrap_or(MAX_LIMIT).min(MAX_LIMIT);
+    let (asked, limit) = super::read_limit(args)?;
     let store = &ctx.state.store;
     let boxes = store.list_mailboxes(ctx.user.id).await?;
     let state = super::state::Snapshot::of(&boxes).email_state();

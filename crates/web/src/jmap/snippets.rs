@@ -115,19 +115,13 @@ pub async fn get(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
         return Err(MethodError::new("requestTooLarge", "too many emailIds"));
     }
     let needles = needles(args.get("filter").unwrap_or(&Value::Null));
-    let hashes: Vec<String> = wanted
-        .iter()
-        .filter_map(|i| ids::email_hash(i).map(str::to_string))
-        .collect();
-    let rows = ctx
-        .state
-        .store
-        .messages_by_hash(ctx.user.id, &hashes)
-        .await?;
+    let copies = super::emails::copies(ctx, &wanted).await?;
     let mut list = Vec::new();
     let mut not_found = Vec::new();
     for id in wanted {
-        let Some(r) = ids::email_hash(&id).and_then(|h| rows.iter().find(|r| r.blob_hash == h))
+        let Some(r) = ids::email_hash(&id)
+            .and_then(|h| copies.get(h))
+            .map(|c| &c[0])
         else {
             not_found.push(id);
             continue;

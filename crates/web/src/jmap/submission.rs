@@ -16,7 +16,8 @@ use serde_json::{Map, Value, json};
 
 use super::emails::utc;
 use super::{
-    Ctx, MethodError, MethodResult, email_set, get_ids, identities, ids, message, set_error,
+    Ctx, MethodError, MethodResult, SetOutcome, email_set, get_ids, identities, ids, message,
+    set_error,
 };
 
 /// Submissions whose details a process remembers for `EmailSubmission/get`.
@@ -228,8 +229,7 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> Result<Vec<(String, Value)>
         ));
     };
     let identities = identities::load(ctx).await?;
-    let mut created = Map::new();
-    let mut not_created = Map::new();
+    let mut out = SetOutcome::default();
     // creation id → Email id, for the onSuccess… references
     let mut sent: Vec<(String, String)> = Vec::new();
     for (cid, o) in args
@@ -243,7 +243,7 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> Result<Vec<(String, Value)>
             .iter()
             .any(|i| i["id"].as_str() == Some(identity_id))
         {
-            not_created.insert(
+            out.not_created.insert(
                 cid.clone(),
                 set_error("invalidProperties", "no such identityId"),
             );
@@ -255,7 +255,7 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> Result<Vec<(String, Value)>
             .and_then(|e| ctx.resolve_id(e))
             .unwrap_or_default();
         let Some(hash) = ids::email_hash(&email_id).map(str::to_string) else {
-            not_created.insert(
+            out.not_created.insert(
                 cid.clone(),
                 set_error("invalidProperties", "no such emailId"),
             );
@@ -267,7 +267,7 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> Result<Vec<(String, Value)>
             .messages_by_hash(ctx.user.id, std::slice::from_ref(&hash))
             .await?;
         let Some(first) = rows.first() else {
-            not_created.insert(
+            out.not_created.insert(
                 cid.clone(),
                 set_error("invalidProperties", "no such emailId"),
             );
@@ -279,7 +279,7 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> Result<Vec<(String, Value)>
             .read_message(first.mailbox_id, first.uid)
             .await?
         else {
-            not_created.insert(
+            out.not_created.insert(
                 cid.clone(),
                 set_error("invalidProperties", "no such emailId"),
             );
@@ -294,7 +294,7 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> Result<Vec<(String, Value)>
             .or(from.first())
             .map(|(_, e)| e.clone());
         let Some(shown) = shown else {
-            not_created.insert(
+            out.not_created.insert(
                 cid.clone(),
                 set_error("invalidEmail", "the message has no From"),
             );
@@ -303,7 +303,7 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> Result<Vec<(String, Value)>
         match submitter.may_send_as(ctx.user, &shown).await {
             Ok(true) => {}
             Ok(false) => {
-                not_created.insert(
+                out.not_created.insert(
                     cid.clone(),
                     set_error("forbiddenFrom", format!("you may not send as {shown}")),
                 );
@@ -336,7 +336,8 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> Result<Vec<(String, Value)>
             }
         };
         if rcpt_to.is_empty() {
-            not_created.insert(cid.clone(), set_error("noRecipients", "no recipients"));
+            out.not_created
+                .insert(cid.clone(), set_error("noRecipients", "no recipients"));
             continue;
         }
         let thread_id = super::threads::of_message(ctx, &hash, &raw);
@@ -370,52 +371,21 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> Result<Vec<(String, Value)>
                 });
                 ctx.created.insert(cid.clone(), queue_id.clone());
                 sent.push((cid.clone(), email_id.clone()));
-                created.insert(cid.clone(), json!({"id": queue_id, "undoStatus": "final", "sendAt": utc(now), "threadId": thread_id}));
+                out.created.insert(cid.clone(), json!({"id": queue_id, "undoStatus": "final", "sendAt": utc(now), "threadId": thread_id}));
             }
             Err(reply) => {
                 tracing::info!(user = %ctx.user.address, reply = %reply, "JMAP submission refused");
-                not_created.insert(cid.clone(), refusal(&reply));
+                out.not_created.insert(cid.clone(), refusal(&reply));
             }
         }
     }
-    let mut not_updated = Map::new();
-    for (id, _) in args
-        .get("update")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-    {
-        not_updated.insert(
-            id.clone(),
-            set_error("cannotUnsend", "submissions are sent at once"),
-        );
-    }
-    let mut not_destroyed = Map::new();
-    for id in args
-        .get("destroy")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
-        not_destroyed.insert(
-            id.to_string(),
-            set_error("cannotUnsend", "submissions are sent at once"),
-        );
-    }
-    let mut out = vec![(
+    let unsend = set_error("cannotUnsend", "submissions are sent at once");
+    out.refuse_all(args, "update", &unsend);
+    out.refuse_all(args, "destroy", &unsend);
+    let new_state = ctx.state.submissions.of_user(ctx.user.id).len().to_string();
+    let mut responses = vec![(
         "EmailSubmission/set".to_string(),
-        json!({
-            "accountId": ctx.account_id(),
-            "oldState": null,
-            "newState": ctx.state.submissions.of_user(ctx.user.id).len().to_string(),
-            "created": created,
-            "updated": {},
-            "destroyed": [],
-            "notCreated": not_created,
-            "notUpdated": not_updated,
-            "notDestroyed": not_destroyed,
-        }),
+        out.response(ctx, Value::Null, json!(new_state)),
     )];
     // the Email changes asked for on success, with `#creation` naming a submission's Email
     let email_of = |key: &str| -> Option<String> {
@@ -448,9 +418,9 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> Result<Vec<(String, Value)>
         .collect();
     if !update.is_empty() || !destroy.is_empty() {
         let implied = email_set::implied(ctx, update, destroy).await?;
-        out.push(("Email/set".to_string(), implied));
+        responses.push(("Email/set".to_string(), implied));
     }
-    Ok(out)
+    Ok(responses)
 }
 
 #[cfg(test)]

@@ -168,18 +168,14 @@ pub async fn changes(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
             "Emails were destroyed since that state: fetch the threads again",
         ));
     }
-    let hashes: Vec<String> = diff
+    let changed: Vec<String> = diff
         .created
         .iter()
         .chain(diff.updated.iter())
-        .filter_map(|id| ids::email_hash(id).map(str::to_string))
+        .cloned()
         .collect();
-    let rows = ctx
-        .state
-        .store
-        .messages_by_hash(ctx.user.id, &hashes)
-        .await?;
-    let firsts: Vec<&MailboxEntry> = rows.iter().collect();
+    let copies = emails::copies(ctx, &changed).await?;
+    let firsts: Vec<&MailboxEntry> = copies.values().map(|c| &c[0]).collect();
     let threads = of_entries(ctx, &firsts).await?;
     let mut updated: Vec<&String> = threads.values().collect();
     updated.sort();

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Ctx, MethodResult, set_error};
+use super::{Ctx, MethodResult, SetOutcome, set_error};
 
 fn object(v: &crate::vacation::Vacation) -> Value {
     json!({
@@ -51,33 +51,17 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
     let store = ctx.state.store.clone();
     let old = crate::vacation::current(&*store, ctx.user).await;
     let old_state = state_of(&old);
-    let mut not_created = serde_json::Map::new();
-    for (cid, _) in args
-        .get("create")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-    {
-        not_created.insert(
-            cid.clone(),
-            set_error("singleton", "there is one VacationResponse: update it"),
-        );
-    }
-    let mut not_destroyed = serde_json::Map::new();
-    for id in args
-        .get("destroy")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
-        not_destroyed.insert(
-            id.to_string(),
-            set_error("singleton", "the VacationResponse cannot be destroyed"),
-        );
-    }
-    let mut updated = serde_json::Map::new();
-    let mut not_updated = serde_json::Map::new();
+    let mut out = SetOutcome::default();
+    out.refuse_all(
+        args,
+        "create",
+        &set_error("singleton", "there is one VacationResponse: update it"),
+    );
+    out.refuse_all(
+        args,
+        "destroy",
+        &set_error("singleton", "the VacationResponse cannot be destroyed"),
+    );
     for (id, patch) in args
         .get("update")
         .and_then(Value::as_object)
@@ -85,14 +69,15 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
         .flatten()
     {
         if id != "singleton" {
-            not_updated.insert(
+            out.not_updated.insert(
                 id.clone(),
                 set_error("notFound", "the VacationResponse is singleton"),
             );
             continue;
         }
         let Some(patch) = patch.as_object() else {
-            not_updated.insert(id.clone(), set_error("invalidPatch", "not an object"));
+            out.not_updated
+                .insert(id.clone(), set_error("invalidPatch", "not an object"));
             continue;
         };
         let (mut on, mut subject, mut text) = (old.on, old.subject.clone(), old.text.clone());
@@ -116,11 +101,11 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
             }
         }
         if let Some(e) = error {
-            not_updated.insert(id.clone(), e);
+            out.not_updated.insert(id.clone(), e);
             continue;
         }
         if subject.len() > crate::vacation::MAX_SUBJECT || text.len() > crate::vacation::MAX_TEXT {
-            not_updated.insert(
+            out.not_updated.insert(
                 id.clone(),
                 set_error(
                     "invalidProperties",
@@ -146,17 +131,14 @@ pub async fn set(ctx: &mut Ctx<'_>, args: &Value) -> MethodResult {
         .await
         {
             Ok(_) => {
-                updated.insert(id.clone(), Value::Null);
+                out.updated.insert(id.clone(), Value::Null);
             }
             Err(e) => {
-                not_updated.insert(id.clone(), set_error("serverFail", e.to_string()));
+                out.not_updated
+                    .insert(id.clone(), set_error("serverFail", e.to_string()));
             }
         }
     }
     let new = crate::vacation::current(&*store, ctx.user).await;
-    Ok(json!({
-        "accountId": ctx.account_id(), "oldState": old_state, "newState": state_of(&new),
-        "created": {}, "updated": updated, "destroyed": [],
-        "notCreated": not_created, "notUpdated": not_updated, "notDestroyed": not_destroyed,
-    }))
+    Ok(out.response(ctx, json!(old_state), json!(state_of(&new))))
 }
