@@ -38,19 +38,9 @@ TOML
 est_users bench.test secret u
 est_start info
 
-# ---- the messages: each sent to estafeta over SMTP and put in Dovecot's Maildir
-say "generating $MESSAGES messages"
-MAILDIR="$WORK/dovecot-home/u@bench.test/Maildir"
-mkdir -p "$MAILDIR/cur" "$MAILDIR/new" "$MAILDIR/tmp" "$WORK/dovecot-run" "$WORK/dovecot-state"
-python3 "$ROOT/bench/corpus.py" "$MAILDIR/cur" "$MESSAGES" "$EST_IP" "$EST_SMTP"
-# the search indexer works in the background after delivery: timed reads wait for it, so
-# that they measure reading, not reading beside indexing
-pending() { [ "$(db_count "$WORK/est/estafeta.db" search_pending)" = 0 ]; }
-wait_until pending 600 "the search indexer"
-chown -R 65534:65534 "$WORK/dovecot-home"
-
-# ---- Dovecot: reads that Maildir
-dov_start "$DOV_IP" "$DOV_IMAP"
+# ---- the messages: each sent to estafeta over SMTP and put in Dovecot's Maildir, which
+# Dovecot serves
+shared_mailbox "$MESSAGES" "$EST_IP" "$EST_SMTP" "$DOV_IP" "$DOV_IMAP"
 
 PERF_PID=""
 if [ -n "$PERF_OUT" ]; then
@@ -91,4 +81,4 @@ for k in est:
     print(f"{k:52} {est[k]:11.3f} {dov[k]:10.3f} {est[k] / dov[k]:16.2f}x")
 PY
 if [ -n "$PERF_PID" ]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; say "perf data in $PERF_OUT"; fi
-echo "machine: $(nproc) cores; corpus $(du -sh "$MAILDIR/cur" | cut -f1)"
+echo "machine: $(nproc) cores; corpus $(du -sh "$WORK/dovecot-home/u@bench.test/Maildir/cur" | cut -f1)"

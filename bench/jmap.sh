@@ -37,14 +37,7 @@ TOML
 est_users bench.test secret u
 est_start info
 
-say "generating $MESSAGES messages"
-MAILDIR="$WORK/dovecot-home/u@bench.test/Maildir"
-mkdir -p "$MAILDIR/cur" "$MAILDIR/new" "$MAILDIR/tmp" "$WORK/dovecot-run" "$WORK/dovecot-state"
-python3 "$ROOT/bench/corpus.py" "$MAILDIR/cur" "$MESSAGES" "$EST_IP" "$EST_SMTP"
-pending() { [ "$(db_count "$WORK/est/estafeta.db" search_pending)" = 0 ]; }
-wait_until pending 600 "the search indexer"
-chown -R 65534:65534 "$WORK/dovecot-home"
-dov_start "$DOV_IP" "$DOV_IMAP"
+shared_mailbox "$MESSAGES" "$EST_IP" "$EST_SMTP" "$DOV_IP" "$DOV_IMAP"
 
 PYTHONPATH="$ROOT/bench" python3 - "$EST_IP" "$EST_HTTP" "$EST_IMAP" "$DOV_IP" "$DOV_IMAP" "$MESSAGES" <<'PY'
 import base64, http.client, json, statistics, sys, time

@@ -182,6 +182,20 @@ need_dovecot_imap() { # Dovecot's IMAP server, installed if missing, the package
     doveadm stop >/dev/null 2>&1 || true   # the instance the package started
 }
 
+shared_mailbox() { # MESSAGES SMTP-ADDRESS SMTP-PORT DOVECOT-ADDRESS DOVECOT-PORT: the read
+    # benchmarks' one mailbox (bench/corpus.py) sent to the running estafeta over SMTP and
+    # written into user u@bench.test's Maildir, which Dovecot then serves; returns once
+    # estafeta's search indexer is done, so that timed reads do not run beside indexing
+    local maildir="$WORK/dovecot-home/u@bench.test/Maildir"
+    say "generating $1 messages"
+    mkdir -p "$maildir/cur" "$maildir/new" "$maildir/tmp" "$WORK/dovecot-run" "$WORK/dovecot-state"
+    python3 "$ROOT/bench/corpus.py" "$maildir/cur" "$1" "$2" "$3"
+    pending() { [ "$(db_count "$WORK/est/estafeta.db" search_pending)" = 0 ]; }
+    wait_until pending 600 "the search indexer"
+    chown -R 65534:65534 "$WORK/dovecot-home"
+    dov_start "$4" "$5"
+}
+
 dov_start() { # ADDRESS PORT: Dovecot's imap on ADDRESS:PORT (plaintext, one static password
     # "secret" for every user, uid 65534), each user's Maildir in $WORK/dovecot-home/USER/Maildir
     dov_config "$1" "$2"
